@@ -1,0 +1,36 @@
+# One command per task. Each creates the virtual environment from uv.lock first.
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+
+.PHONY: install run test lint format bench clean
+
+install: .venv/.synced
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	touch $@
+
+run: install  ## start the platform on SQLite with demo data
+	scripts/run.sh
+
+test: install  ## the test suite (SQLite, plus PostgreSQL when one answers)
+	scripts/test.sh
+
+lint: install  ## ruff and mypy
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+format: install
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+clean:
+	rm -rf .venv $(TOOLS) data .pytest_cache .mypy_cache .ruff_cache

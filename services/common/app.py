@@ -1,0 +1,83 @@
+"""What every service's ``create_app`` has in common, built in one place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import MetaData
+
+from services.common.changefeed import outbox_table
+from services.common.db import create_engine, create_sessionmaker, ping
+from services.common.errors import PayloadTooLarge, add_exception_handlers, render
+from services.common.health import ReadinessCheck, health_router
+from services.common.idempotency import IdempotentReplay, idempotency_table
+from services.common.logging import configure_logging
+from services.common.metrics import ServiceMetrics
+from services.common.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from services.common.settings import ServiceSettings
+
+
+def build_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    version: str,
+    lifespan: object,
+    routers: Sequence[APIRouter],
+    readiness: Mapping[str, ReadinessCheck],
+) -> FastAPI:
+    """A FastAPI app with the platform's errors, middleware, health and metrics."""
+    configure_logging(settings.log_level, settings.log_json)
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)  # type: ignore[arg-type]
+    app.state.settings = settings
+    app.state.metrics = ServiceMetrics(settings.service_name)
+    add_exception_handlers(app)
+
+    async def on_replay(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, IdempotentReplay)
+        return exc.response
+
+    app.add_exception_handler(IdempotentReplay, on_replay)
+
+    async def too_large(scope, receive, send):  # type: ignore[no-untyped-def]
+        request = Request(scope, receive)
+        response = render(request, PayloadTooLarge(f"The limit is {settings.max_body_bytes} bytes"))
+        await response(scope, receive, send)
+
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, problem_app=too_large)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics, service=settings.service_name)
+    app.include_router(health_router(readiness))
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def database_tables(metadata: MetaData, *, outbox: bool = True) -> None:
+    """Add the shared tables (idempotency keys, outbox) to a service's metadata."""
+    idempotency_table(metadata)
+    if outbox:
+        outbox_table(metadata)
+
+
+@asynccontextmanager
+async def open_database(app: FastAPI, settings: ServiceSettings, metadata: MetaData) -> AsyncIterator[None]:
+    """Lifespan part: the engine and session maker on ``app.state``, closed after."""
+    engine = create_engine(
+        settings.effective_database_url, pool_size=settings.database_pool_size, echo=settings.database_echo
+    )
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.idempotency_table = metadata.tables["idempotency_keys"]
+    app.state.outbox_table = metadata.tables.get("outbox")
+    try:
+        yield
+    finally:
+        await engine.dispose()
+
+
+async def database_ready(app: FastAPI) -> None:
+    await ping(app.state.engine)

@@ -1,0 +1,265 @@
+"""The change feed: a transactional outbox served over HTTP, and its follower.
+
+Publisher side: every committed change writes one outbox row in the same
+transaction as the change itself (``record_changes``). On PostgreSQL the writer
+takes a transaction-scoped advisory lock before it draws its sequence number, so
+sequence numbers are handed out in commit order: a follower that has read up to
+``seq`` can never later see a smaller one appear (gaps left by rolled-back
+transactions stay gaps, and a later commit is never hidden behind them). SQLite
+serialises writers through its database lock, which gives the same order.
+
+Follower side: ``FeedFollower`` polls ``GET /v1/changes?after=SEQ`` (long-polling
+with ``wait``), hands each page to a consumer that applies it and stores the new
+cursor in one transaction, and so never misses or double-applies a change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Protocol
+
+import httpx
+import structlog
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.db import is_postgres
+from services.common.errors import PROBLEM_RESPONSES
+from services.common.principal import Principal, Role, require_roles
+
+logger = structlog.get_logger(__name__)
+
+# Any constant works; it only has to be the same for every writer of one database.
+OUTBOX_LOCK_KEY = 7_350_001
+ChangeOp = Literal["created", "updated", "deleted"]
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("entity", String(40), nullable=False),
+        Column("entity_id", String(64), nullable=False, index=True),
+        Column("op", String(10), nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("agency_id", String(64), nullable=True),
+        Column("occurred_at", DateTime(timezone=True), nullable=False),
+        Column("data", JSON, nullable=True),
+        sqlite_autoincrement=True,
+    )
+
+
+def feed_cursor_table(metadata: MetaData) -> Table:
+    """Where a follower stores how far it has applied each feed it follows."""
+    return Table(
+        "feed_cursors",
+        metadata,
+        Column("feed", String(100), primary_key=True),
+        Column("position", BigInteger, nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+    )
+
+
+class Change(BaseModel):
+    """One committed change to one record."""
+
+    seq: int
+    entity: str
+    entity_id: str
+    op: ChangeOp
+    version: int
+    agency_id: str | None
+    occurred_at: datetime
+    data: dict[str, Any] | None  # the record as the API shows it; None when deleted
+
+
+class ChangePage(BaseModel):
+    items: list[Change]
+    next_after: int  # pass as ``after`` to get the next page
+    has_more: bool
+
+
+class PendingChange(BaseModel):
+    entity: str
+    entity_id: str
+    op: ChangeOp
+    version: int
+    agency_id: str | None
+    data: dict[str, Any] | None
+
+
+async def record_changes(session: AsyncSession, table: Table, changes: Sequence[PendingChange]) -> None:
+    """Write outbox rows for ``changes`` in the session's transaction."""
+    if not changes:
+        return
+    if is_postgres(session):
+        # Held until commit: sequence numbers are drawn, and commits happen, in order.
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": OUTBOX_LOCK_KEY})
+    now = datetime.now(UTC)
+    await session.execute(
+        insert(table),
+        [change.model_dump() | {"occurred_at": now} for change in changes],
+    )
+
+
+async def read_changes(session: AsyncSession, table: Table, *, after: int, limit: int) -> ChangePage:
+    rows = (
+        await session.execute(select(table).where(table.c.seq > after).order_by(table.c.seq).limit(limit + 1))
+    ).all()
+    items = [Change.model_validate(row._mapping) for row in rows[:limit]]
+    return ChangePage(
+        items=items,
+        next_after=items[-1].seq if items else after,
+        has_more=len(rows) > limit,
+    )
+
+
+def change_feed_router(entities_description: str) -> APIRouter:
+    """``GET /v1/changes``: the service's ordered change feed, for other services."""
+    router = APIRouter(tags=["change feed"])
+
+    @router.get(
+        "/v1/changes",
+        response_model=ChangePage,
+        responses=PROBLEM_RESPONSES,
+        summary="Ordered feed of committed changes",
+        description=(
+            f"Every committed change to {entities_description}, in commit order. "
+            "Replaying from `after=0` rebuilds the full state. With `wait` the call "
+            "long-polls: it returns as soon as a change exists, or empty after `wait` seconds."
+        ),
+    )
+    async def list_changes(
+        request: Request,
+        _principal: Annotated[Principal, Depends(require_roles(Role.admin, Role.service))],
+        after: Annotated[int, Query(ge=0, description="Sequence number of the last change already applied.")] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+        wait: Annotated[float, Query(ge=0, le=30, description="Seconds to wait for a change.")] = 0,
+    ) -> ChangePage:
+        sessionmaker = request.app.state.sessionmaker
+        table: Table = request.app.state.outbox_table
+        deadline = time.monotonic() + wait
+        while True:
+            async with sessionmaker() as session:
+                page = await read_changes(session, table, after=after, limit=limit)
+            if page.items or time.monotonic() >= deadline or await request.is_disconnected():
+                return page
+            await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+    return router
+
+
+async def load_cursor(session: AsyncSession, table: Table, feed: str) -> int:
+    position = await session.scalar(select(table.c.position).where(table.c.feed == feed))
+    return int(position or 0)
+
+
+async def store_cursor(session: AsyncSession, table: Table, feed: str, position: int) -> None:
+    now = datetime.now(UTC)
+    result = await session.execute(
+        update(table).where(table.c.feed == feed).values(position=position, updated_at=now)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        await session.execute(insert(table).values(feed=feed, position=position, updated_at=now))
+
+
+class FeedConsumer(Protocol):
+    async def load_cursor(self) -> int:
+        """The sequence number of the last change applied."""
+
+    async def apply(self, page: ChangePage) -> None:
+        """Apply a page of changes and store ``page.next_after`` in one transaction."""
+
+
+class FeedFollower:
+    """Follows one service's change feed into a consumer, forever, with backoff."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        client: httpx.AsyncClient,
+        url: str,
+        principal_header: Callable[[], dict[str, str]],
+        consumer: FeedConsumer,
+        batch_size: int = 500,
+        wait_seconds: float = 10.0,
+        max_backoff_seconds: float = 10.0,
+    ) -> None:
+        self.name = name
+        self.client = client
+        self.url = url
+        self.principal_header = principal_header
+        self.consumer = consumer
+        self.batch_size = batch_size
+        self.wait_seconds = wait_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self.cursor = 0
+        self.caught_up = asyncio.Event()
+        self.last_error: str | None = None
+        self.last_contact: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def poll_once(self, *, wait: float = 0.0) -> int:
+        """Fetch and apply one page; the number of changes applied."""
+        response = await self.client.get(
+            self.url,
+            params={"after": self.cursor, "limit": self.batch_size, "wait": wait},
+            headers=self.principal_header(),
+            timeout=httpx.Timeout(wait + 10.0, connect=5.0),
+        )
+        response.raise_for_status()
+        page = ChangePage.model_validate(response.json())
+        if page.items:
+            await self.consumer.apply(page)
+            self.cursor = page.next_after
+        self.last_contact = time.time()
+        self.last_error = None
+        if not page.has_more:
+            self.caught_up.set()
+        return len(page.items)
+
+    async def run(self) -> None:
+        self.cursor = await self.consumer.load_cursor()
+        backoff = 0.1
+        while True:
+            try:
+                wait = self.wait_seconds if self.caught_up.is_set() else 0.0
+                await self.poll_once(wait=wait)
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a feed that is down must not kill the follower
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                logger.warning("feed_poll_failed", feed=self.name, error=self.last_error, retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_seconds)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name=f"follow-{self.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

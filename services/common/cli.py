@@ -1,0 +1,70 @@
+"""The command line every service shares: ``python -m services.<name> COMMAND``.
+
+``migrate`` upgrades the service's database to the newest migration, ``serve`` runs
+it under uvicorn (migrating first unless told not to), ``revision -m MSG``
+autogenerates a migration from the table models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from alembic import command
+
+from services.common.migrations import alembic_config, upgrade
+from services.common.settings import ServiceSettings
+
+ExtraCommand = Callable[[ServiceSettings, argparse.Namespace], Awaitable[None]]
+
+
+def run_cli(
+    *,
+    name: str,
+    settings_factory: Callable[[], ServiceSettings],
+    app_path: str,
+    migrations: Path,
+    extra: dict[str, tuple[str, ExtraCommand]] | None = None,
+) -> None:
+    parser = argparse.ArgumentParser(prog=f"python -m services.{name}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the service under uvicorn")
+    serve.add_argument("--no-migrate", action="store_true", help="do not migrate first")
+    serve.add_argument("--workers", type=int, default=1)
+    commands.add_parser("migrate", help="upgrade the database to the newest migration")
+    revision = commands.add_parser("revision", help="autogenerate a migration")
+    revision.add_argument("-m", "--message", required=True)
+    for command_name, (help_text, _) in (extra or {}).items():
+        commands.add_parser(command_name, help=help_text)
+    args = parser.parse_args()
+    settings = settings_factory()
+    url = settings.effective_database_url
+
+    if args.command == "migrate":
+        asyncio.run(upgrade(migrations, url))
+    elif args.command == "revision":
+        config = alembic_config(migrations, url)
+        asyncio.run(upgrade(migrations, url))
+        command.revision(config, message=args.message, autogenerate=True)
+    elif args.command == "serve":
+        if not args.no_migrate:
+            asyncio.run(upgrade(migrations, url))
+        uvicorn.run(
+            app_path,
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=args.workers,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=20,
+        )
+    else:
+        _, handler = (extra or {})[args.command]
+        asyncio.run(handler(settings, args))
+
+

@@ -1,0 +1,58 @@
+"""``/livez`` (process alive), ``/readyz`` (dependencies reachable) and ``/metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from services.common.errors import PROBLEM_CONTENT_TYPE, ServiceUnavailable
+from services.common.metrics import CONTENT_TYPE_LATEST
+
+ReadinessCheck = Callable[[FastAPI], Awaitable[None]]  # raises when not ready
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+async def _run_check(app: FastAPI, check: ReadinessCheck) -> str:
+    try:
+        await asyncio.wait_for(check(app), CHECK_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return "timeout"
+    except Exception as exc:
+        return f"failed: {type(exc).__name__}: {exc}"[:300]
+    return "ok"
+
+
+def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/livez", summary="The process is alive")
+    @router.get("/healthz", include_in_schema=False)
+    async def livez() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Dependencies are reachable and state is loaded")
+    async def readyz(request: Request) -> JSONResponse:
+        names = list(checks)
+        results = await asyncio.gather(*(_run_check(request.app, checks[name]) for name in names))
+        report = dict(zip(names, results, strict=True))
+        if all(result == "ok" for result in results):
+            return JSONResponse({"status": "ready", "checks": report})
+        problem = ServiceUnavailable("Not ready: " + ", ".join(n for n, r in report.items() if r != "ok"))
+        body = {
+            "type": problem.type,
+            "title": problem.title,
+            "status": problem.status,
+            "detail": problem.detail,
+            "request_id": getattr(request.state, "request_id", None),
+            "checks": report,
+        }
+        return JSONResponse(body, status_code=503, media_type=PROBLEM_CONTENT_TYPE)
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

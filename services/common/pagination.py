@@ -1,0 +1,106 @@
+"""Cursor pagination: ``limit`` and ``cursor`` in, ``items`` and ``next_cursor`` out.
+
+The cursor is an opaque base64url token holding the sort key of the last item
+returned; the next page is ``key > last`` (keyset pagination), so pages stay
+stable while records are added and every list costs an index range scan.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from services.common.errors import invalid_field
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int
+    after: str | None  # the decoded cursor: the last key of the previous page
+
+
+def encode_cursor(key: str) -> str:
+    raw = json.dumps({"k": key}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        key = payload["k"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise invalid_field("cursor", "not a cursor returned by this API", "invalid_cursor", "query") from exc
+    if not isinstance(key, str):
+        raise invalid_field("cursor", "not a cursor returned by this API", "invalid_cursor", "query")
+    return key
+
+
+def make_page_params(settings: Any, limit: int | None, cursor: str | None) -> PageParams:
+    """Validate ``limit`` against the service's maximum and decode ``cursor``."""
+    if limit is None:
+        limit = settings.page_size_default
+    if not 1 <= limit <= settings.page_size_max:
+        raise invalid_field(
+            "limit", f"must be between 1 and {settings.page_size_max}", "out_of_range", "query"
+        )
+    return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
+
+
+class ListQuery(BaseModel):
+    """Query parameters of every list; lists with filters extend it.
+
+    Unknown query parameters are refused (422) rather than silently ignored, so a
+    misspelt filter never returns an unfiltered list.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int | None = Field(default=None, description="Items per page (1 to 200 by default).")
+    cursor: str | None = Field(default=None, description="The next_cursor of the previous page.")
+
+
+def page_params(
+    request: Request,
+    limit: Annotated[int | None, Query(description="Items per page (1 to 200 by default).")] = None,
+    cursor: Annotated[str | None, Query(description="The next_cursor of the previous page.")] = None,
+) -> PageParams:
+    return make_page_params(request.app.state.settings, limit, cursor)
+
+
+PageParamsDep = Annotated[PageParams, Depends(page_params)]
+
+
+async def fetch_page(
+    session: AsyncSession,
+    statement: Select[Any],
+    *,
+    key: InstrumentedAttribute[Any],
+    params: PageParams,
+) -> tuple[list[Any], str | None]:
+    """Run ``statement`` ordered by the unique ``key`` column, one page at a time."""
+    if params.after is not None:
+        statement = statement.where(key > params.after)
+    rows = list((await session.scalars(statement.order_by(key).limit(params.limit + 1))).all())
+    if len(rows) > params.limit:
+        rows = rows[: params.limit]
+        return rows, encode_cursor(getattr(rows[-1], key.key))
+    return rows, None

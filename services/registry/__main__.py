@@ -1,0 +1,15 @@
+"""``python -m services.registry serve|migrate|revision|demo``."""
+
+from __future__ import annotations
+
+from services.common.cli import run_cli
+from services.registry.app import MIGRATIONS
+from services.registry.settings import RegistrySettings
+
+if __name__ == "__main__":
+    run_cli(
+        name="registry",
+        settings_factory=RegistrySettings,
+        app_path="services.registry.app:create_app",
+        migrations=MIGRATIONS,
+    )

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.registry.schemas import Name, Strict, Text
+
+
+class CertificationCategory(StrEnum):
+    quality = "quality"
+    environment = "environment"
+    occupational_safety = "occupational_safety"
+    social = "social"
+    textile = "textile"
+    food_safety = "food_safety"
+    forestry = "forestry"
+    energy = "energy"
+    other = "other"
+
+
+class CertificationSchemeCreate(Strict):
+    code: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,38}$", description="Stable lower-case code, e.g. iso-9001")
+    name: Name
+    category: CertificationCategory
+    issuer: str | None = Field(default=None, max_length=200)
+    description: Text | None = None
+
+
+class CertificationSchemePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    name: str
+    category: CertificationCategory
+    issuer: str | None
+    description: str | None
+    created_at: datetime
+
+    @field_validator("created_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)

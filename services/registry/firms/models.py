@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field
+
+from services.registry.tables import RecordColumns
+
+
+class Firm(RecordColumns, table=True):
+    """A firm: a supplier, a lead firm (buyer), or both.
+
+    Multi-valued attributes are JSON columns here and indexed in ``record_tags``
+    for filtering.
+    """
+
+    __tablename__ = "firms"
+
+    name: str = Field(max_length=200)
+    national_ids: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    roles: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    size_class: str = Field(max_length=10, index=True)
+    employees: int | None = None
+    isic_codes: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    hs_codes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    certifications: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    monthly_capacity: float | None = None
+    capacity_unit: str | None = Field(default=None, max_length=30)
+    quality_score: float | None = None
+    on_time_delivery_rate: float | None = None
+    capabilities: str | None = None
+    street: str | None = Field(default=None, max_length=300)
+    locality: str | None = Field(default=None, max_length=200)
+    postal_code: str | None = Field(default=None, max_length=20)
+    country: str = Field(max_length=2, index=True)
+    subdivision: str | None = Field(default=None, max_length=6, index=True)
+    latitude: float | None = None
+    longitude: float | None = None
+    cluster_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

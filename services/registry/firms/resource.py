@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.errors import ValidationFailed, field_error
+from services.registry.certifications.router import unknown_schemes
+from services.registry.clusters.models import Cluster
+from services.registry.firms.models import Firm
+from services.registry.firms.schemas import FirmCreate, FirmPublic, FirmQuery, FirmUpdate
+from services.registry.records import ColumnFilter, FacetFilter, Reference, ResourceSpec, Tag, TextFilter
+
+
+def _tags(data: FirmCreate) -> list[Tag]:
+    return (
+        [Tag("role", role) for role in data.roles]
+        + [Tag("isic", code) for code in data.isic_codes]
+        + [Tag("hs", code) for code in data.hs_codes]
+        + [Tag("cert", c.scheme, c.valid_from, c.valid_until) for c in data.certifications]
+    )
+
+
+def _references(data: FirmCreate) -> list[Reference]:
+    return [Reference(f"cluster_ids.{i}", Cluster, cid, "cluster") for i, cid in enumerate(data.cluster_ids)]
+
+
+async def _check(session: AsyncSession, data: FirmCreate) -> None:
+    unknown = await unknown_schemes(session, {c.scheme for c in data.certifications})
+    if unknown:
+        errors = [
+            field_error(f"certifications.{i}.scheme", f"'{c.scheme}' is not in the certification vocabulary", "unknown_scheme")
+            for i, c in enumerate(data.certifications)
+            if c.scheme in unknown
+        ]
+        raise ValidationFailed("Unknown certification schemes: " + ", ".join(sorted(unknown)), errors=errors)
+
+
+FIRMS = ResourceSpec(
+    entity="firm",
+    path="/v1/firms",
+    id_prefix="frm",
+    table=Firm,
+    create=FirmCreate,
+    update=FirmUpdate,
+    public=FirmPublic,
+    query=FirmQuery,
+    filters={
+        "country": ColumnFilter("country"),
+        "subdivision": ColumnFilter("subdivision"),
+        "size_class": ColumnFilter("size_class"),
+        "role": FacetFilter("role"),
+        "isic": FacetFilter("isic", prefix=True),
+        "hs": FacetFilter("hs", prefix=True),
+        "certification": FacetFilter("cert", valid_on_today=True),
+        "cluster_id": FacetFilter("cluster"),
+        "agency_id": ColumnFilter("agency_id"),
+        "q": TextFilter(("name", "capabilities")),
+    },
+    tags=_tags,
+    references=_references,
+    check=_check,
+)

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Self
+
+import pycountry
+from pydantic import AfterValidator, Field, model_validator
+
+from services.common.codes import CountryCode
+from services.common.pagination import ListQuery
+from services.registry.schemas import CreateBase, Name, RecordPublic, Text, partial
+
+
+class Phase(StrEnum):
+    """The three stages of a cluster programme: pilots, scaling up, national policy."""
+
+    pilot = "pilot"
+    upscaling = "upscaling"
+    national_policy = "national_policy"
+
+
+def _currency(value: str) -> str:
+    code = value.upper()
+    if pycountry.currencies.get(alpha_3=code) is None:
+        raise ValueError(f"'{value}' is not an ISO 4217 currency code")
+    return code
+
+
+CurrencyCode = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_currency)]
+
+
+class ProgrammeFields(CreateBase):
+    name: Name
+    country: CountryCode
+    phase: Phase
+    budget_amount: float | None = Field(default=None, ge=0)
+    budget_currency: CurrencyCode | None = None
+    start_date: date
+    end_date: date | None = None
+    description: Text | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.end_date and self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
+        if (self.budget_amount is None) != (self.budget_currency is None):
+            raise ValueError("budget_amount and budget_currency go together")
+        return self
+
+
+class ProgrammeCreate(ProgrammeFields):
+    """A new programme."""
+
+
+ProgrammeUpdate = partial(ProgrammeCreate, "ProgrammeUpdate")
+
+
+class ProgrammePublic(RecordPublic, ProgrammeFields):
+    agency_id: str
+
+
+class ProgrammeQuery(ListQuery):
+    country: CountryCode | None = None
+    phase: Phase | None = None
+    agency_id: str | None = None
+    q: str | None = Field(default=None, max_length=100, description="Text in the name or description")

@@ -1,0 +1,377 @@
+"""One implementation of registering a kind of record, shared by every domain.
+
+A domain declares a ``ResourceSpec`` (its table, its create/update/public schemas,
+its filters, the references it holds and the tags it indexes) and gets the five
+routes every registry resource has: create, list, read, update and delete. The
+shared rules live here once: tenant ownership, ``ETag``/``If-Match``,
+``Idempotency-Key``, reference checks, tag indexing for filters, and one outbox row
+per change in the same transaction.
+"""
+
+# No ``from __future__ import annotations``: the route factories build signatures
+# from the spec's classes, which FastAPI must see as real objects.
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from pydantic import BaseModel
+from sqlalchemy import JSON, Select, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.changefeed import PendingChange, record_changes
+from services.common.deps import SessionDep
+from services.common.errors import (
+    PROBLEM_RESPONSES,
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    ValidationFailed,
+    field_error,
+)
+from services.common.idempotency import IdempotencyDep
+from services.common.ids import new_id
+from services.common.pagination import ListQuery, Page, fetch_page, make_page_params
+from services.common.principal import Principal, PrincipalDep, Role
+from services.registry.tables import RecordColumns, RecordTag, metadata
+
+WRITER_ROLES = (Role.admin, Role.agency)
+OUTBOX = metadata.tables["outbox"]
+
+
+@dataclass(frozen=True)
+class Tag:
+    """A value of a multi-valued attribute, indexed for filtering."""
+
+    facet: str
+    value: str
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A field that points at another record, which must exist."""
+
+    field: str  # as named in errors, e.g. "members.2.firm_id"
+    target: type[RecordColumns]
+    id: str
+    facet: str  # the tag under which the reference is indexed (and filtered)
+
+
+@dataclass(frozen=True)
+class ColumnFilter:
+    column: str
+
+
+@dataclass(frozen=True)
+class FacetFilter:
+    facet: str
+    prefix: bool = False  # "14" matches "1410": ISIC and HS hierarchies
+    valid_on_today: bool = False  # certifications: only those valid today
+
+
+@dataclass(frozen=True)
+class TextFilter:
+    columns: tuple[str, ...]
+
+
+Filter = ColumnFilter | FacetFilter | TextFilter
+
+
+@dataclass
+class ResourceSpec:
+    entity: str  # singular, as in the change feed: "cluster"
+    path: str  # "/v1/clusters"
+    id_prefix: str
+    table: type[RecordColumns]
+    create: type[BaseModel]
+    update: type[BaseModel]
+    public: type[BaseModel]
+    query: type[ListQuery]
+    filters: dict[str, Filter] = field(default_factory=dict)
+    tags: Callable[[Any], list[Tag]] = lambda _data: []
+    references: Callable[[Any], list[Reference]] = lambda _data: []
+    check: Callable[[AsyncSession, Any], Awaitable[None]] | None = None  # rules needing the database
+    create_roles: tuple[Role, ...] = WRITER_ROLES
+    # Agencies own themselves; every other record is owned by its agency_id.
+    owner_of: Callable[[Any], str] = lambda row: row.agency_id
+    tenant_owned: bool = True
+    tag_name: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.tag_name or self.path.rsplit("/", 1)[-1].replace("-", " ")
+
+
+def etag_of(row: RecordColumns) -> str:
+    return f'"{row.version}"'
+
+
+def _matches(if_match: str, row: RecordColumns) -> bool:
+    candidates = [c.strip().removeprefix("W/") for c in if_match.split(",")]
+    return "*" in candidates or etag_of(row) in candidates
+
+
+def public_of(spec: ResourceSpec, row: RecordColumns) -> BaseModel:
+    return spec.public.model_validate(row, from_attributes=True)
+
+
+def _row_values(spec: ResourceSpec, data: BaseModel) -> dict[str, Any]:
+    """Column values from a validated schema: JSON columns get JSON-ready values."""
+    python = data.model_dump()
+    as_json = data.model_dump(mode="json")
+    columns = spec.table.__table__.columns  # type: ignore[attr-defined]
+    values: dict[str, Any] = {}
+    for name, value in python.items():
+        if name in columns and name not in ("id", "agency_id", "version", "created_at", "updated_at"):
+            values[name] = as_json[name] if isinstance(columns[name].type, JSON) else value
+    return values
+
+
+async def _check_references(session: AsyncSession, references: Sequence[Reference]) -> None:
+    errors: list[FieldError] = []
+    by_target: dict[type[RecordColumns], set[str]] = {}
+    for ref in references:
+        by_target.setdefault(ref.target, set()).add(ref.id)
+    found: set[str] = set()
+    for target, ids in by_target.items():
+        found |= set((await session.scalars(select(target.id).where(target.id.in_(ids)))).all())  # type: ignore[attr-defined]
+    for ref in references:
+        if ref.id not in found:
+            errors.append(field_error(ref.field, f"no {ref.target.__tablename__} with id '{ref.id}'", "unknown_reference"))
+    if errors:
+        raise ValidationFailed("Referenced records do not exist: " + ", ".join(e.field for e in errors), errors=errors)
+
+
+async def _write_tags(session: AsyncSession, spec: ResourceSpec, record_id: str, data: BaseModel) -> None:
+    await session.execute(delete(RecordTag).where(RecordTag.record_id == record_id))  # type: ignore[arg-type]
+    tags = {(t.facet, t.value, t.valid_from, t.valid_until) for t in spec.tags(data)}
+    tags |= {(r.facet, r.id, None, None) for r in spec.references(data)}
+    session.add_all(
+        RecordTag(record_id=record_id, entity=spec.entity, facet=f, value=v, valid_from=a, valid_until=b)
+        for f, v, a, b in sorted(tags, key=lambda t: (t[0], t[1]))
+    )
+
+
+async def _validate(session: AsyncSession, spec: ResourceSpec, data: BaseModel) -> None:
+    await _check_references(session, spec.references(data))
+    if spec.check is not None:
+        await spec.check(session, data)
+
+
+async def _publish(session: AsyncSession, spec: ResourceSpec, row: RecordColumns, op: str) -> None:
+    data = None if op == "deleted" else public_of(spec, row).model_dump(mode="json")
+    await record_changes(
+        session,
+        OUTBOX,
+        [PendingChange(entity=spec.entity, entity_id=row.id, op=op, version=row.version,  # type: ignore[arg-type]
+                       agency_id=spec.owner_of(row), data=data)],
+    )
+
+
+def _owning_agency(spec: ResourceSpec, principal: Principal, requested: str | None) -> str:
+    if principal.role not in spec.create_roles:
+        raise Forbidden(f"Role '{principal.role}' may not create {spec.title}")
+    if principal.is_admin:
+        if requested is None:
+            raise ValidationFailed(
+                "An admin must name the owning agency",
+                errors=[field_error("agency_id", "required when an admin creates a record", "missing")],
+            )
+        return requested
+    if requested is not None and requested != principal.agency_id:
+        raise Forbidden("An agency creates records for itself only")
+    assert principal.agency_id is not None
+    return principal.agency_id
+
+
+async def create_record(
+    session: AsyncSession, spec: ResourceSpec, *, principal: Principal, data: BaseModel
+) -> RecordColumns:
+    record_id = new_id(spec.id_prefix)
+    if spec.tenant_owned:
+        agency_id = _owning_agency(spec, principal, getattr(data, "agency_id", None))
+        from services.registry.agencies.models import Agency  # the owner must exist
+
+        await _check_references(session, [Reference("agency_id", Agency, agency_id, "agency")])
+    else:
+        if principal.role not in spec.create_roles:
+            raise Forbidden(f"Role '{principal.role}' may not create {spec.title}")
+        agency_id = record_id
+    await _validate(session, spec, data)
+    now = datetime.now(UTC)
+    row = spec.table(id=record_id, agency_id=agency_id, version=1, created_at=now, updated_at=now,
+                     **_row_values(spec, data))
+    session.add(row)
+    await _write_tags(session, spec, record_id, data)
+    await session.flush()
+    await _publish(session, spec, row, "created")
+    return row
+
+
+async def get_record(session: AsyncSession, spec: ResourceSpec, record_id: str, *, for_update: bool = False) -> RecordColumns:
+    statement = select(spec.table).where(spec.table.id == record_id)  # type: ignore[arg-type]
+    if for_update:
+        statement = statement.with_for_update()
+    row = await session.scalar(statement)
+    if row is None:
+        raise NotFound(f"No {spec.entity} with id '{record_id}'")
+    return row
+
+
+async def _writable(
+    session: AsyncSession, spec: ResourceSpec, record_id: str, principal: Principal, if_match: str | None
+) -> RecordColumns:
+    row = await get_record(session, spec, record_id, for_update=True)
+    if not principal.can_write_for_agency(spec.owner_of(row)):
+        raise Forbidden(f"This {spec.entity} belongs to another agency")
+    if if_match is None:
+        raise PreconditionRequired("Send the record's ETag in If-Match to change it")
+    if not _matches(if_match, row):
+        raise PreconditionFailed(f"The {spec.entity} is now at version {row.version}; read it again")
+    return row
+
+
+async def update_record(
+    session: AsyncSession, spec: ResourceSpec, record_id: str, *, principal: Principal,
+    changes: BaseModel, if_match: str | None,
+) -> RecordColumns:
+    row = await _writable(session, spec, record_id, principal, if_match)
+    current = public_of(spec, row).model_dump(mode="json")
+    merged = current | changes.model_dump(mode="json", exclude_unset=True)
+    allowed = set(spec.create.model_fields)
+    data = _validate_merged(spec, {k: v for k, v in merged.items() if k in allowed})
+    await _validate(session, spec, data)
+    for name, value in _row_values(spec, data).items():
+        setattr(row, name, value)
+    row.version += 1
+    row.updated_at = datetime.now(UTC)
+    await _write_tags(session, spec, record_id, data)
+    await session.flush()
+    await _publish(session, spec, row, "updated")
+    return row
+
+
+def _validate_merged(spec: ResourceSpec, merged: dict[str, Any]) -> BaseModel:
+    """Re-validate the whole record after a partial update (cross-field rules)."""
+    from pydantic import ValidationError
+
+    try:
+        return spec.create.model_validate(merged)
+    except ValidationError as exc:
+        errors = [
+            field_error(".".join(str(p) for p in e["loc"]), str(e["msg"]), str(e["type"]))
+            for e in exc.errors()
+        ]
+        raise ValidationFailed("The update leaves the record invalid", errors=errors) from None
+
+
+async def delete_record(
+    session: AsyncSession, spec: ResourceSpec, record_id: str, *, principal: Principal, if_match: str | None
+) -> None:
+    row = await _writable(session, spec, record_id, principal, if_match)
+    referrers = (
+        await session.execute(
+            select(RecordTag.entity, RecordTag.record_id)
+            .where(RecordTag.value == record_id, RecordTag.record_id != record_id)  # type: ignore[arg-type]
+            .distinct()
+            .limit(10)
+        )
+    ).all()
+    if referrers:
+        listed = ", ".join(f"{entity} {rid}" for entity, rid in referrers)
+        raise Conflict(f"Still referenced by {listed}; remove those references first",
+                       referenced_by=[{"entity": e, "id": r} for e, r in referrers])
+    await session.execute(delete(RecordTag).where(RecordTag.record_id == record_id))  # type: ignore[arg-type]
+    await session.delete(row)
+    await session.flush()
+    row.version += 1
+    await _publish(session, spec, row, "deleted")
+
+
+def apply_filters(spec: ResourceSpec, statement: Select[Any], query: ListQuery) -> Select[Any]:
+    table = spec.table
+    for name, rule in spec.filters.items():
+        value = getattr(query, name, None)
+        if value is None:
+            continue
+        if isinstance(rule, ColumnFilter):
+            statement = statement.where(getattr(table, rule.column) == value)
+        elif isinstance(rule, TextFilter):
+            pattern = f"%{str(value).lower()}%"
+            statement = statement.where(or_(*(func.lower(getattr(table, c)).like(pattern) for c in rule.columns)))
+        else:
+            values = value if isinstance(value, list) else [value]
+            tag_match = [
+                RecordTag.value.like(f"{v}%") if rule.prefix else RecordTag.value == v  # type: ignore[attr-defined]
+                for v in values
+            ]
+            conditions = [RecordTag.facet == rule.facet, or_(*tag_match)]
+            if rule.valid_on_today:
+                today = date.today()
+                conditions += [
+                    or_(RecordTag.valid_from.is_(None), RecordTag.valid_from <= today),  # type: ignore[union-attr]
+                    or_(RecordTag.valid_until.is_(None), RecordTag.valid_until >= today),  # type: ignore[union-attr]
+                ]
+            statement = statement.where(
+                table.id.in_(select(RecordTag.record_id).where(*conditions))  # type: ignore[attr-defined]
+            )
+    return statement
+
+
+def resource_router(spec: ResourceSpec) -> APIRouter:
+    """The create, list, read, update and delete routes of one resource."""
+    router = APIRouter(prefix=spec.path, tags=[spec.title], responses=PROBLEM_RESPONSES)
+    create_model, update_model, public_model, query_model = spec.create, spec.update, spec.public, spec.query
+    record_path = Annotated[str, Path(max_length=40, description=f"The {spec.entity} id")]
+    if_match_header = Annotated[str | None, Header(alias="If-Match", description="The ETag of the version read.")]
+
+    def location(row: RecordColumns) -> dict[str, str]:
+        return {"ETag": etag_of(row), "Location": f"{spec.path}/{row.id}"}
+
+    @router.post("", status_code=201, response_model=public_model, summary=f"Register a {spec.entity}",
+                 responses={201: {"headers": {"ETag": {"schema": {"type": "string"}}}}})
+    async def create(body: create_model, session: SessionDep, principal: PrincipalDep,  # type: ignore[valid-type]
+                     idempotency: IdempotencyDep) -> Response:
+        row = await create_record(session, spec, principal=principal, data=body)
+        return await idempotency.respond(201, public_of(spec, row), location(row))
+
+    @router.get("", response_model=Page[public_model], summary=f"List {spec.title}")  # type: ignore[valid-type]
+    async def list_(request: Request, session: SessionDep, _principal: PrincipalDep,
+                    query: Annotated[query_model, Query()]) -> Page[Any]:  # type: ignore[valid-type]
+        params = make_page_params(request.app.state.settings, query.limit, query.cursor)
+        statement = apply_filters(spec, select(spec.table), query)
+        rows, next_cursor = await fetch_page(session, statement, key=spec.table.id, params=params)  # type: ignore[arg-type]
+        return Page(items=[public_of(spec, r) for r in rows], next_cursor=next_cursor)
+
+    @router.get("/{record_id}", response_model=public_model, summary=f"Read a {spec.entity}")
+    async def read(record_id: record_path, response: Response, session: SessionDep, _principal: PrincipalDep,
+                   if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None) -> Any:
+        row = await get_record(session, spec, record_id)
+        if if_none_match is not None and _matches(if_none_match, row):
+            return Response(status_code=304, headers={"ETag": etag_of(row)})
+        response.headers["ETag"] = etag_of(row)
+        return public_of(spec, row)
+
+    @router.patch("/{record_id}", response_model=public_model, summary=f"Change a {spec.entity}",
+                  responses={412: PROBLEM_RESPONSES[409] | {"description": "Stale If-Match"},
+                             428: PROBLEM_RESPONSES[409] | {"description": "If-Match missing"}})
+    async def update(record_id: record_path, body: update_model, response: Response,  # type: ignore[valid-type]
+                     session: SessionDep, principal: PrincipalDep, if_match: if_match_header = None) -> Any:
+        row = await update_record(session, spec, record_id, principal=principal, changes=body, if_match=if_match)
+        response.headers["ETag"] = etag_of(row)
+        return public_of(spec, row)
+
+    @router.delete("/{record_id}", status_code=204, summary=f"Delete a {spec.entity}")
+    async def remove(record_id: record_path, session: SessionDep, principal: PrincipalDep,
+                     if_match: if_match_header = None) -> Response:
+        await delete_record(session, spec, record_id, principal=principal, if_match=if_match)
+        return Response(status_code=204)
+
+    return router

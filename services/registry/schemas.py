@@ -1,0 +1,88 @@
+"""Schema pieces every registry resource shares."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from services.common.codes import CountryCode, SubdivisionCode, subdivision_country
+
+Latitude = Annotated[float, Field(ge=-90, le=90, description="WGS84 latitude")]
+Longitude = Annotated[float, Field(ge=-180, le=180, description="WGS84 longitude")]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str, Field(max_length=5000)]
+RecordId = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+def _distinct(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def DistinctList(item: object, max_items: int = 100) -> object:  # noqa: N802 - reads as a type
+    """A list of ``item`` without repeats (repeats are dropped, order kept)."""
+    return Annotated[list[item], Field(max_length=max_items), AfterValidator(_distinct)]  # type: ignore[valid-type]
+
+
+class Strict(BaseModel):
+    """API input: unknown fields are refused, not ignored (no mass assignment)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CreateBase(Strict):
+    agency_id: RecordId | None = Field(
+        default=None, description="Owning agency; only an admin may set it (agencies own what they create)."
+    )
+
+
+class Place(BaseModel):
+    """Country, subdivision and coordinates, checked against each other."""
+
+    country: CountryCode
+    subdivision: SubdivisionCode | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.subdivision and subdivision_country(self.subdivision) != self.country:
+            raise ValueError(f"subdivision {self.subdivision} is not in country {self.country}")
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("latitude and longitude go together")
+        return self
+
+
+class RecordPublic(BaseModel):
+    """What every registry record shows besides its own fields."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    agency_id: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @field_validator("created_at", "updated_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        # SQLite hands back naive datetimes; every stored time is UTC.
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def partial(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """The PATCH schema of ``model``: every field optional, unknown fields refused.
+
+    Constraints and cross-field rules are not repeated here: the registry merges a
+    patch into the stored record and validates the result with ``model`` itself.
+    """
+    from pydantic import create_model
+
+    fields = {
+        field: (info.annotation | None, Field(default=None, description=info.description))
+        for field, info in model.model_fields.items()
+        if field != "agency_id"
+    }
+    return create_model(name, __base__=Strict, __doc__=f"Fields of {model.__name__} to change.", **fields)  # type: ignore[call-overload, no-any-return]

@@ -1,0 +1,67 @@
+"""Fixtures: every database test runs on SQLite and, when configured, PostgreSQL.
+
+Set ``TEST_POSTGRES_URL`` (an admin URL such as
+``postgresql://postgres@127.0.0.1:5432/postgres``) to run the PostgreSQL half;
+``.ci/run`` sets it and ``REQUIRE_POSTGRES=1``, which turns a missing URL into an
+error instead of skipped tests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.registry.app import MIGRATIONS as REGISTRY_MIGRATIONS
+from services.registry.app import create_app as create_registry
+from services.registry.settings import RegistrySettings
+from tests.support import POSTGRES_ENV, TEST_SECRET, Backend, running
+
+
+@pytest.fixture(scope="session")
+def sqlite_backend(tmp_path_factory: pytest.TempPathFactory) -> Backend:
+    return Backend("sqlite", tmp_path_factory.mktemp("sqlite"))
+
+
+@pytest.fixture(scope="session")
+def postgres_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"REQUIRE_POSTGRES=1 but {POSTGRES_ENV} is not set")
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}")
+    backend = Backend("postgres", tmp_path_factory.mktemp("pg"), admin_url=url)
+    yield backend
+    backend.drop_all()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    backend: Backend = request.getfixturevalue(f"{request.param}_backend")
+    return backend
+
+
+@pytest.fixture
+async def registry_url(backend: Backend) -> str:
+    return await backend.fresh(REGISTRY_MIGRATIONS)
+
+
+@pytest.fixture
+def registry_settings(registry_url: str, tmp_path: Path) -> RegistrySettings:
+    return RegistrySettings(
+        database_url=registry_url,
+        environment="test",
+        principal_secret=TEST_SECRET,
+        data_dir=tmp_path,
+        log_json=False,
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture
+async def registry(registry_settings: RegistrySettings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(create_registry(registry_settings)) as client:
+        yield client

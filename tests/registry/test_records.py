@@ -1,0 +1,64 @@
+"""The lifecycle every registry resource shares, exercised on clusters and firms."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.registry.helpers import cluster_body, create, firm_body, make_agency
+from tests.support import ADMIN, SERVICE, agency_headers
+
+
+async def test_create_read_update_delete_cluster(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    headers = agency_headers(agency)
+    created = await registry.post("/v1/clusters", json=cluster_body(), headers=headers)
+    assert created.status_code == 201, created.text
+    cluster = created.json()
+    assert cluster["id"].startswith("clu_")
+    assert cluster["agency_id"] == agency
+    assert cluster["version"] == 1
+    assert created.headers["ETag"] == '"1"'
+    assert created.headers["Location"] == f"/v1/clusters/{cluster['id']}"
+
+    read = await registry.get(f"/v1/clusters/{cluster['id']}", headers=headers)
+    assert read.json() == cluster
+
+    patched = await registry.patch(f"/v1/clusters/{cluster['id']}", json={"jobs": 4500},
+                                   headers=headers | {"If-Match": '"1"'})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["jobs"] == 4500 and patched.json()["version"] == 2
+    assert patched.headers["ETag"] == '"2"'
+
+    stale = await registry.patch(f"/v1/clusters/{cluster['id']}", json={"jobs": 1}, headers=headers | {"If-Match": '"1"'})
+    assert stale.status_code == 412
+    assert stale.headers["content-type"] == "application/problem+json"
+    missing = await registry.patch(f"/v1/clusters/{cluster['id']}", json={"jobs": 1}, headers=headers)
+    assert missing.status_code == 428
+
+    deleted = await registry.delete(f"/v1/clusters/{cluster['id']}", headers=headers | {"If-Match": '"2"'})
+    assert deleted.status_code == 204
+    gone = await registry.get(f"/v1/clusters/{cluster['id']}", headers=headers)
+    assert gone.status_code == 404
+
+    feed = (await registry.get("/v1/changes", params={"after": 0}, headers=SERVICE)).json()
+    ops = [(c["entity"], c["op"], c["version"]) for c in feed["items"]]
+    assert ops == [("agency", "created", 1), ("cluster", "created", 1), ("cluster", "updated", 2),
+                   ("cluster", "deleted", 3)]
+
+
+async def test_firm_filters(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    cluster = await create(registry, "/v1/clusters", cluster_body(), agency)
+    garment = await create(registry, "/v1/firms", firm_body(cluster_ids=[cluster["id"]]), agency)
+    await create(registry, "/v1/firms", firm_body(name="Lácteos del Norte", isic_codes=["1050"], hs_codes=["0401"],
+                                                  certifications=[], capabilities="milk and cheese"), agency)
+    by_isic = (await registry.get("/v1/firms", params={"isic": "14"}, headers=ADMIN)).json()
+    assert [f["id"] for f in by_isic["items"]] == [garment["id"]]
+    by_cluster = (await registry.get("/v1/firms", params={"cluster_id": cluster["id"]}, headers=ADMIN)).json()
+    assert [f["id"] for f in by_cluster["items"]] == [garment["id"]]
+    by_cert = (await registry.get("/v1/firms", params={"certification": "iso-9001"}, headers=ADMIN)).json()
+    assert [f["id"] for f in by_cert["items"]] == [garment["id"]]
+    by_text = (await registry.get("/v1/firms", params={"q": "CHEESE"}, headers=ADMIN)).json()
+    assert [f["name"] for f in by_text["items"]] == ["Lácteos del Norte"]
+    unknown = await registry.get("/v1/firms", params={"colour": "red"}, headers=ADMIN)
+    assert unknown.status_code == 422

@@ -1,0 +1,104 @@
+"""Helpers the tests share: databases per backend, principals, in-process apps."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from services.common.migrations import upgrade
+from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
+from services.common.settings import async_database_url
+
+TEST_SECRET = "test-principal-secret-0123456789abcdef"
+POSTGRES_ENV = "TEST_POSTGRES_URL"  # e.g. postgresql://postgres@127.0.0.1:5432/postgres
+
+
+def principal_headers(role: Role = Role.admin, *, agency_id: str | None = None, firm_id: str | None = None,
+                      subject: str | None = None, secret: str = TEST_SECRET) -> dict[str, str]:
+    principal = Principal(subject=subject or f"test-{role}-{agency_id or firm_id or 'x'}", role=role,
+                          agency_id=agency_id, firm_id=firm_id)
+    return {PRINCIPAL_HEADER: sign_principal(principal, secret)}
+
+
+ADMIN = principal_headers(Role.admin, subject="test-admin")
+SERVICE = principal_headers(Role.service, subject="test-service")
+
+
+def agency_headers(agency_id: str) -> dict[str, str]:
+    return principal_headers(Role.agency, agency_id=agency_id, subject=f"key-{agency_id}")
+
+
+class Backend:
+    """Migrated databases of one kind (SQLite or PostgreSQL), one fresh one per test."""
+
+    def __init__(self, name: str, workdir: Path, admin_url: str | None = None) -> None:
+        self.name = name
+        self.workdir = workdir
+        self.admin_url = admin_url
+        self._templates: dict[Path, str] = {}
+        self._created: list[str] = []
+
+    async def fresh(self, migrations: Path) -> str:
+        """The URL of a newly created, fully migrated database."""
+        if self.name == "sqlite":
+            template = self.workdir / f"template-{migrations.parent.name}.db"
+            if migrations not in self._templates:
+                await upgrade(migrations, f"sqlite+aiosqlite:///{template}")
+                self._templates[migrations] = str(template)
+            target = self.workdir / f"{uuid.uuid4().hex}.db"
+            shutil.copyfile(template, target)
+            return f"sqlite+aiosqlite:///{target}"
+        assert self.admin_url is not None
+        template_name = f"lk_tpl_{os.getpid()}_{migrations.parent.name}"
+        if migrations not in self._templates:
+            await self._execute(f'CREATE DATABASE "{template_name}"')
+            self._created.append(template_name)
+            await upgrade(migrations, self._url(template_name))
+            self._templates[migrations] = template_name
+        name = f"lk_test_{uuid.uuid4().hex[:16]}"
+        await self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
+        self._created.append(name)
+        return self._url(name)
+
+    def _url(self, database: str) -> str:
+        assert self.admin_url is not None
+        return async_database_url(make_url(self.admin_url).set(database=database).render_as_string(hide_password=False))
+
+    async def _execute(self, statement: str) -> None:
+        engine = create_async_engine(async_database_url(self.admin_url or ""), isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    def drop_all(self) -> None:
+        if self.name != "postgres" or not self._created:
+            return
+
+        async def drop() -> None:
+            for name in reversed(self._created):
+                await self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+        asyncio.run(drop())
+
+
+@asynccontextmanager
+async def running(app: FastAPI, base_url: str = "http://test") -> AsyncIterator[httpx.AsyncClient]:
+    """Run ``app``'s lifespan and give a client that talks to it in process."""
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            yield client
