@@ -25,10 +25,17 @@ TEST_SECRET = "test-principal-secret-0123456789abcdef"
 POSTGRES_ENV = "TEST_POSTGRES_URL"  # e.g. postgresql://postgres@127.0.0.1:5432/postgres
 
 
-def principal_headers(role: Role = Role.admin, *, agency_id: str | None = None, firm_id: str | None = None,
-                      subject: str | None = None, secret: str = TEST_SECRET) -> dict[str, str]:
-    principal = Principal(subject=subject or f"test-{role}-{agency_id or firm_id or 'x'}", role=role,
-                          agency_id=agency_id, firm_id=firm_id)
+def principal_headers(
+    role: Role = Role.admin,
+    *,
+    agency_id: str | None = None,
+    firm_id: str | None = None,
+    subject: str | None = None,
+    secret: str = TEST_SECRET,
+) -> dict[str, str]:
+    principal = Principal(
+        subject=subject or f"test-{role}-{agency_id or firm_id or 'x'}", role=role, agency_id=agency_id, firm_id=firm_id
+    )
     return {PRINCIPAL_HEADER: sign_principal(principal, secret)}
 
 

@@ -176,9 +176,7 @@ async def load_cursor(session: AsyncSession, table: Table, feed: str) -> int:
 
 async def store_cursor(session: AsyncSession, table: Table, feed: str, position: int) -> None:
     now = datetime.now(UTC)
-    result = await session.execute(
-        update(table).where(table.c.feed == feed).values(position=position, updated_at=now)
-    )
+    result = await session.execute(update(table).where(table.c.feed == feed).values(position=position, updated_at=now))
     if result.rowcount == 0:  # type: ignore[attr-defined]
         await session.execute(insert(table).values(feed=feed, position=position, updated_at=now))
 

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 from alembic import command
@@ -66,5 +65,3 @@ def run_cli(
     else:
         _, handler = (extra or {})[args.command]
         asyncio.run(handler(settings, args))
-
-

@@ -39,14 +39,10 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     the database lock instead of failing when a read transaction upgrades to a write.
     """
     if ensure_sqlite_directory(url):
-        engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": 30}, pool_size=pool_size
-        )
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, pool_size=pool_size)
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-    )
+    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
 def ensure_sqlite_directory(url: str) -> bool:

@@ -157,9 +157,7 @@ def field_error(field: str, message: str, code: str = "invalid", location: str =
 
 def invalid_field(field: str, message: str, code: str = "invalid", location: str = "body") -> ValidationFailed:
     """A 422 naming one field: the common case of a failed business rule."""
-    return ValidationFailed(
-        f"{field}: {message}", errors=[field_error(field, message, code, location)]
-    )
+    return ValidationFailed(f"{field}: {message}", errors=[field_error(field, message, code, location)])
 
 
 # Responses to list in routes' ``responses=`` so that OpenAPI shows the problem model.
@@ -232,9 +230,7 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> JSONRe
     for error in exc.errors():
         if error.get("type") == "json_invalid":
             ctx = error.get("ctx") or {}
-            return render(
-                request, MalformedBody(f"Malformed JSON: {ctx.get('error', 'invalid JSON')}")
-            )
+            return render(request, MalformedBody(f"Malformed JSON: {ctx.get('error', 'invalid JSON')}"))
         location, field = _location_and_field(tuple(error.get("loc", ())))
         errors.append(
             FieldError(
@@ -250,8 +246,17 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> JSONRe
 
 _STATUS_PROBLEMS: dict[int, type[ProblemError]] = {
     cls.status: cls
-    for cls in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict,
-                PayloadTooLarge, UnsupportedMediaType, TooManyRequests)
+    for cls in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        Conflict,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        TooManyRequests,
+    )
 }
 
 

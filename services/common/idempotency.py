@@ -21,8 +21,8 @@ from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.errors import IdempotencyInProgress, IdempotencyKeyReused, invalid_field
 from services.common.deps import SessionDep
+from services.common.errors import IdempotencyInProgress, IdempotencyKeyReused, invalid_field
 from services.common.principal import PrincipalDep
 
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -59,9 +59,7 @@ def make_page_params(settings: Any, limit: int | None, cursor: str | None) -> Pa
     if limit is None:
         limit = settings.page_size_default
     if not 1 <= limit <= settings.page_size_max:
-        raise invalid_field(
-            "limit", f"must be between 1 and {settings.page_size_max}", "out_of_range", "query"
-        )
+        raise invalid_field("limit", f"must be between 1 and {settings.page_size_max}", "out_of_range", "query")
     return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
 
 

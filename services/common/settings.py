@@ -28,9 +28,7 @@ class ServiceSettings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
-    data_dir: Path = Field(
-        default=Path("data"), validation_alias=AliasChoices("data_dir", "DATA_DIR")
-    )
+    data_dir: Path = Field(default=Path("data"), validation_alias=AliasChoices("data_dir", "DATA_DIR"))
     database_url: str = ""
     database_pool_size: int = 10
     database_echo: bool = False
@@ -39,12 +37,8 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("principal_secret", "PRINCIPAL_SECRET"),
     )
     principal_max_age_seconds: int = 300
-    log_level: str = Field(
-        default="INFO", validation_alias=AliasChoices("log_level", "LOG_LEVEL")
-    )
-    log_json: bool = Field(
-        default=True, validation_alias=AliasChoices("log_json", "LOG_JSON")
-    )
+    log_level: str = Field(default="INFO", validation_alias=AliasChoices("log_level", "LOG_LEVEL"))
+    log_json: bool = Field(default=True, validation_alias=AliasChoices("log_json", "LOG_JSON"))
     page_size_default: int = 50
     page_size_max: int = 200
     idempotency_ttl_hours: int = 24
@@ -55,13 +49,8 @@ class ServiceSettings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> ServiceSettings:
         secret = self.principal_secret.get_secret_value()
-        if self.environment == "production" and (
-            secret == DEVELOPMENT_PRINCIPAL_SECRET or len(secret) < 32
-        ):
-            raise ValueError(
-                "PRINCIPAL_SECRET must be set to a random value of at least 32 "
-                "characters in production"
-            )
+        if self.environment == "production" and (secret == DEVELOPMENT_PRINCIPAL_SECRET or len(secret) < 32):
+            raise ValueError("PRINCIPAL_SECRET must be set to a random value of at least 32 characters in production")
         return self
 
     @property
@@ -74,9 +63,7 @@ class ServiceSettings(BaseSettings):
 
 def service_config(env_prefix: str) -> SettingsConfigDict:
     """The model_config of a service's settings class."""
-    return SettingsConfigDict(
-        env_prefix=env_prefix, extra="ignore", populate_by_name=True
-    )
+    return SettingsConfigDict(env_prefix=env_prefix, extra="ignore", populate_by_name=True)
 
 
 def async_database_url(url: str) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import JSON, Select, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -144,7 +144,9 @@ async def _check_references(session: AsyncSession, references: Sequence[Referenc
         found |= set((await session.scalars(select(target.id).where(target.id.in_(ids)))).all())  # type: ignore[attr-defined]
     for ref in references:
         if ref.id not in found:
-            errors.append(field_error(ref.field, f"no {ref.target.__tablename__} with id '{ref.id}'", "unknown_reference"))
+            errors.append(
+                field_error(ref.field, f"no {ref.target.__tablename__} with id '{ref.id}'", "unknown_reference")
+            )
     if errors:
         raise ValidationFailed("Referenced records do not exist: " + ", ".join(e.field for e in errors), errors=errors)
 
@@ -170,8 +172,16 @@ async def _publish(session: AsyncSession, spec: ResourceSpec, row: RecordColumns
     await record_changes(
         session,
         OUTBOX,
-        [PendingChange(entity=spec.entity, entity_id=row.id, op=op, version=row.version,  # type: ignore[arg-type]
-                       agency_id=spec.owner_of(row), data=data)],
+        [
+            PendingChange(
+                entity=spec.entity,
+                entity_id=row.id,
+                op=op,
+                version=row.version,  # type: ignore[arg-type]
+                agency_id=spec.owner_of(row),
+                data=data,
+            )
+        ],
     )
 
 
@@ -206,8 +216,9 @@ async def create_record(
         agency_id = record_id
     await _validate(session, spec, data)
     now = datetime.now(UTC)
-    row = spec.table(id=record_id, agency_id=agency_id, version=1, created_at=now, updated_at=now,
-                     **_row_values(spec, data))
+    row = spec.table(
+        id=record_id, agency_id=agency_id, version=1, created_at=now, updated_at=now, **_row_values(spec, data)
+    )
     session.add(row)
     await _write_tags(session, spec, record_id, data)
     await session.flush()
@@ -215,7 +226,9 @@ async def create_record(
     return row
 
 
-async def get_record(session: AsyncSession, spec: ResourceSpec, record_id: str, *, for_update: bool = False) -> RecordColumns:
+async def get_record(
+    session: AsyncSession, spec: ResourceSpec, record_id: str, *, for_update: bool = False
+) -> RecordColumns:
     statement = select(spec.table).where(spec.table.id == record_id)  # type: ignore[arg-type]
     if for_update:
         statement = statement.with_for_update()
@@ -239,8 +252,13 @@ async def _writable(
 
 
 async def update_record(
-    session: AsyncSession, spec: ResourceSpec, record_id: str, *, principal: Principal,
-    changes: BaseModel, if_match: str | None,
+    session: AsyncSession,
+    spec: ResourceSpec,
+    record_id: str,
+    *,
+    principal: Principal,
+    changes: BaseModel,
+    if_match: str | None,
 ) -> RecordColumns:
     row = await _writable(session, spec, record_id, principal, if_match)
     current = public_of(spec, row).model_dump(mode="json")
@@ -265,10 +283,7 @@ def _validate_merged(spec: ResourceSpec, merged: dict[str, Any]) -> BaseModel:
     try:
         return spec.create.model_validate(merged)
     except ValidationError as exc:
-        errors = [
-            field_error(".".join(str(p) for p in e["loc"]), str(e["msg"]), str(e["type"]))
-            for e in exc.errors()
-        ]
+        errors = [field_error(".".join(str(p) for p in e["loc"]), str(e["msg"]), str(e["type"])) for e in exc.errors()]
         raise ValidationFailed("The update leaves the record invalid", errors=errors) from None
 
 
@@ -286,8 +301,10 @@ async def delete_record(
     ).all()
     if referrers:
         listed = ", ".join(f"{entity} {rid}" for entity, rid in referrers)
-        raise Conflict(f"Still referenced by {listed}; remove those references first",
-                       referenced_by=[{"entity": e, "id": r} for e, r in referrers])
+        raise Conflict(
+            f"Still referenced by {listed}; remove those references first",
+            referenced_by=[{"entity": e, "id": r} for e, r in referrers],
+        )
     await session.execute(delete(RecordTag).where(RecordTag.record_id == record_id))  # type: ignore[arg-type]
     await session.delete(row)
     await session.flush()
@@ -335,42 +352,70 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
     def location(row: RecordColumns) -> dict[str, str]:
         return {"ETag": etag_of(row), "Location": f"{spec.path}/{row.id}"}
 
-    @router.post("", status_code=201, response_model=public_model, summary=f"Register a {spec.entity}",
-                 responses={201: {"headers": {"ETag": {"schema": {"type": "string"}}}}})
-    async def create(body: create_model, session: SessionDep, principal: PrincipalDep,  # type: ignore[valid-type]
-                     idempotency: IdempotencyDep) -> Response:
+    @router.post(
+        "",
+        status_code=201,
+        response_model=public_model,
+        summary=f"Register a {spec.entity}",
+        responses={201: {"headers": {"ETag": {"schema": {"type": "string"}}}}},
+    )
+    async def create(
+        body: create_model,
+        session: SessionDep,
+        principal: PrincipalDep,  # type: ignore[valid-type]
+        idempotency: IdempotencyDep,
+    ) -> Response:
         row = await create_record(session, spec, principal=principal, data=body)
         return await idempotency.respond(201, public_of(spec, row), location(row))
 
     @router.get("", response_model=Page[public_model], summary=f"List {spec.title}")  # type: ignore[valid-type]
-    async def list_(request: Request, session: SessionDep, _principal: PrincipalDep,
-                    query: Annotated[query_model, Query()]) -> Page[Any]:  # type: ignore[valid-type]
+    async def list_(
+        request: Request, session: SessionDep, _principal: PrincipalDep, query: Annotated[query_model, Query()]
+    ) -> Page[Any]:  # type: ignore[valid-type]
         params = make_page_params(request.app.state.settings, query.limit, query.cursor)
         statement = apply_filters(spec, select(spec.table), query)
         rows, next_cursor = await fetch_page(session, statement, key=spec.table.id, params=params)  # type: ignore[arg-type]
         return Page(items=[public_of(spec, r) for r in rows], next_cursor=next_cursor)
 
     @router.get("/{record_id}", response_model=public_model, summary=f"Read a {spec.entity}")
-    async def read(record_id: record_path, response: Response, session: SessionDep, _principal: PrincipalDep,
-                   if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None) -> Any:
+    async def read(
+        record_id: record_path,
+        response: Response,
+        session: SessionDep,
+        _principal: PrincipalDep,
+        if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+    ) -> Any:
         row = await get_record(session, spec, record_id)
         if if_none_match is not None and _matches(if_none_match, row):
             return Response(status_code=304, headers={"ETag": etag_of(row)})
         response.headers["ETag"] = etag_of(row)
         return public_of(spec, row)
 
-    @router.patch("/{record_id}", response_model=public_model, summary=f"Change a {spec.entity}",
-                  responses={412: PROBLEM_RESPONSES[409] | {"description": "Stale If-Match"},
-                             428: PROBLEM_RESPONSES[409] | {"description": "If-Match missing"}})
-    async def update(record_id: record_path, body: update_model, response: Response,  # type: ignore[valid-type]
-                     session: SessionDep, principal: PrincipalDep, if_match: if_match_header = None) -> Any:
+    @router.patch(
+        "/{record_id}",
+        response_model=public_model,
+        summary=f"Change a {spec.entity}",
+        responses={
+            412: PROBLEM_RESPONSES[409] | {"description": "Stale If-Match"},
+            428: PROBLEM_RESPONSES[409] | {"description": "If-Match missing"},
+        },
+    )
+    async def update(
+        record_id: record_path,
+        body: update_model,
+        response: Response,  # type: ignore[valid-type]
+        session: SessionDep,
+        principal: PrincipalDep,
+        if_match: if_match_header = None,
+    ) -> Any:
         row = await update_record(session, spec, record_id, principal=principal, changes=body, if_match=if_match)
         response.headers["ETag"] = etag_of(row)
         return public_of(spec, row)
 
     @router.delete("/{record_id}", status_code=204, summary=f"Delete a {spec.entity}")
-    async def remove(record_id: record_path, session: SessionDep, principal: PrincipalDep,
-                     if_match: if_match_header = None) -> Response:
+    async def remove(
+        record_id: record_path, session: SessionDep, principal: PrincipalDep, if_match: if_match_header = None
+    ) -> Response:
         await delete_record(session, spec, record_id, principal=principal, if_match=if_match)
         return Response(status_code=204)
 

@@ -35,8 +35,9 @@ def firm_body(**overrides: Any) -> dict[str, Any]:
         "size_class": "small",
         "isic_codes": ["1410", "1430"],
         "hs_codes": ["6109", "611020"],
-        "certifications": [{"scheme": "iso-9001", "issuer": "Bureau Veritas",
-                            "valid_from": "2024-01-01", "valid_until": "2099-12-31"}],
+        "certifications": [
+            {"scheme": "iso-9001", "issuer": "Bureau Veritas", "valid_from": "2024-01-01", "valid_until": "2099-12-31"}
+        ],
         "monthly_capacity": 12000,
         "capacity_unit": "pieces",
         "quality_score": 0.8,

@@ -23,13 +23,16 @@ async def test_create_read_update_delete_cluster(registry: httpx.AsyncClient) ->
     read = await registry.get(f"/v1/clusters/{cluster['id']}", headers=headers)
     assert read.json() == cluster
 
-    patched = await registry.patch(f"/v1/clusters/{cluster['id']}", json={"jobs": 4500},
-                                   headers=headers | {"If-Match": '"1"'})
+    patched = await registry.patch(
+        f"/v1/clusters/{cluster['id']}", json={"jobs": 4500}, headers=headers | {"If-Match": '"1"'}
+    )
     assert patched.status_code == 200, patched.text
     assert patched.json()["jobs"] == 4500 and patched.json()["version"] == 2
     assert patched.headers["ETag"] == '"2"'
 
-    stale = await registry.patch(f"/v1/clusters/{cluster['id']}", json={"jobs": 1}, headers=headers | {"If-Match": '"1"'})
+    stale = await registry.patch(
+        f"/v1/clusters/{cluster['id']}", json={"jobs": 1}, headers=headers | {"If-Match": '"1"'}
+    )
     assert stale.status_code == 412
     assert stale.headers["content-type"] == "application/problem+json"
     missing = await registry.patch(f"/v1/clusters/{cluster['id']}", json={"jobs": 1}, headers=headers)
@@ -42,16 +45,30 @@ async def test_create_read_update_delete_cluster(registry: httpx.AsyncClient) ->
 
     feed = (await registry.get("/v1/changes", params={"after": 0}, headers=SERVICE)).json()
     ops = [(c["entity"], c["op"], c["version"]) for c in feed["items"]]
-    assert ops == [("agency", "created", 1), ("cluster", "created", 1), ("cluster", "updated", 2),
-                   ("cluster", "deleted", 3)]
+    assert ops == [
+        ("agency", "created", 1),
+        ("cluster", "created", 1),
+        ("cluster", "updated", 2),
+        ("cluster", "deleted", 3),
+    ]
 
 
 async def test_firm_filters(registry: httpx.AsyncClient) -> None:
     agency = await make_agency(registry)
     cluster = await create(registry, "/v1/clusters", cluster_body(), agency)
     garment = await create(registry, "/v1/firms", firm_body(cluster_ids=[cluster["id"]]), agency)
-    await create(registry, "/v1/firms", firm_body(name="Lácteos del Norte", isic_codes=["1050"], hs_codes=["0401"],
-                                                  certifications=[], capabilities="milk and cheese"), agency)
+    await create(
+        registry,
+        "/v1/firms",
+        firm_body(
+            name="Lácteos del Norte",
+            isic_codes=["1050"],
+            hs_codes=["0401"],
+            certifications=[],
+            capabilities="milk and cheese",
+        ),
+        agency,
+    )
     by_isic = (await registry.get("/v1/firms", params={"isic": "14"}, headers=ADMIN)).json()
     assert [f["id"] for f in by_isic["items"]] == [garment["id"]]
     by_cluster = (await registry.get("/v1/firms", params={"cluster_id": cluster["id"]}, headers=ADMIN)).json()

@@ -23,9 +23,14 @@ router = APIRouter(prefix="/v1/certification-schemes", tags=["certification sche
 
 
 @router.get("", response_model=Page[CertificationSchemePublic], summary="List certification schemes")
-async def list_schemes(session: SessionDep, _principal: PrincipalDep, page: PageParamsDep) -> Page[CertificationSchemePublic]:
+async def list_schemes(
+    session: SessionDep, _principal: PrincipalDep, page: PageParamsDep
+) -> Page[CertificationSchemePublic]:
     rows, next_cursor = await fetch_page(
-        session, select(CertificationScheme), key=CertificationScheme.code, params=page  # type: ignore[arg-type]
+        session,
+        select(CertificationScheme),
+        key=CertificationScheme.code,
+        params=page,  # type: ignore[arg-type]
     )
     return Page(items=[CertificationSchemePublic.model_validate(r) for r in rows], next_cursor=next_cursor)
 
@@ -44,10 +49,20 @@ async def create_scheme(
     session.add(row)
     await session.flush()
     public = CertificationSchemePublic.model_validate(row)
-    await record_changes(session, metadata.tables["outbox"], [
-        PendingChange(entity="certification_scheme", entity_id=row.code, op="created", version=1,
-                      agency_id=None, data=public.model_dump(mode="json"))
-    ])
+    await record_changes(
+        session,
+        metadata.tables["outbox"],
+        [
+            PendingChange(
+                entity="certification_scheme",
+                entity_id=row.code,
+                op="created",
+                version=1,
+                agency_id=None,
+                data=public.model_dump(mode="json"),
+            )
+        ],
+    )
     return await idempotency.respond(201, public, {"Location": f"{request.url.path}/{row.code}"})
 
 
@@ -55,5 +70,7 @@ async def unknown_schemes(session: SessionDep, codes: set[str]) -> set[str]:
     """The codes in ``codes`` that are not in the vocabulary."""
     if not codes:
         return set()
-    known = set((await session.scalars(select(CertificationScheme.code).where(CertificationScheme.code.in_(codes)))).all())  # type: ignore[attr-defined]
+    known = set(
+        (await session.scalars(select(CertificationScheme.code).where(CertificationScheme.code.in_(codes)))).all()
+    )  # type: ignore[attr-defined]
     return codes - known

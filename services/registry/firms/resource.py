@@ -27,7 +27,9 @@ async def _check(session: AsyncSession, data: FirmCreate) -> None:
     unknown = await unknown_schemes(session, {c.scheme for c in data.certifications})
     if unknown:
         errors = [
-            field_error(f"certifications.{i}.scheme", f"'{c.scheme}' is not in the certification vocabulary", "unknown_scheme")
+            field_error(
+                f"certifications.{i}.scheme", f"'{c.scheme}' is not in the certification vocabulary", "unknown_scheme"
+            )
             for i, c in enumerate(data.certifications)
             if c.scheme in unknown
         ]

@@ -4,11 +4,21 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from services.common.codes import CountryCode, HsCode, IsicCode, SubdivisionCode
 from services.common.pagination import ListQuery
-from services.registry.schemas import CreateBase, DistinctList, Name, Place, RecordId, RecordPublic, Strict, Text, partial
+from services.registry.schemas import (
+    CreateBase,
+    DistinctList,
+    Name,
+    Place,
+    RecordId,
+    RecordPublic,
+    Strict,
+    Text,
+    partial,
+)
 
 
 class FirmRole(StrEnum):
@@ -91,9 +101,9 @@ class FirmQuery(ListQuery):
     role: FirmRole | None = None
     isic: str | None = Field(default=None, max_length=4, description="ISIC code or prefix")
     hs: str | None = Field(default=None, max_length=6, description="HS code or prefix")
-    certification: str | None = Field(default=None, max_length=40, description="Holds a certificate of this scheme valid today")
+    certification: str | None = Field(
+        default=None, max_length=40, description="Holds a certificate of this scheme valid today"
+    )
     cluster_id: str | None = None
     agency_id: str | None = None
     q: str | None = Field(default=None, max_length=100, description="Text in the name or capabilities")
-
-
