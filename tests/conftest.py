@@ -18,7 +18,8 @@ import pytest
 from services.registry.app import MIGRATIONS as REGISTRY_MIGRATIONS
 from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
-from tests.support import POSTGRES_ENV, TEST_SECRET, Backend, running
+from gateway.settings import GatewaySettings
+from tests.support import POSTGRES_ENV, TEST_SECRET, Backend, Stack, running
 
 
 @pytest.fixture(scope="session")
@@ -65,3 +66,41 @@ def registry_settings(registry_url: str, tmp_path: Path) -> RegistrySettings:
 async def registry(registry_settings: RegistrySettings) -> AsyncIterator[httpx.AsyncClient]:
     async with running(create_registry(registry_settings)) as client:
         yield client
+
+
+# --- the gateway in front of the registry -------------------------------------------
+
+BOOTSTRAP_KEY = "lk_bootstrap_test_key_0123456789abcdefghijklmnop"
+
+
+@pytest.fixture
+async def gateway_url(backend: Backend) -> str:
+    from gateway.app import MIGRATIONS as GATEWAY_MIGRATIONS
+
+    return await backend.fresh(GATEWAY_MIGRATIONS)
+
+
+@pytest.fixture
+def gateway_settings(gateway_url: str, tmp_path: Path) -> GatewaySettings:
+    return GatewaySettings(
+        database_url=gateway_url,
+        environment="test",
+        principal_secret=TEST_SECRET,
+        data_dir=tmp_path,
+        log_json=False,
+        log_level="WARNING",
+        bootstrap_api_key=BOOTSTRAP_KEY,
+        registry_url="http://registry",
+        matching_url="http://matching",
+        reporting_url="http://reporting",
+        upstream_retries=1,
+        breaker_failure_threshold=3,
+        breaker_reset_seconds=0.5,
+    )
+
+
+@pytest.fixture
+async def stack(registry_settings: RegistrySettings, gateway_settings: GatewaySettings) -> AsyncIterator[Stack]:
+    """Gateway and registry in one process; matching and reporting are not running."""
+    async with Stack.start(registry_settings, gateway_settings) as running_stack:
+        yield running_stack

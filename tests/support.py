@@ -109,3 +109,35 @@ async def running(app: FastAPI, base_url: str = "http://test") -> AsyncIterator[
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
             yield client
+
+
+class Stack:
+    """The gateway with in-process upstreams; ``client`` talks to the gateway."""
+
+    def __init__(self, client: httpx.AsyncClient, gateway: FastAPI, upstreams: dict[str, FastAPI]) -> None:
+        self.client = client
+        self.gateway = gateway
+        self.upstreams = upstreams
+
+    @classmethod
+    @asynccontextmanager
+    async def start(cls, registry_settings: object, gateway_settings: object, *,
+                    extra_upstreams: dict[str, FastAPI] | None = None, **gateway_options: object) -> AsyncIterator[Stack]:
+        from gateway.app import create_app as create_gateway
+        from services.registry.app import create_app as create_registry
+
+        async with LifespanManager(create_registry(registry_settings)) as registry:  # type: ignore[arg-type]
+            mounts: dict[str, httpx.AsyncBaseTransport] = {"http://registry": httpx.ASGITransport(app=registry.app)}
+            for name, upstream in (extra_upstreams or {}).items():
+                mounts[f"http://{name}"] = httpx.ASGITransport(app=upstream, raise_app_exceptions=False)
+            gateway_app = create_gateway(gateway_settings, http_mounts=mounts, **gateway_options)  # type: ignore[arg-type]
+            async with LifespanManager(gateway_app) as gateway:
+                transport = httpx.ASGITransport(app=gateway.app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+                    yield cls(client, gateway_app, {"registry": registry.app})  # type: ignore[dict-item]
+
+    async def issue_key(self, admin_key: str, **body: object) -> str:
+        response = await self.client.post("/v1/api-keys", json={"name": "test key", **body},
+                                          headers={"Authorization": f"Bearer {admin_key}"})
+        assert response.status_code == 201, response.text
+        return str(response.json()["key"])

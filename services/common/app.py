@@ -29,10 +29,20 @@ def build_service_app(
     lifespan: object,
     routers: Sequence[APIRouter],
     readiness: Mapping[str, ReadinessCheck],
+    informational: Mapping[str, ReadinessCheck] | None = None,
+    openapi_url: str | None = "/openapi.json",
 ) -> FastAPI:
     """A FastAPI app with the platform's errors, middleware, health and metrics."""
     configure_logging(settings.log_level, settings.log_json)
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)  # type: ignore[arg-type]
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,  # type: ignore[arg-type]
+        openapi_url=openapi_url,
+        docs_url="/docs" if openapi_url else None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.metrics = ServiceMetrics(settings.service_name)
     add_exception_handlers(app)
@@ -50,7 +60,7 @@ def build_service_app(
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, problem_app=too_large)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics, service=settings.service_name)
-    app.include_router(health_router(readiness))
+    app.include_router(health_router(readiness, informational))
     for router in routers:
         app.include_router(router)
     return app
@@ -71,6 +81,7 @@ async def open_database(app: FastAPI, settings: ServiceSettings, metadata: MetaD
     )
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.read_sessionmaker = create_sessionmaker(engine, read_only=True)
     app.state.idempotency_table = metadata.tables["idempotency_keys"]
     app.state.outbox_table = metadata.tables.get("outbox")
     try:

@@ -156,7 +156,7 @@ def change_feed_router(entities_description: str) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 500,
         wait: Annotated[float, Query(ge=0, le=30, description="Seconds to wait for a change.")] = 0,
     ) -> ChangePage:
-        sessionmaker = request.app.state.sessionmaker
+        sessionmaker = request.app.state.read_sessionmaker
         table: Table = request.app.state.outbox_table
         deadline = time.monotonic() + wait
         while True:

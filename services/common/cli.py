@@ -16,6 +16,7 @@ import uvicorn
 from alembic import command
 
 from services.common.migrations import alembic_config, upgrade
+from services.common.principal import Principal, Role, sign_principal
 from services.common.settings import ServiceSettings
 
 ExtraCommand = Callable[[ServiceSettings, argparse.Namespace], Awaitable[None]]
@@ -37,6 +38,13 @@ def run_cli(
     commands.add_parser("migrate", help="upgrade the database to the newest migration")
     revision = commands.add_parser("revision", help="autogenerate a migration")
     revision.add_argument("-m", "--message", required=True)
+    mint = commands.add_parser(
+        "principal", help="print a signed principal header for calling the service directly (development)"
+    )
+    mint.add_argument("--role", choices=[r.value for r in Role], default=Role.admin.value)
+    mint.add_argument("--agency-id")
+    mint.add_argument("--firm-id")
+    mint.add_argument("--subject", default="cli")
     for command_name, (help_text, _) in (extra or {}).items():
         commands.add_parser(command_name, help=help_text)
     args = parser.parse_args()
@@ -49,6 +57,11 @@ def run_cli(
         config = alembic_config(migrations, url)
         asyncio.run(upgrade(migrations, url))
         command.revision(config, message=args.message, autogenerate=True)
+    elif args.command == "principal":
+        principal = Principal(subject=args.subject, role=Role(args.role), agency_id=args.agency_id,
+                              firm_id=args.firm_id)
+        print(sign_principal(principal, settings.principal_secret.get_secret_value(),
+                             ttl_seconds=settings.principal_max_age_seconds))
     elif args.command == "serve":
         if not args.no_migrate:
             asyncio.run(upgrade(migrations, url))

@@ -35,8 +35,9 @@ def new_registry() -> registry:
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
     """Create the async engine; SQLite gets WAL, foreign keys and write locking.
 
-    SQLite transactions start with ``BEGIN IMMEDIATE`` so that two writers queue on
-    the database lock instead of failing when a read transaction upgrades to a write.
+    SQLite write transactions start with ``BEGIN IMMEDIATE`` so that two writers queue
+    on the database lock instead of failing when a read transaction upgrades to a
+    write; read-only sessions (``create_sessionmaker(read_only=True)``) begin deferred.
     """
     if ensure_sqlite_directory(url):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, pool_size=pool_size)
@@ -68,11 +69,21 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        immediate = connection.get_execution_options().get(_SQLITE_WRITE, True)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+_SQLITE_WRITE = "linkages_sqlite_write"
+
+
+def create_sessionmaker(engine: AsyncEngine, *, read_only: bool = False) -> async_sessionmaker[AsyncSession]:
+    """Sessions for writing, or (``read_only``) for reading.
+
+    The difference matters on SQLite only: a read-only session begins a deferred
+    transaction, so reads never queue behind a writer (WAL gives them a snapshot).
+    """
+    bind = engine.execution_options(**{_SQLITE_WRITE: False}) if read_only else engine
+    return async_sessionmaker(bind, expire_on_commit=False, autoflush=False)
 
 
 def is_postgres(session_or_engine: AsyncSession | AsyncEngine) -> bool:
@@ -94,7 +105,9 @@ async def session_dependency(request: Request) -> AsyncIterator[AsyncSession]:
     commit happens before the response is sent and a failed commit is an error
     response, not a lie.
     """
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    state = request.app.state
+    reading = request.method in ("GET", "HEAD", "OPTIONS")
+    sessionmaker: async_sessionmaker[AsyncSession] = state.read_sessionmaker if reading else state.sessionmaker
     async with sessionmaker() as session:
         try:
             yield session

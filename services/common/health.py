@@ -25,8 +25,13 @@ async def _run_check(app: FastAPI, check: ReadinessCheck) -> str:
     return "ok"
 
 
-def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
+def health_router(
+    checks: Mapping[str, ReadinessCheck], informational: Mapping[str, ReadinessCheck] | None = None
+) -> APIRouter:
+    """Health routes. ``checks`` decide readiness; ``informational`` ones are only
+    reported (the gateway reports its upstreams without going unready with them)."""
     router = APIRouter(tags=["operations"])
+    reported = {**checks, **(informational or {})}
 
     @router.get("/livez", summary="The process is alive")
     @router.get("/healthz", include_in_schema=False)
@@ -35,12 +40,12 @@ def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
 
     @router.get("/readyz", summary="Dependencies are reachable and state is loaded")
     async def readyz(request: Request) -> JSONResponse:
-        names = list(checks)
-        results = await asyncio.gather(*(_run_check(request.app, checks[name]) for name in names))
+        names = list(reported)
+        results = await asyncio.gather(*(_run_check(request.app, reported[name]) for name in names))
         report = dict(zip(names, results, strict=True))
-        if all(result == "ok" for result in results):
+        if all(report[name] == "ok" for name in checks):
             return JSONResponse({"status": "ready", "checks": report})
-        problem = ServiceUnavailable("Not ready: " + ", ".join(n for n, r in report.items() if r != "ok"))
+        problem = ServiceUnavailable("Not ready: " + ", ".join(n for n in checks if report[n] != "ok"))
         body = {
             "type": problem.type,
             "title": problem.title,

@@ -1,0 +1,170 @@
+"""The gateway: the platform's only public entry."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.auth import AuthenticatedDep, require_scope
+from gateway.breaker import CircuitBreaker
+from gateway.keys.router import router as keys_router
+from gateway.keys.service import KeyAuthenticator, install_bootstrap_key
+from gateway.openapi import merge_documents
+from gateway.proxy import SAFE_METHODS, Forwarder, Upstream, UpstreamMetrics, route_for
+from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from gateway.settings import GatewaySettings
+from gateway.tables import metadata
+from services.common.app import build_service_app, database_ready, open_database
+from services.common.errors import NotFound
+from services.common.http import create_http_client
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION = "0.1.0"
+UPSTREAMS = ("registry", "matching", "reporting")
+EXPOSED_HEADERS = ["X-Request-ID", "ETag", "Location", "RateLimit", "RateLimit-Policy", "Retry-After",
+                   "Idempotent-Replayed", "traceparent"]
+logger = structlog.get_logger(__name__)
+
+
+class RateLimitHeadersMiddleware:
+    """Adds the key's rate-limit state to every response of an authenticated request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                extra: dict[str, str] = scope.get("state", {}).get("rate_limit_headers") or {}
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    (k.lower().encode(), v.encode()) for k, v in extra.items() if k.lower().encode() not in present
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _upstream_check(name: str) -> Any:
+    async def check(app: FastAPI) -> None:
+        upstream: Upstream = app.state.forwarder.upstreams[name]
+        if not upstream.breaker.allow():
+            raise RuntimeError(f"circuit {upstream.breaker.state}")
+        response = await upstream.client.get(upstream.base_url.rstrip("/") + "/readyz", timeout=2.0)
+        if response.status_code != 200:
+            raise RuntimeError(f"readyz answered {response.status_code}")
+
+    return check
+
+
+def create_app(settings: GatewaySettings | None = None, *,
+               http_mounts: dict[str, httpx.AsyncBaseTransport] | None = None,
+               rate_limiter: RateLimiter | None = None) -> FastAPI:
+    """``http_mounts`` lets tests route upstream base URLs to in-process apps."""
+    settings = settings or GatewaySettings()
+    base_urls = {"registry": settings.registry_url, "matching": settings.matching_url,
+                 "reporting": settings.reporting_url}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(open_database(app, settings, metadata))
+            if settings.bootstrap_api_key is not None:
+                await install_bootstrap_key(app.state.sessionmaker, settings.bootstrap_api_key.get_secret_value())
+            app.state.authenticator = KeyAuthenticator(app.state.sessionmaker)
+            app.state.rate_limiter = rate_limiter or await _rate_limiter(settings, stack)
+            upstreams = {}
+            for name in UPSTREAMS:
+                client = create_http_client(
+                    connect_timeout=settings.upstream_connect_timeout, read_timeout=settings.upstream_read_timeout,
+                    mounts=http_mounts,
+                )
+                stack.push_async_callback(client.aclose)
+                upstreams[name] = Upstream(name, base_urls[name], client, CircuitBreaker(
+                    settings.breaker_failure_threshold, settings.breaker_reset_seconds))
+            app.state.forwarder = Forwarder(
+                upstreams=upstreams,
+                principal_secret=settings.principal_secret.get_secret_value(),
+                principal_ttl_seconds=settings.principal_ttl_seconds,
+                retries=settings.upstream_retries,
+                metrics=UpstreamMetrics(app.state.metrics.registry),
+                deadline_seconds=settings.upstream_connect_timeout + settings.upstream_read_timeout,
+            )
+            app.state.service_documents = {}
+            yield
+
+    app = build_service_app(
+        settings,
+        title="Linkages platform API",
+        description="The platform's public API.",
+        version=VERSION,
+        lifespan=lifespan,
+        routers=[keys_router],
+        readiness={"database": database_ready},
+        informational={name: _upstream_check(name) for name in UPSTREAMS},
+        openapi_url=None,
+    )
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi_document(request: Request) -> JSONResponse:
+        documents: dict[str, Any] = request.app.state.service_documents
+        for name, upstream in request.app.state.forwarder.upstreams.items():
+            if name not in documents:
+                try:
+                    response = await upstream.client.get(upstream.base_url.rstrip("/") + "/openapi.json", timeout=3.0)
+                    if response.status_code == 200:
+                        documents[name] = response.json()
+                except httpx.HTTPError as exc:
+                    logger.warning("openapi_fetch_failed", upstream=name, error=repr(exc))
+        merged = merge_documents(app.openapi(), documents, title=app.title, version=VERSION)
+        missing = sorted(set(UPSTREAMS) - set(documents))
+        if missing:
+            merged["info"]["x-unavailable-services"] = missing
+        return JSONResponse(merged)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Linkages platform API")
+
+    @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"],
+                   include_in_schema=False)
+    @app.api_route("/dashboard{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+    async def forward(request: Request, principal: AuthenticatedDep) -> Any:
+        route = route_for(request.url.path)
+        if route is None:
+            raise NotFound(f"No API at {request.url.path}")
+        prefix, upstream = route
+        require_scope(principal, f"{upstream}:{'read' if request.method in SAFE_METHODS else 'write'}")
+        return await request.app.state.forwarder.forward(request, principal, prefix, upstream)
+
+    app.add_middleware(RateLimitHeadersMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
+                           allow_methods=["*"], allow_headers=["*"], expose_headers=EXPOSED_HEADERS, max_age=600)
+    # openapi() of the gateway's own routes only; services' paths are merged in above.
+    app.openapi_schema = None
+    return app
+
+
+async def _rate_limiter(settings: GatewaySettings, stack: AsyncExitStack) -> RateLimiter:
+    if not settings.redis_url:
+        return MemoryRateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(settings.redis_url)
+    stack.push_async_callback(redis.aclose)
+    return RedisRateLimiter(redis, settings.rate_limit_per_minute, settings.rate_limit_burst)

@@ -1,0 +1,52 @@
+"""Authentication of API keys and scope checks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from gateway.keys.scopes import KEYS_ADMIN
+from services.common.errors import Forbidden, TooManyRequests, Unauthorized
+from services.common.principal import Principal
+
+
+def presented_key(request: Request) -> str | None:
+    authorization = request.headers.get("authorization", "")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.headers.get("x-api-key") or None
+
+
+async def authenticated(request: Request) -> Principal:
+    """Dependency: the principal of the request's API key, rate-limited (401, 429)."""
+    key = presented_key(request)
+    if key is None:
+        raise Unauthorized(
+            "Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+            headers={"WWW-Authenticate": 'Bearer realm="linkages"'},
+        )
+    principal: Principal = await request.app.state.authenticator.authenticate(key)
+    request.state.principal = principal
+    decision = await request.app.state.rate_limiter.take(principal.subject)
+    request.state.rate_limit_headers = decision.headers(request.app.state.rate_limiter)
+    if not decision.allowed:
+        raise TooManyRequests("Rate limit exceeded for this API key", headers=request.state.rate_limit_headers)
+    return principal
+
+
+AuthenticatedDep = Annotated[Principal, Depends(authenticated)]
+
+
+def require_scope(principal: Principal, scope: str) -> None:
+    if scope not in principal.scopes:
+        raise Forbidden(f"This API key lacks the scope '{scope}'")
+
+
+def key_admin(principal: AuthenticatedDep) -> Principal:
+    require_scope(principal, KEYS_ADMIN)
+    return principal
+
+
+KeyAdminDep = Annotated[Principal, Depends(key_admin)]

@@ -1,0 +1,71 @@
+"""Admin endpoints for API keys: create, list, rotate, revoke."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import select
+
+from gateway.auth import KeyAdminDep
+from gateway.keys import service
+from gateway.keys.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyPublic
+from gateway.tables import ApiKey
+from services.common.deps import SessionDep
+from services.common.errors import PROBLEM_RESPONSES
+from services.common.pagination import Page, PageParamsDep, fetch_page
+
+router = APIRouter(prefix="/v1/api-keys", tags=["api keys"], responses=PROBLEM_RESPONSES)
+
+
+def _issued(row: ApiKey, key: str) -> ApiKeyIssued:
+    return ApiKeyIssued.model_validate(ApiKeyPublic.model_validate(row).model_dump() | {"key": key})
+
+
+@router.post("", status_code=201, response_model=ApiKeyIssued, summary="Create an API key (shown once)")
+async def create_key(body: ApiKeyCreate, session: SessionDep, admin: KeyAdminDep, response: Response) -> ApiKeyIssued:
+    row, key = await service.issue_key(session, body, created_by=admin.subject)
+    response.headers["Location"] = f"/v1/api-keys/{row.id}"
+    response.headers["Cache-Control"] = "no-store"
+    return _issued(row, key)
+
+
+@router.get("", response_model=Page[ApiKeyPublic], summary="List API keys")
+async def list_keys(
+    session: SessionDep, _admin: KeyAdminDep, page: PageParamsDep,
+    agency_id: Annotated[str | None, Query(max_length=40)] = None,
+    include_revoked: bool = False,
+) -> Page[ApiKeyPublic]:
+    statement = select(ApiKey)
+    if agency_id is not None:
+        statement = statement.where(ApiKey.agency_id == agency_id)  # type: ignore[arg-type]
+    if not include_revoked:
+        statement = statement.where(ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+    rows, next_cursor = await fetch_page(session, statement, key=ApiKey.id, params=page)  # type: ignore[arg-type]
+    return Page(items=[ApiKeyPublic.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/{key_id}", response_model=ApiKeyPublic, summary="Read an API key's grants")
+async def read_key(key_id: str, session: SessionDep, _admin: KeyAdminDep) -> ApiKeyPublic:
+    return ApiKeyPublic.model_validate(await service.get_key(session, key_id))
+
+
+@router.post("/{key_id}/rotate", status_code=201, response_model=ApiKeyIssued,
+             summary="Issue a replacement key; the old one expires after a grace period")
+async def rotate_key(
+    key_id: str, request: Request, session: SessionDep, admin: KeyAdminDep, response: Response,
+    grace_seconds: Annotated[int, Query(ge=0, le=30 * 86400)] = 3600,
+) -> ApiKeyIssued:
+    row, key = await service.rotate_key(session, key_id, created_by=admin.subject,
+                                        grace=timedelta(seconds=grace_seconds))
+    request.app.state.authenticator.forget(key_id)
+    response.headers["Cache-Control"] = "no-store"
+    return _issued(row, key)
+
+
+@router.delete("/{key_id}", status_code=204, summary="Revoke an API key at once")
+async def revoke_key(key_id: str, request: Request, session: SessionDep, _admin: KeyAdminDep) -> Response:
+    await service.revoke_key(session, key_id)
+    request.app.state.authenticator.forget(key_id)
+    return Response(status_code=204)

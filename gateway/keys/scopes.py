@@ -1,0 +1,23 @@
+"""Scopes: what a key may do, checked by the gateway before a request is forwarded."""
+
+from __future__ import annotations
+
+from services.common.principal import Role
+
+REGISTRY_READ = "registry:read"
+REGISTRY_WRITE = "registry:write"
+MATCHING_READ = "matching:read"
+MATCHING_WRITE = "matching:write"
+REPORTING_READ = "reporting:read"
+KEYS_ADMIN = "keys:admin"
+
+ALL_SCOPES = (REGISTRY_READ, REGISTRY_WRITE, MATCHING_READ, MATCHING_WRITE, REPORTING_READ, KEYS_ADMIN)
+
+# The most a key of each role may hold; a key may be created with fewer.
+ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
+    Role.admin: ALL_SCOPES,
+    Role.agency: (REGISTRY_READ, REGISTRY_WRITE, MATCHING_READ, REPORTING_READ),
+    Role.lead_firm: (REGISTRY_READ, MATCHING_READ, MATCHING_WRITE),
+    Role.integrator: (REGISTRY_READ, MATCHING_READ, MATCHING_WRITE),
+    Role.viewer: (REGISTRY_READ, MATCHING_READ, REPORTING_READ),
+}

@@ -1,0 +1,190 @@
+"""Forwarding to the services: routing, principal signing, retries, circuit breaking.
+
+Each upstream has one pooled httpx client with explicit connect and read
+timeouts. A request that never reached the upstream (connection refused) is
+retried whatever its method; one that may have reached it is retried only when
+repeating it is harmless (GET, HEAD, OPTIONS, PUT, DELETE, or a POST/PATCH with an
+``Idempotency-Key``). Failures open the upstream's circuit breaker, after which
+requests fail fast with 503 until a trial request succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+
+import httpx
+import structlog
+from fastapi import Request
+from prometheus_client import Counter, Histogram
+from starlette.background import BackgroundTask
+from starlette.responses import Response, StreamingResponse
+
+from gateway.breaker import CircuitBreaker
+from services.common.errors import BadGateway, GatewayTimeout, NotFound, ServiceUnavailable
+from services.common.principal import PRINCIPAL_HEADER, Principal, sign_principal
+
+logger = structlog.get_logger(__name__)
+
+# Public path prefixes and the service behind each. Anything else is not routed
+# (the services' change feeds, health and metrics stay internal).
+ROUTES: tuple[tuple[str, str], ...] = (
+    ("/v1/agencies", "registry"),
+    ("/v1/programmes", "registry"),
+    ("/v1/clusters", "registry"),
+    ("/v1/firms", "registry"),
+    ("/v1/institutions", "registry"),
+    ("/v1/brokers", "registry"),
+    ("/v1/networks", "registry"),
+    ("/v1/activities", "registry"),
+    ("/v1/certification-schemes", "registry"),
+    ("/v1/imports", "registry"),
+    ("/v1/duplicates", "registry"),
+    ("/v1/buyer-standards", "matching"),
+    ("/v1/shortlists", "matching"),
+    ("/v1/linkages", "matching"),
+    ("/v1/indicators", "reporting"),
+    ("/v1/charts", "reporting"),
+    ("/v1/exports", "reporting"),
+    ("/dashboard", "reporting"),
+)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+IDEMPOTENT_METHODS = SAFE_METHODS | {"PUT", "DELETE"}
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+    "transfer-encoding", "upgrade", "host", "content-length",
+})
+NOT_FORWARDED = HOP_BY_HOP | {"authorization", "x-api-key", PRINCIPAL_HEADER.lower(), "cookie"}
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+def route_for(path: str) -> tuple[str, str] | None:
+    """(prefix, upstream name) serving ``path``, matching whole path segments."""
+    for prefix, upstream in ROUTES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return prefix, upstream
+    return None
+
+
+def next_traceparent(incoming: str | None) -> str:
+    """Continue the caller's W3C trace with a new span id, or start a trace."""
+    match = _TRACEPARENT.match(incoming or "")
+    trace_id = match.group(1) if match and match.group(1) != "0" * 32 else secrets.token_hex(16)
+    flags = match.group(3) if match else "01"
+    return f"00-{trace_id}-{secrets.token_hex(8)}-{flags}"
+
+
+class UpstreamMetrics:
+    def __init__(self, registry: object) -> None:
+        self.requests = Counter(
+            "gateway_upstream_requests_total", "Requests forwarded, by upstream, route, method and outcome.",
+            ["upstream", "route", "method", "status"], registry=registry,  # type: ignore[arg-type]
+        )
+        self.latency = Histogram(
+            "gateway_upstream_duration_seconds", "Upstream latency by upstream and route.",
+            ["upstream", "route"], registry=registry,  # type: ignore[arg-type]
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
+
+@dataclass
+class Upstream:
+    name: str
+    base_url: str
+    client: httpx.AsyncClient
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+
+
+@dataclass
+class Forwarder:
+    upstreams: dict[str, Upstream]
+    principal_secret: str
+    principal_ttl_seconds: int
+    retries: int
+    metrics: UpstreamMetrics
+    deadline_seconds: float = 20.0  # per attempt, until the response headers, whatever the transport
+
+    async def forward(self, request: Request, principal: Principal, prefix: str, upstream_name: str) -> Response:
+        upstream = self.upstreams.get(upstream_name)
+        if upstream is None:
+            raise NotFound(f"No service is configured for {prefix}")
+        body = await request.body()
+        traceparent = next_traceparent(request.headers.get("traceparent"))
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in NOT_FORWARDED}
+        headers |= {
+            PRINCIPAL_HEADER: sign_principal(principal, self.principal_secret, ttl_seconds=self.principal_ttl_seconds),
+            "x-request-id": request.state.request_id,
+            "traceparent": traceparent,
+            "x-forwarded-for": request.client.host if request.client else "",
+            "x-forwarded-proto": request.url.scheme,
+        }
+        url = upstream.base_url.rstrip("/") + request.url.path
+        retryable = request.method in IDEMPOTENT_METHODS or "idempotency-key" in request.headers
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            response = await self._send(upstream, request.method, url, request.url.query, headers, body, retryable)
+            outcome = str(response.status_code)
+        finally:
+            self.metrics.requests.labels(upstream.name, prefix, request.method, outcome).inc()
+            self.metrics.latency.labels(upstream.name, prefix).observe(time.perf_counter() - started)
+        out_headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in HOP_BY_HOP]
+        streamed = StreamingResponse(
+            response.aiter_raw(), status_code=response.status_code, background=BackgroundTask(response.aclose)
+        )
+        streamed.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in out_headers] + [
+            (b"traceparent", traceparent.encode())
+        ]
+        return streamed
+
+    async def _send(self, upstream: Upstream, method: str, url: str, query: str, headers: dict[str, str],
+                    body: bytes, retryable: bool) -> httpx.Response:
+        attempt = 0
+        while True:
+            if not upstream.breaker.allow():
+                raise ServiceUnavailable(
+                    f"The {upstream.name} service is unavailable; retry later",
+                    headers={"Retry-After": str(max(1, round(upstream.breaker.retry_after())))},
+                )
+            request = upstream.client.build_request(method, url, params=query or None, headers=headers, content=body)
+            try:
+                async with asyncio.timeout(self.deadline_seconds):
+                    response = await upstream.client.send(request, stream=True)
+            except TimeoutError:
+                failure = httpx.ReadTimeout(f"no answer within {self.deadline_seconds} s", request=request)
+                may_retry = retryable
+            except httpx.ConnectError as exc:
+                failure: Exception = exc
+                may_retry = True  # the request never reached the service
+            except httpx.TimeoutException as exc:
+                failure, may_retry = exc, retryable and not isinstance(exc, httpx.PoolTimeout)
+            except httpx.TransportError as exc:
+                failure, may_retry = exc, retryable
+            else:
+                if response.status_code == 500:
+                    # The service crashed on this request: a gateway never answers 500 itself.
+                    await response.aclose()
+                    upstream.breaker.record_failure()
+                    raise BadGateway(f"The {upstream.name} service failed on this request")
+                if response.status_code in (502, 503, 504):
+                    upstream.breaker.record_failure()
+                else:
+                    upstream.breaker.record_success()
+                return response
+            upstream.breaker.record_failure()
+            logger.warning("upstream_failed", upstream=upstream.name, attempt=attempt, error=repr(failure))
+            if not may_retry or attempt >= self.retries:
+                raise _problem_for(upstream.name, failure) from None
+            attempt += 1
+            await asyncio.sleep(0.05 * 2**attempt)
+
+
+def _problem_for(name: str, failure: Exception) -> Exception:
+    if isinstance(failure, httpx.ConnectTimeout | httpx.ConnectError):
+        return ServiceUnavailable(f"The {name} service cannot be reached")
+    if isinstance(failure, httpx.TimeoutException):
+        return GatewayTimeout(f"The {name} service did not answer in time")
+    return BadGateway(f"The {name} service failed: {type(failure).__name__}")

@@ -1,0 +1,31 @@
+"""Gateway settings (environment prefix ``GATEWAY_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from services.common.settings import ServiceSettings, service_config
+
+
+class GatewaySettings(ServiceSettings):
+    model_config = service_config("GATEWAY_")
+
+    service_name: str = "gateway"
+    port: int = 8000
+    registry_url: str = "http://127.0.0.1:8001"
+    matching_url: str = "http://127.0.0.1:8002"
+    reporting_url: str = "http://127.0.0.1:8003"
+    bootstrap_api_key: SecretStr | None = Field(
+        default=None, description="An admin API key accepted from start-up (create the others with it)."
+    )
+    redis_url: str | None = Field(default=None, description="Shares rate-limit budgets between gateway replicas.")
+    rate_limit_per_minute: int = 600
+    rate_limit_burst: int = 120
+    cors_origins: list[str] = []
+    upstream_connect_timeout: float = 2.0
+    upstream_read_timeout: float = 15.0
+    upstream_retries: int = 2
+    breaker_failure_threshold: int = 5
+    breaker_reset_seconds: float = 10.0
+    max_body_bytes: int = 10 * 1024 * 1024
+    principal_ttl_seconds: int = 60

@@ -1,0 +1,206 @@
+"""The change feed: commit-ordered sequence numbers, long-polling and the follower."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from services.common.changefeed import ChangePage, FeedFollower, PendingChange, read_changes, record_changes
+from services.common.db import create_engine, create_sessionmaker
+from services.registry.settings import RegistrySettings
+from services.registry.tables import metadata
+from tests.registry.helpers import cluster_body, create, make_agency
+from tests.support import SERVICE
+
+OUTBOX = metadata.tables["outbox"]
+
+
+def _change(entity_id: str) -> PendingChange:
+    return PendingChange(entity="probe", entity_id=entity_id, op="created", version=1, agency_id=None, data={})
+
+
+async def test_sequence_numbers_follow_commit_order(registry_settings: RegistrySettings) -> None:
+    """A writer that draws a later sequence number cannot commit before an earlier one.
+
+    Otherwise a follower could read seq 2, move its cursor past 1, and never see 1.
+    """
+    engine = create_engine(registry_settings.effective_database_url)
+    sessions = create_sessionmaker(engine)
+    readers = create_sessionmaker(engine, read_only=True)
+    try:
+        async with sessions() as first, readers() as reader:
+            await first.begin()
+            await record_changes(first, OUTBOX, [_change("first")])
+
+            async def second_writer() -> None:
+                async with sessions() as second:
+                    async with second.begin():
+                        await record_changes(second, OUTBOX, [_change("second")])
+
+            second = asyncio.create_task(second_writer())
+            await asyncio.sleep(0.3)
+            assert not second.done(), "the second writer must wait for the first to commit"
+            assert (await read_changes(reader, OUTBOX, after=0, limit=10)).items == []
+            await reader.rollback()
+            await first.commit()
+            await asyncio.wait_for(second, 10)
+            page = await read_changes(reader, OUTBOX, after=0, limit=10)
+            assert [c.entity_id for c in page.items] == ["first", "second"]
+            assert page.items[0].seq < page.items[1].seq
+    finally:
+        await engine.dispose()
+
+
+async def test_concurrent_writers_lose_nothing_for_a_concurrent_follower(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    seen: list[int] = []
+    writing = True
+
+    async def follow() -> None:
+        after = 0
+        while True:
+            still_writing = writing
+            page = ChangePage.model_validate(
+                (await registry.get("/v1/changes", params={"after": after, "limit": 7}, headers=SERVICE)).json()
+            )
+            seen.extend(c.seq for c in page.items)
+            after = page.next_after
+            if not still_writing and not page.has_more:
+                return
+
+    follower = asyncio.create_task(follow())
+    await asyncio.gather(*(create(registry, "/v1/clusters", cluster_body(name=f"C{i}"), agency) for i in range(40)))
+    writing = False
+    await asyncio.wait_for(follower, 30)
+    everything = (await registry.get("/v1/changes", params={"after": 0, "limit": 1000}, headers=SERVICE)).json()
+    assert len(everything["items"]) == 41
+    assert seen == [c["seq"] for c in everything["items"]]
+
+
+async def test_long_poll_returns_as_soon_as_a_change_commits(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    head = (await registry.get("/v1/changes", params={"after": 0}, headers=SERVICE)).json()["next_after"]
+    started = time.monotonic()
+    waiting = asyncio.create_task(registry.get("/v1/changes", params={"after": head, "wait": 10}, headers=SERVICE))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    await create(registry, "/v1/clusters", cluster_body(), agency)
+    page = (await asyncio.wait_for(waiting, 10)).json()
+    assert [c["entity"] for c in page["items"]] == ["cluster"]
+    assert time.monotonic() - started < 5
+
+
+async def test_feed_is_for_services_and_admins_only(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    from tests.support import agency_headers
+
+    response = await registry.get("/v1/changes", headers=agency_headers(agency))
+    assert response.status_code == 403
+
+
+class _MemoryConsumer:
+    """A consumer keeping state and cursor together, as a real one does in one transaction."""
+
+    def __init__(self) -> None:
+        self.cursor = 0
+        self.clusters: dict[str, str] = {}
+        self.applied: list[int] = []
+
+    async def load_cursor(self) -> int:
+        return self.cursor
+
+    async def apply(self, page: ChangePage) -> None:
+        for change in page.items:
+            self.applied.append(change.seq)
+            if change.entity == "cluster":
+                if change.op == "deleted":
+                    self.clusters.pop(change.entity_id, None)
+                else:
+                    assert change.data is not None
+                    self.clusters[change.entity_id] = change.data["name"]
+        self.cursor = page.next_after
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 500])
+async def test_follower_rebuilds_state_and_resumes_without_reapplying(
+    registry: httpx.AsyncClient, batch_size: int
+) -> None:
+    agency = await make_agency(registry)
+    first = await create(registry, "/v1/clusters", cluster_body(name="First"), agency)
+    await create(registry, "/v1/clusters", cluster_body(name="Second"), agency)
+    consumer = _MemoryConsumer()
+
+    def follower() -> FeedFollower:
+        return FeedFollower(
+            name="registry",
+            client=registry,
+            url="/v1/changes",
+            principal_header=lambda: SERVICE,
+            consumer=consumer,
+            batch_size=batch_size,
+        )
+
+    one = follower()
+    one.cursor = await consumer.load_cursor()
+    while not one.caught_up.is_set():
+        await one.poll_once()
+    assert sorted(consumer.clusters.values()) == ["First", "Second"]
+
+    from tests.support import agency_headers
+
+    renamed = await registry.patch(
+        f"/v1/clusters/{first['id']}",
+        json={"name": "First, renamed"},
+        headers=agency_headers(agency) | {"If-Match": '"1"'},
+    )
+    assert renamed.status_code == 200
+    two = follower()  # a restart: resumes from the stored cursor
+    two.cursor = await consumer.load_cursor()
+    while await two.poll_once():
+        pass
+    assert sorted(consumer.clusters.values()) == ["First, renamed", "Second"]
+    assert consumer.applied == sorted(set(consumer.applied)), "no change applied twice"
+    assert len(consumer.applied) == 4  # agency, two clusters, one update
+
+
+async def test_follower_survives_an_unreachable_feed() -> None:
+    consumer = _MemoryConsumer()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(503))) as broken:
+        follower = FeedFollower(
+            name="down",
+            client=broken,
+            url="http://registry/v1/changes",
+            principal_header=lambda: SERVICE,
+            consumer=consumer,
+            max_backoff_seconds=0.05,
+        )
+        follower.start()
+        await asyncio.sleep(0.3)
+        await follower.stop()
+    assert follower.last_error is not None and "503" in follower.last_error
+    assert consumer.applied == [] and not follower.caught_up.is_set()
+
+
+async def test_outbox_rows_are_written_with_the_record(registry_settings: RegistrySettings) -> None:
+    engine = create_engine(registry_settings.effective_database_url)
+    sessions = create_sessionmaker(engine)
+    try:
+        async with sessions() as session:
+            async with session.begin():
+                await record_changes(session, OUTBOX, [_change("a"), _change("b")])
+                raise_inside = False
+            assert not raise_inside
+        async with sessions() as session:
+            with pytest.raises(RuntimeError):
+                async with session.begin():
+                    await record_changes(session, OUTBOX, [_change("rolled-back")])
+                    raise RuntimeError("crash before commit")
+        async with sessions() as session:
+            ids = (await session.scalars(select(OUTBOX.c.entity_id).order_by(OUTBOX.c.seq))).all()
+        assert ids == ["a", "b"]
+    finally:
+        await engine.dispose()

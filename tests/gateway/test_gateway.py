@@ -1,0 +1,261 @@
+"""The gateway in front of the registry: keys, scopes, forwarding, failures, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from gateway.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from gateway.settings import GatewaySettings
+from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
+from services.registry.settings import RegistrySettings
+from tests.conftest import BOOTSTRAP_KEY
+from tests.registry.helpers import cluster_body, firm_body
+from tests.support import Stack
+
+ADMIN_KEY = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def _agency_with_key(stack: Stack, name: str = "Ministerio") -> tuple[str, str]:
+    agency = await stack.client.post("/v1/agencies", json={"name": name, "country": "EC"}, headers=ADMIN_KEY)
+    assert agency.status_code == 201, agency.text
+    agency_id = agency.json()["id"]
+    key = await stack.issue_key(BOOTSTRAP_KEY, role="agency", agency_id=agency_id)
+    return agency_id, key
+
+
+async def test_requests_without_a_valid_key_are_refused(stack: Stack) -> None:
+    missing = await stack.client.get("/v1/clusters")
+    assert missing.status_code == 401
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer")
+    assert missing.json()["request_id"] == missing.headers["x-request-id"]
+    wrong = await stack.client.get("/v1/clusters", headers=bearer("lk_000000000000_not-a-real-key"))
+    assert wrong.status_code == 401
+
+
+async def test_agency_key_registers_a_cluster_and_a_firm(stack: Stack) -> None:
+    agency_id, key = await _agency_with_key(stack)
+    cluster = await stack.client.post("/v1/clusters", json=cluster_body(), headers=bearer(key) | {
+        "X-Request-ID": "req-123", "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+    assert cluster.status_code == 201, cluster.text
+    assert cluster.json()["agency_id"] == agency_id
+    assert cluster.headers["x-request-id"] == "req-123"
+    assert cluster.headers["traceparent"].startswith("00-0af7651916cd43dd8448eb211c80319c-")
+    assert cluster.headers["ETag"] == '"1"'
+    firm = await stack.client.post("/v1/firms", json=firm_body(cluster_ids=[cluster.json()["id"]]),
+                                   headers={"X-API-Key": key})
+    assert firm.status_code == 201, firm.text
+    listed = await stack.client.get("/v1/firms", params={"cluster_id": cluster.json()["id"]}, headers=bearer(key))
+    assert [f["id"] for f in listed.json()["items"]] == [firm.json()["id"]]
+    assert "RateLimit" in listed.headers and "RateLimit-Policy" in listed.headers
+
+
+async def test_a_forged_principal_header_from_a_client_is_ignored(stack: Stack) -> None:
+    _, key = await _agency_with_key(stack)
+    forged = sign_principal(Principal(subject="me", role=Role.admin), "guessed-secret")
+    response = await stack.client.post("/v1/agencies", json={"name": "Mine", "country": "EC"},
+                                       headers=bearer(key) | {PRINCIPAL_HEADER: forged})
+    assert response.status_code == 403  # the registry saw the agency key's principal, not the forged one
+
+
+async def test_scopes_limit_what_a_key_may_do(stack: Stack) -> None:
+    agency_id, agency_key = await _agency_with_key(stack)
+    viewer = await stack.issue_key(BOOTSTRAP_KEY, role="viewer")
+    assert (await stack.client.get("/v1/clusters", headers=bearer(viewer))).status_code == 200
+    refused = await stack.client.post("/v1/clusters", json=cluster_body(), headers=bearer(viewer))
+    assert refused.status_code == 403 and "registry:write" in refused.json()["detail"]
+    read_only = await stack.issue_key(BOOTSTRAP_KEY, role="agency", agency_id=agency_id, scopes=["registry:read"])
+    assert (await stack.client.post("/v1/clusters", json=cluster_body(), headers=bearer(read_only))).status_code == 403
+    keys = await stack.client.get("/v1/api-keys", headers=bearer(agency_key))
+    assert keys.status_code == 403
+    too_much = await stack.client.post("/v1/api-keys", headers=ADMIN_KEY, json={
+        "name": "x", "role": "viewer", "scopes": ["registry:write"]})
+    assert too_much.status_code == 422
+
+
+async def test_keys_are_shown_once_stored_hashed_and_listed_without_secret(stack: Stack) -> None:
+    created = await stack.client.post("/v1/api-keys", headers=ADMIN_KEY, json={"name": "portal", "role": "integrator"})
+    assert created.status_code == 201
+    key = created.json()["key"]
+    assert key.startswith("lk_") and len(key) > 50
+    assert created.headers["Cache-Control"] == "no-store"
+    listed = await stack.client.get("/v1/api-keys", headers=ADMIN_KEY)
+    body = listed.text
+    assert key not in body and key[-20:] not in body
+    assert created.json()["id"] in body
+
+
+async def test_revoked_rotated_and_expired_keys(stack: Stack) -> None:
+    created = await stack.client.post("/v1/api-keys", headers=ADMIN_KEY, json={"name": "k", "role": "viewer"})
+    key_id, key = created.json()["id"], created.json()["key"]
+    assert (await stack.client.get("/v1/clusters", headers=bearer(key))).status_code == 200
+
+    rotated = await stack.client.post(f"/v1/api-keys/{key_id}/rotate", params={"grace_seconds": 0}, headers=ADMIN_KEY)
+    assert rotated.status_code == 201
+    new_key = rotated.json()["key"]
+    assert rotated.json()["rotated_from"] == key_id
+    assert (await stack.client.get("/v1/clusters", headers=bearer(key))).status_code == 401
+    assert (await stack.client.get("/v1/clusters", headers=bearer(new_key))).status_code == 200
+
+    revoked = await stack.client.delete(f"/v1/api-keys/{rotated.json()['id']}", headers=ADMIN_KEY)
+    assert revoked.status_code == 204
+    assert (await stack.client.get("/v1/clusters", headers=bearer(new_key))).status_code == 401
+
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    short = await stack.client.post("/v1/api-keys", headers=ADMIN_KEY,
+                                    json={"name": "short", "role": "viewer", "expires_at": soon})
+    short_key = short.json()["key"]
+    assert (await stack.client.get("/v1/clusters", headers=bearer(short_key))).status_code == 200
+    await asyncio.sleep(1.1)
+    expired = await stack.client.get("/v1/clusters", headers=bearer(short_key))
+    assert expired.status_code == 401 and "expired" in expired.json()["detail"]
+
+
+async def test_unrouted_paths_and_internal_endpoints_are_not_exposed(stack: Stack) -> None:
+    assert (await stack.client.get("/v1/changes", headers=ADMIN_KEY)).status_code == 404
+    assert (await stack.client.get("/v1/nothing-here", headers=ADMIN_KEY)).status_code == 404
+
+
+async def test_a_service_that_is_down_gets_503_fast_and_opens_the_breaker(stack: Stack) -> None:
+    started = time.monotonic()
+    statuses = [(await stack.client.get("/v1/shortlists", headers=ADMIN_KEY)) for _ in range(5)]
+    assert [r.status_code for r in statuses] == [503] * 5
+    assert all(r.headers["content-type"] == "application/problem+json" for r in statuses)
+    assert "Retry-After" in statuses[-1].headers  # the breaker is open: failing fast
+    assert time.monotonic() - started < 5
+    ready = (await stack.client.get("/readyz")).json()
+    assert ready["checks"]["database"] == "ok" and ready["checks"]["matching"] != "ok"
+
+
+def _misbehaving_upstream() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/v1/shortlists")
+    async def slow() -> dict[str, str]:
+        await asyncio.sleep(5)
+        return {"ok": "late"}
+
+    @app.get("/v1/linkages")
+    async def crash() -> dict[str, str]:
+        raise RuntimeError("boom")
+
+    return app
+
+
+async def test_slow_and_crashing_upstreams_map_to_504_and_502(
+    registry_settings: RegistrySettings, gateway_settings: GatewaySettings
+) -> None:
+    slow = gateway_settings.model_copy(update={"upstream_read_timeout": 0.2, "upstream_connect_timeout": 0.1})
+    async with Stack.start(registry_settings, slow, extra_upstreams={"matching": _misbehaving_upstream()}) as stack:
+        started = time.monotonic()
+        timed_out = await stack.client.get("/v1/shortlists", headers=ADMIN_KEY)
+        assert timed_out.status_code == 504
+        assert timed_out.headers["content-type"] == "application/problem+json"
+        assert time.monotonic() - started < 1.5  # one retry of a GET, each bounded by the deadline
+        crashed = await stack.client.get("/v1/linkages", headers=ADMIN_KEY)
+        assert crashed.status_code == 502
+        assert crashed.json()["request_id"] == crashed.headers["x-request-id"]
+
+
+async def test_rate_limit_in_memory(registry_settings: RegistrySettings, gateway_settings: GatewaySettings) -> None:
+    limiter = MemoryRateLimiter(per_minute=60, burst=3)
+    async with Stack.start(registry_settings, gateway_settings, rate_limiter=limiter) as stack:
+        statuses = [(await stack.client.get("/v1/clusters", headers=ADMIN_KEY)) for _ in range(4)]
+        assert [r.status_code for r in statuses] == [200, 200, 200, 429]
+        limited = statuses[-1]
+        assert limited.headers["Retry-After"] == "1"
+        assert limited.headers["content-type"] == "application/problem+json"
+        assert 'r=0' in limited.headers["RateLimit"]
+        assert statuses[0].headers["RateLimit"].startswith('"default";r=2')
+
+
+async def test_rate_limit_shared_through_redis(
+    registry_settings: RegistrySettings, gateway_settings: GatewaySettings
+) -> None:
+    redis = Redis.from_url("redis://127.0.0.1:6379/0")
+    namespace = f"test:{uuid.uuid4().hex}:"
+    try:
+        async with (
+            Stack.start(registry_settings, gateway_settings,
+                        rate_limiter=RedisRateLimiter(redis, 60, 3, namespace)) as first,
+            Stack.start(registry_settings, gateway_settings.model_copy(),
+                        rate_limiter=RedisRateLimiter(redis, 60, 3, namespace)) as second,
+        ):
+            statuses = [
+                (await first.client.get("/v1/clusters", headers=ADMIN_KEY)).status_code,
+                (await second.client.get("/v1/clusters", headers=ADMIN_KEY)).status_code,
+                (await first.client.get("/v1/clusters", headers=ADMIN_KEY)).status_code,
+                (await second.client.get("/v1/clusters", headers=ADMIN_KEY)).status_code,
+            ]
+            assert statuses == [200, 200, 200, 429]
+    finally:
+        keys = [k async for k in redis.scan_iter(match=namespace + "*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+
+
+async def test_one_merged_openapi_document(stack: Stack) -> None:
+    document = (await stack.client.get("/openapi.json")).json()
+    paths = document["paths"]
+    assert "/v1/clusters" in paths and "/v1/clusters/{record_id}" in paths and "/v1/api-keys" in paths
+    assert "/v1/changes" not in paths and "/readyz" not in paths
+    assert set(document["components"]["securitySchemes"]) == {"ApiKey", "ApiKeyHeader"}
+    assert "Problem" in document["components"]["schemas"]
+    assert document["info"]["x-unavailable-services"] == ["matching", "reporting"]
+    refs = set()
+
+    def collect(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "$ref":
+                    refs.add(value.rsplit("/", 1)[-1])
+                collect(value)
+        elif isinstance(node, list):
+            for item in node:
+                collect(item)
+
+    collect(document)
+    assert refs <= set(document["components"]["schemas"]), "every $ref resolves"
+
+
+async def test_cors_for_configured_portal_origins(
+    registry_settings: RegistrySettings, gateway_settings: GatewaySettings
+) -> None:
+    settings = gateway_settings.model_copy(update={"cors_origins": ["https://portal.example.org"]})
+    async with Stack.start(registry_settings, settings) as stack:
+        preflight = await stack.client.options("/v1/clusters", headers={
+            "Origin": "https://portal.example.org", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type"})
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "https://portal.example.org"
+        other = await stack.client.options("/v1/clusters", headers={
+            "Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+async def test_metrics_per_upstream(stack: Stack) -> None:
+    await stack.client.get("/v1/clusters", headers=ADMIN_KEY)
+    metrics = (await stack.client.get("/metrics")).text
+    assert 'gateway_upstream_requests_total{method="GET",route="/v1/clusters",status="200",upstream="registry"}' \
+        in metrics
+
+
+@pytest.mark.parametrize("header", ["Authorization", "X-API-Key"])
+async def test_both_key_headers_work(stack: Stack, header: str) -> None:
+    value = f"Bearer {BOOTSTRAP_KEY}" if header == "Authorization" else BOOTSTRAP_KEY
+    assert (await stack.client.get("/v1/clusters", headers={header: value})).status_code == 200
+
+
