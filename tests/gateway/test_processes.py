@@ -1,0 +1,115 @@
+"""The gateway and the registry as real uvicorn processes, one of them killed mid-test."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+KEY = "lk_process_test_key_0123456789abcdefghijklmnopqrstuv"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Processes:
+    def __init__(self, data_dir: Path) -> None:
+        self.registry_port, self.gateway_port = _free_port(), _free_port()
+        self.env = os.environ | {
+            "DATA_DIR": str(data_dir),
+            "PRINCIPAL_SECRET": "process-test-secret-0123456789abcdef",
+            "LOG_JSON": "true",
+            "REGISTRY_PORT": str(self.registry_port),
+            "GATEWAY_PORT": str(self.gateway_port),
+            "GATEWAY_REGISTRY_URL": f"http://127.0.0.1:{self.registry_port}",
+            "GATEWAY_MATCHING_URL": f"http://127.0.0.1:{_free_port()}",
+            "GATEWAY_REPORTING_URL": f"http://127.0.0.1:{_free_port()}",
+            "GATEWAY_BOOTSTRAP_API_KEY": KEY,
+            "GATEWAY_BREAKER_RESET_SECONDS": "1",
+            "GATEWAY_UPSTREAM_CONNECT_TIMEOUT": "0.5",
+            "GATEWAY_UPSTREAM_READ_TIMEOUT": "3",
+        }
+        self.logs = data_dir
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, module: str) -> None:
+        with open(self.logs / f"{module}.log", "ab") as log:  # the child keeps its own descriptor
+            self.running[module] = subprocess.Popen(
+                [sys.executable, "-m", module, "serve"], env=self.env, stdout=log, stderr=log
+            )
+
+    def kill(self, module: str) -> None:
+        process = self.running.pop(module)
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+
+    def stop_all(self) -> None:
+        for module in list(self.running):
+            process = self.running.pop(module)
+            process.terminate()  # graceful: uvicorn finishes in-flight requests
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+
+def _wait_ready(url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} not ready after {seconds} s")
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    running = Processes(tmp_path)
+    try:
+        running.start("services.registry")
+        running.start("gateway")
+        _wait_ready(f"http://127.0.0.1:{running.registry_port}/readyz")
+        _wait_ready(f"http://127.0.0.1:{running.gateway_port}/readyz")
+        yield running
+    finally:
+        running.stop_all()
+
+
+def test_the_stack_survives_an_upstream_killed_mid_test(processes: Processes) -> None:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with httpx.Client(base_url=f"http://127.0.0.1:{processes.gateway_port}", headers=headers, timeout=10) as client:
+        agency = client.post("/v1/agencies", json={"name": "Ministerio", "country": "EC"})
+        assert agency.status_code == 201, agency.text
+        direct = httpx.get(f"http://127.0.0.1:{processes.registry_port}/v1/agencies")
+        assert direct.status_code == 401, "the registry refuses requests that bypass the gateway"
+
+        processes.kill("services.registry")
+        started = time.monotonic()
+        down = client.get("/v1/agencies")
+        assert down.status_code == 503
+        assert down.headers["content-type"] == "application/problem+json"
+        assert time.monotonic() - started < 5
+        assert client.get("/readyz").json()["checks"]["registry"] != "ok"
+
+        processes.start("services.registry")
+        _wait_ready(f"http://127.0.0.1:{processes.registry_port}/readyz")
+        deadline = time.monotonic() + 10
+        while (response := client.get("/v1/agencies")).status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert response.status_code == 200
+        assert [a["name"] for a in response.json()["items"]] == ["Ministerio"], "nothing was lost"
