@@ -54,3 +54,57 @@ async def create(registry: httpx.AsyncClient, path: str, body: dict[str, Any], a
     response = await registry.post(path, json=body, headers=agency_headers(agency_id))
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+def programme_body(**overrides: Any) -> dict[str, Any]:
+    return {
+        "name": "Ecuador cluster development programme",
+        "country": "EC",
+        "phase": "pilot",
+        "start_date": "2024-01-01",
+    } | overrides
+
+
+def institution_body(**overrides: Any) -> dict[str, Any]:
+    return {
+        "name": "Centro de Desarrollo Textil",
+        "kind": "training_provider",
+        "country": "EC",
+        "subdivision": "EC-I",
+        "description": "Pattern making and quality control courses",
+        "website": "https://cdt.example.ec",
+    } | overrides
+
+
+def broker_body(**overrides: Any) -> dict[str, Any]:
+    return {
+        "name": "María Cevallos",
+        "email": "maria.cevallos@example.ec",
+        "country": "EC",
+        "organisation": "Cámara de Comercio de Antonio Ante",
+        "trained_on": "2024-03-15",
+        "languages": ["es", "en"],
+    } | overrides
+
+
+def network_body(**overrides: Any) -> dict[str, Any]:
+    """A horizontal network; pass members as [{"firm_id": ..., "role": "member"}, ...]."""
+    return {
+        "name": "Atuntaqui joint purchasing group",
+        "kind": "horizontal",
+        "joint_actions": [{"kind": "joint_purchase", "description": "Cotton yarn bought together"}],
+        "description": "Knitwear SMEs buying yarn together",
+    } | overrides
+
+
+def activity_body(**overrides: Any) -> dict[str, Any]:
+    return {
+        "title": "Quality management workshop",
+        "kind": "workshop",
+        "start_date": "2024-05-06",
+        "end_date": "2024-05-07",
+        "country": "EC",
+        "subdivision": "EC-I",
+        "participants": {"entrepreneurs": 25, "brokers": 2},
+        "women_participants": 11,
+    } | overrides

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from services.common.codes import CountryCode
+from services.common.pagination import ListQuery
+from services.registry.schemas import CreateBase, Name, Place, RecordId, RecordPublic, Strict, Text, partial
+
+
+class ActivityKind(StrEnum):
+    training = "training"
+    awareness_event = "awareness_event"
+    diffusion_event = "diffusion_event"
+    workshop = "workshop"
+    exposure_visit = "exposure_visit"
+    trade_fair = "trade_fair"
+    policy_dialogue = "policy_dialogue"
+    other = "other"
+
+
+class Participants(Strict):
+    """How many took part, by group."""
+
+    entrepreneurs: int = Field(default=0, ge=0)
+    brokers: int = Field(default=0, ge=0)
+    policy_makers: int = Field(default=0, ge=0)
+    private_sector_leaders: int = Field(default=0, ge=0)
+    academics: int = Field(default=0, ge=0)
+    other: int = Field(default=0, ge=0)
+
+
+class ActivityFields(CreateBase, Place):
+    title: Name
+    kind: ActivityKind
+    start_date: date
+    end_date: date | None = Field(default=None, description="Last day, for activities longer than a day")
+    programme_id: RecordId | None = None
+    cluster_id: RecordId | None = None
+    participants: Participants = Field(default_factory=Participants)
+    women_participants: int | None = Field(default=None, ge=0, description="Women among the participants")
+    description: Text | None = None
+
+    @field_validator("end_date")
+    @classmethod
+    def _not_before_start(cls, value: date | None, info: ValidationInfo) -> date | None:
+        start_date: date | None = info.data.get("start_date")  # absent when start_date itself failed
+        if value is not None and start_date is not None and value < start_date:
+            raise ValueError(f"end_date is before start_date ({start_date})")
+        return value
+
+
+class ActivityCreate(ActivityFields):
+    """A new activity."""
+
+
+ActivityUpdate = partial(ActivityCreate, "ActivityUpdate")
+
+
+class ActivityPublic(RecordPublic, ActivityFields):
+    agency_id: str
+
+
+class ActivityQuery(ListQuery):
+    kind: ActivityKind | None = None
+    programme_id: str | None = None
+    cluster_id: str | None = None
+    country: CountryCode | None = None
+    agency_id: str | None = None
+    q: str | None = Field(default=None, max_length=100, description="Text in the title or description")

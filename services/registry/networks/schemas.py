@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import Field, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
+
+from services.common.pagination import ListQuery
+from services.registry.schemas import CreateBase, Name, RecordId, RecordPublic, Strict, Text, partial
+
+
+class NetworkKind(StrEnum):
+    horizontal = "horizontal"  # competing SMEs acting jointly
+    vertical = "vertical"  # a lead firm sourcing from, and upgrading, local suppliers
+
+
+class NetworkStatus(StrEnum):
+    forming = "forming"
+    active = "active"
+    dormant = "dormant"
+    dissolved = "dissolved"
+
+
+class MemberRole(StrEnum):
+    lead_firm = "lead_firm"
+    supplier = "supplier"
+    member = "member"
+
+
+class JointActionKind(StrEnum):
+    joint_purchase = "joint_purchase"
+    joint_marketing = "joint_marketing"
+    shared_equipment = "shared_equipment"
+    training = "training"
+    supplier_upgrading = "supplier_upgrading"
+    joint_production = "joint_production"
+    quality_improvement = "quality_improvement"
+    other = "other"
+
+
+class NetworkMember(Strict):
+    firm_id: RecordId
+    role: MemberRole = Field(description="vertical: one lead_firm, the rest supplier; horizontal: all member")
+    joined_on: date | None = None
+
+
+class JointAction(Strict):
+    kind: JointActionKind
+    description: Text | None = None
+    started_on: date | None = None
+    completed_on: date | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> Self:
+        if self.started_on and self.completed_on and self.completed_on < self.started_on:
+            raise ValueError("completed_on is before started_on")
+        return self
+
+
+def _rule_broken(title: str, problems: list[tuple[tuple[str | int, ...], str]], value: object) -> ValidationError:
+    """Errors of a cross-field rule, each located at the field it is about (e.g. members.2.role).
+
+    Raised inside a validator, pydantic merges these errors with their own locations
+    instead of reporting one error on the whole model.
+    """
+    details = [
+        InitErrorDetails(
+            type=PydanticCustomError("network_members", "{reason}", {"reason": reason}), loc=loc, input=value
+        )
+        for loc, reason in problems
+    ]
+    return ValidationError.from_exception_data(title, details)
+
+
+class NetworkFields(CreateBase):
+    name: Name
+    kind: NetworkKind
+    cluster_id: RecordId | None = None
+    broker_id: RecordId | None = Field(default=None, description="The cluster development agent who builds it")
+    members: Annotated[list[NetworkMember], Field(max_length=500)] = []
+    joint_actions: Annotated[list[JointAction], Field(max_length=200)] = []
+    status: NetworkStatus = NetworkStatus.forming
+    formed_on: date | None = None
+    description: Text | None = None
+
+    @model_validator(mode="after")
+    def _members_fit_kind(self) -> Self:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        first: dict[str, int] = {}
+        for i, member in enumerate(self.members):
+            j = first.setdefault(member.firm_id, i)
+            if j != i:
+                problems.append((("members", i, "firm_id"), f"firm {member.firm_id} is already members.{j}"))
+        if self.kind is NetworkKind.vertical:
+            leads = [i for i, m in enumerate(self.members) if m.role is MemberRole.lead_firm]
+            if not leads:
+                problems.append((("members",), "a vertical network needs exactly one member with role lead_firm"))
+            problems += [
+                (("members", i, "role"), f"a vertical network has one lead_firm, already members.{leads[0]}")
+                for i in leads[1:]
+            ]
+            problems += [
+                (("members", i, "role"), "the other members of a vertical network are suppliers")
+                for i, m in enumerate(self.members)
+                if m.role is MemberRole.member
+            ]
+        else:
+            problems += [
+                (("members", i, "role"), "every member of a horizontal network has role member")
+                for i, m in enumerate(self.members)
+                if m.role is not MemberRole.member
+            ]
+        if problems:
+            raise _rule_broken(type(self).__name__, problems, self.members)
+        return self
+
+
+class NetworkCreate(NetworkFields):
+    """A new network of firms."""
+
+
+NetworkUpdate = partial(NetworkCreate, "NetworkUpdate")
+
+
+class NetworkPublic(RecordPublic, NetworkFields):
+    agency_id: str
+
+
+class NetworkQuery(ListQuery):
+    kind: NetworkKind | None = None
+    status: NetworkStatus | None = None
+    cluster_id: str | None = None
+    broker_id: str | None = None
+    firm_id: str | None = Field(default=None, max_length=40, description="Has this firm among its members")
+    action: JointActionKind | None = Field(default=None, description="Has a joint action of this kind")
+    agency_id: str | None = None
+    q: str | None = Field(default=None, max_length=100, description="Text in the name or description")
