@@ -19,6 +19,7 @@ from services.registry.app import MIGRATIONS as REGISTRY_MIGRATIONS
 from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
 from gateway.settings import GatewaySettings
+from services.matching.settings import MatchingSettings
 from tests.support import POSTGRES_ENV, TEST_SECRET, Backend, Stack, running
 
 
@@ -104,3 +105,35 @@ async def stack(registry_settings: RegistrySettings, gateway_settings: GatewaySe
     """Gateway and registry in one process; matching and reporting are not running."""
     async with Stack.start(registry_settings, gateway_settings) as running_stack:
         yield running_stack
+
+
+# --- matching ------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def matching_url(backend: Backend) -> str:
+    from services.matching.app import MIGRATIONS as MATCHING_MIGRATIONS
+
+    return await backend.fresh(MATCHING_MIGRATIONS)
+
+
+@pytest.fixture
+def matching_settings(matching_url: str, tmp_path: Path) -> MatchingSettings:
+    return MatchingSettings(
+        database_url=matching_url,
+        environment="test",
+        principal_secret=TEST_SECRET,
+        data_dir=tmp_path / "matching",
+        log_json=False,
+        log_level="WARNING",
+        registry_url="http://registry",
+        feed_wait_seconds=1.0,
+    )
+
+
+@pytest.fixture
+async def platform(registry_settings: RegistrySettings, gateway_settings: GatewaySettings,
+                   matching_settings: MatchingSettings) -> AsyncIterator[Stack]:
+    """Gateway, registry and matching in one process."""
+    async with Stack.start(registry_settings, gateway_settings, matching_settings=matching_settings) as stack:
+        yield stack

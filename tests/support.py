@@ -7,7 +7,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -122,22 +122,45 @@ class Stack:
     @classmethod
     @asynccontextmanager
     async def start(cls, registry_settings: object, gateway_settings: object, *,
+                    matching_settings: object | None = None,
                     extra_upstreams: dict[str, FastAPI] | None = None, **gateway_options: object) -> AsyncIterator[Stack]:
+        """Registry and gateway (and matching, given its settings) wired in one process."""
         from gateway.app import create_app as create_gateway
+        from services.matching.app import create_app as create_matching
         from services.registry.app import create_app as create_registry
 
-        async with LifespanManager(create_registry(registry_settings)) as registry:  # type: ignore[arg-type]
+        async with AsyncExitStack() as stack:
+            registry = await stack.enter_async_context(LifespanManager(create_registry(registry_settings)))  # type: ignore[arg-type]
             mounts: dict[str, httpx.AsyncBaseTransport] = {"http://registry": httpx.ASGITransport(app=registry.app)}
+            upstreams = {"registry": registry.app}
+            if matching_settings is not None:
+                matching = await stack.enter_async_context(LifespanManager(
+                    create_matching(matching_settings, http_mounts=dict(mounts))))  # type: ignore[arg-type]
+                mounts["http://matching"] = httpx.ASGITransport(app=matching.app)
+                upstreams["matching"] = matching.app
             for name, upstream in (extra_upstreams or {}).items():
                 mounts[f"http://{name}"] = httpx.ASGITransport(app=upstream, raise_app_exceptions=False)
             gateway_app = create_gateway(gateway_settings, http_mounts=mounts, **gateway_options)  # type: ignore[arg-type]
-            async with LifespanManager(gateway_app) as gateway:
-                transport = httpx.ASGITransport(app=gateway.app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-                    yield cls(client, gateway_app, {"registry": registry.app})  # type: ignore[dict-item]
+            gateway = await stack.enter_async_context(LifespanManager(gateway_app))
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway.app), base_url="http://gateway"))
+            yield cls(client, gateway_app, upstreams)  # type: ignore[arg-type]
 
     async def issue_key(self, admin_key: str, **body: object) -> str:
         response = await self.client.post("/v1/api-keys", json={"name": "test key", **body},
                                           headers={"Authorization": f"Bearer {admin_key}"})
         assert response.status_code == 201, response.text
         return str(response.json()["key"])
+
+
+async def feed_items(client: httpx.AsyncClient, *, after: int = 0, vocabulary: bool = False) -> list[dict[str, object]]:
+    """Every change after ``after``, all pages; without the seeded certification vocabulary
+    (which every registry feed starts with) unless ``vocabulary``."""
+    items: list[dict[str, object]] = []
+    while True:
+        page = (await client.get("/v1/changes", params={"after": after, "limit": 1000}, headers=SERVICE)).json()
+        items += page["items"]
+        after = page["next_after"]
+        if not page["has_more"]:
+            break
+    return [i for i in items if vocabulary or i["entity"] != "certification_scheme"]

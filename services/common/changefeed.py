@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 
@@ -42,6 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.bulk import insert_rows
 from services.common.db import is_postgres
 from services.common.errors import PROBLEM_RESPONSES
 from services.common.principal import Principal, Role, require_roles
@@ -116,10 +117,8 @@ async def record_changes(session: AsyncSession, table: Table, changes: Sequence[
         # Held until commit: sequence numbers are drawn, and commits happen, in order.
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": OUTBOX_LOCK_KEY})
     now = datetime.now(UTC)
-    await session.execute(
-        insert(table),
-        [change.model_dump() | {"occurred_at": now} for change in changes],
-    )
+    # Bulk inserts (COPY on PostgreSQL) draw the sequence numbers in list order.
+    await insert_rows(session, table, [change.model_dump() | {"occurred_at": now} for change in changes])
 
 
 async def read_changes(session: AsyncSession, table: Table, *, after: int, limit: int) -> ChangePage:
@@ -200,6 +199,7 @@ class FeedFollower:
         url: str,
         principal_header: Callable[[], dict[str, str]],
         consumer: FeedConsumer,
+        on_caught_up: Callable[[], Awaitable[None]] | None = None,
         batch_size: int = 500,
         wait_seconds: float = 10.0,
         max_backoff_seconds: float = 10.0,
@@ -209,6 +209,7 @@ class FeedFollower:
         self.url = url
         self.principal_header = principal_header
         self.consumer = consumer
+        self.on_caught_up = on_caught_up
         self.batch_size = batch_size
         self.wait_seconds = wait_seconds
         self.max_backoff_seconds = max_backoff_seconds
@@ -234,6 +235,8 @@ class FeedFollower:
         self.last_contact = time.time()
         self.last_error = None
         if not page.has_more:
+            if self.on_caught_up is not None:
+                await self.on_caught_up()
             self.caught_up.set()
         return len(page.items)
 

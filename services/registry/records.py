@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from sqlalchemy import JSON, Select, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.bulk import insert_rows
 from services.common.changefeed import PendingChange, record_changes
 from services.common.deps import SessionDep
 from services.common.errors import (
@@ -42,6 +43,9 @@ from services.registry.tables import RecordColumns, RecordTag, metadata
 
 WRITER_ROLES = (Role.admin, Role.agency)
 OUTBOX = metadata.tables["outbox"]
+# Tables of records owned through their agency_id, and their entity names: an agency
+# that still owns any of them cannot be deleted.
+OWNED_TABLES: dict[type[RecordColumns], str] = {}
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,20 @@ class TextFilter:
 
 
 Filter = ColumnFilter | FacetFilter | TextFilter
+# Rules needing the database, checked for a batch at once: one problem (or None) per item.
+BatchCheck = Callable[[AsyncSession, Sequence[Any]], Awaitable[list[ValidationFailed | None]]]
+# Called in the writing transaction after records were created, updated or deleted:
+# (session, op, [(record id, validated data, or None when deleted)]).
+AfterWrite = Callable[[AsyncSession, str, Sequence[tuple[str, Any]]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Created:
+    """A record ``create_records`` wrote: its id, owner and the document it published."""
+
+    id: str
+    agency_id: str
+    document: dict[str, Any]  # the record as the API shows it (JSON-ready)
 
 
 @dataclass
@@ -97,12 +115,17 @@ class ResourceSpec:
     filters: dict[str, Filter] = field(default_factory=dict)
     tags: Callable[[Any], list[Tag]] = lambda _data: []
     references: Callable[[Any], list[Reference]] = lambda _data: []
-    check: Callable[[AsyncSession, Any], Awaitable[None]] | None = None  # rules needing the database
+    check: BatchCheck | None = None  # rules needing the database
+    after_write: AfterWrite | None = None  # e.g. firms: keep the duplicate detector's keys current
     create_roles: tuple[Role, ...] = WRITER_ROLES
     # Agencies own themselves; every other record is owned by its agency_id.
     owner_of: Callable[[Any], str] = lambda row: row.agency_id
     tenant_owned: bool = True
     tag_name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.tenant_owned:
+            OWNED_TABLES[self.table] = self.entity
 
     @property
     def title(self) -> str:
@@ -134,37 +157,73 @@ def _row_values(spec: ResourceSpec, data: BaseModel) -> dict[str, Any]:
     return values
 
 
-async def _check_references(session: AsyncSession, references: Sequence[Reference]) -> None:
-    errors: list[FieldError] = []
+def _chunks(values: Sequence[str], size: int = 5000) -> list[Sequence[str]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+async def _reference_problems(
+    session: AsyncSession, references: Sequence[Sequence[Reference]]
+) -> list[ValidationFailed | None]:
+    """One query per target table for a whole batch; a problem (or None) per item."""
     by_target: dict[type[RecordColumns], set[str]] = {}
-    for ref in references:
-        by_target.setdefault(ref.target, set()).add(ref.id)
+    for item_references in references:
+        for ref in item_references:
+            by_target.setdefault(ref.target, set()).add(ref.id)
     found: set[str] = set()
     for target, ids in by_target.items():
-        found |= set((await session.scalars(select(target.id).where(target.id.in_(ids)))).all())  # type: ignore[attr-defined]
-    for ref in references:
-        if ref.id not in found:
-            errors.append(
-                field_error(ref.field, f"no {ref.target.__tablename__} with id '{ref.id}'", "unknown_reference")
-            )
-    if errors:
-        raise ValidationFailed("Referenced records do not exist: " + ", ".join(e.field for e in errors), errors=errors)
+        for chunk in _chunks(sorted(ids)):
+            found |= set((await session.scalars(select(target.id).where(target.id.in_(chunk)))).all())  # type: ignore[attr-defined]
+    problems: list[ValidationFailed | None] = []
+    for item_references in references:
+        errors = [
+            field_error(ref.field, f"no {ref.target.__tablename__} with id '{ref.id}'", "unknown_reference")
+            for ref in item_references
+            if ref.id not in found
+        ]
+        problems.append(
+            ValidationFailed("Referenced records do not exist: " + ", ".join(e.field for e in errors), errors=errors)
+            if errors
+            else None
+        )
+    return problems
+
+
+async def _check_references(session: AsyncSession, references: Sequence[Reference]) -> None:
+    problem = (await _reference_problems(session, [references]))[0]
+    if problem is not None:
+        raise problem
+
+
+def tag_rows(spec: ResourceSpec, record_id: str, data: BaseModel) -> list[dict[str, Any]]:
+    """The ``record_tags`` rows of a record: its tags and its references."""
+    tags = {(t.facet, t.value, t.valid_from, t.valid_until) for t in spec.tags(data)}
+    tags |= {(r.facet, r.id, None, None) for r in spec.references(data)}
+    return [
+        {"record_id": record_id, "entity": spec.entity, "facet": f, "value": v, "valid_from": a, "valid_until": b}
+        for f, v, a, b in sorted(tags, key=lambda t: (t[0], t[1]))
+    ]
 
 
 async def _write_tags(session: AsyncSession, spec: ResourceSpec, record_id: str, data: BaseModel) -> None:
     await session.execute(delete(RecordTag).where(RecordTag.record_id == record_id))  # type: ignore[arg-type]
-    tags = {(t.facet, t.value, t.valid_from, t.valid_until) for t in spec.tags(data)}
-    tags |= {(r.facet, r.id, None, None) for r in spec.references(data)}
-    session.add_all(
-        RecordTag(record_id=record_id, entity=spec.entity, facet=f, value=v, valid_from=a, valid_until=b)
-        for f, v, a, b in sorted(tags, key=lambda t: (t[0], t[1]))
-    )
+    await insert_rows(session, RecordTag.__table__, tag_rows(spec, record_id, data))  # type: ignore[attr-defined]
+
+
+async def validation_problems(
+    session: AsyncSession, spec: ResourceSpec, items: Sequence[BaseModel]
+) -> list[ValidationFailed | None]:
+    """The database rules of a batch (references first, then the spec's check)."""
+    problems = await _reference_problems(session, [spec.references(data) for data in items])
+    if spec.check is not None:
+        checked = await spec.check(session, items)
+        problems = [reference or other for reference, other in zip(problems, checked, strict=True)]
+    return problems
 
 
 async def _validate(session: AsyncSession, spec: ResourceSpec, data: BaseModel) -> None:
-    await _check_references(session, spec.references(data))
-    if spec.check is not None:
-        await spec.check(session, data)
+    problem = (await validation_problems(session, spec, [data]))[0]
+    if problem is not None:
+        raise problem
 
 
 async def _publish(session: AsyncSession, spec: ResourceSpec, row: RecordColumns, op: str) -> None:
@@ -195,34 +254,95 @@ def _owning_agency(spec: ResourceSpec, principal: Principal, requested: str | No
                 errors=[field_error("agency_id", "required when an admin creates a record", "missing")],
             )
         return requested
+    if principal.agency_id is None:
+        raise Forbidden("This principal names no agency to create records for")
     if requested is not None and requested != principal.agency_id:
         raise Forbidden("An agency creates records for itself only")
-    assert principal.agency_id is not None
     return principal.agency_id
+
+
+async def create_records(
+    session: AsyncSession,
+    spec: ResourceSpec,
+    *,
+    principal: Principal,
+    items: Sequence[BaseModel],
+    notify: bool = True,
+) -> list[Created | ValidationFailed]:
+    """Create a batch of validated records: the one create path, for single writes and imports.
+
+    Ownership is decided for the whole batch (``Forbidden`` is raised); the
+    database rules (references, the spec's check) are checked with one query per
+    kind for the whole batch, and an item that breaks one gets its problem back
+    instead of a record. The valid items are written with bulk inserts: rows, tags
+    and one outbox row each. ``notify=False`` skips ``spec.after_write`` (a caller
+    that runs it itself, such as the importer).
+    """
+    if not items:
+        return []
+    owners: dict[str | None, str] = {}
+    if spec.tenant_owned:
+        for data in items:
+            requested = getattr(data, "agency_id", None)
+            if requested not in owners:
+                owners[requested] = _owning_agency(spec, principal, requested)
+        from services.registry.agencies.models import Agency  # the owner must exist
+
+        await _check_references(
+            session, [Reference("agency_id", Agency, agency, "agency") for agency in dict.fromkeys(owners.values())]
+        )
+    elif principal.role not in spec.create_roles:
+        raise Forbidden(f"Role '{principal.role}' may not create {spec.title}")
+    problems = await validation_problems(session, spec, items)
+    now = datetime.now(UTC)
+    stamp = now.isoformat().replace("+00:00", "Z")  # as the public schemas serialise it
+    columns = spec.table.__table__.columns  # type: ignore[attr-defined]
+    json_columns = {name for name in columns.keys() if isinstance(columns[name].type, JSON)}
+    plain_columns = [name for name in columns.keys() if name not in json_columns and name not in _RECORD_COLUMNS]
+    results: list[Created | ValidationFailed] = []
+    rows: list[dict[str, Any]] = []
+    tags: list[dict[str, Any]] = []
+    changes: list[PendingChange] = []
+    written: list[tuple[str, BaseModel]] = []
+    for data, problem in zip(items, problems, strict=True):
+        if problem is not None:
+            results.append(problem)
+            continue
+        record_id = new_id(spec.id_prefix)
+        agency_id = owners[getattr(data, "agency_id", None)] if spec.tenant_owned else record_id
+        document = data.model_dump(mode="json")
+        row = {"id": record_id, "agency_id": agency_id, "version": 1, "created_at": now, "updated_at": now}
+        row.update({name: getattr(data, name) for name in plain_columns if name in document})
+        row.update({name: document[name] for name in json_columns if name in document})
+        rows.append(row)
+        tags += tag_rows(spec, record_id, data)
+        document.update(id=record_id, agency_id=agency_id, version=1, created_at=stamp, updated_at=stamp)
+        changes.append(
+            PendingChange.model_construct(
+                entity=spec.entity, entity_id=record_id, op="created", version=1, agency_id=agency_id, data=document
+            )
+        )
+        results.append(Created(record_id, agency_id, document))
+        written.append((record_id, data))
+    await insert_rows(session, spec.table.__table__, rows)  # type: ignore[attr-defined]
+    await insert_rows(session, RecordTag.__table__, tags)  # type: ignore[attr-defined]
+    if notify and spec.after_write is not None and written:
+        await spec.after_write(session, "created", written)
+    await record_changes(session, OUTBOX, changes)
+    return results
+
+
+_RECORD_COLUMNS = ("id", "agency_id", "version", "created_at", "updated_at")
 
 
 async def create_record(
     session: AsyncSession, spec: ResourceSpec, *, principal: Principal, data: BaseModel
 ) -> RecordColumns:
-    record_id = new_id(spec.id_prefix)
-    if spec.tenant_owned:
-        agency_id = _owning_agency(spec, principal, getattr(data, "agency_id", None))
-        from services.registry.agencies.models import Agency  # the owner must exist
-
-        await _check_references(session, [Reference("agency_id", Agency, agency_id, "agency")])
-    else:
-        if principal.role not in spec.create_roles:
-            raise Forbidden(f"Role '{principal.role}' may not create {spec.title}")
-        agency_id = record_id
-    await _validate(session, spec, data)
-    now = datetime.now(UTC)
-    row = spec.table(
-        id=record_id, agency_id=agency_id, version=1, created_at=now, updated_at=now, **_row_values(spec, data)
-    )
-    session.add(row)
-    await _write_tags(session, spec, record_id, data)
-    await session.flush()
-    await _publish(session, spec, row, "created")
+    (result,) = await create_records(session, spec, principal=principal, items=[data])
+    if isinstance(result, ValidationFailed):
+        raise result
+    row = await session.get(spec.table, result.id)
+    assert row is not None
     return row
 
 
@@ -272,6 +392,8 @@ async def update_record(
     row.updated_at = datetime.now(UTC)
     await _write_tags(session, spec, record_id, data)
     await session.flush()
+    if spec.after_write is not None:
+        await spec.after_write(session, "updated", [(record_id, data)])
     await _publish(session, spec, row, "updated")
     return row
 
@@ -291,23 +413,35 @@ async def delete_record(
     session: AsyncSession, spec: ResourceSpec, record_id: str, *, principal: Principal, if_match: str | None
 ) -> None:
     row = await _writable(session, spec, record_id, principal, if_match)
-    referrers = (
-        await session.execute(
+    referrers: list[tuple[str, str]] = [
+        (entity, rid)
+        for entity, rid in await session.execute(
             select(RecordTag.entity, RecordTag.record_id)
             .where(RecordTag.value == record_id, RecordTag.record_id != record_id)  # type: ignore[arg-type]
             .distinct()
             .limit(10)
         )
-    ).all()
+    ]
+    if not spec.tenant_owned:  # an agency: what it owns refers to it through agency_id
+        for table, entity in OWNED_TABLES.items():
+            statement = select(table.id).where(table.agency_id == record_id).limit(10)  # type: ignore[call-overload]
+            referrers += [(entity, owned_id) for owned_id in (await session.scalars(statement)).all()]
     if referrers:
         listed = ", ".join(f"{entity} {rid}" for entity, rid in referrers)
         raise Conflict(
             f"Still referenced by {listed}; remove those references first",
             referenced_by=[{"entity": e, "id": r} for e, r in referrers],
         )
-    await session.execute(delete(RecordTag).where(RecordTag.record_id == record_id))  # type: ignore[arg-type]
+    await remove_record(session, spec, row)
+
+
+async def remove_record(session: AsyncSession, spec: ResourceSpec, row: RecordColumns) -> None:
+    """Delete a record that nothing refers to any more, with its tags, and publish it."""
+    await session.execute(delete(RecordTag).where(RecordTag.record_id == row.id))  # type: ignore[arg-type]
     await session.delete(row)
     await session.flush()
+    if spec.after_write is not None:
+        await spec.after_write(session, "deleted", [(row.id, None)])
     row.version += 1
     await _publish(session, spec, row, "deleted")
 
@@ -346,6 +480,7 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
     """The create, list, read, update and delete routes of one resource."""
     router = APIRouter(prefix=spec.path, tags=[spec.title], responses=PROBLEM_RESPONSES)
     create_model, update_model, public_model, query_model = spec.create, spec.update, spec.public, spec.query
+    plural = spec.path.rsplit("/", 1)[-1].replace("-", "_")
     record_path = Annotated[str, Path(max_length=40, description=f"The {spec.entity} id")]
     if_match_header = Annotated[str | None, Header(alias="If-Match", description="The ETag of the version read.")]
 
@@ -357,6 +492,7 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
         status_code=201,
         response_model=public_model,
         summary=f"Register a {spec.entity}",
+        operation_id=f"create_{spec.entity}",
         responses={201: {"headers": {"ETag": {"schema": {"type": "string"}}}}},
     )
     async def create(
@@ -368,7 +504,7 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
         row = await create_record(session, spec, principal=principal, data=body)
         return await idempotency.respond(201, public_of(spec, row), location(row))
 
-    @router.get("", response_model=Page[public_model], summary=f"List {spec.title}")  # type: ignore[valid-type]
+    @router.get("", response_model=Page[public_model], summary=f"List {spec.title}", operation_id=f"list_{plural}")  # type: ignore[valid-type]
     async def list_(
         request: Request, session: SessionDep, _principal: PrincipalDep, query: Annotated[query_model, Query()]
     ) -> Page[Any]:  # type: ignore[valid-type]
@@ -377,7 +513,9 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
         rows, next_cursor = await fetch_page(session, statement, key=spec.table.id, params=params)  # type: ignore[arg-type]
         return Page(items=[public_of(spec, r) for r in rows], next_cursor=next_cursor)
 
-    @router.get("/{record_id}", response_model=public_model, summary=f"Read a {spec.entity}")
+    @router.get(
+        "/{record_id}", response_model=public_model, summary=f"Read a {spec.entity}", operation_id=f"read_{spec.entity}"
+    )
     async def read(
         record_id: record_path,
         response: Response,
@@ -395,6 +533,7 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
         "/{record_id}",
         response_model=public_model,
         summary=f"Change a {spec.entity}",
+        operation_id=f"update_{spec.entity}",
         responses={
             412: PROBLEM_RESPONSES[409] | {"description": "Stale If-Match"},
             428: PROBLEM_RESPONSES[409] | {"description": "If-Match missing"},
@@ -412,7 +551,9 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
         response.headers["ETag"] = etag_of(row)
         return public_of(spec, row)
 
-    @router.delete("/{record_id}", status_code=204, summary=f"Delete a {spec.entity}")
+    @router.delete(
+        "/{record_id}", status_code=204, summary=f"Delete a {spec.entity}", operation_id=f"delete_{spec.entity}"
+    )
     async def remove(
         record_id: record_path, session: SessionDep, principal: PrincipalDep, if_match: if_match_header = None
     ) -> Response:

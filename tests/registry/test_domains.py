@@ -17,7 +17,7 @@ from tests.registry.helpers import (
     network_body,
     programme_body,
 )
-from tests.support import ADMIN, SERVICE, agency_headers
+from tests.support import feed_items, ADMIN, SERVICE, agency_headers
 
 
 def error_fields(response: httpx.Response) -> list[str]:
@@ -223,8 +223,7 @@ async def test_network_create_read_and_filters(registry: httpx.AsyncClient) -> N
     assert await ids(registry, "/v1/networks", action="supplier_upgrading") == [vertical["id"]]
     assert await ids(registry, "/v1/networks", q="supplier development") == [vertical["id"]]
 
-    feed = (await registry.get("/v1/changes", params={"after": 0}, headers=SERVICE)).json()
-    network_changes = [ch for ch in feed["items"] if ch["entity"] == "network"]
+    network_changes = [ch for ch in await feed_items(registry) if ch["entity"] == "network"]
     assert [(ch["entity_id"], ch["op"]) for ch in network_changes] == [
         (vertical["id"], "created"),
         (horizontal["id"], "created"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.registry.helpers import cluster_body, create, firm_body, make_agency
-from tests.support import ADMIN, SERVICE, agency_headers
+from tests.support import feed_items, ADMIN, SERVICE, agency_headers
 
 
 async def test_create_read_update_delete_cluster(registry: httpx.AsyncClient) -> None:
@@ -43,8 +43,7 @@ async def test_create_read_update_delete_cluster(registry: httpx.AsyncClient) ->
     gone = await registry.get(f"/v1/clusters/{cluster['id']}", headers=headers)
     assert gone.status_code == 404
 
-    feed = (await registry.get("/v1/changes", params={"after": 0}, headers=SERVICE)).json()
-    ops = [(c["entity"], c["op"], c["version"]) for c in feed["items"]]
+    ops = [(c["entity"], c["op"], c["version"]) for c in await feed_items(registry)]
     assert ops == [
         ("agency", "created", 1),
         ("cluster", "created", 1),

@@ -1,0 +1,86 @@
+"""The matching service: exact, explained supplier shortlists over the live catalogue."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Depends, FastAPI
+
+from services.common.app import build_service_app, database_ready, open_database
+from services.common.changefeed import FeedFollower, change_feed_router
+from services.common.http import create_http_client
+from services.common.principal import PRINCIPAL_HEADER, Principal, Role, require_roles, sign_principal
+from services.matching.catalogue.catalogue import Catalogue, store_path
+from services.matching.catalogue.store import CatalogueStore
+from services.matching.deps import CatalogueDep
+from services.matching.linkages.router import router as linkages_router
+from services.matching.settings import MatchingSettings
+from services.matching.shortlists.router import router as shortlists_router
+from services.matching.standards.router import router as standards_router
+from services.matching.tables import metadata
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION = "0.1.0"
+
+operations = APIRouter(tags=["operations"])
+
+
+@operations.get("/v1/catalogue", summary="The catalogue's version, size and memory",
+                dependencies=[Depends(require_roles(Role.admin, Role.service, Role.viewer))])
+async def catalogue_stats(catalogue: CatalogueDep) -> dict[str, Any]:
+    return catalogue.stats()
+
+
+async def catalogue_ready(app: FastAPI) -> None:
+    catalogue: Catalogue = app.state.catalogue
+    if not catalogue.loaded.is_set():
+        follower: FeedFollower = app.state.follower
+        raise RuntimeError(f"catalogue loading (feed at {follower.cursor}; last error: {follower.last_error})")
+
+
+def create_app(settings: MatchingSettings | None = None, *,
+               http_mounts: dict[str, httpx.AsyncBaseTransport] | None = None) -> FastAPI:
+    """``http_mounts`` lets tests route the registry's base URL to an in-process app."""
+    settings = settings or MatchingSettings()
+
+    def service_principal() -> dict[str, str]:
+        principal = Principal(subject="matching", role=Role.service)
+        return {PRINCIPAL_HEADER: sign_principal(principal, settings.principal_secret.get_secret_value())}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(open_database(app, settings, metadata))
+            store = CatalogueStore(store_path(settings.data_dir))
+            stack.callback(store.close)
+            catalogue = Catalogue(store, delta_limit=settings.delta_limit)
+            app.state.catalogue = catalogue
+            client = create_http_client(connect_timeout=settings.http_connect_timeout,
+                                        read_timeout=settings.http_read_timeout, mounts=http_mounts)
+            stack.push_async_callback(client.aclose)
+            follower = FeedFollower(
+                name="registry", client=client, url=settings.registry_url.rstrip("/") + "/v1/changes",
+                principal_header=service_principal, consumer=catalogue, on_caught_up=catalogue.caught_up,
+                batch_size=settings.feed_batch_size, wait_seconds=settings.feed_wait_seconds,
+            )
+            app.state.follower = follower
+            follower.start()
+            stack.push_async_callback(follower.stop)  # cursor and records are stored per page, atomically
+            yield
+
+    return build_service_app(
+        settings,
+        title="Linkages matching",
+        description="Supplier shortlists for lead firms: exact, explained, with development candidates.",
+        version=VERSION,
+        lifespan=lifespan,
+        routers=[shortlists_router, standards_router, linkages_router, operations,
+                 change_feed_router("buyer standards, shortlists and linkages")],
+        readiness={"database": database_ready, "catalogue": catalogue_ready},
+    )
+
+

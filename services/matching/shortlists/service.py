@@ -1,0 +1,117 @@
+"""Turning buyer standards into an engine query, running it, and keeping the result."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.errors import FieldError, ServiceUnavailable, ValidationFailed, field_error
+from services.common.ids import new_id
+from services.common.principal import Principal
+from services.matching.catalogue.catalogue import Catalogue, Ranked, ShortlistResult
+from services.matching.catalogue.query import Query
+from services.matching.ownership import owner_key
+from services.matching.publish import publish
+from services.matching.shortlists.schemas import (
+    CriterionScore,
+    GapPublic,
+    ShortlistItem,
+    ShortlistPublic,
+    ShortlistRequest,
+    Standards,
+)
+from services.matching.tables import Shortlist
+
+
+def check_schemes(standards: Standards, known: set[str], prefix: str = "") -> None:
+    """422 naming every certification scheme the registry's vocabulary lacks."""
+    errors: list[FieldError] = []
+    for field, codes in (("constraints.required_certifications", standards.constraints.required_certifications),
+                         ("criteria.preferred_certifications", standards.criteria.preferred_certifications)):
+        errors += [field_error(f"{prefix}{field}.{i}", f"'{code}' is not a known certification scheme",
+                               "unknown_scheme") for i, code in enumerate(codes) if code not in known]
+    if errors:
+        raise ValidationFailed("Unknown certification schemes", errors=errors)
+
+
+def to_query(standards: Standards, request: ShortlistRequest, on_date: date) -> Query:
+    c, s = standards.constraints, standards.criteria
+    return Query(
+        on_date=on_date,
+        isic_codes=tuple(c.isic_codes),
+        hs_codes=tuple(c.hs_codes),
+        required_certifications=tuple(dict.fromkeys(c.required_certifications)),
+        min_monthly_capacity=c.min_monthly_capacity,
+        capacity_unit=c.capacity_unit,
+        countries=tuple(c.countries),
+        subdivisions=tuple(c.subdivisions),
+        cluster_ids=tuple(c.cluster_ids),
+        size_classes=tuple(z.value for z in c.size_classes),
+        latitude=c.near.latitude if c.near else None,
+        longitude=c.near.longitude if c.near else None,
+        max_distance_km=c.max_distance_km,
+        exclude_ids=tuple(c.exclude_supplier_ids),
+        description=s.description,
+        preferred_certifications=tuple(dict.fromkeys(s.preferred_certifications)),
+        desired_monthly_capacity=s.desired_monthly_capacity,
+        weights=s.weights.model_dump(),
+        limit=request.limit,
+        include_development=request.include_development,
+        development_limit=request.development_limit if request.include_development else 0,
+    )
+
+
+def _item(rank: int, ranked: Ranked, weights: dict[str, float]) -> ShortlistItem:
+    gap = None
+    if ranked.gap is not None:
+        gap = GapPublic(kind=ranked.gap.kind, scheme=ranked.gap.scheme,
+                        required_monthly_capacity=ranked.gap.required,
+                        available_monthly_capacity=ranked.gap.available)
+    return ShortlistItem(
+        rank=rank, supplier_id=ranked.id, name=ranked.name, score=ranked.score, gap=gap,
+        criteria=[CriterionScore(criterion=c, value=round(ranked.values[c], 9), weight=round(weights[c], 9),
+                                 contribution=ranked.contributions[c]) for c in weights],
+    )
+
+
+async def run_shortlist(catalogue: Catalogue, query: Query) -> ShortlistResult:
+    if not catalogue.loaded.is_set() or catalogue.view is None:
+        raise ServiceUnavailable("The supplier catalogue is still loading", headers={"Retry-After": "5"})
+    return await asyncio.to_thread(catalogue.query, query)
+
+
+async def create_shortlist(
+    session: AsyncSession, catalogue: Catalogue, *, principal: Principal, request: ShortlistRequest,
+    standards: Standards, standards_id: str | None, standards_version: int | None,
+) -> tuple[Shortlist, ShortlistPublic]:
+    check_schemes(standards, catalogue.schemes)
+    on_date = request.on_date or datetime.now(UTC).date()
+    result = await run_shortlist(catalogue, to_query(standards, request, on_date))
+    shortlist_id = new_id("sl")
+    now = datetime.now(UTC)
+    public = ShortlistPublic(
+        id=shortlist_id, created_at=now, standards_id=standards_id, standards_version=standards_version,
+        catalogue_version=result.catalogue_version, on_date=on_date,
+        weights={c: round(w, 9) for c, w in result.weights.items()},
+        eligible_count=result.eligible_count,
+        items=[_item(i + 1, r, result.weights) for i, r in enumerate(result.items)],
+        development_count=result.development_count if request.include_development else None,
+        development=[_item(i + 1, r, result.weights) for i, r in enumerate(result.development)]
+        if request.include_development else None,
+        took_ms=round(result.seconds * 1000, 3),
+        request=request.model_dump(mode="json", exclude_none=True) | {"standards": standards.model_dump(mode="json")},
+    )
+    row = Shortlist(id=shortlist_id, owner=owner_key(principal), firm_id=principal.firm_id,
+                    agency_id=principal.agency_id, created_at=now, standards_id=standards_id,
+                    standards_version=standards_version, catalogue_version=result.catalogue_version,
+                    request=public.request, result=public.model_dump(mode="json", exclude={"request"}))
+    session.add(row)
+    await session.flush()
+    await publish(session, "shortlist", row, public)
+    return row, public
+
+
+def public_of(row: Shortlist) -> ShortlistPublic:
+    return ShortlistPublic.model_validate(row.result | {"request": row.request})
