@@ -6,7 +6,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
@@ -39,8 +39,34 @@ def principal_headers(
     return {PRINCIPAL_HEADER: sign_principal(principal, secret)}
 
 
-ADMIN = principal_headers(Role.admin, subject="test-admin")
-SERVICE = principal_headers(Role.service, subject="test-service")
+class FreshPrincipal(Mapping[str, str]):
+    """Headers for a fixed principal, signed anew whenever they are read, so a shared
+    constant never expires however long the test session runs."""
+
+    def __init__(self, role: Role, subject: str) -> None:
+        self.role, self.subject = role, subject
+
+    def _headers(self) -> dict[str, str]:
+        return principal_headers(self.role, subject=self.subject)
+
+    def __getitem__(self, key: str) -> str:
+        return self._headers()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._headers())
+
+    def __len__(self) -> int:
+        return 1
+
+    def __or__(self, other: Mapping[str, str]) -> dict[str, str]:
+        return self._headers() | dict(other)
+
+    def __ror__(self, other: Mapping[str, str]) -> dict[str, str]:
+        return dict(other) | self._headers()
+
+
+ADMIN = FreshPrincipal(Role.admin, "test-admin")
+SERVICE = FreshPrincipal(Role.service, "test-service")
 
 
 def agency_headers(agency_id: str) -> dict[str, str]:

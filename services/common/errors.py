@@ -286,8 +286,14 @@ def add_exception_handlers(app: FastAPI) -> None:
         return render(request, cls(detail, headers=dict(exc.headers or {})))
 
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled_error", path=request.url.path)
-        return render(request, ProblemError("An unexpected error occurred; it has been logged."))
+        # Starlette runs this handler outside every middleware, so the request id is
+        # neither bound to the log context nor added to the headers here: do both.
+        request_id = request_id_of(request)
+        logger.exception("unhandled_error", path=request.url.path, request_id=request_id)
+        problem = ProblemError("An unexpected error occurred; it has been logged.")
+        if request_id:
+            problem.headers["X-Request-ID"] = request_id
+        return render(request, problem)
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)

@@ -101,29 +101,36 @@ async def idempotency(
     ] = None,
 ) -> Idempotency:
     """Dependency: replays a stored response, or hands the route an ``Idempotency``."""
-    table: Table = request.app.state.idempotency_table
     fingerprint = _fingerprint(request.method, request.url.path, await request.body())
-    if idempotency_key is not None:
-        if not 1 <= len(idempotency_key) <= 200:
+    return await begin_idempotent(request, session, principal.subject, idempotency_key, fingerprint)
+
+
+async def begin_idempotent(
+    request: Request, session: AsyncSession, subject: str, key: str | None, fingerprint: str
+) -> Idempotency:
+    """Replay the stored response of ``key`` (raises ``IdempotentReplay``), or return the handle.
+
+    For routes that compute their own fingerprint (uploads hash the file they stream
+    to disk instead of holding the body in memory).
+    """
+    table: Table = request.app.state.idempotency_table
+    if key is not None:
+        if not 1 <= len(key) <= 200:
             raise invalid_field("Idempotency-Key", "must be 1 to 200 characters", "invalid", "header")
         ttl = timedelta(hours=request.app.state.settings.idempotency_ttl_hours)
         await session.execute(
             delete(table).where(
-                table.c.subject == principal.subject,
-                table.c.key == idempotency_key,
+                table.c.subject == subject,
+                table.c.key == key,
                 table.c.created_at < datetime.now(UTC) - ttl,
             )
         )
-        stored = (
-            await session.execute(
-                select(table).where(table.c.subject == principal.subject, table.c.key == idempotency_key)
-            )
-        ).first()
+        stored = (await session.execute(select(table).where(table.c.subject == subject, table.c.key == key))).first()
         if stored is not None:
             if stored.fingerprint != fingerprint:
                 raise IdempotencyKeyReused("This Idempotency-Key was first used with another method, path or body")
             raise IdempotentReplay(stored.status_code, stored.body, dict(stored.headers))
-    return Idempotency(session, table, principal.subject, idempotency_key, fingerprint)
+    return Idempotency(session, table, subject, key, fingerprint)
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]

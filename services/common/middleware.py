@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -42,7 +43,10 @@ class RequestContextMiddleware:
             return
         incoming = _header(scope, REQUEST_ID_HEADER.encode())
         request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        # A state dict of this request's own: a server may hand every request the same
+        # lifespan-state dict (asgi_lifespan does), and concurrent requests would then
+        # overwrite each other's request id and principal in it.
+        scope["state"] = {**scope.get("state", {}), "request_id": request_id}
         structlog.contextvars.bind_contextvars(request_id=request_id, service=self.service)
         started = time.perf_counter()
         status = 500
@@ -76,33 +80,65 @@ class RequestContextMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int, problem_app: ASGIApp) -> None:
+    """413 past ``max_bytes``; ``path_limits`` give path prefixes their own limit (uploads).
+
+    The limit that applied is left in ``scope["state"]["body_limit"]`` for the problem app.
+    """
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, problem_app: ASGIApp, path_limits: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.problem_app = problem_app  # renders the 413 problem
+        # Longest prefix first, so "/v1/imports" wins over "/v1".
+        self.path_limits = sorted((path_limits or {}).items(), key=lambda item: -len(item[0]))
+
+    def limit_for(self, path: str) -> int:
+        for prefix, limit in self.path_limits:
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit_for(scope["path"])
+        scope.setdefault("state", {})["body_limit"] = max_bytes
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
             await self.problem_app(scope, receive, send)
             return
         received = 0
+        too_large = False
+        started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
+                    too_large = True
                     raise _BodyTooLarge
             return message
 
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if too_large and not started:
+                # The app may catch the failed read and answer it (FastAPI turns any body
+                # error into a 400): drop that answer, the 413 below replaces it.
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, limited_receive, send)
+            await self.app(scope, limited_receive, guarded_send)
         except _BodyTooLarge:
+            if started:
+                raise
+        if too_large and not started:
             await self.problem_app(scope, receive, send)
 
 

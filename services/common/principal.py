@@ -82,13 +82,16 @@ def verify_principal(header: str, secret: str, *, max_age_seconds: int = 300, no
         version, payload, signature = header.split(".")
     except ValueError:
         raise Unauthorized("Malformed principal header") from None
-    if version != _VERSION or not hmac.compare_digest(signature, _signature(secret, payload)):
+    # Bytes, not str: compare_digest raises TypeError on non-ASCII str (a header may hold any latin-1).
+    if version != _VERSION or not hmac.compare_digest(signature.encode(), _signature(secret, payload).encode()):
         raise Unauthorized("Invalid principal signature")
     try:
         body = json.loads(_unb64(payload))
+        if not isinstance(body, dict):
+            raise TypeError("the payload is not a JSON object")
         expires = int(body.pop("exp"))
         principal = Principal.model_validate(body)
-    except (binascii.Error, ValueError, KeyError, TypeError, ValidationError):
+    except (binascii.Error, ValueError, KeyError, TypeError, OverflowError, ValidationError):
         raise Unauthorized("Malformed principal header") from None
     if expires < current or expires > current + max_age_seconds:
         raise Unauthorized("Principal header expired")

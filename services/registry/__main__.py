@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.common.cli import run_cli
 from services.registry.app import MIGRATIONS
+from services.registry.demo import load_demo_command
 from services.registry.settings import RegistrySettings
 
 if __name__ == "__main__":
@@ -12,4 +13,5 @@ if __name__ == "__main__":
         settings_factory=RegistrySettings,
         app_path="services.registry.app:create_app",
         migrations=MIGRATIONS,
+        extra={"demo": ("load demo data", load_demo_command)},
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from services.common.codes import CountryCode, SubdivisionCode, subdivision_country
 
@@ -23,6 +24,19 @@ def _distinct(values: list[str]) -> list[str]:
 def DistinctList(item: object, max_items: int = 100) -> object:  # noqa: N802 - reads as a type
     """A list of ``item`` without repeats (repeats are dropped, order kept)."""
     return Annotated[list[item], Field(max_length=max_items), AfterValidator(_distinct)]  # type: ignore[valid-type]
+
+
+def rule_broken(model: str, problems: list[tuple[tuple[str | int, ...], str]], value: object = None) -> ValidationError:
+    """Errors of a cross-field rule, each located at the field it is about.
+
+    Raised inside a model validator, pydantic reports these errors at their own
+    locations (e.g. ``members.2.role``), so a 422 names the field, not the model.
+    """
+    details = [
+        InitErrorDetails(type=PydanticCustomError("rule", "{reason}", {"reason": reason}), loc=loc, input=value)
+        for loc, reason in problems
+    ]
+    return ValidationError.from_exception_data(model, details)
 
 
 class Strict(BaseModel):
@@ -45,12 +59,21 @@ class Place(BaseModel):
     latitude: Latitude | None = None
     longitude: Longitude | None = None
 
+    @field_validator("subdivision")
+    @classmethod
+    def _in_country(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A field validator, so that the error names the field; country is declared
+        # first, so it is in info.data whenever it is valid itself.
+        country = info.data.get("country")
+        if value and country and subdivision_country(value) != country:
+            raise ValueError(f"subdivision {value} is not in country {country}")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if self.subdivision and subdivision_country(self.subdivision) != self.country:
-            raise ValueError(f"subdivision {self.subdivision} is not in country {self.country}")
         if (self.latitude is None) != (self.longitude is None):
-            raise ValueError("latitude and longitude go together")
+            missing = "longitude" if self.longitude is None else "latitude"
+            raise rule_broken(type(self).__name__, [((missing,), "latitude and longitude go together")])
         return self
 
 

@@ -70,8 +70,8 @@ class World:
                           monthly_capacity=50000, capacity_unit="kg", latitude=11.4, longitude=76.7),
         }
         for key, spec in specs.items():
-            body = firm_body(country="IN", subdivision="IN-TN", cluster_ids=[self.cluster["id"]], size_class="small",
-                             capacity_unit="pieces", **{k: v for k, v in spec.items()})
+            body = firm_body(**({"country": "IN", "subdivision": "IN-TN", "cluster_ids": [self.cluster["id"]],
+                                 "size_class": "small", "capacity_unit": "pieces"} | spec))
             response = await self.client.post("/v1/firms", headers=self.agency, json=body)
             assert response.status_code == 201, response.text
             self.suppliers[key] = response.json()
@@ -142,7 +142,8 @@ async def test_ranking_follows_the_weights(world: World) -> None:
                                      "performance": 1}}}
     result = await world.shortlist(body)
     names = [i["name"] for i in result["items"]]
-    assert names[:2] == ["Sri Murugan Knits", "Kongu Knitwear"]  # 0.925, 0.75
+    assert names == ["Sri Murugan Knits", "Old Cert Fabrics", "Kongu Knitwear", "Little Loom Garments"]
+    assert [i["score"] for i in result["items"]] == [0.925, 0.85, 0.75, 0.6]
     near = await world.shortlist({"constraints": {"isic_codes": ["14"], "near": {"latitude": 11.0, "longitude": 77.0},
                                                   "max_distance_km": 60},
                                   "criteria": {"weights": {"proximity": 1, "performance": 0, "text": 0}}})
@@ -158,7 +159,7 @@ async def test_nothing_matches_is_an_empty_list(world: World) -> None:
 
 @pytest.mark.parametrize(("body", "field"), [
     ({"constraints": {"isic_codes": ["9999"]}}, "constraints.isic_codes.0"),
-    ({"constraints": {"hs_codes": ["999999"]}}, "constraints.hs_codes.0"),
+    ({"constraints": {"hs_codes": ["123456"]}}, "constraints.hs_codes.0"),
     ({"constraints": {"min_monthly_capacity": -5, "capacity_unit": "pieces"}}, "constraints.min_monthly_capacity"),
     ({"constraints": {"max_distance_km": 50}}, "constraints"),
     ({"criteria": {"weights": {"text": 0, "certifications": 0, "proximity": 0, "capacity": 0,
@@ -248,7 +249,7 @@ async def test_linkages_and_tenant_isolation(world: World) -> None:
     assert not_listed.status_code == 422
 
     other_firm = await world.client.post("/v1/firms", headers=world.agency, json=firm_body(
-        name="Other Buyer", roles=["lead_firm"], country="IN", certifications=[]))
+        name="Other Buyer", roles=["lead_firm"], country="IN", subdivision="IN-TN", certifications=[]))
     other = bearer(await world.stack.issue_key(BOOTSTRAP_KEY, role="lead_firm", firm_id=other_firm.json()["id"]))
     assert (await world.client.get(f"/v1/shortlists/{shortlist['id']}", headers=other)).status_code == 404
     assert (await world.client.get(f"/v1/linkages/{linkage['id']}", headers=other)).status_code == 404

@@ -117,7 +117,7 @@ def _rank_segment(view: View, segment: Segment, removed: BitMap, query: Query, w
         values = segment.criterion_values(query, rows, weights, terms)
         contributions = {c: np.round(weights[c] * values[c], SCORE_DECIMALS) for c in weights}
         scores = np.round(np.sum(list(contributions.values()), axis=0), SCORE_DECIMALS)
-        best = _top(scores, segment.id_rank[rows], limit)
+        best = _top(scores, rows, limit)  # rows are in id order
         ranked.append([
             Ranked(
                 id=segment.id_of(int(rows[i])),
@@ -215,6 +215,15 @@ class Catalogue:
             return
         if self._rebuild_needed or self.view is None:
             await self._rebuild(epoch=(self.view.text.epoch + 1) if self.view else 1)
+            self.loaded.set()
+            return
+        current = self.view
+        delta = dict(current.delta_records)
+        for supplier_id, seq, record in changes:
+            delta[supplier_id] = (seq, record)
+        if current.main.n + len(delta) <= self.delta_limit:
+            # A small catalogue is rebuilt whole, so its text model always knows every word.
+            await self._rebuild(epoch=current.text.epoch + 1)
             self.loaded.set()
             return
         async with self._publish:

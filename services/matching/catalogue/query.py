@@ -21,8 +21,8 @@ Scoring (the contract clients rely on; see the README):
   ``performance`` is always active. Weights of the active criteria are normalised
   to sum to 1; the score is the sum of ``weight x value``, and it and every
   contribution are rounded to ``SCORE_DECIMALS`` places, ties broken by supplier id.
-* Numbers are stored as float32 (coordinates to about a metre) and computed on in
-  float64.
+* Coordinates are stored as float32 (about a metre), quality and on-time shares to
+  four decimal places, capacities as float64; all arithmetic is float64.
 """
 
 from __future__ import annotations

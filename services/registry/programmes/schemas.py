@@ -9,7 +9,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from services.common.codes import CountryCode
 from services.common.pagination import ListQuery
-from services.registry.schemas import CreateBase, Name, RecordPublic, Text, partial
+from services.registry.schemas import CreateBase, Name, RecordPublic, Text, partial, rule_broken
 
 
 class Phase(StrEnum):
@@ -43,9 +43,10 @@ class ProgrammeFields(CreateBase):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.end_date and self.end_date < self.start_date:
-            raise ValueError("end_date is before start_date")
+            raise rule_broken(type(self).__name__, [(("end_date",), "end_date is before start_date")])
         if (self.budget_amount is None) != (self.budget_currency is None):
-            raise ValueError("budget_amount and budget_currency go together")
+            missing = "budget_currency" if self.budget_currency is None else "budget_amount"
+            raise rule_broken(type(self).__name__, [((missing,), "budget_amount and budget_currency go together")])
         return self
 
 

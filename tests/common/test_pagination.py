@@ -1,0 +1,153 @@
+"""Cursor pagination: opaque cursors, complete and ordered walks, bounded limits."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from services.common.errors import ValidationFailed
+from services.common.pagination import decode_cursor, encode_cursor
+from tests.registry.helpers import cluster_body, create, make_agency
+from tests.support import ADMIN, agency_headers
+
+
+@pytest.mark.parametrize("key", ["clu_01JD3W6V8K2N4R7T9X0Y1Z2A3B", "", "iso-9001", "ünïcödé/+=?&", "a" * 300])
+def test_cursor_round_trip(key: str) -> None:
+    cursor = encode_cursor(key)
+    assert "=" not in cursor and "/" not in cursor and "+" not in cursor  # safe in a query string
+    assert decode_cursor(cursor) == key
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage!",
+        "x",
+        _b64(b"not json"),
+        _b64(b"\xff\xfe\xfd"),
+        _b64(json.dumps({"key": "clu_1"}).encode()),
+        _b64(json.dumps({"k": 5}).encode()),
+        _b64(json.dumps({"k": None}).encode()),
+        _b64(json.dumps(["k"]).encode()),
+        _b64(json.dumps("k").encode()),
+    ],
+)
+def test_garbage_cursor_is_a_validation_error(cursor: str) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        decode_cursor(cursor)
+    assert caught.value.errors is not None
+    assert [(e.location, e.field) for e in caught.value.errors] == [("query", "cursor")]
+
+
+def _assert_problem(response: httpx.Response, status: int, field: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = dict(response.json())
+    assert problem["status"] == status
+    assert field in [e["field"] for e in problem["errors"]], problem
+    return problem
+
+
+@pytest.mark.parametrize("cursor", ["garbage!", _b64(b"not json"), _b64(json.dumps({"k": 5}).encode())])
+async def test_garbage_cursor_through_a_list_is_422(registry: httpx.AsyncClient, cursor: str) -> None:
+    response = await registry.get("/v1/clusters", params={"cursor": cursor}, headers=ADMIN)
+    problem = _assert_problem(response, 422, "cursor")
+    assert problem["type"].endswith("/validation-error")
+    assert problem["errors"][0]["location"] == "query"
+
+
+async def test_paging_walk_returns_every_record_once_in_id_order(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    ids = [(await create(registry, "/v1/clusters", cluster_body(name=f"Cluster {i}"), agency))["id"] for i in range(7)]
+
+    seen: list[str] = []
+    pages: list[int] = []
+    cursor: str | None = None
+    for _ in range(10):  # a bound, so a cursor that never ends fails instead of hanging
+        params: dict[str, Any] = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        response = await registry.get("/v1/clusters", params=params, headers=agency_headers(agency))
+        assert response.status_code == 200, response.text
+        page = response.json()
+        seen += [item["id"] for item in page["items"]]
+        pages.append(len(page["items"]))
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == [3, 3, 1]
+    assert seen == sorted(ids)
+    assert len(set(seen)) == 7
+
+
+async def test_exact_multiple_of_limit_ends_with_null_cursor(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    for i in range(3):
+        await create(registry, "/v1/clusters", cluster_body(name=f"Cluster {i}"), agency)
+    first = (await registry.get("/v1/clusters", params={"limit": 3}, headers=ADMIN)).json()
+    assert len(first["items"]) == 3
+    assert first["next_cursor"] is None
+
+
+async def test_pages_are_stable_when_records_are_added_between_pages(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    for i in range(4):
+        await create(registry, "/v1/clusters", cluster_body(name=f"Cluster {i}"), agency)
+    first = (await registry.get("/v1/clusters", params={"limit": 2}, headers=ADMIN)).json()
+    await create(registry, "/v1/clusters", cluster_body(name="Late"), agency)  # a newer id sorts last
+    rest = (
+        await registry.get("/v1/clusters", params={"limit": 10, "cursor": first["next_cursor"]}, headers=ADMIN)
+    ).json()
+    walked = [c["id"] for c in first["items"] + rest["items"]]
+    everything = [
+        c["id"] for c in (await registry.get("/v1/clusters", params={"limit": 10}, headers=ADMIN)).json()["items"]
+    ]
+    assert walked == everything
+    assert len(everything) == 5
+
+
+@pytest.mark.parametrize("limit", [0, -1, 201, 10_000])
+async def test_limit_out_of_range_is_422(registry: httpx.AsyncClient, limit: int) -> None:
+    response = await registry.get("/v1/clusters", params={"limit": limit}, headers=ADMIN)
+    _assert_problem(response, 422, "limit")
+
+
+async def test_limit_not_a_number_is_422(registry: httpx.AsyncClient) -> None:
+    response = await registry.get("/v1/clusters", params={"limit": "ten"}, headers=ADMIN)
+    _assert_problem(response, 422, "limit")
+
+
+async def test_limit_bounds_are_inclusive(registry: httpx.AsyncClient) -> None:
+    for limit in (1, 200):
+        response = await registry.get("/v1/clusters", params={"limit": limit}, headers=ADMIN)
+        assert response.status_code == 200, response.text
+
+
+async def test_limit_applies_to_lists_outside_the_record_machinery(registry: httpx.AsyncClient) -> None:
+    """The certification vocabulary uses the shared page dependency, not the ListQuery model."""
+    assert (await registry.get("/v1/certification-schemes", params={"limit": 0}, headers=ADMIN)).status_code == 422
+    bad = await registry.get("/v1/certification-schemes", params={"cursor": "garbage!"}, headers=ADMIN)
+    _assert_problem(bad, 422, "cursor")
+    walked: list[str] = []
+    cursor: str | None = None
+    for _ in range(200):
+        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (await registry.get("/v1/certification-schemes", params=params, headers=ADMIN)).json()
+        walked += [s["code"] for s in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    everything = (await registry.get("/v1/certification-schemes", params={"limit": 200}, headers=ADMIN)).json()
+    assert walked == [s["code"] for s in everything["items"]]
+    assert len(walked) > 2
+
+
+async def test_unknown_query_parameter_is_422(registry: httpx.AsyncClient) -> None:
+    response = await registry.get("/v1/clusters", params={"limt": 3}, headers=ADMIN)
+    _assert_problem(response, 422, "limt")

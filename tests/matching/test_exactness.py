@@ -1,0 +1,276 @@
+"""Property tests: the engine's shortlists equal a brute-force reference, exactly.
+
+The reference below is written from the documented formula (``catalogue/query.py``)
+without using the engine's indexes: plain loops over every supplier. Only the fitted
+TF-IDF model is shared, because it is part of the formula's definition.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.matching.catalogue.catalogue import View, build_view, run_query, with_delta
+from services.matching.catalogue.query import (
+    DEVELOPMENT_CAPACITY_MARGIN,
+    PERFORMANCE_PRIOR,
+    PROXIMITY_REFERENCE_KM,
+    Query,
+)
+from services.matching.catalogue.records import Certificate, SupplierRecord
+
+ON = date(2026, 6, 1)
+PLACES = [("EC", "EC-I", 0.33, -78.21), ("EC", "EC-P", -0.18, -78.47), ("IN", "IN-TN", 11.1, 77.34),
+          ("IN", "IN-PB", 30.9, 75.85), ("IN", None, 20.0, 78.0)]
+ISIC = ["1410", "1430", "1050", "1061", "2511", "1412"]
+HS = ["6109", "610910", "6110", "0401", "7308", "6203"]
+SCHEMES = ["iso-9001", "oeko-tex-100", "haccp"]
+WORDS = ["cotton", "knitted", "sweaters", "milk", "cheese", "steel", "frames", "printing", "denim", "organic"]
+CLUSTERS = ["clu_a", "clu_b", "clu_c"]
+SHARES = st.none() | st.integers(0, 10000).map(lambda n: n / 10000)
+
+
+@st.composite
+def suppliers(draw: Any, index: int) -> SupplierRecord:
+    country, subdivision, lat, lon = draw(st.sampled_from(PLACES))
+    located = draw(st.booleans())
+    certificates = tuple(
+        Certificate(scheme, ON + timedelta(days=draw(st.integers(-400, 30))) if draw(st.booleans()) else None,
+                    ON + timedelta(days=draw(st.integers(-30, 400))) if draw(st.booleans()) else None)
+        for scheme in draw(st.lists(st.sampled_from(SCHEMES), max_size=3))
+    )
+    capacity = draw(st.none() | st.sampled_from([500.0, 750.0, 800.0, 900.0, 1000.0, 1000.0, 1500.5, 20000.0]))
+    return SupplierRecord(
+        id=f"frm_{index:04d}{draw(st.sampled_from('ABC'))}",
+        name=f"Firm {index}",
+        agency_id="agy_1",
+        country=country,
+        subdivision=subdivision,
+        latitude=lat + draw(st.floats(-2, 2)) if located else None,
+        longitude=lon + draw(st.floats(-2, 2)) if located else None,
+        size_class=draw(st.sampled_from(["micro", "small", "medium", "large"])),
+        isic_codes=tuple(draw(st.lists(st.sampled_from(ISIC), min_size=1, max_size=2, unique=True))),
+        hs_codes=tuple(draw(st.lists(st.sampled_from(HS), max_size=2, unique=True))),
+        certificates=certificates,
+        monthly_capacity=capacity,
+        capacity_unit=draw(st.sampled_from(["pieces", "kg", "Pieces"])) if capacity is not None else None,
+        quality_score=draw(SHARES),
+        on_time_delivery_rate=draw(SHARES),
+        capabilities=" ".join(draw(st.lists(st.sampled_from(WORDS), max_size=6))),
+        cluster_ids=tuple(draw(st.lists(st.sampled_from(CLUSTERS), max_size=2, unique=True))),
+    )
+
+
+@st.composite
+def catalogues(draw: Any) -> list[SupplierRecord]:
+    size = draw(st.integers(0, 40))
+    return [draw(suppliers(i)) for i in range(size)]
+
+
+@st.composite
+def queries(draw: Any) -> Query:
+    point = draw(st.none() | st.sampled_from(PLACES))
+    weights = {c: draw(st.sampled_from([0.0, 0.1, 0.25, 1.0])) for c in
+               ("text", "certifications", "proximity", "capacity", "performance")}
+    if sum(weights.values()) == 0:
+        weights["performance"] = 1.0
+    min_capacity = draw(st.none() | st.sampled_from([500.0, 1000.0, 1200.0]))
+    return Query(
+        on_date=ON,
+        isic_codes=tuple(draw(st.lists(st.sampled_from(["14", "141", "1430", "10", "1050", "25"]), max_size=2))),
+        hs_codes=tuple(draw(st.lists(st.sampled_from(["61", "6109", "610910", "04"]), max_size=2))),
+        required_certifications=tuple(draw(st.lists(st.sampled_from(SCHEMES), max_size=2, unique=True))),
+        min_monthly_capacity=min_capacity,
+        capacity_unit=draw(st.sampled_from(["pieces", "kg"])) if min_capacity is not None or draw(st.booleans())
+        else None,
+        countries=tuple(draw(st.lists(st.sampled_from(["EC", "IN"]), max_size=2, unique=True))),
+        subdivisions=tuple(draw(st.lists(st.sampled_from(["EC-I", "IN-TN"]), max_size=1))),
+        cluster_ids=tuple(draw(st.lists(st.sampled_from(CLUSTERS), max_size=2))),
+        size_classes=tuple(draw(st.lists(st.sampled_from(["micro", "small", "medium", "large"]), max_size=2))),
+        latitude=point[2] if point else None,
+        longitude=point[3] if point else None,
+        max_distance_km=draw(st.none() | st.sampled_from([50.0, 150.0, 400.0])) if point else None,
+        exclude_ids=tuple(draw(st.lists(st.sampled_from(["frm_0001A", "frm_0002B", "frm_0003C"]), max_size=2))),
+        description=draw(st.none() | st.lists(st.sampled_from(WORDS + ["unknownword"]), max_size=4).map(" ".join)),
+        preferred_certifications=tuple(draw(st.lists(st.sampled_from(SCHEMES), max_size=2, unique=True))),
+        desired_monthly_capacity=draw(st.none() | st.sampled_from([900.0, 5000.0])),
+        weights=weights,
+        limit=draw(st.integers(1, 12)),
+        include_development=draw(st.booleans()),
+        development_limit=draw(st.integers(1, 12)),
+    )
+
+
+# --- the reference -------------------------------------------------------------------
+
+
+def _f32(value: float) -> float:
+    return float(np.float32(value))
+
+
+def _distance(s: SupplierRecord, q: Query) -> float | None:
+    if s.latitude is None or s.longitude is None:
+        return None
+    assert q.latitude is not None and q.longitude is not None
+    lat1, lon1 = math.radians(q.latitude), math.radians(q.longitude)
+    lat2, lon2 = math.radians(_f32(s.latitude)), math.radians(_f32(s.longitude))
+    a = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6371.0088 * math.asin(math.sqrt(min(1.0, max(0.0, a))))
+
+
+def _valid(s: SupplierRecord, scheme: str, day: date) -> bool:
+    return any(c.scheme == scheme and (c.valid_from is None or c.valid_from <= day)
+               and (c.valid_until is None or day <= c.valid_until) for c in s.certificates)
+
+
+def _same_unit(s: SupplierRecord, unit: str | None) -> bool:
+    return unit is not None and (s.capacity_unit or "").strip().lower() == unit.strip().lower()
+
+
+def _share(value: float | None) -> float | None:
+    return None if value is None else round(value * 10000) / 10000
+
+
+def reference(records: list[SupplierRecord], text: Any, q: Query) -> dict[str, Any]:
+    query_vector = text.vectorizer.transform([q.description or ""])
+    weights = q.active_weights(text_active=bool(q.description) and query_vector.nnz > 0)
+    eligible: list[tuple[float, str, dict[str, float]]] = []
+    development: list[tuple[float, str, Any]] = []
+    for s in records:
+        if q.isic_codes and not any(code.startswith(p) for p in q.isic_codes for code in s.isic_codes):
+            continue
+        if q.hs_codes and not any(code.startswith(p) for p in q.hs_codes for code in s.hs_codes):
+            continue
+        if q.countries or q.subdivisions:
+            narrowed = {x.split("-")[0] for x in q.subdivisions}
+            in_country = s.country in q.countries and s.country not in narrowed
+            if not (in_country or s.subdivision in q.subdivisions):
+                continue
+        if q.cluster_ids and not set(q.cluster_ids) & set(s.cluster_ids):
+            continue
+        if q.size_classes and s.size_class not in q.size_classes:
+            continue
+        if s.id in q.exclude_ids:
+            continue
+        if q.max_distance_km is not None:
+            distance = _distance(s, q)
+            if distance is None or distance > q.max_distance_km:
+                continue
+        missing = [c for c in q.required_certifications if not _valid(s, c, q.on_date)]
+        capacity_ok = capacity_short = False
+        if q.min_monthly_capacity is None:
+            capacity_ok = True
+        elif _same_unit(s, q.capacity_unit) and s.monthly_capacity is not None:
+            capacity_ok = s.monthly_capacity >= q.min_monthly_capacity
+            capacity_short = (not capacity_ok and
+                              s.monthly_capacity >= q.min_monthly_capacity * (1 - DEVELOPMENT_CAPACITY_MARGIN))
+        gap: Any = None
+        if not missing and capacity_ok:
+            bucket = "eligible"
+        elif q.include_development and len(missing) == 1 and capacity_ok:
+            bucket, gap = "development", ("certification", missing[0])
+        elif q.include_development and not missing and capacity_short:
+            bucket, gap = "development", ("capacity", s.monthly_capacity)
+        else:
+            continue
+        values: dict[str, float] = {}
+        if "text" in weights:
+            row = text.vectorizer.transform([s.capabilities])
+            supplier_terms = dict(zip(row.indices.tolist(), row.data.tolist(), strict=True))
+            values["text"] = min(1.0, max(0.0, sum(float(w) * supplier_terms.get(t, 0.0) for t, w in
+                                                   zip(query_vector.indices.tolist(), query_vector.data.tolist(),
+                                                       strict=True))))
+        if "certifications" in weights:
+            held = sum(_valid(s, c, q.on_date) for c in q.preferred_certifications)
+            values["certifications"] = held / len(q.preferred_certifications)
+        if "proximity" in weights:
+            distance = _distance(s, q)
+            reach = q.max_distance_km or PROXIMITY_REFERENCE_KM
+            values["proximity"] = 0.0 if distance is None else min(1.0, max(0.0, 1 - distance / reach))
+        if "capacity" in weights:
+            target = q.capacity_target
+            assert target is not None
+            ok = _same_unit(s, q.capacity_unit) and s.monthly_capacity is not None
+            values["capacity"] = min(1.0, s.monthly_capacity / target) if ok else 0.0  # type: ignore[operator]
+        if "performance" in weights:
+            known = [v for v in (_share(s.quality_score), _share(s.on_time_delivery_rate)) if v is not None]
+            values["performance"] = sum(known) / len(known) if known else PERFORMANCE_PRIOR
+        contributions = [float(np.round(weights[c] * values[c], 9)) for c in weights]
+        score = float(np.round(sum(contributions), 9))
+        if bucket == "eligible":
+            eligible.append((score, s.id, values))
+        else:
+            development.append((score, s.id, gap))
+    eligible.sort(key=lambda e: (-e[0], e[1]))
+    development.sort(key=lambda e: (-e[0], e[1]))
+    return {
+        "eligible": len(eligible),
+        "items": [(sid, score) for score, sid, _ in eligible[: q.limit]],
+        "development": len(development) if q.include_development else 0,
+        "gaps": [(sid, score, gap) for score, sid, gap in development[: q.development_limit]]
+        if q.include_development else [],
+    }
+
+
+def engine(view: View, q: Query) -> dict[str, Any]:
+    result = run_query(view, q)
+    return {
+        "eligible": result.eligible_count,
+        "items": [(r.id, r.score) for r in result.items],
+        "development": result.development_count,
+        "gaps": [(r.id, r.score, (r.gap.kind, r.gap.scheme if r.gap.kind == "certification" else r.gap.available))
+                 for r in result.development],
+    }
+
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(records=catalogues(), query_list=st.lists(queries(), min_size=1, max_size=3))
+def test_shortlists_equal_the_brute_force_reference(records: list[SupplierRecord], query_list: list[Query]) -> None:
+    view = build_view(records, seq=1, epoch=1)
+    for q in query_list:
+        assert engine(view, q) == reference(records, view.text, q)
+
+
+@SETTINGS
+@given(records=catalogues(), changes=st.lists(st.tuples(st.integers(0, 45), st.booleans(), st.integers(0, 10**6)),
+                                                max_size=8), q=queries(), data=st.data())
+def test_shortlists_stay_exact_across_updates(records: list[SupplierRecord], changes: list[tuple[int, bool, int]],
+                                              q: Query, data: Any) -> None:
+    """Changes go to the delta segment; the answer must equal a rebuild's."""
+    view = build_view(records, seq=1, epoch=1)
+    current = {r.id: r for r in records}
+    delta: dict[str, tuple[int, SupplierRecord | None]] = {}
+    for seq, (index, delete, _) in enumerate(changes, start=2):
+        existing = [r for r in current.values()]
+        if delete and existing:
+            victim = existing[index % len(existing)]
+            current.pop(victim.id)
+            delta[victim.id] = (seq, None)
+        else:
+            fresh = data.draw(suppliers(index))
+            if existing and index % 2:
+                fresh = replace(fresh, id=existing[index % len(existing)].id)
+            current[fresh.id] = fresh
+            delta[fresh.id] = (seq, fresh)
+        view = with_delta(view, dict(delta), seq)
+        assert engine(view, q) == reference(list(current.values()), view.text, q)
+
+
+def test_isic_section_letters_match_their_divisions() -> None:
+    records = [SupplierRecord(id=f"frm_{code}", name=code, agency_id=None, country="IN", subdivision=None,
+                              latitude=None, longitude=None, size_class="small", isic_codes=(code,), hs_codes=(),
+                              certificates=(), monthly_capacity=None, capacity_unit=None, quality_score=None,
+                              on_time_delivery_rate=None, capabilities="", cluster_ids=())
+               for code in ("1410", "0111", "3320", "4510")]
+    view = build_view(records, seq=1, epoch=1)
+    manufacturing = run_query(view, Query(on_date=ON, isic_codes=("C",), limit=10))
+    assert sorted(r.id for r in manufacturing.items) == ["frm_1410", "frm_3320"]
