@@ -14,7 +14,7 @@ from services.common.app import build_service_app, database_ready, open_database
 from services.common.changefeed import FeedFollower, change_feed_router
 from services.common.http import create_http_client
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, require_roles, sign_principal
-from services.matching.catalogue.catalogue import Catalogue, store_path
+from services.matching.catalogue.catalogue import Catalogue, snapshot_folder, store_path
 from services.matching.catalogue.store import CatalogueStore
 from services.matching.deps import CatalogueDep
 from services.matching.linkages.router import router as linkages_router
@@ -57,7 +57,7 @@ def create_app(settings: MatchingSettings | None = None, *,
             await stack.enter_async_context(open_database(app, settings, metadata))
             store = CatalogueStore(store_path(settings.data_dir))
             stack.callback(store.close)
-            catalogue = Catalogue(store, delta_limit=settings.delta_limit)
+            catalogue = Catalogue(store, snapshots=snapshot_folder(settings.data_dir), delta_limit=settings.delta_limit)
             app.state.catalogue = catalogue
             client = create_http_client(connect_timeout=settings.http_connect_timeout,
                                         read_timeout=settings.http_read_timeout, mounts=http_mounts)

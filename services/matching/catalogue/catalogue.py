@@ -22,6 +22,7 @@ import structlog
 from pyroaring import BitMap
 
 from services.common.changefeed import ChangePage
+from services.matching.catalogue import snapshot
 from services.matching.catalogue.query import SCORE_DECIMALS, Query
 from services.matching.catalogue.records import SupplierRecord, supplier_from_firm
 from services.matching.catalogue.segment import Candidates, Segment
@@ -179,6 +180,7 @@ class Catalogue:
     """
 
     store: CatalogueStore
+    snapshots: Path | None = None  # where main segments are saved for fast restarts
     delta_limit: int = 5000
     view: View | None = None
     schemes: set[str] = field(default_factory=set)  # the registry's certification vocabulary
@@ -195,8 +197,30 @@ class Catalogue:
         """FeedConsumer: where the store stopped; builds the first view from the store."""
         if self.view is None:
             self.schemes = await asyncio.to_thread(self.store.schemes)
-            await self._rebuild(epoch=1)
+            if not await self._restore():
+                await self._rebuild(epoch=1)
         return await asyncio.to_thread(self.store.cursor)
+
+    async def _restore(self) -> bool:
+        """Open the newest snapshot and put what the store has beyond it in the delta."""
+        path = snapshot.latest(self.snapshots) if self.snapshots else None
+        if path is None:
+            return False
+        started = time.perf_counter()
+        try:
+            main, text, seq = await asyncio.to_thread(snapshot.load, path)
+        except (OSError, ValueError, KeyError) as exc:
+            logger.warning("snapshot_unreadable", path=str(path), error=repr(exc))
+            return False
+        delta = {i: (s, r) for i, s, r in await asyncio.to_thread(lambda: list(self.store.changed_after(seq)))}
+        base = View(main=main, text=text, removed=BitMap(), delta=None, delta_records={}, seq=seq, main_seq=seq)
+        cursor = await asyncio.to_thread(self.store.cursor)
+        self.view = await asyncio.to_thread(with_delta, base, delta, max(cursor, seq)) if delta else base
+        if len(delta) > self.delta_limit:
+            self._rebuild_needed = True
+        logger.info("catalogue_restored", path=str(path), suppliers=main.n, delta=len(delta),
+                    seconds=round(time.perf_counter() - started, 3))
+        return True
 
     async def apply(self, page: ChangePage) -> None:
         """FeedConsumer: store the page with its cursor, then publish the change."""
@@ -254,6 +278,8 @@ class Catalogue:
                 current_seq = max(seq, current.seq if current else 0)
                 self.view = await asyncio.to_thread(with_delta, fresh, pending, current_seq) if pending else fresh
             self._rebuild_needed = False
+            if self.snapshots is not None:
+                await asyncio.to_thread(snapshot.save, self.snapshots, fresh.main, fresh.text, epoch=epoch, seq=seq)
             logger.info("catalogue_built", suppliers=fresh.main.n, epoch=epoch, seq=seq,
                         seconds=round(time.perf_counter() - started, 3), bytes=fresh.main.nbytes)
         finally:
@@ -285,3 +311,7 @@ class Catalogue:
 
 def store_path(data_dir: Path) -> Path:
     return data_dir / "matching-catalogue" / "store.sqlite3"
+
+
+def snapshot_folder(data_dir: Path) -> Path:
+    return data_dir / "matching-catalogue" / "snapshots"

@@ -162,7 +162,7 @@ class Segment:
     def __init__(self, *, ids: np.ndarray, names: PackedStrings, latitude: np.ndarray, longitude: np.ndarray,
                  capacity: np.ndarray, capacity_unit: np.ndarray, units: list[str], quality: np.ndarray,
                  on_time: np.ndarray, facets: dict[str, BitMap], certificates: dict[str, CertificateIntervals],
-                 postings: Postings) -> None:
+                 postings: Postings, verify_order: bool = True) -> None:
         self.ids = ids
         self.n = len(ids)
         self.names = names
@@ -178,7 +178,7 @@ class Segment:
         self.postings = postings
         self.all_rows = BitMap()
         self.all_rows.add_range(0, self.n)
-        if self.n > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+        if verify_order and self.n > 1 and not bool(np.all(ids[1:] > ids[:-1])):
             raise ValueError("segment rows must be in strictly increasing id order")
         self._valid_cache: dict[tuple[str, int], tuple[BitMap, np.ndarray]] = {}
 
