@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start the platform locally on SQLite (under ./data) with demo data: the registry
-# and the gateway in front of it, each as its own process. Ctrl-C stops them all.
+# Start the platform locally on SQLite (under ./data) with demo data: the registry,
+# matching and the gateway in front of them, each as its own process. Ctrl-C stops
+# them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DATA_DIR="${DATA_DIR:-data}" LOG_JSON="${LOG_JSON:-false}"
@@ -26,8 +27,10 @@ trap cleanup EXIT INT TERM
 
 $PY -m services.registry migrate
 $PY -m services.registry demo
+$PY -m services.matching migrate
 $PY -m gateway migrate
 $PY -m services.registry serve --no-migrate & pids+=($!)
+$PY -m services.matching serve --no-migrate & pids+=($!)
 $PY -m gateway serve --no-migrate & pids+=($!)
 
 cat <<MSG
