@@ -1,0 +1,237 @@
+"""Tenant isolation, end to end through the gateway, for every route of the API.
+
+``CASES`` maps every operation of the merged OpenAPI document to a check run with
+another tenant's key. ``test_every_route_has_a_case`` fails when a route is added
+without one, so isolation is decided, and tested, for each new route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import BOOTSTRAP_KEY
+from tests.registry.helpers import (
+    activity_body,
+    broker_body,
+    cluster_body,
+    firm_body,
+    institution_body,
+    network_body,
+    programme_body,
+)
+from tests.support import Stack
+
+ADMIN = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+class Tenants:
+    """Agency A owns one record of every kind and a lead firm of A has matching records;
+    agency B and lead firm B try to reach them."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.client = stack.client
+        self.stack = stack
+        self.records: dict[str, str] = {}
+
+    async def post(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        response = await self.client.post(path, json=body, headers=headers)
+        assert response.status_code == 201, f"{path}: {response.text}"
+        return dict(response.json())
+
+    async def setup(self) -> Tenants:
+        for name in ("a", "b"):
+            agency = await self.post("/v1/agencies", {"name": f"Agency {name}", "country": "EC"}, ADMIN)
+            key = await self.stack.issue_key(BOOTSTRAP_KEY, role="agency", agency_id=agency["id"])
+            setattr(self, f"agency_{name}", bearer(key))
+            setattr(self, f"agency_{name}_id", agency["id"])
+        a = self.agency_a
+        self.records["/v1/agencies"] = self.agency_a_id
+        self.records["/v1/programmes"] = (await self.post("/v1/programmes", programme_body(), a))["id"]
+        self.records["/v1/clusters"] = (await self.post("/v1/clusters", cluster_body(), a))["id"]
+        supplier = await self.post("/v1/firms", firm_body(), a)
+        self.records["/v1/firms"] = supplier["id"]
+        self.records["/v1/institutions"] = (await self.post("/v1/institutions", institution_body(), a))["id"]
+        self.records["/v1/brokers"] = (await self.post("/v1/brokers", broker_body(), a))["id"]
+        second = await self.post("/v1/firms", firm_body(name="Second SME"), a)
+        members = [{"firm_id": supplier["id"], "role": "member"}, {"firm_id": second["id"], "role": "member"}]
+        self.records["/v1/networks"] = (await self.post("/v1/networks", network_body(members=members), a))["id"]
+        self.records["/v1/activities"] = (await self.post("/v1/activities", activity_body(), a))["id"]
+        for name in ("a", "b"):
+            lead = await self.post("/v1/firms", firm_body(name=f"Buyer {name}", roles=["lead_firm"]), a)
+            key = await self.stack.issue_key(BOOTSTRAP_KEY, role="lead_firm", firm_id=lead["id"])
+            setattr(self, f"lead_{name}", bearer(key))
+        standards = await self.post("/v1/buyer-standards", {"name": "A's", "constraints": {"countries": ["EC"]}},
+                                    self.lead_a)
+        self.records["/v1/buyer-standards"] = standards["id"]
+        shortlist = await self._shortlist()
+        self.records["/v1/shortlists"] = shortlist["id"]
+        linkage = await self.post("/v1/linkages", {"shortlist_id": shortlist["id"],
+                                                   "supplier_id": shortlist["items"][0]["supplier_id"]}, self.lead_a)
+        self.records["/v1/linkages"] = linkage["id"]
+        self.records["/v1/api-keys"] = (await self.client.get("/v1/api-keys", headers=ADMIN)).json()["items"][0]["id"]
+        return self
+
+    async def _shortlist(self) -> dict[str, Any]:
+        for _ in range(100):
+            response = await self.client.post("/v1/shortlists", json={"constraints": {"countries": ["EC"]}},
+                                              headers=self.lead_a)
+            if response.status_code == 201 and response.json()["items"]:
+                return dict(response.json())
+            import asyncio
+
+            await asyncio.sleep(0.05)
+        raise AssertionError("the catalogue never showed agency A's suppliers")
+
+    def path(self, template: str) -> str:
+        collection = template.split("/{")[0]
+        return template.replace("{record_id}", self.records.get(collection, "x")).replace(
+            "{key_id}", self.records["/v1/api-keys"]).replace("{standards_id}", self.records["/v1/buyer-standards"]
+        ).replace("{shortlist_id}", self.records["/v1/shortlists"]).replace("{linkage_id}", self.records["/v1/linkages"])
+
+
+Check = Callable[[Tenants, str, str], Awaitable[None]]
+
+
+async def open_read(t: Tenants, method: str, template: str) -> None:
+    """The registry is the shared catalogue: any key may read it."""
+    response = await t.client.request(method, t.path(template), headers=t.agency_b)
+    assert response.status_code == 200, response.text
+
+
+VALID_PATCH = {"/v1/firms": {"capabilities": "taken over"}, "/v1/activities": {"title": "taken over"}}
+VALID_BODY = {"/v1/programmes": programme_body, "/v1/clusters": cluster_body, "/v1/firms": firm_body,
+              "/v1/institutions": institution_body, "/v1/brokers": broker_body, "/v1/networks": network_body,
+              "/v1/activities": activity_body}
+
+
+async def owner_write_only(t: Tenants, method: str, template: str) -> None:
+    """Another agency may not change or delete the record (and it stays as it was)."""
+    path = t.path(template)
+    before = (await t.client.get(path, headers=t.agency_a)).json()
+    body = VALID_PATCH.get(template.split("/{")[0], {"name": "taken over"}) if method == "PATCH" else None
+    response = await t.client.request(method, path, headers=t.agency_b | {"If-Match": '"1"'}, json=body)
+    assert response.status_code == 403, response.text
+    assert (await t.client.get(path, headers=t.agency_a)).json() == before
+
+
+async def creates_for_itself_only(t: Tenants, method: str, template: str) -> None:
+    """An agency cannot create a record owned by another agency."""
+    body = VALID_BODY[template]() | {"agency_id": t.agency_a_id}
+    response = await t.client.post(template, json=body, headers=t.agency_b)
+    assert response.status_code == 403, response.text
+
+
+ADMIN_BODIES = {"/v1/agencies": {"name": "Mine", "country": "EC"},
+                "/v1/certification-schemes": {"code": "mine", "name": "Mine", "category": "quality"},
+                "/v1/api-keys": {"name": "mine", "role": "admin"}}
+
+
+async def admin_only(t: Tenants, method: str, template: str) -> None:
+    body = ADMIN_BODIES.get(template) if method == "POST" else None
+    response = await t.client.request(method, t.path(template), headers=t.agency_b, json=body)
+    assert response.status_code == 403, response.text
+
+
+async def private_to_owner(t: Tenants, method: str, template: str) -> None:
+    """Matching records are private: another buyer gets 404, as if they did not exist."""
+    path = t.path(template)
+    body = ({"notes": "x"} if "linkages" in template else {"name": "x"}) if method == "PATCH" else None
+    response = await t.client.request(method, path, headers=t.lead_b | {"If-Match": '"1"'}, json=body)
+    assert response.status_code == 404, response.text
+
+
+async def own_list_only(t: Tenants, method: str, template: str) -> None:
+    response = await t.client.get(template, headers=t.lead_b)
+    assert response.status_code == 200 and response.json()["items"] == [], response.text
+
+
+async def own_shortlists_from_own_standards(t: Tenants, method: str, template: str) -> None:
+    response = await t.client.post(template, json={"standards_id": t.records["/v1/buyer-standards"]},
+                                   headers=t.lead_b)
+    assert response.status_code == 404, response.text
+
+
+async def linkages_on_own_shortlists(t: Tenants, method: str, template: str) -> None:
+    response = await t.client.post(template, headers=t.lead_b, json={
+        "shortlist_id": t.records["/v1/shortlists"], "supplier_id": t.records["/v1/firms"]})
+    assert response.status_code == 404, response.text
+
+
+async def not_tenant_owned(t: Tenants, method: str, template: str) -> None:
+    """Records of the caller's own: nothing of another tenant is reachable this way."""
+
+
+REGISTRY = ["/v1/programmes", "/v1/clusters", "/v1/firms", "/v1/institutions", "/v1/brokers", "/v1/networks",
+            "/v1/activities"]
+CASES: dict[tuple[str, str], Check] = {}
+for collection in REGISTRY:
+    CASES[("post", collection)] = creates_for_itself_only
+    CASES[("get", collection)] = open_read
+    CASES[("get", collection + "/{record_id}")] = open_read
+    CASES[("patch", collection + "/{record_id}")] = owner_write_only
+    CASES[("delete", collection + "/{record_id}")] = owner_write_only
+CASES |= {
+    ("post", "/v1/agencies"): admin_only,
+    ("get", "/v1/agencies"): open_read,
+    ("get", "/v1/agencies/{record_id}"): open_read,
+    ("patch", "/v1/agencies/{record_id}"): owner_write_only,
+    ("delete", "/v1/agencies/{record_id}"): owner_write_only,
+    ("get", "/v1/certification-schemes"): open_read,
+    ("post", "/v1/certification-schemes"): admin_only,
+    ("post", "/v1/api-keys"): admin_only,
+    ("get", "/v1/api-keys"): admin_only,
+    ("get", "/v1/api-keys/{key_id}"): admin_only,
+    ("post", "/v1/api-keys/{key_id}/rotate"): admin_only,
+    ("delete", "/v1/api-keys/{key_id}"): admin_only,
+    ("post", "/v1/buyer-standards"): not_tenant_owned,
+    ("get", "/v1/buyer-standards"): own_list_only,
+    ("get", "/v1/buyer-standards/{standards_id}"): private_to_owner,
+    ("patch", "/v1/buyer-standards/{standards_id}"): private_to_owner,
+    ("post", "/v1/shortlists"): own_shortlists_from_own_standards,
+    ("get", "/v1/shortlists"): own_list_only,
+    ("get", "/v1/shortlists/{shortlist_id}"): private_to_owner,
+    ("post", "/v1/linkages"): linkages_on_own_shortlists,
+    ("get", "/v1/linkages"): own_list_only,
+    ("get", "/v1/linkages/{linkage_id}"): private_to_owner,
+    ("patch", "/v1/linkages/{linkage_id}"): private_to_owner,
+}
+
+
+@pytest.fixture
+async def tenants(platform: Stack) -> Tenants:
+    return await Tenants(platform).setup()
+
+
+def operations(document: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(method, path) for path, item in document["paths"].items() for method in item
+            if method in ("get", "post", "put", "patch", "delete")}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_every_route_has_a_case(platform: Stack) -> None:
+    document = (await platform.client.get("/openapi.json")).json()
+    missing = operations(document) - set(CASES)
+    assert not missing, f"routes without a tenancy case: {sorted(missing)}"
+
+
+async def test_tenant_isolation_matrix(tenants: Tenants) -> None:
+    document = (await tenants.client.get("/openapi.json")).json()
+    failures = []
+    covered = sorted(operations(document) & set(CASES))  # the others fail test_every_route_has_a_case
+    assert len(covered) >= 40
+    for method, template in covered:
+        try:
+            await CASES[(method, template)](tenants, method.upper(), template)
+        except AssertionError as exc:
+            failures.append(f"{method.upper()} {template}: {exc}")
+    assert not failures, "\n".join(failures)
+
+
