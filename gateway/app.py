@@ -31,8 +31,16 @@ from services.common.http import create_http_client
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION = "0.1.0"
 UPSTREAMS = ("registry", "matching", "reporting")
-EXPOSED_HEADERS = ["X-Request-ID", "ETag", "Location", "RateLimit", "RateLimit-Policy", "Retry-After",
-                   "Idempotent-Replayed", "traceparent"]
+EXPOSED_HEADERS = [
+    "X-Request-ID",
+    "ETag",
+    "Location",
+    "RateLimit",
+    "RateLimit-Policy",
+    "Retry-After",
+    "Idempotent-Replayed",
+    "traceparent",
+]
 logger = structlog.get_logger(__name__)
 
 
@@ -71,13 +79,19 @@ def _upstream_check(name: str) -> Any:
     return check
 
 
-def create_app(settings: GatewaySettings | None = None, *,
-               http_mounts: dict[str, httpx.AsyncBaseTransport] | None = None,
-               rate_limiter: RateLimiter | None = None) -> FastAPI:
+def create_app(
+    settings: GatewaySettings | None = None,
+    *,
+    http_mounts: dict[str, httpx.AsyncBaseTransport] | None = None,
+    rate_limiter: RateLimiter | None = None,
+) -> FastAPI:
     """``http_mounts`` lets tests route upstream base URLs to in-process apps."""
     settings = settings or GatewaySettings()
-    base_urls = {"registry": settings.registry_url, "matching": settings.matching_url,
-                 "reporting": settings.reporting_url}
+    base_urls = {
+        "registry": settings.registry_url,
+        "matching": settings.matching_url,
+        "reporting": settings.reporting_url,
+    }
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,12 +104,17 @@ def create_app(settings: GatewaySettings | None = None, *,
             upstreams = {}
             for name in UPSTREAMS:
                 client = create_http_client(
-                    connect_timeout=settings.upstream_connect_timeout, read_timeout=settings.upstream_read_timeout,
+                    connect_timeout=settings.upstream_connect_timeout,
+                    read_timeout=settings.upstream_read_timeout,
                     mounts=http_mounts,
                 )
                 stack.push_async_callback(client.aclose)
-                upstreams[name] = Upstream(name, base_urls[name], client, CircuitBreaker(
-                    settings.breaker_failure_threshold, settings.breaker_reset_seconds))
+                upstreams[name] = Upstream(
+                    name,
+                    base_urls[name],
+                    client,
+                    CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_reset_seconds),
+                )
             app.state.forwarder = Forwarder(
                 upstreams=upstreams,
                 principal_secret=settings.principal_secret.get_secret_value(),
@@ -140,8 +159,9 @@ def create_app(settings: GatewaySettings | None = None, *,
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="Linkages platform API")
 
-    @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"],
-                   include_in_schema=False)
+    @app.api_route(
+        "/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"], include_in_schema=False
+    )
     @app.api_route("/dashboard{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
     async def forward(request: Request, principal: AuthenticatedDep) -> Any:
         route = route_for(request.url.path)
@@ -153,8 +173,15 @@ def create_app(settings: GatewaySettings | None = None, *,
 
     app.add_middleware(RateLimitHeadersMiddleware)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
-                           allow_methods=["*"], allow_headers=["*"], expose_headers=EXPOSED_HEADERS, max_age=600)
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=False,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=EXPOSED_HEADERS,
+            max_age=600,
+        )
     # openapi() of the gateway's own routes only; services' paths are merged in above.
     app.openapi_schema = None
     return app

@@ -17,7 +17,7 @@ SECURITY_SCHEMES = {
     "ApiKey": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer lk_..."},
     "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
 }
-SECURITY = [{"ApiKey": []}, {"ApiKeyHeader": []}]
+SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"ApiKeyHeader": []}]
 
 
 def _rewrite_refs(node: Any, renames: dict[str, str]) -> Any:
@@ -35,12 +35,16 @@ def _rewrite_refs(node: Any, renames: dict[str, str]) -> Any:
     return node
 
 
-def merge_documents(gateway_doc: dict[str, Any], services: dict[str, dict[str, Any]], *,
-                    title: str, version: str) -> dict[str, Any]:
+def merge_documents(
+    gateway_doc: dict[str, Any], services: dict[str, dict[str, Any]], *, title: str, version: str
+) -> dict[str, Any]:
     merged: dict[str, Any] = {
         "openapi": gateway_doc.get("openapi", "3.1.0"),
-        "info": {"title": title, "version": version,
-                 "description": "The linkages platform API. Authenticate with an API key."},
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "The linkages platform API. Authenticate with an API key.",
+        },
         "paths": {},
         "components": {"schemas": {}, "securitySchemes": SECURITY_SCHEMES},
         "security": SECURITY,

@@ -53,10 +53,20 @@ ROUTES: tuple[tuple[str, str], ...] = (
 )
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 IDEMPOTENT_METHODS = SAFE_METHODS | {"PUT", "DELETE"}
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "transfer-encoding", "upgrade", "host", "content-length",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
 NOT_FORWARDED = HOP_BY_HOP | {"authorization", "x-api-key", PRINCIPAL_HEADER.lower(), "cookie"}
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
@@ -80,12 +90,16 @@ def next_traceparent(incoming: str | None) -> str:
 class UpstreamMetrics:
     def __init__(self, registry: object) -> None:
         self.requests = Counter(
-            "gateway_upstream_requests_total", "Requests forwarded, by upstream, route, method and outcome.",
-            ["upstream", "route", "method", "status"], registry=registry,  # type: ignore[arg-type]
+            "gateway_upstream_requests_total",
+            "Requests forwarded, by upstream, route, method and outcome.",
+            ["upstream", "route", "method", "status"],
+            registry=registry,  # type: ignore[arg-type]
         )
         self.latency = Histogram(
-            "gateway_upstream_duration_seconds", "Upstream latency by upstream and route.",
-            ["upstream", "route"], registry=registry,  # type: ignore[arg-type]
+            "gateway_upstream_duration_seconds",
+            "Upstream latency by upstream and route.",
+            ["upstream", "route"],
+            registry=registry,  # type: ignore[arg-type]
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
 
@@ -140,9 +154,18 @@ class Forwarder:
         ]
         return streamed
 
-    async def _send(self, upstream: Upstream, method: str, url: str, query: str, headers: dict[str, str],
-                    body: bytes, retryable: bool) -> httpx.Response:
+    async def _send(
+        self,
+        upstream: Upstream,
+        method: str,
+        url: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        retryable: bool,
+    ) -> httpx.Response:
         attempt = 0
+        failure: Exception
         while True:
             if not upstream.breaker.allow():
                 raise ServiceUnavailable(
@@ -157,7 +180,7 @@ class Forwarder:
                 failure = httpx.ReadTimeout(f"no answer within {self.deadline_seconds} s", request=request)
                 may_retry = retryable
             except httpx.ConnectError as exc:
-                failure: Exception = exc
+                failure = exc
                 may_retry = True  # the request never reached the service
             except httpx.TimeoutException as exc:
                 failure, may_retry = exc, retryable and not isinstance(exc, httpx.PoolTimeout)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime
 from sqlmodel import Field, SQLModel
@@ -33,11 +32,9 @@ class ApiKey(GatewayTable, table=True):
     agency_id: str | None = Field(default=None, max_length=40, index=True)
     firm_id: str | None = Field(default=None, max_length=40)
     scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    last_used_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    last_used_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
     created_by: str | None = Field(default=None, max_length=40)
     rotated_from: str | None = Field(default=None, max_length=40)
-
-

@@ -33,7 +33,9 @@ async def create_key(body: ApiKeyCreate, session: SessionDep, admin: KeyAdminDep
 
 @router.get("", response_model=Page[ApiKeyPublic], summary="List API keys")
 async def list_keys(
-    session: SessionDep, _admin: KeyAdminDep, page: PageParamsDep,
+    session: SessionDep,
+    _admin: KeyAdminDep,
+    page: PageParamsDep,
     agency_id: Annotated[str | None, Query(max_length=40)] = None,
     include_revoked: bool = False,
 ) -> Page[ApiKeyPublic]:
@@ -42,7 +44,7 @@ async def list_keys(
         statement = statement.where(ApiKey.agency_id == agency_id)  # type: ignore[arg-type]
     if not include_revoked:
         statement = statement.where(ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
-    rows, next_cursor = await fetch_page(session, statement, key=ApiKey.id, params=page)  # type: ignore[arg-type]
+    rows, next_cursor = await fetch_page(session, statement, key=ApiKey.id, params=page)
     return Page(items=[ApiKeyPublic.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -51,14 +53,23 @@ async def read_key(key_id: str, session: SessionDep, _admin: KeyAdminDep) -> Api
     return ApiKeyPublic.model_validate(await service.get_key(session, key_id))
 
 
-@router.post("/{key_id}/rotate", status_code=201, response_model=ApiKeyIssued,
-             summary="Issue a replacement key; the old one expires after a grace period")
+@router.post(
+    "/{key_id}/rotate",
+    status_code=201,
+    response_model=ApiKeyIssued,
+    summary="Issue a replacement key; the old one expires after a grace period",
+)
 async def rotate_key(
-    key_id: str, request: Request, session: SessionDep, admin: KeyAdminDep, response: Response,
+    key_id: str,
+    request: Request,
+    session: SessionDep,
+    admin: KeyAdminDep,
+    response: Response,
     grace_seconds: Annotated[int, Query(ge=0, le=30 * 86400)] = 3600,
 ) -> ApiKeyIssued:
-    row, key = await service.rotate_key(session, key_id, created_by=admin.subject,
-                                        grace=timedelta(seconds=grace_seconds))
+    row, key = await service.rotate_key(
+        session, key_id, created_by=admin.subject, grace=timedelta(seconds=grace_seconds)
+    )
     request.app.state.authenticator.forget(key_id)
     response.headers["Cache-Control"] = "no-store"
     return _issued(row, key)

@@ -41,8 +41,9 @@ def _as_utc(value: datetime | None) -> datetime | None:
     return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
-async def issue_key(session: AsyncSession, data: ApiKeyCreate, *, created_by: str | None,
-                    rotated_from: str | None = None) -> tuple[ApiKey, str]:
+async def issue_key(
+    session: AsyncSession, data: ApiKeyCreate, *, created_by: str | None, rotated_from: str | None = None
+) -> tuple[ApiKey, str]:
     key = generate_key()
     row = ApiKey(
         id=new_id("key"),
@@ -78,14 +79,19 @@ async def revoke_key(session: AsyncSession, key_id: str) -> ApiKey:
     return row
 
 
-async def rotate_key(session: AsyncSession, key_id: str, *, created_by: str,
-                     grace: timedelta) -> tuple[ApiKey, str]:
+async def rotate_key(session: AsyncSession, key_id: str, *, created_by: str, grace: timedelta) -> tuple[ApiKey, str]:
     """A new key with the same grants; the old one expires after ``grace``."""
     old = await get_key(session, key_id)
     if old.revoked_at is not None:
         raise NotFound(f"API key '{key_id}' is revoked")
-    data = ApiKeyCreate(name=old.name, role=Role(old.role), agency_id=old.agency_id, firm_id=old.firm_id,
-                        scopes=list(old.scopes), expires_at=_as_utc(old.expires_at))
+    data = ApiKeyCreate(
+        name=old.name,
+        role=Role(old.role),
+        agency_id=old.agency_id,
+        firm_id=old.firm_id,
+        scopes=list(old.scopes),
+        expires_at=_as_utc(old.expires_at),
+    )
     new, key = await issue_key(session, data, created_by=created_by, rotated_from=old.id)
     deadline = datetime.now(UTC) + grace
     current_expiry = _as_utc(old.expires_at)
@@ -99,9 +105,17 @@ async def install_bootstrap_key(sessions: async_sessionmaker[AsyncSession], key:
     async with sessions() as session, session.begin():
         row = await session.get(ApiKey, BOOTSTRAP_KEY_ID)
         if row is None:
-            session.add(ApiKey(id=BOOTSTRAP_KEY_ID, name="bootstrap admin key", prefix=_visible_prefix(key),
-                               secret_hash=hash_key(key), role=Role.admin.value, scopes=list(ROLE_SCOPES[Role.admin]),
-                               created_at=datetime.now(UTC)))
+            session.add(
+                ApiKey(
+                    id=BOOTSTRAP_KEY_ID,
+                    name="bootstrap admin key",
+                    prefix=_visible_prefix(key),
+                    secret_hash=hash_key(key),
+                    role=Role.admin.value,
+                    scopes=list(ROLE_SCOPES[Role.admin]),
+                    created_at=datetime.now(UTC),
+                )
+            )
         else:
             row.secret_hash, row.prefix, row.revoked_at = hash_key(key), _visible_prefix(key), None
 
@@ -141,8 +155,13 @@ class KeyAuthenticator:
             if row is None or row.revoked_at is not None:
                 self._cache.pop(digest, None)
                 raise Unauthorized("Unknown or revoked API key")
-            principal = Principal(subject=row.id, role=Role(row.role), agency_id=row.agency_id,
-                                  firm_id=row.firm_id, scopes=tuple(row.scopes))
+            principal = Principal(
+                subject=row.id,
+                role=Role(row.role),
+                agency_id=row.agency_id,
+                firm_id=row.firm_id,
+                scopes=tuple(row.scopes),
+            )
             cached = _Cached(row.id, principal, _as_utc(row.expires_at), time.monotonic() + self.cache_seconds)
             self._cache[digest] = cached
         if cached.expires_at is not None and cached.expires_at <= now:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from alembic import command
@@ -19,7 +20,7 @@ from services.common.migrations import alembic_config, upgrade
 from services.common.principal import Principal, Role, sign_principal
 from services.common.settings import ServiceSettings
 
-ExtraCommand = Callable[[ServiceSettings, argparse.Namespace], Awaitable[None]]
+ExtraCommand = Callable[[ServiceSettings, argparse.Namespace], Coroutine[Any, Any, None]]
 
 
 def run_cli(
@@ -58,10 +59,14 @@ def run_cli(
         asyncio.run(upgrade(migrations, url))
         command.revision(config, message=args.message, autogenerate=True)
     elif args.command == "principal":
-        principal = Principal(subject=args.subject, role=Role(args.role), agency_id=args.agency_id,
-                              firm_id=args.firm_id)
-        print(sign_principal(principal, settings.principal_secret.get_secret_value(),
-                             ttl_seconds=settings.principal_max_age_seconds))
+        principal = Principal(
+            subject=args.subject, role=Role(args.role), agency_id=args.agency_id, firm_id=args.firm_id
+        )
+        print(
+            sign_principal(
+                principal, settings.principal_secret.get_secret_value(), ttl_seconds=settings.principal_max_age_seconds
+            )
+        )
     elif args.command == "serve":
         if not args.no_migrate:
             asyncio.run(upgrade(migrations, url))

@@ -86,7 +86,7 @@ def _country(value: str) -> str:
 
 def _subdivision(value: str) -> str:
     code = value.upper()
-    if pycountry.subdivisions.get(code=code) is None:
+    if pycountry.subdivisions.get(code=code) is None:  # type: ignore[no-untyped-call]
         raise ValueError(f"'{value}' is not an ISO 3166-2 subdivision code")
     return code
 

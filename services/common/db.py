@@ -88,7 +88,7 @@ def create_sessionmaker(engine: AsyncEngine, *, read_only: bool = False) -> asyn
 
 def is_postgres(session_or_engine: AsyncSession | AsyncEngine) -> bool:
     bind = session_or_engine.bind if isinstance(session_or_engine, AsyncSession) else session_or_engine
-    return bind.dialect.name == "postgresql"
+    return bind is not None and bind.dialect.name == "postgresql"
 
 
 async def ping(engine: AsyncEngine) -> None:

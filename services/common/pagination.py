@@ -17,7 +17,6 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from services.common.errors import invalid_field
 
@@ -91,7 +90,7 @@ async def fetch_page(
     session: AsyncSession,
     statement: Select[Any],
     *,
-    key: InstrumentedAttribute[Any],
+    key: Any,  # a unique, indexed column attribute
     params: PageParams,
 ) -> tuple[list[Any], str | None]:
     """Run ``statement`` ordered by the unique ``key`` column, one page at a time."""

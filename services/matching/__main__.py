@@ -7,5 +7,9 @@ from services.matching.app import MIGRATIONS
 from services.matching.settings import MatchingSettings
 
 if __name__ == "__main__":
-    run_cli(name="matching", settings_factory=MatchingSettings, app_path="services.matching.app:create_app",
-            migrations=MIGRATIONS)
+    run_cli(
+        name="matching",
+        settings_factory=MatchingSettings,
+        app_path="services.matching.app:create_app",
+        migrations=MIGRATIONS,
+    )

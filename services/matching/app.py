@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI
@@ -29,8 +29,11 @@ VERSION = "0.1.0"
 operations = APIRouter(tags=["operations"])
 
 
-@operations.get("/v1/catalogue", summary="The catalogue's version, size and memory",
-                dependencies=[Depends(require_roles(Role.admin, Role.service, Role.viewer))])
+@operations.get(
+    "/v1/catalogue",
+    summary="The catalogue's version, size and memory",
+    dependencies=[Depends(require_roles(Role.admin, Role.service, Role.viewer))],
+)
 async def catalogue_stats(catalogue: CatalogueDep) -> dict[str, Any]:
     return catalogue.stats()
 
@@ -42,8 +45,9 @@ async def catalogue_ready(app: FastAPI) -> None:
         raise RuntimeError(f"catalogue loading (feed at {follower.cursor}; last error: {follower.last_error})")
 
 
-def create_app(settings: MatchingSettings | None = None, *,
-               http_mounts: dict[str, httpx.AsyncBaseTransport] | None = None) -> FastAPI:
+def create_app(
+    settings: MatchingSettings | None = None, *, http_mounts: dict[str, httpx.AsyncBaseTransport] | None = None
+) -> FastAPI:
     """``http_mounts`` lets tests route the registry's base URL to an in-process app."""
     settings = settings or MatchingSettings()
 
@@ -59,13 +63,21 @@ def create_app(settings: MatchingSettings | None = None, *,
             stack.callback(store.close)
             catalogue = Catalogue(store, snapshots=snapshot_folder(settings.data_dir), delta_limit=settings.delta_limit)
             app.state.catalogue = catalogue
-            client = create_http_client(connect_timeout=settings.http_connect_timeout,
-                                        read_timeout=settings.http_read_timeout, mounts=http_mounts)
+            client = create_http_client(
+                connect_timeout=settings.http_connect_timeout,
+                read_timeout=settings.http_read_timeout,
+                mounts=http_mounts,
+            )
             stack.push_async_callback(client.aclose)
             follower = FeedFollower(
-                name="registry", client=client, url=settings.registry_url.rstrip("/") + "/v1/changes",
-                principal_header=service_principal, consumer=catalogue, on_caught_up=catalogue.caught_up,
-                batch_size=settings.feed_batch_size, wait_seconds=settings.feed_wait_seconds,
+                name="registry",
+                client=client,
+                url=settings.registry_url.rstrip("/") + "/v1/changes",
+                principal_header=service_principal,
+                consumer=catalogue,
+                on_caught_up=catalogue.caught_up,
+                batch_size=settings.feed_batch_size,
+                wait_seconds=settings.feed_wait_seconds,
             )
             app.state.follower = follower
             follower.start()
@@ -78,9 +90,12 @@ def create_app(settings: MatchingSettings | None = None, *,
         description="Supplier shortlists for lead firms: exact, explained, with development candidates.",
         version=VERSION,
         lifespan=lifespan,
-        routers=[shortlists_router, standards_router, linkages_router, operations,
-                 change_feed_router("buyer standards, shortlists and linkages")],
+        routers=[
+            shortlists_router,
+            standards_router,
+            linkages_router,
+            operations,
+            change_feed_router("buyer standards, shortlists and linkages"),
+        ],
         readiness={"database": database_ready, "catalogue": catalogue_ready},
     )
-
-

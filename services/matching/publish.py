@@ -11,9 +11,12 @@ from services.common.changefeed import ChangeOp, PendingChange, record_changes
 from services.matching.tables import OUTBOX, OwnedColumns
 
 
-async def publish(session: AsyncSession, entity: str, row: OwnedColumns, public: BaseModel, op: ChangeOp = "created",
-                  version: int = 1) -> None:
+async def publish(
+    session: AsyncSession, entity: str, row: OwnedColumns, public: BaseModel, op: ChangeOp = "created", version: int = 1
+) -> None:
     data: dict[str, Any] = public.model_dump(mode="json") | {"owner": row.owner, "firm_id": row.firm_id}
-    await record_changes(session, OUTBOX, [
-        PendingChange(entity=entity, entity_id=row.id, op=op, version=version, agency_id=row.agency_id, data=data)
-    ])
+    await record_changes(
+        session,
+        OUTBOX,
+        [PendingChange(entity=entity, entity_id=row.id, op=op, version=version, agency_id=row.agency_id, data=data)],
+    )

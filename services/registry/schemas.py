@@ -104,7 +104,7 @@ def partial(model: type[BaseModel], name: str) -> type[BaseModel]:
     from pydantic import create_model
 
     fields = {
-        field: (info.annotation | None, Field(default=None, description=info.description))
+        field: (info.annotation | None, Field(default=None, description=info.description))  # type: ignore[operator]
         for field, info in model.model_fields.items()
         if field != "agency_id"
     }

@@ -25,8 +25,8 @@ class RecordColumns(RegistryTable):
     id: str = Field(primary_key=True, max_length=40)
     agency_id: str = Field(index=True, max_length=40)
     version: int = Field(default=1)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
 
 
 class RecordTag(RegistryTable, table=True):
@@ -45,5 +45,5 @@ class RecordTag(RegistryTable, table=True):
     entity: str = Field(max_length=40)
     facet: str = Field(max_length=20)
     value: str = Field(max_length=100)
-    valid_from: date | None = Field(default=None, sa_type=Date)  # type: ignore[call-overload]
-    valid_until: date | None = Field(default=None, sa_type=Date)  # type: ignore[call-overload]
+    valid_from: date | None = Field(default=None, sa_type=Date)
+    valid_until: date | None = Field(default=None, sa_type=Date)

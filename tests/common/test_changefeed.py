@@ -143,7 +143,7 @@ async def test_follower_rebuilds_state_and_resumes_without_reapplying(
             name="registry",
             client=registry,
             url="/v1/changes",
-            principal_header=lambda: SERVICE,
+            principal_header=lambda: dict(SERVICE),
             consumer=consumer,
             batch_size=batch_size,
         )
@@ -178,7 +178,7 @@ async def test_follower_survives_an_unreachable_feed() -> None:
             name="down",
             client=broken,
             url="http://registry/v1/changes",
-            principal_header=lambda: SERVICE,
+            principal_header=lambda: dict(SERVICE),
             consumer=consumer,
             max_backoff_seconds=0.05,
         )

@@ -7,7 +7,6 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
@@ -47,15 +46,20 @@ async def test_requests_without_a_valid_key_are_refused(stack: Stack) -> None:
 
 async def test_agency_key_registers_a_cluster_and_a_firm(stack: Stack) -> None:
     agency_id, key = await _agency_with_key(stack)
-    cluster = await stack.client.post("/v1/clusters", json=cluster_body(), headers=bearer(key) | {
-        "X-Request-ID": "req-123", "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+    cluster = await stack.client.post(
+        "/v1/clusters",
+        json=cluster_body(),
+        headers=bearer(key)
+        | {"X-Request-ID": "req-123", "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+    )
     assert cluster.status_code == 201, cluster.text
     assert cluster.json()["agency_id"] == agency_id
     assert cluster.headers["x-request-id"] == "req-123"
     assert cluster.headers["traceparent"].startswith("00-0af7651916cd43dd8448eb211c80319c-")
     assert cluster.headers["ETag"] == '"1"'
-    firm = await stack.client.post("/v1/firms", json=firm_body(cluster_ids=[cluster.json()["id"]]),
-                                   headers={"X-API-Key": key})
+    firm = await stack.client.post(
+        "/v1/firms", json=firm_body(cluster_ids=[cluster.json()["id"]]), headers={"X-API-Key": key}
+    )
     assert firm.status_code == 201, firm.text
     listed = await stack.client.get("/v1/firms", params={"cluster_id": cluster.json()["id"]}, headers=bearer(key))
     assert [f["id"] for f in listed.json()["items"]] == [firm.json()["id"]]
@@ -65,8 +69,9 @@ async def test_agency_key_registers_a_cluster_and_a_firm(stack: Stack) -> None:
 async def test_a_forged_principal_header_from_a_client_is_ignored(stack: Stack) -> None:
     _, key = await _agency_with_key(stack)
     forged = sign_principal(Principal(subject="me", role=Role.admin), "guessed-secret")
-    response = await stack.client.post("/v1/agencies", json={"name": "Mine", "country": "EC"},
-                                       headers=bearer(key) | {PRINCIPAL_HEADER: forged})
+    response = await stack.client.post(
+        "/v1/agencies", json={"name": "Mine", "country": "EC"}, headers=bearer(key) | {PRINCIPAL_HEADER: forged}
+    )
     assert response.status_code == 403  # the registry saw the agency key's principal, not the forged one
 
 
@@ -80,8 +85,9 @@ async def test_scopes_limit_what_a_key_may_do(stack: Stack) -> None:
     assert (await stack.client.post("/v1/clusters", json=cluster_body(), headers=bearer(read_only))).status_code == 403
     keys = await stack.client.get("/v1/api-keys", headers=bearer(agency_key))
     assert keys.status_code == 403
-    too_much = await stack.client.post("/v1/api-keys", headers=ADMIN_KEY, json={
-        "name": "x", "role": "viewer", "scopes": ["registry:write"]})
+    too_much = await stack.client.post(
+        "/v1/api-keys", headers=ADMIN_KEY, json={"name": "x", "role": "viewer", "scopes": ["registry:write"]}
+    )
     assert too_much.status_code == 422
 
 
@@ -114,8 +120,9 @@ async def test_revoked_rotated_and_expired_keys(stack: Stack) -> None:
     assert (await stack.client.get("/v1/clusters", headers=bearer(new_key))).status_code == 401
 
     soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
-    short = await stack.client.post("/v1/api-keys", headers=ADMIN_KEY,
-                                    json={"name": "short", "role": "viewer", "expires_at": soon})
+    short = await stack.client.post(
+        "/v1/api-keys", headers=ADMIN_KEY, json={"name": "short", "role": "viewer", "expires_at": soon}
+    )
     short_key = short.json()["key"]
     assert (await stack.client.get("/v1/clusters", headers=bearer(short_key))).status_code == 200
     await asyncio.sleep(1.1)
@@ -177,7 +184,7 @@ async def test_rate_limit_in_memory(registry_settings: RegistrySettings, gateway
         limited = statuses[-1]
         assert limited.headers["Retry-After"] == "1"
         assert limited.headers["content-type"] == "application/problem+json"
-        assert 'r=0' in limited.headers["RateLimit"]
+        assert "r=0" in limited.headers["RateLimit"]
         assert statuses[0].headers["RateLimit"].startswith('"default";r=2')
 
 
@@ -188,10 +195,12 @@ async def test_rate_limit_shared_through_redis(
     namespace = f"test:{uuid.uuid4().hex}:"
     try:
         async with (
-            Stack.start(registry_settings, gateway_settings,
-                        rate_limiter=RedisRateLimiter(redis, 60, 3, namespace)) as first,
-            Stack.start(registry_settings, gateway_settings.model_copy(),
-                        rate_limiter=RedisRateLimiter(redis, 60, 3, namespace)) as second,
+            Stack.start(
+                registry_settings, gateway_settings, rate_limiter=RedisRateLimiter(redis, 60, 3, namespace)
+            ) as first,
+            Stack.start(
+                registry_settings, gateway_settings.model_copy(), rate_limiter=RedisRateLimiter(redis, 60, 3, namespace)
+            ) as second,
         ):
             statuses = [
                 (await first.client.get("/v1/clusters", headers=ADMIN_KEY)).status_code,
@@ -236,26 +245,31 @@ async def test_cors_for_configured_portal_origins(
 ) -> None:
     settings = gateway_settings.model_copy(update={"cors_origins": ["https://portal.example.org"]})
     async with Stack.start(registry_settings, settings) as stack:
-        preflight = await stack.client.options("/v1/clusters", headers={
-            "Origin": "https://portal.example.org", "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization,content-type"})
+        preflight = await stack.client.options(
+            "/v1/clusters",
+            headers={
+                "Origin": "https://portal.example.org",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            },
+        )
         assert preflight.status_code == 200
         assert preflight.headers["access-control-allow-origin"] == "https://portal.example.org"
-        other = await stack.client.options("/v1/clusters", headers={
-            "Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"})
+        other = await stack.client.options(
+            "/v1/clusters", headers={"Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"}
+        )
         assert "access-control-allow-origin" not in other.headers
 
 
 async def test_metrics_per_upstream(stack: Stack) -> None:
     await stack.client.get("/v1/clusters", headers=ADMIN_KEY)
     metrics = (await stack.client.get("/metrics")).text
-    assert 'gateway_upstream_requests_total{method="GET",route="/v1/clusters",status="200",upstream="registry"}' \
-        in metrics
+    assert (
+        'gateway_upstream_requests_total{method="GET",route="/v1/clusters",status="200",upstream="registry"}' in metrics
+    )
 
 
 @pytest.mark.parametrize("header", ["Authorization", "X-API-Key"])
 async def test_both_key_headers_work(stack: Stack, header: str) -> None:
     value = f"Bearer {BOOTSTRAP_KEY}" if header == "Authorization" else BOOTSTRAP_KEY
     assert (await stack.client.get("/v1/clusters", headers={header: value})).status_code == 200
-
-

@@ -21,12 +21,29 @@ async def test_a_client_generated_from_the_openapi_document_works(stack: Stack, 
     spec = tmp_path / "openapi.json"
     spec.write_text(json.dumps(document))
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"project_name_override": "linkages-client", "package_name_override":
-                                  "linkages_client", "post_hooks": []}))
+    config.write_text(
+        json.dumps(
+            {"project_name_override": "linkages-client", "package_name_override": "linkages_client", "post_hooks": []}
+        )
+    )
     generated = subprocess.run(
-        [sys.executable, "-m", "openapi_python_client", "generate", "--path", str(spec), "--config", str(config),
-         "--output-path", str(tmp_path / "linkages_client"), "--meta", "none"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "openapi_python_client",
+            "generate",
+            "--path",
+            str(spec),
+            "--config",
+            str(config),
+            "--output-path",
+            str(tmp_path / "linkages_client"),
+            "--meta",
+            "none",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert generated.returncode == 0, generated.stdout + generated.stderr
     assert "Unable to" not in generated.stdout, generated.stdout  # every operation was generated
@@ -41,11 +58,13 @@ async def test_a_client_generated_from_the_openapi_document_works(stack: Stack, 
         sys.path.remove(str(tmp_path))
 
     transport = httpx.ASGITransport(app=stack.gateway)
-    client = client_module.AuthenticatedClient(base_url="http://gateway", token=BOOTSTRAP_KEY,
-                                               httpx_args={"transport": transport})
+    client = client_module.AuthenticatedClient(
+        base_url="http://gateway", token=BOOTSTRAP_KEY, httpx_args={"transport": transport}
+    )
     async with client:
-        agency = await create_agency.asyncio(client=client, body=models.AgencyCreate(name="Portal agency",
-                                                                                      country="IN"))
+        agency = await create_agency.asyncio(
+            client=client, body=models.AgencyCreate(name="Portal agency", country="IN")
+        )
         assert agency.id.startswith("agy_")
         page = await list_clusters.asyncio_detailed(client=client)
         assert page.status_code == 200

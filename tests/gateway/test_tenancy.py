@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.conftest import BOOTSTRAP_KEY
@@ -35,6 +34,13 @@ def bearer(key: str) -> dict[str, str]:
 class Tenants:
     """Agency A owns one record of every kind and a lead firm of A has matching records;
     agency B and lead firm B try to reach them."""
+
+    agency_a: dict[str, str]
+    agency_b: dict[str, str]
+    agency_a_id: str
+    agency_b_id: str
+    lead_a: dict[str, str]
+    lead_b: dict[str, str]
 
     def __init__(self, stack: Stack) -> None:
         self.client = stack.client
@@ -68,21 +74,26 @@ class Tenants:
             lead = await self.post("/v1/firms", firm_body(name=f"Buyer {name}", roles=["lead_firm"]), a)
             key = await self.stack.issue_key(BOOTSTRAP_KEY, role="lead_firm", firm_id=lead["id"])
             setattr(self, f"lead_{name}", bearer(key))
-        standards = await self.post("/v1/buyer-standards", {"name": "A's", "constraints": {"countries": ["EC"]}},
-                                    self.lead_a)
+        standards = await self.post(
+            "/v1/buyer-standards", {"name": "A's", "constraints": {"countries": ["EC"]}}, self.lead_a
+        )
         self.records["/v1/buyer-standards"] = standards["id"]
         shortlist = await self._shortlist()
         self.records["/v1/shortlists"] = shortlist["id"]
-        linkage = await self.post("/v1/linkages", {"shortlist_id": shortlist["id"],
-                                                   "supplier_id": shortlist["items"][0]["supplier_id"]}, self.lead_a)
+        linkage = await self.post(
+            "/v1/linkages",
+            {"shortlist_id": shortlist["id"], "supplier_id": shortlist["items"][0]["supplier_id"]},
+            self.lead_a,
+        )
         self.records["/v1/linkages"] = linkage["id"]
         self.records["/v1/api-keys"] = (await self.client.get("/v1/api-keys", headers=ADMIN)).json()["items"][0]["id"]
         return self
 
     async def _shortlist(self) -> dict[str, Any]:
         for _ in range(100):
-            response = await self.client.post("/v1/shortlists", json={"constraints": {"countries": ["EC"]}},
-                                              headers=self.lead_a)
+            response = await self.client.post(
+                "/v1/shortlists", json={"constraints": {"countries": ["EC"]}}, headers=self.lead_a
+            )
             if response.status_code == 201 and response.json()["items"]:
                 return dict(response.json())
             import asyncio
@@ -92,9 +103,13 @@ class Tenants:
 
     def path(self, template: str) -> str:
         collection = template.split("/{")[0]
-        return template.replace("{record_id}", self.records.get(collection, "x")).replace(
-            "{key_id}", self.records["/v1/api-keys"]).replace("{standards_id}", self.records["/v1/buyer-standards"]
-        ).replace("{shortlist_id}", self.records["/v1/shortlists"]).replace("{linkage_id}", self.records["/v1/linkages"])
+        return (
+            template.replace("{record_id}", self.records.get(collection, "x"))
+            .replace("{key_id}", self.records["/v1/api-keys"])
+            .replace("{standards_id}", self.records["/v1/buyer-standards"])
+            .replace("{shortlist_id}", self.records["/v1/shortlists"])
+            .replace("{linkage_id}", self.records["/v1/linkages"])
+        )
 
 
 Check = Callable[[Tenants, str, str], Awaitable[None]]
@@ -107,9 +122,15 @@ async def open_read(t: Tenants, method: str, template: str) -> None:
 
 
 VALID_PATCH = {"/v1/firms": {"capabilities": "taken over"}, "/v1/activities": {"title": "taken over"}}
-VALID_BODY = {"/v1/programmes": programme_body, "/v1/clusters": cluster_body, "/v1/firms": firm_body,
-              "/v1/institutions": institution_body, "/v1/brokers": broker_body, "/v1/networks": network_body,
-              "/v1/activities": activity_body}
+VALID_BODY = {
+    "/v1/programmes": programme_body,
+    "/v1/clusters": cluster_body,
+    "/v1/firms": firm_body,
+    "/v1/institutions": institution_body,
+    "/v1/brokers": broker_body,
+    "/v1/networks": network_body,
+    "/v1/activities": activity_body,
+}
 
 
 async def owner_write_only(t: Tenants, method: str, template: str) -> None:
@@ -129,9 +150,11 @@ async def creates_for_itself_only(t: Tenants, method: str, template: str) -> Non
     assert response.status_code == 403, response.text
 
 
-ADMIN_BODIES = {"/v1/agencies": {"name": "Mine", "country": "EC"},
-                "/v1/certification-schemes": {"code": "mine", "name": "Mine", "category": "quality"},
-                "/v1/api-keys": {"name": "mine", "role": "admin"}}
+ADMIN_BODIES = {
+    "/v1/agencies": {"name": "Mine", "country": "EC"},
+    "/v1/certification-schemes": {"code": "mine", "name": "Mine", "category": "quality"},
+    "/v1/api-keys": {"name": "mine", "role": "admin"},
+}
 
 
 async def admin_only(t: Tenants, method: str, template: str) -> None:
@@ -154,14 +177,16 @@ async def own_list_only(t: Tenants, method: str, template: str) -> None:
 
 
 async def own_shortlists_from_own_standards(t: Tenants, method: str, template: str) -> None:
-    response = await t.client.post(template, json={"standards_id": t.records["/v1/buyer-standards"]},
-                                   headers=t.lead_b)
+    response = await t.client.post(template, json={"standards_id": t.records["/v1/buyer-standards"]}, headers=t.lead_b)
     assert response.status_code == 404, response.text
 
 
 async def linkages_on_own_shortlists(t: Tenants, method: str, template: str) -> None:
-    response = await t.client.post(template, headers=t.lead_b, json={
-        "shortlist_id": t.records["/v1/shortlists"], "supplier_id": t.records["/v1/firms"]})
+    response = await t.client.post(
+        template,
+        headers=t.lead_b,
+        json={"shortlist_id": t.records["/v1/shortlists"], "supplier_id": t.records["/v1/firms"]},
+    )
     assert response.status_code == 404, response.text
 
 
@@ -169,8 +194,15 @@ async def not_tenant_owned(t: Tenants, method: str, template: str) -> None:
     """Records of the caller's own: nothing of another tenant is reachable this way."""
 
 
-REGISTRY = ["/v1/programmes", "/v1/clusters", "/v1/firms", "/v1/institutions", "/v1/brokers", "/v1/networks",
-            "/v1/activities"]
+REGISTRY = [
+    "/v1/programmes",
+    "/v1/clusters",
+    "/v1/firms",
+    "/v1/institutions",
+    "/v1/brokers",
+    "/v1/networks",
+    "/v1/activities",
+]
 CASES: dict[tuple[str, str], Check] = {}
 for collection in REGISTRY:
     CASES[("post", collection)] = creates_for_itself_only
@@ -211,8 +243,12 @@ async def tenants(platform: Stack) -> Tenants:
 
 
 def operations(document: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(method, path) for path, item in document["paths"].items() for method in item
-            if method in ("get", "post", "put", "patch", "delete")}
+    return {
+        (method, path)
+        for path, item in document["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    }
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -233,5 +269,3 @@ async def test_tenant_isolation_matrix(tenants: Tenants) -> None:
         except AssertionError as exc:
             failures.append(f"{method.upper()} {template}: {exc}")
     assert not failures, "\n".join(failures)
-
-

@@ -18,12 +18,24 @@ ON = date(2026, 6, 1)
 
 def firm(index: int, **overrides: Any) -> dict[str, Any]:
     return {
-        "id": f"frm_{index:05d}", "name": f"Firm {index}", "agency_id": "agy_1", "roles": ["supplier"],
-        "country": "IN", "subdivision": "IN-TN", "latitude": 11.0 + index / 100, "longitude": 77.0,
-        "size_class": "small", "isic_codes": ["1430" if index % 2 else "1050"], "hs_codes": [],
-        "certifications": [], "monthly_capacity": 100.0 * index, "capacity_unit": "pieces",
-        "quality_score": None, "on_time_delivery_rate": None,
-        "capabilities": "knitted sweaters" if index % 2 else "milk and cheese", "cluster_ids": [],
+        "id": f"frm_{index:05d}",
+        "name": f"Firm {index}",
+        "agency_id": "agy_1",
+        "roles": ["supplier"],
+        "country": "IN",
+        "subdivision": "IN-TN",
+        "latitude": 11.0 + index / 100,
+        "longitude": 77.0,
+        "size_class": "small",
+        "isic_codes": ["1430" if index % 2 else "1050"],
+        "hs_codes": [],
+        "certifications": [],
+        "monthly_capacity": 100.0 * index,
+        "capacity_unit": "pieces",
+        "quality_score": None,
+        "on_time_delivery_rate": None,
+        "capabilities": "knitted sweaters" if index % 2 else "milk and cheese",
+        "cluster_ids": [],
     } | overrides
 
 
@@ -36,9 +48,18 @@ class Feed:
         for op, payload in changes:
             self.seq += 1
             entity_id = payload if isinstance(payload, str) else payload["id"]
-            items.append(Change(seq=self.seq, entity="firm", entity_id=entity_id, op=op, version=1,  # type: ignore[arg-type]
-                                agency_id="agy_1", occurred_at=datetime.now(UTC),
-                                data=None if isinstance(payload, str) else payload))
+            items.append(
+                Change(
+                    seq=self.seq,
+                    entity="firm",
+                    entity_id=entity_id,
+                    op=op,
+                    version=1,
+                    agency_id="agy_1",
+                    occurred_at=datetime.now(UTC),
+                    data=None if isinstance(payload, str) else payload,
+                )
+            )
         return ChangePage(items=items, next_after=self.seq, has_more=has_more)
 
 
@@ -58,6 +79,7 @@ async def test_pages_deltas_rebuilds_and_restarts(tmp_path: Path) -> None:
     assert catalogue.loaded.is_set()
     assert ids(catalogue, isic_codes=("1430",)) == [f"frm_{i:05d}" for i in (1, 3, 5, 7, 9, 11)]
     first_version = catalogue.version
+    assert first_version is not None
     assert snapshot.latest(tmp_path / "snapshots") is not None
 
     # Small changes go to the delta: the main segment and the text model stay.
@@ -68,8 +90,7 @@ async def test_pages_deltas_rebuilds_and_restarts(tmp_path: Path) -> None:
     assert "frm_00001" in ids(catalogue, isic_codes=("1050",))
 
     # A restart opens the snapshot and puts later changes back in the delta.
-    restarted = Catalogue(CatalogueStore(tmp_path / "store.sqlite3"), snapshots=tmp_path / "snapshots",
-                          delta_limit=5)
+    restarted = Catalogue(CatalogueStore(tmp_path / "store.sqlite3"), snapshots=tmp_path / "snapshots", delta_limit=5)
     assert await restarted.load_cursor() == feed.seq
     await restarted.caught_up()
     assert ids(restarted, isic_codes=("1430",)) == ids(catalogue, isic_codes=("1430",))
@@ -105,8 +126,9 @@ async def test_queries_run_while_the_feed_applies(tmp_path: Path) -> None:
             result = await asyncio.to_thread(catalogue.query, Query(on_date=ON, limit=200))
             assert result.eligible_count == len(result.items)
 
-    writer = asyncio.gather(*[catalogue.apply(feed.page(("updated", firm(i, name=f"Renamed {i}"))))
-                              for i in range(1, 10)])
+    writer = asyncio.gather(
+        *[catalogue.apply(feed.page(("updated", firm(i, name=f"Renamed {i}")))) for i in range(1, 10)]
+    )
     await asyncio.gather(query_loop(), writer)
     await catalogue.wait_rebuilt()
     names = {r.name for r in catalogue.query(Query(on_date=ON, limit=200)).items}

@@ -16,7 +16,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.matching.catalogue.catalogue import View, build_view, run_query, with_delta
+from services.matching.catalogue.catalogue import Gap, View, build_view, run_query, with_delta
 from services.matching.catalogue.query import (
     DEVELOPMENT_CAPACITY_MARGIN,
     PERFORMANCE_PRIOR,
@@ -26,8 +26,13 @@ from services.matching.catalogue.query import (
 from services.matching.catalogue.records import Certificate, SupplierRecord
 
 ON = date(2026, 6, 1)
-PLACES = [("EC", "EC-I", 0.33, -78.21), ("EC", "EC-P", -0.18, -78.47), ("IN", "IN-TN", 11.1, 77.34),
-          ("IN", "IN-PB", 30.9, 75.85), ("IN", None, 20.0, 78.0)]
+PLACES = [
+    ("EC", "EC-I", 0.33, -78.21),
+    ("EC", "EC-P", -0.18, -78.47),
+    ("IN", "IN-TN", 11.1, 77.34),
+    ("IN", "IN-PB", 30.9, 75.85),
+    ("IN", None, 20.0, 78.0),
+]
 ISIC = ["1410", "1430", "1050", "1061", "2511", "1412"]
 HS = ["6109", "610910", "6110", "0401", "7308", "6203"]
 SCHEMES = ["iso-9001", "oeko-tex-100", "haccp"]
@@ -41,8 +46,11 @@ def suppliers(draw: Any, index: int) -> SupplierRecord:
     country, subdivision, lat, lon = draw(st.sampled_from(PLACES))
     located = draw(st.booleans())
     certificates = tuple(
-        Certificate(scheme, ON + timedelta(days=draw(st.integers(-400, 30))) if draw(st.booleans()) else None,
-                    ON + timedelta(days=draw(st.integers(-30, 400))) if draw(st.booleans()) else None)
+        Certificate(
+            scheme,
+            ON + timedelta(days=draw(st.integers(-400, 30))) if draw(st.booleans()) else None,
+            ON + timedelta(days=draw(st.integers(-30, 400))) if draw(st.booleans()) else None,
+        )
         for scheme in draw(st.lists(st.sampled_from(SCHEMES), max_size=3))
     )
     capacity = draw(st.none() | st.sampled_from([500.0, 750.0, 800.0, 900.0, 1000.0, 1000.0, 1500.5, 20000.0]))
@@ -76,8 +84,10 @@ def catalogues(draw: Any) -> list[SupplierRecord]:
 @st.composite
 def queries(draw: Any) -> Query:
     point = draw(st.none() | st.sampled_from(PLACES))
-    weights = {c: draw(st.sampled_from([0.0, 0.1, 0.25, 1.0])) for c in
-               ("text", "certifications", "proximity", "capacity", "performance")}
+    weights = {
+        c: draw(st.sampled_from([0.0, 0.1, 0.25, 1.0]))
+        for c in ("text", "certifications", "proximity", "capacity", "performance")
+    }
     if sum(weights.values()) == 0:
         weights["performance"] = 1.0
     min_capacity = draw(st.none() | st.sampled_from([500.0, 1000.0, 1200.0]))
@@ -87,7 +97,8 @@ def queries(draw: Any) -> Query:
         hs_codes=tuple(draw(st.lists(st.sampled_from(["61", "6109", "610910", "04"]), max_size=2))),
         required_certifications=tuple(draw(st.lists(st.sampled_from(SCHEMES), max_size=2, unique=True))),
         min_monthly_capacity=min_capacity,
-        capacity_unit=draw(st.sampled_from(["pieces", "kg"])) if min_capacity is not None or draw(st.booleans())
+        capacity_unit=draw(st.sampled_from(["pieces", "kg"]))
+        if min_capacity is not None or draw(st.booleans())
         else None,
         countries=tuple(draw(st.lists(st.sampled_from(["EC", "IN"]), max_size=2, unique=True))),
         subdivisions=tuple(draw(st.lists(st.sampled_from(["EC-I", "IN-TN"]), max_size=1))),
@@ -125,8 +136,12 @@ def _distance(s: SupplierRecord, q: Query) -> float | None:
 
 
 def _valid(s: SupplierRecord, scheme: str, day: date) -> bool:
-    return any(c.scheme == scheme and (c.valid_from is None or c.valid_from <= day)
-               and (c.valid_until is None or day <= c.valid_until) for c in s.certificates)
+    return any(
+        c.scheme == scheme
+        and (c.valid_from is None or c.valid_from <= day)
+        and (c.valid_until is None or day <= c.valid_until)
+        for c in s.certificates
+    )
 
 
 def _same_unit(s: SupplierRecord, unit: str | None) -> bool:
@@ -168,8 +183,9 @@ def reference(records: list[SupplierRecord], text: Any, q: Query) -> dict[str, A
             capacity_ok = True
         elif _same_unit(s, q.capacity_unit) and s.monthly_capacity is not None:
             capacity_ok = s.monthly_capacity >= q.min_monthly_capacity
-            capacity_short = (not capacity_ok and
-                              s.monthly_capacity >= q.min_monthly_capacity * (1 - DEVELOPMENT_CAPACITY_MARGIN))
+            capacity_short = not capacity_ok and s.monthly_capacity >= q.min_monthly_capacity * (
+                1 - DEVELOPMENT_CAPACITY_MARGIN
+            )
         gap: Any = None
         if not missing and capacity_ok:
             bucket = "eligible"
@@ -183,9 +199,16 @@ def reference(records: list[SupplierRecord], text: Any, q: Query) -> dict[str, A
         if "text" in weights:
             row = text.vectorizer.transform([s.capabilities])
             supplier_terms = dict(zip(row.indices.tolist(), row.data.tolist(), strict=True))
-            values["text"] = min(1.0, max(0.0, sum(float(w) * supplier_terms.get(t, 0.0) for t, w in
-                                                   zip(query_vector.indices.tolist(), query_vector.data.tolist(),
-                                                       strict=True))))
+            values["text"] = min(
+                1.0,
+                max(
+                    0.0,
+                    sum(
+                        float(w) * supplier_terms.get(t, 0.0)
+                        for t, w in zip(query_vector.indices.tolist(), query_vector.data.tolist(), strict=True)
+                    ),
+                ),
+            )
         if "certifications" in weights:
             held = sum(_valid(s, c, q.on_date) for c in q.preferred_certifications)
             values["certifications"] = held / len(q.preferred_certifications)
@@ -214,8 +237,14 @@ def reference(records: list[SupplierRecord], text: Any, q: Query) -> dict[str, A
         "items": [(sid, score) for score, sid, _ in eligible[: q.limit]],
         "development": len(development) if q.include_development else 0,
         "gaps": [(sid, score, gap) for score, sid, gap in development[: q.development_limit]]
-        if q.include_development else [],
+        if q.include_development
+        else [],
     }
+
+
+def _gap(gap: Gap | None) -> tuple[str, Any]:
+    assert gap is not None
+    return gap.kind, gap.scheme if gap.kind == "certification" else gap.available
 
 
 def engine(view: View, q: Query) -> dict[str, Any]:
@@ -224,8 +253,7 @@ def engine(view: View, q: Query) -> dict[str, Any]:
         "eligible": result.eligible_count,
         "items": [(r.id, r.score) for r in result.items],
         "development": result.development_count,
-        "gaps": [(r.id, r.score, (r.gap.kind, r.gap.scheme if r.gap.kind == "certification" else r.gap.available))
-                 for r in result.development],
+        "gaps": [(r.id, r.score, _gap(r.gap)) for r in result.development],
     }
 
 
@@ -241,10 +269,15 @@ def test_shortlists_equal_the_brute_force_reference(records: list[SupplierRecord
 
 
 @SETTINGS
-@given(records=catalogues(), changes=st.lists(st.tuples(st.integers(0, 45), st.booleans(), st.integers(0, 10**6)),
-                                                max_size=8), q=queries(), data=st.data())
-def test_shortlists_stay_exact_across_updates(records: list[SupplierRecord], changes: list[tuple[int, bool, int]],
-                                              q: Query, data: Any) -> None:
+@given(
+    records=catalogues(),
+    changes=st.lists(st.tuples(st.integers(0, 45), st.booleans(), st.integers(0, 10**6)), max_size=8),
+    q=queries(),
+    data=st.data(),
+)
+def test_shortlists_stay_exact_across_updates(
+    records: list[SupplierRecord], changes: list[tuple[int, bool, int]], q: Query, data: Any
+) -> None:
     """Changes go to the delta segment; the answer must equal a rebuild's."""
     view = build_view(records, seq=1, epoch=1)
     current = {r.id: r for r in records}
@@ -266,11 +299,28 @@ def test_shortlists_stay_exact_across_updates(records: list[SupplierRecord], cha
 
 
 def test_isic_section_letters_match_their_divisions() -> None:
-    records = [SupplierRecord(id=f"frm_{code}", name=code, agency_id=None, country="IN", subdivision=None,
-                              latitude=None, longitude=None, size_class="small", isic_codes=(code,), hs_codes=(),
-                              certificates=(), monthly_capacity=None, capacity_unit=None, quality_score=None,
-                              on_time_delivery_rate=None, capabilities="", cluster_ids=())
-               for code in ("1410", "0111", "3320", "4510")]
+    records = [
+        SupplierRecord(
+            id=f"frm_{code}",
+            name=code,
+            agency_id=None,
+            country="IN",
+            subdivision=None,
+            latitude=None,
+            longitude=None,
+            size_class="small",
+            isic_codes=(code,),
+            hs_codes=(),
+            certificates=(),
+            monthly_capacity=None,
+            capacity_unit=None,
+            quality_score=None,
+            on_time_delivery_rate=None,
+            capabilities="",
+            cluster_ids=(),
+        )
+        for code in ("1410", "0111", "3320", "4510")
+    ]
     view = build_view(records, seq=1, epoch=1)
     manufacturing = run_query(view, Query(on_date=ON, isic_codes=("C",), limit=10))
     assert sorted(r.id for r in manufacturing.items) == ["frm_1410", "frm_3320"]

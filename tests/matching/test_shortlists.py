@@ -32,46 +32,112 @@ class World:
         agency = await self.client.post("/v1/agencies", json={"name": "MSME body", "country": "IN"}, headers=ADMIN)
         self.agency_id = agency.json()["id"]
         self.agency = bearer(await self.stack.issue_key(BOOTSTRAP_KEY, role="agency", agency_id=self.agency_id))
-        self.cluster = (await self.client.post("/v1/clusters", headers=self.agency, json=cluster_body(
-            name="Tiruppur knitwear", country="IN", subdivision="IN-TN", latitude=11.108, longitude=77.341,
-            sector_isic="1430"))).json()
-        lead = await self.client.post("/v1/firms", headers=self.agency, json=firm_body(
-            name="Big Apparel Exports", roles=["lead_firm"], size_class="large", country="IN", subdivision="IN-TN",
-            latitude=13.08, longitude=80.27, certifications=[]))
+        self.cluster = (
+            await self.client.post(
+                "/v1/clusters",
+                headers=self.agency,
+                json=cluster_body(
+                    name="Tiruppur knitwear",
+                    country="IN",
+                    subdivision="IN-TN",
+                    latitude=11.108,
+                    longitude=77.341,
+                    sector_isic="1430",
+                ),
+            )
+        ).json()
+        lead = await self.client.post(
+            "/v1/firms",
+            headers=self.agency,
+            json=firm_body(
+                name="Big Apparel Exports",
+                roles=["lead_firm"],
+                size_class="large",
+                country="IN",
+                subdivision="IN-TN",
+                latitude=13.08,
+                longitude=80.27,
+                certifications=[],
+            ),
+        )
         assert lead.status_code == 201, lead.text
         self.lead_firm_id = lead.json()["id"]
         self.lead = bearer(await self.stack.issue_key(BOOTSTRAP_KEY, role="lead_firm", firm_id=self.lead_firm_id))
         specs = {
-            "knit_iso": dict(name="Sri Murugan Knits", isic_codes=["1430"], hs_codes=["6110"],
-                             capabilities="cotton knitted sweaters and cardigans, flat knitting machines",
-                             certifications=[{"scheme": "iso-9001", **TODAY_VALID},
-                                             {"scheme": "oeko-tex-100", **TODAY_VALID}],
-                             monthly_capacity=20000, quality_score=0.9, on_time_delivery_rate=0.95,
-                             latitude=11.11, longitude=77.34),
-            "knit_no_oeko": dict(name="Kongu Knitwear", isic_codes=["1430"], hs_codes=["6110"],
-                                 capabilities="knitted sweaters and hosiery",
-                                 certifications=[{"scheme": "iso-9001", **TODAY_VALID}],
-                                 monthly_capacity=15000, quality_score=0.7, on_time_delivery_rate=0.8,
-                                 latitude=11.2, longitude=77.3),
-            "knit_small": dict(name="Little Loom Garments", isic_codes=["1430"], hs_codes=["6110"],
-                               capabilities="knitted baby wear",
-                               certifications=[{"scheme": "iso-9001", **TODAY_VALID},
-                                               {"scheme": "oeko-tex-100", **TODAY_VALID}],
-                               monthly_capacity=9000, quality_score=0.6, on_time_delivery_rate=0.6,
-                               latitude=11.0, longitude=77.0),
-            "expired": dict(name="Old Cert Fabrics", isic_codes=["1430"], hs_codes=["6110"],
-                            capabilities="knitted sweaters",
-                            certifications=[{"scheme": "iso-9001", "valid_from": "2015-01-01",
-                                             "valid_until": "2018-01-01"},
-                                            {"scheme": "oeko-tex-100", **TODAY_VALID}],
-                            monthly_capacity=30000, latitude=11.1, longitude=77.3),
-            "dairy": dict(name="Nilgiris Dairy", isic_codes=["1050"], hs_codes=["0401"],
-                          capabilities="milk and cheese", certifications=[{"scheme": "haccp", **TODAY_VALID}],
-                          monthly_capacity=50000, capacity_unit="kg", latitude=11.4, longitude=76.7),
+            "knit_iso": dict(
+                name="Sri Murugan Knits",
+                isic_codes=["1430"],
+                hs_codes=["6110"],
+                capabilities="cotton knitted sweaters and cardigans, flat knitting machines",
+                certifications=[{"scheme": "iso-9001", **TODAY_VALID}, {"scheme": "oeko-tex-100", **TODAY_VALID}],
+                monthly_capacity=20000,
+                quality_score=0.9,
+                on_time_delivery_rate=0.95,
+                latitude=11.11,
+                longitude=77.34,
+            ),
+            "knit_no_oeko": dict(
+                name="Kongu Knitwear",
+                isic_codes=["1430"],
+                hs_codes=["6110"],
+                capabilities="knitted sweaters and hosiery",
+                certifications=[{"scheme": "iso-9001", **TODAY_VALID}],
+                monthly_capacity=15000,
+                quality_score=0.7,
+                on_time_delivery_rate=0.8,
+                latitude=11.2,
+                longitude=77.3,
+            ),
+            "knit_small": dict(
+                name="Little Loom Garments",
+                isic_codes=["1430"],
+                hs_codes=["6110"],
+                capabilities="knitted baby wear",
+                certifications=[{"scheme": "iso-9001", **TODAY_VALID}, {"scheme": "oeko-tex-100", **TODAY_VALID}],
+                monthly_capacity=9000,
+                quality_score=0.6,
+                on_time_delivery_rate=0.6,
+                latitude=11.0,
+                longitude=77.0,
+            ),
+            "expired": dict(
+                name="Old Cert Fabrics",
+                isic_codes=["1430"],
+                hs_codes=["6110"],
+                capabilities="knitted sweaters",
+                certifications=[
+                    {"scheme": "iso-9001", "valid_from": "2015-01-01", "valid_until": "2018-01-01"},
+                    {"scheme": "oeko-tex-100", **TODAY_VALID},
+                ],
+                monthly_capacity=30000,
+                latitude=11.1,
+                longitude=77.3,
+            ),
+            "dairy": dict(
+                name="Nilgiris Dairy",
+                isic_codes=["1050"],
+                hs_codes=["0401"],
+                capabilities="milk and cheese",
+                certifications=[{"scheme": "haccp", **TODAY_VALID}],
+                monthly_capacity=50000,
+                capacity_unit="kg",
+                latitude=11.4,
+                longitude=76.7,
+            ),
         }
         for key, spec in specs.items():
-            body = firm_body(**({"country": "IN", "subdivision": "IN-TN", "cluster_ids": [self.cluster["id"]],
-                                 "size_class": "small", "capacity_unit": "pieces"} | spec))
+            body = firm_body(
+                **(
+                    {
+                        "country": "IN",
+                        "subdivision": "IN-TN",
+                        "cluster_ids": [self.cluster["id"]],
+                        "size_class": "small",
+                        "capacity_unit": "pieces",
+                    }
+                    | spec
+                )
+            )
             response = await self.client.post("/v1/firms", headers=self.agency, json=body)
             assert response.status_code == 201, response.text
             self.suppliers[key] = response.json()
@@ -94,8 +160,13 @@ class World:
 
 
 KNITWEAR = {
-    "constraints": {"isic_codes": ["143"], "required_certifications": ["iso-9001", "oeko-tex-100"],
-                    "min_monthly_capacity": 10000, "capacity_unit": "pieces", "subdivisions": ["IN-TN"]},
+    "constraints": {
+        "isic_codes": ["143"],
+        "required_certifications": ["iso-9001", "oeko-tex-100"],
+        "min_monthly_capacity": 10000,
+        "capacity_unit": "pieces",
+        "subdivisions": ["IN-TN"],
+    },
     "criteria": {"description": "cotton knitted sweaters"},
 }
 
@@ -125,31 +196,47 @@ async def test_exact_explained_shortlist(world: World) -> None:
     development = {d["supplier_id"]: d for d in result["development"]}
     assert result["development_count"] == 3
     no_oeko = development[world.suppliers["knit_no_oeko"]["id"]]
-    assert no_oeko["gap"] == {"kind": "certification", "scheme": "oeko-tex-100",
-                              "required_monthly_capacity": None, "available_monthly_capacity": None}
+    assert no_oeko["gap"] == {
+        "kind": "certification",
+        "scheme": "oeko-tex-100",
+        "required_monthly_capacity": None,
+        "available_monthly_capacity": None,
+    }
     small = development[world.suppliers["knit_small"]["id"]]
     assert small["gap"]["kind"] == "capacity" and small["gap"]["available_monthly_capacity"] == 9000
     expired = development[world.suppliers["expired"]["id"]]
-    assert expired["gap"] == {"kind": "certification", "scheme": "iso-9001",
-                              "required_monthly_capacity": None, "available_monthly_capacity": None}
+    assert expired["gap"] == {
+        "kind": "certification",
+        "scheme": "iso-9001",
+        "required_monthly_capacity": None,
+        "available_monthly_capacity": None,
+    }
     scores = [d["score"] for d in result["development"]]
     assert scores == sorted(scores, reverse=True)
 
 
 async def test_ranking_follows_the_weights(world: World) -> None:
-    body = {"constraints": {"isic_codes": ["14"]},
-            "criteria": {"weights": {"text": 0, "certifications": 0, "proximity": 0, "capacity": 0,
-                                     "performance": 1}}}
+    body = {
+        "constraints": {"isic_codes": ["14"]},
+        "criteria": {"weights": {"text": 0, "certifications": 0, "proximity": 0, "capacity": 0, "performance": 1}},
+    }
     result = await world.shortlist(body)
     names = [i["name"] for i in result["items"]]
     assert names == ["Sri Murugan Knits", "Old Cert Fabrics", "Kongu Knitwear", "Little Loom Garments"]
     assert [i["score"] for i in result["items"]] == [0.925, 0.85, 0.75, 0.6]
-    near = await world.shortlist({"constraints": {"isic_codes": ["14"], "near": {"latitude": 11.0, "longitude": 77.0},
-                                                  "max_distance_km": 60},
-                                  "criteria": {"weights": {"proximity": 1, "performance": 0, "text": 0}}})
+    near = await world.shortlist(
+        {
+            "constraints": {"isic_codes": ["14"], "near": {"latitude": 11.0, "longitude": 77.0}, "max_distance_km": 60},
+            "criteria": {"weights": {"proximity": 1, "performance": 0, "text": 0}},
+        }
+    )
     assert near["items"][0]["name"] == "Little Loom Garments"  # at the point itself
-    assert near["items"][0]["criteria"][0] == {"criterion": "proximity", "value": 1.0, "weight": 1.0,
-                                               "contribution": 1.0}
+    assert near["items"][0]["criteria"][0] == {
+        "criterion": "proximity",
+        "value": 1.0,
+        "weight": 1.0,
+        "contribution": 1.0,
+    }
 
 
 async def test_nothing_matches_is_an_empty_list(world: World) -> None:
@@ -157,20 +244,29 @@ async def test_nothing_matches_is_an_empty_list(world: World) -> None:
     assert result["eligible_count"] == 0 and result["items"] == []
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"constraints": {"isic_codes": ["9999"]}}, "constraints.isic_codes.0"),
-    ({"constraints": {"hs_codes": ["123456"]}}, "constraints.hs_codes.0"),
-    ({"constraints": {"min_monthly_capacity": -5, "capacity_unit": "pieces"}}, "constraints.min_monthly_capacity"),
-    ({"constraints": {"max_distance_km": 50}}, "constraints"),
-    ({"criteria": {"weights": {"text": 0, "certifications": 0, "proximity": 0, "capacity": 0,
-                               "performance": 0}}}, "criteria.weights"),
-    ({"criteria": {"weights": {"text": -1}}}, "criteria.weights.text"),
-    ({"limit": 0}, "limit"),
-    ({"limit": 201}, "limit"),
-    ({"constraints": {"required_certifications": ["iso-99999"]}}, "constraints.required_certifications.0"),
-    ({"constraints": {"countries": ["XX"]}}, "constraints.countries.0"),
-    ({"colour": "red"}, "colour"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"constraints": {"isic_codes": ["9999"]}}, "constraints.isic_codes.0"),
+        ({"constraints": {"hs_codes": ["123456"]}}, "constraints.hs_codes.0"),
+        ({"constraints": {"min_monthly_capacity": -5, "capacity_unit": "pieces"}}, "constraints.min_monthly_capacity"),
+        ({"constraints": {"max_distance_km": 50}}, "constraints"),
+        (
+            {
+                "criteria": {
+                    "weights": {"text": 0, "certifications": 0, "proximity": 0, "capacity": 0, "performance": 0}
+                }
+            },
+            "criteria.weights",
+        ),
+        ({"criteria": {"weights": {"text": -1}}}, "criteria.weights.text"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 201}, "limit"),
+        ({"constraints": {"required_certifications": ["iso-99999"]}}, "constraints.required_certifications.0"),
+        ({"constraints": {"countries": ["XX"]}}, "constraints.countries.0"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
 async def test_bad_requests_name_the_field(world: World, body: dict[str, Any], field: str) -> None:
     response = await world.client.post("/v1/shortlists", json=body, headers=world.lead)
     assert response.status_code == 422, response.text
@@ -182,16 +278,28 @@ async def test_registry_changes_reach_shortlists_within_a_second(world: World) -
     body = {"constraints": {"isic_codes": ["1050"]}}
     assert (await world.shortlist(body))["eligible_count"] == 1
     started = time.monotonic()
-    firm = await world.client.post("/v1/firms", headers=world.agency, json=firm_body(
-        name="Coimbatore Creamery", isic_codes=["1050"], hs_codes=["0401"], country="IN", subdivision="IN-TN",
-        certifications=[], capabilities="ghee and paneer", capacity_unit="kg"))
+    firm = await world.client.post(
+        "/v1/firms",
+        headers=world.agency,
+        json=firm_body(
+            name="Coimbatore Creamery",
+            isic_codes=["1050"],
+            hs_codes=["0401"],
+            country="IN",
+            subdivision="IN-TN",
+            certifications=[],
+            capabilities="ghee and paneer",
+            capacity_unit="kg",
+        ),
+    )
     created = await world.wait_for(body, lambda r: r["eligible_count"] == 2, seconds=1.0)
     assert time.monotonic() - started < 1.0
     version_after_create = created["catalogue_version"]
 
     dairy = world.suppliers["dairy"]
-    patched = await world.client.patch(f"/v1/firms/{dairy['id']}", headers=world.agency | {"If-Match": '"1"'},
-                                       json={"isic_codes": ["1061"]})
+    patched = await world.client.patch(
+        f"/v1/firms/{dairy['id']}", headers=world.agency | {"If-Match": '"1"'}, json={"isic_codes": ["1061"]}
+    )
     assert patched.status_code == 200
     moved = await world.wait_for(body, lambda r: r["eligible_count"] == 1, seconds=1.0)
     assert [i["supplier_id"] for i in moved["items"]] == [firm.json()["id"]]
@@ -209,8 +317,11 @@ async def test_saved_standards_versions_and_past_shortlists(world: World) -> Non
     first = await world.shortlist({"standards_id": standards_id})
     assert first["standards_version"] == 1 and first["eligible_count"] == 1
 
-    changed = await world.client.patch(f"/v1/buyer-standards/{standards_id}", headers=world.lead | {"If-Match": '"1"'},
-                                       json={"constraints": {"required_certifications": ["iso-9001"]}})
+    changed = await world.client.patch(
+        f"/v1/buyer-standards/{standards_id}",
+        headers=world.lead | {"If-Match": '"1"'},
+        json={"constraints": {"required_certifications": ["iso-9001"]}},
+    )
     assert changed.status_code == 200, changed.text
     assert changed.json()["version"] == 2
     second = await world.shortlist({"standards_id": standards_id})
@@ -224,38 +335,56 @@ async def test_saved_standards_versions_and_past_shortlists(world: World) -> Non
     v1 = await world.client.get(f"/v1/buyer-standards/{standards_id}", params={"version": 1}, headers=world.lead)
     assert v1.json()["standards"]["constraints"]["required_certifications"] == ["iso-9001", "oeko-tex-100"]
 
-    stale = await world.client.patch(f"/v1/buyer-standards/{standards_id}", headers=world.lead | {"If-Match": '"1"'},
-                                     json={"name": "x"})
+    stale = await world.client.patch(
+        f"/v1/buyer-standards/{standards_id}", headers=world.lead | {"If-Match": '"1"'}, json={"name": "x"}
+    )
     assert stale.status_code == 412
 
 
 async def test_linkages_and_tenant_isolation(world: World) -> None:
     shortlist = await world.shortlist({**KNITWEAR, "include_development": True})
     supplier = shortlist["development"][0]["supplier_id"]
-    created = await world.client.post("/v1/linkages", headers=world.lead, json={
-        "shortlist_id": shortlist["id"], "supplier_id": supplier,
-        "development_actions": [{"action": "OEKO-TEX gap audit", "scheme": "oeko-tex-100", "due_on": "2027-03-31"}]})
+    created = await world.client.post(
+        "/v1/linkages",
+        headers=world.lead,
+        json={
+            "shortlist_id": shortlist["id"],
+            "supplier_id": supplier,
+            "development_actions": [{"action": "OEKO-TEX gap audit", "scheme": "oeko-tex-100", "due_on": "2027-03-31"}],
+        },
+    )
     assert created.status_code == 201, created.text
     linkage = created.json()
     assert linkage["stage"] == "proposed" and linkage["gap"] is not None
-    moved = await world.client.patch(f"/v1/linkages/{linkage['id']}", headers=world.lead | {"If-Match": '"1"'},
-                                     json={"stage": "contracted", "note": "first order placed"})
+    moved = await world.client.patch(
+        f"/v1/linkages/{linkage['id']}",
+        headers=world.lead | {"If-Match": '"1"'},
+        json={"stage": "contracted", "note": "first order placed"},
+    )
     assert moved.status_code == 200 and [e["stage"] for e in moved.json()["history"]] == ["proposed", "contracted"]
-    backwards = await world.client.patch(f"/v1/linkages/{linkage['id']}", headers=world.lead | {"If-Match": '"2"'},
-                                         json={"stage": "contacted"})
+    backwards = await world.client.patch(
+        f"/v1/linkages/{linkage['id']}", headers=world.lead | {"If-Match": '"2"'}, json={"stage": "contacted"}
+    )
     assert backwards.status_code == 409
-    not_listed = await world.client.post("/v1/linkages", headers=world.lead, json={
-        "shortlist_id": shortlist["id"], "supplier_id": world.suppliers["dairy"]["id"]})
+    not_listed = await world.client.post(
+        "/v1/linkages",
+        headers=world.lead,
+        json={"shortlist_id": shortlist["id"], "supplier_id": world.suppliers["dairy"]["id"]},
+    )
     assert not_listed.status_code == 422
 
-    other_firm = await world.client.post("/v1/firms", headers=world.agency, json=firm_body(
-        name="Other Buyer", roles=["lead_firm"], country="IN", subdivision="IN-TN", certifications=[]))
+    other_firm = await world.client.post(
+        "/v1/firms",
+        headers=world.agency,
+        json=firm_body(name="Other Buyer", roles=["lead_firm"], country="IN", subdivision="IN-TN", certifications=[]),
+    )
     other = bearer(await world.stack.issue_key(BOOTSTRAP_KEY, role="lead_firm", firm_id=other_firm.json()["id"]))
     assert (await world.client.get(f"/v1/shortlists/{shortlist['id']}", headers=other)).status_code == 404
     assert (await world.client.get(f"/v1/linkages/{linkage['id']}", headers=other)).status_code == 404
     assert (await world.client.get("/v1/linkages", headers=other)).json()["items"] == []
-    hijack = await world.client.post("/v1/linkages", headers=other, json={
-        "shortlist_id": shortlist["id"], "supplier_id": supplier})
+    hijack = await world.client.post(
+        "/v1/linkages", headers=other, json={"shortlist_id": shortlist["id"], "supplier_id": supplier}
+    )
     assert hijack.status_code == 404
     viewer = bearer(await world.stack.issue_key(BOOTSTRAP_KEY, role="viewer"))
     assert (await world.client.get(f"/v1/shortlists/{shortlist['id']}", headers=viewer)).status_code == 200

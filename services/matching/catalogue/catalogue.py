@@ -98,13 +98,18 @@ def _top(scores: np.ndarray, rank: np.ndarray, k: int) -> np.ndarray:
 
 def _gap(query: Query, candidates: Candidates, position: int, segment: Segment, row: int) -> Gap:
     if candidates.capacity_short[position]:
-        return Gap("capacity", required=query.min_monthly_capacity,
-                   available=float(segment.capacity[row]))
+        return Gap("capacity", required=query.min_monthly_capacity, available=float(segment.capacity[row]))
     return Gap("certification", scheme=query.required_certifications[int(candidates.missing_scheme[position])])
 
 
-def _rank_segment(view: View, segment: Segment, removed: BitMap, query: Query, weights: dict[str, float],
-                  terms: tuple[np.ndarray, np.ndarray]) -> tuple[int, list[Ranked], int, list[Ranked]]:
+def _rank_segment(
+    view: View,
+    segment: Segment,
+    removed: BitMap,
+    query: Query,
+    weights: dict[str, float],
+    terms: tuple[np.ndarray, np.ndarray],
+) -> tuple[int, list[Ranked], int, list[Ranked]]:
     candidates = segment.candidates(query, removed)
     ranked: list[list[Ranked]] = []
     counts: list[int] = []
@@ -119,18 +124,21 @@ def _rank_segment(view: View, segment: Segment, removed: BitMap, query: Query, w
         contributions = {c: np.round(weights[c] * values[c], SCORE_DECIMALS) for c in weights}
         scores = np.round(np.sum(list(contributions.values()), axis=0), SCORE_DECIMALS)
         best = _top(scores, rows, limit)  # rows are in id order
-        ranked.append([
-            Ranked(
-                id=segment.id_of(int(rows[i])),
-                name=segment.names[int(rows[i])],
-                score=float(scores[i]),
-                values={c: float(values[c][i]) for c in weights},
-                contributions={c: float(contributions[c][i]) for c in weights},
-                gap=_gap(query, candidates, int(positions[i]), segment, int(rows[i])) if mask is candidates.development
-                else None,
-            )
-            for i in best.tolist()
-        ])
+        ranked.append(
+            [
+                Ranked(
+                    id=segment.id_of(int(rows[i])),
+                    name=segment.names[int(rows[i])],
+                    score=float(scores[i]),
+                    values={c: float(values[c][i]) for c in weights},
+                    contributions={c: float(contributions[c][i]) for c in weights},
+                    gap=_gap(query, candidates, int(positions[i]), segment, int(rows[i]))
+                    if mask is candidates.development
+                    else None,
+                )
+                for i in best.tolist()
+            ]
+        )
     return counts[0], ranked[0], counts[1], ranked[1]
 
 
@@ -153,8 +161,15 @@ def run_query(view: View, query: Query) -> ShortlistResult:
         gaps += dev_best
     items.sort(key=lambda r: (-r.score, r.id))
     gaps.sort(key=lambda r: (-r.score, r.id))
-    return ShortlistResult(items[: query.limit], eligible, gaps[: query.development_limit], development,
-                           weights, view.version, time.perf_counter() - started)
+    return ShortlistResult(
+        items[: query.limit],
+        eligible,
+        gaps[: query.development_limit],
+        development,
+        weights,
+        view.version,
+        time.perf_counter() - started,
+    )
 
 
 def build_view(records: Sequence[SupplierRecord], seq: int, epoch: int) -> View:
@@ -168,8 +183,15 @@ def with_delta(view: View, delta_records: dict[str, tuple[int, SupplierRecord | 
     removed = BitMap(r for r in (view.main.row_of(i) for i in delta_records) if r is not None)
     live = [record for _, record in delta_records.values() if record is not None]
     delta = Segment.build(live, view.text) if live else None
-    return View(main=view.main, text=view.text, removed=removed, delta=delta, delta_records=delta_records,
-                seq=seq, main_seq=view.main_seq)
+    return View(
+        main=view.main,
+        text=view.text,
+        removed=removed,
+        delta=delta,
+        delta_records=delta_records,
+        seq=seq,
+        main_seq=view.main_seq,
+    )
 
 
 @dataclass
@@ -218,8 +240,13 @@ class Catalogue:
         self.view = await asyncio.to_thread(with_delta, base, delta, max(cursor, seq)) if delta else base
         if len(delta) > self.delta_limit:
             self._rebuild_needed = True
-        logger.info("catalogue_restored", path=str(path), suppliers=main.n, delta=len(delta),
-                    seconds=round(time.perf_counter() - started, 3))
+        logger.info(
+            "catalogue_restored",
+            path=str(path),
+            suppliers=main.n,
+            delta=len(delta),
+            seconds=round(time.perf_counter() - started, 3),
+        )
         return True
 
     async def apply(self, page: ChangePage) -> None:
@@ -280,8 +307,14 @@ class Catalogue:
             self._rebuild_needed = False
             if self.snapshots is not None:
                 await asyncio.to_thread(snapshot.save, self.snapshots, fresh.main, fresh.text, epoch=epoch, seq=seq)
-            logger.info("catalogue_built", suppliers=fresh.main.n, epoch=epoch, seq=seq,
-                        seconds=round(time.perf_counter() - started, 3), bytes=fresh.main.nbytes)
+            logger.info(
+                "catalogue_built",
+                suppliers=fresh.main.n,
+                epoch=epoch,
+                seq=seq,
+                seconds=round(time.perf_counter() - started, 3),
+                bytes=fresh.main.nbytes,
+            )
         finally:
             self._rebuilding = None
 

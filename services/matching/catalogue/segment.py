@@ -13,13 +13,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
 
 import numpy as np
 from pyroaring import BitMap
 
 from services.common.codes import isic_section_divisions
-
 from services.matching.catalogue.query import (
     DEVELOPMENT_CAPACITY_MARGIN,
     EARTH_RADIUS_KM,
@@ -45,7 +43,8 @@ def members(sorted_rows: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
         return np.zeros(len(sorted_rows), dtype=bool)
     positions = np.searchsorted(sorted_set, sorted_rows)
     positions[positions == len(sorted_set)] = 0
-    return sorted_set[positions] == sorted_rows
+    found: np.ndarray = sorted_set[positions] == sorted_rows
+    return found
 
 
 def isic_prefixes(code: str) -> list[str]:
@@ -92,7 +91,8 @@ def haversine_km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> 
     dphi = phi2 - phi1
     dlmb = np.radians(lon.astype(np.float64)) - math.radians(lon0)
     a = np.sin(dphi / 2) ** 2 + math.cos(phi1) * np.cos(phi2) * np.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    distance: np.ndarray = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return distance
 
 
 SHARE_SCALE = 10_000  # shares (quality, on-time rate) are kept to four decimal places
@@ -138,7 +138,8 @@ class CertificateIntervals:
 
     def valid_on(self, day: int) -> np.ndarray:
         mask = (self.start <= day) & (self.end >= day)
-        return np.unique(self.rows[mask]).astype(np.int64)
+        valid: np.ndarray = np.unique(self.rows[mask]).astype(np.int64)
+        return valid
 
 
 @dataclass
@@ -159,10 +160,23 @@ class Segment:
     break by row, and an id is found by binary search without any index of its own.
     """
 
-    def __init__(self, *, ids: np.ndarray, names: PackedStrings, latitude: np.ndarray, longitude: np.ndarray,
-                 capacity: np.ndarray, capacity_unit: np.ndarray, units: list[str], quality: np.ndarray,
-                 on_time: np.ndarray, facets: dict[str, BitMap], certificates: dict[str, CertificateIntervals],
-                 postings: Postings, verify_order: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        ids: np.ndarray,
+        names: PackedStrings,
+        latitude: np.ndarray,
+        longitude: np.ndarray,
+        capacity: np.ndarray,
+        capacity_unit: np.ndarray,
+        units: list[str],
+        quality: np.ndarray,
+        on_time: np.ndarray,
+        facets: dict[str, BitMap],
+        certificates: dict[str, CertificateIntervals],
+        postings: Postings,
+        verify_order: bool = True,
+    ) -> None:
         self.ids = ids
         self.n = len(ids)
         self.names = names
@@ -193,8 +207,9 @@ class Segment:
         nan = float("nan")
         latitude = np.array([s.latitude if s.latitude is not None else nan for s in suppliers], dtype=np.float32)
         longitude = np.array([s.longitude if s.longitude is not None else nan for s in suppliers], dtype=np.float32)
-        capacity = np.array([s.monthly_capacity if s.monthly_capacity is not None else nan for s in suppliers],
-                            dtype=np.float64)
+        capacity = np.array(
+            [s.monthly_capacity if s.monthly_capacity is not None else nan for s in suppliers], dtype=np.float64
+        )
         units: list[str] = [""]
         unit_codes: dict[str, int] = {"": 0}
         capacity_unit = np.zeros(n, dtype=np.uint8)
@@ -224,11 +239,13 @@ class Segment:
             for key in keys:
                 keyed.setdefault(key, []).append(row)
             for cert in s.certificates:
-                cert_rows.setdefault(cert.scheme, []).append((
-                    row,
-                    cert.valid_from.toordinal() if cert.valid_from else NO_START,
-                    cert.valid_until.toordinal() if cert.valid_until else NO_END,
-                ))
+                cert_rows.setdefault(cert.scheme, []).append(
+                    (
+                        row,
+                        cert.valid_from.toordinal() if cert.valid_from else NO_START,
+                        cert.valid_until.toordinal() if cert.valid_until else NO_END,
+                    )
+                )
         facets = {key: BitMap(np.asarray(rows, dtype=np.uint32)) for key, rows in keyed.items()}
         for bitmap in facets.values():
             bitmap.run_optimize()
@@ -241,12 +258,25 @@ class Segment:
             for scheme, entries in cert_rows.items()
         }
         matrix = text.transform([s.capabilities for s in suppliers]) if n else None
-        postings = (Postings.from_matrix(matrix, text.vocabulary_size) if matrix is not None
-                    else Postings(np.zeros(text.vocabulary_size + 1, np.int64), np.empty(0, np.int32),
-                                  np.empty(0, np.float32)))
-        return cls(ids=ids, names=PackedStrings.pack(s.name for s in suppliers), latitude=latitude,
-                   longitude=longitude, capacity=capacity, capacity_unit=capacity_unit, units=units,
-                   quality=quality, on_time=on_time, facets=facets, certificates=certificates, postings=postings)
+        postings = (
+            Postings.from_matrix(matrix, text.vocabulary_size)
+            if matrix is not None
+            else Postings(np.zeros(text.vocabulary_size + 1, np.int64), np.empty(0, np.int32), np.empty(0, np.float32))
+        )
+        return cls(
+            ids=ids,
+            names=PackedStrings.pack(s.name for s in suppliers),
+            latitude=latitude,
+            longitude=longitude,
+            capacity=capacity,
+            capacity_unit=capacity_unit,
+            units=units,
+            quality=quality,
+            on_time=on_time,
+            facets=facets,
+            certificates=certificates,
+            postings=postings,
+        )
 
     # -- lookups --------------------------------------------------------------------
 
@@ -274,8 +304,15 @@ class Segment:
 
     @property
     def nbytes(self) -> int:
-        arrays = (self.ids, self.latitude, self.longitude, self.capacity, self.capacity_unit, self.quality,
-                  self.on_time)
+        arrays = (
+            self.ids,
+            self.latitude,
+            self.longitude,
+            self.capacity,
+            self.capacity_unit,
+            self.quality,
+            self.on_time,
+        )
         bitmaps = sum(len(b.serialize()) for b in self.facets.values())
         certs = sum(c.rows.nbytes + c.start.nbytes + c.end.nbytes for c in self.certificates.values())
         return int(sum(a.nbytes for a in arrays) + bitmaps + certs + self.postings.nbytes + self.names.nbytes)
@@ -342,24 +379,34 @@ class Segment:
         capacity_ok = np.ones(len(rows), dtype=bool)
         capacity_short = np.zeros(len(rows), dtype=bool)
         if query.min_monthly_capacity is not None:
-            unit = self.units.index(query.capacity_unit.strip().lower()) \
-                if query.capacity_unit and query.capacity_unit.strip().lower() in self.units else -1
+            unit = (
+                self.units.index(query.capacity_unit.strip().lower())
+                if query.capacity_unit and query.capacity_unit.strip().lower() in self.units
+                else -1
+            )
             same_unit = self.capacity_unit[rows] == unit
             capacity = self.capacity[rows]
             minimum = query.min_monthly_capacity
             capacity_ok = same_unit & (capacity >= minimum)
-            capacity_short = same_unit & (capacity < minimum) & (
-                capacity >= minimum * (1 - DEVELOPMENT_CAPACITY_MARGIN))
+            capacity_short = (
+                same_unit & (capacity < minimum) & (capacity >= minimum * (1 - DEVELOPMENT_CAPACITY_MARGIN))
+            )
         eligible = (missing_count == 0) & capacity_ok
         if query.include_development:
             development = ((missing_count == 1) & capacity_ok) | ((missing_count == 0) & capacity_short)
         else:
             development = np.zeros(len(rows), dtype=bool)
-        return Candidates(rows, eligible, development, np.where(missing_count == 1, missing_scheme, -1),
-                          capacity_short & (missing_count == 0))
+        return Candidates(
+            rows,
+            eligible,
+            development,
+            np.where(missing_count == 1, missing_scheme, -1),
+            capacity_short & (missing_count == 0),
+        )
 
-    def criterion_values(self, query: Query, rows: np.ndarray, weights: dict[str, float],
-                         text_terms: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+    def criterion_values(
+        self, query: Query, rows: np.ndarray, weights: dict[str, float], text_terms: tuple[np.ndarray, np.ndarray]
+    ) -> dict[str, np.ndarray]:
         """Each active criterion's value in [0, 1] for ``rows`` (ascending)."""
         values: dict[str, np.ndarray] = {}
         if "text" in weights:

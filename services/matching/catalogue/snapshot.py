@@ -56,8 +56,15 @@ def save(folder: Path, segment: Segment, text: TextModel, *, epoch: int, seq: in
     np.save(work / "facet_offsets.npy", facet_offsets)
     with open(work / "text.pickle", "wb") as handle:
         pickle.dump(text.vectorizer, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    meta = {"format": FORMAT, "epoch": epoch, "seq": seq, "n": segment.n, "units": segment.units,
-            "schemes": schemes, "facets": keys}
+    meta = {
+        "format": FORMAT,
+        "epoch": epoch,
+        "seq": seq,
+        "n": segment.n,
+        "units": segment.units,
+        "schemes": schemes,
+        "facets": keys,
+    }
     (work / "meta.json").write_text(json.dumps(meta))
     work.rename(final)
     for old in sorted(p for p in folder.glob("snapshot-*") if not p.name.endswith(".tmp"))[:-KEEP]:
@@ -77,27 +84,38 @@ def load(path: Path) -> tuple[Segment, TextModel, int]:
         raise ValueError(f"snapshot format {meta['format']} is not {FORMAT}")
 
     def array(name: str) -> np.ndarray:
-        return np.load(path / f"{name}.npy", mmap_mode="r")
+        loaded: np.ndarray = np.load(path / f"{name}.npy", mmap_mode="r")
+        return loaded
 
     with open(path / "text.pickle", "rb") as handle:
         text = TextModel(pickle.load(handle), meta["epoch"])  # our own file, written by save()
     blob = (path / "facets.bin").read_bytes()
     facet_offsets = array("facet_offsets")
-    facets = {key: BitMap.deserialize(blob[facet_offsets[i]:facet_offsets[i + 1]])
-              for i, key in enumerate(meta["facets"])}
+    facets = {
+        key: BitMap.deserialize(blob[facet_offsets[i] : facet_offsets[i + 1]]) for i, key in enumerate(meta["facets"])
+    }
     cert_offsets = array("cert_offsets")
     rows, start, end = array("cert_rows"), array("cert_start"), array("cert_end")
     certificates = {
-        scheme: CertificateIntervals(rows[cert_offsets[i]:cert_offsets[i + 1]],
-                                     start[cert_offsets[i]:cert_offsets[i + 1]],
-                                     end[cert_offsets[i]:cert_offsets[i + 1]])
+        scheme: CertificateIntervals(
+            rows[cert_offsets[i] : cert_offsets[i + 1]],
+            start[cert_offsets[i] : cert_offsets[i + 1]],
+            end[cert_offsets[i] : cert_offsets[i + 1]],
+        )
         for i, scheme in enumerate(meta["schemes"])
     }
     segment = Segment(
-        ids=array("ids"), names=PackedStrings(array("names_buffer"), array("names_offsets")),
-        latitude=array("latitude"), longitude=array("longitude"), capacity=array("capacity"),
-        capacity_unit=array("capacity_unit"), units=list(meta["units"]), quality=array("quality"),
-        on_time=array("on_time"), facets=facets, certificates=certificates,
+        ids=array("ids"),
+        names=PackedStrings(array("names_buffer"), array("names_offsets")),
+        latitude=array("latitude"),
+        longitude=array("longitude"),
+        capacity=array("capacity"),
+        capacity_unit=array("capacity_unit"),
+        units=list(meta["units"]),
+        quality=array("quality"),
+        on_time=array("on_time"),
+        facets=facets,
+        certificates=certificates,
         postings=Postings(array("postings_indptr"), array("postings_rows"), array("postings_weights")),
         verify_order=False,
     )

@@ -35,8 +35,11 @@ def encode(record: SupplierRecord) -> str:
 def decode(text: str) -> SupplierRecord:
     data: dict[str, Any] = json.loads(text)
     data["certificates"] = tuple(
-        Certificate(c["scheme"], date.fromisoformat(c["valid_from"]) if c["valid_from"] else None,
-                    date.fromisoformat(c["valid_until"]) if c["valid_until"] else None)
+        Certificate(
+            c["scheme"],
+            date.fromisoformat(c["valid_from"]) if c["valid_from"] else None,
+            date.fromisoformat(c["valid_until"]) if c["valid_until"] else None,
+        )
         for c in data["certificates"]
     )
     for key in ("isic_codes", "hs_codes", "cluster_ids"):
@@ -65,8 +68,9 @@ class CatalogueStore:
             row = self._connection.execute("SELECT value FROM state WHERE key = 'cursor'").fetchone()
         return int(row[0]) if row else 0
 
-    def apply(self, changes: Sequence[tuple[str, int, SupplierRecord | None]], cursor: int,
-              schemes: Sequence[str] = ()) -> None:
+    def apply(
+        self, changes: Sequence[tuple[str, int, SupplierRecord | None]], cursor: int, schemes: Sequence[str] = ()
+    ) -> None:
         """Upsert (id, seq, record-or-None) and known schemes, and move the cursor, atomically."""
         rows = [(supplier_id, seq, encode(record) if record else None) for supplier_id, seq, record in changes]
         with self._lock:
@@ -96,8 +100,10 @@ class CatalogueStore:
             reader.execute("BEGIN")
             row = reader.execute("SELECT value FROM state WHERE key = 'cursor'").fetchone()
             seq = int(row[0]) if row else 0
-            records = [decode(text) for (text,) in reader.execute(
-                "SELECT record FROM suppliers WHERE record IS NOT NULL ORDER BY id")]
+            records = [
+                decode(text)
+                for (text,) in reader.execute("SELECT record FROM suppliers WHERE record IS NOT NULL ORDER BY id")
+            ]
             reader.execute("COMMIT")
             return seq, records
         finally:
@@ -106,7 +112,8 @@ class CatalogueStore:
     def changed_after(self, seq: int) -> Iterator[tuple[str, int, SupplierRecord | None]]:
         with self._lock:
             rows = self._connection.execute(
-                "SELECT id, seq, record FROM suppliers WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
+                "SELECT id, seq, record FROM suppliers WHERE seq > ? ORDER BY seq", (seq,)
+            ).fetchall()
         for supplier_id, change_seq, text in rows:
             yield supplier_id, int(change_seq), decode(text) if text else None
 
@@ -116,5 +123,6 @@ class CatalogueStore:
 
     def count(self) -> int:
         with self._lock:
-            return int(self._connection.execute(
-                "SELECT count(*) FROM suppliers WHERE record IS NOT NULL").fetchone()[0])
+            return int(
+                self._connection.execute("SELECT count(*) FROM suppliers WHERE record IS NOT NULL").fetchone()[0]
+            )

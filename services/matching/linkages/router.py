@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy import select
+from sqlmodel import col
 
 from services.common.deps import SessionDep
 from services.common.errors import (
@@ -40,10 +41,20 @@ def _utc(value: datetime) -> datetime:
 
 
 def _public(row: Linkage) -> LinkagePublic:
-    return LinkagePublic(id=row.id, shortlist_id=row.shortlist_id, supplier_id=row.supplier_id, firm_id=row.firm_id,
-                         stage=Stage(row.stage), history=row.history, development_actions=row.development_actions,
-                         gap=row.gap, notes=row.notes, version=row.version, created_at=_utc(row.created_at),
-                         updated_at=_utc(row.updated_at))
+    return LinkagePublic(
+        id=row.id,
+        shortlist_id=row.shortlist_id,
+        supplier_id=row.supplier_id,
+        firm_id=row.firm_id,
+        stage=Stage(row.stage),
+        history=row.history,
+        development_actions=row.development_actions,
+        gap=row.gap,
+        notes=row.notes,
+        version=row.version,
+        created_at=_utc(row.created_at),
+        updated_at=_utc(row.updated_at),
+    )
 
 
 def _etag(row: Linkage) -> str:
@@ -57,18 +68,27 @@ def _check_move(current: Stage, target: Stage) -> None:
         raise Conflict(f"A linkage moves forward: it is '{current}', so '{target}' is not a next stage")
 
 
-@router.post("", status_code=201, response_model=LinkagePublic, operation_id="create_linkage",
-             summary="Record a linkage with a shortlisted supplier")
-async def create_linkage(body: LinkageCreate, session: SessionDep, principal: PrincipalDep,
-                         idempotency: IdempotencyDep) -> Response:
+@router.post(
+    "",
+    status_code=201,
+    response_model=LinkagePublic,
+    operation_id="create_linkage",
+    summary="Record a linkage with a shortlisted supplier",
+)
+async def create_linkage(
+    body: LinkageCreate, session: SessionDep, principal: PrincipalDep, idempotency: IdempotencyDep
+) -> Response:
     shortlist = writable(principal, await session.get(Shortlist, body.shortlist_id), "shortlist", body.shortlist_id)
     assert isinstance(shortlist, Shortlist)
     listed: dict[str, Any] = {i["supplier_id"]: i for i in shortlist.result.get("items", [])}
     listed |= {i["supplier_id"]: i for i in (shortlist.result.get("development") or [])}
     if body.supplier_id not in listed:
         raise invalid_field("supplier_id", "is not among that shortlist's suppliers", "not_shortlisted")
-    existing = await session.scalar(select(Linkage.id).where(Linkage.shortlist_id == body.shortlist_id,  # type: ignore[arg-type]
-                                                             Linkage.supplier_id == body.supplier_id))
+    existing = await session.scalar(
+        select(col(Linkage.id)).where(
+            col(Linkage.shortlist_id) == body.shortlist_id, col(Linkage.supplier_id) == body.supplier_id
+        )
+    )
     if existing is not None:
         raise Conflict(f"Linkage {existing} already records this supplier for this shortlist")
     now = datetime.now(UTC)
@@ -76,11 +96,22 @@ async def create_linkage(body: LinkageCreate, session: SessionDep, principal: Pr
     history = [{"stage": Stage.proposed.value, "on": on.isoformat(), "note": None}]
     if body.stage is not Stage.proposed:
         history.append({"stage": body.stage.value, "on": on.isoformat(), "note": None})
-    row = Linkage(id=new_id("lnk"), owner=shortlist.owner, firm_id=shortlist.firm_id, agency_id=shortlist.agency_id,
-                  created_at=now, updated_at=now, shortlist_id=body.shortlist_id, supplier_id=body.supplier_id,
-                  stage=body.stage.value, history=history,
-                  development_actions=[a.model_dump(mode="json") for a in body.development_actions],
-                  gap=listed[body.supplier_id].get("gap"), notes=body.notes, version=1)
+    row = Linkage(
+        id=new_id("lnk"),
+        owner=shortlist.owner,
+        firm_id=shortlist.firm_id,
+        agency_id=shortlist.agency_id,
+        created_at=now,
+        updated_at=now,
+        shortlist_id=body.shortlist_id,
+        supplier_id=body.supplier_id,
+        stage=body.stage.value,
+        history=history,
+        development_actions=[a.model_dump(mode="json") for a in body.development_actions],
+        gap=listed[body.supplier_id].get("gap"),
+        notes=body.notes,
+        version=1,
+    )
     session.add(row)
     await session.flush()
     public = _public(row)
@@ -89,8 +120,9 @@ async def create_linkage(body: LinkageCreate, session: SessionDep, principal: Pr
 
 
 @router.get("", response_model=Page[LinkagePublic], operation_id="list_linkages", summary="List your linkages")
-async def list_linkages(request: Request, session: SessionDep, principal: PrincipalDep,
-                        query: Annotated[LinkageQuery, Query()]) -> Page[LinkagePublic]:
+async def list_linkages(
+    request: Request, session: SessionDep, principal: PrincipalDep, query: Annotated[LinkageQuery, Query()]
+) -> Page[LinkagePublic]:
     params = make_page_params(request.app.state.settings, query.limit, query.cursor)
     statement = select(Linkage)
     if principal.role not in (Role.admin, Role.viewer):
@@ -99,24 +131,34 @@ async def list_linkages(request: Request, session: SessionDep, principal: Princi
         value = getattr(query, name)
         if value is not None:
             statement = statement.where(getattr(Linkage, name) == value)
-    rows, next_cursor = await fetch_page(session, statement, key=Linkage.id, params=params)  # type: ignore[arg-type]
+    rows, next_cursor = await fetch_page(session, statement, key=Linkage.id, params=params)
     return Page(items=[_public(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/{linkage_id}", response_model=LinkagePublic, operation_id="read_linkage", summary="Read a linkage")
-async def read_linkage(linkage_id: str, response: Response, session: SessionDep,
-                       principal: PrincipalDep) -> LinkagePublic:
+async def read_linkage(
+    linkage_id: str, response: Response, session: SessionDep, principal: PrincipalDep
+) -> LinkagePublic:
     row = readable(principal, await session.get(Linkage, linkage_id), "linkage", linkage_id)
     assert isinstance(row, Linkage)
     response.headers["ETag"] = _etag(row)
     return _public(row)
 
 
-@router.patch("/{linkage_id}", response_model=LinkagePublic, operation_id="update_linkage",
-              summary="Move a linkage to its next stage, or change its development actions")
-async def update_linkage(linkage_id: str, body: LinkageUpdate, response: Response, session: SessionDep,
-                         principal: PrincipalDep,
-                         if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> LinkagePublic:
+@router.patch(
+    "/{linkage_id}",
+    response_model=LinkagePublic,
+    operation_id="update_linkage",
+    summary="Move a linkage to its next stage, or change its development actions",
+)
+async def update_linkage(
+    linkage_id: str,
+    body: LinkageUpdate,
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> LinkagePublic:
     row = writable(principal, await session.get(Linkage, linkage_id, with_for_update=True), "linkage", linkage_id)
     assert isinstance(row, Linkage)
     if if_match is None:

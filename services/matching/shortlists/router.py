@@ -20,22 +20,39 @@ from services.matching.tables import Shortlist
 router = APIRouter(prefix="/v1/shortlists", tags=["shortlists"], responses=PROBLEM_RESPONSES)
 
 
-@router.post("", status_code=201, response_model=ShortlistPublic, operation_id="create_shortlist",
-             summary="Request a supplier shortlist",
-             description="The exact top suppliers under the buyer standards, each with every criterion's value, "
-                         "weight and contribution; optionally the development candidates and their gaps.")
-async def request_shortlist(body: ShortlistRequest, session: SessionDep, principal: PrincipalDep,
-                            catalogue: CatalogueDep, idempotency: IdempotencyDep) -> Response:
+@router.post(
+    "",
+    status_code=201,
+    response_model=ShortlistPublic,
+    operation_id="create_shortlist",
+    summary="Request a supplier shortlist",
+    description="The exact top suppliers under the buyer standards, each with every criterion's value, "
+    "weight and contribution; optionally the development candidates and their gaps.",
+)
+async def request_shortlist(
+    body: ShortlistRequest,
+    session: SessionDep,
+    principal: PrincipalDep,
+    catalogue: CatalogueDep,
+    idempotency: IdempotencyDep,
+) -> Response:
     require_writer(principal)
     if body.standards_id is not None:
         standards, version = await load_version(session, principal, body.standards_id, body.standards_version)
     else:
-        standards = Standards(**{k: v for k, v in (("constraints", body.constraints), ("criteria", body.criteria))
-                                 if v is not None})
+        standards = Standards(
+            **{k: v for k, v in (("constraints", body.constraints), ("criteria", body.criteria)) if v is not None}
+        )
         version = None
-    row, public = await create_shortlist(session, catalogue, principal=principal, request=body,
-                                         standards=standards, standards_id=body.standards_id,
-                                         standards_version=version)
+    row, public = await create_shortlist(
+        session,
+        catalogue,
+        principal=principal,
+        request=body,
+        standards=standards,
+        standards_id=body.standards_id,
+        standards_version=version,
+    )
     return await idempotency.respond(201, public, {"Location": f"/v1/shortlists/{row.id}"})
 
 
@@ -44,12 +61,16 @@ async def list_shortlists(session: SessionDep, principal: PrincipalDep, page: Pa
     statement = select(Shortlist)
     if principal.role not in (Role.admin, Role.viewer):
         statement = statement.where(Shortlist.owner == owner_key(principal))  # type: ignore[arg-type]
-    rows, next_cursor = await fetch_page(session, statement, key=Shortlist.id, params=page)  # type: ignore[arg-type]
+    rows, next_cursor = await fetch_page(session, statement, key=Shortlist.id, params=page)
     return Page(items=[public_of(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/{shortlist_id}", response_model=ShortlistPublic, operation_id="read_shortlist",
-            summary="A past shortlist, as it was returned")
+@router.get(
+    "/{shortlist_id}",
+    response_model=ShortlistPublic,
+    operation_id="read_shortlist",
+    summary="A past shortlist, as it was returned",
+)
 async def read_shortlist(shortlist_id: str, session: SessionDep, principal: PrincipalDep) -> ShortlistPublic:
     row = readable(principal, await session.get(Shortlist, shortlist_id), "shortlist", shortlist_id)
     assert isinstance(row, Shortlist)

@@ -36,17 +36,22 @@ class HardConstraints(Strict):
     """Who is eligible. Lists are any-of, except required certifications (all-of)."""
 
     isic_codes: Annotated[list[IsicCode], Field(max_length=50)] = Field(
-        default=[], description="ISIC Rev.4 codes or prefixes (a section letter, 2, 3 or 4 digits)")
+        default=[], description="ISIC Rev.4 codes or prefixes (a section letter, 2, 3 or 4 digits)"
+    )
     hs_codes: Annotated[list[HsCode], Field(max_length=100)] = Field(
-        default=[], description="HS chapters, headings or subheadings (prefix match)")
+        default=[], description="HS chapters, headings or subheadings (prefix match)"
+    )
     required_certifications: Annotated[list[SchemeCode], Field(max_length=20)] = Field(
-        default=[], description="Schemes the supplier must hold, valid on the request date")
+        default=[], description="Schemes the supplier must hold, valid on the request date"
+    )
     min_monthly_capacity: float | None = Field(default=None, ge=0)
-    capacity_unit: str | None = Field(default=None, min_length=1, max_length=30,
-                                      description="Unit of the capacities, e.g. pieces")
+    capacity_unit: str | None = Field(
+        default=None, min_length=1, max_length=30, description="Unit of the capacities, e.g. pieces"
+    )
     countries: Annotated[list[CountryCode], Field(max_length=250)] = []
     subdivisions: Annotated[list[SubdivisionCode], Field(max_length=500)] = Field(
-        default=[], description="ISO 3166-2; a subdivision narrows its own country when both are given")
+        default=[], description="ISO 3166-2; a subdivision narrows its own country when both are given"
+    )
     cluster_ids: Annotated[list[RecordId], Field(max_length=200)] = []
     size_classes: Annotated[list[SizeClass], Field(max_length=4)] = []
     near: Point | None = Field(default=None, description="The point distances are measured from")
@@ -81,8 +86,9 @@ class Weights(Strict):
 class SoftCriteria(Strict):
     """How the eligible are ranked."""
 
-    description: str | None = Field(default=None, max_length=4000,
-                                    description="What the buyer needs, in words; matched to capabilities")
+    description: str | None = Field(
+        default=None, max_length=4000, description="What the buyer needs, in words; matched to capabilities"
+    )
     preferred_certifications: Annotated[list[SchemeCode], Field(max_length=20)] = []
     desired_monthly_capacity: float | None = Field(default=None, gt=0, description="In the constraints' unit")
     weights: Weights = Weights()

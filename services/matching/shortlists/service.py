@@ -28,10 +28,15 @@ from services.matching.tables import Shortlist
 def check_schemes(standards: Standards, known: set[str], prefix: str = "") -> None:
     """422 naming every certification scheme the registry's vocabulary lacks."""
     errors: list[FieldError] = []
-    for field, codes in (("constraints.required_certifications", standards.constraints.required_certifications),
-                         ("criteria.preferred_certifications", standards.criteria.preferred_certifications)):
-        errors += [field_error(f"{prefix}{field}.{i}", f"'{code}' is not a known certification scheme",
-                               "unknown_scheme") for i, code in enumerate(codes) if code not in known]
+    for field, codes in (
+        ("constraints.required_certifications", standards.constraints.required_certifications),
+        ("criteria.preferred_certifications", standards.criteria.preferred_certifications),
+    ):
+        errors += [
+            field_error(f"{prefix}{field}.{i}", f"'{code}' is not a known certification scheme", "unknown_scheme")
+            for i, code in enumerate(codes)
+            if code not in known
+        ]
     if errors:
         raise ValidationFailed("Unknown certification schemes", errors=errors)
 
@@ -66,13 +71,27 @@ def to_query(standards: Standards, request: ShortlistRequest, on_date: date) -> 
 def _item(rank: int, ranked: Ranked, weights: dict[str, float]) -> ShortlistItem:
     gap = None
     if ranked.gap is not None:
-        gap = GapPublic(kind=ranked.gap.kind, scheme=ranked.gap.scheme,
-                        required_monthly_capacity=ranked.gap.required,
-                        available_monthly_capacity=ranked.gap.available)
+        gap = GapPublic(
+            kind=ranked.gap.kind,
+            scheme=ranked.gap.scheme,
+            required_monthly_capacity=ranked.gap.required,
+            available_monthly_capacity=ranked.gap.available,
+        )
     return ShortlistItem(
-        rank=rank, supplier_id=ranked.id, name=ranked.name, score=ranked.score, gap=gap,
-        criteria=[CriterionScore(criterion=c, value=round(ranked.values[c], 9), weight=round(weights[c], 9),
-                                 contribution=ranked.contributions[c]) for c in weights],
+        rank=rank,
+        supplier_id=ranked.id,
+        name=ranked.name,
+        score=ranked.score,
+        gap=gap,
+        criteria=[
+            CriterionScore(
+                criterion=c,
+                value=round(ranked.values[c], 9),
+                weight=round(weights[c], 9),
+                contribution=ranked.contributions[c],
+            )
+            for c in weights
+        ],
     )
 
 
@@ -83,8 +102,14 @@ async def run_shortlist(catalogue: Catalogue, query: Query) -> ShortlistResult:
 
 
 async def create_shortlist(
-    session: AsyncSession, catalogue: Catalogue, *, principal: Principal, request: ShortlistRequest,
-    standards: Standards, standards_id: str | None, standards_version: int | None,
+    session: AsyncSession,
+    catalogue: Catalogue,
+    *,
+    principal: Principal,
+    request: ShortlistRequest,
+    standards: Standards,
+    standards_id: str | None,
+    standards_version: int | None,
 ) -> tuple[Shortlist, ShortlistPublic]:
     check_schemes(standards, catalogue.schemes)
     on_date = request.on_date or datetime.now(UTC).date()
@@ -92,21 +117,34 @@ async def create_shortlist(
     shortlist_id = new_id("sl")
     now = datetime.now(UTC)
     public = ShortlistPublic(
-        id=shortlist_id, created_at=now, standards_id=standards_id, standards_version=standards_version,
-        catalogue_version=result.catalogue_version, on_date=on_date,
+        id=shortlist_id,
+        created_at=now,
+        standards_id=standards_id,
+        standards_version=standards_version,
+        catalogue_version=result.catalogue_version,
+        on_date=on_date,
         weights={c: round(w, 9) for c, w in result.weights.items()},
         eligible_count=result.eligible_count,
         items=[_item(i + 1, r, result.weights) for i, r in enumerate(result.items)],
         development_count=result.development_count if request.include_development else None,
         development=[_item(i + 1, r, result.weights) for i, r in enumerate(result.development)]
-        if request.include_development else None,
+        if request.include_development
+        else None,
         took_ms=round(result.seconds * 1000, 3),
         request=request.model_dump(mode="json", exclude_none=True) | {"standards": standards.model_dump(mode="json")},
     )
-    row = Shortlist(id=shortlist_id, owner=owner_key(principal), firm_id=principal.firm_id,
-                    agency_id=principal.agency_id, created_at=now, standards_id=standards_id,
-                    standards_version=standards_version, catalogue_version=result.catalogue_version,
-                    request=public.request, result=public.model_dump(mode="json", exclude={"request"}))
+    row = Shortlist(
+        id=shortlist_id,
+        owner=owner_key(principal),
+        firm_id=principal.firm_id,
+        agency_id=principal.agency_id,
+        created_at=now,
+        standards_id=standards_id,
+        standards_version=standards_version,
+        catalogue_version=result.catalogue_version,
+        request=public.request,
+        result=public.model_dump(mode="json", exclude={"request"}),
+    )
     session.add(row)
     await session.flush()
     await publish(session, "shortlist", row, public)

@@ -38,25 +38,50 @@ def _public(row: BuyerStandard | BuyerStandardVersion, firm_id: str | None, upda
     standards_id = row.id if isinstance(row, BuyerStandard) else row.standards_id
     created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
     updated = updated_at if updated_at.tzinfo else updated_at.replace(tzinfo=UTC)
-    return StandardsPublic(id=standards_id, name=row.name, version=version, firm_id=firm_id,
-                           standards=Standards.model_validate(row.body), created_at=created, updated_at=updated)
+    return StandardsPublic(
+        id=standards_id,
+        name=row.name,
+        version=version,
+        firm_id=firm_id,
+        standards=Standards.model_validate(row.body),
+        created_at=created,
+        updated_at=updated,
+    )
 
 
 def _etag(row: BuyerStandard) -> str:
     return f'"{row.version}"'
 
 
-@router.post("", status_code=201, response_model=StandardsPublic, operation_id="create_buyer_standards",
-             summary="Save buyer standards")
-async def create_standards(body: StandardsCreate, session: SessionDep, principal: PrincipalDep,
-                           catalogue: CatalogueDep, idempotency: IdempotencyDep) -> Response:
+@router.post(
+    "",
+    status_code=201,
+    response_model=StandardsPublic,
+    operation_id="create_buyer_standards",
+    summary="Save buyer standards",
+)
+async def create_standards(
+    body: StandardsCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    catalogue: CatalogueDep,
+    idempotency: IdempotencyDep,
+) -> Response:
     require_writer(principal)
     check_schemes(body, catalogue.schemes)
     now = datetime.now(UTC)
     standards = Standards.model_validate(body.model_dump(exclude={"name"}))
-    row = BuyerStandard(id=new_id("bst"), owner=owner_key(principal), firm_id=principal.firm_id,
-                        agency_id=principal.agency_id, created_at=now, updated_at=now, name=body.name, version=1,
-                        body=standards.model_dump(mode="json"))
+    row = BuyerStandard(
+        id=new_id("bst"),
+        owner=owner_key(principal),
+        firm_id=principal.firm_id,
+        agency_id=principal.agency_id,
+        created_at=now,
+        updated_at=now,
+        name=body.name,
+        version=1,
+        body=standards.model_dump(mode="json"),
+    )
     session.add(row)
     session.add(BuyerStandardVersion(standards_id=row.id, version=1, name=row.name, body=row.body, created_at=now))
     await session.flush()
@@ -65,20 +90,30 @@ async def create_standards(body: StandardsCreate, session: SessionDep, principal
     return await idempotency.respond(201, public, {"ETag": _etag(row), "Location": f"/v1/buyer-standards/{row.id}"})
 
 
-@router.get("", response_model=Page[StandardsPublic], operation_id="list_buyer_standards",
-            summary="List your buyer standards")
+@router.get(
+    "", response_model=Page[StandardsPublic], operation_id="list_buyer_standards", summary="List your buyer standards"
+)
 async def list_standards(session: SessionDep, principal: PrincipalDep, page: PageParamsDep) -> Page[StandardsPublic]:
     statement = select(BuyerStandard)
     if principal.role not in (Role.admin, Role.viewer):
         statement = statement.where(BuyerStandard.owner == owner_key(principal))  # type: ignore[arg-type]
-    rows, next_cursor = await fetch_page(session, statement, key=BuyerStandard.id, params=page)  # type: ignore[arg-type]
+    rows, next_cursor = await fetch_page(session, statement, key=BuyerStandard.id, params=page)
     return Page(items=[_public(r, r.firm_id, r.updated_at) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/{standards_id}", response_model=StandardsPublic, operation_id="read_buyer_standards",
-            summary="Read buyer standards, the current or a past version")
-async def read_standards(standards_id: str, response: Response, session: SessionDep, principal: PrincipalDep,
-                         version: Annotated[int | None, Query(ge=1)] = None) -> StandardsPublic:
+@router.get(
+    "/{standards_id}",
+    response_model=StandardsPublic,
+    operation_id="read_buyer_standards",
+    summary="Read buyer standards, the current or a past version",
+)
+async def read_standards(
+    standards_id: str,
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> StandardsPublic:
     row = readable(principal, await session.get(BuyerStandard, standards_id), "buyer standards", standards_id)
     assert isinstance(row, BuyerStandard)
     response.headers["ETag"] = _etag(row)
@@ -90,8 +125,9 @@ async def read_standards(standards_id: str, response: Response, session: Session
     return _public(past, row.firm_id, past.created_at)
 
 
-async def load_version(session: SessionDep, principal: PrincipalDep, standards_id: str,
-                       version: int | None) -> tuple[Standards, int]:
+async def load_version(
+    session: SessionDep, principal: PrincipalDep, standards_id: str, version: int | None
+) -> tuple[Standards, int]:
     row = readable(principal, await session.get(BuyerStandard, standards_id), "buyer standards", standards_id)
     assert isinstance(row, BuyerStandard)
     if version is None or version == row.version:
@@ -102,13 +138,24 @@ async def load_version(session: SessionDep, principal: PrincipalDep, standards_i
     return Standards.model_validate(past.body), version
 
 
-@router.patch("/{standards_id}", response_model=StandardsPublic, operation_id="update_buyer_standards",
-              summary="Change buyer standards (a new version; past versions stay readable)")
-async def update_standards(standards_id: str, body: StandardsUpdate, response: Response, session: SessionDep,
-                           principal: PrincipalDep, catalogue: CatalogueDep,
-                           if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> StandardsPublic:
-    row = writable(principal, await session.get(BuyerStandard, standards_id, with_for_update=True),
-                   "buyer standards", standards_id)
+@router.patch(
+    "/{standards_id}",
+    response_model=StandardsPublic,
+    operation_id="update_buyer_standards",
+    summary="Change buyer standards (a new version; past versions stay readable)",
+)
+async def update_standards(
+    standards_id: str,
+    body: StandardsUpdate,
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    catalogue: CatalogueDep,
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> StandardsPublic:
+    row = writable(
+        principal, await session.get(BuyerStandard, standards_id, with_for_update=True), "buyer standards", standards_id
+    )
     assert isinstance(row, BuyerStandard)
     if if_match is None:
         raise PreconditionRequired("Send the ETag of the version you read in If-Match")
@@ -122,17 +169,21 @@ async def update_standards(standards_id: str, body: StandardsUpdate, response: R
     try:
         standards = Standards.model_validate(merged)
     except ValidationError as exc:
-        raise ValidationFailed("The change leaves the standards invalid", errors=[
-            field_error(".".join(str(p) for p in e["loc"]), str(e["msg"]), str(e["type"])) for e in exc.errors()
-        ]) from None
+        raise ValidationFailed(
+            "The change leaves the standards invalid",
+            errors=[
+                field_error(".".join(str(p) for p in e["loc"]), str(e["msg"]), str(e["type"])) for e in exc.errors()
+            ],
+        ) from None
     check_schemes(standards, catalogue.schemes)
     now = datetime.now(UTC)
     row.version += 1
     row.name = body.name or row.name
     row.body = standards.model_dump(mode="json")
     row.updated_at = now
-    session.add(BuyerStandardVersion(standards_id=row.id, version=row.version, name=row.name, body=row.body,
-                                     created_at=now))
+    session.add(
+        BuyerStandardVersion(standards_id=row.id, version=row.version, name=row.name, body=row.body, created_at=now)
+    )
     await session.flush()
     public = _public(row, row.firm_id, now)
     await publish(session, "buyer_standards", row, public, op="updated", version=row.version)

@@ -18,4 +18,4 @@ class CertificationScheme(RegistryTable, table=True):
     category: str = Field(max_length=40)
     issuer: str | None = Field(default=None, max_length=200)
     description: str | None = None
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlmodel import col
 
 from services.common.changefeed import PendingChange, record_changes
 from services.common.deps import SessionDep
@@ -29,8 +30,8 @@ async def list_schemes(
     rows, next_cursor = await fetch_page(
         session,
         select(CertificationScheme),
-        key=CertificationScheme.code,
-        params=page,  # type: ignore[arg-type]
+        key=col(CertificationScheme.code),
+        params=page,
     )
     return Page(items=[CertificationSchemePublic.model_validate(r) for r in rows], next_cursor=next_cursor)
 
@@ -71,6 +72,6 @@ async def unknown_schemes(session: SessionDep, codes: set[str]) -> set[str]:
     if not codes:
         return set()
     known = set(
-        (await session.scalars(select(CertificationScheme.code).where(CertificationScheme.code.in_(codes)))).all()
-    )  # type: ignore[attr-defined]
+        (await session.scalars(select(col(CertificationScheme.code)).where(col(CertificationScheme.code).in_(codes)))).all()
+    )
     return codes - known

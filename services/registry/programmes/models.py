@@ -18,6 +18,6 @@ class Programme(RecordColumns, table=True):
     phase: str = Field(max_length=20, index=True)
     budget_amount: float | None = None
     budget_currency: str | None = Field(default=None, max_length=3)
-    start_date: date = Field(sa_type=Date)  # type: ignore[call-overload]
-    end_date: date | None = Field(default=None, sa_type=Date)  # type: ignore[call-overload]
+    start_date: date = Field(sa_type=Date)
+    end_date: date | None = Field(default=None, sa_type=Date)
     description: str | None = None
