@@ -4,6 +4,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
+SIZE ?= 1000000
 
 .PHONY: install run test lint format bench clean
 
@@ -27,6 +28,9 @@ lint: install  ## ruff and mypy
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+
+bench: install  ## benchmarks: bulk import throughput, duplicate detection quality and speed (SIZE=50000 for a quick run)
+	bench/run.sh $(SIZE)
 
 format: install
 	.venv/bin/ruff check --fix .

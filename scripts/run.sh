@@ -28,9 +28,11 @@ trap cleanup EXIT INT TERM
 $PY -m services.registry migrate
 $PY -m services.registry demo
 $PY -m services.matching migrate
+$PY -m services.reporting migrate
 $PY -m gateway migrate
 $PY -m services.registry serve --no-migrate & pids+=($!)
 $PY -m services.matching serve --no-migrate & pids+=($!)
+$PY -m services.reporting serve --no-migrate & pids+=($!)
 $PY -m gateway serve --no-migrate & pids+=($!)
 
 cat <<MSG
@@ -38,5 +40,6 @@ The platform is starting:
   API and docs:  http://127.0.0.1:${GATEWAY_PORT:-8000}/docs
   admin API key: in $KEY_FILE (or GATEWAY_BOOTSTRAP_API_KEY)
   try:           curl -H "Authorization: Bearer \$(cat $KEY_FILE)" http://127.0.0.1:${GATEWAY_PORT:-8000}/v1/clusters
+  indicators:    curl -H "Authorization: Bearer \$(cat $KEY_FILE)" http://127.0.0.1:${GATEWAY_PORT:-8000}/v1/indicators
 MSG
 wait -n "${pids[@]}"

@@ -15,11 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.settings import GatewaySettings
+from services.matching.settings import MatchingSettings
 from services.registry.app import MIGRATIONS as REGISTRY_MIGRATIONS
 from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
-from gateway.settings import GatewaySettings
-from services.matching.settings import MatchingSettings
+from services.reporting.settings import ReportingSettings
 from tests.support import POSTGRES_ENV, TEST_SECRET, Backend, Stack, running
 
 
@@ -132,8 +133,48 @@ def matching_settings(matching_url: str, tmp_path: Path) -> MatchingSettings:
 
 
 @pytest.fixture
-async def platform(registry_settings: RegistrySettings, gateway_settings: GatewaySettings,
-                   matching_settings: MatchingSettings) -> AsyncIterator[Stack]:
+async def platform(
+    registry_settings: RegistrySettings, gateway_settings: GatewaySettings, matching_settings: MatchingSettings
+) -> AsyncIterator[Stack]:
     """Gateway, registry and matching in one process."""
     async with Stack.start(registry_settings, gateway_settings, matching_settings=matching_settings) as stack:
         yield stack
+
+
+@pytest.fixture
+async def whole_platform(
+    registry_settings: RegistrySettings,
+    gateway_settings: GatewaySettings,
+    matching_settings: MatchingSettings,
+    reporting_settings: ReportingSettings,
+) -> AsyncIterator[Stack]:
+    """Gateway, registry, matching and reporting in one process."""
+    async with Stack.start(
+        registry_settings, gateway_settings, matching_settings=matching_settings, reporting_settings=reporting_settings
+    ) as stack:
+        yield stack
+
+
+# --- reporting -----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def reporting_url(backend: Backend) -> str:
+    from services.reporting.app import MIGRATIONS as REPORTING_MIGRATIONS
+
+    return await backend.fresh(REPORTING_MIGRATIONS)
+
+
+@pytest.fixture
+def reporting_settings(reporting_url: str, tmp_path: Path) -> ReportingSettings:
+    return ReportingSettings(
+        database_url=reporting_url,
+        environment="test",
+        principal_secret=TEST_SECRET,
+        data_dir=tmp_path / "reporting",
+        log_json=False,
+        log_level="WARNING",
+        registry_url="http://registry",
+        matching_url="http://matching",
+        feed_wait_seconds=0.5,
+    )

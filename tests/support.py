@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from asgi_lifespan import LifespanManager
@@ -21,6 +22,8 @@ from services.common.migrations import upgrade
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
 from services.common.settings import async_database_url
 
+# A loaded machine can take seconds to start an app (asgi-lifespan's default is 5 s).
+LIFESPAN_TIMEOUTS = {"startup_timeout": 60, "shutdown_timeout": 60}
 TEST_SECRET = "test-principal-secret-0123456789abcdef"
 POSTGRES_ENV = "TEST_POSTGRES_URL"  # e.g. postgresql://postgres@127.0.0.1:5432/postgres
 
@@ -131,7 +134,7 @@ class Backend:
 @asynccontextmanager
 async def running(app: FastAPI, base_url: str = "http://test") -> AsyncIterator[httpx.AsyncClient]:
     """Run ``app``'s lifespan and give a client that talks to it in process."""
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(app, **LIFESPAN_TIMEOUTS) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
             yield client
@@ -147,42 +150,65 @@ class Stack:
 
     @classmethod
     @asynccontextmanager
-    async def start(cls, registry_settings: object, gateway_settings: object, *,
-                    matching_settings: object | None = None,
-                    extra_upstreams: dict[str, FastAPI] | None = None, **gateway_options: object) -> AsyncIterator[Stack]:
-        """Registry and gateway (and matching, given its settings) wired in one process."""
+    async def start(
+        cls,
+        registry_settings: object,
+        gateway_settings: object,
+        *,
+        matching_settings: object | None = None,
+        reporting_settings: object | None = None,
+        extra_upstreams: dict[str, FastAPI] | None = None,
+        **gateway_options: object,
+    ) -> AsyncIterator[Stack]:
+        """Registry and gateway (and matching and reporting, given their settings) wired in one process."""
         from gateway.app import create_app as create_gateway
         from services.matching.app import create_app as create_matching
         from services.registry.app import create_app as create_registry
 
         async with AsyncExitStack() as stack:
-            registry = await stack.enter_async_context(LifespanManager(create_registry(registry_settings)))  # type: ignore[arg-type]
+            registry = await stack.enter_async_context(
+                LifespanManager(create_registry(registry_settings), **LIFESPAN_TIMEOUTS)
+            )  # type: ignore[arg-type]
             mounts: dict[str, httpx.AsyncBaseTransport] = {"http://registry": httpx.ASGITransport(app=registry.app)}
             upstreams = {"registry": registry.app}
             if matching_settings is not None:
-                matching = await stack.enter_async_context(LifespanManager(
-                    create_matching(matching_settings, http_mounts=dict(mounts))))  # type: ignore[arg-type]
+                matching = await stack.enter_async_context(
+                    LifespanManager(create_matching(matching_settings, http_mounts=dict(mounts)), **LIFESPAN_TIMEOUTS)
+                )  # type: ignore[arg-type]
                 mounts["http://matching"] = httpx.ASGITransport(app=matching.app)
                 upstreams["matching"] = matching.app
+            if reporting_settings is not None:  # follows the registry's and (when running) matching's feeds
+                from services.reporting.app import create_app as create_reporting
+
+                reporting = await stack.enter_async_context(
+                    LifespanManager(
+                        create_reporting(reporting_settings, http_mounts=dict(mounts)),  # type: ignore[arg-type]
+                        **LIFESPAN_TIMEOUTS,
+                    )
+                )
+                mounts["http://reporting"] = httpx.ASGITransport(app=reporting.app)
+                upstreams["reporting"] = reporting.app
             for name, upstream in (extra_upstreams or {}).items():
                 mounts[f"http://{name}"] = httpx.ASGITransport(app=upstream, raise_app_exceptions=False)
             gateway_app = create_gateway(gateway_settings, http_mounts=mounts, **gateway_options)  # type: ignore[arg-type]
-            gateway = await stack.enter_async_context(LifespanManager(gateway_app))
+            gateway = await stack.enter_async_context(LifespanManager(gateway_app, **LIFESPAN_TIMEOUTS))
             client = await stack.enter_async_context(
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway.app), base_url="http://gateway"))
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway.app), base_url="http://gateway")
+            )
             yield cls(client, gateway_app, upstreams)  # type: ignore[arg-type]
 
     async def issue_key(self, admin_key: str, **body: object) -> str:
-        response = await self.client.post("/v1/api-keys", json={"name": "test key", **body},
-                                          headers={"Authorization": f"Bearer {admin_key}"})
+        response = await self.client.post(
+            "/v1/api-keys", json={"name": "test key", **body}, headers={"Authorization": f"Bearer {admin_key}"}
+        )
         assert response.status_code == 201, response.text
         return str(response.json()["key"])
 
 
-async def feed_items(client: httpx.AsyncClient, *, after: int = 0, vocabulary: bool = False) -> list[dict[str, object]]:
+async def feed_items(client: httpx.AsyncClient, *, after: int = 0, vocabulary: bool = False) -> list[dict[str, Any]]:
     """Every change after ``after``, all pages; without the seeded certification vocabulary
     (which every registry feed starts with) unless ``vocabulary``."""
-    items: list[dict[str, object]] = []
+    items: list[dict[str, Any]] = []
     while True:
         page = (await client.get("/v1/changes", params={"after": after, "limit": 1000}, headers=SERVICE)).json()
         items += page["items"]

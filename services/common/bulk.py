@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import pydantic_core
-from sqlalchemy import JSON, Table, insert
+from sqlalchemy import JSON, Table, any_, bindparam, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import is_postgres
@@ -45,3 +46,10 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
     await driver.copy_records_to_table(table.name, records=records, columns=columns)
+
+
+def one_of(session: AsyncSession, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN values`` for long lists: one array parameter on PostgreSQL (``= ANY``), IN elsewhere."""
+    if is_postgres(session):
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))

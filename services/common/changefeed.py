@@ -118,7 +118,22 @@ async def record_changes(session: AsyncSession, table: Table, changes: Sequence[
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": OUTBOX_LOCK_KEY})
     now = datetime.now(UTC)
     # Bulk inserts (COPY on PostgreSQL) draw the sequence numbers in list order.
-    await insert_rows(session, table, [change.model_dump() | {"occurred_at": now} for change in changes])
+    await insert_rows(
+        session,
+        table,
+        [
+            {
+                "entity": c.entity,
+                "entity_id": c.entity_id,
+                "op": c.op,
+                "version": c.version,
+                "agency_id": c.agency_id,
+                "data": c.data,
+                "occurred_at": now,
+            }
+            for c in changes
+        ],
+    )
 
 
 async def read_changes(session: AsyncSession, table: Table, *, after: int, limit: int) -> ChangePage:

@@ -11,6 +11,9 @@ from fastapi import FastAPI
 from services.common.app import build_service_app, database_ready, open_database
 from services.common.changefeed import change_feed_router
 from services.registry.certifications.router import router as certification_router
+from services.registry.duplicates.router import router as duplicates_router
+from services.registry.imports.router import router as imports_router
+from services.registry.imports.runner import ImportRunner
 from services.registry.records import resource_router
 from services.registry.resources import RESOURCES
 from services.registry.settings import RegistrySettings
@@ -26,7 +29,12 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_database(app, settings, metadata):
-            yield
+            app.state.imports = ImportRunner(app)
+            await app.state.imports.resume()  # jobs a stop or crash interrupted continue
+            try:
+                yield
+            finally:
+                await app.state.imports.stop()
 
     return build_service_app(
         settings,
@@ -40,7 +48,10 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         routers=[
             *(resource_router(spec) for spec in RESOURCES),
             certification_router,
+            imports_router,
+            duplicates_router,
             change_feed_router("registry records"),
         ],
         readiness={"database": database_ready},
+        body_limits={"/v1/imports": settings.import_max_bytes},  # uploads: their own limit
     )

@@ -27,7 +27,6 @@ from services.common.deps import SessionDep
 from services.common.errors import (
     PROBLEM_RESPONSES,
     Conflict,
-    FieldError,
     Forbidden,
     NotFound,
     PreconditionFailed,
@@ -86,11 +85,27 @@ class TextFilter:
 
 
 Filter = ColumnFilter | FacetFilter | TextFilter
-# Rules needing the database, checked for a batch at once: one problem (or None) per item.
-BatchCheck = Callable[[AsyncSession, Sequence[Any]], Awaitable[list[ValidationFailed | None]]]
+# Rules needing the database, checked for a batch at once on the records' documents (the
+# create schema's JSON, see ``Draft``): one problem (or None) per document.
+BatchCheck = Callable[[AsyncSession, Sequence[dict[str, Any]]], Awaitable[list[ValidationFailed | None]]]
 # Called in the writing transaction after records were created, updated or deleted:
-# (session, op, [(record id, validated data, or None when deleted)]).
-AfterWrite = Callable[[AsyncSession, str, Sequence[tuple[str, Any]]], Awaitable[None]]
+# (session, op, [(record id, owning agency id, document, or None when deleted)]).
+AfterWrite = Callable[[AsyncSession, str, Sequence[tuple[str, str, Any]]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A validated record, ready to be written: all that creating it takes besides the database.
+
+    Made by ``draft`` from the create schema; plain data, so that an importer can make
+    drafts in worker processes and hand them to ``create_drafts``.
+    """
+
+    requested_agency: str | None  # the agency_id field, if set (admins name the owner)
+    document: dict[str, Any]  # the create schema's fields, JSON-ready
+    columns: dict[str, Any]  # table column values (JSON columns JSON-ready), without the record columns
+    tags: list[tuple[str, str, date | None, date | None]]  # facet, value, validity; references included
+    references: list[Reference]
 
 
 @dataclass(frozen=True)
@@ -194,13 +209,12 @@ async def _check_references(session: AsyncSession, references: Sequence[Referenc
         raise problem
 
 
-def tag_rows(spec: ResourceSpec, record_id: str, data: BaseModel) -> list[dict[str, Any]]:
+def tag_rows(spec: ResourceSpec, record_id: str, data: BaseModel | Draft) -> list[dict[str, Any]]:
     """The ``record_tags`` rows of a record: its tags and its references."""
-    tags = {(t.facet, t.value, t.valid_from, t.valid_until) for t in spec.tags(data)}
-    tags |= {(r.facet, r.id, None, None) for r in spec.references(data)}
+    tags = (data if isinstance(data, Draft) else draft(spec, data)).tags
     return [
         {"record_id": record_id, "entity": spec.entity, "facet": f, "value": v, "valid_from": a, "valid_until": b}
-        for f, v, a, b in sorted(tags, key=lambda t: (t[0], t[1]))
+        for f, v, a, b in tags
     ]
 
 
@@ -210,20 +224,37 @@ async def _write_tags(session: AsyncSession, spec: ResourceSpec, record_id: str,
 
 
 async def validation_problems(
-    session: AsyncSession, spec: ResourceSpec, items: Sequence[BaseModel]
+    session: AsyncSession, spec: ResourceSpec, drafts: Sequence[Draft]
 ) -> list[ValidationFailed | None]:
     """The database rules of a batch (references first, then the spec's check)."""
-    problems = await _reference_problems(session, [spec.references(data) for data in items])
+    problems = await _reference_problems(session, [d.references for d in drafts])
     if spec.check is not None:
-        checked = await spec.check(session, items)
+        checked = await spec.check(session, [d.document for d in drafts])
         problems = [reference or other for reference, other in zip(problems, checked, strict=True)]
     return problems
 
 
 async def _validate(session: AsyncSession, spec: ResourceSpec, data: BaseModel) -> None:
-    problem = (await validation_problems(session, spec, [data]))[0]
+    problem = (await validation_problems(session, spec, [draft(spec, data)]))[0]
     if problem is not None:
         raise problem
+
+
+def draft(spec: ResourceSpec, data: BaseModel) -> Draft:
+    """Everything about a validated record that needs no database (CPU only, no I/O)."""
+    document = data.model_dump(mode="json")
+    columns = spec.table.__table__.columns  # type: ignore[attr-defined]
+    values = {
+        name: document[name] if isinstance(columns[name].type, JSON) else getattr(data, name)
+        for name in columns.keys()
+        if name in document and name not in _RECORD_COLUMNS
+    }
+    references = spec.references(data)
+    tags = {(t.facet, t.value, t.valid_from, t.valid_until) for t in spec.tags(data)}
+    tags |= {(r.facet, r.id, None, None) for r in references}
+    return Draft(
+        getattr(data, "agency_id", None), document, values, sorted(tags, key=lambda t: (t[0], t[1])), references
+    )
 
 
 async def _publish(session: AsyncSession, spec: ResourceSpec, row: RecordColumns, op: str) -> None:
@@ -269,7 +300,21 @@ async def create_records(
     items: Sequence[BaseModel],
     notify: bool = True,
 ) -> list[Created | ValidationFailed]:
-    """Create a batch of validated records: the one create path, for single writes and imports.
+    """Create a batch of validated records: the one create path, for single writes and imports."""
+    return await create_drafts(
+        session, spec, principal=principal, drafts=[draft(spec, d) for d in items], notify=notify
+    )
+
+
+async def create_drafts(
+    session: AsyncSession,
+    spec: ResourceSpec,
+    *,
+    principal: Principal,
+    drafts: Sequence[Draft],
+    notify: bool = True,
+) -> list[Created | ValidationFailed]:
+    """Write a batch of drafts (see ``draft``): what ``create_records`` does after the CPU part.
 
     Ownership is decided for the whole batch (``Forbidden`` is raised); the
     database rules (references, the spec's check) are checked with one query per
@@ -278,14 +323,13 @@ async def create_records(
     and one outbox row each. ``notify=False`` skips ``spec.after_write`` (a caller
     that runs it itself, such as the importer).
     """
-    if not items:
+    if not drafts:
         return []
     owners: dict[str | None, str] = {}
     if spec.tenant_owned:
-        for data in items:
-            requested = getattr(data, "agency_id", None)
-            if requested not in owners:
-                owners[requested] = _owning_agency(spec, principal, requested)
+        for item in drafts:
+            if item.requested_agency not in owners:
+                owners[item.requested_agency] = _owning_agency(spec, principal, item.requested_agency)
         from services.registry.agencies.models import Agency  # the owner must exist
 
         await _check_references(
@@ -293,37 +337,41 @@ async def create_records(
         )
     elif principal.role not in spec.create_roles:
         raise Forbidden(f"Role '{principal.role}' may not create {spec.title}")
-    problems = await validation_problems(session, spec, items)
+    problems = await validation_problems(session, spec, drafts)
     now = datetime.now(UTC)
     stamp = now.isoformat().replace("+00:00", "Z")  # as the public schemas serialise it
-    columns = spec.table.__table__.columns  # type: ignore[attr-defined]
-    json_columns = {name for name in columns.keys() if isinstance(columns[name].type, JSON)}
-    plain_columns = [name for name in columns.keys() if name not in json_columns and name not in _RECORD_COLUMNS]
     results: list[Created | ValidationFailed] = []
     rows: list[dict[str, Any]] = []
     tags: list[dict[str, Any]] = []
     changes: list[PendingChange] = []
-    written: list[tuple[str, BaseModel]] = []
-    for data, problem in zip(items, problems, strict=True):
+    written: list[tuple[str, str, dict[str, Any]]] = []
+    for item, problem in zip(drafts, problems, strict=True):
         if problem is not None:
             results.append(problem)
             continue
         record_id = new_id(spec.id_prefix)
-        agency_id = owners[getattr(data, "agency_id", None)] if spec.tenant_owned else record_id
-        document = data.model_dump(mode="json")
+        agency_id = owners[item.requested_agency] if spec.tenant_owned else record_id
         row = {"id": record_id, "agency_id": agency_id, "version": 1, "created_at": now, "updated_at": now}
-        row.update({name: getattr(data, name) for name in plain_columns if name in document})
-        row.update({name: document[name] for name in json_columns if name in document})
+        row.update(item.columns)
         rows.append(row)
-        tags += tag_rows(spec, record_id, data)
-        document.update(id=record_id, agency_id=agency_id, version=1, created_at=stamp, updated_at=stamp)
+        tags += [
+            {"record_id": record_id, "entity": spec.entity, "facet": f, "value": v, "valid_from": a, "valid_until": b}
+            for f, v, a, b in item.tags
+        ]
+        document = item.document | {
+            "id": record_id,
+            "agency_id": agency_id,
+            "version": 1,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
         changes.append(
             PendingChange.model_construct(
                 entity=spec.entity, entity_id=record_id, op="created", version=1, agency_id=agency_id, data=document
             )
         )
         results.append(Created(record_id, agency_id, document))
-        written.append((record_id, data))
+        written.append((record_id, agency_id, item.document))
     await insert_rows(session, spec.table.__table__, rows)  # type: ignore[attr-defined]
     await insert_rows(session, RecordTag.__table__, tags)  # type: ignore[attr-defined]
     if notify and spec.after_write is not None and written:
@@ -384,21 +432,26 @@ async def update_record(
     current = public_of(spec, row).model_dump(mode="json")
     merged = current | changes.model_dump(mode="json", exclude_unset=True)
     allowed = set(spec.create.model_fields)
-    data = _validate_merged(spec, {k: v for k, v in merged.items() if k in allowed})
+    data = validate_document(spec, {k: v for k, v in merged.items() if k in allowed})
+    await apply_update(session, spec, row, data)
+    return row
+
+
+async def apply_update(session: AsyncSession, spec: ResourceSpec, row: RecordColumns, data: BaseModel) -> None:
+    """Check ``data`` (the whole record, validated) against the database, store it and publish it."""
     await _validate(session, spec, data)
     for name, value in _row_values(spec, data).items():
         setattr(row, name, value)
     row.version += 1
     row.updated_at = datetime.now(UTC)
-    await _write_tags(session, spec, record_id, data)
+    await _write_tags(session, spec, row.id, data)
     await session.flush()
     if spec.after_write is not None:
-        await spec.after_write(session, "updated", [(record_id, data)])
+        await spec.after_write(session, "updated", [(row.id, spec.owner_of(row), data.model_dump(mode="json"))])
     await _publish(session, spec, row, "updated")
-    return row
 
 
-def _validate_merged(spec: ResourceSpec, merged: dict[str, Any]) -> BaseModel:
+def validate_document(spec: ResourceSpec, merged: dict[str, Any]) -> BaseModel:
     """Re-validate the whole record after a partial update (cross-field rules)."""
     from pydantic import ValidationError
 
@@ -441,7 +494,7 @@ async def remove_record(session: AsyncSession, spec: ResourceSpec, row: RecordCo
     await session.delete(row)
     await session.flush()
     if spec.after_write is not None:
-        await spec.after_write(session, "deleted", [(row.id, None)])
+        await spec.after_write(session, "deleted", [(row.id, spec.owner_of(row), None)])
     row.version += 1
     await _publish(session, spec, row, "deleted")
 

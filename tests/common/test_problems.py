@@ -12,7 +12,7 @@ from asgi_lifespan import LifespanManager
 from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
 from tests.registry.helpers import cluster_body, firm_body, make_agency
-from tests.support import ADMIN, SERVICE, agency_headers, running
+from tests.support import ADMIN, LIFESPAN_TIMEOUTS, SERVICE, agency_headers, running
 
 PROBLEM = "application/problem+json"
 
@@ -229,7 +229,7 @@ async def test_a_crash_is_a_500_problem_with_the_request_id(registry_settings: R
     async def crash() -> None:
         raise RuntimeError("boom: internal detail that must not leak")
 
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(app, **LIFESPAN_TIMEOUTS) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             response = await client.get("/v1/test-crash", headers={"X-Request-ID": "crash-1"})

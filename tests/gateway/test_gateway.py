@@ -177,12 +177,12 @@ async def test_slow_and_crashing_upstreams_map_to_504_and_502(
 
 
 async def test_rate_limit_in_memory(registry_settings: RegistrySettings, gateway_settings: GatewaySettings) -> None:
-    limiter = MemoryRateLimiter(per_minute=60, burst=3)
+    limiter = MemoryRateLimiter(per_minute=1, burst=3)  # no refill to speak of while the test runs
     async with Stack.start(registry_settings, gateway_settings, rate_limiter=limiter) as stack:
         statuses = [(await stack.client.get("/v1/clusters", headers=ADMIN_KEY)) for _ in range(4)]
         assert [r.status_code for r in statuses] == [200, 200, 200, 429]
         limited = statuses[-1]
-        assert limited.headers["Retry-After"] == "1"
+        assert 1 <= int(limited.headers["Retry-After"]) <= 60
         assert limited.headers["content-type"] == "application/problem+json"
         assert "r=0" in limited.headers["RateLimit"]
         assert statuses[0].headers["RateLimit"].startswith('"default";r=2')
@@ -196,10 +196,10 @@ async def test_rate_limit_shared_through_redis(
     try:
         async with (
             Stack.start(
-                registry_settings, gateway_settings, rate_limiter=RedisRateLimiter(redis, 60, 3, namespace)
+                registry_settings, gateway_settings, rate_limiter=RedisRateLimiter(redis, 1, 3, namespace)
             ) as first,
             Stack.start(
-                registry_settings, gateway_settings.model_copy(), rate_limiter=RedisRateLimiter(redis, 60, 3, namespace)
+                registry_settings, gateway_settings.model_copy(), rate_limiter=RedisRateLimiter(redis, 1, 3, namespace)
             ) as second,
         ):
             statuses = [

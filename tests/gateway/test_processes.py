@@ -65,7 +65,7 @@ class Processes:
                 process.wait(10)
 
 
-def _wait_ready(url: str, seconds: float = 30) -> None:
+def _wait_ready(url: str, seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:

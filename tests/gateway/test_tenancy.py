@@ -87,7 +87,33 @@ class Tenants:
         )
         self.records["/v1/linkages"] = linkage["id"]
         self.records["/v1/api-keys"] = (await self.client.get("/v1/api-keys", headers=ADMIN)).json()["items"][0]["id"]
+        await self._imports_and_duplicates()
         return self
+
+    async def _imports_and_duplicates(self) -> None:
+        csv = "name,roles,size_class,isic_codes,country\nImportadora Andina,supplier,small,1410,EC\n"
+        job = await self.client.post("/v1/imports", content=csv, headers=self.agency_a | {"Content-Type": "text/csv"})
+        assert job.status_code == 202, job.text
+        self.records["/v1/imports"] = job.json()["id"]
+        for _ in range(200):
+            status = (await self.client.get(f"/v1/imports/{job.json()['id']}", headers=self.agency_a)).json()
+            if status["status"] in ("completed", "failed"):
+                break
+            import asyncio
+
+            await asyncio.sleep(0.05)
+        pairs = []
+        for name in ("Confecciones Imbabura", "Hilanderia del Norte"):
+            ruc = {"scheme": "RUC", "value": "1790012345001" if "Conf" in name else "1790098765001"}
+            for _ in range(2):
+                await self.post("/v1/firms", firm_body(name=name, national_ids=[ruc]), self.agency_a)
+            listed = (await self.client.get("/v1/duplicates", params={"status": "open"}, headers=self.agency_a)).json()
+            pairs = [p["id"] for p in listed["items"]]
+        assert len(pairs) >= 2, "the detector flags registrations with the same national id"
+        merged = await self.client.post(f"/v1/duplicates/{pairs[0]}/merge", json={}, headers=self.agency_a)
+        assert merged.status_code in (200, 201), merged.text
+        self.records["/v1/duplicates/merges"] = merged.json()["id"]
+        self.records["/v1/duplicates"] = pairs[1]
 
     async def _shortlist(self) -> dict[str, Any]:
         for _ in range(100):
@@ -102,14 +128,23 @@ class Tenants:
         raise AssertionError("the catalogue never showed agency A's suppliers")
 
     def path(self, template: str) -> str:
-        collection = template.split("/{")[0]
-        return (
-            template.replace("{record_id}", self.records.get(collection, "x"))
-            .replace("{key_id}", self.records["/v1/api-keys"])
-            .replace("{standards_id}", self.records["/v1/buyer-standards"])
-            .replace("{shortlist_id}", self.records["/v1/shortlists"])
-            .replace("{linkage_id}", self.records["/v1/linkages"])
-        )
+        """``template`` with agency A's (or lead firm A's) record in every placeholder."""
+        values = {
+            "record_id": self.records[template.split("/{")[0]] if "{record_id}" in template else "",
+            "key_id": self.records["/v1/api-keys"],
+            "standards_id": self.records["/v1/buyer-standards"],
+            "shortlist_id": self.records["/v1/shortlists"],
+            "linkage_id": self.records["/v1/linkages"],
+            "job_id": self.records["/v1/imports"],
+            "candidate_id": self.records["/v1/duplicates"],
+            "merge_id": self.records["/v1/duplicates/merges"],
+            "table": "indicators",
+            "chart": "funnel",
+            "fmt": "svg",
+        }
+        path = template.format(**values)
+        assert "{" not in path, f"no value for a placeholder of {template}"
+        return path
 
 
 Check = Callable[[Tenants, str, str], Awaitable[None]]
@@ -191,7 +226,51 @@ async def linkages_on_own_shortlists(t: Tenants, method: str, template: str) -> 
 
 
 async def not_tenant_owned(t: Tenants, method: str, template: str) -> None:
-    """Records of the caller's own: nothing of another tenant is reachable this way."""
+    """Records of the caller's own, or public facts: nothing of another tenant is reachable this way."""
+
+
+async def own_figures_only(t: Tenants, method: str, template: str) -> None:
+    """An agency reads its own programme figures; naming another agency is refused."""
+    path = t.path(template)
+    own = await t.client.get(path, headers=t.agency_b)
+    assert own.status_code == 200, own.text
+    response = await t.client.get(path, params={"agency_id": t.agency_a_id}, headers=t.agency_b)
+    assert response.status_code == 403, response.text
+
+
+async def not_in_others_lists(t: Tenants, method: str, template: str) -> None:
+    """Another agency's list does not show this agency's jobs, pairs or merges."""
+    response = await t.client.get(template, headers=t.agency_b)
+    assert response.status_code == 200, response.text
+    assert t.records[template] not in {item["id"] for item in response.json()["items"]}
+
+
+async def hidden_from_others(t: Tenants, method: str, template: str) -> None:
+    """Another agency's job, pair or merge does not exist for this key (404), read or acted on."""
+    response = await t.client.request(
+        method, t.path(template), headers=t.agency_b, json={} if method == "POST" else None
+    )
+    assert response.status_code == 404, response.text
+
+
+async def own_agency_only(t: Tenants, method: str, template: str) -> None:
+    """Naming another agency (an import for it, its duplicate policy) is refused."""
+    if method == "POST":
+        response = await t.client.post(
+            template,
+            params={"agency_id": t.agency_a_id},
+            content="name\nX\n",
+            headers=t.agency_b | {"Content-Type": "text/csv"},
+        )
+    else:
+        response = await t.client.request(
+            method,
+            template,
+            params={"agency_id": t.agency_a_id},
+            headers=t.agency_b,
+            json={"auto_merge_same_national_id": True} if method == "PUT" else None,
+        )
+    assert response.status_code == 403, response.text
 
 
 REGISTRY = [
@@ -234,12 +313,35 @@ CASES |= {
     ("get", "/v1/linkages"): own_list_only,
     ("get", "/v1/linkages/{linkage_id}"): private_to_owner,
     ("patch", "/v1/linkages/{linkage_id}"): private_to_owner,
+    ("post", "/v1/imports"): own_agency_only,
+    ("get", "/v1/imports"): not_in_others_lists,
+    ("get", "/v1/imports/template.csv"): not_tenant_owned,
+    ("get", "/v1/imports/template.xlsx"): not_tenant_owned,
+    ("get", "/v1/imports/{job_id}"): hidden_from_others,
+    ("get", "/v1/imports/{job_id}/errors.csv"): hidden_from_others,
+    ("get", "/v1/duplicates"): not_in_others_lists,
+    ("get", "/v1/duplicates/{candidate_id}"): hidden_from_others,
+    ("post", "/v1/duplicates/{candidate_id}/merge"): hidden_from_others,
+    ("post", "/v1/duplicates/{candidate_id}/distinct"): hidden_from_others,
+    ("get", "/v1/duplicates/merges"): not_in_others_lists,
+    ("get", "/v1/duplicates/merges/{merge_id}"): hidden_from_others,
+    ("post", "/v1/duplicates/merges/{merge_id}/undo"): hidden_from_others,
+    ("get", "/v1/duplicates/policy"): own_agency_only,
+    ("put", "/v1/duplicates/policy"): own_agency_only,
+    ("get", "/dashboard"): own_figures_only,
+    ("get", "/v1/indicators"): own_figures_only,
+    ("get", "/v1/indicators/series"): own_figures_only,
+    ("get", "/v1/indicators/clusters"): own_figures_only,
+    ("get", "/v1/exports/{table}.csv"): own_figures_only,
+    ("get", "/v1/charts/{chart}.{fmt}"): own_figures_only,
+    ("get", "/v1/indicators/definitions"): not_tenant_owned,
+    ("get", "/v1/indicators/freshness"): not_tenant_owned,
 }
 
 
 @pytest.fixture
-async def tenants(platform: Stack) -> Tenants:
-    return await Tenants(platform).setup()
+async def tenants(whole_platform: Stack) -> Tenants:
+    return await Tenants(whole_platform).setup()
 
 
 def operations(document: dict[str, Any]) -> set[tuple[str, str]]:
@@ -252,8 +354,9 @@ def operations(document: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-async def test_every_route_has_a_case(platform: Stack) -> None:
-    document = (await platform.client.get("/openapi.json")).json()
+async def test_every_route_has_a_case(whole_platform: Stack) -> None:
+    document = (await whole_platform.client.get("/openapi.json")).json()
+    assert "x-unavailable-services" not in document["info"], "every service's routes must be in the document"
     missing = operations(document) - set(CASES)
     assert not missing, f"routes without a tenancy case: {sorted(missing)}"
 

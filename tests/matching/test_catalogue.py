@@ -69,7 +69,7 @@ def ids(catalogue: Catalogue, **query: Any) -> list[str]:
 
 async def test_pages_deltas_rebuilds_and_restarts(tmp_path: Path) -> None:
     store = CatalogueStore(tmp_path / "store.sqlite3")
-    catalogue = Catalogue(store, snapshots=tmp_path / "snapshots", delta_limit=5)
+    catalogue = Catalogue(store, snapshots=tmp_path / "snapshots", delta_limit=5, small_catalogue=0)
     assert await catalogue.load_cursor() == 0
     feed = Feed()
     # A catch-up in two pages: nothing is published until the feed is drained.
@@ -90,7 +90,9 @@ async def test_pages_deltas_rebuilds_and_restarts(tmp_path: Path) -> None:
     assert "frm_00001" in ids(catalogue, isic_codes=("1050",))
 
     # A restart opens the snapshot and puts later changes back in the delta.
-    restarted = Catalogue(CatalogueStore(tmp_path / "store.sqlite3"), snapshots=tmp_path / "snapshots", delta_limit=5)
+    restarted = Catalogue(
+        CatalogueStore(tmp_path / "store.sqlite3"), snapshots=tmp_path / "snapshots", delta_limit=5, small_catalogue=0
+    )
     assert await restarted.load_cursor() == feed.seq
     await restarted.caught_up()
     assert ids(restarted, isic_codes=("1430",)) == ids(catalogue, isic_codes=("1430",))
@@ -116,7 +118,7 @@ async def test_a_lead_firm_only_firm_is_not_a_supplier(tmp_path: Path) -> None:
 
 async def test_queries_run_while_the_feed_applies(tmp_path: Path) -> None:
     """Views are immutable: a query in a thread never sees a half-applied page."""
-    catalogue = Catalogue(CatalogueStore(tmp_path / "store.sqlite3"), delta_limit=3)
+    catalogue = Catalogue(CatalogueStore(tmp_path / "store.sqlite3"), delta_limit=3, small_catalogue=0)
     await catalogue.load_cursor()
     feed = Feed()
     await catalogue.apply(feed.page(*[("created", firm(i)) for i in range(1, 40)]))

@@ -17,7 +17,7 @@ from tests.registry.helpers import (
     network_body,
     programme_body,
 )
-from tests.support import feed_items, ADMIN, SERVICE, agency_headers
+from tests.support import ADMIN, agency_headers, feed_items
 
 
 def error_fields(response: httpx.Response) -> list[str]:

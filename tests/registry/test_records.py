@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.registry.helpers import cluster_body, create, firm_body, make_agency
-from tests.support import feed_items, ADMIN, SERVICE, agency_headers
+from tests.support import ADMIN, agency_headers, feed_items
 
 
 async def test_create_read_update_delete_cluster(registry: httpx.AsyncClient) -> None:

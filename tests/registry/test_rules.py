@@ -16,7 +16,6 @@ from tests.support import ADMIN, SERVICE, TEST_SECRET, agency_headers, principal
 SCHEME = {"code": "fsc-coc", "name": "FSC Chain of Custody", "category": "forestry"}
 
 
-
 async def feed(registry: httpx.AsyncClient) -> list[dict[str, Any]]:
     response = await registry.get("/v1/changes", params={"after": 0, "limit": 1000}, headers=SERVICE)
     assert response.status_code == 200, response.text

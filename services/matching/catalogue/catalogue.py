@@ -80,6 +80,9 @@ class View:
         return self.main.n - len(self.removed) + (self.delta.n if self.delta else 0)
 
 
+ROUNDING_SLACK = 1e-8  # > 2 x (len(CRITERIA) + 1) x 0.5e-9, plus float error
+
+
 def _top(scores: np.ndarray, rank: np.ndarray, k: int) -> np.ndarray:
     """Positions of the best ``k`` by score, ties by id rank, in order."""
     m = len(scores)
@@ -120,7 +123,19 @@ def _rank_segment(
             ranked.append([])
             continue
         rows = candidates.rows[positions]
-        values = segment.criterion_values(query, rows, weights, terms)
+        distance = candidates.distance[positions] if candidates.distance is not None else None
+        values = segment.criterion_values(query, rows, weights, terms, distance)
+        if len(rows) > 4 * limit:
+            # Round only where it can matter: a rounded score is within (criteria + 1) x 0.5e-9
+            # of the unrounded sum, so the exact top k lies among rows within twice that of
+            # the k-th best unrounded sum.
+            raw = np.zeros(len(rows), dtype=np.float64)
+            for c in weights:
+                raw += weights[c] * values[c]
+            kth = np.partition(raw, len(raw) - limit)[len(raw) - limit]
+            near = np.flatnonzero(raw >= kth - ROUNDING_SLACK)
+            positions, rows = positions[near], rows[near]
+            values = {c: v[near] for c, v in values.items()}
         contributions = {c: np.round(weights[c] * values[c], SCORE_DECIMALS) for c in weights}
         scores = np.round(np.sum(list(contributions.values()), axis=0), SCORE_DECIMALS)
         best = _top(scores, rows, limit)  # rows are in id order
@@ -204,12 +219,14 @@ class Catalogue:
     store: CatalogueStore
     snapshots: Path | None = None  # where main segments are saved for fast restarts
     delta_limit: int = 5000
+    small_catalogue: int = 1000  # up to this many suppliers every change rebuilds the main segment
     view: View | None = None
     schemes: set[str] = field(default_factory=set)  # the registry's certification vocabulary
     loaded: asyncio.Event = field(default_factory=asyncio.Event)
     _rebuild_needed: bool = False
     _rebuilding: asyncio.Task[None] | None = None
     _publish: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _applying: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def version(self) -> str | None:
@@ -250,7 +267,15 @@ class Catalogue:
         return True
 
     async def apply(self, page: ChangePage) -> None:
-        """FeedConsumer: store the page with its cursor, then publish the change."""
+        """FeedConsumer: store the page with its cursor, then publish the change.
+
+        Pages are applied one at a time, in feed order (a background rebuild may run
+        meanwhile): the store's cursor must never pass a page not yet stored.
+        """
+        async with self._applying:
+            await self._apply(page)
+
+    async def _apply(self, page: ChangePage) -> None:
         changes: list[tuple[str, int, SupplierRecord | None]] = []
         schemes: list[str] = []
         for change in page.items:
@@ -272,8 +297,8 @@ class Catalogue:
         delta = dict(current.delta_records)
         for supplier_id, seq, record in changes:
             delta[supplier_id] = (seq, record)
-        if current.main.n + len(delta) <= self.delta_limit:
-            # A small catalogue is rebuilt whole, so its text model always knows every word.
+        if current.main.n + len(delta) <= self.small_catalogue:
+            # A small catalogue is rebuilt whole (milliseconds), so its text model knows every word.
             await self._rebuild(epoch=current.text.epoch + 1)
             self.loaded.set()
             return

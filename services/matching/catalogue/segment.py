@@ -151,6 +151,7 @@ class Candidates:
     development: np.ndarray  # bool: fails exactly one upgradeable constraint
     missing_scheme: np.ndarray  # int: index into the query's required certifications, -1 if none
     capacity_short: np.ndarray  # bool
+    distance: np.ndarray | None = None  # km to the request's point, when a maximum distance was asked
 
 
 class Segment:
@@ -367,9 +368,11 @@ class Segment:
         else:
             required_for_count = required
         rows = as_array(base)
+        distance: np.ndarray | None = None
         if query.max_distance_km is not None and query.latitude is not None and query.longitude is not None:
             distance = haversine_km(self.latitude[rows], self.longitude[rows], query.latitude, query.longitude)
-            rows = rows[distance <= query.max_distance_km]  # NaN (no coordinates) compares False
+            within = distance <= query.max_distance_km  # NaN (no coordinates) compares False
+            rows, distance = rows[within], distance[within]
         missing_count = np.zeros(len(rows), dtype=np.int32)
         missing_scheme = np.full(len(rows), -1, dtype=np.int32)
         for index, scheme in enumerate(required_for_count):
@@ -402,10 +405,16 @@ class Segment:
             development,
             np.where(missing_count == 1, missing_scheme, -1),
             capacity_short & (missing_count == 0),
+            distance,
         )
 
     def criterion_values(
-        self, query: Query, rows: np.ndarray, weights: dict[str, float], text_terms: tuple[np.ndarray, np.ndarray]
+        self,
+        query: Query,
+        rows: np.ndarray,
+        weights: dict[str, float],
+        text_terms: tuple[np.ndarray, np.ndarray],
+        distance: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Each active criterion's value in [0, 1] for ``rows`` (ascending)."""
         values: dict[str, np.ndarray] = {}
@@ -421,8 +430,11 @@ class Segment:
         if "proximity" in weights:
             assert query.latitude is not None and query.longitude is not None
             reference = query.max_distance_km or PROXIMITY_REFERENCE_KM
-            distance = haversine_km(self.latitude[rows], self.longitude[rows], query.latitude, query.longitude)
-            values["proximity"] = np.nan_to_num(np.clip(1.0 - distance / reference, 0.0, 1.0), nan=0.0)
+            if distance is None:
+                distance = haversine_km(self.latitude[rows], self.longitude[rows], query.latitude, query.longitude)
+            proximity = np.clip(1.0 - distance / reference, 0.0, 1.0)
+            proximity[np.isnan(proximity)] = 0.0
+            values["proximity"] = proximity
         if "capacity" in weights:
             target = query.capacity_target
             assert target is not None and query.capacity_unit is not None
@@ -432,9 +444,11 @@ class Segment:
             fit = np.minimum(1.0, capacity / target)
             values["capacity"] = np.where((self.capacity_unit[rows] == code) & ~np.isnan(capacity), fit, 0.0)
         if "performance" in weights:
-            quality = from_share(self.quality[rows])
-            on_time = from_share(self.on_time[rows])
-            known = (~np.isnan(quality)).astype(np.float64) + (~np.isnan(on_time))
-            total = np.nan_to_num(quality) + np.nan_to_num(on_time)
+            quality, on_time = self.quality[rows], self.on_time[rows]
+            quality_known, on_time_known = quality != UNKNOWN_SHARE, on_time != UNKNOWN_SHARE
+            total = np.where(quality_known, quality / SHARE_SCALE, 0.0) + np.where(
+                on_time_known, on_time / SHARE_SCALE, 0.0
+            )
+            known = quality_known.astype(np.float64) + on_time_known
             values["performance"] = np.where(known > 0, total / np.maximum(known, 1), PERFORMANCE_PRIOR)
         return values

@@ -72,6 +72,8 @@ async def unknown_schemes(session: SessionDep, codes: set[str]) -> set[str]:
     if not codes:
         return set()
     known = set(
-        (await session.scalars(select(col(CertificationScheme.code)).where(col(CertificationScheme.code).in_(codes)))).all()
+        (
+            await session.scalars(select(col(CertificationScheme.code)).where(col(CertificationScheme.code).in_(codes)))
+        ).all()
     )
     return codes - known

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.errors import ValidationFailed, field_error
 from services.registry.certifications.router import unknown_schemes
 from services.registry.clusters.models import Cluster
+from services.registry.duplicates.hooks import firm_written
 from services.registry.firms.models import Firm
 from services.registry.firms.schemas import FirmCreate, FirmPublic, FirmQuery, FirmUpdate
 from services.registry.records import ColumnFilter, FacetFilter, Reference, ResourceSpec, Tag, TextFilter
@@ -23,17 +27,25 @@ def _references(data: FirmCreate) -> list[Reference]:
     return [Reference(f"cluster_ids.{i}", Cluster, cid, "cluster") for i, cid in enumerate(data.cluster_ids)]
 
 
-async def _check(session: AsyncSession, data: FirmCreate) -> None:
-    unknown = await unknown_schemes(session, {c.scheme for c in data.certifications})
-    if unknown:
+async def _check(session: AsyncSession, documents: Sequence[dict[str, Any]]) -> list[ValidationFailed | None]:
+    """Certification schemes must be in the vocabulary: one query for a whole batch."""
+    unknown = await unknown_schemes(session, {c["scheme"] for d in documents for c in d["certifications"]})
+    problems: list[ValidationFailed | None] = []
+    for document in documents:
         errors = [
             field_error(
-                f"certifications.{i}.scheme", f"'{c.scheme}' is not in the certification vocabulary", "unknown_scheme"
+                f"certifications.{i}.scheme",
+                f"'{c['scheme']}' is not in the certification vocabulary",
+                "unknown_scheme",
             )
-            for i, c in enumerate(data.certifications)
-            if c.scheme in unknown
+            for i, c in enumerate(document["certifications"])
+            if c["scheme"] in unknown
         ]
-        raise ValidationFailed("Unknown certification schemes: " + ", ".join(sorted(unknown)), errors=errors)
+        schemes = sorted({c["scheme"] for c in document["certifications"]} & unknown)
+        problems.append(
+            ValidationFailed("Unknown certification schemes: " + ", ".join(schemes), errors=errors) if errors else None
+        )
+    return problems
 
 
 FIRMS = ResourceSpec(
@@ -60,4 +72,5 @@ FIRMS = ResourceSpec(
     tags=_tags,
     references=_references,
     check=_check,
+    after_write=firm_written,
 )

@@ -1,0 +1,247 @@
+"""End-to-end throughput of ``POST /v1/imports``: upload, validation, insert, outbox, duplicates.
+
+Builds the registry app in process on a fresh PostgreSQL database (or SQLite),
+writes a CSV of N generated firms (``bench/firmgen.py``: about a fifth of them
+corrupted copies of others, so the duplicate detector has work), uploads it as a
+client would (streamed, 1 MiB chunks) and waits for the job. Rows per second are
+end to end: from the first byte uploaded to the job's completion. Memory is the
+process's resident set, sampled while the job runs.
+
+    python bench/imports.py --rows 1000000 [--backend sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import httpx  # noqa: E402
+from asgi_lifespan import LifespanManager  # noqa: E402
+from firmgen import labelled  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
+
+from services.common.migrations import upgrade  # noqa: E402
+from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal  # noqa: E402
+from services.common.settings import async_database_url  # noqa: E402
+from services.registry.app import MIGRATIONS, create_app  # noqa: E402
+from services.registry.settings import RegistrySettings  # noqa: E402
+
+SECRET = "bench-principal-secret-0123456789abcdef"
+HEADER = [
+    "name",
+    "national_ids",
+    "roles",
+    "size_class",
+    "employees",
+    "isic_codes",
+    "country",
+    "subdivision",
+    "locality",
+    "postal_code",
+    "street",
+    "latitude",
+    "longitude",
+]
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def write_csv(path: Path, rows: int) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER)
+        written = 0
+        for firm in labelled(max(1, int(rows / 1.28)), seed=3):
+            f = firm.fields
+            ids = "; ".join(f"{i['scheme']}:{i['value']}" for i in f["national_ids"])
+            writer.writerow(
+                [
+                    f["name"],
+                    ids,
+                    "; ".join(f["roles"]),
+                    f["size_class"],
+                    f["employees"],
+                    "; ".join(f["isic_codes"]),
+                    f["country"],
+                    f["subdivision"],
+                    f["locality"],
+                    f["postal_code"] or "",
+                    f["street"] or "",
+                    "" if f["latitude"] is None else f["latitude"],
+                    "" if f["longitude"] is None else f["longitude"],
+                ]
+            )
+            written += 1
+            if written == rows:
+                break
+
+
+def headers(principal: Principal) -> dict[str, str]:
+    return {PRINCIPAL_HEADER: sign_principal(principal, SECRET, ttl_seconds=240)}
+
+
+async def database(backend: str, workdir: Path) -> tuple[str, str | None]:
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{workdir / 'registry.db'}"
+        await upgrade(MIGRATIONS, url)
+        return url, None
+    admin = (
+        os.environ.get("BENCH_POSTGRES_URL")
+        or os.environ.get("TEST_POSTGRES_URL")
+        or "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    name = f"lk_bench_{uuid.uuid4().hex[:10]}"
+    engine = create_async_engine(async_database_url(admin), isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    url = async_database_url(admin.rsplit("/", 1)[0] + "/" + name)
+    await upgrade(MIGRATIONS, url)
+    return url, name
+
+
+async def drop(name: str | None) -> None:
+    if name is None:
+        return
+    admin = (
+        os.environ.get("BENCH_POSTGRES_URL")
+        or os.environ.get("TEST_POSTGRES_URL")
+        or "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    engine = create_async_engine(async_database_url(admin), isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await engine.dispose()
+
+
+async def run(rows: int, backend: str, batch: int, workers: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="lk-bench-") as tmp:
+        workdir = Path(tmp)
+        source = workdir / "firms.csv"
+        started = time.perf_counter()
+        write_csv(source, rows)
+        generated = time.perf_counter() - started
+        url, name = await database(backend, workdir)
+        settings = RegistrySettings(
+            database_url=url,
+            data_dir=workdir,
+            environment="test",
+            principal_secret=SECRET,
+            log_json=False,
+            log_level="WARNING",
+            import_max_bytes=8 * 1024**3,
+            import_batch_rows=batch,
+            import_workers=workers,
+            import_parallel_min_bytes=0,
+        )
+        try:
+            app = create_app(settings)
+            async with LifespanManager(app) as manager:
+                transport = httpx.ASGITransport(app=manager.app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=600) as client:
+                    admin = Principal(subject="bench", role=Role.admin)
+                    created = await client.post(
+                        "/v1/agencies", json={"name": "Bench agency", "country": "IN"}, headers=headers(admin)
+                    )
+                    assert created.status_code == 201, created.text
+                    agency = created.json()["id"]
+                    importer = Principal(subject="bench-agency", role=Role.agency, agency_id=agency)
+                    baseline = rss_mb()
+
+                    async def chunks() -> AsyncIterator[bytes]:
+                        with source.open("rb") as handle:
+                            while chunk := handle.read(1024 * 1024):
+                                yield chunk
+
+                    started = time.perf_counter()
+                    response = await client.post(
+                        "/v1/imports", content=chunks(), headers=headers(importer) | {"Content-Type": "text/csv"}
+                    )
+                    assert response.status_code == 202, response.text
+                    uploaded = time.perf_counter() - started
+                    job_id = response.json()["id"]
+                    peak = rss_mb()
+                    rows_done = None
+                    while True:
+                        job = (await client.get(f"/v1/imports/{job_id}", headers=headers(importer))).json()
+                        peak = max(peak, rss_mb())
+                        if rows_done is None and (
+                            job["progress"]["rows_read"] >= rows
+                            or job["status"] != "running"
+                            and job["status"] != "queued"
+                        ):
+                            rows_done = time.perf_counter() - started
+                        if job["status"] in ("completed", "failed"):
+                            break
+                        await asyncio.sleep(0.2)
+                    elapsed = time.perf_counter() - started
+                    feed = (
+                        await client.get("/v1/changes", params={"after": 0, "limit": 1}, headers=headers(admin))
+                    ).json()
+            engine = create_async_engine(url)
+            async with engine.connect() as connection:
+                firms = (await connection.execute(text("SELECT count(*) FROM firms"))).scalar_one()
+                outbox = (
+                    await connection.execute(text("SELECT count(*) FROM outbox WHERE entity = 'firm'"))
+                ).scalar_one()
+            await engine.dispose()
+        finally:
+            await drop(name)
+    progress = job["progress"]
+    size = source.stat().st_size if source.exists() else 0
+    load = os.getloadavg()[0]
+    print(
+        f"\n### Bulk import, {backend} ({rows:,} rows, batches of {batch:,}, {workers} validating worker process(es); "
+        f"CSV generated in {generated:.0f} s; load average {load:.1f} on {os.cpu_count()} cores)\n"
+    )
+    assert rows_done is not None
+    print(
+        "| backend | rows | status | accepted | rejected | skipped | upload | rows in (validate, insert, outbox) | "
+        "rows/s | duplicate check | duplicates suspected | total | rows/s end to end | firms | outbox rows | "
+        "RSS before | peak RSS | worker peak RSS |"
+    )
+    print("| " + " | ".join(["---"] * 18) + " |")
+    print(
+        f"| {backend} | {progress['rows_read']:,} | {job['status']} | {progress['rows_accepted']:,} | "
+        f"{progress['rows_rejected']:,} | {progress['rows_skipped']:,} | {uploaded:.1f} s | {rows_done:.1f} s | "
+        f"{rows / rows_done:,.0f} | {elapsed - rows_done:.1f} s | {progress['duplicates_suspected']:,} | "
+        f"{elapsed:.1f} s | {rows / elapsed:,.0f} | {firms:,} | {outbox:,} | {baseline:,.0f} MB | "
+        f"{max(peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024):,.0f} MB | "
+        f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:,.0f} MB |"
+    )
+    if job["status"] != "completed":
+        print(f"\nThe job failed: {job['error']}")
+    del size, feed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--backend", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes validating rows (0: a thread)")
+    args = parser.parse_args()
+    asyncio.run(run(args.rows, args.backend, args.batch, args.workers))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Every benchmark, each a script printing Markdown tables.
+#
+#   bench/run.sh [SIZE]              all of them; SIZE (default 1000000) rows imported, firms
+#                                    deduplicated at scale and catalogue size for matching
+#   bench/run.sh NAME [ARGS...]      one of them with its own arguments:
+#                                    imports (--rows N), duplicates (--firms N --quality N), matching
+#
+# `make bench SIZE=50000` is a quick run. PostgreSQL comes from BENCH_POSTGRES_URL or
+# TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=.venv/bin/python
+export PYTHONPATH=.
+
+case "${1:-}" in
+  imports|duplicates|matching)
+    name="$1"; shift
+    exec "$PYTHON" "bench/${name}.py" "$@" ;;
+esac
+
+SIZE="${1:-1000000}"
+echo "# Benchmarks (size ${SIZE}) on $(nproc) cores, $(date -u +%Y-%m-%d), load average $(cut -d' ' -f1 /proc/loadavg)"
+"$PYTHON" bench/imports.py --rows "$SIZE"
+"$PYTHON" bench/duplicates.py --firms "$SIZE"
+if [ -f bench/matching.py ]; then
+  "$PYTHON" bench/matching.py --sizes "$SIZE"
+fi

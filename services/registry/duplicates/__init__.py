@@ -1,0 +1,1 @@
+"""Duplicate firms: detection on create and import, a review queue, reversible merges."""

@@ -1,0 +1,514 @@
+"""Duplicate detection against the database, and reversible merges.
+
+``detect`` files new (or changed) firms under their blocking keys in
+``firm_match_keys``, looks up the firms already filed under the same keys (one
+query per batch), scores the pairs with ``detector.score_pairs`` and records the
+likely ones in ``duplicate_candidates``. It runs in the writing transaction: for
+a single create through ``firm_written`` (the firms resource's ``after_write``),
+for an import once per batch.
+
+``merge_firms`` keeps one survivor: every record referring to the merged firm
+(networks' members and anything else indexed in ``record_tags``) is repointed,
+the merged firm is deleted, and all of it is published on the change feed and
+stored in a ``duplicate_merges`` row, which ``undo_merge`` plays back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+from sqlalchemy import String, bindparam, delete, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.bulk import insert_rows, one_of
+from services.common.changefeed import PendingChange, record_changes
+from services.common.db import is_postgres
+from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.common.ids import new_id
+from services.common.principal import Principal
+from services.registry.duplicates import detector
+from services.registry.duplicates.models import DuplicateCandidate, DuplicateMerge, DuplicatePolicy, FirmMatchKey
+from services.registry.firms.models import Firm
+from services.registry.records import OUTBOX
+from services.registry.tables import RecordColumns, RecordTag
+
+MATCH_KEYS = FirmMatchKey.__table__  # type: ignore[attr-defined]
+CANDIDATES = DuplicateCandidate.__table__  # type: ignore[attr-defined]
+_CHUNK = 5000
+FIRM_COLUMNS: tuple[Any, ...] = (
+    Firm.id,
+    Firm.agency_id,
+    Firm.name,
+    Firm.country,
+    Firm.national_ids,
+    Firm.street,
+    Firm.locality,
+    Firm.postal_code,
+    Firm.latitude,
+    Firm.longitude,
+    Firm.isic_codes,
+)
+
+
+def _chunks(values: Sequence[Any], size: int = _CHUNK) -> list[Sequence[Any]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+@dataclass
+class Detection:
+    """What one call of ``detect`` found."""
+
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # rows written to duplicate_candidates
+    pairs_compared: int = 0
+
+
+async def _profiles_of(session: AsyncSession, ids: Sequence[str]) -> dict[str, detector.Profile]:
+    found: dict[str, detector.Profile] = {}
+    for chunk in _chunks(sorted(ids), 20000):
+        rows = await session.execute(select(*FIRM_COLUMNS).where(one_of(session, Firm.id, chunk)))
+        for row in rows:
+            found[row.id] = detector.profile_of_firm(dict(row._mapping))
+    return found
+
+
+# Block sizes are counted up to here: enough to tell a block too large to use, and a name
+# so common that its frequency weight is at its floor (``detector.NAME_FREQUENCY_WEIGHT``).
+COUNT_CAP = 200
+_CAPPED_COUNTS = text(
+    "SELECT k.key, (SELECT count(*) FROM (SELECT 1 FROM firm_match_keys m WHERE m.key = k.key LIMIT :cap) AS s) "
+    "FROM unnest(:keys) AS k(key)"
+).bindparams(bindparam("keys", type_=ARRAY(String)), bindparam("cap"))
+
+
+async def _block_sizes(session: AsyncSession, keys: Sequence[str]) -> dict[str, int]:
+    """How many firms are filed under each key (up to ``COUNT_CAP``): one query per 20,000 keys."""
+    sizes: dict[str, int] = {}
+    for chunk in _chunks(list(keys), 20000):
+        if is_postgres(session):  # an index probe per key, bounded however common the key
+            rows = await session.execute(_CAPPED_COUNTS, {"keys": list(chunk), "cap": COUNT_CAP})
+        else:
+            rows = await session.execute(
+                select(MATCH_KEYS.c.key, func.count())
+                .where(one_of(session, MATCH_KEYS.c.key, chunk))
+                .group_by(MATCH_KEYS.c.key)
+            )
+        sizes.update({key: min(int(count), COUNT_CAP) for key, count in rows if count})
+    return sizes
+
+
+async def detect(
+    session: AsyncSession,
+    firms: Sequence[tuple[str, str, Any]],
+    *,
+    source: str,
+    skip_decided: bool = False,
+) -> Detection:
+    """File ``firms`` (id, agency, data) under their keys and record their likely duplicates."""
+    result = Detection()
+    if not firms:
+        return result
+    profiles = []
+    for firm_id, agency_id, data in firms:
+        p = detector.profile_of_firm(data, id=firm_id)
+        p.agency_id = agency_id
+        profiles.append(p)
+    keys_of = [detector.blocking_keys(p) for p in profiles]
+    batch_blocks: dict[str, list[int]] = {}
+    for index, keys in enumerate(keys_of):
+        for key in keys:
+            batch_blocks.setdefault(key, []).append(index)
+    new_ids = {p.id for p in profiles}
+    # Sizes first (the name keys only count firms of one name), then the members of small blocks.
+    sizes = await _block_sizes(session, sorted(batch_blocks))
+    small = sorted(
+        key
+        for key, members in batch_blocks.items()
+        if not detector.counting_key(key) and 0 < sizes.get(key, 0) and sizes[key] + len(members) <= detector.MAX_BLOCK
+    )
+    existing_blocks: dict[str, list[str]] = {}
+    for chunk in _chunks(small, 20000):
+        rows = await session.execute(
+            select(MATCH_KEYS.c.key, MATCH_KEYS.c.firm_id).where(one_of(session, MATCH_KEYS.c.key, chunk))
+        )
+        for key, firm_id in rows:
+            if firm_id not in new_ids:
+                existing_blocks.setdefault(key, []).append(firm_id)
+    name_counts = {
+        key: sizes.get(key, 0) + len(members) for key, members in batch_blocks.items() if detector.counting_key(key)
+    }
+    for p in profiles:
+        p.name_count = name_counts.get(detector.name_key(p), 1)
+    wanted: dict[int, set[str]] = {}  # batch index -> existing firm ids to compare with
+    within: set[tuple[int, int]] = set()
+    for key, members in batch_blocks.items():
+        if detector.counting_key(key):
+            continue
+        existing = existing_blocks.get(key, [])
+        if sizes.get(key, 0) + len(members) > detector.MAX_BLOCK:
+            continue  # too common a key, counting the firms filed under it before this batch
+        for position, index in enumerate(members):
+            if existing:
+                wanted.setdefault(index, set()).update(existing)
+            for earlier in members[:position]:
+                within.add((earlier, index))
+    others = await _profiles_of(session, sorted({firm_id for ids in wanted.values() for firm_id in ids}))
+    for other in others.values():
+        other.name_count = name_counts.get(detector.name_key(other), 1)
+    everyone = profiles + list(others.values())
+    slot = {p.id: k for k, p in enumerate(everyone)}
+    pair_list = sorted(within) + [
+        (index, slot[firm_id]) for index, ids in sorted(wanted.items()) for firm_id in sorted(ids) if firm_id in others
+    ]
+    result.pairs_compared = len(pair_list)
+    await insert_rows(
+        session,
+        MATCH_KEYS,
+        [{"key": key, "firm_id": p.id} for p, keys in zip(profiles, keys_of, strict=True) for key in keys],
+    )
+    if not pair_list:
+        return result
+    table = detector.ProfileTable(everyone)
+    left = np.array([a for a, _ in pair_list], dtype=np.int64)
+    right = np.array([b for _, b in pair_list], dtype=np.int64)
+    w = detector.table_weights(table, left, right)
+    scores = detector.scores(w)
+    likely = [
+        (everyone[a], everyone[b], detector.explain(everyone[a], everyone[b], w[k]), float(scores[k]), w[k])
+        for k, (a, b) in enumerate(pair_list)
+        if scores[k] >= detector.THRESHOLD
+    ]
+    if not likely:
+        return result
+    decided: set[tuple[str, str]] = set()
+    if skip_decided:
+        ids = sorted(new_ids)
+        for chunk in _chunks(ids):
+            rows = await session.execute(
+                select(CANDIDATES.c.firm_a, CANDIDATES.c.firm_b).where(
+                    or_(CANDIDATES.c.firm_a.in_(chunk), CANDIDATES.c.firm_b.in_(chunk))
+                )
+            )
+            decided |= {(a, b) for a, b in rows}
+    now = datetime.now(UTC)
+    seen: set[tuple[str, str]] = set()
+    for a, b, reasons, score, row in likely:
+        first, second = (a, b) if a.id < b.id else (b, a)
+        if (first.id, second.id) in decided or (first.id, second.id) in seen:
+            continue
+        seen.add((first.id, second.id))
+        result.candidates.append(
+            {
+                "id": new_id("dup"),
+                "firm_a": first.id,
+                "firm_b": second.id,
+                "agency_a": first.agency_id or "",
+                "agency_b": second.agency_id or "",
+                "score": round(score, 4),
+                "same_national_id": bool(row[1] == detector.SAME_ID),
+                "reasons": [r.as_dict() for r in reasons],
+                "status": "open",
+                "source": source,
+                "detected_at": now,
+            }
+        )
+    await insert_rows(session, CANDIDATES, result.candidates)
+    return result
+
+
+async def forget(session: AsyncSession, firm_ids: Sequence[str]) -> None:
+    """Drop the keys and the open candidates of firms that changed or are gone."""
+    for chunk in _chunks(list(firm_ids)):
+        await session.execute(delete(MATCH_KEYS).where(MATCH_KEYS.c.firm_id.in_(chunk)))
+        await session.execute(
+            delete(CANDIDATES).where(
+                CANDIDATES.c.status == "open", or_(CANDIDATES.c.firm_a.in_(chunk), CANDIDATES.c.firm_b.in_(chunk))
+            )
+        )
+
+
+async def firm_written(session: AsyncSession, op: str, firms: Sequence[tuple[str, str, Any]]) -> None:
+    """The firms resource's ``after_write``: keep keys current and detect on every write."""
+    if op == "created":
+        await detect(session, firms, source="create")
+    elif op == "updated":
+        await forget(session, [firm_id for firm_id, _, _ in firms])
+        await detect(session, firms, source="update", skip_decided=True)
+    else:
+        await forget(session, [firm_id for firm_id, _, _ in firms])
+
+
+async def auto_merge_enabled(session: AsyncSession, agency_id: str) -> bool:
+    policy = await session.get(DuplicatePolicy, agency_id)
+    return bool(policy and policy.auto_merge_same_national_id)
+
+
+# --------------------------------------------------------------------------- merging
+
+
+def _repoint(value: Any, old: str, new: str) -> Any:
+    """``value`` with every ``old`` id replaced by ``new``; lists drop entries that became repeats."""
+    if isinstance(value, str):
+        return new if value == old else value
+    if isinstance(value, dict):
+        return {k: _repoint(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_repoint(v, old, new) for v in value]
+        kept: list[Any] = []
+        holders: set[str] = set()  # keys of dict entries already holding ``new``
+        for original, item in zip(value, items, strict=True):
+            if isinstance(item, str):
+                if item == new and new in kept:
+                    continue
+            elif isinstance(item, dict):
+                keys = {k for k, v in item.items() if v == new}
+                if keys & holders:
+                    continue
+                if original != item or keys:
+                    holders |= keys
+            kept.append(item)
+        return kept
+    return value
+
+
+def _specs_by_entity() -> dict[str, Any]:
+    from services.registry.resources import RESOURCES
+
+    return {spec.entity: spec for spec in RESOURCES}
+
+
+def _create_fields(spec: Any, document: dict[str, Any]) -> dict[str, Any]:
+    allowed = set(spec.create.model_fields)
+    return {k: v for k, v in document.items() if k in allowed}
+
+
+async def merge_firms(
+    session: AsyncSession,
+    *,
+    survivor_id: str,
+    merged_id: str,
+    principal: Principal,
+    candidate: DuplicateCandidate | None = None,
+    automatic: bool = False,
+) -> DuplicateMerge:
+    """Merge ``merged_id`` into ``survivor_id``: repoint references, delete it, record how to undo."""
+    from services.registry.firms.resource import FIRMS
+    from services.registry.imports.models import ImportRowKey
+    from services.registry.records import apply_update, get_record, public_of, remove_record, validate_document
+
+    if survivor_id == merged_id:
+        raise Conflict("A firm cannot be merged into itself")
+    survivor = await get_record(session, FIRMS, survivor_id, for_update=True)
+    merged = await get_record(session, FIRMS, merged_id, for_update=True)
+    for firm in (survivor, merged):
+        if not principal.can_write_for_agency(firm.agency_id):
+            raise Forbidden(f"Firm {firm.id} belongs to another agency; only its agency or an admin may merge it")
+    merged_document = public_of(FIRMS, merged).model_dump(mode="json")
+    specs = _specs_by_entity()
+    referrers = (
+        await session.execute(
+            select(RecordTag.entity, RecordTag.record_id)  # type: ignore[call-overload,unused-ignore]
+            .where(RecordTag.value == merged_id, RecordTag.record_id != merged_id)  # type: ignore[arg-type,unused-ignore]
+            .distinct()
+        )
+    ).all()
+    repointed = []
+    for entity, record_id in sorted(referrers):
+        spec = specs[entity]
+        row = await get_record(session, spec, record_id, for_update=True)
+        before = public_of(spec, row).model_dump(mode="json")
+        try:
+            data = validate_document(spec, _repoint(_create_fields(spec, before), merged_id, survivor_id))
+        except ValidationFailed as exc:
+            raise Conflict(f"Repointing {entity} {record_id} to {survivor_id} would leave it invalid: {exc}") from None
+        await apply_update(session, spec, row, data)
+        repointed.append({"entity": entity, "id": record_id, "before": before, "version_after": row.version})
+    others = (
+        await session.execute(
+            select(DuplicateCandidate).where(
+                or_(DuplicateCandidate.firm_a == merged_id, DuplicateCandidate.firm_b == merged_id),  # type: ignore[arg-type]
+                DuplicateCandidate.status == "open",  # type: ignore[arg-type]
+            )
+        )
+    ).scalars()
+    dropped = [_candidate_row(c) for c in others if candidate is None or c.id != candidate.id]
+    if dropped:
+        await session.execute(delete(CANDIDATES).where(CANDIDATES.c.id.in_([c["id"] for c in dropped])))
+    keys = (
+        await session.execute(
+            select(ImportRowKey.agency_id, ImportRowKey.natural_key).where(ImportRowKey.firm_id == merged_id)  # type: ignore[arg-type,call-overload,unused-ignore]
+        )
+    ).all()
+    if keys:
+        await session.execute(
+            update(ImportRowKey).where(ImportRowKey.firm_id == merged_id).values(firm_id=survivor_id)  # type: ignore[arg-type]
+        )
+    now = datetime.now(UTC)
+    merge_id = new_id("mrg")
+    if candidate is not None:  # decided before the merged firm's open pairs are dropped with it
+        candidate.status = "merged"
+        candidate.decided_at = now
+        candidate.decided_by = principal.subject
+        candidate.merge_id = merge_id
+        await session.flush()
+    await remove_record(session, FIRMS, merged)
+    merge = DuplicateMerge(
+        id=merge_id,
+        candidate_id=candidate.id if candidate else None,
+        survivor_id=survivor_id,
+        merged_id=merged_id,
+        agency_id=survivor.agency_id,
+        automatic=automatic,
+        merged_by=principal.subject,
+        merged_at=now,
+        snapshot={
+            "merged": merged_document,
+            "repointed": repointed,
+            "dropped_candidates": [_jsonable(c) for c in dropped],
+            "import_keys": [[agency, key] for agency, key in keys],
+        },
+    )
+    session.add(merge)
+    await session.flush()
+    await _publish_merge(session, merge, "created")
+    return merge
+
+
+def _candidate_row(candidate: DuplicateCandidate) -> dict[str, Any]:
+    return {column.name: getattr(candidate, column.name) for column in CANDIDATES.columns}
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+def _from_json_row(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for name in ("detected_at", "decided_at"):
+        if isinstance(out.get(name), str):
+            out[name] = datetime.fromisoformat(out[name])
+    return out
+
+
+async def _publish_merge(session: AsyncSession, merge: DuplicateMerge, op: str) -> None:
+    await record_changes(
+        session,
+        OUTBOX,
+        [
+            PendingChange(
+                entity="firm_merge",
+                entity_id=merge.id,
+                op=op,  # type: ignore[arg-type,unused-ignore]
+                version=1 if op == "created" else 2,
+                agency_id=merge.agency_id,
+                data=None
+                if op == "deleted"
+                else {"id": merge.id, "survivor_id": merge.survivor_id, "merged_id": merge.merged_id},
+            )
+        ],
+    )
+
+
+async def undo_merge(session: AsyncSession, merge: DuplicateMerge, *, principal: Principal) -> DuplicateMerge:
+    """Play a merge back: the merged firm returns with its id, references point at it again."""
+    from services.registry.firms.resource import FIRMS
+    from services.registry.imports.models import ImportRowKey
+    from services.registry.records import apply_update, get_record, tag_rows, validate_document
+
+    if merge.undone_at is not None:
+        raise Conflict(f"Merge {merge.id} was undone already")
+    snapshot = merge.snapshot
+    document: dict[str, Any] = snapshot["merged"]
+    if not principal.can_write_for_agency(document["agency_id"]) or not principal.can_write_for_agency(merge.agency_id):
+        raise Forbidden("Only the agency of both firms, or an admin, may undo this merge")
+    if await session.get(Firm, merge.merged_id) is not None:
+        raise Conflict(f"A firm with id {merge.merged_id} exists again")
+    specs = _specs_by_entity()
+    # Repointed records first, so a record changed since the merge stops the undo before anything is written.
+    rows = []
+    for entry in snapshot["repointed"]:
+        spec = specs[entry["entity"]]
+        try:
+            row = await get_record(session, spec, entry["id"], for_update=True)
+        except NotFound:
+            continue  # deleted since: nothing to point back
+        if row.version != entry["version_after"]:
+            raise Conflict(
+                f"{entry['entity']} {entry['id']} changed after the merge (version {row.version}, "
+                f"merge left {entry['version_after']}); change it back by hand or merge again",
+                changed={"entity": entry["entity"], "id": entry["id"]},
+            )
+        rows.append((spec, row, entry["before"]))
+    data = validate_document(FIRMS, _create_fields(FIRMS, document) | {"agency_id": document["agency_id"]})
+    now = datetime.now(UTC)
+    version = int(document["version"]) + 2  # it was deleted at version + 1
+    values = data.model_dump(mode="json")
+    columns = Firm.__table__.columns  # type: ignore[attr-defined]
+    row_values = {name: values[name] for name in columns.keys() if name in values}
+    row_values.update(
+        id=merge.merged_id,
+        agency_id=document["agency_id"],
+        version=version,
+        created_at=datetime.fromisoformat(document["created_at"].replace("Z", "+00:00")),
+        updated_at=now,
+    )
+    for name in ("name", "size_class", "country", "subdivision", "street", "locality", "postal_code"):
+        row_values[name] = getattr(data, name, row_values.get(name))
+    await insert_rows(session, Firm.__table__, [row_values])  # type: ignore[attr-defined]
+    await insert_rows(session, RecordTag.__table__, tag_rows(FIRMS, merge.merged_id, data))  # type: ignore[attr-defined]
+    restored = await session.get(Firm, merge.merged_id)
+    assert restored is not None
+    from services.registry.records import _publish  # one way to publish a record
+
+    await _publish(session, FIRMS, restored, "created")
+    for spec, row, before in rows:
+        await apply_update(session, spec, row, validate_document(spec, _create_fields(spec, before)))
+    await detect(session, [(merge.merged_id, document["agency_id"], data)], source="undo", skip_decided=True)
+    for agency, key in snapshot.get("import_keys", []):
+        await session.execute(
+            update(ImportRowKey)
+            .where(ImportRowKey.agency_id == agency, ImportRowKey.natural_key == key)  # type: ignore[arg-type,unused-ignore]
+            .values(firm_id=merge.merged_id)
+        )
+    dropped = [_from_json_row(c) for c in snapshot.get("dropped_candidates", [])]
+    if dropped:
+        await session.execute(delete(CANDIDATES).where(CANDIDATES.c.id.in_([c["id"] for c in dropped])))
+        await insert_rows(session, CANDIDATES, dropped)
+    if merge.candidate_id is not None:
+        await session.execute(
+            update(CANDIDATES)
+            .where(CANDIDATES.c.id == merge.candidate_id)
+            .values(status="open", decided_at=None, decided_by=None, merge_id=None)
+        )
+    merge.undone_at = now
+    merge.undone_by = principal.subject
+    await session.flush()
+    await _publish_merge(session, merge, "deleted")
+    return merge
+
+
+async def count_open(session: AsyncSession, firm_ids: Sequence[str]) -> int:
+    total = 0
+    for chunk in _chunks(list(firm_ids)):
+        total += int(
+            await session.scalar(
+                select(func.count()).where(
+                    CANDIDATES.c.status == "open", or_(CANDIDATES.c.firm_a.in_(chunk), CANDIDATES.c.firm_b.in_(chunk))
+                )
+            )
+            or 0
+        )
+    return total
+
+
+def owners(candidate: DuplicateCandidate) -> tuple[str, str]:
+    return candidate.agency_a, candidate.agency_b
+
+
+def as_model(row: RecordColumns, model: type[BaseModel]) -> BaseModel:
+    return model.model_validate(row, from_attributes=True)

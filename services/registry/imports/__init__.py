@@ -1,0 +1,1 @@
+"""Bulk import of firms from CSV, XLSX and NDJSON files, as background jobs."""

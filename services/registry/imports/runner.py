@@ -1,0 +1,377 @@
+"""Import jobs run in the background of the registry process, batch by batch.
+
+Each batch of rows is one transaction: the firms (through ``create_records``, the
+create path of single writes), their tags and outbox rows, the rows' natural
+keys, the duplicates found, the rejected rows' errors and the job's counters and
+checkpoint. A batch commits whole or not at all, so a crash or a cancelled task
+leaves no half-imported row, and the job resumes after its checkpoint when the
+registry starts again (``ImportRunner.resume``). While one batch is written, the
+next one is parsed and validated in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import pydantic_core
+import structlog
+from fastapi import FastAPI
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.common.bulk import insert_rows, one_of
+from services.common.errors import ValidationFailed
+from services.common.principal import Principal
+from services.registry.duplicates import detector
+from services.registry.duplicates.models import DuplicateCandidate
+from services.registry.duplicates.service import FIRM_COLUMNS, auto_merge_enabled, detect, merge_firms
+from services.registry.firms.models import Firm
+from services.registry.firms.resource import FIRMS
+from services.registry.firms.schemas import FirmCreate
+from services.registry.imports.files import ImportFile, Mapping_, Row, RowProblem, resolve_mapping, to_firm_input
+from services.registry.imports.models import ImportJob, ImportRowError, ImportRowKey
+from services.registry.imports.workers import ProcessBatches, ThreadBatches
+from services.registry.records import Created, Draft, create_drafts, draft
+
+logger = structlog.get_logger(__name__)
+ERRORS = ImportRowError.__table__  # type: ignore[attr-defined]
+ROW_KEYS = ImportRowKey.__table__  # type: ignore[attr-defined]
+UNFINISHED = ("queued", "running")
+
+
+@dataclass
+class Prepared:
+    """One input row after mapping and validation: a firm to create, or its errors."""
+
+    number: int
+    draft: Draft | None = None  # the validated firm, as ``records.draft`` makes it
+    natural_key: str = ""
+    errors: list[dict[str, Any]] = field(default_factory=list)  # import_errors rows, without job_id
+
+
+def _cell(row: Row, column: str) -> str | None:
+    value = row.cells.get(column)
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else pydantic_core.to_json(value).decode()
+    return text[:500]
+
+
+def natural_key(data: FirmCreate) -> str:
+    """``id:SCHEME:VALUE`` of the first national id, else a hash of the validated record."""
+    if data.national_ids:
+        first = data.national_ids[0]
+        return "id:" + detector.normalise_id(first.scheme, first.value)[:110]
+    return "row:" + hashlib.sha256(pydantic_core.to_json(data)).hexdigest()[:40]
+
+
+def error_row(
+    row: Row, mapping: Mapping_, field_path: str, code: str, message: str, column: str | None = None
+) -> dict[str, Any]:
+    column = mapping.column_of(field_path) if column is None else column
+    return {
+        "row_number": row.number,
+        "column": column[:200],
+        "field": field_path[:200],
+        "code": code[:60],
+        "message": message,
+        "value": _cell(row, column) if column else None,
+    }
+
+
+def prepare(rows: Iterator[Row], count: int, mapping: Mapping_, agency_id: str) -> list[Prepared]:
+    """Read up to ``count`` rows and validate them with ``FirmCreate``, as single writes are."""
+    prepared = []
+    for row in islice(rows, count):
+        item = Prepared(row.number)
+        prepared.append(item)
+        if row.errors:
+            item.errors = [
+                {
+                    "row_number": row.number,
+                    "column": "",
+                    "field": "",
+                    "code": e.code,
+                    "message": e.message,
+                    "value": None,
+                }
+                for e in row.errors
+            ]
+            continue
+        try:
+            data = FirmCreate.model_validate(to_firm_input(row.cells, mapping, agency_id))
+            item.natural_key = natural_key(data)
+            item.draft = draft(FIRMS, data)
+        except RowProblem as problem:
+            item.errors = [error_row(row, mapping, "", problem.code, problem.message, problem.column)]
+        except ValidationError as exc:
+            item.errors = [
+                error_row(row, mapping, ".".join(str(p) for p in e["loc"]), str(e["type"]), str(e["msg"]))
+                for e in exc.errors()
+            ]
+    return prepared
+
+
+@dataclass
+class BatchOutcome:
+    accepted: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    suspected: int = 0
+    merged: int = 0
+
+
+async def write_batch(
+    session: AsyncSession, job: ImportJob, principal: Principal, mapping: Mapping_, batch: list[Prepared]
+) -> BatchOutcome:
+    """Everything one batch writes, in the caller's transaction."""
+    outcome = BatchOutcome()
+    errors = [e for item in batch for e in item.errors]
+    outcome.rejected = sum(1 for item in batch if item.errors)
+    valid = [item for item in batch if item.draft is not None]
+    keys = sorted({item.natural_key for item in valid})
+    existing: set[str] = set()
+    for start in range(0, len(keys), 20000):
+        chunk = keys[start : start + 20000]
+        statement = select(ROW_KEYS.c.natural_key).where(
+            ROW_KEYS.c.agency_id == job.agency_id, one_of(session, ROW_KEYS.c.natural_key, chunk)
+        )
+        existing |= set((await session.scalars(statement)).all())
+    to_create: list[Prepared] = []
+    for item in valid:
+        if item.natural_key in existing:
+            outcome.skipped += 1
+        else:
+            existing.add(item.natural_key)
+            to_create.append(item)
+    drafts = [item.draft for item in to_create if item.draft is not None]
+    results = await create_drafts(session, FIRMS, principal=principal, drafts=drafts, notify=False)
+    created: list[tuple[Prepared, Created]] = []
+    for item, result in zip(to_create, results, strict=True):
+        if isinstance(result, ValidationFailed):
+            outcome.rejected += 1
+            row = Row(item.number, {})
+            errors += [error_row(row, mapping, e.field, e.code, e.message) for e in result.errors or []]
+        else:
+            created.append((item, result))
+    outcome.accepted = len(created)
+    await insert_rows(
+        session,
+        ROW_KEYS,
+        [
+            {
+                "agency_id": job.agency_id,
+                "natural_key": item.natural_key,
+                "firm_id": result.id,
+                "job_id": job.id,
+                "row_number": item.number,
+            }
+            for item, result in created
+        ],
+    )
+    errors.sort(key=lambda e: e["row_number"])  # errors.csv lists them in input order
+    await insert_rows(session, ERRORS, [e | {"job_id": job.id} for e in errors])
+    return outcome
+
+
+async def check_batch(session: AsyncSession, job: ImportJob, principal: Principal, firm_ids: list[str]) -> BatchOutcome:
+    """Duplicates of a chunk of the job's new firms, against the registry and the firms before them."""
+    outcome = BatchOutcome()
+    rows = (await session.execute(select(*FIRM_COLUMNS).where(one_of(session, Firm.id, firm_ids)))).all()
+    firms = [(row.id, row.agency_id, dict(row._mapping)) for row in rows]  # merged away since: gone
+    detection = await detect(session, firms, source=f"import:{job.id}")
+    outcome.suspected = len(detection.candidates)
+    if detection.candidates and await auto_merge_enabled(session, job.agency_id):
+        mine = set(firm_ids)
+        merged: set[str] = set()
+        for candidate in detection.candidates:
+            a, b = candidate["firm_a"], candidate["firm_b"]
+            if not candidate["same_national_id"] or candidate["agency_a"] != candidate["agency_b"]:
+                continue
+            if a in merged or b in merged:
+                continue
+            # The firm registered before survives; between two new ones, the older id (the earlier row).
+            survivor, loser = (a, b) if (a not in mine or (b in mine and a < b)) else (b, a)
+            row = await session.get(DuplicateCandidate, candidate["id"])
+            await merge_firms(
+                session, survivor_id=survivor, merged_id=loser, principal=principal, candidate=row, automatic=True
+            )
+            merged.add(loser)
+        outcome.merged = len(merged)
+    return outcome
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    agency_id: str
+    principal: dict[str, Any]
+    options: dict[str, Any]
+    file_path: str
+    format: str
+    checkpoint: int
+    checked_through: str | None
+
+
+class ImportRunner:
+    """The import jobs of one registry process: started, resumed on start-up, cancelled on shutdown."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        return self.app.state.sessionmaker  # type: ignore[no-any-return]
+
+    def start(self, job_id: str) -> None:
+        task = self.tasks.get(job_id)
+        if task is not None and not task.done():
+            return
+        task = asyncio.create_task(self.run(job_id), name=f"import-{job_id}")
+        self.tasks[job_id] = task
+        task.add_done_callback(lambda done: self.tasks.pop(job_id, None) if self.tasks.get(job_id) is done else None)
+
+    async def resume(self) -> None:
+        async with self.sessionmaker() as session:
+            statement = select(ImportJob.__table__.c.id).where(ImportJob.__table__.c.status.in_(UNFINISHED))  # type: ignore[attr-defined]
+            ids = (await session.scalars(statement)).all()
+        for job_id in ids:
+            logger.info("import_resumed", job_id=job_id)
+            self.start(job_id)
+
+    async def wait(self, job_id: str) -> None:
+        task = self.tasks.get(job_id)
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+
+    async def stop(self) -> None:
+        tasks = list(self.tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def run(self, job_id: str) -> None:
+        try:
+            await self._run(job_id)
+        except asyncio.CancelledError:
+            logger.info("import_interrupted", job_id=job_id)  # resumes at the next start
+            raise
+        except Exception as exc:
+            logger.exception("import_failed", job_id=job_id)
+            async with self.sessionmaker() as session, session.begin():
+                job = await session.get(ImportJob, job_id)
+                if job is not None:
+                    now = datetime.now(UTC)
+                    job.status, job.error, job.finished_at, job.updated_at = "failed", str(exc)[:2000], now, now
+
+    async def _run(self, job_id: str) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            job = await session.get(ImportJob, job_id)
+            if job is None or job.status not in UNFINISHED:
+                return
+            now = datetime.now(UTC)
+            job.status, job.started_at, job.updated_at = "running", job.started_at or now, now
+            snapshot = _Snapshot(
+                job.agency_id,
+                job.principal,
+                job.options,
+                job.file_path,
+                job.format,
+                job.checkpoint,
+                job.checked_through,
+            )
+        principal = Principal.model_validate(snapshot.principal)
+        if snapshot.checked_through is None and not await self._import_rows(job_id, snapshot, principal):
+            return  # "" once every row is in: only the duplicate check remains
+        if not await self._check_duplicates(job_id, principal, snapshot.checked_through or ""):
+            return
+        async with self.sessionmaker() as session, session.begin():
+            job = await session.get(ImportJob, job_id, with_for_update=True)
+            if job is not None and job.status == "running":
+                now = datetime.now(UTC)
+                job.status, job.finished_at, job.updated_at = "completed", now, now
+
+    async def _import_rows(self, job_id: str, snapshot: _Snapshot, principal: Principal) -> bool:
+        """The first phase: the file's rows, batch by batch, each batch one transaction."""
+        settings = self.app.state.settings
+        options = snapshot.options
+        path = Path(settings.import_directory) / snapshot.file_path
+        source = ImportFile(
+            path,
+            snapshot.format,
+            encoding=options.get("encoding", "utf-8"),
+            delimiter=options.get("delimiter"),
+            sheet=options.get("sheet"),
+        )
+        mapping = resolve_mapping(source.header(), options.get("mapping"))
+        checkpoint = snapshot.checkpoint
+        workers = settings.import_workers if path.stat().st_size >= settings.import_parallel_min_bytes else 0
+        batches = (ProcessBatches if workers else ThreadBatches)(
+            source, mapping, snapshot.agency_id, skip=checkpoint, size=int(settings.import_batch_rows), workers=workers
+        )
+        try:
+            while True:
+                batch = await batches.next()
+                if not batch:
+                    break
+                async with self.sessionmaker() as session, session.begin():
+                    job = await session.get(ImportJob, job_id, with_for_update=True)
+                    if job is None or job.checkpoint != checkpoint or job.status != "running":
+                        logger.warning("import_taken_over", job_id=job_id)
+                        return False
+                    outcome = await write_batch(session, job, principal, mapping, batch)
+                    checkpoint += len(batch)
+                    job.checkpoint = checkpoint
+                    job.rows_read += len(batch)
+                    job.rows_accepted += outcome.accepted
+                    job.rows_rejected += outcome.rejected
+                    job.rows_skipped += outcome.skipped
+                    job.duplicates_suspected += outcome.suspected
+                    job.duplicates_merged += outcome.merged
+                    job.updated_at = datetime.now(UTC)
+        finally:
+            await batches.close()
+        async with self.sessionmaker() as session, session.begin():
+            job = await session.get(ImportJob, job_id, with_for_update=True)
+            if job is None or job.checkpoint != checkpoint or job.status != "running":
+                return False
+            job.checked_through = ""
+        with contextlib.suppress(OSError):
+            path.unlink()  # every row is in the database now
+        return True
+
+    async def _check_duplicates(self, job_id: str, principal: Principal, after: str) -> bool:
+        """The second phase: the job's new firms, in id order and chunks, each chunk one transaction."""
+        chunk = int(self.app.state.settings.import_check_rows)
+        while True:
+            async with self.sessionmaker() as session, session.begin():
+                job = await session.get(ImportJob, job_id, with_for_update=True)
+                if job is None or job.status != "running" or job.checked_through != after:
+                    logger.warning("import_taken_over", job_id=job_id)
+                    return False
+                statement = (
+                    select(ROW_KEYS.c.firm_id)
+                    .where(ROW_KEYS.c.job_id == job_id, ROW_KEYS.c.firm_id > after)
+                    .order_by(ROW_KEYS.c.firm_id)
+                    .limit(chunk)
+                )
+                firm_ids = list((await session.scalars(statement)).all())
+                if not firm_ids:
+                    return True
+                outcome = await check_batch(session, job, principal, firm_ids)
+                after = firm_ids[-1]
+                job.checked_through = after
+                job.rows_checked += len(firm_ids)
+                job.duplicates_suspected += outcome.suspected
+                job.duplicates_merged += outcome.merged
+                job.updated_at = datetime.now(UTC)

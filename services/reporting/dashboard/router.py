@@ -1,0 +1,161 @@
+"""``/dashboard``: the indicators as a server-rendered HTML page that needs no JavaScript.
+
+The filters are a plain GET form, so a filtered view is a link; charts are images
+from ``/v1/charts`` and each table links to its CSV export, all with the same filters.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+
+from services.common.deps import SessionDep
+from services.common.errors import PROBLEM_RESPONSES
+from services.reporting.deps import AppDep, ReaderDep, resolve
+from services.reporting.indicators.definitions import (
+    BY_KEY,
+    CONVERSIONS,
+    DEFINITIONS,
+    FUNNEL_STAGES,
+    SECTIONS,
+    STAGES,
+)
+from services.reporting.indicators.reports import indicators_body
+from services.reporting.indicators.schemas import DashboardQuery
+from services.reporting.indicators.service import bucket_start, cluster_figures, earliest_day
+from services.reporting.tables import Cluster, Programme, table_of
+
+router = APIRouter(tags=["dashboard"], responses=PROBLEM_RESPONSES)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+KEY_FIGURES = (
+    "clusters_supported",
+    "firms_registered",
+    "jobs_in_supported_clusters",
+    "horizontal_networks_active",
+    "smes_in_horizontal_networks",
+    "vertical_networks_active",
+    "smes_in_vertical_networks",
+    "brokers_trained",
+    "institutions_engaged",
+    "people_reached",
+    "shortlists_issued",
+    "median_days_to_contract",
+)
+SERIES_MAX_PERIODS = 48  # the dashboard's series start at the first record, at most this many periods back
+SERIES_CHARTS = (
+    ("Networks and activities", ("horizontal_networks_formed", "vertical_networks_formed", "activities_held")),
+    ("Shortlists and brokers", ("shortlists_issued", "suppliers_shortlisted", "brokers_trained")),
+)
+FILTERS = ("programme_id", "country", "subdivision", "cluster_id", "sector", "agency_id")
+
+
+def display(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "–"
+    if unit == "share":
+        return f"{float(value):.0%}"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.1f}"
+    return f"{int(value):,}"
+
+
+async def _options(session: SessionDep, agency_id: str | None, programme_id: str | None) -> dict[str, Any]:
+    programmes, clusters = table_of(Programme), table_of(Cluster)
+    p = select(programmes.c.id, programmes.c.name).order_by(programmes.c.name)
+    c = select(clusters.c.id, clusters.c.name).order_by(clusters.c.name)
+    countries = select(clusters.c.country).distinct().order_by(clusters.c.country)
+    if agency_id is not None:
+        p = p.where(programmes.c.agency_id == agency_id)
+        c = c.where(clusters.c.agency_id == agency_id)
+        countries = countries.where(clusters.c.agency_id == agency_id)
+    if programme_id is not None:
+        c = c.where(clusters.c.programme_id == programme_id)
+    return {
+        "programmes": (await session.execute(p)).all(),
+        "clusters": (await session.execute(c)).all(),
+        "countries": list(await session.scalars(countries)),
+    }
+
+
+def _back(end: date, granularity: str) -> date:
+    """The first day of the period SERIES_MAX_PERIODS months or quarters before ``end``'s."""
+    start = bucket_start(end, granularity)
+    months = (SERIES_MAX_PERIODS - 1) * (3 if granularity == "quarter" else 1)
+    index = start.year * 12 + start.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+@router.get(
+    "/dashboard",
+    response_class=HTMLResponse,
+    operation_id="dashboard",
+    summary="The indicators dashboard (HTML)",
+    description="Key figures, charts and tables for the filters given, which are those of `/v1/indicators` "
+    "plus `granularity` for the series charts. Readable without JavaScript.",
+)
+async def dashboard(
+    request: Request, app: AppDep, session: SessionDep, principal: ReaderDep, query: Annotated[DashboardQuery, Query()]
+) -> HTMLResponse:
+    report = await resolve(session, principal, query)
+    body = await indicators_body(app, session, report)
+    limit = app.state.settings.dashboard_cluster_rows
+    cluster_rows = await cluster_figures(session, report.scope, report.period, limit=limit + 1)
+    more_clusters = len(cluster_rows) > limit
+    cluster_rows = sorted(cluster_rows[:limit], key=lambda r: r.name)
+    params = {name: getattr(query, name) for name in FILTERS if getattr(query, name) is not None}
+    if query.start is not None:
+        params["from"] = query.start.isoformat()
+    if query.end is not None:
+        params["to"] = query.end.isoformat()
+    chart_params = params | {"granularity": query.granularity.value}
+    granularity = query.granularity.value
+    series_start = report.period.start or await earliest_day(session) or report.period.end
+    series_start = min(max(series_start, _back(report.period.end, granularity)), report.period.end)
+    series_params = chart_params | {"from": series_start.isoformat(), "to": report.period.end.isoformat()}
+
+    def link(path: str, base: dict[str, str] | None = None, **extra: Any) -> str:
+        items = list((base or chart_params).items()) + [(k, v) for k, values in extra.items() for v in values]
+        return f"{path}?{urlencode(items)}" if items else path
+
+    options = await _options(session, report.scope.agency_id, query.programme_id)
+    figures = body.indicators
+    funnel = figures["linkage_funnel"].breakdown or {}
+    conversion = figures["linkage_conversion"].breakdown or {}
+    step_of = {b: step for step, b in zip(CONVERSIONS, FUNNEL_STAGES[1:], strict=True)}
+    context = {
+        "principal": principal,
+        "query": query,
+        "report": report,
+        "body": body,
+        "figures": figures,
+        "definitions": DEFINITIONS,
+        "by_key": BY_KEY,
+        "sections": SECTIONS,
+        "key_figures": KEY_FIGURES,
+        "display": display,
+        "options": options,
+        "cluster_rows": cluster_rows,
+        "more_clusters": more_clusters,
+        "funnel_rows": [
+            (s, funnel.get(s), step_of.get(s), conversion.get(step_of[s]) if s in step_of else None) for s in STAGES
+        ],
+        "series_charts": [
+            (title, link("/v1/charts/series.svg", series_params, indicator=keys)) for title, keys in SERIES_CHARTS
+        ],
+        "series_range": f"{series_start:%Y-%m} to {report.period.end:%Y-%m} by {granularity}",
+        "funnel_chart": link("/v1/charts/funnel.svg"),
+        "map_chart": link("/v1/charts/clusters.svg"),
+        "export": lambda table, **extra: link(f"/v1/exports/{table}.csv", **extra),
+        "reset": "/dashboard",
+        "problems": [f for f, state in body.freshness.items() if state.status != "ok"],
+    }
+    return templates.TemplateResponse(
+        request, "dashboard.html", context, headers={"Cache-Control": "private, no-cache"}
+    )

@@ -1,0 +1,389 @@
+"""Every indicator, defined once: what is counted, from which records, on which date.
+
+This table is the documentation: ``GET /v1/indicators/definitions`` serves it, the
+dashboard shows it and the README's table is rendered from it (a test keeps them
+equal). The SQL that computes each indicator is in ``service.py``, keyed the same.
+
+Periods: a period is ``from``..``to`` (both days included, UTC; ``from`` open when
+absent, ``to`` today when absent). A *flow* counts what happened in the period; a
+*stock* counts what stands at the period's last day; a *cohort* follows the
+linkages proposed in the period up to its last day. In series, each month or
+quarter is a period of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    stock = "stock"
+    flow = "flow"
+    cohort = "cohort"
+
+
+SIZE_CLASSES = ("micro", "small", "medium", "large")
+SMALL_AND_MEDIUM = ("micro", "small", "medium")
+JOINT_ACTION_KINDS = (
+    "joint_purchase",
+    "joint_marketing",
+    "shared_equipment",
+    "training",
+    "supplier_upgrading",
+    "joint_production",
+    "quality_improvement",
+    "other",
+)
+INSTITUTION_KINDS = (
+    "training_provider",
+    "business_development_services",
+    "business_association",
+    "university",
+    "centre_of_excellence",
+    "local_government",
+    "ngo",
+    "financial_institution",
+    "other",
+)
+ACTIVITY_KINDS = (
+    "training",
+    "awareness_event",
+    "diffusion_event",
+    "workshop",
+    "exposure_visit",
+    "trade_fair",
+    "policy_dialogue",
+    "other",
+)
+PEOPLE_GROUPS = ("entrepreneurs", "brokers", "policy_makers", "private_sector_leaders", "academics", "other")
+FUNNEL_STAGES = ("proposed", "contacted", "qualified", "contracted", "active")
+STAGES = (*FUNNEL_STAGES, "dropped")
+CONVERSIONS = tuple(f"{a}_to_{b}" for a, b in zip(FUNNEL_STAGES, FUNNEL_STAGES[1:], strict=False))
+GAP_KINDS = ("certification", "capacity")
+
+
+@dataclass(frozen=True)
+class Definition:
+    key: str
+    label: str
+    section: str
+    unit: str  # clusters, firms, jobs, networks, people, ... or "share" / "days"
+    kind: Kind
+    counts: str  # what is counted
+    source: str  # from which records
+    date: str  # which date places a record in a period
+    breakdown: tuple[str, ...] = ()  # the categories of the breakdown, when there is one
+    breakdown_by: str | None = None
+
+
+CLUSTERS = "Clusters and firms"
+NETWORKS = "Networks"
+SUPPORT = "Brokers and institutions"
+ACTIVITIES = "Activities"
+LINKAGES = "Linkages"
+
+SUPPORT_PERIOD = (
+    "from its programme's start_date (the day the cluster was registered when it has no programme) "
+    "to the programme's end_date (open when none); counted when that overlaps the period"
+)
+
+DEFINITIONS: tuple[Definition, ...] = (
+    Definition(
+        "clusters_supported",
+        "Clusters supported",
+        CLUSTERS,
+        "clusters",
+        Kind.stock,
+        "Clusters in scope whose support overlaps the period.",
+        "registry clusters, their programmes",
+        f"support runs {SUPPORT_PERIOD}",
+    ),
+    Definition(
+        "firms_registered",
+        "Firms registered",
+        CLUSTERS,
+        "firms",
+        Kind.stock,
+        "Firms in scope registered on or before the period's last day, by size class.",
+        "registry firms",
+        "the day the firm record was created",
+        SIZE_CLASSES,
+        "size_class",
+    ),
+    Definition(
+        "jobs_in_supported_clusters",
+        "Jobs in supported clusters",
+        CLUSTERS,
+        "jobs",
+        Kind.stock,
+        "Sum of the clusters' jobs figure over the clusters counted by clusters_supported (missing: 0).",
+        "registry clusters",
+        "as clusters_supported",
+    ),
+    Definition(
+        "horizontal_networks_formed",
+        "Horizontal networks formed",
+        NETWORKS,
+        "networks",
+        Kind.flow,
+        "Horizontal networks in scope formed in the period, whatever their status now.",
+        "registry networks (kind horizontal)",
+        "formed_on; the day the record was created when absent",
+    ),
+    Definition(
+        "horizontal_networks_active",
+        "Horizontal networks active",
+        NETWORKS,
+        "networks",
+        Kind.stock,
+        "Horizontal networks in scope with status active, formed on or before the period's last day.",
+        "registry networks (kind horizontal, status active: the current status)",
+        "formed_on; the day the record was created when absent",
+    ),
+    Definition(
+        "smes_in_horizontal_networks",
+        "SMEs in active horizontal networks",
+        NETWORKS,
+        "firms",
+        Kind.stock,
+        "Distinct member firms of size micro, small or medium of the networks counted by horizontal_networks_active.",
+        "registry networks (members), firms (size_class)",
+        "as horizontal_networks_active",
+    ),
+    Definition(
+        "vertical_networks_formed",
+        "Vertical networks formed",
+        NETWORKS,
+        "networks",
+        Kind.flow,
+        "Vertical networks in scope formed in the period, whatever their status now.",
+        "registry networks (kind vertical)",
+        "formed_on; the day the record was created when absent",
+    ),
+    Definition(
+        "vertical_networks_active",
+        "Vertical networks active",
+        NETWORKS,
+        "networks",
+        Kind.stock,
+        "Vertical networks in scope with status active, formed on or before the period's last day.",
+        "registry networks (kind vertical, status active: the current status)",
+        "formed_on; the day the record was created when absent",
+    ),
+    Definition(
+        "lead_firms_in_vertical_networks",
+        "Lead firms in active vertical networks",
+        NETWORKS,
+        "firms",
+        Kind.stock,
+        "Distinct members with role lead_firm of the networks counted by vertical_networks_active.",
+        "registry networks (members)",
+        "as vertical_networks_active",
+    ),
+    Definition(
+        "smes_in_vertical_networks",
+        "SMEs in active vertical networks",
+        NETWORKS,
+        "firms",
+        Kind.stock,
+        "Distinct members with role supplier and size micro, small or medium of the networks counted by "
+        "vertical_networks_active.",
+        "registry networks (members), firms (size_class)",
+        "as vertical_networks_active",
+    ),
+    Definition(
+        "joint_actions",
+        "Joint actions",
+        NETWORKS,
+        "actions",
+        Kind.flow,
+        "Joint actions of networks in scope started in the period, by kind.",
+        "registry networks (joint_actions)",
+        "the action's started_on; the network's formation day when absent",
+        JOINT_ACTION_KINDS,
+        "kind",
+    ),
+    Definition(
+        "brokers_trained",
+        "Brokers trained",
+        SUPPORT,
+        "brokers",
+        Kind.flow,
+        "Brokers (cluster development agents) in scope who completed training in the period.",
+        "registry brokers",
+        "trained_on",
+    ),
+    Definition(
+        "brokers_certified",
+        "Brokers certified",
+        SUPPORT,
+        "brokers",
+        Kind.flow,
+        "Brokers in scope certified in the period.",
+        "registry brokers",
+        "certified_on",
+    ),
+    Definition(
+        "institutions_engaged",
+        "Institutions engaged",
+        SUPPORT,
+        "institutions",
+        Kind.stock,
+        "Institutions in scope that support at least one cluster, registered on or before the period's "
+        "last day, by kind.",
+        "registry institutions (cluster_ids)",
+        "the day the record was created",
+        INSTITUTION_KINDS,
+        "kind",
+    ),
+    Definition(
+        "activities_held",
+        "Activities held",
+        ACTIVITIES,
+        "activities",
+        Kind.flow,
+        "Activities in scope that started in the period, by kind.",
+        "registry activities",
+        "start_date",
+        ACTIVITY_KINDS,
+        "kind",
+    ),
+    Definition(
+        "people_reached",
+        "People reached",
+        ACTIVITIES,
+        "people",
+        Kind.flow,
+        "Participants of the activities counted by activities_held, by group (a person at two activities "
+        "counts twice).",
+        "registry activities (participants)",
+        "start_date",
+        PEOPLE_GROUPS,
+        "group",
+    ),
+    Definition(
+        "shortlists_issued",
+        "Shortlists issued",
+        LINKAGES,
+        "shortlists",
+        Kind.flow,
+        "Shortlists issued in the period that list at least one supplier in scope (every shortlist when "
+        "nothing is filtered).",
+        "matching shortlists",
+        "the day the shortlist was issued (UTC)",
+    ),
+    Definition(
+        "suppliers_shortlisted",
+        "Suppliers shortlisted",
+        LINKAGES,
+        "firms",
+        Kind.flow,
+        "Distinct suppliers in scope ranked in (items of) the shortlists issued in the period.",
+        "matching shortlists (items), registry firms",
+        "the day the shortlist was issued",
+    ),
+    Definition(
+        "linkages_by_stage",
+        "Linkages by stage",
+        LINKAGES,
+        "linkages",
+        Kind.stock,
+        "Linkages with a supplier in scope proposed on or before the period's last day, by the stage they "
+        "were at on that day (the last history entry dated on or before it).",
+        "matching linkages (history)",
+        "the dates of the stage history",
+        STAGES,
+        "stage",
+    ),
+    Definition(
+        "linkage_funnel",
+        "Linkage funnel",
+        LINKAGES,
+        "linkages",
+        Kind.cohort,
+        "Linkages with a supplier in scope proposed in the period (the value), and how many of them reached "
+        "each stage, or a later one, by the period's last day (a skipped stage counts as passed; dropped: "
+        "dropped by then).",
+        "matching linkages (history)",
+        "proposed: the first history entry",
+        STAGES,
+        "stage",
+    ),
+    Definition(
+        "linkage_conversion",
+        "Conversion between stages",
+        LINKAGES,
+        "share",
+        Kind.cohort,
+        "For each step of the funnel, the share of the linkages that reached a stage which also reached the "
+        "next one (null when none reached the stage); the value is proposed to contracted.",
+        "as linkage_funnel",
+        "as linkage_funnel",
+        CONVERSIONS,
+        "step",
+    ),
+    Definition(
+        "median_days_to_contract",
+        "Median days from shortlist to contract",
+        LINKAGES,
+        "days",
+        Kind.cohort,
+        "Median, over the linkages of linkage_funnel that reached contracted (or active) by the period's "
+        "last day, of the days from the supplier's proposal off the shortlist (the first history entry) to "
+        "the first contracted or active entry; null when none.",
+        "matching linkages (history)",
+        "as linkage_funnel",
+    ),
+    Definition(
+        "development_candidates_flagged",
+        "Development candidates flagged",
+        LINKAGES,
+        "firms",
+        Kind.flow,
+        "Distinct suppliers in scope listed as development candidates (one upgradeable gap) in the shortlists "
+        "issued in the period, by the kind of gap.",
+        "matching shortlists (development), registry firms",
+        "the day the shortlist was issued",
+        GAP_KINDS,
+        "gap",
+    ),
+    Definition(
+        "certification_gaps_named",
+        "Certification gaps named",
+        LINKAGES,
+        "gaps",
+        Kind.flow,
+        "Distinct (supplier, scheme) pairs named as a missing certification of a development candidate in the "
+        "shortlists issued in the period.",
+        "matching shortlists (development gaps)",
+        "the day the shortlist was issued",
+    ),
+    Definition(
+        "certification_gaps_closed",
+        "Certification gaps closed",
+        LINKAGES,
+        "gaps",
+        Kind.flow,
+        "Of the pairs counted by certification_gaps_named, those whose supplier obtained a certificate of "
+        "that scheme on or after the first day it was named in the period and on or before the period's "
+        "last day.",
+        "matching shortlists, registry firms (certifications)",
+        "the certificate's valid_from; the day the registry first recorded it when absent",
+    ),
+)
+
+BY_KEY = {d.key: d for d in DEFINITIONS}
+SECTIONS = tuple(dict.fromkeys(d.section for d in DEFINITIONS))
+
+
+def markdown_table() -> str:
+    """The definitions as the README's Markdown table."""
+    lines = [
+        "| indicator | kind | what is counted | from | date used | breakdown |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for d in DEFINITIONS:
+        breakdown = f"{d.breakdown_by}: {', '.join(d.breakdown)}" if d.breakdown else "–"
+        lines.append(f"| `{d.key}` {d.label} | {d.kind} | {d.counts} | {d.source} | {d.date} | {breakdown} |")
+    return "\n".join(lines)

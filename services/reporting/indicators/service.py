@@ -1,0 +1,646 @@
+"""The indicators, computed with SQL on the read model (definitions in ``definitions.py``).
+
+Each calculator computes a few related indicators for one scope and one period
+and returns them keyed as in ``DEFINITIONS``; ``compute`` runs those needed. A
+series is the same computation for each month or quarter.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reporting.indicators.definitions import (
+    ACTIVITY_KINDS,
+    BY_KEY,
+    CONVERSIONS,
+    FUNNEL_STAGES,
+    GAP_KINDS,
+    INSTITUTION_KINDS,
+    JOINT_ACTION_KINDS,
+    PEOPLE_GROUPS,
+    SIZE_CLASSES,
+    SMALL_AND_MEDIUM,
+    STAGES,
+)
+from services.reporting.indicators.scope import Scope
+from services.reporting.tables import (
+    Activity,
+    Broker,
+    BrokerCluster,
+    Cluster,
+    FeedState,
+    Firm,
+    FirmCertification,
+    FirmCluster,
+    Institution,
+    InstitutionCluster,
+    JointAction,
+    Linkage,
+    LinkageEvent,
+    Network,
+    NetworkMember,
+    Programme,
+    Shortlist,
+    ShortlistSupplier,
+    table_of,
+)
+
+CLUSTERS, PROGRAMMES, FIRMS = table_of(Cluster), table_of(Programme), table_of(Firm)
+FIRM_CLUSTERS, CERTIFICATES = table_of(FirmCluster), table_of(FirmCertification)
+INSTITUTIONS, INSTITUTION_CLUSTERS = table_of(Institution), table_of(InstitutionCluster)
+BROKERS, BROKER_CLUSTERS = table_of(Broker), table_of(BrokerCluster)
+NETWORKS, MEMBERS, ACTIONS = table_of(Network), table_of(NetworkMember), table_of(JointAction)
+ACTIVITIES = table_of(Activity)
+SHORTLISTS, LISTED = table_of(Shortlist), table_of(ShortlistSupplier)
+LINKAGES, EVENTS = table_of(Linkage), table_of(LinkageEvent)
+FEED_STATE = table_of(FeedState)
+
+Number = int | float | None
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date | None  # None: since the first record
+    end: date
+
+    def within(self, column: Any) -> ColumnElement[bool]:
+        if self.start is None:
+            return column <= self.end  # type: ignore[no-any-return]
+        return and_(column >= self.start, column <= self.end)
+
+
+@dataclass
+class Figure:
+    value: Number
+    breakdown: dict[str, Number] | None = None
+
+
+@dataclass
+class ClusterFigures:
+    id: str
+    name: str
+    programme_id: str | None
+    country: str
+    subdivision: str | None
+    sector_isic: str
+    latitude: float | None
+    longitude: float | None
+    jobs: int | None
+    firms: int = 0
+    horizontal_networks_active: int = 0
+    vertical_networks_active: int = 0
+    linkages_proposed: int = 0
+    linkages_contracted: int = 0
+
+
+Calculator = Callable[[AsyncSession, Scope, Period], Awaitable[dict[str, Figure]]]
+
+
+def _breakdown(rows: Sequence[Any], categories: Sequence[str]) -> dict[str, Number]:
+    counts: dict[str, Number] = dict.fromkeys(categories, 0)
+    for category, count in rows:
+        counts[str(category)] = int(count or 0)
+    return counts
+
+
+def _total(breakdown: dict[str, Number]) -> int:
+    return sum(int(v or 0) for v in breakdown.values())
+
+
+# --- clusters and firms -----------------------------------------------------------------
+
+
+def supported_during(period: Period) -> tuple[Any, ColumnElement[bool]]:
+    """The join of clusters and their programmes, and the condition that support overlaps ``period``."""
+    joined = CLUSTERS.outerjoin(PROGRAMMES, PROGRAMMES.c.id == CLUSTERS.c.programme_id)
+    starts = func.coalesce(PROGRAMMES.c.start_date, CLUSTERS.c.registered_on)
+    condition = starts <= period.end
+    if period.start is not None:
+        condition = and_(condition, (PROGRAMMES.c.end_date.is_(None)) | (PROGRAMMES.c.end_date >= period.start))
+    return joined, condition
+
+
+async def clusters(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Figure]:
+    joined, supported = supported_during(period)
+    count, jobs = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(func.coalesce(CLUSTERS.c.jobs, 0)), 0))
+            .select_from(joined)
+            .where(supported, scope.clusters(CLUSTERS))
+        )
+    ).one()
+    firms = (
+        await session.execute(
+            select(FIRMS.c.size_class, func.count())
+            .where(FIRMS.c.registered_on <= period.end, scope.linked(FIRMS, FIRM_CLUSTERS, "firm_id"))
+            .group_by(FIRMS.c.size_class)
+        )
+    ).all()
+    by_size = _breakdown(firms, SIZE_CLASSES)
+    return {
+        "clusters_supported": Figure(int(count)),
+        "firms_registered": Figure(_total(by_size), by_size),
+        "jobs_in_supported_clusters": Figure(int(jobs)),
+    }
+
+
+# --- networks ---------------------------------------------------------------------------
+
+
+def formed_on(n: Any = NETWORKS) -> Any:
+    return func.coalesce(n.c.formed_on, n.c.registered_on)
+
+
+def active_at(period: Period, kind: str) -> ColumnElement[bool]:
+    return and_(NETWORKS.c.kind == kind, NETWORKS.c.status == "active", formed_on() <= period.end)
+
+
+async def networks(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Figure]:
+    in_scope = scope.networks(NETWORKS)
+    result: dict[str, Figure] = {}
+    for kind in ("horizontal", "vertical"):
+        formed = await session.scalar(
+            select(func.count()).where(NETWORKS.c.kind == kind, period.within(formed_on()), in_scope)
+        )
+        active = await session.scalar(select(func.count()).where(active_at(period, kind), in_scope))
+        result[f"{kind}_networks_formed"] = Figure(int(formed or 0))
+        result[f"{kind}_networks_active"] = Figure(int(active or 0))
+    members = MEMBERS.join(NETWORKS, NETWORKS.c.id == MEMBERS.c.network_id)
+    with_firms = members.join(FIRMS, FIRMS.c.id == MEMBERS.c.firm_id)
+    sme = FIRMS.c.size_class.in_(SMALL_AND_MEDIUM)
+    horizontal_smes = await session.scalar(
+        select(func.count(distinct(MEMBERS.c.firm_id)))
+        .select_from(with_firms)
+        .where(active_at(period, "horizontal"), in_scope, sme)
+    )
+    vertical_smes = await session.scalar(
+        select(func.count(distinct(MEMBERS.c.firm_id)))
+        .select_from(with_firms)
+        .where(active_at(period, "vertical"), in_scope, sme, MEMBERS.c.role == "supplier")
+    )
+    leads = await session.scalar(
+        select(func.count(distinct(MEMBERS.c.firm_id)))
+        .select_from(members)
+        .where(active_at(period, "vertical"), in_scope, MEMBERS.c.role == "lead_firm")
+    )
+    started = func.coalesce(ACTIONS.c.started_on, formed_on())
+    actions = (
+        await session.execute(
+            select(ACTIONS.c.kind, func.count())
+            .select_from(ACTIONS.join(NETWORKS, NETWORKS.c.id == ACTIONS.c.network_id))
+            .where(period.within(started), in_scope)
+            .group_by(ACTIONS.c.kind)
+        )
+    ).all()
+    by_kind = _breakdown(actions, JOINT_ACTION_KINDS)
+    result |= {
+        "smes_in_horizontal_networks": Figure(int(horizontal_smes or 0)),
+        "smes_in_vertical_networks": Figure(int(vertical_smes or 0)),
+        "lead_firms_in_vertical_networks": Figure(int(leads or 0)),
+        "joint_actions": Figure(_total(by_kind), by_kind),
+    }
+    return result
+
+
+# --- brokers and institutions -----------------------------------------------------------
+
+
+async def support(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Figure]:
+    in_scope = scope.brokers(BROKERS, BROKER_CLUSTERS)
+    trained = await session.scalar(select(func.count()).where(period.within(BROKERS.c.trained_on), in_scope))
+    certified = await session.scalar(select(func.count()).where(period.within(BROKERS.c.certified_on), in_scope))
+    linked = exists(select(1).where(INSTITUTION_CLUSTERS.c.institution_id == INSTITUTIONS.c.id))
+    institutions = (
+        await session.execute(
+            select(INSTITUTIONS.c.kind, func.count())
+            .where(
+                INSTITUTIONS.c.registered_on <= period.end,
+                linked,
+                scope.linked(INSTITUTIONS, INSTITUTION_CLUSTERS, "institution_id"),
+            )
+            .group_by(INSTITUTIONS.c.kind)
+        )
+    ).all()
+    by_kind = _breakdown(institutions, INSTITUTION_KINDS)
+    return {
+        "brokers_trained": Figure(int(trained or 0)),
+        "brokers_certified": Figure(int(certified or 0)),
+        "institutions_engaged": Figure(_total(by_kind), by_kind),
+    }
+
+
+# --- activities -------------------------------------------------------------------------
+
+
+async def activities(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Figure]:
+    where = (period.within(ACTIVITIES.c.start_date), scope.activities(ACTIVITIES))
+    kinds = (
+        await session.execute(select(ACTIVITIES.c.kind, func.count()).where(*where).group_by(ACTIVITIES.c.kind))
+    ).all()
+    people = (
+        await session.execute(
+            select(*(func.coalesce(func.sum(ACTIVITIES.c[g]), 0) for g in PEOPLE_GROUPS)).where(*where)
+        )
+    ).one()
+    by_kind = _breakdown(kinds, ACTIVITY_KINDS)
+    by_group: dict[str, Number] = {g: int(v) for g, v in zip(PEOPLE_GROUPS, people, strict=True)}
+    return {
+        "activities_held": Figure(_total(by_kind), by_kind),
+        "people_reached": Figure(_total(by_group), by_group),
+    }
+
+
+# --- shortlists and development candidates ------------------------------------------------
+
+
+async def shortlists(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Figure]:
+    supplier_in_scope = scope.supplier(LISTED.c.supplier_id, FIRM_CLUSTERS)
+    issued_where: list[ColumnElement[bool]] = [period.within(SHORTLISTS.c.issued_on)]
+    if not scope.unrestricted:
+        inner = LISTED.alias()
+        issued_where.append(
+            exists(
+                select(1).where(
+                    inner.c.shortlist_id == SHORTLISTS.c.id, scope.supplier(inner.c.supplier_id, FIRM_CLUSTERS)
+                )
+            )
+        )
+    issued = await session.scalar(select(func.count()).where(*issued_where))
+    listed = LISTED.join(SHORTLISTS, SHORTLISTS.c.id == LISTED.c.shortlist_id)
+    in_period = (period.within(SHORTLISTS.c.issued_on), supplier_in_scope)
+    shortlisted = await session.scalar(
+        select(func.count(distinct(LISTED.c.supplier_id)))
+        .select_from(listed)
+        .where(LISTED.c.listed_as == "item", *in_period)
+    )
+    development = (LISTED.c.listed_as == "development", *in_period)
+    flagged = await session.scalar(
+        select(func.count(distinct(LISTED.c.supplier_id))).select_from(listed).where(*development)
+    )
+    by_gap = _breakdown(
+        (
+            await session.execute(
+                select(LISTED.c.gap_kind, func.count(distinct(LISTED.c.supplier_id)))
+                .select_from(listed)
+                .where(*development, LISTED.c.gap_kind.is_not(None))
+                .group_by(LISTED.c.gap_kind)
+            )
+        ).all(),
+        GAP_KINDS,
+    )
+    named = (
+        select(LISTED.c.supplier_id, LISTED.c.gap_scheme, func.min(SHORTLISTS.c.issued_on).label("named_on"))
+        .select_from(listed)
+        .where(*development, LISTED.c.gap_kind == "certification", LISTED.c.gap_scheme.is_not(None))
+        .group_by(LISTED.c.supplier_id, LISTED.c.gap_scheme)
+        .subquery()
+    )
+    gaps = await session.scalar(select(func.count()).select_from(named))
+    closed = await session.scalar(
+        select(func.count())
+        .select_from(named)
+        .where(
+            exists(
+                select(1).where(
+                    CERTIFICATES.c.firm_id == named.c.supplier_id,
+                    CERTIFICATES.c.scheme == named.c.gap_scheme,
+                    CERTIFICATES.c.obtained_on >= named.c.named_on,
+                    CERTIFICATES.c.obtained_on <= period.end,
+                )
+            )
+        )
+    )
+    return {
+        "shortlists_issued": Figure(int(issued or 0)),
+        "suppliers_shortlisted": Figure(int(shortlisted or 0)),
+        "development_candidates_flagged": Figure(int(flagged or 0), by_gap),
+        "certification_gaps_named": Figure(int(gaps or 0)),
+        "certification_gaps_closed": Figure(int(closed or 0)),
+    }
+
+
+# --- linkages ---------------------------------------------------------------------------
+
+STAGE_RANK = {stage: rank for rank, stage in enumerate(FUNNEL_STAGES)}
+CONTRACTED = ("contracted", "active")
+
+
+def proposed_in(period: Period) -> tuple[Any, Any]:
+    """Linkages joined to their first history entry, and that entry's alias; callers filter on its date."""
+    first = EVENTS.alias("first_event")
+    joined = LINKAGES.join(first, and_(first.c.linkage_id == LINKAGES.c.id, first.c.position == 0))
+    return joined, first
+
+
+async def linkages(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Figure]:
+    supplier_in_scope = scope.supplier(LINKAGES.c.supplier_id, FIRM_CLUSTERS)
+    # The stage on the period's last day: the last history entry dated on or before it.
+    last = (
+        select(EVENTS.c.linkage_id, func.max(EVENTS.c.position).label("position"))
+        .where(EVENTS.c.reached_on <= period.end)
+        .group_by(EVENTS.c.linkage_id)
+        .subquery()
+    )
+    at_end = EVENTS.alias("at_end")
+    rows = (
+        await session.execute(
+            select(at_end.c.stage, func.count())
+            .select_from(
+                last.join(
+                    at_end, and_(at_end.c.linkage_id == last.c.linkage_id, at_end.c.position == last.c.position)
+                ).join(LINKAGES, LINKAGES.c.id == last.c.linkage_id)
+            )
+            .where(supplier_in_scope)
+            .group_by(at_end.c.stage)
+        )
+    ).all()
+    by_stage = _breakdown(rows, STAGES)
+
+    # The funnel: linkages proposed in the period, and the furthest stage each reached by its end.
+    joined, first = proposed_in(period)
+    rank = case(*((EVENTS.c.stage == stage, r) for stage, r in STAGE_RANK.items()), else_=-1)
+    per_linkage = (
+        select(
+            LINKAGES.c.id,
+            func.max(rank).label("furthest"),
+            func.max(case((EVENTS.c.stage == "dropped", 1), else_=0)).label("dropped"),
+        )
+        .select_from(joined.join(EVENTS, EVENTS.c.linkage_id == LINKAGES.c.id))
+        .where(period.within(first.c.reached_on), EVENTS.c.reached_on <= period.end, supplier_in_scope)
+        .group_by(LINKAGES.c.id)
+        .subquery()
+    )
+    groups = (
+        await session.execute(
+            select(per_linkage.c.furthest, per_linkage.c.dropped, func.count()).group_by(
+                per_linkage.c.furthest, per_linkage.c.dropped
+            )
+        )
+    ).all()
+    funnel: dict[str, Number] = dict.fromkeys(STAGES, 0)
+    cohort = 0
+    for furthest, dropped, count in groups:
+        cohort += int(count)
+        for stage, r in STAGE_RANK.items():
+            if int(furthest) >= r:
+                funnel[stage] = int(funnel[stage] or 0) + int(count)
+        if int(dropped):
+            funnel["dropped"] = int(funnel["dropped"] or 0) + int(count)
+    conversion: dict[str, Number] = {}
+    for step, (a, b) in zip(CONVERSIONS, zip(FUNNEL_STAGES, FUNNEL_STAGES[1:], strict=False), strict=True):
+        conversion[step] = _share(funnel[b], funnel[a])
+
+    # Days from the proposal off the shortlist to the first contracted (or active) entry.
+    reached = (
+        select(first.c.reached_on, func.min(EVENTS.c.reached_on))
+        .select_from(joined.join(EVENTS, EVENTS.c.linkage_id == LINKAGES.c.id))
+        .where(
+            period.within(first.c.reached_on),
+            EVENTS.c.stage.in_(CONTRACTED),
+            EVENTS.c.reached_on <= period.end,
+            supplier_in_scope,
+        )
+        .group_by(LINKAGES.c.id, first.c.reached_on)
+    )
+    days = [(_day(contracted) - _day(proposed)).days for proposed, contracted in await session.execute(reached)]
+    median: Number = None
+    if days:
+        middle = statistics.median(days)
+        median = int(middle) if float(middle).is_integer() else float(middle)
+    return {
+        "linkages_by_stage": Figure(_total(by_stage), by_stage),
+        "linkage_funnel": Figure(cohort, funnel),
+        "linkage_conversion": Figure(_share(funnel["contracted"], funnel["proposed"]), conversion),
+        "median_days_to_contract": Figure(median),
+    }
+
+
+def _share(part: Number, whole: Number) -> Number:
+    return round(int(part or 0) / int(whole), 4) if whole else None
+
+
+def _day(value: date | datetime | str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+CALCULATORS: tuple[tuple[tuple[str, ...], Calculator], ...] = (
+    (("clusters_supported", "firms_registered", "jobs_in_supported_clusters"), clusters),
+    (
+        (
+            "horizontal_networks_formed",
+            "horizontal_networks_active",
+            "smes_in_horizontal_networks",
+            "vertical_networks_formed",
+            "vertical_networks_active",
+            "lead_firms_in_vertical_networks",
+            "smes_in_vertical_networks",
+            "joint_actions",
+        ),
+        networks,
+    ),
+    (("brokers_trained", "brokers_certified", "institutions_engaged"), support),
+    (("activities_held", "people_reached"), activities),
+    (
+        (
+            "shortlists_issued",
+            "suppliers_shortlisted",
+            "development_candidates_flagged",
+            "certification_gaps_named",
+            "certification_gaps_closed",
+        ),
+        shortlists,
+    ),
+    (("linkages_by_stage", "linkage_funnel", "linkage_conversion", "median_days_to_contract"), linkages),
+)
+assert {k for keys, _ in CALCULATORS for k in keys} == set(BY_KEY), "every definition has a calculator"
+
+
+async def compute(
+    session: AsyncSession, scope: Scope, period: Period, keys: Sequence[str] | None = None
+) -> dict[str, Figure]:
+    """The indicators ``keys`` (all when None), in the definitions' order."""
+    wanted = set(keys) if keys is not None else set(BY_KEY)
+    figures: dict[str, Figure] = {}
+    for produced, calculator in CALCULATORS:
+        if wanted.intersection(produced):
+            figures |= await calculator(session, scope, period)
+    return {key: figures[key] for key in BY_KEY if key in wanted}
+
+
+# --- series -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bucket:
+    label: str
+    period: Period
+
+
+def bucket_start(day: date, granularity: str) -> date:
+    if granularity == "quarter":
+        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    return date(day.year, day.month, 1)
+
+
+def next_bucket(start: date, granularity: str) -> date:
+    months = 3 if granularity == "quarter" else 1
+    index = start.year * 12 + start.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def bucket_label(start: date, granularity: str) -> str:
+    if granularity == "quarter":
+        return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+    return f"{start.year}-{start.month:02d}"
+
+
+def buckets(start: date, end: date, granularity: str) -> list[Bucket]:
+    """Months or quarters from ``start`` to ``end``, each clipped to them."""
+    result: list[Bucket] = []
+    current = bucket_start(start, granularity)
+    while current <= end:
+        following = next_bucket(current, granularity)
+        last_day = following - timedelta(days=1)
+        result.append(Bucket(bucket_label(current, granularity), Period(max(current, start), min(last_day, end))))
+        current = following
+    return result
+
+
+def bucket_count(start: date, end: date, granularity: str) -> int:
+    first, last = bucket_start(start, granularity), bucket_start(end, granularity)
+    months = (last.year - first.year) * 12 + last.month - first.month
+    return months // (3 if granularity == "quarter" else 1) + 1
+
+
+def default_series_start(end: date, granularity: str, periods: int = 12) -> date:
+    start = bucket_start(end, granularity)
+    months = (periods - 1) * (3 if granularity == "quarter" else 1)
+    index = start.year * 12 + start.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+@dataclass
+class Series:
+    buckets: list[Bucket]
+    figures: dict[str, list[Figure]] = field(default_factory=dict)
+
+
+async def series(session: AsyncSession, scope: Scope, parts: list[Bucket], keys: Sequence[str]) -> Series:
+    result = Series(parts, {key: [] for key in keys})
+    for bucket in parts:
+        figures = await compute(session, scope, bucket.period, keys)
+        for key in keys:
+            result.figures[key].append(figures[key])
+    return result
+
+
+async def earliest_day(session: AsyncSession) -> date | None:
+    """The first dated event in the read model (a programme's start, a network formed, a broker trained, ...)."""
+    columns = (
+        PROGRAMMES.c.start_date,
+        CLUSTERS.c.registered_on,
+        FIRMS.c.registered_on,
+        formed_on(),
+        BROKERS.c.trained_on,
+        ACTIVITIES.c.start_date,
+        SHORTLISTS.c.issued_on,
+        EVENTS.c.reached_on,
+    )
+    days = [await session.scalar(select(func.min(column))) for column in columns]
+    found = [_day(d) for d in days if d is not None]
+    return min(found) if found else None
+
+
+# --- per cluster ------------------------------------------------------------------------
+
+
+async def cluster_figures(
+    session: AsyncSession, scope: Scope, period: Period, *, after: str | None = None, limit: int | None = None
+) -> list[ClusterFigures]:
+    """Clusters supported during the period (in scope), by id, each with its own figures."""
+    joined, supported = supported_during(period)
+    statement = select(CLUSTERS).select_from(joined).where(supported, scope.clusters(CLUSTERS)).order_by(CLUSTERS.c.id)
+    if after is not None:
+        statement = statement.where(CLUSTERS.c.id > after)
+    if limit is not None:
+        statement = statement.limit(limit)
+    rows = {
+        r.id: ClusterFigures(
+            id=r.id,
+            name=r.name,
+            programme_id=r.programme_id,
+            country=r.country,
+            subdivision=r.subdivision,
+            sector_isic=r.sector_isic,
+            latitude=r.latitude,
+            longitude=r.longitude,
+            jobs=r.jobs,
+        )
+        for r in await session.execute(statement)
+    }
+    if not rows:
+        return []
+    ids = list(rows)
+    firms = await session.execute(
+        select(FIRM_CLUSTERS.c.cluster_id, func.count(distinct(FIRMS.c.id)))
+        .select_from(FIRM_CLUSTERS.join(FIRMS, FIRMS.c.id == FIRM_CLUSTERS.c.firm_id))
+        .where(
+            FIRM_CLUSTERS.c.cluster_id.in_(ids),
+            FIRMS.c.registered_on <= period.end,
+            scope.linked(FIRMS, FIRM_CLUSTERS, "firm_id"),
+        )
+        .group_by(FIRM_CLUSTERS.c.cluster_id)
+    )
+    for cluster_id, count in firms:
+        rows[cluster_id].firms = int(count)
+    for kind in ("horizontal", "vertical"):
+        active = await session.execute(
+            select(NETWORKS.c.cluster_id, func.count())
+            .where(NETWORKS.c.cluster_id.in_(ids), active_at(period, kind), scope.networks(NETWORKS))
+            .group_by(NETWORKS.c.cluster_id)
+        )
+        for cluster_id, count in active:
+            setattr(rows[cluster_id], f"{kind}_networks_active", int(count))
+    joined_linkages, first = proposed_in(period)
+    via_supplier = joined_linkages.join(FIRM_CLUSTERS, FIRM_CLUSTERS.c.firm_id == LINKAGES.c.supplier_id)
+    cohort = (
+        FIRM_CLUSTERS.c.cluster_id.in_(ids),
+        period.within(first.c.reached_on),
+        scope.supplier(LINKAGES.c.supplier_id, FIRM_CLUSTERS),
+    )
+    contracted = exists(
+        select(1).where(
+            EVENTS.c.linkage_id == LINKAGES.c.id, EVENTS.c.stage.in_(CONTRACTED), EVENTS.c.reached_on <= period.end
+        )
+    )
+    for attribute, extra in (("linkages_proposed", true()), ("linkages_contracted", contracted)):
+        counts = await session.execute(
+            select(FIRM_CLUSTERS.c.cluster_id, func.count(distinct(LINKAGES.c.id)))
+            .select_from(via_supplier)
+            .where(*cohort, extra)
+            .group_by(FIRM_CLUSTERS.c.cluster_id)
+        )
+        for cluster_id, count in counts:
+            setattr(rows[cluster_id], attribute, int(count))
+    return list(rows.values())
+
+
+# --- freshness --------------------------------------------------------------------------
+
+
+async def feed_states(session: AsyncSession) -> dict[str, dict[str, Any]]:
+    rows = await session.execute(select(FEED_STATE))
+    return {
+        r.feed: {"position": r.last_seq, "last_change_at": r.last_change_at, "applied_at": r.applied_at} for r in rows
+    }

@@ -1,0 +1,267 @@
+"""The reporting service's database: a read model of the registry and matching feeds.
+
+Each table holds the columns indicators filter, group and count on, taken from the
+records the feeds carry (``data``: the record as the owning service's API shows
+it). Multi-valued attributes (a firm's clusters and certifications, a network's
+members and joint actions, a shortlist's suppliers, a linkage's stage history) get
+child tables, rewritten with their record. Rows are keyed by the source record's
+id, so applying a change twice leaves the same rows: replaying a feed from zero
+rebuilds the same read model.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, DateTime, Index
+from sqlmodel import Field, SQLModel
+
+from services.common.app import database_tables
+from services.common.changefeed import feed_cursor_table
+from services.common.db import new_registry
+
+mapper_registry = new_registry()
+metadata = mapper_registry.metadata
+database_tables(metadata, outbox=False)
+FEED_CURSORS = feed_cursor_table(metadata)
+
+
+class ReportingTable(SQLModel, registry=mapper_registry):
+    """Base of the reporting service's table models."""
+
+
+class FeedState(ReportingTable, table=True):
+    """How fresh each followed feed is: the last change applied, and when."""
+
+    __tablename__ = "feed_state"
+
+    feed: str = Field(primary_key=True, max_length=100)
+    last_seq: int
+    last_change_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    applied_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+# --- registry records -----------------------------------------------------------------
+
+
+class Agency(ReportingTable, table=True):
+    __tablename__ = "agencies"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    country: str | None = Field(default=None, max_length=2)
+
+
+class Programme(ReportingTable, table=True):
+    __tablename__ = "programmes"
+
+    id: str = Field(primary_key=True, max_length=40)
+    agency_id: str = Field(index=True, max_length=40)
+    name: str = Field(max_length=200)
+    country: str = Field(max_length=2)
+    phase: str = Field(max_length=20)
+    start_date: date = Field(sa_type=Date)
+    end_date: date | None = Field(default=None, sa_type=Date)
+
+
+class Cluster(ReportingTable, table=True):
+    __tablename__ = "clusters"
+
+    id: str = Field(primary_key=True, max_length=40)
+    agency_id: str = Field(index=True, max_length=40)
+    programme_id: str | None = Field(default=None, index=True, max_length=40)
+    name: str = Field(max_length=200)
+    country: str = Field(index=True, max_length=2)
+    subdivision: str | None = Field(default=None, max_length=6)
+    sector_isic: str = Field(max_length=4)
+    latitude: float | None = None
+    longitude: float | None = None
+    jobs: int | None = None
+    smes: int | None = None
+    registered_on: date = Field(sa_type=Date)
+
+
+class Firm(ReportingTable, table=True):
+    __tablename__ = "firms"
+
+    id: str = Field(primary_key=True, max_length=40)
+    agency_id: str = Field(index=True, max_length=40)
+    name: str = Field(max_length=200)
+    size_class: str = Field(max_length=10)
+    is_supplier: bool
+    is_lead_firm: bool
+    country: str = Field(index=True, max_length=2)
+    subdivision: str | None = Field(default=None, max_length=6)
+    employees: int | None = None
+    registered_on: date = Field(sa_type=Date)
+
+
+class FirmCluster(ReportingTable, table=True):
+    __tablename__ = "firm_clusters"
+
+    firm_id: str = Field(primary_key=True, max_length=40)
+    cluster_id: str = Field(primary_key=True, index=True, max_length=40)
+
+
+class FirmCertification(ReportingTable, table=True):
+    """A certificate a firm holds; ``obtained_on`` is its valid_from, else the day the
+    registry first recorded it (the feed's change time, so replays agree)."""
+
+    __tablename__ = "firm_certifications"
+    __table_args__ = (Index("ix_firm_certifications_firm_scheme", "firm_id", "scheme"),)
+
+    firm_id: str = Field(primary_key=True, max_length=40)
+    position: int = Field(primary_key=True)
+    scheme: str = Field(max_length=40)
+    certificate_number: str | None = Field(default=None, max_length=100)
+    valid_from: date | None = Field(default=None, sa_type=Date)
+    valid_until: date | None = Field(default=None, sa_type=Date)
+    recorded_on: date = Field(sa_type=Date)
+    obtained_on: date = Field(sa_type=Date)
+
+
+class Institution(ReportingTable, table=True):
+    __tablename__ = "institutions"
+
+    id: str = Field(primary_key=True, max_length=40)
+    agency_id: str = Field(index=True, max_length=40)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=40)
+    country: str = Field(max_length=2)
+    subdivision: str | None = Field(default=None, max_length=6)
+    registered_on: date = Field(sa_type=Date)
+
+
+class InstitutionCluster(ReportingTable, table=True):
+    __tablename__ = "institution_clusters"
+
+    institution_id: str = Field(primary_key=True, max_length=40)
+    cluster_id: str = Field(primary_key=True, index=True, max_length=40)
+
+
+class Broker(ReportingTable, table=True):
+    __tablename__ = "brokers"
+
+    id: str = Field(primary_key=True, max_length=40)
+    agency_id: str = Field(index=True, max_length=40)
+    name: str = Field(max_length=200)
+    country: str = Field(max_length=2)
+    trained_on: date | None = Field(default=None, sa_type=Date)
+    certified_on: date | None = Field(default=None, sa_type=Date)
+    registered_on: date = Field(sa_type=Date)
+
+
+class BrokerCluster(ReportingTable, table=True):
+    __tablename__ = "broker_clusters"
+
+    broker_id: str = Field(primary_key=True, max_length=40)
+    cluster_id: str = Field(primary_key=True, index=True, max_length=40)
+
+
+class Network(ReportingTable, table=True):
+    __tablename__ = "networks"
+
+    id: str = Field(primary_key=True, max_length=40)
+    agency_id: str = Field(index=True, max_length=40)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=20)
+    status: str = Field(max_length=20)
+    cluster_id: str | None = Field(default=None, index=True, max_length=40)
+    broker_id: str | None = Field(default=None, max_length=40)
+    formed_on: date | None = Field(default=None, sa_type=Date)
+    registered_on: date = Field(sa_type=Date)
+
+
+class NetworkMember(ReportingTable, table=True):
+    __tablename__ = "network_members"
+
+    network_id: str = Field(primary_key=True, max_length=40)
+    firm_id: str = Field(primary_key=True, index=True, max_length=40)
+    role: str = Field(max_length=20)
+
+
+class JointAction(ReportingTable, table=True):
+    __tablename__ = "joint_actions"
+
+    network_id: str = Field(primary_key=True, max_length=40)
+    position: int = Field(primary_key=True)
+    kind: str = Field(max_length=40)
+    started_on: date | None = Field(default=None, sa_type=Date)
+
+
+class Activity(ReportingTable, table=True):
+    __tablename__ = "activities"
+
+    id: str = Field(primary_key=True, max_length=40)
+    agency_id: str = Field(index=True, max_length=40)
+    title: str = Field(max_length=200)
+    kind: str = Field(max_length=40)
+    start_date: date = Field(sa_type=Date, index=True)
+    end_date: date | None = Field(default=None, sa_type=Date)
+    programme_id: str | None = Field(default=None, index=True, max_length=40)
+    cluster_id: str | None = Field(default=None, index=True, max_length=40)
+    country: str = Field(max_length=2)
+    subdivision: str | None = Field(default=None, max_length=6)
+    entrepreneurs: int = 0
+    brokers: int = 0
+    policy_makers: int = 0
+    private_sector_leaders: int = 0
+    academics: int = 0
+    other: int = 0
+
+
+# --- matching records -----------------------------------------------------------------
+
+
+class Shortlist(ReportingTable, table=True):
+    __tablename__ = "shortlists"
+
+    id: str = Field(primary_key=True, max_length=40)
+    owner: str = Field(max_length=80)
+    buyer_firm_id: str | None = Field(default=None, max_length=40)
+    issued_at: datetime = Field(sa_type=DateTime(timezone=True))
+    issued_on: date = Field(sa_type=Date, index=True)
+    eligible_count: int
+    development_count: int | None = None
+
+
+class ShortlistSupplier(ReportingTable, table=True):
+    """A supplier a shortlist listed: a ranked ``item`` or a ``development`` candidate with its gap."""
+
+    __tablename__ = "shortlist_suppliers"
+
+    shortlist_id: str = Field(primary_key=True, max_length=40)
+    listed_as: str = Field(primary_key=True, max_length=12)
+    supplier_id: str = Field(primary_key=True, index=True, max_length=40)
+    rank: int
+    gap_kind: str | None = Field(default=None, max_length=20)
+    gap_scheme: str | None = Field(default=None, max_length=40)
+
+
+class Linkage(ReportingTable, table=True):
+    __tablename__ = "linkages"
+
+    id: str = Field(primary_key=True, max_length=40)
+    shortlist_id: str = Field(index=True, max_length=40)
+    supplier_id: str = Field(index=True, max_length=40)
+    buyer_firm_id: str | None = Field(default=None, max_length=40)
+    stage: str = Field(max_length=20)
+    gap_kind: str | None = Field(default=None, max_length=20)
+    gap_scheme: str | None = Field(default=None, max_length=40)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class LinkageEvent(ReportingTable, table=True):
+    """One entry of a linkage's stage history: the stage reached and its date."""
+
+    __tablename__ = "linkage_events"
+
+    linkage_id: str = Field(primary_key=True, max_length=40)
+    position: int = Field(primary_key=True)
+    stage: str = Field(max_length=20)
+    reached_on: date = Field(sa_type=Date)
+
+
+def table_of(model: type[ReportingTable]):  # type: ignore[no-untyped-def]
+    """The Core table of a model (queries are written against tables)."""
+    return model.__table__  # type: ignore[attr-defined]

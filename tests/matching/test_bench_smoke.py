@@ -1,0 +1,61 @@
+"""The matching benchmark still runs, and its peers still agree with the engine.
+
+``bench/matching.py --quick`` on a tiny catalogue (2,000 suppliers, 40 queries) with
+both peers: PostgreSQL (the local server; the benchmark creates and drops its own
+database) and tantivy. The benchmark itself fails when any peer's shortlist differs
+from the engine's; this test checks that it ran to the end and said so.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import POSTGRES_ENV
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _requirements() -> str:
+    """The PostgreSQL admin URL, or skip (fail in CI) when the benchmark cannot run here."""
+    missing = [m for m in ("tantivy", "psutil") if importlib.util.find_spec(m) is None]
+    if missing:
+        message = f"the benchmark needs the 'bench' dependency group ({', '.join(missing)} missing)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"REQUIRE_POSTGRES=1 but {POSTGRES_ENV} is not set")
+        pytest.skip(f"the benchmark's PostgreSQL peer needs {POSTGRES_ENV}")
+    return url
+
+
+def test_quick_benchmark_completes_and_peers_agree(tmp_path: Path) -> None:
+    url = _requirements()
+    out = tmp_path / "matching.json"
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "matching.py"), "--quick", "--pg-url", url, "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    result = json.loads(out.read_text())
+    assert result["ok"] is True
+    [size] = result["sizes"]
+    assert size["n"] == 2000
+    assert set(size["peers"]) == {"postgres", "tantivy"}
+    assert size["mismatches"] == []
+    assert sum(size["engine"]["bucket_counts"].values()) == 40
+    assert all(update["missed"] == 0 for update in size["updates"].values())
+    assert "| peers vs engine | identical" in completed.stdout

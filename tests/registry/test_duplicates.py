@@ -1,0 +1,359 @@
+"""Duplicate firms: detection with reasons on create and import, review, merge and its undo."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import pytest
+
+from services.common.principal import Role
+from services.registry.duplicates import detector
+from tests.registry.helpers import create, firm_body, make_agency, network_body
+from tests.registry.test_imports import feed, finished, firm_row, firms_of, to_csv, upload
+from tests.support import ADMIN, agency_headers, principal_headers
+
+
+def india_firm(**overrides: Any) -> dict[str, Any]:
+    return (
+        firm_body(
+            name="Shree Ganesh Knitting Mills Pvt. Ltd.",
+            country="IN",
+            subdivision="IN-TN",
+            locality="Tiruppur",
+            postal_code="641604",
+            street="14 Kumaran Road",
+            latitude=11.1085,
+            longitude=77.3411,
+            isic_codes=["1391", "1430"],
+            national_ids=[{"scheme": "GSTIN", "value": "33AAACS1234F1Z5"}],
+        )
+        | overrides
+    )
+
+
+async def candidates(registry: httpx.AsyncClient, headers: Mapping[str, str], **params: str) -> list[dict[str, Any]]:
+    response = await registry.get("/v1/duplicates", params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    return list(response.json()["items"])
+
+
+def codes(candidate: dict[str, Any]) -> set[str]:
+    return {r["code"] for r in candidate["reasons"]}
+
+
+# --- the detector itself -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Shree Ganesh Textiles Pvt. Ltd.", "Sri Ganesh Textiles Private Limited"),  # transliteration, legal form
+        ("Lakshmi Engineering Works", "Laxmi Engg. Works"),  # transliteration, abbreviation
+        ("Textiles Andinos Cía. Ltda.", "Andinos Textiles Compañía Limitada"),  # word order, legal form
+        ("Confecciones Imbabura S.A.", "Confeciones Imbabura SA"),  # typo
+    ],
+)
+def test_names_that_differ_in_form_only_are_alike(a: str, b: str) -> None:
+    pa = detector.profile(id="a", name=a, country="IN", postal_code="641604")
+    pb = detector.profile(id="b", name=b, country="IN", postal_code="641604")
+    assert set(detector.blocking_keys(pa)) & set(detector.blocking_keys(pb))
+    (match,) = detector.score_pairs([(pa, pb)])
+    assert match.likely and "name_similar" in {r.code for r in match.reasons}, match
+
+
+def test_different_firms_with_similar_names_are_not_paired() -> None:
+    pa = detector.profile(id="a", name="Shree Ganesh Textiles", country="IN", postal_code="641604", isic_codes=["1391"])
+    pb = detector.profile(id="b", name="Shree Ganesh Exports", country="IN", postal_code="641604", isic_codes=["4641"])
+    pc = detector.profile(id="c", name="Ganesh Textiles Unit 2", country="IN", postal_code="641604")
+    pd = detector.profile(id="d", name="Ganesh Textiles Unit 3", country="IN", postal_code="641604")
+    assert not any(m.likely for m in detector.score_pairs([(pa, pb), (pc, pd)]))
+
+
+def test_offline_blocking_finds_the_same_pairs_as_the_keys() -> None:
+    profiles = [
+        detector.profile(id=str(i), name=name, country="IN", postal_code="641604")
+        for i, name in enumerate(
+            ["Shree Ganesh Textiles", "Sri Ganesh Textiles", "Murugan Dyeing", "Murugan Dyeing Works"]
+        )
+    ]
+    pairs = {tuple(p) for p in detector.candidate_pairs(profiles).tolist()}
+    assert (0, 1) in pairs and (2, 3) in pairs and (0, 2) not in pairs
+
+
+# --- detection on create -------------------------------------------------------------------------------------------
+
+
+async def test_a_created_near_duplicate_is_queued_with_its_reasons(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry, country="IN")
+    headers = agency_headers(agency)
+    original = await create(registry, "/v1/firms", india_firm(), agency)
+    twin = await create(
+        registry,
+        "/v1/firms",
+        india_firm(
+            name="Sri Ganesh Knitting Mills Private Limited",
+            street="14, Kumaran Rd",
+            latitude=11.1089,
+            longitude=77.3405,
+            national_ids=[],
+        ),
+        agency,
+    )
+    other = await create(
+        registry,
+        "/v1/firms",
+        india_firm(
+            name="Murugan Dyeing Works",
+            national_ids=[],
+            street="3 Palladam Road",
+            latitude=11.09,
+            longitude=77.30,
+            isic_codes=["1313"],
+        ),
+        agency,
+    )
+    (pair,) = await candidates(registry, headers)
+    assert {pair["firm_a"], pair["firm_b"]} == {original["id"], twin["id"]}
+    assert pair["status"] == "open" and pair["source"] == "create" and pair["score"] >= 0.9
+    assert {"name_similar", "near", "same_street_address", "same_postal_code", "same_sector"} <= codes(pair)
+    assert not pair["same_national_id"]
+    assert await candidates(registry, headers, firm_id=other["id"]) == []
+    detail = (await registry.get(f"/v1/duplicates/{pair['id']}", headers=headers)).json()
+    assert {f["id"] for f in detail["firms"]} == {original["id"], twin["id"]}
+
+
+async def test_the_same_national_id_is_an_exact_match(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry, country="IN")
+    await create(registry, "/v1/firms", india_firm(), agency)
+    await create(
+        registry, "/v1/firms", india_firm(name="SGKM Exports", street=None, latitude=None, longitude=None), agency
+    )
+    (pair,) = await candidates(registry, agency_headers(agency))
+    assert pair["same_national_id"] and "same_national_id" in codes(pair)
+
+
+async def test_candidates_are_visible_to_the_agencies_of_the_pair_only(registry: httpx.AsyncClient) -> None:
+    a, b, c = [await make_agency(registry, name, "IN") for name in "ABC"]
+    await create(registry, "/v1/firms", india_firm(), a)
+    await create(registry, "/v1/firms", india_firm(name="Sree Ganesh Knitting Mills"), b)
+    assert len(await candidates(registry, agency_headers(a))) == 1
+    assert len(await candidates(registry, agency_headers(b))) == 1
+    assert await candidates(registry, agency_headers(c)) == []
+    (pair,) = await candidates(registry, ADMIN)
+    # A pair across two agencies is decided by an admin.
+    refused = await registry.post(f"/v1/duplicates/{pair['id']}/distinct", headers=agency_headers(a))
+    assert refused.status_code == 403
+    viewer = await registry.get("/v1/duplicates", headers=principal_headers(Role.viewer))
+    assert viewer.status_code == 403
+    decided = await registry.post(f"/v1/duplicates/{pair['id']}/distinct", headers=ADMIN)
+    assert decided.status_code == 200 and decided.json()["status"] == "distinct"
+
+
+async def test_a_pair_marked_distinct_stays_distinct_after_an_update(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry, country="IN")
+    headers = agency_headers(agency)
+    first = await create(registry, "/v1/firms", india_firm(), agency)
+    await create(registry, "/v1/firms", india_firm(name="Shri Ganesh Knitting Mills", national_ids=[]), agency)
+    (pair,) = await candidates(registry, headers)
+    assert (await registry.post(f"/v1/duplicates/{pair['id']}/distinct", headers=headers)).status_code == 200
+    again = await registry.post(f"/v1/duplicates/{pair['id']}/distinct", headers=headers)
+    assert again.status_code == 409
+    patched = await registry.patch(
+        f"/v1/firms/{first['id']}", json={"employees": 80}, headers=headers | {"If-Match": '"1"'}
+    )
+    assert patched.status_code == 200, patched.text
+    assert [(c["id"], c["status"]) for c in await candidates(registry, headers)] == [(pair["id"], "distinct")]
+
+
+# --- merge and undo ------------------------------------------------------------------------------------------------
+
+
+async def test_merge_repoints_references_and_undo_restores_everything(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry, country="IN")
+    headers = agency_headers(agency)
+    survivor = await create(registry, "/v1/firms", india_firm(), agency)
+    twin = await create(registry, "/v1/firms", india_firm(name="Sri Ganesh Knitting Mills", national_ids=[]), agency)
+    partner = await create(
+        registry,
+        "/v1/firms",
+        india_firm(
+            name="Kovai Yarn Traders",
+            national_ids=[],
+            street="1 Avinashi Road",
+            latitude=11.02,
+            longitude=76.96,
+            isic_codes=["4641"],
+        ),
+        agency,
+    )
+    both = await create(
+        registry,
+        "/v1/networks",
+        network_body(
+            members=[
+                {"firm_id": twin["id"], "role": "member"},
+                {"firm_id": survivor["id"], "role": "member"},
+                {"firm_id": partner["id"], "role": "member"},
+            ]
+        ),
+        agency,
+    )
+    only_twin = await create(
+        registry,
+        "/v1/networks",
+        network_body(name="Dyeing group", members=[{"firm_id": twin["id"], "role": "member"}]),
+        agency,
+    )
+    (pair,) = await candidates(registry, headers)
+    seq_before = (await feed(registry))[-1]["seq"]
+
+    merged = await registry.post(
+        f"/v1/duplicates/{pair['id']}/merge", json={"survivor_id": survivor["id"]}, headers=headers
+    )
+    assert merged.status_code == 200, merged.text
+    merge = merged.json()
+    assert merge["survivor_id"] == survivor["id"] and merge["merged_id"] == twin["id"] and not merge["automatic"]
+    assert sorted(r["id"] for r in merge["repointed"]) == sorted([both["id"], only_twin["id"]])
+    assert (await registry.get(f"/v1/firms/{twin['id']}", headers=headers)).status_code == 404
+    net = (await registry.get(f"/v1/networks/{both['id']}", headers=headers)).json()
+    assert [m["firm_id"] for m in net["members"]] == [survivor["id"], partner["id"]]  # one entry, not two
+    net2 = (await registry.get(f"/v1/networks/{only_twin['id']}", headers=headers)).json()
+    assert [m["firm_id"] for m in net2["members"]] == [survivor["id"]]
+    by_member = (await registry.get("/v1/networks", params={"firm_id": survivor["id"]}, headers=headers)).json()
+    assert len(by_member["items"]) == 2  # the tags index follows
+    assert (await candidates(registry, headers))[0]["status"] == "merged"
+    changes = [(c["entity"], c["entity_id"], c["op"]) for c in await feed(registry) if c["seq"] > seq_before]
+    assert ("firm", twin["id"], "deleted") in changes
+    assert ("network", both["id"], "updated") in changes and ("network", only_twin["id"], "updated") in changes
+    assert ("firm_merge", merge["id"], "created") in changes
+    again = await registry.post(f"/v1/duplicates/{pair['id']}/merge", headers=headers)
+    assert again.status_code == 409
+
+    seq_merged = (await feed(registry))[-1]["seq"]
+    undone = await registry.post(f"/v1/duplicates/merges/{merge['id']}/undo", headers=headers)
+    assert undone.status_code == 200, undone.text
+    assert undone.json()["undone_at"] is not None
+    back = (await registry.get(f"/v1/firms/{twin['id']}", headers=headers)).json()
+    assert {k: v for k, v in back.items() if k not in ("version", "updated_at")} == {
+        k: v for k, v in twin.items() if k not in ("version", "updated_at")
+    }
+    net = (await registry.get(f"/v1/networks/{both['id']}", headers=headers)).json()
+    assert [m["firm_id"] for m in net["members"]] == [twin["id"], survivor["id"], partner["id"]]
+    net2 = (await registry.get(f"/v1/networks/{only_twin['id']}", headers=headers)).json()
+    assert [m["firm_id"] for m in net2["members"]] == [twin["id"]]
+    assert [(c["id"], c["status"]) for c in await candidates(registry, headers)] == [(pair["id"], "open")]
+    versions = [
+        (c["entity"], c["entity_id"], c["op"], c["version"]) for c in await feed(registry) if c["seq"] > seq_merged
+    ]
+    assert ("firm", twin["id"], "created", 3) in versions  # deleted at version 2, back at 3
+    assert ("firm_merge", merge["id"], "deleted", 2) in versions
+    twice = await registry.post(f"/v1/duplicates/merges/{merge['id']}/undo", headers=headers)
+    assert twice.status_code == 409
+
+
+async def test_undo_refuses_when_a_repointed_record_changed_since(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry, country="IN")
+    headers = agency_headers(agency)
+    survivor = await create(registry, "/v1/firms", india_firm(), agency)
+    twin = await create(registry, "/v1/firms", india_firm(name="Sri Ganesh Knitting Mills", national_ids=[]), agency)
+    network = await create(
+        registry, "/v1/networks", network_body(members=[{"firm_id": twin["id"], "role": "member"}]), agency
+    )
+    (pair,) = await candidates(registry, headers)
+    merge = (await registry.post(f"/v1/duplicates/{pair['id']}/merge", headers=headers)).json()
+    assert merge["survivor_id"] == survivor["id"]  # by default the older firm survives
+    current = (await registry.get(f"/v1/networks/{network['id']}", headers=headers)).json()
+    changed = await registry.patch(
+        f"/v1/networks/{network['id']}",
+        json={"status": "active"},
+        headers=headers | {"If-Match": f'"{current["version"]}"'},
+    )
+    assert changed.status_code == 200
+    refused = await registry.post(f"/v1/duplicates/merges/{merge['id']}/undo", headers=headers)
+    assert refused.status_code == 409 and refused.headers["content-type"] == "application/problem+json"
+    assert (await registry.get(f"/v1/firms/{twin['id']}", headers=headers)).status_code == 404  # nothing half-undone
+
+
+# --- detection on import -------------------------------------------------------------------------------------------
+
+
+async def test_an_import_queues_its_likely_duplicates(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    existing = await create(
+        registry,
+        "/v1/firms",
+        firm_body(
+            name="Confecciones Imbabura Cía. Ltda.",
+            street="Calle Bolívar 12",
+            locality="Atuntaqui",
+            latitude=0.3317,
+            longitude=-78.2139,
+        ),
+        agency,
+    )
+    rows = [
+        firm_row(
+            1,
+            name="Confeciones Imbabura Compañía Limitada",
+            street="Calle Bolivar 12",
+            locality="Atuntaqui",
+            latitude="0.3320",
+            longitude="-78.2141",
+            national_id_scheme="",
+            national_id="",
+        ),
+        firm_row(2, name="Curtiembre Renaciente", locality="Cotacachi", isic_codes="1511"),
+        firm_row(
+            3,
+            name="Curtiembre Renaciente S.A.",
+            locality="Cotacachi",
+            isic_codes="1511",
+            national_id_scheme="",
+            national_id="",
+        ),
+    ]
+    response = await upload(registry, to_csv(rows), agency)
+    job = await finished(registry, response.json()["id"], agency)
+    assert job["progress"]["rows_accepted"] == 3 and job["progress"]["duplicates_suspected"] == 2, job
+    found = await candidates(registry, agency_headers(agency), import_id=job["id"])
+    assert len(found) == 2 and all(c["source"] == f"import:{job['id']}" for c in found)
+    assert any(existing["id"] in (c["firm_a"], c["firm_b"]) for c in found)  # against the registry
+    firms = {f["name"]: f["id"] for f in await firms_of(registry, agency)}
+    within = {firms["Curtiembre Renaciente"], firms["Curtiembre Renaciente S.A."]}
+    assert any({c["firm_a"], c["firm_b"]} == within for c in found)  # within the file
+
+
+async def test_imports_merge_exact_national_id_matches_when_the_agency_chose_so(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    headers = agency_headers(agency)
+    existing = await create(
+        registry,
+        "/v1/firms",
+        firm_body(name="Textiles Andinos", national_ids=[{"scheme": "RUC", "value": "1090000000001"}]),
+        agency,
+    )
+    policy = await registry.put("/v1/duplicates/policy", json={"auto_merge_same_national_id": True}, headers=headers)
+    assert policy.status_code == 200 and policy.json() == {"agency_id": agency, "auto_merge_same_national_id": True}
+    response = await upload(registry, to_csv([firm_row(0, name="TEXTILES ANDINOS S.A."), firm_row(1)]), agency)
+    job = await finished(registry, response.json()["id"], agency)
+    assert job["progress"]["rows_accepted"] == 2 and job["progress"]["duplicates_merged"] == 1, job
+    firms = await firms_of(registry, agency)
+    assert len(firms) == 2 and existing["id"] in {f["id"] for f in firms}
+    (merge,) = (await registry.get("/v1/duplicates/merges", headers=headers)).json()["items"]
+    assert merge["automatic"] and merge["survivor_id"] == existing["id"]
+    # Without the policy, the same match waits in the queue.
+    other = await make_agency(registry, "Other")
+    await create(
+        registry,
+        "/v1/firms",
+        firm_body(name="Textiles Andinos", national_ids=[{"scheme": "RUC", "value": "1090000000001"}]),
+        other,
+    )
+    response = await upload(registry, to_csv([firm_row(0, name="TEXTILES ANDINOS S.A.")]), other)
+    job = await finished(registry, response.json()["id"], other)
+    assert job["progress"]["duplicates_merged"] == 0
+    queued = await candidates(registry, agency_headers(other), import_id=job["id"])
+    # Against its own firm, and against the first agency's (merged across agencies by an admin only).
+    assert len(queued) == 2 and all(c["same_national_id"] for c in queued)

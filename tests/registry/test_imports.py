@@ -1,0 +1,590 @@
+"""Bulk import of firms: jobs, per-row errors in the input's terms, idempotency, resume, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import openpyxl
+import pytest
+
+from services.common.principal import Role
+from services.registry.app import create_app
+from services.registry.imports import runner as runner_module
+from services.registry.settings import RegistrySettings
+from tests.registry.helpers import cluster_body, create, firm_body, make_agency
+from tests.support import ADMIN, SERVICE, agency_headers, principal_headers, running
+
+HEADER = [
+    "name",
+    "national_id_scheme",
+    "national_id",
+    "roles",
+    "size_class",
+    "isic_codes",
+    "hs_codes",
+    "certifications",
+    "country",
+    "subdivision",
+    "locality",
+    "street",
+    "latitude",
+    "longitude",
+    "employees",
+]
+
+
+def firm_row(i: int, **overrides: Any) -> dict[str, Any]:
+    return {
+        "name": f"Confecciones Imbabura {i} Cía. Ltda.",
+        "national_id_scheme": "RUC",
+        "national_id": f"10900{i:05d}001",
+        "roles": "supplier",
+        "size_class": "small",
+        "isic_codes": "1410; 1430",
+        "hs_codes": "6109",
+        "certifications": "iso-9001:2024-01-01:2099-12-31",
+        "country": "EC",
+        "subdivision": "EC-I",
+        "locality": f"Town {i}",
+        "street": f"Calle {i} y Bolívar",
+        "latitude": f"{0.33 + i * 0.01:.4f}",
+        "longitude": f"{-78.21 - i * 0.01:.4f}",
+        "employees": str(10 + i),
+    } | overrides
+
+
+def to_csv(rows: Sequence[dict[str, Any]], header: Sequence[str] = HEADER, delimiter: str = ",") -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(header), delimiter=delimiter, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+async def upload(
+    registry: httpx.AsyncClient,
+    content: bytes,
+    agency: str,
+    *,
+    media: str = "text/csv",
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    return await registry.post(
+        "/v1/imports",
+        content=content,
+        params=params,
+        headers=agency_headers(agency) | {"Content-Type": media} | (headers or {}),
+    )
+
+
+async def finished(registry: httpx.AsyncClient, job_id: str, agency: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        response = await registry.get(f"/v1/imports/{job_id}", headers=agency_headers(agency))
+        assert response.status_code == 200, response.text
+        job = dict(response.json())
+        if job["status"] in ("completed", "failed"):
+            return job
+        assert asyncio.get_running_loop().time() < deadline, job
+        await asyncio.sleep(0.05)
+
+
+async def import_csv(registry: httpx.AsyncClient, rows: Sequence[dict[str, Any]], agency: str) -> dict[str, Any]:
+    response = await upload(registry, to_csv(rows), agency)
+    assert response.status_code == 202, response.text
+    return await finished(registry, response.json()["id"], agency)
+
+
+async def errors_csv(registry: httpx.AsyncClient, job_id: str, agency: str) -> list[dict[str, str]]:
+    response = await registry.get(f"/v1/imports/{job_id}/errors.csv", headers=agency_headers(agency))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    return list(csv.DictReader(io.StringIO(response.text)))
+
+
+async def firms_of(registry: httpx.AsyncClient, agency: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params = {"agency_id": agency, "limit": "200"} | ({"cursor": cursor} if cursor else {})
+        page = (await registry.get("/v1/firms", params=params, headers=ADMIN)).json()
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
+async def feed(registry: httpx.AsyncClient) -> list[dict[str, Any]]:
+    changes: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        page = (await registry.get("/v1/changes", params={"after": after, "limit": 1000}, headers=SERVICE)).json()
+        changes += page["items"]
+        after = page["next_after"]
+        if not page["has_more"]:
+            return changes
+
+
+def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = dict(response.json())
+    assert problem["type"].endswith(f"/{slug}"), problem
+    return problem
+
+
+# --- the happy path ------------------------------------------------------------------------------------------------
+
+
+async def test_csv_import_creates_firms_reaching_the_feed_like_single_writes(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    response = await upload(registry, to_csv([firm_row(i) for i in range(5)]), agency)
+    assert response.status_code == 202, response.text
+    assert response.headers["Location"] == f"/v1/imports/{response.json()['id']}"
+    assert response.json()["status"] == "queued"
+    job = await finished(registry, response.json()["id"], agency)
+    assert job["status"] == "completed", job
+    assert job["progress"] == {
+        "rows_read": 5,
+        "rows_accepted": 5,
+        "rows_rejected": 0,
+        "rows_skipped": 0,
+        "rows_checked": 5,
+        "duplicates_suspected": 0,
+        "duplicates_merged": 0,
+    }
+    firms = await firms_of(registry, agency)
+    assert sorted(f["name"] for f in firms) == sorted(f"Confecciones Imbabura {i} Cía. Ltda." for i in range(5))
+    first = next(f for f in firms if f["name"].startswith("Confecciones Imbabura 0 "))
+    assert first["national_ids"] == [{"scheme": "RUC", "value": "1090000000001"}]
+    assert first["isic_codes"] == ["1410", "1430"] and first["employees"] == 10
+    assert first["certifications"][0]["scheme"] == "iso-9001"
+    assert first["certifications"][0]["valid_until"] == "2099-12-31"
+    # Every imported firm is on the change feed, with the document the API shows.
+    created = {c["entity_id"]: c for c in await feed(registry) if c["entity"] == "firm" and c["op"] == "created"}
+    assert set(created) == {f["id"] for f in firms}
+    assert created[first["id"]]["data"] == first
+    # ... and the filters see them (tags written).
+    by_cert = (await registry.get("/v1/firms", params={"certification": "iso-9001"}, headers=ADMIN)).json()
+    assert len(by_cert["items"]) == 5
+
+
+async def test_xlsx_and_ndjson_imports(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["Name", "Roles", "Size class", "ISIC codes", "Country", "Employees", "Latitude", "Longitude"])
+    sheet.append(["Tejidos del Valle", "supplier", "micro", 1410, "EC", 7, 0.35, -78.12])  # numbers as numbers
+    sheet.append([None, None, None, None, None, None, None, None])  # blank rows are skipped
+    sheet.append(["Hilanderia Norte", "supplier", "medium", "1311", "EC", 120, None, None])
+    out = io.BytesIO()
+    workbook.save(out)
+    response = await upload(
+        registry, out.getvalue(), agency, media="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    assert response.status_code == 202, response.text
+    job = await finished(registry, response.json()["id"], agency)
+    assert job["progress"]["rows_accepted"] == 2, job
+    firms = {f["name"]: f for f in await firms_of(registry, agency)}
+    assert firms["Tejidos del Valle"]["isic_codes"] == ["1410"] and firms["Tejidos del Valle"]["employees"] == 7
+
+    lines = [
+        {
+            "name": "Lácteos Andinos",
+            "roles": ["supplier"],
+            "size_class": "small",
+            "isic_codes": ["1050"],
+            "country": "EC",
+            "certifications": [{"scheme": "haccp", "issuer": "SGS", "valid_until": "2099-01-01"}],
+        },
+        {"name": "Quesera Sur", "roles": "supplier", "size_class": "small", "isic_codes": "1050", "country": "EC"},
+    ]
+    body = "\n".join(json.dumps(line) for line in lines).encode()
+    response = await upload(registry, body, agency, media="application/x-ndjson")
+    assert response.status_code == 202, response.text
+    job = await finished(registry, response.json()["id"], agency)
+    assert job["progress"]["rows_accepted"] == 2, job
+    firms = {f["name"]: f for f in await firms_of(registry, agency)}
+    assert firms["Lácteos Andinos"]["certifications"][0]["issuer"] == "SGS"
+
+
+async def test_multipart_upload_with_a_column_mapping(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    header = ["Razón social", "RUC", "Tipo", "Tamaño", "CIIU", "País", "Notas"]
+    content = to_csv(
+        [
+            {
+                "Razón social": "Textiles Andinos",
+                "RUC": "1790012345001",
+                "Tipo": "supplier",
+                "Tamaño": "small",
+                "CIIU": "1410",
+                "País": "EC",
+                "Notas": "visit in May",
+            }
+        ],
+        header,
+        delimiter=";",
+    )
+    mapping = {
+        "Razón social": "name",
+        "RUC": "national_ids",
+        "Tipo": "roles",
+        "Tamaño": "size_class",
+        "CIIU": "isic_codes",
+        "País": "country",
+        "Notas": None,
+    }
+    response = await registry.post(
+        "/v1/imports",
+        params={"mapping": json.dumps(mapping)},
+        files={"file": ("firms.csv", content, "text/csv")},
+        headers=agency_headers(agency),
+    )
+    assert response.status_code == 202, response.text
+    job = await finished(registry, response.json()["id"], agency)
+    assert job["filename"] == "firms.csv"
+    assert job["progress"]["rows_rejected"] == 1, job  # "1790012345001" is not SCHEME:VALUE
+    (error,) = await errors_csv(registry, job["id"], agency)
+    assert error["column"] == "RUC" and error["code"] == "invalid_format" and error["value"] == "1790012345001"
+
+
+async def test_the_template_downloads_and_imports_as_is(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    template = await registry.get("/v1/imports/template.csv", headers=agency_headers(agency))
+    assert template.status_code == 200 and template.headers["content-type"].startswith("text/csv")
+    response = await upload(registry, template.content, agency)
+    assert response.status_code == 202, response.text
+    job = await finished(registry, response.json()["id"], agency)
+    assert job["progress"]["rows_accepted"] == 1, (job, await errors_csv(registry, job["id"], agency))
+    xlsx = await registry.get("/v1/imports/template.xlsx", headers=agency_headers(agency))
+    assert xlsx.status_code == 200
+    workbook = openpyxl.load_workbook(io.BytesIO(xlsx.content))
+    assert [c.value for c in workbook["firms"][1]][:2] == ["name", "national_id_scheme"]
+
+
+# --- per-row errors ------------------------------------------------------------------------------------------------
+
+
+async def test_rejected_rows_are_reported_in_the_inputs_terms_and_nothing_of_them_is_written(
+    registry: httpx.AsyncClient,
+) -> None:
+    agency = await make_agency(registry)
+    rows = [
+        firm_row(0),
+        firm_row(1, isic_codes="1410; 9999"),  # row 3: a bad code in the second item
+        firm_row(2, certifications="no-such-scheme"),  # row 4: a rule needing the database
+        firm_row(3, size_class="huge", country="XX"),  # row 5: two problems
+        firm_row(4, latitude=""),  # row 6: a cross-field rule
+        firm_row(5),
+    ]
+    job = await import_csv(registry, rows, agency)
+    assert job["progress"]["rows_accepted"] == 2 and job["progress"]["rejected" if False else "rows_rejected"] == 4, job
+    errors = await errors_csv(registry, job["id"], agency)
+    by_row: dict[str, list[dict[str, str]]] = {}
+    for e in errors:
+        by_row.setdefault(e["row"], []).append(e)
+    assert sorted(by_row) == ["3", "4", "5", "6"]
+    (isic,) = by_row["3"]
+    assert (isic["column"], isic["field"], isic["code"], isic["value"]) == (
+        "isic_codes",
+        "isic_codes.1",
+        "value_error",
+        "1410; 9999",
+    )
+    assert "'9999' is not an ISIC Rev.4 code" in isic["message"]
+    (scheme,) = by_row["4"]
+    assert (scheme["column"], scheme["field"], scheme["code"]) == (
+        "certifications",
+        "certifications.0.scheme",
+        "unknown_scheme",
+    )
+    assert {(e["column"], e["code"]) for e in by_row["5"]} == {("size_class", "enum"), ("country", "value_error")}
+    assert "latitude and longitude go together" in by_row["6"][0]["message"]
+    # The same body through the single-write API gets the same codes.
+    single = await registry.post(
+        "/v1/firms", json=firm_body(isic_codes=["1410", "9999"]), headers=agency_headers(agency)
+    )
+    assert [(e["field"], e["code"]) for e in single.json()["errors"]] == [("isic_codes.1", "value_error")]
+    # No half-imported row: the rejected rows left no firm, no tag and no feed entry.
+    names = {f["name"] for f in await firms_of(registry, agency)}
+    assert names == {"Confecciones Imbabura 0 Cía. Ltda.", "Confecciones Imbabura 5 Cía. Ltda."}
+    firm_changes = [c for c in await feed(registry) if c["entity"] == "firm"]
+    assert len(firm_changes) == 2
+
+
+async def test_a_malformed_csv_row_is_a_row_error(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    content = to_csv([firm_row(0)]) + b"only,three,cells\n" + to_csv([firm_row(1)]).split(b"\n", 1)[1]
+    response = await upload(registry, content, agency)
+    job = await finished(registry, response.json()["id"], agency)
+    assert job["progress"]["rows_accepted"] == 2 and job["progress"]["rows_rejected"] == 1
+    (error,) = await errors_csv(registry, job["id"], agency)
+    assert error["row"] == "3" and error["code"] == "malformed_row"
+
+
+# --- idempotency ---------------------------------------------------------------------------------------------------
+
+
+async def test_uploading_the_same_file_again_creates_nothing(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    rows = [firm_row(i) for i in range(4)] + [firm_row(9, national_id_scheme="", national_id="")]  # one without id
+    first = await import_csv(registry, rows, agency)
+    assert first["progress"]["rows_accepted"] == 5
+    again = await import_csv(registry, rows, agency)
+    assert again["progress"]["rows_accepted"] == 0 and again["progress"]["rows_skipped"] == 5, again
+    # A re-sorted export of the same firms is recognised too (national id, else the row's content).
+    resorted = await import_csv(registry, list(reversed(rows)), agency)
+    assert resorted["progress"]["rows_skipped"] == 5
+    assert len(await firms_of(registry, agency)) == 5
+    # The same firm listed twice in one file is imported once.
+    twice = await import_csv(registry, [firm_row(20), firm_row(20, name="Confecciones Imbabura XX")], agency)
+    assert twice["progress"]["rows_accepted"] == 1 and twice["progress"]["rows_skipped"] == 1
+
+
+async def test_idempotency_key_replays_the_job(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    content = to_csv([firm_row(0)])
+    headers = {"Idempotency-Key": "upload-2026-01"}
+    first = await upload(registry, content, agency, headers=headers)
+    assert first.status_code == 202
+    second = await upload(registry, content, agency, headers=headers)
+    assert second.status_code == 202 and second.headers["Idempotent-Replayed"] == "true"
+    assert second.json()["id"] == first.json()["id"]
+    other = await upload(registry, to_csv([firm_row(1)]), agency, headers=headers)
+    assert_problem(other, 422, "idempotency-key-reused")
+    await finished(registry, first.json()["id"], agency)
+    assert len(await firms_of(registry, agency)) == 1
+    listed = (await registry.get("/v1/imports", headers=agency_headers(agency))).json()
+    assert [j["id"] for j in listed["items"]] == [first.json()["id"]]
+
+
+# --- crash and resume ----------------------------------------------------------------------------------------------
+
+
+async def test_a_crash_mid_import_rolls_the_batch_back_and_a_restart_resumes(
+    registry_settings: RegistrySettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = registry_settings.model_copy(update={"import_batch_rows": 3})
+    real_write_batch = runner_module.write_batch
+    batches = 0
+
+    async def crash_in_third_batch(*args: Any, **kwargs: Any) -> Any:
+        nonlocal batches
+        batches += 1
+        outcome = await real_write_batch(*args, **kwargs)  # firms, tags, outbox rows written...
+        if batches == 3:
+            raise asyncio.CancelledError  # ...and the process dies before the commit
+        return outcome
+
+    monkeypatch.setattr(runner_module, "write_batch", crash_in_third_batch)
+    rows = [firm_row(i) for i in range(10)]
+    async with running(create_app(settings)) as registry:
+        agency = await make_agency(registry)
+        response = await upload(registry, to_csv(rows), agency)
+        job_id = response.json()["id"]
+        for _ in range(400):
+            job = (await registry.get(f"/v1/imports/{job_id}", headers=agency_headers(agency))).json()
+            if batches >= 3 and not [t for t in asyncio.all_tasks() if t.get_name() == f"import-{job_id}"]:
+                break
+            await asyncio.sleep(0.05)
+        job = (await registry.get(f"/v1/imports/{job_id}", headers=agency_headers(agency))).json()
+        assert job["status"] == "running" and job["progress"]["rows_read"] == 6, job  # two batches committed
+        assert len(await firms_of(registry, agency)) == 6  # nothing of the third batch
+    monkeypatch.setattr(runner_module, "write_batch", real_write_batch)
+    async with running(create_app(settings)) as registry:  # the restart resumes the job
+        job = await finished(registry, job_id, agency)
+        assert job["status"] == "completed" and job["progress"]["rows_accepted"] == 10, job
+        firms = await firms_of(registry, agency)
+        assert sorted(f["national_ids"][0]["value"] for f in firms) == sorted(f"10900{i:05d}001" for i in range(10))
+        created = [c for c in await feed(registry) if c["entity"] == "firm" and c["op"] == "created"]
+        assert sorted(c["entity_id"] for c in created) == sorted(f["id"] for f in firms)
+
+
+# --- bad input -----------------------------------------------------------------------------------------------------
+
+
+async def test_unknown_and_missing_columns_are_a_problem_before_any_job(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    rows = [firm_row(0) | {"colour": "red"}]
+    response = await upload(registry, to_csv(rows, [*HEADER, "colour"]), agency)
+    problem = assert_problem(response, 422, "validation-error")
+    assert [(e["field"], e["code"]) for e in problem["errors"]] == [("colour", "unknown_column")]
+    missing = await upload(registry, to_csv(rows, [h for h in HEADER if h != "country"]), agency)
+    problem = assert_problem(missing, 422, "validation-error")
+    assert [(e["field"], e["code"]) for e in problem["errors"]] == [("country", "missing_column")]
+    assert (await registry.get("/v1/imports", headers=agency_headers(agency))).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("content", "media", "code"),
+    [
+        (b"", "text/csv", "empty_file"),
+        (b"\n\n", "text/csv", "empty_file"),
+        (",".join(HEADER).encode() + b"\n", "text/csv", "empty_file"),
+        (b"", "application/x-ndjson", "empty_file"),
+        (b"not a zip", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "invalid_xlsx"),
+        (
+            "name,roles,size_class,isic_codes,country\nCompañía,supplier,small,1410,EC\n".encode("latin-1"),
+            "text/csv",
+            "encoding",
+        ),
+    ],
+    ids=["empty", "blank-lines", "header-only", "empty-ndjson", "not-xlsx", "latin-1-as-utf-8"],
+)
+async def test_unusable_files_are_a_clear_problem(
+    registry: httpx.AsyncClient, content: bytes, media: str, code: str
+) -> None:
+    agency = await make_agency(registry)
+    response = await upload(registry, content, agency, media=media)
+    problem = assert_problem(response, 422, "validation-error")
+    assert [e["code"] for e in problem["errors"]] == [code], problem
+
+
+async def test_a_named_encoding_is_decoded(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    content = "name,roles,size_class,isic_codes,country\nCompañía Textil,supplier,small,1410,EC\n".encode("cp1252")
+    response = await upload(registry, content, agency, params={"encoding": "cp1252"})
+    assert response.status_code == 202, response.text
+    await finished(registry, response.json()["id"], agency)
+    assert [f["name"] for f in await firms_of(registry, agency)] == ["Compañía Textil"]
+
+
+async def test_files_over_the_import_limit_are_413_and_only_imports_get_the_larger_limit(
+    registry_settings: RegistrySettings,
+) -> None:
+    settings = registry_settings.model_copy(update={"import_max_bytes": 4000, "max_body_bytes": 1000})
+    async with running(create_app(settings)) as registry:
+        agency = await make_agency(registry)
+        fits = to_csv([firm_row(i) for i in range(6)])
+        assert 1000 < len(fits) < 4000
+        assert (await upload(registry, fits, agency)).status_code == 202
+        too_big = to_csv([firm_row(i) for i in range(30)])
+        assert_problem(await upload(registry, too_big, agency), 413, "payload-too-large")
+
+        async def chunks() -> Any:  # no Content-Length: the limit holds while streaming
+            for start in range(0, len(too_big), 500):
+                yield too_big[start : start + 500]
+
+        streamed = await registry.post(
+            "/v1/imports", content=chunks(), headers=agency_headers(agency) | {"Content-Type": "text/csv"}
+        )
+        assert_problem(streamed, 413, "payload-too-large")
+        other = await registry.post("/v1/firms", content=b"x" * 2000, headers=agency_headers(agency))
+        assert_problem(other, 413, "payload-too-large")
+        assert not list((settings.import_directory).glob("*.csv.part"))
+
+
+async def test_tenancy_of_imports(registry: httpx.AsyncClient) -> None:
+    a, b = await make_agency(registry, "A"), await make_agency(registry, "B")
+    content = to_csv([firm_row(0)])
+    forbidden = await registry.post(
+        "/v1/imports",
+        content=content,
+        params={"agency_id": b},
+        headers=agency_headers(a) | {"Content-Type": "text/csv"},
+    )
+    assert_problem(forbidden, 403, "forbidden")
+    viewer = await registry.post(
+        "/v1/imports", content=content, headers=principal_headers(Role.viewer) | {"Content-Type": "text/csv"}
+    )
+    assert_problem(viewer, 403, "forbidden")
+    admin_without_agency = await registry.post(
+        "/v1/imports", content=content, headers=ADMIN | {"Content-Type": "text/csv"}
+    )
+    assert_problem(admin_without_agency, 422, "validation-error")
+    by_admin = await registry.post(
+        "/v1/imports", content=content, params={"agency_id": b}, headers=ADMIN | {"Content-Type": "text/csv"}
+    )
+    assert by_admin.status_code == 202, by_admin.text
+    job = await finished(registry, by_admin.json()["id"], b)
+    assert [f["agency_id"] for f in await firms_of(registry, b)] == [b]
+    hidden = await registry.get(f"/v1/imports/{job['id']}", headers=agency_headers(a))
+    assert_problem(hidden, 404, "not-found")
+
+
+async def test_references_are_checked_per_row(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    cluster = await create(registry, "/v1/clusters", cluster_body(), agency)
+    header = [*HEADER, "cluster_ids"]
+    rows = [firm_row(0, cluster_ids=cluster["id"]), firm_row(1, cluster_ids=f"{cluster['id']}; clu_missing")]
+    response = await upload(registry, to_csv(rows, header), agency)
+    job = await finished(registry, response.json()["id"], agency)
+    assert job["progress"]["rows_accepted"] == 1 and job["progress"]["rows_rejected"] == 1
+    (error,) = await errors_csv(registry, job["id"], agency)
+    assert (error["row"], error["column"], error["field"], error["code"]) == (
+        "3",
+        "cluster_ids",
+        "cluster_ids.1",
+        "unknown_reference",
+    )
+    by_cluster = (await registry.get("/v1/firms", params={"cluster_id": cluster["id"]}, headers=ADMIN)).json()
+    assert len(by_cluster["items"]) == 1
+
+
+async def test_worker_processes_import_in_file_order(registry_settings: RegistrySettings) -> None:
+    settings = registry_settings.model_copy(
+        update={"import_batch_rows": 7, "import_workers": 2, "import_parallel_min_bytes": 0}
+    )
+    rows = [firm_row(i) for i in range(40)]
+    rows[17] = firm_row(17, isic_codes="9999")
+    async with running(create_app(settings)) as registry:
+        agency = await make_agency(registry)
+        response = await upload(registry, to_csv(rows), agency)
+        job = await finished(registry, response.json()["id"], agency)
+        assert job["status"] == "completed", job
+        assert job["progress"]["rows_accepted"] == 39 and job["progress"]["rows_rejected"] == 1
+        (error,) = await errors_csv(registry, job["id"], agency)
+        assert error["row"] == "19" and error["column"] == "isic_codes"
+        created = [c for c in await feed(registry) if c["entity"] == "firm"]
+        # Batches come back in file order, so firms reach the feed in the file's order.
+        assert [c["data"]["national_ids"][0]["value"] for c in created] == [
+            f"10900{i:05d}001" for i in range(40) if i != 17
+        ]
+
+
+async def test_a_crash_while_checking_duplicates_resumes_the_check(
+    registry_settings: RegistrySettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = registry_settings.model_copy(update={"import_check_rows": 2})
+    real_check = runner_module.check_batch
+    calls = 0
+
+    async def crash_in_second_check(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        outcome = await real_check(*args, **kwargs)
+        if calls == 2:
+            raise asyncio.CancelledError
+        return outcome
+
+    monkeypatch.setattr(runner_module, "check_batch", crash_in_second_check)
+    rows = [firm_row(i, national_id_scheme="", national_id="") for i in range(5)]
+    rows.append(firm_row(0, name="Confecciones Imbabura 0 Compañía Limitada", national_id_scheme="", national_id=""))
+    async with running(create_app(settings)) as registry:
+        agency = await make_agency(registry)
+        response = await upload(registry, to_csv(rows), agency)
+        job_id = response.json()["id"]
+        for _ in range(400):
+            if calls >= 2 and not [t for t in asyncio.all_tasks() if t.get_name() == f"import-{job_id}"]:
+                break
+            await asyncio.sleep(0.05)
+        job = (await registry.get(f"/v1/imports/{job_id}", headers=agency_headers(agency))).json()
+        assert job["status"] == "running" and job["progress"]["rows_accepted"] == 6
+        assert job["progress"]["rows_checked"] == 2, job  # the second chunk rolled back
+    monkeypatch.setattr(runner_module, "check_batch", real_check)
+    async with running(create_app(settings)) as registry:
+        job = await finished(registry, job_id, agency)
+        assert job["status"] == "completed" and job["progress"]["rows_checked"] == 6, job
+        pairs = (
+            await registry.get("/v1/duplicates", params={"import_id": job_id}, headers=agency_headers(agency))
+        ).json()
+        assert job["progress"]["duplicates_suspected"] == len(pairs["items"]) == 1

@@ -1,0 +1,176 @@
+"""The read model: replaying a feed from zero rebuilds it exactly, a restart resumes from the
+stored cursors, and a feed that cannot be reached is reported, not hidden."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from services.common.principal import Role
+from services.reporting.app import MIGRATIONS, create_app
+from services.reporting.settings import ReportingSettings
+from services.reporting.tables import FEED_CURSORS, metadata
+from tests.registry.helpers import firm_body
+from tests.reporting import expected
+from tests.reporting.dataset import Dataset, caught_up, feed_positions, in_process, last_seq
+from tests.support import LIFESPAN_TIMEOUTS, Backend, principal_headers
+
+BOOKKEEPING = {"feed_cursors", "feed_state", "idempotency_keys"}
+
+
+async def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every read-model row, table by table, in key order."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return {
+                table.name: [
+                    tuple(row) for row in await connection.execute(select(table).order_by(*table.primary_key.columns))
+                ]
+                for table in metadata.sorted_tables
+                if table.name not in BOOKKEEPING
+            }
+    finally:
+        await engine.dispose()
+
+
+class Recording(httpx.AsyncBaseTransport):
+    """Passes requests on, keeping their URLs."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.urls: list[httpx.URL] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.urls.append(request.url)
+        return await self.inner.handle_async_request(request)
+
+
+@asynccontextmanager
+async def reporting(settings: ReportingSettings, mounts: dict[str, httpx.AsyncBaseTransport]) -> AsyncIterator[Any]:
+    async with LifespanManager(create_app(settings, http_mounts=mounts), **LIFESPAN_TIMEOUTS) as manager:
+        yield manager.app
+
+
+def feeds(dataset: Dataset, *, matching: bool = True) -> dict[str, httpx.AsyncBaseTransport]:
+    mounts: dict[str, httpx.AsyncBaseTransport] = {
+        "http://registry": httpx.ASGITransport(app=dataset.stack.upstreams["registry"])
+    }
+    if matching:
+        mounts["http://matching"] = httpx.ASGITransport(app=dataset.stack.upstreams["matching"])
+    return mounts
+
+
+async def test_replay_from_zero_and_restart(
+    dataset: Dataset, backend: Backend, reporting_settings: ReportingSettings
+) -> None:
+    original = reporting_settings.effective_database_url
+    second = reporting_settings.model_copy(
+        update={"database_url": await backend.fresh(MIGRATIONS), "feed_batch_size": 4}
+    )
+    # 1. Another reporting service replays both feeds from zero, four changes a page: the same read model.
+    async with reporting(second, feeds(dataset)) as app:
+        await caught_up(dataset.stack, app)
+    first_dump = await dump(original)
+    assert first_dump["firms"] and first_dump["linkage_events"] and first_dump["firm_certifications"]
+    assert await dump(second.effective_database_url) == first_dump
+
+    # 2. While it is stopped, records change; restarted, it resumes from its stored cursors.
+    engine = create_async_engine(second.effective_database_url)
+    async with engine.connect() as connection:
+        stored = {row.feed: int(row.position) for row in await connection.execute(select(FEED_CURSORS))}
+    await engine.dispose()
+    assert stored["registry"] > 0 and stored["matching"] > 0
+    await dataset.post(
+        "/v1/firms",
+        firm_body(
+            name="Bordados Otavalo", size_class="micro", country="EC", subdivision="EC-I", cluster_ids=[dataset["C4"]]
+        ),
+        "B",
+        "F11",
+    )
+    await dataset.patch(f"/v1/networks/{dataset['N1']}", {"status": "dormant"}, "A", 1)
+    deleted = await dataset.client.delete(
+        f"/v1/activities/{dataset['A2']}", headers=dataset.keys["A"] | {"If-Match": '"1"'}
+    )
+    assert deleted.status_code == 204
+    await caught_up(dataset.stack)
+    mounts = {url: Recording(transport) for url, transport in feeds(dataset).items()}
+    async with reporting(second, dict(mounts)) as app:
+        await caught_up(dataset.stack, app)
+    for feed in ("registry", "matching"):
+        first_poll = next(u for u in mounts[f"http://{feed}"].urls if u.path == "/v1/changes")
+        assert int(first_poll.params["after"]) == stored[feed], feed
+    changed = await dump(original)
+    assert changed != first_dump
+    assert await dump(second.effective_database_url) == changed
+
+    # 3. Cursors lost: replaying every change over the existing rows changes nothing.
+    engine = create_async_engine(second.effective_database_url)
+    async with engine.begin() as connection:
+        await connection.execute(delete(FEED_CURSORS))
+    await engine.dispose()
+    async with reporting(second, feeds(dataset)) as app:
+        await caught_up(dataset.stack, app)
+    assert await dump(second.effective_database_url) == changed
+
+    body = (await dataset.client.get("/v1/indicators", headers=dataset.keys["admin"])).json()["indicators"]
+    assert (
+        body["firms_registered"]["breakdown"]["micro"]
+        == expected.EVERYTHING["firms_registered"]["breakdown"]["micro"] + 1
+    )
+    assert body["horizontal_networks_active"]["value"] == 1  # N1 went dormant
+    assert body["activities_held"]["breakdown"]["workshop"] == 0  # A2 deleted
+
+
+async def test_an_unreachable_feed_is_reported(
+    dataset: Dataset, backend: Backend, reporting_settings: ReportingSettings
+) -> None:
+    settings = reporting_settings.model_copy(update={"database_url": await backend.fresh(MIGRATIONS)})
+    async with reporting(settings, feeds(dataset, matching=False)) as app:  # matching refuses connections
+        async with in_process(app) as client:
+            deadline = time.monotonic() + 10
+            while True:
+                ready = await client.get("/readyz")
+                if (
+                    ready.status_code == 503
+                    and "failed" in ready.json()["checks"]["matching_feed"]
+                    and ready.json()["checks"]["registry_feed"] == "ok"
+                ):
+                    break
+                assert time.monotonic() < deadline, ready.text
+                await asyncio.sleep(0.05)
+            problem = ready.json()
+            assert ready.headers["content-type"] == "application/problem+json"
+            assert problem["detail"] == "Not ready: matching_feed"
+            assert "matching feed unreachable" in problem["checks"]["matching_feed"]
+            assert problem["checks"]["database"] == "ok"
+
+            await caught_up_registry(dataset, app)
+            body = (await client.get("/v1/indicators", headers=principal_headers(Role.admin))).json()
+            assert body["freshness"]["matching"]["status"] == "unreachable"
+            assert "ConnectError" in body["freshness"]["matching"]["error"]
+            assert body["freshness"]["matching"]["last_change_at"] is None
+            assert body["freshness"]["registry"]["status"] == "ok"
+            assert body["indicators"]["firms_registered"]["value"] == 10  # registry figures stand
+            assert body["indicators"]["shortlists_issued"]["value"] == 0  # matching's are not there yet
+            page = await client.get("/dashboard", headers=principal_headers(Role.admin))
+            assert page.status_code == 200
+            assert 'data-feed-warning="matching"' in page.text and "unreachable" in page.text
+
+
+async def caught_up_registry(dataset: Dataset, app: FastAPI) -> None:
+    target = await last_seq(dataset.stack.upstreams["registry"])
+    deadline = time.monotonic() + 10
+    while (await feed_positions(app))["registry"] < target:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
