@@ -167,14 +167,14 @@ class Stack:
 
         async with AsyncExitStack() as stack:
             registry = await stack.enter_async_context(
-                LifespanManager(create_registry(registry_settings), **LIFESPAN_TIMEOUTS)
-            )  # type: ignore[arg-type]
+                LifespanManager(create_registry(registry_settings), **LIFESPAN_TIMEOUTS)  # type: ignore[arg-type]
+            )
             mounts: dict[str, httpx.AsyncBaseTransport] = {"http://registry": httpx.ASGITransport(app=registry.app)}
             upstreams = {"registry": registry.app}
             if matching_settings is not None:
                 matching = await stack.enter_async_context(
-                    LifespanManager(create_matching(matching_settings, http_mounts=dict(mounts)), **LIFESPAN_TIMEOUTS)
-                )  # type: ignore[arg-type]
+                    LifespanManager(create_matching(matching_settings, http_mounts=dict(mounts)), **LIFESPAN_TIMEOUTS)  # type: ignore[arg-type]
+                )
                 mounts["http://matching"] = httpx.ASGITransport(app=matching.app)
                 upstreams["matching"] = matching.app
             if reporting_settings is not None:  # follows the registry's and (when running) matching's feeds

@@ -187,7 +187,7 @@ async def _reference_problems(
     found: set[str] = set()
     for target, ids in by_target.items():
         for chunk in _chunks(sorted(ids)):
-            found |= set((await session.scalars(select(target.id).where(target.id.in_(chunk)))).all())  # type: ignore[attr-defined]
+            found |= set((await session.scalars(select(target.id).where(target.id.in_(chunk)))).all())  # type: ignore[attr-defined, call-overload]
     problems: list[ValidationFailed | None] = []
     for item_references in references:
         errors = [
@@ -267,7 +267,7 @@ async def _publish(session: AsyncSession, spec: ResourceSpec, row: RecordColumns
                 entity=spec.entity,
                 entity_id=row.id,
                 op=op,
-                version=row.version,  # type: ignore[arg-type]
+                version=row.version,
                 agency_id=spec.owner_of(row),
                 data=data,
             )
@@ -469,8 +469,8 @@ async def delete_record(
     referrers: list[tuple[str, str]] = [
         (entity, rid)
         for entity, rid in await session.execute(
-            select(RecordTag.entity, RecordTag.record_id)
-            .where(RecordTag.value == record_id, RecordTag.record_id != record_id)  # type: ignore[arg-type]
+            select(RecordTag.entity, RecordTag.record_id)  # type: ignore[call-overload]
+            .where(RecordTag.value == record_id, RecordTag.record_id != record_id)
             .distinct()
             .limit(10)
         )
@@ -520,11 +520,11 @@ def apply_filters(spec: ResourceSpec, statement: Select[Any], query: ListQuery) 
             if rule.valid_on_today:
                 today = date.today()
                 conditions += [
-                    or_(RecordTag.valid_from.is_(None), RecordTag.valid_from <= today),  # type: ignore[union-attr]
-                    or_(RecordTag.valid_until.is_(None), RecordTag.valid_until >= today),  # type: ignore[union-attr]
+                    or_(RecordTag.valid_from.is_(None), RecordTag.valid_from <= today),  # type: ignore[union-attr, operator, arg-type]
+                    or_(RecordTag.valid_until.is_(None), RecordTag.valid_until >= today),  # type: ignore[union-attr, operator, arg-type]
                 ]
             statement = statement.where(
-                table.id.in_(select(RecordTag.record_id).where(*conditions))  # type: ignore[attr-defined]
+                table.id.in_(select(RecordTag.record_id).where(*conditions))  # type: ignore[attr-defined, call-overload]
             )
     return statement
 
@@ -549,9 +549,9 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
         responses={201: {"headers": {"ETag": {"schema": {"type": "string"}}}}},
     )
     async def create(
-        body: create_model,
+        body: create_model,  # type: ignore[valid-type]
         session: SessionDep,
-        principal: PrincipalDep,  # type: ignore[valid-type]
+        principal: PrincipalDep,
         idempotency: IdempotencyDep,
     ) -> Response:
         row = await create_record(session, spec, principal=principal, data=body)
@@ -559,11 +559,14 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
 
     @router.get("", response_model=Page[public_model], summary=f"List {spec.title}", operation_id=f"list_{plural}")  # type: ignore[valid-type]
     async def list_(
-        request: Request, session: SessionDep, _principal: PrincipalDep, query: Annotated[query_model, Query()]
-    ) -> Page[Any]:  # type: ignore[valid-type]
-        params = make_page_params(request.app.state.settings, query.limit, query.cursor)
+        request: Request,
+        session: SessionDep,
+        _principal: PrincipalDep,
+        query: Annotated[query_model, Query()],  # type: ignore[valid-type]
+    ) -> Page[Any]:
+        params = make_page_params(request.app.state.settings, query.limit, query.cursor)  # type: ignore[attr-defined]
         statement = apply_filters(spec, select(spec.table), query)
-        rows, next_cursor = await fetch_page(session, statement, key=spec.table.id, params=params)  # type: ignore[arg-type]
+        rows, next_cursor = await fetch_page(session, statement, key=spec.table.id, params=params)
         return Page(items=[public_of(spec, r) for r in rows], next_cursor=next_cursor)
 
     @router.get(
@@ -594,8 +597,8 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
     )
     async def update(
         record_id: record_path,
-        body: update_model,
-        response: Response,  # type: ignore[valid-type]
+        body: update_model,  # type: ignore[valid-type]
+        response: Response,
         session: SessionDep,
         principal: PrincipalDep,
         if_match: if_match_header = None,
