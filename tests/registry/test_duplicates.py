@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
+import pydantic_core
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.common.principal import Role
 from services.registry.duplicates import detector
@@ -122,6 +125,74 @@ async def test_a_created_near_duplicate_is_queued_with_its_reasons(registry: htt
     assert await candidates(registry, headers, firm_id=other["id"]) == []
     detail = (await registry.get(f"/v1/duplicates/{pair['id']}", headers=headers)).json()
     assert {f["id"] for f in detail["firms"]} == {original["id"], twin["id"]}
+
+
+def test_a_packed_profile_unpacks_to_itself_and_another_format_to_none() -> None:
+    p = detector.profile(
+        id="frm_1",
+        name="Sri Ganesh Knitting Mills (Unit 2) Pvt. Ltd.",
+        country="IN",
+        national_ids=[("GSTIN", "33aaacs1234f1z5")],
+        street="14, Kumaran Rd",
+        locality="Tiruppur",
+        postal_code="641 604",
+        latitude=11.1085,
+        longitude=77.3411,
+        isic_codes=["1391", "1430"],
+        agency_id="agy_1",
+    )
+    packed = pydantic_core.from_json(pydantic_core.to_json(p.pack()))
+    assert detector.Profile.unpack(packed) == p
+    assert detector.Profile.unpack([detector.PROFILE_FORMAT - 1, *packed[1:]]) is None
+
+
+async def stored_profile(url: str, firm_id: str) -> str | None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            statement = text("SELECT profile FROM firm_profiles WHERE firm_id = :id")
+            return (await connection.execute(statement, {"id": firm_id})).scalar_one_or_none()
+    finally:
+        await engine.dispose()
+
+
+async def store_profile(url: str, firm_id: str, packed: list[Any]) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("UPDATE firm_profiles SET profile = :p WHERE firm_id = :id"),
+                {"p": pydantic_core.to_json(packed).decode(), "id": firm_id},
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_registered_firms_are_compared_through_their_stored_profiles(
+    registry: httpx.AsyncClient, registry_url: str
+) -> None:
+    agency = await make_agency(registry, country="IN")
+    headers = agency_headers(agency)
+    original = await create(registry, "/v1/firms", india_firm(national_ids=[]), agency)
+    stored = await stored_profile(registry_url, original["id"])
+    assert stored is not None
+    assert detector.Profile.unpack(pydantic_core.from_json(stored)) == detector.profile_of_firm(original)
+    # The stored profile, not the firm's row, is what a newcomer is compared with: one that
+    # forgets the street loses the street reason; one of an unknown format is profiled afresh.
+    forgetful = detector.profile_of_firm(original)
+    forgetful.street = ""
+    await store_profile(registry_url, original["id"], forgetful.pack())
+    twin = india_firm(name="Sri Ganesh Knitting Mills Private Limited", national_ids=[])
+    first = await create(registry, "/v1/firms", twin, agency)
+    (pair,) = await candidates(registry, headers, firm_id=first["id"])
+    assert "same_street_address" not in codes(pair)
+    await store_profile(registry_url, original["id"], [0, "outdated"])
+    second = await create(registry, "/v1/firms", twin | {"name": "Shri Ganesh Knitting Mills"}, agency)
+    pair = next(p for p in await candidates(registry, headers, firm_id=second["id"]) if original["id"] in p.values())
+    assert "same_street_address" in codes(pair)
+    deleted = await registry.delete(f"/v1/firms/{original['id']}", headers=headers | {"If-Match": '"1"'})
+    assert deleted.status_code == 204, deleted.text
+    assert await stored_profile(registry_url, original["id"]) is None
 
 
 async def test_the_same_national_id_is_an_exact_match(registry: httpx.AsyncClient) -> None:

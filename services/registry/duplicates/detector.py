@@ -211,6 +211,10 @@ def normalise_id(scheme: str, value: str) -> str:
     return f"{_NON_ALNUM.sub('', scheme.lower()).upper()}:{_NON_ALNUM.sub('', value.lower()).upper()}"
 
 
+# Bump whenever normalisation changes: stored profiles of another format are recomputed.
+PROFILE_FORMAT = 1
+
+
 @dataclass(slots=True)
 class Profile:
     """What the detector knows of one firm, normalised once."""
@@ -235,6 +239,56 @@ class Profile:
     name_count: int = 1
     agency_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def pack(self) -> list[Any]:
+        """The normalised fields as a JSON-ready list (``unpack`` reverses it), stored per firm
+        so that comparing with a registered firm does not normalise it again."""
+        return [
+            PROFILE_FORMAT,
+            self.id,
+            self.country,
+            self.name,
+            self.core,
+            self.skeleton,
+            list(self.tokens),
+            self.legal,
+            self.ids,
+            self.street,
+            self.locality,
+            self.postal,
+            self.latitude,
+            self.longitude,
+            sorted(self.isic),
+            list(self.numbers),
+            self.agency_id,
+        ]
+
+    @classmethod
+    def unpack(cls, packed: list[Any]) -> Profile | None:
+        """The profile ``pack`` made, or None when it was packed by another version of the rules."""
+        if not packed or packed[0] != PROFILE_FORMAT:
+            return None
+        (_, id, country, name, core, skeleton_, tokens, legal, ids, street, locality, postal, lat, lon, isic, nums) = (
+            packed[:16]
+        )
+        return cls(
+            id=id,
+            country=country,
+            name=name,
+            core=core,
+            skeleton=skeleton_,
+            tokens=tuple(tokens),
+            legal=legal,
+            ids=ids,
+            street=street,
+            locality=locality,
+            postal=postal,
+            latitude=lat,
+            longitude=lon,
+            isic=frozenset(isic),
+            numbers=tuple(nums),
+            agency_id=packed[16],
+        )
 
 
 def profile(

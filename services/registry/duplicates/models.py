@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, String, Text, UniqueConstraint
 from sqlmodel import Field
 
 from services.registry.tables import RegistryTable
@@ -71,3 +71,16 @@ class DuplicatePolicy(RegistryTable, table=True):
     agency_id: str = Field(primary_key=True, max_length=40)
     auto_merge_same_national_id: bool = False
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class FirmProfile(RegistryTable, table=True):
+    """A firm's normalised profile (``detector.Profile.pack`` as JSON), filed with its keys.
+
+    Kept so that a firm found in a block is compared without being read from ``firms``
+    and normalised again; a firm without one (or of an older format) is profiled afresh.
+    """
+
+    __tablename__ = "firm_profiles"
+
+    firm_id: str = Field(sa_column=Column(String(40), primary_key=True))
+    profile: str = Field(sa_column=Column(Text, nullable=False))

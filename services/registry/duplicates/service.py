@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pydantic_core
 from pydantic import BaseModel
 from sqlalchemy import String, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -33,12 +34,19 @@ from services.common.errors import Conflict, Forbidden, NotFound, ValidationFail
 from services.common.ids import new_id
 from services.common.principal import Principal
 from services.registry.duplicates import detector
-from services.registry.duplicates.models import DuplicateCandidate, DuplicateMerge, DuplicatePolicy, FirmMatchKey
+from services.registry.duplicates.models import (
+    DuplicateCandidate,
+    DuplicateMerge,
+    DuplicatePolicy,
+    FirmMatchKey,
+    FirmProfile,
+)
 from services.registry.firms.models import Firm
 from services.registry.records import OUTBOX
 from services.registry.tables import RecordColumns, RecordTag
 
 MATCH_KEYS = FirmMatchKey.__table__  # type: ignore[attr-defined]
+PROFILES = FirmProfile.__table__  # type: ignore[attr-defined]
 CANDIDATES = DuplicateCandidate.__table__  # type: ignore[attr-defined]
 _CHUNK = 5000
 FIRM_COLUMNS: tuple[Any, ...] = (
@@ -69,8 +77,18 @@ class Detection:
 
 
 async def _profiles_of(session: AsyncSession, ids: Sequence[str]) -> dict[str, detector.Profile]:
+    """Registered firms' profiles: as stored with their keys, else profiled from ``firms``."""
     found: dict[str, detector.Profile] = {}
     for chunk in _chunks(sorted(ids), 20000):
+        rows = await session.execute(
+            select(PROFILES.c.firm_id, PROFILES.c.profile).where(one_of(session, PROFILES.c.firm_id, chunk))
+        )
+        for firm_id, packed in rows:
+            stored = detector.Profile.unpack(pydantic_core.from_json(packed))
+            if stored is not None:
+                found[firm_id] = stored
+    missing = sorted(set(ids) - found.keys())  # registered before profiles were stored
+    for chunk in _chunks(missing, 20000):
         rows = await session.execute(select(*FIRM_COLUMNS).where(one_of(session, Firm.id, chunk)))
         for row in rows:
             found[row.id] = detector.profile_of_firm(dict(row._mapping))
@@ -171,6 +189,9 @@ async def detect(
         MATCH_KEYS,
         [{"key": key, "firm_id": p.id} for p, keys in zip(profiles, keys_of, strict=True) for key in keys],
     )
+    await insert_rows(
+        session, PROFILES, [{"firm_id": p.id, "profile": pydantic_core.to_json(p.pack()).decode()} for p in profiles]
+    )
     if not pair_list:
         return result
     table = detector.ProfileTable(everyone)
@@ -225,6 +246,7 @@ async def forget(session: AsyncSession, firm_ids: Sequence[str]) -> None:
     """Drop the keys and the open candidates of firms that changed or are gone."""
     for chunk in _chunks(list(firm_ids)):
         await session.execute(delete(MATCH_KEYS).where(MATCH_KEYS.c.firm_id.in_(chunk)))
+        await session.execute(delete(PROFILES).where(PROFILES.c.firm_id.in_(chunk)))
         await session.execute(
             delete(CANDIDATES).where(
                 CANDIDATES.c.status == "open", or_(CANDIDATES.c.firm_a.in_(chunk), CANDIDATES.c.firm_b.in_(chunk))
