@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.keys.schemas import ApiKeyCreate
 from gateway.keys.scopes import ROLE_SCOPES
 from gateway.tables import ApiKey
+from services.common.db import is_postgres
 from services.common.errors import NotFound, Unauthorized
 from services.common.ids import new_id
 from services.common.principal import Principal, Role
@@ -101,23 +103,33 @@ async def rotate_key(session: AsyncSession, key_id: str, *, created_by: str, gra
 
 
 async def install_bootstrap_key(sessions: async_sessionmaker[AsyncSession], key: str) -> None:
-    """Make ``key`` a valid admin key (or keep it so), e.g. from GATEWAY_BOOTSTRAP_API_KEY."""
+    """Make ``key`` a valid admin key (or keep it so), e.g. from GATEWAY_BOOTSTRAP_API_KEY.
+
+    One upsert statement, so replicas starting together never collide on the row:
+    the first inserts it, the others update it to the same values.
+    """
+    values = {
+        "id": BOOTSTRAP_KEY_ID,
+        "name": "bootstrap admin key",
+        "prefix": _visible_prefix(key),
+        "secret_hash": hash_key(key),
+        "role": Role.admin.value,
+        "scopes": list(ROLE_SCOPES[Role.admin]),
+        "created_at": datetime.now(UTC),
+    }
     async with sessions() as session, session.begin():
-        row = await session.get(ApiKey, BOOTSTRAP_KEY_ID)
-        if row is None:
-            session.add(
-                ApiKey(
-                    id=BOOTSTRAP_KEY_ID,
-                    name="bootstrap admin key",
-                    prefix=_visible_prefix(key),
-                    secret_hash=hash_key(key),
-                    role=Role.admin.value,
-                    scopes=list(ROLE_SCOPES[Role.admin]),
-                    created_at=datetime.now(UTC),
-                )
+        insert = postgresql.insert if is_postgres(session) else sqlite.insert
+        statement = insert(ApiKey).values(**values)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[ApiKey.id],
+                set_={
+                    "secret_hash": statement.excluded.secret_hash,
+                    "prefix": statement.excluded.prefix,
+                    "revoked_at": None,
+                },
             )
-        else:
-            row.secret_hash, row.prefix, row.revoked_at = hash_key(key), _visible_prefix(key), None
+        )
 
 
 @dataclass

@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import MetaData
 
-from services.common.changefeed import outbox_table
+from services.common.changefeed import outbox_table, publish_feed_metrics
 from services.common.db import create_engine, create_sessionmaker, ping
 from services.common.errors import PayloadTooLarge, add_exception_handlers, render
 from services.common.health import ReadinessCheck, health_router
@@ -88,6 +88,8 @@ async def open_database(app: FastAPI, settings: ServiceSettings, metadata: MetaD
     app.state.read_sessionmaker = create_sessionmaker(engine, read_only=True)
     app.state.idempotency_table = metadata.tables["idempotency_keys"]
     app.state.outbox_table = metadata.tables.get("outbox")
+    if app.state.outbox_table is not None:
+        publish_feed_metrics(app)
     try:
         yield
     finally:

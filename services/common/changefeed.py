@@ -10,7 +10,16 @@ serialises writers through its database lock, which gives the same order.
 
 Follower side: ``FeedFollower`` polls ``GET /v1/changes?after=SEQ`` (long-polling
 with ``wait``), hands each page to a consumer that applies it and stores the new
-cursor in one transaction, and so never misses or double-applies a change.
+cursor in one transaction, and so never misses or double-applies a change. Asked
+to stop, it abandons a poll in flight but lets a page it is applying finish (within
+``stop_timeout``), so a shutdown stores the cursor of everything it fetched.
+
+Metrics (``FeedMetrics``, in the app's own registry): a publisher exports the head
+of its feed, ``changefeed_last_sequence{service}``, read from the outbox at each
+scrape; a follower exports ``changefeed_follower_position{service, feed}``, the
+cursor it has stored, and ``changefeed_follower_last_contact_timestamp_seconds``
+``{service, feed}``, set when a poll is answered (absent until the first answer).
+Feed lag is the publisher's last sequence minus the follower's position.
 """
 
 from __future__ import annotations
@@ -24,7 +33,8 @@ from typing import Annotated, Any, Literal, Protocol
 
 import httpx
 import structlog
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from prometheus_client import CollectorRegistry, Gauge
 from pydantic import BaseModel
 from sqlalchemy import (
     JSON,
@@ -35,6 +45,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    func,
     insert,
     select,
     text,
@@ -45,6 +56,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.bulk import insert_rows
 from services.common.db import is_postgres
 from services.common.errors import PROBLEM_RESPONSES
+from services.common.metrics import ServiceMetrics
 from services.common.principal import Principal, Role, require_roles
 
 logger = structlog.get_logger(__name__)
@@ -195,6 +207,63 @@ async def store_cursor(session: AsyncSession, table: Table, feed: str, position:
         await session.execute(insert(table).values(feed=feed, position=position, updated_at=now))
 
 
+class FeedMetrics:
+    """The change feed's Prometheus metrics in one app's registry (see the module docstring)."""
+
+    def __init__(self, registry: CollectorRegistry, service: str) -> None:
+        self.service = service
+        self.last_sequence = Gauge(
+            "changefeed_last_sequence",
+            "Highest sequence number this service has published on its change feed.",
+            ["service"],
+            registry=registry,
+        )
+        self.follower_position = Gauge(
+            "changefeed_follower_position",
+            "Sequence number of the last change of the followed feed this service has applied and stored.",
+            ["service", "feed"],
+            registry=registry,
+        )
+        self.follower_last_contact = Gauge(
+            "changefeed_follower_last_contact_timestamp_seconds",
+            "Unix time at which the followed feed last answered a poll.",
+            ["service", "feed"],
+            registry=registry,
+        )
+
+
+def feed_metrics(app: FastAPI) -> FeedMetrics:
+    """The app's ``FeedMetrics``, created on first use (apps without a feed export none)."""
+    metrics: FeedMetrics | None = getattr(app.state, "feed_metrics", None)
+    if metrics is None:
+        service_metrics: ServiceMetrics = app.state.metrics
+        metrics = FeedMetrics(service_metrics.registry, service_metrics.service)
+        app.state.feed_metrics = metrics
+    return metrics
+
+
+async def last_sequence(session: AsyncSession, table: Table) -> int:
+    """The highest sequence number committed to the outbox (0 when empty): one index lookup."""
+    return int(await session.scalar(select(func.max(table.c.seq))) or 0)
+
+
+def publish_feed_metrics(app: FastAPI) -> None:
+    """Export ``changefeed_last_sequence`` from ``app.state.outbox_table``, read at each scrape.
+
+    Read from the database rather than counted on write, so every replica (and every
+    uvicorn worker) reports the committed head, whoever wrote it.
+    """
+    metrics = feed_metrics(app)
+    gauge = metrics.last_sequence.labels(metrics.service)
+
+    async def refresh() -> None:
+        async with app.state.read_sessionmaker() as session:
+            gauge.set(await last_sequence(session, app.state.outbox_table))
+
+    service_metrics: ServiceMetrics = app.state.metrics
+    service_metrics.on_scrape("changefeed_last_sequence", refresh)
+
+
 class FeedConsumer(Protocol):
     async def load_cursor(self) -> int:
         """The sequence number of the last change applied."""
@@ -204,7 +273,10 @@ class FeedConsumer(Protocol):
 
 
 class FeedFollower:
-    """Follows one service's change feed into a consumer, forever, with backoff."""
+    """Follows one service's change feed into a consumer, forever, with backoff.
+
+    ``name`` names the feed (the publishing service: ``registry``, ``matching``).
+    """
 
     def __init__(
         self,
@@ -218,6 +290,8 @@ class FeedFollower:
         batch_size: int = 500,
         wait_seconds: float = 10.0,
         max_backoff_seconds: float = 10.0,
+        metrics: FeedMetrics | None = None,
+        stop_timeout: float = 10.0,
     ) -> None:
         self.name = name
         self.client = client
@@ -228,11 +302,21 @@ class FeedFollower:
         self.batch_size = batch_size
         self.wait_seconds = wait_seconds
         self.max_backoff_seconds = max_backoff_seconds
+        self.stop_timeout = stop_timeout
         self.cursor = 0
         self.caught_up = asyncio.Event()
         self.last_error: str | None = None
         self.last_contact: float | None = None
+        self._position = metrics.follower_position.labels(metrics.service, name) if metrics else None
+        self._contact = metrics.follower_last_contact.labels(metrics.service, name) if metrics else None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._applying = False  # between a page's arrival and its cursor's storage: not to be cancelled
+
+    def _set_cursor(self, cursor: int) -> None:
+        self.cursor = cursor
+        if self._position is not None:
+            self._position.set(cursor)
 
     async def poll_once(self, *, wait: float = 0.0) -> int:
         """Fetch and apply one page; the number of changes applied."""
@@ -244,21 +328,27 @@ class FeedFollower:
         )
         response.raise_for_status()
         page = ChangePage.model_validate(response.json())
-        if page.items:
-            await self.consumer.apply(page)
-            self.cursor = page.next_after
         self.last_contact = time.time()
-        self.last_error = None
-        if not page.has_more:
-            if self.on_caught_up is not None:
-                await self.on_caught_up()
-            self.caught_up.set()
+        if self._contact is not None:
+            self._contact.set(self.last_contact)
+        self._applying = True
+        try:
+            if page.items:
+                await self.consumer.apply(page)
+                self._set_cursor(page.next_after)
+            self.last_error = None
+            if not page.has_more:
+                if self.on_caught_up is not None:
+                    await self.on_caught_up()
+                self.caught_up.set()
+        finally:
+            self._applying = False
         return len(page.items)
 
     async def run(self) -> None:
-        self.cursor = await self.consumer.load_cursor()
+        self._set_cursor(await self.consumer.load_cursor())
         backoff = 0.1
-        while True:
+        while not self._stopping:
             try:
                 wait = self.wait_seconds if self.caught_up.is_set() else 0.0
                 await self.poll_once(wait=wait)
@@ -267,15 +357,34 @@ class FeedFollower:
                 raise
             except Exception as exc:  # a feed that is down must not kill the follower
                 self.last_error = f"{type(exc).__name__}: {exc}"
+                if self._stopping:
+                    return
                 logger.warning("feed_poll_failed", feed=self.name, error=self.last_error, retry_in=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_seconds)
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self.run(), name=f"follow-{self.name}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop following: a poll in flight is abandoned, a page being applied is finished
+        (for up to ``stop_timeout`` seconds, then cancelled too: its transaction rolls back
+        and the page is fetched again on the next start)."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        if not self._applying:
+            task.cancel()
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.stop_timeout)
+        except BaseException:
+            task.cancel()
+            raise
+        if not done:
+            logger.warning("feed_stop_timeout", feed=self.name, cursor=self.cursor, seconds=self.stop_timeout)
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        logger.info("feed_follower_stopped", feed=self.name, cursor=self.cursor)

@@ -2,20 +2,27 @@
 
 ``migrate`` upgrades the service's database to the newest migration, ``serve`` runs
 it under uvicorn (migrating first unless told not to), ``revision -m MSG``
-autogenerates a migration from the table models.
+autogenerates a migration from the table models. Logging is configured before
+anything runs, so migrations, uvicorn's own lines and a failure that ends the
+command are JSON lines like the service's (with ``LOG_JSON``, the default).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import structlog
 import uvicorn
 from alembic import command
+from pydantic import ValidationError
 
+from services.common.logging import configure_logging
 from services.common.migrations import alembic_config, upgrade
 from services.common.principal import Principal, Role, sign_principal
 from services.common.settings import ServiceSettings
@@ -49,9 +56,32 @@ def run_cli(
     for command_name, (help_text, _) in (extra or {}).items():
         commands.add_parser(command_name, help=help_text)
     args = parser.parse_args()
-    settings = settings_factory()
-    url = settings.effective_database_url
+    try:
+        settings = settings_factory()
+    except ValidationError as exc:
+        configure_logging()
+        structlog.get_logger(__name__).error(
+            "invalid_settings", errors=exc.errors(include_url=False, include_input=False, include_context=False)
+        )
+        sys.exit(2)
+    configure_logging(settings.log_level, settings.log_json)
+    logging.captureWarnings(True)
+    structlog.contextvars.bind_contextvars(service=settings.service_name)
+    try:
+        _run_command(args, settings, migrations, app_path, extra)
+    except Exception:
+        structlog.get_logger(__name__).exception("command_failed", command=args.command)
+        sys.exit(1)
 
+
+def _run_command(
+    args: argparse.Namespace,
+    settings: ServiceSettings,
+    migrations: Path,
+    app_path: str,
+    extra: dict[str, tuple[str, ExtraCommand]] | None,
+) -> None:
+    url = settings.effective_database_url
     if args.command == "migrate":
         asyncio.run(upgrade(migrations, url))
     elif args.command == "revision":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -39,11 +40,13 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     on the database lock instead of failing when a read transaction upgrades to a
     write; read-only sessions (``create_sessionmaker(read_only=True)``) begin deferred.
     """
+    if echo:  # through the sqlalchemy.engine logger (JSON, like every line), not SQLAlchemy's own handler
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
     if ensure_sqlite_directory(url):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, pool_size=pool_size)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=pool_size)
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
 def ensure_sqlite_directory(url: str) -> bool:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.common.errors import PROBLEM_CONTENT_TYPE, ServiceUnavailable
-from services.common.metrics import CONTENT_TYPE_LATEST
+from services.common.metrics import CONTENT_TYPE_LATEST, ServiceMetrics
 
 ReadinessCheck = Callable[[FastAPI], Awaitable[None]]  # raises when not ready
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -58,6 +58,8 @@ def health_router(
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        service_metrics: ServiceMetrics = request.app.state.metrics
+        await service_metrics.refresh()
+        return Response(service_metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -1,11 +1,25 @@
-"""Prometheus metrics: one registry per app, so several apps share a test process."""
+"""Prometheus metrics: one registry per app, so several apps share a test process.
+
+Values that live in a database (the change feed's last sequence number) are read
+when Prometheus scrapes: ``on_scrape`` hooks run before ``/metrics`` renders, each
+under a short timeout, and a failing hook leaves its metric at its last value rather
+than failing the scrape (``up`` must keep meaning "the process answers").
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE_LATEST", "ServiceMetrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "ScrapeHook", "ServiceMetrics"]
+
+ScrapeHook = Callable[[], Awaitable[None]]
+SCRAPE_HOOK_TIMEOUT_SECONDS = 2.0
+logger = structlog.get_logger(__name__)
 
 
 class ServiceMetrics:
@@ -25,10 +39,28 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.service = service
+        self._scrape_hooks: dict[str, ScrapeHook] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(self.service, method, route, str(status)).inc()
         self.latency.labels(self.service, method, route).observe(seconds)
+
+    def on_scrape(self, name: str, hook: ScrapeHook) -> None:
+        """Run ``hook`` before each scrape; registering ``name`` again replaces it."""
+        self._scrape_hooks[name] = hook
+
+    async def refresh(self) -> None:
+        """Run the scrape hooks (concurrently, each with a timeout)."""
+        names = list(self._scrape_hooks)
+        results = await asyncio.gather(
+            *(asyncio.wait_for(self._scrape_hooks[name](), SCRAPE_HOOK_TIMEOUT_SECONDS) for name in names),
+            return_exceptions=True,
+        )
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, Exception):
+                logger.warning("metrics_hook_failed", hook=name, error=f"{type(result).__name__}: {result}")
+            elif isinstance(result, BaseException):
+                raise result
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

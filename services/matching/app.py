@@ -11,7 +11,7 @@ import httpx
 from fastapi import APIRouter, Depends, FastAPI
 
 from services.common.app import build_service_app, database_ready, open_database
-from services.common.changefeed import FeedFollower, change_feed_router
+from services.common.changefeed import FeedFollower, change_feed_router, feed_metrics
 from services.common.http import create_http_client
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, require_roles, sign_principal
 from services.matching.catalogue.catalogue import Catalogue, snapshot_folder, store_path
@@ -78,6 +78,7 @@ def create_app(
                 on_caught_up=catalogue.caught_up,
                 batch_size=settings.feed_batch_size,
                 wait_seconds=settings.feed_wait_seconds,
+                metrics=feed_metrics(app),
             )
             app.state.follower = follower
             follower.start()

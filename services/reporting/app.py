@@ -11,7 +11,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.app import build_service_app, database_ready, open_database
-from services.common.changefeed import FeedFollower
+from services.common.changefeed import FeedFollower, feed_metrics
 from services.common.http import create_http_client
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
 from services.reporting.charts.router import router as charts_router
@@ -76,6 +76,7 @@ def create_app(
                     consumer=consumer,
                     batch_size=settings.feed_batch_size,
                     wait_seconds=settings.feed_wait_seconds,
+                    metrics=feed_metrics(app),
                 )
                 app.state.followers[name] = follower
                 follower.start()

@@ -1,20 +1,23 @@
-"""The change feed: commit-ordered sequence numbers, long-polling and the follower."""
+"""The change feed: commit-ordered sequence numbers, long-polling, the follower, its metrics and its stop."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from services.common.changefeed import ChangePage, FeedFollower, PendingChange, read_changes, record_changes
 from services.common.db import create_engine, create_sessionmaker
 from services.registry.settings import RegistrySettings
 from services.registry.tables import metadata
-from tests.registry.helpers import cluster_body, create, make_agency
-from tests.support import SERVICE, feed_items
+from tests.registry.helpers import cluster_body, create, firm_body, make_agency
+from tests.support import SERVICE, Stack, feed_items
 
 OUTBOX = metadata.tables["outbox"]
 
@@ -212,3 +215,144 @@ async def test_outbox_rows_are_written_with_the_record(registry_settings: Regist
         assert ids == ["a", "b"]
     finally:
         await engine.dispose()
+
+
+# --- metrics ---------------------------------------------------------------------------
+
+
+def _gauges(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The samples of gauge ``name`` in a /metrics body, by their sorted labels."""
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == name
+        for sample in family.samples
+    }
+
+
+async def _metrics(app: FastAPI) -> str:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://service") as client:
+        response = await client.get("/metrics")
+    assert response.status_code == 200
+    return response.text
+
+
+async def _until(condition: Callable[[], Awaitable[bool]], what: str, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not await condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)
+
+
+async def test_feed_metrics_show_each_feed_head_and_how_far_followers_are(whole_platform: Stack) -> None:
+    apps = whole_platform.upstreams
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=apps["registry"]), base_url="http://r") as registry:
+        agency = await make_agency(registry)
+        firm = await create(registry, "/v1/firms", firm_body(), agency)
+        firm_seq = int(next(c["seq"] for c in await feed_items(registry) if c["entity_id"] == firm["id"]))
+    written_at = time.time()
+
+    head = _gauges(await _metrics(apps["registry"]), "changefeed_last_sequence")
+    assert head[(("service", "registry"),)] >= firm_seq
+    assert set(head) == {(("service", "registry"),)}
+
+    def position(text: str, service: str, feed: str) -> float | None:
+        return _gauges(text, "changefeed_follower_position").get((("feed", feed), ("service", service)))
+
+    async def matching_applied_the_firm() -> bool:
+        return (position(await _metrics(apps["matching"]), "matching", "registry") or 0) >= firm_seq
+
+    await _until(matching_applied_the_firm, "matching's follower_position never reached the firm's sequence number")
+    matching_text = await _metrics(apps["matching"])
+    contact = _gauges(matching_text, "changefeed_follower_last_contact_timestamp_seconds")
+    assert written_at - 30 < contact[(("feed", "registry"), ("service", "matching"))] <= time.time()
+    assert _gauges(matching_text, "changefeed_last_sequence").keys() == {(("service", "matching"),)}
+
+    # Reporting follows both feeds; the alert's lag (publisher head minus position) drains to zero.
+    async def reporting_caught_up() -> bool:
+        text = await _metrics(apps["reporting"])
+        for feed in ("registry", "matching"):
+            published = _gauges(await _metrics(apps[feed]), "changefeed_last_sequence")[(("service", feed),)]
+            reached = position(text, "reporting", feed)
+            if reached is None or published - reached != 0:
+                return False
+        return True
+
+    await _until(reporting_caught_up, "reporting's feed lag did not drain to zero")
+    reporting_text = await _metrics(apps["reporting"])
+    contacts = _gauges(reporting_text, "changefeed_follower_last_contact_timestamp_seconds")
+    assert set(contacts) == {(("feed", f), ("service", "reporting")) for f in ("registry", "matching")}
+    assert all(written_at - 30 < seen <= time.time() for seen in contacts.values())
+    assert "changefeed_last_sequence{" not in reporting_text  # reporting publishes no feed
+    assert "changefeed_" not in (await whole_platform.client.get("/metrics")).text  # nor does the gateway
+
+
+# --- stopping --------------------------------------------------------------------------
+
+
+class _SlowConsumer(_MemoryConsumer):
+    """Stores a page's cursor only once ``release`` is set, as a slow transaction would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.applying = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def apply(self, page: ChangePage) -> None:
+        self.applying.set()
+        await self.release.wait()
+        await super().apply(page)
+
+
+def _slow_follower(registry: httpx.AsyncClient, consumer: _SlowConsumer, stop_timeout: float) -> FeedFollower:
+    return FeedFollower(
+        name="registry",
+        client=registry,
+        url="/v1/changes",
+        principal_header=lambda: dict(SERVICE),
+        consumer=consumer,
+        stop_timeout=stop_timeout,
+    )
+
+
+async def test_stopping_finishes_the_page_being_applied_and_its_cursor(registry: httpx.AsyncClient) -> None:
+    consumer = _SlowConsumer()
+    follower = _slow_follower(registry, consumer, stop_timeout=10)
+    head = (await registry.get("/v1/changes", params={"limit": 1000}, headers=SERVICE)).json()["next_after"]
+    follower.start()
+    await asyncio.wait_for(consumer.applying.wait(), 10)
+    stopping = asyncio.create_task(follower.stop())
+    await asyncio.sleep(0.2)
+    assert not stopping.done(), "stop waits for the page in hand"
+    consumer.release.set()
+    await asyncio.wait_for(stopping, 10)
+    assert consumer.cursor == follower.cursor == head, "the page was applied and its cursor stored"
+
+
+async def test_stopping_abandons_a_long_poll_and_bounds_a_stuck_page(registry: httpx.AsyncClient) -> None:
+    consumer = _SlowConsumer()
+    consumer.release.set()
+    follower = _slow_follower(registry, consumer, stop_timeout=0.3)
+    follower.wait_seconds = 30
+    follower.start()
+    await _until(_is_set(follower.caught_up), "the follower did not catch up")
+    await asyncio.sleep(0.2)  # now long-polling for 30 s
+    started = time.monotonic()
+    await follower.stop()
+    assert time.monotonic() - started < 2, "a long-poll in flight is abandoned at once"
+
+    stuck = _SlowConsumer()  # never released: its transaction never ends
+    follower = _slow_follower(registry, stuck, stop_timeout=0.3)
+    follower.start()
+    await asyncio.wait_for(stuck.applying.wait(), 10)
+    started = time.monotonic()
+    await follower.stop()
+    assert time.monotonic() - started < 3
+    assert stuck.cursor == 0, "cancelled: nothing stored, the page is fetched again next time"
+
+
+def _is_set(event: asyncio.Event) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return event.is_set()
+
+    return check

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.common.principal import Role
 from services.reporting.app import MIGRATIONS, create_app
+from services.reporting.readmodel.consumer import FEED_STATE
 from services.reporting.settings import ReportingSettings
 from services.reporting.tables import FEED_CURSORS, metadata
 from tests.registry.helpers import firm_body
@@ -114,10 +115,13 @@ async def test_replay_from_zero_and_restart(
     assert changed != first_dump
     assert await dump(second.effective_database_url) == changed
 
-    # 3. Cursors lost: replaying every change over the existing rows changes nothing.
+    # 3. Cursors lost: replaying every change over the existing rows changes nothing. The feed
+    # state goes too, so that ``caught_up`` waits for the replay instead of reading the old
+    # positions (the follower, stopped, finishes the page in hand: a replay cut short would show).
     engine = create_async_engine(second.effective_database_url)
     async with engine.begin() as connection:
         await connection.execute(delete(FEED_CURSORS))
+        await connection.execute(delete(FEED_STATE))
     await engine.dispose()
     async with reporting(second, feeds(dataset)) as app:
         await caught_up(dataset.stack, app)
