@@ -20,7 +20,7 @@ from gateway.breaker import CircuitBreaker
 from gateway.keys.router import router as keys_router
 from gateway.keys.service import KeyAuthenticator, install_bootstrap_key
 from gateway.openapi import merge_documents
-from gateway.proxy import SAFE_METHODS, Forwarder, Upstream, UpstreamMetrics, route_for
+from gateway.proxy import SAFE_METHODS, SPOOLED_UPLOADS, Forwarder, Upstream, UpstreamMetrics, route_for
 from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.settings import GatewaySettings
 from gateway.tables import metadata
@@ -122,6 +122,7 @@ def create_app(
                 retries=settings.upstream_retries,
                 metrics=UpstreamMetrics(app.state.metrics.registry),
                 deadline_seconds=settings.upstream_connect_timeout + settings.upstream_read_timeout,
+                upload_deadline_seconds=settings.upload_deadline_seconds,
             )
             app.state.service_documents = {}
             yield
@@ -136,6 +137,7 @@ def create_app(
         readiness={"database": database_ready},
         informational={name: _upstream_check(name) for name in UPSTREAMS},
         openapi_url=None,
+        body_limits={path: settings.max_upload_bytes for path in SPOOLED_UPLOADS},  # spooled uploads: their own limit
     )
 
     @app.get("/openapi.json", include_in_schema=False)

@@ -6,6 +6,11 @@ retried whatever its method; one that may have reached it is retried only when
 repeating it is harmless (GET, HEAD, OPTIONS, PUT, DELETE, or a POST/PATCH with an
 ``Idempotency-Key``). Failures open the upstream's circuit breaker, after which
 requests fail fast with 503 until a trial request succeeds.
+
+Uploads (``SPOOLED_UPLOADS``, bulk imports of any size) are not read into memory:
+their bodies are spooled to a temporary file as they arrive, under their own size
+limit, and sent on from it once complete, so a refused or broken upload never
+reaches the service half-sent and a failed attempt can be repeated.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -51,6 +58,10 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/v1/exports", "reporting"),
     ("/dashboard", "reporting"),
 )
+# POST paths whose bodies are files (bulk imports): spooled to disk, not held in memory.
+SPOOLED_UPLOADS = frozenset({"/v1/imports"})
+SPOOL_IN_MEMORY_BYTES = 1024 * 1024  # smaller uploads stay in memory
+SPOOL_CHUNK_BYTES = 256 * 1024
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 IDEMPOTENT_METHODS = SAFE_METHODS | {"PUT", "DELETE"}
 HOP_BY_HOP = frozenset(
@@ -120,12 +131,20 @@ class Forwarder:
     retries: int
     metrics: UpstreamMetrics
     deadline_seconds: float = 20.0  # per attempt, until the response headers, whatever the transport
+    upload_deadline_seconds: float = 900.0  # the same for a spooled upload, sending it included
 
     async def forward(self, request: Request, principal: Principal, prefix: str, upstream_name: str) -> Response:
         upstream = self.upstreams.get(upstream_name)
         if upstream is None:
             raise NotFound(f"No service is configured for {prefix}")
-        body = await request.body()
+        if request.method == "POST" and request.url.path in SPOOLED_UPLOADS:
+            async with _SpooledBody(request) as spooled:
+                return await self._forward(request, principal, prefix, upstream, spooled)
+        return await self._forward(request, principal, prefix, upstream, await request.body())
+
+    async def _forward(
+        self, request: Request, principal: Principal, prefix: str, upstream: Upstream, body: bytes | _SpooledBody
+    ) -> Response:
         traceparent = next_traceparent(request.headers.get("traceparent"))
         headers = {k: v for k, v in request.headers.items() if k.lower() not in NOT_FORWARDED}
         headers |= {
@@ -161,23 +180,25 @@ class Forwarder:
         url: str,
         query: str,
         headers: dict[str, str],
-        body: bytes,
+        body: bytes | _SpooledBody,
         retryable: bool,
     ) -> httpx.Response:
         attempt = 0
         failure: Exception
+        deadline = self.upload_deadline_seconds if isinstance(body, _SpooledBody) else self.deadline_seconds
         while True:
             if not upstream.breaker.allow():
                 raise ServiceUnavailable(
                     f"The {upstream.name} service is unavailable; retry later",
                     headers={"Retry-After": str(max(1, round(upstream.breaker.retry_after())))},
                 )
-            request = upstream.client.build_request(method, url, params=query or None, headers=headers, content=body)
+            content = body.chunks() if isinstance(body, _SpooledBody) else body
+            request = upstream.client.build_request(method, url, params=query or None, headers=headers, content=content)
             try:
-                async with asyncio.timeout(self.deadline_seconds):
+                async with asyncio.timeout(deadline):
                     response = await upstream.client.send(request, stream=True)
             except TimeoutError:
-                failure = httpx.ReadTimeout(f"no answer within {self.deadline_seconds} s", request=request)
+                failure = httpx.ReadTimeout(f"no answer within {deadline} s", request=request)
                 may_retry = retryable
             except httpx.ConnectError as exc:
                 failure = exc
@@ -203,6 +224,37 @@ class Forwarder:
                 raise _problem_for(upstream.name, failure) from None
             attempt += 1
             await asyncio.sleep(0.05 * 2**attempt)
+
+
+class _SpooledBody:
+    """A request body written to a temporary file as it arrives, then read from it per attempt.
+
+    The body size limit (``BodySizeLimitMiddleware``) applies while it is spooled, so
+    an upload past it is refused with 413 before the service sees a byte.
+    """
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115 (closed in __aexit__)
+        self.size = 0
+
+    async def __aenter__(self) -> _SpooledBody:
+        try:
+            async for chunk in self.request.stream():
+                await asyncio.to_thread(self.file.write, chunk)
+                self.size += len(chunk)
+        except BaseException:  # past the size limit, or the client went away
+            self.file.close()
+            raise
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.file.close()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        await asyncio.to_thread(self.file.seek, 0)
+        while chunk := await asyncio.to_thread(self.file.read, SPOOL_CHUNK_BYTES):
+            yield chunk
 
 
 def _problem_for(name: str, failure: Exception) -> Exception:

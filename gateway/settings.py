@@ -28,4 +28,11 @@ class GatewaySettings(ServiceSettings):
     breaker_failure_threshold: int = 5
     breaker_reset_seconds: float = 10.0
     max_body_bytes: int = 10 * 1024 * 1024
+    max_upload_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        description="Limit of an upload (POST /v1/imports), spooled to a temporary file; as the registry's.",
+    )
+    upload_deadline_seconds: float = Field(
+        default=900.0, description="Time to send a spooled upload to the service and get its answer."
+    )
     principal_ttl_seconds: int = 60

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +18,7 @@ from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_pr
 from services.registry.settings import RegistrySettings
 from tests.conftest import BOOTSTRAP_KEY
 from tests.registry.helpers import cluster_body, firm_body
+from tests.registry.test_imports import firm_row, to_csv
 from tests.support import Stack
 
 ADMIN_KEY = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
@@ -273,3 +275,39 @@ async def test_metrics_per_upstream(stack: Stack) -> None:
 async def test_both_key_headers_work(stack: Stack, header: str) -> None:
     value = f"Bearer {BOOTSTRAP_KEY}" if header == "Authorization" else BOOTSTRAP_KEY
     assert (await stack.client.get("/v1/clusters", headers={header: value})).status_code == 200
+
+
+async def test_imports_stream_through_the_gateway_under_their_own_size_limit(
+    registry_settings: RegistrySettings, gateway_settings: GatewaySettings
+) -> None:
+    small = gateway_settings.model_copy(update={"max_body_bytes": 4096, "max_upload_bytes": 200_000})
+    async with Stack.start(registry_settings, small) as stack:
+        _, key = await _agency_with_key(stack)
+        content = to_csv([firm_row(i) for i in range(300)])
+        assert small.max_body_bytes < len(content) < small.max_upload_bytes
+
+        async def chunks(data: bytes) -> AsyncIterator[bytes]:  # no Content-Length: sent chunked
+            for start in range(0, len(data), 1000):
+                yield data[start : start + 1000]
+
+        upload = bearer(key) | {"Content-Type": "text/csv"}
+        accepted = await stack.client.post("/v1/imports", content=chunks(content), headers=upload)
+        assert accepted.status_code == 202, accepted.text
+        for _ in range(600):
+            job = (await stack.client.get(f"/v1/imports/{accepted.json()['id']}", headers=bearer(key))).json()
+            if job["status"] not in ("queued", "running"):
+                break
+            await asyncio.sleep(0.05)
+        assert job["status"] == "completed" and job["progress"]["rows_accepted"] == 300, job
+        # Other bodies keep the gateway's own limit; an upload past its limit is refused whole.
+        large_json = await stack.client.post(
+            "/v1/clusters", json=cluster_body(description="x" * 5000), headers=bearer(key)
+        )
+        assert large_json.status_code == 413
+        oversized = to_csv([firm_row(i) for i in range(1500)])
+        assert len(oversized) > small.max_upload_bytes
+        refused = await stack.client.post("/v1/imports", content=chunks(oversized), headers=upload)
+        assert refused.status_code == 413, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        jobs = (await stack.client.get("/v1/imports", headers=bearer(key))).json()["items"]
+        assert [j["id"] for j in jobs] == [accepted.json()["id"]]
