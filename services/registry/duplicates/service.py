@@ -104,6 +104,29 @@ _CAPPED_COUNTS = text(
 ).bindparams(bindparam("keys", type_=ARRAY(String)), bindparam("cap"))
 
 
+_FILED_UNDER = text(
+    "SELECT k.key, m.firm_id FROM unnest(:keys) AS k(key) "
+    "CROSS JOIN LATERAL (SELECT firm_id FROM firm_match_keys WHERE key = k.key LIMIT :cap) AS m"
+).bindparams(bindparam("keys", type_=ARRAY(String)), bindparam("cap"))
+
+
+async def _filed_under(session: AsyncSession, keys: Sequence[str], cap: int) -> dict[str, list[str]]:
+    """Up to ``cap`` firms filed under each key: its members, and whether it is too large a block."""
+    filed: dict[str, list[str]] = {}
+    for chunk in _chunks(list(keys), 20000):
+        if is_postgres(session):  # an index probe per key, bounded however common the key
+            rows = await session.execute(_FILED_UNDER, {"keys": list(chunk), "cap": cap})
+        else:
+            rows = await session.execute(
+                select(MATCH_KEYS.c.key, MATCH_KEYS.c.firm_id).where(one_of(session, MATCH_KEYS.c.key, chunk))
+            )
+        for key, firm_id in rows:
+            members = filed.setdefault(key, [])
+            if len(members) < cap:
+                members.append(firm_id)
+    return filed
+
+
 async def _block_sizes(session: AsyncSession, keys: Sequence[str]) -> dict[str, int]:
     """How many firms are filed under each key (up to ``COUNT_CAP``): one query per 20,000 keys."""
     sizes: dict[str, int] = {}
@@ -142,21 +165,18 @@ async def detect(
         for key in keys:
             batch_blocks.setdefault(key, []).append(index)
     new_ids = {p.id for p in profiles}
-    # Sizes first (the name keys only count firms of one name), then the members of small blocks.
-    sizes = await _block_sizes(session, sorted(batch_blocks))
-    small = sorted(
-        key
-        for key, members in batch_blocks.items()
-        if not detector.counting_key(key) and 0 < sizes.get(key, 0) and sizes[key] + len(members) <= detector.MAX_BLOCK
+    # The name keys only count firms of one name; the others' members are read up to one more
+    # than a usable block holds, which also tells a block too large to use.
+    sizes = await _block_sizes(session, sorted(key for key in batch_blocks if detector.counting_key(key)))
+    filed = await _filed_under(
+        session, sorted(key for key in batch_blocks if not detector.counting_key(key)), detector.MAX_BLOCK + 1
     )
-    existing_blocks: dict[str, list[str]] = {}
-    for chunk in _chunks(small, 20000):
-        rows = await session.execute(
-            select(MATCH_KEYS.c.key, MATCH_KEYS.c.firm_id).where(one_of(session, MATCH_KEYS.c.key, chunk))
-        )
-        for key, firm_id in rows:
-            if firm_id not in new_ids:
-                existing_blocks.setdefault(key, []).append(firm_id)
+    sizes.update({key: len(ids) for key, ids in filed.items()})
+    existing_blocks = {
+        key: [firm_id for firm_id in ids if firm_id not in new_ids]
+        for key, ids in filed.items()
+        if len(ids) + len(batch_blocks[key]) <= detector.MAX_BLOCK
+    }
     name_counts = {
         key: sizes.get(key, 0) + len(members) for key, members in batch_blocks.items() if detector.counting_key(key)
     }
