@@ -15,13 +15,15 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.auth import AuthenticatedDep, require_scope
+from gateway.auth import AuthenticatedDep, authenticated, presented_key, require_scope, session_of
 from gateway.breaker import CircuitBreaker
 from gateway.keys.router import router as keys_router
 from gateway.keys.service import KeyAuthenticator, install_bootstrap_key
 from gateway.openapi import merge_documents
 from gateway.proxy import SAFE_METHODS, SPOOLED_UPLOADS, Forwarder, Upstream, UpstreamMetrics, route_for
 from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from gateway.session import login_redirect, wants_html
+from gateway.session import router as session_router
 from gateway.settings import GatewaySettings
 from gateway.tables import metadata
 from services.common.app import build_service_app, database_ready, open_database
@@ -133,7 +135,7 @@ def create_app(
         description="The platform's public API.",
         version=VERSION,
         lifespan=lifespan,
-        routers=[keys_router],
+        routers=[keys_router, session_router],
         readiness={"database": database_ready},
         informational={name: _upstream_check(name) for name in UPSTREAMS},
         openapi_url=None,
@@ -161,10 +163,16 @@ def create_app(
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="Linkages platform API")
 
+    @app.api_route("/dashboard{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+    async def dashboard(request: Request) -> Any:
+        # A browser without a key or session is sent to sign in rather than shown a 401.
+        if presented_key(request) is None and session_of(request) is None and wants_html(request):
+            return login_redirect(request)
+        return await forward(request, await authenticated(request))
+
     @app.api_route(
         "/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"], include_in_schema=False
     )
-    @app.api_route("/dashboard{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
     async def forward(request: Request, principal: AuthenticatedDep) -> Any:
         route = route_for(request.url.path)
         if route is None:

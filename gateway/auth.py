@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from gateway.keys.scopes import KEYS_ADMIN
+from gateway.session import SESSION_COOKIE, session_digest
 from services.common.errors import Forbidden, TooManyRequests, Unauthorized
 from services.common.principal import Principal
 
@@ -19,15 +20,29 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
+def session_of(request: Request) -> str | None:
+    """The key digest of a valid browser session cookie, for reads only (see ``gateway.session``)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token is None or request.method not in ("GET", "HEAD"):
+        return None
+    return session_digest(token, request.app.state.settings.principal_secret.get_secret_value())
+
+
 async def authenticated(request: Request) -> Principal:
-    """Dependency: the principal of the request's API key, rate-limited (401, 429)."""
+    """Dependency: the principal of the request's API key (or, for reads, the browser
+    session signed in with one), rate-limited (401, 429)."""
     key = presented_key(request)
-    if key is None:
+    authenticator = request.app.state.authenticator
+    principal: Principal
+    if key is not None:
+        principal = await authenticator.authenticate(key)
+    elif (digest := session_of(request)) is not None:
+        principal = await authenticator.authenticate_digest(digest)
+    else:
         raise Unauthorized(
-            "Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+            "Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>' (browsers: sign in at /login)",
             headers={"WWW-Authenticate": 'Bearer realm="linkages"'},
         )
-    principal: Principal = await request.app.state.authenticator.authenticate(key)
     request.state.principal = principal
     decision = await request.app.state.rate_limiter.take(principal.subject)
     request.state.rate_limit_headers = decision.headers(request.app.state.rate_limiter)

@@ -36,3 +36,6 @@ class GatewaySettings(ServiceSettings):
         default=900.0, description="Time to send a spooled upload to the service and get its answer."
     )
     principal_ttl_seconds: int = 60
+    session_ttl_seconds: int = Field(
+        default=8 * 3600, description="How long a browser stays signed in to the dashboard (/login)."
+    )

@@ -158,7 +158,10 @@ class KeyAuthenticator:
             del self._cache[digest]
 
     async def authenticate(self, key: str) -> Principal:
-        digest = hash_key(key)
+        return await self.authenticate_digest(hash_key(key))
+
+    async def authenticate_digest(self, digest: str) -> Principal:
+        """The principal of the key with this digest (a browser session holds the digest)."""
         now = datetime.now(UTC)
         cached = self._cache.get(digest)
         if cached is None or cached.cached_until < time.monotonic():

@@ -311,3 +311,41 @@ async def test_imports_stream_through_the_gateway_under_their_own_size_limit(
         assert refused.headers["content-type"] == "application/problem+json"
         jobs = (await stack.client.get("/v1/imports", headers=bearer(key))).json()["items"]
         assert [j["id"] for j in jobs] == [accepted.json()["id"]]
+
+
+async def test_a_browser_signs_in_with_a_key_and_reads_with_its_session_cookie(stack: Stack) -> None:
+    client = stack.client
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    # A browser without credentials is sent to sign in, keeping where it was going; an API client gets 401.
+    sent = await client.get("/dashboard", params={"country": "EC"}, headers=html)
+    assert sent.status_code == 303 and sent.headers["location"] == "/login?next=%2Fdashboard%3Fcountry%3DEC"
+    assert (await client.get("/dashboard")).status_code == 401
+    form = await client.get("/login", params={"next": "/dashboard?country=EC"})
+    assert form.status_code == 200 and 'name="api_key"' in form.text and "/dashboard?country=EC" in form.text
+    agency_id, key = await _agency_with_key(stack)
+    wrong = await client.post("/login", data={"api_key": "lk_000000000000_wrong", "next": "/dashboard"})
+    assert wrong.status_code == 401 and "SESSION" not in str(wrong.cookies).upper() and 'role="alert"' in wrong.text
+    # Never redirected off the gateway.
+    offsite = await client.post("/login", data={"api_key": key, "next": "//evil.example.org/x"})
+    assert offsite.status_code == 303 and offsite.headers["location"] == "/dashboard"
+    signed_in = await client.post("/login", data={"api_key": key, "next": "/v1/clusters"})
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/v1/clusters"
+    cookie = signed_in.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and key not in cookie
+    session = {"Cookie": f"lk_session={signed_in.cookies['lk_session']}"}
+    client.cookies.clear()
+    await client.post("/v1/clusters", json=cluster_body(), headers=bearer(key))
+    listed = await client.get("/v1/clusters", headers=session)
+    assert listed.status_code == 200 and [c["agency_id"] for c in listed.json()["items"]] == [agency_id]
+    # A session reads only: a write needs the key itself.
+    write = await client.post("/v1/clusters", json=cluster_body(name="Other"), headers=session)
+    assert write.status_code == 401
+    forged = signed_in.cookies["lk_session"][:-2] + "xx"
+    assert (await client.get("/v1/clusters", headers={"Cookie": f"lk_session={forged}"})).status_code == 401
+    # Revoking the key ends its sessions; signing out clears the cookie.
+    keys = (await client.get("/v1/api-keys", headers=ADMIN_KEY)).json()["items"]
+    key_id = next(k["id"] for k in keys if key.startswith(k["prefix"]))
+    assert (await client.delete(f"/v1/api-keys/{key_id}", headers=ADMIN_KEY)).status_code == 204
+    assert (await client.get("/v1/clusters", headers=session)).status_code == 401
+    signed_out = await client.post("/logout", headers=session)
+    assert signed_out.status_code == 303 and 'lk_session=""' in signed_out.headers["set-cookie"]

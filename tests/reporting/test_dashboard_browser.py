@@ -7,6 +7,7 @@ mouse click, and every figure shown must equal the API's. Screenshots go to
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -113,3 +114,16 @@ async def test_dashboard_in_a_browser(dataset: Dataset, browser_path: str) -> No
         )
         assert own["programmes"] == ["All programmes", "Ecuador clusters"]
         await agency.screenshot(ARTIFACTS / "dashboard-agency-b.png")
+
+        # A person with no header to send: the dashboard sends them to sign in, and back to the
+        # view they asked for, which then reads (charts included) with the session cookie.
+        person = await browser.new_page({})
+        await person.goto(f"{base}/dashboard?country=EC")
+        assert await person.evaluate("location.pathname") == "/login"
+        key = dataset.keys["B"]["Authorization"].removeprefix("Bearer ")
+        await person.evaluate(f"document.getElementById('api_key').value = {json.dumps(key)}")
+        await person.loaded(person.click("button[type=submit]"))
+        signed_in = await shown(person)
+        assert signed_in["search"] == "?country=EC"
+        check(signed_in, await api(dataset, "B", country="EC"))
+        await person.screenshot(ARTIFACTS / "dashboard-signed-in.png")
