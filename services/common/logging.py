@@ -65,3 +65,8 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         library = logging.getLogger(name)
         library.handlers.clear()
         library.propagate = True
+    # httpx logs every request it sends at INFO: the access line of the service called
+    # already records it (same request id), so below DEBUG only its warnings are kept.
+    quiet = numeric_level if numeric_level <= logging.DEBUG else max(numeric_level, logging.WARNING)
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(quiet)
