@@ -8,14 +8,18 @@ TF-IDF model is shared, because it is part of the formula's definition.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.matching.catalogue import catalogue, segment
 from services.matching.catalogue.catalogue import Gap, View, build_view, run_query, with_delta
 from services.matching.catalogue.query import (
     DEVELOPMENT_CAPACITY_MARGIN,
@@ -39,10 +43,11 @@ SCHEMES = ["iso-9001", "oeko-tex-100", "haccp"]
 WORDS = ["cotton", "knitted", "sweaters", "milk", "cheese", "steel", "frames", "printing", "denim", "organic"]
 CLUSTERS = ["clu_a", "clu_b", "clu_c"]
 SHARES = st.none() | st.integers(0, 10000).map(lambda n: n / 10000)
+FEW_SHARES = st.sampled_from([None, 0.5, 0.9, 1.0])  # many suppliers tie on performance
 
 
 @st.composite
-def suppliers(draw: Any, index: int) -> SupplierRecord:
+def suppliers(draw: Any, index: int, shares: st.SearchStrategy[float | None] = SHARES) -> SupplierRecord:
     country, subdivision, lat, lon = draw(st.sampled_from(PLACES))
     located = draw(st.booleans())
     certificates = tuple(
@@ -68,21 +73,22 @@ def suppliers(draw: Any, index: int) -> SupplierRecord:
         certificates=certificates,
         monthly_capacity=capacity,
         capacity_unit=draw(st.sampled_from(["pieces", "kg", "Pieces"])) if capacity is not None else None,
-        quality_score=draw(SHARES),
-        on_time_delivery_rate=draw(SHARES),
+        quality_score=draw(shares),
+        on_time_delivery_rate=draw(shares),
         capabilities=" ".join(draw(st.lists(st.sampled_from(WORDS), max_size=6))),
         cluster_ids=tuple(draw(st.lists(st.sampled_from(CLUSTERS), max_size=2, unique=True))),
     )
 
 
 @st.composite
-def catalogues(draw: Any) -> list[SupplierRecord]:
-    size = draw(st.integers(0, 40))
-    return [draw(suppliers(i)) for i in range(size)]
+def catalogues(draw: Any, max_size: int = 40) -> list[SupplierRecord]:
+    size = draw(st.integers(0, max_size))
+    shares = draw(st.sampled_from([SHARES, FEW_SHARES]))
+    return [draw(suppliers(i, shares)) for i in range(size)]
 
 
 @st.composite
-def queries(draw: Any) -> Query:
+def queries(draw: Any, max_limit: int = 12) -> Query:
     point = draw(st.none() | st.sampled_from(PLACES))
     weights = {
         c: draw(st.sampled_from([0.0, 0.1, 0.25, 1.0]))
@@ -112,9 +118,9 @@ def queries(draw: Any) -> Query:
         preferred_certifications=tuple(draw(st.lists(st.sampled_from(SCHEMES), max_size=2, unique=True))),
         desired_monthly_capacity=draw(st.none() | st.sampled_from([900.0, 5000.0])),
         weights=weights,
-        limit=draw(st.integers(1, 12)),
+        limit=draw(st.integers(1, max_limit)),
         include_development=draw(st.booleans()),
-        development_limit=draw(st.integers(1, 12)),
+        development_limit=draw(st.integers(1, max_limit)),
     )
 
 
@@ -269,21 +275,18 @@ def test_shortlists_equal_the_brute_force_reference(records: list[SupplierRecord
 
 
 @SETTINGS
-@given(
-    records=catalogues(),
-    changes=st.lists(st.tuples(st.integers(0, 45), st.booleans(), st.integers(0, 10**6)), max_size=8),
-    q=queries(),
-    data=st.data(),
-)
-def test_shortlists_stay_exact_across_updates(
-    records: list[SupplierRecord], changes: list[tuple[int, bool, int]], q: Query, data: Any
-) -> None:
-    """Changes go to the delta segment; the answer must equal a rebuild's."""
+def changed_views(
+    records: list[SupplierRecord], changes: list[tuple[int, bool]], data: Any
+) -> Iterator[tuple[View, list[SupplierRecord]]]:
+    """The view before any change and after each (a deletion, a new supplier or a changed
+    one, drawn from ``data``), with the suppliers it should hold; changes go to the delta
+    segment."""
     view = build_view(records, seq=1, epoch=1)
     current = {r.id: r for r in records}
+    yield view, records
     delta: dict[str, tuple[int, SupplierRecord | None]] = {}
-    for seq, (index, delete, _) in enumerate(changes, start=2):
-        existing = [r for r in current.values()]
+    for seq, (index, delete) in enumerate(changes, start=2):
+        existing = list(current.values())
         if delete and existing:
             victim = existing[index % len(existing)]
             current.pop(victim.id)
@@ -295,7 +298,71 @@ def test_shortlists_stay_exact_across_updates(
             current[fresh.id] = fresh
             delta[fresh.id] = (seq, fresh)
         view = with_delta(view, dict(delta), seq)
-        assert engine(view, q) == reference(list(current.values()), view.text, q)
+        yield view, list(current.values())
+
+
+@given(
+    records=catalogues(),
+    changes=st.lists(st.tuples(st.integers(0, 45), st.booleans(), st.integers(0, 10**6)), max_size=8),
+    q=queries(),
+    data=st.data(),
+)
+def test_shortlists_stay_exact_across_updates(
+    records: list[SupplierRecord], changes: list[tuple[int, bool, int]], q: Query, data: Any
+) -> None:
+    """Changes go to the delta segment; the answer must equal a rebuild's."""
+    for view, current in changed_views(records, [(index, delete) for index, delete, _ in changes], data):
+        assert engine(view, q) == reference(current, view.text, q)
+
+
+@contextmanager
+def ranked_by_bounds(first_band: int) -> Iterator[None]:
+    """Every candidate set takes the bounded path (``_contenders``), with tiny bands."""
+    with (
+        patch.object(catalogue, "BROAD_ROWS", 0),
+        patch.object(catalogue, "BROAD_TEXT_SHARE", 0.0),
+        patch.object(segment, "FIRST_BAND_ROWS", first_band),
+    ):
+        yield
+
+
+BROAD = st.sampled_from([(), ("14",), ("10", "14", "25")])  # no sector filter, or a wide one
+
+
+@SETTINGS
+@given(
+    records=catalogues(max_size=60),
+    query_list=st.lists(queries(max_limit=40), min_size=1, max_size=3),
+    sectors=BROAD,
+    first_band=st.integers(1, 5),
+)
+def test_broad_queries_ranked_by_bounds_equal_the_reference(
+    records: list[SupplierRecord], query_list: list[Query], sectors: tuple[str, ...], first_band: int
+) -> None:
+    """The bounded ranking must not drop a row of the exact top k: big k, ties, text or not."""
+    with ranked_by_bounds(first_band):
+        view = build_view(records, seq=1, epoch=1)
+        for q in query_list:
+            broad = replace(q, isic_codes=sectors, hs_codes=(), cluster_ids=(), size_classes=(), countries=())
+            for variant in (q, broad, replace(broad, description=None)):
+                assert engine(view, variant) == reference(records, view.text, variant)
+
+
+@SETTINGS
+@given(
+    records=catalogues(),
+    changes=st.lists(st.tuples(st.integers(0, 45), st.booleans()), max_size=8),
+    q=queries(max_limit=40),
+    first_band=st.integers(1, 5),
+    data=st.data(),
+)
+def test_bounded_ranking_stays_exact_across_updates(
+    records: list[SupplierRecord], changes: list[tuple[int, bool]], q: Query, first_band: int, data: Any
+) -> None:
+    """Deleted and changed rows (tombstones) leave the main segment's bands in place."""
+    with ranked_by_bounds(first_band):
+        *_, (view, current) = changed_views(records, changes, data)
+        assert engine(view, q) == reference(current, view.text, q)
 
 
 def test_isic_section_letters_match_their_divisions() -> None:

@@ -11,8 +11,9 @@ model: a new ``epoch``, so a new catalogue version.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,9 @@ from pyroaring import BitMap
 
 from services.common.changefeed import ChangePage
 from services.matching.catalogue import snapshot
-from services.matching.catalogue.query import SCORE_DECIMALS, Query
+from services.matching.catalogue.query import PROXIMITY_REFERENCE_KM, SCORE_DECIMALS, Query
 from services.matching.catalogue.records import SupplierRecord, supplier_from_firm
-from services.matching.catalogue.segment import Candidates, Segment
+from services.matching.catalogue.segment import Segment, as_array
 from services.matching.catalogue.store import CatalogueStore
 from services.matching.catalogue.text import TextModel
 
@@ -99,10 +100,127 @@ def _top(scores: np.ndarray, rank: np.ndarray, k: int) -> np.ndarray:
     return chosen[np.lexsort((rank[chosen], -scores[chosen]))]
 
 
-def _gap(query: Query, candidates: Candidates, position: int, segment: Segment, row: int) -> Gap:
-    if candidates.capacity_short[position]:
-        return Gap("capacity", required=query.min_monthly_capacity, available=float(segment.capacity[row]))
-    return Gap("certification", scheme=query.required_certifications[int(candidates.missing_scheme[position])])
+def _raw_scores(weights: dict[str, float], values: dict[str, np.ndarray], count: int) -> np.ndarray:
+    """The unrounded weighted sum, in the order of ``weights`` (the same everywhere)."""
+    raw = np.zeros(count, dtype=np.float64)
+    for c in weights:
+        raw += weights[c] * values[c]
+    return raw
+
+
+GapOf = Callable[[int, int], Gap]  # (position, row) -> a development candidate's gap
+NO_ROWS = np.empty(0, dtype=np.int64)
+# A candidate set is ranked by score bounds above this many rows and, with a description,
+# when it holds at least this share of the segment (reading the query terms' posting
+# lists costs about as much as scoring a smaller set outright); measured at 1M suppliers.
+BROAD_ROWS = 50_000
+BROAD_TEXT_SHARE = 0.25
+SCORE_BATCH = 2048  # rows scored at once while walking a broad set
+
+
+def _contenders(
+    segment: Segment,
+    query: Query,
+    weights: dict[str, float],
+    terms: tuple[np.ndarray, np.ndarray],
+    chosen: BitMap,
+    limit: int,
+) -> np.ndarray:
+    """The rows of ``chosen`` that can be in its top ``limit`` (ascending), scoring few of a broad set.
+
+    A score is a weighted sum of values in [0, 1], so each criterion has an upper bound
+    per row or per group of rows: text from the query's strongest terms, performance
+    from bands of descending performance, proximity from rings of one-degree cells,
+    certifications from how many preferred schemes a row holds, capacity from the
+    largest capacity in the unit. Groups are scored exactly, best bound first, until
+    the next bound falls below the k-th best score found: no row left unscored can then
+    reach the top k. ``ROUNDING_SLACK`` keeps rows whose rounded score could still tie.
+    """
+    if len(chosen) <= BROAD_ROWS or ("text" in weights and len(chosen) < BROAD_TEXT_SHARE * segment.n):
+        return as_array(chosen)
+    ceilings = segment.ceilings(query, weights, chosen)
+    w_performance = weights.get("performance", 0.0)
+    fixed = weights.get("capacity", 0.0) * ceilings.get("capacity", 0.0)  # the part of every bound not split below
+    scored_rows: list[np.ndarray] = []
+    scored: list[np.ndarray] = []
+    kth = -math.inf
+
+    def score(rows: np.ndarray) -> None:
+        nonlocal kth
+        if len(rows) == 0:
+            return
+        rows = np.sort(rows)
+        scored_rows.append(rows)
+        scored.append(_raw_scores(weights, segment.criterion_values(query, rows, weights, terms), len(rows)))
+        every = np.concatenate(scored)
+        if len(every) >= limit:
+            kth = float(np.partition(every, len(every) - limit)[len(every) - limit])
+
+    # Rows holding one of the query's strongest terms (those whose posting lists together
+    # hold at most n postings) are bounded by their similarity over those terms plus the
+    # most the other terms can add; the rest by that most alone.
+    w_text = weights.get("text", 0.0)
+    strong: np.ndarray | None = None
+    unscored = NO_ROWS
+    unscored_bound = np.empty(0, dtype=np.float64)
+    if "text" in weights:
+        strong, text_rest = segment.postings.strongest(*terms, segment.n, budget=segment.n)
+        rows = as_array(chosen)
+        rows = rows[strong[rows] > 0]
+        partial = strong[rows]
+        bound = (
+            w_text * np.minimum(partial + text_rest, 1.0)
+            + w_performance * segment.performance(rows)
+            + weights.get("proximity", 0.0)
+            + weights.get("certifications", 0.0) * ceilings.get("certifications", 0.0)
+            + fixed
+        )
+        if len(bound) <= limit:
+            score(rows)
+        else:
+            first = np.argpartition(bound, len(bound) - limit)[len(bound) - limit :]
+            score(rows[first])
+            later = np.ones(len(rows), dtype=bool)
+            later[first] = False
+            unscored, unscored_bound = rows[later], bound[later]
+        fixed += w_text * min(text_rest, 1.0)
+    # The rest, split by bounds of proximity and of the certifications held (the part of
+    # the bound each group adds) and crossed with the performance bands: the cells of
+    # that grid are visited best bound first.
+    groups = [(chosen, 0.0)]
+    if "proximity" in weights:
+        assert query.latitude is not None and query.longitude is not None
+        reference = query.max_distance_km or PROXIMITY_REFERENCE_KM
+        rings = segment.proximity_rings(query.latitude, query.longitude, reference, chosen)
+        groups = [(ring, weights["proximity"] * near) for ring, near in rings]
+    if "certifications" in weights:
+        held = segment.held_counts(query, chosen)
+        share = weights["certifications"] / len(query.preferred_certifications)
+        groups = [(g & h, part + share * count) for g, part in groups for h, count in held if g.intersect(h)]
+    cells = sorted(
+        (
+            (w_performance * ceiling + part + fixed, band, group, part)
+            for band, ceiling in zip(segment.bands, segment.band_ceilings.tolist(), strict=True)
+            for group, part in groups
+        ),
+        key=lambda cell: -cell[0],
+    )
+    pending: list[np.ndarray] = []
+    for bound_of_cell, band, group, part in cells:
+        if bound_of_cell < kth - ROUNDING_SLACK:
+            break
+        rows = as_array(band & group)
+        if strong is not None:
+            rows = rows[strong[rows] == 0]
+        pending.append(rows[w_performance * segment.performance(rows) + part + fixed >= kth - ROUNDING_SLACK])
+        if sum(len(r) for r in pending) >= SCORE_BATCH:
+            score(np.concatenate(pending))
+            pending = []
+    score(np.concatenate([*pending, unscored[unscored_bound >= kth - ROUNDING_SLACK]]))
+    if not scored_rows:
+        return NO_ROWS
+    every_row, every_score = np.concatenate(scored_rows), np.concatenate(scored)
+    return np.sort(every_row[every_score >= kth - ROUNDING_SLACK])
 
 
 def _rank_segment(
@@ -113,25 +231,57 @@ def _rank_segment(
     weights: dict[str, float],
     terms: tuple[np.ndarray, np.ndarray],
 ) -> tuple[int, list[Ranked], int, list[Ranked]]:
-    candidates = segment.candidates(query, removed)
+    """Counts and best rows of one segment, eligible and development.
+
+    Without range checks the candidate sets stay bitmaps (counted without listing them)
+    and broad ones are ranked by bounds (``_contenders``); with them every base row is
+    listed and checked (``Segment.candidates``).
+    """
+    groups: list[tuple[int, np.ndarray, np.ndarray, np.ndarray | None, int, GapOf | None]] = []
+    sets = segment.candidate_sets(query, removed)
+    if sets is not None:
+        eligible, development = sets
+        day = query.on_date.toordinal()
+
+        def missing_scheme(_: int, row: int) -> Gap:
+            held = (s for s in query.required_certifications if row not in segment.valid_certificates(s, day)[0])
+            return Gap("certification", scheme=next(held))
+
+        sets_plan: list[tuple[BitMap, int, GapOf | None]] = [
+            (eligible, query.limit, None),
+            (development, query.development_limit, missing_scheme),
+        ]
+        for chosen, limit, gap_of in sets_plan:
+            rows = _contenders(segment, query, weights, terms, chosen, limit) if chosen and limit else NO_ROWS
+            groups.append((len(chosen), rows, rows, None, limit, gap_of))
+    else:
+        candidates = segment.candidates(query, removed)
+
+        def listed_gap(position: int, row: int) -> Gap:
+            if candidates.capacity_short[position]:
+                return Gap("capacity", required=query.min_monthly_capacity, available=float(segment.capacity[row]))
+            scheme = query.required_certifications[int(candidates.missing_scheme[position])]
+            return Gap("certification", scheme=scheme)
+
+        masks_plan: list[tuple[np.ndarray, int, GapOf | None]] = [
+            (candidates.eligible, query.limit, None),
+            (candidates.development, query.development_limit, listed_gap),
+        ]
+        for mask, limit, gap_of in masks_plan:
+            positions = np.flatnonzero(mask)
+            distance = candidates.distance[positions] if candidates.distance is not None else None
+            groups.append((len(positions), candidates.rows[positions], positions, distance, limit, gap_of))
     ranked: list[list[Ranked]] = []
-    counts: list[int] = []
-    for mask, limit in ((candidates.eligible, query.limit), (candidates.development, query.development_limit)):
-        positions = np.flatnonzero(mask)
-        counts.append(len(positions))
-        if len(positions) == 0 or limit == 0:
+    for _, rows, positions, distance, limit, gap_of in groups:
+        if len(rows) == 0 or limit == 0:
             ranked.append([])
             continue
-        rows = candidates.rows[positions]
-        distance = candidates.distance[positions] if candidates.distance is not None else None
         values = segment.criterion_values(query, rows, weights, terms, distance)
         if len(rows) > 4 * limit:
             # Round only where it can matter: a rounded score is within (criteria + 1) x 0.5e-9
             # of the unrounded sum, so the exact top k lies among rows within twice that of
             # the k-th best unrounded sum.
-            raw = np.zeros(len(rows), dtype=np.float64)
-            for c in weights:
-                raw += weights[c] * values[c]
+            raw = _raw_scores(weights, values, len(rows))
             kth = np.partition(raw, len(raw) - limit)[len(raw) - limit]
             near = np.flatnonzero(raw >= kth - ROUNDING_SLACK)
             positions, rows = positions[near], rows[near]
@@ -147,14 +297,12 @@ def _rank_segment(
                     score=float(scores[i]),
                     values={c: float(values[c][i]) for c in weights},
                     contributions={c: float(contributions[c][i]) for c in weights},
-                    gap=_gap(query, candidates, int(positions[i]), segment, int(rows[i]))
-                    if mask is candidates.development
-                    else None,
+                    gap=gap_of(int(positions[i]), int(rows[i])) if gap_of else None,
                 )
                 for i in best.tolist()
             ]
         )
-    return counts[0], ranked[0], counts[1], ranked[1]
+    return groups[0][0], ranked[0], groups[1][0], ranked[1]
 
 
 def run_query(view: View, query: Query) -> ShortlistResult:

@@ -5,7 +5,9 @@ prefix length, country, subdivision, cluster, size class, one-degree geo cell) a
 roaring bitmaps, so hard constraints are bitmap unions and intersections; numeric
 attributes are numpy columns checked only on the survivors. Certificates are kept
 as (row, valid from, valid until) intervals per scheme, turned into a bitmap per
-scheme and day on first use.
+scheme and day on first use. Rows are also grouped into bands of descending
+performance (the only query-independent criterion), so a broad query can score the
+best-performing rows first and stop once no other row can reach its top k.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from pyroaring import BitMap
 
 from services.common.codes import isic_section_divisions
@@ -108,6 +111,39 @@ def from_share(values: np.ndarray) -> np.ndarray:
     return np.where(values == UNKNOWN_SHARE, np.nan, values.astype(np.float64) / SHARE_SCALE)
 
 
+def performance_of(quality: np.ndarray, on_time: np.ndarray) -> np.ndarray:
+    """The ``performance`` criterion from the stored shares: the mean of the known ones."""
+    quality_known, on_time_known = quality != UNKNOWN_SHARE, on_time != UNKNOWN_SHARE
+    total = np.where(quality_known, quality / SHARE_SCALE, 0.0) + np.where(on_time_known, on_time / SHARE_SCALE, 0.0)
+    known = quality_known.astype(np.float64) + on_time_known
+    performance: np.ndarray = np.where(known > 0, total / np.maximum(known, 1), PERFORMANCE_PRIOR)
+    return performance
+
+
+VERIFIED_DOCUMENTS = 256  # documents whose recomputed TF-IDF weights are checked against scikit-learn's
+PROXIMITY_RINGS = 8  # rings of proximity bounds a broad query with a point is split into
+FIRST_BAND_ROWS = 1024  # the best-performing rows; each next band is twice as large
+
+
+def performance_bands(performance: np.ndarray) -> tuple[list[BitMap], np.ndarray]:
+    """Rows in bands of descending performance, and the best performance in each band.
+
+    Bands double in size, so a walk that stops early reads few rows, and one that does
+    not reads about ``log2(n / FIRST_BAND_ROWS)`` bitmaps.
+    """
+    order = np.lexsort((np.arange(len(performance)), -performance))
+    bands: list[BitMap] = []
+    ceilings: list[float] = []
+    start, size = 0, FIRST_BAND_ROWS
+    while start < len(order):
+        rows = np.sort(order[start : start + size]).astype(np.uint32)
+        bands.append(BitMap(rows))
+        bands[-1].run_optimize()
+        ceilings.append(float(performance[order[start]]))
+        start, size = start + size, size * 2
+    return bands, np.array(ceilings, dtype=np.float64)
+
+
 class PackedStrings:
     """Many short strings in one UTF-8 buffer with offsets (no Python object each)."""
 
@@ -176,6 +212,8 @@ class Segment:
         facets: dict[str, BitMap],
         certificates: dict[str, CertificateIntervals],
         postings: Postings,
+        bands: list[BitMap] | None = None,
+        band_ceilings: np.ndarray | None = None,
         verify_order: bool = True,
     ) -> None:
         self.ids = ids
@@ -191,6 +229,16 @@ class Segment:
         self.facets = facets
         self.certificates = certificates
         self.postings = postings
+        if bands is None or band_ceilings is None:
+            bands, band_ceilings = performance_bands(performance_of(quality, on_time))
+        self.bands = bands
+        self.band_ceilings = band_ceilings
+        cells = [(key, *key.split(":")[1:]) for key in facets if key.startswith("g:")]
+        self.cell_keys = [key for key, _, _ in cells]
+        self.cell_corners = np.array([(float(a), float(b)) for _, a, b in cells], dtype=np.float64).reshape(-1, 2)
+        self.max_capacity = np.array(
+            [np.nanmax(capacity[capacity_unit == code], initial=0.0) for code in range(len(units))], dtype=np.float64
+        )
         self.all_rows = BitMap()
         self.all_rows.add_range(0, self.n)
         if verify_order and self.n > 1 and not bool(np.all(ids[1:] > ids[:-1])):
@@ -258,12 +306,11 @@ class Segment:
             )
             for scheme, entries in cert_rows.items()
         }
-        matrix = text.transform([s.capabilities for s in suppliers]) if n else None
-        postings = (
-            Postings.from_matrix(matrix, text.vocabulary_size)
-            if matrix is not None
-            else Postings(np.zeros(text.vocabulary_size + 1, np.int64), np.empty(0, np.int32), np.empty(0, np.float32))
+        texts = [s.capabilities for s in suppliers]
+        postings = Postings.build(
+            text.counts(texts) if n else sp.csr_matrix((0, text.vocabulary_size), dtype=np.float32), text.idf
         )
+        postings.verify(text.transform(texts[:VERIFIED_DOCUMENTS]) if n else None)
         return cls(
             ids=ids,
             names=PackedStrings.pack(s.name for s in suppliers),
@@ -315,8 +362,73 @@ class Segment:
             self.on_time,
         )
         bitmaps = sum(len(b.serialize()) for b in self.facets.values())
+        bitmaps += sum(len(b.serialize()) for b in self.bands) + self.band_ceilings.nbytes
         certs = sum(c.rows.nbytes + c.start.nbytes + c.end.nbytes for c in self.certificates.values())
         return int(sum(a.nbytes for a in arrays) + bitmaps + certs + self.postings.nbytes + self.names.nbytes)
+
+    # -- bounds (see ``catalogue._contenders``) -----------------------------------------
+
+    def proximity_rings(
+        self, latitude: float, longitude: float, reference: float, chosen: BitMap
+    ) -> list[tuple[BitMap, float]]:
+        """``chosen`` split into rings by an upper bound of ``proximity``, best first.
+
+        A one-degree cell's rows are at least as far as a lower bound of the haversine
+        distance to the cell's box: each term of the haversine sum is at its smallest
+        at the box's nearest latitude, its nearest longitude and its latitude of least
+        cosine. A millimetre's margin covers rounding.
+        """
+        lat_low, lon_low = self.cell_corners[:, 0], self.cell_corners[:, 1]
+        dlat = np.maximum(np.maximum(lat_low - latitude, latitude - (lat_low + 1)), 0.0)
+        east = (longitude - lon_low) % 360.0  # degrees east of the box's western edge
+        dlon = np.where(east <= 1.0, 0.0, np.minimum(east - 1.0, 360.0 - east))
+        cos_low = np.maximum(np.minimum(np.cos(np.radians(lat_low)), np.cos(np.radians(lat_low + 1))), 0.0)
+        a = (
+            np.sin(np.radians(dlat) / 2) ** 2
+            + math.cos(math.radians(latitude)) * cos_low * np.sin(np.radians(dlon) / 2) ** 2
+        )
+        nearest = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))) - 1e-6
+        ceiling = np.clip(1.0 - nearest / reference, 0.0, 1.0)
+        ring = np.minimum(np.floor((1.0 - ceiling) * PROXIMITY_RINGS), PROXIMITY_RINGS).astype(np.int64)
+        rings: list[tuple[BitMap, float]] = []
+        near = BitMap()
+        for index in range(PROXIMITY_RINGS):
+            members = np.flatnonzero(ring == index)
+            if len(members):
+                rows = BitMap.union(*(self.facets[self.cell_keys[i]] for i in members.tolist())) & chosen
+                near |= rows
+                rings.append((rows, float(ceiling[members].max())))
+        rings.append((chosen - near, 0.0))  # far cells (ceiling 0) and rows without coordinates
+        return rings
+
+    def held_counts(self, query: Query, chosen: BitMap) -> list[tuple[BitMap, int]]:
+        """``chosen`` split by how many of the preferred schemes each row holds (non-empty parts)."""
+        day = query.on_date.toordinal()
+        at_least = [chosen]  # at_least[j]: rows holding j or more of the schemes seen so far
+        for scheme in query.preferred_certifications:
+            holders = self.valid_certificates(scheme, day)[0]
+            at_least.append(BitMap())
+            for j in range(len(at_least) - 1, 0, -1):
+                at_least[j] |= at_least[j - 1] & holders
+        parts = [(at_least[j] - at_least[j + 1], j) for j in range(len(at_least) - 1)] + [
+            (at_least[-1], len(at_least) - 1)
+        ]
+        return [(rows, count) for rows, count in parts if rows]
+
+    def ceilings(self, query: Query, weights: dict[str, float], chosen: BitMap) -> dict[str, float]:
+        """Upper bounds of ``certifications`` and ``capacity`` over ``chosen``; 1 for the rest."""
+        bounds = dict.fromkeys(weights, 1.0)
+        if "certifications" in weights:
+            day = query.on_date.toordinal()
+            schemes = query.preferred_certifications
+            held = sum(not chosen.isdisjoint(self.valid_certificates(s, day)[0]) for s in schemes)
+            bounds["certifications"] = held / len(schemes)
+        if "capacity" in weights:
+            target, unit = query.capacity_target, (query.capacity_unit or "").strip().lower()
+            assert target is not None
+            largest = float(self.max_capacity[self.units.index(unit)]) if unit in self.units else 0.0
+            bounds["capacity"] = min(1.0, largest / target)
+        return bounds
 
     # -- evaluation -----------------------------------------------------------------
 
@@ -355,6 +467,25 @@ class Segment:
         if removed:
             result.difference_update(removed)
         return result
+
+    def candidate_sets(self, query: Query, removed: BitMap) -> tuple[BitMap, BitMap] | None:
+        """Eligible and development rows as bitmaps, without listing them; None when the
+        query asks for a range check (minimum capacity, maximum distance): see ``candidates``.
+
+        A development candidate here misses exactly one required certification.
+        """
+        if query.min_monthly_capacity is not None or (query.max_distance_km is not None and query.has_point):
+            return None
+        base = self.base(query, removed)
+        day = query.on_date.toordinal()
+        held = [self.valid_certificates(scheme, day)[0] for scheme in query.required_certifications]
+        eligible = base.intersection(*held) if held else base
+        development = BitMap()
+        if query.include_development:
+            for index, scheme_rows in enumerate(held):
+                others = held[:index] + held[index + 1 :]
+                development |= (base.intersection(*others) if others else base) - scheme_rows
+        return eligible, development
 
     def candidates(self, query: Query, removed: BitMap) -> Candidates:
         base = self.base(query, removed)
@@ -444,11 +575,8 @@ class Segment:
             fit = np.minimum(1.0, capacity / target)
             values["capacity"] = np.where((self.capacity_unit[rows] == code) & ~np.isnan(capacity), fit, 0.0)
         if "performance" in weights:
-            quality, on_time = self.quality[rows], self.on_time[rows]
-            quality_known, on_time_known = quality != UNKNOWN_SHARE, on_time != UNKNOWN_SHARE
-            total = np.where(quality_known, quality / SHARE_SCALE, 0.0) + np.where(
-                on_time_known, on_time / SHARE_SCALE, 0.0
-            )
-            known = quality_known.astype(np.float64) + on_time_known
-            values["performance"] = np.where(known > 0, total / np.maximum(known, 1), PERFORMANCE_PRIOR)
+            values["performance"] = self.performance(rows)
         return values
+
+    def performance(self, rows: np.ndarray) -> np.ndarray:
+        return performance_of(self.quality[rows], self.on_time[rows])

@@ -19,7 +19,7 @@ from pyroaring import BitMap
 from services.matching.catalogue.segment import CertificateIntervals, PackedStrings, Segment
 from services.matching.catalogue.text import Postings, TextModel
 
-FORMAT = 1
+FORMAT = 2
 KEEP = 2
 _ARRAYS = ("ids", "latitude", "longitude", "capacity", "capacity_unit", "quality", "on_time")
 
@@ -42,7 +42,10 @@ def save(folder: Path, segment: Segment, text: TextModel, *, epoch: int, seq: in
     np.save(work / "names_offsets.npy", segment.names.offsets)
     np.save(work / "postings_indptr.npy", segment.postings.indptr)
     np.save(work / "postings_rows.npy", segment.postings.rows)
-    np.save(work / "postings_weights.npy", segment.postings.weights)
+    np.save(work / "postings_counts.npy", segment.postings.counts)
+    np.save(work / "postings_norms.npy", segment.postings.norms)
+    np.save(work / "postings_idf.npy", segment.postings.idf)
+    np.save(work / "postings_max_weights.npy", segment.postings.max_weights)
     schemes = sorted(segment.certificates)
     for part in ("rows", "start", "end"):
         values = [getattr(segment.certificates[s], part) for s in schemes]
@@ -50,10 +53,9 @@ def save(folder: Path, segment: Segment, text: TextModel, *, epoch: int, seq: in
     cert_offsets = np.cumsum([0] + [len(segment.certificates[s].rows) for s in schemes]).astype(np.int64)
     np.save(work / "cert_offsets.npy", cert_offsets)
     keys = sorted(segment.facets)
-    blobs = [segment.facets[k].serialize() for k in keys]
-    (work / "facets.bin").write_bytes(b"".join(blobs))
-    facet_offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
-    np.save(work / "facet_offsets.npy", facet_offsets)
+    _save_bitmaps(work, "facets", [segment.facets[k] for k in keys])
+    _save_bitmaps(work, "bands", segment.bands)
+    np.save(work / "band_ceilings.npy", segment.band_ceilings)
     with open(work / "text.pickle", "wb") as handle:
         pickle.dump(text.vectorizer, handle, protocol=pickle.HIGHEST_PROTOCOL)
     meta = {
@@ -72,6 +74,18 @@ def save(folder: Path, segment: Segment, text: TextModel, *, epoch: int, seq: in
     return final
 
 
+def _save_bitmaps(folder: Path, name: str, bitmaps: list[BitMap]) -> None:
+    blobs = [b.serialize() for b in bitmaps]
+    (folder / f"{name}.bin").write_bytes(b"".join(blobs))
+    np.save(folder / f"{name}_offsets.npy", np.cumsum([0] + [len(b) for b in blobs]))
+
+
+def _load_bitmaps(folder: Path, name: str) -> list[BitMap]:
+    blob = (folder / f"{name}.bin").read_bytes()
+    offsets = np.load(folder / f"{name}_offsets.npy")
+    return [BitMap.deserialize(blob[offsets[i] : offsets[i + 1]]) for i in range(len(offsets) - 1)]
+
+
 def latest(folder: Path) -> Path | None:
     candidates = sorted(p for p in folder.glob("snapshot-*") if not p.name.endswith(".tmp")) if folder.exists() else []
     return candidates[-1] if candidates else None
@@ -84,16 +98,12 @@ def load(path: Path) -> tuple[Segment, TextModel, int]:
         raise ValueError(f"snapshot format {meta['format']} is not {FORMAT}")
 
     def array(name: str) -> np.ndarray:
-        loaded: np.ndarray = np.load(path / f"{name}.npy", mmap_mode="r")
-        return loaded
+        # mapped, not read (pages load on use); as a plain ndarray, which indexes faster than np.memmap
+        return np.asarray(np.load(path / f"{name}.npy", mmap_mode="r"))
 
     with open(path / "text.pickle", "rb") as handle:
         text = TextModel(pickle.load(handle), meta["epoch"])  # our own file, written by save()
-    blob = (path / "facets.bin").read_bytes()
-    facet_offsets = array("facet_offsets")
-    facets = {
-        key: BitMap.deserialize(blob[facet_offsets[i] : facet_offsets[i + 1]]) for i, key in enumerate(meta["facets"])
-    }
+    facets = dict(zip(meta["facets"], _load_bitmaps(path, "facets"), strict=True))
     cert_offsets = array("cert_offsets")
     rows, start, end = array("cert_rows"), array("cert_start"), array("cert_end")
     certificates = {
@@ -116,7 +126,11 @@ def load(path: Path) -> tuple[Segment, TextModel, int]:
         on_time=array("on_time"),
         facets=facets,
         certificates=certificates,
-        postings=Postings(array("postings_indptr"), array("postings_rows"), array("postings_weights")),
+        postings=Postings(
+            *(array(f"postings_{part}") for part in ("indptr", "rows", "counts", "norms", "idf", "max_weights"))
+        ),
+        bands=_load_bitmaps(path, "bands"),
+        band_ceilings=array("band_ceilings"),
         verify_order=False,
     )
     return segment, text, int(meta["seq"])
