@@ -15,7 +15,9 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+	# Bytecode compiled once here, so that processes start fast even where
+	# PYTHONDONTWRITEBYTECODE is set (importing scikit-learn from source takes seconds).
+	$(UV) sync --frozen --compile-bytecode
 	touch $@
 
 run: install  ## start the platform on SQLite with demo data

@@ -4,7 +4,8 @@
 #   bench/run.sh [SIZE]              all of them; SIZE (default 1000000) rows imported, firms
 #                                    deduplicated at scale and catalogue size for matching
 #   bench/run.sh NAME [ARGS...]      one of them with its own arguments:
-#                                    imports (--rows N), duplicates (--firms N --quality N), matching
+#                                    imports (--rows N), duplicates (--firms N --quality N), matching,
+#                                    endpoint (--size N: POST /v1/shortlists over HTTP through the gateway)
 #
 # `make bench SIZE=50000` is a quick run. PostgreSQL comes from BENCH_POSTGRES_URL or
 # TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres).
@@ -14,7 +15,7 @@ PYTHON=.venv/bin/python
 export PYTHONPATH=.
 
 case "${1:-}" in
-  imports|duplicates|matching)
+  imports|duplicates|matching|endpoint)
     name="$1"; shift
     exec "$PYTHON" "bench/${name}.py" "$@" ;;
 esac
@@ -23,6 +24,5 @@ SIZE="${1:-1000000}"
 echo "# Benchmarks (size ${SIZE}) on $(nproc) cores, $(date -u +%Y-%m-%d), load average $(cut -d' ' -f1 /proc/loadavg)"
 "$PYTHON" bench/imports.py --rows "$SIZE"
 "$PYTHON" bench/duplicates.py --firms "$SIZE"
-if [ -f bench/matching.py ]; then
-  "$PYTHON" bench/matching.py --sizes "$SIZE"
-fi
+"$PYTHON" bench/matching.py --sizes "$SIZE"
+"$PYTHON" bench/endpoint.py --size "$SIZE"

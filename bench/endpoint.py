@@ -1,0 +1,269 @@
+"""``POST /v1/shortlists`` through the gateway, over real HTTP, next to the engine in process.
+
+Generates N suppliers (``catalogue_gen``), builds the engine's view, and writes it as
+the matching service's local store and snapshot, as a service that had followed the
+registry's feed would have left them. Then it starts registry, matching and gateway
+as separate uvicorn processes on 127.0.0.1 (SQLite), times the matching process from
+start to ready (a restart from the snapshot), and sends the fixed query set
+(``matching_queries``) as a lead firm's integration would: keep-alive HTTP with an
+API key, through the gateway, and straight to matching with a signed principal. The
+same queries run in process on the same view, interleaved, and every answer over HTTP
+must equal the engine's (same suppliers, order and scores), else it exits with 1.
+
+Each request is a full shortlist: validation, the query, its storage in matching's
+database (SQLite here) and the response with every criterion of every supplier.
+
+    python bench/endpoint.py --size 1000000 [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import httpx  # noqa: E402
+from catalogue_gen import DEFAULT_SEED, generate  # noqa: E402
+from matching_queries import BUCKETS, BenchQuery, bucket_of, make_queries  # noqa: E402
+
+from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal  # noqa: E402
+from services.matching.catalogue import snapshot  # noqa: E402
+from services.matching.catalogue.catalogue import View, build_view, run_query, snapshot_folder, store_path  # noqa: E402
+from services.matching.catalogue.query import Query  # noqa: E402
+from services.matching.catalogue.store import CatalogueStore  # noqa: E402
+
+SECRET = "bench-endpoint-secret-" + secrets.token_hex(16)
+PYTHON = sys.executable
+
+
+def request_body(q: Query) -> dict[str, Any]:
+    """The API request a client sends for the engine's ``Query``."""
+    constraints: dict[str, Any] = {
+        "isic_codes": list(q.isic_codes),
+        "hs_codes": list(q.hs_codes),
+        "required_certifications": list(q.required_certifications),
+        "countries": list(q.countries),
+        "subdivisions": list(q.subdivisions),
+        "cluster_ids": list(q.cluster_ids),
+        "size_classes": list(q.size_classes),
+        "exclude_supplier_ids": list(q.exclude_ids),
+    }
+    if q.min_monthly_capacity is not None:
+        constraints["min_monthly_capacity"] = q.min_monthly_capacity
+    if q.capacity_unit is not None:
+        constraints["capacity_unit"] = q.capacity_unit
+    if q.latitude is not None and q.longitude is not None:
+        constraints["near"] = {"latitude": q.latitude, "longitude": q.longitude}
+    if q.max_distance_km is not None:
+        constraints["max_distance_km"] = q.max_distance_km
+    criteria: dict[str, Any] = {
+        "preferred_certifications": list(q.preferred_certifications),
+        "weights": dict(q.weights),
+    }
+    if q.description:
+        criteria["description"] = q.description
+    if q.desired_monthly_capacity is not None:
+        criteria["desired_monthly_capacity"] = q.desired_monthly_capacity
+    return {
+        "constraints": constraints,
+        "criteria": criteria,
+        "limit": q.limit,
+        "include_development": q.include_development,
+        "development_limit": q.development_limit,
+        "on_date": q.on_date.isoformat(),
+    }
+
+
+def write_matching_state(view: View, records: list[Any], data_dir: Path, seq: int) -> None:
+    """The store (every supplier, the cursor, the schemes) and the snapshot a follower leaves."""
+    store = CatalogueStore(store_path(data_dir))
+    schemes = sorted({c.scheme for r in records for c in r.certificates})
+    for start in range(0, len(records), 50_000):
+        chunk = records[start : start + 50_000]
+        store.apply([(r.id, seq, r) for r in chunk], cursor=seq, schemes=schemes if start == 0 else ())
+    store.close()
+    snapshot.save(snapshot_folder(data_dir), view.main, view.text, epoch=view.text.epoch, seq=seq)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def service(module: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        process = subprocess.Popen([PYTHON, "-m", module, "serve"], env=os.environ | env, stdout=out, stderr=out)
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def wait_ready(url: str, timeout: float = 300) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return time.perf_counter() - started
+        time.sleep(0.05)
+    raise SystemExit(f"{url} not ready after {timeout} s")
+
+
+def answer_of_api(body: dict[str, Any]) -> tuple[int, list[tuple[str, float]]]:
+    return body["eligible_count"], [(i["supplier_id"], i["score"]) for i in body["items"]]
+
+
+def percentiles(samples: list[float]) -> str:
+    if not samples:
+        return "- | - | - | -"
+    ordered = sorted(samples)
+
+    def at(p: float) -> float:
+        return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))] * 1000
+
+    return f"{statistics.median(ordered) * 1000:.2f} | {at(0.95):.2f} | {at(0.99):.2f} | {ordered[-1] * 1000:.2f}"
+
+
+def run(size: int, repeat: int, count: int, seed: int, database_url: str | None = None) -> int:
+    print(f"== N = {size:,}: generating and building the view", flush=True)
+    records = generate(size, seed)
+    started = time.perf_counter()
+    view = build_view(records, seq=size, epoch=1)
+    print(f"   built in {time.perf_counter() - started:.1f} s; writing the store and snapshot", flush=True)
+    queries: list[BenchQuery] = make_queries(count, seed)
+    with tempfile.TemporaryDirectory(prefix="lk-endpoint-") as tmp:
+        root = Path(tmp)
+        for name in ("registry", "matching", "gateway"):
+            (root / name).mkdir()
+        write_matching_state(view, records, root / "matching", seq=size)
+        del records
+        ports = {name: free_port() for name in ("registry", "matching", "gateway")}
+        key = "lk_bench00000000_" + secrets.token_urlsafe(32)
+        common = {"PRINCIPAL_SECRET": SECRET, "ENVIRONMENT": "production", "LOG_LEVEL": "WARNING"}
+        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(
+                service(
+                    "services.registry",
+                    common | {"DATA_DIR": str(root / "registry"), "REGISTRY_PORT": str(ports["registry"])},
+                    root / "registry.log",
+                )
+            )
+            wait_ready(urls["registry"] + "/readyz")
+            stack.enter_context(
+                service(
+                    "services.matching",
+                    common
+                    | {
+                        "DATA_DIR": str(root / "matching"),
+                        "MATCHING_PORT": str(ports["matching"]),
+                        "MATCHING_REGISTRY_URL": urls["registry"],
+                    }
+                    | ({"MATCHING_DATABASE_URL": database_url} if database_url else {}),
+                    root / "matching.log",
+                )
+            )
+            restart_s = wait_ready(urls["matching"] + "/readyz")
+            stack.enter_context(
+                service(
+                    "gateway",
+                    common
+                    | {
+                        "DATA_DIR": str(root / "gateway"),
+                        "GATEWAY_PORT": str(ports["gateway"]),
+                        "GATEWAY_BOOTSTRAP_API_KEY": key,
+                        "GATEWAY_REGISTRY_URL": urls["registry"],
+                        "GATEWAY_MATCHING_URL": urls["matching"],
+                        "GATEWAY_REPORTING_URL": "http://127.0.0.1:9",
+                        "GATEWAY_RATE_LIMIT_PER_MINUTE": "100000000",
+                        "GATEWAY_RATE_LIMIT_BURST": "100000000",
+                    },
+                    root / "gateway.log",
+                )
+            )
+            wait_ready(urls["gateway"] + "/livez")
+            print(f"   matching ready {restart_s:.2f} s after its start (snapshot restore); querying", flush=True)
+            bench_admin = Principal(subject="bench", role=Role.admin)
+
+            def signed(request: httpx.Request) -> None:  # as the gateway does, per request
+                request.headers[PRINCIPAL_HEADER] = sign_principal(bench_admin, SECRET)
+
+            times: dict[str, list[list[float]]] = {"engine": [], "matching": [], "gateway": []}
+            mismatches = 0
+            with (
+                httpx.Client(base_url=urls["gateway"], headers={"Authorization": f"Bearer {key}"}) as gateway,
+                httpx.Client(base_url=urls["matching"], event_hooks={"request": [signed]}) as matching,
+            ):
+                for q in queries[:3]:  # warm the connections and the services' first-request paths
+                    gateway.post("/v1/shortlists", json=request_body(q.query))
+                    matching.post("/v1/shortlists", json=request_body(q.query))
+                for series in times.values():
+                    series.extend([] for _ in queries)
+                for _ in range(repeat):
+                    for index, q in enumerate(queries):
+                        body = request_body(q.query)
+                        t0 = time.perf_counter()
+                        expected = run_query(view, q.query)
+                        times["engine"][index].append(time.perf_counter() - t0)
+                        want = (expected.eligible_count, [(r.id, r.score) for r in expected.items])
+                        for name, client in (("matching", matching), ("gateway", gateway)):
+                            t0 = time.perf_counter()
+                            response = client.post("/v1/shortlists", json=body)
+                            times[name][index].append(time.perf_counter() - t0)
+                            if response.status_code != 201 or answer_of_api(response.json()) != want:
+                                mismatches += 1
+                                got = answer_of_api(response.json()) if response.status_code == 201 else response.text
+                                print(f"   {name} {q.name}: {response.status_code} {got} != {want}"[:600])
+        labels = [bucket_of(run_query(view, q.query).eligible_count, size) for q in queries]
+    print(
+        f"\n### POST /v1/shortlists over HTTP, {size:,} suppliers ({len(queries)} queries x {repeat}; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)\n"
+    )
+    print("| path | bucket | queries | p50 ms | p95 ms | p99 ms | max ms |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    paths = (("engine", "engine in process"), ("matching", "matching over HTTP"), ("gateway", "through the gateway"))
+    for name, label in paths:
+        for bucket in (*BUCKETS, "all"):
+            chosen = [i for i, b in enumerate(labels) if bucket in ("all", b)]
+            samples = [t for i in chosen for t in times[name][i]]
+            print(f"| {label} | {bucket} | {len(chosen)} | {percentiles(samples)} |")
+    print(f"\nMatching ready {restart_s:.2f} s after its process started (restored from the snapshot).")
+    print(f"Answers over HTTP equal to the engine's: {'all' if mismatches == 0 else f'{mismatches} differ'}")
+    return 1 if mismatches else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--queries", type=int, default=240)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument(
+        "--matching-database-url", help="matching's database (fresh and empty), e.g. on PostgreSQL; SQLite by default"
+    )
+    args = parser.parse_args()
+    return run(args.size, args.repeat, args.queries, args.seed, args.matching_database_url)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
