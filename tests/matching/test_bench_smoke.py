@@ -59,3 +59,18 @@ def test_quick_benchmark_completes_and_peers_agree(tmp_path: Path) -> None:
     assert sum(size["engine"]["bucket_counts"].values()) == 40
     assert all(update["missed"] == 0 for update in size["updates"].values())
     assert "| peers vs engine | identical" in completed.stdout
+
+
+def test_endpoint_benchmark_answers_over_http_equal_the_engine() -> None:
+    """``bench/endpoint.py`` on a tiny catalogue: real registry, matching and gateway processes."""
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "endpoint.py"), "--size", "2000", "--queries", "24", "--repeat", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    assert "Answers over HTTP equal to the engine's: all" in completed.stdout
+    assert "| through the gateway | all | 24 |" in completed.stdout
