@@ -389,14 +389,26 @@ while ((SECONDS < deadline)); do  # the firm reaches matching through the regist
 done
 [[ -n $found ]] || fail "the new firm never reached the shortlist"
 first=$BODY
-# Scaled out behind the gateway: matching-lb spreads requests over every replica.
-for _ in $(seq $((3 * MATCHING_REPLICAS))); do shortlist; done
-((upstream_errors == 0)) || log "WARNING: $upstream_errors shortlist requests failed upstream (502/503/504) and were retried"
-served=()
-for c in $(compose ps -q matching); do
-    served+=("$(podman logs "$c" 2>&1 | grep -c '"route": "/v1/shortlists"' || true)")
+# Scaled out behind the gateway: matching-lb spreads requests over every replica. A
+# replica the balancer took out (a slow health check, a DNS timeout in podman's network)
+# needs a few checks to come back, so requests go on until each has served some, or 60 s.
+served_by_replicas() {
+    served=()
+    for c in $(compose ps -q matching); do
+        served+=("$(podman logs "$c" 2>&1 | grep -c '"route": "/v1/shortlists"' || true)")
+    done
+}
+spread_deadline=$((SECONDS + 60)) sent=0
+while :; do
+    shortlist; sent=$((sent + 1))
+    ((sent >= 3 * MATCHING_REPLICAS)) || continue
+    served_by_replicas
+    idle=0; for n in "${served[@]}"; do ((n >= 1)) || idle=1; done
+    ((idle && SECONDS < spread_deadline)) || break
+    sleep 0.5
 done
-log "shortlists served per matching replica: ${served[*]}"
+((upstream_errors == 0)) || log "WARNING: $upstream_errors shortlist requests failed upstream (502/503/504) and were retried"
+log "shortlists served per matching replica: ${served[*]} ($sent sent)"
 for n in "${served[@]}"; do ((n >= 1)) || fail "a matching replica got no shortlist requests: ${served[*]}"; done
 [[ $(json items.0.supplier_id <<<"$first") == "$FIRM" ]] || fail "shortlist: $first"
 log "shortlist: $(json items.0.name <<<"$first") ranked 1 with score $(json items.0.score <<<"$first")" \
