@@ -43,7 +43,9 @@ def session_digest(token: str, secret: str) -> str | None:
     """The key digest a session cookie stands for, or None if forged or expired."""
     digest, _, rest = token.partition(".")
     expires, _, mac = rest.partition(".")
-    if not expires.isdigit() or not hmac.compare_digest(mac, _mac(secret, f"{digest}.{expires}")):
+    # Bytes, not str: compare_digest raises TypeError on non-ASCII str (a cookie may hold any latin-1).
+    expected = _mac(secret, f"{digest}.{expires}").encode()
+    if not expires.isdigit() or not hmac.compare_digest(mac.encode("utf-8", "replace"), expected):
         return None
     return digest if int(expires) > time.time() else None
 
