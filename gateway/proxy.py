@@ -236,13 +236,11 @@ class _SpooledBody:
     def __init__(self, request: Request) -> None:
         self.request = request
         self.file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115 (closed in __aexit__)
-        self.size = 0
 
     async def __aenter__(self) -> _SpooledBody:
         try:
             async for chunk in self.request.stream():
                 await asyncio.to_thread(self.file.write, chunk)
-                self.size += len(chunk)
         except BaseException:  # past the size limit, or the client went away
             self.file.close()
             raise
