@@ -342,7 +342,7 @@ async def test_a_browser_signs_in_with_a_key_and_reads_with_its_session_cookie(s
     assert write.status_code == 401
     forged = signed_in.cookies["lk_session"][:-2] + "xx"
     assert (await client.get("/v1/clusters", headers={"Cookie": f"lk_session={forged}"})).status_code == 401
-    latin1 = {"Cookie": f"lk_session={forged[:-1]}é".encode("latin-1")}
+    latin1 = {b"Cookie": f"lk_session={forged[:-1]}é".encode("latin-1")}
     assert (await client.get("/v1/clusters", headers=latin1)).status_code == 401
     # Revoking the key ends its sessions; signing out clears the cookie.
     keys = (await client.get("/v1/api-keys", headers=ADMIN_KEY)).json()["items"]
