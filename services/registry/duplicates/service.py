@@ -167,18 +167,14 @@ async def detect(
     new_ids = {p.id for p in profiles}
     # The name keys only count firms of one name; the others' members are read up to one more
     # than a usable block holds, which also tells a block too large to use.
-    sizes = await _block_sizes(session, sorted(key for key in batch_blocks if detector.counting_key(key)))
+    name_sizes = await _block_sizes(session, sorted(key for key in batch_blocks if detector.counting_key(key)))
     filed = await _filed_under(
         session, sorted(key for key in batch_blocks if not detector.counting_key(key)), detector.MAX_BLOCK + 1
     )
-    sizes.update({key: len(ids) for key, ids in filed.items()})
-    existing_blocks = {
-        key: [firm_id for firm_id in ids if firm_id not in new_ids]
-        for key, ids in filed.items()
-        if len(ids) + len(batch_blocks[key]) <= detector.MAX_BLOCK
-    }
     name_counts = {
-        key: sizes.get(key, 0) + len(members) for key, members in batch_blocks.items() if detector.counting_key(key)
+        key: name_sizes.get(key, 0) + len(members)
+        for key, members in batch_blocks.items()
+        if detector.counting_key(key)
     }
     for p in profiles:
         p.name_count = name_counts.get(detector.name_key(p), 1)
@@ -187,9 +183,10 @@ async def detect(
     for key, members in batch_blocks.items():
         if detector.counting_key(key):
             continue
-        existing = existing_blocks.get(key, [])
-        if sizes.get(key, 0) + len(members) > detector.MAX_BLOCK:
+        filed_ids = filed.get(key, [])
+        if len(filed_ids) + len(members) > detector.MAX_BLOCK:
             continue  # too common a key, counting the firms filed under it before this batch
+        existing = [firm_id for firm_id in filed_ids if firm_id not in new_ids]
         for position, index in enumerate(members):
             if existing:
                 wanted.setdefault(index, set()).update(existing)
