@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -216,3 +217,10 @@ async def feed_items(client: httpx.AsyncClient, *, after: int = 0, vocabulary: b
         if not page["has_more"]:
             break
     return [i for i in items if vocabulary or i["entity"] != "certification_scheme"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a service process under test)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

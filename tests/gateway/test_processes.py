@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,18 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import free_port
+
 KEY = "lk_process_test_key_0123456789abcdefghijklmnopqrstuv"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Processes:
     def __init__(self, data_dir: Path) -> None:
-        self.registry_port, self.gateway_port = _free_port(), _free_port()
+        self.registry_port, self.gateway_port = free_port(), free_port()
         self.env = os.environ | {
             "DATA_DIR": str(data_dir),
             "PRINCIPAL_SECRET": "process-test-secret-0123456789abcdef",
@@ -33,8 +28,8 @@ class Processes:
             "REGISTRY_PORT": str(self.registry_port),
             "GATEWAY_PORT": str(self.gateway_port),
             "GATEWAY_REGISTRY_URL": f"http://127.0.0.1:{self.registry_port}",
-            "GATEWAY_MATCHING_URL": f"http://127.0.0.1:{_free_port()}",
-            "GATEWAY_REPORTING_URL": f"http://127.0.0.1:{_free_port()}",
+            "GATEWAY_MATCHING_URL": f"http://127.0.0.1:{free_port()}",
+            "GATEWAY_REPORTING_URL": f"http://127.0.0.1:{free_port()}",
             "GATEWAY_BOOTSTRAP_API_KEY": KEY,
             "GATEWAY_BREAKER_RESET_SECONDS": "1",
             "GATEWAY_UPSTREAM_CONNECT_TIMEOUT": "0.5",
