@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import os
 import secrets
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,13 +30,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make the repository importable
+    sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from catalogue_gen import DEFAULT_SEED, generate  # noqa: E402
-from matching_queries import BUCKETS, BenchQuery, bucket_of, make_queries  # noqa: E402
 
+from bench.catalogue_gen import DEFAULT_SEED, generate  # noqa: E402
+from bench.matching import percentiles  # noqa: E402
+from bench.matching_queries import BUCKETS, BenchQuery, bucket_of, make_queries  # noqa: E402
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal  # noqa: E402
 from services.matching.catalogue import snapshot  # noqa: E402
 from services.matching.catalogue.catalogue import View, build_view, run_query, snapshot_folder, store_path  # noqa: E402
@@ -133,15 +134,10 @@ def answer_of_api(body: dict[str, Any]) -> tuple[int, list[tuple[str, float]]]:
     return body["eligible_count"], [(i["supplier_id"], i["score"]) for i in body["items"]]
 
 
-def percentiles(samples: list[float]) -> str:
-    if not samples:
-        return "- | - | - | -"
-    ordered = sorted(samples)
-
-    def at(p: float) -> float:
-        return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))] * 1000
-
-    return f"{statistics.median(ordered) * 1000:.2f} | {at(0.95):.2f} | {at(0.99):.2f} | {ordered[-1] * 1000:.2f}"
+def milliseconds(samples: list[float]) -> str:
+    """p50 | p95 | p99 | max, as ``bench/matching.py`` computes them."""
+    p = percentiles(samples)
+    return " | ".join("-" if p[k] is None else f"{p[k]:.2f}" for k in ("p50", "p95", "p99", "max"))
 
 
 def run(size: int, repeat: int, count: int, seed: int, database_url: str | None = None) -> int:
@@ -246,7 +242,7 @@ def run(size: int, repeat: int, count: int, seed: int, database_url: str | None 
         for bucket in (*BUCKETS, "all"):
             chosen = [i for i, b in enumerate(labels) if bucket in ("all", b)]
             samples = [t for i in chosen for t in times[name][i]]
-            print(f"| {label} | {bucket} | {len(chosen)} | {percentiles(samples)} |")
+            print(f"| {label} | {bucket} | {len(chosen)} | {milliseconds(samples)} |")
     print(f"\nMatching ready {restart_s:.2f} s after its process started (restored from the snapshot).")
     print(f"Answers over HTTP equal to the engine's: {'all' if mismatches == 0 else f'{mismatches} differ'}")
     return 1 if mismatches else 0
