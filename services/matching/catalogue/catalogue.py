@@ -143,18 +143,20 @@ def _contenders(
     fixed = weights.get("capacity", 0.0) * ceilings.get("capacity", 0.0)  # the part of every bound not split below
     scored_rows: list[np.ndarray] = []
     scored: list[np.ndarray] = []
+    best = np.empty(0, dtype=np.float64)  # the ``limit`` best scores so far: the k-th is their least
     kth = -math.inf
 
     def score(rows: np.ndarray) -> None:
-        nonlocal kth
+        nonlocal best, kth
         if len(rows) == 0:
             return
         rows = np.sort(rows)
         scored_rows.append(rows)
         scored.append(_raw_scores(weights, segment.criterion_values(query, rows, weights, terms), len(rows)))
-        every = np.concatenate(scored)
-        if len(every) >= limit:
-            kth = float(np.partition(every, len(every) - limit)[len(every) - limit])
+        best = np.concatenate([best, scored[-1]])
+        if len(best) >= limit:
+            best = np.partition(best, len(best) - limit)[len(best) - limit :]
+            kth = float(best.min())
 
     # Rows holding one of the query's strongest terms (those whose posting lists together
     # hold at most n postings) are bounded by their similarity over those terms plus the
