@@ -13,18 +13,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import pydantic_core
 from sqlalchemy import JSON, Table, any_, bindparam, insert
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import is_postgres
+from services.common.jsontext import json_text
 
 COPY_THRESHOLD = 64
 
 
 def _to_json(value: Any) -> str | None:
-    return None if value is None else pydantic_core.to_json(value).decode()
+    return None if value is None else json_text(value)
 
 
 async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:

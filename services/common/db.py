@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import registry
 
+from services.common.jsontext import json_text
+
 # Stable constraint names, so that Alembic migrations can name what they alter.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -43,10 +45,12 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     if echo:  # through the sqlalchemy.engine logger (JSON, like every line), not SQLAlchemy's own handler
         logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
     if ensure_sqlite_directory(url):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=pool_size)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=pool_size, json_serializer=json_text)
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, json_serializer=json_text
+    )
 
 
 def ensure_sqlite_directory(url: str) -> bool:

@@ -15,14 +15,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.deps import SessionDep
 from services.common.errors import IdempotencyInProgress, IdempotencyKeyReused, invalid_field
+from services.common.jsontext import FastJSONResponse
 from services.common.principal import PrincipalDep
 
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -46,7 +46,7 @@ class IdempotentReplay(Exception):
     """Raised by the dependency when the key was seen: the stored response is sent."""
 
     def __init__(self, status_code: int, body: Any, headers: dict[str, str]) -> None:
-        self.response = JSONResponse(body, status_code=status_code, headers=headers | {REPLAYED_HEADER: "true"})
+        self.response = FastJSONResponse(body, status_code=status_code, headers=headers | {REPLAYED_HEADER: "true"})
 
 
 @dataclass
@@ -59,8 +59,14 @@ class Idempotency:
     key: str | None
     fingerprint: str
 
-    async def respond(self, status_code: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
-        content = jsonable_encoder(body)
+    async def respond(
+        self, status_code: int, body: BaseModel | dict[str, Any], headers: dict[str, str] | None = None
+    ) -> FastJSONResponse:
+        """Store (under the key) and return ``body``: a model, or JSON data as ``model_dump(mode="json")`` gives.
+
+        Models are dumped by pydantic-core: FastAPI's ``jsonable_encoder`` takes milliseconds on a shortlist.
+        """
+        content = body.model_dump(mode="json", by_alias=True) if isinstance(body, BaseModel) else body
         headers = headers or {}
         if self.key is not None:
             try:
@@ -80,7 +86,7 @@ class Idempotency:
                 # A concurrent request with the same key won the race: this one's
                 # writes are rolled back with the request's transaction.
                 raise IdempotencyInProgress("Retry to receive the first request's response") from None
-        return JSONResponse(content, status_code=status_code, headers=headers)
+        return FastJSONResponse(content, status_code=status_code, headers=headers)
 
 
 def _fingerprint(method: str, path: str, body: bytes) -> str:

@@ -12,9 +12,16 @@ from services.matching.tables import OUTBOX, OwnedColumns
 
 
 async def publish(
-    session: AsyncSession, entity: str, row: OwnedColumns, public: BaseModel, op: ChangeOp = "created", version: int = 1
+    session: AsyncSession,
+    entity: str,
+    row: OwnedColumns,
+    public: BaseModel | dict[str, Any],
+    op: ChangeOp = "created",
+    version: int = 1,
 ) -> None:
-    data: dict[str, Any] = public.model_dump(mode="json") | {"owner": row.owner, "firm_id": row.firm_id}
+    """Record the change of ``row``, shown as ``public`` (a model, or its ``model_dump(mode="json")``)."""
+    document = public.model_dump(mode="json") if isinstance(public, BaseModel) else public
+    data: dict[str, Any] = document | {"owner": row.owner, "firm_id": row.firm_id}
     await record_changes(
         session,
         OUTBOX,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -110,7 +111,8 @@ async def create_shortlist(
     standards: Standards,
     standards_id: str | None,
     standards_version: int | None,
-) -> tuple[Shortlist, ShortlistPublic]:
+) -> tuple[Shortlist, dict[str, Any]]:
+    """Run the query, store the shortlist with its change-feed row; the row and its JSON document."""
     check_schemes(standards, catalogue.schemes)
     on_date = request.on_date or datetime.now(UTC).date()
     result = await run_shortlist(catalogue, to_query(standards, request, on_date))
@@ -133,6 +135,7 @@ async def create_shortlist(
         took_ms=round(result.seconds * 1000, 3),
         request=request.model_dump(mode="json", exclude_none=True) | {"standards": standards.model_dump(mode="json")},
     )
+    document = public.model_dump(mode="json")  # once: the stored result, the feed's data and the response
     row = Shortlist(
         id=shortlist_id,
         owner=owner_key(principal),
@@ -142,13 +145,13 @@ async def create_shortlist(
         standards_id=standards_id,
         standards_version=standards_version,
         catalogue_version=result.catalogue_version,
-        request=public.request,
-        result=public.model_dump(mode="json", exclude={"request"}),
+        request=document["request"],
+        result={k: v for k, v in document.items() if k != "request"},
     )
     session.add(row)
     await session.flush()
-    await publish(session, "shortlist", row, public)
-    return row, public
+    await publish(session, "shortlist", row, document)
+    return row, document
 
 
 def public_of(row: Shortlist) -> ShortlistPublic:

