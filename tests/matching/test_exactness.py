@@ -320,7 +320,6 @@ def ranked_by_bounds(first_band: int) -> Iterator[None]:
     """Every candidate set takes the bounded path (``_contenders``), with tiny bands."""
     with (
         patch.object(catalogue, "BROAD_ROWS", 0),
-        patch.object(catalogue, "BROAD_TEXT_SHARE", 0.0),
         patch.object(segment, "FIRST_BAND_ROWS", first_band),
     ):
         yield

@@ -24,9 +24,10 @@ from pyroaring import BitMap
 
 from services.common.changefeed import ChangePage
 from services.matching.catalogue import snapshot
+from services.matching.catalogue.bitmaps import as_array
 from services.matching.catalogue.query import PROXIMITY_REFERENCE_KM, SCORE_DECIMALS, Query
 from services.matching.catalogue.records import SupplierRecord, supplier_from_firm
-from services.matching.catalogue.segment import Segment, as_array
+from services.matching.catalogue.segment import Segment
 from services.matching.catalogue.store import CatalogueStore
 from services.matching.catalogue.text import TextModel
 
@@ -108,13 +109,11 @@ def _raw_scores(weights: dict[str, float], values: dict[str, np.ndarray], count:
     return raw
 
 
-GapOf = Callable[[int, int], Gap]  # (position, row) -> a development candidate's gap
+GapOf = Callable[[int], Gap]  # row -> a development candidate's gap
 NO_ROWS = np.empty(0, dtype=np.int64)
-# A candidate set is ranked by score bounds above this many rows and, with a description,
-# when it holds at least this share of the segment (reading the query terms' posting
-# lists costs about as much as scoring a smaller set outright); measured at 1M suppliers.
+# A candidate set is ranked by score bounds above this many rows (below it, scoring
+# every row costs less than the bounds); measured at 1M suppliers.
 BROAD_ROWS = 50_000
-BROAD_TEXT_SHARE = 0.25
 SCORE_BATCH = 2048  # rows scored at once while walking a broad set
 
 
@@ -128,19 +127,45 @@ def _contenders(
 ) -> np.ndarray:
     """The rows of ``chosen`` that can be in its top ``limit`` (ascending), scoring few of a broad set.
 
-    A score is a weighted sum of values in [0, 1], so each criterion has an upper bound
-    per row or per group of rows: text from the query's strongest terms, performance
-    from bands of descending performance, proximity from rings of one-degree cells,
-    certifications from how many preferred schemes a row holds, capacity from the
-    largest capacity in the unit. Groups are scored exactly, best bound first, until
-    the next bound falls below the k-th best score found: no row left unscored can then
-    reach the top k. ``ROUNDING_SLACK`` keeps rows whose rounded score could still tie.
+    A score is a weighted sum of values in [0, 1], and each criterion but capacity
+    splits ``chosen`` into parts with an upper bound of its value: text by how many of
+    the query's terms a row holds, proximity by rings of one-degree cells,
+    certifications by how many preferred schemes a row holds, performance by bands of
+    descending performance. Capacity is bounded by the largest capacity in the unit.
+    The cells of that grid (one part of each) are visited best bound first, their rows
+    filtered by their own performance and scored exactly, until the next cell's bound
+    falls below the k-th best score found: no row left unscored can reach the top k.
+    Only visited cells are intersected, and ``ROUNDING_SLACK`` keeps rows whose rounded
+    score could still tie.
     """
-    if len(chosen) <= BROAD_ROWS or ("text" in weights and len(chosen) < BROAD_TEXT_SHARE * segment.n):
+    if len(chosen) <= BROAD_ROWS:
         return as_array(chosen)
     ceilings = segment.ceilings(query, weights, chosen)
     w_performance = weights.get("performance", 0.0)
-    fixed = weights.get("capacity", 0.0) * ceilings.get("capacity", 0.0)  # the part of every bound not split below
+    dimensions: list[list[tuple[BitMap, float]]] = []  # each one splits ``chosen``: (part, bound of its share)
+    if "text" in weights:
+        dimensions.append(
+            [(rows, weights["text"] * bound) for rows, bound in segment.postings.holding_counts(*terms, chosen)]
+        )
+    if "proximity" in weights:
+        assert query.latitude is not None and query.longitude is not None
+        reference = query.max_distance_km or PROXIMITY_REFERENCE_KM
+        rings = segment.proximity_rings(query.latitude, query.longitude, reference, chosen)
+        dimensions.append([(ring, weights["proximity"] * near) for ring, near in rings])
+    if "certifications" in weights:
+        share = weights["certifications"] / len(query.preferred_certifications)
+        dimensions.append([(rows, share * count) for rows, count in segment.held_counts(query, chosen)])
+    if not dimensions:
+        dimensions.append([(chosen, 0.0)])
+    bands = list(zip(segment.bands, (w_performance * segment.band_ceilings).tolist(), strict=True))
+    dimensions.append(bands)  # last: the small first bands make cheap intersections
+    bound = np.asarray(weights.get("capacity", 0.0) * ceilings.get("capacity", 0.0))
+    for dimension in dimensions:
+        bound = np.add.outer(bound, [part for _, part in dimension])
+    order = np.argsort(-bound, axis=None, kind="stable")
+    cell_bounds = bound.ravel()[order].tolist()
+    cell_parts = list(zip(*(index.tolist() for index in np.unravel_index(order, bound.shape)), strict=True))
+
     scored_rows: list[np.ndarray] = []
     scored: list[np.ndarray] = []
     best = np.empty(0, dtype=np.float64)  # the ``limit`` best scores so far: the k-th is their least
@@ -158,67 +183,40 @@ def _contenders(
             best = np.partition(best, len(best) - limit)[len(best) - limit :]
             kth = float(best.min())
 
-    # Rows holding one of the query's strongest terms (those whose posting lists together
-    # hold at most n postings) are bounded by their similarity over those terms plus the
-    # most the other terms can add; the rest by that most alone.
-    w_text = weights.get("text", 0.0)
-    strong: np.ndarray | None = None
-    unscored = NO_ROWS
-    unscored_bound = np.empty(0, dtype=np.float64)
-    if "text" in weights:
-        strong, text_rest = segment.postings.strongest(*terms, segment.n, budget=segment.n)
-        rows = as_array(chosen)
-        rows = rows[strong[rows] > 0]
-        partial = strong[rows]
-        bound = (
-            w_text * np.minimum(partial + text_rest, 1.0)
-            + w_performance * segment.performance(rows)
-            + weights.get("proximity", 0.0)
-            + weights.get("certifications", 0.0) * ceilings.get("certifications", 0.0)
-            + fixed
-        )
-        if len(bound) <= limit:
-            score(rows)
-        else:
-            first = np.argpartition(bound, len(bound) - limit)[len(bound) - limit :]
-            score(rows[first])
-            later = np.ones(len(rows), dtype=bool)
-            later[first] = False
-            unscored, unscored_bound = rows[later], bound[later]
-        fixed += w_text * min(text_rest, 1.0)
-    # The rest, split by bounds of proximity and of the certifications held (the part of
-    # the bound each group adds) and crossed with the performance bands: the cells of
-    # that grid are visited best bound first.
-    groups = [(chosen, 0.0)]
-    if "proximity" in weights:
-        assert query.latitude is not None and query.longitude is not None
-        reference = query.max_distance_km or PROXIMITY_REFERENCE_KM
-        rings = segment.proximity_rings(query.latitude, query.longitude, reference, chosen)
-        groups = [(ring, weights["proximity"] * near) for ring, near in rings]
-    if "certifications" in weights:
-        held = segment.held_counts(query, chosen)
-        share = weights["certifications"] / len(query.preferred_certifications)
-        groups = [(g & h, part + share * count) for g, part in groups for h, count in held if g.intersect(h)]
-    cells = sorted(
-        (
-            (w_performance * ceiling + part + fixed, band, group, part)
-            for band, ceiling in zip(segment.bands, segment.band_ceilings.tolist(), strict=True)
-            for group, part in groups
-        ),
-        key=lambda cell: -cell[0],
-    )
-    pending: list[np.ndarray] = []
-    for bound_of_cell, band, group, part in cells:
-        if bound_of_cell < kth - ROUNDING_SLACK:
+    def score_pending() -> None:
+        # Each row is kept if its own performance, with the rest of its cell's bound, can reach the k-th.
+        rows = np.concatenate(pending_rows)
+        rest = np.repeat(pending_rest, [len(r) for r in pending_rows])
+        score(rows[w_performance * segment.performance(rows) + rest >= kth - ROUNDING_SLACK])
+        pending_rows.clear()
+        pending_rest.clear()
+
+    crossings: dict[tuple[int, ...], BitMap] = {}  # the parts but the band, crossed once
+    pending_rows: list[np.ndarray] = []
+    pending_rest: list[float] = []  # per pending cell: its bound but performance
+    pending_count = 0
+    for cell_bound, parts in zip(cell_bounds, cell_parts, strict=True):
+        if cell_bound < kth - ROUNDING_SLACK:
             break
-        rows = as_array(band & group)
-        if strong is not None:
-            rows = rows[strong[rows] == 0]
-        pending.append(rows[w_performance * segment.performance(rows) + part + fixed >= kth - ROUNDING_SLACK])
-        if sum(len(r) for r in pending) >= SCORE_BATCH:
-            score(np.concatenate(pending))
-            pending = []
-    score(np.concatenate([*pending, unscored[unscored_bound >= kth - ROUNDING_SLACK]]))
+        *others, band = parts
+        crossing = crossings.get(tuple(others))
+        if crossing is None:
+            chosen_parts = [dimension[i][0] for dimension, i in zip(dimensions[:-1], others, strict=True)]
+            crossing = BitMap.intersection(*chosen_parts) if len(chosen_parts) > 1 else chosen_parts[0]
+            crossings[tuple(others)] = crossing
+        if not crossing:
+            continue
+        cell = segment.bands[band] & crossing
+        if not cell:
+            continue
+        pending_rows.append(as_array(cell))
+        pending_rest.append(cell_bound - bands[band][1])
+        pending_count += len(cell)
+        if pending_count >= SCORE_BATCH:
+            score_pending()
+            pending_count = 0
+    if pending_rows:
+        score_pending()
     if not scored_rows:
         return NO_ROWS
     every_row, every_score = np.concatenate(scored_rows), np.concatenate(scored)
@@ -226,7 +224,6 @@ def _contenders(
 
 
 def _rank_segment(
-    view: View,
     segment: Segment,
     removed: BitMap,
     query: Query,
@@ -235,76 +232,67 @@ def _rank_segment(
 ) -> tuple[int, list[Ranked], int, list[Ranked]]:
     """Counts and best rows of one segment, eligible and development.
 
-    Without range checks the candidate sets stay bitmaps (counted without listing them)
-    and broad ones are ranked by bounds (``_contenders``); with them every base row is
-    listed and checked (``Segment.candidates``).
+    The candidate sets are bitmaps, counted without listing them; broad ones are
+    ranked by bounds (``_contenders``).
     """
-    groups: list[tuple[int, np.ndarray, np.ndarray, np.ndarray | None, int, GapOf | None]] = []
-    sets = segment.candidate_sets(query, removed)
-    if sets is not None:
-        eligible, development = sets
-        day = query.on_date.toordinal()
+    eligible, development, short = segment.candidate_sets(query, removed)
+    day = query.on_date.toordinal()
 
-        def missing_scheme(_: int, row: int) -> Gap:
-            held = (s for s in query.required_certifications if row not in segment.valid_certificates(s, day)[0])
-            return Gap("certification", scheme=next(held))
+    def gap_of(row: int) -> Gap:
+        if row in short:
+            return Gap("capacity", required=query.min_monthly_capacity, available=float(segment.capacity[row]))
+        held = (s for s in query.required_certifications if row not in segment.valid_certificates(s, day)[0])
+        return Gap("certification", scheme=next(held))
 
-        sets_plan: list[tuple[BitMap, int, GapOf | None]] = [
-            (eligible, query.limit, None),
-            (development, query.development_limit, missing_scheme),
-        ]
-        for chosen, limit, gap_of in sets_plan:
-            rows = _contenders(segment, query, weights, terms, chosen, limit) if chosen and limit else NO_ROWS
-            groups.append((len(chosen), rows, rows, None, limit, gap_of))
-    else:
-        candidates = segment.candidates(query, removed)
+    plan: list[tuple[BitMap, int, GapOf | None]] = [
+        (eligible, query.limit, None),
+        (development, query.development_limit, gap_of),
+    ]
+    ranked = [
+        _best(segment, query, weights, terms, _contenders(segment, query, weights, terms, chosen, limit), limit, gap)
+        if chosen and limit
+        else []
+        for chosen, limit, gap in plan
+    ]
+    return len(eligible), ranked[0], len(development), ranked[1]
 
-        def listed_gap(position: int, row: int) -> Gap:
-            if candidates.capacity_short[position]:
-                return Gap("capacity", required=query.min_monthly_capacity, available=float(segment.capacity[row]))
-            scheme = query.required_certifications[int(candidates.missing_scheme[position])]
-            return Gap("certification", scheme=scheme)
 
-        masks_plan: list[tuple[np.ndarray, int, GapOf | None]] = [
-            (candidates.eligible, query.limit, None),
-            (candidates.development, query.development_limit, listed_gap),
-        ]
-        for mask, limit, gap_of in masks_plan:
-            positions = np.flatnonzero(mask)
-            distance = candidates.distance[positions] if candidates.distance is not None else None
-            groups.append((len(positions), candidates.rows[positions], positions, distance, limit, gap_of))
-    ranked: list[list[Ranked]] = []
-    for _, rows, positions, distance, limit, gap_of in groups:
-        if len(rows) == 0 or limit == 0:
-            ranked.append([])
-            continue
-        values = segment.criterion_values(query, rows, weights, terms, distance)
-        if len(rows) > 4 * limit:
-            # Round only where it can matter: a rounded score is within (criteria + 1) x 0.5e-9
-            # of the unrounded sum, so the exact top k lies among rows within twice that of
-            # the k-th best unrounded sum.
-            raw = _raw_scores(weights, values, len(rows))
-            kth = np.partition(raw, len(raw) - limit)[len(raw) - limit]
-            near = np.flatnonzero(raw >= kth - ROUNDING_SLACK)
-            positions, rows = positions[near], rows[near]
-            values = {c: v[near] for c, v in values.items()}
-        contributions = {c: np.round(weights[c] * values[c], SCORE_DECIMALS) for c in weights}
-        scores = np.round(np.sum(list(contributions.values()), axis=0), SCORE_DECIMALS)
-        best = _top(scores, rows, limit)  # rows are in id order
-        ranked.append(
-            [
-                Ranked(
-                    id=segment.id_of(int(rows[i])),
-                    name=segment.names[int(rows[i])],
-                    score=float(scores[i]),
-                    values={c: float(values[c][i]) for c in weights},
-                    contributions={c: float(contributions[c][i]) for c in weights},
-                    gap=gap_of(int(positions[i]), int(rows[i])) if gap_of else None,
-                )
-                for i in best.tolist()
-            ]
+def _best(
+    segment: Segment,
+    query: Query,
+    weights: dict[str, float],
+    terms: tuple[np.ndarray, np.ndarray],
+    rows: np.ndarray,
+    limit: int,
+    gap_of: GapOf | None,
+) -> list[Ranked]:
+    """The best ``limit`` of ``rows`` (ascending), scored and explained."""
+    if len(rows) == 0:
+        return []
+    values = segment.criterion_values(query, rows, weights, terms)
+    if len(rows) > 4 * limit:
+        # Round only where it can matter: a rounded score is within (criteria + 1) x 0.5e-9
+        # of the unrounded sum, so the exact top k lies among rows within twice that of
+        # the k-th best unrounded sum.
+        raw = _raw_scores(weights, values, len(rows))
+        kth = np.partition(raw, len(raw) - limit)[len(raw) - limit]
+        near = np.flatnonzero(raw >= kth - ROUNDING_SLACK)
+        rows = rows[near]
+        values = {c: v[near] for c, v in values.items()}
+    contributions = {c: np.round(weights[c] * values[c], SCORE_DECIMALS) for c in weights}
+    scores = np.round(np.sum(list(contributions.values()), axis=0), SCORE_DECIMALS)
+    best = _top(scores, rows, limit)  # rows are in id order
+    return [
+        Ranked(
+            id=segment.id_of(int(rows[i])),
+            name=segment.names[int(rows[i])],
+            score=float(scores[i]),
+            values={c: float(values[c][i]) for c in weights},
+            contributions={c: float(contributions[c][i]) for c in weights},
+            gap=gap_of(int(rows[i])) if gap_of else None,
         )
-    return groups[0][0], ranked[0], groups[1][0], ranked[1]
+        for i in best.tolist()
+    ]
 
 
 def run_query(view: View, query: Query) -> ShortlistResult:
@@ -319,7 +307,7 @@ def run_query(view: View, query: Query) -> ShortlistResult:
     items: list[Ranked] = []
     gaps: list[Ranked] = []
     for segment, removed in parts:
-        count, best, dev_count, dev_best = _rank_segment(view, segment, removed, query, weights, terms)
+        count, best, dev_count, dev_best = _rank_segment(segment, removed, query, weights, terms)
         eligible += count
         development += dev_count
         items += best

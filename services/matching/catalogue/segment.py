@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from pyroaring import BitMap
 
 from services.common.codes import isic_section_divisions
+from services.matching.catalogue.bitmaps import as_array, count_groups
 from services.matching.catalogue.query import (
     DEVELOPMENT_CAPACITY_MARGIN,
     EARTH_RADIUS_KM,
@@ -34,10 +35,6 @@ from services.matching.catalogue.text import Postings, TextModel
 NO_START = np.iinfo(np.int32).min
 NO_END = np.iinfo(np.int32).max
 SIZE_CLASSES = ("micro", "small", "medium", "large")
-
-
-def as_array(bitmap: BitMap) -> np.ndarray:
-    return np.frombuffer(bitmap.to_array(), dtype=np.uint32).astype(np.int64)
 
 
 def members(sorted_rows: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
@@ -176,18 +173,6 @@ class CertificateIntervals:
         mask = (self.start <= day) & (self.end >= day)
         valid: np.ndarray = np.unique(self.rows[mask]).astype(np.int64)
         return valid
-
-
-@dataclass
-class Candidates:
-    """The rows of one segment that pass the non-upgradeable constraints, with gaps."""
-
-    rows: np.ndarray  # ascending
-    eligible: np.ndarray  # bool: passes every hard constraint
-    development: np.ndarray  # bool: fails exactly one upgradeable constraint
-    missing_scheme: np.ndarray  # int: index into the query's required certifications, -1 if none
-    capacity_short: np.ndarray  # bool
-    distance: np.ndarray | None = None  # km to the request's point, when a maximum distance was asked
 
 
 class Segment:
@@ -404,16 +389,7 @@ class Segment:
     def held_counts(self, query: Query, chosen: BitMap) -> list[tuple[BitMap, int]]:
         """``chosen`` split by how many of the preferred schemes each row holds (non-empty parts)."""
         day = query.on_date.toordinal()
-        at_least = [chosen]  # at_least[j]: rows holding j or more of the schemes seen so far
-        for scheme in query.preferred_certifications:
-            holders = self.valid_certificates(scheme, day)[0]
-            at_least.append(BitMap())
-            for j in range(len(at_least) - 1, 0, -1):
-                at_least[j] |= at_least[j - 1] & holders
-        parts = [(at_least[j] - at_least[j + 1], j) for j in range(len(at_least) - 1)] + [
-            (at_least[-1], len(at_least) - 1)
-        ]
-        return [(rows, count) for rows, count in parts if rows]
+        return count_groups(chosen, [self.valid_certificates(s, day)[0] for s in query.preferred_certifications])
 
     def ceilings(self, query: Query, weights: dict[str, float], chosen: BitMap) -> dict[str, float]:
         """Upper bounds of ``certifications`` and ``capacity`` over ``chosen``; 1 for the rest."""
@@ -468,15 +444,34 @@ class Segment:
             result.difference_update(removed)
         return result
 
-    def candidate_sets(self, query: Query, removed: BitMap) -> tuple[BitMap, BitMap] | None:
-        """Eligible and development rows as bitmaps, without listing them; None when the
-        query asks for a range check (minimum capacity, maximum distance): see ``candidates``.
+    def candidate_sets(self, query: Query, removed: BitMap) -> tuple[BitMap, BitMap, BitMap]:
+        """Eligible rows, development rows, and those of them short of the minimum capacity.
 
-        A development candidate here misses exactly one required certification.
+        A development candidate fails exactly one upgradeable constraint: it misses one
+        required certification, or the minimum capacity by at most
+        ``DEVELOPMENT_CAPACITY_MARGIN``. Categorical constraints and certificates are
+        bitmap operations; the range checks (maximum distance, minimum capacity) read the
+        columns of the rows that pass the categorical ones.
         """
-        if query.min_monthly_capacity is not None or (query.max_distance_km is not None and query.has_point):
-            return None
         base = self.base(query, removed)
+        short = BitMap()
+        within_distance = query.max_distance_km is not None and query.has_point
+        if within_distance or query.min_monthly_capacity is not None:
+            rows = as_array(base)
+            keep = np.ones(len(rows), dtype=bool)
+            if within_distance:
+                assert query.latitude is not None and query.longitude is not None
+                distance = haversine_km(self.latitude[rows], self.longitude[rows], query.latitude, query.longitude)
+                keep = distance <= query.max_distance_km  # NaN (no coordinates) compares False
+            if query.min_monthly_capacity is not None:
+                unit = (query.capacity_unit or "").strip().lower()
+                same_unit = self.capacity_unit[rows] == (self.units.index(unit) if unit in self.units else -1)
+                capacity, minimum = self.capacity[rows], query.min_monthly_capacity
+                if query.include_development:
+                    near = (capacity < minimum) & (capacity >= minimum * (1 - DEVELOPMENT_CAPACITY_MARGIN))
+                    short = BitMap(rows[keep & same_unit & near].astype(np.uint32))
+                keep &= same_unit & (capacity >= minimum)
+            base = BitMap(rows[keep].astype(np.uint32))
         day = query.on_date.toordinal()
         held = [self.valid_certificates(scheme, day)[0] for scheme in query.required_certifications]
         eligible = base.intersection(*held) if held else base
@@ -485,59 +480,9 @@ class Segment:
             for index, scheme_rows in enumerate(held):
                 others = held[:index] + held[index + 1 :]
                 development |= (base.intersection(*others) if others else base) - scheme_rows
-        return eligible, development
-
-    def candidates(self, query: Query, removed: BitMap) -> Candidates:
-        base = self.base(query, removed)
-        day = query.on_date.toordinal()
-        required = query.required_certifications
-        if not query.include_development and required:
-            # Without development candidates, every required scheme is a plain filter.
-            for scheme in required:
-                base.intersection_update(self.valid_certificates(scheme, day)[0])
-            required_for_count: tuple[str, ...] = ()
-        else:
-            required_for_count = required
-        rows = as_array(base)
-        distance: np.ndarray | None = None
-        if query.max_distance_km is not None and query.latitude is not None and query.longitude is not None:
-            distance = haversine_km(self.latitude[rows], self.longitude[rows], query.latitude, query.longitude)
-            within = distance <= query.max_distance_km  # NaN (no coordinates) compares False
-            rows, distance = rows[within], distance[within]
-        missing_count = np.zeros(len(rows), dtype=np.int32)
-        missing_scheme = np.full(len(rows), -1, dtype=np.int32)
-        for index, scheme in enumerate(required_for_count):
-            held = members(rows, self.valid_certificates(scheme, day)[1])
-            missing_count += ~held
-            missing_scheme[~held] = index
-        capacity_ok = np.ones(len(rows), dtype=bool)
-        capacity_short = np.zeros(len(rows), dtype=bool)
-        if query.min_monthly_capacity is not None:
-            unit = (
-                self.units.index(query.capacity_unit.strip().lower())
-                if query.capacity_unit and query.capacity_unit.strip().lower() in self.units
-                else -1
-            )
-            same_unit = self.capacity_unit[rows] == unit
-            capacity = self.capacity[rows]
-            minimum = query.min_monthly_capacity
-            capacity_ok = same_unit & (capacity >= minimum)
-            capacity_short = (
-                same_unit & (capacity < minimum) & (capacity >= minimum * (1 - DEVELOPMENT_CAPACITY_MARGIN))
-            )
-        eligible = (missing_count == 0) & capacity_ok
-        if query.include_development:
-            development = ((missing_count == 1) & capacity_ok) | ((missing_count == 0) & capacity_short)
-        else:
-            development = np.zeros(len(rows), dtype=bool)
-        return Candidates(
-            rows,
-            eligible,
-            development,
-            np.where(missing_count == 1, missing_scheme, -1),
-            capacity_short & (missing_count == 0),
-            distance,
-        )
+            short = short.intersection(*held) if held else short
+            development |= short
+        return eligible, development, short
 
     def criterion_values(
         self,
@@ -545,7 +490,6 @@ class Segment:
         rows: np.ndarray,
         weights: dict[str, float],
         text_terms: tuple[np.ndarray, np.ndarray],
-        distance: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Each active criterion's value in [0, 1] for ``rows`` (ascending)."""
         values: dict[str, np.ndarray] = {}
@@ -561,8 +505,7 @@ class Segment:
         if "proximity" in weights:
             assert query.latitude is not None and query.longitude is not None
             reference = query.max_distance_km or PROXIMITY_REFERENCE_KM
-            if distance is None:
-                distance = haversine_km(self.latitude[rows], self.longitude[rows], query.latitude, query.longitude)
+            distance = haversine_km(self.latitude[rows], self.longitude[rows], query.latitude, query.longitude)
             proximity = np.clip(1.0 - distance / reference, 0.0, 1.0)
             proximity[np.isnan(proximity)] = 0.0
             values["proximity"] = proximity

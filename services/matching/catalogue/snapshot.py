@@ -19,8 +19,9 @@ from pyroaring import BitMap
 from services.matching.catalogue.segment import CertificateIntervals, PackedStrings, Segment
 from services.matching.catalogue.text import Postings, TextModel
 
-FORMAT = 2
+FORMAT = 3
 KEEP = 2
+POSTINGS_ARRAYS = ("repeat_indptr", "repeat_rows", "repeat_counts", "norms", "idf", "max_weights")
 _ARRAYS = ("ids", "latitude", "longitude", "capacity", "capacity_unit", "quality", "on_time")
 
 
@@ -40,12 +41,9 @@ def save(folder: Path, segment: Segment, text: TextModel, *, epoch: int, seq: in
         np.save(work / f"{name}.npy", np.asarray(getattr(segment, name)))
     np.save(work / "names_buffer.npy", segment.names.buffer)
     np.save(work / "names_offsets.npy", segment.names.offsets)
-    np.save(work / "postings_indptr.npy", segment.postings.indptr)
-    np.save(work / "postings_rows.npy", segment.postings.rows)
-    np.save(work / "postings_counts.npy", segment.postings.counts)
-    np.save(work / "postings_norms.npy", segment.postings.norms)
-    np.save(work / "postings_idf.npy", segment.postings.idf)
-    np.save(work / "postings_max_weights.npy", segment.postings.max_weights)
+    for part in POSTINGS_ARRAYS:
+        np.save(work / f"postings_{part}.npy", getattr(segment.postings, part))
+    _save_bitmaps(work, "postings_terms", segment.postings.terms)
     schemes = sorted(segment.certificates)
     for part in ("rows", "start", "end"):
         values = [getattr(segment.certificates[s], part) for s in schemes]
@@ -127,7 +125,7 @@ def load(path: Path) -> tuple[Segment, TextModel, int]:
         facets=facets,
         certificates=certificates,
         postings=Postings(
-            *(array(f"postings_{part}") for part in ("indptr", "rows", "counts", "norms", "idf", "max_weights"))
+            _load_bitmaps(path, "postings_terms"), *(array(f"postings_{part}") for part in POSTINGS_ARRAYS)
         ),
         bands=_load_bitmaps(path, "bands"),
         band_ceilings=array("band_ceilings"),

@@ -7,7 +7,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
+from pyroaring import BitMap
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+from services.matching.catalogue.bitmaps import as_array, count_groups
 
 
 def _vectorizer() -> TfidfVectorizer:
@@ -89,37 +92,34 @@ class TextModel:
 
 
 class Postings:
-    """The TF-IDF matrix by term (CSC), stored as what its weights are computed from.
+    """The TF-IDF matrix by term, stored as what its weights are computed from.
 
     A weight is ``float32(x / norm)``: ``x = float32((1 + log tf) x idf)`` of the term's
     count in the document, ``norm`` the document's l2 norm (a double), exactly as
-    scikit-learn's ``TfidfVectorizer`` computes it. So each posting keeps its row and
-    count (5 bytes instead of 8), and each document its norm; weights are recomputed,
-    bit for bit, for the postings a query reads.
+    scikit-learn's ``TfidfVectorizer`` computes it. Nearly every count is 1, where ``x``
+    is the term's idf, so each term keeps a roaring bitmap of the rows holding it (about
+    1.5 bytes a posting) and only its postings with a larger count as (row, count); each
+    document keeps its norm. Weights are recomputed, bit for bit, for the postings a
+    query reads, and the bitmaps tell how many of a query's terms each row holds without
+    reading any posting (``holding_counts``).
     """
 
     def __init__(
         self,
-        indptr: np.ndarray,
-        rows: np.ndarray,
-        counts: np.ndarray,
+        terms: list[BitMap],
+        repeat_indptr: np.ndarray,
+        repeat_rows: np.ndarray,
+        repeat_counts: np.ndarray,
         norms: np.ndarray,
         idf: np.ndarray,
-        max_weights: np.ndarray | None = None,
+        max_weights: np.ndarray,
     ) -> None:
-        self.indptr = indptr  # int64 per term
-        self.rows = rows  # int32, ascending per term
-        self.counts = counts  # uint8 (uint16 when a count passes 255)
+        self.terms = terms  # per term: the rows holding it
+        self.repeat_indptr = repeat_indptr  # int64 per term, into the two arrays below
+        self.repeat_rows = repeat_rows  # int32, ascending per term: postings whose count is above 1
+        self.repeat_counts = repeat_counts  # uint8 (uint16 when a count passes 255)
         self.norms = norms  # float64 per document (1.0 when empty)
         self.idf = idf  # float32 per term
-        if max_weights is None:
-            max_weights = np.zeros(len(indptr) - 1, dtype=np.float32)
-            used = np.flatnonzero(np.diff(indptr))
-            if len(used):
-                term_of = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
-                x = _tfidf(counts.astype(np.float32), idf[term_of])
-                every = (x.astype(np.float64) / norms[rows]).astype(np.float32)
-                max_weights[used] = np.maximum.reduceat(every, indptr[used])
         self.max_weights = max_weights  # float32 per term: its largest weight (0 when unused)
 
     @classmethod
@@ -137,13 +137,30 @@ class Postings:
         norms = np.where(sums == 0.0, 1.0, np.sqrt(sums))
         csc = counts.tocsc()
         csc.sort_indices()
+        vocabulary = csc.shape[1]
+        term_of = np.repeat(np.arange(vocabulary), np.diff(csc.indptr))
+        every = (_tfidf(csc.data, idf[term_of].astype(np.float32)).astype(np.float64) / norms[csc.indices]).astype(
+            np.float32
+        )
+        max_weights = np.zeros(vocabulary, dtype=np.float32)
+        used = np.flatnonzero(np.diff(csc.indptr))
+        if len(used):
+            max_weights[used] = np.maximum.reduceat(every, csc.indptr[used])
+        terms = []
+        for term in range(vocabulary):
+            bitmap = BitMap(csc.indices[csc.indptr[term] : csc.indptr[term + 1]].astype(np.uint32))
+            bitmap.run_optimize()
+            terms.append(bitmap)
+        repeated = csc.data > 1
         top = int(csc.data.max(initial=0))
         return cls(
-            csc.indptr.astype(np.int64),
-            csc.indices.astype(np.int32),
-            csc.data.astype(np.uint8 if top <= np.iinfo(np.uint8).max else np.uint16),
+            terms,
+            np.concatenate([[0], np.cumsum(np.bincount(term_of[repeated], minlength=vocabulary))]).astype(np.int64),
+            csc.indices[repeated].astype(np.int32),
+            csc.data[repeated].astype(np.uint8 if top <= np.iinfo(np.uint8).max else np.uint16),
             norms,
             idf.astype(np.float32),
+            max_weights,
         )
 
     def verify(self, matrix: sp.csr_matrix | None) -> None:
@@ -152,96 +169,59 @@ class Postings:
             return
         csc = sp.csc_matrix(matrix, dtype=np.float32)
         csc.sort_indices()
+        first = BitMap()
+        first.add_range(0, matrix.shape[0])
         for term in np.flatnonzero(np.diff(csc.indptr)).tolist():
-            start, end = int(self.indptr[term]), int(self.indptr[term + 1])
-            stop = int(np.searchsorted(self.rows[start:end], matrix.shape[0]))
             expected = csc.data[csc.indptr[term] : csc.indptr[term + 1]]
             rows = csc.indices[csc.indptr[term] : csc.indptr[term + 1]]
-            if not (
-                np.array_equal(self.rows[start : start + stop], rows)
-                and np.array_equal(self.weights(term, slice(0, stop)), expected)
-            ):
+            held = as_array(self.terms[term] & first) if term < len(self.terms) else np.empty(0, np.int64)
+            if not (np.array_equal(held, rows) and np.array_equal(self.weights(term, held), expected)):
                 raise RuntimeError(f"TF-IDF weights of term {term} differ from scikit-learn's")
 
     @property
     def nbytes(self) -> int:
-        parts = (self.indptr, self.rows, self.counts, self.norms, self.idf, self.max_weights)
-        return int(sum(part.nbytes for part in parts))
+        parts = (self.repeat_indptr, self.repeat_rows, self.repeat_counts, self.norms, self.idf, self.max_weights)
+        return int(sum(part.nbytes for part in parts) + sum(len(bitmap.serialize()) for bitmap in self.terms))
 
-    def weights(self, term: int, positions: slice | np.ndarray) -> np.ndarray:
-        """The TF-IDF weights (float32) of the postings of ``term`` at ``positions``."""
-        start = int(self.indptr[term])
-        if isinstance(positions, slice):
-            positions = slice(start + (positions.start or 0), start + positions.stop)
-        else:
-            positions = positions + start
-        x = _tfidf(self.counts[positions].astype(np.float32), self.idf[term])
-        weights: np.ndarray = (x.astype(np.float64) / self.norms[self.rows[positions]]).astype(np.float32)
+    def weights(self, term: int, rows: np.ndarray) -> np.ndarray:
+        """The TF-IDF weights (float32) of ``term`` in ``rows`` (ascending, each holding the term)."""
+        x = np.full(len(rows), self.idf[term], dtype=np.float32)  # (1 + log 1) x idf
+        start, end = int(self.repeat_indptr[term]), int(self.repeat_indptr[term + 1])
+        if start < end and len(rows):
+            repeats = self.repeat_rows[start:end]
+            at = np.minimum(np.searchsorted(rows, repeats), len(rows) - 1)
+            found = rows[at] == repeats
+            x[at[found]] = _tfidf(self.repeat_counts[start:end][found].astype(np.float32), self.idf[term])
+        weights: np.ndarray = (x.astype(np.float64) / self.norms[rows]).astype(np.float32)
         return weights
 
     def scores(self, candidates: np.ndarray, terms: np.ndarray, query_weights: np.ndarray) -> np.ndarray:
-        """Cosine similarity of each candidate row (sorted ids) with the query vector.
+        """Cosine similarity of each candidate row (ascending) with the query vector.
 
-        Per term: when the candidates are few next to the posting list (or spread thin),
-        each is looked up in it; otherwise the list is matched against a dense mask of
-        the candidates and added into a dense accumulator (one pass, no binary search).
-        Either way a row's sum is 0.0 plus its terms' products in query-term order, so
-        the result does not depend on the path taken.
+        Each query term's bitmap is intersected with the candidates', so only the
+        postings of candidates are read. A row's sum is 0.0 plus its terms' products in
+        query-term order, as scikit-learn's sparse product adds them.
         """
-        m = len(candidates)
-        total = np.zeros(m, dtype=np.float64)
-        if m == 0:
+        total = np.zeros(len(candidates), dtype=np.float64)
+        if len(candidates) == 0:
             return total
-        dense: np.ndarray | None = None
-        last = int(candidates[-1])
+        chosen = BitMap(candidates.astype(np.uint32))
         for term, query_weight in zip(terms.tolist(), query_weights.tolist(), strict=True):
-            if term >= len(self.indptr) - 1:
+            if term >= len(self.terms):
                 continue
-            start, end = int(self.indptr[term]), int(self.indptr[term + 1])
-            if start == end:
-                continue
-            rows = self.rows[start:end]
-            if m * 20 < end - start or m * 64 < last:  # few candidates, or spread thin: look each up
-                positions = np.searchsorted(rows, candidates)
-                positions[positions == len(rows)] = 0
-                hit = rows[positions] == candidates
-                products = self.weights(term, positions[hit]).astype(np.float64) * query_weight
-                if dense is None:
-                    total[hit] += products
-                else:
-                    dense[candidates[hit]] += products
-            else:
-                if dense is None:
-                    dense = np.zeros(last + 1, dtype=np.float64)
-                    dense[candidates] = total
-                    wanted = np.zeros(last + 1, dtype=bool)
-                    wanted[candidates] = True
-                stop = int(np.searchsorted(rows, last, side="right"))
-                hit = np.flatnonzero(wanted[rows[:stop]])  # weights are computed for candidates only
-                dense[rows[hit]] += self.weights(term, hit).astype(np.float64) * query_weight
-        return dense[candidates] if dense is not None else total
+            hit = as_array(self.terms[term] & chosen)
+            if len(hit):
+                total[np.searchsorted(candidates, hit)] += self.weights(term, hit).astype(np.float64) * query_weight
+        return total
 
-    def strongest(self, terms: np.ndarray, query_weights: np.ndarray, n: int, budget: int) -> tuple[np.ndarray, float]:
-        """Bounds of the similarity without reading the longest posting lists.
-
-        The query's terms by their largest possible product (query weight x the term's
-        largest weight), strongest first, are read whole while their lists total at most
-        ``budget`` postings. Returns every row's similarity over those terms (0 where it
-        holds none of them) and the most the other terms add to any row.
+    def holding_counts(
+        self, terms: np.ndarray, query_weights: np.ndarray, chosen: BitMap
+    ) -> list[tuple[BitMap, float]]:
+        """``chosen`` split by how many of the query's terms each row holds, with a bound of
+        the similarity of each part: the sum of that many of the largest products (query
+        weight x the term's largest weight), at most 1.
         """
-        pairs = zip(terms.tolist(), query_weights.tolist(), strict=True)
-        known = sorted(
-            ((t, q) for t, q in pairs if t < len(self.indptr) - 1),
-            key=lambda tq: -tq[1] * float(self.max_weights[tq[0]]),
-        )
-        dense = np.zeros(n, dtype=np.float64)
-        read, rest = 0, 0.0
-        for term, query_weight in known:
-            length = int(self.indptr[term + 1] - self.indptr[term])
-            if read + length <= budget:
-                read += length
-                rows = self.rows[self.indptr[term] : self.indptr[term + 1]]
-                dense[rows] += self.weights(term, slice(0, length)).astype(np.float64) * query_weight
-            else:
-                rest += query_weight * float(self.max_weights[term])
-        return dense, rest
+        known = [(t, q) for t, q in zip(terms.tolist(), query_weights.tolist(), strict=True) if t < len(self.terms)]
+        products = sorted((q * float(self.max_weights[t]) for t, q in known), reverse=True)
+        groups = count_groups(chosen, [self.terms[t] for t, _ in known])
+        return [(rows, min(1.0, sum(products[:count]))) for rows, count in groups]
