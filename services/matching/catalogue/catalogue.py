@@ -127,20 +127,20 @@ def _contenders(
 ) -> np.ndarray:
     """The rows of ``chosen`` that can be in its top ``limit`` (ascending), scoring few of a broad set.
 
-    A score is a weighted sum of values in [0, 1], and each criterion but capacity
-    splits ``chosen`` into parts with an upper bound of its value: text by how many of
-    the query's terms a row holds, proximity by rings of one-degree cells,
+    A score is a weighted sum of values in [0, 1]. Text, proximity, certifications and
+    performance split the rows into parts with an upper bound of their value: text by
+    how many of the query's terms a row holds, proximity by rings of one-degree cells,
     certifications by how many preferred schemes a row holds, performance by bands of
-    descending performance. Capacity is bounded by the largest capacity in the unit.
-    The cells of that grid (one part of each) are visited best bound first, their rows
-    filtered by their own performance and scored exactly, until the next cell's bound
-    falls below the k-th best score found: no row left unscored can reach the top k.
-    Only visited cells are intersected, and ``ROUNDING_SLACK`` keeps rows whose rounded
-    score could still tie.
+    descending performance built with the segment; capacity is bounded by the largest
+    capacity in the unit. The cells of that grid (one part of each) are visited best
+    bound first; their rows are filtered by their own performance and capacity fit and
+    scored exactly, until the next cell's bound falls below the k-th best score found:
+    no row left unscored can reach the top k. Only visited cells are intersected
+    (crossings of leading parts are kept), and ``ROUNDING_SLACK`` keeps rows whose
+    rounded score could still tie.
     """
     if len(chosen) <= BROAD_ROWS:
         return as_array(chosen)
-    ceilings = segment.ceilings(query, weights, chosen)
     w_performance = weights.get("performance", 0.0)
     dimensions: list[list[tuple[BitMap, float]]] = []  # each one splits ``chosen``: (part, bound of its share)
     if "text" in weights:
@@ -159,7 +159,9 @@ def _contenders(
         dimensions.append([(chosen, 0.0)])
     bands = list(zip(segment.bands, (w_performance * segment.band_ceilings).tolist(), strict=True))
     dimensions.append(bands)  # last: the small first bands make cheap intersections
-    bound = np.asarray(weights.get("capacity", 0.0) * ceilings.get("capacity", 0.0))
+    w_capacity = weights.get("capacity", 0.0)
+    capacity_part = w_capacity * segment.capacity_ceiling(query) if w_capacity else 0.0  # in every cell's bound
+    bound = np.asarray(capacity_part)
     for dimension in dimensions:
         bound = np.add.outer(bound, [part for _, part in dimension])
     order = np.argsort(-bound, axis=None, kind="stable")
@@ -184,33 +186,42 @@ def _contenders(
             kth = float(best.min())
 
     def score_pending() -> None:
-        # Each row is kept if its own performance, with the rest of its cell's bound, can reach the k-th.
+        # A row is kept if its own performance and capacity fit, with the rest of its cell's
+        # bound, can reach the k-th.
         rows = np.concatenate(pending_rows)
-        rest = np.repeat(pending_rest, [len(r) for r in pending_rows])
-        score(rows[w_performance * segment.performance(rows) + rest >= kth - ROUNDING_SLACK])
+        own = np.repeat(pending_rest, [len(r) for r in pending_rows]) + w_performance * segment.performance(rows)
+        if w_capacity:
+            own += w_capacity * segment.capacity_fit(query, rows)
+        score(rows[own >= kth - ROUNDING_SLACK])
         pending_rows.clear()
         pending_rest.clear()
 
-    crossings: dict[tuple[int, ...], BitMap] = {}  # the parts but the band, crossed once
+    crossings: dict[tuple[int, ...], BitMap] = {(): chosen}  # parts of the leading dimensions, crossed once
+
+    def crossing_of(parts: tuple[int, ...]) -> BitMap:
+        found = crossings.get(parts)
+        if found is None:
+            found = crossing_of(parts[:-1])
+            if found:  # an empty crossing stays empty: no need to cross further
+                found = found & dimensions[len(parts) - 1][parts[-1]][0]
+            crossings[parts] = found
+        return found
+
     pending_rows: list[np.ndarray] = []
-    pending_rest: list[float] = []  # per pending cell: its bound but performance
+    pending_rest: list[float] = []  # per pending cell: its bound but performance and capacity
     pending_count = 0
     for cell_bound, parts in zip(cell_bounds, cell_parts, strict=True):
         if cell_bound < kth - ROUNDING_SLACK:
             break
-        *others, band = parts
-        crossing = crossings.get(tuple(others))
-        if crossing is None:
-            chosen_parts = [dimension[i][0] for dimension, i in zip(dimensions[:-1], others, strict=True)]
-            crossing = BitMap.intersection(*chosen_parts) if len(chosen_parts) > 1 else chosen_parts[0]
-            crossings[tuple(others)] = crossing
+        crossing = crossing_of(parts[:-1])
+        band = parts[-1]
         if not crossing:
             continue
         cell = segment.bands[band] & crossing
         if not cell:
             continue
         pending_rows.append(as_array(cell))
-        pending_rest.append(cell_bound - bands[band][1])
+        pending_rest.append(cell_bound - bands[band][1] - capacity_part)
         pending_count += len(cell)
         if pending_count >= SCORE_BATCH:
             score_pending()

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from pyroaring import BitMap
 
 from services.common.codes import isic_section_divisions
-from services.matching.catalogue.bitmaps import as_array, count_groups
+from services.matching.catalogue.bitmaps import as_array, bitmap_of, count_groups
 from services.matching.catalogue.query import (
     DEVELOPMENT_CAPACITY_MARGIN,
     EARTH_RADIUS_KM,
@@ -134,7 +134,7 @@ def performance_bands(performance: np.ndarray) -> tuple[list[BitMap], np.ndarray
     start, size = 0, FIRST_BAND_ROWS
     while start < len(order):
         rows = np.sort(order[start : start + size]).astype(np.uint32)
-        bands.append(BitMap(rows))
+        bands.append(bitmap_of(rows))
         bands[-1].run_optimize()
         ceilings.append(float(performance[order[start]]))
         start, size = start + size, size * 2
@@ -280,7 +280,7 @@ class Segment:
                         cert.valid_until.toordinal() if cert.valid_until else NO_END,
                     )
                 )
-        facets = {key: BitMap(np.asarray(rows, dtype=np.uint32)) for key, rows in keyed.items()}
+        facets = {key: bitmap_of(np.asarray(rows)) for key, rows in keyed.items()}
         for bitmap in facets.values():
             bitmap.run_optimize()
         certificates = {
@@ -329,7 +329,7 @@ class Segment:
         if cached is None:
             intervals = self.certificates.get(scheme)
             rows = intervals.valid_on(day) if intervals is not None else np.empty(0, np.int64)
-            cached = (BitMap(rows.astype(np.uint32)), rows)
+            cached = (bitmap_of(rows), rows)
             if len(self._valid_cache) > 256:
                 self._valid_cache.clear()
             self._valid_cache[(scheme, day)] = cached
@@ -391,20 +391,12 @@ class Segment:
         day = query.on_date.toordinal()
         return count_groups(chosen, [self.valid_certificates(s, day)[0] for s in query.preferred_certifications])
 
-    def ceilings(self, query: Query, weights: dict[str, float], chosen: BitMap) -> dict[str, float]:
-        """Upper bounds of ``certifications`` and ``capacity`` over ``chosen``; 1 for the rest."""
-        bounds = dict.fromkeys(weights, 1.0)
-        if "certifications" in weights:
-            day = query.on_date.toordinal()
-            schemes = query.preferred_certifications
-            held = sum(not chosen.isdisjoint(self.valid_certificates(s, day)[0]) for s in schemes)
-            bounds["certifications"] = held / len(schemes)
-        if "capacity" in weights:
-            target, unit = query.capacity_target, (query.capacity_unit or "").strip().lower()
-            assert target is not None
-            largest = float(self.max_capacity[self.units.index(unit)]) if unit in self.units else 0.0
-            bounds["capacity"] = min(1.0, largest / target)
-        return bounds
+    def capacity_ceiling(self, query: Query) -> float:
+        """The largest ``capacity`` fit of any row: its unit's largest capacity over the target."""
+        target, unit = query.capacity_target, (query.capacity_unit or "").strip().lower()
+        assert target is not None
+        largest = float(self.max_capacity[self.units.index(unit)]) if unit in self.units else 0.0
+        return min(1.0, largest / target)
 
     # -- evaluation -----------------------------------------------------------------
 
@@ -469,9 +461,9 @@ class Segment:
                 capacity, minimum = self.capacity[rows], query.min_monthly_capacity
                 if query.include_development:
                     near = (capacity < minimum) & (capacity >= minimum * (1 - DEVELOPMENT_CAPACITY_MARGIN))
-                    short = BitMap(rows[keep & same_unit & near].astype(np.uint32))
+                    short = bitmap_of(rows[keep & same_unit & near])
                 keep &= same_unit & (capacity >= minimum)
-            base = BitMap(rows[keep].astype(np.uint32))
+            base = bitmap_of(rows[keep])
         day = query.on_date.toordinal()
         held = [self.valid_certificates(scheme, day)[0] for scheme in query.required_certifications]
         eligible = base.intersection(*held) if held else base
@@ -510,15 +502,20 @@ class Segment:
             proximity[np.isnan(proximity)] = 0.0
             values["proximity"] = proximity
         if "capacity" in weights:
-            target = query.capacity_target
-            assert target is not None and query.capacity_unit is not None
-            unit = query.capacity_unit.strip().lower()
-            code = self.units.index(unit) if unit in self.units else -1
-            capacity = self.capacity[rows]
-            fit = np.minimum(1.0, capacity / target)
-            values["capacity"] = np.where((self.capacity_unit[rows] == code) & ~np.isnan(capacity), fit, 0.0)
+            values["capacity"] = self.capacity_fit(query, rows)
         if "performance" in weights:
             values["performance"] = self.performance(rows)
+        return values
+
+    def capacity_fit(self, query: Query, rows: np.ndarray) -> np.ndarray:
+        """The ``capacity`` criterion of ``rows``: capacity over the target, at most 1; 0 in another unit."""
+        target = query.capacity_target
+        assert target is not None and query.capacity_unit is not None
+        unit = query.capacity_unit.strip().lower()
+        code = self.units.index(unit) if unit in self.units else -1
+        capacity = self.capacity[rows]
+        fit = np.minimum(1.0, capacity / target)
+        values: np.ndarray = np.where((self.capacity_unit[rows] == code) & ~np.isnan(capacity), fit, 0.0)
         return values
 
     def performance(self, rows: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from pyroaring import BitMap
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
-from services.matching.catalogue.bitmaps import as_array, count_groups
+from services.matching.catalogue.bitmaps import as_array, bitmap_of, count_groups
 
 
 def _vectorizer() -> TfidfVectorizer:
@@ -148,7 +148,7 @@ class Postings:
             max_weights[used] = np.maximum.reduceat(every, csc.indptr[used])
         terms = []
         for term in range(vocabulary):
-            bitmap = BitMap(csc.indices[csc.indptr[term] : csc.indptr[term + 1]].astype(np.uint32))
+            bitmap = bitmap_of(csc.indices[csc.indptr[term] : csc.indptr[term + 1]])
             bitmap.run_optimize()
             terms.append(bitmap)
         repeated = csc.data > 1
@@ -205,7 +205,7 @@ class Postings:
         total = np.zeros(len(candidates), dtype=np.float64)
         if len(candidates) == 0:
             return total
-        chosen = BitMap(candidates.astype(np.uint32))
+        chosen = bitmap_of(candidates)
         for term, query_weight in zip(terms.tolist(), query_weights.tolist(), strict=True):
             if term >= len(self.terms):
                 continue
