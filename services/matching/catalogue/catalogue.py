@@ -293,16 +293,21 @@ def _best(
     contributions = {c: np.round(weights[c] * values[c], SCORE_DECIMALS) for c in weights}
     scores = np.round(np.sum(list(contributions.values()), axis=0), SCORE_DECIMALS)
     best = _top(scores, rows, limit)  # rows are in id order
+    # Columns to Python lists once, not element by element.
+    best_rows = rows[best].tolist()
+    best_scores = scores[best].tolist()
+    best_values = {c: values[c][best].tolist() for c in weights}
+    best_contributions = {c: contributions[c][best].tolist() for c in weights}
     return [
         Ranked(
-            id=segment.id_of(int(rows[i])),
-            name=segment.names[int(rows[i])],
-            score=float(scores[i]),
-            values={c: float(values[c][i]) for c in weights},
-            contributions={c: float(contributions[c][i]) for c in weights},
-            gap=gap_of(int(rows[i])) if gap_of else None,
+            id=supplier_id,
+            name=segment.names[row],
+            score=best_scores[i],
+            values={c: best_values[c][i] for c in weights},
+            contributions={c: best_contributions[c][i] for c in weights},
+            gap=gap_of(row) if gap_of else None,
         )
-        for i in best.tolist()
+        for i, (row, supplier_id) in enumerate(zip(best_rows, segment.ids_of(rows[best]), strict=True))
     ]
 
 

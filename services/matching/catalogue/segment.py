@@ -118,6 +118,9 @@ def performance_of(quality: np.ndarray, on_time: np.ndarray) -> np.ndarray:
 
 
 VERIFIED_DOCUMENTS = 256  # documents whose recomputed TF-IDF weights are checked against scikit-learn's
+# Half a one-degree cell's diagonal bounds the distance from its centre to any of its
+# points: the haversine of half a degree in latitude and in longitude, plus a metre.
+CELL_HALF_DIAGONAL_KM = 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(2) * math.sin(math.radians(0.25))) + 0.001
 PROXIMITY_RINGS = 8  # rings of proximity bounds a broad query with a point is split into
 FIRST_BAND_ROWS = 1024  # the best-performing rows; each next band is twice as large
 
@@ -214,8 +217,9 @@ class Segment:
         self.facets = facets
         self.certificates = certificates
         self.postings = postings
+        self.performance_values = performance_of(quality, on_time)  # float64: read by every broad query
         if bands is None or band_ceilings is None:
-            bands, band_ceilings = performance_bands(performance_of(quality, on_time))
+            bands, band_ceilings = performance_bands(self.performance_values)
         self.bands = bands
         self.band_ceilings = band_ceilings
         cells = [(key, *key.split(":")[1:]) for key in facets if key.startswith("g:")]
@@ -320,8 +324,8 @@ class Segment:
             return position
         return None
 
-    def id_of(self, row: int) -> str:
-        return bytes(self.ids[row]).decode()
+    def ids_of(self, rows: np.ndarray) -> list[str]:
+        return [i.decode() for i in self.ids[rows].tolist()]
 
     def valid_certificates(self, scheme: str, day: int) -> tuple[BitMap, np.ndarray]:
         """Rows holding a certificate of ``scheme`` valid on ``day`` (bitmap, sorted array)."""
@@ -345,6 +349,7 @@ class Segment:
             self.capacity_unit,
             self.quality,
             self.on_time,
+            self.performance_values,
         )
         bitmaps = sum(len(b.serialize()) for b in self.facets.values())
         bitmaps += sum(len(b.serialize()) for b in self.bands) + self.band_ceilings.nbytes
@@ -385,6 +390,16 @@ class Segment:
                 rings.append((rows, float(ceiling[members].max())))
         rings.append((chosen - near, 0.0))  # far cells (ceiling 0) and rows without coordinates
         return rings
+
+    def cells_within(self, latitude: float, longitude: float, distance_km: float) -> BitMap:
+        """Rows of the one-degree cells wholly within ``distance_km`` of the point.
+
+        Every point of a cell is within its centre's distance plus ``CELL_HALF_DIAGONAL_KM``
+        (the triangle inequality of great-circle distance).
+        """
+        corners = self.cell_corners
+        centre = haversine_km(corners[:, 0] + 0.5, corners[:, 1] + 0.5, latitude, longitude)
+        return self._any_of(self.cell_keys[i] for i in np.flatnonzero(centre + CELL_HALF_DIAGONAL_KM <= distance_km))
 
     def held_counts(self, query: Query, chosen: BitMap) -> list[tuple[BitMap, int]]:
         """``chosen`` split by how many of the preferred schemes each row holds (non-empty parts)."""
@@ -447,23 +462,21 @@ class Segment:
         """
         base = self.base(query, removed)
         short = BitMap()
-        within_distance = query.max_distance_km is not None and query.has_point
-        if within_distance or query.min_monthly_capacity is not None:
+        if query.max_distance_km is not None and query.latitude is not None and query.longitude is not None:
+            # Rows of cells wholly within the distance pass unchecked; the others are measured.
+            inside = base & self.cells_within(query.latitude, query.longitude, query.max_distance_km)
+            edge = as_array(base - inside)
+            distance = haversine_km(self.latitude[edge], self.longitude[edge], query.latitude, query.longitude)
+            base = inside | bitmap_of(edge[distance <= query.max_distance_km])  # NaN (no coordinates) is False
+        if query.min_monthly_capacity is not None:
             rows = as_array(base)
-            keep = np.ones(len(rows), dtype=bool)
-            if within_distance:
-                assert query.latitude is not None and query.longitude is not None
-                distance = haversine_km(self.latitude[rows], self.longitude[rows], query.latitude, query.longitude)
-                keep = distance <= query.max_distance_km  # NaN (no coordinates) compares False
-            if query.min_monthly_capacity is not None:
-                unit = (query.capacity_unit or "").strip().lower()
-                same_unit = self.capacity_unit[rows] == (self.units.index(unit) if unit in self.units else -1)
-                capacity, minimum = self.capacity[rows], query.min_monthly_capacity
-                if query.include_development:
-                    near = (capacity < minimum) & (capacity >= minimum * (1 - DEVELOPMENT_CAPACITY_MARGIN))
-                    short = bitmap_of(rows[keep & same_unit & near])
-                keep &= same_unit & (capacity >= minimum)
-            base = bitmap_of(rows[keep])
+            unit = (query.capacity_unit or "").strip().lower()
+            same_unit = self.capacity_unit[rows] == (self.units.index(unit) if unit in self.units else -1)
+            capacity, minimum = self.capacity[rows], query.min_monthly_capacity
+            if query.include_development:
+                near = (capacity < minimum) & (capacity >= minimum * (1 - DEVELOPMENT_CAPACITY_MARGIN))
+                short = bitmap_of(rows[same_unit & near])
+            base = bitmap_of(rows[same_unit & (capacity >= minimum)])
         day = query.on_date.toordinal()
         held = [self.valid_certificates(scheme, day)[0] for scheme in query.required_certifications]
         eligible = base.intersection(*held) if held else base
@@ -519,4 +532,5 @@ class Segment:
         return values
 
     def performance(self, rows: np.ndarray) -> np.ndarray:
-        return performance_of(self.quality[rows], self.on_time[rows])
+        values: np.ndarray = self.performance_values[rows]
+        return values
