@@ -146,9 +146,11 @@ class Postings:
         used = np.flatnonzero(np.diff(csc.indptr))
         if len(used):
             max_weights[used] = np.maximum.reduceat(every, csc.indptr[used])
+        unused = BitMap()  # shared by the terms no row holds (most of them in a small delta); never changed
         terms = []
         for term in range(vocabulary):
-            bitmap = bitmap_of(csc.indices[csc.indptr[term] : csc.indptr[term + 1]])
+            rows = csc.indices[csc.indptr[term] : csc.indptr[term + 1]]
+            bitmap = bitmap_of(rows) if len(rows) else unused
             bitmap.run_optimize()
             terms.append(bitmap)
         repeated = csc.data > 1
