@@ -18,8 +18,10 @@ from unittest.mock import patch
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pyroaring import BitMap
 
-from services.matching.catalogue import catalogue, segment
+from services.matching.catalogue import catalogue, segment, text
+from services.matching.catalogue.bitmaps import as_array
 from services.matching.catalogue.catalogue import Gap, View, build_view, run_query, with_delta
 from services.matching.catalogue.query import (
     DEVELOPMENT_CAPACITY_MARGIN,
@@ -316,11 +318,14 @@ def test_shortlists_stay_exact_across_updates(
 
 
 @contextmanager
-def ranked_by_bounds(first_band: int) -> Iterator[None]:
-    """Every candidate set takes the bounded path (``_contenders``), with tiny bands."""
+def ranked_by_bounds(first_band: int, counted: int = 8) -> Iterator[None]:
+    """Every candidate set takes the bounded path (``_contenders``), with tiny bands and
+    terms and schemes held counted up to ``counted`` only."""
     with (
         patch.object(catalogue, "BROAD_ROWS", 0),
         patch.object(segment, "FIRST_BAND_ROWS", first_band),
+        patch.object(segment, "COUNTED_SCHEMES", counted),
+        patch.object(text, "COUNTED_TERMS", counted),
     ):
         yield
 
@@ -334,12 +339,17 @@ BROAD = st.sampled_from([(), ("14",), ("10", "14", "25")])  # no sector filter, 
     query_list=st.lists(queries(max_limit=40), min_size=1, max_size=3),
     sectors=BROAD,
     first_band=st.integers(1, 5),
+    counted=st.integers(1, 3),
 )
 def test_broad_queries_ranked_by_bounds_equal_the_reference(
-    records: list[SupplierRecord], query_list: list[Query], sectors: tuple[str, ...], first_band: int
+    records: list[SupplierRecord],
+    query_list: list[Query],
+    sectors: tuple[str, ...],
+    first_band: int,
+    counted: int,
 ) -> None:
     """The bounded ranking must not drop a row of the exact top k: big k, ties, text or not."""
-    with ranked_by_bounds(first_band):
+    with ranked_by_bounds(first_band, counted):
         view = build_view(records, seq=1, epoch=1)
         for q in query_list:
             broad = replace(q, isic_codes=sectors, hs_codes=(), cluster_ids=(), size_classes=(), countries=())
@@ -390,3 +400,34 @@ def test_isic_section_letters_match_their_divisions() -> None:
     view = build_view(records, seq=1, epoch=1)
     manufacturing = run_query(view, Query(on_date=ON, isic_codes=("C",), limit=10))
     assert sorted(r.id for r in manufacturing.items) == ["frm_1410", "frm_3320"]
+
+
+@SETTINGS
+@given(
+    records=catalogues(max_size=60),
+    words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=6),
+    preferred=st.lists(st.sampled_from(SCHEMES), min_size=1, max_size=3, unique=True),
+    counted=st.integers(1, 4),
+)
+def test_bound_parts_split_the_rows_and_bound_each_one(
+    records: list[SupplierRecord], words: list[str], preferred: list[str], counted: int
+) -> None:
+    """Text and certification parts partition the rows, and no row's value exceeds its part's bound."""
+    view = build_view(records, seq=1, epoch=1)
+    main = view.main
+    q = Query(on_date=ON, description=" ".join(words), preferred_certifications=tuple(preferred))
+    terms = view.text.query_vector(q.description)
+    chosen = main.all_rows
+    with patch.object(text, "COUNTED_TERMS", counted), patch.object(segment, "COUNTED_SCHEMES", counted):
+        text_parts = main.postings.holding_counts(*terms, chosen)
+        scheme_parts = main.held_counts(q, chosen)
+    weights = {"text": 1.0, "certifications": 1.0}
+    for parts in (text_parts, scheme_parts):
+        assert sum(len(rows) for rows, _ in parts) == len(chosen)
+        assert BitMap.union(BitMap(), *(rows for rows, _ in parts)) == chosen
+    for rows, bound in text_parts:
+        similarity = main.criterion_values(q, as_array(rows), weights, terms)["text"]
+        assert similarity.max() <= bound + 1e-12
+    for rows, count in scheme_parts:
+        held = main.criterion_values(q, as_array(rows), weights, terms)["certifications"] * len(preferred)
+        assert held.max() <= count + 1e-12

@@ -23,15 +23,17 @@ def bitmap_of(rows: np.ndarray) -> BitMap:
     return BitMap(array.array("I", np.asarray(rows, dtype=np.uint32).tobytes()))
 
 
-def count_groups(chosen: BitMap, sets: Sequence[BitMap]) -> list[tuple[BitMap, int]]:
-    """``chosen`` split by how many of ``sets`` each row is in: the non-empty parts, with that count.
+def count_groups(chosen: BitMap, sets: Sequence[BitMap], most: int) -> list[tuple[BitMap, int]]:
+    """``chosen`` split by how many of ``sets`` each row is in, counting up to ``most``:
+    the non-empty parts with that count (``most`` standing for ``most`` or more).
 
     Bitmap operations only (no row is listed): ``at_least[j]`` holds the rows in ``j``
-    or more of the sets seen so far.
+    or more of the sets seen so far. The cap keeps the work linear in ``len(sets)``.
     """
     at_least = [chosen]
     for members in sets:
-        at_least.append(BitMap())
+        if len(at_least) <= most:
+            at_least.append(BitMap())
         for j in range(len(at_least) - 1, 0, -1):
             at_least[j] |= at_least[j - 1] & members
     parts = [(at_least[j] - at_least[j + 1], j) for j in range(len(at_least) - 1)] + [(at_least[-1], len(at_least) - 1)]

@@ -125,6 +125,7 @@ CELL_HALF_DIAGONAL_KM = 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(2) * math.sin(
 # fewer cells to visit but looser bounds. At 1M suppliers 2 and 4 gave the same p99
 # (8.6 ms), 8 gave 10 ms and 12 more; 4 keeps proximity-weighted queries tighter.
 PROXIMITY_RINGS = 4
+COUNTED_SCHEMES = 8  # rows are told apart by how many preferred schemes they hold up to this many
 FIRST_BAND_ROWS = 1024  # the best-performing rows; each next band is twice as large
 
 
@@ -405,9 +406,13 @@ class Segment:
         return self._any_of(self.cell_keys[i] for i in np.flatnonzero(centre + CELL_HALF_DIAGONAL_KM <= distance_km))
 
     def held_counts(self, query: Query, chosen: BitMap) -> list[tuple[BitMap, int]]:
-        """``chosen`` split by how many of the preferred schemes each row holds (non-empty parts)."""
+        """``chosen`` split by how many of the preferred schemes each row holds (non-empty parts;
+        rows holding ``COUNTED_SCHEMES`` or more share one part, counted as holding all).
+        """
         day = query.on_date.toordinal()
-        return count_groups(chosen, [self.valid_certificates(s, day)[0] for s in query.preferred_certifications])
+        schemes = query.preferred_certifications
+        groups = count_groups(chosen, [self.valid_certificates(s, day)[0] for s in schemes], most=COUNTED_SCHEMES)
+        return [(rows, count if count < COUNTED_SCHEMES else len(schemes)) for rows, count in groups]
 
     def capacity_ceiling(self, query: Query) -> float:
         """The largest ``capacity`` fit of any row: its unit's largest capacity over the target."""

@@ -91,6 +91,9 @@ class TextModel:
         return indices, data.astype(np.float64)
 
 
+COUNTED_TERMS = 8  # rows are told apart by how many query terms they hold up to this many
+
+
 class Postings:
     """The TF-IDF matrix by term, stored as what its weights are computed from.
 
@@ -221,9 +224,12 @@ class Postings:
     ) -> list[tuple[BitMap, float]]:
         """``chosen`` split by how many of the query's terms each row holds, with a bound of
         the similarity of each part: the sum of that many of the largest products (query
-        weight x the term's largest weight), at most 1.
+        weight x the term's largest weight), at most 1. Rows holding ``COUNTED_TERMS`` or
+        more share one part, bounded by the sum of all products.
         """
         known = [(t, q) for t, q in zip(terms.tolist(), query_weights.tolist(), strict=True) if t < len(self.terms)]
         products = sorted((q * float(self.max_weights[t]) for t, q in known), reverse=True)
-        groups = count_groups(chosen, [self.terms[t] for t, _ in known])
-        return [(rows, min(1.0, sum(products[:count]))) for rows, count in groups]
+        groups = count_groups(chosen, [self.terms[t] for t, _ in known], most=COUNTED_TERMS)
+        return [
+            (rows, min(1.0, sum(products[:count] if count < COUNTED_TERMS else products))) for rows, count in groups
+        ]
