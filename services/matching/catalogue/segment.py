@@ -12,6 +12,7 @@ best-performing rows first and stop once no other row can reach its top k.
 
 from __future__ import annotations
 
+import array
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -148,6 +149,14 @@ def performance_bands(performance: np.ndarray) -> tuple[list[BitMap], np.ndarray
     return bands, np.array(ceilings, dtype=np.float64)
 
 
+def _grouped(keys: array.array[int], count: int) -> tuple[np.ndarray, np.ndarray]:
+    """An order of ``keys`` (int32 ids below ``count``) grouping equal ids, stable so rows
+    appended in order stay ascending, and where each id's group starts and ends."""
+    ids = np.frombuffer(keys, dtype=np.int32)
+    order = np.argsort(ids, kind="stable")
+    return order, np.searchsorted(ids[order], np.arange(count + 1))
+
+
 class PackedStrings:
     """Many short strings in one UTF-8 buffer with offsets (no Python object each)."""
 
@@ -267,8 +276,12 @@ class Segment:
         quality = to_share([s.quality_score for s in suppliers])
         on_time = to_share([s.on_time_delivery_rate for s in suppliers])
 
-        keyed: dict[str, list[int]] = {}
-        cert_rows: dict[str, list[tuple[int, int, int]]] = {}
+        # (key, row) pairs in flat int32 arrays, not a Python list of ints per key: at 10M
+        # suppliers the lists alone took several GB.
+        key_ids: dict[str, int] = {}
+        facet_keys, facet_rows = array.array("i"), array.array("i")
+        scheme_ids: dict[str, int] = {}
+        cert_schemes, cert_rows, cert_starts, cert_ends = (array.array("i") for _ in range(4))
         for row, s in enumerate(suppliers):
             keys = {f"c:{s.country}", f"z:{s.size_class}"}
             if s.subdivision:
@@ -279,25 +292,23 @@ class Segment:
             if s.latitude is not None and s.longitude is not None:
                 keys.add(geo_cell(float(np.float32(s.latitude)), float(np.float32(s.longitude))))
             for key in keys:
-                keyed.setdefault(key, []).append(row)
+                facet_keys.append(key_ids.setdefault(key, len(key_ids)))
+                facet_rows.append(row)
             for cert in s.certificates:
-                cert_rows.setdefault(cert.scheme, []).append(
-                    (
-                        row,
-                        cert.valid_from.toordinal() if cert.valid_from else NO_START,
-                        cert.valid_until.toordinal() if cert.valid_until else NO_END,
-                    )
-                )
-        facets = {key: bitmap_of(np.asarray(rows)) for key, rows in keyed.items()}
+                cert_schemes.append(scheme_ids.setdefault(cert.scheme, len(scheme_ids)))
+                cert_rows.append(row)
+                cert_starts.append(cert.valid_from.toordinal() if cert.valid_from else NO_START)
+                cert_ends.append(cert.valid_until.toordinal() if cert.valid_until else NO_END)
+        order, bounds = _grouped(facet_keys, len(key_ids))
+        rows_by_key = np.frombuffer(facet_rows, dtype=np.int32)[order]
+        facets = {key: bitmap_of(rows_by_key[bounds[i] : bounds[i + 1]]) for key, i in key_ids.items()}
         for bitmap in facets.values():
             bitmap.run_optimize()
+        order, bounds = _grouped(cert_schemes, len(scheme_ids))
+        columns = [np.frombuffer(c, dtype=np.int32)[order] for c in (cert_rows, cert_starts, cert_ends)]
         certificates = {
-            scheme: CertificateIntervals(
-                rows=np.array([r for r, _, _ in entries], dtype=np.int32),
-                start=np.array([a for _, a, _ in entries], dtype=np.int32),
-                end=np.array([b for _, _, b in entries], dtype=np.int32),
-            )
-            for scheme, entries in cert_rows.items()
+            scheme: CertificateIntervals(*(c[bounds[i] : bounds[i + 1]] for c in columns))
+            for scheme, i in scheme_ids.items()
         }
         texts = [s.capabilities for s in suppliers]
         postings = Postings.build(
