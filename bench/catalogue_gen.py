@@ -34,6 +34,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
+from typing import TypeVar
 
 import numpy as np
 
@@ -900,6 +901,17 @@ def _pick(cumulative: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.minimum(np.searchsorted(cumulative, u * cumulative[-1], side="right"), len(cumulative) - 1)
 
 
+T = TypeVar("T")
+_SHARED: dict[tuple[type, object], object] = {}
+
+
+def shared(value: T) -> T:
+    """One object for equal values drawn again and again (agency ids, ISIC tuples,
+    certificates, two-decimal scores), so ten million records fit in memory beside
+    the engine's build: about 200 bytes a record less."""
+    return _SHARED.setdefault((type(value), value), value)  # type: ignore[return-value]
+
+
 def _chunk(w: World, chunk: int, start: int, stop: int) -> list[SupplierRecord]:
     # Every draw is made for a whole chunk, so a record does not depend on where the stream stops.
     rng = np.random.default_rng([w.seed, 2, chunk])
@@ -968,7 +980,7 @@ def _chunk(w: World, chunk: int, start: int, stop: int) -> list[SupplierRecord]:
             other = lines[(draw >> 8) % len(lines)]
             if other is not main:
                 chosen_lines.append(other)
-        isic = tuple(dict.fromkeys(line.isic for line in chosen_lines))
+        isic = shared(tuple(dict.fromkeys(line.isic for line in chosen_lines)))
         hs: list[str] = []
         for j, line in enumerate(chosen_lines):
             for _ in range(1 + int(uu[(4, 14)[j]] * 2.2)):
@@ -986,12 +998,12 @@ def _chunk(w: World, chunk: int, start: int, stop: int) -> list[SupplierRecord]:
             years = SCHEME_YEARS[scheme]
             issued = REF_DATE - timedelta(days=draw % (6 * 365))
             if years is None:
-                certs.append(Certificate(scheme, issued, None))
+                certs.append(shared(Certificate(scheme, issued, None)))
                 continue
             until = issued + timedelta(days=365 * years)
-            certs.append(Certificate(scheme, None if (draw >> 20) % 23 == 0 else issued, until))
+            certs.append(shared(Certificate(scheme, None if (draw >> 20) % 23 == 0 else issued, until)))
             if until < REF_DATE and (draw >> 30) % 5 < 2:  # renewed
-                certs.append(Certificate(scheme, until, until + timedelta(days=365 * years)))
+                certs.append(shared(Certificate(scheme, until, until + timedelta(days=365 * years))))
         # capacity and performance
         if uu[5] < 0.9:
             capacity: float | None = round(
@@ -1030,7 +1042,7 @@ def _chunk(w: World, chunk: int, start: int, stop: int) -> list[SupplierRecord]:
             SupplierRecord(
                 id=supplier_id(w.seed, index),
                 name=name,
-                agency_id=f"agy_{country}",
+                agency_id=shared(f"agy_{country}"),
                 country=country,
                 subdivision=town.subdivision,
                 latitude=latitude,
@@ -1041,8 +1053,8 @@ def _chunk(w: World, chunk: int, start: int, stop: int) -> list[SupplierRecord]:
                 certificates=tuple(certs),
                 monthly_capacity=capacity,
                 capacity_unit=unit,
-                quality_score=quality,
-                on_time_delivery_rate=on_time,
+                quality_score=shared(quality),
+                on_time_delivery_rate=shared(on_time),
                 capabilities=f"{' '.join(words)} {name}",  # as supplier_from_firm: capabilities, then the name
                 cluster_ids=cluster_ids,
             )

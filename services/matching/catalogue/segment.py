@@ -254,7 +254,9 @@ class Segment:
         suppliers = sorted(suppliers, key=lambda s: s.id.encode())
         n = len(suppliers)
         id_width = max([len(s.id) for s in suppliers] + [1])
-        ids = np.array([s.id.encode() for s in suppliers], dtype=f"S{id_width}")
+        ids = np.empty(n, dtype=f"S{id_width}")
+        for start in range(0, n, 1 << 16):  # a slice at a time: a list of ten million bytes objects takes GBs
+            ids[start : start + (1 << 16)] = [s.id.encode() for s in suppliers[start : start + (1 << 16)]]
         nan = float("nan")
         latitude = np.array([s.latitude if s.latitude is not None else nan for s in suppliers], dtype=np.float32)
         longitude = np.array([s.longitude if s.longitude is not None else nan for s in suppliers], dtype=np.float32)

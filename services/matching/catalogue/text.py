@@ -92,6 +92,24 @@ class TextModel:
 
 
 COUNTED_TERMS = 8  # rows are told apart by how many query terms they hold up to this many
+WEIGHT_SLICE = 1 << 22  # postings whose weights are computed at once when building
+
+
+def _document_norms(counts: sp.csr_matrix, idf: np.ndarray) -> np.ndarray:
+    """Each document's l2 norm (float64; 1.0 when empty) from its float32 counts.
+
+    The squares are added in each row's term order, as scikit-learn adds them, one
+    position of every row at a time (no float64 array of every posting).
+    """
+    lengths = np.diff(counts.indptr)
+    sums = np.zeros(counts.shape[0], dtype=np.float64)
+    for position in range(int(lengths.max(initial=0))):
+        rows = np.flatnonzero(lengths > position)
+        at = counts.indptr[rows] + position
+        x = _tfidf(counts.data[at], idf[counts.indices[at]])
+        sums[rows] += (x * x).astype(np.float64)
+    norms: np.ndarray = np.where(sums == 0.0, 1.0, np.sqrt(sums))
+    return norms
 
 
 class Postings:
@@ -127,44 +145,55 @@ class Postings:
 
     @classmethod
     def build(cls, counts: sp.csr_matrix, idf: np.ndarray) -> Postings:
-        """From a documents x terms count matrix (``CountVectorizer.transform``)."""
-        counts = sp.csr_matrix(counts, dtype=np.float32)
+        """From a documents x terms count matrix (``CountVectorizer.transform``).
+
+        Weights are computed a slice of terms at a time: the whole matrix of them (with
+        its float64 intermediates) would take about 70 bytes a posting, some 14 GB at
+        ten million suppliers.
+        """
+        counts = sp.csr_matrix(counts)
         counts.sum_duplicates()  # canonical: sorted, unique indices per row
-        x = _tfidf(counts.data, idf[counts.indices].astype(np.float32))
-        squares = (x * x).astype(np.float64)
-        lengths = np.diff(counts.indptr)
-        sums = np.zeros(counts.shape[0], dtype=np.float64)
-        for position in range(int(lengths.max(initial=0))):  # each row's squares in order, as scikit-learn adds them
-            rows = np.flatnonzero(lengths > position)
-            sums[rows] += squares[counts.indptr[rows] + position]
-        norms = np.where(sums == 0.0, 1.0, np.sqrt(sums))
+        counts.data = counts.data.astype(np.float32)
+        idf32 = idf.astype(np.float32)
+        norms = _document_norms(counts, idf32)
         csc = counts.tocsc()
+        del counts
         csc.sort_indices()
+        indptr, indices, data = csc.indptr, csc.indices, csc.data
         vocabulary = csc.shape[1]
-        term_of = np.repeat(np.arange(vocabulary), np.diff(csc.indptr))
-        every = (_tfidf(csc.data, idf[term_of].astype(np.float32)).astype(np.float64) / norms[csc.indices]).astype(
-            np.float32
-        )
         max_weights = np.zeros(vocabulary, dtype=np.float32)
-        used = np.flatnonzero(np.diff(csc.indptr))
-        if len(used):
-            max_weights[used] = np.maximum.reduceat(every, csc.indptr[used])
+        low = 0
+        while low < vocabulary:
+            # terms [low, high): at least one, at most WEIGHT_SLICE postings unless one term has more
+            high = max(low + 1, int(np.searchsorted(indptr, indptr[low] + WEIGHT_SLICE, side="right")) - 1)
+            high = min(high, vocabulary)
+            start, end = int(indptr[low]), int(indptr[high])
+            lengths = np.diff(indptr[low : high + 1])
+            used = np.flatnonzero(lengths)
+            if len(used):
+                term_of = np.repeat(np.arange(low, high), lengths)
+                weights = (
+                    _tfidf(data[start:end], idf32[term_of]).astype(np.float64) / norms[indices[start:end]]
+                ).astype(np.float32)
+                max_weights[low + used] = np.maximum.reduceat(weights, indptr[low + used] - start)
+            low = high
         unused = BitMap()  # shared by the terms no row holds (most of them in a small delta); never changed
         terms = []
         for term in range(vocabulary):
-            rows = csc.indices[csc.indptr[term] : csc.indptr[term + 1]]
+            rows = indices[indptr[term] : indptr[term + 1]]
             bitmap = bitmap_of(rows) if len(rows) else unused
             bitmap.run_optimize()
             terms.append(bitmap)
-        repeated = csc.data > 1
-        top = int(csc.data.max(initial=0))
+        repeated = np.flatnonzero(data > 1)  # few: nearly every count is 1
+        repeated_terms = np.searchsorted(indptr, repeated, side="right") - 1
+        top = int(data.max(initial=0))
         return cls(
             terms,
-            np.concatenate([[0], np.cumsum(np.bincount(term_of[repeated], minlength=vocabulary))]).astype(np.int64),
-            csc.indices[repeated].astype(np.int32),
-            csc.data[repeated].astype(np.uint8 if top <= np.iinfo(np.uint8).max else np.uint16),
+            np.concatenate([[0], np.cumsum(np.bincount(repeated_terms, minlength=vocabulary))]).astype(np.int64),
+            indices[repeated].astype(np.int32),
+            data[repeated].astype(np.uint8 if top <= np.iinfo(np.uint8).max else np.uint16),
             norms,
-            idf.astype(np.float32),
+            idf32,
             max_weights,
         )
 
