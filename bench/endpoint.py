@@ -140,7 +140,75 @@ def milliseconds(samples: list[float]) -> str:
     return " | ".join("-" if p[k] is None else f"{p[k]:.2f}" for k in ("p50", "p95", "p99", "max"))
 
 
-def run(size: int, repeat: int, count: int, seed: int, database_url: str | None = None) -> int:
+VISIBILITY_TIMEOUT_S = 10.0
+
+
+def probe_body(unit: str) -> dict[str, Any]:
+    """A shortlist of the suppliers whose capacity is counted in ``unit`` (a probe's own
+    unit, so the probe firm is the only one; a new word would not do, as the text model
+    learns words only when it is refitted)."""
+    return {"constraints": {"min_monthly_capacity": 1, "capacity_unit": unit}, "limit": 1}
+
+
+def visible_after(gateway: httpx.Client, started: float, unit: str, firm_id: str, present: bool) -> float:
+    """Seconds from ``started`` until the probe shortlist of ``unit`` shows (or no longer
+    shows) ``firm_id``, asking again at once after each answer."""
+    while time.perf_counter() - started < VISIBILITY_TIMEOUT_S:
+        response = gateway.post("/v1/shortlists", json=probe_body(unit))
+        response.raise_for_status()
+        items = response.json()["items"]
+        if (bool(items) and items[0]["supplier_id"] == firm_id) is present:
+            return time.perf_counter() - started
+    raise SystemExit(f"firm {firm_id} not {'visible' if present else 'gone'} after {VISIBILITY_TIMEOUT_S} s")
+
+
+def measure_visibility(gateway: httpx.Client, count: int) -> dict[str, list[float]]:
+    """Create, change and delete ``count`` firms through the gateway, as an agency's
+    portal would, and time each until shortlists through the gateway reflect it: the
+    registry's commit, its change feed, matching's follower (a long poll), the catalogue's
+    delta and the query. The clock starts when the write is sent, so it includes the
+    registry's own handling of the request."""
+    response = gateway.post("/v1/agencies", json={"name": "Benchmark agency", "country": "EC"})
+    response.raise_for_status()
+    agency_id = response.json()["id"]
+    times: dict[str, list[float]] = {"created": [], "changed": [], "deleted": []}
+    for index in range(count):
+        unit, changed_unit = f"probe-{index}-a", f"probe-{index}-b"
+        firm = {
+            "agency_id": agency_id,
+            "name": f"Probe Textiles {index}",
+            "roles": ["supplier"],
+            "size_class": "small",
+            "isic_codes": ["1410"],
+            "country": "EC",
+            "subdivision": "EC-I",
+            "latitude": 0.33,
+            "longitude": -78.21,
+            "monthly_capacity": 100,
+            "capacity_unit": unit,
+            "capabilities": "knitted garments",
+        }
+        started = time.perf_counter()
+        response = gateway.post("/v1/firms", json=firm)
+        response.raise_for_status()
+        firm_id, etag = response.json()["id"], response.headers["ETag"]
+        times["created"].append(visible_after(gateway, started, unit, firm_id, present=True))
+        started = time.perf_counter()
+        response = gateway.patch(
+            f"/v1/firms/{firm_id}",
+            json={"monthly_capacity": 100, "capacity_unit": changed_unit},
+            headers={"If-Match": etag},
+        )
+        response.raise_for_status()
+        etag = response.headers["ETag"]
+        times["changed"].append(visible_after(gateway, started, changed_unit, firm_id, present=True))
+        started = time.perf_counter()
+        gateway.delete(f"/v1/firms/{firm_id}", headers={"If-Match": etag}).raise_for_status()
+        times["deleted"].append(visible_after(gateway, started, changed_unit, firm_id, present=False))
+    return times
+
+
+def run(size: int, repeat: int, count: int, seed: int, database_url: str | None = None, changes: int = 50) -> int:
     print(f"== N = {size:,}: generating and building the view", flush=True)
     records = generate(size, seed)
     started = time.perf_counter()
@@ -151,7 +219,9 @@ def run(size: int, repeat: int, count: int, seed: int, database_url: str | None 
         root = Path(tmp)
         for name in ("registry", "matching", "gateway"):
             (root / name).mkdir()
-        write_matching_state(view, records, root / "matching", seq=size)
+        # Feed position 0: the benchmark's registry starts empty, and its changes (the
+        # visibility probes below) must follow the generated suppliers in matching's feed.
+        write_matching_state(view, records, root / "matching", seq=0)
         del records
         ports = {name: free_port() for name in ("registry", "matching", "gateway")}
         key = "lk_bench00000000_" + secrets.token_urlsafe(32)
@@ -230,6 +300,8 @@ def run(size: int, repeat: int, count: int, seed: int, database_url: str | None 
                                 mismatches += 1
                                 got = answer_of_api(response.json()) if response.status_code == 201 else response.text
                                 print(f"   {name} {q.name}: {response.status_code} {got} != {want}"[:600])
+                print(f"   visibility: {changes} firms created, changed and deleted in the registry", flush=True)
+                visibility = measure_visibility(gateway, changes)
         labels = [bucket_of(run_query(view, q.query).eligible_count, size) for q in queries]
     print(
         f"\n### POST /v1/shortlists over HTTP, {size:,} suppliers ({len(queries)} queries x {repeat}; "
@@ -244,6 +316,14 @@ def run(size: int, repeat: int, count: int, seed: int, database_url: str | None 
             samples = [t for i in chosen for t in times[name][i]]
             print(f"| {label} | {bucket} | {len(chosen)} | {milliseconds(samples)} |")
     print(f"\nMatching ready {restart_s:.2f} s after its process started (restored from the snapshot).")
+    print("\nA registry change visible in shortlists through the gateway (ms from the write's request):\n")
+    print("| change | count | p50 | p95 | p99 | max |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for kind, samples in visibility.items():
+        print(f"| {kind} | {len(samples)} | {milliseconds(samples)} |")
+    print(
+        f"| all | {sum(map(len, visibility.values()))} | {milliseconds([t for s in visibility.values() for t in s])} |"
+    )
     print(f"Answers over HTTP equal to the engine's: {'all' if mismatches == 0 else f'{mismatches} differ'}")
     return 1 if mismatches else 0
 
@@ -257,8 +337,9 @@ def main() -> int:
     parser.add_argument(
         "--matching-database-url", help="matching's database (fresh and empty), e.g. on PostgreSQL; SQLite by default"
     )
+    parser.add_argument("--changes", type=int, default=50, help="firms created, changed and deleted to time visibility")
     args = parser.parse_args()
-    return run(args.size, args.repeat, args.queries, args.seed, args.matching_database_url)
+    return run(args.size, args.repeat, args.queries, args.seed, args.matching_database_url, args.changes)
 
 
 if __name__ == "__main__":

@@ -62,9 +62,21 @@ def test_quick_benchmark_completes_and_peers_agree(tmp_path: Path) -> None:
 
 
 def test_endpoint_benchmark_answers_over_http_equal_the_engine() -> None:
-    """``bench/endpoint.py`` on a tiny catalogue: real registry, matching and gateway processes."""
+    """``bench/endpoint.py`` on a tiny catalogue: real registry, matching and gateway processes,
+    and registry changes timed until shortlists through the gateway show them."""
     completed = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "endpoint.py"), "--size", "2000", "--queries", "24", "--repeat", "1"],
+        [
+            sys.executable,
+            str(ROOT / "bench" / "endpoint.py"),
+            "--size",
+            "2000",
+            "--queries",
+            "24",
+            "--repeat",
+            "1",
+            "--changes",
+            "3",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -74,3 +86,4 @@ def test_endpoint_benchmark_answers_over_http_equal_the_engine() -> None:
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
     assert "Answers over HTTP equal to the engine's: all" in completed.stdout
     assert "| through the gateway | all | 24 |" in completed.stdout
+    assert "| all | 9 |" in completed.stdout  # three firms created, changed and deleted, each seen in a shortlist
