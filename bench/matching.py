@@ -20,6 +20,7 @@ It prints one markdown table per size and writes ``bench/results/matching-*.json
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import gc
 import json
@@ -257,6 +258,90 @@ def measure_updates(
     return out
 
 
+def firm_document(record: SupplierRecord) -> dict[str, Any]:
+    """The registry's JSON of the firm behind ``record`` (what its change feed carries)."""
+    suffix = f" {record.name}"  # the catalogue appends the name to the capabilities
+    capabilities = record.capabilities[: -len(suffix)] if record.capabilities.endswith(suffix) else record.capabilities
+    return {
+        "id": record.id,
+        "name": record.name,
+        "agency_id": record.agency_id,
+        "roles": ["supplier"],
+        "country": record.country,
+        "subdivision": record.subdivision,
+        "latitude": record.latitude,
+        "longitude": record.longitude,
+        "size_class": record.size_class,
+        "isic_codes": list(record.isic_codes),
+        "hs_codes": list(record.hs_codes),
+        "certifications": [
+            {
+                "scheme": c.scheme,
+                "valid_from": c.valid_from.isoformat() if c.valid_from else None,
+                "valid_until": c.valid_until.isoformat() if c.valid_until else None,
+            }
+            for c in record.certificates
+        ],
+        "monthly_capacity": record.monthly_capacity,
+        "capacity_unit": record.capacity_unit,
+        "quality_score": record.quality_score,
+        "on_time_delivery_rate": record.on_time_delivery_rate,
+        "capabilities": capabilities,
+        "cluster_ids": list(record.cluster_ids),
+    }
+
+
+def measure_feed_build(records: Sequence[SupplierRecord], batch: int) -> dict[str, Any]:
+    """The catalogue built from the registry's change feed, as a new matching service
+    builds it: pages of ``batch`` firm changes as JSON are parsed and applied by
+    ``Catalogue.apply`` (stored with the cursor in its SQLite store), and the last page
+    triggers the build from the store and the snapshot save. What the registry takes to
+    read the pages and send them is not included."""
+    from services.common.changefeed import ChangePage
+    from services.matching.catalogue.catalogue import Catalogue
+
+    def page_json(start: int) -> str:
+        chunk = records[start : start + batch]
+        items = [
+            {
+                "seq": start + i + 1,
+                "entity": "firm",
+                "entity_id": r.id,
+                "op": "created",
+                "version": 1,
+                "agency_id": r.agency_id,
+                "occurred_at": "2026-06-30T00:00:00Z",
+                "data": firm_document(r),
+            }
+            for i, r in enumerate(chunk)
+        ]
+        return json.dumps({"items": items, "next_after": start + len(chunk), "has_more": start + batch < len(records)})
+
+    async def replay(folder: Path) -> dict[str, Any]:
+        catalogue = Catalogue(store=CatalogueStore(folder / "store.sqlite3"), snapshots=folder / "snapshots")
+        try:
+            await catalogue.load_cursor()
+            pages_s = 0.0
+            for start in range(0, len(records), batch):
+                text = page_json(start)  # the registry's side: not timed
+                started = time.perf_counter()
+                page = ChangePage.model_validate_json(text)
+                if not page.has_more:
+                    break
+                await catalogue.apply(page)
+                pages_s += time.perf_counter() - started
+            started = time.perf_counter()
+            await catalogue.apply(page)  # the last page: stored, then the build and the snapshot
+            last_s = time.perf_counter() - started
+            assert catalogue.view is not None and catalogue.view.size == len(records)
+            return {"pages_s": pages_s, "build_s": last_s, "total_s": pages_s + last_s, "batch": batch}
+        finally:
+            catalogue.store.close()
+
+    with tempfile.TemporaryDirectory(prefix="bench-feed-") as folder:
+        return asyncio.run(replay(Path(folder)))
+
+
 def run_peers(
     peers: list[Any], view: View, queries: list[BenchQuery], engine_results: list[ShortlistResult], n: int
 ) -> dict[str, Any]:
@@ -381,6 +466,9 @@ def run_size(n: int, args: argparse.Namespace, queries: list[BenchQuery], result
     }
     print("   update visibility", flush=True)
     report["updates"] = measure_updates(view, records, args.updates, args.seed, prefill=args.prefill)
+    if n <= args.feed_max_size:
+        print("   build from the feed", flush=True)
+        report["feed_build"] = measure_feed_build(records, batch=1000)
 
     if args.profile:
         path = results_dir / f"matching-{n}.prof"
@@ -432,6 +520,13 @@ def table(report: dict[str, Any]) -> str:
         f"| RSS growth (peak during build) | {b['rss_growth_bytes'] / n:.0f} B/supplier "
         f"({b['rss_growth_bytes'] / 2**20:.0f} MiB; peak +{b['rss_peak_growth_bytes'] / 2**20:.0f} MiB) |"
     )
+    if "feed_build" in report:
+        f = report["feed_build"]
+        lines.append(
+            f"| build from the feed ({f['batch']:,} changes a page) | {f['total_s']:.1f} s "
+            f"(pages parsed and stored {f['pages_s']:.1f} s, {n / max(f['pages_s'], 1e-9):,.0f} firms/s; "
+            f"build and snapshot {f['build_s']:.1f} s) |"
+        )
     lines.append(
         f"| QPS, one core (sequential pass, median of passes) | {e['qps']:.0f} (CPU/wall {e['cpu_per_wall']:.2f}) |"
     )
@@ -529,6 +624,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--peers", default="postgres,tantivy", help="comma-separated peers, or 'none'")
     parser.add_argument("--peer-max-size", type=int, default=2_000_000, help="skip the peers above this size")
+    parser.add_argument(
+        "--feed-max-size", type=int, default=2_000_000, help="skip the build from the feed above this size"
+    )
     parser.add_argument(
         "--pg-url",
         default=os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_POSTGRES_URL") or DEFAULT_PG_URL,
