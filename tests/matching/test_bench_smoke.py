@@ -58,6 +58,7 @@ def test_quick_benchmark_completes_and_peers_agree(tmp_path: Path) -> None:
     assert size["mismatches"] == []
     assert sum(size["engine"]["bucket_counts"].values()) == 40
     assert all(update["missed"] == 0 for update in size["updates"].values())
+    assert size["feed_build"]["total_s"] > 0  # the catalogue rebuilt from 2,000 firm changes (it asserts their count)
     assert "| peers vs engine | identical" in completed.stdout
 
 
