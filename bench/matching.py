@@ -52,7 +52,16 @@ from services.matching.catalogue.query import Query  # noqa: E402
 from services.matching.catalogue.records import Certificate, SupplierRecord  # noqa: E402
 from services.matching.catalogue.store import CatalogueStore  # noqa: E402
 
-TARGETS = {"p50_ms": 1.0, "p99_ms": 10.0, "bytes_per_supplier": 250.0, "visible_s": 1.0, "at": 1_000_000}
+# The issue's targets: core latency at 1M and (looser) at 10M; memory and visibility at every size.
+LATENCY_TARGETS = {1_000_000: {"p50_ms": 1.0, "p99_ms": 10.0}, 10_000_000: {"p50_ms": 5.0, "p99_ms": 30.0}}
+TARGETS = {"bytes_per_supplier": 250.0, "visible_s": 1.0, "at": 1_000_000}
+
+
+def latency_targets(n: int) -> dict[str, float]:
+    """The latency targets of the largest target size at or below ``n`` (1M's below 1M)."""
+    return LATENCY_TARGETS[max([size for size in LATENCY_TARGETS if size <= n], default=1_000_000)]
+
+
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -590,12 +599,13 @@ def table(report: dict[str, Any]) -> str:
 
 def targets(report: dict[str, Any]) -> list[str]:
     e = report["engine"]["by_bucket"]["all"]
+    latency = latency_targets(report["n"])
     # the worst p99 over the delta sizes measured: a change must show within 1 s up to delta_limit too
     visible = max(u["visible"]["p99"] for u in report["updates"].values())
     worst_visible = max(u["visible"]["max"] for u in report["updates"].values())
     checks = [
-        ("core p50 <= 1 ms", e["p50"] <= TARGETS["p50_ms"], f"{e['p50']:.3f} ms"),
-        ("core p99 <= 10 ms", e["p99"] <= TARGETS["p99_ms"], f"{e['p99']:.2f} ms"),
+        (f"core p50 <= {latency['p50_ms']:g} ms", e["p50"] <= latency["p50_ms"], f"{e['p50']:.3f} ms"),
+        (f"core p99 <= {latency['p99_ms']:g} ms", e["p99"] <= latency["p99_ms"], f"{e['p99']:.2f} ms"),
         (
             "<= 250 B/supplier",
             report["build"]["bytes_per_supplier"] <= TARGETS["bytes_per_supplier"],
@@ -656,8 +666,8 @@ def main(argv: list[str] | None = None) -> int:
         print(table(report))
         if n >= TARGETS["at"] or n == max(sizes):
             print(
-                f"\nTargets (issue: at 1M core p50 <= 1 ms, p99 <= 10 ms; <= 250 B/supplier; visible <= 1 s), "
-                f"at N = {n:,}:"
+                "\nTargets (issue: core p50 <= 1 ms and p99 <= 10 ms at 1M, <= 5 ms and <= 30 ms at 10M; "
+                f"<= 250 B/supplier; visible <= 1 s), at N = {n:,}:"
             )
             print("\n".join(targets(report)))
         for m in report.get("mismatches", []):
