@@ -431,3 +431,53 @@ def test_bound_parts_split_the_rows_and_bound_each_one(
     for rows, count in scheme_parts:
         held = main.criterion_values(q, as_array(rows), weights, terms)["certifications"] * len(preferred)
         assert held.max() <= count + 1e-12
+
+
+@SETTINGS
+@given(
+    offsets=st.lists(
+        st.tuples(st.floats(-3, 3), st.floats(-3, 3)) | st.none(),
+        min_size=1,
+        max_size=200,
+    ),
+    place=st.sampled_from(PLACES),
+    distance_km=st.sampled_from([5.0, 20.0, 50.0, 150.0, 400.0]),
+)
+def test_distance_cells_hold_rows_inside_and_leave_only_rows_outside(
+    offsets: list[tuple[float, float] | None], place: tuple[str, str | None, float, float], distance_km: float
+) -> None:
+    """Rows of cells said to be wholly inside a radius are within it; rows in neither the
+    inside nor the rim cells are beyond it (or have no coordinates), by the haversine
+    distance the maximum-distance check measures."""
+    country, subdivision, lat, lon = place
+    records = [
+        SupplierRecord(
+            id=f"frm_{i:04d}",
+            name=f"Firm {i}",
+            agency_id="agy_1",
+            country=country,
+            subdivision=subdivision,
+            latitude=lat + offset[0] if offset else None,
+            longitude=lon + offset[1] if offset else None,
+            size_class="small",
+            isic_codes=("1410",),
+            hs_codes=(),
+            certificates=(),
+            monthly_capacity=None,
+            capacity_unit=None,
+            quality_score=None,
+            on_time_delivery_rate=None,
+            capabilities="",
+            cluster_ids=(),
+        )
+        for i, offset in enumerate(offsets)
+    ]
+    main = build_view(records, seq=1, epoch=1).main
+    inside, rim = main.cells_by_distance(lat, lon, distance_km)
+    assert not inside & rim
+    distance = segment.haversine_km(main.latitude, main.longitude, lat, lon)
+    for row in range(main.n):
+        if row in inside:
+            assert distance[row] <= distance_km
+        elif row not in rim:
+            assert not distance[row] <= distance_km  # NaN (no coordinates) is never within

@@ -19,7 +19,7 @@ from pyroaring import BitMap
 from services.matching.catalogue.segment import CertificateIntervals, PackedStrings, Segment
 from services.matching.catalogue.text import Postings, TextModel
 
-FORMAT = 3
+FORMAT = 4  # 4: quarter-degree cells among the facets (distance checks need them)
 KEEP = 2
 POSTINGS_ARRAYS = ("repeat_indptr", "repeat_rows", "repeat_counts", "norms", "idf", "max_weights")
 _ARRAYS = ("ids", "latitude", "longitude", "capacity", "capacity_unit", "quality", "on_time")

@@ -222,10 +222,12 @@ class Postings:
         x = np.full(len(rows), self.idf[term], dtype=np.float32)  # (1 + log 1) x idf
         start, end = int(self.repeat_indptr[term]), int(self.repeat_indptr[term + 1])
         if start < end and len(rows):
+            # Each row looked up among the term's repeated postings (not the other way
+            # round: a common term has far more of them than a batch has rows).
             repeats = self.repeat_rows[start:end]
-            at = np.minimum(np.searchsorted(rows, repeats), len(rows) - 1)
-            found = rows[at] == repeats
-            x[at[found]] = _tfidf(self.repeat_counts[start:end][found].astype(np.float32), self.idf[term])
+            at = np.minimum(np.searchsorted(repeats, rows), len(repeats) - 1)
+            found = repeats[at] == rows
+            x[found] = _tfidf(self.repeat_counts[start:end][at[found]].astype(np.float32), self.idf[term])
         weights: np.ndarray = (x.astype(np.float64) / self.norms[rows]).astype(np.float32)
         return weights
 
