@@ -82,6 +82,30 @@ def suppliers(draw: Any, index: int, shares: st.SearchStrategy[float | None] = S
     )
 
 
+def bare_supplier(supplier_id: str, **fields: Any) -> SupplierRecord:
+    """A supplier with only ``fields`` set (a small one in ISIC 1410 otherwise, with nothing else known)."""
+    record = SupplierRecord(
+        id=supplier_id,
+        name=supplier_id,
+        agency_id=None,
+        country="EC",
+        subdivision=None,
+        latitude=None,
+        longitude=None,
+        size_class="small",
+        isic_codes=("1410",),
+        hs_codes=(),
+        certificates=(),
+        monthly_capacity=None,
+        capacity_unit=None,
+        quality_score=None,
+        on_time_delivery_rate=None,
+        capabilities="",
+        cluster_ids=(),
+    )
+    return replace(record, **fields)
+
+
 @st.composite
 def catalogues(draw: Any, max_size: int = 40) -> list[SupplierRecord]:
     size = draw(st.integers(0, max_size))
@@ -376,26 +400,7 @@ def test_bounded_ranking_stays_exact_across_updates(
 
 def test_isic_section_letters_match_their_divisions() -> None:
     records = [
-        SupplierRecord(
-            id=f"frm_{code}",
-            name=code,
-            agency_id=None,
-            country="IN",
-            subdivision=None,
-            latitude=None,
-            longitude=None,
-            size_class="small",
-            isic_codes=(code,),
-            hs_codes=(),
-            certificates=(),
-            monthly_capacity=None,
-            capacity_unit=None,
-            quality_score=None,
-            on_time_delivery_rate=None,
-            capabilities="",
-            cluster_ids=(),
-        )
-        for code in ("1410", "0111", "3320", "4510")
+        bare_supplier(f"frm_{code}", country="IN", isic_codes=(code,)) for code in ("1410", "0111", "3320", "4510")
     ]
     view = build_view(records, seq=1, epoch=1)
     manufacturing = run_query(view, Query(on_date=ON, isic_codes=("C",), limit=10))
@@ -451,24 +456,12 @@ def test_distance_cells_hold_rows_inside_and_leave_only_rows_outside(
     distance the maximum-distance check measures."""
     country, subdivision, lat, lon = place
     records = [
-        SupplierRecord(
-            id=f"frm_{i:04d}",
-            name=f"Firm {i}",
-            agency_id="agy_1",
+        bare_supplier(
+            f"frm_{i:04d}",
             country=country,
             subdivision=subdivision,
             latitude=lat + offset[0] if offset else None,
             longitude=lon + offset[1] if offset else None,
-            size_class="small",
-            isic_codes=("1410",),
-            hs_codes=(),
-            certificates=(),
-            monthly_capacity=None,
-            capacity_unit=None,
-            quality_score=None,
-            on_time_delivery_rate=None,
-            capabilities="",
-            cluster_ids=(),
         )
         for i, offset in enumerate(offsets)
     ]
