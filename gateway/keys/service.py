@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -102,11 +102,16 @@ async def rotate_key(session: AsyncSession, key_id: str, *, created_by: str, gra
     return new, key
 
 
+BOOTSTRAP_LOCK_KEY = 7_350_002  # any constant, the same for every gateway replica of one database
+
+
 async def install_bootstrap_key(sessions: async_sessionmaker[AsyncSession], key: str) -> None:
     """Make ``key`` a valid admin key (or keep it so), e.g. from GATEWAY_BOOTSTRAP_API_KEY.
 
-    One upsert statement, so replicas starting together never collide on the row:
-    the first inserts it, the others update it to the same values.
+    One upsert, so replicas starting together agree on the row: the first inserts it,
+    the others update it to the same values. On PostgreSQL they take turns (a
+    transaction-scoped advisory lock): concurrent upserts are arbitrated on the id only,
+    and the insert that loses can trip the unique secret-hash index instead.
     """
     values = {
         "id": BOOTSTRAP_KEY_ID,
@@ -118,6 +123,8 @@ async def install_bootstrap_key(sessions: async_sessionmaker[AsyncSession], key:
         "created_at": datetime.now(UTC),
     }
     async with sessions() as session, session.begin():
+        if is_postgres(session):
+            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BOOTSTRAP_LOCK_KEY})
         insert = postgresql.insert if is_postgres(session) else sqlite.insert
         statement = insert(ApiKey).values(**values)
         await session.execute(
