@@ -123,9 +123,10 @@ async def install_bootstrap_key(sessions: async_sessionmaker[AsyncSession], key:
         "created_at": datetime.now(UTC),
     }
     async with sessions() as session, session.begin():
-        if is_postgres(session):
+        postgres = is_postgres(session)
+        if postgres:
             await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BOOTSTRAP_LOCK_KEY})
-        insert = postgresql.insert if is_postgres(session) else sqlite.insert
+        insert = postgresql.insert if postgres else sqlite.insert
         statement = insert(ApiKey).values(**values)
         await session.execute(
             statement.on_conflict_do_update(

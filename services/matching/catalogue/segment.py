@@ -64,6 +64,21 @@ def geo_cell(latitude: float, longitude: float) -> str:
     return f"g:{math.floor(latitude)}:{((math.floor(longitude) + 180) % 360) - 180}"
 
 
+def fine_cell(latitude: float, longitude: float) -> str:
+    """The quarter-degree cell, keyed by its south-west corner in quarter degrees."""
+    span = 360 * FINE_CELLS_PER_DEGREE
+    lat, lon = math.floor(latitude * FINE_CELLS_PER_DEGREE), math.floor(longitude * FINE_CELLS_PER_DEGREE)
+    return f"f:{lat}:{((lon + span // 2) % span) - span // 2}"
+
+
+def cell_corners(facets: Iterable[str], prefix: str, per_degree: int) -> tuple[list[str], np.ndarray]:
+    """The keys of the cells among ``facets`` (``prefix``: ``g:`` or ``f:``) and their
+    south-west corners in degrees."""
+    keys = [key for key in facets if key.startswith(prefix)]
+    corners = np.array([key.split(":")[1:] for key in keys], dtype=np.float64).reshape(-1, 2) / per_degree
+    return keys, corners
+
+
 def geo_cells_within(latitude: float, longitude: float, radius_km: float, max_cells: int = 4000) -> list[str] | None:
     """The one-degree cells that hold every point within ``radius_km``; None when that
     is too many cells (or the circle reaches a pole) to be a useful filter.
@@ -131,28 +146,6 @@ FINE_CELL_HALF_DIAGONAL_KM = (
     2 * EARTH_RADIUS_KM * math.asin(math.sqrt(2) * math.sin(math.radians(0.25 / FINE_CELLS_PER_DEGREE))) + 0.001
 )
 KM_PER_DEGREE_OF_LATITUDE = 2 * math.pi * EARTH_RADIUS_KM / 360
-
-
-def fine_cells(latitude: np.ndarray, longitude: np.ndarray) -> dict[str, BitMap]:
-    """The rows of each quarter-degree cell, keyed ``f:<lat index>:<lon index>`` (the
-    indices of the cell's south-west corner in quarter degrees)."""
-    rows = np.flatnonzero(~np.isnan(latitude) & ~np.isnan(longitude))
-    if len(rows) == 0:
-        return {}
-    span = 360 * FINE_CELLS_PER_DEGREE
-    lat = np.floor(latitude[rows].astype(np.float64) * FINE_CELLS_PER_DEGREE).astype(np.int64)
-    lon = (np.floor(longitude[rows].astype(np.float64) * FINE_CELLS_PER_DEGREE).astype(np.int64) + span // 2) % span
-    codes = lat * span + lon
-    order = np.argsort(codes, kind="stable")
-    codes, rows = codes[order], rows[order]
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    ends = np.r_[starts[1:], len(codes)]
-    cells = {}
-    for code, start, end in zip(codes[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
-        bitmap = bitmap_of(rows[start:end])
-        bitmap.run_optimize()
-        cells[f"f:{code // span}:{code % span - span // 2}"] = bitmap
-    return cells
 
 
 # Rings of proximity bounds a broad query with a point is split into: fewer rings mean
@@ -268,14 +261,9 @@ class Segment:
             bands, band_ceilings = performance_bands(self.performance_values)
         self.bands = bands
         self.band_ceilings = band_ceilings
-        cells = [(key, *key.split(":")[1:]) for key in facets if key.startswith("g:")]
-        self.cell_keys = [key for key, _, _ in cells]
-        self.cell_corners = np.array([(float(a), float(b)) for _, a, b in cells], dtype=np.float64).reshape(-1, 2)
-        fine = [(key, *key.split(":")[1:]) for key in facets if key.startswith("f:")]
-        self.fine_keys = [key for key, _, _ in fine]
-        self.fine_centres = (
-            np.array([(float(a), float(b)) for _, a, b in fine], dtype=np.float64).reshape(-1, 2) + 0.5
-        ) / FINE_CELLS_PER_DEGREE
+        self.cell_keys, self.cell_corners = cell_corners(facets, "g:", 1)
+        self.fine_keys, fine_corners = cell_corners(facets, "f:", FINE_CELLS_PER_DEGREE)
+        self.fine_centres = fine_corners + 0.5 / FINE_CELLS_PER_DEGREE
         self.max_capacity = np.array(
             [np.nanmax(capacity[capacity_unit == code], initial=0.0) for code in range(len(units))], dtype=np.float64
         )
@@ -330,7 +318,9 @@ class Segment:
             keys.update(f"i:{p}" for code in s.isic_codes for p in isic_prefixes(code))
             keys.update(f"h:{p}" for code in s.hs_codes for p in hs_prefixes(code))
             if s.latitude is not None and s.longitude is not None:
-                keys.add(geo_cell(float(np.float32(s.latitude)), float(np.float32(s.longitude))))
+                latitude32, longitude32 = float(np.float32(s.latitude)), float(np.float32(s.longitude))
+                keys.add(geo_cell(latitude32, longitude32))
+                keys.add(fine_cell(latitude32, longitude32))
             for key in keys:
                 facet_keys.append(key_ids.setdefault(key, len(key_ids)))
                 facet_rows.append(row)
@@ -344,7 +334,6 @@ class Segment:
         facets = {key: bitmap_of(rows_by_key[bounds[i] : bounds[i + 1]]) for key, i in key_ids.items()}
         for bitmap in facets.values():
             bitmap.run_optimize()
-        facets.update(fine_cells(latitude, longitude))
         order, bounds = _grouped(cert_schemes, len(scheme_ids))
         columns = [np.frombuffer(c, dtype=np.int32)[order] for c in (cert_rows, cert_starts, cert_ends)]
         certificates = {
