@@ -60,7 +60,9 @@ def suppliers(draw: Any, index: int, shares: st.SearchStrategy[float | None] = S
         )
         for scheme in draw(st.lists(st.sampled_from(SCHEMES), max_size=3))
     )
-    capacity = draw(st.none() | st.sampled_from([500.0, 750.0, 800.0, 900.0, 1000.0, 1000.0, 1500.5, 20000.0]))
+    capacity = draw(
+        st.none() | st.sampled_from([0.0, 500.0, 750.0, 800.0, 900.0, 1000.0, 1000.0, 1500.5, 2048.0, 20000.0])
+    )
     return SupplierRecord(
         id=f"frm_{index:04d}{draw(st.sampled_from('ABC'))}",
         name=f"Firm {index}",
@@ -413,26 +415,39 @@ def test_isic_section_letters_match_their_divisions() -> None:
     words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=6),
     preferred=st.lists(st.sampled_from(SCHEMES), min_size=1, max_size=3, unique=True),
     counted=st.integers(1, 4),
+    target=st.sampled_from([100.0, 900.0, 1024.0, 5000.0, 1e6]),
 )
 def test_bound_parts_split_the_rows_and_bound_each_one(
-    records: list[SupplierRecord], words: list[str], preferred: list[str], counted: int
+    records: list[SupplierRecord], words: list[str], preferred: list[str], counted: int, target: float
 ) -> None:
-    """Text and certification parts partition the rows, and no row's value exceeds its part's bound."""
+    """Text, certification and capacity parts partition the rows, and no row's value
+    exceeds its part's bound."""
     view = build_view(records, seq=1, epoch=1)
     main = view.main
-    q = Query(on_date=ON, description=" ".join(words), preferred_certifications=tuple(preferred))
+    q = Query(
+        on_date=ON,
+        description=" ".join(words),
+        preferred_certifications=tuple(preferred),
+        desired_monthly_capacity=target,
+        capacity_unit="Pieces",
+    )
     terms = view.text.query_vector(q.description)
     chosen = main.all_rows
     with patch.object(text, "COUNTED_TERMS", counted), patch.object(segment, "COUNTED_SCHEMES", counted):
         text_parts = main.postings.holding_counts(*terms, chosen)
         scheme_parts = main.held_counts(q, chosen)
-    weights = {"text": 1.0, "certifications": 1.0}
-    for parts in (text_parts, scheme_parts):
-        assert sum(len(rows) for rows, _ in parts) == len(chosen)
-        assert BitMap.union(BitMap(), *(rows for rows, _ in parts)) == chosen
-    for rows, bound in text_parts:
+    capacity_parts = main.capacity_parts(q, chosen)
+    weights = {"text": 1.0, "certifications": 1.0, "capacity": 1.0}
+    for rows, fit in capacity_parts:
+        assert main.criterion_values(q, as_array(rows), weights, terms)["capacity"].max() <= fit
+    for parts in (text_parts, scheme_parts, capacity_parts):
+        assert sum(len(part[0]) for part in parts) == len(chosen)
+        assert BitMap.union(BitMap(), *(part[0] for part in parts)) == chosen
+    for rows, bound, scale in text_parts:
         similarity = main.criterion_values(q, as_array(rows), weights, terms)["text"]
         assert similarity.max() <= bound + 1e-12
+        ceilings = main.postings.row_ceilings(np.full(len(rows), scale), as_array(rows))
+        assert np.all(similarity <= ceilings)
     for rows, count in scheme_parts:
         held = main.criterion_values(q, as_array(rows), weights, terms)["certifications"] * len(preferred)
         assert held.max() <= count + 1e-12

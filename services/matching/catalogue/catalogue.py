@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,30 @@ NO_ROWS = np.empty(0, dtype=np.int64)
 # every row costs less than the bounds); measured at 1M suppliers.
 BROAD_ROWS = 50_000
 SCORE_BATCH = 2048  # rows scored at once while walking a broad set
+CELL_CHUNK = 1024  # cells of a broad set's grid put in order at once
+
+
+def _cells_best_first(dimensions: list[list[tuple[BitMap, float]]]) -> Iterator[tuple[float, tuple[int, ...]]]:
+    """The cells of the grid of ``dimensions`` (one part of each) with their bound (the
+    sum of their parts'), best first. The grid can hold tens of thousands of cells and
+    a walk usually stops early, so cells are ordered ``CELL_CHUNK`` at a time.
+    """
+    bound = np.asarray(0.0)
+    for dimension in dimensions:
+        bound = np.add.outer(bound, [part for _, part in dimension])
+    flat = bound.ravel()
+    remaining = np.arange(flat.size)
+    while remaining.size:
+        if remaining.size > CELL_CHUNK:
+            best = np.argpartition(-flat[remaining], CELL_CHUNK)[:CELL_CHUNK]
+            rest = np.ones(remaining.size, dtype=bool)
+            rest[best] = False
+            chunk, remaining = remaining[best], remaining[rest]
+        else:
+            chunk, remaining = remaining, remaining[:0]
+        chunk = chunk[np.argsort(-flat[chunk], kind="stable")]
+        indices = (index.tolist() for index in np.unravel_index(chunk, bound.shape))
+        yield from zip(flat[chunk].tolist(), zip(*indices, strict=True), strict=True)
 
 
 def _contenders(
@@ -127,13 +151,13 @@ def _contenders(
 ) -> np.ndarray:
     """The rows of ``chosen`` that can be in its top ``limit`` (ascending), scoring few of a broad set.
 
-    A score is a weighted sum of values in [0, 1]. Text, proximity, certifications and
-    performance split the rows into parts with an upper bound of their value: text by
-    how many of the query's terms a row holds, proximity by rings of one-degree cells,
-    certifications by how many preferred schemes a row holds, performance by bands of
-    descending performance built with the segment; capacity is bounded by the largest
-    capacity in the unit. The cells of that grid (one part of each) are visited best
-    bound first; their rows are filtered by their own performance and capacity fit and
+    A score is a weighted sum of values in [0, 1]. Each criterion splits the rows into
+    parts with an upper bound of its value: text by how many of the query's terms a row
+    holds, proximity by rings of one-degree cells, certifications by how many preferred
+    schemes a row holds, capacity by power-of-two buckets of capacity in the query's
+    unit, performance by bands of descending performance built with the segment. The
+    cells of that grid (one part of each) are visited best bound first; their rows are
+    filtered by their own performance, capacity fit and text bound from their norm, and
     scored exactly, until the next cell's bound falls below the k-th best score found:
     no row left unscored can reach the top k. Only visited cells are intersected
     (crossings of leading parts are kept), and ``ROUNDING_SLACK`` keeps rows whose
@@ -141,12 +165,15 @@ def _contenders(
     """
     if len(chosen) <= BROAD_ROWS:
         return as_array(chosen)
-    w_performance = weights.get("performance", 0.0)
-    dimensions: list[list[tuple[BitMap, float]]] = []  # each one splits ``chosen``: (part, bound of its share)
-    if "text" in weights:
-        dimensions.append(
-            [(rows, weights["text"] * bound) for rows, bound in segment.postings.holding_counts(*terms, chosen)]
-        )
+    w_performance, w_text = weights.get("performance", 0.0), weights.get("text", 0.0)
+    # Each dimension splits ``chosen``: (part, bound of its share). A part may hold rows
+    # outside ``chosen`` too: crossings start from ``chosen``.
+    dimensions: list[list[tuple[BitMap, float]]] = []
+    text_scales: list[float] = []  # per text part: its rows' similarity is at most this over their norm
+    if w_text:
+        text_parts = segment.postings.holding_counts(*terms, chosen)
+        dimensions.append([(rows, w_text * bound) for rows, bound, _ in text_parts])
+        text_scales = [scale for _, _, scale in text_parts]
     if "proximity" in weights:
         assert query.latitude is not None and query.longitude is not None
         reference = query.max_distance_km or PROXIMITY_REFERENCE_KM
@@ -155,18 +182,14 @@ def _contenders(
     if "certifications" in weights:
         share = weights["certifications"] / len(query.preferred_certifications)
         dimensions.append([(rows, share * count) for rows, count in segment.held_counts(query, chosen)])
+    w_capacity = weights.get("capacity", 0.0)
+    capacity_dimension = len(dimensions) if w_capacity else -1
+    if w_capacity:
+        dimensions.append([(rows, w_capacity * fit) for rows, fit in segment.capacity_parts(query, chosen)])
     if not dimensions:
         dimensions.append([(chosen, 0.0)])
     bands = list(zip(segment.bands, (w_performance * segment.band_ceilings).tolist(), strict=True))
     dimensions.append(bands)  # last: the small first bands make cheap intersections
-    w_capacity = weights.get("capacity", 0.0)
-    capacity_part = w_capacity * segment.capacity_ceiling(query) if w_capacity else 0.0  # in every cell's bound
-    bound = np.asarray(capacity_part)
-    for dimension in dimensions:
-        bound = np.add.outer(bound, [part for _, part in dimension])
-    order = np.argsort(-bound, axis=None, kind="stable")
-    cell_bounds = bound.ravel()[order].tolist()
-    cell_parts = list(zip(*(index.tolist() for index in np.unravel_index(order, bound.shape)), strict=True))
 
     scored_rows: list[np.ndarray] = []
     scored: list[np.ndarray] = []
@@ -186,15 +209,21 @@ def _contenders(
             kth = float(best.min())
 
     def score_pending() -> None:
-        # A row is kept if its own performance and capacity fit, with the rest of its cell's
-        # bound, can reach the k-th.
+        # A row is kept if its own performance, capacity fit and text bound from its norm,
+        # with the rest of its cell's bound, can reach the k-th.
         rows = np.concatenate(pending_rows)
-        own = np.repeat(pending_rest, [len(r) for r in pending_rows]) + w_performance * segment.performance(rows)
+        sizes = [len(r) for r in pending_rows]
+        own = np.repeat(pending_rest, sizes) + w_performance * segment.performance(rows)
         if w_capacity:
             own += w_capacity * segment.capacity_fit(query, rows)
+        if w_text:
+            text_bound = np.repeat(pending_text, sizes)
+            own += w_text * np.minimum(text_bound, segment.postings.row_ceilings(np.repeat(pending_scale, sizes), rows))
         score(rows[own >= kth - ROUNDING_SLACK])
         pending_rows.clear()
         pending_rest.clear()
+        pending_text.clear()
+        pending_scale.clear()
 
     crossings: dict[tuple[int, ...], BitMap] = {(): chosen}  # parts of the leading dimensions, crossed once
 
@@ -208,9 +237,11 @@ def _contenders(
         return found
 
     pending_rows: list[np.ndarray] = []
-    pending_rest: list[float] = []  # per pending cell: its bound but performance and capacity
+    pending_rest: list[float] = []  # per pending cell: its bound but performance, capacity and text
+    pending_text: list[float] = []  # per pending cell: its text part's bound of the similarity
+    pending_scale: list[float] = []  # and its text part's scale
     pending_count = 0
-    for cell_bound, parts in zip(cell_bounds, cell_parts, strict=True):
+    for cell_bound, parts in _cells_best_first(dimensions):
         if cell_bound < kth - ROUNDING_SLACK:
             break
         crossing = crossing_of(parts[:-1])
@@ -221,7 +252,15 @@ def _contenders(
         if not cell:
             continue
         pending_rows.append(as_array(cell))
-        pending_rest.append(cell_bound - bands[band][1] - capacity_part)
+        rest = cell_bound - bands[band][1]
+        if w_capacity:
+            rest -= dimensions[capacity_dimension][parts[capacity_dimension]][1]
+        if w_text:
+            text_part = dimensions[0][parts[0]][1]
+            rest -= text_part
+            pending_text.append(text_part / w_text)
+            pending_scale.append(text_scales[parts[0]])
+        pending_rest.append(rest)
         pending_count += len(cell)
         if pending_count >= SCORE_BATCH:
             score_pending()

@@ -1,9 +1,10 @@
 """An immutable, columnar block of suppliers with its bitmap indexes.
 
 Rows are dense integers. Categorical attributes (sector and product codes at every
-prefix length, country, subdivision, cluster, size class, one-degree geo cell) are
-roaring bitmaps, so hard constraints are bitmap unions and intersections; numeric
-attributes are numpy columns checked only on the survivors. Certificates are kept
+prefix length, country, subdivision, cluster, size class, one-degree and
+quarter-degree geo cells, power-of-two capacity buckets per unit) are roaring bitmaps,
+so hard constraints are bitmap unions and intersections; numeric attributes are numpy
+columns checked only on the survivors. Certificates are kept
 as (row, valid from, valid until) intervals per scheme, turned into a bitmap per
 scheme and day on first use. Rows are also grouped into bands of descending
 performance (the only query-independent criterion), so a broad query can score the
@@ -71,35 +72,22 @@ def fine_cell(latitude: float, longitude: float) -> str:
     return f"f:{lat}:{((lon + span // 2) % span) - span // 2}"
 
 
+def capacity_key(unit: str, capacity: float) -> str | None:
+    """The capacity bucket of a row with ``capacity`` in its (normalised) ``unit``: ``b`` of
+    ``2**(b-1) <= capacity < 2**b``, or ``CAPACITY_TOP`` when not finite; None when not
+    above 0 (its capacity fit is at most 0)."""
+    if not capacity > 0:  # also NaN
+        return None
+    bucket = math.frexp(capacity)[1] if math.isfinite(capacity) else CAPACITY_TOP
+    return f"q:{bucket}:{unit}"
+
+
 def cell_corners(facets: Iterable[str], prefix: str, per_degree: int) -> tuple[list[str], np.ndarray]:
     """The keys of the cells among ``facets`` (``prefix``: ``g:`` or ``f:``) and their
     south-west corners in degrees."""
     keys = [key for key in facets if key.startswith(prefix)]
     corners = np.array([key.split(":")[1:] for key in keys], dtype=np.float64).reshape(-1, 2) / per_degree
     return keys, corners
-
-
-def geo_cells_within(latitude: float, longitude: float, radius_km: float, max_cells: int = 4000) -> list[str] | None:
-    """The one-degree cells that hold every point within ``radius_km``; None when that
-    is too many cells (or the circle reaches a pole) to be a useful filter.
-
-    Latitude spans ``radius / R`` radians; longitude ``asin(sin(radius / R) / cos(lat))``,
-    the exact half-width of a spherical cap; a small margin covers float rounding.
-    """
-    angle = radius_km / EARTH_RADIUS_KM
-    dlat = math.degrees(angle) + 0.01
-    lat_low, lat_high = latitude - dlat, latitude + dlat
-    if lat_low <= -90 or lat_high >= 90:
-        return None
-    spread = math.sin(angle) / math.cos(math.radians(latitude))
-    if angle >= math.pi / 2 or spread >= 1:
-        return None
-    dlon = math.degrees(math.asin(spread)) + 0.01
-    lat_cells = range(math.floor(lat_low), math.floor(lat_high) + 1)
-    lon_cells = {((c + 180) % 360) - 180 for c in range(math.floor(longitude - dlon), math.floor(longitude + dlon) + 1)}
-    if len(lat_cells) * len(lon_cells) > max_cells:
-        return None
-    return [f"g:{a}:{b}" for a in lat_cells for b in sorted(lon_cells)]
 
 
 def haversine_km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
@@ -147,6 +135,8 @@ FINE_CELL_HALF_DIAGONAL_KM = (
 )
 KM_PER_DEGREE_OF_LATITUDE = 2 * math.pi * EARTH_RADIUS_KM / 360
 
+
+CAPACITY_TOP = 1 << 12  # the bucket of an infinite capacity: above any finite one's (at most 1024)
 
 # Rings of proximity bounds a broad query with a point is split into: fewer rings mean
 # fewer cells to visit but looser bounds. At 1M suppliers 2 and 4 gave the same p99
@@ -264,9 +254,26 @@ class Segment:
         self.cell_keys, self.cell_corners = cell_corners(facets, "g:", 1)
         self.fine_keys, fine_corners = cell_corners(facets, "f:", FINE_CELLS_PER_DEGREE)
         self.fine_centres = fine_corners + 0.5 / FINE_CELLS_PER_DEGREE
-        self.max_capacity = np.array(
-            [np.nanmax(capacity[capacity_unit == code], initial=0.0) for code in range(len(units))], dtype=np.float64
-        )
+        capacity_buckets: dict[str, list[tuple[int, str]]] = {}  # per unit: its buckets and their keys
+        for key in facets:
+            if key.startswith("q:"):
+                bucket, unit = key[2:].split(":", 1)
+                capacity_buckets.setdefault(unit, []).append((int(bucket), key))
+        # Per unit, its buckets ascending and, for each index i, the rows of bucket i or above
+        # and the rows below it (one more each, for "none" and "all"): a capacity split
+        # takes two of them as they are.
+        self.capacity_splits: dict[str, tuple[list[int], list[BitMap], list[BitMap]]] = {}
+        for unit, keyed in capacity_buckets.items():
+            keyed.sort()
+            buckets, bitmaps = [bucket for bucket, _ in keyed], [facets[key] for _, key in keyed]
+            at_least, below = [BitMap()], [BitMap()]
+            for bitmap in reversed(bitmaps):
+                at_least.append(at_least[-1] | bitmap)
+            for bitmap in bitmaps:
+                below.append(below[-1] | bitmap)
+            for cumulative in (*at_least, *below):
+                cumulative.run_optimize()
+            self.capacity_splits[unit] = (buckets, at_least[::-1], below)
         self.all_rows = BitMap()
         self.all_rows.add_range(0, self.n)
         if verify_order and self.n > 1 and not bool(np.all(ids[1:] > ids[:-1])):
@@ -317,6 +324,9 @@ class Segment:
             keys.update(f"k:{cluster}" for cluster in s.cluster_ids)
             keys.update(f"i:{p}" for code in s.isic_codes for p in isic_prefixes(code))
             keys.update(f"h:{p}" for code in s.hs_codes for p in hs_prefixes(code))
+            bucket = capacity_key(units[capacity_unit[row]], capacity[row])
+            if bucket is not None:
+                keys.add(bucket)
             if s.latitude is not None and s.longitude is not None:
                 latitude32, longitude32 = float(np.float32(s.latitude)), float(np.float32(s.longitude))
                 keys.add(geo_cell(latitude32, longitude32))
@@ -397,7 +407,9 @@ class Segment:
             self.performance_values,
         )
         bitmaps = sum(len(b.serialize()) for b in self.facets.values())
-        bitmaps += sum(len(b.serialize()) for b in self.bands) + self.band_ceilings.nbytes
+        cumulative = [rows for _, at_least, below in self.capacity_splits.values() for rows in (*at_least, *below)]
+        bitmaps += sum(len(b.serialize()) for b in (*self.bands, *cumulative))
+        bitmaps += self.band_ceilings.nbytes
         certs = sum(c.rows.nbytes + c.start.nbytes + c.end.nbytes for c in self.certificates.values())
         return int(sum(a.nbytes for a in arrays) + bitmaps + certs + self.postings.nbytes + self.names.nbytes)
 
@@ -406,7 +418,8 @@ class Segment:
     def proximity_rings(
         self, latitude: float, longitude: float, reference: float, chosen: BitMap
     ) -> list[tuple[BitMap, float]]:
-        """``chosen`` split into rings by an upper bound of ``proximity``, best first.
+        """``chosen`` split into rings by an upper bound of ``proximity``, best first (the
+        near rings are unions of cells, not yet intersected with ``chosen``).
 
         A one-degree cell's rows are at least as far as a lower bound of the haversine
         distance to the cell's box: each term of the haversine sum is at its smallest
@@ -430,7 +443,7 @@ class Segment:
         for index in range(PROXIMITY_RINGS):
             members = np.flatnonzero(ring == index)
             if len(members):
-                rows = BitMap.union(*(self.facets[self.cell_keys[i]] for i in members.tolist())) & chosen
+                rows = BitMap.union(*(self.facets[self.cell_keys[i]] for i in members.tolist()))
                 near |= rows
                 rings.append((rows, float(ceiling[members].max())))
         rings.append((chosen - near, 0.0))  # far cells (ceiling 0) and rows without coordinates
@@ -465,12 +478,25 @@ class Segment:
         groups = count_groups(chosen, [self.valid_certificates(s, day)[0] for s in schemes], most=COUNTED_SCHEMES)
         return [(rows, count if count < COUNTED_SCHEMES else len(schemes)) for rows, count in groups]
 
-    def capacity_ceiling(self, query: Query) -> float:
-        """The largest ``capacity`` fit of any row: its unit's largest capacity over the target."""
+    def capacity_parts(self, query: Query, chosen: BitMap) -> list[tuple[BitMap, float]]:
+        """Parts of ``chosen`` by an upper bound of the ``capacity`` fit, best first: rows
+        that may fit fully, the other rows with a capacity in the query's unit (a row of
+        bucket ``b`` has a capacity below ``2**b``, so a fit below ``2**b / target``), and
+        the rest (another unit, none, or 0), which fit 0. The first two are the unit's
+        precomputed bitmaps, not yet intersected with ``chosen`` (a crossing does that).
+        """
         target, unit = query.capacity_target, (query.capacity_unit or "").strip().lower()
         assert target is not None
-        largest = float(self.max_capacity[self.units.index(unit)]) if unit in self.units else 0.0
-        return min(1.0, largest / target)
+        split = self.capacity_splits.get(unit)
+        if split is None:
+            return [(chosen, 0.0)] if chosen else []
+        buckets, at_least, below = split
+        full = next(
+            (i for i, b in enumerate(buckets) if b >= CAPACITY_TOP or math.ldexp(1.0, b) >= target), len(buckets)
+        )
+        below_bound = math.ldexp(1.0, buckets[full - 1]) / target if full > 0 else 0.0
+        parts = [(at_least[full], 1.0), (below[full], below_bound), (chosen - below[-1], 0.0)]
+        return [(rows, bound) for rows, bound in parts if rows]
 
     # -- evaluation -----------------------------------------------------------------
 
@@ -494,10 +520,6 @@ class Segment:
             selected.append(self._any_of(f"k:{c}" for c in query.cluster_ids))
         if query.size_classes:
             selected.append(self._any_of(f"z:{z}" for z in query.size_classes))
-        if query.max_distance_km is not None and query.latitude is not None and query.longitude is not None:
-            cells = geo_cells_within(query.latitude, query.longitude, query.max_distance_km)
-            if cells is not None:
-                selected.append(self._any_of(cells))
         if not selected:
             result = self.all_rows.copy()
         else:

@@ -19,7 +19,7 @@ from pyroaring import BitMap
 from services.matching.catalogue.segment import CertificateIntervals, PackedStrings, Segment
 from services.matching.catalogue.text import Postings, TextModel
 
-FORMAT = 4  # 4: quarter-degree cells among the facets (distance checks need them)
+FORMAT = 5  # 4: quarter-degree cells among the facets (distance checks need them); 5: capacity buckets
 KEEP = 2
 POSTINGS_ARRAYS = ("repeat_indptr", "repeat_rows", "repeat_counts", "norms", "idf", "max_weights")
 _ARRAYS = ("ids", "latitude", "longitude", "capacity", "capacity_unit", "quality", "on_time")

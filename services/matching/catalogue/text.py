@@ -92,6 +92,9 @@ class TextModel:
 
 
 COUNTED_TERMS = 8  # rows are told apart by how many query terms they hold up to this many
+# Above a weight's float32 rounding (2**-24 of it) and the float64 sums: a row's
+# similarity bound from its norm is scaled up by this much to stay above the similarity.
+NUMERATOR_MARGIN = 1 + 1e-6
 WEIGHT_SLICE = 1 << 22  # postings whose weights are computed at once when building
 
 
@@ -142,6 +145,17 @@ class Postings:
         self.norms = norms  # float64 per document (1.0 when empty)
         self.idf = idf  # float32 per term
         self.max_weights = max_weights  # float32 per term: its largest weight (0 when unused)
+        self.max_numerators = self._max_numerators()  # float64 per term: its largest (1 + log tf) x idf
+
+    def _max_numerators(self) -> np.ndarray:
+        """Each term's largest ``x`` (its weight before the division by the norm), from its
+        largest count: 1 unless the term has repeated postings."""
+        largest = np.ones(len(self.idf), dtype=np.float32)
+        repeated = np.flatnonzero(np.diff(self.repeat_indptr))
+        if len(repeated):
+            largest[repeated] = np.maximum.reduceat(self.repeat_counts, self.repeat_indptr[repeated])
+        numerators: np.ndarray = _tfidf(largest, self.idf).astype(np.float64)
+        return numerators
 
     @classmethod
     def build(cls, counts: sp.csr_matrix, idf: np.ndarray) -> Postings:
@@ -252,15 +266,33 @@ class Postings:
 
     def holding_counts(
         self, terms: np.ndarray, query_weights: np.ndarray, chosen: BitMap
-    ) -> list[tuple[BitMap, float]]:
-        """``chosen`` split by how many of the query's terms each row holds, with a bound of
-        the similarity of each part: the sum of that many of the largest products (query
-        weight x the term's largest weight), at most 1. Rows holding ``COUNTED_TERMS`` or
-        more share one part, bounded by the sum of all products.
+    ) -> list[tuple[BitMap, float, float]]:
+        """``chosen`` split by how many of the query's terms each row holds, with two bounds
+        of the similarity of a row in each part: the sum of that many of the largest
+        products (query weight x the term's largest weight), at most 1; and a ``scale``,
+        where ``scale / norm`` bounds a row of that ``norm`` (``row_ceilings``). Rows
+        holding ``COUNTED_TERMS`` or more share one part, bounded by the sums of all.
         """
         known = [(t, q) for t, q in zip(terms.tolist(), query_weights.tolist(), strict=True) if t < len(self.terms)]
         products = sorted((q * float(self.max_weights[t]) for t, q in known), reverse=True)
+        numerators = sorted((q * float(self.max_numerators[t]) for t, q in known), reverse=True)
         groups = count_groups(chosen, [self.terms[t] for t, _ in known], most=COUNTED_TERMS)
         return [
-            (rows, min(1.0, sum(products[:count] if count < COUNTED_TERMS else products))) for rows, count in groups
+            (
+                rows,
+                min(1.0, sum(products[:count] if count < COUNTED_TERMS else products)),
+                NUMERATOR_MARGIN * sum(numerators[:count] if count < COUNTED_TERMS else numerators),
+            )
+            for rows, count in groups
         ]
+
+    def row_ceilings(self, scales: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Upper bounds of the similarity of ``rows`` from their parts' ``scale``s.
+
+        A weight is ``x / norm`` rounded to float32 and ``x`` is at most the term's largest,
+        so a row's similarity is at most the sum of its terms' query weight x largest
+        ``x``, over its norm: tight for the long descriptions whose largest weights are
+        far below the term's largest anywhere.
+        """
+        ceilings: np.ndarray = np.minimum(scales / self.norms[rows], 1.0)
+        return ceilings
