@@ -259,21 +259,16 @@ class Segment:
             if key.startswith("q:"):
                 bucket, unit = key[2:].split(":", 1)
                 capacity_buckets.setdefault(unit, []).append((int(bucket), key))
-        # Per unit, its buckets ascending and, for each index i, the rows of bucket i or above
-        # and the rows below it (one more each, for "none" and "all"): a capacity split
-        # takes two of them as they are.
-        self.capacity_splits: dict[str, tuple[list[int], list[BitMap], list[BitMap]]] = {}
+        # Per unit, its buckets ascending and, for each index i, the rows of bucket i or
+        # above (one more, empty, at the end): a capacity split needs no union of buckets.
+        self.capacity_splits: dict[str, tuple[list[int], list[BitMap]]] = {}
         for unit, keyed in capacity_buckets.items():
             keyed.sort()
-            buckets, bitmaps = [bucket for bucket, _ in keyed], [facets[key] for _, key in keyed]
-            at_least, below = [BitMap()], [BitMap()]
-            for bitmap in reversed(bitmaps):
-                at_least.append(at_least[-1] | bitmap)
-            for bitmap in bitmaps:
-                below.append(below[-1] | bitmap)
-            for cumulative in (*at_least, *below):
-                cumulative.run_optimize()
-            self.capacity_splits[unit] = (buckets, at_least[::-1], below)
+            at_least = [BitMap()]
+            for _, key in reversed(keyed):
+                at_least.append(at_least[-1] | facets[key])
+                at_least[-1].run_optimize()
+            self.capacity_splits[unit] = ([bucket for bucket, _ in keyed], at_least[::-1])
         self.all_rows = BitMap()
         self.all_rows.add_range(0, self.n)
         if verify_order and self.n > 1 and not bool(np.all(ids[1:] > ids[:-1])):
@@ -407,7 +402,7 @@ class Segment:
             self.performance_values,
         )
         bitmaps = sum(len(b.serialize()) for b in self.facets.values())
-        cumulative = [rows for _, at_least, below in self.capacity_splits.values() for rows in (*at_least, *below)]
+        cumulative = [rows for _, at_least in self.capacity_splits.values() for rows in at_least]
         bitmaps += sum(len(b.serialize()) for b in (*self.bands, *cumulative))
         bitmaps += self.band_ceilings.nbytes
         certs = sum(c.rows.nbytes + c.start.nbytes + c.end.nbytes for c in self.certificates.values())
@@ -482,20 +477,21 @@ class Segment:
         """Parts of ``chosen`` by an upper bound of the ``capacity`` fit, best first: rows
         that may fit fully, the other rows with a capacity in the query's unit (a row of
         bucket ``b`` has a capacity below ``2**b``, so a fit below ``2**b / target``), and
-        the rest (another unit, none, or 0), which fit 0. The first two are the unit's
-        precomputed bitmaps, not yet intersected with ``chosen`` (a crossing does that).
+        the rest (another unit, none, or 0), which fit 0. The first two come from the
+        unit's cumulative bitmaps, not intersected with ``chosen`` (a crossing does that).
         """
         target, unit = query.capacity_target, (query.capacity_unit or "").strip().lower()
         assert target is not None
         split = self.capacity_splits.get(unit)
         if split is None:
             return [(chosen, 0.0)] if chosen else []
-        buckets, at_least, below = split
+        buckets, at_least = split
         full = next(
             (i for i, b in enumerate(buckets) if b >= CAPACITY_TOP or math.ldexp(1.0, b) >= target), len(buckets)
         )
         below_bound = math.ldexp(1.0, buckets[full - 1]) / target if full > 0 else 0.0
-        parts = [(at_least[full], 1.0), (below[full], below_bound), (chosen - below[-1], 0.0)]
+        fitting, in_unit = at_least[full], at_least[0]
+        parts = [(fitting, 1.0), (in_unit - fitting, below_bound), (chosen - in_unit, 0.0)]
         return [(rows, bound) for rows, bound in parts if rows]
 
     # -- evaluation -----------------------------------------------------------------
