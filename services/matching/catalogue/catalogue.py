@@ -169,11 +169,10 @@ def _contenders(
     # Each dimension splits ``chosen``: (part, bound of its share). A part may hold rows
     # outside ``chosen`` too: crossings start from ``chosen``.
     dimensions: list[list[tuple[BitMap, float]]] = []
-    text_scales: list[float] = []  # per text part: its rows' similarity is at most this over their norm
-    if w_text:
+    text_parts: list[tuple[BitMap, float, float]] = []  # (rows, bound of the similarity, scale over the norm)
+    if w_text:  # always the first dimension
         text_parts = segment.postings.holding_counts(*terms, chosen)
         dimensions.append([(rows, w_text * bound) for rows, bound, _ in text_parts])
-        text_scales = [scale for _, _, scale in text_parts]
     if "proximity" in weights:
         assert query.latitude is not None and query.longitude is not None
         reference = query.max_distance_km or PROXIMITY_REFERENCE_KM
@@ -256,10 +255,10 @@ def _contenders(
         if w_capacity:
             rest -= dimensions[capacity_dimension][parts[capacity_dimension]][1]
         if w_text:
-            text_part = dimensions[0][parts[0]][1]
-            rest -= text_part
-            pending_text.append(text_part / w_text)
-            pending_scale.append(text_scales[parts[0]])
+            rest -= dimensions[0][parts[0]][1]
+            _, similarity_bound, scale = text_parts[parts[0]]
+            pending_text.append(similarity_bound)
+            pending_scale.append(scale)
         pending_rest.append(rest)
         pending_count += len(cell)
         if pending_count >= SCORE_BATCH:

@@ -277,13 +277,9 @@ class Postings:
         products = sorted((q * float(self.max_weights[t]) for t, q in known), reverse=True)
         numerators = sorted((q * float(self.max_numerators[t]) for t, q in known), reverse=True)
         groups = count_groups(chosen, [self.terms[t] for t, _ in known], most=COUNTED_TERMS)
+        held = [(rows, count if count < COUNTED_TERMS else len(known)) for rows, count in groups]
         return [
-            (
-                rows,
-                min(1.0, sum(products[:count] if count < COUNTED_TERMS else products)),
-                NUMERATOR_MARGIN * sum(numerators[:count] if count < COUNTED_TERMS else numerators),
-            )
-            for rows, count in groups
+            (rows, min(1.0, sum(products[:count])), NUMERATOR_MARGIN * sum(numerators[:count])) for rows, count in held
         ]
 
     def row_ceilings(self, scales: np.ndarray, rows: np.ndarray) -> np.ndarray:
