@@ -344,11 +344,13 @@ def test_shortlists_stay_exact_across_updates(
 
 
 @contextmanager
-def ranked_by_bounds(first_band: int, counted: int = 8) -> Iterator[None]:
-    """Every candidate set takes the bounded path (``_contenders``), with tiny bands and
-    terms and schemes held counted up to ``counted`` only."""
+def ranked_by_bounds(first_band: int, counted: int = 8, whole_crossing: int = 0) -> Iterator[None]:
+    """Every candidate set takes the bounded path (``_contenders``), with tiny bands,
+    terms and schemes held counted up to ``counted`` only, and crossings of at most
+    ``whole_crossing`` rows scored whole (0: every cell band by band)."""
     with (
         patch.object(catalogue, "BROAD_ROWS", 0),
+        patch.object(catalogue, "WHOLE_CROSSING_ROWS", whole_crossing),
         patch.object(segment, "FIRST_BAND_ROWS", first_band),
         patch.object(segment, "COUNTED_SCHEMES", counted),
         patch.object(text, "COUNTED_TERMS", counted),
@@ -366,6 +368,7 @@ BROAD = st.sampled_from([(), ("14",), ("10", "14", "25")])  # no sector filter, 
     sectors=BROAD,
     first_band=st.integers(1, 5),
     counted=st.integers(1, 3),
+    whole_crossing=st.sampled_from([0, 4, 1000]),
 )
 def test_broad_queries_ranked_by_bounds_equal_the_reference(
     records: list[SupplierRecord],
@@ -373,9 +376,10 @@ def test_broad_queries_ranked_by_bounds_equal_the_reference(
     sectors: tuple[str, ...],
     first_band: int,
     counted: int,
+    whole_crossing: int,
 ) -> None:
     """The bounded ranking must not drop a row of the exact top k: big k, ties, text or not."""
-    with ranked_by_bounds(first_band, counted):
+    with ranked_by_bounds(first_band, counted, whole_crossing):
         view = build_view(records, seq=1, epoch=1)
         for q in query_list:
             broad = replace(q, isic_codes=sectors, hs_codes=(), cluster_ids=(), size_classes=(), countries=())
@@ -389,13 +393,19 @@ def test_broad_queries_ranked_by_bounds_equal_the_reference(
     changes=st.lists(st.tuples(st.integers(0, 45), st.booleans()), max_size=8),
     q=queries(max_limit=40),
     first_band=st.integers(1, 5),
+    whole_crossing=st.sampled_from([0, 4, 1000]),
     data=st.data(),
 )
 def test_bounded_ranking_stays_exact_across_updates(
-    records: list[SupplierRecord], changes: list[tuple[int, bool]], q: Query, first_band: int, data: Any
+    records: list[SupplierRecord],
+    changes: list[tuple[int, bool]],
+    q: Query,
+    first_band: int,
+    whole_crossing: int,
+    data: Any,
 ) -> None:
     """Deleted and changed rows (tombstones) leave the main segment's bands in place."""
-    with ranked_by_bounds(first_band):
+    with ranked_by_bounds(first_band, whole_crossing=whole_crossing):
         *_, (view, current) = changed_views(records, changes, data)
         assert engine(view, q) == reference(current, view.text, q)
 

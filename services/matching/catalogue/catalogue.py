@@ -115,6 +115,7 @@ NO_ROWS = np.empty(0, dtype=np.int64)
 # every row costs less than the bounds); measured at 1M suppliers.
 BROAD_ROWS = 50_000
 SCORE_BATCH = 2048  # rows scored at once while walking a broad set
+WHOLE_CROSSING_ROWS = 4096  # a crossing this small is scored whole, not band by band
 CELL_CHUNK = 1024  # cells of a broad set's grid put in order at once
 
 
@@ -160,8 +161,9 @@ def _contenders(
     filtered by their own performance, capacity fit and text bound from their norm, and
     scored exactly, until the next cell's bound falls below the k-th best score found:
     no row left unscored can reach the top k. Only visited cells are intersected
-    (crossings of leading parts are kept), and ``ROUNDING_SLACK`` keeps rows whose
-    rounded score could still tie.
+    (crossings of leading parts are kept; a crossing of at most ``WHOLE_CROSSING_ROWS``
+    is taken whole at its first cell, its rows filtered by their own performance, not
+    split by band), and ``ROUNDING_SLACK`` keeps rows whose rounded score could still tie.
     """
     if len(chosen) <= BROAD_ROWS:
         return as_array(chosen)
@@ -178,6 +180,9 @@ def _contenders(
         reference = query.max_distance_km or PROXIMITY_REFERENCE_KM
         rings = segment.proximity_rings(query.latitude, query.longitude, reference, chosen)
         dimensions.append([(ring, weights["proximity"] * near) for ring, near in rings])
+    # Whether the first dimension's parts are subsets of ``chosen`` (the counts of terms or
+    # schemes held): then its crossings with ``chosen`` are the parts themselves.
+    within_chosen = bool(w_text) or ("certifications" in weights and not dimensions)
     if "certifications" in weights:
         share = weights["certifications"] / len(query.preferred_certifications)
         dimensions.append([(rows, share * count) for rows, count in segment.held_counts(query, chosen)])
@@ -225,13 +230,17 @@ def _contenders(
         pending_scale.clear()
 
     crossings: dict[tuple[int, ...], BitMap] = {(): chosen}  # parts of the leading dimensions, crossed once
+    taken_whole: set[tuple[int, ...]] = set()  # small crossings whose rows were all taken at once
 
     def crossing_of(parts: tuple[int, ...]) -> BitMap:
         found = crossings.get(parts)
         if found is None:
-            found = crossing_of(parts[:-1])
-            if found:  # an empty crossing stays empty: no need to cross further
-                found = found & dimensions[len(parts) - 1][parts[-1]][0]
+            if len(parts) == 1 and within_chosen:
+                found = dimensions[0][parts[0]][0]
+            else:
+                found = crossing_of(parts[:-1])
+                if found:  # an empty crossing stays empty: no need to cross further
+                    found = found & dimensions[len(parts) - 1][parts[-1]][0]
             crossings[parts] = found
         return found
 
@@ -243,13 +252,20 @@ def _contenders(
     for cell_bound, parts in _cells_best_first(dimensions):
         if cell_bound < kth - ROUNDING_SLACK:
             break
-        crossing = crossing_of(parts[:-1])
-        band = parts[-1]
+        leading, band = parts[:-1], parts[-1]
+        if leading in taken_whole:
+            continue
+        crossing = crossing_of(leading)
         if not crossing:
             continue
-        cell = segment.bands[band] & crossing
-        if not cell:
-            continue
+        if len(crossing) <= WHOLE_CROSSING_ROWS:
+            # Each row is filtered by its own performance below: no need to split by band.
+            cell = crossing
+            taken_whole.add(leading)
+        else:
+            cell = segment.bands[band] & crossing
+            if not cell:
+                continue
         pending_rows.append(as_array(cell))
         rest = cell_bound - bands[band][1]
         if w_capacity:
