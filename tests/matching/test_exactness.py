@@ -61,7 +61,7 @@ def suppliers(draw: Any, index: int, shares: st.SearchStrategy[float | None] = S
         for scheme in draw(st.lists(st.sampled_from(SCHEMES), max_size=3))
     )
     capacity = draw(
-        st.none() | st.sampled_from([0.0, 500.0, 750.0, 800.0, 900.0, 1000.0, 1000.0, 1500.5, 2048.0, 20000.0])
+        st.none() | st.sampled_from([0.0, 500.0, 750.0, 800.0, 900.0, 1000.0, 1000.0, 1024.0, 1500.5, 2048.0, 20000.0])
     )
     return SupplierRecord(
         id=f"frm_{index:04d}{draw(st.sampled_from('ABC'))}",
@@ -124,7 +124,7 @@ def queries(draw: Any, max_limit: int = 12) -> Query:
     }
     if sum(weights.values()) == 0:
         weights["performance"] = 1.0
-    min_capacity = draw(st.none() | st.sampled_from([500.0, 1000.0, 1200.0]))
+    min_capacity = draw(st.none() | st.sampled_from([0.0, 500.0, 1000.0, 1024.0, 1200.0, 2048.0]))
     return Query(
         on_date=ON,
         isic_codes=tuple(draw(st.lists(st.sampled_from(["14", "141", "1430", "10", "1050", "25"]), max_size=2))),

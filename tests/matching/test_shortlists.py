@@ -239,6 +239,14 @@ async def test_ranking_follows_the_weights(world: World) -> None:
     }
 
 
+async def test_a_minimum_capacity_of_zero_sets_no_capacity_target(world: World) -> None:
+    """Any known capacity in the unit passes; with no target to fit, capacity is not a criterion."""
+    result = await world.shortlist({"constraints": {"min_monthly_capacity": 0, "capacity_unit": "pieces"}})
+    assert result["eligible_count"] >= 1
+    for item in result["items"]:
+        assert "capacity" not in {c["criterion"] for c in item["criteria"]}
+
+
 async def test_nothing_matches_is_an_empty_list(world: World) -> None:
     result = await world.shortlist({"constraints": {"countries": ["EC"]}})
     assert result["eligible_count"] == 0 and result["items"] == []

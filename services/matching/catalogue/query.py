@@ -78,7 +78,8 @@ class Query:
 
     @property
     def capacity_target(self) -> float | None:
-        return self.desired_monthly_capacity or self.min_monthly_capacity
+        """The capacity that fits fully: the desired one, else the minimum (a minimum of 0 sets no target)."""
+        return self.desired_monthly_capacity or self.min_monthly_capacity or None
 
     def active_weights(self, text_active: bool) -> dict[str, float]:
         """The normalised weights of the criteria that apply to this query."""

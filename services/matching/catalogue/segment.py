@@ -494,6 +494,22 @@ class Segment:
         parts = [(fitting, 1.0), (in_unit - fitting, below_bound), (chosen - in_unit, 0.0)]
         return [(rows, bound) for rows, bound in parts if rows]
 
+    def capacity_buckets(self, unit: str, lowest: float, minimum: float) -> tuple[BitMap, BitMap]:
+        """Rows with a capacity in ``unit`` surely at least ``minimum`` (their bucket starts at
+        or above it; a new bitmap), and the rows of the buckets between that may hold a
+        capacity from ``lowest`` up (``0 < lowest <= minimum``). Bucket ``b`` holds capacities in
+        ``[2**(b-1), 2**b)``; ``CAPACITY_TOP`` the infinite ones.
+        """
+        split = self.capacity_splits.get(unit)
+        if split is None:
+            return BitMap(), BitMap()
+        buckets, at_least = split
+        top = len(buckets)
+        sure = next((i for i, b in enumerate(buckets) if b >= CAPACITY_TOP or math.ldexp(1.0, b - 1) >= minimum), top)
+        maybe = next((i for i, b in enumerate(buckets) if b >= CAPACITY_TOP or math.ldexp(1.0, b) > lowest), top)
+        straddling = self._any_of(f"q:{b}:{unit}" for b in buckets[maybe:sure])
+        return at_least[sure].copy(), straddling
+
     # -- evaluation -----------------------------------------------------------------
 
     def _any_of(self, keys: Iterable[str]) -> BitMap:
@@ -548,14 +564,23 @@ class Segment:
             distance = haversine_km(self.latitude[edge], self.longitude[edge], query.latitude, query.longitude)
             base = inside | bitmap_of(edge[distance <= query.max_distance_km])  # NaN (no coordinates) is False
         if query.min_monthly_capacity is not None:
-            rows = as_array(base)
             unit = (query.capacity_unit or "").strip().lower()
+            minimum = query.min_monthly_capacity
+            lowest = minimum * (1 - DEVELOPMENT_CAPACITY_MARGIN) if query.include_development else minimum
+            passing = BitMap()
+            if lowest > 0:
+                # Rows of capacity buckets wholly at or above the minimum pass unmeasured, rows of
+                # buckets wholly below the lowest capacity wanted fail; only the rest are measured.
+                passing, straddling = self.capacity_buckets(unit, lowest, minimum)
+                passing &= base
+                base &= straddling
+            rows = as_array(base)
             same_unit = self.capacity_unit[rows] == (self.units.index(unit) if unit in self.units else -1)
-            capacity, minimum = self.capacity[rows], query.min_monthly_capacity
+            capacity = self.capacity[rows]
             if query.include_development:
                 near = (capacity < minimum) & (capacity >= minimum * (1 - DEVELOPMENT_CAPACITY_MARGIN))
                 short = bitmap_of(rows[same_unit & near])
-            base = bitmap_of(rows[same_unit & (capacity >= minimum)])
+            base = passing | bitmap_of(rows[same_unit & (capacity >= minimum)])
         day = query.on_date.toordinal()
         held = [self.valid_certificates(scheme, day)[0] for scheme in query.required_certifications]
         eligible = base.intersection(*held) if held else base
