@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 from pyroaring import BitMap
 
-from services.common.codes import isic_section_divisions
+from services.common.codes import isic_codes, isic_section_divisions
 from services.matching.catalogue.bitmaps import as_array, bitmap_of, count_groups
 from services.matching.catalogue.query import (
     DEVELOPMENT_CAPACITY_MARGIN,
@@ -57,8 +57,8 @@ def hs_prefixes(code: str) -> list[str]:
     return [code[:n] for n in range(2, len(code) + 1)]
 
 
-def isic_query_keys(code: str) -> list[str]:
-    return list(isic_section_divisions(code)) if code[:1].isalpha() else [code]
+def isic_sections() -> list[str]:
+    return [code for code in isic_codes() if code[:1].isalpha()]
 
 
 def geo_cell(latitude: float, longitude: float) -> str:
@@ -269,6 +269,14 @@ class Segment:
                 at_least.append(at_least[-1] | facets[key])
                 at_least[-1].run_optimize()
             self.capacity_splits[unit] = ([bucket for bucket, _ in keyed], at_least[::-1])
+        # Each ISIC section's rows, the union of its divisions': a query for a section reads
+        # one bitmap, not some twenty (about 4 ms at ten million suppliers).
+        self.sections: dict[str, BitMap] = {}
+        for section in isic_sections():
+            divisions = [facets[f"i:{d}"] for d in isic_section_divisions(section) if f"i:{d}" in facets]
+            if divisions:
+                self.sections[section] = BitMap.union(*divisions)
+                self.sections[section].run_optimize()
         self.all_rows = BitMap()
         self.all_rows.add_range(0, self.n)
         if verify_order and self.n > 1 and not bool(np.all(ids[1:] > ids[:-1])):
@@ -403,7 +411,7 @@ class Segment:
         )
         bitmaps = sum(len(b.serialize()) for b in self.facets.values())
         cumulative = [rows for _, at_least in self.capacity_splits.values() for rows in at_least]
-        bitmaps += sum(len(b.serialize()) for b in (*self.bands, *cumulative))
+        bitmaps += sum(len(b.serialize()) for b in (*self.bands, *cumulative, *self.sections.values()))
         bitmaps += self.band_ceilings.nbytes
         certs = sum(c.rows.nbytes + c.start.nbytes + c.end.nbytes for c in self.certificates.values())
         return int(sum(a.nbytes for a in arrays) + bitmaps + certs + self.postings.nbytes + self.names.nbytes)
@@ -520,7 +528,9 @@ class Segment:
         """Rows passing the categorical, non-upgradeable constraints."""
         selected: list[BitMap] = []
         if query.isic_codes:
-            selected.append(self._any_of(f"i:{k}" for code in query.isic_codes for k in isic_query_keys(code)))
+            sections = [self.sections[code] for code in query.isic_codes if code in self.sections]
+            classes = self._any_of(f"i:{code}" for code in query.isic_codes if code[:1].isdigit())
+            selected.append(BitMap.union(classes, *sections) if sections else classes)
         if query.hs_codes:
             selected.append(self._any_of(f"h:{code}" for code in query.hs_codes))
         if query.countries or query.subdivisions:
