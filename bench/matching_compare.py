@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
 
     n = args.size
     world(args.seed)
-    queries: list[BenchQuery] = make_queries(args.queries, args.seed, id_pool=min(n, 100_000))
+    # the query set of `bench/run.sh matching --sizes N` (its exclusions drawn from all N ids)
+    queries: list[BenchQuery] = make_queries(args.queries, args.seed, id_pool=n)
     if args.development:
         queries = [
             BenchQuery(q.name, q.intent, dataclasses.replace(q.query, include_development=True)) for q in queries

@@ -95,6 +95,7 @@ COUNTED_TERMS = 8  # rows are told apart by how many query terms they hold up to
 # Above a weight's float32 rounding (2**-24 of it) and the float64 sums: a row's
 # similarity bound from its norm is scaled up by this much to stay above the similarity.
 NUMERATOR_MARGIN = 1 + 1e-6
+WEAK_TERM = 0.5  # a term whose product is below this share of the largest is weak (see ``holding_counts``)
 WEIGHT_SLICE = 1 << 22  # postings whose weights are computed at once when building
 
 
@@ -271,16 +272,32 @@ class Postings:
         of the similarity of a row in each part: the sum of that many of the largest
         products (query weight x the term's largest weight), at most 1; and a ``scale``,
         where ``scale / norm`` bounds a row of that ``norm`` (``row_ceilings``). Rows
-        holding ``COUNTED_TERMS`` or more share one part, bounded by the sums of all.
+        holding ``COUNTED_TERMS`` or more share one part, bounded by the sums of all. Rows
+        holding one term are two parts: those holding a weak term and the rest.
         """
         known = [(t, q) for t, q in zip(terms.tolist(), query_weights.tolist(), strict=True) if t < len(self.terms)]
         products = sorted((q * float(self.max_weights[t]) for t, q in known), reverse=True)
         numerators = sorted((q * float(self.max_numerators[t]) for t, q in known), reverse=True)
         groups = count_groups(chosen, [self.terms[t] for t, _ in known], most=COUNTED_TERMS)
-        held = [(rows, count if count < COUNTED_TERMS else len(known)) for rows, count in groups]
-        return [
-            (rows, min(1.0, sum(products[:count])), NUMERATOR_MARGIN * sum(numerators[:count])) for rows, count in held
-        ]
+        # Rows holding one weak term (a product below half the largest, often a common term's)
+        # are bounded by the weak terms' largest, not a rarer term's: at 10M a broad query
+        # whose rows mostly hold one common term scored some 100,000 rows without this.
+        strongest = products[0] if products else 0.0
+        weak = [(t, q) for t, q in known if q * float(self.max_weights[t]) < WEAK_TERM * strongest]
+        parts: list[tuple[BitMap, float, float]] = []
+        for rows, count in groups:
+            if count == 1 < COUNTED_TERMS and weak:  # (at COUNTED_TERMS = 1 the part holds one or more)
+                weak_rows = rows & BitMap.union(*(self.terms[t] for t, _ in weak))
+                bound = max(q * float(self.max_weights[t]) for t, q in weak)
+                scale = max(q * float(self.max_numerators[t]) for t, q in weak)
+                if weak_rows:
+                    parts.append((weak_rows, min(1.0, bound), NUMERATOR_MARGIN * scale))
+                rows = rows - weak_rows
+                if not rows:
+                    continue
+            count = count if count < COUNTED_TERMS else len(known)
+            parts.append((rows, min(1.0, sum(products[:count])), NUMERATOR_MARGIN * sum(numerators[:count])))
+        return parts
 
     def row_ceilings(self, scales: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Upper bounds of the similarity of ``rows`` from their parts' ``scale``s.
