@@ -192,6 +192,7 @@ def _contenders(
         dimensions.append([(rows, w_capacity * fit) for rows, fit in segment.capacity_parts(query, chosen)])
     if not dimensions:
         dimensions.append([(chosen, 0.0)])
+        within_chosen = True  # no need to cross ``chosen`` with itself
     bands = list(zip(segment.bands, (w_performance * segment.band_ceilings).tolist(), strict=True))
     dimensions.append(bands)  # last: the small first bands make cheap intersections
 
