@@ -167,11 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         path = snapshot.save(folder, view.main, view.text, epoch=1, seq=n)
         restart["save_s"] = time.perf_counter() - started
         started = time.perf_counter()
-        main_segment, text, seq = snapshot.load(path)
+        loaded = load_view(current, path)
         restart["load_s"] = time.perf_counter() - started
-        loaded = current.View(
-            main=main_segment, text=text, removed=view.removed, delta=None, delta_records={}, seq=seq, main_seq=seq
-        )
         restart["first_query_s"] = timed_query(current, loaded, queries[0].query)[0]
         restart["disk_bytes"] = sum(p.stat().st_size for p in path.iterdir())
 

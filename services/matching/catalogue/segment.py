@@ -504,7 +504,7 @@ class Segment:
 
     def capacity_buckets(self, unit: str, lowest: float, minimum: float) -> tuple[BitMap, BitMap]:
         """Rows with a capacity in ``unit`` surely at least ``minimum`` (their bucket starts at
-        or above it; a new bitmap), and the rows of the buckets between that may hold a
+        or above it; the segment's own bitmap, not to be changed), and the rows of the buckets between that may hold a
         capacity from ``lowest`` up (``0 < lowest <= minimum``). Bucket ``b`` holds capacities in
         ``[2**(b-1), 2**b)``; ``CAPACITY_TOP`` the infinite ones.
         """
@@ -516,7 +516,7 @@ class Segment:
         sure = next((i for i, b in enumerate(buckets) if b >= CAPACITY_TOP or math.ldexp(1.0, b - 1) >= minimum), top)
         maybe = next((i for i, b in enumerate(buckets) if b >= CAPACITY_TOP or math.ldexp(1.0, b) > lowest), top)
         straddling = self._any_of(f"q:{b}:{unit}" for b in buckets[maybe:sure])
-        return at_least[sure].copy(), straddling
+        return at_least[sure], straddling
 
     # -- evaluation -----------------------------------------------------------------
 
@@ -581,14 +581,14 @@ class Segment:
             if lowest > 0:
                 # Rows of capacity buckets wholly at or above the minimum pass unmeasured, rows of
                 # buckets wholly below the lowest capacity wanted fail; only the rest are measured.
-                passing, straddling = self.capacity_buckets(unit, lowest, minimum)
-                passing &= base
+                sure, straddling = self.capacity_buckets(unit, lowest, minimum)
+                passing = sure & base
                 base &= straddling
             rows = as_array(base)
             same_unit = self.capacity_unit[rows] == (self.units.index(unit) if unit in self.units else -1)
             capacity = self.capacity[rows]
             if query.include_development:
-                near = (capacity < minimum) & (capacity >= minimum * (1 - DEVELOPMENT_CAPACITY_MARGIN))
+                near = (capacity < minimum) & (capacity >= lowest)
                 short = bitmap_of(rows[same_unit & near])
             base = passing | bitmap_of(rows[same_unit & (capacity >= minimum)])
         day = query.on_date.toordinal()

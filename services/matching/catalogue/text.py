@@ -276,21 +276,22 @@ class Postings:
         holding one term are two parts: those holding a weak term and the rest.
         """
         known = [(t, q) for t, q in zip(terms.tolist(), query_weights.tolist(), strict=True) if t < len(self.terms)]
-        products = sorted((q * float(self.max_weights[t]) for t, q in known), reverse=True)
-        numerators = sorted((q * float(self.max_numerators[t]) for t, q in known), reverse=True)
+        product_of = {t: q * float(self.max_weights[t]) for t, q in known}
+        numerator_of = {t: q * float(self.max_numerators[t]) for t, q in known}
+        products = sorted(product_of.values(), reverse=True)
+        numerators = sorted(numerator_of.values(), reverse=True)
         groups = count_groups(chosen, [self.terms[t] for t, _ in known], most=COUNTED_TERMS)
         # Rows holding one weak term (a product below half the largest, often a common term's)
         # are bounded by the weak terms' largest, not a rarer term's: at 10M a broad query
         # whose rows mostly hold one common term scored some 100,000 rows without this.
         strongest = products[0] if products else 0.0
-        weak = [(t, q) for t, q in known if q * float(self.max_weights[t]) < WEAK_TERM * strongest]
+        weak = [t for t, product in product_of.items() if product < WEAK_TERM * strongest]
         parts: list[tuple[BitMap, float, float]] = []
         for rows, count in groups:
             if count == 1 < COUNTED_TERMS and weak:  # (at COUNTED_TERMS = 1 the part holds one or more)
-                weak_rows = rows & BitMap.union(*(self.terms[t] for t, _ in weak))
-                bound = max(q * float(self.max_weights[t]) for t, q in weak)
-                scale = max(q * float(self.max_numerators[t]) for t, q in weak)
+                weak_rows = rows & BitMap.union(*(self.terms[t] for t in weak))
                 if weak_rows:
+                    bound, scale = max(product_of[t] for t in weak), max(numerator_of[t] for t in weak)
                     parts.append((weak_rows, min(1.0, bound), NUMERATOR_MARGIN * scale))
                 rows = rows - weak_rows
                 if not rows:
