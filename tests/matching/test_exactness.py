@@ -410,6 +410,27 @@ def test_bounded_ranking_stays_exact_across_updates(
         assert engine(view, q) == reference(current, view.text, q)
 
 
+@SETTINGS
+@given(records=catalogues(max_size=60))
+def test_rows_are_clustered_by_sector_and_place_and_find_their_ids(records: list[SupplierRecord]) -> None:
+    """Rows are ordered by sector (smallest ISIC code), country and cell; ids stay findable
+    both ways, and ``id_ranks`` is each row's place in id order (ties on score break by it)."""
+    main = build_view(records, seq=1, epoch=1).main
+    by_id = {r.id: r for r in records}
+    ids = main.ids_of(np.arange(main.n))
+    assert sorted(ids) == sorted(by_id) and [ids[row] for row in main.rows_by_id] == sorted(ids)
+    assert [main.row_of(i) for i in ids] == list(range(main.n)) and main.row_of("frm_missing") is None
+
+    def cluster(record: SupplierRecord) -> tuple[Any, ...]:
+        sector = min(record.isic_codes) if record.isic_codes else ""
+        if record.latitude is None or record.longitude is None:
+            return (sector, record.country, 1)
+        return (sector, record.country, 0, math.floor(record.latitude), math.floor(record.longitude))
+
+    clusters = [cluster(by_id[i]) for i in ids]
+    assert clusters == sorted(clusters)
+
+
 def test_isic_section_letters_match_their_divisions() -> None:
     records = [
         bare_supplier(f"frm_{code}", country="IN", isic_codes=(code,)) for code in ("1410", "0111", "3320", "4510")

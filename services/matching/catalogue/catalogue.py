@@ -347,7 +347,7 @@ def _best(
         values = {c: v[near] for c, v in values.items()}
     contributions = {c: np.round(weights[c] * values[c], SCORE_DECIMALS) for c in weights}
     scores = np.round(np.sum(list(contributions.values()), axis=0), SCORE_DECIMALS)
-    best = _top(scores, rows, limit)  # rows are in id order
+    best = _top(scores, segment.id_ranks[rows], limit)
     # Columns to Python lists once, not element by element.
     best_rows = rows[best].tolist()
     best_scores = scores[best].tolist()

@@ -19,10 +19,12 @@ from pyroaring import BitMap
 from services.matching.catalogue.segment import CertificateIntervals, PackedStrings, Segment
 from services.matching.catalogue.text import Postings, TextModel
 
-FORMAT = 5  # 4: quarter-degree cells among the facets (distance checks need them); 5: capacity buckets
+# 4: quarter-degree cells among the facets (distance checks need them); 5: capacity buckets;
+# 6: rows clustered by sector and place, with the id ranks
+FORMAT = 6
 KEEP = 2
 POSTINGS_ARRAYS = ("repeat_indptr", "repeat_rows", "repeat_counts", "norms", "idf", "max_weights")
-_ARRAYS = ("ids", "latitude", "longitude", "capacity", "capacity_unit", "quality", "on_time")
+_ARRAYS = ("ids", "id_ranks", "rows_by_id", "latitude", "longitude", "capacity", "capacity_unit", "quality", "on_time")
 
 
 def _name(epoch: int, seq: int) -> str:
@@ -114,6 +116,8 @@ def load(path: Path) -> tuple[Segment, TextModel, int]:
     }
     segment = Segment(
         ids=array("ids"),
+        id_ranks=array("id_ranks"),
+        rows_by_id=array("rows_by_id"),
         names=PackedStrings(array("names_buffer"), array("names_offsets")),
         latitude=array("latitude"),
         longitude=array("longitude"),
