@@ -15,7 +15,9 @@ loading the working tree's snapshot (a restart) and a query right after loading.
 With ``--snapshot DIR`` the first run saves the working tree's view of the generated
 catalogue there, and later runs load it into both engines instead of generating and
 building (at 10M, one minute instead of twenty); the two revisions must then share
-the snapshot format.
+the snapshot format, or the baseline reads its own with ``--baseline-snapshot DIR`` (a
+snapshot of the same catalogue saved by the baseline, e.g. by an earlier run of this
+script at that revision).
 """
 
 from __future__ import annotations
@@ -122,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=None, help="a folder to keep generated records in")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--snapshot", type=Path, default=None, help="a folder to keep the built view in (see above)")
+    parser.add_argument(
+        "--baseline-snapshot", type=Path, default=None, help="the baseline's own snapshot folder (see above)"
+    )
     args = parser.parse_args(argv)
 
     n = args.size
@@ -134,10 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         ]
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as scratch:
         baseline = load_baseline(args.baseline, Path(scratch))
-        saved = snapshot.latest(args.snapshot) if args.snapshot else None
+        saved = {"current": snapshot.latest(args.snapshot) if args.snapshot else None}
+        saved["baseline"] = snapshot.latest(args.baseline_snapshot) if args.baseline_snapshot else saved["current"]
         engines: dict[str, tuple[ModuleType, Any]] = {}
         builds: dict[str, float] = {}
-        if saved is None:
+        if None in saved.values():
             started = time.perf_counter()
             records = records_for(n, args.seed, args.cache)
             print(f"records: {n:,} in {time.perf_counter() - started:.1f}s", flush=True)
@@ -145,16 +151,19 @@ def main(argv: list[str] | None = None) -> int:
             gc.freeze()
         for name, module in (("baseline", baseline), ("current", current)):
             started = time.perf_counter()
-            if saved is None:
+            path = saved[name]
+            if path is None:
                 view = module.build_view(records, seq=n, epoch=1)
             else:
-                view = load_view(module, saved)
+                view = load_view(module, path)
                 if view.main.n != n:
-                    raise SystemExit(f"{saved} holds {view.main.n:,} suppliers, not {n:,}")
+                    raise SystemExit(f"{path} holds {view.main.n:,} suppliers, not {n:,}")
             builds[name] = time.perf_counter() - started
             engines[name] = (module, view)
-            print(f"{name}: {'built' if saved is None else 'loaded'} in {builds[name]:.1f}s", flush=True)
-        if saved is None and args.snapshot:
+            print(f"{name}: {'built' if path is None else 'loaded'} in {builds[name]:.1f}s", flush=True)
+        if None in saved.values():
+            del records  # the views hold what the queries need
+        if saved["current"] is None and args.snapshot:
             view = engines["current"][1]
             snapshot.save(args.snapshot, view.main, view.text, epoch=1, seq=n)
         gc.collect()
