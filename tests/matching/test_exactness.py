@@ -25,6 +25,7 @@ from services.matching.catalogue.bitmaps import as_array
 from services.matching.catalogue.catalogue import Gap, View, build_view, run_query, with_delta
 from services.matching.catalogue.query import (
     DEVELOPMENT_CAPACITY_MARGIN,
+    EARTH_RADIUS_KM,
     PERFORMANCE_PRIOR,
     PROXIMITY_REFERENCE_KM,
     Query,
@@ -429,6 +430,35 @@ def test_rows_are_clustered_by_sector_and_place_and_find_their_ids(records: list
 
     clusters = [cluster(by_id[i]) for i in ids]
     assert clusters == sorted(clusters)
+
+
+@SETTINGS
+@given(
+    lat0=st.floats(-70, 70),
+    lon0=st.floats(-180, 180),
+    distance_km=st.sampled_from([0.5, 25.0, 100.0, 300.0, 1234.5, 4999.0, 5001.0, 12000.0]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_rough_distances_decide_the_maximum_distance_as_the_exact_ones(
+    lat0: float, lon0: float, distance_km: float, seed: int
+) -> None:
+    """The float32 pre-check of a maximum distance agrees with the float64 haversine on
+    every point, also those a metre or less from the limit (and those without coordinates)."""
+    rng = np.random.default_rng(seed)
+    bearing = rng.uniform(0, 2 * math.pi, 400)
+    share = rng.choice([-1e-2, -1e-4, -1e-6, -1e-8, 0.0, 1e-8, 1e-6, 1e-4, 1e-2], 400)
+    angle = distance_km * (1 + share) / EARTH_RADIUS_KM
+    phi0, lambda0 = math.radians(lat0), math.radians(lon0)
+    phi = np.arcsin(math.sin(phi0) * np.cos(angle) + math.cos(phi0) * np.sin(angle) * np.cos(bearing))
+    lam = lambda0 + np.arctan2(
+        np.sin(bearing) * np.sin(angle) * math.cos(phi0), np.cos(angle) - math.sin(phi0) * np.sin(phi)
+    )
+    lat = np.degrees(phi).astype(np.float32)
+    lon = ((np.degrees(lam) + 180) % 360 - 180).astype(np.float32)
+    lat[:5] = np.nan
+    exact = segment.haversine_km(lat, lon, lat0, lon0) <= distance_km
+    assert np.array_equal(segment.within_km(lat, lon, lat0, lon0, distance_km), exact)
+    assert 0 < exact.sum() < len(exact) - 5  # points on both sides of the limit
 
 
 def test_isic_section_letters_match_their_divisions() -> None:
