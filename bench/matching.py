@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import dataclasses
 import gc
+import itertools
 import json
 import os
 import platform
@@ -32,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -300,17 +301,17 @@ def firm_document(record: SupplierRecord) -> dict[str, Any]:
     }
 
 
-def measure_feed_build(records: Sequence[SupplierRecord], batch: int) -> dict[str, Any]:
+def measure_feed_build(records: Iterable[SupplierRecord], n: int, batch: int) -> dict[str, Any]:
     """The catalogue built from the registry's change feed, as a new matching service
     builds it: pages of ``batch`` firm changes as JSON are parsed and applied by
     ``Catalogue.apply`` (stored with the cursor in its SQLite store), and the last page
     triggers the build from the store and the snapshot save. What the registry takes to
-    read the pages and send them is not included."""
+    read the pages and send them is not included. ``records`` (``n`` of them) may be a
+    stream: only a page of them is held at a time."""
     from services.common.changefeed import ChangePage
     from services.matching.catalogue.catalogue import Catalogue
 
-    def page_json(start: int) -> str:
-        chunk = records[start : start + batch]
+    def page_json(start: int, chunk: list[SupplierRecord]) -> str:
         items = [
             {
                 "seq": start + i + 1,
@@ -324,15 +325,17 @@ def measure_feed_build(records: Sequence[SupplierRecord], batch: int) -> dict[st
             }
             for i, r in enumerate(chunk)
         ]
-        return json.dumps({"items": items, "next_after": start + len(chunk), "has_more": start + batch < len(records)})
+        return json.dumps({"items": items, "next_after": start + len(chunk), "has_more": start + len(chunk) < n})
 
     async def replay(folder: Path) -> dict[str, Any]:
         catalogue = Catalogue(store=CatalogueStore(folder / "store.sqlite3"), snapshots=folder / "snapshots")
         try:
             await catalogue.load_cursor()
             pages_s = 0.0
-            for start in range(0, len(records), batch):
-                text = page_json(start)  # the registry's side: not timed
+            stream, start = iter(records), 0
+            while chunk := list(itertools.islice(stream, batch)):
+                text = page_json(start, chunk)  # the registry's side: not timed
+                start += len(chunk)
                 started = time.perf_counter()
                 page = ChangePage.model_validate_json(text)
                 if not page.has_more:
@@ -342,7 +345,7 @@ def measure_feed_build(records: Sequence[SupplierRecord], batch: int) -> dict[st
             started = time.perf_counter()
             await catalogue.apply(page)  # the last page: stored, then the build and the snapshot
             last_s = time.perf_counter() - started
-            assert catalogue.view is not None and catalogue.view.size == len(records)
+            assert catalogue.view is not None and catalogue.view.size == n
             return {"pages_s": pages_s, "build_s": last_s, "total_s": pages_s + last_s, "batch": batch}
         finally:
             catalogue.store.close()
@@ -477,7 +480,7 @@ def run_size(n: int, args: argparse.Namespace, queries: list[BenchQuery], result
     report["updates"] = measure_updates(view, records, args.updates, args.seed, prefill=args.prefill)
     if n <= args.feed_max_size:
         print("   build from the feed", flush=True)
-        report["feed_build"] = measure_feed_build(records, batch=1000)
+        report["feed_build"] = measure_feed_build(records, len(records), batch=1000)
 
     if args.profile:
         path = results_dir / f"matching-{n}.prof"

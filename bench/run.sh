@@ -5,7 +5,8 @@
 #                                    deduplicated at scale and catalogue size for matching
 #   bench/run.sh NAME [ARGS...]      one of them with its own arguments:
 #                                    imports (--rows N), duplicates (--firms N --quality N), matching,
-#                                    endpoint (--size N: POST /v1/shortlists over HTTP through the gateway)
+#                                    endpoint (--size N: POST /v1/shortlists over HTTP through the gateway),
+#                                    feed (--size N: the matching catalogue built from the change feed)
 #
 # `make bench SIZE=50000` is a quick run. PostgreSQL comes from BENCH_POSTGRES_URL or
 # TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres).
@@ -15,7 +16,7 @@ PYTHON=.venv/bin/python
 export PYTHONPATH=.
 
 case "${1:-}" in
-  imports|duplicates|matching|endpoint)
+  imports|duplicates|matching|endpoint|feed)
     name="$1"; shift
     exec "$PYTHON" "bench/${name}.py" "$@" ;;
 esac

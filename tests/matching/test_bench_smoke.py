@@ -88,3 +88,16 @@ def test_endpoint_benchmark_answers_over_http_equal_the_engine() -> None:
     assert "Answers over HTTP equal to the engine's: all" in completed.stdout
     assert "| through the gateway | all | 24 |" in completed.stdout
     assert "| all | 9 |" in completed.stdout  # three firms created, changed and deleted, each seen in a shortlist
+
+
+def test_feed_benchmark_streams_every_supplier_into_the_catalogue(tmp_path: Path) -> None:
+    """``bench/feed.py``: generated suppliers streamed as feed pages (the last one short), the
+    catalogue built from its store with every one of them (``measure_feed_build`` asserts the count)."""
+    out = tmp_path / "feed.json"
+    command = [sys.executable, str(ROOT / "bench" / "feed.py"), "--size", "2500", "--batch", "1000", "--out", str(out)]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    result = json.loads(out.read_text())
+    assert result["n"] == 2500 and result["batch"] == 1000
+    assert result["pages_s"] > 0 and result["build_s"] > 0
+    assert "| pages parsed and stored |" in completed.stdout
