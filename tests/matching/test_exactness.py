@@ -426,7 +426,9 @@ def test_rows_are_clustered_by_sector_and_place_and_find_their_ids(records: list
         sector = min(record.isic_codes) if record.isic_codes else ""
         if record.latitude is None or record.longitude is None:
             return (sector, record.country, 1)
-        return (sector, record.country, 0, math.floor(record.latitude), math.floor(record.longitude))
+        # the cells of the facets: of the float32 coordinates the segment keeps
+        latitude, longitude = float(np.float32(record.latitude)), float(np.float32(record.longitude))
+        return (sector, record.country, 0, math.floor(latitude), math.floor(longitude))
 
     clusters = [cluster(by_id[i]) for i in ids]
     assert clusters == sorted(clusters)

@@ -18,6 +18,7 @@ import array
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -91,11 +92,16 @@ def cell_corners(facets: Iterable[str], prefix: str, per_degree: int) -> tuple[l
     return keys, corners
 
 
-def haversine_km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
-    phi1, phi2 = math.radians(lat0), np.radians(lat.astype(np.float64))
+def haversine_km(
+    lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float, dtype: type[np.floating[Any]] = np.float64
+) -> np.ndarray:
+    """Great-circle distances from the point, computed in ``dtype``: float64 is what
+    shortlists score; float32 is a rough one (``within_km``), about ten times faster, as
+    numpy vectorises float32 sines and not float64 ones."""
+    phi1, phi2 = dtype(math.radians(lat0)), np.radians(np.asarray(lat, dtype=dtype))
     dphi = phi2 - phi1
-    dlmb = np.radians(lon.astype(np.float64)) - math.radians(lon0)
-    a = np.sin(dphi / 2) ** 2 + math.cos(phi1) * np.cos(phi2) * np.sin(dlmb / 2) ** 2
+    dlmb = np.radians(np.asarray(lon, dtype=dtype)) - dtype(math.radians(lon0))
+    a = np.sin(dphi / 2) ** 2 + dtype(math.cos(math.radians(lat0))) * np.cos(phi2) * np.sin(dlmb / 2) ** 2
     distance: np.ndarray = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
     return distance
 
@@ -109,24 +115,13 @@ ROUGH_MARGIN_KM = 0.1
 ROUGH_MARGIN_SHARE = 1e-4
 
 
-def rough_haversine_km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
-    """``haversine_km`` in float32 (``lat`` and ``lon`` float32): numpy's float32 sine is
-    vectorised, its float64 sine is not, about ten times slower."""
-    phi1, phi2 = np.float32(math.radians(lat0)), np.radians(lat)
-    dphi = phi2 - phi1
-    dlmb = np.radians(lon) - np.float32(math.radians(lon0))
-    a = np.sin(dphi / 2) ** 2 + np.float32(math.cos(math.radians(lat0))) * np.cos(phi2) * np.sin(dlmb / 2) ** 2
-    distance: np.ndarray = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
-    return distance
-
-
 def within_km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float, distance_km: float) -> np.ndarray:
     """Whether ``haversine_km`` of each point (float32 columns) is at most ``distance_km``
     (False without coordinates). The float32 haversine tells all but the points within its
     margin of the distance, which are measured in float64."""
     if distance_km > ROUGH_DISTANCE_LIMIT_KM:
         return haversine_km(lat, lon, lat0, lon0) <= distance_km
-    rough = rough_haversine_km(lat, lon, lat0, lon0)
+    rough = haversine_km(lat, lon, lat0, lon0, np.float32)
     margin = ROUGH_MARGIN_KM + ROUGH_MARGIN_SHARE * distance_km
     within: np.ndarray = rough < distance_km - margin  # NaN (no coordinates) is False
     unsure = np.flatnonzero(np.abs(rough - distance_km) <= margin)
@@ -181,9 +176,10 @@ COUNTED_SCHEMES = 8  # rows are told apart by how many preferred schemes they ho
 FIRST_BAND_ROWS = 1024  # the best-performing rows; each next band is twice as large
 
 
-def clustered_order(suppliers: Sequence[SupplierRecord]) -> np.ndarray:
-    """The order of rows for ``suppliers`` (given in id order), as their positions: by sector
-    (the smallest ISIC code), country, one-degree cell, quarter-degree cell, then id.
+def clustered_order(suppliers: Sequence[SupplierRecord], latitude: np.ndarray, longitude: np.ndarray) -> np.ndarray:
+    """The order of rows for ``suppliers`` (given in id order, with their float32
+    coordinates), as their positions: by sector (the smallest ISIC code), country, then the
+    one-degree and quarter-degree cells of the facets, then id.
 
     Most constraints and bounds select by sector and place, so their bitmaps become a few
     long runs and an intersection touches few containers. At 10M suppliers, against rows
@@ -195,9 +191,6 @@ def clustered_order(suppliers: Sequence[SupplierRecord]) -> np.ndarray:
     sector_codes = {code: i for i, code in enumerate(sorted(set(sectors)))}
     countries = [s.country for s in suppliers]
     country_codes = {code: i for i, code in enumerate(sorted(set(countries)))}
-    nan = float("nan")
-    latitude = np.array([nan if s.latitude is None else s.latitude for s in suppliers], dtype=np.float64)
-    longitude = np.array([nan if s.longitude is None else s.longitude for s in suppliers], dtype=np.float64)
     order: np.ndarray = np.lexsort(  # the last key first; NaN sorts last
         (
             np.arange(len(suppliers)),
@@ -366,13 +359,14 @@ class Segment:
         ids = np.empty(n, dtype=f"S{id_width}")
         for start in range(0, n, 1 << 16):  # a slice at a time: a list of ten million bytes objects takes GBs
             ids[start : start + (1 << 16)] = [s.id.encode() for s in suppliers[start : start + (1 << 16)]]
-        id_ranks = clustered_order(suppliers).astype(np.int32)  # row -> rank of its id
-        rows_by_id = np.empty(n, dtype=np.int32)
-        rows_by_id[id_ranks] = np.arange(n, dtype=np.int32)
-        suppliers = [suppliers[rank] for rank in id_ranks.tolist()]  # from here on, in row order
         nan = float("nan")
         latitude = np.array([s.latitude if s.latitude is not None else nan for s in suppliers], dtype=np.float32)
         longitude = np.array([s.longitude if s.longitude is not None else nan for s in suppliers], dtype=np.float32)
+        id_ranks = clustered_order(suppliers, latitude, longitude).astype(np.int32)  # row -> rank of its id
+        rows_by_id = np.empty(n, dtype=np.int32)
+        rows_by_id[id_ranks] = np.arange(n, dtype=np.int32)
+        suppliers = [suppliers[rank] for rank in id_ranks.tolist()]  # from here on, in row order
+        latitude, longitude = latitude[id_ranks], longitude[id_ranks]
         capacity = np.array(
             [s.monthly_capacity if s.monthly_capacity is not None else nan for s in suppliers], dtype=np.float64
         )
