@@ -11,7 +11,7 @@ per change in the same transaction.
 # No ``from __future__ import annotations``: the route factories build signatures
 # from the spec's classes, which FastAPI must see as real objects.
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -176,24 +176,53 @@ def _chunks(values: Sequence[str], size: int = 5000) -> list[Sequence[str]]:
     return [values[i : i + size] for i in range(0, len(values), size)]
 
 
+def reference_agency(principal: Principal) -> str | None:
+    """The agency whose records ``principal`` may reference in what it writes (None: any agency).
+
+    An agency references only its own records, so no tenant can attach its records to
+    another's programme, cluster, firm or broker (and so block its deletion or swell its
+    figures); an admin may reference across agencies.
+    """
+    if principal.is_admin:
+        return None
+    return principal.agency_id or ""  # a principal of no agency may reference no record
+
+
 async def _reference_problems(
-    session: AsyncSession, references: Sequence[Sequence[Reference]]
+    session: AsyncSession,
+    references: Sequence[Sequence[Reference]],
+    *,
+    agency: str | None,
+    held: Collection[tuple[str, str]] = (),
 ) -> list[ValidationFailed | None]:
-    """One query per target table for a whole batch; a problem (or None) per item."""
+    """One query per target table for a whole batch; a problem (or None) per item.
+
+    A reference must name an existing record of ``agency`` (None: of any agency). One
+    to another agency's record gets exactly the problem of one to a record that does
+    not exist, so references cannot probe for other tenants' ids. ``held`` (facet, id)
+    pairs are references the record already has: kept as they are whoever owns them
+    (an admin may have set them), so an update need not drop them.
+    """
     by_target: dict[type[RecordColumns], set[str]] = {}
     for item_references in references:
         for ref in item_references:
             by_target.setdefault(ref.target, set()).add(ref.id)
-    found: set[str] = set()
+    owners: dict[tuple[type[RecordColumns], str], str] = {}
     for target, ids in by_target.items():
         for chunk in _chunks(sorted(ids)):
-            found |= set((await session.scalars(select(target.id).where(target.id.in_(chunk)))).all())  # type: ignore[attr-defined, call-overload]
+            rows = await session.execute(select(target.id, target.agency_id).where(target.id.in_(chunk)))  # type: ignore[attr-defined, call-overload]
+            owners |= {(target, record_id): owner for record_id, owner in rows}
+
+    def referable(ref: Reference) -> bool:
+        owner = owners.get((ref.target, ref.id))
+        return owner is not None and (agency is None or owner == agency or (ref.facet, ref.id) in held)
+
     problems: list[ValidationFailed | None] = []
     for item_references in references:
         errors = [
             field_error(ref.field, f"no {ref.target.__tablename__} with id '{ref.id}'", "unknown_reference")
             for ref in item_references
-            if ref.id not in found
+            if not referable(ref)
         ]
         problems.append(
             ValidationFailed("Referenced records do not exist: " + ", ".join(e.field for e in errors), errors=errors)
@@ -204,7 +233,7 @@ async def _reference_problems(
 
 
 async def _check_references(session: AsyncSession, references: Sequence[Reference]) -> None:
-    problem = (await _reference_problems(session, [references]))[0]
+    problem = (await _reference_problems(session, [references], agency=None))[0]
     if problem is not None:
         raise problem
 
@@ -224,20 +253,22 @@ async def _write_tags(session: AsyncSession, spec: ResourceSpec, record_id: str,
 
 
 async def validation_problems(
-    session: AsyncSession, spec: ResourceSpec, drafts: Sequence[Draft]
+    session: AsyncSession,
+    spec: ResourceSpec,
+    drafts: Sequence[Draft],
+    *,
+    agency: str | None,
+    held: Collection[tuple[str, str]] = (),
 ) -> list[ValidationFailed | None]:
-    """The database rules of a batch (references first, then the spec's check)."""
-    problems = await _reference_problems(session, [d.references for d in drafts])
+    """The database rules of a batch (references first, then the spec's check).
+
+    ``agency`` and ``held``: whose records the references may name (see ``_reference_problems``).
+    """
+    problems = await _reference_problems(session, [d.references for d in drafts], agency=agency, held=held)
     if spec.check is not None:
         checked = await spec.check(session, [d.document for d in drafts])
         problems = [reference or other for reference, other in zip(problems, checked, strict=True)]
     return problems
-
-
-async def _validate(session: AsyncSession, spec: ResourceSpec, data: BaseModel) -> None:
-    problem = (await validation_problems(session, spec, [draft(spec, data)]))[0]
-    if problem is not None:
-        raise problem
 
 
 def draft(spec: ResourceSpec, data: BaseModel) -> Draft:
@@ -337,7 +368,7 @@ async def create_drafts(
         )
     elif principal.role not in spec.create_roles:
         raise Forbidden(f"Role '{principal.role}' may not create {spec.title}")
-    problems = await validation_problems(session, spec, drafts)
+    problems = await validation_problems(session, spec, drafts, agency=reference_agency(principal))
     now = datetime.now(UTC)
     stamp = now.isoformat().replace("+00:00", "Z")  # as the public schemas serialise it
     results: list[Created | ValidationFailed] = []
@@ -433,13 +464,25 @@ async def update_record(
     merged = current | changes.model_dump(mode="json", exclude_unset=True)
     allowed = set(spec.create.model_fields)
     data = validate_document(spec, {k: v for k, v in merged.items() if k in allowed})
-    await apply_update(session, spec, row, data)
+    await apply_update(session, spec, row, data, agency=reference_agency(principal))
     return row
 
 
-async def apply_update(session: AsyncSession, spec: ResourceSpec, row: RecordColumns, data: BaseModel) -> None:
-    """Check ``data`` (the whole record, validated) against the database, store it and publish it."""
-    await _validate(session, spec, data)
+async def apply_update(
+    session: AsyncSession, spec: ResourceSpec, row: RecordColumns, data: BaseModel, *, agency: str | None
+) -> None:
+    """Check ``data`` (the whole record, validated) against the database, store it and publish it.
+
+    New references must name records of ``agency`` (None: any, see ``reference_agency``);
+    those the record holds already are kept.
+    """
+    held: set[tuple[str, str]] = set()
+    if agency is not None:
+        statement = select(RecordTag.facet, RecordTag.value).where(RecordTag.record_id == row.id)  # type: ignore[call-overload]
+        held = {(facet, value) for facet, value in await session.execute(statement)}
+    problem = (await validation_problems(session, spec, [draft(spec, data)], agency=agency, held=held))[0]
+    if problem is not None:
+        raise problem
     for name, value in _row_values(spec, data).items():
         setattr(row, name, value)
     row.version += 1

@@ -7,6 +7,7 @@ without one, so isolation is decided, and tested, for each new route.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -372,3 +373,160 @@ async def test_tenant_isolation_matrix(tenants: Tenants) -> None:
         except AssertionError as exc:
             failures.append(f"{method.upper()} {template}: {exc}")
     assert not failures, "\n".join(failures)
+
+
+# --- References: an agency's records name only its own records ------------------------
+#
+# Every field by which a registry record names another record, and the collection it
+# names. ``test_every_reference_has_a_case`` fails when a schema gains an id field
+# without a case here, so each new reference is decided, and tested, too.
+REFERENCES: dict[tuple[str, str], str] = {
+    ("/v1/clusters", "programme_id"): "/v1/programmes",
+    ("/v1/firms", "cluster_ids"): "/v1/clusters",
+    ("/v1/institutions", "cluster_ids"): "/v1/clusters",
+    ("/v1/brokers", "cluster_ids"): "/v1/clusters",
+    ("/v1/networks", "members"): "/v1/firms",
+    ("/v1/networks", "cluster_id"): "/v1/clusters",
+    ("/v1/networks", "broker_id"): "/v1/brokers",
+    ("/v1/activities", "programme_id"): "/v1/programmes",
+    ("/v1/activities", "cluster_id"): "/v1/clusters",
+}
+NOT_REFERENCES = {("/v1/firms", "national_ids")}  # registration numbers, not records
+
+
+def id_fields(model: type[Any]) -> set[str]:
+    """Top-level fields of a create schema that hold a record id, directly or in their items."""
+    schema = model.model_json_schema()
+    definitions = schema.get("$defs", {})
+
+    def names(node: Any) -> set[str]:
+        """Property names anywhere under ``node``, through ``$ref``s."""
+        if isinstance(node, list):
+            return set().union(*(names(n) for n in node))
+        if not isinstance(node, dict):
+            return set()
+        found = set(node.get("properties", {}))
+        if "$ref" in node:
+            found |= names(definitions[node["$ref"].rsplit("/", 1)[-1]])
+        return found.union(*(names(v) for v in node.values()))
+
+    return {
+        field
+        for field, sub in schema["properties"].items()
+        if field != "agency_id" and any(n.endswith(("_id", "_ids")) for n in {field} | names(sub))
+    }
+
+
+def test_every_reference_has_a_case() -> None:
+    from services.registry.resources import RESOURCES
+
+    declared = {(spec.path, field) for spec in RESOURCES for field in id_fields(spec.create)} - NOT_REFERENCES
+    assert declared == set(REFERENCES)
+
+
+class TwoAgencies:
+    """Agencies A and B, each with a programme, cluster, two firms and a broker of its own."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.client = stack.client
+        self.keys: dict[str, dict[str, str]] = {}
+        self.ids: dict[str, str] = {}
+        self.records: dict[str, dict[str, str]] = {}
+
+    async def post(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        response = await self.client.post(path, json=body, headers=headers)
+        assert response.status_code == 201, f"{path}: {response.text}"
+        return dict(response.json())
+
+    async def setup(self) -> TwoAgencies:
+        for name in ("a", "b"):
+            agency = await self.post("/v1/agencies", {"name": f"Agency {name}", "country": "EC"}, ADMIN)
+            key = await self.stack.issue_key(BOOTSTRAP_KEY, role="agency", agency_id=agency["id"])
+            self.keys[name], self.ids[name] = bearer(key), agency["id"]
+            own = self.records[name] = {}
+            for path, body in (
+                ("/v1/programmes", programme_body()),
+                ("/v1/clusters", cluster_body()),
+                ("/v1/firms", firm_body()),
+                ("/v1/firms#second", firm_body(name="Second SME")),
+                ("/v1/brokers", broker_body()),
+            ):
+                own[path] = (await self.post(path.split("#")[0], body, self.keys[name]))["id"]
+        return self
+
+    def referencing(self, collection: str, field: str, owner: str, target_id: str) -> tuple[dict[str, Any], str]:
+        """A valid body of ``collection`` whose ``field`` names ``target_id`` (besides ``owner``'s
+        own record in list fields), and the field the problem names."""
+        own = self.records[owner]
+        if field == "members":
+            members = [{"firm_id": own["/v1/firms#second"], "role": "member"}, {"firm_id": target_id, "role": "member"}]
+            return {"members": members}, "members.1.firm_id"
+        if field.endswith("_ids"):
+            return {field: [own["/v1/clusters"], target_id]}, f"{field}.1"
+        return {field: target_id}, field
+
+
+def unknown_like(record_id: str) -> str:
+    """An id of the same kind and length that names no record."""
+    prefix, _, rest = record_id.partition("_")
+    return f"{prefix}_{'0' * len(rest)}"
+
+
+def problem(response: Any, *, unknown: str = "", named: str = "") -> dict[str, Any]:
+    """The problem body without its request id; ``unknown`` replaced by ``named`` if given."""
+    body = json.loads(response.text.replace(unknown, named) if unknown else response.text)
+    body.pop("request_id", None)
+    return dict(body)
+
+
+async def test_references_name_own_records_only(stack: Stack) -> None:
+    """B naming A's record in any reference field, on create or update, gets exactly the 422
+    of naming a record that does not exist; B's own records and an admin's writes pass."""
+    t = await TwoAgencies(stack).setup()
+    failures = []
+    for (collection, field), target in REFERENCES.items():
+        case = f"{collection} {field}"
+        foreign = t.records["a"][target]
+        unknown = unknown_like(foreign)
+        refs_foreign, error_field = t.referencing(collection, field, "b", foreign)
+        refs_unknown, _ = t.referencing(collection, field, "b", unknown)
+        refs_own, _ = t.referencing(collection, field, "b", t.records["b"][target])
+        body = VALID_BODY[collection]()
+        try:
+            to_foreign = await t.client.post(collection, json=body | refs_foreign, headers=t.keys["b"])
+            to_unknown = await t.client.post(collection, json=body | refs_unknown, headers=t.keys["b"])
+            assert to_foreign.status_code == 422, f"create: {to_foreign.text}"
+            assert problem(to_foreign) == problem(to_unknown, unknown=unknown, named=foreign)
+            assert [e["field"] for e in to_foreign.json()["errors"]] == [error_field]
+
+            own = await t.post(collection, body | refs_own, t.keys["b"])  # own records: allowed
+            path, if_match = f"{collection}/{own['id']}", {"If-Match": f'"{own["version"]}"'}
+            patch_foreign = await t.client.patch(path, json=refs_foreign, headers=t.keys["b"] | if_match)
+            patch_unknown = await t.client.patch(path, json=refs_unknown, headers=t.keys["b"] | if_match)
+            assert patch_foreign.status_code == 422, f"update: {patch_foreign.text}"
+            assert problem(patch_foreign) == problem(patch_unknown, unknown=unknown, named=foreign)
+            assert (await t.client.get(path, headers=t.keys["b"])).json() == own
+
+            by_admin = await t.post(collection, body | refs_foreign | {"agency_id": t.ids["b"]}, ADMIN)
+            assert by_admin["agency_id"] == t.ids["b"], "an admin's record keeps the owner it names"
+            # B may still edit that record: the references it holds are kept as the admin made them.
+            edit = VALID_PATCH.get(collection, {"name": "renamed"})
+            kept = await t.client.patch(
+                f"{collection}/{by_admin['id']}", json=edit, headers=t.keys["b"] | {"If-Match": '"1"'}
+            )
+            assert kept.status_code == 200, f"B edits the admin's record: {kept.text}"
+        except AssertionError as exc:
+            failures.append(f"{case}: {exc}")
+    assert not failures, "\n".join(failures)
+
+
+async def test_agency_deletes_its_firm_no_other_agency_could_attach(stack: Stack) -> None:
+    """A's firm cannot be made a member of B's network, so nothing of B keeps A from deleting it."""
+    t = await TwoAgencies(stack).setup()
+    firm = t.records["a"]["/v1/firms"]
+    members = [{"firm_id": t.records["b"]["/v1/firms"], "role": "member"}, {"firm_id": firm, "role": "member"}]
+    attach = await t.client.post("/v1/networks", json=network_body(members=members), headers=t.keys["b"])
+    assert attach.status_code == 422, attach.text
+    deleted = await t.client.delete(f"/v1/firms/{firm}", headers=t.keys["a"] | {"If-Match": '"1"'})
+    assert deleted.status_code == 204, deleted.text

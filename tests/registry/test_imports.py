@@ -530,6 +530,30 @@ async def test_references_are_checked_per_row(registry: httpx.AsyncClient) -> No
     assert len(by_cluster["items"]) == 1
 
 
+async def test_rows_naming_another_agencys_cluster_are_rejected_as_unknown(registry: httpx.AsyncClient) -> None:
+    """A row may name only the importing agency's clusters; another's is reported like a missing one."""
+    mine, theirs = await make_agency(registry, "Mine"), await make_agency(registry, "Theirs")
+    own = await create(registry, "/v1/clusters", cluster_body(), mine)
+    foreign = await create(registry, "/v1/clusters", cluster_body(), theirs)
+    unknown = "clu_" + "0" * (len(foreign["id"]) - 4)
+    header = [*HEADER, "cluster_ids"]
+    rows = [
+        firm_row(0, cluster_ids=own["id"]),
+        firm_row(1, cluster_ids=foreign["id"]),
+        firm_row(2, cluster_ids=unknown),
+    ]
+    response = await upload(registry, to_csv(rows, header), mine)
+    job = await finished(registry, response.json()["id"], mine)
+    assert job["progress"]["rows_accepted"] == 1 and job["progress"]["rows_rejected"] == 2
+    to_foreign, to_unknown = await errors_csv(registry, job["id"], mine)
+    assert (to_foreign["row"], to_foreign["field"], to_foreign["code"]) == ("3", "cluster_ids.0", "unknown_reference")
+    assert {k: v.replace(unknown, foreign["id"]) for k, v in to_unknown.items() if k != "row"} == {
+        k: v for k, v in to_foreign.items() if k != "row"
+    }
+    by_cluster = (await registry.get("/v1/firms", params={"cluster_id": foreign["id"]}, headers=ADMIN)).json()
+    assert by_cluster["items"] == []
+
+
 async def test_worker_processes_import_in_file_order(registry_settings: RegistrySettings) -> None:
     settings = registry_settings.model_copy(
         update={"import_batch_rows": 7, "import_workers": 2, "import_parallel_min_bytes": 0}

@@ -365,7 +365,9 @@ async def merge_firms(
             data = validate_document(spec, _repoint(_create_fields(spec, before), merged_id, survivor_id))
         except ValidationFailed as exc:
             raise Conflict(f"Repointing {entity} {record_id} to {survivor_id} would leave it invalid: {exc}") from None
-        await apply_update(session, spec, row, data)
+        # The repointed references were made before (the two firms are of one agency for a
+        # non-admin): kept whoever owns the referring record, so agency=None.
+        await apply_update(session, spec, row, data, agency=None)
         repointed.append({"entity": entity, "id": record_id, "before": before, "version_after": row.version})
     others = (
         await session.execute(
@@ -506,7 +508,8 @@ async def undo_merge(session: AsyncSession, merge: DuplicateMerge, *, principal:
 
     await _publish(session, FIRMS, restored, "created")
     for spec, row, before in rows:
-        await apply_update(session, spec, row, validate_document(spec, _create_fields(spec, before)))
+        before_data = validate_document(spec, _create_fields(spec, before))
+        await apply_update(session, spec, row, before_data, agency=None)  # as it was before the merge
     await detect(session, [(merge.merged_id, document["agency_id"], data)], source="undo", skip_decided=True)
     for agency, key in snapshot.get("import_keys", []):
         await session.execute(
