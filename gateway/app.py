@@ -123,7 +123,7 @@ def create_app(
                 principal_ttl_seconds=settings.principal_ttl_seconds,
                 retries=settings.upstream_retries,
                 metrics=UpstreamMetrics(app.state.metrics.registry),
-                deadline_seconds=settings.upstream_connect_timeout + settings.upstream_read_timeout,
+                deadline_seconds=settings.upstream_deadline_seconds,
                 upload_deadline_seconds=settings.upload_deadline_seconds,
             )
             app.state.service_documents = {}

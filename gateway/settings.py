@@ -25,6 +25,12 @@ class GatewaySettings(ServiceSettings):
     upstream_connect_timeout: float = 2.0
     upstream_read_timeout: float = 15.0
     upstream_retries: int = 2
+    upstream_deadline_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Total time a forwarded request may take until the service's answer starts"
+        " (connecting, retries and waiting included); past it the client gets 504.",
+    )
     breaker_failure_threshold: int = 5
     breaker_reset_seconds: float = 10.0
     max_body_bytes: int = 10 * 1024 * 1024

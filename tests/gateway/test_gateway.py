@@ -6,12 +6,14 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from gateway.app import create_app as create_gateway
 from gateway.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from gateway.settings import GatewaySettings
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
@@ -19,7 +21,7 @@ from services.registry.settings import RegistrySettings
 from tests.conftest import BOOTSTRAP_KEY
 from tests.registry.helpers import cluster_body, firm_body
 from tests.registry.test_imports import firm_row, to_csv
-from tests.support import Stack
+from tests.support import Stack, running
 
 ADMIN_KEY = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
 
@@ -166,16 +168,50 @@ def _misbehaving_upstream() -> FastAPI:
 async def test_slow_and_crashing_upstreams_map_to_504_and_502(
     registry_settings: RegistrySettings, gateway_settings: GatewaySettings
 ) -> None:
-    slow = gateway_settings.model_copy(update={"upstream_read_timeout": 0.2, "upstream_connect_timeout": 0.1})
+    slow = gateway_settings.model_copy(
+        update={"upstream_read_timeout": 0.2, "upstream_connect_timeout": 0.1, "upstream_deadline_seconds": 0.3}
+    )
     async with Stack.start(registry_settings, slow, extra_upstreams={"matching": _misbehaving_upstream()}) as stack:
         started = time.monotonic()
         timed_out = await stack.client.get("/v1/shortlists", headers=ADMIN_KEY)
         assert timed_out.status_code == 504
         assert timed_out.headers["content-type"] == "application/problem+json"
-        assert time.monotonic() - started < 1.5  # one retry of a GET, each bounded by the deadline
+        assert time.monotonic() - started < 1.5  # bounded by the deadline
         crashed = await stack.client.get("/v1/linkages", headers=ADMIN_KEY)
         assert crashed.status_code == 502
         assert crashed.json()["request_id"] == crashed.headers["x-request-id"]
+
+
+@asynccontextmanager
+async def _hung_server() -> AsyncIterator[str]:
+    """A real TCP server that accepts connections and never answers: its base URL."""
+    hang = asyncio.Event()
+
+    async def accept_and_hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await hang.wait()
+        writer.close()
+
+    server = await asyncio.start_server(accept_and_hang, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        hang.set()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_hung_upstream_gets_504_within_one_total_deadline(gateway_settings: GatewaySettings) -> None:
+    deadline = 1.0
+    async with _hung_server() as hung_url:
+        settings = gateway_settings.model_copy(update={"registry_url": hung_url, "upstream_deadline_seconds": deadline})
+        async with running(create_gateway(settings)) as gateway:  # real sockets: no in-process mounts
+            started = time.monotonic()
+            async with asyncio.timeout(deadline + 2):  # fail fast when the deadline is not kept
+                response = await gateway.get("/v1/firms", headers=ADMIN_KEY)
+            elapsed = time.monotonic() - started
+    assert response.status_code == 504, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert deadline <= elapsed < deadline + 2  # one deadline for the request, not one per attempt
 
 
 async def test_rate_limit_in_memory(registry_settings: RegistrySettings, gateway_settings: GatewaySettings) -> None:
