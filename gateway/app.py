@@ -16,7 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import AuthenticatedDep, authenticated, presented_key, require_scope, session_of
-from gateway.breaker import CircuitBreaker
+from gateway.breaker import BreakerState, CircuitBreaker
 from gateway.keys.router import router as keys_router
 from gateway.keys.service import KeyAuthenticator, install_bootstrap_key
 from gateway.openapi import merge_documents
@@ -70,10 +70,13 @@ class RateLimitHeadersMiddleware:
 
 
 def _upstream_check(name: str) -> Any:
+    """Readiness of one upstream: its circuit is not open and its own ``/readyz`` answers 200."""
+
     async def check(app: FastAPI) -> None:
         upstream: Upstream = app.state.forwarder.upstreams[name]
-        if not upstream.breaker.allow():
-            raise RuntimeError(f"circuit {upstream.breaker.state}")
+        # Only looked at: allow() would take a half-open circuit's one trial request.
+        if upstream.breaker.state is BreakerState.open:
+            raise RuntimeError("circuit open")
         response = await upstream.client.get(upstream.base_url.rstrip("/") + "/readyz", timeout=2.0)
         if response.status_code != 200:
             raise RuntimeError(f"readyz answered {response.status_code}")
@@ -137,7 +140,7 @@ def create_app(
         lifespan=lifespan,
         routers=[keys_router, session_router],
         readiness={"database": database_ready},
-        informational={name: _upstream_check(name) for name in UPSTREAMS},
+        readiness_any_of={name: _upstream_check(name) for name in UPSTREAMS},  # ready while one service is
         openapi_url=None,
         body_limits={path: settings.max_upload_bytes for path in SPOOLED_UPLOADS},  # spooled uploads: their own limit
     )

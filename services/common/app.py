@@ -29,7 +29,7 @@ def build_service_app(
     lifespan: object,
     routers: Sequence[APIRouter],
     readiness: Mapping[str, ReadinessCheck],
-    informational: Mapping[str, ReadinessCheck] | None = None,
+    readiness_any_of: Mapping[str, ReadinessCheck] | None = None,
     openapi_url: str | None = "/openapi.json",
     body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
@@ -64,7 +64,7 @@ def build_service_app(
         BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, problem_app=too_large, path_limits=body_limits
     )
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics, service=settings.service_name)
-    app.include_router(health_router(readiness, informational))
+    app.include_router(health_router(readiness, readiness_any_of))
     for router in routers:
         app.include_router(router)
     return app

@@ -11,8 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 
+from gateway.app import UPSTREAMS
 from gateway.app import create_app as create_gateway
 from gateway.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from gateway.settings import GatewaySettings
@@ -148,6 +150,60 @@ async def test_a_service_that_is_down_gets_503_fast_and_opens_the_breaker(stack:
     assert time.monotonic() - started < 5
     ready = (await stack.client.get("/readyz")).json()
     assert ready["checks"]["database"] == "ok" and ready["checks"]["matching"] != "ok"
+
+
+async def test_the_gateway_is_not_ready_while_no_upstream_is(gateway_settings: GatewaySettings) -> None:
+    async with running(create_gateway(gateway_settings, http_mounts={})) as gateway:  # every upstream refused
+        response = await gateway.get("/readyz")
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"].endswith("/service-unavailable")
+    assert body["checks"]["database"] == "ok"
+    assert all(body["checks"][name].startswith("failed: ConnectError") for name in UPSTREAMS), body["checks"]
+
+
+def _unhealthy_registry() -> FastAPI:
+    """A registry whose /readyz answers but whose API says it is unavailable."""
+    app = FastAPI()
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, str]:
+        return {"status": "ready"}
+
+    @app.get("/v1/firms")
+    async def firms() -> JSONResponse:
+        return JSONResponse({"title": "overloaded"}, status_code=503)
+
+    return app
+
+
+async def test_the_gateway_is_not_ready_while_every_upstream_circuit_is_open(
+    registry_settings: RegistrySettings, gateway_settings: GatewaySettings
+) -> None:
+    settings = gateway_settings.model_copy(update={"breaker_reset_seconds": 60})
+    async with Stack.start(registry_settings, settings, extra_upstreams={"registry": _unhealthy_registry()}) as stack:
+        ready = await stack.client.get("/readyz")  # matching and reporting are not running; the registry is
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"]["registry"] == "ok" and ready.json()["checks"]["matching"] != "ok"
+        for _ in range(settings.breaker_failure_threshold):
+            assert (await stack.client.get("/v1/firms", headers=ADMIN_KEY)).status_code == 503
+        unready = await stack.client.get("/readyz")
+    assert unready.status_code == 503, unready.text
+    assert unready.json()["checks"]["registry"] == "failed: RuntimeError: circuit open"
+
+
+async def test_a_readiness_probe_does_not_take_a_half_open_circuits_trial_request(
+    registry_settings: RegistrySettings, gateway_settings: GatewaySettings
+) -> None:
+    settings = gateway_settings.model_copy(update={"breaker_reset_seconds": 0.3})
+    async with Stack.start(registry_settings, settings, extra_upstreams={"registry": _unhealthy_registry()}) as stack:
+        for _ in range(settings.breaker_failure_threshold):
+            await stack.client.get("/v1/firms", headers=ADMIN_KEY)
+        await asyncio.sleep(0.4)  # the circuit is half-open: the next request is its trial
+        assert (await stack.client.get("/readyz")).json()["checks"]["registry"] == "ok"
+        trial = await stack.client.get("/v1/firms", headers=ADMIN_KEY)
+    assert trial.json() == {"title": "overloaded"}, "the trial request reached the registry"
 
 
 def _misbehaving_upstream() -> FastAPI:
