@@ -9,16 +9,16 @@ from typing import Any
 
 import httpx
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.auth import AuthenticatedDep, authenticated, presented_key, require_scope, session_of
+from gateway.auth import AuthenticatedDep, authenticated, metrics_reader, presented_key, require_scope, session_of
 from gateway.breaker import BreakerState, CircuitBreaker
 from gateway.keys.router import router as keys_router
-from gateway.keys.service import KeyAuthenticator, install_bootstrap_key
+from gateway.keys.service import KeyAuthenticator, install_bootstrap_key, install_metrics_key
 from gateway.openapi import merge_documents
 from gateway.proxy import SAFE_METHODS, SPOOLED_UPLOADS, Forwarder, Upstream, UpstreamMetrics, route_for
 from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -104,6 +104,8 @@ def create_app(
             await stack.enter_async_context(open_database(app, settings, metadata))
             if settings.bootstrap_api_key is not None:
                 await install_bootstrap_key(app.state.sessionmaker, settings.bootstrap_api_key.get_secret_value())
+            if settings.metrics_api_key is not None:
+                await install_metrics_key(app.state.sessionmaker, settings.metrics_api_key.get_secret_value())
             app.state.authenticator = KeyAuthenticator(app.state.sessionmaker)
             app.state.rate_limiter = rate_limiter or await _rate_limiter(settings, stack)
             upstreams = {}
@@ -143,6 +145,7 @@ def create_app(
         readiness_any_of={name: _upstream_check(name) for name in UPSTREAMS},  # ready while one service is
         openapi_url=None,
         body_limits={path: settings.max_upload_bytes for path in SPOOLED_UPLOADS},  # spooled uploads: their own limit
+        metrics_dependencies=[Depends(metrics_reader)],  # the public port: only keys with metrics:read
     )
 
     @app.get("/openapi.json", include_in_schema=False)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.keys.scopes import KEYS_ADMIN
+from gateway.keys.scopes import KEYS_ADMIN, METRICS_READ
 from gateway.session import SESSION_COOKIE, session_digest
 from services.common.errors import Forbidden, TooManyRequests, Unauthorized
 from services.common.principal import Principal
@@ -65,3 +65,9 @@ def key_admin(principal: AuthenticatedDep) -> Principal:
 
 
 KeyAdminDep = Annotated[Principal, Depends(key_admin)]
+
+
+def metrics_reader(principal: AuthenticatedDep) -> Principal:
+    """Dependency of the gateway's /metrics: a key with ``metrics:read`` (Prometheus's)."""
+    require_scope(principal, METRICS_READ)
+    return principal

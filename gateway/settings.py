@@ -18,6 +18,9 @@ class GatewaySettings(ServiceSettings):
     bootstrap_api_key: SecretStr | None = Field(
         default=None, description="An admin API key accepted from start-up (create the others with it)."
     )
+    metrics_api_key: SecretStr | None = Field(
+        default=None, description="A key accepted from start-up that may only read /metrics (give it to Prometheus)."
+    )
     redis_url: str | None = Field(default=None, description="Shares rate-limit budgets between gateway replicas.")
     rate_limit_per_minute: int = 600
     rate_limit_burst: int = 120

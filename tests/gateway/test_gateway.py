@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from gateway.app import UPSTREAMS
@@ -357,10 +358,31 @@ async def test_cors_for_configured_portal_origins(
 
 async def test_metrics_per_upstream(stack: Stack) -> None:
     await stack.client.get("/v1/clusters", headers=ADMIN_KEY)
-    metrics = (await stack.client.get("/metrics")).text
+    metrics = (await stack.client.get("/metrics", headers=ADMIN_KEY)).text
     assert (
         'gateway_upstream_requests_total{method="GET",route="/v1/clusters",status="200",upstream="registry"}' in metrics
     )
+
+
+METRICS_KEY = "lk_metricstest1_prometheus-scrapes-with-this-key-0123456789"
+
+
+async def test_metrics_need_a_key_with_the_metrics_scope(
+    registry_settings: RegistrySettings, gateway_settings: GatewaySettings
+) -> None:
+    settings = gateway_settings.model_copy(update={"metrics_api_key": SecretStr(METRICS_KEY)})
+    async with Stack.start(registry_settings, settings) as stack:
+        anonymous = await stack.client.get("/metrics")
+        assert anonymous.status_code == 401, anonymous.text
+        assert anonymous.headers["content-type"] == "application/problem+json"
+        _, agency_key = await _agency_with_key(stack)
+        assert (await stack.client.get("/metrics", headers=bearer(agency_key))).status_code == 403
+        scraped = await stack.client.get("/metrics", headers=bearer(METRICS_KEY))  # as Prometheus does
+        assert scraped.status_code == 200 and "http_requests_total" in scraped.text
+        assert (await stack.client.get("/metrics", headers=ADMIN_KEY)).status_code == 200
+        # The metrics key reads metrics and nothing else.
+        assert (await stack.client.get("/v1/clusters", headers=bearer(METRICS_KEY))).status_code == 403
+        assert (await stack.client.get("/v1/api-keys", headers=bearer(METRICS_KEY))).status_code == 403
 
 
 @pytest.mark.parametrize("header", ["Authorization", "X-API-Key"])
