@@ -107,7 +107,8 @@ def create_app(
             if settings.metrics_api_key is not None:
                 await install_metrics_key(app.state.sessionmaker, settings.metrics_api_key.get_secret_value())
             app.state.authenticator = KeyAuthenticator(app.state.sessionmaker)
-            app.state.rate_limiter = rate_limiter or await _rate_limiter(settings, stack)
+            key_limiter, app.state.auth_failure_limiter = await _rate_limiters(settings, stack)
+            app.state.rate_limiter = rate_limiter or key_limiter
             upstreams = {}
             for name in UPSTREAMS:
                 client = create_http_client(
@@ -203,11 +204,20 @@ def create_app(
     return app
 
 
-async def _rate_limiter(settings: GatewaySettings, stack: AsyncExitStack) -> RateLimiter:
+async def _rate_limiters(settings: GatewaySettings, stack: AsyncExitStack) -> tuple[RateLimiter, RateLimiter]:
+    """Budgets per API key, and budgets of failed key checks per client address."""
     if not settings.redis_url:
-        return MemoryRateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        return (
+            MemoryRateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+            MemoryRateLimiter(settings.auth_failures_per_minute, settings.auth_failures_burst),
+        )
     from redis.asyncio import Redis
 
     redis = Redis.from_url(settings.redis_url)
     stack.push_async_callback(redis.aclose)
-    return RedisRateLimiter(redis, settings.rate_limit_per_minute, settings.rate_limit_burst)
+    return (
+        RedisRateLimiter(redis, settings.rate_limit_per_minute, settings.rate_limit_burst),
+        RedisRateLimiter(
+            redis, settings.auth_failures_per_minute, settings.auth_failures_burst, namespace="linkages:authfail:"
+        ),
+    )

@@ -24,6 +24,10 @@ class GatewaySettings(ServiceSettings):
     redis_url: str | None = Field(default=None, description="Shares rate-limit budgets between gateway replicas.")
     rate_limit_per_minute: int = 600
     rate_limit_burst: int = 120
+    auth_failures_per_minute: int = Field(
+        default=30, gt=0, description="Requests without a valid key (401) per client address and minute..."
+    )
+    auth_failures_burst: int = Field(default=20, gt=0, description="...and in a row; past them, 429.")
     cors_origins: list[str] = []
     upstream_connect_timeout: float = 2.0
     upstream_read_timeout: float = 15.0

@@ -283,6 +283,28 @@ async def test_rate_limit_in_memory(registry_settings: RegistrySettings, gateway
         assert statuses[0].headers["RateLimit"].startswith('"default";r=2')
 
 
+async def test_failed_key_checks_are_rate_limited_per_client_address(stack: Stack) -> None:
+    """With the default limits: 200 requests with wrong keys in a row end in 429s."""
+    settings: GatewaySettings = stack.gateway.state.settings
+    statuses = []
+    for attempt in range(200):
+        # wrong keys, no key at all, and a wrong key at the browser sign-in all count
+        if attempt % 3 == 0:
+            response = await stack.client.get("/v1/clusters")
+        elif attempt % 3 == 1:
+            response = await stack.client.get("/v1/clusters", headers=bearer(f"lk_000000000000_wrong-{attempt}"))
+        else:
+            response = await stack.client.post("/login", data={"api_key": f"lk_000000000000_wrong-{attempt}"})
+        statuses.append(response.status_code)
+    first_refused = statuses.index(429)
+    assert first_refused >= settings.auth_failures_burst and set(statuses[:first_refused]) == {401}
+    assert statuses.count(429) > 150, statuses  # a few refill while the loop runs
+    assert response.status_code == 429 and response.headers["content-type"] == "application/problem+json"
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    # A valid key from the same address is served as usual.
+    assert (await stack.client.get("/v1/clusters", headers=ADMIN_KEY)).status_code == 200
+
+
 async def test_rate_limit_shared_through_redis(
     registry_settings: RegistrySettings, gateway_settings: GatewaySettings
 ) -> None:
