@@ -298,7 +298,7 @@ async def test_failed_key_checks_are_rate_limited_per_client_address(stack: Stac
         statuses.append(response.status_code)
     first_refused = statuses.index(429)
     assert first_refused >= settings.auth_failures_burst and set(statuses[:first_refused]) == {401}
-    assert statuses.count(429) > 150, statuses  # a few refill while the loop runs
+    assert statuses.count(429) > 100, statuses  # one refills every 2 s while the loop runs
     assert response.status_code == 429 and response.headers["content-type"] == "application/problem+json"
     assert 1 <= int(response.headers["Retry-After"]) <= 60
     # A valid key from the same address is served as usual.
