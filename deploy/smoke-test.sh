@@ -276,7 +276,10 @@ PROMETHEUS_IMAGE=localhost/linkages-smoke-prometheus:latest
 step_done
 
 step "prometheus config and alert rules"
-podman run --rm --network none -v "$ROOT/deploy/prometheus:/etc/prometheus:ro" --entrypoint promtool \
+# promtool checks that the gateway job's credentials file exists: a stand-in for the compose secret.
+printf 'lk_000000000000_stand-in' >"$WORK/metrics-key"
+podman run --rm --network none -v "$ROOT/deploy/prometheus:/etc/prometheus:ro" \
+    -v "$WORK/metrics-key:/run/secrets/gateway_metrics_api_key:ro" --entrypoint promtool \
     "$PROMETHEUS_IMAGE" check config /etc/prometheus/prometheus.yml >&2
 podman run --rm --network none -v "$ROOT/deploy/prometheus:/etc/prometheus:ro" --entrypoint promtool \
     "$PROMETHEUS_IMAGE" test rules /etc/prometheus/alerts.test.yml >&2
@@ -292,6 +295,7 @@ cat >"$WORK/smoke.env" <<EOF
 PRINCIPAL_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 POSTGRES_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
 GATEWAY_BOOTSTRAP_API_KEY=$ADMIN_KEY
+GATEWAY_METRICS_API_KEY=$(python3 -c 'import secrets; print(f"lk_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}")')
 GATEWAY_REDIS_URL=redis://redis:6379/0
 GATEWAY_PUBLISH=127.0.0.1:$GATEWAY_PORT
 PROMETHEUS_PUBLISH=127.0.0.1:$PROMETHEUS_PORT

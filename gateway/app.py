@@ -9,16 +9,16 @@ from typing import Any
 
 import httpx
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.auth import AuthenticatedDep, authenticated, presented_key, require_scope, session_of
-from gateway.breaker import CircuitBreaker
+from gateway.auth import AuthenticatedDep, authenticated, metrics_reader, presented_key, require_scope, session_of
+from gateway.breaker import BreakerState, CircuitBreaker
 from gateway.keys.router import router as keys_router
-from gateway.keys.service import KeyAuthenticator, install_bootstrap_key
+from gateway.keys.service import KeyAuthenticator, install_bootstrap_key, install_metrics_key
 from gateway.openapi import merge_documents
 from gateway.proxy import SAFE_METHODS, SPOOLED_UPLOADS, Forwarder, Upstream, UpstreamMetrics, route_for
 from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -70,10 +70,13 @@ class RateLimitHeadersMiddleware:
 
 
 def _upstream_check(name: str) -> Any:
+    """Readiness of one upstream: its circuit is not open and its own ``/readyz`` answers 200."""
+
     async def check(app: FastAPI) -> None:
         upstream: Upstream = app.state.forwarder.upstreams[name]
-        if not upstream.breaker.allow():
-            raise RuntimeError(f"circuit {upstream.breaker.state}")
+        # Only looked at: allow() would take a half-open circuit's one trial request.
+        if upstream.breaker.state is BreakerState.open:
+            raise RuntimeError("circuit open")
         response = await upstream.client.get(upstream.base_url.rstrip("/") + "/readyz", timeout=2.0)
         if response.status_code != 200:
             raise RuntimeError(f"readyz answered {response.status_code}")
@@ -101,8 +104,11 @@ def create_app(
             await stack.enter_async_context(open_database(app, settings, metadata))
             if settings.bootstrap_api_key is not None:
                 await install_bootstrap_key(app.state.sessionmaker, settings.bootstrap_api_key.get_secret_value())
+            if settings.metrics_api_key is not None:
+                await install_metrics_key(app.state.sessionmaker, settings.metrics_api_key.get_secret_value())
             app.state.authenticator = KeyAuthenticator(app.state.sessionmaker)
-            app.state.rate_limiter = rate_limiter or await _rate_limiter(settings, stack)
+            key_limiter, app.state.auth_failure_limiter = await _rate_limiters(settings, stack)
+            app.state.rate_limiter = rate_limiter or key_limiter
             upstreams = {}
             for name in UPSTREAMS:
                 client = create_http_client(
@@ -123,7 +129,7 @@ def create_app(
                 principal_ttl_seconds=settings.principal_ttl_seconds,
                 retries=settings.upstream_retries,
                 metrics=UpstreamMetrics(app.state.metrics.registry),
-                deadline_seconds=settings.upstream_connect_timeout + settings.upstream_read_timeout,
+                deadline_seconds=settings.upstream_deadline_seconds,
                 upload_deadline_seconds=settings.upload_deadline_seconds,
             )
             app.state.service_documents = {}
@@ -137,9 +143,10 @@ def create_app(
         lifespan=lifespan,
         routers=[keys_router, session_router],
         readiness={"database": database_ready},
-        informational={name: _upstream_check(name) for name in UPSTREAMS},
+        readiness_any_of={name: _upstream_check(name) for name in UPSTREAMS},  # ready while one service is
         openapi_url=None,
         body_limits={path: settings.max_upload_bytes for path in SPOOLED_UPLOADS},  # spooled uploads: their own limit
+        metrics_dependencies=[Depends(metrics_reader)],  # the public port: only keys with metrics:read
     )
 
     @app.get("/openapi.json", include_in_schema=False)
@@ -197,11 +204,20 @@ def create_app(
     return app
 
 
-async def _rate_limiter(settings: GatewaySettings, stack: AsyncExitStack) -> RateLimiter:
+async def _rate_limiters(settings: GatewaySettings, stack: AsyncExitStack) -> tuple[RateLimiter, RateLimiter]:
+    """Budgets per API key, and budgets of failed key checks per client address."""
     if not settings.redis_url:
-        return MemoryRateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        return (
+            MemoryRateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+            MemoryRateLimiter(settings.auth_failures_per_minute, settings.auth_failures_burst),
+        )
     from redis.asyncio import Redis
 
     redis = Redis.from_url(settings.redis_url)
     stack.push_async_callback(redis.aclose)
-    return RedisRateLimiter(redis, settings.rate_limit_per_minute, settings.rate_limit_burst)
+    return (
+        RedisRateLimiter(redis, settings.rate_limit_per_minute, settings.rate_limit_burst),
+        RedisRateLimiter(
+            redis, settings.auth_failures_per_minute, settings.auth_failures_burst, namespace="linkages:authfail:"
+        ),
+    )

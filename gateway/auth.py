@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.keys.scopes import KEYS_ADMIN
+from gateway.keys.scopes import KEYS_ADMIN, METRICS_READ
+from gateway.ratelimit import count_failed_key_check
 from gateway.session import SESSION_COOKIE, session_digest
 from services.common.errors import Forbidden, TooManyRequests, Unauthorized
 from services.common.principal import Principal
@@ -30,7 +31,22 @@ def session_of(request: Request) -> str | None:
 
 async def authenticated(request: Request) -> Principal:
     """Dependency: the principal of the request's API key (or, for reads, the browser
-    session signed in with one), rate-limited (401, 429)."""
+    session signed in with one), rate-limited (401, 429); failed checks are counted
+    per client address, and answered 429 past their own limit."""
+    try:
+        principal = await _principal_of(request)
+    except Unauthorized:
+        await count_failed_key_check(request)
+        raise
+    request.state.principal = principal
+    decision = await request.app.state.rate_limiter.take(principal.subject)
+    request.state.rate_limit_headers = decision.headers(request.app.state.rate_limiter)
+    if not decision.allowed:
+        raise TooManyRequests("Rate limit exceeded for this API key", headers=request.state.rate_limit_headers)
+    return principal
+
+
+async def _principal_of(request: Request) -> Principal:
     key = presented_key(request)
     authenticator = request.app.state.authenticator
     principal: Principal
@@ -43,11 +59,6 @@ async def authenticated(request: Request) -> Principal:
             "Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>' (browsers: sign in at /login)",
             headers={"WWW-Authenticate": 'Bearer realm="linkages"'},
         )
-    request.state.principal = principal
-    decision = await request.app.state.rate_limiter.take(principal.subject)
-    request.state.rate_limit_headers = decision.headers(request.app.state.rate_limiter)
-    if not decision.allowed:
-        raise TooManyRequests("Rate limit exceeded for this API key", headers=request.state.rate_limit_headers)
     return principal
 
 
@@ -65,3 +76,9 @@ def key_admin(principal: AuthenticatedDep) -> Principal:
 
 
 KeyAdminDep = Annotated[Principal, Depends(key_admin)]
+
+
+def metrics_reader(principal: AuthenticatedDep) -> Principal:
+    """Dependency of the gateway's /metrics: a key with ``metrics:read`` (Prometheus's)."""
+    require_scope(principal, METRICS_READ)
+    return principal

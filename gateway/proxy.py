@@ -1,7 +1,9 @@
 """Forwarding to the services: routing, principal signing, retries, circuit breaking.
 
 Each upstream has one pooled httpx client with explicit connect and read
-timeouts. A request that never reached the upstream (connection refused) is
+timeouts, and every forwarded request has one total deadline, connecting,
+retries and waiting for the answer's headers included: past it the client gets
+504. A request that never reached the upstream (connection refused) is
 retried whatever its method; one that may have reached it is retried only when
 repeating it is harmless (GET, HEAD, OPTIONS, PUT, DELETE, or a POST/PATCH with an
 ``Idempotency-Key``). Failures open the upstream's circuit breaker, after which
@@ -130,7 +132,7 @@ class Forwarder:
     principal_ttl_seconds: int
     retries: int
     metrics: UpstreamMetrics
-    deadline_seconds: float = 20.0  # per attempt, until the response headers, whatever the transport
+    deadline_seconds: float = 10.0  # in total, retries included, until the response headers, whatever the transport
     upload_deadline_seconds: float = 900.0  # the same for a spooled upload, sending it included
 
     async def forward(self, request: Request, principal: Principal, prefix: str, upstream_name: str) -> Response:
@@ -186,6 +188,8 @@ class Forwarder:
         attempt = 0
         failure: Exception
         deadline = self.upload_deadline_seconds if isinstance(body, _SpooledBody) else self.deadline_seconds
+        loop = asyncio.get_running_loop()
+        deadline_at = loop.time() + deadline
         while True:
             if not upstream.breaker.allow():
                 raise ServiceUnavailable(
@@ -195,11 +199,11 @@ class Forwarder:
             content = body.chunks() if isinstance(body, _SpooledBody) else body
             request = upstream.client.build_request(method, url, params=query or None, headers=headers, content=content)
             try:
-                async with asyncio.timeout(deadline):
+                async with asyncio.timeout_at(deadline_at):
                     response = await upstream.client.send(request, stream=True)
             except TimeoutError:
                 failure = httpx.ReadTimeout(f"no answer within {deadline} s", request=request)
-                may_retry = retryable
+                may_retry = False  # the request's whole time is spent
             except httpx.ConnectError as exc:
                 failure = exc
                 may_retry = True  # the request never reached the service
@@ -220,10 +224,11 @@ class Forwarder:
                 return response
             upstream.breaker.record_failure()
             logger.warning("upstream_failed", upstream=upstream.name, attempt=attempt, error=repr(failure))
-            if not may_retry or attempt >= self.retries:
+            backoff = 0.05 * 2 ** (attempt + 1)
+            if not may_retry or attempt >= self.retries or loop.time() + backoff >= deadline_at:
                 raise _problem_for(upstream.name, failure) from None
             attempt += 1
-            await asyncio.sleep(0.05 * 2**attempt)
+            await asyncio.sleep(backoff)
 
 
 class _SpooledBody:

@@ -3,6 +3,10 @@
 Each key has a bucket of ``burst`` tokens refilled at ``per_minute / 60`` tokens per
 second; a request takes one. Responses carry the IETF ``RateLimit-Policy`` and
 ``RateLimit`` headers; a refused request gets 429 with ``Retry-After``.
+
+Failed key checks (401) have buckets of their own, per client address: a client
+that keeps presenting no key or wrong keys gets 429 once its bucket is empty, while
+valid keys from the same address are served as usual.
 """
 
 from __future__ import annotations
@@ -11,6 +15,10 @@ import math
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from starlette.requests import Request
+
+from services.common.errors import TooManyRequests
 
 
 @dataclass(frozen=True)
@@ -47,13 +55,18 @@ def _decide(tokens: float, rate: float, burst: int) -> Decision:
 class MemoryRateLimiter:
     """One process's buckets: right for a single gateway replica."""
 
-    def __init__(self, per_minute: int, burst: int) -> None:
+    def __init__(self, per_minute: int, burst: int, max_buckets: int = 100_000) -> None:
         self.per_minute, self.burst = per_minute, burst
         self.rate = per_minute / 60.0
+        self.max_buckets = max_buckets
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
 
     async def take(self, key: str) -> Decision:
         now = time.monotonic()
+        if len(self._buckets) >= self.max_buckets:  # client addresses are many: forget the full buckets
+            self._buckets = {k: v for k, v in self._buckets.items() if v[0] + (now - v[1]) * self.rate < self.burst}
+            if len(self._buckets) >= self.max_buckets:  # none full: start afresh rather than scan on every request
+                self._buckets.clear()
         tokens, at = self._buckets.get(key, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - at) * self.rate)
         decision = _decide(tokens, self.rate, self.burst)
@@ -99,3 +112,20 @@ class RedisRateLimiter:
         if int(allowed):
             return Decision(True, int(tokens), 0.0, (self.burst - tokens) / self.rate)
         return Decision(False, 0, (1 - tokens) / self.rate, (self.burst - tokens) / self.rate)
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (behind a proxy, uvicorn's
+    ``FORWARDED_ALLOW_IPS`` makes it the address the proxy forwards)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def count_failed_key_check(request: Request) -> None:
+    """Take a token from the client address's bucket of failed key checks: 429 once it is empty."""
+    limiter: RateLimiter = request.app.state.auth_failure_limiter
+    decision = await limiter.take(client_address(request))
+    if not decision.allowed:
+        raise TooManyRequests(
+            "Too many requests without a valid API key from this address",
+            headers={"Retry-After": str(max(1, math.ceil(decision.retry_after)))},
+        )

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.keys.service import hash_key
+from gateway.ratelimit import count_failed_key_check
 from services.common.errors import Unauthorized
 
 SESSION_COOKIE = "lk_session"
@@ -102,6 +103,7 @@ async def login(
     try:
         await request.app.state.authenticator.authenticate(api_key.strip())
     except Unauthorized as exc:
+        await count_failed_key_check(request)  # 429 past the client's limit of failed key checks
         message = f"{exc.detail or exc.title}: check the key and try again."
         return HTMLResponse(_page(target, settings.session_ttl_seconds // 3600, message), status_code=401)
     token = issue_session(

@@ -18,13 +18,26 @@ class GatewaySettings(ServiceSettings):
     bootstrap_api_key: SecretStr | None = Field(
         default=None, description="An admin API key accepted from start-up (create the others with it)."
     )
+    metrics_api_key: SecretStr | None = Field(
+        default=None, description="A key accepted from start-up that may only read /metrics (give it to Prometheus)."
+    )
     redis_url: str | None = Field(default=None, description="Shares rate-limit budgets between gateway replicas.")
     rate_limit_per_minute: int = 600
     rate_limit_burst: int = 120
+    auth_failures_per_minute: int = Field(
+        default=30, gt=0, description="Requests without a valid key (401) per client address and minute..."
+    )
+    auth_failures_burst: int = Field(default=20, gt=0, description="...and in a row; past them, 429.")
     cors_origins: list[str] = []
     upstream_connect_timeout: float = 2.0
     upstream_read_timeout: float = 15.0
     upstream_retries: int = 2
+    upstream_deadline_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Total time a forwarded request may take until the service's answer starts"
+        " (connecting, retries and waiting included); past it the client gets 504.",
+    )
     breaker_failure_threshold: int = 5
     breaker_reset_seconds: float = 10.0
     max_body_bytes: int = 10 * 1024 * 1024

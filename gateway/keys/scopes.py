@@ -10,8 +10,9 @@ MATCHING_READ = "matching:read"
 MATCHING_WRITE = "matching:write"
 REPORTING_READ = "reporting:read"
 KEYS_ADMIN = "keys:admin"
+METRICS_READ = "metrics:read"  # the gateway's /metrics (Prometheus)
 
-ALL_SCOPES = (REGISTRY_READ, REGISTRY_WRITE, MATCHING_READ, MATCHING_WRITE, REPORTING_READ, KEYS_ADMIN)
+ALL_SCOPES = (REGISTRY_READ, REGISTRY_WRITE, MATCHING_READ, MATCHING_WRITE, REPORTING_READ, KEYS_ADMIN, METRICS_READ)
 
 # The most a key of each role may hold; a key may be created with fewer.
 ROLE_SCOPES: dict[Role, tuple[str, ...]] = {

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.keys.schemas import ApiKeyCreate
-from gateway.keys.scopes import ROLE_SCOPES
+from gateway.keys.scopes import METRICS_READ, ROLE_SCOPES
 from gateway.tables import ApiKey
 from services.common.db import is_postgres
 from services.common.errors import NotFound, Unauthorized
@@ -22,6 +22,7 @@ from services.common.principal import Principal, Role
 
 KEY_PREFIX = "lk_"
 BOOTSTRAP_KEY_ID = "key_bootstrap"
+METRICS_KEY_ID = "key_metrics"
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # last_used_at is written at most this often
 
 
@@ -106,7 +107,19 @@ BOOTSTRAP_LOCK_KEY = 7_350_002  # any constant, the same for every gateway repli
 
 
 async def install_bootstrap_key(sessions: async_sessionmaker[AsyncSession], key: str) -> None:
-    """Make ``key`` a valid admin key (or keep it so), e.g. from GATEWAY_BOOTSTRAP_API_KEY.
+    """Make ``key`` a valid admin key (or keep it so), e.g. from GATEWAY_BOOTSTRAP_API_KEY."""
+    await _install_key(sessions, key, BOOTSTRAP_KEY_ID, "bootstrap admin key", ROLE_SCOPES[Role.admin])
+
+
+async def install_metrics_key(sessions: async_sessionmaker[AsyncSession], key: str) -> None:
+    """Make ``key`` a valid key that may only read /metrics, e.g. from GATEWAY_METRICS_API_KEY."""
+    await _install_key(sessions, key, METRICS_KEY_ID, "metrics key (Prometheus)", (METRICS_READ,))
+
+
+async def _install_key(
+    sessions: async_sessionmaker[AsyncSession], key: str, key_id: str, name: str, scopes: tuple[str, ...]
+) -> None:
+    """Make ``key`` the secret of the admin-role key ``key_id`` with exactly ``scopes``.
 
     One upsert, so replicas starting together agree on the row: the first inserts it,
     the others update it to the same values. On PostgreSQL they take turns (a
@@ -114,12 +127,12 @@ async def install_bootstrap_key(sessions: async_sessionmaker[AsyncSession], key:
     and the insert that loses can trip the unique secret-hash index instead.
     """
     values = {
-        "id": BOOTSTRAP_KEY_ID,
-        "name": "bootstrap admin key",
+        "id": key_id,
+        "name": name,
         "prefix": _visible_prefix(key),
         "secret_hash": hash_key(key),
         "role": Role.admin.value,
-        "scopes": list(ROLE_SCOPES[Role.admin]),
+        "scopes": list(scopes),
         "created_at": datetime.now(UTC),
     }
     async with sessions() as session, session.begin():
@@ -134,6 +147,7 @@ async def install_bootstrap_key(sessions: async_sessionmaker[AsyncSession], key:
                 set_={
                     "secret_hash": statement.excluded.secret_hash,
                     "prefix": statement.excluded.prefix,
+                    "scopes": statement.excluded.scopes,  # scopes added since it was installed
                     "revoked_at": None,
                 },
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -29,7 +30,8 @@ def build_service_app(
     lifespan: object,
     routers: Sequence[APIRouter],
     readiness: Mapping[str, ReadinessCheck],
-    informational: Mapping[str, ReadinessCheck] | None = None,
+    readiness_any_of: Mapping[str, ReadinessCheck] | None = None,
+    metrics_dependencies: Sequence[Any] = (),
     openapi_url: str | None = "/openapi.json",
     body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
@@ -64,7 +66,7 @@ def build_service_app(
         BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, problem_app=too_large, path_limits=body_limits
     )
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics, service=settings.service_name)
-    app.include_router(health_router(readiness, informational))
+    app.include_router(health_router(readiness, readiness_any_of, metrics_dependencies))
     for router in routers:
         app.include_router(router)
     return app

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -26,12 +27,16 @@ async def _run_check(app: FastAPI, check: ReadinessCheck) -> str:
 
 
 def health_router(
-    checks: Mapping[str, ReadinessCheck], informational: Mapping[str, ReadinessCheck] | None = None
+    checks: Mapping[str, ReadinessCheck],
+    any_of: Mapping[str, ReadinessCheck] | None = None,
+    metrics_dependencies: Sequence[Any] = (),
 ) -> APIRouter:
-    """Health routes. ``checks`` decide readiness; ``informational`` ones are only
-    reported (the gateway reports its upstreams without going unready with them)."""
+    """Health routes. Ready when every one of ``checks`` passes and, when ``any_of``
+    is given, at least one of those does (the gateway's upstreams: one service down
+    leaves the others served, all of them down leaves nothing to serve).
+    ``metrics_dependencies`` guard ``/metrics`` (the gateway's is on the public port)."""
     router = APIRouter(tags=["operations"])
-    reported = {**checks, **(informational or {})}
+    reported = {**checks, **(any_of or {})}
 
     @router.get("/livez", summary="The process is alive")
     @router.get("/healthz", include_in_schema=False)
@@ -43,9 +48,12 @@ def health_router(
         names = list(reported)
         results = await asyncio.gather(*(_run_check(request.app, reported[name]) for name in names))
         report = dict(zip(names, results, strict=True))
-        if all(report[name] == "ok" for name in checks):
+        failed = [name for name in checks if report[name] != "ok"]
+        if any_of and all(report[name] != "ok" for name in any_of):
+            failed.append("none of " + ", ".join(any_of))
+        if not failed:
             return JSONResponse({"status": "ready", "checks": report})
-        problem = ServiceUnavailable("Not ready: " + ", ".join(n for n in checks if report[n] != "ok"))
+        problem = ServiceUnavailable("Not ready: " + "; ".join(failed))
         body = {
             "type": problem.type,
             "title": problem.title,
@@ -56,7 +64,9 @@ def health_router(
         }
         return JSONResponse(body, status_code=503, media_type=PROBLEM_CONTENT_TYPE)
 
-    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    @router.get(
+        "/metrics", summary="Prometheus metrics", include_in_schema=False, dependencies=list(metrics_dependencies)
+    )
     async def metrics(request: Request) -> Response:
         service_metrics: ServiceMetrics = request.app.state.metrics
         await service_metrics.refresh()

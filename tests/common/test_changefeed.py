@@ -16,6 +16,7 @@ from services.common.changefeed import ChangePage, FeedFollower, PendingChange, 
 from services.common.db import create_engine, create_sessionmaker
 from services.registry.settings import RegistrySettings
 from services.registry.tables import metadata
+from tests.conftest import BOOTSTRAP_KEY
 from tests.registry.helpers import cluster_body, create, firm_body, make_agency
 from tests.support import SERVICE, Stack, feed_items
 
@@ -284,7 +285,9 @@ async def test_feed_metrics_show_each_feed_head_and_how_far_followers_are(whole_
     assert set(contacts) == {(("feed", f), ("service", "reporting")) for f in ("registry", "matching")}
     assert all(written_at - 30 < seen <= time.time() for seen in contacts.values())
     assert "changefeed_last_sequence{" not in reporting_text  # reporting publishes no feed
-    assert "changefeed_" not in (await whole_platform.client.get("/metrics")).text  # nor does the gateway
+    gateway_metrics = await whole_platform.client.get("/metrics", headers={"Authorization": f"Bearer {BOOTSTRAP_KEY}"})
+    assert gateway_metrics.status_code == 200
+    assert "changefeed_" not in gateway_metrics.text  # nor does the gateway
 
 
 # --- stopping --------------------------------------------------------------------------

@@ -71,3 +71,27 @@ def test_every_line_a_service_process_writes_is_json(tmp_path: Path) -> None:
         ("/v1/agencies", 401, "log-test-1", "registry")
     ]
     assert all(r.get("service") == "registry" for r in records)
+
+
+def test_the_console_format_renders_a_traceback_as_plain_text() -> None:
+    """The console format (``LOG_JSON=false``, ``make run``'s) renders an error's
+    traceback as the standard library does: rich's renderer, with every frame's
+    locals, took seconds per error on the event loop and stalled the service."""
+    script = """
+import logging, traceback
+from services.common.logging import configure_logging
+configure_logging("INFO", json=False)
+try:
+    raise RuntimeError("boom")
+except RuntimeError as exc:
+    logging.getLogger("probe").exception("unhandled_error")
+    print("".join(traceback.format_exception(exc)), end="")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2]
+    )
+    assert done.returncode == 0, done.stderr
+    plain = done.stdout
+    assert plain.startswith("Traceback (most recent call last):") and plain.endswith("RuntimeError: boom\n")
+    assert "unhandled_error" in done.stderr
+    assert plain in done.stderr, done.stderr  # exactly the standard library's text: no boxes, no locals

@@ -14,7 +14,7 @@ import pytest
 
 from tests.deploy.helpers import DEPLOY, PORTS, ROOT, image_services, load_yaml
 
-SECRETS = ("PRINCIPAL_SECRET", "POSTGRES_PASSWORD", "GATEWAY_BOOTSTRAP_API_KEY")
+SECRETS = ("PRINCIPAL_SECRET", "POSTGRES_PASSWORD", "GATEWAY_BOOTSTRAP_API_KEY", "GATEWAY_METRICS_API_KEY")
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +104,20 @@ def test_prometheus_scrapes_every_service() -> None:
     assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
     k8s = load_yaml(DEPLOY / "prometheus" / "prometheus-k8s.yml")
     assert k8s["scrape_configs"][0]["kubernetes_sd_configs"][0]["role"] == "pod"
+
+
+def test_prometheus_scrapes_the_gateway_with_its_metrics_key(compose: dict[str, Any]) -> None:
+    """The gateway's /metrics needs a key: Prometheus sends GATEWAY_METRICS_API_KEY."""
+    config = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    gateway = next(job for job in config["scrape_configs"] if job["job_name"] == "gateway")
+    secret_file = gateway["authorization"]["credentials_file"]
+    assert gateway["authorization"]["type"] == "Bearer"
+    (secret,) = compose["services"]["prometheus"]["secrets"]
+    assert secret_file == f"/run/secrets/{secret}"
+    assert compose["secrets"][secret] == {"environment": "GATEWAY_METRICS_API_KEY"}
+    assert "GATEWAY_METRICS_API_KEY" in compose["services"]["gateway"]["environment"]
+    k8s = load_yaml(DEPLOY / "prometheus" / "prometheus-k8s.yml")
+    assert k8s["scrape_configs"][0]["authorization"]["credentials_file"].startswith("/etc/prometheus/secrets/")
 
 
 def test_alerts_cover_errors_latency_and_feed_lag() -> None:

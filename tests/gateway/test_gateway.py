@@ -6,12 +6,17 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from gateway.app import UPSTREAMS
+from gateway.app import create_app as create_gateway
 from gateway.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from gateway.settings import GatewaySettings
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
@@ -19,7 +24,7 @@ from services.registry.settings import RegistrySettings
 from tests.conftest import BOOTSTRAP_KEY
 from tests.registry.helpers import cluster_body, firm_body
 from tests.registry.test_imports import firm_row, to_csv
-from tests.support import Stack
+from tests.support import Stack, running
 
 ADMIN_KEY = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
 
@@ -148,6 +153,60 @@ async def test_a_service_that_is_down_gets_503_fast_and_opens_the_breaker(stack:
     assert ready["checks"]["database"] == "ok" and ready["checks"]["matching"] != "ok"
 
 
+async def test_the_gateway_is_not_ready_while_no_upstream_is(gateway_settings: GatewaySettings) -> None:
+    async with running(create_gateway(gateway_settings, http_mounts={})) as gateway:  # every upstream refused
+        response = await gateway.get("/readyz")
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"].endswith("/service-unavailable")
+    assert body["checks"]["database"] == "ok"
+    assert all(body["checks"][name].startswith("failed: ConnectError") for name in UPSTREAMS), body["checks"]
+
+
+def _unhealthy_registry() -> FastAPI:
+    """A registry whose /readyz answers but whose API says it is unavailable."""
+    app = FastAPI()
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, str]:
+        return {"status": "ready"}
+
+    @app.get("/v1/firms")
+    async def firms() -> JSONResponse:
+        return JSONResponse({"title": "overloaded"}, status_code=503)
+
+    return app
+
+
+async def test_the_gateway_is_not_ready_while_every_upstream_circuit_is_open(
+    registry_settings: RegistrySettings, gateway_settings: GatewaySettings
+) -> None:
+    settings = gateway_settings.model_copy(update={"breaker_reset_seconds": 60})
+    async with Stack.start(registry_settings, settings, extra_upstreams={"registry": _unhealthy_registry()}) as stack:
+        ready = await stack.client.get("/readyz")  # matching and reporting are not running; the registry is
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"]["registry"] == "ok" and ready.json()["checks"]["matching"] != "ok"
+        for _ in range(settings.breaker_failure_threshold):
+            assert (await stack.client.get("/v1/firms", headers=ADMIN_KEY)).status_code == 503
+        unready = await stack.client.get("/readyz")
+    assert unready.status_code == 503, unready.text
+    assert unready.json()["checks"]["registry"] == "failed: RuntimeError: circuit open"
+
+
+async def test_a_readiness_probe_does_not_take_a_half_open_circuits_trial_request(
+    registry_settings: RegistrySettings, gateway_settings: GatewaySettings
+) -> None:
+    settings = gateway_settings.model_copy(update={"breaker_reset_seconds": 0.3})
+    async with Stack.start(registry_settings, settings, extra_upstreams={"registry": _unhealthy_registry()}) as stack:
+        for _ in range(settings.breaker_failure_threshold):
+            await stack.client.get("/v1/firms", headers=ADMIN_KEY)
+        await asyncio.sleep(0.4)  # the circuit is half-open: the next request is its trial
+        assert (await stack.client.get("/readyz")).json()["checks"]["registry"] == "ok"
+        trial = await stack.client.get("/v1/firms", headers=ADMIN_KEY)
+    assert trial.json() == {"title": "overloaded"}, "the trial request reached the registry"
+
+
 def _misbehaving_upstream() -> FastAPI:
     app = FastAPI()
 
@@ -166,16 +225,50 @@ def _misbehaving_upstream() -> FastAPI:
 async def test_slow_and_crashing_upstreams_map_to_504_and_502(
     registry_settings: RegistrySettings, gateway_settings: GatewaySettings
 ) -> None:
-    slow = gateway_settings.model_copy(update={"upstream_read_timeout": 0.2, "upstream_connect_timeout": 0.1})
+    slow = gateway_settings.model_copy(
+        update={"upstream_read_timeout": 0.2, "upstream_connect_timeout": 0.1, "upstream_deadline_seconds": 0.3}
+    )
     async with Stack.start(registry_settings, slow, extra_upstreams={"matching": _misbehaving_upstream()}) as stack:
         started = time.monotonic()
         timed_out = await stack.client.get("/v1/shortlists", headers=ADMIN_KEY)
         assert timed_out.status_code == 504
         assert timed_out.headers["content-type"] == "application/problem+json"
-        assert time.monotonic() - started < 1.5  # one retry of a GET, each bounded by the deadline
+        assert time.monotonic() - started < 1.5  # bounded by the deadline
         crashed = await stack.client.get("/v1/linkages", headers=ADMIN_KEY)
         assert crashed.status_code == 502
         assert crashed.json()["request_id"] == crashed.headers["x-request-id"]
+
+
+@asynccontextmanager
+async def _hung_server() -> AsyncIterator[str]:
+    """A real TCP server that accepts connections and never answers: its base URL."""
+    hang = asyncio.Event()
+
+    async def accept_and_hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await hang.wait()
+        writer.close()
+
+    server = await asyncio.start_server(accept_and_hang, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        hang.set()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_hung_upstream_gets_504_within_one_total_deadline(gateway_settings: GatewaySettings) -> None:
+    deadline = 1.0
+    async with _hung_server() as hung_url:
+        settings = gateway_settings.model_copy(update={"registry_url": hung_url, "upstream_deadline_seconds": deadline})
+        async with running(create_gateway(settings)) as gateway:  # real sockets: no in-process mounts
+            started = time.monotonic()
+            async with asyncio.timeout(deadline + 2):  # fail fast when the deadline is not kept
+                response = await gateway.get("/v1/firms", headers=ADMIN_KEY)
+            elapsed = time.monotonic() - started
+    assert response.status_code == 504, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert deadline <= elapsed < deadline + 2  # one deadline for the request, not one per attempt
 
 
 async def test_rate_limit_in_memory(registry_settings: RegistrySettings, gateway_settings: GatewaySettings) -> None:
@@ -188,6 +281,28 @@ async def test_rate_limit_in_memory(registry_settings: RegistrySettings, gateway
         assert limited.headers["content-type"] == "application/problem+json"
         assert "r=0" in limited.headers["RateLimit"]
         assert statuses[0].headers["RateLimit"].startswith('"default";r=2')
+
+
+async def test_failed_key_checks_are_rate_limited_per_client_address(stack: Stack) -> None:
+    """With the default limits: 200 requests with wrong keys in a row end in 429s."""
+    settings: GatewaySettings = stack.gateway.state.settings
+    statuses = []
+    for attempt in range(200):
+        # wrong keys, no key at all, and a wrong key at the browser sign-in all count
+        if attempt % 3 == 0:
+            response = await stack.client.get("/v1/clusters")
+        elif attempt % 3 == 1:
+            response = await stack.client.get("/v1/clusters", headers=bearer(f"lk_000000000000_wrong-{attempt}"))
+        else:
+            response = await stack.client.post("/login", data={"api_key": f"lk_000000000000_wrong-{attempt}"})
+        statuses.append(response.status_code)
+    first_refused = statuses.index(429)
+    assert first_refused >= settings.auth_failures_burst and set(statuses[:first_refused]) == {401}
+    assert statuses.count(429) > 100, statuses  # one refills every 2 s while the loop runs
+    assert response.status_code == 429 and response.headers["content-type"] == "application/problem+json"
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    # A valid key from the same address is served as usual.
+    assert (await stack.client.get("/v1/clusters", headers=ADMIN_KEY)).status_code == 200
 
 
 async def test_rate_limit_shared_through_redis(
@@ -265,10 +380,31 @@ async def test_cors_for_configured_portal_origins(
 
 async def test_metrics_per_upstream(stack: Stack) -> None:
     await stack.client.get("/v1/clusters", headers=ADMIN_KEY)
-    metrics = (await stack.client.get("/metrics")).text
+    metrics = (await stack.client.get("/metrics", headers=ADMIN_KEY)).text
     assert (
         'gateway_upstream_requests_total{method="GET",route="/v1/clusters",status="200",upstream="registry"}' in metrics
     )
+
+
+METRICS_KEY = "lk_metricstest1_prometheus-scrapes-with-this-key-0123456789"
+
+
+async def test_metrics_need_a_key_with_the_metrics_scope(
+    registry_settings: RegistrySettings, gateway_settings: GatewaySettings
+) -> None:
+    settings = gateway_settings.model_copy(update={"metrics_api_key": SecretStr(METRICS_KEY)})
+    async with Stack.start(registry_settings, settings) as stack:
+        anonymous = await stack.client.get("/metrics")
+        assert anonymous.status_code == 401, anonymous.text
+        assert anonymous.headers["content-type"] == "application/problem+json"
+        _, agency_key = await _agency_with_key(stack)
+        assert (await stack.client.get("/metrics", headers=bearer(agency_key))).status_code == 403
+        scraped = await stack.client.get("/metrics", headers=bearer(METRICS_KEY))  # as Prometheus does
+        assert scraped.status_code == 200 and "http_requests_total" in scraped.text
+        assert (await stack.client.get("/metrics", headers=ADMIN_KEY)).status_code == 200
+        # The metrics key reads metrics and nothing else.
+        assert (await stack.client.get("/v1/clusters", headers=bearer(METRICS_KEY))).status_code == 403
+        assert (await stack.client.get("/v1/api-keys", headers=bearer(METRICS_KEY))).status_code == 403
 
 
 @pytest.mark.parametrize("header", ["Authorization", "X-API-Key"])
