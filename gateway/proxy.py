@@ -7,6 +7,10 @@ repeating it is harmless (GET, HEAD, OPTIONS, PUT, DELETE, or a POST/PATCH with 
 ``Idempotency-Key``). Failures open the upstream's circuit breaker, after which
 requests fail fast with 503 until a trial request succeeds.
 
+Only canonical paths reach this module (``gateway.paths`` refuses the rest before
+routing); they are routed by prefix to the service that documents them and sent
+on re-encoded, so the service decodes exactly the path the gateway checked.
+
 Uploads (``SPOOLED_UPLOADS``, bulk imports of any size) are not read into memory:
 their bodies are spooled to a temporary file as they arrive, under their own size
 limit, and sent on from it once complete, so a refused or broken upload never
@@ -20,6 +24,7 @@ import re
 import secrets
 import tempfile
 import time
+import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -90,6 +95,12 @@ def route_for(path: str) -> tuple[str, str] | None:
     return None
 
 
+def upstream_path(request: Request) -> str:
+    """The request's path as sent to the service: the decoded path the gateway checked
+    and routed on, percent-encoded once, so the service decodes that same path."""
+    return urllib.parse.quote(request.scope["path"], safe="/!$&'()*+,;=:@")
+
+
 def next_traceparent(incoming: str | None) -> str:
     """Continue the caller's W3C trace with a new span id, or start a trace."""
     match = _TRACEPARENT.match(incoming or "")
@@ -154,7 +165,7 @@ class Forwarder:
             "x-forwarded-for": request.client.host if request.client else "",
             "x-forwarded-proto": request.url.scheme,
         }
-        url = upstream.base_url.rstrip("/") + request.url.path
+        url = upstream.base_url.rstrip("/") + upstream_path(request)
         retryable = request.method in IDEMPOTENT_METHODS or "idempotency-key" in request.headers
         started = time.perf_counter()
         outcome = "error"

@@ -1,0 +1,239 @@
+"""The edge holds against a hostile or careless client (issue 16).
+
+- No encoded, doubled or raw traversal reaches a service's internals through the gateway.
+- Control characters in a path get a 400 problem and the connection stays usable.
+
+The path tests talk to the gateway as an attacker would: raw bytes on a socket to a
+real uvicorn server, since an HTTP client library normalises ``../`` away before sending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.parse
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from gateway.paths import path_refusal
+from gateway.proxy import ROUTES, route_for
+from services.matching.settings import MatchingSettings
+from services.registry.app import create_app as create_registry
+from services.registry.settings import RegistrySettings
+from services.reporting.settings import ReportingSettings
+from tests.conftest import BOOTSTRAP_KEY
+from tests.support import Stack, free_port
+
+ADMIN_KEY = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
+PROBLEM = "application/problem+json"
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+# --- a real server and a raw connection to it ------------------------------------------
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[int]:
+    """Serve ``app`` (its lifespan already running) with uvicorn on a free local port, as
+    ``python -m gateway serve`` does (same HTTP parser), in this event loop."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None, access_log=False)
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not task.done(), "uvicorn did not start"
+            await asyncio.sleep(0.01)
+        yield port
+    finally:
+        server.should_exit = True
+        await task
+
+
+@dataclass
+class RawResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class RawConnection:
+    """One keep-alive HTTP/1.1 connection; request targets are sent byte for byte."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, port: int) -> AsyncIterator[RawConnection]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            yield cls(reader, writer)
+        finally:
+            writer.close()
+
+    async def get(self, target: bytes, key: str = BOOTSTRAP_KEY) -> RawResponse:
+        self.writer.write(
+            b"GET %s HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer %s\r\n\r\n" % (target, key.encode())
+        )
+        await self.writer.drain()
+        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 10)
+        status_line, *lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
+        headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+        if headers.get("transfer-encoding") == "chunked":
+            body = b""
+            while size := int((await self.reader.readuntil(b"\r\n")).strip(), 16):
+                body += (await self.reader.readexactly(size + 2))[:-2]
+            await self.reader.readuntil(b"\r\n")
+        else:
+            body = await self.reader.readexactly(int(headers.get("content-length", "0")))
+        return RawResponse(int(status_line.split()[1]), headers, body)
+
+
+def forwarded_requests(gateway: FastAPI) -> float:
+    """Requests the gateway has sent to any upstream (``gateway_upstream_requests_total``)."""
+    return sum(
+        float(sample.value)
+        for metric in gateway.state.metrics.registry.collect()
+        if metric.name == "gateway_upstream_requests"
+        for sample in metric.samples
+        if sample.name == "gateway_upstream_requests_total"
+    )
+
+
+# --- 2. no encoded path reaches an undocumented route ----------------------------------
+
+# Service internals, each behind a public prefix of the same service (and the dashboard).
+INTERNALS = [
+    ("/v1/firms", "/metrics"),  # registry
+    ("/v1/clusters", "/openapi.json"),
+    ("/v1/agencies", "/v1/changes?after=0"),  # the registry's change feed
+    ("/v1/shortlists", "/v1/catalogue"),  # matching
+    ("/v1/linkages", "/v1/changes?after=0"),
+    ("/v1/indicators", "/metrics"),  # reporting
+    ("/dashboard", "/openapi.json"),
+]
+# Ways to write "../" (and neighbours) that a server or proxy may decode or normalise.
+PARENT_SEGMENTS = {
+    "raw": "../",
+    "encoded slash": "..%2F",
+    "encoded slash lower": "..%2f",
+    "encoded dots": "%2e%2e/",
+    "encoded dots upper": "%2E%2E/",
+    "all encoded": "%2e%2e%2f",
+    "all encoded upper": "%2E%2E%2F",
+    "one dot encoded": ".%2e/",
+    "double encoded": "%252e%252e%252f",
+    "double encoded slash": "..%252f",
+    "backslash": "..\\",
+    "encoded backslash": "..%5c",
+    "encoded dots backslash": "%2e%2e%5C",
+    "dot segment first": "./../",
+    "empty segment first": "/../",
+}
+
+
+def traversal(prefix: str, target: str, parent: str) -> bytes:
+    """``prefix`` then enough parent segments to climb to the root, then ``target``."""
+    depth = prefix.count("/")
+    return (prefix + "/" + parent * depth + target.lstrip("/")).encode()
+
+
+@pytest.mark.parametrize("parent", PARENT_SEGMENTS.values(), ids=PARENT_SEGMENTS.keys())
+async def test_no_encoded_path_reaches_an_undocumented_route(whole_platform: Stack, parent: str) -> None:
+    async with serving(whole_platform.gateway) as port, RawConnection.open(port) as connection:
+        before = forwarded_requests(whole_platform.gateway)
+        for prefix, target in INTERNALS:
+            path = traversal(prefix, target, parent)
+            refused = await connection.get(path)
+            assert refused.status == 400, (path, refused)
+            assert refused.headers["content-type"] == PROBLEM
+            assert b"refused" in refused.body and b"http_requests_total" not in refused.body
+        assert forwarded_requests(whole_platform.gateway) == before, "no upstream was sent any of them"
+        # Still one connection, still usable, and a public path is served as before.
+        served = await connection.get(b"/v1/agencies")
+        assert served.status == 200 and b'"items"' in served.body
+    assert forwarded_requests(whole_platform.gateway) == before + 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/firms//x", "//v1/firms", "/v1/firms/.", "/v1/firms/a%3Fb", "/v1/firms/a%23b", "/v1/firms/a%25b", "*"],
+)
+def test_other_non_canonical_paths_are_refused(path: str) -> None:
+    assert path_refusal(urllib.parse.unquote(path), path.encode()) is not None
+
+
+@pytest.mark.parametrize("path", ["/v1/firms", "/v1/firms/", "/v1/firms/frm_01JD3W6V8K2N4R7T9X0Y1Z2A3B", "/"])
+def test_canonical_paths_pass(path: str) -> None:
+    assert path_refusal(path, path.encode()) is None
+
+
+def test_every_route_under_a_public_prefix_is_documented(
+    registry_settings: RegistrySettings, matching_settings: MatchingSettings, reporting_settings: ReportingSettings
+) -> None:
+    """The prefix allow-list (``ROUTES``) forwards only documented routes: no service
+    keeps an internal route under a public prefix (a canonical path cannot leave it)."""
+    from services.matching.app import create_app as create_matching
+    from services.reporting.app import create_app as create_reporting
+
+    apps = {
+        "registry": create_registry(registry_settings),
+        "matching": create_matching(matching_settings),
+        "reporting": create_reporting(reporting_settings),
+    }
+    for name, app in apps.items():
+        documented = set(app.openapi()["paths"])
+        served = {path for path in _route_paths(app.routes) if route_for(path) is not None}
+        assert served, name
+        assert served <= documented, (name, served - documented)
+        assert {route_for(path)[1] for path in served} == {name}  # type: ignore[index]
+    assert {upstream for _, upstream in ROUTES} == set(apps)
+
+
+def _route_paths(routes: Sequence[object], prefix: str = "") -> list[str]:
+    paths = []
+    for route in routes:
+        included = getattr(route, "original_router", None)  # FastAPI's include_router, resolved lazily
+        if included is not None:
+            paths += _route_paths(included.routes, prefix + route.include_context.prefix)  # type: ignore[attr-defined]
+        elif hasattr(route, "path"):
+            paths.append(prefix + route.path)
+    return paths
+
+
+# --- 3. control characters: a 400 problem, and the connection stays usable ---------------
+
+
+@pytest.mark.parametrize("character", ["%00", "%01", "%09", "%0A", "%0D", "%1F", "%7F", "%7f"])
+async def test_a_control_character_in_a_path_is_a_400_and_the_connection_stays_open(
+    stack: Stack, character: str
+) -> None:
+    async with serving(stack.gateway) as port, RawConnection.open(port) as connection:
+        refused = await connection.get(b"/v1/firms/a%sb" % character.encode())
+        assert refused.status == 400, refused
+        assert refused.headers["content-type"] == PROBLEM
+        assert b"control characters" in refused.body
+        assert refused.headers.get("connection") != "close"
+        next_one = await connection.get(b"/v1/firms")  # on the same connection
+        assert next_one.status == 200 and b'"items"' in next_one.body
+
+
+@pytest.mark.parametrize("character", [b"\x00", b"\x01", b"\x7f"])
+async def test_a_raw_control_character_is_a_400_from_the_server(stack: Stack, character: bytes) -> None:
+    # Raw control bytes make the request line malformed: uvicorn's parser answers 400
+    # and closes the connection before the app sees the request (RFC 9112: the message
+    # boundary is unknown after a malformed request line). Never a 500.
+    async with serving(stack.gateway) as port:
+        async with RawConnection.open(port) as connection:
+            assert (await connection.get(b"/v1/firms/a" + character + b"b")).status == 400
+        async with RawConnection.open(port) as connection:
+            assert (await connection.get(b"/v1/firms")).status == 200
