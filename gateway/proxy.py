@@ -4,8 +4,10 @@ Each upstream has one pooled httpx client with explicit connect and read
 timeouts. A request that never reached the upstream (connection refused) is
 retried whatever its method; one that may have reached it is retried only when
 repeating it is harmless (GET, HEAD, OPTIONS, PUT, DELETE, or a POST/PATCH with an
-``Idempotency-Key``). Failures open the upstream's circuit breaker, after which
-requests fail fast with 503 until a trial request succeeds.
+``Idempotency-Key``). Failures that say the service is unhealthy open the
+upstream's circuit breaker (``gateway.breaker`` says which count, and how no
+single key can open it), after which requests fail fast with 503 until a trial
+request succeeds.
 
 Only canonical paths reach this module (``gateway.paths`` refuses the rest before
 routing); they are routed by prefix to the service that documents them and sent
@@ -170,7 +172,9 @@ class Forwarder:
         started = time.perf_counter()
         outcome = "error"
         try:
-            response = await self._send(upstream, request.method, url, request.url.query, headers, body, retryable)
+            response = await self._send(
+                upstream, request.method, url, request.url.query, headers, body, retryable, principal.subject
+            )
             outcome = str(response.status_code)
         finally:
             self.metrics.requests.labels(upstream.name, prefix, request.method, outcome).inc()
@@ -193,6 +197,7 @@ class Forwarder:
         headers: dict[str, str],
         body: bytes | _SpooledBody,
         retryable: bool,
+        key: str,
     ) -> httpx.Response:
         attempt = 0
         failure: Exception
@@ -219,17 +224,18 @@ class Forwarder:
             except httpx.TransportError as exc:
                 failure, may_retry = exc, retryable
             else:
+                if response.status_code in (502, 503, 504):
+                    upstream.breaker.record_failure(key)  # the service says it is unhealthy
+                else:
+                    upstream.breaker.record_success()  # it answered: up, even if this request crashed it
                 if response.status_code == 500:
                     # The service crashed on this request: a gateway never answers 500 itself.
                     await response.aclose()
-                    upstream.breaker.record_failure()
                     raise BadGateway(f"The {upstream.name} service failed on this request")
-                if response.status_code in (502, 503, 504):
-                    upstream.breaker.record_failure()
-                else:
-                    upstream.breaker.record_success()
                 return response
-            upstream.breaker.record_failure()
+            # Unreachable counts whoever asked; a failure after reaching it, once per key.
+            unreachable = isinstance(failure, httpx.ConnectError | httpx.ConnectTimeout)
+            upstream.breaker.record_failure(None if unreachable else key)
             logger.warning("upstream_failed", upstream=upstream.name, attempt=attempt, error=repr(failure))
             if not may_retry or attempt >= self.retries:
                 raise _problem_for(upstream.name, failure) from None

@@ -1,5 +1,7 @@
-"""The edge holds against a hostile or careless client (issue 16).
+"""The edge holds against a hostile or careless client (issue 16, items 1 to 3).
 
+- One key's failing requests leave every other tenant served: the circuit breaker
+  counts only failures that say the service is unhealthy, and those only once per key.
 - No encoded, doubled or raw traversal reaches a service's internals through the gateway.
 - Control characters in a path get a 400 problem and the connection stays usable.
 
@@ -10,23 +12,29 @@ real uvicorn server, since an HTTP client library normalises ``../`` away before
 from __future__ import annotations
 
 import asyncio
+import time
 import urllib.parse
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import httpx
 import pytest
 import uvicorn
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from gateway.app import create_app as create_gateway
 from gateway.paths import path_refusal
 from gateway.proxy import ROUTES, route_for
+from gateway.settings import GatewaySettings
+from services.common.errors import ServiceUnavailable
 from services.matching.settings import MatchingSettings
 from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
 from services.reporting.settings import ReportingSettings
 from tests.conftest import BOOTSTRAP_KEY
-from tests.support import Stack, free_port
+from tests.support import LIFESPAN_TIMEOUTS, Stack, free_port
 
 ADMIN_KEY = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
 PROBLEM = "application/problem+json"
@@ -237,3 +245,108 @@ async def test_a_raw_control_character_is_a_400_from_the_server(stack: Stack, ch
             assert (await connection.get(b"/v1/firms/a" + character + b"b")).status == 400
         async with RawConnection.open(port) as connection:
             assert (await connection.get(b"/v1/firms")).status == 200
+
+
+# --- 1. one key cannot deny an upstream to everyone --------------------------------------
+
+
+def registry_that_fails_some_requests(settings: RegistrySettings) -> FastAPI:
+    """The real registry, plus routes where a request fails as a bad input can make it:
+    a crash (500), a timeout, and a 503 answer."""
+    app = create_registry(settings)
+
+    @app.get("/v1/firms/{firm_id}/crash")
+    async def crash(firm_id: str) -> None:
+        raise RuntimeError(f"this request crashes the registry: {firm_id}")
+
+    @app.get("/v1/firms/{firm_id}/slow")
+    async def slow(firm_id: str) -> None:
+        await asyncio.sleep(5)
+
+    @app.get("/v1/firms/{firm_id}/unavailable")
+    async def unavailable(firm_id: str) -> None:
+        raise ServiceUnavailable("this request finds the registry unavailable")
+
+    return app
+
+
+@asynccontextmanager
+async def gateway_before(registry: FastAPI, settings: GatewaySettings, **mounts: str) -> AsyncIterator[Stack]:
+    """The gateway in front of ``registry``; ``mounts`` send other base URLs over real TCP."""
+    async with LifespanManager(registry, **LIFESPAN_TIMEOUTS) as running_registry:
+        transports: dict[str, httpx.AsyncBaseTransport] = {
+            "http://registry": httpx.ASGITransport(app=running_registry.app, raise_app_exceptions=False)
+        }
+        transports |= {url: httpx.AsyncHTTPTransport() for url in mounts.values()}
+        gateway = create_gateway(settings, http_mounts=transports)
+        async with (
+            LifespanManager(gateway, **LIFESPAN_TIMEOUTS) as running_gateway,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=running_gateway.app), base_url="http://gateway", timeout=30
+            ) as client,
+        ):
+            yield Stack(client, gateway, {"registry": registry})
+
+
+@pytest.fixture
+def fragile_settings(gateway_settings: GatewaySettings) -> GatewaySettings:
+    # Threshold 3 (from the fixture), and a short deadline (connect + read) for the slow route.
+    return gateway_settings.model_copy(
+        update={"upstream_connect_timeout": 0.1, "upstream_read_timeout": 0.3, "breaker_reset_seconds": 0.5}
+    )
+
+
+async def _tenants(stack: Stack, count: int) -> list[str]:
+    return [await stack.issue_key(BOOTSTRAP_KEY, name=f"tenant {i}", role="viewer") for i in range(count)]
+
+
+async def test_one_keys_failing_requests_leave_other_tenants_served(
+    registry_settings: RegistrySettings, fragile_settings: GatewaySettings
+) -> None:
+    async with gateway_before(registry_that_fails_some_requests(registry_settings), fragile_settings) as stack:
+        attacker, tenant = await _tenants(stack, 2)
+        for round_ in range(2):  # repeatably
+            for failing, status in (("crash", 502), ("unavailable", 503), ("slow", 504)):
+                for _ in range(fragile_settings.breaker_failure_threshold + 1):
+                    answer = await stack.client.get(f"/v1/firms/x/{failing}", headers=bearer(attacker))
+                    assert answer.status_code == status, (round_, failing, answer.text)
+                    assert "Retry-After" not in answer.headers, "the breaker stayed closed"
+                served = await stack.client.get("/v1/agencies", headers=bearer(tenant))
+                assert served.status_code == 200, (round_, failing, served.text)
+        assert stack.gateway.state.forwarder.upstreams["registry"].breaker.state == "closed"
+
+
+async def test_failures_from_several_keys_open_the_breaker(
+    registry_settings: RegistrySettings, fragile_settings: GatewaySettings
+) -> None:
+    async with gateway_before(registry_that_fails_some_requests(registry_settings), fragile_settings) as stack:
+        keys = await _tenants(stack, fragile_settings.breaker_failure_threshold + 1)
+        for key in keys[:-1]:
+            assert (await stack.client.get("/v1/firms/x/unavailable", headers=bearer(key))).status_code == 503
+        failing_fast = await stack.client.get("/v1/agencies", headers=bearer(keys[-1]))
+        assert failing_fast.status_code == 503 and "Retry-After" in failing_fast.headers
+        assert failing_fast.headers["content-type"] == PROBLEM
+        # A probe of readiness while half-open must not hold the trial forever.
+        await asyncio.sleep(fragile_settings.breaker_reset_seconds)
+        await stack.client.get("/readyz")
+        deadline = time.monotonic() + 5
+        while (served := await stack.client.get("/v1/agencies", headers=bearer(keys[-1]))).status_code != 200:
+            assert time.monotonic() < deadline, served.text
+            await asyncio.sleep(0.1)
+
+
+async def test_a_real_connection_failure_opens_the_breaker_for_one_key(
+    registry_settings: RegistrySettings, gateway_settings: GatewaySettings
+) -> None:
+    nothing_listens = f"http://127.0.0.1:{free_port()}"  # connection refused, by the operating system
+    settings = gateway_settings.model_copy(update={"matching_url": nothing_listens})
+    registry = create_registry(registry_settings)
+    async with gateway_before(registry, settings, matching=nothing_listens) as stack:
+        key = (await _tenants(stack, 1))[0]
+        statuses: list[httpx.Response] = []
+        for _ in range(settings.breaker_failure_threshold):
+            statuses.append(await stack.client.get("/v1/shortlists", headers=bearer(key)))
+        assert {r.status_code for r in statuses} == {503}
+        assert "Retry-After" in statuses[-1].headers, "open: failing fast"
+        assert stack.gateway.state.forwarder.upstreams["matching"].breaker.state == "open"
+        assert (await stack.client.get("/v1/agencies", headers=bearer(key))).status_code == 200
