@@ -313,6 +313,12 @@ async def test_one_keys_failing_requests_leave_other_tenants_served(
                     assert "Retry-After" not in answer.headers, "the breaker stayed closed"
                 served = await stack.client.get("/v1/agencies", headers=bearer(tenant))
                 assert served.status_code == 200, (round_, failing, served.text)
+            # The issue's own reproduction: a NUL in the search text (500 on PostgreSQL
+            # while the registry does not refuse it; 4xx once it does).
+            for _ in range(fragile_settings.breaker_failure_threshold + 1):
+                answer = await stack.client.get("/v1/firms", params={"q": "a\x00b"}, headers=bearer(attacker))
+                assert answer.status_code != 503 and "Retry-After" not in answer.headers, answer.text
+            assert (await stack.client.get("/v1/agencies", headers=bearer(tenant))).status_code == 200
         assert stack.gateway.state.forwarder.upstreams["registry"].breaker.state == "closed"
 
 
