@@ -11,7 +11,9 @@ open the breaker for everyone:
   N, they open the breaker only when N different keys failed in a row.
 
 Any other answer, a 500 included (a crash on that one request), proves the service
-is up: it closes the breaker and clears the count.
+is up: it closes the breaker and clears the count. Once open, the breaker lets one
+trial request through after ``reset_seconds``; its failure, of either kind, opens
+it again (the service was already judged unhealthy).
 """
 
 from __future__ import annotations
