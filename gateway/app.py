@@ -12,6 +12,7 @@ import structlog
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,6 +21,7 @@ from gateway.breaker import BreakerState, CircuitBreaker
 from gateway.keys.router import router as keys_router
 from gateway.keys.service import KeyAuthenticator, install_bootstrap_key, install_metrics_key
 from gateway.openapi import merge_documents
+from gateway.paths import CanonicalPathMiddleware
 from gateway.proxy import SAFE_METHODS, SPOOLED_UPLOADS, Forwarder, Upstream, UpstreamMetrics, route_for
 from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.session import login_redirect, wants_html
@@ -188,6 +190,9 @@ def create_app(
         require_scope(principal, f"{upstream}:{'read' if request.method in SAFE_METHODS else 'write'}")
         return await request.app.state.forwarder.forward(request, principal, prefix, upstream)
 
+    # Innermost, so a refused path gets the request id and an access log line like any
+    # answer; still before routing, so no route sees a path that is not canonical.
+    app.user_middleware.append(Middleware(CanonicalPathMiddleware))
     app.add_middleware(RateLimitHeadersMiddleware)
     if settings.cors_origins:
         app.add_middleware(

@@ -6,8 +6,14 @@ retries and waiting for the answer's headers included: past it the client gets
 504. A request that never reached the upstream (connection refused) is
 retried whatever its method; one that may have reached it is retried only when
 repeating it is harmless (GET, HEAD, OPTIONS, PUT, DELETE, or a POST/PATCH with an
-``Idempotency-Key``). Failures open the upstream's circuit breaker, after which
-requests fail fast with 503 until a trial request succeeds.
+``Idempotency-Key``). Failures that say the service is unhealthy open the
+upstream's circuit breaker (``gateway.breaker`` says which count, and how no
+single key can open it), after which requests fail fast with 503 until a trial
+request succeeds.
+
+Only canonical paths reach this module (``gateway.paths`` refuses the rest before
+routing); they are routed by prefix to the service that documents them and sent
+on re-encoded, so the service decodes exactly the path the gateway checked.
 
 Uploads (``SPOOLED_UPLOADS``, bulk imports of any size) are not read into memory:
 their bodies are spooled to a temporary file as they arrive, under their own size
@@ -22,6 +28,7 @@ import re
 import secrets
 import tempfile
 import time
+import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -92,6 +99,12 @@ def route_for(path: str) -> tuple[str, str] | None:
     return None
 
 
+def upstream_path(request: Request) -> str:
+    """The request's path as sent to the service: the decoded path the gateway checked
+    and routed on, percent-encoded once, so the service decodes that same path."""
+    return urllib.parse.quote(request.scope["path"], safe="/!$&'()*+,;=:@")
+
+
 def next_traceparent(incoming: str | None) -> str:
     """Continue the caller's W3C trace with a new span id, or start a trace."""
     match = _TRACEPARENT.match(incoming or "")
@@ -156,12 +169,14 @@ class Forwarder:
             "x-forwarded-for": request.client.host if request.client else "",
             "x-forwarded-proto": request.url.scheme,
         }
-        url = upstream.base_url.rstrip("/") + request.url.path
+        url = upstream.base_url.rstrip("/") + upstream_path(request)
         retryable = request.method in IDEMPOTENT_METHODS or "idempotency-key" in request.headers
         started = time.perf_counter()
         outcome = "error"
         try:
-            response = await self._send(upstream, request.method, url, request.url.query, headers, body, retryable)
+            response = await self._send(
+                upstream, request.method, url, request.url.query, headers, body, retryable, principal.subject
+            )
             outcome = str(response.status_code)
         finally:
             self.metrics.requests.labels(upstream.name, prefix, request.method, outcome).inc()
@@ -184,6 +199,7 @@ class Forwarder:
         headers: dict[str, str],
         body: bytes | _SpooledBody,
         retryable: bool,
+        key: str,
     ) -> httpx.Response:
         attempt = 0
         failure: Exception
@@ -212,17 +228,18 @@ class Forwarder:
             except httpx.TransportError as exc:
                 failure, may_retry = exc, retryable
             else:
+                if response.status_code in (502, 503, 504):
+                    upstream.breaker.record_failure(key)  # the service says it is unhealthy
+                else:
+                    upstream.breaker.record_success()  # it answered: up, even if this request crashed it
                 if response.status_code == 500:
                     # The service crashed on this request: a gateway never answers 500 itself.
                     await response.aclose()
-                    upstream.breaker.record_failure()
                     raise BadGateway(f"The {upstream.name} service failed on this request")
-                if response.status_code in (502, 503, 504):
-                    upstream.breaker.record_failure()
-                else:
-                    upstream.breaker.record_success()
                 return response
-            upstream.breaker.record_failure()
+            # Unreachable counts whoever asked; a failure after reaching it, once per key.
+            unreachable = isinstance(failure, httpx.ConnectError | httpx.ConnectTimeout)
+            upstream.breaker.record_failure(None if unreachable else key)
             logger.warning("upstream_failed", upstream=upstream.name, attempt=attempt, error=repr(failure))
             backoff = 0.05 * 2 ** (attempt + 1)
             if not may_retry or attempt >= self.retries or loop.time() + backoff >= deadline_at:
