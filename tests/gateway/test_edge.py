@@ -290,9 +290,9 @@ async def gateway_before(registry: FastAPI, settings: GatewaySettings, **mounts:
 
 @pytest.fixture
 def fragile_settings(gateway_settings: GatewaySettings) -> GatewaySettings:
-    # Threshold 3 (from the fixture), and a short deadline (connect + read) for the slow route.
+    # Threshold 3 (from the fixture), and a short deadline for the slow route.
     return gateway_settings.model_copy(
-        update={"upstream_connect_timeout": 0.1, "upstream_read_timeout": 0.3, "breaker_reset_seconds": 0.5}
+        update={"upstream_connect_timeout": 0.1, "upstream_deadline_seconds": 0.3, "breaker_reset_seconds": 0.5}
     )
 
 

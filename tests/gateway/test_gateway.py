@@ -179,6 +179,11 @@ def _unhealthy_registry() -> FastAPI:
     return app
 
 
+async def _distinct_keys(stack: Stack, count: int) -> list[str]:
+    """Keys of as many viewers: the breaker counts a failing service once per key."""
+    return [await stack.issue_key(BOOTSTRAP_KEY, name=f"viewer {i}", role="viewer") for i in range(count)]
+
+
 async def test_the_gateway_is_not_ready_while_every_upstream_circuit_is_open(
     registry_settings: RegistrySettings, gateway_settings: GatewaySettings
 ) -> None:
@@ -187,8 +192,8 @@ async def test_the_gateway_is_not_ready_while_every_upstream_circuit_is_open(
         ready = await stack.client.get("/readyz")  # matching and reporting are not running; the registry is
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"]["registry"] == "ok" and ready.json()["checks"]["matching"] != "ok"
-        for _ in range(settings.breaker_failure_threshold):
-            assert (await stack.client.get("/v1/firms", headers=ADMIN_KEY)).status_code == 503
+        for key in await _distinct_keys(stack, settings.breaker_failure_threshold):  # one key cannot open it
+            assert (await stack.client.get("/v1/firms", headers={"Authorization": f"Bearer {key}"})).status_code == 503
         unready = await stack.client.get("/readyz")
     assert unready.status_code == 503, unready.text
     assert unready.json()["checks"]["registry"] == "failed: RuntimeError: circuit open"
@@ -199,8 +204,8 @@ async def test_a_readiness_probe_does_not_take_a_half_open_circuits_trial_reques
 ) -> None:
     settings = gateway_settings.model_copy(update={"breaker_reset_seconds": 0.3})
     async with Stack.start(registry_settings, settings, extra_upstreams={"registry": _unhealthy_registry()}) as stack:
-        for _ in range(settings.breaker_failure_threshold):
-            await stack.client.get("/v1/firms", headers=ADMIN_KEY)
+        for key in await _distinct_keys(stack, settings.breaker_failure_threshold):
+            await stack.client.get("/v1/firms", headers={"Authorization": f"Bearer {key}"})
         await asyncio.sleep(0.4)  # the circuit is half-open: the next request is its trial
         assert (await stack.client.get("/readyz")).json()["checks"]["registry"] == "ok"
         trial = await stack.client.get("/v1/firms", headers=ADMIN_KEY)
