@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from gateway.auth import KeyAdminDep
 from gateway.keys import service
+from gateway.keys.owners import check_owners
 from gateway.keys.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyPublic
 from gateway.tables import ApiKey
 from services.common.deps import SessionDep
@@ -23,8 +24,17 @@ def _issued(row: ApiKey, key: str) -> ApiKeyIssued:
     return ApiKeyIssued.model_validate(ApiKeyPublic.model_validate(row).model_dump() | {"key": key})
 
 
-@router.post("", status_code=201, response_model=ApiKeyIssued, summary="Create an API key (shown once)")
-async def create_key(body: ApiKeyCreate, session: SessionDep, admin: KeyAdminDep, response: Response) -> ApiKeyIssued:
+@router.post(
+    "",
+    status_code=201,
+    response_model=ApiKeyIssued,
+    summary="Create an API key (shown once)",
+    responses={503: PROBLEM_RESPONSES[409] | {"description": "The registry cannot say whether the owner exists"}},
+)
+async def create_key(
+    body: ApiKeyCreate, request: Request, session: SessionDep, admin: KeyAdminDep, response: Response
+) -> ApiKeyIssued:
+    await check_owners(request.app.state.forwarder, body, admin=admin, request_id=request.state.request_id)
     row, key = await service.issue_key(session, body, created_by=admin.subject)
     response.headers["Location"] = f"/v1/api-keys/{row.id}"
     response.headers["Cache-Control"] = "no-store"
