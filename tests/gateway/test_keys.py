@@ -119,3 +119,20 @@ async def test_a_key_whose_owner_cannot_be_checked_is_503(stack: Stack) -> None:
     # Keys that name no owner need no registry.
     viewer = await stack.client.post("/v1/api-keys", json={"name": "k", "role": "viewer"}, headers=ADMIN_KEY)
     assert viewer.status_code == 201, viewer.text
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "portal\x00", "role": "viewer"}, "name"),
+        ({"name": "portal\nkey", "role": "viewer"}, "name"),
+        ({"name": "k", "role": "agency", "agency_id": "agy_1\x00"}, "agency_id"),
+        ({"name": "k", "role": "viewer", "scopes": ["registry:read\x00"]}, "scopes.0"),
+    ],
+)
+async def test_a_key_with_text_out_of_bounds_is_refused(stack: Stack, body: dict[str, Any], field: str) -> None:
+    before = await _key_ids(stack)
+    refused = await stack.client.post("/v1/api-keys", json=body, headers=ADMIN_KEY)
+    assert refused.status_code == 422, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == [field]
+    assert await _key_ids(stack) == before

@@ -152,3 +152,20 @@ async def test_a_query_out_of_bounds_is_refused(registry: httpx.AsyncClient, pat
 async def test_a_cursor_holding_a_control_character_is_refused(registry: httpx.AsyncClient) -> None:
     response = await registry.get("/v1/firms", params={"cursor": encode_cursor("frm\x00")}, headers=ADMIN)
     _assert_names(response, "cursor")
+
+
+async def test_an_import_reads_numbers_from_text_but_keeps_their_bounds(registry: httpx.AsyncClient) -> None:
+    from tests.registry.test_imports import errors_csv, firm_row, firms_of, import_csv
+
+    agency = await make_agency(registry)
+    rows = [
+        firm_row(1, employees="12"),  # a file holds text: "12" is twelve
+        firm_row(2, employees=str(2**63)),
+        firm_row(3, latitude="inf", longitude="-78.2"),
+        firm_row(4, street="Calle\x1b 4"),
+    ]
+    job = await import_csv(registry, rows, agency)
+    assert job["progress"]["rows_accepted"] == 1 and job["progress"]["rows_rejected"] == 3, job
+    assert [(f["name"], f["employees"]) for f in await firms_of(registry, agency)] == [(rows[0]["name"], 12)]
+    errors = {e["row"]: e["field"] for e in await errors_csv(registry, job["id"], agency)}
+    assert errors == {"3": "employees", "4": "latitude", "5": "street"}
