@@ -17,5 +17,5 @@ def _strict_loads(text: str | bytes) -> object:
 def test_non_finite_numbers_are_written_as_null() -> None:
     value = {"capacity": float("inf"), "score": float("nan"), "low": float("-inf"), "ok": 1.5}
     expected = {"capacity": None, "score": None, "low": None, "ok": 1.5}
-    assert _strict_loads(FastJSONResponse(value).body) == expected
+    assert _strict_loads(bytes(FastJSONResponse(value).body)) == expected
     assert _strict_loads(json_text(value)) == expected
