@@ -169,3 +169,25 @@ async def test_an_import_reads_numbers_from_text_but_keeps_their_bounds(registry
     assert [(f["name"], f["employees"]) for f in await firms_of(registry, agency)] == [(rows[0]["name"], 12)]
     errors = {e["row"]: e["field"] for e in await errors_csv(registry, job["id"], agency)}
     assert errors == {"3": "employees", "4": "latitude", "5": "street"}
+
+
+@pytest.mark.parametrize("delimiter", ["\x00", "\n", "\x7f", ";;"])
+async def test_an_import_delimiter_must_be_one_printable_character_or_a_tab(
+    registry: httpx.AsyncClient, delimiter: str
+) -> None:
+    from tests.registry.test_imports import firm_row, to_csv, upload
+
+    agency = await make_agency(registry)
+    response = await upload(registry, to_csv([firm_row(1)]), agency, params={"delimiter": delimiter})
+    _assert_names(response, "delimiter")
+    listed = await registry.get("/v1/imports", headers=agency_headers(agency))
+    assert listed.status_code == 200 and listed.json()["items"] == []  # no job written
+
+
+async def test_a_tab_delimited_import_is_read(registry: httpx.AsyncClient) -> None:
+    from tests.registry.test_imports import finished, firm_row, to_csv, upload
+
+    agency = await make_agency(registry)
+    response = await upload(registry, to_csv([firm_row(1)], delimiter="\t"), agency, params={"delimiter": "\t"})
+    assert response.status_code == 202, response.text
+    assert (await finished(registry, response.json()["id"], agency))["progress"]["rows_accepted"] == 1

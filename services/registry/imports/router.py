@@ -55,6 +55,9 @@ EXTENSIONS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".ndjson": "ndjson", 
 Format = Literal["csv", "xlsx", "ndjson"]
 
 
+DELIMITER_PATTERN = r"^[^\x00-\x08\x0a-\x1f\x7f-\x9f]$"  # one character; a tab, not a control character
+
+
 class ImportProgress(BaseModel):
     rows_read: int
     rows_accepted: int
@@ -246,7 +249,9 @@ async def create_import(
         ),
     ] = None,
     encoding: Annotated[Literal[ENCODINGS] | None, Query(description="Text encoding of CSV/NDJSON")] = None,  # type: ignore[valid-type]
-    delimiter: Annotated[str | None, Query(min_length=1, max_length=1, description="CSV delimiter (sniffed)")] = None,
+    delimiter: Annotated[
+        str | None, Query(pattern=DELIMITER_PATTERN, description="CSV delimiter, one character (sniffed)")
+    ] = None,
     sheet: Annotated[SearchQuery | None, Query(description="XLSX sheet (the first by default)")] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
