@@ -10,8 +10,10 @@ from sqlalchemy import select
 
 from gateway.auth import KeyAdminDep
 from gateway.keys import service
+from gateway.keys.owners import check_owners
 from gateway.keys.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyPublic
 from gateway.tables import ApiKey
+from services.common.bounds import RecordId
 from services.common.deps import SessionDep
 from services.common.errors import PROBLEM_RESPONSES
 from services.common.pagination import Page, PageParamsDep, fetch_page
@@ -23,8 +25,17 @@ def _issued(row: ApiKey, key: str) -> ApiKeyIssued:
     return ApiKeyIssued.model_validate(ApiKeyPublic.model_validate(row).model_dump() | {"key": key})
 
 
-@router.post("", status_code=201, response_model=ApiKeyIssued, summary="Create an API key (shown once)")
-async def create_key(body: ApiKeyCreate, session: SessionDep, admin: KeyAdminDep, response: Response) -> ApiKeyIssued:
+@router.post(
+    "",
+    status_code=201,
+    response_model=ApiKeyIssued,
+    summary="Create an API key (shown once)",
+    responses={503: PROBLEM_RESPONSES[409] | {"description": "The registry cannot say whether the owner exists"}},
+)
+async def create_key(
+    body: ApiKeyCreate, request: Request, session: SessionDep, admin: KeyAdminDep, response: Response
+) -> ApiKeyIssued:
+    await check_owners(request.app.state.forwarder, body, admin=admin, request_id=request.state.request_id)
     row, key = await service.issue_key(session, body, created_by=admin.subject)
     response.headers["Location"] = f"/v1/api-keys/{row.id}"
     response.headers["Cache-Control"] = "no-store"
@@ -36,7 +47,7 @@ async def list_keys(
     session: SessionDep,
     _admin: KeyAdminDep,
     page: PageParamsDep,
-    agency_id: Annotated[str | None, Query(max_length=40)] = None,
+    agency_id: Annotated[RecordId | None, Query()] = None,
     include_revoked: bool = False,
 ) -> Page[ApiKeyPublic]:
     statement = select(ApiKey)
@@ -49,7 +60,7 @@ async def list_keys(
 
 
 @router.get("/{key_id}", response_model=ApiKeyPublic, summary="Read an API key's grants")
-async def read_key(key_id: str, session: SessionDep, _admin: KeyAdminDep) -> ApiKeyPublic:
+async def read_key(key_id: RecordId, session: SessionDep, _admin: KeyAdminDep) -> ApiKeyPublic:
     return ApiKeyPublic.model_validate(await service.get_key(session, key_id))
 
 
@@ -60,7 +71,7 @@ async def read_key(key_id: str, session: SessionDep, _admin: KeyAdminDep) -> Api
     summary="Issue a replacement key; the old one expires after a grace period",
 )
 async def rotate_key(
-    key_id: str,
+    key_id: RecordId,
     request: Request,
     session: SessionDep,
     admin: KeyAdminDep,
@@ -76,7 +87,7 @@ async def rotate_key(
 
 
 @router.delete("/{key_id}", status_code=204, summary="Revoke an API key at once")
-async def revoke_key(key_id: str, request: Request, session: SessionDep, _admin: KeyAdminDep) -> Response:
+async def revoke_key(key_id: RecordId, request: Request, session: SessionDep, _admin: KeyAdminDep) -> Response:
     await service.revoke_key(session, key_id)
     request.app.state.authenticator.forget(key_id)
     return Response(status_code=204)

@@ -6,17 +6,20 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.keys.scopes import ROLE_SCOPES
+from services.common.bounds import Code, Name, RecordId
 from services.common.principal import Role
 
 
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, description="What the key is for, e.g. 'Tiruppur portal'")
+    name: Name = Field(description="What the key is for, e.g. 'Tiruppur portal'")
     role: Role
-    agency_id: str | None = Field(default=None, max_length=40, description="Required for role agency")
-    firm_id: str | None = Field(default=None, max_length=40, description="Required for role lead_firm")
-    scopes: list[str] | None = Field(default=None, description="A subset of the role's scopes; all of them if omitted")
+    agency_id: RecordId | None = Field(default=None, description="Required for role agency")
+    firm_id: RecordId | None = Field(default=None, description="Required for role lead_firm")
+    scopes: list[Code] | None = Field(
+        default=None, max_length=50, description="A subset of the role's scopes; all of them if omitted"
+    )
     expires_at: datetime | None = None
 
     @model_validator(mode="after")

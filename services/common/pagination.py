@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.bounds import Cursor, QueryCount, has_control_character
 from services.common.errors import invalid_field
 
 T = TypeVar("T")
@@ -48,7 +49,7 @@ def decode_cursor(cursor: str) -> str:
         key = payload["k"]
     except (binascii.Error, ValueError, KeyError, TypeError) as exc:
         raise invalid_field("cursor", "not a cursor returned by this API", "invalid_cursor", "query") from exc
-    if not isinstance(key, str):
+    if not isinstance(key, str) or has_control_character(key):
         raise invalid_field("cursor", "not a cursor returned by this API", "invalid_cursor", "query")
     return key
 
@@ -71,14 +72,14 @@ class ListQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    limit: int | None = Field(default=None, description="Items per page (1 to 200 by default).")
-    cursor: str | None = Field(default=None, description="The next_cursor of the previous page.")
+    limit: QueryCount | None = Field(default=None, description="Items per page (1 to 200 by default).")
+    cursor: Cursor | None = Field(default=None, description="The next_cursor of the previous page.")
 
 
 def page_params(
     request: Request,
-    limit: Annotated[int | None, Query(description="Items per page (1 to 200 by default).")] = None,
-    cursor: Annotated[str | None, Query(description="The next_cursor of the previous page.")] = None,
+    limit: Annotated[QueryCount | None, Query(description="Items per page (1 to 200 by default).")] = None,
+    cursor: Annotated[Cursor | None, Query(description="The next_cursor of the previous page.")] = None,
 ) -> PageParams:
     return make_page_params(request.app.state.settings, limit, cursor)
 

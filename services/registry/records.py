@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from sqlalchemy import JSON, Select, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.bounds import RecordId
 from services.common.bulk import insert_rows
 from services.common.changefeed import PendingChange, record_changes
 from services.common.deps import SessionDep
@@ -577,7 +578,7 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
     router = APIRouter(prefix=spec.path, tags=[spec.title], responses=PROBLEM_RESPONSES)
     create_model, update_model, public_model, query_model = spec.create, spec.update, spec.public, spec.query
     plural = spec.path.rsplit("/", 1)[-1].replace("-", "_")
-    record_path = Annotated[str, Path(max_length=40, description=f"The {spec.entity} id")]
+    record_path = Annotated[RecordId, Path(description=f"The {spec.entity} id")]
     if_match_header = Annotated[str | None, Header(alias="If-Match", description="The ETag of the version read.")]
 
     def location(row: RecordColumns) -> dict[str, str]:

@@ -8,13 +8,8 @@ from typing import Annotated, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
+from services.common.bounds import Latitude, Longitude, RecordId, StrictInput
 from services.common.codes import CountryCode, SubdivisionCode, subdivision_country
-
-Latitude = Annotated[float, Field(ge=-90, le=90, description="WGS84 latitude")]
-Longitude = Annotated[float, Field(ge=-180, le=180, description="WGS84 longitude")]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Text = Annotated[str, Field(max_length=5000)]
-RecordId = Annotated[str, Field(min_length=1, max_length=40)]
 
 
 def _distinct(values: list[str]) -> list[str]:
@@ -39,10 +34,7 @@ def rule_broken(model: str, problems: list[tuple[tuple[str | int, ...], str]], v
     return ValidationError.from_exception_data(model, details)
 
 
-class Strict(BaseModel):
-    """API input: unknown fields are refused, not ignored (no mass assignment)."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+Strict = StrictInput  # every registry input model's base
 
 
 class CreateBase(Strict):

@@ -347,6 +347,47 @@ async def test_undo_refuses_when_a_repointed_record_changed_since(registry: http
     assert (await registry.get(f"/v1/firms/{twin['id']}", headers=headers)).status_code == 404  # nothing half-undone
 
 
+async def test_undo_restores_the_merged_firms_other_pairs(registry: httpx.AsyncClient) -> None:
+    # Three firms sharing a national id: merging one pair drops the merged firm's pair with
+    # the third; undo brings that pair back as it was, without a second copy of it.
+    agency = await make_agency(registry, country="IN")
+    headers = agency_headers(agency)
+    first = await create(registry, "/v1/firms", india_firm(), agency)
+    second = await create(registry, "/v1/firms", india_firm(name="SGKM Exports", street=None), agency)
+    third = await create(registry, "/v1/firms", india_firm(name="Ganesh Knits", street=None), agency)
+    before = {(c["firm_a"], c["firm_b"]): c for c in await candidates(registry, headers)}
+    assert len(before) == 3 and all(c["same_national_id"] for c in before.values())
+    pair = before[tuple(sorted((first["id"], second["id"])))]
+    merged = await registry.post(
+        f"/v1/duplicates/{pair['id']}/merge", json={"survivor_id": first["id"]}, headers=headers
+    )
+    assert merged.status_code == 200, merged.text
+    assert len(await candidates(registry, headers)) == 2  # the merged firm's pair with the third is gone
+
+    undone = await registry.post(f"/v1/duplicates/merges/{merged.json()['id']}/undo", headers=headers)
+    assert undone.status_code == 200, undone.text
+    after = {(c["firm_a"], c["firm_b"]): c for c in await candidates(registry, headers)}
+    assert after == before
+    assert (await registry.get(f"/v1/firms/{third['id']}", headers=headers)).status_code == 200
+
+
+async def test_undo_leaves_out_pairs_with_a_firm_deleted_since(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry, country="IN")
+    headers = agency_headers(agency)
+    first = await create(registry, "/v1/firms", india_firm(), agency)
+    second = await create(registry, "/v1/firms", india_firm(name="SGKM Exports", street=None), agency)
+    third = await create(registry, "/v1/firms", india_firm(name="Ganesh Knits", street=None), agency)
+    pair = next(
+        c for c in await candidates(registry, headers) if {c["firm_a"], c["firm_b"]} == {first["id"], second["id"]}
+    )
+    merge = (await registry.post(f"/v1/duplicates/{pair['id']}/merge", headers=headers)).json()
+    deleted = await registry.delete(f"/v1/firms/{third['id']}", headers=headers | {"If-Match": '"1"'})
+    assert deleted.status_code == 204, deleted.text
+    undone = await registry.post(f"/v1/duplicates/merges/{merge['id']}/undo", headers=headers)
+    assert undone.status_code == 200, undone.text
+    assert [(c["id"], c["status"]) for c in await candidates(registry, headers)] == [(pair["id"], "open")]
+
+
 # --- detection on import -------------------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy import select
 from sqlmodel import col
 
+from services.common.bounds import RecordId
 from services.common.deps import SessionDep
 from services.common.errors import (
     PROBLEM_RESPONSES,
@@ -137,7 +138,7 @@ async def list_linkages(
 
 @router.get("/{linkage_id}", response_model=LinkagePublic, operation_id="read_linkage", summary="Read a linkage")
 async def read_linkage(
-    linkage_id: str, response: Response, session: SessionDep, principal: PrincipalDep
+    linkage_id: RecordId, response: Response, session: SessionDep, principal: PrincipalDep
 ) -> LinkagePublic:
     row = readable(principal, await session.get(Linkage, linkage_id), "linkage", linkage_id)
     assert isinstance(row, Linkage)
@@ -152,7 +153,7 @@ async def read_linkage(
     summary="Move a linkage to its next stage, or change its development actions",
 )
 async def update_linkage(
-    linkage_id: str,
+    linkage_id: RecordId,
     body: LinkageUpdate,
     response: Response,
     session: SessionDep,

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from services.common.bounds import Code, Note, RecordId, line
 from services.common.pagination import ListQuery
 from services.matching.shortlists.schemas import Strict
 
@@ -24,26 +25,28 @@ STAGE_ORDER = [Stage.proposed, Stage.contacted, Stage.qualified, Stage.contracte
 
 
 class DevelopmentAction(Strict):
-    action: str = Field(min_length=1, max_length=500, description="e.g. 'ISO 9001 gap audit and training'")
-    scheme: str | None = Field(default=None, max_length=40, description="The certification it works towards")
+    action: line(500, 1) = Field(description="e.g. 'ISO 9001 gap audit and training'")  # type: ignore[valid-type]
+    scheme: Code | None = Field(default=None, description="The certification it works towards")
     due_on: date | None = None
     done_on: date | None = None
 
 
 class LinkageCreate(Strict):
-    shortlist_id: str = Field(min_length=1, max_length=40)
-    supplier_id: str = Field(min_length=1, max_length=40, description="A supplier of that shortlist")
+    shortlist_id: RecordId
+    supplier_id: RecordId = Field(description="A supplier of that shortlist")
     stage: Stage = Stage.proposed
     on: date | None = Field(default=None, description="When the stage was reached (today by default)")
-    notes: str | None = Field(default=None, max_length=4000)
+    notes: Note | None = None
     development_actions: list[DevelopmentAction] = Field(default=[], max_length=50)
 
 
 class LinkageUpdate(Strict):
     stage: Stage | None = None
     on: date | None = None
-    note: str | None = Field(default=None, max_length=1000, description="Recorded with the stage change")
-    notes: str | None = Field(default=None, max_length=4000)
+    note: Annotated[Note, Field(max_length=1000)] | None = Field(
+        default=None, description="Recorded with the stage change"
+    )
+    notes: Note | None = None
     development_actions: list[DevelopmentAction] | None = Field(default=None, max_length=50)
 
 
@@ -69,6 +72,6 @@ class LinkagePublic(BaseModel):
 
 
 class LinkageQuery(ListQuery):
-    shortlist_id: str | None = None
-    supplier_id: str | None = None
+    shortlist_id: RecordId | None = None
+    supplier_id: RecordId | None = None
     stage: Stage | None = None

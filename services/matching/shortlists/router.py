@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from sqlalchemy import select
 
+from services.common.bounds import RecordId
 from services.common.deps import SessionDep
 from services.common.errors import PROBLEM_RESPONSES
 from services.common.idempotency import IdempotencyDep
@@ -71,7 +72,7 @@ async def list_shortlists(session: SessionDep, principal: PrincipalDep, page: Pa
     operation_id="read_shortlist",
     summary="A past shortlist, as it was returned",
 )
-async def read_shortlist(shortlist_id: str, session: SessionDep, principal: PrincipalDep) -> ShortlistPublic:
+async def read_shortlist(shortlist_id: RecordId, session: SessionDep, principal: PrincipalDep) -> ShortlistPublic:
     row = readable(principal, await session.get(Shortlist, shortlist_id), "shortlist", shortlist_id)
     assert isinstance(row, Shortlist)
     return public_of(row)

@@ -6,14 +6,27 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
+from pydantic import Strict as Strict_
 
+from services.common.bounds import (
+    Code,
+    Flag,
+    Latitude,
+    Longitude,
+    Note,
+    PositiveQuantity,
+    Quantity,
+    RecordId,
+    StrictInput,
+    Version,
+    Weight,
+    line,
+)
 from services.common.codes import CountryCode, HsCode, IsicCode, SubdivisionCode
 from services.matching.catalogue.query import DEFAULT_WEIGHTS
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+Strict = StrictInput  # every matching input model's base
 
 
 class SizeClass(StrEnum):
@@ -23,13 +36,12 @@ class SizeClass(StrEnum):
     large = "large"
 
 
-SchemeCode = Annotated[str, Field(min_length=1, max_length=40)]
-RecordId = Annotated[str, Field(min_length=1, max_length=40)]
+SchemeCode = Code
 
 
 class Point(Strict):
-    latitude: float = Field(ge=-90, le=90)
-    longitude: float = Field(ge=-180, le=180)
+    latitude: Latitude
+    longitude: Longitude
 
 
 class HardConstraints(Strict):
@@ -44,9 +56,9 @@ class HardConstraints(Strict):
     required_certifications: Annotated[list[SchemeCode], Field(max_length=20)] = Field(
         default=[], description="Schemes the supplier must hold, valid on the request date"
     )
-    min_monthly_capacity: float | None = Field(default=None, ge=0)
-    capacity_unit: str | None = Field(
-        default=None, min_length=1, max_length=30, description="Unit of the capacities, e.g. pieces"
+    min_monthly_capacity: Quantity | None = None
+    capacity_unit: line(30, 1) | None = Field(  # type: ignore[valid-type]
+        default=None, description="Unit of the capacities, e.g. pieces"
     )
     countries: Annotated[list[CountryCode], Field(max_length=250)] = []
     subdivisions: Annotated[list[SubdivisionCode], Field(max_length=500)] = Field(
@@ -55,7 +67,7 @@ class HardConstraints(Strict):
     cluster_ids: Annotated[list[RecordId], Field(max_length=200)] = []
     size_classes: Annotated[list[SizeClass], Field(max_length=4)] = []
     near: Point | None = Field(default=None, description="The point distances are measured from")
-    max_distance_km: float | None = Field(default=None, gt=0, le=20000)
+    max_distance_km: Annotated[float, Strict_(), Field(gt=0, le=20000, allow_inf_nan=False)] | None = None
     exclude_supplier_ids: Annotated[list[RecordId], Field(max_length=1000)] = []
 
     @model_validator(mode="after")
@@ -70,11 +82,11 @@ class HardConstraints(Strict):
 class Weights(Strict):
     """Relative weights of the soft criteria (normalised over the criteria that apply)."""
 
-    text: float = Field(default=DEFAULT_WEIGHTS["text"], ge=0)
-    certifications: float = Field(default=DEFAULT_WEIGHTS["certifications"], ge=0)
-    proximity: float = Field(default=DEFAULT_WEIGHTS["proximity"], ge=0)
-    capacity: float = Field(default=DEFAULT_WEIGHTS["capacity"], ge=0)
-    performance: float = Field(default=DEFAULT_WEIGHTS["performance"], ge=0)
+    text: Weight = DEFAULT_WEIGHTS["text"]
+    certifications: Weight = DEFAULT_WEIGHTS["certifications"]
+    proximity: Weight = DEFAULT_WEIGHTS["proximity"]
+    capacity: Weight = DEFAULT_WEIGHTS["capacity"]
+    performance: Weight = DEFAULT_WEIGHTS["performance"]
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> Self:
@@ -86,11 +98,11 @@ class Weights(Strict):
 class SoftCriteria(Strict):
     """How the eligible are ranked."""
 
-    description: str | None = Field(
-        default=None, max_length=4000, description="What the buyer needs, in words; matched to capabilities"
+    description: Note | None = Field(
+        default=None, description="What the buyer needs, in words; matched to capabilities"
     )
     preferred_certifications: Annotated[list[SchemeCode], Field(max_length=20)] = []
-    desired_monthly_capacity: float | None = Field(default=None, gt=0, description="In the constraints' unit")
+    desired_monthly_capacity: PositiveQuantity | None = Field(default=None, description="In the constraints' unit")
     weights: Weights = Weights()
 
 
@@ -111,12 +123,12 @@ class ShortlistRequest(Strict):
     """Either inline standards, or a saved standards record (optionally at a version)."""
 
     standards_id: RecordId | None = None
-    standards_version: int | None = Field(default=None, ge=1)
+    standards_version: Version | None = None
     constraints: HardConstraints | None = None
     criteria: SoftCriteria | None = None
-    limit: int = Field(default=20, ge=1, le=200)
-    include_development: bool = Field(default=False, description="Also return development candidates")
-    development_limit: int = Field(default=20, ge=1, le=200)
+    limit: Annotated[int, Strict_(), Field(ge=1, le=200)] = 20
+    include_development: Flag = Field(default=False, description="Also return development candidates")
+    development_limit: Annotated[int, Strict_(), Field(ge=1, le=200)] = 20
     on_date: date | None = Field(default=None, description="Date certificates must be valid on (today by default)")
 
     @model_validator(mode="after")

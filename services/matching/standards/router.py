@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from services.common.bounds import INT32_MAX, RecordId
 from services.common.deps import SessionDep
 from services.common.errors import (
     PROBLEM_RESPONSES,
@@ -108,11 +109,11 @@ async def list_standards(session: SessionDep, principal: PrincipalDep, page: Pag
     summary="Read buyer standards, the current or a past version",
 )
 async def read_standards(
-    standards_id: str,
+    standards_id: RecordId,
     response: Response,
     session: SessionDep,
     principal: PrincipalDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
 ) -> StandardsPublic:
     row = readable(principal, await session.get(BuyerStandard, standards_id), "buyer standards", standards_id)
     assert isinstance(row, BuyerStandard)
@@ -145,7 +146,7 @@ async def load_version(
     summary="Change buyer standards (a new version; past versions stay readable)",
 )
 async def update_standards(
-    standards_id: str,
+    standards_id: RecordId,
     body: StandardsUpdate,
     response: Response,
     session: SessionDep,

@@ -4,17 +4,18 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from services.common.bounds import Name
 from services.matching.shortlists.schemas import Standards, Strict
 
 
 class StandardsCreate(Standards):
-    name: str = Field(min_length=1, max_length=200, description="e.g. 'Knitwear suppliers, Tamil Nadu'")
+    name: Name = Field(description="e.g. 'Knitwear suppliers, Tamil Nadu'")
 
 
 class StandardsUpdate(Strict):
     """A new version: the fields given replace the current version's."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Name | None = None
     constraints: dict[str, object] | None = None
     criteria: dict[str, object] | None = None
 

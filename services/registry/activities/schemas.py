@@ -5,9 +5,10 @@ from enum import StrEnum
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from services.common.bounds import Count, FreeText, Name, RecordId, SearchQuery
 from services.common.codes import CountryCode
 from services.common.pagination import ListQuery
-from services.registry.schemas import CreateBase, Name, Place, RecordId, RecordPublic, Strict, Text, partial
+from services.registry.schemas import CreateBase, Place, RecordPublic, Strict, partial
 
 
 class ActivityKind(StrEnum):
@@ -24,12 +25,12 @@ class ActivityKind(StrEnum):
 class Participants(Strict):
     """How many took part, by group."""
 
-    entrepreneurs: int = Field(default=0, ge=0)
-    brokers: int = Field(default=0, ge=0)
-    policy_makers: int = Field(default=0, ge=0)
-    private_sector_leaders: int = Field(default=0, ge=0)
-    academics: int = Field(default=0, ge=0)
-    other: int = Field(default=0, ge=0)
+    entrepreneurs: Count = 0
+    brokers: Count = 0
+    policy_makers: Count = 0
+    private_sector_leaders: Count = 0
+    academics: Count = 0
+    other: Count = 0
 
 
 class ActivityFields(CreateBase, Place):
@@ -40,8 +41,8 @@ class ActivityFields(CreateBase, Place):
     programme_id: RecordId | None = None
     cluster_id: RecordId | None = None
     participants: Participants = Field(default_factory=Participants)
-    women_participants: int | None = Field(default=None, ge=0, description="Women among the participants")
-    description: Text | None = None
+    women_participants: Count | None = Field(default=None, description="Women among the participants")
+    description: FreeText | None = None
 
     @field_validator("end_date")
     @classmethod
@@ -65,8 +66,8 @@ class ActivityPublic(RecordPublic, ActivityFields):
 
 class ActivityQuery(ListQuery):
     kind: ActivityKind | None = None
-    programme_id: str | None = None
-    cluster_id: str | None = None
+    programme_id: RecordId | None = None
+    cluster_id: RecordId | None = None
     country: CountryCode | None = None
-    agency_id: str | None = None
-    q: str | None = Field(default=None, max_length=100, description="Text in the title or description")
+    agency_id: RecordId | None = None
+    q: SearchQuery | None = Field(default=None, description="Text in the title or description")

@@ -4,9 +4,10 @@ from enum import StrEnum
 
 from pydantic import Field
 
+from services.common.bounds import Email, Name, SearchQuery, Url
 from services.common.codes import CountryCode
 from services.common.pagination import ListQuery
-from services.registry.schemas import Name, RecordPublic, Strict, partial
+from services.registry.schemas import RecordPublic, Strict, partial
 
 
 class AgencyKind(StrEnum):
@@ -22,8 +23,8 @@ class AgencyFields(Strict):
     name: Name
     country: CountryCode
     kind: AgencyKind = AgencyKind.government
-    website: str | None = Field(default=None, max_length=300)
-    contact_email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    website: Url | None = None
+    contact_email: Email | None = None
 
 
 class AgencyCreate(AgencyFields):
@@ -39,4 +40,4 @@ class AgencyPublic(RecordPublic, AgencyFields):
 
 class AgencyQuery(ListQuery):
     country: CountryCode | None = None
-    q: str | None = Field(default=None, max_length=100, description="Text in the name")
+    q: SearchQuery | None = Field(default=None, description="Text in the name")

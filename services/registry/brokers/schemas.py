@@ -6,11 +6,12 @@ from typing import Annotated
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from services.common.bounds import Email, Name, RecordId, SearchQuery, line
 from services.common.codes import CountryCode
 from services.common.pagination import ListQuery
-from services.registry.schemas import CreateBase, DistinctList, Name, RecordId, RecordPublic, partial
+from services.registry.schemas import CreateBase, DistinctList, RecordPublic, partial
 
-Language = Annotated[str, Field(min_length=2, max_length=35, description="A language tag, e.g. es, en, hi")]
+Language = Annotated[line(35, 2), Field(description="A language tag, e.g. es, en, hi")]  # type: ignore[valid-type]
 
 
 class BrokerStatus(StrEnum):
@@ -22,9 +23,9 @@ class BrokerStatus(StrEnum):
 
 class BrokerFields(CreateBase):
     name: Name
-    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: Email | None = None
     country: CountryCode
-    organisation: str | None = Field(default=None, min_length=1, max_length=200, description="Employer")
+    organisation: Name | None = Field(default=None, description="Employer")
     trained_on: date | None = Field(default=None, description="When the broker completed training")
     certified_on: date | None = Field(default=None, description="When certified; requires trained_on, not before it")
     cluster_ids: DistinctList(RecordId, 50) = Field(  # type: ignore[valid-type]
@@ -58,9 +59,9 @@ class BrokerPublic(RecordPublic, BrokerFields):
 
 class BrokerQuery(ListQuery):
     country: CountryCode | None = None
-    cluster_id: str | None = None
+    cluster_id: RecordId | None = None
     status: BrokerStatus | None = Field(
         default=None, description="trained: has a training date (certified brokers included); certified: is certified"
     )
-    agency_id: str | None = None
-    q: str | None = Field(default=None, max_length=100, description="Text in the name or organisation")
+    agency_id: RecordId | None = None
+    q: SearchQuery | None = Field(default=None, description="Text in the name or organisation")

@@ -5,7 +5,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.registry.schemas import Name, Strict, Text
+from services.common.bounds import FreeText, Name, line
+from services.registry.schemas import Strict
 
 
 class CertificationCategory(StrEnum):
@@ -24,8 +25,8 @@ class CertificationSchemeCreate(Strict):
     code: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,38}$", description="Stable lower-case code, e.g. iso-9001")
     name: Name
     category: CertificationCategory
-    issuer: str | None = Field(default=None, max_length=200)
-    description: Text | None = None
+    issuer: line(200) | None = None  # type: ignore[valid-type]
+    description: FreeText | None = None
 
 
 class CertificationSchemePublic(BaseModel):

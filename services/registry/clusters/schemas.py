@@ -2,22 +2,23 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from services.common.bounds import Count, FreeText, Name, RecordId, SearchQuery, Share, line
 from services.common.codes import CountryCode, IsicCode, SubdivisionCode
 from services.common.pagination import ListQuery
-from services.registry.schemas import CreateBase, Name, Place, RecordId, RecordPublic, Text, partial
+from services.registry.schemas import CreateBase, Place, RecordPublic, partial
 
 
 class ClusterFields(CreateBase, Place):
     name: Name
     sector_isic: IsicCode = Field(description="ISIC Rev.4 code of the cluster's main sector")
-    description: Text | None = None
+    description: FreeText | None = None
     programme_id: RecordId | None = None
-    large_firms: int | None = Field(default=None, ge=0)
-    smes: int | None = Field(default=None, ge=0, description="Small and medium enterprises")
-    retail_points: int | None = Field(default=None, ge=0)
-    jobs: int | None = Field(default=None, ge=0)
-    regional_employment_share: float | None = Field(
-        default=None, ge=0, le=1, description="Share of the region's employment, 0 to 1"
+    large_firms: Count | None = None
+    smes: Count | None = Field(default=None, description="Small and medium enterprises")
+    retail_points: Count | None = None
+    jobs: Count | None = None
+    regional_employment_share: Share | None = Field(
+        default=None, description="Share of the region's employment, 0 to 1"
     )
 
 
@@ -35,7 +36,7 @@ class ClusterPublic(RecordPublic, ClusterFields):
 class ClusterQuery(ListQuery):
     country: CountryCode | None = None
     subdivision: SubdivisionCode | None = None
-    isic: str | None = Field(default=None, max_length=4, description="ISIC code or prefix of the sector")
-    programme_id: str | None = None
-    agency_id: str | None = None
-    q: str | None = Field(default=None, max_length=100, description="Text in the name or description")
+    isic: line(4) | None = Field(default=None, description="ISIC code or prefix of the sector")  # type: ignore[valid-type]
+    programme_id: RecordId | None = None
+    agency_id: RecordId | None = None
+    q: SearchQuery | None = Field(default=None, description="Text in the name or description")

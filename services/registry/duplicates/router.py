@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Select, or_, select
 
+from services.common.bounds import Cursor, Flag, QueryCount, QueryShare, RecordId
 from services.common.deps import SessionDep
 from services.common.errors import PROBLEM_RESPONSES, Conflict, Forbidden, NotFound, invalid_field
 from services.common.pagination import Page, fetch_page, make_page_params
@@ -85,7 +86,7 @@ class MergePublic(BaseModel):
 class MergeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    survivor_id: str | None = Field(default=None, description="The firm that remains (default: the older one)")
+    survivor_id: RecordId | None = Field(default=None, description="The firm that remains (default: the older one)")
 
 
 class PolicyPublic(BaseModel):
@@ -98,27 +99,27 @@ class PolicyPublic(BaseModel):
 class PolicyUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    auto_merge_same_national_id: bool
+    auto_merge_same_national_id: Flag
 
 
 class CandidateQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    limit: int | None = None
-    cursor: str | None = None
+    limit: QueryCount | None = None
+    cursor: Cursor | None = None
     status: Status | None = None
-    firm_id: str | None = Field(default=None, max_length=40)
-    import_id: str | None = Field(default=None, max_length=40, description="Found by this import job")
-    agency_id: str | None = Field(default=None, max_length=40)
-    min_score: float | None = Field(default=None, ge=0, le=1)
+    firm_id: RecordId | None = None
+    import_id: RecordId | None = Field(default=None, description="Found by this import job")
+    agency_id: RecordId | None = None
+    min_score: QueryShare | None = None
 
 
 class MergeQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    limit: int | None = None
-    cursor: str | None = None
-    firm_id: str | None = Field(default=None, max_length=40)
+    limit: QueryCount | None = None
+    cursor: Cursor | None = None
+    firm_id: RecordId | None = None
 
 
 def _reviewer(principal: Principal) -> None:
@@ -190,7 +191,7 @@ async def list_candidates(
 
 @router.get("/policy", response_model=PolicyPublic, summary="An agency's duplicate policy")
 async def read_policy(
-    session: SessionDep, principal: PrincipalDep, agency_id: Annotated[str | None, Query(max_length=40)] = None
+    session: SessionDep, principal: PrincipalDep, agency_id: Annotated[RecordId | None, Query()] = None
 ) -> PolicyPublic:
     agency = _policy_agency(principal, agency_id)
     policy = await session.get(DuplicatePolicy, agency)
@@ -204,7 +205,7 @@ async def write_policy(
     body: PolicyUpdate,
     session: SessionDep,
     principal: PrincipalDep,
-    agency_id: Annotated[str | None, Query(max_length=40)] = None,
+    agency_id: Annotated[RecordId | None, Query()] = None,
 ) -> PolicyPublic:
     agency = _policy_agency(principal, agency_id)
     if await session.get(Agency, agency) is None:
@@ -258,12 +259,12 @@ async def _merge(session: SessionDep, principal: Principal, merge_id: str) -> Du
 
 
 @router.get("/merges/{merge_id}", response_model=MergePublic, summary="Read a merge")
-async def read_merge(merge_id: str, session: SessionDep, principal: PrincipalDep) -> MergePublic:
+async def read_merge(merge_id: RecordId, session: SessionDep, principal: PrincipalDep) -> MergePublic:
     return merge_public(await _merge(session, principal, merge_id))
 
 
 @router.post("/merges/{merge_id}/undo", response_model=MergePublic, summary="Undo a merge")
-async def undo(merge_id: str, session: SessionDep, principal: PrincipalDep) -> MergePublic:
+async def undo(merge_id: RecordId, session: SessionDep, principal: PrincipalDep) -> MergePublic:
     """The merged firm comes back with its id and data, records that referred to it do again,
     and the pair returns to the queue as open. 409 if a repointed record changed since."""
     merge = await _merge(session, principal, merge_id)
@@ -271,7 +272,7 @@ async def undo(merge_id: str, session: SessionDep, principal: PrincipalDep) -> M
 
 
 @router.get("/{candidate_id}", response_model=CandidateDetail, summary="A duplicate pair with both firms")
-async def read_candidate(candidate_id: str, session: SessionDep, principal: PrincipalDep) -> CandidateDetail:
+async def read_candidate(candidate_id: RecordId, session: SessionDep, principal: PrincipalDep) -> CandidateDetail:
     candidate = await _candidate(session, principal, candidate_id)
     firms = [await session.get(Firm, firm_id) for firm_id in (candidate.firm_a, candidate.firm_b)]
     return CandidateDetail(
@@ -282,7 +283,7 @@ async def read_candidate(candidate_id: str, session: SessionDep, principal: Prin
 
 @router.post("/{candidate_id}/merge", response_model=MergePublic, summary="Merge the pair into one firm")
 async def merge(
-    candidate_id: str, session: SessionDep, principal: PrincipalDep, body: MergeRequest | None = None
+    candidate_id: RecordId, session: SessionDep, principal: PrincipalDep, body: MergeRequest | None = None
 ) -> MergePublic:
     """The survivor keeps its id and data; every record referring to the other firm (network
     members, ...) is repointed to it; the other firm is deleted. All of it reaches the change feed,
@@ -302,7 +303,7 @@ async def merge(
 
 
 @router.post("/{candidate_id}/distinct", response_model=CandidatePublic, summary="Mark the pair as two firms")
-async def distinct(candidate_id: str, session: SessionDep, principal: PrincipalDep) -> CandidatePublic:
+async def distinct(candidate_id: RecordId, session: SessionDep, principal: PrincipalDep) -> CandidatePublic:
     candidate = await _candidate(session, principal, candidate_id)
     _decider(principal, candidate)
     if candidate.status != "open":

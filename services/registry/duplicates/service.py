@@ -48,6 +48,7 @@ from services.registry.tables import RecordColumns, RecordTag
 MATCH_KEYS = FirmMatchKey.__table__  # type: ignore[attr-defined]
 PROFILES = FirmProfile.__table__  # type: ignore[attr-defined]
 CANDIDATES = DuplicateCandidate.__table__  # type: ignore[attr-defined]
+FIRM_TABLE = Firm.__table__  # type: ignore[attr-defined]
 _CHUNK = 5000
 FIRM_COLUMNS: tuple[Any, ...] = (
     Firm.id,
@@ -510,6 +511,17 @@ async def undo_merge(session: AsyncSession, merge: DuplicateMerge, *, principal:
     for spec, row, before in rows:
         before_data = validate_document(spec, _create_fields(spec, before))
         await apply_update(session, spec, row, before_data, agency=None)  # as it was before the merge
+    # The merged firm's other pairs come back as they were, before detection runs again:
+    # detection then skips them (skip_decided) instead of filing a second copy of a pair.
+    dropped = [_from_json_row(c) for c in snapshot.get("dropped_candidates", [])]
+    partners = {c["firm_a"] for c in dropped} | {c["firm_b"] for c in dropped}
+    present = set(
+        (await session.scalars(select(FIRM_TABLE.c.id).where(one_of(session, FIRM_TABLE.c.id, sorted(partners))))).all()
+    )
+    dropped = [c for c in dropped if {c["firm_a"], c["firm_b"]} <= present]  # not a pair with a firm gone since
+    if dropped:
+        await session.execute(delete(CANDIDATES).where(CANDIDATES.c.id.in_([c["id"] for c in dropped])))
+        await insert_rows(session, CANDIDATES, dropped)
     await detect(session, [(merge.merged_id, document["agency_id"], data)], source="undo", skip_decided=True)
     for agency, key in snapshot.get("import_keys", []):
         await session.execute(
@@ -517,10 +529,6 @@ async def undo_merge(session: AsyncSession, merge: DuplicateMerge, *, principal:
             .where(ImportRowKey.agency_id == agency, ImportRowKey.natural_key == key)  # type: ignore[arg-type,unused-ignore]
             .values(firm_id=merge.merged_id)
         )
-    dropped = [_from_json_row(c) for c in snapshot.get("dropped_candidates", [])]
-    if dropped:
-        await session.execute(delete(CANDIDATES).where(CANDIDATES.c.id.in_([c["id"] for c in dropped])))
-        await insert_rows(session, CANDIDATES, dropped)
     if merge.candidate_id is not None:
         await session.execute(
             update(CANDIDATES)

@@ -6,20 +6,10 @@ from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
+from services.common.bounds import Code, Count, FreeText, Name, Quantity, RecordId, SearchQuery, Share, line
 from services.common.codes import CountryCode, HsCode, IsicCode, SubdivisionCode
 from services.common.pagination import ListQuery
-from services.registry.schemas import (
-    CreateBase,
-    DistinctList,
-    Name,
-    Place,
-    RecordId,
-    RecordPublic,
-    Strict,
-    Text,
-    partial,
-    rule_broken,
-)
+from services.registry.schemas import CreateBase, DistinctList, Place, RecordPublic, Strict, partial, rule_broken
 
 
 class FirmRole(StrEnum):
@@ -35,14 +25,14 @@ class SizeClass(StrEnum):
 
 
 class NationalId(Strict):
-    scheme: str = Field(min_length=1, max_length=40, description="e.g. RUC (Ecuador), GSTIN or UDYAM (India)")
-    value: str = Field(min_length=1, max_length=60)
+    scheme: Code = Field(description="e.g. RUC (Ecuador), GSTIN or UDYAM (India)")
+    value: line(60, 1)  # type: ignore[valid-type]
 
 
 class Certification(Strict):
-    scheme: str = Field(min_length=1, max_length=40, description="A code from /v1/certification-schemes")
-    issuer: str | None = Field(default=None, max_length=200, description="Certification body")
-    certificate_number: str | None = Field(default=None, max_length=100)
+    scheme: Code = Field(description="A code from /v1/certification-schemes")
+    issuer: line(200) | None = Field(default=None, description="Certification body")  # type: ignore[valid-type]
+    certificate_number: line(100) | None = None  # type: ignore[valid-type]
     valid_from: date | None = None
     valid_until: date | None = None
 
@@ -63,18 +53,18 @@ class FirmFields(CreateBase, Place):
     national_ids: Annotated[list[NationalId], Field(max_length=10)] = []
     roles: DistinctList(FirmRole, 2) = Field(min_length=1)  # type: ignore[valid-type]
     size_class: SizeClass
-    employees: int | None = Field(default=None, ge=0)
+    employees: Count | None = None
     isic_codes: DistinctList(IsicCode, 20) = Field(min_length=1, description="ISIC Rev.4 codes of its activities")  # type: ignore[valid-type]
     hs_codes: DistinctList(HsCode, 200) = Field(default=[], description="HS codes of the products it makes")  # type: ignore[valid-type]
     certifications: Annotated[list[Certification], Field(max_length=50)] = []
-    monthly_capacity: float | None = Field(default=None, ge=0, description="Output per month, in capacity_unit")
-    capacity_unit: str | None = Field(default=None, min_length=1, max_length=30, description="e.g. pieces, kg, m2")
-    quality_score: float | None = Field(default=None, ge=0, le=1, description="0 to 1, from buyer audits")
-    on_time_delivery_rate: float | None = Field(default=None, ge=0, le=1, description="Share of orders on time")
-    capabilities: Text | None = Field(default=None, description="What the firm can make and do, in words")
-    street: str | None = Field(default=None, max_length=300)
-    locality: str | None = Field(default=None, max_length=200)
-    postal_code: str | None = Field(default=None, max_length=20)
+    monthly_capacity: Quantity | None = Field(default=None, description="Output per month, in capacity_unit")
+    capacity_unit: line(30, 1) | None = Field(default=None, description="e.g. pieces, kg, m2")  # type: ignore[valid-type]
+    quality_score: Share | None = Field(default=None, description="0 to 1, from buyer audits")
+    on_time_delivery_rate: Share | None = Field(default=None, description="Share of orders on time")
+    capabilities: FreeText | None = Field(default=None, description="What the firm can make and do, in words")
+    street: line(300) | None = None  # type: ignore[valid-type]
+    locality: line(200) | None = None  # type: ignore[valid-type]
+    postal_code: line(20) | None = None  # type: ignore[valid-type]
     cluster_ids: DistinctList(RecordId, 20) = []  # type: ignore[valid-type]
 
     @model_validator(mode="after")
@@ -101,11 +91,9 @@ class FirmQuery(ListQuery):
     subdivision: SubdivisionCode | None = None
     size_class: SizeClass | None = None
     role: FirmRole | None = None
-    isic: str | None = Field(default=None, max_length=4, description="ISIC code or prefix")
-    hs: str | None = Field(default=None, max_length=6, description="HS code or prefix")
-    certification: str | None = Field(
-        default=None, max_length=40, description="Holds a certificate of this scheme valid today"
-    )
-    cluster_id: str | None = None
-    agency_id: str | None = None
-    q: str | None = Field(default=None, max_length=100, description="Text in the name or capabilities")
+    isic: line(4) | None = Field(default=None, description="ISIC code or prefix")  # type: ignore[valid-type]
+    hs: line(6) | None = Field(default=None, description="HS code or prefix")  # type: ignore[valid-type]
+    certification: Code | None = Field(default=None, description="Holds a certificate of this scheme valid today")
+    cluster_id: RecordId | None = None
+    agency_id: RecordId | None = None
+    q: SearchQuery | None = Field(default=None, description="Text in the name or capabilities")

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
+from services.common.bounds import Cursor, QueryCount, RecordId, SearchQuery
 from services.common.deps import SessionDep
 from services.common.errors import (
     PROBLEM_RESPONSES,
@@ -52,6 +53,9 @@ MEDIA_TYPES = {
 }
 EXTENSIONS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson", ".xlsx": "xlsx"}
 Format = Literal["csv", "xlsx", "ndjson"]
+
+
+DELIMITER_PATTERN = r"^[^\x00-\x08\x0a-\x1f\x7f-\x9f]$"  # one character; a tab, not a control character
 
 
 class ImportProgress(BaseModel):
@@ -88,10 +92,10 @@ class ImportJobPublic(BaseModel):
 class ImportQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    limit: int | None = None
-    cursor: str | None = None
+    limit: QueryCount | None = None
+    cursor: Cursor | None = None
     status: Literal["queued", "running", "completed", "failed"] | None = None
-    agency_id: str | None = None
+    agency_id: RecordId | None = None
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -237,7 +241,7 @@ async def create_import(
     principal: PrincipalDep,
     background: BackgroundTasks,
     format: Annotated[Format | None, Query(description="csv, xlsx or ndjson; else from the media type")] = None,
-    agency_id: Annotated[str | None, Query(max_length=40, description="The importing agency (admins)")] = None,
+    agency_id: Annotated[RecordId | None, Query(description="The importing agency (admins)")] = None,
     mapping: Annotated[
         str | None,
         Query(
@@ -245,8 +249,10 @@ async def create_import(
         ),
     ] = None,
     encoding: Annotated[Literal[ENCODINGS] | None, Query(description="Text encoding of CSV/NDJSON")] = None,  # type: ignore[valid-type]
-    delimiter: Annotated[str | None, Query(min_length=1, max_length=1, description="CSV delimiter (sniffed)")] = None,
-    sheet: Annotated[str | None, Query(max_length=100, description="XLSX sheet (the first by default)")] = None,
+    delimiter: Annotated[
+        str | None, Query(pattern=DELIMITER_PATTERN, description="CSV delimiter, one character (sniffed)")
+    ] = None,
+    sheet: Annotated[SearchQuery | None, Query(description="XLSX sheet (the first by default)")] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
     """Stores the upload, checks its header and answers 202 with a job that imports it in the background."""
@@ -379,7 +385,7 @@ async def _job(session: SessionDep, principal: Principal, job_id: str) -> Import
 
 
 @router.get("/{job_id}", response_model=ImportJobPublic, summary="Status and progress of an import")
-async def read_import(job_id: str, session: SessionDep, principal: PrincipalDep) -> ImportJobPublic:
+async def read_import(job_id: RecordId, session: SessionDep, principal: PrincipalDep) -> ImportJobPublic:
     return public(await _job(session, principal, job_id))
 
 
@@ -390,7 +396,7 @@ async def read_import(job_id: str, session: SessionDep, principal: PrincipalDep)
     responses={200: {"content": {"text/csv": {}}}},
 )
 async def import_errors(
-    job_id: str, request: Request, session: SessionDep, principal: PrincipalDep
+    job_id: RecordId, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> StreamingResponse:
     """Columns: ``row`` (as the input counts: header row 1, or NDJSON line), ``column`` (the input's
     header), ``field`` (the API field), ``code`` (as single writes report it), ``message``, ``value``."""

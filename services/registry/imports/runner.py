@@ -108,7 +108,8 @@ def prepare(rows: Iterator[Row], count: int, mapping: Mapping_, agency_id: str) 
             ]
             continue
         try:
-            data = FirmCreate.model_validate(to_firm_input(row.cells, mapping, agency_id))
+            # Cells are text ("12"): the bounds hold, the strict JSON types do not (strict=False).
+            data = FirmCreate.model_validate(to_firm_input(row.cells, mapping, agency_id), strict=False)
             item.natural_key = natural_key(data)
             item.draft = draft(FIRMS, data)
         except RowProblem as problem:

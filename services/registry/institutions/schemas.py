@@ -4,9 +4,10 @@ from enum import StrEnum
 
 from pydantic import Field
 
+from services.common.bounds import FreeText, Name, RecordId, SearchQuery, Url
 from services.common.codes import CountryCode, SubdivisionCode
 from services.common.pagination import ListQuery
-from services.registry.schemas import CreateBase, DistinctList, Name, Place, RecordId, RecordPublic, Text, partial
+from services.registry.schemas import CreateBase, DistinctList, Place, RecordPublic, partial
 
 
 class InstitutionKind(StrEnum):
@@ -27,8 +28,8 @@ class InstitutionFields(CreateBase, Place):
     cluster_ids: DistinctList(RecordId, 50) = Field(  # type: ignore[valid-type]
         default=[], description="Clusters the institution supports"
     )
-    description: Text | None = None
-    website: str | None = Field(default=None, max_length=300)
+    description: FreeText | None = None
+    website: Url | None = None
 
 
 class InstitutionCreate(InstitutionFields):
@@ -46,6 +47,6 @@ class InstitutionQuery(ListQuery):
     kind: InstitutionKind | None = None
     country: CountryCode | None = None
     subdivision: SubdivisionCode | None = None
-    cluster_id: str | None = None
-    agency_id: str | None = None
-    q: str | None = Field(default=None, max_length=100, description="Text in the name or description")
+    cluster_id: RecordId | None = None
+    agency_id: RecordId | None = None
+    q: SearchQuery | None = Field(default=None, description="Text in the name or description")

@@ -6,8 +6,9 @@ from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
+from services.common.bounds import FreeText, Name, RecordId, SearchQuery
 from services.common.pagination import ListQuery
-from services.registry.schemas import CreateBase, Name, RecordId, RecordPublic, Strict, Text, partial, rule_broken
+from services.registry.schemas import CreateBase, RecordPublic, Strict, partial, rule_broken
 
 
 class NetworkKind(StrEnum):
@@ -47,7 +48,7 @@ class NetworkMember(Strict):
 
 class JointAction(Strict):
     kind: JointActionKind
-    description: Text | None = None
+    description: FreeText | None = None
     started_on: date | None = None
     completed_on: date | None = None
 
@@ -67,7 +68,7 @@ class NetworkFields(CreateBase):
     joint_actions: Annotated[list[JointAction], Field(max_length=200)] = []
     status: NetworkStatus = NetworkStatus.forming
     formed_on: date | None = None
-    description: Text | None = None
+    description: FreeText | None = None
 
     @model_validator(mode="after")
     def _members_fit_kind(self) -> Self:
@@ -115,9 +116,9 @@ class NetworkPublic(RecordPublic, NetworkFields):
 class NetworkQuery(ListQuery):
     kind: NetworkKind | None = None
     status: NetworkStatus | None = None
-    cluster_id: str | None = None
-    broker_id: str | None = None
-    firm_id: str | None = Field(default=None, max_length=40, description="Has this firm among its members")
+    cluster_id: RecordId | None = None
+    broker_id: RecordId | None = None
+    firm_id: RecordId | None = Field(default=None, description="Has this firm among its members")
     action: JointActionKind | None = Field(default=None, description="Has a joint action of this kind")
-    agency_id: str | None = None
-    q: str | None = Field(default=None, max_length=100, description="Text in the name or description")
+    agency_id: RecordId | None = None
+    q: SearchQuery | None = Field(default=None, description="Text in the name or description")

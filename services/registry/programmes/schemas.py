@@ -7,9 +7,10 @@ from typing import Annotated, Self
 import pycountry
 from pydantic import AfterValidator, Field, model_validator
 
+from services.common.bounds import Amount, FreeText, Name, RecordId, SearchQuery
 from services.common.codes import CountryCode
 from services.common.pagination import ListQuery
-from services.registry.schemas import CreateBase, Name, RecordPublic, Text, partial, rule_broken
+from services.registry.schemas import CreateBase, RecordPublic, partial, rule_broken
 
 
 class Phase(StrEnum):
@@ -34,11 +35,11 @@ class ProgrammeFields(CreateBase):
     name: Name
     country: CountryCode
     phase: Phase
-    budget_amount: float | None = Field(default=None, ge=0)
+    budget_amount: Amount | None = None
     budget_currency: CurrencyCode | None = None
     start_date: date
     end_date: date | None = None
-    description: Text | None = None
+    description: FreeText | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -64,5 +65,5 @@ class ProgrammePublic(RecordPublic, ProgrammeFields):
 class ProgrammeQuery(ListQuery):
     country: CountryCode | None = None
     phase: Phase | None = None
-    agency_id: str | None = None
-    q: str | None = Field(default=None, max_length=100, description="Text in the name or description")
+    agency_id: RecordId | None = None
+    q: SearchQuery | None = Field(default=None, description="Text in the name or description")

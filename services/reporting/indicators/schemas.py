@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.common.bounds import Code, Cursor, QueryCount, RecordId
 from services.common.codes import CountryCode, IsicCode, SubdivisionCode
 
 Number = int | float | None
@@ -25,12 +26,12 @@ class ScopeQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    programme_id: str | None = Field(default=None, max_length=40, description="A programme's id")
+    programme_id: RecordId | None = Field(default=None, description="A programme's id")
     country: CountryCode | None = Field(default=None, description="ISO 3166-1 alpha-2")
     subdivision: SubdivisionCode | None = Field(default=None, description="ISO 3166-2, e.g. IN-TN")
-    cluster_id: str | None = Field(default=None, max_length=40, description="A cluster's id")
+    cluster_id: RecordId | None = Field(default=None, description="A cluster's id")
     sector: IsicCode | None = Field(default=None, description="ISIC Rev.4 code or prefix of the cluster's sector")
-    agency_id: str | None = Field(default=None, max_length=40, description="Owning agency (admins and viewers)")
+    agency_id: RecordId | None = Field(default=None, description="Owning agency (admins and viewers)")
     start: date | None = Field(default=None, alias="from", description="First day of the period (open when absent)")
     end: date | None = Field(default=None, alias="to", description="Last day of the period (today when absent)")
 
@@ -46,14 +47,14 @@ class ScopeQuery(BaseModel):
 
 class SeriesQuery(ScopeQuery):
     granularity: Granularity = Field(default=Granularity.month, description="month or quarter")
-    indicator: list[str] = Field(
+    indicator: list[Code] = Field(
         default=[], max_length=30, description="Indicators to include (repeat the parameter); all when absent"
     )
 
 
 class ClusterListQuery(ScopeQuery):
-    limit: int | None = Field(default=None, description="Items per page (1 to 200 by default).")
-    cursor: str | None = Field(default=None, description="The next_cursor of the previous page.")
+    limit: QueryCount | None = Field(default=None, description="Items per page (1 to 200 by default).")
+    cursor: Cursor | None = Field(default=None, description="The next_cursor of the previous page.")
 
 
 class DashboardQuery(ScopeQuery):
