@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -17,6 +18,7 @@ from services.common.idempotency import IdempotentReplay, idempotency_table
 from services.common.logging import configure_logging
 from services.common.metrics import ServiceMetrics
 from services.common.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from services.common.openapi import Enforcement, document_enforcement
 from services.common.settings import ServiceSettings
 
 
@@ -67,6 +69,21 @@ def build_service_app(
     app.include_router(health_router(readiness, informational))
     for router in routers:
         app.include_router(router)
+    app.state.enforcement = Enforcement(
+        page_size_default=settings.page_size_default,
+        page_size_max=settings.page_size_max,
+        max_body_bytes=settings.max_body_bytes,
+        body_limits=dict(body_limits or {}),
+    )
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        # The document states the limits this app enforces (services.common.openapi).
+        if app.openapi_schema is None:
+            app.openapi_schema = document_enforcement(generate_openapi(), app.state.enforcement)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

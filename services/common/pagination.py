@@ -22,6 +22,14 @@ from services.common.errors import invalid_field
 
 T = TypeVar("T")
 
+# Marks a ``limit`` that ``make_page_params`` checks: the OpenAPI document states its
+# bounds from the service's settings (``services.common.openapi``).
+PAGE_LIMIT_EXTENSION = "x-page-limit"
+_LIMIT_DESCRIPTION = "Items per page."
+_CURSOR_DESCRIPTION = "The next_cursor of the previous page."
+PageLimit = Annotated[int | None, Field(description=_LIMIT_DESCRIPTION, json_schema_extra={PAGE_LIMIT_EXTENSION: True})]
+PageCursor = Annotated[str | None, Field(description=_CURSOR_DESCRIPTION)]
+
 
 class Page(BaseModel, Generic[T]):
     """One page of a list."""
@@ -71,14 +79,16 @@ class ListQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    limit: int | None = Field(default=None, description="Items per page (1 to 200 by default).")
-    cursor: str | None = Field(default=None, description="The next_cursor of the previous page.")
+    limit: PageLimit = None
+    cursor: PageCursor = None
 
 
 def page_params(
     request: Request,
-    limit: Annotated[int | None, Query(description="Items per page (1 to 200 by default).")] = None,
-    cursor: Annotated[str | None, Query(description="The next_cursor of the previous page.")] = None,
+    limit: Annotated[
+        int | None, Query(description=_LIMIT_DESCRIPTION, json_schema_extra={PAGE_LIMIT_EXTENSION: True})
+    ] = None,
+    cursor: Annotated[str | None, Query(description=_CURSOR_DESCRIPTION)] = None,
 ) -> PageParams:
     return make_page_params(request.app.state.settings, limit, cursor)
 

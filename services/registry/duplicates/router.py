@@ -11,7 +11,7 @@ from sqlalchemy import Select, or_, select
 
 from services.common.deps import SessionDep
 from services.common.errors import PROBLEM_RESPONSES, Conflict, Forbidden, NotFound, invalid_field
-from services.common.pagination import Page, fetch_page, make_page_params
+from services.common.pagination import Page, PageCursor, PageLimit, fetch_page, make_page_params
 from services.common.principal import Principal, PrincipalDep, Role
 from services.registry.agencies.models import Agency
 from services.registry.duplicates.models import DuplicateCandidate, DuplicateMerge, DuplicatePolicy
@@ -104,8 +104,8 @@ class PolicyUpdate(BaseModel):
 class CandidateQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    limit: int | None = None
-    cursor: str | None = None
+    limit: PageLimit = None
+    cursor: PageCursor = None
     status: Status | None = None
     firm_id: str | None = Field(default=None, max_length=40)
     import_id: str | None = Field(default=None, max_length=40, description="Found by this import job")
@@ -116,8 +116,8 @@ class CandidateQuery(BaseModel):
 class MergeQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    limit: int | None = None
-    cursor: str | None = None
+    limit: PageLimit = None
+    cursor: PageCursor = None
     firm_id: str | None = Field(default=None, max_length=40)
 
 

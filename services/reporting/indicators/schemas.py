@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.common.codes import CountryCode, IsicCode, SubdivisionCode
+from services.common.pagination import PageCursor, PageLimit
 
 Number = int | float | None
 
@@ -52,8 +53,8 @@ class SeriesQuery(ScopeQuery):
 
 
 class ClusterListQuery(ScopeQuery):
-    limit: int | None = Field(default=None, description="Items per page (1 to 200 by default).")
-    cursor: str | None = Field(default=None, description="The next_cursor of the previous page.")
+    limit: PageLimit = None
+    cursor: PageCursor = None
 
 
 class DashboardQuery(ScopeQuery):
