@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import request_response
+from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import authenticated, presented_key, require_scope, session_of
@@ -199,9 +199,10 @@ def create_app(
             raise NotFound(f"No API at {request.url.path}")
         prefix, upstream = route
         require_scope(principal, f"{upstream}:{'read' if request.method in SAFE_METHODS else 'write'}")
-        return await request.app.state.forwarder.forward(request, principal, prefix, upstream)
+        response: Response = await request.app.state.forwarder.forward(request, principal, prefix, upstream)
+        return response
 
-    app.add_route("/v1/{path:path}", _EveryMethod(forward), include_in_schema=False)
+    app.router.routes.append(Route("/v1/{path:path}", _EveryMethod(forward), include_in_schema=False))
     app.add_middleware(RateLimitHeadersMiddleware)
     if settings.cors_origins:
         app.add_middleware(

@@ -16,7 +16,6 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import get_route_path
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://linkages.dev/problems/"
@@ -272,7 +271,7 @@ def allowed_methods(request: Request) -> str:
     Starlette names only the methods of the first route whose path matched, and one
     path usually has several routes (``GET`` and ``POST`` of a collection).
     """
-    path = get_route_path(request.scope)
+    path = request.scope["path"]
     methods: set[str] = set()
     for route in iter_route_contexts(request.app.router.routes):  # included routers' routes too
         path_regex = getattr(route, "path_regex", None)
