@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzz the platform through the gateway with schemathesis, all phases: the whole
-# platform starts on fresh PostgreSQL databases (tests/platform.py), then one run
+# platform starts on fresh PostgreSQL databases (tests/platform_processes.py), then one run
 # with an admin key and one with an agency key. Fails on any 5xx and on any response
 # that the OpenAPI document does not describe (status, media type, headers, body).
 #   FUZZ_EXAMPLES  examples per operation and phase (default 100)
@@ -13,7 +13,7 @@ EXAMPLES="${FUZZ_EXAMPLES:-100}"
 REPORTS="${FUZZ_REPORTS:-data/fuzz}"
 mkdir -p "$REPORTS"
 ENV_FILE="$(mktemp)"
-.venv/bin/python -m tests.platform "$ENV_FILE" & platform=$!
+.venv/bin/python -m tests.platform_processes "$ENV_FILE" & platform=$!
 cleanup() { kill "$platform" 2>/dev/null || true; wait "$platform" 2>/dev/null || true; rm -f "$ENV_FILE"; }
 trap cleanup EXIT INT TERM
 until [[ -s "$ENV_FILE" ]]; do

@@ -1,6 +1,6 @@
 """The short version of ``make fuzz``: schemathesis through the gateway.
 
-The platform runs as processes on fresh PostgreSQL databases (``tests.platform``);
+The platform runs as processes on fresh PostgreSQL databases (``tests.platform_processes``);
 schemathesis generates a few examples per operation in deterministic mode, so CI
 repeats the same requests, and fails on any 5xx and on any answer the OpenAPI
 document does not describe (``tests/schemathesis.toml``).
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform import running_platform
+from tests.platform_processes import running_platform
 from tests.support import POSTGRES_ENV
 
 pytestmark = pytest.mark.fuzz

@@ -3,7 +3,7 @@
 ``make fuzz`` (``scripts/fuzz.sh``) and the fuzz test run schemathesis against it:
 the registry, matching, reporting and the gateway each under uvicorn, each with a
 database of its own created (and migrated) for the run and dropped after it, and
-API keys of three kinds for the callers. ``python -m tests.platform ENV_FILE`` starts
+API keys of three kinds for the callers. ``python -m tests.platform_processes ENV_FILE`` starts
 it, writes ``FUZZ_URL``, ``FUZZ_ADMIN_KEY``, ``FUZZ_VIEWER_KEY`` and
 ``FUZZ_AGENCY_KEY`` to ``ENV_FILE`` once it is ready, and runs until it is
 terminated.
