@@ -19,6 +19,14 @@ class Granularity(StrEnum):
     quarter = "quarter"
 
 
+def _blank_is_absent(schema: dict[str, Any]) -> None:
+    """The documented form of ``ScopeQuery._empty_is_absent``: a blank value is accepted (as no filter)."""
+    blank = {"type": "string", "pattern": r"^\s*$"}
+    if "anyOf" not in schema:  # the value's own schema becomes one branch, its metadata stays
+        schema["anyOf"] = [{k: schema.pop(k) for k in list(schema) if k not in ("title", "description", "default")}]
+    schema["anyOf"].append(blank)
+
+
 class ScopeQuery(BaseModel):
     """Filters every reporting read takes. Unknown parameters are refused (422), so a
     misspelt filter never returns unfiltered figures; empty values (as a plain HTML form
@@ -26,14 +34,41 @@ class ScopeQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    programme_id: str | None = Field(default=None, max_length=40, description="A programme's id")
-    country: CountryCode | None = Field(default=None, description="ISO 3166-1 alpha-2")
-    subdivision: SubdivisionCode | None = Field(default=None, description="ISO 3166-2, e.g. IN-TN")
-    cluster_id: str | None = Field(default=None, max_length=40, description="A cluster's id")
-    sector: IsicCode | None = Field(default=None, description="ISIC Rev.4 code or prefix of the cluster's sector")
-    agency_id: str | None = Field(default=None, max_length=40, description="Owning agency (admins and viewers)")
-    start: date | None = Field(default=None, alias="from", description="First day of the period (open when absent)")
-    end: date | None = Field(default=None, alias="to", description="Last day of the period (today when absent)")
+    programme_id: str | None = Field(
+        default=None, json_schema_extra=_blank_is_absent, max_length=40, description="A programme's id"
+    )
+    country: CountryCode | None = Field(
+        default=None, json_schema_extra=_blank_is_absent, description="ISO 3166-1 alpha-2"
+    )
+    subdivision: SubdivisionCode | None = Field(
+        default=None, json_schema_extra=_blank_is_absent, description="ISO 3166-2, e.g. IN-TN"
+    )
+    cluster_id: str | None = Field(
+        default=None, json_schema_extra=_blank_is_absent, max_length=40, description="A cluster's id"
+    )
+    sector: IsicCode | None = Field(
+        default=None,
+        json_schema_extra=_blank_is_absent,
+        description="ISIC Rev.4 code or prefix of the cluster's sector",
+    )
+    agency_id: str | None = Field(
+        default=None,
+        json_schema_extra=_blank_is_absent,
+        max_length=40,
+        description="Owning agency (admins and viewers)",
+    )
+    start: date | None = Field(
+        default=None,
+        json_schema_extra=_blank_is_absent,
+        alias="from",
+        description="First day of the period (open when absent)",
+    )
+    end: date | None = Field(
+        default=None,
+        json_schema_extra=_blank_is_absent,
+        alias="to",
+        description="Last day of the period (today when absent)",
+    )
 
     @field_validator("*", mode="before")
     @classmethod
