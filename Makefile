@@ -6,7 +6,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 SIZE ?= 1000000
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench fuzz clean
 
 install: .venv/.synced
 
@@ -33,6 +33,9 @@ lint: install  ## ruff and mypy
 
 bench: install  ## benchmarks: bulk import throughput, duplicate detection quality and speed (SIZE=50000 for a quick run)
 	bench/run.sh $(SIZE)
+
+fuzz: install  ## schemathesis through the gateway, all phases, on PostgreSQL (FUZZ_EXAMPLES=20 for a quick run)
+	scripts/fuzz.sh
 
 format: install
 	.venv/bin/ruff check --fix .

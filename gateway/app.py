@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +12,13 @@ import httpx
 import structlog
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.auth import AuthenticatedDep, authenticated, metrics_reader, presented_key, require_scope, session_of
+from gateway.auth import authenticated, metrics_reader, presented_key, require_scope, session_of
 from gateway.breaker import BreakerState, CircuitBreaker
 from gateway.keys.router import router as keys_router
 from gateway.keys.service import KeyAuthenticator, install_bootstrap_key, install_metrics_key
@@ -29,8 +31,9 @@ from gateway.session import router as session_router
 from gateway.settings import GatewaySettings
 from gateway.tables import metadata
 from services.common.app import build_service_app, database_ready, open_database
-from services.common.errors import NotFound
+from services.common.errors import MethodNotAllowed, NotFound, allowed_methods
 from services.common.http import create_http_client
+from services.common.openapi import document_enforcement
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION = "0.1.0"
@@ -69,6 +72,17 @@ class RateLimitHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class _EveryMethod:
+    """A request/response endpoint as an ASGI app, so that its route serves every method
+    (Starlette gives a route of a plain function ``GET`` only unless methods are listed)."""
+
+    def __init__(self, endpoint: Callable[[Request], Awaitable[Response]]) -> None:
+        self.app = request_response(endpoint)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 def _upstream_check(name: str) -> Any:
@@ -163,6 +177,9 @@ def create_app(
                 except httpx.HTTPError as exc:
                     logger.warning("openapi_fetch_failed", upstream=name, error=repr(exc))
         merged = merge_documents(app.openapi(), documents, title=app.title, version=VERSION)
+        # What the gateway adds in front of every operation: keys, rate limits, upstream failures.
+        behind_gateway = replace(app.state.enforcement, gateway=True, proxied=lambda path: route_for(path) is not None)
+        document_enforcement(merged, behind_gateway)
         missing = sorted(set(UPSTREAMS) - set(documents))
         if missing:
             merged["info"]["x-unavailable-services"] = missing
@@ -172,24 +189,29 @@ def create_app(
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="Linkages platform API")
 
-    @app.api_route("/dashboard{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+    @app.get("/dashboard{path:path}", include_in_schema=False)
     async def dashboard(request: Request) -> Any:
         # A browser without a key or session is sent to sign in rather than shown a 401.
         if presented_key(request) is None and session_of(request) is None and wants_html(request):
             return login_redirect(request)
-        return await forward(request, await authenticated(request))
+        return await forward(request)
 
-    @app.api_route(
-        "/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"], include_in_schema=False
-    )
-    async def forward(request: Request, principal: AuthenticatedDep) -> Any:
+    async def forward(request: Request) -> Response:
+        # Every method is forwarded: the service behind the path answers a method it
+        # does not serve with 405 and the path's real methods in Allow.
+        principal = await authenticated(request)
         route = route_for(request.url.path)
         if route is None:
+            allowed = allowed_methods(request)  # the gateway's own routes (API keys) at this path
+            if allowed:
+                raise MethodNotAllowed(headers={"Allow": allowed})
             raise NotFound(f"No API at {request.url.path}")
         prefix, upstream = route
         require_scope(principal, f"{upstream}:{'read' if request.method in SAFE_METHODS else 'write'}")
-        return await request.app.state.forwarder.forward(request, principal, prefix, upstream)
+        response: Response = await request.app.state.forwarder.forward(request, principal, prefix, upstream)
+        return response
 
+    app.router.routes.append(Route("/v1/{path:path}", _EveryMethod(forward), include_in_schema=False))
     # Innermost, so a refused path gets the request id and an access log line like any
     # answer; still before routing, so no route sees a path that is not canonical.
     app.user_middleware.append(Middleware(CanonicalPathMiddleware))

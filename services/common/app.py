@@ -18,6 +18,7 @@ from services.common.idempotency import IdempotentReplay, idempotency_table
 from services.common.logging import configure_logging
 from services.common.metrics import ServiceMetrics
 from services.common.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from services.common.openapi import Enforcement, document_enforcement
 from services.common.settings import ServiceSettings
 
 
@@ -69,6 +70,21 @@ def build_service_app(
     app.include_router(health_router(readiness, readiness_any_of, metrics_dependencies))
     for router in routers:
         app.include_router(router)
+    app.state.enforcement = Enforcement(
+        page_size_default=settings.page_size_default,
+        page_size_max=settings.page_size_max,
+        max_body_bytes=settings.max_body_bytes,
+        body_limits=dict(body_limits or {}),
+    )
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        # The document states the limits this app enforces (services.common.openapi).
+        if app.openapi_schema is None:
+            app.openapi_schema = document_enforcement(generate_openapi(), app.state.enforcement)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -16,9 +16,10 @@ with ``model_validate(..., strict=False)``.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
 from pydantic_core import PydanticCustomError
 
 INT32_MAX = 2**31 - 1  # PostgreSQL INTEGER, the type of every count column
@@ -90,6 +91,16 @@ Flag = Annotated[bool, Strict()]
 
 QueryCount = Annotated[int, Field(ge=0, le=INT32_MAX)]
 QueryShare = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+def _iso_date_text(value: Any) -> Any:
+    # Lax date parsing reads a number ("0") as a Unix time: a query's date is ISO 8601 only.
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise PydanticCustomError("date_format", "Must be a date as YYYY-MM-DD")
+    return value
+
+
+QueryDate = Annotated[date, BeforeValidator(_iso_date_text)]
 
 
 class StrictInput(BaseModel):

@@ -4,10 +4,30 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Header
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import session_dependency
+from services.common.errors import PreconditionRequired
 
 # scope="function": the session commits before the response is sent.
 SessionDep = Annotated[AsyncSession, Depends(session_dependency, scope="function")]
+
+# Marks an If-Match the route requires (428 Precondition Required without it): the
+# OpenAPI document lists it as a required header with 412 and 428 responses.
+IF_MATCH_REQUIRED_EXTENSION = "x-if-match-required"
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="The ETag of the version read (required: 428 without it, 412 when stale).",
+        json_schema_extra={IF_MATCH_REQUIRED_EXTENSION: True},
+    ),
+]
+
+
+def required_if_match(if_match: str | None, detail: str) -> str:
+    """The If-Match value, or 428 Precondition Required when it is missing."""
+    if if_match is None:
+        raise PreconditionRequired(detail)
+    return if_match

@@ -13,6 +13,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -226,6 +227,10 @@ def _location_and_field(loc: tuple[Any, ...]) -> tuple[str, str]:
 
 
 def _validation_problem(request: Request, exc: RequestValidationError) -> JSONResponse:
+    if isinstance(exc.body, bytes):
+        # FastAPI hands a JSON body's model the raw bytes when the media type is not JSON.
+        media_type = request.headers.get("content-type") or "none"
+        return render(request, UnsupportedMediaType(f"Send the body as application/json, not {media_type}"))
     errors: list[FieldError] = []
     for error in exc.errors():
         if error.get("type") == "json_invalid":
@@ -260,6 +265,21 @@ _STATUS_PROBLEMS: dict[int, type[ProblemError]] = {
 }
 
 
+def allowed_methods(request: Request) -> str:
+    """The Allow header of a 405: every method a route of the app serves at this path.
+
+    Starlette names only the methods of the first route whose path matched, and one
+    path usually has several routes (``GET`` and ``POST`` of a collection).
+    """
+    path = request.scope["path"]
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.router.routes):  # included routers' routes too
+        path_regex = getattr(route, "path_regex", None)
+        if path_regex is not None and path_regex.match(path):
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
 def add_exception_handlers(app: FastAPI) -> None:
     """Render every error of ``app`` as problem+json."""
 
@@ -273,6 +293,8 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 405:
+            exc.headers = dict(exc.headers or {}) | {"Allow": allowed_methods(request)}
         cls = _STATUS_PROBLEMS.get(exc.status_code)
         if cls is None:
             return problem_response(

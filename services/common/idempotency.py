@@ -26,6 +26,16 @@ from services.common.jsontext import FastJSONResponse
 from services.common.principal import PrincipalDep
 
 REPLAYED_HEADER = "Idempotent-Replayed"
+IDEMPOTENCY_KEY_MAX_LENGTH = 200
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
+        description="Makes a retried create return the first response (kept for idempotency_ttl_hours).",
+    ),
+]
 
 
 def idempotency_table(metadata: MetaData) -> Table:
@@ -101,10 +111,7 @@ async def idempotency(
     request: Request,
     session: SessionDep,
     principal: PrincipalDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(alias="Idempotency-Key", description="Makes a retried create return the first response."),
-    ] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Idempotency:
     """Dependency: replays a stored response, or hands the route an ``Idempotency``."""
     fingerprint = _fingerprint(request.method, request.url.path, await request.body())
@@ -121,8 +128,10 @@ async def begin_idempotent(
     """
     table: Table = request.app.state.idempotency_table
     if key is not None:
-        if not 1 <= len(key) <= 200:
-            raise invalid_field("Idempotency-Key", "must be 1 to 200 characters", "invalid", "header")
+        if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX_LENGTH:
+            raise invalid_field(
+                "Idempotency-Key", f"must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} characters", "invalid", "header"
+            )
         ttl = timedelta(hours=request.app.state.settings.idempotency_ttl_hours)
         await session.execute(
             delete(table).where(

@@ -24,6 +24,14 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 logger = structlog.get_logger("access")
 
 
+def body_limit(path: str, max_bytes: int, path_limits: Mapping[str, int] | None = None) -> int:
+    """The body size limit of ``path``: that of the longest prefix in ``path_limits``, else ``max_bytes``."""
+    for prefix, limit in sorted((path_limits or {}).items(), key=lambda item: -len(item[0])):
+        if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+            return limit
+    return max_bytes
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
@@ -91,14 +99,10 @@ class BodySizeLimitMiddleware:
         self.app = app
         self.max_bytes = max_bytes
         self.problem_app = problem_app  # renders the 413 problem
-        # Longest prefix first, so "/v1/imports" wins over "/v1".
-        self.path_limits = sorted((path_limits or {}).items(), key=lambda item: -len(item[0]))
+        self.path_limits = dict(path_limits or {})
 
     def limit_for(self, path: str) -> int:
-        for prefix, limit in self.path_limits:
-            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
-                return limit
-        return self.max_bytes
+        return body_limit(path, self.max_bytes, self.path_limits)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

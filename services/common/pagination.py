@@ -23,6 +23,16 @@ from services.common.errors import invalid_field
 
 T = TypeVar("T")
 
+# Marks a ``limit`` that ``make_page_params`` checks: the OpenAPI document states its
+# bounds from the service's settings (``services.common.openapi``).
+PAGE_LIMIT_EXTENSION = "x-page-limit"
+_LIMIT_DESCRIPTION = "Items per page."
+_CURSOR_DESCRIPTION = "The next_cursor of the previous page."
+PageLimit = Annotated[
+    QueryCount | None, Field(description=_LIMIT_DESCRIPTION, json_schema_extra={PAGE_LIMIT_EXTENSION: True})
+]
+PageCursor = Annotated[Cursor | None, Field(description=_CURSOR_DESCRIPTION)]
+
 
 class Page(BaseModel, Generic[T]):
     """One page of a list."""
@@ -72,14 +82,16 @@ class ListQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    limit: QueryCount | None = Field(default=None, description="Items per page (1 to 200 by default).")
-    cursor: Cursor | None = Field(default=None, description="The next_cursor of the previous page.")
+    limit: PageLimit = None
+    cursor: PageCursor = None
 
 
 def page_params(
     request: Request,
-    limit: Annotated[QueryCount | None, Query(description="Items per page (1 to 200 by default).")] = None,
-    cursor: Annotated[Cursor | None, Query(description="The next_cursor of the previous page.")] = None,
+    limit: Annotated[
+        QueryCount | None, Query(description=_LIMIT_DESCRIPTION, json_schema_extra={PAGE_LIMIT_EXTENSION: True})
+    ] = None,
+    cursor: Annotated[Cursor | None, Query(description=_CURSOR_DESCRIPTION)] = None,
 ) -> PageParams:
     return make_page_params(request.app.state.settings, limit, cursor)
 

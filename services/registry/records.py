@@ -24,14 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.bounds import RecordId
 from services.common.bulk import insert_rows
 from services.common.changefeed import PendingChange, record_changes
-from services.common.deps import SessionDep
+from services.common.deps import IfMatchHeader, SessionDep, required_if_match
 from services.common.errors import (
     PROBLEM_RESPONSES,
     Conflict,
     Forbidden,
     NotFound,
     PreconditionFailed,
-    PreconditionRequired,
     ValidationFailed,
     field_error,
 )
@@ -444,8 +443,7 @@ async def _writable(
     row = await get_record(session, spec, record_id, for_update=True)
     if not principal.can_write_for_agency(spec.owner_of(row)):
         raise Forbidden(f"This {spec.entity} belongs to another agency")
-    if if_match is None:
-        raise PreconditionRequired("Send the record's ETag in If-Match to change it")
+    if_match = required_if_match(if_match, "Send the record's ETag in If-Match to change it")
     if not _matches(if_match, row):
         raise PreconditionFailed(f"The {spec.entity} is now at version {row.version}; read it again")
     return row
@@ -579,7 +577,6 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
     create_model, update_model, public_model, query_model = spec.create, spec.update, spec.public, spec.query
     plural = spec.path.rsplit("/", 1)[-1].replace("-", "_")
     record_path = Annotated[RecordId, Path(description=f"The {spec.entity} id")]
-    if_match_header = Annotated[str | None, Header(alias="If-Match", description="The ETag of the version read.")]
 
     def location(row: RecordColumns) -> dict[str, str]:
         return {"ETag": etag_of(row), "Location": f"{spec.path}/{row.id}"}
@@ -634,10 +631,6 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
         response_model=public_model,
         summary=f"Change a {spec.entity}",
         operation_id=f"update_{spec.entity}",
-        responses={
-            412: PROBLEM_RESPONSES[409] | {"description": "Stale If-Match"},
-            428: PROBLEM_RESPONSES[409] | {"description": "If-Match missing"},
-        },
     )
     async def update(
         record_id: record_path,
@@ -645,7 +638,7 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
         response: Response,
         session: SessionDep,
         principal: PrincipalDep,
-        if_match: if_match_header = None,
+        if_match: IfMatchHeader = None,
     ) -> Any:
         row = await update_record(session, spec, record_id, principal=principal, changes=body, if_match=if_match)
         response.headers["ETag"] = etag_of(row)
@@ -655,7 +648,7 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
         "/{record_id}", status_code=204, summary=f"Delete a {spec.entity}", operation_id=f"delete_{spec.entity}"
     )
     async def remove(
-        record_id: record_path, session: SessionDep, principal: PrincipalDep, if_match: if_match_header = None
+        record_id: record_path, session: SessionDep, principal: PrincipalDep, if_match: IfMatchHeader = None
     ) -> Response:
         await delete_record(session, spec, record_id, principal=principal, if_match=if_match)
         return Response(status_code=204)

@@ -282,6 +282,13 @@ async def test_bad_requests_name_the_field(world: World, body: dict[str, Any], f
     assert field in [e["field"] for e in response.json()["errors"]]
 
 
+async def test_inline_standards_obey_the_rules_of_saved_ones(world: World) -> None:
+    body = {"criteria": {"desired_monthly_capacity": 2.2e-16}}  # no capacity_unit: was a 500 (found by make fuzz)
+    response = await world.client.post("/v1/shortlists", json=body, headers=world.lead)
+    assert response.status_code == 422, response.text
+    assert "capacity_unit" in response.json()["detail"] + str(response.json()["errors"])
+
+
 async def test_registry_changes_reach_shortlists_within_a_second(world: World) -> None:
     body = {"constraints": {"isic_codes": ["1050"]}}
     assert (await world.shortlist(body))["eligible_count"] == 1

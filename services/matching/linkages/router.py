@@ -5,17 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 from sqlmodel import col
 
 from services.common.bounds import RecordId
-from services.common.deps import SessionDep
+from services.common.deps import IfMatchHeader, SessionDep, required_if_match
 from services.common.errors import (
     PROBLEM_RESPONSES,
     Conflict,
     PreconditionFailed,
-    PreconditionRequired,
     invalid_field,
 )
 from services.common.idempotency import IdempotencyDep
@@ -158,12 +157,11 @@ async def update_linkage(
     response: Response,
     session: SessionDep,
     principal: PrincipalDep,
-    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+    if_match: IfMatchHeader = None,
 ) -> LinkagePublic:
     row = writable(principal, await session.get(Linkage, linkage_id, with_for_update=True), "linkage", linkage_id)
     assert isinstance(row, Linkage)
-    if if_match is None:
-        raise PreconditionRequired("Send the ETag of the version you read in If-Match")
+    if_match = required_if_match(if_match, "Send the ETag of the version you read in If-Match")
     if if_match.strip().removeprefix("W/") not in (_etag(row), "*"):
         raise PreconditionFailed(f"The linkage is now at version {row.version}")
     now = datetime.now(UTC)

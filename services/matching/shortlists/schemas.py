@@ -114,9 +114,15 @@ class Standards(Strict):
 
     @model_validator(mode="after")
     def _units(self) -> Self:
-        if self.criteria.desired_monthly_capacity is not None and self.constraints.capacity_unit is None:
-            raise ValueError("desired_monthly_capacity needs constraints.capacity_unit")
+        _check_units(self.constraints, self.criteria)
         return self
+
+
+def _check_units(constraints: HardConstraints | None, criteria: SoftCriteria | None) -> None:
+    """A capacity target needs the unit it is counted in."""
+    if criteria is not None and criteria.desired_monthly_capacity is not None:
+        if constraints is None or constraints.capacity_unit is None:
+            raise ValueError("desired_monthly_capacity needs constraints.capacity_unit")
 
 
 class ShortlistRequest(Strict):
@@ -137,6 +143,8 @@ class ShortlistRequest(Strict):
             raise ValueError("give either standards_id or inline constraints/criteria, not both")
         if self.standards_version is not None and self.standards_id is None:
             raise ValueError("standards_version needs standards_id")
+        # Inline standards obey the rules of saved ones (422 here, not a failure building them later).
+        _check_units(self.constraints, self.criteria)
         return self
 
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
 from services.common.bounds import INT32_MAX, RecordId
-from services.common.deps import SessionDep
+from services.common.deps import IfMatchHeader, SessionDep, required_if_match
 from services.common.errors import (
     PROBLEM_RESPONSES,
     NotFound,
     PreconditionFailed,
-    PreconditionRequired,
     ValidationFailed,
     field_error,
 )
@@ -152,14 +151,13 @@ async def update_standards(
     session: SessionDep,
     principal: PrincipalDep,
     catalogue: CatalogueDep,
-    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+    if_match: IfMatchHeader = None,
 ) -> StandardsPublic:
     row = writable(
         principal, await session.get(BuyerStandard, standards_id, with_for_update=True), "buyer standards", standards_id
     )
     assert isinstance(row, BuyerStandard)
-    if if_match is None:
-        raise PreconditionRequired("Send the ETag of the version you read in If-Match")
+    if_match = required_if_match(if_match, "Send the ETag of the version you read in If-Match")
     if if_match.strip().removeprefix("W/") not in (_etag(row), "*"):
         raise PreconditionFailed(f"The buyer standards are now at version {row.version}")
     merged = dict(row.body)

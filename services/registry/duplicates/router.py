@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Select, or_, select
 
-from services.common.bounds import Cursor, Flag, QueryCount, QueryShare, RecordId
+from services.common.bounds import Flag, QueryShare, RecordId
 from services.common.deps import SessionDep
 from services.common.errors import PROBLEM_RESPONSES, Conflict, Forbidden, NotFound, invalid_field
-from services.common.pagination import Page, fetch_page, make_page_params
+from services.common.pagination import Page, PageCursor, PageLimit, fetch_page, make_page_params
 from services.common.principal import Principal, PrincipalDep, Role
 from services.registry.agencies.models import Agency
 from services.registry.duplicates.models import DuplicateCandidate, DuplicateMerge, DuplicatePolicy
@@ -105,8 +105,8 @@ class PolicyUpdate(BaseModel):
 class CandidateQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    limit: QueryCount | None = None
-    cursor: Cursor | None = None
+    limit: PageLimit = None
+    cursor: PageCursor = None
     status: Status | None = None
     firm_id: RecordId | None = None
     import_id: RecordId | None = Field(default=None, description="Found by this import job")
@@ -117,8 +117,8 @@ class CandidateQuery(BaseModel):
 class MergeQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    limit: QueryCount | None = None
-    cursor: Cursor | None = None
+    limit: PageLimit = None
+    cursor: PageCursor = None
     firm_id: RecordId | None = None
 
 

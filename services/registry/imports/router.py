@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
-from services.common.bounds import Cursor, QueryCount, RecordId, SearchQuery
+from services.common.bounds import RecordId, SearchQuery
 from services.common.deps import SessionDep
 from services.common.errors import (
     PROBLEM_RESPONSES,
@@ -31,9 +31,9 @@ from services.common.errors import (
     ValidationFailed,
     invalid_field,
 )
-from services.common.idempotency import begin_idempotent
+from services.common.idempotency import IdempotencyKeyHeader, begin_idempotent
 from services.common.ids import new_id
-from services.common.pagination import Page, fetch_page, make_page_params
+from services.common.pagination import Page, PageCursor, PageLimit, fetch_page, make_page_params
 from services.common.principal import Principal, PrincipalDep, Role
 from services.registry.agencies.models import Agency
 from services.registry.imports.files import ENCODINGS, ImportFile, resolve_mapping, template_csv, template_xlsx
@@ -92,8 +92,8 @@ class ImportJobPublic(BaseModel):
 class ImportQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    limit: QueryCount | None = None
-    cursor: Cursor | None = None
+    limit: PageLimit = None
+    cursor: PageCursor = None
     status: Literal["queued", "running", "completed", "failed"] | None = None
     agency_id: RecordId | None = None
 
@@ -233,7 +233,10 @@ async def download_template_xlsx() -> Response:
     status_code=202,
     response_model=ImportJobPublic,
     summary="Import firms from a CSV, XLSX or NDJSON file",
-    responses={413: PROBLEM_RESPONSES[422] | {"description": "File too large"}},
+    responses={
+        413: PROBLEM_RESPONSES[422] | {"description": "File too large"},
+        415: PROBLEM_RESPONSES[422] | {"description": "Not a CSV, XLSX or NDJSON file"},
+    },
 )
 async def create_import(
     request: Request,
@@ -253,7 +256,7 @@ async def create_import(
         str | None, Query(pattern=DELIMITER_PATTERN, description="CSV delimiter, one character (sniffed)")
     ] = None,
     sheet: Annotated[SearchQuery | None, Query(description="XLSX sheet (the first by default)")] = None,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Stores the upload, checks its header and answers 202 with a job that imports it in the background."""
     agency = _importing_agency(principal, agency_id)

@@ -8,8 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.common.bounds import Code, Cursor, QueryCount, RecordId
+from services.common.bounds import Code, QueryDate, RecordId
 from services.common.codes import CountryCode, IsicCode, SubdivisionCode
+from services.common.pagination import PageCursor, PageLimit
 
 Number = int | float | None
 
@@ -19,6 +20,14 @@ class Granularity(StrEnum):
     quarter = "quarter"
 
 
+def _blank_is_absent(schema: dict[str, Any]) -> None:
+    """The documented form of ``ScopeQuery._empty_is_absent``: a blank value is accepted (as no filter)."""
+    blank = {"type": "string", "pattern": r"^\s*$"}
+    if "anyOf" not in schema:  # the value's own schema becomes one branch, its metadata stays
+        schema["anyOf"] = [{k: schema.pop(k) for k in list(schema) if k not in ("title", "description", "default")}]
+    schema["anyOf"].append(blank)
+
+
 class ScopeQuery(BaseModel):
     """Filters every reporting read takes. Unknown parameters are refused (422), so a
     misspelt filter never returns unfiltered figures; empty values (as a plain HTML form
@@ -26,14 +35,36 @@ class ScopeQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    programme_id: RecordId | None = Field(default=None, description="A programme's id")
-    country: CountryCode | None = Field(default=None, description="ISO 3166-1 alpha-2")
-    subdivision: SubdivisionCode | None = Field(default=None, description="ISO 3166-2, e.g. IN-TN")
-    cluster_id: RecordId | None = Field(default=None, description="A cluster's id")
-    sector: IsicCode | None = Field(default=None, description="ISIC Rev.4 code or prefix of the cluster's sector")
-    agency_id: RecordId | None = Field(default=None, description="Owning agency (admins and viewers)")
-    start: date | None = Field(default=None, alias="from", description="First day of the period (open when absent)")
-    end: date | None = Field(default=None, alias="to", description="Last day of the period (today when absent)")
+    programme_id: RecordId | None = Field(
+        default=None, json_schema_extra=_blank_is_absent, description="A programme's id"
+    )
+    country: CountryCode | None = Field(
+        default=None, json_schema_extra=_blank_is_absent, description="ISO 3166-1 alpha-2"
+    )
+    subdivision: SubdivisionCode | None = Field(
+        default=None, json_schema_extra=_blank_is_absent, description="ISO 3166-2, e.g. IN-TN"
+    )
+    cluster_id: RecordId | None = Field(default=None, json_schema_extra=_blank_is_absent, description="A cluster's id")
+    sector: IsicCode | None = Field(
+        default=None,
+        json_schema_extra=_blank_is_absent,
+        description="ISIC Rev.4 code or prefix of the cluster's sector",
+    )
+    agency_id: RecordId | None = Field(
+        default=None, json_schema_extra=_blank_is_absent, description="Owning agency (admins and viewers)"
+    )
+    start: QueryDate | None = Field(
+        default=None,
+        json_schema_extra=_blank_is_absent,
+        alias="from",
+        description="First day of the period, YYYY-MM-DD (open when absent)",
+    )
+    end: QueryDate | None = Field(
+        default=None,
+        json_schema_extra=_blank_is_absent,
+        alias="to",
+        description="Last day of the period, YYYY-MM-DD (today when absent)",
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -53,8 +84,8 @@ class SeriesQuery(ScopeQuery):
 
 
 class ClusterListQuery(ScopeQuery):
-    limit: QueryCount | None = Field(default=None, description="Items per page (1 to 200 by default).")
-    cursor: Cursor | None = Field(default=None, description="The next_cursor of the previous page.")
+    limit: PageLimit = None
+    cursor: PageCursor = None
 
 
 class DashboardQuery(ScopeQuery):
