@@ -18,7 +18,12 @@ from services.common.principal import Role
 from services.matching.settings import MatchingSettings
 from tests.support import principal_headers, running
 
-LEAD = principal_headers(Role.lead_firm, firm_id="frm_01J0000000000000000000LEAD")
+
+def lead() -> dict[str, str]:
+    """A lead firm's principal, signed now (a signature lives a minute: not at import)."""
+    return principal_headers(Role.lead_firm, firm_id="frm_01J0000000000000000000LEAD")
+
+
 JSON = {"Content-Type": "application/json"}
 INF = float("inf")
 NAN = float("nan")
@@ -74,10 +79,10 @@ def _assert_names(response: httpx.Response, field: str) -> None:
 )
 async def test_a_value_out_of_bounds_is_refused(matching: httpx.AsyncClient, path: str, field: str, value: Any) -> None:
     body = _with(KNITWEAR | ({"name": "Knitwear"} if path == "/v1/buyer-standards" else {}), field, value)
-    response = await matching.post(path, content=json.dumps(body), headers=LEAD | JSON)
+    response = await matching.post(path, content=json.dumps(body), headers=lead() | JSON)
     expected = field if not isinstance(value, list) else f"{field}.0"
     _assert_names(response, expected)
-    listed = await matching.get(path, headers=LEAD)
+    listed = await matching.get(path, headers=lead())
     assert listed.status_code == 200 and listed.json()["items"] == []  # no row written
 
 
@@ -92,7 +97,7 @@ async def test_a_value_out_of_bounds_is_refused(matching: httpx.AsyncClient, pat
 async def test_a_linkage_out_of_bounds_is_refused(
     matching: httpx.AsyncClient, body: dict[str, Any], field: str
 ) -> None:
-    response = await matching.post("/v1/linkages", content=json.dumps(body), headers=LEAD | JSON)
+    response = await matching.post("/v1/linkages", content=json.dumps(body), headers=lead() | JSON)
     assert response.status_code == 422, response.text
     assert any(e["field"].endswith(field) for e in response.json()["errors"]), response.text
 
@@ -107,4 +112,4 @@ async def test_a_linkage_out_of_bounds_is_refused(
     ],
 )
 async def test_a_query_out_of_bounds_is_refused(matching: httpx.AsyncClient, path: str, field: str) -> None:
-    _assert_names(await matching.get(path, headers=LEAD), field)
+    _assert_names(await matching.get(path, headers=lead()), field)

@@ -11,7 +11,10 @@ from services.common.principal import Role
 from services.reporting.settings import ReportingSettings
 from tests.support import principal_headers, running
 
-VIEWER = principal_headers(Role.viewer)
+
+def viewer() -> dict[str, str]:
+    """A viewer's principal, signed now (a signature lives a minute: not at import)."""
+    return principal_headers(Role.viewer)
 
 
 @pytest.fixture
@@ -34,7 +37,7 @@ async def reporting(reporting_settings: ReportingSettings) -> AsyncIterator[http
     ],
 )
 async def test_a_filter_out_of_bounds_is_refused(reporting: httpx.AsyncClient, path: str, field: str) -> None:
-    response = await reporting.get(path, headers=VIEWER)
+    response = await reporting.get(path, headers=viewer())
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert field in [e["field"] for e in response.json()["errors"]], response.text
