@@ -15,7 +15,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route, request_response
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import authenticated, metrics_reader, presented_key, require_scope, session_of
@@ -74,15 +74,20 @@ class RateLimitHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-class _EveryMethod:
-    """A request/response endpoint as an ASGI app, so that its route serves every method
-    (Starlette gives a route of a plain function ``GET`` only unless methods are listed)."""
+class _ForwardedRoute(Route):
+    """The route of every forwarded path: serves every method (the service behind the path
+    answers those it does not serve with 405 and its real ``Allow``), and names itself in
+    the scope as FastAPI's routes do, so access logs and metrics carry its template."""
 
-    def __init__(self, endpoint: Callable[[Request], Awaitable[Response]]) -> None:
-        self.app = request_response(endpoint)
+    def __init__(self, path: str, endpoint: Callable[[Request], Awaitable[Response]]) -> None:
+        super().__init__(path, endpoint, include_in_schema=False)
+        self.methods = None  # every method, not only GET
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
 
 
 def _upstream_check(name: str) -> Any:
@@ -211,7 +216,7 @@ def create_app(
         response: Response = await request.app.state.forwarder.forward(request, principal, prefix, upstream)
         return response
 
-    app.router.routes.append(Route("/v1/{path:path}", _EveryMethod(forward), include_in_schema=False))
+    app.router.routes.append(_ForwardedRoute("/v1/{path:path}", forward))
     # Innermost, so a refused path gets the request id and an access log line like any
     # answer; still before routing, so no route sees a path that is not canonical.
     app.user_middleware.append(Middleware(CanonicalPathMiddleware))

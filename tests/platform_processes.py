@@ -95,6 +95,10 @@ def running_platform(workdir: Path, admin_url: str | None = None, **env: str) ->
             # Fuzzing is not a test of the rate limits: they would only turn examples into 429s.
             "GATEWAY_RATE_LIMIT_PER_MINUTE": "6000000",
             "GATEWAY_RATE_LIMIT_BURST": "1000000",
+            # ...nor of the budget of failed key checks: schemathesis probes every operation
+            # without a key and with a wrong one, from one address, and expects 401 or 403.
+            "GATEWAY_AUTH_FAILURES_PER_MINUTE": "6000000",
+            "GATEWAY_AUTH_FAILURES_BURST": "1000000",
         }
         for module in SERVICES:
             prefix = "GATEWAY" if module == "gateway" else module.rsplit(".", 1)[-1].upper()

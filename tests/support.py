@@ -86,6 +86,9 @@ class Backend:
         self.admin_url = admin_url
         self._templates: dict[Path, str] = {}
         self._created: list[str] = []
+        # Templates are named per backend, so that backends of one process (the tests'
+        # own and a platform's started by a test) or of parallel runs never share one.
+        self._template_prefix = f"lk_tpl_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
     async def fresh(self, migrations: Path) -> str:
         """The URL of a newly created, fully migrated database."""
@@ -98,7 +101,7 @@ class Backend:
             shutil.copyfile(template, target)
             return f"sqlite+aiosqlite:///{target}"
         assert self.admin_url is not None
-        template_name = f"lk_tpl_{os.getpid()}_{migrations.parent.name}"
+        template_name = f"{self._template_prefix}_{migrations.parent.name}"
         if migrations not in self._templates:
             await self._execute(f'CREATE DATABASE "{template_name}"')
             self._created.append(template_name)

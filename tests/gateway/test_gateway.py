@@ -389,6 +389,10 @@ async def test_metrics_per_upstream(stack: Stack) -> None:
     assert (
         'gateway_upstream_requests_total{method="GET",route="/v1/clusters",status="200",upstream="registry"}' in metrics
     )
+    # The gateway's own request metrics (and access log) name the forwarding route's template.
+    assert 'http_requests_total{method="GET",route="/v1/{path:path}",service="gateway",status="200"}' in metrics, (
+        "forwarded requests are counted as unmatched"
+    )
 
 
 METRICS_KEY = "lk_metricstest1_prometheus-scrapes-with-this-key-0123456789"
