@@ -908,7 +908,7 @@ _SHARED: dict[tuple[type, object], object] = {}
 def shared(value: T) -> T:
     """One object for equal values drawn again and again (agency ids, ISIC tuples,
     certificates, two-decimal scores), so ten million records fit in memory beside
-    the engine's build: about 200 bytes a record less."""
+    the engine's build (docs/benchmarks.md)."""
     return _SHARED.setdefault((type(value), value), value)  # type: ignore[return-value]
 
 

@@ -4,9 +4,10 @@
 
 ``bench/matching.py`` measures this beside the engine up to ``--feed-max-size`` (2M):
 it holds the generated suppliers while the catalogue reads them all back from its
-store, which at 10M does not fit in 24 GB. Here the generated suppliers are streamed
-into the feed's pages (``catalogue_gen.iter_suppliers``), so only the catalogue's own
-build holds them all. It prints a markdown table and writes ``bench/results/feed-*.json``.
+store, which at 10M does not fit in the benchmark machine's memory (docs/benchmarks.md).
+Here the generated suppliers are streamed into the feed's pages
+(``catalogue_gen.iter_suppliers``), so only the catalogue's own build holds them all.
+It prints a markdown table and writes ``bench/results/feed-*.json``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Matching engine benchmark: latency, memory, update visibility, and two exact peers.
 
     python bench/matching.py                       # 100k and 1M suppliers (default)
-    python bench/matching.py --sizes 10000000 --peers none   # 10M, engine only (see README)
+    python bench/matching.py --sizes 10000000 --peers none   # 10M, engine only (see docs/benchmarks.md)
     python bench/matching.py --quick               # a tiny run: a few seconds, peers included
 
 For each size N it generates a realistic synthetic catalogue (``catalogue_gen``), builds

@@ -14,7 +14,7 @@ loading the working tree's snapshot (a restart) and a query right after loading.
 
 With ``--snapshot DIR`` the first run saves the working tree's view of the generated
 catalogue there, and later runs load it into both engines instead of generating and
-building (at 10M, one minute instead of twenty); the two revisions must then share
+building (far quicker at scale: docs/benchmarks.md); the two revisions must then share
 the snapshot format, or the baseline reads its own with ``--baseline-snapshot DIR`` (a
 snapshot of the same catalogue saved by the baseline, e.g. by an earlier run of this
 script at that revision).

@@ -1,8 +1,8 @@
 """JSON text from pydantic-core's encoder: one fast serialiser for responses and JSON columns.
 
-The standard library's ``json.dumps`` takes about 0.3 ms for a shortlist of twenty
-suppliers and FastAPI's ``jsonable_encoder`` about 2 ms; pydantic-core (Rust) about
-0.06 ms. Values must already be JSON data or types pydantic-core knows (dates, UUIDs). A
+The standard library's ``json.dumps`` and FastAPI's ``jsonable_encoder`` take several
+times longer than pydantic-core (Rust) for a shortlist (figures in docs/benchmarks.md).
+Values must already be JSON data or types pydantic-core knows (dates, UUIDs). A
 non-finite float (which input bounds keep out, but a computation could still make) is
 written as ``null``: ``Infinity`` and ``NaN`` are not JSON, and no client parses them.
 """

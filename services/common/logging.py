@@ -36,8 +36,8 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         structlog.processors.StackInfoRenderer(),
     ]
     # The console renderer's default traceback formatter is rich's, with every frame's
-    # locals: 3 to 7 s and 67 kB per error of a FastAPI stack, on the event loop.
-    # The standard library's text takes about a millisecond.
+    # locals: seconds and tens of kB per error of a FastAPI stack, on the event loop,
+    # where the standard library's text is cheap (figures in docs/benchmarks.md).
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if json

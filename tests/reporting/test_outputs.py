@@ -236,7 +236,7 @@ async def test_dashboard_html_matches_the_api(dataset: Dataset) -> None:
     assert "Tamil Nadu and Punjab knitwear" in as_agency.text
 
 
-async def test_definitions_are_served_and_in_the_readme(dataset: Dataset) -> None:
+async def test_definitions_are_served_and_in_the_docs(dataset: Dataset) -> None:
     served = (await get(dataset, "/v1/indicators/definitions")).json()
     assert [d["key"] for d in served] == [d.key for d in DEFINITIONS]
     assert served[1] == {
@@ -251,6 +251,8 @@ async def test_definitions_are_served_and_in_the_readme(dataset: Dataset) -> Non
         "breakdown_by": "size_class",
         "breakdown": ["micro", "small", "medium", "large"],
     }
-    assert markdown_table() in (ROOT / "README.md").read_text(), "README's indicator table is out of date"
+    assert markdown_table() in (ROOT / "docs" / "reporting.md").read_text(), (
+        "docs/reporting.md's indicator table is out of date"
+    )
     merged = (await dataset.client.get("/openapi.json")).json()
     assert {"/v1/indicators", "/v1/indicators/series", "/v1/exports/{table}.csv", "/dashboard"} <= set(merged["paths"])

@@ -1,6 +1,6 @@
 """A shortlist query as the engine runs it, and the documented scoring constants.
 
-Scoring (the contract clients rely on; see the README):
+Scoring (the contract clients rely on; see docs/api.md):
 
 * Every active soft criterion scores a supplier in [0, 1]:
   - ``text``: cosine similarity of the TF-IDF vectors of the request's description

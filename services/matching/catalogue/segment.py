@@ -96,8 +96,8 @@ def haversine_km(
     lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float, dtype: type[np.floating[Any]] = np.float64
 ) -> np.ndarray:
     """Great-circle distances from the point, computed in ``dtype``: float64 is what
-    shortlists score; float32 is a rough one (``within_km``), about ten times faster, as
-    numpy vectorises float32 sines and not float64 ones."""
+    shortlists score; float32 is a rough one (``within_km``), much faster, as numpy
+    vectorises float32 sines and not float64 ones (docs/matching.md)."""
     phi1, phi2 = dtype(math.radians(lat0)), np.radians(np.asarray(lat, dtype=dtype))
     dphi = phi2 - phi1
     dlmb = np.radians(np.asarray(lon, dtype=dtype)) - dtype(math.radians(lon0))
@@ -155,8 +155,7 @@ VERIFIED_DOCUMENTS = 256  # documents whose recomputed TF-IDF weights are checke
 
 # Quarter-degree cells, kept for maximum-distance checks only: the rows of the cells
 # wholly inside a radius pass unmeasured, and finer cells leave a thinner rim of rows to
-# measure (a 300 km radius at 10M suppliers measured about a million rows with
-# one-degree cells).
+# measure than one-degree cells alone (docs/matching.md).
 FINE_CELLS_PER_DEGREE = 4
 # Half a cell's diagonal bounds the distance from its centre to any of its points: the
 # haversine of half the cell in latitude and in longitude, plus a metre.
@@ -169,8 +168,8 @@ KM_PER_DEGREE_OF_LATITUDE = 2 * math.pi * EARTH_RADIUS_KM / 360
 CAPACITY_TOP = 1 << 12  # the bucket of an infinite capacity: above any finite one's (at most 1024)
 
 # Rings of proximity bounds a broad query with a point is split into: fewer rings mean
-# fewer cells to visit but looser bounds. At 1M suppliers 2 and 4 gave the same p99
-# (8.6 ms), 8 gave 10 ms and 12 more; 4 keeps proximity-weighted queries tighter.
+# fewer cells to visit but looser bounds. Four measured as fast as two and bound
+# proximity-weighted queries tighter; more rings were slower (docs/benchmarks.md).
 PROXIMITY_RINGS = 4
 COUNTED_SCHEMES = 8  # rows are told apart by how many preferred schemes they hold up to this many
 FIRST_BAND_ROWS = 1024  # the best-performing rows; each next band is twice as large
@@ -182,10 +181,9 @@ def clustered_order(suppliers: Sequence[SupplierRecord], latitude: np.ndarray, l
     one-degree and quarter-degree cells of the facets, then id.
 
     Most constraints and bounds select by sector and place, so their bitmaps become a few
-    long runs and an intersection touches few containers. At 10M suppliers, against rows
-    in id order: 139 instead of 175 bytes a supplier, and the benchmark's queries' p50 /
-    p99 2.25 / 15.8 ms instead of 5.09 / 52.4 (``bench/matching_compare.py``). Rows without
-    coordinates come last in their sector and country.
+    long runs and an intersection touches few containers: fewer bytes a supplier and
+    faster queries than rows in id order (measured with ``bench/matching_compare.py``;
+    docs/matching.md). Rows without coordinates come last in their sector and country.
     """
     sectors = [min(s.isic_codes) if s.isic_codes else "" for s in suppliers]
     sector_codes = {code: i for i, code in enumerate(sorted(set(sectors)))}
@@ -334,7 +332,7 @@ class Segment:
                 at_least[-1].run_optimize()
             self.capacity_splits[unit] = ([bucket for bucket, _ in keyed], at_least[::-1])
         # Each ISIC section's rows, the union of its divisions': a query for a section reads
-        # one bitmap, not some twenty (about 4 ms at ten million suppliers).
+        # one bitmap, not some twenty (their union takes milliseconds at scale: docs/benchmarks.md).
         self.sections: dict[str, BitMap] = {}
         for section in isic_sections():
             divisions = [facets[f"i:{d}"] for d in isic_section_divisions(section) if f"i:{d}" in facets]
@@ -385,8 +383,8 @@ class Segment:
         quality = to_share([s.quality_score for s in suppliers])
         on_time = to_share([s.on_time_delivery_rate for s in suppliers])
 
-        # (key, row) pairs in flat int32 arrays, not a Python list of ints per key: at 10M
-        # suppliers the lists alone took several GB.
+        # (key, row) pairs in flat int32 arrays, not a Python list of ints per key: at ten
+        # million suppliers the lists alone were too large (docs/benchmarks.md).
         key_ids: dict[str, int] = {}
         facet_keys, facet_rows = array.array("i"), array.array("i")
         scheme_ids: dict[str, int] = {}

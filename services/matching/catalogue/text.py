@@ -65,7 +65,8 @@ class TextModel:
         The same float32 operations as ``TfidfVectorizer.transform`` on one document
         (counts, ``log`` + 1, times idf, l2 norm summed in double as sklearn's
         ``_inplace_csr_row_normalize_l2``), without sklearn's per-call validation,
-        which costs about 0.5 to 1 ms; this takes about 20 us.
+        which costs far more than the computation for one short text (figures in
+        docs/benchmarks.md).
         """
         empty = np.empty(0, np.int32), np.empty(0, np.float64)
         if not text or not text.strip():
@@ -163,8 +164,8 @@ class Postings:
         """From a documents x terms count matrix (``CountVectorizer.transform``).
 
         Weights are computed a slice of terms at a time: the whole matrix of them (with
-        its float64 intermediates) would take about 70 bytes a posting, some 14 GB at
-        ten million suppliers.
+        its float64 intermediates) would take many times the postings' own memory at
+        ten million suppliers (docs/matching.md).
         """
         counts = sp.csr_matrix(counts)
         counts.sum_duplicates()  # canonical: sorted, unique indices per row
@@ -282,8 +283,8 @@ class Postings:
         numerators = sorted(numerator_of.values(), reverse=True)
         groups = count_groups(chosen, [self.terms[t] for t, _ in known], most=COUNTED_TERMS)
         # Rows holding one weak term (a product below half the largest, often a common term's)
-        # are bounded by the weak terms' largest, not a rarer term's: at 10M a broad query
-        # whose rows mostly hold one common term scored some 100,000 rows without this.
+        # are bounded by the weak terms' largest, not a rarer term's: without this, a broad
+        # query whose rows mostly hold one common term scores far more rows (docs/benchmarks.md).
         strongest = products[0] if products else 0.0
         weak = [t for t, product in product_of.items() if product < WEAK_TERM * strongest]
         parts: list[tuple[BitMap, float, float]] = []

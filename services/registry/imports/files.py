@@ -3,7 +3,7 @@
 Files are streamed: CSV and NDJSON line by line, XLSX through openpyxl's
 read-only mode, so memory does not grow with the file. A row becomes the input
 of ``FirmCreate`` (the schema of single writes: the same rules, the same error
-codes) through the column mapping documented in the README; its errors are
+codes) through the column mapping documented in docs/imports.md; its errors are
 reported back in the input's terms: row number, column name, cell value.
 """
 

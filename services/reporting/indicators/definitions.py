@@ -1,8 +1,8 @@
 """Every indicator, defined once: what is counted, from which records, on which date.
 
 This table is the documentation: ``GET /v1/indicators/definitions`` serves it, the
-dashboard shows it and the README's table is rendered from it (a test keeps them
-equal). The SQL that computes each indicator is in ``service.py``, keyed the same.
+dashboard shows it and the table in docs/reporting.md is rendered from it (a test
+keeps them equal). The SQL that computes each indicator is in ``service.py``, keyed the same.
 
 Periods: a period is ``from``..``to`` (both days included, UTC; ``from`` open when
 absent, ``to`` today when absent). A *flow* counts what happened in the period; a
@@ -378,7 +378,7 @@ SECTIONS = tuple(dict.fromkeys(d.section for d in DEFINITIONS))
 
 
 def markdown_table() -> str:
-    """The definitions as the README's Markdown table."""
+    """The definitions as the Markdown table of docs/reporting.md."""
     lines = [
         "| indicator | kind | what is counted | from | date used | breakdown |",
         "| --- | --- | --- | --- | --- | --- |",

@@ -2,7 +2,7 @@
 
 A ``Scope`` is the set of filters (programme, country, subdivision, cluster,
 sector, owning agency). Each kind of record meets them in its own way, stated once
-here and in the README:
+here and in docs/reporting.md:
 
 - place (country, subdivision): the record's own place; networks take their
   cluster's place; brokers match a subdivision through the clusters they serve;
