@@ -93,14 +93,15 @@ QueryCount = Annotated[int, Field(ge=0, le=INT32_MAX)]
 QueryShare = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
-def _iso_date_text(value: Any) -> Any:
-    # Lax date parsing reads a number ("0") as a Unix time: a query's date is ISO 8601 only.
-    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise PydanticCustomError("date_format", "Must be a date as YYYY-MM-DD")
-    return value
+def _iso_date(value: Any) -> Any:
+    # Lax parsing reads a number (0, "0") as a Unix time: a date is YYYY-MM-DD text (or,
+    # from a spreadsheet cell, already a date), in bodies and query strings alike.
+    if isinstance(value, date) or (isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
+        return value
+    raise PydanticCustomError("date_format", "Must be a date as YYYY-MM-DD")
 
 
-QueryDate = Annotated[date, BeforeValidator(_iso_date_text)]
+Day = Annotated[date, BeforeValidator(_iso_date)]
 
 
 class StrictInput(BaseModel):

@@ -92,6 +92,7 @@ async def test_a_value_out_of_bounds_is_refused(matching: httpx.AsyncClient, pat
         ({"shortlist_id": "sl\x00", "supplier_id": "frm_1"}, "shortlist_id"),
         ({"shortlist_id": "sl_1", "supplier_id": "frm_1", "notes": "call\x00back"}, "notes"),
         ({"shortlist_id": "sl_1", "supplier_id": "frm_1", "development_actions": [{"action": "a\nb"}]}, "action"),
+        ({"shortlist_id": "sl_1", "supplier_id": "frm_1", "on": 0}, "on"),  # not 1970-01-01
     ],
 )
 async def test_a_linkage_out_of_bounds_is_refused(

@@ -66,6 +66,11 @@ BAD_VALUES: list[tuple[str, Callable[..., dict[str, Any]], str, Any]] = [
     ("/v1/brokers", broker_body, "organisation", "Cá\x85mara"),
     ("/v1/networks", network_body, "description", "yarn\x00"),
     ("/v1/networks", network_body, "joint_actions.0.description", [{"kind": "training", "description": "\x00"}]),
+    # Dates are YYYY-MM-DD: lax parsing read a number as a Unix time (1970-01-01).
+    ("/v1/brokers", broker_body, "trained_on", 0),
+    ("/v1/activities", activity_body, "start_date", "0"),
+    ("/v1/networks", network_body, "formed_on", 1700000000),
+    ("/v1/firms", firm_body, "certifications.0.valid_until", [{"scheme": "iso9001", "valid_until": 0}]),
 ]
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from services.common.bounds import Code, Note, RecordId, line
+from services.common.bounds import Code, Day, Note, RecordId, line
 from services.common.pagination import ListQuery
 from services.matching.shortlists.schemas import Strict
 
@@ -27,22 +27,22 @@ STAGE_ORDER = [Stage.proposed, Stage.contacted, Stage.qualified, Stage.contracte
 class DevelopmentAction(Strict):
     action: line(500, 1) = Field(description="e.g. 'ISO 9001 gap audit and training'")  # type: ignore[valid-type]
     scheme: Code | None = Field(default=None, description="The certification it works towards")
-    due_on: date | None = None
-    done_on: date | None = None
+    due_on: Day | None = None
+    done_on: Day | None = None
 
 
 class LinkageCreate(Strict):
     shortlist_id: RecordId
     supplier_id: RecordId = Field(description="A supplier of that shortlist")
     stage: Stage = Stage.proposed
-    on: date | None = Field(default=None, description="When the stage was reached (today by default)")
+    on: Day | None = Field(default=None, description="When the stage was reached (today by default)")
     notes: Note | None = None
     development_actions: list[DevelopmentAction] = Field(default=[], max_length=50)
 
 
 class LinkageUpdate(Strict):
     stage: Stage | None = None
-    on: date | None = None
+    on: Day | None = None
     note: Annotated[Note, Field(max_length=1000)] | None = Field(
         default=None, description="Recorded with the stage change"
     )

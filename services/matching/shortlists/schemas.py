@@ -11,6 +11,7 @@ from pydantic import Strict as Strict_
 
 from services.common.bounds import (
     Code,
+    Day,
     Flag,
     Latitude,
     Longitude,
@@ -135,7 +136,7 @@ class ShortlistRequest(Strict):
     limit: Annotated[int, Strict_(), Field(ge=1, le=200)] = 20
     include_development: Flag = Field(default=False, description="Also return development candidates")
     development_limit: Annotated[int, Strict_(), Field(ge=1, le=200)] = 20
-    on_date: date | None = Field(default=None, description="Date certificates must be valid on (today by default)")
+    on_date: Day | None = Field(default=None, description="Date certificates must be valid on (today by default)")
 
     @model_validator(mode="after")
     def _source(self) -> Self:

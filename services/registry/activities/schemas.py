@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from services.common.bounds import Count, FreeText, Name, RecordId, SearchQuery
+from services.common.bounds import Count, Day, FreeText, Name, RecordId, SearchQuery
 from services.common.codes import CountryCode
 from services.common.pagination import ListQuery
 from services.registry.schemas import CreateBase, Place, RecordPublic, Strict, partial
@@ -36,8 +36,8 @@ class Participants(Strict):
 class ActivityFields(CreateBase, Place):
     title: Name
     kind: ActivityKind
-    start_date: date
-    end_date: date | None = Field(default=None, description="Last day, for activities longer than a day")
+    start_date: Day
+    end_date: Day | None = Field(default=None, description="Last day, for activities longer than a day")
     programme_id: RecordId | None = None
     cluster_id: RecordId | None = None
     participants: Participants = Field(default_factory=Participants)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from services.common.bounds import Email, Name, RecordId, SearchQuery, line
+from services.common.bounds import Day, Email, Name, RecordId, SearchQuery, line
 from services.common.codes import CountryCode
 from services.common.pagination import ListQuery
 from services.registry.schemas import CreateBase, DistinctList, RecordPublic, partial
@@ -26,8 +26,8 @@ class BrokerFields(CreateBase):
     email: Email | None = None
     country: CountryCode
     organisation: Name | None = Field(default=None, description="Employer")
-    trained_on: date | None = Field(default=None, description="When the broker completed training")
-    certified_on: date | None = Field(default=None, description="When certified; requires trained_on, not before it")
+    trained_on: Day | None = Field(default=None, description="When the broker completed training")
+    certified_on: Day | None = Field(default=None, description="When certified; requires trained_on, not before it")
     cluster_ids: DistinctList(RecordId, 50) = Field(  # type: ignore[valid-type]
         default=[], description="Clusters the broker works in"
     )
@@ -38,7 +38,7 @@ class BrokerFields(CreateBase):
     def _certified_after_training(cls, value: date | None, info: ValidationInfo) -> date | None:
         if value is None or "trained_on" not in info.data:  # trained_on itself failed: reported there
             return value
-        trained_on: date | None = info.data["trained_on"]
+        trained_on: Day | None = info.data["trained_on"]
         if trained_on is None:
             raise ValueError("certification requires trained_on")
         if value < trained_on:

@@ -6,7 +6,7 @@ from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
-from services.common.bounds import Code, Count, FreeText, Name, Quantity, RecordId, SearchQuery, Share, line
+from services.common.bounds import Code, Count, Day, FreeText, Name, Quantity, RecordId, SearchQuery, Share, line
 from services.common.codes import CountryCode, HsCode, IsicCode, SubdivisionCode
 from services.common.pagination import ListQuery
 from services.registry.schemas import CreateBase, DistinctList, Place, RecordPublic, Strict, partial, rule_broken
@@ -33,8 +33,8 @@ class Certification(Strict):
     scheme: Code = Field(description="A code from /v1/certification-schemes")
     issuer: line(200) | None = Field(default=None, description="Certification body")  # type: ignore[valid-type]
     certificate_number: line(100) | None = None  # type: ignore[valid-type]
-    valid_from: date | None = None
-    valid_until: date | None = None
+    valid_from: Day | None = None
+    valid_until: Day | None = None
 
     @model_validator(mode="after")
     def _period(self) -> Self:

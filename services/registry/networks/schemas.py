@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from datetime import date
 from enum import StrEnum
 from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
-from services.common.bounds import FreeText, Name, RecordId, SearchQuery
+from services.common.bounds import Day, FreeText, Name, RecordId, SearchQuery
 from services.common.pagination import ListQuery
 from services.registry.schemas import CreateBase, RecordPublic, Strict, partial, rule_broken
 
@@ -43,14 +42,14 @@ class JointActionKind(StrEnum):
 class NetworkMember(Strict):
     firm_id: RecordId
     role: MemberRole = Field(description="vertical: one lead_firm, the rest supplier; horizontal: all member")
-    joined_on: date | None = None
+    joined_on: Day | None = None
 
 
 class JointAction(Strict):
     kind: JointActionKind
     description: FreeText | None = None
-    started_on: date | None = None
-    completed_on: date | None = None
+    started_on: Day | None = None
+    completed_on: Day | None = None
 
     @model_validator(mode="after")
     def _period(self) -> Self:
@@ -67,7 +66,7 @@ class NetworkFields(CreateBase):
     members: Annotated[list[NetworkMember], Field(max_length=500)] = []
     joint_actions: Annotated[list[JointAction], Field(max_length=200)] = []
     status: NetworkStatus = NetworkStatus.forming
-    formed_on: date | None = None
+    formed_on: Day | None = None
     description: FreeText | None = None
 
     @model_validator(mode="after")

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.common.bounds import Code, QueryDate, RecordId
+from services.common.bounds import Code, Day, RecordId
 from services.common.codes import CountryCode, IsicCode, SubdivisionCode
 from services.common.pagination import PageCursor, PageLimit
 
@@ -53,13 +53,13 @@ class ScopeQuery(BaseModel):
     agency_id: RecordId | None = Field(
         default=None, json_schema_extra=_blank_is_absent, description="Owning agency (admins and viewers)"
     )
-    start: QueryDate | None = Field(
+    start: Day | None = Field(
         default=None,
         json_schema_extra=_blank_is_absent,
         alias="from",
         description="First day of the period, YYYY-MM-DD (open when absent)",
     )
-    end: QueryDate | None = Field(
+    end: Day | None = Field(
         default=None,
         json_schema_extra=_blank_is_absent,
         alias="to",
