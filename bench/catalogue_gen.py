@@ -809,7 +809,8 @@ def _validate_tables() -> None:
         for scheme, _ in sector.certs:
             assert scheme in SCHEME_YEARS, scheme
     for country in COUNTRIES:
-        known = {s.code for s in pycountry.subdivisions.get(country_code=country.code)}
+        # pycountry's database lookups carry no annotations
+        known = {s.code for s in pycountry.subdivisions.get(country_code=country.code)}  # type: ignore[no-untyped-call]
         for code in country.admin1.values():
             assert code in known, code
         assert len(set(country.sector_ranking)) == len(country.sector_ranking)
@@ -882,8 +883,8 @@ def world(seed: int = DEFAULT_SEED) -> World:
         if len(entry.hscode) == 6:
             children.setdefault(entry.hscode[:4], []).append(entry.hscode)
     hs6: dict[str, tuple[str, ...]] = {}
-    for sector in SECTORS:
-        for line in sector.lines:
+    for spec in SECTORS:
+        for line in spec.lines:
             for heading in line.hs:
                 assert children.get(heading), heading
                 hs6[heading] = tuple(sorted(children[heading]))
@@ -898,7 +899,8 @@ KM_PER_DEGREE = 111.195
 
 
 def _pick(cumulative: np.ndarray, u: np.ndarray) -> np.ndarray:
-    return np.minimum(np.searchsorted(cumulative, u * cumulative[-1], side="right"), len(cumulative) - 1)
+    picked: np.ndarray = np.minimum(np.searchsorted(cumulative, u * cumulative[-1], side="right"), len(cumulative) - 1)
+    return picked
 
 
 T = TypeVar("T")

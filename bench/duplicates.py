@@ -22,14 +22,18 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if TYPE_CHECKING:  # pandas comes with recordlinkage, imported only where FEBRL runs
+    import pandas as pd
 
-from firmgen import Firm, labelled, true_pairs  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make the repository importable
+    sys.path.insert(0, str(ROOT))
 
+from bench.firmgen import Firm, labelled, true_pairs  # noqa: E402
 from services.registry.duplicates import detector  # noqa: E402
 
 
@@ -100,7 +104,7 @@ def synthetic_quality(n: int) -> None:
 # --------------------------------------------------------------------------- FEBRL
 
 
-def _febrl_profiles(frame) -> list[detector.Profile]:  # type: ignore[no-untyped-def]
+def _febrl_profiles(frame: pd.DataFrame) -> list[detector.Profile]:
     def text(value: object) -> str:
         return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip()
 
@@ -123,7 +127,9 @@ def _febrl_profiles(frame) -> list[detector.Profile]:  # type: ignore[no-untyped
     return profiles
 
 
-def _reference(frame, links, frame_b=None):  # type: ignore[no-untyped-def]
+def _reference(
+    frame: pd.DataFrame, links: pd.MultiIndex, frame_b: pd.DataFrame | None = None
+) -> tuple[int, float, float, float]:
     """The recordlinkage toolkit's published deterministic example, on the same data."""
     import recordlinkage as rl
     from recordlinkage.compare import Exact, String

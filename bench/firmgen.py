@@ -371,8 +371,8 @@ def _swap_legal(rng: random.Random, name: str) -> str:
 
 
 def corrupt(rng: random.Random, fields: dict[str, Any]) -> dict[str, Any]:
-    dup = {k: (list(v) if isinstance(v, list) else v) for k, v in fields.items()}
-    name = dup["name"]
+    dup: dict[str, Any] = {k: (list(v) if isinstance(v, list) else v) for k, v in fields.items()}
+    name: str = dup["name"]
     operations = rng.sample(["typo", "order", "legal", "abbrev", "translit", "case", "typo2"], k=rng.randint(1, 3))
     for op in operations:
         if op in ("typo", "typo2"):

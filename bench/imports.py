@@ -24,15 +24,16 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make the repository importable
+    sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 from asgi_lifespan import LifespanManager  # noqa: E402
-from firmgen import labelled  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
+from bench.firmgen import labelled  # noqa: E402
 from services.common.migrations import upgrade  # noqa: E402
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal  # noqa: E402
 from services.common.settings import async_database_url  # noqa: E402

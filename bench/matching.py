@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -127,9 +128,12 @@ def differences(engine: Answer, peer: Answer) -> list[str]:
         if len(mine) != len(theirs):
             problems.append(f"{len(mine)} items != {len(theirs)}")
     else:
-        for a, b in zip(engine.items, peer.items, strict=True):
-            if dict(a.contributions) != dict(b.contributions):
-                problems.append(f"contributions of {a.id}: engine {dict(a.contributions)} peer {dict(b.contributions)}")
+        for engine_item, peer_item in zip(engine.items, peer.items, strict=True):
+            if dict(engine_item.contributions) != dict(peer_item.contributions):
+                problems.append(
+                    f"contributions of {engine_item.id}: engine {dict(engine_item.contributions)}"
+                    f" peer {dict(peer_item.contributions)}"
+                )
                 break
     return problems
 
@@ -165,7 +169,7 @@ def measure_engine(view: View, queries: list[BenchQuery], repeat: int) -> dict[s
     cold: list[float] = []
     results: list[ShortlistResult] = []
     for q in queries:  # the first pass: caches (certificates on the date, lazy imports) fill here
-        seconds, result = timed(lambda q=q: run_query(view, q.query))
+        seconds, result = timed(partial(run_query, view, q.query))
         cold.append(seconds)
         results.append(result)
     samples: list[list[float]] = [[] for _ in queries]
@@ -175,7 +179,7 @@ def measure_engine(view: View, queries: list[BenchQuery], repeat: int) -> dict[s
         wall, cpu = time.perf_counter(), time.process_time()
         for i, q in enumerate(queries):
             thread_cpu = time.thread_time()
-            seconds, _ = timed(lambda q=q: run_query(view, q.query))
+            seconds, _ = timed(partial(run_query, view, q.query))
             cpu_samples.append(time.thread_time() - thread_cpu)
             samples[i].append(seconds)
         passes.append({"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu})
@@ -377,13 +381,13 @@ def run_peers(
     samples: dict[str, list[float]] = {"engine": [], **{p.name: [] for p in peers}}
     print("   timing engine and peers, interleaved", flush=True)
     for q in queries:
-        samples["engine"].append(timed(lambda q=q: run_query(view, q.query))[0])
+        samples["engine"].append(timed(partial(run_query, view, q.query))[0])
         for peer in peers:
-            samples[peer.name].append(timed(lambda q=q, peer=peer: peer.run(q.query))[0])
+            samples[peer.name].append(timed(partial(peer.run, q.query))[0])
     return {"mismatches": mismatches, "samples": samples}
 
 
-def by_bucket(labels: list[str], samples: Sequence[Sequence[float]] | Sequence[float]) -> dict[str, Any]:
+def by_bucket(labels: list[str], samples: Sequence[list[float] | float]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for bucket in [*BUCKETS, "all"]:
         chosen: list[float] = []

@@ -76,7 +76,7 @@ class _Maker:
         key = (country, sector)
         if key not in self.w.clusters_by:
             return None
-        ix = self.w.clusters_by[key].tolist()
+        ix: list[int] = self.w.clusters_by[key].tolist()
         pick = (
             self.rnd.choices(ix, weights=self.w.cluster_weights[key].tolist())[0] if weighted else self.rnd.choice(ix)
         )
@@ -198,7 +198,7 @@ class _Maker:
             place: dict[str, object] = (
                 {"subdivisions": (town.subdivision,)} if country == "IN" else {"countries": (country,)}
             )
-            return "class+place", self.query(isic_codes=(self.isic_class(sector),), **place, **soft)  # type: ignore[arg-type]
+            return "class+place", self.query(isic_codes=(self.isic_class(sector),), **place, **soft)
         if kind == 2:
             town = self.w.towns[self.town(country)]
             return "hs4+subdivision", self.query(

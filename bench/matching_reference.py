@@ -143,7 +143,8 @@ def haversine_km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> 
     half_dphi = np.sin((phi2 - phi1) / 2)
     half_dlmb = np.sin((lon.astype(np.float64) * DEG - lon0 * DEG) / 2)
     a = half_dphi * half_dphi + math.cos(phi1) * np.cos(phi2) * (half_dlmb * half_dlmb)
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    distance: np.ndarray = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return distance
 
 
 # --------------------------------------------------------------------------- columns

@@ -28,6 +28,7 @@ import asyncio
 import math
 import time
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -145,7 +146,7 @@ class PostgresPeer:
         c = self.connection
         await c.execute(SCHEMA)
         rows = []
-        certs = []
+        certs: list[tuple[int, str, date | None, date | None]] = []
         for row, r in enumerate(records):
             rows.append(
                 (

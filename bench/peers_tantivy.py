@@ -146,7 +146,8 @@ class TantivyPeer:
     def candidates(self, query: Query) -> np.ndarray:
         """Every hit of the filter (row numbers, ascending)."""
         flt = self.filter(query)
-        count = self.searcher.search(flt, limit=1, count=True).count
+        # tantivy's stub lists only .hits; .count exists at run time when count=True
+        count = self.searcher.search(flt, limit=1, count=True).count  # type: ignore[attr-defined]
         if not count:
             return np.empty(0, dtype=np.int64)
         hits = self.searcher.search(flt, limit=count, count=False, order_by_field="row", order=tantivy.Order.Asc).hits

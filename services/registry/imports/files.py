@@ -335,7 +335,7 @@ class ImportFile:
     # --- formats -----------------------------------------------------------------------
     def _text(self) -> io.TextIOWrapper:
         encoding = "utf-8-sig" if self.encoding == "utf-8" else self.encoding
-        return open(self.path, encoding=encoding, newline="", errors="strict")  # noqa: SIM115 - closed by the reader
+        return open(self.path, encoding=encoding, newline="", errors="strict")  # closed by the reader
 
     def _csv(self) -> tuple[list[str], _Rows]:
         handle = self._text()

@@ -1,0 +1,1 @@
+"""Benchmarks and their data generators; each ``bench/<name>.py`` also runs as a script."""
