@@ -5,8 +5,8 @@ timeouts, and every forwarded request has one total deadline, connecting,
 retries and waiting for the answer's headers included: past it the client gets
 504. A request that never reached the upstream (connection refused) is
 retried whatever its method; one that may have reached it is retried only when
-repeating it is harmless (GET, HEAD, OPTIONS, PUT, DELETE, or a POST/PATCH with an
-``Idempotency-Key``). Failures that say the service is unhealthy open the
+repeating it is harmless (GET, HEAD, OPTIONS, PUT, DELETE, or a create with an
+``Idempotency-Key``: see ``repeatable``). Failures that say the service is unhealthy open the
 upstream's circuit breaker (``gateway.breaker`` says which count, and how no
 single key can open it), after which requests fail fast with 503 until a trial
 request succeeds.
@@ -105,6 +105,16 @@ def upstream_path(request: Request) -> str:
     return urllib.parse.quote(request.scope["path"], safe="/!$&'()*+,;=:@")
 
 
+def repeatable(method: str, path: str, prefix: str, has_idempotency_key: bool) -> bool:
+    """Whether sending a request again is harmless when the first may have reached the service.
+
+    Creates (a POST to a collection) honour ``Idempotency-Key``: a repeat returns the
+    first response. Actions such as a merge (``POST /v1/duplicates/{id}/merge``) and
+    PATCHes do not, so the key does not make them safe to send twice.
+    """
+    return method in IDEMPOTENT_METHODS or (method == "POST" and path == prefix and has_idempotency_key)
+
+
 def next_traceparent(incoming: str | None) -> str:
     """Continue the caller's W3C trace with a new span id, or start a trace."""
     match = _TRACEPARENT.match(incoming or "")
@@ -170,7 +180,7 @@ class Forwarder:
             "x-forwarded-proto": request.url.scheme,
         }
         url = upstream.base_url.rstrip("/") + upstream_path(request)
-        retryable = request.method in IDEMPOTENT_METHODS or "idempotency-key" in request.headers
+        retryable = repeatable(request.method, request.url.path, prefix, "idempotency-key" in request.headers)
         started = time.perf_counter()
         outcome = "error"
         try:

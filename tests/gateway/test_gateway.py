@@ -276,6 +276,43 @@ async def test_a_hung_upstream_gets_504_within_one_total_deadline(gateway_settin
     assert deadline <= elapsed < deadline + 2  # one deadline for the request, not one per attempt
 
 
+@asynccontextmanager
+async def _hanging_up_server(requests: list[bytes]) -> AsyncIterator[str]:
+    """A real TCP server that reads each request's head, records it, and hangs up without
+    answering (the client cannot tell whether the service acted on it): its base URL."""
+
+    async def read_and_hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        requests.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.close()
+
+    server = await asyncio.start_server(read_and_hang_up, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize(
+    ("path", "sent"),
+    [
+        ("/v1/firms", 3),  # a create honours Idempotency-Key: repeated (1 + 2 retries)
+        ("/v1/duplicates/dup_1/merge", 1),  # an action does not: never sent twice
+        ("/v1/duplicates/merges/mrg_1/undo", 1),
+    ],
+)
+async def test_a_post_is_repeated_only_where_its_idempotency_key_is_honoured(
+    gateway_settings: GatewaySettings, path: str, sent: int
+) -> None:
+    requests: list[bytes] = []
+    async with _hanging_up_server(requests) as url:
+        settings = gateway_settings.model_copy(update={"registry_url": url, "upstream_retries": 2})
+        async with running(create_gateway(settings)) as gateway:
+            response = await gateway.post(path, json={}, headers=ADMIN_KEY | {"Idempotency-Key": "k-1"})
+    assert response.status_code == 502, response.text
+    assert len(requests) == sent, requests
+
+
 async def test_rate_limit_in_memory(registry_settings: RegistrySettings, gateway_settings: GatewaySettings) -> None:
     limiter = MemoryRateLimiter(per_minute=1, burst=3)  # no refill to speak of while the test runs
     async with Stack.start(registry_settings, gateway_settings, rate_limiter=limiter) as stack:
