@@ -101,7 +101,18 @@ def _iso_date(value: Any) -> Any:
     raise PydanticCustomError("date_format", "Must be a date as YYYY-MM-DD")
 
 
-Day = Annotated[date, BeforeValidator(_iso_date)]
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)  # room for any programme, and for periods around it
+
+
+def _day_in_range(value: date) -> date:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise PydanticCustomError(
+            "date_range", "Must be a date from {first} to {last}", {"first": str(FIRST_DAY), "last": str(LAST_DAY)}
+        )
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_date), AfterValidator(_day_in_range)]
 
 
 class StrictInput(BaseModel):

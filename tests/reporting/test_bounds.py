@@ -34,6 +34,8 @@ async def reporting(reporting_settings: ReportingSettings) -> AsyncIterator[http
         ("/v1/indicators/series?indicator=networks%00", "indicator.0"),
         ("/v1/indicators/clusters?limit=99999999999999999999", "limit"),
         ("/v1/indicators/clusters?cursor=%00", "cursor"),
+        ("/v1/indicators?to=0", "to"),  # not 1970-01-01
+        ("/v1/indicators/series?to=0001-01-01", "to"),  # its default start would be year 0: a 500
     ],
 )
 async def test_a_filter_out_of_bounds_is_refused(reporting: httpx.AsyncClient, path: str, field: str) -> None:
