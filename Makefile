@@ -6,7 +6,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 SIZE ?= 1000000
 
-.PHONY: install run test lint format bench fuzz clean
+.PHONY: install run test test-fast lint format bench fuzz clean
 
 install: .venv/.synced
 
@@ -23,8 +23,11 @@ $(UV):
 run: install  ## start the platform on SQLite with demo data
 	scripts/run.sh
 
-test: install  ## the test suite (SQLite, plus PostgreSQL when one answers)
+test: install  ## the test suite, every tier (SQLite, plus PostgreSQL when one answers)
 	scripts/test.sh
+
+test-fast: install  ## the edit loop: the suite without the slow tiers (deploy, browser, bench, fuzz)
+	scripts/test.sh -m "not (deploy or browser or bench or fuzz)"
 
 lint: install  ## ruff and mypy
 	.venv/bin/ruff check .

@@ -310,6 +310,7 @@ async def test_failed_key_checks_are_rate_limited_per_client_address(stack: Stac
     assert (await stack.client.get("/v1/clusters", headers=ADMIN_KEY)).status_code == 200
 
 
+@pytest.mark.redis
 async def test_rate_limit_shared_through_redis(
     registry_settings: RegistrySettings, gateway_settings: GatewaySettings
 ) -> None:

@@ -19,6 +19,8 @@ from tests.reporting.browser import Page, chromium, ensure_chromium, serve
 from tests.reporting.dataset import ADMIN, Dataset
 from tests.reporting.test_outputs import ARTIFACTS, same
 
+pytestmark = pytest.mark.browser
+
 READ_FIGURES = """(() => {
   const read = (selector, key) => Array.from(document.querySelectorAll(selector)).map(e => ({
       key: e.getAttribute(key), category: e.getAttribute('data-category'), value: e.getAttribute('data-value'),
