@@ -22,7 +22,7 @@ from services.registry.app import MIGRATIONS as REGISTRY_MIGRATIONS
 from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
 from services.reporting.settings import ReportingSettings
-from tests.support import POSTGRES_ENV, TEST_SECRET, Backend, Stack, running
+from tests.support import BOOTSTRAP_KEY, POSTGRES_ENV, TEST_SECRET, Backend, Stack, running
 
 # The slow tiers `make test-fast` leaves out, then the others; unmarked tests are "core".
 TIERS = ("deploy", "browser", "bench", "fuzz", "redis")
@@ -47,6 +47,8 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
             tier = dict(getattr(report, "user_properties", [])).get("tier")
             if tier in counts:
                 counts[tier][outcome] += 1
+    if not any(n for by_outcome in counts.values() for n in by_outcome.values()):
+        return  # nothing ran (--collect-only, or nothing selected)
     terminalreporter.section("test tiers")
     for tier, by_outcome in counts.items():
         ran = ", ".join(f"{n} {outcome}" for outcome, n in by_outcome.items() if n) or "not run"
@@ -100,8 +102,6 @@ async def registry(registry_settings: RegistrySettings) -> AsyncIterator[httpx.A
 
 
 # --- the gateway in front of the registry -------------------------------------------
-
-BOOTSTRAP_KEY = "lk_bootstrap_test_key_0123456789abcdefghijklmnop"
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ from services.common.settings import async_database_url
 # A loaded machine can take seconds to start an app (asgi-lifespan's default is 5 s).
 LIFESPAN_TIMEOUTS = {"startup_timeout": 60, "shutdown_timeout": 60}
 TEST_SECRET = "test-principal-secret-0123456789abcdef"
+BOOTSTRAP_KEY = "lk_bootstrap_test_key_0123456789abcdefghijklmnop"  # the gateway's admin key in tests
+PROBLEM = "application/problem+json"
 POSTGRES_ENV = "TEST_POSTGRES_URL"  # e.g. postgresql://postgres@127.0.0.1:5432/postgres
 
 
@@ -227,3 +229,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def assert_problem(
+    response: httpx.Response, status: int, slug: str | None = None, *, field: str | None = None
+) -> dict[str, Any]:
+    """The response is an RFC 9457 problem of ``status`` (of type ``slug``, naming ``field``
+    among its errors, when given) whose request_id is the X-Request-ID header; its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    problem = dict(response.json())
+    assert problem["status"] == status
+    assert problem["title"]
+    if slug is not None:
+        assert problem["type"].endswith(f"/{slug}"), problem["type"]
+    if field is not None:
+        assert field in [e["field"] for e in problem.get("errors") or []], problem
+    assert response.headers.get("x-request-id"), "every response carries X-Request-ID"
+    assert problem["request_id"] == response.headers["x-request-id"]
+    return problem

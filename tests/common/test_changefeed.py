@@ -16,9 +16,8 @@ from services.common.changefeed import ChangePage, FeedFollower, PendingChange, 
 from services.common.db import create_engine, create_sessionmaker
 from services.registry.settings import RegistrySettings
 from services.registry.tables import metadata
-from tests.conftest import BOOTSTRAP_KEY
 from tests.registry.helpers import cluster_body, create, firm_body, make_agency
-from tests.support import SERVICE, Stack, feed_items
+from tests.support import BOOTSTRAP_KEY, SERVICE, Stack, feed_items
 
 OUTBOX = metadata.tables["outbox"]
 

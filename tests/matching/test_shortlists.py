@@ -12,9 +12,8 @@ import pytest
 from gateway.settings import GatewaySettings
 from services.matching.settings import MatchingSettings
 from services.registry.settings import RegistrySettings
-from tests.conftest import BOOTSTRAP_KEY
 from tests.registry.helpers import cluster_body, firm_body
-from tests.support import Stack
+from tests.support import BOOTSTRAP_KEY, Stack
 
 ADMIN = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
 TODAY_VALID = {"valid_from": "2020-01-01", "valid_until": "2099-12-31"}

@@ -18,7 +18,7 @@ from services.registry.app import create_app
 from services.registry.imports import runner as runner_module
 from services.registry.settings import RegistrySettings
 from tests.registry.helpers import cluster_body, create, firm_body, make_agency
-from tests.support import ADMIN, SERVICE, agency_headers, principal_headers, running
+from tests.support import ADMIN, SERVICE, agency_headers, assert_problem, principal_headers, running
 
 HEADER = [
     "name",
@@ -130,14 +130,6 @@ async def feed(registry: httpx.AsyncClient) -> list[dict[str, Any]]:
         after = page["next_after"]
         if not page["has_more"]:
             return changes
-
-
-def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem = dict(response.json())
-    assert problem["type"].endswith(f"/{slug}"), problem
-    return problem
 
 
 # --- the happy path ------------------------------------------------------------------------------------------------
