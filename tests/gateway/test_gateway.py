@@ -21,8 +21,7 @@ from gateway.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from gateway.settings import GatewaySettings
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
 from services.registry.settings import RegistrySettings
-from tests.registry.helpers import cluster_body, firm_body
-from tests.registry.test_imports import firm_row, to_csv
+from tests.registry.helpers import cluster_body, firm_body, firm_row, to_csv
 from tests.support import BOOTSTRAP_KEY, Stack, running
 
 ADMIN_KEY = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}

@@ -17,7 +17,7 @@ import pytest
 from tests.reporting import expected
 from tests.reporting.browser import Page, chromium, ensure_chromium, serve
 from tests.reporting.dataset import ADMIN, Dataset
-from tests.reporting.test_outputs import ARTIFACTS, same
+from tests.reporting.expected import ARTIFACTS, same
 
 pytestmark = pytest.mark.browser
 
