@@ -5,8 +5,12 @@ UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 SIZE ?= 1000000
+# Test processes (pytest-xdist): auto is one per CPU. Tests that share a module-scoped
+# fixture can stay on one worker with @pytest.mark.xdist_group (--dist loadgroup).
+TEST_WORKERS ?= auto
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
 
-.PHONY: install run test lint format bench fuzz clean
+.PHONY: install run test test-fast lint format bench fuzz clean
 
 install: .venv/.synced
 
@@ -23,8 +27,11 @@ $(UV):
 run: install  ## start the platform on SQLite with demo data
 	scripts/run.sh
 
-test: install  ## the test suite (SQLite, plus PostgreSQL when one answers)
-	scripts/test.sh
+test: install  ## the test suite, every tier (SQLite, plus PostgreSQL when one answers)
+	scripts/test.sh $(PYTEST_PARALLEL)
+
+test-fast: install  ## the edit loop: the suite without the slow tiers (deploy, browser, bench, fuzz)
+	scripts/test.sh $(PYTEST_PARALLEL) -m "not (deploy or browser or bench or fuzz)"
 
 lint: install  ## ruff and mypy
 	.venv/bin/ruff check .

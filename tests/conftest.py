@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from _pytest.terminal import TerminalReporter
 
 from gateway.settings import GatewaySettings
 from services.matching.settings import MatchingSettings
@@ -21,7 +22,37 @@ from services.registry.app import MIGRATIONS as REGISTRY_MIGRATIONS
 from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
 from services.reporting.settings import ReportingSettings
-from tests.support import POSTGRES_ENV, TEST_SECRET, Backend, Stack, running
+from tests.support import BOOTSTRAP_KEY, POSTGRES_ENV, TEST_SECRET, Backend, Stack, running
+
+# The slow tiers `make test-fast` leaves out, then the others; unmarked tests are "core".
+TIERS = ("deploy", "browser", "bench", "fuzz", "redis")
+OUTCOMES = ("passed", "failed", "error", "skipped")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tag each test with its tier; reports carry ``user_properties`` (also from xdist workers)."""
+    for item in items:
+        tier = next((t for t in TIERS if item.get_closest_marker(t) is not None), "core")
+        item.user_properties.append(("tier", tier))
+
+
+def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
+    """Say which tiers ran: per tier, how many tests passed, failed, errored or skipped."""
+    counts: dict[str, dict[str, int]] = {tier: dict.fromkeys(OUTCOMES, 0) for tier in ("core", *TIERS)}
+    for outcome in OUTCOMES:
+        for report in terminalreporter.stats.get(outcome, []):
+            # One count per test and outcome: a pass is its call; a skip or error is whichever phase it came from.
+            if outcome == "passed" and getattr(report, "when", "call") != "call":
+                continue
+            tier = dict(getattr(report, "user_properties", [])).get("tier")
+            if tier in counts:
+                counts[tier][outcome] += 1
+    if not any(n for by_outcome in counts.values() for n in by_outcome.values()):
+        return  # nothing ran (--collect-only, or nothing selected)
+    terminalreporter.section("test tiers")
+    for tier, by_outcome in counts.items():
+        ran = ", ".join(f"{n} {outcome}" for outcome, n in by_outcome.items() if n) or "not run"
+        terminalreporter.write_line(f"{tier:>8}: {ran}")
 
 
 @pytest.fixture(scope="session")
@@ -71,8 +102,6 @@ async def registry(registry_settings: RegistrySettings) -> AsyncIterator[httpx.A
 
 
 # --- the gateway in front of the registry -------------------------------------------
-
-BOOTSTRAP_KEY = "lk_bootstrap_test_key_0123456789abcdefghijklmnop"
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ from services.common.settings import async_database_url
 # A loaded machine can take seconds to start an app (asgi-lifespan's default is 5 s).
 LIFESPAN_TIMEOUTS = {"startup_timeout": 60, "shutdown_timeout": 60}
 TEST_SECRET = "test-principal-secret-0123456789abcdef"
+BOOTSTRAP_KEY = "lk_bootstrap_test_key_0123456789abcdefghijklmnop"  # the gateway's admin key in tests
+PROBLEM = "application/problem+json"
 POSTGRES_ENV = "TEST_POSTGRES_URL"  # e.g. postgresql://postgres@127.0.0.1:5432/postgres
 
 
@@ -124,15 +126,28 @@ class Backend:
         finally:
             await engine.dispose()
 
-    def drop_all(self) -> None:
+    def drop_all(self, connections: int = 4) -> None:
+        """Drop every database this backend created, over a few connections at once
+        (PostgreSQL drops databases concurrently about five times faster than one by one)."""
         if self.name != "postgres" or not self._created:
             return
+        names = list(reversed(self._created))
+        engine = create_async_engine(
+            async_database_url(self.admin_url or ""), isolation_level="AUTOCOMMIT", pool_size=connections
+        )
 
-        async def drop() -> None:
-            for name in reversed(self._created):
-                await self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        async def drop(share: list[str]) -> None:
+            async with engine.connect() as connection:
+                for name in share:
+                    await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
-        asyncio.run(drop())
+        async def drop_in_parallel() -> None:
+            try:
+                await asyncio.gather(*(drop(names[i::connections]) for i in range(connections)))
+            finally:
+                await engine.dispose()
+
+        asyncio.run(drop_in_parallel())
 
 
 @asynccontextmanager
@@ -227,3 +242,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def assert_problem(
+    response: httpx.Response, status: int, slug: str | None = None, *, field: str | None = None
+) -> dict[str, Any]:
+    """The response is an RFC 9457 problem of ``status`` (of type ``slug``, naming ``field``
+    among its errors, when given) whose request_id is the X-Request-ID header; its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    problem = dict(response.json())
+    assert problem["status"] == status
+    assert problem["title"]
+    if slug is not None:
+        assert problem["type"].endswith(f"/{slug}"), problem["type"]
+    if field is not None:
+        assert field in [e["field"] for e in problem.get("errors") or []], problem
+    assert response.headers.get("x-request-id"), "every response carries X-Request-ID"
+    assert problem["request_id"] == response.headers["x-request-id"]
+    return problem

@@ -16,9 +16,8 @@ from services.common.changefeed import ChangePage, FeedFollower, PendingChange, 
 from services.common.db import create_engine, create_sessionmaker
 from services.registry.settings import RegistrySettings
 from services.registry.tables import metadata
-from tests.conftest import BOOTSTRAP_KEY
 from tests.registry.helpers import cluster_body, create, firm_body, make_agency
-from tests.support import SERVICE, Stack, feed_items
+from tests.support import BOOTSTRAP_KEY, SERVICE, Stack, feed_items
 
 OUTBOX = metadata.tables["outbox"]
 
@@ -89,14 +88,14 @@ async def test_concurrent_writers_lose_nothing_for_a_concurrent_follower(registr
 async def test_long_poll_returns_as_soon_as_a_change_commits(registry: httpx.AsyncClient) -> None:
     agency = await make_agency(registry)
     head = (await registry.get("/v1/changes", params={"after": 0}, headers=SERVICE)).json()["next_after"]
-    started = time.monotonic()
-    waiting = asyncio.create_task(registry.get("/v1/changes", params={"after": head, "wait": 10}, headers=SERVICE))
+    waiting = asyncio.create_task(registry.get("/v1/changes", params={"after": head, "wait": 30}, headers=SERVICE))
     await asyncio.sleep(0.2)
     assert not waiting.done()
     await create(registry, "/v1/clusters", cluster_body(), agency)
-    page = (await asyncio.wait_for(waiting, 10)).json()
+    # The poll waits up to 30 s; answered well before that, it was the commit that ended it.
+    # (20 s only bounds a hang: a loaded machine needs far less to commit one change.)
+    page = (await asyncio.wait_for(waiting, 20)).json()
     assert [c["entity"] for c in page["items"]] == ["cluster"]
-    assert time.monotonic() - started < 5
 
 
 async def test_feed_is_for_services_and_admins_only(registry: httpx.AsyncClient) -> None:
@@ -340,17 +339,16 @@ async def test_stopping_abandons_a_long_poll_and_bounds_a_stuck_page(registry: h
     follower.start()
     await _until(_is_set(follower.caught_up), "the follower did not catch up")
     await asyncio.sleep(0.2)  # now long-polling for 30 s
-    started = time.monotonic()
-    await follower.stop()
-    assert time.monotonic() - started < 2, "a long-poll in flight is abandoned at once"
+    # Stopped well before the poll's 30 s are up: the poll in flight was abandoned, not waited
+    # for (15 s only bounds a hang, generously for a loaded machine).
+    await asyncio.wait_for(follower.stop(), 15)
 
     stuck = _SlowConsumer()  # never released: its transaction never ends
     follower = _slow_follower(registry, stuck, stop_timeout=0.3)
     follower.start()
     await asyncio.wait_for(stuck.applying.wait(), 10)
-    started = time.monotonic()
-    await follower.stop()
-    assert time.monotonic() - started < 3
+    # The page never finishes, so only the stop timeout can end stop() (15 s bounds a hang).
+    await asyncio.wait_for(follower.stop(), 15)
     assert stuck.cursor == 0, "cancelled: nothing stored, the page is fetched again next time"
 
 

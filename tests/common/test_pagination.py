@@ -12,7 +12,7 @@ import pytest
 from services.common.errors import ValidationFailed
 from services.common.pagination import decode_cursor, encode_cursor
 from tests.registry.helpers import cluster_body, create, make_agency
-from tests.support import ADMIN, agency_headers
+from tests.support import ADMIN, agency_headers, assert_problem
 
 
 @pytest.mark.parametrize("key", ["clu_01JD3W6V8K2N4R7T9X0Y1Z2A3B", "", "iso-9001", "ünïcödé/+=?&", "a" * 300])
@@ -47,19 +47,10 @@ def test_garbage_cursor_is_a_validation_error(cursor: str) -> None:
     assert [(e.location, e.field) for e in caught.value.errors] == [("query", "cursor")]
 
 
-def _assert_problem(response: httpx.Response, status: int, field: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem = dict(response.json())
-    assert problem["status"] == status
-    assert field in [e["field"] for e in problem["errors"]], problem
-    return problem
-
-
 @pytest.mark.parametrize("cursor", ["garbage!", _b64(b"not json"), _b64(json.dumps({"k": 5}).encode())])
 async def test_garbage_cursor_through_a_list_is_422(registry: httpx.AsyncClient, cursor: str) -> None:
     response = await registry.get("/v1/clusters", params={"cursor": cursor}, headers=ADMIN)
-    problem = _assert_problem(response, 422, "cursor")
+    problem = assert_problem(response, 422, field="cursor")
     assert problem["type"].endswith("/validation-error")
     assert problem["errors"][0]["location"] == "query"
 
@@ -115,12 +106,12 @@ async def test_pages_are_stable_when_records_are_added_between_pages(registry: h
 @pytest.mark.parametrize("limit", [0, -1, 201, 10_000])
 async def test_limit_out_of_range_is_422(registry: httpx.AsyncClient, limit: int) -> None:
     response = await registry.get("/v1/clusters", params={"limit": limit}, headers=ADMIN)
-    _assert_problem(response, 422, "limit")
+    assert_problem(response, 422, field="limit")
 
 
 async def test_limit_not_a_number_is_422(registry: httpx.AsyncClient) -> None:
     response = await registry.get("/v1/clusters", params={"limit": "ten"}, headers=ADMIN)
-    _assert_problem(response, 422, "limit")
+    assert_problem(response, 422, field="limit")
 
 
 async def test_limit_bounds_are_inclusive(registry: httpx.AsyncClient) -> None:
@@ -133,7 +124,7 @@ async def test_limit_applies_to_lists_outside_the_record_machinery(registry: htt
     """The certification vocabulary uses the shared page dependency, not the ListQuery model."""
     assert (await registry.get("/v1/certification-schemes", params={"limit": 0}, headers=ADMIN)).status_code == 422
     bad = await registry.get("/v1/certification-schemes", params={"cursor": "garbage!"}, headers=ADMIN)
-    _assert_problem(bad, 422, "cursor")
+    assert_problem(bad, 422, field="cursor")
     walked: list[str] = []
     cursor: str | None = None
     for _ in range(200):
@@ -150,4 +141,4 @@ async def test_limit_applies_to_lists_outside_the_record_machinery(registry: htt
 
 async def test_unknown_query_parameter_is_422(registry: httpx.AsyncClient) -> None:
     response = await registry.get("/v1/clusters", params={"limt": 3}, headers=ADMIN)
-    _assert_problem(response, 422, "limt")
+    assert_problem(response, 422, field="limt")

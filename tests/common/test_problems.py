@@ -12,23 +12,7 @@ from asgi_lifespan import LifespanManager
 from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
 from tests.registry.helpers import cluster_body, firm_body, make_agency
-from tests.support import ADMIN, LIFESPAN_TIMEOUTS, SERVICE, agency_headers, running
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response: httpx.Response, status: int, slug: str | None = None) -> dict[str, Any]:
-    """The response is a problem of ``status`` whose request_id is the X-Request-ID header."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    problem = dict(response.json())
-    assert problem["status"] == status
-    assert problem["title"]
-    if slug is not None:
-        assert problem["type"].endswith(f"/{slug}"), problem["type"]
-    assert response.headers.get("x-request-id"), "every response carries X-Request-ID"
-    assert problem["request_id"] == response.headers["x-request-id"]
-    return problem
+from tests.support import ADMIN, LIFESPAN_TIMEOUTS, SERVICE, agency_headers, assert_problem, running
 
 
 def fields_of(problem: dict[str, Any]) -> list[str]:

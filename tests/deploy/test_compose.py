@@ -19,6 +19,8 @@ import pytest
 
 from tests.deploy.helpers import DEPLOY, ROOT
 
+pytestmark = pytest.mark.deploy
+
 TIMEOUT_SECONDS = 1800
 
 

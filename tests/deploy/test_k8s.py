@@ -21,6 +21,8 @@ import pytest
 
 from tests.deploy.helpers import DEPLOY, PORTS, image_services, load_all_yaml
 
+pytestmark = [pytest.mark.deploy, pytest.mark.xdist_group("k8s")]  # one worker renders the manifests once
+
 K8S = DEPLOY / "k8s"
 OVERLAYS = ("staging", "production")
 KUBERNETES_VERSIONS = ("1.29.0", "1.33.0")

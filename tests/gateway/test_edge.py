@@ -33,8 +33,7 @@ from services.matching.settings import MatchingSettings
 from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
 from services.reporting.settings import ReportingSettings
-from tests.conftest import BOOTSTRAP_KEY
-from tests.support import LIFESPAN_TIMEOUTS, Stack, free_port
+from tests.support import BOOTSTRAP_KEY, LIFESPAN_TIMEOUTS, Stack, free_port
 
 ADMIN_KEY = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
 PROBLEM = "application/problem+json"

@@ -11,8 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import BOOTSTRAP_KEY
-from tests.support import Stack
+from tests.support import BOOTSTRAP_KEY, Stack
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the database is beside the point here

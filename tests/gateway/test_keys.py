@@ -12,9 +12,8 @@ from sqlalchemy import func, select, update
 from gateway.keys.service import BOOTSTRAP_KEY_ID, hash_key, install_bootstrap_key
 from gateway.tables import ApiKey
 from services.common.db import create_engine, create_sessionmaker
-from tests.conftest import BOOTSTRAP_KEY
 from tests.registry.helpers import firm_body
-from tests.support import Stack
+from tests.support import BOOTSTRAP_KEY, Stack
 
 ADMIN_KEY = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
 

@@ -25,8 +25,7 @@ from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
 from services.reporting.app import create_app as create_reporting
 from services.reporting.settings import ReportingSettings
-from tests.conftest import BOOTSTRAP_KEY
-from tests.support import Stack
+from tests.support import BOOTSTRAP_KEY, Stack
 
 ADMIN_KEY = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
 AGENCY = {"name": "Ministerio", "country": "EC"}

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BOOTSTRAP_KEY
 from tests.registry.helpers import (
     activity_body,
     broker_body,
@@ -23,7 +22,7 @@ from tests.registry.helpers import (
     network_body,
     programme_body,
 )
-from tests.support import Stack
+from tests.support import BOOTSTRAP_KEY, Stack
 
 ADMIN = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
 

@@ -19,6 +19,8 @@ import pytest
 
 from tests.support import POSTGRES_ENV
 
+pytestmark = pytest.mark.bench
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

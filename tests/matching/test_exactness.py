@@ -303,7 +303,6 @@ def test_shortlists_equal_the_brute_force_reference(records: list[SupplierRecord
         assert engine(view, q) == reference(records, view.text, q)
 
 
-@SETTINGS
 def changed_views(
     records: list[SupplierRecord], changes: list[tuple[int, bool]], data: Any
 ) -> Iterator[tuple[View, list[SupplierRecord]]]:
@@ -330,6 +329,7 @@ def changed_views(
         yield view, list(current.values())
 
 
+@SETTINGS
 @given(
     records=catalogues(),
     changes=st.lists(st.tuples(st.integers(0, 45), st.booleans(), st.integers(0, 10**6)), max_size=8),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
-from tests.support import ADMIN, agency_headers
+from tests.support import ADMIN, SERVICE, agency_headers
 
 
 async def make_agency(registry: httpx.AsyncClient, name: str = "Agency", country: str = "EC") -> str:
@@ -108,3 +112,117 @@ def activity_body(**overrides: Any) -> dict[str, Any]:
         "participants": {"entrepreneurs": 25, "brokers": 2},
         "women_participants": 11,
     } | overrides
+
+
+# --- bulk imports ----------------------------------------------------------------------
+
+HEADER = [
+    "name",
+    "national_id_scheme",
+    "national_id",
+    "roles",
+    "size_class",
+    "isic_codes",
+    "hs_codes",
+    "certifications",
+    "country",
+    "subdivision",
+    "locality",
+    "street",
+    "latitude",
+    "longitude",
+    "employees",
+]
+
+
+def firm_row(i: int, **overrides: Any) -> dict[str, Any]:
+    return {
+        "name": f"Confecciones Imbabura {i} Cía. Ltda.",
+        "national_id_scheme": "RUC",
+        "national_id": f"10900{i:05d}001",
+        "roles": "supplier",
+        "size_class": "small",
+        "isic_codes": "1410; 1430",
+        "hs_codes": "6109",
+        "certifications": "iso-9001:2024-01-01:2099-12-31",
+        "country": "EC",
+        "subdivision": "EC-I",
+        "locality": f"Town {i}",
+        "street": f"Calle {i} y Bolívar",
+        "latitude": f"{0.33 + i * 0.01:.4f}",
+        "longitude": f"{-78.21 - i * 0.01:.4f}",
+        "employees": str(10 + i),
+    } | overrides
+
+
+def to_csv(rows: Sequence[dict[str, Any]], header: Sequence[str] = HEADER, delimiter: str = ",") -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(header), delimiter=delimiter, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+async def upload(
+    registry: httpx.AsyncClient,
+    content: bytes,
+    agency: str,
+    *,
+    media: str = "text/csv",
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    return await registry.post(
+        "/v1/imports",
+        content=content,
+        params=params,
+        headers=agency_headers(agency) | {"Content-Type": media} | (headers or {}),
+    )
+
+
+async def finished(registry: httpx.AsyncClient, job_id: str, agency: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        response = await registry.get(f"/v1/imports/{job_id}", headers=agency_headers(agency))
+        assert response.status_code == 200, response.text
+        job = dict(response.json())
+        if job["status"] in ("completed", "failed"):
+            return job
+        assert asyncio.get_running_loop().time() < deadline, job
+        await asyncio.sleep(0.05)
+
+
+async def import_csv(registry: httpx.AsyncClient, rows: Sequence[dict[str, Any]], agency: str) -> dict[str, Any]:
+    response = await upload(registry, to_csv(rows), agency)
+    assert response.status_code == 202, response.text
+    return await finished(registry, response.json()["id"], agency)
+
+
+async def errors_csv(registry: httpx.AsyncClient, job_id: str, agency: str) -> list[dict[str, str]]:
+    response = await registry.get(f"/v1/imports/{job_id}/errors.csv", headers=agency_headers(agency))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    return list(csv.DictReader(io.StringIO(response.text)))
+
+
+async def firms_of(registry: httpx.AsyncClient, agency: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params = {"agency_id": agency, "limit": "200"} | ({"cursor": cursor} if cursor else {})
+        page = (await registry.get("/v1/firms", params=params, headers=ADMIN)).json()
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
+async def feed(registry: httpx.AsyncClient) -> list[dict[str, Any]]:
+    changes: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        page = (await registry.get("/v1/changes", params={"after": after, "limit": 1000}, headers=SERVICE)).json()
+        changes += page["items"]
+        after = page["next_after"]
+        if not page["has_more"]:
+            return changes

@@ -20,11 +20,18 @@ from tests.registry.helpers import (
     broker_body,
     cluster_body,
     create,
+    errors_csv,
+    finished,
     firm_body,
+    firm_row,
+    firms_of,
+    import_csv,
     institution_body,
     make_agency,
     network_body,
     programme_body,
+    to_csv,
+    upload,
 )
 from tests.support import ADMIN, agency_headers
 
@@ -160,8 +167,6 @@ async def test_a_cursor_holding_a_control_character_is_refused(registry: httpx.A
 
 
 async def test_an_import_reads_numbers_from_text_but_keeps_their_bounds(registry: httpx.AsyncClient) -> None:
-    from tests.registry.test_imports import errors_csv, firm_row, firms_of, import_csv
-
     agency = await make_agency(registry)
     rows = [
         firm_row(1, employees="12"),  # a file holds text: "12" is twelve
@@ -180,8 +185,6 @@ async def test_an_import_reads_numbers_from_text_but_keeps_their_bounds(registry
 async def test_an_import_delimiter_must_be_one_printable_character_or_a_tab(
     registry: httpx.AsyncClient, delimiter: str
 ) -> None:
-    from tests.registry.test_imports import firm_row, to_csv, upload
-
     agency = await make_agency(registry)
     response = await upload(registry, to_csv([firm_row(1)]), agency, params={"delimiter": delimiter})
     _assert_names(response, "delimiter")
@@ -190,8 +193,6 @@ async def test_an_import_delimiter_must_be_one_printable_character_or_a_tab(
 
 
 async def test_a_tab_delimited_import_is_read(registry: httpx.AsyncClient) -> None:
-    from tests.registry.test_imports import finished, firm_row, to_csv, upload
-
     agency = await make_agency(registry)
     response = await upload(registry, to_csv([firm_row(1)], delimiter="\t"), agency, params={"delimiter": "\t"})
     assert response.status_code == 202, response.text

@@ -13,8 +13,18 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.common.principal import Role
 from services.registry.duplicates import detector
-from tests.registry.helpers import create, firm_body, make_agency, network_body
-from tests.registry.test_imports import feed, finished, firm_row, firms_of, to_csv, upload
+from tests.registry.helpers import (
+    create,
+    feed,
+    finished,
+    firm_body,
+    firm_row,
+    firms_of,
+    make_agency,
+    network_body,
+    to_csv,
+    upload,
+)
 from tests.support import ADMIN, agency_headers, principal_headers
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
 from tests.registry.helpers import cluster_body, create, firm_body, make_agency
-from tests.support import ADMIN, SERVICE, TEST_SECRET, agency_headers, principal_headers
+from tests.support import ADMIN, SERVICE, TEST_SECRET, agency_headers, assert_problem, principal_headers
 
 SCHEME = {"code": "fsc-coc", "name": "FSC Chain of Custody", "category": "forestry"}
 
@@ -27,16 +27,6 @@ async def read(registry: httpx.AsyncClient, path: str) -> httpx.Response:
     response = await registry.get(path, headers=ADMIN)
     assert response.status_code == 200, response.text
     return response
-
-
-def assert_problem(response: httpx.Response, status: int, slug: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem = dict(response.json())
-    if slug is not None:
-        assert problem["type"].endswith(f"/{slug}"), problem
-    assert problem["request_id"] == response.headers["x-request-id"]
-    return problem
 
 
 # --- tenants -------------------------------------------------------------------------------------------------------

@@ -20,9 +20,8 @@ import httpx
 from starlette.types import ASGIApp
 
 from services.common.principal import Role
-from tests.conftest import BOOTSTRAP_KEY
 from tests.registry.helpers import cluster_body, firm_body
-from tests.support import Stack, principal_headers
+from tests.support import BOOTSTRAP_KEY, Stack, principal_headers
 
 ADMIN = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
 VALID = {"valid_from": "2020-01-01", "valid_until": "2099-12-31"}

@@ -7,10 +7,13 @@ or ``(value, {category: n})`` for a value and its non-zero categories.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from services.reporting.indicators.definitions import DEFINITIONS
 
+# Charts and screenshots the output and browser tests keep for a reader to look at.
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reporting"
 NULL_WHEN_EMPTY = {"median_days_to_contract", "linkage_conversion"}
 
 
@@ -273,3 +276,8 @@ UNTIL_2024 = expect(  # to=2024-12-31: only the ended Agra pilot, its activity, 
 )
 
 AGENCY_B = COUNTRY_EC  # agency B's records are exactly the Ecuadorian ones
+
+
+def same(text: str, value: Any) -> bool:
+    """A value as the HTML or CSV shows it (empty for null) equals the JSON value."""
+    return value is None if text == "" else value is not None and float(text) == float(value)

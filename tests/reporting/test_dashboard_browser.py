@@ -17,7 +17,9 @@ import pytest
 from tests.reporting import expected
 from tests.reporting.browser import Page, chromium, ensure_chromium, serve
 from tests.reporting.dataset import ADMIN, Dataset
-from tests.reporting.test_outputs import ARTIFACTS, same
+from tests.reporting.expected import ARTIFACTS, same
+
+pytestmark = pytest.mark.browser
 
 READ_FIGURES = """(() => {
   const read = (selector, key) => Array.from(document.querySelectorAll(selector)).map(e => ({

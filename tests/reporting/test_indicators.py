@@ -189,8 +189,8 @@ def utc(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-async def test_bad_input_is_a_422_problem(reporting_platform: Stack) -> None:
-    client = reporting_platform.client
+async def test_bad_input_is_a_422_problem(whole_platform: Stack) -> None:
+    client = whole_platform.client
     cases: list[tuple[str, dict[str, Any], str]] = [
         ("/v1/indicators", {"colour": "red"}, "colour"),
         ("/v1/indicators", {"programme": "x"}, "programme"),  # misspelt filter: refused, never ignored
@@ -227,8 +227,8 @@ async def test_bad_input_is_a_422_problem(reporting_platform: Stack) -> None:
         assert field in [e["field"] for e in problem["errors"]], (path, params, problem)
 
 
-async def test_reads_need_a_reporting_key(reporting_platform: Stack) -> None:
-    viewer = await reporting_platform.issue_key(ADMIN["Authorization"].split()[1], role="viewer")
+async def test_reads_need_a_reporting_key(whole_platform: Stack) -> None:
+    viewer = await whole_platform.issue_key(ADMIN["Authorization"].split()[1], role="viewer")
     for path in (
         "/v1/indicators",
         "/v1/indicators/series",
@@ -239,7 +239,7 @@ async def test_reads_need_a_reporting_key(reporting_platform: Stack) -> None:
         "/v1/exports/definitions.csv",
         "/dashboard",
     ):
-        anonymous = await reporting_platform.client.get(path)
+        anonymous = await whole_platform.client.get(path)
         assert anonymous.status_code == 401, path
-        allowed = await reporting_platform.client.get(path, headers={"Authorization": f"Bearer {viewer}"})
+        allowed = await whole_platform.client.get(path, headers={"Authorization": f"Bearer {viewer}"})
         assert allowed.status_code == 200, (path, allowed.text)

@@ -13,14 +13,9 @@ from xml.etree import ElementTree
 from services.reporting.indicators.definitions import DEFINITIONS, markdown_table
 from tests.reporting import expected
 from tests.reporting.dataset import ADMIN, Dataset
+from tests.reporting.expected import ARTIFACTS, same
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "reporting"
-
-
-def same(text: str, value: Any) -> bool:
-    """A value as the HTML or CSV shows it (empty for null) equals the JSON value."""
-    return value is None if text == "" else value is not None and float(text) == float(value)
 
 
 async def get(dataset: Dataset, path: str, **params: Any) -> Any:
