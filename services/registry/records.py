@@ -24,13 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.bounds import RecordId
 from services.common.bulk import insert_rows
 from services.common.changefeed import PendingChange, record_changes
-from services.common.deps import IfMatchHeader, SessionDep, required_if_match
+from services.common.deps import IfMatchHeader, SessionDep, check_if_match, etag_matches, version_etag
 from services.common.errors import (
     PROBLEM_RESPONSES,
     Conflict,
     Forbidden,
     NotFound,
-    PreconditionFailed,
     ValidationFailed,
     field_error,
 )
@@ -148,12 +147,7 @@ class ResourceSpec:
 
 
 def etag_of(row: RecordColumns) -> str:
-    return f'"{row.version}"'
-
-
-def _matches(if_match: str, row: RecordColumns) -> bool:
-    candidates = [c.strip().removeprefix("W/") for c in if_match.split(",")]
-    return "*" in candidates or etag_of(row) in candidates
+    return version_etag(row.version)
 
 
 def public_of(spec: ResourceSpec, row: RecordColumns) -> BaseModel:
@@ -443,9 +437,7 @@ async def _writable(
     row = await get_record(session, spec, record_id, for_update=True)
     if not principal.can_write_for_agency(spec.owner_of(row)):
         raise Forbidden(f"This {spec.entity} belongs to another agency")
-    if_match = required_if_match(if_match, "Send the record's ETag in If-Match to change it")
-    if not _matches(if_match, row):
-        raise PreconditionFailed(f"The {spec.entity} is now at version {row.version}; read it again")
+    check_if_match(if_match, row.version, spec.entity)
     return row
 
 
@@ -621,7 +613,7 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
         if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
     ) -> Any:
         row = await get_record(session, spec, record_id)
-        if if_none_match is not None and _matches(if_none_match, row):
+        if if_none_match is not None and etag_matches(if_none_match, etag_of(row)):
             return Response(status_code=304, headers={"ETag": etag_of(row)})
         response.headers["ETag"] = etag_of(row)
         return public_of(spec, row)

@@ -10,11 +10,10 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from services.common.bounds import RecordId
-from services.common.deps import IfMatchHeader, SessionDep, required_if_match
+from services.common.deps import IfMatchHeader, SessionDep, check_if_match, version_etag
 from services.common.errors import (
     PROBLEM_RESPONSES,
     Conflict,
-    PreconditionFailed,
     invalid_field,
 )
 from services.common.idempotency import IdempotencyDep
@@ -58,7 +57,7 @@ def _public(row: Linkage) -> LinkagePublic:
 
 
 def _etag(row: Linkage) -> str:
-    return f'"{row.version}"'
+    return version_etag(row.version)
 
 
 def _check_move(current: Stage, target: Stage) -> None:
@@ -161,9 +160,7 @@ async def update_linkage(
 ) -> LinkagePublic:
     row = writable(principal, await session.get(Linkage, linkage_id, with_for_update=True), "linkage", linkage_id)
     assert isinstance(row, Linkage)
-    if_match = required_if_match(if_match, "Send the ETag of the version you read in If-Match")
-    if if_match.strip().removeprefix("W/") not in (_etag(row), "*"):
-        raise PreconditionFailed(f"The linkage is now at version {row.version}")
+    check_if_match(if_match, row.version, "linkage")
     now = datetime.now(UTC)
     if body.stage is not None and body.stage.value != row.stage:
         _check_move(Stage(row.stage), body.stage)

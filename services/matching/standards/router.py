@@ -10,11 +10,10 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from services.common.bounds import INT32_MAX, RecordId
-from services.common.deps import IfMatchHeader, SessionDep, required_if_match
+from services.common.deps import IfMatchHeader, SessionDep, check_if_match, version_etag
 from services.common.errors import (
     PROBLEM_RESPONSES,
     NotFound,
-    PreconditionFailed,
     ValidationFailed,
     field_error,
 )
@@ -50,7 +49,7 @@ def _public(row: BuyerStandard | BuyerStandardVersion, firm_id: str | None, upda
 
 
 def _etag(row: BuyerStandard) -> str:
-    return f'"{row.version}"'
+    return version_etag(row.version)
 
 
 @router.post(
@@ -157,9 +156,7 @@ async def update_standards(
         principal, await session.get(BuyerStandard, standards_id, with_for_update=True), "buyer standards", standards_id
     )
     assert isinstance(row, BuyerStandard)
-    if_match = required_if_match(if_match, "Send the ETag of the version you read in If-Match")
-    if if_match.strip().removeprefix("W/") not in (_etag(row), "*"):
-        raise PreconditionFailed(f"The buyer standards are now at version {row.version}")
+    check_if_match(if_match, row.version, "buyer standards")
     merged = dict(row.body)
     for part in ("constraints", "criteria"):
         value = getattr(body, part)
