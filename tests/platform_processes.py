@@ -46,10 +46,11 @@ def _migrations(module: str) -> Path:
     return Path(__file__).parent.parent / module.replace(".", "/") / "migrations"
 
 
-def _wait_ready(url: str, processes: dict[str, subprocess.Popen[bytes]], seconds: float = 120) -> None:
+def wait_ready(url: str, processes: dict[str, subprocess.Popen[bytes]] | None = None, seconds: float = 120) -> None:
+    """Wait until ``url`` answers 200; fail at once if one of ``processes`` has exited."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        for module, process in processes.items():
+        for module, process in (processes or {}).items():
             if process.poll() is not None:
                 raise RuntimeError(f"{module} exited with {process.returncode} before {url} was ready")
         try:
@@ -110,7 +111,7 @@ def running_platform(workdir: Path, admin_url: str | None = None, **env: str) ->
                     [sys.executable, "-m", module, "serve", "--no-migrate"], env=environment, stdout=log, stderr=log
                 )
         for module in SERVICES:
-            _wait_ready(base[module] + "/readyz", processes)
+            wait_ready(base[module] + "/readyz", processes)
         with httpx.Client(
             base_url=base["gateway"], headers={"Authorization": f"Bearer {admin_key}"}, timeout=30
         ) as client:

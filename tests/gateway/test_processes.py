@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.platform_processes import wait_ready
 from tests.support import free_port
 
 KEY = "lk_process_test_key_0123456789abcdefghijklmnopqrstuv"
@@ -60,26 +61,14 @@ class Processes:
                 process.wait(10)
 
 
-def _wait_ready(url: str, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} not ready after {seconds} s")
-
-
 @pytest.fixture
 def processes(tmp_path: Path) -> Iterator[Processes]:
     running = Processes(tmp_path)
     try:
         running.start("services.registry")
         running.start("gateway")
-        _wait_ready(f"http://127.0.0.1:{running.registry_port}/readyz")
-        _wait_ready(f"http://127.0.0.1:{running.gateway_port}/readyz")
+        wait_ready(f"http://127.0.0.1:{running.registry_port}/readyz")
+        wait_ready(f"http://127.0.0.1:{running.gateway_port}/readyz")
         yield running
     finally:
         running.stop_all()
@@ -101,7 +90,7 @@ def test_the_stack_survives_an_upstream_killed_mid_test(processes: Processes) ->
         assert client.get("/readyz").json()["checks"]["registry"] != "ok"
 
         processes.start("services.registry")
-        _wait_ready(f"http://127.0.0.1:{processes.registry_port}/readyz")
+        wait_ready(f"http://127.0.0.1:{processes.registry_port}/readyz")
         deadline = time.monotonic() + 60  # the breaker closes after 1 s; 60 only bounds a hang on a loaded machine
         while (response := client.get("/v1/agencies")).status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.2)
