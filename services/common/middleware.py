@@ -25,11 +25,11 @@ logger = structlog.get_logger("access")
 
 
 def body_limit(path: str, max_bytes: int, path_limits: Mapping[str, int] | None = None) -> int:
-    """The body size limit of ``path``: that of the longest prefix in ``path_limits``, else ``max_bytes``."""
-    for prefix, limit in sorted((path_limits or {}).items(), key=lambda item: -len(item[0])):
-        if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
-            return limit
-    return max_bytes
+    """The body size limit of ``path``: that of the longest prefix in ``path_limits``
+    holding it (so "/v1/imports" wins over "/v1"), else ``max_bytes``."""
+    limits = path_limits or {}
+    holding = [prefix for prefix in limits if path == prefix or path.startswith(prefix.rstrip("/") + "/")]
+    return limits[max(holding, key=len)] if holding else max_bytes
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
