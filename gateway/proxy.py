@@ -167,14 +167,31 @@ class Forwarder:
                 return await self._forward(request, principal, prefix, upstream, spooled)
         return await self._forward(request, principal, prefix, upstream, await request.body())
 
+    async def read(self, upstream_name: str, path: str, principal: Principal, request_id: str) -> httpx.Response:
+        """A GET the gateway makes on its own account, as ``principal``, body read: the same
+        signing, deadline, retries and circuit breaker as a forwarded request."""
+        upstream = self.upstreams[upstream_name]
+        url = upstream.base_url.rstrip("/") + path
+        headers = self._acting_as(principal, request_id)
+        response = await self._send(upstream, "GET", url, "", headers, b"", True, principal.subject)
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
+    def _acting_as(self, principal: Principal, request_id: str) -> dict[str, str]:
+        return {
+            PRINCIPAL_HEADER: sign_principal(principal, self.principal_secret, ttl_seconds=self.principal_ttl_seconds),
+            "x-request-id": request_id,
+        }
+
     async def _forward(
         self, request: Request, principal: Principal, prefix: str, upstream: Upstream, body: bytes | _SpooledBody
     ) -> Response:
         traceparent = next_traceparent(request.headers.get("traceparent"))
         headers = {k: v for k, v in request.headers.items() if k.lower() not in NOT_FORWARDED}
-        headers |= {
-            PRINCIPAL_HEADER: sign_principal(principal, self.principal_secret, ttl_seconds=self.principal_ttl_seconds),
-            "x-request-id": request.state.request_id,
+        headers |= self._acting_as(principal, request.state.request_id) | {
             "traceparent": traceparent,
             "x-forwarded-for": request.client.host if request.client else "",
             "x-forwarded-proto": request.url.scheme,

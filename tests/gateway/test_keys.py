@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
+from gateway.breaker import BreakerState, CircuitBreaker
 from gateway.keys.service import BOOTSTRAP_KEY_ID, hash_key, install_bootstrap_key
 from gateway.tables import ApiKey
 from services.common.db import create_engine, create_sessionmaker
@@ -118,6 +119,27 @@ async def test_a_key_whose_owner_cannot_be_checked_is_503(stack: Stack) -> None:
     # Keys that name no owner need no registry.
     viewer = await stack.client.post("/v1/api-keys", json={"name": "k", "role": "viewer"}, headers=ADMIN_KEY)
     assert viewer.status_code == 201, viewer.text
+
+
+def _state(breaker: CircuitBreaker) -> BreakerState:
+    return breaker.state  # read afresh (a comparison above narrowed the attribute for mypy)
+
+
+async def test_an_owner_check_reports_to_the_circuit_breaker(stack: Stack) -> None:
+    agency_id = await _registered(stack, "/v1/agencies", {"name": "Ministerio", "country": "EC"})
+    registry = stack.gateway.state.forwarder.upstreams["registry"]
+    registry.breaker.reset_seconds = 0.2
+    reachable, registry.base_url = registry.base_url, "http://registry-down"
+    body = {"name": "k", "role": "agency", "agency_id": agency_id}
+    while registry.breaker.state is not BreakerState.open:  # owner checks that cannot connect open it
+        assert (await stack.client.post("/v1/api-keys", json=body, headers=ADMIN_KEY)).status_code == 503
+    registry.base_url = reachable
+    await asyncio.sleep(0.3)  # half-open: the next request to the registry is its trial
+    created = await stack.client.post("/v1/api-keys", json=body, headers=ADMIN_KEY)
+    assert created.status_code == 201, created.text
+    # The owner check was the trial and said the registry is back: requests flow at once.
+    assert _state(registry.breaker) is BreakerState.closed
+    assert (await stack.client.get("/v1/agencies", headers=ADMIN_KEY)).status_code == 200
 
 
 @pytest.mark.parametrize(
