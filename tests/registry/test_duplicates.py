@@ -357,14 +357,21 @@ async def test_undo_refuses_when_a_repointed_record_changed_since(registry: http
     assert (await registry.get(f"/v1/firms/{twin['id']}", headers=headers)).status_code == 404  # nothing half-undone
 
 
-async def test_undo_restores_the_merged_firms_other_pairs(registry: httpx.AsyncClient) -> None:
-    # Three firms sharing a national id: merging one pair drops the merged firm's pair with
-    # the third; undo brings that pair back as it was, without a second copy of it.
+async def _three_firms_sharing_a_national_id(
+    registry: httpx.AsyncClient,
+) -> tuple[dict[str, str], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """An agency's headers and three of its firms with one national id (three candidate pairs)."""
     agency = await make_agency(registry, country="IN")
-    headers = agency_headers(agency)
     first = await create(registry, "/v1/firms", india_firm(), agency)
     second = await create(registry, "/v1/firms", india_firm(name="SGKM Exports", street=None), agency)
     third = await create(registry, "/v1/firms", india_firm(name="Ganesh Knits", street=None), agency)
+    return agency_headers(agency), first, second, third
+
+
+async def test_undo_restores_the_merged_firms_other_pairs(registry: httpx.AsyncClient) -> None:
+    # Three firms sharing a national id: merging one pair drops the merged firm's pair with
+    # the third; undo brings that pair back as it was, without a second copy of it.
+    headers, first, second, third = await _three_firms_sharing_a_national_id(registry)
     before = {(c["firm_a"], c["firm_b"]): c for c in await candidates(registry, headers)}
     assert len(before) == 3 and all(c["same_national_id"] for c in before.values())
     pair = before[tuple(sorted((first["id"], second["id"])))]
@@ -382,11 +389,7 @@ async def test_undo_restores_the_merged_firms_other_pairs(registry: httpx.AsyncC
 
 
 async def test_undo_leaves_out_pairs_with_a_firm_deleted_since(registry: httpx.AsyncClient) -> None:
-    agency = await make_agency(registry, country="IN")
-    headers = agency_headers(agency)
-    first = await create(registry, "/v1/firms", india_firm(), agency)
-    second = await create(registry, "/v1/firms", india_firm(name="SGKM Exports", street=None), agency)
-    third = await create(registry, "/v1/firms", india_firm(name="Ganesh Knits", street=None), agency)
+    headers, first, second, third = await _three_firms_sharing_a_national_id(registry)
     pair = next(
         c for c in await candidates(registry, headers) if {c["firm_a"], c["firm_b"]} == {first["id"], second["id"]}
     )
