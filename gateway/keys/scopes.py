@@ -21,4 +21,7 @@ ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
     Role.lead_firm: (REGISTRY_READ, MATCHING_READ, MATCHING_WRITE),
     Role.integrator: (REGISTRY_READ, MATCHING_READ, MATCHING_WRITE),
     Role.viewer: (REGISTRY_READ, MATCHING_READ, REPORTING_READ),
+    # Matching decides which writes they may make: answers and messages for their suppliers.
+    Role.supplier: (REGISTRY_READ, MATCHING_READ, MATCHING_WRITE),
+    Role.broker: (REGISTRY_READ, MATCHING_READ, MATCHING_WRITE),
 }

@@ -33,6 +33,8 @@ class Role(StrEnum):
     lead_firm = "lead_firm"  # a buyer: its own standards, shortlists, linkages
     integrator = "integrator"  # a national SME portal embedding matching
     viewer = "viewer"  # read-only access (e.g. M&E officers)
+    supplier = "supplier"  # a supplier firm: its invitations, its answers, its scorecards
+    broker = "broker"  # a cluster development agent: acts for the suppliers it supports
     service = "service"  # another platform service (change-feed followers)
 
 
@@ -45,6 +47,7 @@ class Principal(BaseModel):
     role: Role
     agency_id: str | None = None
     firm_id: str | None = None
+    broker_id: str | None = None  # a broker key's registry record
     scopes: tuple[str, ...] = ()
 
     @property
