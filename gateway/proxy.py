@@ -62,6 +62,8 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/v1/buyer-standards", "matching"),
     ("/v1/shortlists", "matching"),
     ("/v1/linkages", "matching"),
+    ("/v1/requests", "matching"),
+    ("/v1/invitations", "matching"),
     ("/v1/indicators", "reporting"),
     ("/v1/charts", "reporting"),
     ("/v1/exports", "reporting"),

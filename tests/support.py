@@ -162,10 +162,17 @@ async def running(app: FastAPI, base_url: str = "http://test") -> AsyncIterator[
 class Stack:
     """The gateway with in-process upstreams; ``client`` talks to the gateway."""
 
-    def __init__(self, client: httpx.AsyncClient, gateway: FastAPI, upstreams: dict[str, FastAPI]) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        gateway: FastAPI,
+        upstreams: dict[str, FastAPI],
+        apps: dict[str, FastAPI] | None = None,
+    ) -> None:
         self.client = client
         self.gateway = gateway
-        self.upstreams = upstreams
+        self.upstreams = upstreams  # each running upstream as an ASGI app
+        self.apps = apps or {}  # the FastAPI objects behind them, for their state (e.g. matching's clock)
 
     @classmethod
     @asynccontextmanager
@@ -190,10 +197,11 @@ class Stack:
             )
             mounts: dict[str, httpx.AsyncBaseTransport] = {"http://registry": httpx.ASGITransport(app=registry.app)}
             upstreams = {"registry": registry.app}
+            apps: dict[str, FastAPI] = {}
             if matching_settings is not None:
-                matching = await stack.enter_async_context(
-                    LifespanManager(create_matching(matching_settings, http_mounts=dict(mounts)), **LIFESPAN_TIMEOUTS)  # type: ignore[arg-type]
-                )
+                matching_app = create_matching(matching_settings, http_mounts=dict(mounts))  # type: ignore[arg-type]
+                apps["matching"] = matching_app
+                matching = await stack.enter_async_context(LifespanManager(matching_app, **LIFESPAN_TIMEOUTS))
                 mounts["http://matching"] = httpx.ASGITransport(app=matching.app)
                 upstreams["matching"] = matching.app
             if reporting_settings is not None:  # follows the registry's and (when running) matching's feeds
@@ -214,7 +222,7 @@ class Stack:
             client = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway.app), base_url="http://gateway")
             )
-            yield cls(client, gateway_app, upstreams)  # type: ignore[arg-type]
+            yield cls(client, gateway_app, upstreams, apps)  # type: ignore[arg-type]
 
     async def issue_key(self, admin_key: str, **body: object) -> str:
         response = await self.client.post(

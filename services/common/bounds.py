@@ -20,7 +20,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 INT32_MAX = 2**31 - 1  # PostgreSQL INTEGER, the type of every count column
 MAX_QUANTITY = 1e12  # capacities per month, in any unit: far above any plant
@@ -119,3 +119,16 @@ class StrictInput(BaseModel):
     """API input: unknown fields are refused, not ignored (no mass assignment)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def rule_broken(model: str, problems: list[tuple[tuple[str | int, ...], str]], value: object = None) -> ValidationError:
+    """Errors of a cross-field rule, each located at the field it is about.
+
+    Raised inside a model validator, pydantic reports these errors at their own
+    locations (e.g. ``members.2.role``), so a 422 names the field, not the model.
+    """
+    details = [
+        InitErrorDetails(type=PydanticCustomError("rule", "{reason}", {"reason": reason}), loc=loc, input=value)
+        for loc, reason in problems
+    ]
+    return ValidationError.from_exception_data(model, details)

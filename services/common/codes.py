@@ -105,6 +105,13 @@ def _hs(value: str) -> str:
     return code
 
 
+def _currency(value: str) -> str:
+    code = value.upper()
+    if pycountry.currencies.get(alpha_3=code) is None:
+        raise ValueError(f"'{value}' is not an ISO 4217 currency code")
+    return code
+
+
 def subdivision_country(subdivision: str) -> str:
     return subdivision.split("-", 1)[0]
 
@@ -113,3 +120,4 @@ CountryCode = Annotated[str, StringConstraints(min_length=2, max_length=2), Afte
 SubdivisionCode = Annotated[str, StringConstraints(min_length=4, max_length=6), AfterValidator(_subdivision)]
 IsicCode = Annotated[str, StringConstraints(min_length=1, max_length=4), AfterValidator(_isic)]
 HsCode = Annotated[str, StringConstraints(min_length=2, max_length=7), AfterValidator(_hs)]
+CurrencyCode = Annotated[str, StringConstraints(min_length=3, max_length=3), AfterValidator(_currency)]

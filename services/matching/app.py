@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from services.matching.catalogue.catalogue import Catalogue, snapshot_folder, st
 from services.matching.catalogue.store import CatalogueStore
 from services.matching.deps import CatalogueDep
 from services.matching.linkages.router import router as linkages_router
+from services.matching.requests.access import BrokerDirectory
+from services.matching.requests.router import router as requests_router
 from services.matching.settings import MatchingSettings
 from services.matching.shortlists.router import router as shortlists_router
 from services.matching.standards.router import router as standards_router
@@ -69,6 +72,7 @@ def create_app(
                 mounts=http_mounts,
             )
             stack.push_async_callback(client.aclose)
+            app.state.brokers = BrokerDirectory(client, settings.registry_url, service_principal)
             follower = FeedFollower(
                 name="registry",
                 client=client,
@@ -85,7 +89,7 @@ def create_app(
             stack.push_async_callback(follower.stop)  # cursor and records are stored per page, atomically
             yield
 
-    return build_service_app(
+    app = build_service_app(
         settings,
         title="Linkages matching",
         description="Supplier shortlists for lead firms: exact, explained, with development candidates.",
@@ -95,8 +99,11 @@ def create_app(
             shortlists_router,
             standards_router,
             linkages_router,
+            requests_router,
             operations,
-            change_feed_router("buyer standards, shortlists and linkages"),
+            change_feed_router("buyer standards, shortlists, requests and linkages"),
         ],
         readiness={"database": database_ready, "catalogue": catalogue_ready},
     )
+    app.state.clock = lambda: datetime.now(UTC)  # request deadlines are judged by it
+    return app

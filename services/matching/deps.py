@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from services.matching.catalogue.catalogue import Catalogue
+from services.matching.requests.access import BrokerDirectory
 
 
 def current_catalogue(request: Request) -> Catalogue:
@@ -14,4 +16,17 @@ def current_catalogue(request: Request) -> Catalogue:
     return catalogue
 
 
+def current_time(request: Request) -> datetime:
+    """Now, in UTC, from the app's clock (tests move it past deadlines)."""
+    now: datetime = request.app.state.clock()
+    return now
+
+
+def broker_directory(request: Request) -> BrokerDirectory:
+    brokers: BrokerDirectory = request.app.state.brokers
+    return brokers
+
+
 CatalogueDep = Annotated[Catalogue, Depends(current_catalogue)]
+NowDep = Annotated[datetime, Depends(current_time)]
+BrokersDep = Annotated[BrokerDirectory, Depends(broker_directory)]

@@ -1,15 +1,15 @@
-"""The matching service's database: buyer standards, shortlists and linkages."""
+"""The matching service's database: buyer standards, shortlists, requests and linkages."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index
+from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
 from services.common.app import database_tables
-from services.common.db import new_registry
+from services.common.db import UTCDateTime, new_registry
 
 mapper_registry = new_registry()
 metadata = mapper_registry.metadata
@@ -28,7 +28,7 @@ class OwnedColumns(MatchingTable):
     owner: str = Field(index=True, max_length=80)
     firm_id: str | None = Field(default=None, index=True, max_length=40)  # the buyer, when known
     agency_id: str | None = Field(default=None, index=True, max_length=40)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=UTCDateTime())
 
 
 class BuyerStandard(OwnedColumns, table=True):
@@ -39,7 +39,7 @@ class BuyerStandard(OwnedColumns, table=True):
     name: str = Field(max_length=200)
     version: int = 1
     body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=UTCDateTime())
 
 
 class BuyerStandardVersion(MatchingTable, table=True):
@@ -49,7 +49,7 @@ class BuyerStandardVersion(MatchingTable, table=True):
     version: int = Field(primary_key=True)
     name: str = Field(max_length=200)
     body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=UTCDateTime())
 
 
 class Shortlist(OwnedColumns, table=True):
@@ -72,10 +72,77 @@ class Linkage(OwnedColumns, table=True):
 
     shortlist_id: str = Field(max_length=40)
     supplier_id: str = Field(index=True, max_length=40)
+    request_id: str | None = Field(default=None, index=True, max_length=40)  # the request that last moved it
     stage: str = Field(max_length=20, index=True)
     history: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     development_actions: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     gap: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     notes: str | None = None
     version: int = 1
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=UTCDateTime())
+
+
+class BuyerRequest(OwnedColumns, table=True):
+    """A buyer's request for quotation to invited suppliers: draft, open, closed, awarded or cancelled."""
+
+    __tablename__ = "requests"
+
+    title: str = Field(max_length=200)
+    description: str | None = Field(default=None, max_length=4000)
+    quantity: float
+    unit: str = Field(max_length=30)
+    delivery: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    needed_by: date
+    respond_by: datetime = Field(sa_type=UTCDateTime())
+    target_price: float | None = None
+    currency: str | None = Field(default=None, max_length=3)
+    shortlist_id: str = Field(index=True, max_length=40)
+    status: str = Field(index=True, max_length=20)
+    history: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    version: int = 1
+    updated_at: datetime = Field(sa_type=UTCDateTime())
+
+
+class Invitation(MatchingTable, table=True):
+    """One invited supplier of a request: how it ranked, and its answer (one per request, revisable)."""
+
+    __tablename__ = "request_invitations"
+    __table_args__ = (Index("ix_request_invitations_request_supplier", "request_id", "supplier_id", unique=True),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    request_id: str = Field(max_length=40)
+    supplier_id: str = Field(index=True, max_length=40)
+    supplier_name: str = Field(max_length=200)
+    supplier_agency_id: str | None = Field(default=None, index=True, max_length=40)
+    ranking: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # the shortlist item
+    status: str = Field(max_length=20)
+    answer: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    answer_version: int = 0
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    awarded_quantity: float | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime())
+
+
+class InvitationCluster(MatchingTable, table=True):
+    """The clusters of an invited supplier, so a broker finds the invitations it may answer."""
+
+    __tablename__ = "request_invitation_clusters"
+
+    invitation_id: str = Field(primary_key=True, max_length=40)
+    cluster_id: str = Field(primary_key=True, index=True, max_length=40)
+
+
+class RequestMessage(MatchingTable, table=True):
+    """A clarification: one thread per request and invited supplier, in plain text."""
+
+    __tablename__ = "request_messages"
+    __table_args__ = (Index("ix_request_messages_thread", "request_id", "supplier_id", "id"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    request_id: str = Field(max_length=40)
+    supplier_id: str = Field(max_length=40)
+    side: str = Field(max_length=10)  # buyer or supplier
+    author: str = Field(max_length=80)  # the key that wrote it
+    author_role: str = Field(max_length=20)
+    body: str = Field(max_length=4000)
+    created_at: datetime = Field(sa_type=UTCDateTime())

@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
-from services.common.bounds import Latitude, Longitude, RecordId, StrictInput
+from services.common.bounds import Latitude, Longitude, RecordId, StrictInput, rule_broken
 from services.common.codes import CountryCode, SubdivisionCode, subdivision_country
 
 
@@ -19,19 +18,6 @@ def _distinct(values: list[str]) -> list[str]:
 def DistinctList(item: object, max_items: int = 100) -> object:  # noqa: N802 - reads as a type
     """A list of ``item`` without repeats (repeats are dropped, order kept)."""
     return Annotated[list[item], Field(max_length=max_items), AfterValidator(_distinct)]  # type: ignore[valid-type]
-
-
-def rule_broken(model: str, problems: list[tuple[tuple[str | int, ...], str]], value: object = None) -> ValidationError:
-    """Errors of a cross-field rule, each located at the field it is about.
-
-    Raised inside a model validator, pydantic reports these errors at their own
-    locations (e.g. ``members.2.role``), so a 422 names the field, not the model.
-    """
-    details = [
-        InitErrorDetails(type=PydanticCustomError("rule", "{reason}", {"reason": reason}), loc=loc, input=value)
-        for loc, reason in problems
-    ]
-    return ValidationError.from_exception_data(model, details)
 
 
 Strict = StrictInput  # every registry input model's base

@@ -86,9 +86,32 @@ class Tenants:
             self.lead_a,
         )
         self.records["/v1/linkages"] = linkage["id"]
+        await self._request(shortlist)
         self.records["/v1/api-keys"] = (await self.client.get("/v1/api-keys", headers=ADMIN)).json()["items"][0]["id"]
         await self._imports_and_duplicates()
         return self
+
+    async def _request(self, shortlist: dict[str, Any]) -> None:
+        """An open request of lead firm A to its shortlist's first supplier, with a bid and a message."""
+        self.records["supplier"] = supplier_id = shortlist["items"][0]["supplier_id"]
+        draft = await self.post(
+            "/v1/requests",
+            {
+                "title": "Sweaters",
+                "quantity": 100,
+                "unit": "pieces",
+                "delivery": {"country": "EC"},
+                "needed_by": "2099-01-01",
+                "respond_by": "2098-01-01T00:00:00Z",
+                "invite": {"shortlist_id": shortlist["id"], "supplier_ids": [supplier_id]},
+            },
+            self.lead_a,
+        )
+        self.records["/v1/requests"] = draft["id"]
+        opened = await self.client.post(f"/v1/requests/{draft['id']}/open", headers=self.lead_a | {"If-Match": '"1"'})
+        assert opened.status_code == 200, opened.text
+        await self.post(f"/v1/requests/{draft['id']}/answers", {**A_BID, "supplier_id": supplier_id}, self.agency_a)
+        await self.post(f"/v1/requests/{draft['id']}/messages", {"supplier_id": supplier_id, "body": "?"}, self.lead_a)
 
     async def _imports_and_duplicates(self) -> None:
         csv = "name,roles,size_class,isic_codes,country\nImportadora Andina,supplier,small,1410,EC\n"
@@ -135,6 +158,8 @@ class Tenants:
             "standards_id": self.records["/v1/buyer-standards"],
             "shortlist_id": self.records["/v1/shortlists"],
             "linkage_id": self.records["/v1/linkages"],
+            "request_id": self.records["/v1/requests"],
+            "supplier_id": self.records["supplier"],
             "job_id": self.records["/v1/imports"],
             "candidate_id": self.records["/v1/duplicates"],
             "merge_id": self.records["/v1/duplicates/merges"],
@@ -225,6 +250,56 @@ async def linkages_on_own_shortlists(t: Tenants, method: str, template: str) -> 
     assert response.status_code == 404, response.text
 
 
+A_BID = {"kind": "bid", "unit_price": 3.5, "currency": "USD", "lead_time_days": 30}
+REQUEST_BODIES: dict[tuple[str, str], Callable[[Tenants], dict[str, Any]]] = {
+    ("PATCH", ""): lambda t: {"title": "taken over"},
+    ("POST", "/extend"): lambda t: {"respond_by": "2098-06-01T00:00:00Z"},
+    ("POST", "/cancel"): lambda t: {"reason": "taken over"},
+    ("POST", "/awards"): lambda t: {"awards": [{"supplier_id": t.records["supplier"], "quantity": 1}]},
+    ("POST", "/answers"): lambda t: A_BID | {"supplier_id": t.records["supplier"]},
+    ("PUT", "/answers/{supplier_id}"): lambda t: A_BID,
+    ("POST", "/messages"): lambda t: {"supplier_id": t.records["supplier"], "body": "mine now?"},
+}
+
+
+async def request_private(t: Tenants, method: str, template: str) -> None:
+    """Another buyer reaches nothing of a request (404, as if it did not exist), and it stays as it was."""
+    before = (await t.client.get(t.path("/v1/requests/{request_id}"), headers=t.lead_a)).json()
+    tail = template.removeprefix("/v1/requests/{request_id}")
+    body = REQUEST_BODIES.get((method, tail), lambda t: None)(t)
+    response = await t.client.request(
+        method,
+        t.path(template),
+        params={"supplier_id": t.records["supplier"]} if tail == "/messages" and method == "GET" else None,
+        headers=t.lead_b | {"If-Match": '"*"'},
+        json=body,
+    )
+    assert response.status_code == 404, response.text
+    assert (await t.client.get(t.path("/v1/requests/{request_id}"), headers=t.lead_a)).json() == before
+
+
+async def invitations_of_own_suppliers(t: Tenants, method: str, template: str) -> None:
+    """Another agency (which may answer for its own suppliers) does not see A's supplier's invitation."""
+    response = await t.client.get(template, headers=t.agency_b)
+    assert response.status_code == 200 and response.json()["items"] == [], response.text
+    own = await t.client.get(template, headers=t.agency_a)
+    assert t.records["/v1/requests"] in [r["id"] for r in own.json()["items"]], own.text
+
+
+async def requests_on_own_shortlists(t: Tenants, method: str, template: str) -> None:
+    body = {
+        "title": "Sweaters",
+        "quantity": 1,
+        "unit": "pieces",
+        "delivery": {"country": "EC"},
+        "needed_by": "2099-01-01",
+        "respond_by": "2098-01-01T00:00:00Z",
+        "invite": {"shortlist_id": t.records["/v1/shortlists"], "supplier_ids": [t.records["supplier"]]},
+    }
+    response = await t.client.post(template, json=body, headers=t.lead_b)
+    assert response.status_code == 422 and "invite.shortlist_id" in response.text, response.text
+
+
 async def not_tenant_owned(t: Tenants, method: str, template: str) -> None:
     """Records of the caller's own, or public facts: nothing of another tenant is reachable this way."""
 
@@ -313,6 +388,21 @@ CASES |= {
     ("get", "/v1/linkages"): own_list_only,
     ("get", "/v1/linkages/{linkage_id}"): private_to_owner,
     ("patch", "/v1/linkages/{linkage_id}"): private_to_owner,
+    ("post", "/v1/requests"): requests_on_own_shortlists,
+    ("get", "/v1/requests"): own_list_only,
+    ("get", "/v1/invitations"): invitations_of_own_suppliers,
+    ("get", "/v1/requests/{request_id}"): request_private,
+    ("patch", "/v1/requests/{request_id}"): request_private,
+    ("post", "/v1/requests/{request_id}/open"): request_private,
+    ("post", "/v1/requests/{request_id}/extend"): request_private,
+    ("post", "/v1/requests/{request_id}/close"): request_private,
+    ("post", "/v1/requests/{request_id}/cancel"): request_private,
+    ("post", "/v1/requests/{request_id}/awards"): request_private,
+    ("post", "/v1/requests/{request_id}/answers"): request_private,
+    ("get", "/v1/requests/{request_id}/answers/{supplier_id}"): request_private,
+    ("put", "/v1/requests/{request_id}/answers/{supplier_id}"): request_private,
+    ("get", "/v1/requests/{request_id}/messages"): request_private,
+    ("post", "/v1/requests/{request_id}/messages"): request_private,
     ("post", "/v1/imports"): own_agency_only,
     ("get", "/v1/imports"): not_in_others_lists,
     ("get", "/v1/imports/template.csv"): not_tenant_owned,

@@ -117,6 +117,19 @@ class CatalogueStore:
         for supplier_id, change_seq, text in rows:
             yield supplier_id, int(change_seq), decode(text) if text else None
 
+    def records(self, supplier_ids: Sequence[str]) -> dict[str, SupplierRecord]:
+        """The live suppliers among ``supplier_ids``, by id (the removed are left out)."""
+        found: dict[str, SupplierRecord] = {}
+        with self._lock:
+            for start in range(0, len(supplier_ids), 500):  # below SQLite's bound-parameter limit
+                chunk = list(supplier_ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                for supplier_id, text in self._connection.execute(
+                    f"SELECT id, record FROM suppliers WHERE record IS NOT NULL AND id IN ({marks})", chunk
+                ):
+                    found[supplier_id] = decode(text)
+        return found
+
     def schemes(self) -> set[str]:
         with self._lock:
             return {code for (code,) in self._connection.execute("SELECT code FROM schemes")}

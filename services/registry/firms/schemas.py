@@ -6,10 +6,22 @@ from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
-from services.common.bounds import Code, Count, Day, FreeText, Name, Quantity, RecordId, SearchQuery, Share, line
+from services.common.bounds import (
+    Code,
+    Count,
+    Day,
+    FreeText,
+    Name,
+    Quantity,
+    RecordId,
+    SearchQuery,
+    Share,
+    line,
+    rule_broken,
+)
 from services.common.codes import CountryCode, HsCode, IsicCode, SubdivisionCode
 from services.common.pagination import ListQuery
-from services.registry.schemas import CreateBase, DistinctList, Place, RecordPublic, Strict, partial, rule_broken
+from services.registry.schemas import CreateBase, DistinctList, Place, RecordPublic, Strict, partial
 
 
 class FirmRole(StrEnum):

@@ -5,9 +5,9 @@ from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
-from services.common.bounds import Day, FreeText, Name, RecordId, SearchQuery
+from services.common.bounds import Day, FreeText, Name, RecordId, SearchQuery, rule_broken
 from services.common.pagination import ListQuery
-from services.registry.schemas import CreateBase, RecordPublic, Strict, partial, rule_broken
+from services.registry.schemas import CreateBase, RecordPublic, Strict, partial
 
 
 class NetworkKind(StrEnum):

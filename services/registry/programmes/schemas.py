@@ -2,15 +2,14 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Self
 
-import pycountry
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 
-from services.common.bounds import Amount, FreeText, Name, RecordId, SearchQuery
-from services.common.codes import CountryCode
+from services.common.bounds import Amount, FreeText, Name, RecordId, SearchQuery, rule_broken
+from services.common.codes import CountryCode, CurrencyCode
 from services.common.pagination import ListQuery
-from services.registry.schemas import CreateBase, RecordPublic, partial, rule_broken
+from services.registry.schemas import CreateBase, RecordPublic, partial
 
 
 class Phase(StrEnum):
@@ -19,16 +18,6 @@ class Phase(StrEnum):
     pilot = "pilot"
     upscaling = "upscaling"
     national_policy = "national_policy"
-
-
-def _currency(value: str) -> str:
-    code = value.upper()
-    if pycountry.currencies.get(alpha_3=code) is None:
-        raise ValueError(f"'{value}' is not an ISO 4217 currency code")
-    return code
-
-
-CurrencyCode = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_currency)]
 
 
 class ProgrammeFields(CreateBase):
