@@ -64,6 +64,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/v1/linkages", "matching"),
     ("/v1/requests", "matching"),
     ("/v1/invitations", "matching"),
+    ("/v1/scorecards", "matching"),
     ("/v1/indicators", "reporting"),
     ("/v1/charts", "reporting"),
     ("/v1/exports", "reporting"),

@@ -92,6 +92,7 @@ def registry_settings(registry_url: str, tmp_path: Path) -> RegistrySettings:
         data_dir=tmp_path,
         log_json=False,
         log_level="WARNING",
+        matching_url="",  # Stack.start points it at matching when matching runs
     )
 
 

@@ -91,6 +91,7 @@ def running_platform(workdir: Path, admin_url: str | None = None, **env: str) ->
             "GATEWAY_MATCHING_URL": base["services.matching"],
             "GATEWAY_REPORTING_URL": base["services.reporting"],
             "MATCHING_REGISTRY_URL": base["services.registry"],
+            "REGISTRY_MATCHING_URL": base["services.matching"],
             "REPORTING_REGISTRY_URL": base["services.registry"],
             "REPORTING_MATCHING_URL": base["services.matching"],
             # Fuzzing is not a test of the rate limits: they would only turn examples into 429s.

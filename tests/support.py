@@ -159,6 +159,23 @@ async def running(app: FastAPI, base_url: str = "http://test") -> AsyncIterator[
             yield client
 
 
+class LateTransport(httpx.AsyncBaseTransport):
+    """An in-process transport to an app that starts later: requests wait for it."""
+
+    def __init__(self) -> None:
+        self._started = asyncio.Event()
+        self._transport: httpx.ASGITransport | None = None
+
+    def start(self, app: Any) -> None:
+        self._transport = httpx.ASGITransport(app=app)
+        self._started.set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await self._started.wait()
+        assert self._transport is not None
+        return await self._transport.handle_async_request(request)
+
+
 class Stack:
     """The gateway with in-process upstreams; ``client`` talks to the gateway."""
 
@@ -192,8 +209,15 @@ class Stack:
         from services.registry.app import create_app as create_registry
 
         async with AsyncExitStack() as stack:
+            # The registry follows matching's feed (observed performance); matching starts after it.
+            to_matching = LateTransport()
+            if matching_settings is not None:
+                registry_settings = registry_settings.model_copy(update={"matching_url": "http://matching"})  # type: ignore[attr-defined]
             registry = await stack.enter_async_context(
-                LifespanManager(create_registry(registry_settings), **LIFESPAN_TIMEOUTS)  # type: ignore[arg-type]
+                LifespanManager(
+                    create_registry(registry_settings, http_mounts={"http://matching": to_matching}),  # type: ignore[arg-type]
+                    **LIFESPAN_TIMEOUTS,
+                )
             )
             mounts: dict[str, httpx.AsyncBaseTransport] = {"http://registry": httpx.ASGITransport(app=registry.app)}
             upstreams = {"registry": registry.app}
@@ -203,6 +227,7 @@ class Stack:
                 apps["matching"] = matching_app
                 matching = await stack.enter_async_context(LifespanManager(matching_app, **LIFESPAN_TIMEOUTS))
                 mounts["http://matching"] = httpx.ASGITransport(app=matching.app)
+                to_matching.start(matching.app)
                 upstreams["matching"] = matching.app
             if reporting_settings is not None:  # follows the registry's and (when running) matching's feeds
                 from services.reporting.app import create_app as create_reporting

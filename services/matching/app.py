@@ -21,6 +21,7 @@ from services.matching.deps import CatalogueDep
 from services.matching.linkages.router import router as linkages_router
 from services.matching.requests.access import BrokerDirectory
 from services.matching.requests.router import router as requests_router
+from services.matching.scorecards.router import router as scorecards_router
 from services.matching.settings import MatchingSettings
 from services.matching.shortlists.router import router as shortlists_router
 from services.matching.standards.router import router as standards_router
@@ -100,8 +101,9 @@ def create_app(
             standards_router,
             linkages_router,
             requests_router,
+            scorecards_router,
             operations,
-            change_feed_router("buyer standards, shortlists, requests and linkages"),
+            change_feed_router("buyer standards, shortlists, requests, linkages, scorecards and supplier performance"),
         ],
         readiness={"database": database_ready, "catalogue": catalogue_ready},
     )

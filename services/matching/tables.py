@@ -146,3 +146,37 @@ class RequestMessage(MatchingTable, table=True):
     author_role: str = Field(max_length=20)
     body: str = Field(max_length=4000)
     created_at: datetime = Field(sa_type=UTCDateTime())
+
+
+class Scorecard(OwnedColumns, table=True):
+    """A buyer's record of one delivery, or of a period, by a contracted supplier.
+
+    It counts in the supplier's performance unless under appeal or voided.
+    """
+
+    __tablename__ = "scorecards"
+
+    linkage_id: str = Field(index=True, max_length=40)
+    supplier_id: str = Field(index=True, max_length=40)
+    supplier_agency_id: str | None = Field(default=None, index=True, max_length=40)
+    kind: str = Field(max_length=10)  # delivery or period
+    details: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # as recorded
+    observed_on: date  # the delivery date or the period's end: what recency is measured by
+    quality: float  # accepted share of the delivery, or the period's figure
+    on_time: float  # 1 or 0 for a delivery, the period's share
+    status: str = Field(max_length=20, index=True)
+    appeal: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    decision: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    version: int = 1
+    updated_at: datetime = Field(sa_type=UTCDateTime())
+
+
+class SupplierPerformance(MatchingTable, table=True):
+    """A supplier's performance from its counting scorecards (what the registry is told)."""
+
+    __tablename__ = "supplier_performance"
+
+    supplier_id: str = Field(primary_key=True, max_length=40)
+    supplier_agency_id: str | None = Field(default=None, max_length=40)
+    body: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))  # None: no scorecards
+    version: int = 1

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
 from services.common.app import build_service_app, database_ready, open_database
-from services.common.changefeed import change_feed_router
+from services.common.changefeed import FeedFollower, change_feed_router, feed_metrics
+from services.common.http import create_http_client
+from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
 from services.registry.certifications.router import router as certification_router
 from services.registry.duplicates.router import router as duplicates_router
+from services.registry.firms.performance import ObservedPerformanceConsumer
 from services.registry.imports.router import router as imports_router
 from services.registry.imports.runner import ImportRunner
 from services.registry.records import resource_router
@@ -23,18 +27,42 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION = "0.1.0"
 
 
-def create_app(settings: RegistrySettings | None = None) -> FastAPI:
+def create_app(
+    settings: RegistrySettings | None = None, *, http_mounts: dict[str, httpx.AsyncBaseTransport] | None = None
+) -> FastAPI:
+    """``http_mounts`` lets tests route matching's base URL to an in-process app."""
     settings = settings or RegistrySettings()
+
+    def service_principal() -> dict[str, str]:
+        principal = Principal(subject="registry", role=Role.service)
+        return {PRINCIPAL_HEADER: sign_principal(principal, settings.principal_secret.get_secret_value())}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_database(app, settings, metadata):
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(open_database(app, settings, metadata))
             app.state.imports = ImportRunner(app)
             await app.state.imports.resume()  # jobs a stop or crash interrupted continue
-            try:
-                yield
-            finally:
-                await app.state.imports.stop()
+            stack.push_async_callback(app.state.imports.stop)
+            if settings.matching_url:
+                client = create_http_client(
+                    connect_timeout=settings.http_connect_timeout,
+                    read_timeout=settings.http_read_timeout,
+                    mounts=http_mounts,
+                )
+                stack.push_async_callback(client.aclose)
+                follower = FeedFollower(
+                    name="matching",
+                    client=client,
+                    url=settings.matching_url.rstrip("/") + "/v1/changes",
+                    principal_header=service_principal,
+                    consumer=ObservedPerformanceConsumer(app.state.sessionmaker),
+                    wait_seconds=settings.feed_wait_seconds,
+                    metrics=feed_metrics(app),
+                )
+                follower.start()
+                stack.push_async_callback(follower.stop)
+            yield
 
     return build_service_app(
         settings,

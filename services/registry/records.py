@@ -282,7 +282,8 @@ def draft(spec: ResourceSpec, data: BaseModel) -> Draft:
     )
 
 
-async def _publish(session: AsyncSession, spec: ResourceSpec, row: RecordColumns, op: str) -> None:
+async def publish_record(session: AsyncSession, spec: ResourceSpec, row: RecordColumns, op: str) -> None:
+    """Record the change of ``row`` in the outbox, shown as its public document."""
     data = None if op == "deleted" else public_of(spec, row).model_dump(mode="json")
     await record_changes(
         session,
@@ -482,7 +483,7 @@ async def apply_update(
     await session.flush()
     if spec.after_write is not None:
         await spec.after_write(session, "updated", [(row.id, spec.owner_of(row), data.model_dump(mode="json"))])
-    await _publish(session, spec, row, "updated")
+    await publish_record(session, spec, row, "updated")
 
 
 def validate_document(spec: ResourceSpec, merged: dict[str, Any]) -> BaseModel:
@@ -530,7 +531,7 @@ async def remove_record(session: AsyncSession, spec: ResourceSpec, row: RecordCo
     if spec.after_write is not None:
         await spec.after_write(session, "deleted", [(row.id, spec.owner_of(row), None)])
     row.version += 1
-    await _publish(session, spec, row, "deleted")
+    await publish_record(session, spec, row, "deleted")
 
 
 def apply_filters(spec: ResourceSpec, statement: Select[Any], query: ListQuery) -> Select[Any]:

@@ -21,6 +21,9 @@ class RegistrySettings(ServiceSettings):
     import_workers: int = 1
     import_parallel_min_bytes: int = 8 * 1024 * 1024
     import_dir: Path | None = None
+    # Matching's change feed, followed for suppliers' observed performance ("" follows none).
+    matching_url: str = "http://127.0.0.1:8002"
+    feed_wait_seconds: float = 10.0
 
     @property
     def import_directory(self) -> Path:

@@ -8,11 +8,13 @@ from sqlalchemy import Column, Date, DateTime, Index, Integer, String
 from sqlmodel import Field, SQLModel
 
 from services.common.app import database_tables
+from services.common.changefeed import feed_cursor_table
 from services.common.db import new_registry
 
 mapper_registry = new_registry()
 metadata = mapper_registry.metadata
 database_tables(metadata)
+FEED_CURSORS = feed_cursor_table(metadata)  # the feeds the registry follows: matching's
 
 
 class RegistryTable(SQLModel, registry=mapper_registry):

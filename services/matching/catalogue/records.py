@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from services.matching.scorecards.performance import MIN_SCORECARDS
+
 
 @dataclass(frozen=True, slots=True)
 class Certificate:
@@ -35,6 +37,10 @@ class SupplierRecord:
     on_time_delivery_rate: float | None
     capabilities: str
     cluster_ids: tuple[str, ...]
+    # Where quality_score and on_time_delivery_rate come from: buyers' scorecards (how
+    # many, from how many buyers), or the firm's declaration (0, 0).
+    performance_scorecards: int = 0
+    performance_buyers: int = 0
 
 
 def _date(value: Any) -> date | None:
@@ -42,9 +48,20 @@ def _date(value: Any) -> date | None:
 
 
 def supplier_from_firm(data: dict[str, Any]) -> SupplierRecord | None:
-    """The catalogue entry of a registry firm, or None when the firm is not a supplier."""
+    """The catalogue entry of a registry firm, or None when the firm is not a supplier.
+
+    Its performance is what buyers' scorecards show once there are ``MIN_SCORECARDS``
+    of them, and what the firm declared until then.
+    """
     if "supplier" not in data.get("roles", ()):
         return None
+    observed = data.get("observed_performance")
+    if observed and observed["scorecards"] >= MIN_SCORECARDS:
+        quality, on_time = observed["quality_score"], observed["on_time_delivery_rate"]
+        scorecards, buyers = observed["scorecards"], observed["buyers"]
+    else:
+        quality, on_time = data.get("quality_score"), data.get("on_time_delivery_rate")
+        scorecards = buyers = 0
     return SupplierRecord(
         id=data["id"],
         name=data["name"],
@@ -62,8 +79,10 @@ def supplier_from_firm(data: dict[str, Any]) -> SupplierRecord | None:
         ),
         monthly_capacity=data.get("monthly_capacity"),
         capacity_unit=data.get("capacity_unit"),
-        quality_score=data.get("quality_score"),
-        on_time_delivery_rate=data.get("on_time_delivery_rate"),
+        quality_score=quality,
+        on_time_delivery_rate=on_time,
         capabilities=" ".join(filter(None, [data.get("capabilities"), data["name"]])),
         cluster_ids=tuple(data.get("cluster_ids", ())),
+        performance_scorecards=scorecards,
+        performance_buyers=buyers,
     )

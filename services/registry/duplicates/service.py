@@ -505,9 +505,9 @@ async def undo_merge(session: AsyncSession, merge: DuplicateMerge, *, principal:
     await insert_rows(session, RecordTag.__table__, tag_rows(FIRMS, merge.merged_id, data))  # type: ignore[attr-defined]
     restored = await session.get(Firm, merge.merged_id)
     assert restored is not None
-    from services.registry.records import _publish  # one way to publish a record
+    from services.registry.records import publish_record  # one way to publish a record
 
-    await _publish(session, FIRMS, restored, "created")
+    await publish_record(session, FIRMS, restored, "created")
     for spec, row, before in rows:
         before_data = validate_document(spec, _create_fields(spec, before))
         await apply_update(session, spec, row, before_data, agency=None)  # as it was before the merge

@@ -38,3 +38,5 @@ class Firm(RecordColumns, table=True):
     latitude: float | None = None
     longitude: float | None = None
     cluster_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # What buyers' delivery scorecards show (written from matching's feed, never by a client).
+    observed_performance: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))

@@ -4,7 +4,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from services.common.bounds import (
     Code,
@@ -94,8 +94,23 @@ class FirmCreate(FirmFields):
 FirmUpdate = partial(FirmCreate, "FirmUpdate")
 
 
+class ObservedPerformance(BaseModel):
+    """A supplier's performance from buyers' delivery scorecards (see docs/linkages.md)."""
+
+    quality_score: float = Field(description="Recency-weighted mean accepted share, 0 to 1")
+    on_time_delivery_rate: float = Field(description="Recency-weighted mean on-time share, 0 to 1")
+    scorecards: int = Field(description="Scorecards that count (settled, or upheld on appeal)")
+    buyers: int = Field(description="Distinct buyers who recorded them")
+    latest_on: date = Field(description="The latest delivery or period end among them")
+
+
 class FirmPublic(RecordPublic, FirmFields):
     agency_id: str
+    observed_performance: ObservedPerformance | None = Field(
+        default=None,
+        description="From buyers' scorecards; read-only. Matching ranks by it in place of the declared "
+        "quality_score and on_time_delivery_rate once it holds enough scorecards.",
+    )
 
 
 class FirmQuery(ListQuery):
