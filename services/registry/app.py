@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.common.app import build_service_app, database_ready, open_database
 from services.common.changefeed import change_feed_router
 from services.registry.certifications.router import router as certification_router
+from services.registry.duplicates.hooks import connect_hooks as connect_duplicates_hooks
 from services.registry.duplicates.router import router as duplicates_router
 from services.registry.imports.router import router as imports_router
 from services.registry.imports.runner import ImportRunner
@@ -23,8 +24,18 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION = "0.1.0"
 
 
+def connect_hooks() -> None:
+    """Connect the domains' handlers to each other's hooks (``services/common/hooks.py``).
+
+    The registry's one wiring: the app factory runs it, and so does any writer that
+    works without an app (the demo loader), so every write path has the same effects.
+    """
+    connect_duplicates_hooks()  # firms written -> duplicate detection
+
+
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     settings = settings or RegistrySettings()
+    connect_hooks()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -39,6 +39,7 @@ from services.common.settings import ServiceSettings
 from services.registry.activities.resource import ACTIVITIES
 from services.registry.agencies.models import Agency
 from services.registry.agencies.resource import AGENCIES
+from services.registry.app import connect_hooks
 from services.registry.brokers.resource import BROKERS
 from services.registry.clusters.resource import CLUSTERS
 from services.registry.firms.resource import FIRMS
@@ -2241,6 +2242,7 @@ async def load_demo(
 ) -> DemoReport:
     """Create the demo records, a batch per transaction; nothing if they exist already."""
     started = time.perf_counter()
+    connect_hooks()  # the registry app's wiring: demo firms reach the duplicate detector like any write
     async with sessionmaker() as session:
         if await demo_loaded(session):
             return DemoReport(loaded=False, counts={}, seconds=time.perf_counter() - started)
