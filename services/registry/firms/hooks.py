@@ -11,5 +11,5 @@ from services.common.hooks import Hook
 
 # Called in the writing transaction after firms were created, updated or deleted (the
 # resource's ``after_write``): (session, op, [(firm id, owning agency id, document, or
-# None when deleted)]). The duplicates domain's detector listens (``duplicates/hooks.py``).
+# None when deleted)]). Handlers are connected by ``connect_hooks`` in ``services/registry/app.py``.
 firms_written: Hook[[AsyncSession, str, Sequence[tuple[str, str, Any]]]] = Hook("firms_written")

@@ -72,5 +72,5 @@ FIRMS = ResourceSpec(
     tags=_tags,
     references=_references,
     check=_check,
-    after_write=firms_written.call,  # the duplicates domain listens (connected by the app)
+    after_write=firms_written.call,  # other domains listen: connect_hooks() in services/registry/app.py
 )
