@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -12,26 +12,25 @@ import httpx
 import structlog
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.auth import authenticated, metrics_reader, presented_key, require_scope, session_of
+from gateway.auth import metrics_reader
 from gateway.breaker import BreakerState, CircuitBreaker
+from gateway.forward import FORWARDED_ROUTE
+from gateway.forward import router as forward_router
 from gateway.keys.router import router as keys_router
 from gateway.keys.service import KeyAuthenticator, install_bootstrap_key, install_metrics_key
 from gateway.openapi import merge_documents
 from gateway.paths import CanonicalPathMiddleware
-from gateway.proxy import SAFE_METHODS, SPOOLED_UPLOADS, Forwarder, Upstream, UpstreamMetrics, route_for
+from gateway.proxy import SPOOLED_UPLOADS, Forwarder, Upstream, UpstreamMetrics, route_for
 from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from gateway.session import login_redirect, wants_html
 from gateway.session import router as session_router
 from gateway.settings import GatewaySettings
 from gateway.tables import metadata
 from services.common.app import build_service_app, database_ready, open_database
-from services.common.errors import MethodNotAllowed, NotFound, allowed_methods
 from services.common.http import create_http_client
 from services.common.openapi import document_enforcement
 
@@ -72,22 +71,6 @@ class RateLimitHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-class _ForwardedRoute(Route):
-    """The route of every forwarded path: serves every method (the service behind the path
-    answers those it does not serve with 405 and its real ``Allow``), and names itself in
-    the scope as FastAPI's routes do, so access logs and metrics carry its template."""
-
-    def __init__(self, path: str, endpoint: Callable[[Request], Awaitable[Response]]) -> None:
-        super().__init__(path, endpoint, include_in_schema=False)
-        self.methods = None  # every method, not only GET
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        match, child_scope = super().matches(scope)
-        if match is not Match.NONE:
-            child_scope["route"] = self
-        return match, child_scope
 
 
 def _upstream_check(name: str) -> Any:
@@ -162,7 +145,7 @@ def create_app(
         description="The platform's public API.",
         version=VERSION,
         lifespan=lifespan,
-        routers=[keys_router, session_router],
+        routers=[keys_router, session_router, forward_router],
         readiness={"database": database_ready},
         readiness_any_of={name: _upstream_check(name) for name in UPSTREAMS},  # ready while one service is
         openapi_url=None,
@@ -194,29 +177,7 @@ def create_app(
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="Linkages platform API")
 
-    @app.get("/dashboard{path:path}", include_in_schema=False)
-    async def dashboard(request: Request) -> Any:
-        # A browser without a key or session is sent to sign in rather than shown a 401.
-        if presented_key(request) is None and session_of(request) is None and wants_html(request):
-            return login_redirect(request)
-        return await forward(request)
-
-    async def forward(request: Request) -> Response:
-        # Every method is forwarded: the service behind the path answers a method it
-        # does not serve with 405 and the path's real methods in Allow.
-        principal = await authenticated(request)
-        route = route_for(request.url.path)
-        if route is None:
-            allowed = allowed_methods(request)  # the gateway's own routes (API keys) at this path
-            if allowed:
-                raise MethodNotAllowed(headers={"Allow": allowed})
-            raise NotFound(f"No API at {request.url.path}")
-        prefix, upstream = route
-        require_scope(principal, f"{upstream}:{'read' if request.method in SAFE_METHODS else 'write'}")
-        response: Response = await request.app.state.forwarder.forward(request, principal, prefix, upstream)
-        return response
-
-    app.router.routes.append(_ForwardedRoute("/v1/{path:path}", forward))
+    app.router.routes.append(FORWARDED_ROUTE)  # last: every /v1/ path no route above serves
     # Innermost, so a refused path gets the request id and an access log line like any
     # answer; still before routing, so no route sees a path that is not canonical.
     app.user_middleware.append(Middleware(CanonicalPathMiddleware))

@@ -14,6 +14,7 @@ from services.common.changefeed import FeedFollower, change_feed_router, feed_me
 from services.common.http import create_http_client
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
 from services.registry.certifications.router import router as certification_router
+from services.registry.duplicates.hooks import connect_hooks as connect_duplicates_hooks
 from services.registry.duplicates.router import router as duplicates_router
 from services.registry.firms.performance import ObservedPerformanceConsumer
 from services.registry.imports.router import router as imports_router
@@ -27,11 +28,21 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION = "0.1.0"
 
 
+def connect_hooks() -> None:
+    """Connect the domains' handlers to each other's hooks (``services/common/hooks.py``).
+
+    The registry's one wiring: the app factory runs it, and so does any writer that
+    works without an app (the demo loader), so every write path has the same effects.
+    """
+    connect_duplicates_hooks()  # firms written -> duplicate detection
+
+
 def create_app(
     settings: RegistrySettings | None = None, *, http_mounts: dict[str, httpx.AsyncBaseTransport] | None = None
 ) -> FastAPI:
     """``http_mounts`` lets tests route matching's base URL to an in-process app."""
     settings = settings or RegistrySettings()
+    connect_hooks()
 
     def service_principal() -> dict[str, str]:
         principal = Principal(subject="registry", role=Role.service)

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import JSON, Select, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +37,7 @@ from services.common.idempotency import IdempotencyDep
 from services.common.ids import new_id
 from services.common.pagination import ListQuery, Page, fetch_page, make_page_params
 from services.common.principal import Principal, PrincipalDep, Role
+from services.registry.agencies.models import Agency
 from services.registry.tables import RecordColumns, RecordTag, metadata
 
 WRITER_ROLES = (Role.admin, Role.agency)
@@ -130,7 +131,7 @@ class ResourceSpec:
     tags: Callable[[Any], list[Tag]] = lambda _data: []
     references: Callable[[Any], list[Reference]] = lambda _data: []
     check: BatchCheck | None = None  # rules needing the database
-    after_write: AfterWrite | None = None  # e.g. firms: keep the duplicate detector's keys current
+    after_write: AfterWrite | None = None  # e.g. firms: a hook other domains connect to (firms/hooks.py)
     create_roles: tuple[Role, ...] = WRITER_ROLES
     # Agencies own themselves; every other record is owned by its agency_id.
     owner_of: Callable[[Any], str] = lambda row: row.agency_id
@@ -283,7 +284,7 @@ def draft(spec: ResourceSpec, data: BaseModel) -> Draft:
 
 
 async def publish_record(session: AsyncSession, spec: ResourceSpec, row: RecordColumns, op: str) -> None:
-    """Record the change of ``row`` in the outbox, shown as its public document."""
+    """Put one written record's change on the change feed (the outbox), in the writing transaction."""
     data = None if op == "deleted" else public_of(spec, row).model_dump(mode="json")
     await record_changes(
         session,
@@ -356,9 +357,7 @@ async def create_drafts(
         for item in drafts:
             if item.requested_agency not in owners:
                 owners[item.requested_agency] = _owning_agency(spec, principal, item.requested_agency)
-        from services.registry.agencies.models import Agency  # the owner must exist
-
-        await _check_references(
+        await _check_references(  # the owner must exist
             session, [Reference("agency_id", Agency, agency, "agency") for agency in dict.fromkeys(owners.values())]
         )
     elif principal.role not in spec.create_roles:
@@ -488,8 +487,6 @@ async def apply_update(
 
 def validate_document(spec: ResourceSpec, merged: dict[str, Any]) -> BaseModel:
     """Re-validate the whole record after a partial update (cross-field rules)."""
-    from pydantic import ValidationError
-
     try:
         return spec.create.model_validate(merged)
     except ValidationError as exc:

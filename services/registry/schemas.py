@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from services.common.bounds import Latitude, Longitude, RecordId, StrictInput, rule_broken
 from services.common.codes import CountryCode, SubdivisionCode, subdivision_country
@@ -79,8 +88,6 @@ def partial(model: type[BaseModel], name: str) -> type[BaseModel]:
     Constraints and cross-field rules are not repeated here: the registry merges a
     patch into the stored record and validates the result with ``model`` itself.
     """
-    from pydantic import create_model
-
     fields = {
         field: (info.annotation | None, Field(default=None, description=info.description))  # type: ignore[operator]
         for field, info in model.model_fields.items()

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from services.common.db import create_engine, create_sessionmaker
 from services.registry.clusters.models import Cluster
 from services.registry.demo import DemoReport, _resolve, build_plan, load_demo
+from services.registry.duplicates.models import DuplicateCandidate
 from services.registry.firms.models import Firm
 from services.registry.records import OUTBOX
 from services.registry.settings import RegistrySettings
@@ -120,6 +121,10 @@ async def test_load_demo_once_into_the_registry(registry_settings: RegistrySetti
                 for cid in firm.cluster_ids
             )
             assert nearest < 100, firm.name
+
+        # The firms registered twice reach the duplicate review queue, as through the API.
+        async with sessionmaker() as session:
+            assert await session.scalar(select(func.count()).select_from(DuplicateCandidate))
 
         # One "created" change per record, nothing else.
         assert len(feed) == sum(report.counts.values())

@@ -1,14 +1,11 @@
-"""The firms resource's ``after_write`` hook (kept apart so the resource imports little)."""
+"""The duplicates domain's handlers of other domains' hooks, connected by the registry app."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from services.registry.duplicates.service import firm_written
+from services.registry.firms.hooks import firms_written
 
 
-async def firm_written(session: AsyncSession, op: str, firms: Sequence[tuple[str, str, Any]]) -> None:
-    from services.registry.duplicates.service import firm_written as run
-
-    await run(session, op, firms)
+def connect_hooks() -> None:
+    """Keep the detector's keys current, and detect duplicates, on every write of firms."""
+    firms_written.connect(firm_written)

@@ -4,7 +4,7 @@
 ``firm_match_keys``, looks up the firms already filed under the same keys (one
 query per batch), scores the pairs with ``detector.score_pairs`` and records the
 likely ones in ``duplicate_candidates``. It runs in the writing transaction: for
-a single create through ``firm_written`` (the firms resource's ``after_write``),
+a single write through ``firm_written`` (connected to the firms' ``firms_written`` hook),
 for an import once per batch.
 
 ``merge_firms`` keeps one survivor: every record referring to the merged firm
@@ -42,7 +42,19 @@ from services.registry.duplicates.models import (
     FirmProfile,
 )
 from services.registry.firms.models import Firm
-from services.registry.records import OUTBOX
+from services.registry.firms.resource import FIRMS
+from services.registry.imports.models import ImportRowKey
+from services.registry.records import (
+    OUTBOX,
+    apply_update,
+    get_record,
+    public_of,
+    publish_record,
+    remove_record,
+    tag_rows,
+    validate_document,
+)
+from services.registry.resources import RESOURCES
 from services.registry.tables import RecordColumns, RecordTag
 
 MATCH_KEYS = FirmMatchKey.__table__  # type: ignore[attr-defined]
@@ -273,7 +285,7 @@ async def forget(session: AsyncSession, firm_ids: Sequence[str]) -> None:
 
 
 async def firm_written(session: AsyncSession, op: str, firms: Sequence[tuple[str, str, Any]]) -> None:
-    """The firms resource's ``after_write``: keep keys current and detect on every write."""
+    """Handler of the firms' ``firms_written`` hook: keep keys current and detect on every write."""
     if op == "created":
         await detect(session, firms, source="create")
     elif op == "updated":
@@ -317,8 +329,6 @@ def _repoint(value: Any, old: str, new: str) -> Any:
 
 
 def _specs_by_entity() -> dict[str, Any]:
-    from services.registry.resources import RESOURCES
-
     return {spec.entity: spec for spec in RESOURCES}
 
 
@@ -337,10 +347,6 @@ async def merge_firms(
     automatic: bool = False,
 ) -> DuplicateMerge:
     """Merge ``merged_id`` into ``survivor_id``: repoint references, delete it, record how to undo."""
-    from services.registry.firms.resource import FIRMS
-    from services.registry.imports.models import ImportRowKey
-    from services.registry.records import apply_update, get_record, public_of, remove_record, validate_document
-
     if survivor_id == merged_id:
         raise Conflict("A firm cannot be merged into itself")
     survivor = await get_record(session, FIRMS, survivor_id, for_update=True)
@@ -458,10 +464,6 @@ async def _publish_merge(session: AsyncSession, merge: DuplicateMerge, op: str) 
 
 async def undo_merge(session: AsyncSession, merge: DuplicateMerge, *, principal: Principal) -> DuplicateMerge:
     """Play a merge back: the merged firm returns with its id, references point at it again."""
-    from services.registry.firms.resource import FIRMS
-    from services.registry.imports.models import ImportRowKey
-    from services.registry.records import apply_update, get_record, tag_rows, validate_document
-
     if merge.undone_at is not None:
         raise Conflict(f"Merge {merge.id} was undone already")
     snapshot = merge.snapshot
@@ -505,8 +507,6 @@ async def undo_merge(session: AsyncSession, merge: DuplicateMerge, *, principal:
     await insert_rows(session, RecordTag.__table__, tag_rows(FIRMS, merge.merged_id, data))  # type: ignore[attr-defined]
     restored = await session.get(Firm, merge.merged_id)
     assert restored is not None
-    from services.registry.records import publish_record  # one way to publish a record
-
     await publish_record(session, FIRMS, restored, "created")
     for spec, row, before in rows:
         before_data = validate_document(spec, _create_fields(spec, before))

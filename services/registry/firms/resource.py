@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.errors import ValidationFailed, field_error
 from services.registry.certifications.router import unknown_schemes
 from services.registry.clusters.models import Cluster
-from services.registry.duplicates.hooks import firm_written
+from services.registry.firms.hooks import firms_written
 from services.registry.firms.models import Firm
 from services.registry.firms.schemas import FirmCreate, FirmPublic, FirmQuery, FirmUpdate
 from services.registry.records import ColumnFilter, FacetFilter, Reference, ResourceSpec, Tag, TextFilter
@@ -72,5 +72,5 @@ FIRMS = ResourceSpec(
     tags=_tags,
     references=_references,
     check=_check,
-    after_write=firm_written,
+    after_write=firms_written.call,  # other domains listen: connect_hooks() in services/registry/app.py
 )

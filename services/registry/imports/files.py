@@ -368,7 +368,7 @@ class ImportFile:
         return header, _Rows(rows(), handle.close)
 
     def _xlsx(self) -> tuple[list[str], _Rows]:
-        import openpyxl
+        import openpyxl  # here, not at the top: seconds of start-up every process and CSV import would pay
 
         try:
             workbook = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
@@ -468,7 +468,7 @@ def template_csv() -> str:
 
 
 def template_xlsx() -> bytes:
-    import openpyxl
+    import openpyxl  # only for XLSX, as in ``_xlsx``
     from openpyxl.styles import Font
 
     workbook = openpyxl.Workbook()

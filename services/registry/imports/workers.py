@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from services.registry.imports.files import ImportFile, Mapping_
+from services.registry.imports.prepare import prepare
 
 
 class ThreadBatches:
@@ -30,8 +31,6 @@ class ThreadBatches:
     def __init__(
         self, source: ImportFile, mapping: Mapping_, agency_id: str, *, skip: int, size: int, workers: int = 0
     ) -> None:
-        from services.registry.imports.runner import prepare
-
         rows = source.rows(skip=skip)
         self.rows = rows
         self.prepare = lambda: prepare(rows, size, mapping, agency_id)
@@ -67,8 +66,6 @@ def _work(
     out: Any,
 ) -> None:
     """In a worker process: prepare every ``stripes``-th batch, from batch ``stripe`` on."""
-    from services.registry.imports.runner import prepare
-
     try:
         rows = ImportFile(Path(path), fmt, **options).rows(skip=skip)
         mapping = Mapping_(by_input)

@@ -1,0 +1,97 @@
+"""One batch of import rows, mapped and validated: in a worker thread or a worker process.
+
+``prepare`` reads rows off an ``ImportFile`` and validates each with ``FirmCreate``,
+as single writes are; it needs no database, so ``workers.py`` runs it beside the
+writer, and ``runner.py`` writes what it returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+import pydantic_core
+from pydantic import ValidationError
+
+from services.registry.duplicates import detector
+from services.registry.firms.resource import FIRMS
+from services.registry.firms.schemas import FirmCreate
+from services.registry.imports.files import Mapping_, Row, RowProblem, to_firm_input
+from services.registry.records import Draft, draft
+
+
+@dataclass
+class Prepared:
+    """One input row after mapping and validation: a firm to create, or its errors."""
+
+    number: int
+    draft: Draft | None = None  # the validated firm, as ``records.draft`` makes it
+    natural_key: str = ""
+    errors: list[dict[str, Any]] = field(default_factory=list)  # import_errors rows, without job_id
+
+
+def _cell(row: Row, column: str) -> str | None:
+    value = row.cells.get(column)
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else pydantic_core.to_json(value).decode()
+    return text[:500]
+
+
+def natural_key(data: FirmCreate) -> str:
+    """``id:SCHEME:VALUE`` of the first national id, else a hash of the validated record."""
+    if data.national_ids:
+        first = data.national_ids[0]
+        return "id:" + detector.normalise_id(first.scheme, first.value)[:110]
+    return "row:" + hashlib.sha256(pydantic_core.to_json(data)).hexdigest()[:40]
+
+
+def error_row(
+    row: Row, mapping: Mapping_, field_path: str, code: str, message: str, column: str | None = None
+) -> dict[str, Any]:
+    column = mapping.column_of(field_path) if column is None else column
+    return {
+        "row_number": row.number,
+        "column": column[:200],
+        "field": field_path[:200],
+        "code": code[:60],
+        "message": message,
+        "value": _cell(row, column) if column else None,
+    }
+
+
+def prepare(rows: Iterator[Row], count: int, mapping: Mapping_, agency_id: str) -> list[Prepared]:
+    """Read up to ``count`` rows and validate them with ``FirmCreate``, as single writes are."""
+    prepared = []
+    for row in islice(rows, count):
+        item = Prepared(row.number)
+        prepared.append(item)
+        if row.errors:
+            item.errors = [
+                {
+                    "row_number": row.number,
+                    "column": "",
+                    "field": "",
+                    "code": e.code,
+                    "message": e.message,
+                    "value": None,
+                }
+                for e in row.errors
+            ]
+            continue
+        try:
+            # Cells are text ("12"): the bounds hold, the strict JSON types do not (strict=False).
+            data = FirmCreate.model_validate(to_firm_input(row.cells, mapping, agency_id), strict=False)
+            item.natural_key = natural_key(data)
+            item.draft = draft(FIRMS, data)
+        except RowProblem as problem:
+            item.errors = [error_row(row, mapping, "", problem.code, problem.message, problem.column)]
+        except ValidationError as exc:
+            item.errors = [
+                error_row(row, mapping, ".".join(str(p) for p in e["loc"]), str(e["type"]), str(e["msg"]))
+                for e in exc.errors()
+            ]
+    return prepared
