@@ -450,7 +450,7 @@ class Segment:
         certs = sum(c.rows.nbytes + c.start.nbytes + c.end.nbytes for c in self.certificates.values())
         return int(sum(a.nbytes for a in arrays) + bitmaps + certs + self.postings.nbytes + self.names.nbytes)
 
-    # -- bounds (see ``catalogue._contenders``) -----------------------------------------
+    # -- bounds (see ``ranking.BoundedWalk``) --------------------------------------------
 
     def proximity_rings(
         self, latitude: float, longitude: float, reference: float, chosen: BitMap

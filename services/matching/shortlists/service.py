@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.errors import FieldError, ServiceUnavailable, ValidationFailed, field_error
 from services.common.ids import new_id
 from services.common.principal import Principal
-from services.matching.catalogue.catalogue import Catalogue, Ranked, ShortlistResult
+from services.matching.catalogue.catalogue import Catalogue, ShortlistResult
 from services.matching.catalogue.query import Query
+from services.matching.catalogue.ranking import Ranked
 from services.matching.ownership import owner_key
 from services.matching.publish import publish
 from services.matching.shortlists.schemas import (
