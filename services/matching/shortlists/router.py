@@ -13,9 +13,10 @@ from services.common.pagination import Page, PageParamsDep, fetch_page
 from services.common.principal import PrincipalDep, Role
 from services.matching.deps import CatalogueDep
 from services.matching.ownership import owner_key, readable, require_writer
-from services.matching.shortlists.schemas import ShortlistPublic, ShortlistRequest, Standards
+from services.matching.shortlists.schemas import ShortlistPublic, ShortlistRequest
 from services.matching.shortlists.service import create_shortlist, public_of
-from services.matching.standards.router import load_version
+from services.matching.standards.schemas import Standards
+from services.matching.standards.service import load_version
 from services.matching.tables import Shortlist
 
 router = APIRouter(prefix="/v1/shortlists", tags=["shortlists"], responses=PROBLEM_RESPONSES)

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.errors import FieldError, ServiceUnavailable, ValidationFailed, field_error
+from services.common.errors import ServiceUnavailable
 from services.common.ids import new_id
 from services.common.principal import Principal
 from services.matching.catalogue.catalogue import Catalogue, ShortlistResult
@@ -22,25 +22,10 @@ from services.matching.shortlists.schemas import (
     ShortlistItem,
     ShortlistPublic,
     ShortlistRequest,
-    Standards,
 )
+from services.matching.standards.schemas import Standards
+from services.matching.standards.service import check_schemes
 from services.matching.tables import Shortlist
-
-
-def check_schemes(standards: Standards, known: set[str], prefix: str = "") -> None:
-    """422 naming every certification scheme the registry's vocabulary lacks."""
-    errors: list[FieldError] = []
-    for field, codes in (
-        ("constraints.required_certifications", standards.constraints.required_certifications),
-        ("criteria.preferred_certifications", standards.criteria.preferred_certifications),
-    ):
-        errors += [
-            field_error(f"{prefix}{field}.{i}", f"'{code}' is not a known certification scheme", "unknown_scheme")
-            for i, code in enumerate(codes)
-            if code not in known
-        ]
-    if errors:
-        raise ValidationFailed("Unknown certification schemes", errors=errors)
 
 
 def to_query(standards: Standards, request: ShortlistRequest, on_date: date) -> Query:
