@@ -41,7 +41,8 @@ from bench.matching import percentiles  # noqa: E402
 from bench.matching_queries import BUCKETS, BenchQuery, bucket_of, make_queries  # noqa: E402
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal  # noqa: E402
 from services.matching.catalogue import snapshot  # noqa: E402
-from services.matching.catalogue.catalogue import View, build_view, run_query, snapshot_folder, store_path  # noqa: E402
+from services.matching.catalogue.catalogue import View, build_view, run_query  # noqa: E402
+from services.matching.catalogue.lifecycle import snapshot_folder, store_path  # noqa: E402
 from services.matching.catalogue.query import Query  # noqa: E402
 from services.matching.catalogue.store import CatalogueStore  # noqa: E402
 

@@ -308,12 +308,12 @@ def firm_document(record: SupplierRecord) -> dict[str, Any]:
 def measure_feed_build(records: Iterable[SupplierRecord], n: int, batch: int) -> dict[str, Any]:
     """The catalogue built from the registry's change feed, as a new matching service
     builds it: pages of ``batch`` firm changes as JSON are parsed and applied by
-    ``Catalogue.apply`` (stored with the cursor in its SQLite store), and the last page
+    ``CatalogueLifecycle.apply`` (stored with the cursor in its SQLite store), and the last page
     triggers the build from the store and the snapshot save. What the registry takes to
     read the pages and send them is not included. ``records`` (``n`` of them) may be a
     stream: only a page of them is held at a time."""
     from services.common.changefeed import ChangePage
-    from services.matching.catalogue.catalogue import Catalogue
+    from services.matching.catalogue.lifecycle import CatalogueLifecycle
 
     def page_json(start: int, chunk: list[SupplierRecord]) -> str:
         items = [
@@ -332,9 +332,9 @@ def measure_feed_build(records: Iterable[SupplierRecord], n: int, batch: int) ->
         return json.dumps({"items": items, "next_after": start + len(chunk), "has_more": start + len(chunk) < n})
 
     async def replay(folder: Path) -> dict[str, Any]:
-        catalogue = Catalogue(store=CatalogueStore(folder / "store.sqlite3"), snapshots=folder / "snapshots")
+        live = CatalogueLifecycle(store=CatalogueStore(folder / "store.sqlite3"), snapshots=folder / "snapshots")
         try:
-            await catalogue.load_cursor()
+            await live.load_cursor()
             pages_s = 0.0
             stream, start = iter(records), 0
             while chunk := list(itertools.islice(stream, batch)):
@@ -344,15 +344,15 @@ def measure_feed_build(records: Iterable[SupplierRecord], n: int, batch: int) ->
                 page = ChangePage.model_validate_json(text)
                 if not page.has_more:
                     break
-                await catalogue.apply(page)
+                await live.apply(page)
                 pages_s += time.perf_counter() - started
             started = time.perf_counter()
-            await catalogue.apply(page)  # the last page: stored, then the build and the snapshot
+            await live.apply(page)  # the last page: stored, then the build and the snapshot
             last_s = time.perf_counter() - started
-            assert catalogue.view is not None and catalogue.view.size == n
+            assert live.catalogue.view is not None and live.catalogue.view.size == n
             return {"pages_s": pages_s, "build_s": last_s, "total_s": pages_s + last_s, "batch": batch}
         finally:
-            catalogue.store.close()
+            live.store.close()
 
     with tempfile.TemporaryDirectory(prefix="bench-feed-") as folder:
         return asyncio.run(replay(Path(folder)))

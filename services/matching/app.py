@@ -15,7 +15,8 @@ from services.common.app import build_service_app, database_ready, open_database
 from services.common.changefeed import FeedFollower, change_feed_router, feed_metrics
 from services.common.http import create_http_client
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, require_roles, sign_principal
-from services.matching.catalogue.catalogue import Catalogue, snapshot_folder, store_path
+from services.matching.catalogue.catalogue import Catalogue
+from services.matching.catalogue.lifecycle import CatalogueLifecycle, snapshot_folder, store_path
 from services.matching.catalogue.store import CatalogueStore
 from services.matching.deps import CatalogueDep
 from services.matching.linkages.router import router as linkages_router
@@ -65,8 +66,11 @@ def create_app(
             await stack.enter_async_context(open_database(app, settings, metadata))
             store = CatalogueStore(store_path(settings.data_dir))
             stack.callback(store.close)
-            catalogue = Catalogue(store, snapshots=snapshot_folder(settings.data_dir), delta_limit=settings.delta_limit)
-            app.state.catalogue = catalogue
+            app.state.supplier_store = store
+            lifecycle = CatalogueLifecycle(
+                store, snapshots=snapshot_folder(settings.data_dir), delta_limit=settings.delta_limit
+            )
+            app.state.catalogue = lifecycle.catalogue
             client = create_http_client(
                 connect_timeout=settings.http_connect_timeout,
                 read_timeout=settings.http_read_timeout,
@@ -79,8 +83,8 @@ def create_app(
                 client=client,
                 url=settings.registry_url.rstrip("/") + "/v1/changes",
                 principal_header=service_principal,
-                consumer=catalogue,
-                on_caught_up=catalogue.caught_up,
+                consumer=lifecycle,
+                on_caught_up=lifecycle.caught_up,
                 batch_size=settings.feed_batch_size,
                 wait_seconds=settings.feed_wait_seconds,
                 metrics=feed_metrics(app),

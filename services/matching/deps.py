@@ -8,12 +8,19 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.matching.catalogue.catalogue import Catalogue
+from services.matching.catalogue.store import CatalogueStore
 from services.matching.requests.access import BrokerDirectory
 
 
 def current_catalogue(request: Request) -> Catalogue:
     catalogue: Catalogue = request.app.state.catalogue
     return catalogue
+
+
+def supplier_store(request: Request) -> CatalogueStore:
+    """The catalogue's store: each supplier's current record, by id."""
+    store: CatalogueStore = request.app.state.supplier_store
+    return store
 
 
 def current_time(request: Request) -> datetime:
@@ -30,3 +37,4 @@ def broker_directory(request: Request) -> BrokerDirectory:
 CatalogueDep = Annotated[Catalogue, Depends(current_catalogue)]
 NowDep = Annotated[datetime, Depends(current_time)]
 BrokersDep = Annotated[BrokerDirectory, Depends(broker_directory)]
+SuppliersDep = Annotated[CatalogueStore, Depends(supplier_store)]

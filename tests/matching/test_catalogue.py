@@ -10,6 +10,7 @@ from typing import Any
 from services.common.changefeed import Change, ChangePage
 from services.matching.catalogue import snapshot
 from services.matching.catalogue.catalogue import Catalogue
+from services.matching.catalogue.lifecycle import CatalogueLifecycle
 from services.matching.catalogue.query import Query
 from services.matching.catalogue.store import CatalogueStore
 
@@ -69,13 +70,14 @@ def ids(catalogue: Catalogue, **query: Any) -> list[str]:
 
 async def test_pages_deltas_rebuilds_and_restarts(tmp_path: Path) -> None:
     store = CatalogueStore(tmp_path / "store.sqlite3")
-    catalogue = Catalogue(store, snapshots=tmp_path / "snapshots", delta_limit=5, small_catalogue=0)
-    assert await catalogue.load_cursor() == 0
+    live = CatalogueLifecycle(store, snapshots=tmp_path / "snapshots", delta_limit=5, small_catalogue=0)
+    catalogue = live.catalogue
+    assert await live.load_cursor() == 0
     feed = Feed()
     # A catch-up in two pages: nothing is published until the feed is drained.
-    await catalogue.apply(feed.page(*[("created", firm(i)) for i in range(1, 6)], has_more=True))
+    await live.apply(feed.page(*[("created", firm(i)) for i in range(1, 6)], has_more=True))
     assert not catalogue.loaded.is_set()
-    await catalogue.apply(feed.page(*[("created", firm(i)) for i in range(6, 13)]))
+    await live.apply(feed.page(*[("created", firm(i)) for i in range(6, 13)]))
     assert catalogue.loaded.is_set()
     assert ids(catalogue, isic_codes=("1430",)) == [f"frm_{i:05d}" for i in (1, 3, 5, 7, 9, 11)]
     first_version = catalogue.version
@@ -83,55 +85,55 @@ async def test_pages_deltas_rebuilds_and_restarts(tmp_path: Path) -> None:
     assert snapshot.latest(tmp_path / "snapshots") is not None
 
     # Small changes go to the delta: the main segment and the text model stay.
-    await catalogue.apply(feed.page(("updated", firm(1, isic_codes=["1050"])), ("deleted", "frm_00003")))
+    await live.apply(feed.page(("updated", firm(1, isic_codes=["1050"])), ("deleted", "frm_00003")))
     assert catalogue.view is not None and len(catalogue.view.delta_records) == 2
     assert catalogue.version is not None and catalogue.version.split(".")[0] == first_version.split(".")[0]
     assert ids(catalogue, isic_codes=("1430",)) == [f"frm_{i:05d}" for i in (5, 7, 9, 11)]
     assert "frm_00001" in ids(catalogue, isic_codes=("1050",))
 
     # A restart opens the snapshot and puts later changes back in the delta.
-    restarted = Catalogue(
+    restarted = CatalogueLifecycle(
         CatalogueStore(tmp_path / "store.sqlite3"), snapshots=tmp_path / "snapshots", delta_limit=5, small_catalogue=0
     )
     assert await restarted.load_cursor() == feed.seq
     await restarted.caught_up()
-    assert ids(restarted, isic_codes=("1430",)) == ids(catalogue, isic_codes=("1430",))
-    assert restarted.version == catalogue.version
+    assert ids(restarted.catalogue, isic_codes=("1430",)) == ids(catalogue, isic_codes=("1430",))
+    assert restarted.catalogue.version == catalogue.version
 
     # Past the delta limit the main segment is rebuilt in the background: a new epoch.
-    await catalogue.apply(feed.page(*[("created", firm(i)) for i in range(20, 26)]))
-    await catalogue.wait_rebuilt()
+    await live.apply(feed.page(*[("created", firm(i)) for i in range(20, 26)]))
+    await live.wait_rebuilt()
     assert catalogue.view is not None and catalogue.view.delta_records == {}
     assert catalogue.version is not None and catalogue.version.split(".")[0] != first_version.split(".")[0]
     assert ids(catalogue, isic_codes=("1430",)) == [f"frm_{i:05d}" for i in (5, 7, 9, 11, 21, 23, 25)]
 
 
 async def test_a_lead_firm_only_firm_is_not_a_supplier(tmp_path: Path) -> None:
-    catalogue = Catalogue(CatalogueStore(tmp_path / "store.sqlite3"))
-    await catalogue.load_cursor()
+    live = CatalogueLifecycle(CatalogueStore(tmp_path / "store.sqlite3"))
+    catalogue = live.catalogue
+    await live.load_cursor()
     feed = Feed()
-    await catalogue.apply(feed.page(("created", firm(1)), ("created", firm(2, roles=["lead_firm"]))))
+    await live.apply(feed.page(("created", firm(1)), ("created", firm(2, roles=["lead_firm"]))))
     assert ids(catalogue) == ["frm_00001"]
-    await catalogue.apply(feed.page(("updated", firm(1, roles=["lead_firm"]))))
+    await live.apply(feed.page(("updated", firm(1, roles=["lead_firm"]))))
     assert ids(catalogue) == []
 
 
 async def test_queries_run_while_the_feed_applies(tmp_path: Path) -> None:
     """Views are immutable: a query in a thread never sees a half-applied page."""
-    catalogue = Catalogue(CatalogueStore(tmp_path / "store.sqlite3"), delta_limit=3, small_catalogue=0)
-    await catalogue.load_cursor()
+    live = CatalogueLifecycle(CatalogueStore(tmp_path / "store.sqlite3"), delta_limit=3, small_catalogue=0)
+    catalogue = live.catalogue
+    await live.load_cursor()
     feed = Feed()
-    await catalogue.apply(feed.page(*[("created", firm(i)) for i in range(1, 40)]))
+    await live.apply(feed.page(*[("created", firm(i)) for i in range(1, 40)]))
 
     async def query_loop() -> None:
         for _ in range(50):
             result = await asyncio.to_thread(catalogue.query, Query(on_date=ON, limit=200))
             assert result.eligible_count == len(result.items)
 
-    writer = asyncio.gather(
-        *[catalogue.apply(feed.page(("updated", firm(i, name=f"Renamed {i}")))) for i in range(1, 10)]
-    )
+    writer = asyncio.gather(*[live.apply(feed.page(("updated", firm(i, name=f"Renamed {i}")))) for i in range(1, 10)])
     await asyncio.gather(query_loop(), writer)
-    await catalogue.wait_rebuilt()
+    await live.wait_rebuilt()
     names = {r.name for r in catalogue.query(Query(on_date=ON, limit=200)).items}
     assert {f"Renamed {i}" for i in range(1, 10)} <= names

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyroaring import BitMap
 
-from services.matching.catalogue import catalogue, segment, text
+from services.matching.catalogue import ranking, segment, text
 from services.matching.catalogue.bitmaps import as_array
-from services.matching.catalogue.catalogue import Gap, View, build_view, run_query, with_delta
+from services.matching.catalogue.catalogue import View, build_view, run_query, with_delta
 from services.matching.catalogue.query import (
     DEVELOPMENT_CAPACITY_MARGIN,
     EARTH_RADIUS_KM,
@@ -30,6 +30,7 @@ from services.matching.catalogue.query import (
     PROXIMITY_REFERENCE_KM,
     Query,
 )
+from services.matching.catalogue.ranking import Gap
 from services.matching.catalogue.records import Certificate, SupplierRecord
 
 ON = date(2026, 6, 1)
@@ -346,12 +347,12 @@ def test_shortlists_stay_exact_across_updates(
 
 @contextmanager
 def ranked_by_bounds(first_band: int, counted: int = 8, whole_crossing: int = 0) -> Iterator[None]:
-    """Every candidate set takes the bounded path (``_contenders``), with tiny bands,
+    """Every candidate set takes the bounded path (``ranking.BoundedWalk``), with tiny bands,
     terms and schemes held counted up to ``counted`` only, and crossings of at most
     ``whole_crossing`` rows scored whole (0: every cell band by band)."""
     with (
-        patch.object(catalogue, "BROAD_ROWS", 0),
-        patch.object(catalogue, "WHOLE_CROSSING_ROWS", whole_crossing),
+        patch.object(ranking, "BROAD_ROWS", 0),
+        patch.object(ranking, "WHOLE_CROSSING_ROWS", whole_crossing),
         patch.object(segment, "FIRST_BAND_ROWS", first_band),
         patch.object(segment, "COUNTED_SCHEMES", counted),
         patch.object(text, "COUNTED_TERMS", counted),

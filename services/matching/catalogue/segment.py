@@ -3,7 +3,8 @@
 Rows are dense integers, clustered by sector and place (``clustered_order``).
 Categorical attributes (sector and product codes at every
 prefix length, country, subdivision, cluster, size class, one-degree and
-quarter-degree geo cells, power-of-two capacity buckets per unit) are roaring bitmaps,
+quarter-degree geo cells, power-of-two capacity buckets per unit) are roaring bitmaps
+(keyed by ``facets.Facet``),
 so hard constraints are bitmap unions and intersections; numeric attributes are numpy
 columns checked only on the survivors. Certificates are kept
 as (row, valid from, valid until) intervals per scheme, turned into a bitmap per
@@ -26,6 +27,15 @@ from pyroaring import BitMap
 
 from services.common.codes import isic_codes, isic_section_divisions
 from services.matching.catalogue.bitmaps import as_array, bitmap_of, count_groups
+from services.matching.catalogue.facets import (
+    CAPACITY_TOP,
+    FINE_CELLS_PER_DEGREE,
+    Facet,
+    bucket_key,
+    bucket_of,
+    parts,
+    supplier_keys,
+)
 from services.matching.catalogue.query import (
     DEVELOPMENT_CAPACITY_MARGIN,
     EARTH_RADIUS_KM,
@@ -51,44 +61,15 @@ def members(sorted_rows: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     return found
 
 
-def isic_prefixes(code: str) -> list[str]:
-    return [code[:n] for n in range(2, len(code) + 1)] if code[:1].isdigit() else [code]
-
-
-def hs_prefixes(code: str) -> list[str]:
-    return [code[:n] for n in range(2, len(code) + 1)]
-
-
 def isic_sections() -> list[str]:
     return [code for code in isic_codes() if code[:1].isalpha()]
 
 
-def geo_cell(latitude: float, longitude: float) -> str:
-    return f"g:{math.floor(latitude)}:{((math.floor(longitude) + 180) % 360) - 180}"
-
-
-def fine_cell(latitude: float, longitude: float) -> str:
-    """The quarter-degree cell, keyed by its south-west corner in quarter degrees."""
-    span = 360 * FINE_CELLS_PER_DEGREE
-    lat, lon = math.floor(latitude * FINE_CELLS_PER_DEGREE), math.floor(longitude * FINE_CELLS_PER_DEGREE)
-    return f"f:{lat}:{((lon + span // 2) % span) - span // 2}"
-
-
-def capacity_key(unit: str, capacity: float) -> str | None:
-    """The capacity bucket of a row with ``capacity`` in its (normalised) ``unit``: ``b`` of
-    ``2**(b-1) <= capacity < 2**b``, or ``CAPACITY_TOP`` when not finite; None when not
-    above 0 (its capacity fit is at most 0)."""
-    if not capacity > 0:  # also NaN
-        return None
-    bucket = math.frexp(capacity)[1] if math.isfinite(capacity) else CAPACITY_TOP
-    return f"q:{bucket}:{unit}"
-
-
-def cell_corners(facets: Iterable[str], prefix: str, per_degree: int) -> tuple[list[str], np.ndarray]:
-    """The keys of the cells among ``facets`` (``prefix``: ``g:`` or ``f:``) and their
-    south-west corners in degrees."""
-    keys = [key for key in facets if key.startswith(prefix)]
-    corners = np.array([key.split(":")[1:] for key in keys], dtype=np.float64).reshape(-1, 2) / per_degree
+def cell_corners(facets: Iterable[str], kind: Facet, per_degree: int) -> tuple[list[str], np.ndarray]:
+    """The keys of the cells among ``facets`` (``kind``: ``Facet.cell`` or ``Facet.fine_cell``)
+    and their south-west corners in degrees."""
+    keys = kind.among(facets)
+    corners = np.array([parts(key) for key in keys], dtype=np.float64).reshape(-1, 2) / per_degree
     return keys, corners
 
 
@@ -153,19 +134,12 @@ def performance_of(quality: np.ndarray, on_time: np.ndarray) -> np.ndarray:
 
 VERIFIED_DOCUMENTS = 256  # documents whose recomputed TF-IDF weights are checked against scikit-learn's
 
-# Quarter-degree cells, kept for maximum-distance checks only: the rows of the cells
-# wholly inside a radius pass unmeasured, and finer cells leave a thinner rim of rows to
-# measure than one-degree cells alone (docs/matching.md).
-FINE_CELLS_PER_DEGREE = 4
-# Half a cell's diagonal bounds the distance from its centre to any of its points: the
+# Half a quarter-degree cell's diagonal bounds the distance from its centre to any of its points: the
 # haversine of half the cell in latitude and in longitude, plus a metre.
 FINE_CELL_HALF_DIAGONAL_KM = (
     2 * EARTH_RADIUS_KM * math.asin(math.sqrt(2) * math.sin(math.radians(0.25 / FINE_CELLS_PER_DEGREE))) + 0.001
 )
 KM_PER_DEGREE_OF_LATITUDE = 2 * math.pi * EARTH_RADIUS_KM / 360
-
-
-CAPACITY_TOP = 1 << 12  # the bucket of an infinite capacity: above any finite one's (at most 1024)
 
 # Rings of proximity bounds a broad query with a point is split into: fewer rings mean
 # fewer cells to visit but looser bounds. Four measured as fast as two and bound
@@ -313,14 +287,13 @@ class Segment:
             bands, band_ceilings = performance_bands(self.performance_values)
         self.bands = bands
         self.band_ceilings = band_ceilings
-        self.cell_keys, self.cell_corners = cell_corners(facets, "g:", 1)
-        self.fine_keys, fine_corners = cell_corners(facets, "f:", FINE_CELLS_PER_DEGREE)
+        self.cell_keys, self.cell_corners = cell_corners(facets, Facet.cell, 1)
+        self.fine_keys, fine_corners = cell_corners(facets, Facet.fine_cell, FINE_CELLS_PER_DEGREE)
         self.fine_centres = fine_corners + 0.5 / FINE_CELLS_PER_DEGREE
         capacity_buckets: dict[str, list[tuple[int, str]]] = {}  # per unit: its buckets and their keys
-        for key in facets:
-            if key.startswith("q:"):
-                bucket, unit = key[2:].split(":", 1)
-                capacity_buckets.setdefault(unit, []).append((int(bucket), key))
+        for key in Facet.capacity.among(facets):
+            bucket, unit = bucket_of(key)
+            capacity_buckets.setdefault(unit, []).append((bucket, key))
         # Per unit, its buckets ascending and, for each index i, the rows of bucket i or
         # above (one more, empty, at the end): a capacity split needs no union of buckets.
         self.capacity_splits: dict[str, tuple[list[int], list[BitMap]]] = {}
@@ -335,7 +308,8 @@ class Segment:
         # one bitmap, not some twenty (their union takes milliseconds at scale: docs/benchmarks.md).
         self.sections: dict[str, BitMap] = {}
         for section in isic_sections():
-            divisions = [facets[f"i:{d}"] for d in isic_section_divisions(section) if f"i:{d}" in facets]
+            keys = Facet.isic.keys(isic_section_divisions(section))
+            divisions = [facets[key] for key in keys if key in facets]
             if divisions:
                 self.sections[section] = BitMap.union(*divisions)
                 self.sections[section].run_optimize()
@@ -390,20 +364,7 @@ class Segment:
         scheme_ids: dict[str, int] = {}
         cert_schemes, cert_rows, cert_starts, cert_ends = (array.array("i") for _ in range(4))
         for row, s in enumerate(suppliers):
-            keys = {f"c:{s.country}", f"z:{s.size_class}"}
-            if s.subdivision:
-                keys.add(f"s:{s.subdivision}")
-            keys.update(f"k:{cluster}" for cluster in s.cluster_ids)
-            keys.update(f"i:{p}" for code in s.isic_codes for p in isic_prefixes(code))
-            keys.update(f"h:{p}" for code in s.hs_codes for p in hs_prefixes(code))
-            bucket = capacity_key(units[capacity_unit[row]], capacity[row])
-            if bucket is not None:
-                keys.add(bucket)
-            if s.latitude is not None and s.longitude is not None:
-                latitude32, longitude32 = float(np.float32(s.latitude)), float(np.float32(s.longitude))
-                keys.add(geo_cell(latitude32, longitude32))
-                keys.add(fine_cell(latitude32, longitude32))
-            for key in keys:
+            for key in supplier_keys(s, units[capacity_unit[row]], capacity[row]):
                 facet_keys.append(key_ids.setdefault(key, len(key_ids)))
                 facet_rows.append(row)
             for cert in s.certificates:
@@ -489,7 +450,7 @@ class Segment:
         certs = sum(c.rows.nbytes + c.start.nbytes + c.end.nbytes for c in self.certificates.values())
         return int(sum(a.nbytes for a in arrays) + bitmaps + certs + self.postings.nbytes + self.names.nbytes)
 
-    # -- bounds (see ``catalogue._contenders``) -----------------------------------------
+    # -- bounds (see ``ranking.BoundedWalk``) --------------------------------------------
 
     def proximity_rings(
         self, latitude: float, longitude: float, reference: float, chosen: BitMap
@@ -588,7 +549,7 @@ class Segment:
         top = len(buckets)
         sure = next((i for i, b in enumerate(buckets) if b >= CAPACITY_TOP or math.ldexp(1.0, b - 1) >= minimum), top)
         maybe = next((i for i, b in enumerate(buckets) if b >= CAPACITY_TOP or math.ldexp(1.0, b) > lowest), top)
-        straddling = self._any_of(f"q:{b}:{unit}" for b in buckets[maybe:sure])
+        straddling = self._any_of(bucket_key(b, unit) for b in buckets[maybe:sure])
         return at_least[sure], straddling
 
     # -- evaluation -----------------------------------------------------------------
@@ -602,19 +563,19 @@ class Segment:
         selected: list[BitMap] = []
         if query.isic_codes:
             sections = [self.sections[code] for code in query.isic_codes if code in self.sections]
-            classes = self._any_of(f"i:{code}" for code in query.isic_codes if code[:1].isdigit())
+            classes = self._any_of(Facet.isic.keys(code for code in query.isic_codes if code[:1].isdigit()))
             selected.append(BitMap.union(classes, *sections) if sections else classes)
         if query.hs_codes:
-            selected.append(self._any_of(f"h:{code}" for code in query.hs_codes))
+            selected.append(self._any_of(Facet.hs.keys(query.hs_codes)))
         if query.countries or query.subdivisions:
             narrowed = {s.split("-", 1)[0] for s in query.subdivisions}
-            keys = [f"c:{c}" for c in query.countries if c not in narrowed]
-            keys += [f"s:{s}" for s in query.subdivisions]
+            keys = Facet.country.keys(c for c in query.countries if c not in narrowed)
+            keys += Facet.subdivision.keys(query.subdivisions)
             selected.append(self._any_of(keys))
         if query.cluster_ids:
-            selected.append(self._any_of(f"k:{c}" for c in query.cluster_ids))
+            selected.append(self._any_of(Facet.cluster.keys(query.cluster_ids)))
         if query.size_classes:
-            selected.append(self._any_of(f"z:{z}" for z in query.size_classes))
+            selected.append(self._any_of(Facet.size_class.keys(query.size_classes)))
         if not selected:
             result = self.all_rows.copy()
         else:

@@ -52,7 +52,7 @@ def save(folder: Path, segment: Segment, text: TextModel, *, epoch: int, seq: in
         np.save(work / f"cert_{part}.npy", np.concatenate(values) if values else np.empty(0, np.int32))
     cert_offsets = np.cumsum([0] + [len(segment.certificates[s].rows) for s in schemes]).astype(np.int64)
     np.save(work / "cert_offsets.npy", cert_offsets)
-    keys = sorted(segment.facets)
+    keys = sorted(segment.facets)  # facet keys are strings (``facets.Facet``), stored as they are
     _save_bitmaps(work, "facets", [segment.facets[k] for k in keys])
     _save_bitmaps(work, "bands", segment.bands)
     np.save(work / "band_ceilings.npy", segment.band_ceilings)

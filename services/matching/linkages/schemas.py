@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from services.common.bounds import Code, Day, Note, RecordId, line
 from services.common.pagination import ListQuery
-from services.matching.shortlists.schemas import Strict
+from services.matching.standards.schemas import Strict
 
 
 class Stage(StrEnum):

@@ -16,7 +16,7 @@ from services.common.idempotency import IdempotencyDep
 from services.common.ids import new_id
 from services.common.pagination import Page, fetch_page, make_page_params
 from services.common.principal import Principal, PrincipalDep, Role
-from services.matching.deps import BrokersDep, CatalogueDep, NowDep
+from services.matching.deps import BrokersDep, CatalogueDep, NowDep, SuppliersDep
 from services.matching.ownership import owner_key, require_writer
 from services.matching.requests import service
 from services.matching.requests.access import (
@@ -122,6 +122,7 @@ async def create_request(
     session: SessionDep,
     principal: PrincipalDep,
     catalogue: CatalogueDep,
+    suppliers: SuppliersDep,
     idempotency: IdempotencyDep,
     now: NowDep,
 ) -> Response:
@@ -150,7 +151,7 @@ async def create_request(
     service.record_status(row, RequestStatus.draft, at=now, by=principal.subject, note=None)
     session.add(row)
     await session.flush()
-    await service.replace_invitations(session, catalogue, row, invited, now)
+    await service.replace_invitations(session, suppliers, row, invited, now)
     public = await service.publish_request(session, row, now, op="created")
     return await idempotency.respond(201, public, {"ETag": _etag(row), "Location": f"/v1/requests/{row.id}"})
 
@@ -226,6 +227,7 @@ async def update_request(
     session: SessionDep,
     principal: PrincipalDep,
     catalogue: CatalogueDep,
+    suppliers: SuppliersDep,
     now: NowDep,
     if_match: IfMatchHeader = None,
 ) -> RequestPublic:
@@ -256,7 +258,7 @@ async def update_request(
             session, catalogue, principal=principal, invite=body.invite
         )
         row.shortlist_id = shortlist_id
-        await service.replace_invitations(session, catalogue, row, invited, now)
+        await service.replace_invitations(session, suppliers, row, invited, now)
     row.version += 1
     row.updated_at = now
     public = await service.publish_request(session, row, now)

@@ -12,7 +12,8 @@ from pydantic import Strict as Strict_
 from services.common.bounds import Count, Day, Name, Note, PositiveQuantity, Quantity, RecordId, line, rule_broken
 from services.common.codes import CountryCode, CurrencyCode, SubdivisionCode
 from services.common.pagination import ListQuery
-from services.matching.shortlists.schemas import CriterionScore, GapPublic, Point, ShortlistRequest, Strict
+from services.matching.shortlists.schemas import CriterionScore, GapPublic, ShortlistRequest
+from services.matching.standards.schemas import Point, Strict
 
 
 class RequestStatus(StrEnum):

@@ -26,6 +26,7 @@ from services.common.errors import Conflict, FieldError, ValidationFailed, field
 from services.common.ids import new_id
 from services.common.principal import Principal
 from services.matching.catalogue.catalogue import Catalogue
+from services.matching.catalogue.store import CatalogueStore
 from services.matching.linkages.schemas import STAGE_ORDER, LinkagePublic, Stage
 from services.matching.ownership import owner_key
 from services.matching.publish import publish
@@ -41,9 +42,8 @@ from services.matching.requests.schemas import (
     RequestStatus,
     StatusEvent,
 )
-from services.matching.shortlists.schemas import GapPublic, ShortlistItem, Standards
-from services.matching.shortlists.service import create_shortlist
-from services.matching.standards.router import load_version
+from services.matching.shortlists.schemas import GapPublic, ShortlistItem
+from services.matching.shortlists.service import create_shortlist, standards_of
 from services.matching.tables import BuyerRequest, Invitation, InvitationCluster, Linkage, Shortlist
 
 FINAL_ANSWERS = {InvitationStatus.no_bid: "no bid", InvitationStatus.invited: "no answer by the deadline"}
@@ -95,13 +95,7 @@ async def invitations_for(
         chosen = [listed[s] for s in invite.supplier_ids]
         return shortlist.id, [(ShortlistItem.model_validate(item), development) for item, development in chosen]
     request = invite.shortlist.model_copy(update={"limit": invite.top, "include_development": False})
-    if request.standards_id is not None:
-        standards, version = await load_version(session, principal, request.standards_id, request.standards_version)
-    else:
-        standards = Standards(
-            **{k: v for k, v in (("constraints", request.constraints), ("criteria", request.criteria)) if v}
-        )
-        version = None
+    standards, version = await standards_of(session, principal, request)
     row, document = await create_shortlist(
         session,
         catalogue,
@@ -118,7 +112,7 @@ async def invitations_for(
 
 async def replace_invitations(
     session: AsyncSession,
-    catalogue: Catalogue,
+    suppliers: CatalogueStore,
     row: BuyerRequest,
     invited: Sequence[tuple[ShortlistItem, bool]],
     now: datetime,
@@ -128,7 +122,7 @@ async def replace_invitations(
     await session.execute(delete(InvitationCluster).where(col(InvitationCluster.invitation_id).in_(old)))
     await session.execute(delete(Invitation).where(col(Invitation.request_id) == row.id))
     ids = [item.supplier_id for item, _ in invited]
-    records = await asyncio.to_thread(catalogue.store.records, ids)
+    records = await asyncio.to_thread(suppliers.records, ids)
     gone = [n for n, supplier_id in enumerate(ids) if supplier_id not in records]
     if gone:
         raise ValidationFailed(

@@ -25,8 +25,8 @@ from services.common.idempotency import IdempotencyDep
 from services.common.ids import new_id
 from services.common.pagination import Page, fetch_page, make_page_params
 from services.common.principal import Principal, PrincipalDep, Role
-from services.matching.catalogue.catalogue import Catalogue
-from services.matching.deps import BrokersDep, CatalogueDep, NowDep
+from services.matching.catalogue.store import CatalogueStore
+from services.matching.deps import BrokersDep, NowDep, SuppliersDep
 from services.matching.linkages.schemas import Stage
 from services.matching.ownership import owner_key, writable
 from services.matching.publish import publish
@@ -101,7 +101,7 @@ async def _record_performance(session: AsyncSession, supplier_id: str, supplier_
 
 
 async def _supplier_may_act(
-    principal: Principal, row: Scorecard, brokers: BrokerDirectory, catalogue: Catalogue
+    principal: Principal, row: Scorecard, brokers: BrokerDirectory, suppliers: CatalogueStore
 ) -> tuple[bool, bool]:
     """Whether ``principal`` may act for the scorecard's supplier, and whether on its behalf."""
     side = await supplier_side(principal, brokers)
@@ -115,7 +115,7 @@ async def _supplier_may_act(
         return False, False
     if side.clusters is None:
         return True, True
-    records = await asyncio.to_thread(catalogue.store.records, [row.supplier_id])
+    records = await asyncio.to_thread(suppliers.records, [row.supplier_id])
     record = records.get(row.supplier_id)
     return record is not None and bool(side.clusters & set(record.cluster_ids)), True
 
@@ -129,14 +129,14 @@ async def _readable(
     principal: Principal,
     scorecard_id: str,
     brokers: BrokerDirectory,
-    catalogue: Catalogue,
+    suppliers: CatalogueStore,
     *,
     lock: bool = False,
 ) -> tuple[Scorecard, bool, bool]:
     """The scorecard, whether ``principal`` reads it as the supplier's side, and on its behalf."""
     row = await session.get(Scorecard, scorecard_id, with_for_update=lock)
     if row is not None:
-        as_supplier, on_behalf = await _supplier_may_act(principal, row, brokers, catalogue)
+        as_supplier, on_behalf = await _supplier_may_act(principal, row, brokers, suppliers)
         if as_supplier or _reads_as_buyer(principal, row):
             return row, as_supplier, on_behalf
     raise NotFound(f"No scorecard with id '{scorecard_id}'")
@@ -154,7 +154,7 @@ async def create_scorecard(
     body: ScorecardCreate,
     session: SessionDep,
     principal: PrincipalDep,
-    catalogue: CatalogueDep,
+    suppliers: SuppliersDep,
     idempotency: IdempotencyDep,
     now: NowDep,
 ) -> Response:
@@ -162,7 +162,7 @@ async def create_scorecard(
     assert isinstance(linkage, Linkage)
     if linkage.stage not in (Stage.contracted, Stage.active):
         raise Conflict(f"Linkage {linkage.id} is {linkage.stage}; deliveries are scored once it is contracted")
-    records = await asyncio.to_thread(catalogue.store.records, [linkage.supplier_id])
+    records = await asyncio.to_thread(suppliers.records, [linkage.supplier_id])
     record = records.get(linkage.supplier_id)
     quality, on_time = body.figures()
     row = Scorecard(
@@ -202,7 +202,7 @@ async def list_scorecards(
     session: SessionDep,
     principal: PrincipalDep,
     brokers: BrokersDep,
-    catalogue: CatalogueDep,
+    suppliers: SuppliersDep,
     query: Annotated[ScorecardQuery, Query()],
 ) -> Page[ScorecardPublic]:
     params = make_page_params(request.app.state.settings, query.limit, query.cursor)
@@ -219,7 +219,7 @@ async def list_scorecards(
         else:  # a broker: one supplier at a time, one it works with
             if query.supplier_id is None:
                 raise Forbidden("A broker lists the scorecards of one supplier: give supplier_id")
-            records = await asyncio.to_thread(catalogue.store.records, [query.supplier_id])
+            records = await asyncio.to_thread(suppliers.records, [query.supplier_id])
             record = records.get(query.supplier_id)
             if record is None or record.agency_id != side.agency_id or not side.clusters & set(record.cluster_ids):
                 return Page(items=[], next_cursor=None)
@@ -243,9 +243,9 @@ async def read_scorecard(
     session: SessionDep,
     principal: PrincipalDep,
     brokers: BrokersDep,
-    catalogue: CatalogueDep,
+    suppliers: SuppliersDep,
 ) -> ScorecardPublic:
-    row, _, _ = await _readable(session, principal, scorecard_id, brokers, catalogue)
+    row, _, _ = await _readable(session, principal, scorecard_id, brokers, suppliers)
     response.headers["ETag"] = version_etag(row.version)
     return _public(row)
 
@@ -263,10 +263,10 @@ async def appeal_scorecard(
     session: SessionDep,
     principal: PrincipalDep,
     brokers: BrokersDep,
-    catalogue: CatalogueDep,
+    suppliers: SuppliersDep,
     now: NowDep,
 ) -> ScorecardPublic:
-    row, as_supplier, on_behalf = await _readable(session, principal, scorecard_id, brokers, catalogue, lock=True)
+    row, as_supplier, on_behalf = await _readable(session, principal, scorecard_id, brokers, suppliers, lock=True)
     if not as_supplier:
         raise Forbidden("Only the supplier's side appeals a scorecard")
     if row.appeal is not None:
@@ -296,10 +296,10 @@ async def decide_appeal(
     session: SessionDep,
     principal: PrincipalDep,
     brokers: BrokersDep,
-    catalogue: CatalogueDep,
+    suppliers: SuppliersDep,
     now: NowDep,
 ) -> ScorecardPublic:
-    row, _, _ = await _readable(session, principal, scorecard_id, brokers, catalogue, lock=True)
+    row, _, _ = await _readable(session, principal, scorecard_id, brokers, suppliers, lock=True)
     deciders = principal.is_admin or (principal.role is Role.agency and principal.agency_id == row.supplier_agency_id)
     if not deciders:
         raise Forbidden("The supplier's agency or an admin decides an appeal")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from services.common.bounds import Day, Note, PositiveQuantity, Quantity, RecordId, Share, line, rule_broken
 from services.common.pagination import ListQuery
-from services.matching.shortlists.schemas import Strict
+from services.matching.standards.schemas import Strict
 
 
 class ScorecardKind(StrEnum):

@@ -13,9 +13,8 @@ from services.common.pagination import Page, PageParamsDep, fetch_page
 from services.common.principal import PrincipalDep, Role
 from services.matching.deps import CatalogueDep
 from services.matching.ownership import owner_key, readable, require_writer
-from services.matching.shortlists.schemas import ShortlistPublic, ShortlistRequest, Standards
-from services.matching.shortlists.service import create_shortlist, public_of
-from services.matching.standards.router import load_version
+from services.matching.shortlists.schemas import ShortlistPublic, ShortlistRequest
+from services.matching.shortlists.service import create_shortlist, public_of, standards_of
 from services.matching.tables import Shortlist
 
 router = APIRouter(prefix="/v1/shortlists", tags=["shortlists"], responses=PROBLEM_RESPONSES)
@@ -38,13 +37,7 @@ async def request_shortlist(
     idempotency: IdempotencyDep,
 ) -> Response:
     require_writer(principal)
-    if body.standards_id is not None:
-        standards, version = await load_version(session, principal, body.standards_id, body.standards_version)
-    else:
-        standards = Standards(
-            **{k: v for k, v in (("constraints", body.constraints), ("criteria", body.criteria)) if v is not None}
-        )
-        version = None
+    standards, version = await standards_of(session, principal, body)
     row, public = await create_shortlist(
         session,
         catalogue,

@@ -1,129 +1,15 @@
-"""The shortlist request (buyer standards) and response."""
+"""The shortlist request (inline or saved buyer standards) and response."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic import Strict as Strict_
 
-from services.common.bounds import (
-    Code,
-    Day,
-    Flag,
-    Latitude,
-    Longitude,
-    Note,
-    PositiveQuantity,
-    Quantity,
-    RecordId,
-    StrictInput,
-    Version,
-    Weight,
-    line,
-)
-from services.common.codes import CountryCode, HsCode, IsicCode, SubdivisionCode
-from services.matching.catalogue.query import DEFAULT_WEIGHTS
-
-Strict = StrictInput  # every matching input model's base
-
-
-class SizeClass(StrEnum):
-    micro = "micro"
-    small = "small"
-    medium = "medium"
-    large = "large"
-
-
-SchemeCode = Code
-
-
-class Point(Strict):
-    latitude: Latitude
-    longitude: Longitude
-
-
-class HardConstraints(Strict):
-    """Who is eligible. Lists are any-of, except required certifications (all-of)."""
-
-    isic_codes: Annotated[list[IsicCode], Field(max_length=50)] = Field(
-        default=[], description="ISIC Rev.4 codes or prefixes (a section letter, 2, 3 or 4 digits)"
-    )
-    hs_codes: Annotated[list[HsCode], Field(max_length=100)] = Field(
-        default=[], description="HS chapters, headings or subheadings (prefix match)"
-    )
-    required_certifications: Annotated[list[SchemeCode], Field(max_length=20)] = Field(
-        default=[], description="Schemes the supplier must hold, valid on the request date"
-    )
-    min_monthly_capacity: Quantity | None = None
-    capacity_unit: line(30, 1) | None = Field(  # type: ignore[valid-type]
-        default=None, description="Unit of the capacities, e.g. pieces"
-    )
-    countries: Annotated[list[CountryCode], Field(max_length=250)] = []
-    subdivisions: Annotated[list[SubdivisionCode], Field(max_length=500)] = Field(
-        default=[], description="ISO 3166-2; a subdivision narrows its own country when both are given"
-    )
-    cluster_ids: Annotated[list[RecordId], Field(max_length=200)] = []
-    size_classes: Annotated[list[SizeClass], Field(max_length=4)] = []
-    near: Point | None = Field(default=None, description="The point distances are measured from")
-    max_distance_km: Annotated[float, Strict_(), Field(gt=0, le=20000, allow_inf_nan=False)] | None = None
-    exclude_supplier_ids: Annotated[list[RecordId], Field(max_length=1000)] = []
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if self.max_distance_km is not None and self.near is None:
-            raise ValueError("max_distance_km needs a point in 'near'")
-        if self.min_monthly_capacity is not None and self.capacity_unit is None:
-            raise ValueError("min_monthly_capacity needs capacity_unit")
-        return self
-
-
-class Weights(Strict):
-    """Relative weights of the soft criteria (normalised over the criteria that apply)."""
-
-    text: Weight = DEFAULT_WEIGHTS["text"]
-    certifications: Weight = DEFAULT_WEIGHTS["certifications"]
-    proximity: Weight = DEFAULT_WEIGHTS["proximity"]
-    capacity: Weight = DEFAULT_WEIGHTS["capacity"]
-    performance: Weight = DEFAULT_WEIGHTS["performance"]
-
-    @model_validator(mode="after")
-    def _not_all_zero(self) -> Self:
-        if sum(self.model_dump().values()) <= 0:
-            raise ValueError("at least one weight must be above zero")
-        return self
-
-
-class SoftCriteria(Strict):
-    """How the eligible are ranked."""
-
-    description: Note | None = Field(
-        default=None, description="What the buyer needs, in words; matched to capabilities"
-    )
-    preferred_certifications: Annotated[list[SchemeCode], Field(max_length=20)] = []
-    desired_monthly_capacity: PositiveQuantity | None = Field(default=None, description="In the constraints' unit")
-    weights: Weights = Weights()
-
-
-class Standards(Strict):
-    """Buyer standards: what a lead firm requires and prefers."""
-
-    constraints: HardConstraints = HardConstraints()
-    criteria: SoftCriteria = SoftCriteria()
-
-    @model_validator(mode="after")
-    def _units(self) -> Self:
-        _check_units(self.constraints, self.criteria)
-        return self
-
-
-def _check_units(constraints: HardConstraints | None, criteria: SoftCriteria | None) -> None:
-    """A capacity target needs the unit it is counted in."""
-    if criteria is not None and criteria.desired_monthly_capacity is not None:
-        if constraints is None or constraints.capacity_unit is None:
-            raise ValueError("desired_monthly_capacity needs constraints.capacity_unit")
+from services.common.bounds import Day, Flag, RecordId, Version
+from services.matching.standards.schemas import HardConstraints, SoftCriteria, Strict, check_units
 
 
 class ShortlistRequest(Strict):
@@ -145,7 +31,7 @@ class ShortlistRequest(Strict):
         if self.standards_version is not None and self.standards_id is None:
             raise ValueError("standards_version needs standards_id")
         # Inline standards obey the rules of saved ones (422 here, not a failure building them later).
-        _check_units(self.constraints, self.criteria)
+        check_units(self.constraints, self.criteria)
         return self
 
 

@@ -8,11 +8,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.errors import FieldError, ServiceUnavailable, ValidationFailed, field_error
+from services.common.errors import ServiceUnavailable
 from services.common.ids import new_id
 from services.common.principal import Principal
-from services.matching.catalogue.catalogue import Catalogue, Ranked, ShortlistResult
+from services.matching.catalogue.catalogue import Catalogue, ShortlistResult
 from services.matching.catalogue.query import Query
+from services.matching.catalogue.ranking import Ranked
 from services.matching.ownership import owner_key
 from services.matching.publish import publish
 from services.matching.shortlists.schemas import (
@@ -21,25 +22,20 @@ from services.matching.shortlists.schemas import (
     ShortlistItem,
     ShortlistPublic,
     ShortlistRequest,
-    Standards,
 )
+from services.matching.standards.schemas import Standards
+from services.matching.standards.service import check_schemes, load_version
 from services.matching.tables import Shortlist
 
 
-def check_schemes(standards: Standards, known: set[str], prefix: str = "") -> None:
-    """422 naming every certification scheme the registry's vocabulary lacks."""
-    errors: list[FieldError] = []
-    for field, codes in (
-        ("constraints.required_certifications", standards.constraints.required_certifications),
-        ("criteria.preferred_certifications", standards.criteria.preferred_certifications),
-    ):
-        errors += [
-            field_error(f"{prefix}{field}.{i}", f"'{code}' is not a known certification scheme", "unknown_scheme")
-            for i, code in enumerate(codes)
-            if code not in known
-        ]
-    if errors:
-        raise ValidationFailed("Unknown certification schemes", errors=errors)
+async def standards_of(
+    session: AsyncSession, principal: Principal, request: ShortlistRequest
+) -> tuple[Standards, int | None]:
+    """The standards a shortlist request names: a saved version (and its number), or inline ones."""
+    if request.standards_id is not None:
+        return await load_version(session, principal, request.standards_id, request.standards_version)
+    inline = (("constraints", request.constraints), ("criteria", request.criteria))
+    return Standards(**{k: v for k, v in inline if v is not None}), None
 
 
 def to_query(standards: Standards, request: ShortlistRequest, on_date: date) -> Query:

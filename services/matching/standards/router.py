@@ -24,9 +24,8 @@ from services.common.principal import PrincipalDep, Role
 from services.matching.deps import CatalogueDep
 from services.matching.ownership import owner_key, readable, require_writer, writable
 from services.matching.publish import publish
-from services.matching.shortlists.schemas import Standards
-from services.matching.shortlists.service import check_schemes
-from services.matching.standards.schemas import StandardsCreate, StandardsPublic, StandardsUpdate
+from services.matching.standards.schemas import Standards, StandardsCreate, StandardsPublic, StandardsUpdate
+from services.matching.standards.service import check_schemes
 from services.matching.tables import BuyerStandard, BuyerStandardVersion
 
 router = APIRouter(prefix="/v1/buyer-standards", tags=["buyer standards"], responses=PROBLEM_RESPONSES)
@@ -122,19 +121,6 @@ async def read_standards(
     if past is None:
         raise NotFound(f"Buyer standards '{standards_id}' have no version {version}")
     return _public(past, row.firm_id, past.created_at)
-
-
-async def load_version(
-    session: SessionDep, principal: PrincipalDep, standards_id: str, version: int | None
-) -> tuple[Standards, int]:
-    row = readable(principal, await session.get(BuyerStandard, standards_id), "buyer standards", standards_id)
-    assert isinstance(row, BuyerStandard)
-    if version is None or version == row.version:
-        return Standards.model_validate(row.body), row.version
-    past = await session.get(BuyerStandardVersion, (standards_id, version))
-    if past is None:
-        raise NotFound(f"Buyer standards '{standards_id}' have no version {version}")
-    return Standards.model_validate(past.body), version
 
 
 @router.patch(

@@ -1,0 +1,171 @@
+"""The catalogue's life: loaded from a snapshot or the store, then kept up with the feed.
+
+``CatalogueLifecycle`` is the registry feed's consumer (``FeedFollower``). Changes are
+written to the store with the cursor, then published as a new view with a rebuilt
+delta; when the delta grows past ``delta_limit`` (or after a bulk catch-up) the main
+segment is rebuilt from the store in a worker thread, with a freshly fitted text
+model: a new ``epoch``, so a new catalogue version. Each rebuilt main segment is saved
+as a snapshot, which a restart opens instead of rebuilding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+from pyroaring import BitMap
+
+from services.common.changefeed import ChangePage
+from services.matching.catalogue import snapshot
+from services.matching.catalogue.catalogue import Catalogue, View, build_view, with_delta
+from services.matching.catalogue.records import SupplierRecord, supplier_from_firm
+from services.matching.catalogue.store import CatalogueStore
+
+logger = structlog.get_logger(__name__)
+
+
+@dataclass
+class CatalogueLifecycle:
+    """Builds ``catalogue``'s views: applies feed pages, rebuilds and snapshots the main segment."""
+
+    store: CatalogueStore
+    catalogue: Catalogue = field(default_factory=Catalogue)
+    snapshots: Path | None = None  # where main segments are saved for fast restarts
+    delta_limit: int = 5000
+    small_catalogue: int = 1000  # up to this many suppliers every change rebuilds the main segment
+    _rebuild_needed: bool = False
+    _rebuilding: asyncio.Task[None] | None = None
+    _publish: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _applying: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def load_cursor(self) -> int:
+        """FeedConsumer: where the store stopped; builds the first view from the store."""
+        if self.catalogue.view is None:
+            self.catalogue.schemes = await asyncio.to_thread(self.store.schemes)
+            if not await self._restore():
+                await self._rebuild(epoch=1)
+        return await asyncio.to_thread(self.store.cursor)
+
+    async def _restore(self) -> bool:
+        """Open the newest snapshot and put what the store has beyond it in the delta."""
+        path = snapshot.latest(self.snapshots) if self.snapshots else None
+        if path is None:
+            return False
+        started = time.perf_counter()
+        try:
+            main, text, seq = await asyncio.to_thread(snapshot.load, path)
+        except (OSError, ValueError, KeyError) as exc:
+            logger.warning("snapshot_unreadable", path=str(path), error=repr(exc))
+            return False
+        delta = {i: (s, r) for i, s, r in await asyncio.to_thread(lambda: list(self.store.changed_after(seq)))}
+        base = View(main=main, text=text, removed=BitMap(), delta=None, delta_records={}, seq=seq, main_seq=seq)
+        cursor = await asyncio.to_thread(self.store.cursor)
+        self.catalogue.view = await asyncio.to_thread(with_delta, base, delta, max(cursor, seq)) if delta else base
+        if len(delta) > self.delta_limit:
+            self._rebuild_needed = True
+        logger.info(
+            "catalogue_restored",
+            path=str(path),
+            suppliers=main.n,
+            delta=len(delta),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        return True
+
+    async def apply(self, page: ChangePage) -> None:
+        """FeedConsumer: store the page with its cursor, then publish the change.
+
+        Pages are applied one at a time, in feed order (a background rebuild may run
+        meanwhile): the store's cursor must never pass a page not yet stored.
+        """
+        async with self._applying:
+            await self._apply(page)
+
+    async def _apply(self, page: ChangePage) -> None:
+        changes: list[tuple[str, int, SupplierRecord | None]] = []
+        schemes: list[str] = []
+        for change in page.items:
+            if change.entity == "certification_scheme" and change.op != "deleted":
+                schemes.append(change.entity_id)
+            elif change.entity == "firm":
+                record = supplier_from_firm(change.data) if change.op != "deleted" and change.data else None
+                changes.append((change.entity_id, change.seq, record))
+        await asyncio.to_thread(self.store.apply, changes, page.next_after, schemes)
+        self.catalogue.schemes.update(schemes)
+        if page.has_more:
+            self._rebuild_needed = True  # catching up: one rebuild once the feed is drained
+            return
+        if self._rebuild_needed or self.catalogue.view is None:
+            await self._rebuild(epoch=self._next_epoch())
+            self.catalogue.loaded.set()
+            return
+        current = self.catalogue.view
+        delta = dict(current.delta_records)
+        for supplier_id, seq, record in changes:
+            delta[supplier_id] = (seq, record)
+        if current.main.n + len(delta) <= self.small_catalogue:
+            # A small catalogue is rebuilt whole (milliseconds), so its text model knows every word.
+            await self._rebuild(epoch=current.text.epoch + 1)
+            self.catalogue.loaded.set()
+            return
+        async with self._publish:
+            current = self.catalogue.view
+            delta = dict(current.delta_records)
+            for supplier_id, seq, record in changes:
+                delta[supplier_id] = (seq, record)
+            self.catalogue.view = await asyncio.to_thread(with_delta, current, delta, page.next_after)
+        self.catalogue.loaded.set()
+        if len(delta) > self.delta_limit and self._rebuilding is None:
+            self._rebuilding = asyncio.create_task(self._rebuild(epoch=current.text.epoch + 1))
+
+    async def caught_up(self) -> None:
+        """Called by the follower when a poll found nothing new."""
+        if self._rebuild_needed or self.catalogue.view is None:
+            await self._rebuild(epoch=self._next_epoch())
+        self.catalogue.loaded.set()
+
+    async def _rebuild(self, epoch: int) -> None:
+        try:
+            seq, records = await asyncio.to_thread(self.store.live_records)
+            started = time.perf_counter()
+            fresh = await asyncio.to_thread(build_view, records, seq, epoch)
+            async with self._publish:
+                # Changes applied while building stay in the delta of the new main segment.
+                current = self.catalogue.view
+                pending = {i: v for i, v in (current.delta_records if current else {}).items() if v[0] > seq}
+                current_seq = max(seq, current.seq if current else 0)
+                self.catalogue.view = (
+                    await asyncio.to_thread(with_delta, fresh, pending, current_seq) if pending else fresh
+                )
+            self._rebuild_needed = False
+            if self.snapshots is not None:
+                await asyncio.to_thread(snapshot.save, self.snapshots, fresh.main, fresh.text, epoch=epoch, seq=seq)
+            logger.info(
+                "catalogue_built",
+                suppliers=fresh.main.n,
+                epoch=epoch,
+                seq=seq,
+                seconds=round(time.perf_counter() - started, 3),
+                bytes=fresh.main.nbytes,
+            )
+        finally:
+            self._rebuilding = None
+
+    def _next_epoch(self) -> int:
+        view = self.catalogue.view
+        return view.text.epoch + 1 if view else 1
+
+    async def wait_rebuilt(self) -> None:
+        if self._rebuilding is not None:
+            await asyncio.shield(self._rebuilding)
+
+
+def store_path(data_dir: Path) -> Path:
+    return data_dir / "matching-catalogue" / "store.sqlite3"
+
+
+def snapshot_folder(data_dir: Path) -> Path:
+    return data_dir / "matching-catalogue" / "snapshots"
