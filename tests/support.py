@@ -213,12 +213,8 @@ class Stack:
             to_matching = LateTransport()
             if matching_settings is not None:
                 registry_settings = registry_settings.model_copy(update={"matching_url": "http://matching"})  # type: ignore[attr-defined]
-            registry = await stack.enter_async_context(
-                LifespanManager(
-                    create_registry(registry_settings, http_mounts={"http://matching": to_matching}),  # type: ignore[arg-type]
-                    **LIFESPAN_TIMEOUTS,
-                )
-            )
+            registry_app = create_registry(registry_settings, http_mounts={"http://matching": to_matching})  # type: ignore[arg-type]
+            registry = await stack.enter_async_context(LifespanManager(registry_app, **LIFESPAN_TIMEOUTS))
             mounts: dict[str, httpx.AsyncBaseTransport] = {"http://registry": httpx.ASGITransport(app=registry.app)}
             upstreams = {"registry": registry.app}
             apps: dict[str, FastAPI] = {}
@@ -228,6 +224,8 @@ class Stack:
                 matching = await stack.enter_async_context(LifespanManager(matching_app, **LIFESPAN_TIMEOUTS))
                 mounts["http://matching"] = httpx.ASGITransport(app=matching.app)
                 to_matching.start(matching.app)
+                # Stopped before matching: no poll of the registry's may outlive matching's database.
+                stack.push_async_callback(registry_app.state.matching_follower.stop)
                 upstreams["matching"] = matching.app
             if reporting_settings is not None:  # follows the registry's and (when running) matching's feeds
                 from services.reporting.app import create_app as create_reporting

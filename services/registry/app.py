@@ -71,6 +71,7 @@ def create_app(
                     wait_seconds=settings.feed_wait_seconds,
                     metrics=feed_metrics(app),
                 )
+                app.state.matching_follower = follower
                 follower.start()
                 stack.push_async_callback(follower.stop)
             yield
