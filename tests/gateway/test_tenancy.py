@@ -41,6 +41,7 @@ class Tenants:
     agency_b_id: str
     lead_a: dict[str, str]
     lead_b: dict[str, str]
+    supplier_a: dict[str, str]  # a supplier key agency A issued for its firm
 
     def __init__(self, stack: Stack) -> None:
         self.client = stack.client
@@ -86,7 +87,10 @@ class Tenants:
             self.lead_a,
         )
         self.records["/v1/linkages"] = linkage["id"]
-        self.records["/v1/api-keys"] = (await self.client.get("/v1/api-keys", headers=ADMIN)).json()["items"][0]["id"]
+        supplier_key = await self.post(
+            "/v1/api-keys", {"name": "A's supplier", "role": "supplier", "firm_id": supplier["id"]}, a
+        )
+        self.records["/v1/api-keys"], self.supplier_a = supplier_key["id"], bearer(supplier_key["key"])
         await self._imports_and_duplicates()
         return self
 
@@ -188,7 +192,6 @@ async def creates_for_itself_only(t: Tenants, method: str, template: str) -> Non
 ADMIN_BODIES = {
     "/v1/agencies": {"name": "Mine", "country": "EC"},
     "/v1/certification-schemes": {"code": "mine", "name": "Mine", "category": "quality"},
-    "/v1/api-keys": {"name": "mine", "role": "admin"},
 }
 
 
@@ -196,6 +199,40 @@ async def admin_only(t: Tenants, method: str, template: str) -> None:
     body = ADMIN_BODIES.get(template) if method == "POST" else None
     response = await t.client.request(method, t.path(template), headers=t.agency_b, json=body)
     assert response.status_code == 403, response.text
+
+
+async def issues_keys_for_itself_only(t: Tenants, method: str, template: str) -> None:
+    """An agency issues no admin or agency keys, and none for another agency or its firms and brokers."""
+    before = (await t.client.get(template, headers=t.agency_a)).json()["items"]
+    for body, status in (
+        ({"role": "admin"}, 403),
+        ({"role": "agency", "agency_id": t.agency_a_id}, 403),
+        ({"role": "viewer", "agency_id": t.agency_a_id}, 403),
+        ({"role": "supplier", "firm_id": t.records["/v1/firms"]}, 422),
+        ({"role": "broker", "broker_id": t.records["/v1/brokers"]}, 422),
+    ):
+        response = await t.client.post(template, json={"name": "mine", **body}, headers=t.agency_b)
+        assert response.status_code == status, f"{body}: {response.text}"
+    assert (await t.client.get(template, headers=t.agency_a)).json()["items"] == before
+
+
+async def own_keys_only(t: Tenants, method: str, template: str) -> None:
+    """An agency lists its own agency's keys; naming another agency is refused."""
+    response = await t.client.get(template, headers=t.agency_b)
+    assert response.status_code == 200, response.text
+    assert {key["agency_id"] for key in response.json()["items"]} == {t.agency_b_id}
+    refused = await t.client.get(template, params={"agency_id": t.agency_a_id}, headers=t.agency_b)
+    assert refused.status_code == 403, refused.text
+
+
+async def others_keys_hidden(t: Tenants, method: str, template: str) -> None:
+    """Another agency's key does not exist for this agency (404), read, rotated or revoked."""
+    key = f"/v1/api-keys/{t.records['/v1/api-keys']}"
+    before = (await t.client.get(key, headers=t.agency_a)).json()
+    response = await t.client.request(method, t.path(template), headers=t.agency_b)
+    assert response.status_code == 404, response.text
+    assert (await t.client.get(key, headers=t.agency_a)).json() == before
+    assert (await t.client.get(f"/v1/firms/{t.records['/v1/firms']}", headers=t.supplier_a)).status_code == 200
 
 
 async def private_to_owner(t: Tenants, method: str, template: str) -> None:
@@ -297,11 +334,11 @@ CASES |= {
     ("delete", "/v1/agencies/{record_id}"): owner_write_only,
     ("get", "/v1/certification-schemes"): open_read,
     ("post", "/v1/certification-schemes"): admin_only,
-    ("post", "/v1/api-keys"): admin_only,
-    ("get", "/v1/api-keys"): admin_only,
-    ("get", "/v1/api-keys/{key_id}"): admin_only,
-    ("post", "/v1/api-keys/{key_id}/rotate"): admin_only,
-    ("delete", "/v1/api-keys/{key_id}"): admin_only,
+    ("post", "/v1/api-keys"): issues_keys_for_itself_only,
+    ("get", "/v1/api-keys"): own_keys_only,
+    ("get", "/v1/api-keys/{key_id}"): others_keys_hidden,
+    ("post", "/v1/api-keys/{key_id}/rotate"): others_keys_hidden,
+    ("delete", "/v1/api-keys/{key_id}"): others_keys_hidden,
     ("post", "/v1/buyer-standards"): not_tenant_owned,
     ("get", "/v1/buyer-standards"): own_list_only,
     ("get", "/v1/buyer-standards/{standards_id}"): private_to_owner,
