@@ -8,15 +8,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
+from gateway.app import MIGRATIONS as GATEWAY_MIGRATIONS
 from gateway.breaker import BreakerState, CircuitBreaker
 from gateway.keys.service import BOOTSTRAP_KEY_ID, hash_key, install_bootstrap_key
 from gateway.tables import ApiKey
 from services.common.db import create_engine, create_sessionmaker
+from services.common.migrations import upgrade
 from services.common.principal import Principal, Role
 from tests.registry.helpers import broker_body, firm_body
-from tests.support import BOOTSTRAP_KEY, Stack, assert_problem
+from tests.support import BOOTSTRAP_KEY, Backend, Stack, assert_problem
 
 ADMIN_KEY = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
 
@@ -367,3 +369,40 @@ async def test_keys_issue_is_an_agency_scope(stack: Stack) -> None:
             "/v1/api-keys", json=body | {"role": role, "scopes": ["registry:read", "keys:issue"]}, headers=ADMIN_KEY
         )
         assert_problem(scoped, 422)
+
+
+async def test_the_upgrade_gives_keys_issue_to_agency_keys_with_every_scope(backend: Backend) -> None:
+    """Migration 0002: agency keys issued with the role's scopes may issue keys, as new ones
+    may; a key restricted on purpose, and keys of other roles, keep their scopes."""
+    url = await backend.empty()
+    await upgrade(GATEWAY_MIGRATIONS, url, "0001")
+    before = {
+        "key_full": ("agency", ["registry:read", "registry:write", "matching:read", "reporting:read"]),
+        "key_read_only": ("agency", ["registry:read"]),
+        "key_viewer": ("viewer", ["registry:read", "matching:read", "reporting:read"]),
+    }
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            for key_id, (role, scopes) in before.items():
+                await connection.execute(
+                    insert(ApiKey).values(
+                        id=key_id,
+                        name=key_id,
+                        prefix=key_id,
+                        secret_hash=key_id,
+                        role=role,
+                        scopes=scopes,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+        await upgrade(GATEWAY_MIGRATIONS, url)
+        async with create_sessionmaker(engine)() as session:
+            after = {row.id: (row.role, row.scopes, row.broker_id) for row in await session.scalars(select(ApiKey))}
+    finally:
+        await engine.dispose()
+    assert after == {
+        "key_full": ("agency", [*before["key_full"][1], "keys:issue"], None),
+        "key_read_only": ("agency", ["registry:read"], None),
+        "key_viewer": ("viewer", ["registry:read", "matching:read", "reporting:read"], None),
+    }
