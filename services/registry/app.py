@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 
 from services.common.app import build_service_app, database_ready, open_database
 from services.common.changefeed import change_feed_router
+from services.common.codes import load_code_tables
 from services.registry.certifications.router import router as certification_router
 from services.registry.duplicates.router import router as duplicates_router
 from services.registry.imports.router import router as imports_router
@@ -29,6 +31,9 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_database(app, settings, metadata):
+            # Validating a firm's first codes would otherwise load the tables inside a
+            # request, under the gateway's deadline (a 504 on a busy machine).
+            await asyncio.to_thread(load_code_tables)
             app.state.imports = ImportRunner(app)
             await app.state.imports.resume()  # jobs a stop or crash interrupted continue
             try:
