@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.keys.scopes import KEYS_ADMIN, METRICS_READ
+from gateway.keys.access import require_key_issuer
+from gateway.keys.scopes import METRICS_READ
 from gateway.ratelimit import count_failed_key_check
 from gateway.session import SESSION_COOKIE, session_digest
 from services.common.errors import Forbidden, TooManyRequests, Unauthorized
@@ -70,12 +71,13 @@ def require_scope(principal: Principal, scope: str) -> None:
         raise Forbidden(f"This API key lacks the scope '{scope}'")
 
 
-def key_admin(principal: AuthenticatedDep) -> Principal:
-    require_scope(principal, KEYS_ADMIN)
+def key_manager(principal: AuthenticatedDep) -> Principal:
+    """Dependency of the key routes: an admin's key, or an agency's (``gateway.keys.access``)."""
+    require_key_issuer(principal)
     return principal
 
 
-KeyAdminDep = Annotated[Principal, Depends(key_admin)]
+KeyManagerDep = Annotated[Principal, Depends(key_manager)]
 
 
 def metrics_reader(principal: AuthenticatedDep) -> Principal:

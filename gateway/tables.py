@@ -31,6 +31,7 @@ class ApiKey(GatewayTable, table=True):
     role: str = Field(max_length=20)
     agency_id: str | None = Field(default=None, max_length=40, index=True)
     firm_id: str | None = Field(default=None, max_length=40)
+    broker_id: str | None = Field(default=None, max_length=40)
     scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
     expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

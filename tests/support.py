@@ -114,6 +114,15 @@ class Backend:
         self._created.append(name)
         return self._url(name)
 
+    async def empty(self) -> str:
+        """The URL of a newly created database without tables (to test a migration)."""
+        if self.name == "sqlite":
+            return f"sqlite+aiosqlite:///{self.workdir / uuid.uuid4().hex}.db"
+        name = f"lk_test_{uuid.uuid4().hex[:16]}"
+        await self._execute(f'CREATE DATABASE "{name}"')
+        self._created.append(name)
+        return self._url(name)
+
     def _url(self, database: str) -> str:
         assert self.admin_url is not None
         return async_database_url(make_url(self.admin_url).set(database=database).render_as_string(hide_password=False))

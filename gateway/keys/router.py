@@ -1,4 +1,5 @@
-"""Admin endpoints for API keys: create, list, rotate, revoke."""
+"""Endpoints for API keys: create, list, rotate, revoke (admins: every key; agencies:
+their own agency's, as ``gateway.keys.access`` says)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
-from gateway.auth import KeyAdminDep
-from gateway.keys import service
-from gateway.keys.owners import check_owners
+from gateway.auth import KeyManagerDep
+from gateway.keys import access, service
+from gateway.keys.owners import key_agency
 from gateway.keys.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyPublic
 from gateway.tables import ApiKey
 from services.common.bounds import RecordId
@@ -33,10 +34,13 @@ def _issued(row: ApiKey, key: str) -> ApiKeyIssued:
     responses={503: PROBLEM_RESPONSES[409] | {"description": "The registry cannot say whether the owner exists"}},
 )
 async def create_key(
-    body: ApiKeyCreate, request: Request, session: SessionDep, admin: KeyAdminDep, response: Response
+    body: ApiKeyCreate, request: Request, session: SessionDep, issuer: KeyManagerDep, response: Response
 ) -> ApiKeyIssued:
-    await check_owners(request.app.state.forwarder, body, admin=admin, request_id=request.state.request_id)
-    row, key = await service.issue_key(session, body, created_by=admin.subject)
+    access.check_may_issue(issuer, body)
+    agency_id = await key_agency(request.app.state.forwarder, body, issuer=issuer, request_id=request.state.request_id)
+    row, key = await service.issue_key(
+        session, body.model_copy(update={"agency_id": agency_id}), created_by=issuer.subject
+    )
     response.headers["Location"] = f"/v1/api-keys/{row.id}"
     response.headers["Cache-Control"] = "no-store"
     return _issued(row, key)
@@ -45,12 +49,13 @@ async def create_key(
 @router.get("", response_model=Page[ApiKeyPublic], summary="List API keys")
 async def list_keys(
     session: SessionDep,
-    _admin: KeyAdminDep,
+    issuer: KeyManagerDep,
     page: PageParamsDep,
     agency_id: Annotated[RecordId | None, Query()] = None,
     include_revoked: bool = False,
 ) -> Page[ApiKeyPublic]:
     statement = select(ApiKey)
+    agency_id = access.check_may_list(issuer, agency_id)
     if agency_id is not None:
         statement = statement.where(ApiKey.agency_id == agency_id)  # type: ignore[arg-type]
     if not include_revoked:
@@ -60,8 +65,8 @@ async def list_keys(
 
 
 @router.get("/{key_id}", response_model=ApiKeyPublic, summary="Read an API key's grants")
-async def read_key(key_id: RecordId, session: SessionDep, _admin: KeyAdminDep) -> ApiKeyPublic:
-    return ApiKeyPublic.model_validate(await service.get_key(session, key_id))
+async def read_key(key_id: RecordId, session: SessionDep, issuer: KeyManagerDep) -> ApiKeyPublic:
+    return ApiKeyPublic.model_validate(access.visible(issuer, await service.get_key(session, key_id)))
 
 
 @router.post(
@@ -74,12 +79,13 @@ async def rotate_key(
     key_id: RecordId,
     request: Request,
     session: SessionDep,
-    admin: KeyAdminDep,
+    issuer: KeyManagerDep,
     response: Response,
     grace_seconds: Annotated[int, Query(ge=0, le=30 * 86400)] = 3600,
 ) -> ApiKeyIssued:
+    access.manageable(issuer, await service.get_key(session, key_id))
     row, key = await service.rotate_key(
-        session, key_id, created_by=admin.subject, grace=timedelta(seconds=grace_seconds)
+        session, key_id, created_by=issuer.subject, grace=timedelta(seconds=grace_seconds)
     )
     request.app.state.authenticator.forget(key_id)
     response.headers["Cache-Control"] = "no-store"
@@ -87,7 +93,8 @@ async def rotate_key(
 
 
 @router.delete("/{key_id}", status_code=204, summary="Revoke an API key at once")
-async def revoke_key(key_id: RecordId, request: Request, session: SessionDep, _admin: KeyAdminDep) -> Response:
+async def revoke_key(key_id: RecordId, request: Request, session: SessionDep, issuer: KeyManagerDep) -> Response:
+    access.manageable(issuer, await service.get_key(session, key_id))
     await service.revoke_key(session, key_id)
     request.app.state.authenticator.forget(key_id)
     return Response(status_code=204)

@@ -15,8 +15,13 @@ class ApiKeyCreate(BaseModel):
 
     name: Name = Field(description="What the key is for, e.g. 'Tiruppur portal'")
     role: Role
-    agency_id: RecordId | None = Field(default=None, description="Required for role agency")
-    firm_id: RecordId | None = Field(default=None, description="Required for role lead_firm")
+    agency_id: RecordId | None = Field(
+        default=None,
+        description="Required for role agency; a firm's or broker's key takes its record's agency"
+        " (the issuing agency's, for keys an agency issues)",
+    )
+    firm_id: RecordId | None = Field(default=None, description="Required for roles lead_firm and supplier")
+    broker_id: RecordId | None = Field(default=None, description="Required for role broker: the registry broker")
     scopes: list[Code] | None = Field(
         default=None, max_length=50, description="A subset of the role's scopes; all of them if omitted"
     )
@@ -30,6 +35,14 @@ class ApiKeyCreate(BaseModel):
             raise ValueError("an agency key needs agency_id")
         if self.role is Role.lead_firm and not self.firm_id:
             raise ValueError("a lead firm key needs firm_id")
+        if self.role is Role.supplier and not self.firm_id:
+            raise ValueError("a supplier key needs firm_id")
+        if self.role is Role.broker and not self.broker_id:
+            raise ValueError("a broker key needs broker_id")
+        if self.role is not Role.broker and self.broker_id:
+            raise ValueError("only a broker key names broker_id")
+        if self.role is Role.broker and self.firm_id:
+            raise ValueError("a broker key names broker_id, not firm_id")
         allowed = set(ROLE_SCOPES[self.role])
         if self.scopes is not None and not set(self.scopes) <= allowed:
             raise ValueError(f"scopes beyond role {self.role}: {sorted(set(self.scopes) - allowed)}")
@@ -50,6 +63,7 @@ class ApiKeyPublic(BaseModel):
     role: Role
     agency_id: str | None
     firm_id: str | None
+    broker_id: str | None
     scopes: list[str]
     expires_at: datetime | None
     revoked_at: datetime | None

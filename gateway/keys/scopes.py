@@ -9,15 +9,25 @@ REGISTRY_WRITE = "registry:write"
 MATCHING_READ = "matching:read"
 MATCHING_WRITE = "matching:write"
 REPORTING_READ = "reporting:read"
-KEYS_ADMIN = "keys:admin"
+KEYS_ADMIN = "keys:admin"  # every key
+KEYS_ISSUE = "keys:issue"  # keys of ISSUED_BY_AGENCIES roles for the caller's own agency
 METRICS_READ = "metrics:read"  # the gateway's /metrics (Prometheus)
 
-ALL_SCOPES = (REGISTRY_READ, REGISTRY_WRITE, MATCHING_READ, MATCHING_WRITE, REPORTING_READ, KEYS_ADMIN, METRICS_READ)
+ALL_SCOPES = (
+    REGISTRY_READ,
+    REGISTRY_WRITE,
+    MATCHING_READ,
+    MATCHING_WRITE,
+    REPORTING_READ,
+    KEYS_ADMIN,
+    KEYS_ISSUE,
+    METRICS_READ,
+)
 
 # The most a key of each role may hold; a key may be created with fewer.
 ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
     Role.admin: ALL_SCOPES,
-    Role.agency: (REGISTRY_READ, REGISTRY_WRITE, MATCHING_READ, MATCHING_WRITE, REPORTING_READ),
+    Role.agency: (REGISTRY_READ, REGISTRY_WRITE, MATCHING_READ, MATCHING_WRITE, REPORTING_READ, KEYS_ISSUE),
     Role.lead_firm: (REGISTRY_READ, MATCHING_READ, MATCHING_WRITE),
     Role.integrator: (REGISTRY_READ, MATCHING_READ, MATCHING_WRITE),
     Role.viewer: (REGISTRY_READ, MATCHING_READ, REPORTING_READ),
@@ -25,3 +35,7 @@ ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
     Role.supplier: (REGISTRY_READ, MATCHING_READ, MATCHING_WRITE),
     Role.broker: (REGISTRY_READ, MATCHING_READ, MATCHING_WRITE),
 }
+
+# The roles of the keys an agency key (``keys:issue``) may create, rotate and revoke:
+# keys for its own firms, brokers and staff, never admin or agency keys.
+ISSUED_BY_AGENCIES = frozenset({Role.lead_firm, Role.supplier, Role.integrator, Role.viewer, Role.broker})

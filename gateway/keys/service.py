@@ -56,6 +56,7 @@ async def issue_key(
         role=data.role.value,
         agency_id=data.agency_id,
         firm_id=data.firm_id,
+        broker_id=data.broker_id,
         scopes=list(data.scopes if data.scopes is not None else ROLE_SCOPES[data.role]),
         expires_at=data.expires_at,
         created_at=datetime.now(UTC),
@@ -92,6 +93,7 @@ async def rotate_key(session: AsyncSession, key_id: str, *, created_by: str, gra
         role=Role(old.role),
         agency_id=old.agency_id,
         firm_id=old.firm_id,
+        broker_id=old.broker_id,
         scopes=list(old.scopes),
         expires_at=_as_utc(old.expires_at),
     )
@@ -197,6 +199,7 @@ class KeyAuthenticator:
                 role=Role(row.role),
                 agency_id=row.agency_id,
                 firm_id=row.firm_id,
+                broker_id=row.broker_id,
                 scopes=tuple(row.scopes),
             )
             cached = _Cached(row.id, principal, _as_utc(row.expires_at), time.monotonic() + self.cache_seconds)

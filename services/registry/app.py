@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 
 from services.common.app import build_service_app, database_ready, open_database
 from services.common.changefeed import FeedFollower, change_feed_router, feed_metrics
+from services.common.codes import load_code_tables
 from services.common.http import create_http_client
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
 from services.registry.certifications.router import router as certification_router
@@ -52,6 +54,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(open_database(app, settings, metadata))
+            # Validating a firm's first codes would otherwise load the tables inside a
+            # request, under the gateway's deadline (a 504 on a busy machine).
+            await asyncio.to_thread(load_code_tables)
             app.state.imports = ImportRunner(app)
             await app.state.imports.resume()  # jobs a stop or crash interrupted continue
             stack.push_async_callback(app.state.imports.stop)

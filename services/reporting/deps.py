@@ -65,9 +65,9 @@ async def _visible(
 async def resolve(session: AsyncSession, principal: Principal, query: ScopeQuery) -> Report:
     """The scope and period of ``query`` for ``principal``; 403 or 422 when they cannot be."""
     agency_id = query.agency_id
-    if principal.role is Role.agency:
+    if principal.role is Role.agency or (principal.role is Role.viewer and principal.agency_id):
         if agency_id is not None and agency_id != principal.agency_id:
-            raise Forbidden("An agency key reads its own agency's figures only")
+            raise Forbidden("An agency's key reads its own agency's figures only")
         agency_id = principal.agency_id
     elif agency_id is not None:
         agencies = table_of(Agency)

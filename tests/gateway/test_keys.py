@@ -1,4 +1,5 @@
-"""API keys: the bootstrap admin key, and keys only for owners that exist in the registry."""
+"""API keys: the bootstrap admin key, keys only for owners that exist in the registry, and
+agencies issuing keys for their own firms, brokers and staff."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
+from gateway.app import MIGRATIONS as GATEWAY_MIGRATIONS
 from gateway.breaker import BreakerState, CircuitBreaker
 from gateway.keys.service import BOOTSTRAP_KEY_ID, hash_key, install_bootstrap_key
 from gateway.tables import ApiKey
 from services.common.db import create_engine, create_sessionmaker
-from tests.registry.helpers import firm_body
-from tests.support import BOOTSTRAP_KEY, Stack
+from services.common.migrations import upgrade
+from services.common.principal import Principal, Role
+from tests.registry.helpers import broker_body, firm_body
+from tests.support import BOOTSTRAP_KEY, Backend, Stack, assert_problem
 
 ADMIN_KEY = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
 
@@ -157,3 +161,248 @@ async def test_a_key_with_text_out_of_bounds_is_refused(stack: Stack, body: dict
     assert refused.status_code == 422, refused.text
     assert [e["field"] for e in refused.json()["errors"]] == [field]
     assert await _key_ids(stack) == before
+
+
+# --- supplier and broker keys, and keys agencies issue -------------------------------------------------------------
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+class Agency:
+    """An agency's id and key, with a supplier firm, a lead firm and a broker of its own."""
+
+    id: str
+    key: dict[str, str]
+    supplier: str
+    buyer: str
+    broker: str
+
+    @classmethod
+    async def register(cls, stack: Stack, name: str) -> Agency:
+        agency = cls()
+        agency.id = await _registered(stack, "/v1/agencies", {"name": name, "country": "EC"})
+        agency.key = bearer(await stack.issue_key(BOOTSTRAP_KEY, role="agency", agency_id=agency.id))
+        agency.supplier = await _registered(stack, "/v1/firms", firm_body(agency_id=agency.id))
+        agency.buyer = await _registered(stack, "/v1/firms", firm_body(agency_id=agency.id, roles=["lead_firm"]))
+        agency.broker = await _registered(stack, "/v1/brokers", broker_body(agency_id=agency.id))
+        return agency
+
+
+async def _principal(stack: Stack, key: str) -> Principal:
+    principal: Principal = await stack.gateway.state.authenticator.authenticate(key)
+    return principal
+
+
+async def test_an_agency_issues_supplier_and_broker_keys_for_its_own_records(stack: Stack) -> None:
+    a = await Agency.register(stack, "Agency A")
+    supplier = await stack.client.post(
+        "/v1/api-keys", json={"name": "supplier", "role": "supplier", "firm_id": a.supplier}, headers=a.key
+    )
+    assert supplier.status_code == 201, supplier.text
+    assert supplier.json()["agency_id"] == a.id and supplier.json()["scopes"] == [
+        "registry:read",
+        "matching:read",
+        "matching:write",
+    ]
+    assert await _principal(stack, supplier.json()["key"]) == Principal(
+        subject=supplier.json()["id"],
+        role=Role.supplier,
+        agency_id=a.id,
+        firm_id=a.supplier,
+        scopes=("registry:read", "matching:read", "matching:write"),
+    )
+    own_profile = await stack.client.get(f"/v1/firms/{a.supplier}", headers=bearer(supplier.json()["key"]))
+    assert own_profile.status_code == 200, own_profile.text
+
+    broker = await stack.client.post(
+        "/v1/api-keys", json={"name": "broker", "role": "broker", "broker_id": a.broker}, headers=a.key
+    )
+    assert broker.status_code == 201, broker.text
+    principal = await _principal(stack, broker.json()["key"])
+    assert (principal.role, principal.broker_id, principal.agency_id, principal.firm_id) == (
+        Role.broker,
+        a.broker,
+        a.id,
+        None,
+    )
+    for role, body in (("lead_firm", {"firm_id": a.buyer}), ("viewer", {}), ("integrator", {})):
+        issued = await stack.client.post("/v1/api-keys", json={"name": role, "role": role, **body}, headers=a.key)
+        assert issued.status_code == 201, issued.text
+        assert (await _principal(stack, issued.json()["key"])).agency_id == a.id, role
+
+
+async def test_a_firm_or_broker_key_belongs_to_its_records_agency(stack: Stack) -> None:
+    a = await Agency.register(stack, "Agency A")
+    b = await Agency.register(stack, "Agency B")
+    for body in ({"role": "supplier", "firm_id": a.supplier}, {"role": "broker", "broker_id": a.broker}):
+        by_admin = await stack.client.post("/v1/api-keys", json={"name": "k", **body}, headers=ADMIN_KEY)
+        assert by_admin.status_code == 201, by_admin.text
+        assert by_admin.json()["agency_id"] == a.id and by_admin.json()["broker_id"] == body.get("broker_id")
+        before = await _key_ids(stack)
+        elsewhere = await stack.client.post(
+            "/v1/api-keys", json={"name": "k", "agency_id": b.id, **body}, headers=ADMIN_KEY
+        )
+        assert_problem(elsewhere, 422, field="agency_id")
+        assert elsewhere.json()["errors"][0]["code"] == "other_agency"
+        assert await _key_ids(stack) == before
+
+
+async def test_a_supplier_key_needs_a_firm_with_the_supplier_role(stack: Stack) -> None:
+    a = await Agency.register(stack, "Agency A")
+    before = await _key_ids(stack)
+    for headers in (ADMIN_KEY, a.key):
+        refused = await stack.client.post(
+            "/v1/api-keys", json={"name": "k", "role": "supplier", "firm_id": a.buyer}, headers=headers
+        )
+        assert_problem(refused, 422, field="firm_id")
+        assert refused.json()["errors"][0]["code"] == "not_supplier"
+    assert await _key_ids(stack) == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"role": "supplier"},
+        {"role": "broker"},
+        {"role": "viewer", "broker_id": "brk_01J00000000000000000000000"},
+        {"role": "broker", "broker_id": "brk_01J00000000000000000000000", "firm_id": "frm_01J00000000000000000000000"},
+    ],
+)
+async def test_supplier_and_broker_keys_name_their_owner(stack: Stack, body: dict[str, str]) -> None:
+    refused = await stack.client.post("/v1/api-keys", json={"name": "k", **body}, headers=ADMIN_KEY)
+    assert_problem(refused, 422)
+
+
+async def test_a_broker_key_for_a_broker_that_does_not_exist_is_refused(stack: Stack) -> None:
+    body = {"name": "k", "role": "broker", "broker_id": "brk_01J00000000000000000000000"}
+    refused = await stack.client.post("/v1/api-keys", json=body, headers=ADMIN_KEY)
+    assert_problem(refused, 422, field="broker_id")
+    assert refused.json()["errors"][0]["code"] == "not_found"
+
+
+async def test_an_agency_issues_keys_for_itself_only(stack: Stack) -> None:
+    a = await Agency.register(stack, "Agency A")
+    b = await Agency.register(stack, "Agency B")
+    before = await _key_ids(stack)
+    for body, field in (
+        ({"role": "supplier", "firm_id": b.supplier}, "firm_id"),
+        ({"role": "lead_firm", "firm_id": b.buyer}, "firm_id"),
+        ({"role": "broker", "broker_id": b.broker}, "broker_id"),
+    ):
+        refused = await stack.client.post("/v1/api-keys", json={"name": "k", **body}, headers=a.key)
+        assert_problem(refused, 422, field=field)
+        assert refused.json()["errors"][0]["code"] == "other_agency" and "your agency" in refused.text
+    for body in (
+        {"role": "admin"},
+        {"role": "agency", "agency_id": a.id},
+        {"role": "viewer", "agency_id": b.id},
+        {"role": "supplier", "firm_id": a.supplier, "agency_id": b.id},
+    ):
+        assert_problem(await stack.client.post("/v1/api-keys", json={"name": "k", **body}, headers=a.key), 403)
+    assert await _key_ids(stack) == before
+
+
+async def test_an_agency_manages_its_own_agencys_keys_only(stack: Stack) -> None:
+    a = await Agency.register(stack, "Agency A")
+    b = await Agency.register(stack, "Agency B")
+    a_supplier = await stack.client.post(
+        "/v1/api-keys", json={"name": "k", "role": "supplier", "firm_id": a.supplier}, headers=a.key
+    )
+    b_supplier = await stack.client.post(
+        "/v1/api-keys", json={"name": "k", "role": "supplier", "firm_id": b.supplier}, headers=b.key
+    )
+    a_id, b_id = a_supplier.json()["id"], b_supplier.json()["id"]
+
+    listed = (await stack.client.get("/v1/api-keys", headers=a.key)).json()["items"]
+    assert a_id in {k["id"] for k in listed} and {k["agency_id"] for k in listed} == {a.id}
+    assert_problem(await stack.client.get("/v1/api-keys", params={"agency_id": b.id}, headers=a.key), 403)
+    assert (await stack.client.get(f"/v1/api-keys/{a_id}", headers=a.key)).status_code == 200
+    for method, path in (
+        ("GET", f"/v1/api-keys/{b_id}"),
+        ("POST", f"/v1/api-keys/{b_id}/rotate"),
+        ("DELETE", f"/v1/api-keys/{b_id}"),
+        ("GET", "/v1/api-keys/key_bootstrap"),
+    ):
+        answer = await stack.client.request(method, path, headers=a.key)
+        assert_problem(answer, 404)
+        assert answer.json()["detail"] == f"No API key with id '{path.split('/')[3]}'"
+    assert (
+        await stack.client.get(f"/v1/firms/{b.supplier}", headers=bearer(b_supplier.json()["key"]))
+    ).status_code == 200
+
+    # Its own agency keys it sees, but only an admin rotates or revokes them.
+    agency_key_id = next(k["id"] for k in listed if k["role"] == "agency")
+    assert_problem(await stack.client.delete(f"/v1/api-keys/{agency_key_id}", headers=a.key), 403)
+    assert_problem(await stack.client.post(f"/v1/api-keys/{agency_key_id}/rotate", headers=a.key), 403)
+
+    rotated = await stack.client.post(f"/v1/api-keys/{a_id}/rotate", params={"grace_seconds": 0}, headers=a.key)
+    assert rotated.status_code == 201, rotated.text
+    assert (rotated.json()["role"], rotated.json()["firm_id"], rotated.json()["agency_id"]) == (
+        "supplier",
+        a.supplier,
+        a.id,
+    )
+
+
+async def test_a_revocation_by_the_agency_takes_effect_at_once(stack: Stack) -> None:
+    a = await Agency.register(stack, "Agency A")
+    issued = await stack.client.post(
+        "/v1/api-keys", json={"name": "k", "role": "broker", "broker_id": a.broker}, headers=a.key
+    )
+    key = bearer(issued.json()["key"])
+    assert (await stack.client.get(f"/v1/brokers/{a.broker}", headers=key)).status_code == 200  # now cached
+    assert (await stack.client.delete(f"/v1/api-keys/{issued.json()['id']}", headers=a.key)).status_code == 204
+    assert_problem(await stack.client.get(f"/v1/brokers/{a.broker}", headers=key), 401)
+
+
+async def test_keys_issue_is_an_agency_scope(stack: Stack) -> None:
+    a = await Agency.register(stack, "Agency A")
+    body = {"name": "k", "role": "viewer"}
+    without = await stack.issue_key(BOOTSTRAP_KEY, role="agency", agency_id=a.id, scopes=["registry:read"])
+    refused = await stack.client.post("/v1/api-keys", json=body, headers=bearer(without))
+    assert_problem(refused, 403)
+    assert "keys:issue" in refused.json()["detail"]
+    for role in ("lead_firm", "supplier", "integrator", "viewer", "broker"):
+        scoped = await stack.client.post(
+            "/v1/api-keys", json=body | {"role": role, "scopes": ["registry:read", "keys:issue"]}, headers=ADMIN_KEY
+        )
+        assert_problem(scoped, 422)
+
+
+async def test_the_upgrade_gives_keys_issue_to_agency_keys_with_every_scope(backend: Backend) -> None:
+    """Migration 0002: agency keys issued with the role's scopes may issue keys, as new ones
+    may; a key restricted on purpose, and keys of other roles, keep their scopes."""
+    url = await backend.empty()
+    await upgrade(GATEWAY_MIGRATIONS, url, "0001")
+    before = {
+        "key_full": ("agency", ["registry:read", "registry:write", "matching:read", "reporting:read"]),
+        "key_read_only": ("agency", ["registry:read"]),
+        "key_viewer": ("viewer", ["registry:read", "matching:read", "reporting:read"]),
+    }
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            for key_id, (role, scopes) in before.items():
+                await connection.execute(
+                    insert(ApiKey).values(
+                        id=key_id,
+                        name=key_id,
+                        prefix=key_id,
+                        secret_hash=key_id,
+                        role=role,
+                        scopes=scopes,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+        await upgrade(GATEWAY_MIGRATIONS, url)
+        async with create_sessionmaker(engine)() as session:
+            after = {row.id: (row.role, row.scopes, row.broker_id) for row in await session.scalars(select(ApiKey))}
+    finally:
+        await engine.dispose()
+    assert after == {
+        "key_full": ("agency", [*before["key_full"][1], "keys:issue", "matching:write"], None),
+        "key_read_only": ("agency", ["registry:read"], None),
+        "key_viewer": ("viewer", ["registry:read", "matching:read", "reporting:read"], None),
+    }

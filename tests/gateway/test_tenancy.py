@@ -41,6 +41,7 @@ class Tenants:
     agency_b_id: str
     lead_a: dict[str, str]
     lead_b: dict[str, str]
+    supplier_a: dict[str, str]  # a supplier key agency A issued for its firm
 
     def __init__(self, stack: Stack) -> None:
         self.client = stack.client
@@ -87,7 +88,10 @@ class Tenants:
         )
         self.records["/v1/linkages"] = linkage["id"]
         await self._request(shortlist)
-        self.records["/v1/api-keys"] = (await self.client.get("/v1/api-keys", headers=ADMIN)).json()["items"][0]["id"]
+        supplier_key = await self.post(
+            "/v1/api-keys", {"name": "A's supplier", "role": "supplier", "firm_id": supplier["id"]}, a
+        )
+        self.records["/v1/api-keys"], self.supplier_a = supplier_key["id"], bearer(supplier_key["key"])
         await self._imports_and_duplicates()
         return self
 
@@ -112,6 +116,19 @@ class Tenants:
         assert opened.status_code == 200, opened.text
         await self.post(f"/v1/requests/{draft['id']}/answers", {**A_BID, "supplier_id": supplier_id}, self.agency_a)
         await self.post(f"/v1/requests/{draft['id']}/messages", {"supplier_id": supplier_id, "body": "?"}, self.lead_a)
+        # Awarded, the shortlist's linkage is contracted, and its first delivery scored.
+        closed = await self.client.post(
+            f"/v1/requests/{draft['id']}/close", headers=self.lead_a | {"If-Match": opened.headers["ETag"]}
+        )
+        assert closed.status_code == 200, closed.text
+        awarded = await self.client.post(
+            f"/v1/requests/{draft['id']}/awards",
+            json={"awards": [{"supplier_id": supplier_id, "quantity": 100}]},
+            headers=self.lead_a | {"If-Match": closed.headers["ETag"]},
+        )
+        assert awarded.status_code == 200, awarded.text
+        scorecard = await self.post(f"/v1/linkages/{self.records['/v1/linkages']}/scorecards", A_DELIVERY, self.lead_a)
+        self.records["/v1/scorecards"] = scorecard["id"]
 
     async def _imports_and_duplicates(self) -> None:
         csv = "name,roles,size_class,isic_codes,country\nImportadora Andina,supplier,small,1410,EC\n"
@@ -160,6 +177,7 @@ class Tenants:
             "linkage_id": self.records["/v1/linkages"],
             "request_id": self.records["/v1/requests"],
             "supplier_id": self.records["supplier"],
+            "scorecard_id": self.records["/v1/scorecards"],
             "job_id": self.records["/v1/imports"],
             "candidate_id": self.records["/v1/duplicates"],
             "merge_id": self.records["/v1/duplicates/merges"],
@@ -213,7 +231,6 @@ async def creates_for_itself_only(t: Tenants, method: str, template: str) -> Non
 ADMIN_BODIES = {
     "/v1/agencies": {"name": "Mine", "country": "EC"},
     "/v1/certification-schemes": {"code": "mine", "name": "Mine", "category": "quality"},
-    "/v1/api-keys": {"name": "mine", "role": "admin"},
 }
 
 
@@ -221,6 +238,40 @@ async def admin_only(t: Tenants, method: str, template: str) -> None:
     body = ADMIN_BODIES.get(template) if method == "POST" else None
     response = await t.client.request(method, t.path(template), headers=t.agency_b, json=body)
     assert response.status_code == 403, response.text
+
+
+async def issues_keys_for_itself_only(t: Tenants, method: str, template: str) -> None:
+    """An agency issues no admin or agency keys, and none for another agency or its firms and brokers."""
+    before = (await t.client.get(template, headers=t.agency_a)).json()["items"]
+    for body, status in (
+        ({"role": "admin"}, 403),
+        ({"role": "agency", "agency_id": t.agency_a_id}, 403),
+        ({"role": "viewer", "agency_id": t.agency_a_id}, 403),
+        ({"role": "supplier", "firm_id": t.records["/v1/firms"]}, 422),
+        ({"role": "broker", "broker_id": t.records["/v1/brokers"]}, 422),
+    ):
+        response = await t.client.post(template, json={"name": "mine", **body}, headers=t.agency_b)
+        assert response.status_code == status, f"{body}: {response.text}"
+    assert (await t.client.get(template, headers=t.agency_a)).json()["items"] == before
+
+
+async def own_keys_only(t: Tenants, method: str, template: str) -> None:
+    """An agency lists its own agency's keys; naming another agency is refused."""
+    response = await t.client.get(template, headers=t.agency_b)
+    assert response.status_code == 200, response.text
+    assert {key["agency_id"] for key in response.json()["items"]} == {t.agency_b_id}
+    refused = await t.client.get(template, params={"agency_id": t.agency_a_id}, headers=t.agency_b)
+    assert refused.status_code == 403, refused.text
+
+
+async def others_keys_hidden(t: Tenants, method: str, template: str) -> None:
+    """Another agency's key does not exist for this agency (404), read, rotated or revoked."""
+    key = f"/v1/api-keys/{t.records['/v1/api-keys']}"
+    before = (await t.client.get(key, headers=t.agency_a)).json()
+    response = await t.client.request(method, t.path(template), headers=t.agency_b)
+    assert response.status_code == 404, response.text
+    assert (await t.client.get(key, headers=t.agency_a)).json() == before
+    assert (await t.client.get(f"/v1/firms/{t.records['/v1/firms']}", headers=t.supplier_a)).status_code == 200
 
 
 async def private_to_owner(t: Tenants, method: str, template: str) -> None:
@@ -248,6 +299,38 @@ async def linkages_on_own_shortlists(t: Tenants, method: str, template: str) -> 
         json={"shortlist_id": t.records["/v1/shortlists"], "supplier_id": t.records["/v1/firms"]},
     )
     assert response.status_code == 404, response.text
+
+
+A_DELIVERY = {
+    "kind": "delivery",
+    "quantity": 100,
+    "accepted_quantity": 90,
+    "due_on": "2026-10-01",
+    "delivered_on": "2026-10-02",
+}
+SCORECARD_BODIES = {
+    "/v1/linkages/{linkage_id}/scorecards": A_DELIVERY,
+    "/v1/scorecards/{scorecard_id}/appeal": {"reason": "mine now?"},
+    "/v1/scorecards/{scorecard_id}/decision": {"outcome": "voided"},
+}
+
+
+async def scorecard_private(t: Tenants, method: str, template: str) -> None:
+    """Neither another buyer nor another agency (deciding for its own suppliers) reaches a
+    scorecard: 404, and it stays as it was."""
+    before = (await t.client.get(t.path("/v1/scorecards/{scorecard_id}"), headers=t.lead_a)).json()
+    for headers in (t.lead_b, t.agency_b):
+        response = await t.client.request(
+            method, t.path(template), headers=headers, json=SCORECARD_BODIES.get(template)
+        )
+        assert response.status_code == 404, response.text
+    assert (await t.client.get(t.path("/v1/scorecards/{scorecard_id}"), headers=t.lead_a)).json() == before
+
+
+async def no_scorecards_of_others(t: Tenants, method: str, template: str) -> None:
+    for headers in (t.lead_b, t.agency_b):
+        response = await t.client.get(template, headers=headers)
+        assert response.status_code == 200 and response.json()["items"] == [], response.text
 
 
 A_BID = {"kind": "bid", "unit_price": 3.5, "currency": "USD", "lead_time_days": 30}
@@ -372,11 +455,11 @@ CASES |= {
     ("delete", "/v1/agencies/{record_id}"): owner_write_only,
     ("get", "/v1/certification-schemes"): open_read,
     ("post", "/v1/certification-schemes"): admin_only,
-    ("post", "/v1/api-keys"): admin_only,
-    ("get", "/v1/api-keys"): admin_only,
-    ("get", "/v1/api-keys/{key_id}"): admin_only,
-    ("post", "/v1/api-keys/{key_id}/rotate"): admin_only,
-    ("delete", "/v1/api-keys/{key_id}"): admin_only,
+    ("post", "/v1/api-keys"): issues_keys_for_itself_only,
+    ("get", "/v1/api-keys"): own_keys_only,
+    ("get", "/v1/api-keys/{key_id}"): others_keys_hidden,
+    ("post", "/v1/api-keys/{key_id}/rotate"): others_keys_hidden,
+    ("delete", "/v1/api-keys/{key_id}"): others_keys_hidden,
     ("post", "/v1/buyer-standards"): not_tenant_owned,
     ("get", "/v1/buyer-standards"): own_list_only,
     ("get", "/v1/buyer-standards/{standards_id}"): private_to_owner,
@@ -403,6 +486,11 @@ CASES |= {
     ("put", "/v1/requests/{request_id}/answers/{supplier_id}"): request_private,
     ("get", "/v1/requests/{request_id}/messages"): request_private,
     ("post", "/v1/requests/{request_id}/messages"): request_private,
+    ("post", "/v1/linkages/{linkage_id}/scorecards"): scorecard_private,
+    ("get", "/v1/scorecards"): no_scorecards_of_others,
+    ("get", "/v1/scorecards/{scorecard_id}"): scorecard_private,
+    ("post", "/v1/scorecards/{scorecard_id}/appeal"): scorecard_private,
+    ("post", "/v1/scorecards/{scorecard_id}/decision"): scorecard_private,
     ("post", "/v1/imports"): own_agency_only,
     ("get", "/v1/imports"): not_in_others_lists,
     ("get", "/v1/imports/template.csv"): not_tenant_owned,
@@ -462,6 +550,24 @@ async def test_tenant_isolation_matrix(tenants: Tenants) -> None:
         except AssertionError as exc:
             failures.append(f"{method.upper()} {template}: {exc}")
     assert not failures, "\n".join(failures)
+    await _agency_viewers_read_their_agency_only(tenants)
+
+
+async def _agency_viewers_read_their_agency_only(t: Tenants) -> None:
+    """A viewer key an agency issues (M&E staff) reads that agency's matching records and
+    figures; a platform viewer (issued by an admin) reads every agency's."""
+    viewers = {}
+    for name, agency in (("a", t.agency_a), ("b", t.agency_b)):
+        issued = await t.post("/v1/api-keys", {"name": f"{name} M&E", "role": "viewer"}, agency)
+        viewers[name] = bearer(issued["key"])
+    for path in ("/v1/shortlists", "/v1/linkages", "/v1/requests", "/v1/buyer-standards", "/v1/scorecards"):
+        own = (await t.client.get(path, headers=viewers["a"])).json()["items"]
+        assert t.records[path] in [r["id"] for r in own], path
+        assert (await t.client.get(path, headers=viewers["b"])).json()["items"] == [], path
+        record = f"{path}/{t.records[path]}"
+        assert (await t.client.get(record, headers=viewers["b"])).status_code == 404, path
+    figures = await t.client.get("/v1/indicators", params={"agency_id": t.agency_a_id}, headers=viewers["b"])
+    assert figures.status_code == 403, figures.text
 
 
 # --- References: an agency's records name only its own records ------------------------

@@ -19,7 +19,7 @@ from services.common.errors import (
 from services.common.idempotency import IdempotencyDep
 from services.common.ids import new_id
 from services.common.pagination import Page, fetch_page, make_page_params
-from services.common.principal import PrincipalDep, Role
+from services.common.principal import PrincipalDep
 from services.matching.linkages.schemas import (
     STAGE_ORDER,
     LinkageCreate,
@@ -28,7 +28,7 @@ from services.matching.linkages.schemas import (
     LinkageUpdate,
     Stage,
 )
-from services.matching.ownership import owner_key, readable, writable
+from services.matching.ownership import readable, readable_rows, writable
 from services.matching.publish import publish
 from services.matching.tables import Linkage, Shortlist
 
@@ -124,8 +124,9 @@ async def list_linkages(
 ) -> Page[LinkagePublic]:
     params = make_page_params(request.app.state.settings, query.limit, query.cursor)
     statement = select(Linkage)
-    if principal.role not in (Role.admin, Role.viewer):
-        statement = statement.where(Linkage.owner == owner_key(principal))  # type: ignore[arg-type]
+    visible = readable_rows(principal, Linkage)
+    if visible is not None:
+        statement = statement.where(visible)
     for name in ("shortlist_id", "supplier_id", "stage"):
         value = getattr(query, name)
         if value is not None:

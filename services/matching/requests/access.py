@@ -21,7 +21,7 @@ from sqlmodel import col
 
 from services.common.errors import NotFound, ServiceUnavailable
 from services.common.principal import Principal, Role
-from services.matching.ownership import owner_key
+from services.matching.ownership import can_read, owner_key
 from services.matching.tables import BuyerRequest, Invitation, InvitationCluster
 
 
@@ -100,7 +100,7 @@ async def supplier_side(principal: Principal, brokers: BrokerDirectory) -> Suppl
 
 
 def reads_as_buyer(principal: Principal, row: BuyerRequest) -> bool:
-    return principal.role in (Role.admin, Role.viewer) or row.owner == owner_key(principal)
+    return can_read(principal, row)
 
 
 def writes_as_buyer(principal: Principal, row: BuyerRequest) -> bool:

@@ -15,9 +15,9 @@ from services.common.errors import PROBLEM_RESPONSES, Conflict, NotFound, Valida
 from services.common.idempotency import IdempotencyDep
 from services.common.ids import new_id
 from services.common.pagination import Page, fetch_page, make_page_params
-from services.common.principal import Principal, PrincipalDep, Role
+from services.common.principal import Principal, PrincipalDep
 from services.matching.deps import BrokersDep, CatalogueDep, NowDep, SuppliersDep
-from services.matching.ownership import owner_key, require_writer
+from services.matching.ownership import owner_key, readable_rows, require_writer
 from services.matching.requests import service
 from services.matching.requests.access import (
     BrokerDirectory,
@@ -171,8 +171,9 @@ async def list_requests(
 ) -> Page[RequestPublic]:
     params = make_page_params(request.app.state.settings, query.limit, query.cursor)
     statement = select(BuyerRequest)
-    if principal.role not in (Role.admin, Role.viewer):
-        statement = statement.where(col(BuyerRequest.owner) == owner_key(principal))
+    visible = readable_rows(principal, BuyerRequest)
+    if visible is not None:
+        statement = statement.where(visible)
     if query.status is RequestStatus.open:
         statement = statement.where(col(BuyerRequest.status) == "open", col(BuyerRequest.respond_by) > now)
     elif query.status is RequestStatus.closed:

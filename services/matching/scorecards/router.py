@@ -28,7 +28,7 @@ from services.common.principal import Principal, PrincipalDep, Role
 from services.matching.catalogue.store import CatalogueStore
 from services.matching.deps import BrokersDep, NowDep, SuppliersDep
 from services.matching.linkages.schemas import Stage
-from services.matching.ownership import owner_key, writable
+from services.matching.ownership import can_read, readable_rows, writable
 from services.matching.publish import publish
 from services.matching.requests.access import BrokerDirectory, supplier_side
 from services.matching.scorecards.performance import Observation, observed_performance
@@ -121,7 +121,7 @@ async def _supplier_may_act(
 
 
 def _reads_as_buyer(principal: Principal, row: Scorecard) -> bool:
-    return principal.role in (Role.admin, Role.viewer) or row.owner == owner_key(principal)
+    return can_read(principal, row)
 
 
 async def _readable(
@@ -207,8 +207,9 @@ async def list_scorecards(
 ) -> Page[ScorecardPublic]:
     params = make_page_params(request.app.state.settings, query.limit, query.cursor)
     statement = select(Scorecard)
-    if principal.role not in (Role.admin, Role.viewer):
-        mine = col(Scorecard.owner) == owner_key(principal)
+    visible = readable_rows(principal, Scorecard)
+    if visible is not None:
+        mine = visible
         side = await supplier_side(principal, brokers)
         if side is None:
             statement = statement.where(mine)

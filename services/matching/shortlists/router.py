@@ -10,9 +10,9 @@ from services.common.deps import SessionDep
 from services.common.errors import PROBLEM_RESPONSES
 from services.common.idempotency import IdempotencyDep
 from services.common.pagination import Page, PageParamsDep, fetch_page
-from services.common.principal import PrincipalDep, Role
+from services.common.principal import PrincipalDep
 from services.matching.deps import CatalogueDep
-from services.matching.ownership import owner_key, readable, require_writer
+from services.matching.ownership import readable, readable_rows, require_writer
 from services.matching.shortlists.schemas import ShortlistPublic, ShortlistRequest
 from services.matching.shortlists.service import create_shortlist, public_of, standards_of
 from services.matching.tables import Shortlist
@@ -53,8 +53,9 @@ async def request_shortlist(
 @router.get("", response_model=Page[ShortlistPublic], operation_id="list_shortlists", summary="List your shortlists")
 async def list_shortlists(session: SessionDep, principal: PrincipalDep, page: PageParamsDep) -> Page[ShortlistPublic]:
     statement = select(Shortlist)
-    if principal.role not in (Role.admin, Role.viewer):
-        statement = statement.where(Shortlist.owner == owner_key(principal))  # type: ignore[arg-type]
+    visible = readable_rows(principal, Shortlist)
+    if visible is not None:
+        statement = statement.where(visible)
     rows, next_cursor = await fetch_page(session, statement, key=Shortlist.id, params=page)
     return Page(items=[public_of(r) for r in rows], next_cursor=next_cursor)
 

@@ -20,9 +20,9 @@ from services.common.errors import (
 from services.common.idempotency import IdempotencyDep
 from services.common.ids import new_id
 from services.common.pagination import Page, PageParamsDep, fetch_page
-from services.common.principal import PrincipalDep, Role
+from services.common.principal import PrincipalDep
 from services.matching.deps import CatalogueDep
-from services.matching.ownership import owner_key, readable, require_writer, writable
+from services.matching.ownership import owner_key, readable, readable_rows, require_writer, writable
 from services.matching.publish import publish
 from services.matching.standards.schemas import Standards, StandardsCreate, StandardsPublic, StandardsUpdate
 from services.matching.standards.service import check_schemes
@@ -93,8 +93,9 @@ async def create_standards(
 )
 async def list_standards(session: SessionDep, principal: PrincipalDep, page: PageParamsDep) -> Page[StandardsPublic]:
     statement = select(BuyerStandard)
-    if principal.role not in (Role.admin, Role.viewer):
-        statement = statement.where(BuyerStandard.owner == owner_key(principal))  # type: ignore[arg-type]
+    visible = readable_rows(principal, BuyerStandard)
+    if visible is not None:
+        statement = statement.where(visible)
     rows, next_cursor = await fetch_page(session, statement, key=BuyerStandard.id, params=page)
     return Page(items=[_public(r, r.firm_id, r.updated_at) for r in rows], next_cursor=next_cursor)
 
