@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from services.common.changefeed import Change, ChangePage
 from services.matching.catalogue import snapshot
 from services.matching.catalogue.catalogue import Catalogue
@@ -137,3 +139,55 @@ async def test_queries_run_while_the_feed_applies(tmp_path: Path) -> None:
     await live.wait_rebuilt()
     names = {r.name for r in catalogue.query(Query(on_date=ON, limit=200)).items}
     assert {f"Renamed {i}" for i in range(1, 10)} <= names
+
+
+def observed(scorecards: int, buyers: int, quality: float, on_time: float) -> dict[str, Any]:
+    return {
+        "observed_performance": {
+            "quality_score": quality,
+            "on_time_delivery_rate": on_time,
+            "scorecards": scorecards,
+            "buyers": buyers,
+            "latest_on": "2026-05-01",
+        }
+    }
+
+
+async def test_observed_performance_replaces_the_declared_from_three_scorecards(tmp_path: Path) -> None:
+    """In the main segment, in the delta and after a restart from a snapshot."""
+    declared = {"quality_score": 0.5, "on_time_delivery_rate": 0.5}
+    live = CatalogueLifecycle(
+        CatalogueStore(tmp_path / "store.sqlite3"), snapshots=tmp_path / "snapshots", delta_limit=5, small_catalogue=0
+    )
+    await live.load_cursor()
+    feed = Feed()
+    await live.apply(
+        feed.page(
+            ("created", firm(1, **declared)),
+            ("created", firm(2, **declared, **observed(2, 1, 1.0, 1.0))),  # too few: declared
+            ("created", firm(3, **declared, **observed(4, 2, 0.9, 0.7))),
+        )
+    )
+
+    def performance(catalogue: Catalogue) -> dict[str, tuple[float, tuple[int, int] | None]]:
+        weights = {"text": 0.0, "certifications": 0.0, "proximity": 0.0, "capacity": 0.0, "performance": 1.0}
+        result = catalogue.query(Query(on_date=ON, limit=10, weights=weights))
+        return {r.id: (r.values["performance"], r.performance_basis) for r in result.items}
+
+    expected = {
+        "frm_00001": (0.5, None),
+        "frm_00002": (0.5, None),
+        "frm_00003": (pytest.approx(0.8), (4, 2)),
+    }
+    assert performance(live.catalogue) == expected
+    await live.apply(feed.page(("updated", firm(1, **declared, **observed(3, 3, 0.6, 0.6)))))  # into the delta
+    assert live.catalogue.view is not None and live.catalogue.view.delta_records
+    expected["frm_00001"] = (pytest.approx(0.6), (3, 3))
+    assert performance(live.catalogue) == expected
+
+    restarted = CatalogueLifecycle(
+        CatalogueStore(tmp_path / "store.sqlite3"), snapshots=tmp_path / "snapshots", delta_limit=5, small_catalogue=0
+    )
+    await restarted.load_cursor()
+    await restarted.caught_up()
+    assert performance(restarted.catalogue) == expected

@@ -62,6 +62,7 @@ def suppliers(draw: Any, index: int, shares: st.SearchStrategy[float | None] = S
         )
         for scheme in draw(st.lists(st.sampled_from(SCHEMES), max_size=3))
     )
+    scorecards = draw(st.sampled_from([0, 0, 3, 7, 70000]))  # 70000: past the column's cap
     capacity = draw(
         st.none() | st.sampled_from([0.0, 500.0, 750.0, 800.0, 900.0, 1000.0, 1000.0, 1024.0, 1500.5, 2048.0, 20000.0])
     )
@@ -83,6 +84,9 @@ def suppliers(draw: Any, index: int, shares: st.SearchStrategy[float | None] = S
         on_time_delivery_rate=draw(shares),
         capabilities=" ".join(draw(st.lists(st.sampled_from(WORDS), max_size=6))),
         cluster_ids=tuple(draw(st.lists(st.sampled_from(CLUSTERS), max_size=2, unique=True))),
+        # Performance observed from scorecards (its figures are the shares above) or declared.
+        performance_scorecards=scorecards,
+        performance_buyers=draw(st.integers(1, scorecards)) if scorecards else 0,
     )
 
 
@@ -191,7 +195,7 @@ def _share(value: float | None) -> float | None:
 def reference(records: list[SupplierRecord], text: Any, q: Query) -> dict[str, Any]:
     query_vector = text.vectorizer.transform([q.description or ""])
     weights = q.active_weights(text_active=bool(q.description) and query_vector.nnz > 0)
-    eligible: list[tuple[float, str, dict[str, float]]] = []
+    eligible: list[tuple[float, str, tuple[int, int] | None]] = []
     development: list[tuple[float, str, Any]] = []
     for s in records:
         if q.isic_codes and not any(code.startswith(p) for p in q.isic_codes for code in s.isic_codes):
@@ -263,14 +267,15 @@ def reference(records: list[SupplierRecord], text: Any, q: Query) -> dict[str, A
         contributions = [float(np.round(weights[c] * values[c], 9)) for c in weights]
         score = float(np.round(sum(contributions), 9))
         if bucket == "eligible":
-            eligible.append((score, s.id, values))
+            basis = (min(s.performance_scorecards, 65535), min(s.performance_buyers, 65535))
+            eligible.append((score, s.id, basis if s.performance_scorecards else None))
         else:
             development.append((score, s.id, gap))
     eligible.sort(key=lambda e: (-e[0], e[1]))
     development.sort(key=lambda e: (-e[0], e[1]))
     return {
         "eligible": len(eligible),
-        "items": [(sid, score) for score, sid, _ in eligible[: q.limit]],
+        "items": [(sid, score, basis) for score, sid, basis in eligible[: q.limit]],
         "development": len(development) if q.include_development else 0,
         "gaps": [(sid, score, gap) for score, sid, gap in development[: q.development_limit]]
         if q.include_development
@@ -287,7 +292,7 @@ def engine(view: View, q: Query) -> dict[str, Any]:
     result = run_query(view, q)
     return {
         "eligible": result.eligible_count,
-        "items": [(r.id, r.score) for r in result.items],
+        "items": [(r.id, r.score, r.performance_basis) for r in result.items],
         "development": result.development_count,
         "gaps": [(r.id, r.score, _gap(r.gap)) for r in result.development],
     }

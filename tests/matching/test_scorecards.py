@@ -60,7 +60,7 @@ async def eventually(market: Market, supplier_id: str, check: Callable[[dict[str
 async def test_scorecards_become_the_performance_matching_ranks_by(market: Market) -> None:
     client, anna = market.client, market.suppliers["anna"]
     declared = await performance_of(market, anna)
-    assert declared["value"] == 0.9  # quality 0.9 and on-time 0.9, as the firm declared
+    assert (declared["value"], declared["basis"]) == (0.9, "declared")  # quality and on-time 0.9, declared
     by_a = await contracted(market, market.lead_a, anna)
     by_b = await contracted(market, market.lead_b, anna)
 
@@ -80,6 +80,7 @@ async def test_scorecards_become_the_performance_matching_ranks_by(market: Marke
     quality, on_time = expected([("2026-09-28", 0.95, 1.0), ("2026-11-05", 0.8, 0.0), ("2026-09-30", 0.7, 0.5)])
     observed = await eventually(market, anna, lambda c: c["value"] != 0.9)
     assert observed["value"] == round((quality + on_time) / 2, 9)
+    assert observed["basis"] == "3 scorecards from 2 buyers"
     firm = await _observed(market, anna, lambda o: o is not None and o["scorecards"] == 3)
     assert (firm["quality_score"], firm["on_time_delivery_rate"], firm["buyers"]) == (quality, on_time, 2)
 
@@ -93,7 +94,8 @@ async def test_scorecards_become_the_performance_matching_ranks_by(market: Marke
     assert appeal.json()["status"] == "under_appeal" and appeal.json()["counts"] is False
     again = await client.post(f"{path}/appeal", json={"reason": "again"}, headers=market.keys["anna"])
     assert_problem(again, 409)
-    await eventually(market, anna, lambda c: c["value"] == 0.9)  # two count: declared again
+    reverted = await eventually(market, anna, lambda c: c["value"] == 0.9)  # two count: declared again
+    assert reverted["basis"] == "declared"
 
     # Only the supplier's agency (or an admin) decides.
     assert_problem(await client.post(f"{path}/decision", json={"outcome": "voided"}, headers=market.lead_a), 403)

@@ -239,6 +239,7 @@ async def test_ranking_follows_the_weights(world: World) -> None:
         "value": 1.0,
         "weight": 1.0,
         "contribution": 1.0,
+        "basis": None,
     }
 
 

@@ -45,6 +45,7 @@ class Ranked:
     values: dict[str, float]
     contributions: dict[str, float]
     gap: Gap | None = None
+    performance_basis: tuple[int, int] | None = None  # (scorecards, buyers) when observed, None when declared
 
 
 Terms = tuple[np.ndarray, np.ndarray]  # the query's terms and their weights (``TextModel.query_vector``)
@@ -336,6 +337,7 @@ class SegmentRanking:
                 values={c: best_values[c][i] for c in weights},
                 contributions={c: best_contributions[c][i] for c in weights},
                 gap=self.gap(row, short) if short is not None else None,
+                performance_basis=segment.performance_basis(row),
             )
             for i, (row, supplier_id) in enumerate(zip(best_rows, segment.ids_of(rows[best]), strict=True))
         ]

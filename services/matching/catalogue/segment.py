@@ -112,6 +112,7 @@ def within_km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float, distan
 
 SHARE_SCALE = 10_000  # shares (quality, on-time rate) are kept to four decimal places
 UNKNOWN_SHARE = np.iinfo(np.uint16).max
+COUNT_MAX = int(np.iinfo(np.uint16).max)  # scorecards and buyers behind an observed performance, capped
 
 
 def to_share(values: Sequence[float | None]) -> np.ndarray:
@@ -260,6 +261,8 @@ class Segment:
         units: list[str],
         quality: np.ndarray,
         on_time: np.ndarray,
+        observed_rows: np.ndarray,
+        observed_counts: np.ndarray,
         facets: dict[str, BitMap],
         certificates: dict[str, CertificateIntervals],
         postings: Postings,
@@ -279,6 +282,10 @@ class Segment:
         self.units = units
         self.quality = quality
         self.on_time = on_time
+        # Sparse: the rows whose performance is observed (buyers' scorecards), ascending,
+        # and for each its scorecards and buyers (uint16 pairs); the others declared theirs.
+        self.observed_rows = observed_rows
+        self.observed_counts = observed_counts
         self.facets = facets
         self.certificates = certificates
         self.postings = postings
@@ -356,6 +363,12 @@ class Segment:
             capacity_unit[row] = unit_codes.get(unit, 0)
         quality = to_share([s.quality_score for s in suppliers])
         on_time = to_share([s.on_time_delivery_rate for s in suppliers])
+        observed = [(row, s) for row, s in enumerate(suppliers) if s.performance_scorecards]
+        observed_rows = np.array([row for row, _ in observed], dtype=np.int32)
+        observed_counts = np.array(
+            [(min(s.performance_scorecards, COUNT_MAX), min(s.performance_buyers, COUNT_MAX)) for _, s in observed],
+            dtype=np.uint16,
+        ).reshape(-1, 2)
 
         # (key, row) pairs in flat int32 arrays, not a Python list of ints per key: at ten
         # million suppliers the lists alone were too large (docs/benchmarks.md).
@@ -400,6 +413,8 @@ class Segment:
             units=units,
             quality=quality,
             on_time=on_time,
+            observed_rows=observed_rows,
+            observed_counts=observed_counts,
             facets=facets,
             certificates=certificates,
             postings=postings,
@@ -412,6 +427,14 @@ class Segment:
         rank = int(np.searchsorted(self.ids, key))
         if rank < self.n and self.ids[rank] == key:
             return int(self.rows_by_id[rank])
+        return None
+
+    def performance_basis(self, row: int) -> tuple[int, int] | None:
+        """(scorecards, buyers) when the row's performance is observed; None when declared."""
+        at = int(np.searchsorted(self.observed_rows, row))
+        if at < len(self.observed_rows) and self.observed_rows[at] == row:
+            scorecards, buyers = self.observed_counts[at].tolist()
+            return int(scorecards), int(buyers)
         return None
 
     def ids_of(self, rows: np.ndarray) -> list[str]:
@@ -441,6 +464,8 @@ class Segment:
             self.capacity_unit,
             self.quality,
             self.on_time,
+            self.observed_rows,
+            self.observed_counts,
             self.performance_values,
         )
         bitmaps = sum(len(b.serialize()) for b in self.facets.values())

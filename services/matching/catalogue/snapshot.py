@@ -21,10 +21,22 @@ from services.matching.catalogue.text import Postings, TextModel
 
 # 4: quarter-degree cells among the facets (distance checks need them); 5: capacity buckets;
 # 6: rows clustered by sector and place, with the id ranks
-FORMAT = 6
+FORMAT = 7  # 7: observed performance (rows whose figures come from scorecards)
 KEEP = 2
 POSTINGS_ARRAYS = ("repeat_indptr", "repeat_rows", "repeat_counts", "norms", "idf", "max_weights")
-_ARRAYS = ("ids", "id_ranks", "rows_by_id", "latitude", "longitude", "capacity", "capacity_unit", "quality", "on_time")
+_ARRAYS = (
+    "ids",
+    "id_ranks",
+    "rows_by_id",
+    "latitude",
+    "longitude",
+    "capacity",
+    "capacity_unit",
+    "quality",
+    "on_time",
+    "observed_rows",
+    "observed_counts",
+)
 
 
 def _name(epoch: int, seq: int) -> str:
@@ -126,6 +138,8 @@ def load(path: Path) -> tuple[Segment, TextModel, int]:
         units=list(meta["units"]),
         quality=array("quality"),
         on_time=array("on_time"),
+        observed_rows=array("observed_rows"),
+        observed_counts=array("observed_counts"),
         facets=facets,
         certificates=certificates,
         postings=Postings(

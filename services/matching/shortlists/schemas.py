@@ -40,6 +40,11 @@ class CriterionScore(BaseModel):
     value: float = Field(description="The criterion's value for this supplier, 0 to 1")
     weight: float = Field(description="Its normalised weight in this shortlist")
     contribution: float = Field(description="weight x value, rounded; the contributions add up to the score")
+    basis: str | None = Field(
+        default=None,
+        description="Where the value comes from, for performance: 'N scorecards from M buyers' "
+        "(buyers' delivery scorecards) or 'declared' (the firm's own figures)",
+    )
 
 
 class GapPublic(BaseModel):

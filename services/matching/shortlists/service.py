@@ -65,6 +65,14 @@ def to_query(standards: Standards, request: ShortlistRequest, on_date: date) -> 
     )
 
 
+def performance_basis(ranked: Ranked) -> str:
+    """'4 scorecards from 2 buyers', or 'declared' (the firm's own figures, or none)."""
+    if ranked.performance_basis is None:
+        return "declared"
+    scorecards, buyers = ranked.performance_basis
+    return f"{scorecards} scorecards from {buyers} buyer{'s' if buyers != 1 else ''}"
+
+
 def _item(rank: int, ranked: Ranked, weights: dict[str, float]) -> ShortlistItem:
     gap = None
     if ranked.gap is not None:
@@ -86,6 +94,7 @@ def _item(rank: int, ranked: Ranked, weights: dict[str, float]) -> ShortlistItem
                 value=round(ranked.values[c], 9),
                 weight=round(weights[c], 9),
                 contribution=ranked.contributions[c],
+                basis=performance_basis(ranked) if c == "performance" else None,
             )
             for c in weights
         ],
