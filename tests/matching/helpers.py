@@ -8,7 +8,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from tests.registry.helpers import cluster_body, firm_body
+from tests.registry.helpers import broker_body, cluster_body, firm_body
 from tests.support import BOOTSTRAP_KEY, Stack
 
 ADMIN = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
@@ -46,6 +46,7 @@ class Market:
         agency = await self.post("/v1/agencies", {"name": "Cluster agency", "country": "IN"}, ADMIN)
         self.agency = bearer(await self.stack.issue_key(BOOTSTRAP_KEY, role="agency", agency_id=agency["id"]))
         cluster = await self.post("/v1/clusters", cluster_body(country="IN", subdivision="IN-TN"), self.agency)
+        self.cluster_id = cluster["id"]
         for name in ("a", "b"):
             lead = await self.post(
                 "/v1/firms",
@@ -103,6 +104,14 @@ class Market:
         response = await self.client.get("/v1/linkages", params={"shortlist_id": shortlist_id}, headers=self.lead_a)
         assert response.status_code == 200, response.text
         return {item["supplier_id"]: item for item in response.json()["items"]}
+
+    async def broker_key(self, cluster_ids: list[str]) -> dict[str, str]:
+        """A key of a new broker of the agency, working in ``cluster_ids``, issued by the agency."""
+        broker = await self.post("/v1/brokers", broker_body(country="IN", cluster_ids=cluster_ids), self.agency)
+        issued = await self.post(
+            "/v1/api-keys", {"name": "broker", "role": "broker", "broker_id": broker["id"]}, self.agency
+        )
+        return bearer(issued["key"])
 
     def set_clock(self, moment: datetime) -> None:
         self.stack.apps["matching"].state.clock = lambda: moment

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from tests.matching.helpers import BID, KNITWEAR, Market, later, request_body
+from tests.registry.helpers import cluster_body
 from tests.support import assert_problem
 
 
@@ -53,9 +54,17 @@ async def test_the_loop_from_invitation_to_award(market: Market) -> None:
     assert own.status_code == 200 and own.json()["on_behalf"] is True
     assert own.json()["submitted_by_role"] == "agency"
 
-    no_bid = {"kind": "no_bid", "no_bid_reason": "capacity"}
-    chitra = await client.post(f"/v1/requests/{rfq}/answers", json=no_bid, headers=market.keys["chitra"])
+    # So may a broker working in the supplier's cluster; one working elsewhere may not.
+    no_bid = {"kind": "no_bid", "no_bid_reason": "capacity", "supplier_id": s["chitra"]}
+    elsewhere = await market.post("/v1/clusters", cluster_body(country="IN", subdivision="IN-KA"), market.agency)
+    outsider = await market.broker_key([elsewhere["id"]])
+    assert_problem(await client.post(f"/v1/requests/{rfq}/answers", json=no_bid, headers=outsider), 404)
+    assert (await client.get("/v1/invitations", headers=outsider)).json()["items"] == []
+    broker = await market.broker_key([market.cluster_id])
+    assert rfq in [r["id"] for r in (await client.get("/v1/invitations", headers=broker)).json()["items"]]
+    chitra = await client.post(f"/v1/requests/{rfq}/answers", json=no_bid, headers=broker)
     assert chitra.status_code == 201, chitra.text
+    assert (chitra.json()["on_behalf"], chitra.json()["submitted_by_role"]) == (True, "broker")
 
     # Revisable until the deadline, with the answer's ETag.
     path = f"/v1/requests/{rfq}/answers/{s['anna']}"
