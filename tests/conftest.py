@@ -159,6 +159,7 @@ def matching_settings(matching_url: str, tmp_path: Path) -> MatchingSettings:
         log_level="WARNING",
         registry_url="http://registry",
         feed_wait_seconds=1.0,
+        deadline_sweep_seconds=3600,  # tests sweep when they mean to (app.state.deadlines.sweep())
     )
 
 

@@ -21,6 +21,7 @@ from services.matching.catalogue.store import CatalogueStore
 from services.matching.deps import CatalogueDep
 from services.matching.linkages.router import router as linkages_router
 from services.matching.requests.access import BrokerDirectory
+from services.matching.requests.deadlines import DeadlineSweeper
 from services.matching.requests.router import router as requests_router
 from services.matching.scorecards.router import router as scorecards_router
 from services.matching.settings import MatchingSettings
@@ -78,6 +79,12 @@ def create_app(
             )
             stack.push_async_callback(client.aclose)
             app.state.brokers = BrokerDirectory(client, settings.registry_url, service_principal)
+            deadlines = DeadlineSweeper(
+                app.state.sessionmaker, lambda: app.state.clock(), settings.deadline_sweep_seconds
+            )
+            app.state.deadlines = deadlines
+            deadlines.start()
+            stack.push_async_callback(deadlines.stop)
             follower = FeedFollower(
                 name="registry",
                 client=client,

@@ -14,3 +14,4 @@ class MatchingSettings(ServiceSettings):
     feed_batch_size: int = 1000
     feed_wait_seconds: float = 10.0
     delta_limit: int = 5000
+    deadline_sweep_seconds: float = 30.0  # how often requests past their deadline are recorded closed

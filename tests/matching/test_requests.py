@@ -172,6 +172,15 @@ async def test_the_deadline_closes_answers(market: Market) -> None:
     listed = await client.get("/v1/requests", params={"status": "closed"}, headers=market.lead_a)
     assert rfq in [r["id"] for r in listed.json()["items"]]
 
+    # The sweeper records the close without waiting for the buyer: no answer is final.
+    assert await market.stack.apps["matching"].state.deadlines.sweep() == 1
+    assert await market.stack.apps["matching"].state.deadlines.sweep() == 0
+    seen = (await client.get(f"/v1/requests/{rfq}", headers=market.lead_a)).json()
+    assert seen["history"][-1]["by"] == "deadline"
+    assert {i["supplier_id"]: i["status"] for i in seen["invitations"]} == {s["anna"]: "bid", s["bala"]: "no_answer"}
+    stages = {k: v["stage"] for k, v in (await market.linkages(opened["shortlist_id"])).items()}
+    assert stages == {s["anna"]: "qualified", s["bala"]: "dropped"}
+
     awarded = await client.post(
         f"/v1/requests/{rfq}/awards",
         json={"awards": [{"supplier_id": s["anna"], "quantity": 5000}]},
