@@ -14,6 +14,7 @@ import statistics
 from datetime import date, datetime
 from typing import Any
 
+from services.reporting.indicators.definitions import DEFINITIONS, REQUESTS
 from tests.matching.helpers import ADMIN, BID, Market, request_body
 from tests.reporting.dataset import caught_up
 from tests.support import Stack
@@ -21,18 +22,7 @@ from tests.support import Stack
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
 NO_BID = {"kind": "no_bid", "no_bid_reason": "capacity"}
 STAGES = ("proposed", "contacted", "qualified", "contracted", "active")
-KEYS = (
-    "requests_issued",
-    "invitations_sent",
-    "response_rate",
-    "bids_received",
-    "requests_awarded",
-    "median_days_to_award",
-    "development_candidates_awarded",
-    "scorecards_counted",
-    "delivery_quality",
-    "delivery_on_time",
-)
+KEYS = tuple(d.key for d in DEFINITIONS if d.section == REQUESTS)  # the indicators of this scenario
 
 
 def at(day: str, hour: int = 9) -> datetime:
