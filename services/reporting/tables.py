@@ -262,6 +262,66 @@ class LinkageEvent(ReportingTable, table=True):
     reached_on: date = Field(sa_type=Date)
 
 
+class Request(ReportingTable, table=True):
+    """A buyer's request for quotation, with the days it moved on (from its status history).
+
+    ``agency_id`` is the buyer's agency (the change's). ``answers_closed_at`` is when answering
+    stopped: the last recorded close, or the deadline of a request still recorded open (the
+    feed shows it open until the next write records the close); none for drafts and
+    cancelled requests."""
+
+    __tablename__ = "requests"
+
+    id: str = Field(primary_key=True, max_length=40)
+    agency_id: str | None = Field(default=None, index=True, max_length=40)
+    owner: str = Field(max_length=80)
+    buyer_firm_id: str | None = Field(default=None, max_length=40)
+    shortlist_id: str = Field(max_length=40)
+    status: str = Field(max_length=20)
+    quantity: float
+    unit: str = Field(max_length=30)
+    respond_by: datetime = Field(sa_type=DateTime(timezone=True))
+    opened_on: date | None = Field(default=None, sa_type=Date, index=True)
+    answers_closed_on: date | None = Field(default=None, sa_type=Date, index=True)
+    awarded_on: date | None = Field(default=None, sa_type=Date, index=True)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class RequestInvitation(ReportingTable, table=True):
+    """A supplier invited to a request: its status, its answer's kind and day, what it was awarded."""
+
+    __tablename__ = "request_invitations"
+
+    request_id: str = Field(primary_key=True, max_length=40)
+    supplier_id: str = Field(primary_key=True, index=True, max_length=40)
+    rank: int
+    development: bool
+    status: str = Field(max_length=20)
+    answer_kind: str | None = Field(default=None, max_length=10)
+    answered_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    answered_on: date | None = Field(default=None, sa_type=Date)
+    on_behalf: bool | None = None
+    awarded_quantity: float | None = None
+
+
+class Scorecard(ReportingTable, table=True):
+    """A delivery or period scorecard of a linkage; ``counts`` while settled or upheld."""
+
+    __tablename__ = "scorecards"
+
+    id: str = Field(primary_key=True, max_length=40)
+    linkage_id: str = Field(index=True, max_length=40)
+    supplier_id: str = Field(index=True, max_length=40)
+    buyer_firm_id: str | None = Field(default=None, max_length=40)
+    kind: str = Field(max_length=20)
+    observed_on: date = Field(sa_type=Date, index=True)
+    quality: float
+    on_time: float
+    status: str = Field(max_length=20)
+    counts: bool
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
 def table_of(model: type[ReportingTable]):  # type: ignore[no-untyped-def]
     """The Core table of a model (queries are written against tables)."""
     return model.__table__  # type: ignore[attr-defined]

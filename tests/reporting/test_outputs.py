@@ -214,7 +214,7 @@ async def test_dashboard_html_matches_the_api(dataset: Dataset) -> None:
     selected = [a for tag, a in page.tags if tag == "option" and "selected" in a]
     assert {"value": "EC", "selected": None} in selected
     images = [str(a["src"]) for tag, a in page.tags if tag == "img"]
-    assert len(images) == 4 and all(src.startswith("/v1/charts/") and "country=EC" in src for src in images)
+    assert len(images) == 5 and all(src.startswith("/v1/charts/") and "country=EC" in src for src in images)
     links = [str(a["href"]) for tag, a in page.tags if tag == "a" and str(a.get("href", "")).startswith("/v1/exports/")]
     assert {link.split("?")[0] for link in links} == {
         f"/v1/exports/{t}.csv" for t in ("indicators", "series", "funnel", "clusters", "definitions")

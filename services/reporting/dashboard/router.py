@@ -47,11 +47,15 @@ KEY_FIGURES = (
     "people_reached",
     "shortlists_issued",
     "median_days_to_contract",
+    "requests_issued",
+    "response_rate",
+    "delivery_on_time",
 )
 SERIES_MAX_PERIODS = 48  # the dashboard's series start at the first record, at most this many periods back
 SERIES_CHARTS = (
     ("Networks and activities", ("horizontal_networks_formed", "vertical_networks_formed", "activities_held")),
     ("Shortlists and brokers", ("shortlists_issued", "suppliers_shortlisted", "brokers_trained")),
+    ("Requests for quotation", ("requests_issued", "bids_received", "requests_awarded")),
 )
 FILTERS = ("programme_id", "country", "subdivision", "cluster_id", "sector", "agency_id")
 

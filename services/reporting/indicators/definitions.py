@@ -7,7 +7,9 @@ keeps them equal). The SQL that computes each indicator is in ``service.py``, ke
 Periods: a period is ``from``..``to`` (both days included, UTC; ``from`` open when
 absent, ``to`` today when absent). A *flow* counts what happened in the period; a
 *stock* counts what stands at the period's last day; a *cohort* follows the
-linkages proposed in the period up to its last day. In series, each month or
+linkages proposed in the period up to its last day. Requests are in scope through
+the buyer's agency and their invited suppliers, scorecards through their supplier
+(``scope.py``). In series, each month or
 quarter is a period of its own.
 """
 
@@ -61,6 +63,8 @@ FUNNEL_STAGES = ("proposed", "contacted", "qualified", "contracted", "active")
 STAGES = (*FUNNEL_STAGES, "dropped")
 CONVERSIONS = tuple(f"{a}_to_{b}" for a, b in zip(FUNNEL_STAGES, FUNNEL_STAGES[1:], strict=False))
 GAP_KINDS = ("certification", "capacity")
+LISTED_AS = ("ranked", "development")  # an invited supplier: ranked in the shortlist, or a development candidate
+SUBMITTED_BY = ("supplier", "on_behalf")  # an answer: by the supplier's own key, or by its broker or agency
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ NETWORKS = "Networks"
 SUPPORT = "Brokers and institutions"
 ACTIVITIES = "Activities"
 LINKAGES = "Linkages"
+REQUESTS = "Requests and delivery"
 
 SUPPORT_PERIOD = (
     "from its programme's start_date (the day the cluster was registered when it has no programme) "
@@ -370,6 +375,120 @@ DEFINITIONS: tuple[Definition, ...] = (
         "last day.",
         "matching shortlists, registry firms (certifications)",
         "the certificate's valid_from; the day the registry first recorded it when absent",
+    ),
+    Definition(
+        "requests_issued",
+        "Requests for quotation issued",
+        REQUESTS,
+        "requests",
+        Kind.flow,
+        "Buyers' requests for quotation opened (sent to the invited suppliers) in the period that invite at "
+        "least one supplier in scope, whatever their status now; drafts never opened are not counted.",
+        "matching requests (status history)",
+        "the first open entry of the request's history (UTC)",
+    ),
+    Definition(
+        "invitations_sent",
+        "Invitations sent",
+        REQUESTS,
+        "invitations",
+        Kind.flow,
+        "Invitations of suppliers in scope to the requests opened in the period, by whether the supplier was "
+        "ranked in the shortlist or a development candidate.",
+        "matching requests (invitations)",
+        "as requests_issued",
+        LISTED_AS,
+        "listed_as",
+    ),
+    Definition(
+        "response_rate",
+        "Response rate",
+        REQUESTS,
+        "share",
+        Kind.flow,
+        "Of the invitations of suppliers in scope to the requests whose answers closed in the period, the "
+        "share answered (a bid or a no-bid); null when none. Cancelled requests are left out.",
+        "matching requests (invitations, answers)",
+        "the day answers closed: the request's last close entry, or its respond_by deadline while it is "
+        "still shown open (the next write records the close)",
+    ),
+    Definition(
+        "bids_received",
+        "Bids received",
+        REQUESTS,
+        "bids",
+        Kind.flow,
+        "Bids (not no-bids) of suppliers in scope submitted in the period, by who submitted them: the "
+        "supplier itself, or its broker or agency on its behalf.",
+        "matching requests (invitations, answers)",
+        "the time of the answer's latest version (UTC)",
+        SUBMITTED_BY,
+        "submitted_by",
+    ),
+    Definition(
+        "requests_awarded",
+        "Requests awarded",
+        REQUESTS,
+        "requests",
+        Kind.flow,
+        "Requests awarded in the period (to one or more bidders) that invite at least one supplier in scope.",
+        "matching requests (status history)",
+        "the award entry of the request's history (UTC)",
+    ),
+    Definition(
+        "median_days_to_award",
+        "Median days from request to award",
+        REQUESTS,
+        "days",
+        Kind.flow,
+        "Median, over the requests counted by requests_awarded, of the days from the request's opening to "
+        "its award; null when none.",
+        "matching requests (status history)",
+        "as requests_awarded",
+    ),
+    Definition(
+        "development_candidates_awarded",
+        "Awards to development candidates",
+        REQUESTS,
+        "firms",
+        Kind.flow,
+        "Awarded invitations of suppliers in scope invited as development candidates (one upgradeable gap), "
+        "in the requests counted by requests_awarded.",
+        "matching requests (invitations)",
+        "as requests_awarded",
+    ),
+    Definition(
+        "scorecards_counted",
+        "Delivery scorecards counted",
+        REQUESTS,
+        "scorecards",
+        Kind.flow,
+        "Delivery and period scorecards of linked suppliers in scope observed in the period that count now "
+        "(settled, or upheld on appeal; not under appeal or voided).",
+        "matching scorecards",
+        "observed_on: the delivery day, or the last day of the period scored",
+    ),
+    Definition(
+        "delivery_quality",
+        "Delivery quality",
+        REQUESTS,
+        "share",
+        Kind.flow,
+        "Mean quality (the accepted share of a delivery, or a period's quality figure) of the scorecards "
+        "counted by scorecards_counted; null when none.",
+        "matching scorecards",
+        "as scorecards_counted",
+    ),
+    Definition(
+        "delivery_on_time",
+        "Deliveries on time",
+        REQUESTS,
+        "share",
+        Kind.flow,
+        "Mean on-time figure (1 or 0 for a delivery, a period's on-time share) of the scorecards counted by "
+        "scorecards_counted; null when none.",
+        "matching scorecards",
+        "as scorecards_counted",
     ),
 )
 

@@ -11,15 +11,19 @@ here and in docs/reporting.md:
   ``cluster_id``); an activity also by its own ``programme_id``; sector is the
   cluster's ISIC code, matched by prefix (a section letter by its divisions);
 - owning agency: the record's ``agency_id``;
-- shortlists and linkages: through their suppliers (a shortlist is in scope when
-  it lists at least one supplier in scope; a linkage when its supplier is).
+- shortlists, linkages and scorecards: through their suppliers (a shortlist is in
+  scope when it lists at least one supplier in scope; a linkage or scorecard when
+  its supplier is);
+- requests for quotation: the owning agency is the buyer's (the request's
+  ``agency_id``), the other filters go through the invited suppliers (an invitation
+  when its supplier is in scope, a request when one of its invitations is).
 
 With no filter at all, every record counts, including those attached to nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, or_, select, true
@@ -154,3 +158,8 @@ class Scope:
             return true()
         f = FIRMS.alias()
         return exists(select(1).where(f.c.id == supplier_id, self.linked(f, firm_links, "firm_id")))
+
+    def invitation(self, agency_id: Any, supplier_id: Any, firm_links: Any) -> ColumnElement[bool]:
+        """An invitation to a request: the buyer's agency (``agency_id``), the rest through the supplier."""
+        buyer = [agency_id == self.agency_id] if self.agency_id is not None else []
+        return and_(true(), *buyer, replace(self, agency_id=None).supplier(supplier_id, firm_links))

@@ -24,10 +24,12 @@ from services.reporting.indicators.definitions import (
     GAP_KINDS,
     INSTITUTION_KINDS,
     JOINT_ACTION_KINDS,
+    LISTED_AS,
     PEOPLE_GROUPS,
     SIZE_CLASSES,
     SMALL_AND_MEDIUM,
     STAGES,
+    SUBMITTED_BY,
 )
 from services.reporting.indicators.scope import Scope
 from services.reporting.tables import (
@@ -47,6 +49,9 @@ from services.reporting.tables import (
     Network,
     NetworkMember,
     Programme,
+    Request,
+    RequestInvitation,
+    Scorecard,
     Shortlist,
     ShortlistSupplier,
     table_of,
@@ -60,6 +65,7 @@ NETWORKS, MEMBERS, ACTIONS = table_of(Network), table_of(NetworkMember), table_o
 ACTIVITIES = table_of(Activity)
 SHORTLISTS, LISTED = table_of(Shortlist), table_of(ShortlistSupplier)
 LINKAGES, EVENTS = table_of(Linkage), table_of(LinkageEvent)
+REQUESTS, INVITED, SCORECARDS = table_of(Request), table_of(RequestInvitation), table_of(Scorecard)
 FEED_STATE = table_of(FeedState)
 
 Number = int | float | None
@@ -410,15 +416,100 @@ async def linkages(session: AsyncSession, scope: Scope, period: Period) -> dict[
         .group_by(LINKAGES.c.id, first.c.reached_on)
     )
     days = [(_day(contracted) - _day(proposed)).days for proposed, contracted in await session.execute(reached)]
-    median: Number = None
-    if days:
-        middle = statistics.median(days)
-        median = int(middle) if float(middle).is_integer() else float(middle)
+    median = _median(days)
     return {
         "linkages_by_stage": Figure(_total(by_stage), by_stage),
         "linkage_funnel": Figure(cohort, funnel),
         "linkage_conversion": Figure(_share(funnel["contracted"], funnel["proposed"]), conversion),
         "median_days_to_contract": Figure(median),
+    }
+
+
+def _median(days: Sequence[int]) -> Number:
+    if not days:
+        return None
+    middle = statistics.median(days)
+    return int(middle) if float(middle).is_integer() else float(middle)
+
+
+# --- requests for quotation and delivery scorecards ---------------------------------------
+
+
+def request_in_scope(scope: Scope) -> ColumnElement[bool]:
+    """A request of the buyer's agency in scope that invites at least one supplier in scope."""
+    if scope.unrestricted:
+        return true()
+    inner = INVITED.alias()
+    return exists(
+        select(1).where(
+            inner.c.request_id == REQUESTS.c.id,
+            scope.invitation(REQUESTS.c.agency_id, inner.c.supplier_id, FIRM_CLUSTERS),
+        )
+    )
+
+
+async def requests(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Figure]:
+    in_scope = request_in_scope(scope)
+    invitations = INVITED.join(REQUESTS, REQUESTS.c.id == INVITED.c.request_id)
+    invited = scope.invitation(REQUESTS.c.agency_id, INVITED.c.supplier_id, FIRM_CLUSTERS)
+    issued = await session.scalar(select(func.count()).where(period.within(REQUESTS.c.opened_on), in_scope))
+    sent = await session.execute(
+        select(INVITED.c.development, func.count())
+        .select_from(invitations)
+        .where(period.within(REQUESTS.c.opened_on), invited)
+        .group_by(INVITED.c.development)
+    )
+    by_listing = _breakdown([(LISTED_AS[bool(development)], n) for development, n in sent], LISTED_AS)
+    answered, asked = (
+        await session.execute(
+            select(func.count(INVITED.c.answer_kind), func.count())
+            .select_from(invitations)
+            .where(period.within(REQUESTS.c.answers_closed_on), REQUESTS.c.status != "cancelled", invited)
+        )
+    ).one()
+    bids = await session.execute(
+        select(INVITED.c.on_behalf, func.count())
+        .select_from(invitations)
+        .where(INVITED.c.answer_kind == "bid", period.within(INVITED.c.answered_on), invited)
+        .group_by(INVITED.c.on_behalf)
+    )
+    by_submitter = _breakdown([(SUBMITTED_BY[bool(on_behalf)], n) for on_behalf, n in bids], SUBMITTED_BY)
+    awarded = (
+        await session.execute(
+            select(REQUESTS.c.opened_on, REQUESTS.c.awarded_on).where(period.within(REQUESTS.c.awarded_on), in_scope)
+        )
+    ).all()
+    development = await session.scalar(
+        select(func.count())
+        .select_from(invitations)
+        .where(period.within(REQUESTS.c.awarded_on), INVITED.c.status == "awarded", INVITED.c.development, invited)
+    )
+    days = [(_day(on) - _day(opened)).days for opened, on in awarded if opened is not None]
+    return {
+        "requests_issued": Figure(int(issued or 0)),
+        "invitations_sent": Figure(_total(by_listing), by_listing),
+        "response_rate": Figure(_share(answered, asked)),
+        "bids_received": Figure(_total(by_submitter), by_submitter),
+        "requests_awarded": Figure(len(awarded)),
+        "median_days_to_award": Figure(_median(days)),
+        "development_candidates_awarded": Figure(int(development or 0)),
+    }
+
+
+async def scorecards(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Figure]:
+    count, quality, on_time = (
+        await session.execute(
+            select(func.count(), func.avg(SCORECARDS.c.quality), func.avg(SCORECARDS.c.on_time)).where(
+                SCORECARDS.c.counts,
+                period.within(SCORECARDS.c.observed_on),
+                scope.supplier(SCORECARDS.c.supplier_id, FIRM_CLUSTERS),
+            )
+        )
+    ).one()
+    return {
+        "scorecards_counted": Figure(int(count or 0)),
+        "delivery_quality": Figure(None if quality is None else round(float(quality), 4)),
+        "delivery_on_time": Figure(None if on_time is None else round(float(on_time), 4)),
     }
 
 
@@ -462,6 +553,19 @@ CALCULATORS: tuple[tuple[tuple[str, ...], Calculator], ...] = (
         shortlists,
     ),
     (("linkages_by_stage", "linkage_funnel", "linkage_conversion", "median_days_to_contract"), linkages),
+    (
+        (
+            "requests_issued",
+            "invitations_sent",
+            "response_rate",
+            "bids_received",
+            "requests_awarded",
+            "median_days_to_award",
+            "development_candidates_awarded",
+        ),
+        requests,
+    ),
+    (("scorecards_counted", "delivery_quality", "delivery_on_time"), scorecards),
 )
 assert {k for keys, _ in CALCULATORS for k in keys} == set(BY_KEY), "every definition has a calculator"
 
@@ -556,6 +660,8 @@ async def earliest_day(session: AsyncSession) -> date | None:
         ACTIVITIES.c.start_date,
         SHORTLISTS.c.issued_on,
         EVENTS.c.reached_on,
+        REQUESTS.c.opened_on,
+        SCORECARDS.c.observed_on,
     )
     days = [await session.scalar(select(func.min(column))) for column in columns]
     found = [_day(d) for d in days if d is not None]

@@ -92,7 +92,7 @@ class ReadModelConsumer:
             for child in spec.children:
                 await session.execute(delete(child.table).where(child.table.c[child.key].in_(chunk)))
             await session.execute(delete(spec.table).where(spec.table.c.id.in_(chunk)))
-        live = [c.data for c in final.values() if c.op != "deleted" and c.data is not None]
+        live = [{"agency_id": c.agency_id} | c.data for c in final.values() if c.op != "deleted" and c.data is not None]
         await insert_rows(session, spec.table, [spec.row(data) for data in live])
         for child in spec.children:
             await insert_rows(session, child.table, [row for data in live for row in child.rows(data)])

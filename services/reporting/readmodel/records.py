@@ -2,15 +2,17 @@
 
 Each entity the reporting service keeps has an ``EntityMap``: the main table, the
 function that turns the record into its row, and its child tables with theirs.
-Entities not listed here (certification schemes, firm merges, buyer standards) are
-not needed by any indicator and are skipped.
+Entities not listed here (certification schemes, firm merges, buyer standards,
+supplier performance aggregates) are not needed by any indicator and are skipped.
+A row function sees the record with the change's ``agency_id`` added where the record
+has none (a request's agency is its buyer's, known from the change).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Table
@@ -31,6 +33,9 @@ from services.reporting.tables import (
     Network,
     NetworkMember,
     Programme,
+    Request,
+    RequestInvitation,
+    Scorecard,
     Shortlist,
     ShortlistSupplier,
     table_of,
@@ -271,5 +276,94 @@ LINKAGE = EntityMap(
     ),
 )
 
+
+def utc_day(value: str) -> date:
+    """The UTC day of a moment the feed gives with its offset."""
+    at = moment(value)
+    return (at.astimezone(UTC) if at.tzinfo is not None else at).date()
+
+
+def _last_at(history: list[Record], status: str, *, first: bool = False) -> date | None:
+    """The day of the last (or first) history entry with ``status``."""
+    days = [utc_day(e["at"]) for e in history if e.get("status") == status]
+    if not days:
+        return None
+    return days[0] if first else days[-1]
+
+
+def _answers_closed_on(d: Record) -> date | None:
+    """When answering stopped: the last recorded close, or the deadline of a request still shown open."""
+    status = d["status"]
+    if status == "open":
+        return utc_day(d["respond_by"])
+    if status in ("closed", "awarded"):
+        return _last_at(d.get("history") or [], "closed") or utc_day(d["respond_by"])
+    return None
+
+
+def _request_row(d: Record) -> Row:
+    history = d.get("history") or []
+    return {
+        "id": d["id"],
+        "agency_id": d.get("agency_id"),  # the change's: the buyer's agency
+        "owner": d.get("owner") or "",
+        "buyer_firm_id": d.get("buyer_firm_id") or d.get("firm_id"),
+        "shortlist_id": d["shortlist_id"],
+        "status": d["status"],
+        "quantity": d["quantity"],
+        "unit": d["unit"],
+        "respond_by": moment(d["respond_by"]),
+        "opened_on": _last_at(history, "open", first=True),
+        "answers_closed_on": _answers_closed_on(d),
+        "awarded_on": _last_at(history, "awarded") if d["status"] == "awarded" else None,
+        "created_at": moment(d["created_at"]),
+    }
+
+
+def _invitations(d: Record) -> list[Row]:
+    rows: list[Row] = []
+    for invitation in d.get("invitations") or []:
+        answer = invitation.get("answer") or None
+        answered_at = moment(answer["submitted_at"]) if answer else None
+        rows.append(
+            {
+                "request_id": d["id"],
+                "supplier_id": invitation["supplier_id"],
+                "rank": invitation["rank"],
+                "development": bool(invitation.get("development")),
+                "status": invitation["status"],
+                "answer_kind": answer["kind"] if answer else None,
+                "answered_at": answered_at,
+                "answered_on": utc_day(answer["submitted_at"]) if answer else None,
+                "on_behalf": bool(answer.get("on_behalf")) if answer else None,
+                "awarded_quantity": invitation.get("awarded_quantity"),
+            }
+        )
+    return rows
+
+
+REQUEST = EntityMap(
+    "request", table_of(Request), _request_row, (Child(table_of(RequestInvitation), "request_id", _invitations),)
+)
+
+SCORECARD = EntityMap(
+    "scorecard",
+    table_of(Scorecard),
+    lambda d: {
+        "id": d["id"],
+        "linkage_id": d["linkage_id"],
+        "supplier_id": d["supplier_id"],
+        "buyer_firm_id": d.get("buyer_firm_id"),
+        "kind": d["kind"],
+        "observed_on": day(d["observed_on"]),
+        "quality": float(d["quality"]),
+        "on_time": float(d["on_time"]),
+        "status": d["status"],
+        "counts": bool(d["counts"]),
+        "created_at": moment(d["created_at"]),
+    },
+)
+
+
 REGISTRY_ENTITIES = {m.entity: m for m in (AGENCY, PROGRAMME, CLUSTER, FIRM, INSTITUTION, BROKER, NETWORK, ACTIVITY)}
-MATCHING_ENTITIES = {m.entity: m for m in (SHORTLIST, LINKAGE)}
+MATCHING_ENTITIES = {m.entity: m for m in (SHORTLIST, LINKAGE, REQUEST, SCORECARD)}
