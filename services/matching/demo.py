@@ -54,6 +54,20 @@ DEMO_TITLES = frozenset(s["title"] for s in SCENARIOS)
 INVITED_BIDDERS = 3  # the top suppliers invited: bidder, second (bids), third (declines)
 MIN_HOLDERS = 3  # a scheme is required only when this many of the cluster's suppliers hold it
 READY_CHECKS = ("registry", "matching")  # the gateway's upstreams the demo writes through
+COUNTED = (  # what the report counts, in this order
+    "API keys",
+    "buyer standards",
+    "shortlists",
+    "requests",
+    "invitations",
+    "bids",
+    "no-bids",
+    "answers on behalf",
+    "messages",
+    "awards",
+    "scorecards",
+    "appeals decided",
+)
 
 
 class DemoLoadError(RuntimeError):
@@ -70,7 +84,7 @@ class DemoReport:
     def summary(self) -> str:
         if not self.loaded:
             return f"Demo linkages not loaded: {self.reason}."
-        listed = ", ".join(f"{n} {name}" for name, n in self.counts.items())
+        listed = ", ".join(f"{name}: {self.counts[name]}" for name in COUNTED if self.counts[name])
         return f"Loaded demo linkages in {self.seconds:.1f} s: {listed}."
 
 
@@ -99,7 +113,8 @@ class Gateway:
         items: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
-            page = await self.call("GET", path, headers, params={**params, "limit": 200, "cursor": cursor})
+            paging = {"limit": 200} | ({"cursor": cursor} if cursor else {})
+            page = await self.call("GET", path, headers, params=params | paging)
             items += page["items"]
             cursor = page["next_cursor"]
             if cursor is None:
@@ -302,6 +317,8 @@ class Scenario:
         if outcome == "closed":
             return
         awarded = {part: share for part, share in awards.items() if part in invited.firms}
+        if not awarded:  # too few suppliers met the standards to award as the scenario says
+            return
         body = {
             "awards": [
                 {"supplier_id": invited.firms[part]["id"], "quantity": round(spec["quantity"] * share, 2)}

@@ -6,12 +6,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
+
+import httpx
 
 from gateway.settings import GatewaySettings
 from services.common.db import create_engine, create_sessionmaker
-from services.matching.demo import DEMO_TITLES, load_demo
+from services.matching.demo import DEMO_TITLES, SCENARIOS, Gateway, Scenario, load_demo
+from services.matching.requests.schemas import AnswerCreate, RequestCreate
 from services.matching.scorecards.performance import MIN_SCORECARDS
+from services.matching.scorecards.schemas import ScorecardCreate
 from services.matching.settings import MatchingSettings
 from services.registry import demo as registry_demo
 from services.registry.settings import RegistrySettings
@@ -19,18 +24,51 @@ from tests.support import BOOTSTRAP_KEY, Stack
 
 ADMIN = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
 SCALE = 0.1  # as tests/registry/test_demo.py: a few dozen firms a cluster
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+CLUSTER = {"id": "cls_demo", "subdivision": "IN-TN"}
+BUYER = {"id": "frm_buyer", "name": "Buyer"}
 
 
 async def listed(client: Any, path: str, **params: Any) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     cursor = None
     while True:
-        response = await client.get(path, params={**params, "limit": 200, "cursor": cursor}, headers=ADMIN)
+        paging = {"limit": 200} | ({"cursor": cursor} if cursor else {})
+        response = await client.get(path, params=params | paging, headers=ADMIN)
         assert response.status_code == 200, response.text
         items += response.json()["items"]
         cursor = response.json()["next_cursor"]
         if cursor is None:
             return items
+
+
+async def test_scenarios_make_valid_writes_from_a_seed() -> None:
+    """What each scenario sends passes the API's models, and the same seed draws the same bids."""
+    async with httpx.AsyncClient() as client:
+        api = Gateway(client, BOOTSTRAP_KEY)
+        for spec in SCENARIOS:
+            scenario = Scenario(api, spec, CLUSTER, BUYER, seed=1966, now=NOW)
+            standards: dict[str, Any] = {
+                "constraints": {"isic_codes": spec["standards"]["isic"]},
+                "criteria": {"description": spec["standards"]["description"]},
+            }
+            RequestCreate.model_validate(scenario.request_body({"shortlist": standards, "top": 5}))
+            awards = spec.get("awards", {})
+            assert sum(awards.values()) <= 1
+            bids = [scenario.bid(share) for share in (*awards.values(), 0.5)]
+            for bid in bids:
+                AnswerCreate.model_validate(bid)
+            again = Scenario(api, spec, CLUSTER, BUYER, seed=1966, now=NOW)
+            assert [again.bid(share) for share in (*awards.values(), 0.5)] == bids
+            other = Scenario(api, spec, CLUSTER, BUYER, seed=7, now=NOW)
+            assert [other.bid(share) for share in (*awards.values(), 0.5)] != bids
+            for part, cards in spec.get("scorecards", {}).items():
+                assert part in awards
+                for card in cards:
+                    body = ScorecardCreate.model_validate(scenario.scorecard(card, spec["quantity"] * awards[part]))
+                    assert body.observed_on < NOW.date()
+        assert len(DEMO_TITLES) == len(SCENARIOS)
+        assert {s["outcome"] for s in SCENARIOS} == {"draft", "open", "closed", "awarded", "cancelled"}
 
 
 async def test_demo_linkages_load_once(
