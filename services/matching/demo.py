@@ -21,9 +21,9 @@ the same registry data give the same requests. Dates are relative to today: the
 requests run from now, the scorecards record deliveries of the past months.
 
 Loading again skips each scenario whose request (by its title) exists already, so
-a second run adds nothing and a run after a failure adds what is missing (the
-check is a ``GET /v1/requests`` with the admin key); it does nothing when the
-registry holds none of the demo's clusters.
+a second run adds nothing, and a run after a failure adds the scenarios that had
+not created their request (the check is a ``GET /v1/requests`` with the admin key);
+it does nothing when the registry holds none of the demo's clusters.
 """
 
 from __future__ import annotations
@@ -419,7 +419,7 @@ async def load_demo(
     if progress is not None:
         progress(f"Loading {len(planned)} demo requests for quotation...")
     now = now or datetime.now(UTC)
-    leads = {}
+    leads: dict[str, list[dict[str, Any]]] = {}
     for cluster_id in dict.fromkeys(clusters[s["cluster"]]["id"] for s in planned):
         found = await api.listed("/v1/firms", api.admin, cluster_id=cluster_id, role="lead_firm")
         leads[cluster_id] = sorted(found, key=lambda f: (f["name"], f["id"]))
@@ -430,7 +430,7 @@ async def load_demo(
         if buyers:
             scenarios.append(Scenario(api, spec, cluster, buyers[spec["buyer"] % len(buyers)], seed=seed, now=now))
     # The scenarios run side by side (each waits on the gateway most of the time); each
-    # finishes even when another fails, so a second run has only the failed ones to do.
+    # goes as far as it can when another fails.
     outcomes = await asyncio.gather(*(s.run() for s in scenarios), return_exceptions=True)
     failed = [(s, e) for s, e in zip(scenarios, outcomes, strict=True) if isinstance(e, BaseException)]
     if failed:
