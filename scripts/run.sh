@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start the platform locally on SQLite (under ./data) with demo data: the registry,
-# matching and the gateway in front of them, each as its own process. Ctrl-C stops
-# them all.
+# matching, reporting and the gateway in front of them, each as its own process, and
+# the demo's requests, answers, awards and scorecards written through the gateway in
+# the background once it is ready. Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DATA_DIR="${DATA_DIR:-data}" LOG_JSON="${LOG_JSON:-false}"
@@ -22,7 +23,8 @@ fi
 export GATEWAY_BOOTSTRAP_API_KEY
 
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+demo_pid=()
+cleanup() { kill "${pids[@]}" "${demo_pid[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
 $PY -m services.registry migrate
@@ -34,12 +36,16 @@ $PY -m services.registry serve --no-migrate & pids+=($!)
 $PY -m services.matching serve --no-migrate & pids+=($!)
 $PY -m services.reporting serve --no-migrate & pids+=($!)
 $PY -m gateway serve --no-migrate & pids+=($!)
+# Not one of the platform's processes: when it ends (done, or failed and logged why)
+# the platform runs on. It does nothing when its requests exist already.
+$PY -m services.matching demo --gateway "http://127.0.0.1:${GATEWAY_PORT:-8000}" & demo_pid=($!)
 
 cat <<MSG
 The platform is starting:
   API and docs:  http://127.0.0.1:${GATEWAY_PORT:-8000}/docs
   admin API key: in $KEY_FILE (or GATEWAY_BOOTSTRAP_API_KEY)
   try:           curl -H "Authorization: Bearer \$(cat $KEY_FILE)" http://127.0.0.1:${GATEWAY_PORT:-8000}/v1/clusters
+  demo linkages: requests, answers, awards and scorecards load in the background (a line says when)
   indicators:    curl -H "Authorization: Bearer \$(cat $KEY_FILE)" http://127.0.0.1:${GATEWAY_PORT:-8000}/v1/indicators
 MSG
 wait -n "${pids[@]}"

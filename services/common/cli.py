@@ -37,7 +37,10 @@ def run_cli(
     app_path: str,
     migrations: Path,
     extra: dict[str, tuple[str, ExtraCommand]] | None = None,
+    extra_arguments: dict[str, Callable[[argparse.ArgumentParser], None]] | None = None,
 ) -> None:
+    """``extra`` adds commands (name: help and handler); ``extra_arguments`` adds the
+    options of those that take any (name: a function adding them to its parser)."""
     parser = argparse.ArgumentParser(prog=f"python -m services.{name}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the service under uvicorn")
@@ -54,7 +57,10 @@ def run_cli(
     mint.add_argument("--firm-id")
     mint.add_argument("--subject", default="cli")
     for command_name, (help_text, _) in (extra or {}).items():
-        commands.add_parser(command_name, help=help_text)
+        extra_parser = commands.add_parser(command_name, help=help_text)
+        add_arguments = (extra_arguments or {}).get(command_name)
+        if add_arguments is not None:
+            add_arguments(extra_parser)
     args = parser.parse_args()
     try:
         settings = settings_factory()
