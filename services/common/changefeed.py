@@ -40,7 +40,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-    DateTime,
     Integer,
     MetaData,
     String,
@@ -54,7 +53,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bulk import insert_rows
-from services.common.db import is_postgres
+from services.common.db import UTCDateTime, is_postgres
 from services.common.errors import PROBLEM_RESPONSES
 from services.common.metrics import ServiceMetrics
 from services.common.principal import Principal, Role, require_roles
@@ -76,7 +75,7 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("op", String(10), nullable=False),
         Column("version", Integer, nullable=False),
         Column("agency_id", String(64), nullable=True),
-        Column("occurred_at", DateTime(timezone=True), nullable=False),
+        Column("occurred_at", UTCDateTime(), nullable=False),
         Column("data", JSON, nullable=True),
         sqlite_autoincrement=True,
     )
@@ -89,7 +88,7 @@ def feed_cursor_table(metadata: MetaData) -> Table:
         metadata,
         Column("feed", String(100), primary_key=True),
         Column("position", BigInteger, nullable=False),
-        Column("updated_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", UTCDateTime(), nullable=False),
     )
 
 

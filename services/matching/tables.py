@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index
+from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
 from services.common.app import database_tables
-from services.common.db import new_registry
+from services.common.db import UTCDateTime, new_registry
 
 mapper_registry = new_registry()
 metadata = mapper_registry.metadata
@@ -28,7 +28,7 @@ class OwnedColumns(MatchingTable):
     owner: str = Field(index=True, max_length=80)
     firm_id: str | None = Field(default=None, index=True, max_length=40)  # the buyer, when known
     agency_id: str | None = Field(default=None, index=True, max_length=40)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=UTCDateTime())
 
 
 class BuyerStandard(OwnedColumns, table=True):
@@ -39,7 +39,7 @@ class BuyerStandard(OwnedColumns, table=True):
     name: str = Field(max_length=200)
     version: int = 1
     body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=UTCDateTime())
 
 
 class BuyerStandardVersion(MatchingTable, table=True):
@@ -49,7 +49,7 @@ class BuyerStandardVersion(MatchingTable, table=True):
     version: int = Field(primary_key=True)
     name: str = Field(max_length=200)
     body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=UTCDateTime())
 
 
 class Shortlist(OwnedColumns, table=True):
@@ -78,4 +78,4 @@ class Linkage(OwnedColumns, table=True):
     gap: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     notes: str | None = None
     version: int = 1
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=UTCDateTime())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from services.common.principal import Role
@@ -185,8 +185,10 @@ async def test_freshness_states_the_last_applied_change(dataset: Dataset) -> Non
 
 
 def utc(text: str) -> datetime:
+    """A time the API shows: always with its zone."""
     moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    assert moment.tzinfo is not None, text
+    return moment
 
 
 async def test_bad_input_is_a_422_problem(whole_platform: Stack) -> None:

@@ -34,11 +34,6 @@ CHUNK = 500  # ids per IN (...) list
 CertKey = tuple[str, date | None, date | None, str | None]
 
 
-def as_utc(moment: datetime) -> datetime:
-    """Change times are UTC; a feed served from SQLite gives them without a zone."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
     for start in range(0, len(values), CHUNK):
         yield values[start : start + CHUNK]
@@ -76,7 +71,7 @@ class ReadModelConsumer:
             for entity, changes in by_entity.items():
                 await self._apply_entity(session, self.entities[entity], changes)
             await store_cursor(session, FEED_CURSORS, self.feed, page.next_after)
-            last = as_utc(page.items[-1].occurred_at) if page.items else None
+            last = page.items[-1].occurred_at if page.items else None
             await _store_state(session, self.feed, page.next_after, last)
         logger.debug("feed_page_applied", feed=self.feed, changes=len(page.items), cursor=page.next_after)
 
@@ -122,7 +117,7 @@ class ReadModelConsumer:
                 seen[change.entity_id] = {}
                 current[change.entity_id] = []
                 continue
-            recorded = as_utc(change.occurred_at).date()
+            recorded = change.occurred_at.date()
             certificates = change.data.get("certifications") or []
             state = [(_cert_key(c), previous.get(_cert_key(c), recorded)) for c in certificates]
             seen[change.entity_id] = dict(state)
