@@ -23,7 +23,7 @@ from services.reporting.tables import FEED_CURSORS, metadata
 from tests.registry.helpers import firm_body
 from tests.reporting import expected
 from tests.reporting.dataset import Dataset, caught_up, feed_positions, in_process, last_seq
-from tests.support import LIFESPAN_TIMEOUTS, Backend, principal_headers
+from tests.support import LIFESPAN_TIMEOUTS, Backend, assert_problem, principal_headers
 
 BOOKKEEPING = {"feed_cursors", "feed_state", "idempotency_keys"}
 
@@ -153,8 +153,7 @@ async def test_an_unreachable_feed_is_reported(
                     break
                 assert time.monotonic() < deadline, ready.text
                 await asyncio.sleep(0.05)
-            problem = ready.json()
-            assert ready.headers["content-type"] == "application/problem+json"
+            problem = assert_problem(ready, 503)
             assert problem["detail"] == "Not ready: matching_feed"
             assert "matching feed unreachable" in problem["checks"]["matching_feed"]
             assert problem["checks"]["database"] == "ok"
