@@ -7,7 +7,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from services.common.changefeed import Change, ChangePage
+from services.common.feeds import FeedContractError
 from services.matching.catalogue import snapshot
 from services.matching.catalogue.catalogue import Catalogue
 from services.matching.catalogue.query import Query
@@ -135,3 +138,23 @@ async def test_queries_run_while_the_feed_applies(tmp_path: Path) -> None:
     await catalogue.wait_rebuilt()
     names = {r.name for r in catalogue.query(Query(on_date=ON, limit=200)).items}
     assert {f"Renamed {i}" for i in range(1, 10)} <= names
+
+
+async def test_a_firm_that_breaks_the_feed_contract_stops_the_page(tmp_path: Path) -> None:
+    """A firm record without a field the catalogue reads is not skipped: the page is
+    refused whole, the cursor stays, and the page applies once the record is whole."""
+    store = CatalogueStore(tmp_path / "store.sqlite3")
+    catalogue = Catalogue(store)
+    await catalogue.load_cursor()
+    feed = Feed()
+    await catalogue.apply(feed.page(("created", firm(1))))
+    broken = firm(3)
+    del broken["size_class"]
+    page = feed.page(("created", firm(2)), ("created", broken))
+    with pytest.raises(FeedContractError, match=r"FirmRecord 'frm_00003' breaks the feed contract: size_class"):
+        await catalogue.apply(page)
+    assert store.cursor() == 1 and store.count() == 1
+    assert ids(catalogue) == ["frm_00001"]
+    page.items[1].data = firm(3)  # the publisher, fixed, serves the page again
+    await catalogue.apply(page)
+    assert store.cursor() == 3 and ids(catalogue) == ["frm_00001", "frm_00002", "frm_00003"]

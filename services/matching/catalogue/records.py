@@ -1,10 +1,12 @@
-"""Suppliers as the catalogue sees them, parsed from the registry's firm records."""
+"""Suppliers as the catalogue sees them, read from the registry's firm records."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+
+from services.common.feeds import FirmRecord, read_record
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,33 +39,29 @@ class SupplierRecord:
     cluster_ids: tuple[str, ...]
 
 
-def _date(value: Any) -> date | None:
-    return date.fromisoformat(value) if value else None
-
-
 def supplier_from_firm(data: dict[str, Any]) -> SupplierRecord | None:
-    """The catalogue entry of a registry firm, or None when the firm is not a supplier."""
-    if "supplier" not in data.get("roles", ()):
+    """The catalogue entry of a registry firm, or None when the firm is not a supplier.
+
+    ``FeedContractError`` when ``data`` lacks a field of ``FirmRecord``."""
+    firm = read_record(FirmRecord, data)
+    if "supplier" not in firm.roles:
         return None
     return SupplierRecord(
-        id=data["id"],
-        name=data["name"],
-        agency_id=data.get("agency_id"),
-        country=data["country"],
-        subdivision=data.get("subdivision"),
-        latitude=data.get("latitude"),
-        longitude=data.get("longitude"),
-        size_class=data["size_class"],
-        isic_codes=tuple(data.get("isic_codes", ())),
-        hs_codes=tuple(data.get("hs_codes", ())),
-        certificates=tuple(
-            Certificate(c["scheme"], _date(c.get("valid_from")), _date(c.get("valid_until")))
-            for c in data.get("certifications", ())
-        ),
-        monthly_capacity=data.get("monthly_capacity"),
-        capacity_unit=data.get("capacity_unit"),
-        quality_score=data.get("quality_score"),
-        on_time_delivery_rate=data.get("on_time_delivery_rate"),
-        capabilities=" ".join(filter(None, [data.get("capabilities"), data["name"]])),
-        cluster_ids=tuple(data.get("cluster_ids", ())),
+        id=firm.id,
+        name=firm.name,
+        agency_id=firm.agency_id,
+        country=firm.country,
+        subdivision=firm.subdivision,
+        latitude=firm.latitude,
+        longitude=firm.longitude,
+        size_class=firm.size_class,
+        isic_codes=tuple(firm.isic_codes),
+        hs_codes=tuple(firm.hs_codes),
+        certificates=tuple(Certificate(c.scheme, c.valid_from, c.valid_until) for c in firm.certifications),
+        monthly_capacity=firm.monthly_capacity,
+        capacity_unit=firm.capacity_unit,
+        quality_score=firm.quality_score,
+        on_time_delivery_rate=firm.on_time_delivery_rate,
+        capabilities=" ".join(filter(None, [firm.capabilities, firm.name])),
+        cluster_ids=tuple(firm.cluster_ids),
     )
