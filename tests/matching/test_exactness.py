@@ -167,7 +167,7 @@ def _distance(s: SupplierRecord, q: Query) -> float | None:
     lat1, lon1 = math.radians(q.latitude), math.radians(q.longitude)
     lat2, lon2 = math.radians(_f32(s.latitude)), math.radians(_f32(s.longitude))
     a = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    return 2 * 6371.0088 * math.asin(math.sqrt(min(1.0, max(0.0, a))))
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, max(0.0, a))))
 
 
 def _valid(s: SupplierRecord, scheme: str, day: date) -> bool:
