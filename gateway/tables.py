@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from services.common.app import database_tables
-from services.common.db import new_registry
+from services.common.db import UTCDateTime, new_registry
 
 mapper_registry = new_registry()
 metadata = mapper_registry.metadata
@@ -33,9 +33,9 @@ class ApiKey(GatewayTable, table=True):
     firm_id: str | None = Field(default=None, max_length=40)
     broker_id: str | None = Field(default=None, max_length=40)
     scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-    last_used_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    created_at: datetime = Field(sa_type=UTCDateTime())
     created_by: str | None = Field(default=None, max_length=40)
     rotated_from: str | None = Field(default=None, max_length=40)

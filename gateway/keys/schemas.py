@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.keys.scopes import ROLE_SCOPES
 from services.common.bounds import Code, Name, RecordId
@@ -70,11 +70,6 @@ class ApiKeyPublic(BaseModel):
     last_used_at: datetime | None
     created_at: datetime
     rotated_from: str | None
-
-    @field_validator("expires_at", "revoked_at", "last_used_at", "created_at")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class ApiKeyIssued(ApiKeyPublic):

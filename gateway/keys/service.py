@@ -40,10 +40,6 @@ def _visible_prefix(key: str) -> str:
     return key[: len(KEY_PREFIX) + 12]
 
 
-def _as_utc(value: datetime | None) -> datetime | None:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-
-
 async def issue_key(
     session: AsyncSession, data: ApiKeyCreate, *, created_by: str | None, rotated_from: str | None = None
 ) -> tuple[ApiKey, str]:
@@ -95,11 +91,11 @@ async def rotate_key(session: AsyncSession, key_id: str, *, created_by: str, gra
         firm_id=old.firm_id,
         broker_id=old.broker_id,
         scopes=list(old.scopes),
-        expires_at=_as_utc(old.expires_at),
+        expires_at=old.expires_at,
     )
     new, key = await issue_key(session, data, created_by=created_by, rotated_from=old.id)
     deadline = datetime.now(UTC) + grace
-    current_expiry = _as_utc(old.expires_at)
+    current_expiry = old.expires_at
     old.expires_at = min(deadline, current_expiry) if current_expiry else deadline
     await session.flush()
     return new, key
@@ -202,7 +198,7 @@ class KeyAuthenticator:
                 broker_id=row.broker_id,
                 scopes=tuple(row.scopes),
             )
-            cached = _Cached(row.id, principal, _as_utc(row.expires_at), time.monotonic() + self.cache_seconds)
+            cached = _Cached(row.id, principal, row.expires_at, time.monotonic() + self.cache_seconds)
             self._cache[digest] = cached
         if cached.expires_at is not None and cached.expires_at <= now:
             raise Unauthorized("API key expired")

@@ -10,9 +10,12 @@ serialises writers through its database lock, which gives the same order.
 
 Follower side: ``FeedFollower`` polls ``GET /v1/changes?after=SEQ`` (long-polling
 with ``wait``), hands each page to a consumer that applies it and stores the new
-cursor in one transaction, and so never misses or double-applies a change. Asked
-to stop, it abandons a poll in flight but lets a page it is applying finish (within
-``stop_timeout``), so a shutdown stores the cursor of everything it fetched.
+cursor in one transaction, and so never misses or double-applies a change. A
+consumer reads each change's record through ``services.common.feeds``; a record that
+breaks that contract fails the page, which is logged (``feed_contract_broken``) and
+tried again, never skipped. Asked to stop, it abandons a poll in flight but lets a
+page it is applying finish (within ``stop_timeout``), so a shutdown stores the cursor
+of everything it fetched.
 
 Metrics (``FeedMetrics``, in the app's own registry): a publisher exports the head
 of its feed, ``changefeed_last_sequence{service}``, read from the outbox at each
@@ -40,7 +43,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-    DateTime,
     Integer,
     MetaData,
     String,
@@ -54,8 +56,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bulk import insert_rows
-from services.common.db import is_postgres
+from services.common.db import UTCDateTime, is_postgres
 from services.common.errors import PROBLEM_RESPONSES
+from services.common.feeds import FeedContractError
 from services.common.metrics import ServiceMetrics
 from services.common.principal import Principal, Role, require_roles
 
@@ -76,7 +79,7 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("op", String(10), nullable=False),
         Column("version", Integer, nullable=False),
         Column("agency_id", String(64), nullable=True),
-        Column("occurred_at", DateTime(timezone=True), nullable=False),
+        Column("occurred_at", UTCDateTime(), nullable=False),
         Column("data", JSON, nullable=True),
         sqlite_autoincrement=True,
     )
@@ -89,7 +92,7 @@ def feed_cursor_table(metadata: MetaData) -> Table:
         metadata,
         Column("feed", String(100), primary_key=True),
         Column("position", BigInteger, nullable=False),
-        Column("updated_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", UTCDateTime(), nullable=False),
     )
 
 
@@ -359,7 +362,10 @@ class FeedFollower:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 if self._stopping:
                     return
-                logger.warning("feed_poll_failed", feed=self.name, error=self.last_error, retry_in=backoff)
+                if isinstance(exc, FeedContractError):  # not transient: the publisher must be fixed
+                    logger.error("feed_contract_broken", feed=self.name, error=self.last_error, cursor=self.cursor)
+                else:
+                    logger.warning("feed_poll_failed", feed=self.name, error=self.last_error, retry_in=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_seconds)
 

@@ -16,10 +16,11 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, delete, insert, select
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.db import UTCDateTime
 from services.common.deps import SessionDep
 from services.common.errors import IdempotencyInProgress, IdempotencyKeyReused, invalid_field
 from services.common.jsontext import FastJSONResponse
@@ -48,7 +49,7 @@ def idempotency_table(metadata: MetaData) -> Table:
         Column("status_code", Integer, nullable=False),
         Column("body", JSON, nullable=False),
         Column("headers", JSON, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+        Column("created_at", UTCDateTime(), nullable=False, index=True),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command, context
 from alembic.config import Config
@@ -17,7 +17,7 @@ from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.common.db import ensure_sqlite_directory
+from services.common.db import UTCDateTime, ensure_sqlite_directory
 
 
 def alembic_config(script_location: Path, url: str) -> Config:
@@ -44,12 +44,20 @@ def _run_upgrade(connection: Connection, config: Config, revision: str) -> None:
     command.upgrade(config, revision)
 
 
+def _render_item(type_: str, obj: Any, _autogen_context: Any) -> str | Literal[False]:
+    """A ``UTCDateTime`` column is created as what it stores: ``DateTime(timezone=True)``."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False  # Alembic's own rendering
+
+
 def _configure(connection: Connection, metadata: MetaData) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
         compare_type=True,
         render_as_batch=connection.dialect.name == "sqlite",
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

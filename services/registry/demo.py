@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.db import create_engine, create_sessionmaker
 from services.common.errors import ValidationFailed
+from services.common.geo import distance_km
 from services.common.principal import Principal, Role
 from services.common.settings import ServiceSettings
 from services.registry.activities.resource import ACTIVITIES
@@ -284,15 +285,6 @@ class Plan:
         return Counter(r.spec.entity for r in self.records)
 
 
-def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p = math.pi / 180
-    h = (
-        math.sin((lat2 - lat1) * p / 2) ** 2
-        + math.cos(lat1 * p) * math.cos(lat2 * p) * math.sin((lon2 - lon1) * p / 2) ** 2
-    )
-    return 12742 * math.asin(math.sqrt(h))
-
-
 def _ascii(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
@@ -329,7 +321,7 @@ def _towns_near(
 ) -> tuple[Town, ...]:
     """Towns within ``radius_km`` of a centre and in the centre's first-level region, weighted by size."""
     near = sorted(
-        (_km(latitude, longitude, c["latitude"], c["longitude"]), int(c["geonameid"]), c)
+        (distance_km(latitude, longitude, c["latitude"], c["longitude"]), int(c["geonameid"]), c)
         for c in cities
         if abs(c["latitude"] - latitude) < 1 and abs(c["longitude"] - longitude) < 1
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Self
 
 from pydantic import (
@@ -74,12 +74,6 @@ class RecordPublic(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
-
-    @field_validator("created_at", "updated_at")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        # SQLite hands back naive datetimes; every stored time is UTC.
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def partial(model: type[BaseModel], name: str) -> type[BaseModel]:

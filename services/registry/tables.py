@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, Date, DateTime, Index, Integer, String
+from sqlalchemy import Column, Date, Index, Integer, String
 from sqlmodel import Field, SQLModel
 
 from services.common.app import database_tables
 from services.common.changefeed import feed_cursor_table
-from services.common.db import new_registry
+from services.common.db import UTCDateTime, new_registry
 
 mapper_registry = new_registry()
 metadata = mapper_registry.metadata
@@ -27,8 +27,8 @@ class RecordColumns(RegistryTable):
     id: str = Field(primary_key=True, max_length=40)
     agency_id: str = Field(index=True, max_length=40)
     version: int = Field(default=1)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=UTCDateTime())
+    updated_at: datetime = Field(sa_type=UTCDateTime())
 
 
 class RecordTag(RegistryTable, table=True):

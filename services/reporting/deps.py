@@ -138,18 +138,12 @@ async def freshness(app: FastAPI, session: AsyncSession) -> tuple[dict[str, Feed
         result[feed] = FeedFreshness(
             status=status,
             position=state.get("position", 0),
-            last_change_at=_utc(state.get("last_change_at")),
-            applied_at=_utc(state.get("applied_at")),
+            last_change_at=state.get("last_change_at"),
+            applied_at=state.get("applied_at"),
             error=error,
         )
     times = [f.last_change_at for f in result.values() if f.last_change_at is not None]
     return result, max(times) if times else None
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def current_app(request: Request) -> FastAPI:

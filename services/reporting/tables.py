@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, Index
+from sqlalchemy import Date, Index
 from sqlmodel import Field, SQLModel
 
 from services.common.app import database_tables
 from services.common.changefeed import feed_cursor_table
-from services.common.db import new_registry
+from services.common.db import UTCDateTime, new_registry
 
 mapper_registry = new_registry()
 metadata = mapper_registry.metadata
@@ -37,8 +37,8 @@ class FeedState(ReportingTable, table=True):
 
     feed: str = Field(primary_key=True, max_length=100)
     last_seq: int
-    last_change_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-    applied_at: datetime = Field(sa_type=DateTime(timezone=True))
+    last_change_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    applied_at: datetime = Field(sa_type=UTCDateTime())
 
 
 # --- registry records -----------------------------------------------------------------
@@ -219,7 +219,7 @@ class Shortlist(ReportingTable, table=True):
     id: str = Field(primary_key=True, max_length=40)
     owner: str = Field(max_length=80)
     buyer_firm_id: str | None = Field(default=None, max_length=40)
-    issued_at: datetime = Field(sa_type=DateTime(timezone=True))
+    issued_at: datetime = Field(sa_type=UTCDateTime())
     issued_on: date = Field(sa_type=Date, index=True)
     eligible_count: int
     development_count: int | None = None
@@ -248,7 +248,7 @@ class Linkage(ReportingTable, table=True):
     stage: str = Field(max_length=20)
     gap_kind: str | None = Field(default=None, max_length=20)
     gap_scheme: str | None = Field(default=None, max_length=40)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=UTCDateTime())
 
 
 class LinkageEvent(ReportingTable, table=True):
@@ -280,11 +280,11 @@ class Request(ReportingTable, table=True):
     status: str = Field(max_length=20)
     quantity: float
     unit: str = Field(max_length=30)
-    respond_by: datetime = Field(sa_type=DateTime(timezone=True))
+    respond_by: datetime = Field(sa_type=UTCDateTime())
     opened_on: date | None = Field(default=None, sa_type=Date, index=True)
     answers_closed_on: date | None = Field(default=None, sa_type=Date, index=True)
     awarded_on: date | None = Field(default=None, sa_type=Date, index=True)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=UTCDateTime())
 
 
 class RequestInvitation(ReportingTable, table=True):
@@ -298,7 +298,7 @@ class RequestInvitation(ReportingTable, table=True):
     development: bool
     status: str = Field(max_length=20)
     answer_kind: str | None = Field(default=None, max_length=10)
-    answered_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
     answered_on: date | None = Field(default=None, sa_type=Date)
     on_behalf: bool | None = None
     awarded_quantity: float | None = None
@@ -319,7 +319,7 @@ class Scorecard(ReportingTable, table=True):
     on_time: float
     status: str = Field(max_length=20)
     counts: bool
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=UTCDateTime())
 
 
 def table_of(model: type[ReportingTable]):  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
 from tests.registry.helpers import cluster_body, create, make_agency
-from tests.support import ADMIN, running
+from tests.support import ADMIN, assert_problem, running
 
 
 async def test_livez_and_healthz(registry: httpx.AsyncClient) -> None:
@@ -40,10 +40,7 @@ async def test_readyz_is_503_problem_when_the_database_is_unreachable(registry_s
             app.state.engine = working
             await unreachable.dispose()
         assert (await client.get("/readyz")).status_code == 200
-    assert response.status_code == 503, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert body["type"].endswith("/service-unavailable")
+    body = assert_problem(response, 503, "service-unavailable")
     assert body["checks"]["database"] != "ok"
     assert body["request_id"] == response.headers["x-request-id"]
 

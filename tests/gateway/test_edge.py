@@ -33,10 +33,9 @@ from services.matching.settings import MatchingSettings
 from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
 from services.reporting.settings import ReportingSettings
-from tests.support import BOOTSTRAP_KEY, LIFESPAN_TIMEOUTS, Stack, free_port
+from tests.support import BOOTSTRAP_KEY, LIFESPAN_TIMEOUTS, PROBLEM, Stack, assert_problem, free_port
 
 ADMIN_KEY = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
-PROBLEM = "application/problem+json"
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -329,8 +328,8 @@ async def test_failures_from_several_keys_open_the_breaker(
         for key in keys[:-1]:
             assert (await stack.client.get("/v1/firms/x/unavailable", headers=bearer(key))).status_code == 503
         failing_fast = await stack.client.get("/v1/agencies", headers=bearer(keys[-1]))
-        assert failing_fast.status_code == 503 and "Retry-After" in failing_fast.headers
-        assert failing_fast.headers["content-type"] == PROBLEM
+        assert_problem(failing_fast, 503)
+        assert "Retry-After" in failing_fast.headers
         # A probe of readiness while half-open must not hold the trial forever.
         await asyncio.sleep(fragile_settings.breaker_reset_seconds)
         await stack.client.get("/readyz")

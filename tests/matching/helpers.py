@@ -78,9 +78,13 @@ class Market:
             self.suppliers[name] = firm["id"]
             self.keys[name] = bearer(await self.stack.issue_key(BOOTSTRAP_KEY, role="supplier", firm_id=firm["id"]))
         deadline = time.monotonic() + 10
-        while True:  # the catalogue follows the registry's feed
-            listed = await self.client.post("/v1/shortlists", json=KNITWEAR, headers=self.lead_a)
-            if listed.status_code == 201 and listed.json()["eligible_count"] == 3:
+        while True:  # the catalogue follows the registry's feed: all four, devi a development candidate
+            body = KNITWEAR | {"include_development": True}
+            listed = await self.client.post("/v1/shortlists", json=body, headers=self.lead_a)
+            if listed.status_code == 201 and (listed.json()["eligible_count"], listed.json()["development_count"]) == (
+                3,
+                1,
+            ):
                 break
             assert time.monotonic() < deadline, listed.text
             await asyncio.sleep(0.05)

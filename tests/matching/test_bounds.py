@@ -16,7 +16,7 @@ import pytest
 
 from services.common.principal import Role
 from services.matching.settings import MatchingSettings
-from tests.support import principal_headers, running
+from tests.support import assert_problem, principal_headers, running
 
 
 def lead() -> dict[str, str]:
@@ -53,9 +53,7 @@ async def matching(matching_settings: MatchingSettings) -> AsyncIterator[httpx.A
 
 
 def _assert_names(response: httpx.Response, field: str) -> None:
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert field in [e["field"] for e in response.json()["errors"]], response.text
+    assert_problem(response, 422, field=field)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from services.common.changefeed import Change, ChangePage
+from services.common.feeds import FeedContractError
 from services.matching.catalogue import snapshot
 from services.matching.catalogue.catalogue import Catalogue
 from services.matching.catalogue.lifecycle import CatalogueLifecycle
@@ -191,3 +192,24 @@ async def test_observed_performance_replaces_the_declared_from_three_scorecards(
     await restarted.load_cursor()
     await restarted.caught_up()
     assert performance(restarted.catalogue) == expected
+
+
+async def test_a_firm_that_breaks_the_feed_contract_stops_the_page(tmp_path: Path) -> None:
+    """A firm record without a field the catalogue reads is not skipped: the page is
+    refused whole, the cursor stays, and the page applies once the record is whole."""
+    store = CatalogueStore(tmp_path / "store.sqlite3")
+    live = CatalogueLifecycle(store)
+    catalogue = live.catalogue
+    await live.load_cursor()
+    feed = Feed()
+    await live.apply(feed.page(("created", firm(1))))
+    broken = firm(3)
+    del broken["size_class"]
+    page = feed.page(("created", firm(2)), ("created", broken))
+    with pytest.raises(FeedContractError, match=r"FirmRecord 'frm_00003' breaks the feed contract: size_class"):
+        await live.apply(page)
+    assert store.cursor() == 1 and store.count() == 1
+    assert ids(catalogue) == ["frm_00001"]
+    page.items[1].data = firm(3)  # the publisher, fixed, serves the page again
+    await live.apply(page)
+    assert store.cursor() == 3 and ids(catalogue) == ["frm_00001", "frm_00002", "frm_00003"]

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyroaring import BitMap
 
+from services.common.geo import haversine_km
 from services.matching.catalogue import ranking, segment, text
 from services.matching.catalogue.bitmaps import as_array
 from services.matching.catalogue.catalogue import View, build_view, run_query, with_delta
@@ -172,7 +173,7 @@ def _distance(s: SupplierRecord, q: Query) -> float | None:
     lat1, lon1 = math.radians(q.latitude), math.radians(q.longitude)
     lat2, lon2 = math.radians(_f32(s.latitude)), math.radians(_f32(s.longitude))
     a = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    return 2 * 6371.0088 * math.asin(math.sqrt(min(1.0, max(0.0, a))))
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, max(0.0, a))))
 
 
 def _valid(s: SupplierRecord, scheme: str, day: date) -> bool:
@@ -464,7 +465,7 @@ def test_rough_distances_decide_the_maximum_distance_as_the_exact_ones(
     lat = np.degrees(phi).astype(np.float32)
     lon = ((np.degrees(lam) + 180) % 360 - 180).astype(np.float32)
     lat[:5] = np.nan
-    exact = segment.haversine_km(lat, lon, lat0, lon0) <= distance_km
+    exact = haversine_km(lat, lon, lat0, lon0) <= distance_km
     assert np.array_equal(segment.within_km(lat, lon, lat0, lon0, distance_km), exact)
     assert 0 < exact.sum() < len(exact) - 5  # points on both sides of the limit
 
@@ -552,7 +553,7 @@ def test_distance_cells_hold_rows_inside_and_leave_only_rows_outside(
     main = build_view(records, seq=1, epoch=1).main
     inside, rim = main.cells_by_distance(lat, lon, distance_km)
     assert not inside & rim
-    distance = segment.haversine_km(main.latitude, main.longitude, lat, lon)
+    distance = haversine_km(main.latitude, main.longitude, lat, lon)
     for row in range(main.n):
         if row in inside:
             assert distance[row] <= distance_km

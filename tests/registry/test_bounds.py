@@ -33,7 +33,7 @@ from tests.registry.helpers import (
     to_csv,
     upload,
 )
-from tests.support import ADMIN, agency_headers
+from tests.support import ADMIN, agency_headers, assert_problem
 
 INF = float("inf")
 NAN = float("nan")
@@ -98,9 +98,7 @@ async def _count(registry: httpx.AsyncClient, path: str) -> int:
 
 
 def _assert_names(response: httpx.Response, field: str) -> None:
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert field in [e["field"] for e in response.json()["errors"]], response.text
+    assert_problem(response, 422, field=field)
 
 
 @pytest.mark.parametrize(("path", "factory", "field", "value"), BAD_VALUES, ids=[_case_id(c) for c in BAD_VALUES])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import Counter
 from datetime import date
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from services.common.db import create_engine, create_sessionmaker
+from services.common.geo import distance_km
 from services.registry.clusters.models import Cluster
 from services.registry.demo import DemoReport, _resolve, build_plan, load_demo
 from services.registry.duplicates.models import DuplicateCandidate
@@ -24,12 +24,7 @@ SCALE = 0.1  # about 35 firms a cluster: enough for every kind of network, quick
 
 def km(lat1: float | None, lon1: float | None, lat2: float | None, lon2: float | None) -> float:
     assert lat1 is not None and lon1 is not None and lat2 is not None and lon2 is not None
-    p = math.pi / 180
-    h = (
-        math.sin((lat2 - lat1) * p / 2) ** 2
-        + math.cos(lat1 * p) * math.cos(lat2 * p) * math.sin((lon2 - lon1) * p / 2) ** 2
-    )
-    return 12742 * math.asin(math.sqrt(h))
+    return distance_km(lat1, lon1, lat2, lon2)
 
 
 class KeyAsId(dict[str, str]):

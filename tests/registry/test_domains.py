@@ -17,13 +17,11 @@ from tests.registry.helpers import (
     network_body,
     programme_body,
 )
-from tests.support import ADMIN, agency_headers, feed_items
+from tests.support import ADMIN, agency_headers, assert_problem, feed_items
 
 
 def error_fields(response: httpx.Response) -> list[str]:
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    return [e["field"] for e in response.json()["errors"]]
+    return [e["field"] for e in assert_problem(response, 422)["errors"]]
 
 
 async def ids(registry: httpx.AsyncClient, path: str, **params: Any) -> list[str]:

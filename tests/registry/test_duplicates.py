@@ -25,7 +25,7 @@ from tests.registry.helpers import (
     to_csv,
     upload,
 )
-from tests.support import ADMIN, agency_headers, principal_headers
+from tests.support import ADMIN, agency_headers, assert_problem, principal_headers
 
 
 def india_firm(**overrides: Any) -> dict[str, Any]:
@@ -353,7 +353,7 @@ async def test_undo_refuses_when_a_repointed_record_changed_since(registry: http
     )
     assert changed.status_code == 200
     refused = await registry.post(f"/v1/duplicates/merges/{merge['id']}/undo", headers=headers)
-    assert refused.status_code == 409 and refused.headers["content-type"] == "application/problem+json"
+    assert_problem(refused, 409)
     assert (await registry.get(f"/v1/firms/{twin['id']}", headers=headers)).status_code == 404  # nothing half-undone
 
 

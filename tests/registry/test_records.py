@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.registry.helpers import cluster_body, create, firm_body, make_agency
-from tests.support import ADMIN, agency_headers, feed_items
+from tests.support import ADMIN, agency_headers, assert_problem, feed_items
 
 
 async def test_create_read_update_delete_cluster(registry: httpx.AsyncClient) -> None:
@@ -33,8 +33,7 @@ async def test_create_read_update_delete_cluster(registry: httpx.AsyncClient) ->
     stale = await registry.patch(
         f"/v1/clusters/{cluster['id']}", json={"jobs": 1}, headers=headers | {"If-Match": '"1"'}
     )
-    assert stale.status_code == 412
-    assert stale.headers["content-type"] == "application/problem+json"
+    assert_problem(stale, 412)
     missing = await registry.patch(f"/v1/clusters/{cluster['id']}", json={"jobs": 1}, headers=headers)
     assert missing.status_code == 428
 

@@ -14,16 +14,20 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import create_async_engine
+from structlog.testing import capture_logs
 
+from services.common.changefeed import FeedFollower
+from services.common.db import create_engine, create_sessionmaker
 from services.common.principal import Role
 from services.reporting.app import MIGRATIONS, create_app
-from services.reporting.readmodel.consumer import FEED_STATE
+from services.reporting.readmodel.consumer import FEED_STATE, ReadModelConsumer
+from services.reporting.readmodel.records import REGISTRY_ENTITIES
 from services.reporting.settings import ReportingSettings
 from services.reporting.tables import FEED_CURSORS, metadata
 from tests.registry.helpers import firm_body
 from tests.reporting import expected
 from tests.reporting.dataset import Dataset, caught_up, feed_positions, in_process, last_seq
-from tests.support import LIFESPAN_TIMEOUTS, Backend, principal_headers
+from tests.support import LIFESPAN_TIMEOUTS, Backend, assert_problem, principal_headers
 
 BOOKKEEPING = {"feed_cursors", "feed_state", "idempotency_keys"}
 
@@ -153,8 +157,7 @@ async def test_an_unreachable_feed_is_reported(
                     break
                 assert time.monotonic() < deadline, ready.text
                 await asyncio.sleep(0.05)
-            problem = ready.json()
-            assert ready.headers["content-type"] == "application/problem+json"
+            problem = assert_problem(ready, 503)
             assert problem["detail"] == "Not ready: matching_feed"
             assert "matching feed unreachable" in problem["checks"]["matching_feed"]
             assert problem["checks"]["database"] == "ok"
@@ -178,3 +181,72 @@ async def caught_up_registry(dataset: Dataset, app: FastAPI) -> None:
     while (await feed_positions(app))["registry"] < target:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.02)
+
+
+def _firm_change(seq: int, firm_id: str, **fields: Any) -> dict[str, Any]:
+    data = {
+        "id": firm_id,
+        "agency_id": "agy_1",
+        "created_at": "2026-05-01T08:00:00Z",
+        "name": f"Firm {firm_id}",
+        "roles": ["supplier"],
+        "size_class": "small",
+        "employees": 12,
+        "country": "EC",
+        "subdivision": None,
+        "certifications": [],
+        "cluster_ids": [],
+    } | fields
+    change = {"seq": seq, "entity": "firm", "entity_id": firm_id, "op": "created", "version": 1}
+    return change | {"agency_id": "agy_1", "occurred_at": "2026-05-01T08:00:00Z", "data": data}
+
+
+async def test_a_record_that_breaks_the_feed_contract_stops_the_follower_loudly(reporting_url: str) -> None:
+    """A firm without a field the read model reads (here ``size_class``, as if the registry
+    had renamed it) is not skipped: the page is not applied, the cursor stays, the follower
+    logs ``feed_contract_broken`` and tries again until the record is whole."""
+    items = [_firm_change(1, "frm_1"), _firm_change(2, "frm_2")]
+    del items[1]["data"]["size_class"]
+
+    async def publisher(request: httpx.Request) -> httpx.Response:  # the registry's feed: one page, then long polls
+        after = int(request.url.params["after"])
+        if after >= 2:
+            await asyncio.sleep(float(request.url.params["wait"]))
+        return httpx.Response(
+            200, json={"items": [i for i in items if i["seq"] > after], "next_after": 2, "has_more": False}
+        )
+
+    engine = create_engine(reporting_url)
+    consumer = ReadModelConsumer(
+        "registry", create_sessionmaker(engine), create_sessionmaker(engine, read_only=True), REGISTRY_ENTITIES
+    )
+    async with httpx.AsyncClient(transport=httpx.MockTransport(publisher)) as client:
+        follower = FeedFollower(
+            name="registry",
+            client=client,
+            url="http://registry/v1/changes",
+            principal_header=dict,
+            consumer=consumer,
+            wait_seconds=0.1,
+        )
+        try:
+            with capture_logs() as logs:
+                follower.start()
+                deadline = time.monotonic() + 10
+                while not any(entry["event"] == "feed_contract_broken" for entry in logs):
+                    assert time.monotonic() < deadline, logs
+                    await asyncio.sleep(0.01)
+                assert follower.last_error is not None and "FeedContractError" in follower.last_error
+                assert "'frm_2' breaks the feed contract: size_class: Field required" in follower.last_error
+                assert await consumer.load_cursor() == 0  # frm_1 is not applied without frm_2 either
+                items[1]["data"]["size_class"] = "small"  # the publisher, fixed
+                await asyncio.wait_for(follower.caught_up.wait(), 30)
+        finally:
+            await follower.stop()
+    try:
+        assert await consumer.load_cursor() == 2
+        async with engine.connect() as connection:
+            firms = (await connection.execute(select(metadata.tables["firms"].c.id))).scalars().all()
+        assert sorted(firms) == ["frm_1", "frm_2"]
+    finally:
+        await engine.dispose()

@@ -30,6 +30,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+# The distance of the proximity criterion: ``haversine_km`` with this radius.
+from services.common.geo import EARTH_RADIUS_KM as EARTH_RADIUS_KM
+
 CRITERIA = ("text", "certifications", "proximity", "capacity", "performance")
 DEFAULT_WEIGHTS: dict[str, float] = {
     "text": 0.40,
@@ -43,7 +46,6 @@ PERFORMANCE_PRIOR = 0.5
 SCORE_DECIMALS = 9
 # Development candidates may fall short of the minimum capacity by at most this share.
 DEVELOPMENT_CAPACITY_MARGIN = 0.25
-EARTH_RADIUS_KM = 6371.0088
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Suppliers as the catalogue sees them, parsed from the registry's firm records."""
+"""Suppliers as the catalogue sees them, read from the registry's firm records."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from services.common.feeds import FirmRecord, read_record
 from services.matching.scorecards.performance import MIN_SCORECARDS
 
 
@@ -43,46 +44,43 @@ class SupplierRecord:
     performance_buyers: int = 0
 
 
-def _date(value: Any) -> date | None:
-    return date.fromisoformat(value) if value else None
-
-
 def supplier_from_firm(data: dict[str, Any]) -> SupplierRecord | None:
     """The catalogue entry of a registry firm, or None when the firm is not a supplier.
 
     Its performance is what buyers' scorecards show once there are ``MIN_SCORECARDS``
-    of them, and what the firm declared until then.
+    of them, and what the firm declared until then. ``FeedContractError`` when ``data``
+    lacks a field of ``FirmRecord``.
     """
-    if "supplier" not in data.get("roles", ()):
+    firm = read_record(FirmRecord, data)
+    if "supplier" not in firm.roles:
         return None
-    observed = data.get("observed_performance")
-    if observed and observed["scorecards"] >= MIN_SCORECARDS:
-        quality, on_time = observed["quality_score"], observed["on_time_delivery_rate"]
-        scorecards, buyers = observed["scorecards"], observed["buyers"]
+    observed = firm.observed_performance
+    quality: float | None
+    on_time: float | None
+    if observed is not None and observed.scorecards >= MIN_SCORECARDS:
+        quality, on_time = observed.quality_score, observed.on_time_delivery_rate
+        scorecards, buyers = observed.scorecards, observed.buyers
     else:
-        quality, on_time = data.get("quality_score"), data.get("on_time_delivery_rate")
+        quality, on_time = firm.quality_score, firm.on_time_delivery_rate
         scorecards = buyers = 0
     return SupplierRecord(
-        id=data["id"],
-        name=data["name"],
-        agency_id=data.get("agency_id"),
-        country=data["country"],
-        subdivision=data.get("subdivision"),
-        latitude=data.get("latitude"),
-        longitude=data.get("longitude"),
-        size_class=data["size_class"],
-        isic_codes=tuple(data.get("isic_codes", ())),
-        hs_codes=tuple(data.get("hs_codes", ())),
-        certificates=tuple(
-            Certificate(c["scheme"], _date(c.get("valid_from")), _date(c.get("valid_until")))
-            for c in data.get("certifications", ())
-        ),
-        monthly_capacity=data.get("monthly_capacity"),
-        capacity_unit=data.get("capacity_unit"),
+        id=firm.id,
+        name=firm.name,
+        agency_id=firm.agency_id,
+        country=firm.country,
+        subdivision=firm.subdivision,
+        latitude=firm.latitude,
+        longitude=firm.longitude,
+        size_class=firm.size_class,
+        isic_codes=tuple(firm.isic_codes),
+        hs_codes=tuple(firm.hs_codes),
+        certificates=tuple(Certificate(c.scheme, c.valid_from, c.valid_until) for c in firm.certifications),
+        monthly_capacity=firm.monthly_capacity,
+        capacity_unit=firm.capacity_unit,
         quality_score=quality,
         on_time_delivery_rate=on_time,
-        capabilities=" ".join(filter(None, [data.get("capabilities"), data["name"]])),
-        cluster_ids=tuple(data.get("cluster_ids", ())),
+        capabilities=" ".join(filter(None, [firm.capabilities, firm.name])),
+        cluster_ids=tuple(firm.cluster_ids),
         performance_scorecards=scorecards,
         performance_buyers=buyers,
     )

@@ -19,13 +19,13 @@ import array
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from pyroaring import BitMap
 
 from services.common.codes import isic_codes, isic_section_divisions
+from services.common.geo import haversine_km
 from services.matching.catalogue.bitmaps import as_array, bitmap_of, count_groups
 from services.matching.catalogue.facets import (
     CAPACITY_TOP,
@@ -71,20 +71,6 @@ def cell_corners(facets: Iterable[str], kind: Facet, per_degree: int) -> tuple[l
     keys = kind.among(facets)
     corners = np.array([parts(key) for key in keys], dtype=np.float64).reshape(-1, 2) / per_degree
     return keys, corners
-
-
-def haversine_km(
-    lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float, dtype: type[np.floating[Any]] = np.float64
-) -> np.ndarray:
-    """Great-circle distances from the point, computed in ``dtype``: float64 is what
-    shortlists score; float32 is a rough one (``within_km``), much faster, as numpy
-    vectorises float32 sines and not float64 ones (docs/matching.md)."""
-    phi1, phi2 = dtype(math.radians(lat0)), np.radians(np.asarray(lat, dtype=dtype))
-    dphi = phi2 - phi1
-    dlmb = np.radians(np.asarray(lon, dtype=dtype)) - dtype(math.radians(lon0))
-    a = np.sin(dphi / 2) ** 2 + dtype(math.cos(math.radians(lat0))) * np.cos(phi2) * np.sin(dlmb / 2) ** 2
-    distance: np.ndarray = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
-    return distance
 
 
 # Below this distance a float32 haversine is off from the float64 one by a few metres at

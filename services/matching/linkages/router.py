@@ -35,10 +35,6 @@ from services.matching.tables import Linkage, Shortlist
 router = APIRouter(prefix="/v1/linkages", tags=["linkages"], responses=PROBLEM_RESPONSES)
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _public(row: Linkage) -> LinkagePublic:
     return LinkagePublic(
         id=row.id,
@@ -51,8 +47,8 @@ def _public(row: Linkage) -> LinkagePublic:
         gap=row.gap,
         notes=row.notes,
         version=row.version,
-        created_at=_utc(row.created_at),
-        updated_at=_utc(row.updated_at),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 

@@ -34,16 +34,14 @@ router = APIRouter(prefix="/v1/buyer-standards", tags=["buyer standards"], respo
 def _public(row: BuyerStandard | BuyerStandardVersion, firm_id: str | None, updated_at: datetime) -> StandardsPublic:
     version = row.version
     standards_id = row.id if isinstance(row, BuyerStandard) else row.standards_id
-    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
-    updated = updated_at if updated_at.tzinfo else updated_at.replace(tzinfo=UTC)
     return StandardsPublic(
         id=standards_id,
         name=row.name,
         version=version,
         firm_id=firm_id,
         standards=Standards.model_validate(row.body),
-        created_at=created,
-        updated_at=updated,
+        created_at=row.created_at,
+        updated_at=updated_at,
     )
 
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime
 from sqlmodel import Field
 
+from services.common.db import UTCDateTime
 from services.registry.tables import RegistryTable
 
 
@@ -18,4 +18,4 @@ class CertificationScheme(RegistryTable, table=True):
     category: str = Field(max_length=40)
     issuer: str | None = Field(default=None, max_length=200)
     description: str | None = None
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=UTCDateTime())

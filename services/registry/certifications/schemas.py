@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.bounds import FreeText, Name, line
 from services.registry.schemas import Strict
@@ -38,8 +38,3 @@ class CertificationSchemePublic(BaseModel):
     issuer: str | None
     description: str | None
     created_at: datetime
-
-    @field_validator("created_at")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=UTC)

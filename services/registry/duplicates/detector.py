@@ -23,7 +23,6 @@ returned as a reason, so a reviewer sees why two firms were paired.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,8 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, Indel, Levenshtein
 from unidecode import unidecode
+
+from services.common.geo import distance_km, haversine_km
 
 # A pair is a likely duplicate (review queue) from this score on.
 THRESHOLD = 0.5
@@ -521,9 +522,7 @@ def table_weights(table: ProfileTable, i: np.ndarray, j: np.ndarray) -> np.ndarr
             [lev == 0, (osa == 1) & (lev == 2) & equal_length, (lev == 1) & equal_length], [SAME_ID, 2.0, 0.0], -5.0
         )
     w[:, 1] = ids
-    p1, p2 = np.radians(table.lat[i]), np.radians(table.lat[j])
-    h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(np.radians(table.lon[j] - table.lon[i]) / 2) ** 2
-    km = 2 * 6371.0 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+    km = haversine_km(table.lat[j], table.lon[j], table.lat[i], table.lon[i])
     distance = np.full(n, _FAR)
     for limit, weight in reversed(_DISTANCES):
         distance[km < limit] = weight
@@ -657,10 +656,7 @@ def explain(a: Profile, b: Profile, row: np.ndarray) -> tuple[Reason, ...]:
 def _distance_km(a: Profile, b: Profile) -> float | None:
     if a.latitude is None or b.latitude is None or a.longitude is None or b.longitude is None:
         return None
-    lat1, lat2 = math.radians(a.latitude), math.radians(b.latitude)
-    dlat, dlon = lat2 - lat1, math.radians(b.longitude - a.longitude)
-    h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlon / 2) ** 2
-    return 2 * 6371.0 * math.asin(min(1.0, math.sqrt(h)))
+    return distance_km(a.latitude, a.longitude, b.latitude, b.longitude)
 
 
 def score_pairs(pairs: Sequence[tuple[Profile, Profile]], *, explain_all: bool = False) -> list[Match]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field
 
+from services.common.db import UTCDateTime
 from services.registry.tables import RegistryTable
 
 
@@ -36,8 +37,8 @@ class DuplicateCandidate(RegistryTable, table=True):
     reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     status: str = Field(max_length=10, index=True)  # open, merged, distinct
     source: str = Field(max_length=60)  # "create", "update" or "import:<job id>"
-    detected_at: datetime = Field(sa_type=DateTime(timezone=True))
-    decided_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    detected_at: datetime = Field(sa_type=UTCDateTime())
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
     decided_by: str | None = Field(default=None, max_length=200)
     merge_id: str | None = Field(default=None, max_length=40)
 
@@ -55,11 +56,11 @@ class DuplicateMerge(RegistryTable, table=True):
     agency_id: str = Field(max_length=40, index=True)  # the survivor's agency
     automatic: bool = False
     merged_by: str = Field(max_length=200)
-    merged_at: datetime = Field(sa_type=DateTime(timezone=True))
+    merged_at: datetime = Field(sa_type=UTCDateTime())
     # The merged firm as it was, the records repointed (before, and their version after)
     # and the candidates and import keys changed: what ``undo`` restores.
     snapshot: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    undone_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    undone_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
     undone_by: str | None = Field(default=None, max_length=200)
 
 
@@ -70,7 +71,7 @@ class DuplicatePolicy(RegistryTable, table=True):
 
     agency_id: str = Field(primary_key=True, max_length=40)
     auto_merge_same_national_id: bool = False
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=UTCDateTime())
 
 
 class FirmProfile(RegistryTable, table=True):

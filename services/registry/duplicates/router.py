@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, or_, select
 
 from services.common.bounds import Flag, QueryShare, RecordId
@@ -22,10 +22,6 @@ from services.registry.firms.schemas import FirmPublic
 
 router = APIRouter(prefix="/v1/duplicates", tags=["duplicates"], responses=PROBLEM_RESPONSES)
 Status = Literal["open", "merged", "distinct"]
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class Reason(BaseModel):
@@ -52,11 +48,6 @@ class CandidatePublic(BaseModel):
     decided_by: str | None
     merge_id: str | None
 
-    @field_validator("detected_at", "decided_at")
-    @classmethod
-    def _as_utc(cls, value: datetime | None) -> datetime | None:
-        return _utc(value)
-
 
 class CandidateDetail(CandidatePublic):
     firms: list[FirmPublic] = Field(description="The two firms as they are now (a merged one is gone)")
@@ -76,11 +67,6 @@ class MergePublic(BaseModel):
     repointed: list[dict[str, str]] = Field(description="Records that referred to the merged firm, now to the survivor")
     undone_at: datetime | None
     undone_by: str | None
-
-    @field_validator("merged_at", "undone_at")
-    @classmethod
-    def _as_utc(cls, value: datetime | None) -> datetime | None:
-        return _utc(value)
 
 
 class MergeRequest(BaseModel):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, String
+from sqlalchemy import JSON, BigInteger, Column, Integer, String
 from sqlmodel import Field
 
+from services.common.db import UTCDateTime
 from services.registry.tables import RegistryTable
 
 
@@ -38,10 +39,10 @@ class ImportJob(RegistryTable, table=True):
     rows_checked: int = 0
     checked_through: str | None = Field(default=None, max_length=40)  # the last firm id checked
     error: str | None = None
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))
-    started_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-    finished_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=UTCDateTime())
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    updated_at: datetime = Field(sa_type=UTCDateTime())
 
 
 class ImportRowError(RegistryTable, table=True):

@@ -98,10 +98,6 @@ class ImportQuery(BaseModel):
     agency_id: RecordId | None = None
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def public(job: ImportJob) -> ImportJobPublic:
     return ImportJobPublic(
         id=job.id,
@@ -123,9 +119,9 @@ def public(job: ImportJob) -> ImportJobPublic:
             duplicates_merged=job.duplicates_merged,
         ),
         error=job.error,
-        created_at=_utc(job.created_at),  # type: ignore[arg-type,unused-ignore]
-        started_at=_utc(job.started_at),
-        finished_at=_utc(job.finished_at),
+        created_at=job.created_at,  # type: ignore[arg-type,unused-ignore]
+        started_at=job.started_at,
+        finished_at=job.finished_at,
         errors_url=f"/v1/imports/{job.id}/errors.csv",
         duplicates_url=f"/v1/duplicates?import_id={job.id}",
     )

@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.bulk import insert_rows
 from services.common.changefeed import Change, ChangePage, load_cursor, store_cursor
-from services.reporting.readmodel.records import EntityMap, day
+from services.common.feeds import RegisteredFirmRecord
+from services.reporting.readmodel.records import EntityMap
 from services.reporting.tables import FEED_CURSORS, FeedState, FirmCertification, table_of
 
 logger = structlog.get_logger(__name__)
@@ -34,18 +35,9 @@ CHUNK = 500  # ids per IN (...) list
 CertKey = tuple[str, date | None, date | None, str | None]
 
 
-def as_utc(moment: datetime) -> datetime:
-    """Change times are UTC; a feed served from SQLite gives them without a zone."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
     for start in range(0, len(values), CHUNK):
         yield values[start : start + CHUNK]
-
-
-def _cert_key(cert: Mapping[str, Any]) -> CertKey:
-    return (cert["scheme"], day(cert.get("valid_from")), day(cert.get("valid_until")), cert.get("certificate_number"))
 
 
 class ReadModelConsumer:
@@ -56,7 +48,7 @@ class ReadModelConsumer:
         feed: str,
         sessionmaker: async_sessionmaker[AsyncSession],
         read_sessionmaker: async_sessionmaker[AsyncSession],
-        entities: Mapping[str, EntityMap],
+        entities: Mapping[str, EntityMap[Any]],
     ) -> None:
         self.feed = feed
         self.sessionmaker = sessionmaker
@@ -76,29 +68,39 @@ class ReadModelConsumer:
             for entity, changes in by_entity.items():
                 await self._apply_entity(session, self.entities[entity], changes)
             await store_cursor(session, FEED_CURSORS, self.feed, page.next_after)
-            last = as_utc(page.items[-1].occurred_at) if page.items else None
+            last = page.items[-1].occurred_at if page.items else None
             await _store_state(session, self.feed, page.next_after, last)
         logger.debug("feed_page_applied", feed=self.feed, changes=len(page.items), cursor=page.next_after)
 
-    async def _apply_entity(self, session: AsyncSession, spec: EntityMap, changes: list[Change]) -> None:
-        final: dict[str, Change] = {}
-        for change in changes:
-            final[change.entity_id] = change
+    async def _apply_entity(self, session: AsyncSession, spec: EntityMap[Any], changes: list[Change]) -> None:
+        # Every state is read (FeedContractError if one lacks a field), the last one of each record kept.
+        states = [
+            (
+                change,
+                None
+                if change.op == "deleted" or change.data is None
+                else spec.read({"agency_id": change.agency_id} | change.data),
+            )
+            for change in changes
+        ]
+        final = {change.entity_id: record for change, record in states}
         ids = list(final)
         certificates: list[dict[str, Any]] = []
         if spec.entity == "firm":
-            certificates = await self._certificates(session, ids, changes)
+            certificates = await self._certificates(session, ids, states)
         for chunk in _chunks(ids):
             for child in spec.children:
                 await session.execute(delete(child.table).where(child.table.c[child.key].in_(chunk)))
             await session.execute(delete(spec.table).where(spec.table.c.id.in_(chunk)))
-        live = [{"agency_id": c.agency_id} | c.data for c in final.values() if c.op != "deleted" and c.data is not None]
-        await insert_rows(session, spec.table, [spec.row(data) for data in live])
+        live = [record for record in final.values() if record is not None]
+        await insert_rows(session, spec.table, [spec.row(record) for record in live])
         for child in spec.children:
-            await insert_rows(session, child.table, [row for data in live for row in child.rows(data)])
+            await insert_rows(session, child.table, [row for record in live for row in child.rows(record)])
         await insert_rows(session, CERTIFICATIONS, certificates)
 
-    async def _certificates(self, session: AsyncSession, ids: list[str], changes: list[Change]) -> list[dict[str, Any]]:
+    async def _certificates(
+        self, session: AsyncSession, ids: list[str], states: list[tuple[Change, RegisteredFirmRecord | None]]
+    ) -> list[dict[str, Any]]:
         """The firms' certificate rows after ``changes``, each with the day it was first recorded."""
         seen: dict[str, dict[CertKey, date]] = defaultdict(dict)
         for chunk in _chunks(ids):
@@ -116,15 +118,15 @@ class ReadModelConsumer:
                 seen[firm_id].setdefault((scheme, valid_from, valid_until, number), recorded_on)
             await session.execute(delete(CERTIFICATIONS).where(CERTIFICATIONS.c.firm_id.in_(chunk)))
         current: dict[str, list[tuple[CertKey, date]]] = {}
-        for change in changes:  # in feed order: a certificate keeps the day it first appeared
+        for change, firm in states:  # in feed order: a certificate keeps the day it first appeared
             previous = seen[change.entity_id]
-            if change.op == "deleted" or change.data is None:
+            if firm is None:
                 seen[change.entity_id] = {}
                 current[change.entity_id] = []
                 continue
-            recorded = as_utc(change.occurred_at).date()
-            certificates = change.data.get("certifications") or []
-            state = [(_cert_key(c), previous.get(_cert_key(c), recorded)) for c in certificates]
+            recorded = change.occurred_at.date()
+            keys = [(c.scheme, c.valid_from, c.valid_until, c.certificate_number) for c in firm.certifications]
+            state = [(key, previous.get(key, recorded)) for key in keys]
             seen[change.entity_id] = dict(state)
             current[change.entity_id] = state
         return [

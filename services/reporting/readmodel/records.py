@@ -1,22 +1,41 @@
 """From a feed record (the owning API's JSON) to read-model rows.
 
-Each entity the reporting service keeps has an ``EntityMap``: the main table, the
-function that turns the record into its row, and its child tables with theirs.
+Each entity the reporting service keeps has an ``EntityMap``: the model its record is
+read as (``services.common.feeds``), the main table, the function that turns the
+record into its row, and its child tables with theirs.
 Entities not listed here (certification schemes, firm merges, buyer standards,
 supplier performance aggregates) are not needed by any indicator and are skipped.
-A row function sees the record with the change's ``agency_id`` added where the record
-has none (a request's agency is its buyer's, known from the change).
+A record is read with the change's ``agency_id`` added where it names none (a
+request's agency is its buyer's, known from the change).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import date
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Table
 
+from services.common.feeds import (
+    ActivityRecord,
+    AgencyRecord,
+    BrokerRecord,
+    ClusterRecord,
+    FeedRecord,
+    InstitutionRecord,
+    LinkageRecord,
+    NetworkRecord,
+    ProgrammeRecord,
+    RegisteredFirmRecord,
+    RegistryRecord,
+    RequestRecord,
+    ScorecardRecord,
+    ShortlistRecord,
+    StatusEventRecord,
+    read_record,
+)
 from services.reporting.tables import (
     Activity,
     Agency,
@@ -41,157 +60,157 @@ from services.reporting.tables import (
     table_of,
 )
 
-Record = dict[str, Any]
+R = TypeVar("R", bound=FeedRecord)
 Row = dict[str, Any]
 
 
-def day(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
-
-
-def moment(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
-def registered_on(data: Record) -> date:
+def registered_on(record: RegistryRecord) -> date:
     """The UTC day a registry record was created."""
-    return moment(data["created_at"]).date()
+    return record.created_at.date()
 
 
 @dataclass(frozen=True)
-class Child:
+class Child(Generic[R]):
     table: Table
     key: str  # the column holding the parent's id
-    rows: Callable[[Record], list[Row]]
+    rows: Callable[[R], list[Row]]
 
 
 @dataclass(frozen=True)
-class EntityMap:
+class EntityMap(Generic[R]):
     entity: str
+    record: type[R]  # what the feed's record is read as (services.common.feeds)
     table: Table
-    row: Callable[[Record], Row]
-    children: tuple[Child, ...] = ()
+    row: Callable[[R], Row]
+    children: tuple[Child[R], ...] = ()
+
+    def read(self, data: dict[str, Any]) -> R:
+        """The change's record; ``FeedContractError`` when it lacks a field this map reads."""
+        return read_record(self.record, data)
 
 
-def _links(key: str, owner: str) -> Child:
+def _links(key: str) -> Child[Any]:
     tables: dict[str, Any] = {"firm_id": FirmCluster, "institution_id": InstitutionCluster, "broker_id": BrokerCluster}
-    table = tables[key]
-    return Child(table_of(table), key, lambda d: [{key: d["id"], "cluster_id": c} for c in d.get(owner) or []])
+    return Child(table_of(tables[key]), key, lambda d: [{key: d.id, "cluster_id": c} for c in d.cluster_ids])
 
 
 AGENCY = EntityMap(
-    "agency", table_of(Agency), lambda d: {"id": d["id"], "name": d["name"], "country": d.get("country")}
+    "agency", AgencyRecord, table_of(Agency), lambda d: {"id": d.id, "name": d.name, "country": d.country}
 )
 
 PROGRAMME = EntityMap(
     "programme",
+    ProgrammeRecord,
     table_of(Programme),
     lambda d: {
-        "id": d["id"],
-        "agency_id": d["agency_id"],
-        "name": d["name"],
-        "country": d["country"],
-        "phase": d["phase"],
-        "start_date": day(d["start_date"]),
-        "end_date": day(d.get("end_date")),
+        "id": d.id,
+        "agency_id": d.agency_id,
+        "name": d.name,
+        "country": d.country,
+        "phase": d.phase,
+        "start_date": d.start_date,
+        "end_date": d.end_date,
     },
 )
 
 CLUSTER = EntityMap(
     "cluster",
+    ClusterRecord,
     table_of(Cluster),
     lambda d: {
-        "id": d["id"],
-        "agency_id": d["agency_id"],
-        "programme_id": d.get("programme_id"),
-        "name": d["name"],
-        "country": d["country"],
-        "subdivision": d.get("subdivision"),
-        "sector_isic": d["sector_isic"],
-        "latitude": d.get("latitude"),
-        "longitude": d.get("longitude"),
-        "jobs": d.get("jobs"),
-        "smes": d.get("smes"),
+        "id": d.id,
+        "agency_id": d.agency_id,
+        "programme_id": d.programme_id,
+        "name": d.name,
+        "country": d.country,
+        "subdivision": d.subdivision,
+        "sector_isic": d.sector_isic,
+        "latitude": d.latitude,
+        "longitude": d.longitude,
+        "jobs": d.jobs,
+        "smes": d.smes,
         "registered_on": registered_on(d),
     },
 )
 
 FIRM = EntityMap(
     "firm",
+    RegisteredFirmRecord,
     table_of(Firm),
     lambda d: {
-        "id": d["id"],
-        "agency_id": d["agency_id"],
-        "name": d["name"],
-        "size_class": d["size_class"],
-        "is_supplier": "supplier" in d["roles"],
-        "is_lead_firm": "lead_firm" in d["roles"],
-        "country": d["country"],
-        "subdivision": d.get("subdivision"),
-        "employees": d.get("employees"),
+        "id": d.id,
+        "agency_id": d.agency_id,
+        "name": d.name,
+        "size_class": d.size_class,
+        "is_supplier": "supplier" in d.roles,
+        "is_lead_firm": "lead_firm" in d.roles,
+        "country": d.country,
+        "subdivision": d.subdivision,
+        "employees": d.employees,
         "registered_on": registered_on(d),
     },
-    (_links("firm_id", "cluster_ids"),),
-)  # certifications: see FeedApplier, they keep their first-seen day
+    (_links("firm_id"),),
+)  # certifications: see ReadModelConsumer, they keep their first-seen day
 
 INSTITUTION = EntityMap(
     "institution",
+    InstitutionRecord,
     table_of(Institution),
     lambda d: {
-        "id": d["id"],
-        "agency_id": d["agency_id"],
-        "name": d["name"],
-        "kind": d["kind"],
-        "country": d["country"],
-        "subdivision": d.get("subdivision"),
+        "id": d.id,
+        "agency_id": d.agency_id,
+        "name": d.name,
+        "kind": d.kind,
+        "country": d.country,
+        "subdivision": d.subdivision,
         "registered_on": registered_on(d),
     },
-    (_links("institution_id", "cluster_ids"),),
+    (_links("institution_id"),),
 )
 
 BROKER = EntityMap(
     "broker",
+    BrokerRecord,
     table_of(Broker),
     lambda d: {
-        "id": d["id"],
-        "agency_id": d["agency_id"],
-        "name": d["name"],
-        "country": d["country"],
-        "trained_on": day(d.get("trained_on")),
-        "certified_on": day(d.get("certified_on")),
+        "id": d.id,
+        "agency_id": d.agency_id,
+        "name": d.name,
+        "country": d.country,
+        "trained_on": d.trained_on,
+        "certified_on": d.certified_on,
         "registered_on": registered_on(d),
     },
-    (_links("broker_id", "cluster_ids"),),
+    (_links("broker_id"),),
 )
 
 NETWORK = EntityMap(
     "network",
+    NetworkRecord,
     table_of(Network),
     lambda d: {
-        "id": d["id"],
-        "agency_id": d["agency_id"],
-        "name": d["name"],
-        "kind": d["kind"],
-        "status": d["status"],
-        "cluster_id": d.get("cluster_id"),
-        "broker_id": d.get("broker_id"),
-        "formed_on": day(d.get("formed_on")),
+        "id": d.id,
+        "agency_id": d.agency_id,
+        "name": d.name,
+        "kind": d.kind,
+        "status": d.status,
+        "cluster_id": d.cluster_id,
+        "broker_id": d.broker_id,
+        "formed_on": d.formed_on,
         "registered_on": registered_on(d),
     },
     (
         Child(
             table_of(NetworkMember),
             "network_id",
-            lambda d: [
-                {"network_id": d["id"], "firm_id": m["firm_id"], "role": m["role"]} for m in d.get("members") or []
-            ],
+            lambda d: [{"network_id": d.id, "firm_id": m.firm_id, "role": m.role} for m in d.members],
         ),
         Child(
             table_of(JointAction),
             "network_id",
             lambda d: [
-                {"network_id": d["id"], "position": i, "kind": a["kind"], "started_on": day(a.get("started_on"))}
-                for i, a in enumerate(d.get("joint_actions") or [])
+                {"network_id": d.id, "position": i, "kind": a.kind, "started_on": a.started_on}
+                for i, a in enumerate(d.joint_actions)
             ],
         ),
     ),
@@ -201,36 +220,36 @@ PARTICIPANT_GROUPS = ("entrepreneurs", "brokers", "policy_makers", "private_sect
 
 ACTIVITY = EntityMap(
     "activity",
+    ActivityRecord,
     table_of(Activity),
     lambda d: {
-        "id": d["id"],
-        "agency_id": d["agency_id"],
-        "title": d["title"],
-        "kind": d["kind"],
-        "start_date": day(d["start_date"]),
-        "end_date": day(d.get("end_date")),
-        "programme_id": d.get("programme_id"),
-        "cluster_id": d.get("cluster_id"),
-        "country": d["country"],
-        "subdivision": d.get("subdivision"),
-        **{group: int((d.get("participants") or {}).get(group) or 0) for group in PARTICIPANT_GROUPS},
+        "id": d.id,
+        "agency_id": d.agency_id,
+        "title": d.title,
+        "kind": d.kind,
+        "start_date": d.start_date,
+        "end_date": d.end_date,
+        "programme_id": d.programme_id,
+        "cluster_id": d.cluster_id,
+        "country": d.country,
+        "subdivision": d.subdivision,
+        **d.participants.model_dump(include=set(PARTICIPANT_GROUPS)),
     },
 )
 
 
-def _listed(d: Record) -> list[Row]:
+def _listed(d: ShortlistRecord) -> list[Row]:
     rows: list[Row] = []
-    for listed_as, items in (("item", d.get("items") or []), ("development", d.get("development") or [])):
-        for position, item in enumerate(items):
-            gap = item.get("gap") or {}
+    for listed_as, items in (("item", d.items), ("development", d.development or [])):
+        for item in items:
             rows.append(
                 {
-                    "shortlist_id": d["id"],
+                    "shortlist_id": d.id,
                     "listed_as": listed_as,
-                    "supplier_id": item["supplier_id"],
-                    "rank": item.get("rank", position + 1),
-                    "gap_kind": gap.get("kind"),
-                    "gap_scheme": gap.get("scheme"),
+                    "supplier_id": item.supplier_id,
+                    "rank": item.rank,
+                    "gap_kind": item.gap.kind if item.gap else None,
+                    "gap_scheme": item.gap.scheme if item.gap else None,
                 }
             )
     return rows
@@ -238,129 +257,124 @@ def _listed(d: Record) -> list[Row]:
 
 SHORTLIST = EntityMap(
     "shortlist",
+    ShortlistRecord,
     table_of(Shortlist),
     lambda d: {
-        "id": d["id"],
-        "owner": d.get("owner") or "",
-        "buyer_firm_id": d.get("firm_id"),
-        "issued_at": moment(d["created_at"]),
-        "issued_on": moment(d["created_at"]).date(),
-        "eligible_count": d.get("eligible_count") or 0,
-        "development_count": d.get("development_count"),
+        "id": d.id,
+        "owner": d.owner,
+        "buyer_firm_id": d.firm_id,
+        "issued_at": d.created_at,
+        "issued_on": d.created_at.date(),
+        "eligible_count": d.eligible_count,
+        "development_count": d.development_count,
     },
     (Child(table_of(ShortlistSupplier), "shortlist_id", _listed),),
 )
 
 LINKAGE = EntityMap(
     "linkage",
+    LinkageRecord,
     table_of(Linkage),
     lambda d: {
-        "id": d["id"],
-        "shortlist_id": d["shortlist_id"],
-        "supplier_id": d["supplier_id"],
-        "buyer_firm_id": d.get("firm_id"),
-        "stage": d["stage"],
-        "gap_kind": (d.get("gap") or {}).get("kind"),
-        "gap_scheme": (d.get("gap") or {}).get("scheme"),
-        "created_at": moment(d["created_at"]),
+        "id": d.id,
+        "shortlist_id": d.shortlist_id,
+        "supplier_id": d.supplier_id,
+        "buyer_firm_id": d.firm_id,
+        "stage": d.stage,
+        "gap_kind": (d.gap or {}).get("kind"),
+        "gap_scheme": (d.gap or {}).get("scheme"),
+        "created_at": d.created_at,
     },
     (
         Child(
             table_of(LinkageEvent),
             "linkage_id",
             lambda d: [
-                {"linkage_id": d["id"], "position": i, "stage": e["stage"], "reached_on": day(e["on"])}
-                for i, e in enumerate(d.get("history") or [])
+                {"linkage_id": d.id, "position": i, "stage": e.stage, "reached_on": e.on}
+                for i, e in enumerate(d.history)
             ],
         ),
     ),
 )
 
 
-def utc_day(value: str) -> date:
-    """The UTC day of a moment the feed gives with its offset."""
-    at = moment(value)
-    return (at.astimezone(UTC) if at.tzinfo is not None else at).date()
-
-
-def _last_at(history: list[Record], status: str, *, first: bool = False) -> date | None:
-    """The day of the last (or first) history entry with ``status``."""
-    days = [utc_day(e["at"]) for e in history if e.get("status") == status]
+def _last_at(history: list[StatusEventRecord], status: str, *, first: bool = False) -> date | None:
+    """The UTC day of the last (or first) history entry with ``status``."""
+    days = [e.at.date() for e in history if e.status == status]
     if not days:
         return None
     return days[0] if first else days[-1]
 
 
-def _answers_closed_on(d: Record) -> date | None:
+def _answers_closed_on(d: RequestRecord) -> date | None:
     """When answering stopped: the last recorded close, or the deadline of a request still shown open."""
-    status = d["status"]
-    if status == "open":
-        return utc_day(d["respond_by"])
-    if status in ("closed", "awarded"):
-        return _last_at(d.get("history") or [], "closed") or utc_day(d["respond_by"])
+    if d.status == "open":
+        return d.respond_by.date()
+    if d.status in ("closed", "awarded"):
+        return _last_at(d.history, "closed") or d.respond_by.date()
     return None
 
 
-def _request_row(d: Record) -> Row:
-    history = d.get("history") or []
+def _request_row(d: RequestRecord) -> Row:
     return {
-        "id": d["id"],
-        "agency_id": d.get("agency_id"),  # the change's: the buyer's agency
-        "owner": d.get("owner") or "",
-        "buyer_firm_id": d.get("buyer_firm_id") or d.get("firm_id"),
-        "shortlist_id": d["shortlist_id"],
-        "status": d["status"],
-        "quantity": d["quantity"],
-        "unit": d["unit"],
-        "respond_by": moment(d["respond_by"]),
-        "opened_on": _last_at(history, "open", first=True),
+        "id": d.id,
+        "agency_id": d.agency_id,  # the change's: the buyer's agency
+        "owner": d.owner,
+        "buyer_firm_id": d.buyer_firm_id,
+        "shortlist_id": d.shortlist_id,
+        "status": d.status,
+        "quantity": d.quantity,
+        "unit": d.unit,
+        "respond_by": d.respond_by,
+        "opened_on": _last_at(d.history, "open", first=True),
         "answers_closed_on": _answers_closed_on(d),
-        "awarded_on": _last_at(history, "awarded") if d["status"] == "awarded" else None,
-        "created_at": moment(d["created_at"]),
+        "awarded_on": _last_at(d.history, "awarded") if d.status == "awarded" else None,
+        "created_at": d.created_at,
     }
 
 
-def _invitations(d: Record) -> list[Row]:
-    rows: list[Row] = []
-    for invitation in d.get("invitations") or []:
-        answer = invitation.get("answer") or None
-        answered_at = moment(answer["submitted_at"]) if answer else None
-        rows.append(
-            {
-                "request_id": d["id"],
-                "supplier_id": invitation["supplier_id"],
-                "rank": invitation["rank"],
-                "development": bool(invitation.get("development")),
-                "status": invitation["status"],
-                "answer_kind": answer["kind"] if answer else None,
-                "answered_at": answered_at,
-                "answered_on": utc_day(answer["submitted_at"]) if answer else None,
-                "on_behalf": bool(answer.get("on_behalf")) if answer else None,
-                "awarded_quantity": invitation.get("awarded_quantity"),
-            }
-        )
-    return rows
+def _invitations(d: RequestRecord) -> list[Row]:
+    return [
+        {
+            "request_id": d.id,
+            "supplier_id": i.supplier_id,
+            "rank": i.rank,
+            "development": i.development,
+            "status": i.status,
+            "answer_kind": i.answer.kind if i.answer else None,
+            "answered_at": i.answer.submitted_at if i.answer else None,
+            "answered_on": i.answer.submitted_at.date() if i.answer else None,
+            "on_behalf": i.answer.on_behalf if i.answer else None,
+            "awarded_quantity": i.awarded_quantity,
+        }
+        for i in d.invitations
+    ]
 
 
 REQUEST = EntityMap(
-    "request", table_of(Request), _request_row, (Child(table_of(RequestInvitation), "request_id", _invitations),)
+    "request",
+    RequestRecord,
+    table_of(Request),
+    _request_row,
+    (Child(table_of(RequestInvitation), "request_id", _invitations),),
 )
 
 SCORECARD = EntityMap(
     "scorecard",
+    ScorecardRecord,
     table_of(Scorecard),
     lambda d: {
-        "id": d["id"],
-        "linkage_id": d["linkage_id"],
-        "supplier_id": d["supplier_id"],
-        "buyer_firm_id": d.get("buyer_firm_id"),
-        "kind": d["kind"],
-        "observed_on": day(d["observed_on"]),
-        "quality": float(d["quality"]),
-        "on_time": float(d["on_time"]),
-        "status": d["status"],
-        "counts": bool(d["counts"]),
-        "created_at": moment(d["created_at"]),
+        "id": d.id,
+        "linkage_id": d.linkage_id,
+        "supplier_id": d.supplier_id,
+        "buyer_firm_id": d.buyer_firm_id,
+        "kind": d.kind,
+        "observed_on": d.observed_on,
+        "quality": d.quality,
+        "on_time": d.on_time,
+        "status": d.status,
+        "counts": d.counts,
+        "created_at": d.created_at,
     },
 )
 

@@ -1,0 +1,45 @@
+"""Distances on the earth: the one radius and the one haversine every service uses."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+EARTH_RADIUS_KM = 6371.0088  # the mean radius (IUGG)
+
+
+def haversine_km(
+    lat: np.ndarray,
+    lon: np.ndarray,
+    lat0: float | np.ndarray,
+    lon0: float | np.ndarray,
+    dtype: type[np.floating[Any]] = np.float64,
+) -> np.ndarray:
+    """Great-circle distances from the point (``lat0``, ``lon0``), or from one point per
+    row when they are arrays, computed in ``dtype``: float64 is what shortlists score;
+    float32 is a rough one (matching's ``within_km``), much faster, as numpy vectorises
+    float32 sines and not float64 ones (docs/matching.md). NaN where a coordinate is."""
+    phi1: np.floating[Any] | np.ndarray
+    lmb1: np.floating[Any] | np.ndarray
+    cos_phi1: np.floating[Any] | np.ndarray
+    if np.ndim(lat0) == 0:  # one point: its trigonometry once, in float64
+        phi1 = dtype(math.radians(float(lat0)))
+        lmb1 = dtype(math.radians(float(lon0)))
+        cos_phi1 = dtype(math.cos(math.radians(float(lat0))))
+    else:
+        phi1 = np.radians(np.asarray(lat0, dtype=dtype))
+        lmb1 = np.radians(np.asarray(lon0, dtype=dtype))
+        cos_phi1 = np.cos(phi1)
+    phi2 = np.radians(np.asarray(lat, dtype=dtype))
+    dphi = phi2 - phi1
+    dlmb = np.radians(np.asarray(lon, dtype=dtype)) - lmb1
+    a = np.sin(dphi / 2) ** 2 + cos_phi1 * np.cos(phi2) * np.sin(dlmb / 2) ** 2
+    distance: np.ndarray = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return distance
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The great-circle distance between two points (``haversine_km`` of one)."""
+    return float(haversine_km(np.array([lat2]), np.array([lon2]), lat1, lon1)[0])
