@@ -11,6 +11,7 @@ per change in the same transaction.
 # No ``from __future__ import annotations``: the route factories build signatures
 # from the spec's classes, which FastAPI must see as real objects.
 
+import functools
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -383,13 +384,17 @@ async def create_drafts(
             {"record_id": record_id, "entity": spec.entity, "facet": f, "value": v, "valid_from": a, "valid_until": b}
             for f, v, a, b in item.tags
         ]
-        document = item.document | {
-            "id": record_id,
-            "agency_id": agency_id,
-            "version": 1,
-            "created_at": stamp,
-            "updated_at": stamp,
-        }
+        document = (
+            item.document
+            | published_defaults(spec.public, spec.create)
+            | {
+                "id": record_id,
+                "agency_id": agency_id,
+                "version": 1,
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+        )
         changes.append(
             PendingChange.model_construct(
                 entity=spec.entity, entity_id=record_id, op="created", version=1, agency_id=agency_id, data=document
@@ -406,6 +411,17 @@ async def create_drafts(
 
 
 _RECORD_COLUMNS = ("id", "agency_id", "version", "created_at", "updated_at")
+
+
+@functools.cache
+def published_defaults(public: type[BaseModel], create: type[BaseModel]) -> dict[str, Any]:
+    """The public fields a client never writes (e.g. a firm's ``observed_performance``), as a
+    new record shows them: a bulk create publishes the same document as a single one."""
+    return {
+        name: field.get_default(call_default_factory=True)
+        for name, field in public.model_fields.items()
+        if name not in create.model_fields and name not in _RECORD_COLUMNS and not field.is_required()
+    }
 
 
 async def create_record(

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from tests.matching.helpers import BID, KNITWEAR, Market, later, request_body
 from tests.registry.helpers import cluster_body
 from tests.support import assert_problem
@@ -193,6 +195,7 @@ async def test_the_deadline_closes_answers(market: Market) -> None:
     assert stages == {s["anna"]: "contracted", s["bala"]: "dropped"}
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # rules, not storage: one backend is enough
 async def test_drafts_change_open_requests_extend_or_cancel(market: Market) -> None:
     client, s = market.client, market.suppliers
     shortlist = await market.shortlist()
@@ -233,6 +236,7 @@ async def test_drafts_change_open_requests_extend_or_cancel(market: Market) -> N
     assert_problem(answer, 409)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # rules, not storage: one backend is enough
 async def test_requests_stay_with_their_parties(market: Market) -> None:
     client, s = market.client, market.suppliers
     shortlist = await market.shortlist()
@@ -273,6 +277,7 @@ BAD_REQUESTS: list[tuple[dict[str, Any], str]] = [
 ]
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # rules, not storage: one backend is enough
 async def test_bad_requests_are_refused(market: Market) -> None:
     shortlist = await market.shortlist()
     invite = {"shortlist_id": shortlist["id"], "supplier_ids": [market.suppliers["anna"]]}
@@ -289,6 +294,7 @@ async def test_bad_requests_are_refused(market: Market) -> None:
     assert listed.json()["items"] == []  # nothing half-written
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # rules, not storage: one backend is enough
 async def test_bad_answers_are_refused(market: Market) -> None:
     s = market.suppliers
     shortlist = await market.shortlist()

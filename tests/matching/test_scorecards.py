@@ -9,6 +9,8 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+import pytest
+
 from tests.matching.helpers import KNITWEAR, Market
 from tests.support import assert_problem
 
@@ -116,6 +118,7 @@ async def test_scorecards_become_the_performance_matching_ranks_by(market: Marke
     assert [s["kind"] for s in mine.json()["items"]] == ["period"]
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # rules, not storage: one backend is enough
 async def test_bad_scorecards_are_refused(market: Market) -> None:
     client, anna = market.client, market.suppliers["anna"]
     shortlist = await market.post("/v1/shortlists", KNITWEAR, market.lead_a)

@@ -80,7 +80,7 @@ async def test_dashboard_in_a_browser(dataset: Dataset, browser_path: str) -> No
         await page.goto(f"{base}/dashboard")
         everything = await shown(page)
         check(everything, await api(dataset))
-        assert len(everything["images"]) == 4
+        assert len(everything["images"]) == 5
         assert everything["applied"] == "Showing: all records"
         await page.screenshot(ARTIFACTS / "dashboard-all.png")
 
