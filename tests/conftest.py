@@ -125,6 +125,10 @@ def gateway_settings(gateway_url: str, tmp_path: Path) -> GatewaySettings:
         registry_url="http://registry",
         matching_url="http://matching",
         reporting_url="http://reporting",
+        # A loaded CI machine renders a chart in more than the default 10 s; tests of the
+        # deadline itself set their own.
+        upstream_deadline_seconds=30,
+        upstream_read_timeout=30,
         upstream_retries=1,
         breaker_failure_threshold=3,
         breaker_reset_seconds=0.5,
