@@ -51,40 +51,59 @@ SHARES = st.none() | st.integers(0, 10000).map(lambda n: n / 10000)
 FEW_SHARES = st.sampled_from([None, 0.5, 0.9, 1.0])  # many suppliers tie on performance
 
 
+# Strategies are built once: building one inside a composite validates it on every draw,
+# which made generating catalogues most of these tests' time.
+PLACE = st.sampled_from(PLACES)
+BOOL = st.booleans()
+SCHEME_LIST = st.lists(st.sampled_from(SCHEMES), max_size=3)
+VALID_FROM = st.integers(-400, 30)
+VALID_UNTIL = st.integers(-30, 400)
+SCORECARDS = st.sampled_from([0, 0, 3, 7, 70000])  # 70000: past the column's cap
+CAPACITY = st.none() | st.sampled_from(
+    [0.0, 500.0, 750.0, 800.0, 900.0, 1000.0, 1000.0, 1024.0, 1500.5, 2048.0, 20000.0]
+)
+ID_SUFFIX = st.sampled_from("ABC")
+OFFSET = st.floats(-2, 2)
+SIZE_CLASS = st.sampled_from(["micro", "small", "medium", "large"])
+ISIC_LIST = st.lists(st.sampled_from(ISIC), min_size=1, max_size=2, unique=True)
+HS_LIST = st.lists(st.sampled_from(HS), max_size=2, unique=True)
+UNIT = st.sampled_from(["pieces", "kg", "Pieces"])
+CAPABILITIES = st.lists(st.sampled_from(WORDS), max_size=6)
+CLUSTER_LIST = st.lists(st.sampled_from(CLUSTERS), max_size=2, unique=True)
+
+
 @st.composite
 def suppliers(draw: Any, index: int, shares: st.SearchStrategy[float | None] = SHARES) -> SupplierRecord:
-    country, subdivision, lat, lon = draw(st.sampled_from(PLACES))
-    located = draw(st.booleans())
+    country, subdivision, lat, lon = draw(PLACE)
+    located = draw(BOOL)
     certificates = tuple(
         Certificate(
             scheme,
-            ON + timedelta(days=draw(st.integers(-400, 30))) if draw(st.booleans()) else None,
-            ON + timedelta(days=draw(st.integers(-30, 400))) if draw(st.booleans()) else None,
+            ON + timedelta(days=draw(VALID_FROM)) if draw(BOOL) else None,
+            ON + timedelta(days=draw(VALID_UNTIL)) if draw(BOOL) else None,
         )
-        for scheme in draw(st.lists(st.sampled_from(SCHEMES), max_size=3))
+        for scheme in draw(SCHEME_LIST)
     )
-    scorecards = draw(st.sampled_from([0, 0, 3, 7, 70000]))  # 70000: past the column's cap
-    capacity = draw(
-        st.none() | st.sampled_from([0.0, 500.0, 750.0, 800.0, 900.0, 1000.0, 1000.0, 1024.0, 1500.5, 2048.0, 20000.0])
-    )
+    scorecards = draw(SCORECARDS)
+    capacity = draw(CAPACITY)
     return SupplierRecord(
-        id=f"frm_{index:04d}{draw(st.sampled_from('ABC'))}",
+        id=f"frm_{index:04d}{draw(ID_SUFFIX)}",
         name=f"Firm {index}",
         agency_id="agy_1",
         country=country,
         subdivision=subdivision,
-        latitude=lat + draw(st.floats(-2, 2)) if located else None,
-        longitude=lon + draw(st.floats(-2, 2)) if located else None,
-        size_class=draw(st.sampled_from(["micro", "small", "medium", "large"])),
-        isic_codes=tuple(draw(st.lists(st.sampled_from(ISIC), min_size=1, max_size=2, unique=True))),
-        hs_codes=tuple(draw(st.lists(st.sampled_from(HS), max_size=2, unique=True))),
+        latitude=lat + draw(OFFSET) if located else None,
+        longitude=lon + draw(OFFSET) if located else None,
+        size_class=draw(SIZE_CLASS),
+        isic_codes=tuple(draw(ISIC_LIST)),
+        hs_codes=tuple(draw(HS_LIST)),
         certificates=certificates,
         monthly_capacity=capacity,
-        capacity_unit=draw(st.sampled_from(["pieces", "kg", "Pieces"])) if capacity is not None else None,
+        capacity_unit=draw(UNIT) if capacity is not None else None,
         quality_score=draw(shares),
         on_time_delivery_rate=draw(shares),
-        capabilities=" ".join(draw(st.lists(st.sampled_from(WORDS), max_size=6))),
-        cluster_ids=tuple(draw(st.lists(st.sampled_from(CLUSTERS), max_size=2, unique=True))),
+        capabilities=" ".join(draw(CAPABILITIES)),
+        cluster_ids=tuple(draw(CLUSTER_LIST)),
         # Performance observed from scorecards (its figures are the shares above) or declared.
         performance_scorecards=scorecards,
         performance_buyers=draw(st.integers(1, scorecards)) if scorecards else 0,
@@ -122,40 +141,53 @@ def catalogues(draw: Any, max_size: int = 40) -> list[SupplierRecord]:
     return [draw(suppliers(i, shares)) for i in range(size)]
 
 
+WEIGHT = st.sampled_from([0.0, 0.1, 0.25, 1.0])
+MIN_CAPACITY = st.none() | st.sampled_from([0.0, 500.0, 1000.0, 1024.0, 1200.0, 2048.0])
+QUERY_UNIT = st.sampled_from(["pieces", "kg"])
+QUERY_ISIC = st.lists(st.sampled_from(["14", "141", "1430", "10", "1050", "25"]), max_size=2)
+QUERY_HS = st.lists(st.sampled_from(["61", "6109", "610910", "04"]), max_size=2)
+QUERY_SCHEMES = st.lists(st.sampled_from(SCHEMES), max_size=2, unique=True)
+QUERY_COUNTRIES = st.lists(st.sampled_from(["EC", "IN"]), max_size=2, unique=True)
+QUERY_SUBDIVISIONS = st.lists(st.sampled_from(["EC-I", "IN-TN"]), max_size=1)
+QUERY_CLUSTERS = st.lists(st.sampled_from(CLUSTERS), max_size=2)
+QUERY_SIZES = st.lists(SIZE_CLASS, max_size=2)
+MAX_DISTANCE = st.none() | st.sampled_from([50.0, 150.0, 400.0])
+EXCLUDED = st.lists(st.sampled_from(["frm_0001A", "frm_0002B", "frm_0003C"]), max_size=2)
+DESCRIPTION = st.none() | st.lists(st.sampled_from([*WORDS, "unknownword"]), max_size=4).map(" ".join)
+DESIRED_CAPACITY = st.none() | st.sampled_from([900.0, 5000.0])
+POINT = st.none() | PLACE
+
+
 @st.composite
 def queries(draw: Any, max_limit: int = 12) -> Query:
-    point = draw(st.none() | st.sampled_from(PLACES))
-    weights = {
-        c: draw(st.sampled_from([0.0, 0.1, 0.25, 1.0]))
-        for c in ("text", "certifications", "proximity", "capacity", "performance")
-    }
+    point = draw(POINT)
+    weights = {c: draw(WEIGHT) for c in ("text", "certifications", "proximity", "capacity", "performance")}
     if sum(weights.values()) == 0:
         weights["performance"] = 1.0
-    min_capacity = draw(st.none() | st.sampled_from([0.0, 500.0, 1000.0, 1024.0, 1200.0, 2048.0]))
+    min_capacity = draw(MIN_CAPACITY)
+    limit = st.integers(1, max_limit)
     return Query(
         on_date=ON,
-        isic_codes=tuple(draw(st.lists(st.sampled_from(["14", "141", "1430", "10", "1050", "25"]), max_size=2))),
-        hs_codes=tuple(draw(st.lists(st.sampled_from(["61", "6109", "610910", "04"]), max_size=2))),
-        required_certifications=tuple(draw(st.lists(st.sampled_from(SCHEMES), max_size=2, unique=True))),
+        isic_codes=tuple(draw(QUERY_ISIC)),
+        hs_codes=tuple(draw(QUERY_HS)),
+        required_certifications=tuple(draw(QUERY_SCHEMES)),
         min_monthly_capacity=min_capacity,
-        capacity_unit=draw(st.sampled_from(["pieces", "kg"]))
-        if min_capacity is not None or draw(st.booleans())
-        else None,
-        countries=tuple(draw(st.lists(st.sampled_from(["EC", "IN"]), max_size=2, unique=True))),
-        subdivisions=tuple(draw(st.lists(st.sampled_from(["EC-I", "IN-TN"]), max_size=1))),
-        cluster_ids=tuple(draw(st.lists(st.sampled_from(CLUSTERS), max_size=2))),
-        size_classes=tuple(draw(st.lists(st.sampled_from(["micro", "small", "medium", "large"]), max_size=2))),
+        capacity_unit=draw(QUERY_UNIT) if min_capacity is not None or draw(BOOL) else None,
+        countries=tuple(draw(QUERY_COUNTRIES)),
+        subdivisions=tuple(draw(QUERY_SUBDIVISIONS)),
+        cluster_ids=tuple(draw(QUERY_CLUSTERS)),
+        size_classes=tuple(draw(QUERY_SIZES)),
         latitude=point[2] if point else None,
         longitude=point[3] if point else None,
-        max_distance_km=draw(st.none() | st.sampled_from([50.0, 150.0, 400.0])) if point else None,
-        exclude_ids=tuple(draw(st.lists(st.sampled_from(["frm_0001A", "frm_0002B", "frm_0003C"]), max_size=2))),
-        description=draw(st.none() | st.lists(st.sampled_from(WORDS + ["unknownword"]), max_size=4).map(" ".join)),
-        preferred_certifications=tuple(draw(st.lists(st.sampled_from(SCHEMES), max_size=2, unique=True))),
-        desired_monthly_capacity=draw(st.none() | st.sampled_from([900.0, 5000.0])),
+        max_distance_km=draw(MAX_DISTANCE) if point else None,
+        exclude_ids=tuple(draw(EXCLUDED)),
+        description=draw(DESCRIPTION),
+        preferred_certifications=tuple(draw(QUERY_SCHEMES)),
+        desired_monthly_capacity=draw(DESIRED_CAPACITY),
         weights=weights,
-        limit=draw(st.integers(1, max_limit)),
-        include_development=draw(st.booleans()),
-        development_limit=draw(st.integers(1, max_limit)),
+        limit=draw(limit),
+        include_development=draw(BOOL),
+        development_limit=draw(limit),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import fcntl
 import itertools
 import json
 import os
@@ -18,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -59,19 +61,30 @@ FLAGS = (
 
 
 def ensure_chromium() -> str | None:
-    """The browser's path, installing Debian's package first when missing (as root); None when impossible."""
+    """The browser's path, installing Debian's package first when missing (as root); None when impossible.
+
+    Test workers install it one at a time (a lock file): two concurrent apt-get runs
+    fail on apt's own lock, and the second would find nothing to do anyway.
+    """
     if shutil.which(CHROMIUM):
         return CHROMIUM
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         return None
     env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-q", "chromium", "fonts-dejavu-core"],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    with open(Path(tempfile.gettempdir()) / "linkages-chromium-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if shutil.which(CHROMIUM):  # another worker installed it while this one waited
+            return CHROMIUM
+        for attempt in range(3):  # a mirror can fail for a moment
+            if subprocess.run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL).returncode == 0:
+                break
+            time.sleep(2 * (attempt + 1))
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "chromium", "fonts-dejavu-core"],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
     return CHROMIUM if shutil.which(CHROMIUM) else None
 
 

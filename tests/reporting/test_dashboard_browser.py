@@ -19,7 +19,13 @@ from tests.reporting.browser import Page, chromium, ensure_chromium, serve
 from tests.reporting.dataset import ADMIN, Dataset
 from tests.reporting.expected import ARTIFACTS, same
 
-pytestmark = pytest.mark.browser
+# The dataset is built once per module and backend (tests/reporting/conftest.py): its tests
+# share the module's event loop and one worker.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.xdist_group("reporting-browser"),
+]
 
 READ_FIGURES = """(() => {
   const read = (selector, key) => Array.from(document.querySelectorAll(selector)).map(e => ({

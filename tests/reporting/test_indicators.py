@@ -5,10 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from services.common.principal import Role
 from tests.reporting import expected
 from tests.reporting.dataset import ADMIN, Dataset, in_process
 from tests.support import Stack, assert_problem, principal_headers
+
+# The dataset is built once per module and backend (tests/reporting/conftest.py): its tests
+# share the module's event loop and one worker.
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("reporting-indicators")]
 
 
 async def indicators(dataset: Dataset, key: str = "admin", **params: Any) -> dict[str, Any]:
@@ -190,6 +196,7 @@ def utc(text: str) -> datetime:
     return moment
 
 
+@pytest.mark.asyncio(loop_scope="function")  # a platform of its own
 async def test_bad_input_is_a_422_problem(whole_platform: Stack) -> None:
     client = whole_platform.client
     cases: list[tuple[str, dict[str, Any], str]] = [
@@ -224,6 +231,7 @@ async def test_bad_input_is_a_422_problem(whole_platform: Stack) -> None:
         assert_problem(response, 422, "validation-error", field=field)
 
 
+@pytest.mark.asyncio(loop_scope="function")  # a platform of its own
 async def test_reads_need_a_reporting_key(whole_platform: Stack) -> None:
     viewer = await whole_platform.issue_key(ADMIN["Authorization"].split()[1], role="viewer")
     for path in (

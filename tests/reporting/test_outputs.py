@@ -10,12 +10,18 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
+import pytest
+
 from services.reporting.indicators.definitions import DEFINITIONS, markdown_table
 from tests.reporting import expected
 from tests.reporting.dataset import ADMIN, Dataset
 from tests.reporting.expected import ARTIFACTS, same
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# The dataset is built once per module and backend (tests/reporting/conftest.py): its tests
+# share the module's event loop and one worker.
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("reporting-outputs")]
 
 
 async def get(dataset: Dataset, path: str, **params: Any) -> Any:
