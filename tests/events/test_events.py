@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -425,3 +426,27 @@ async def test_a_restart_continues_and_a_rebuild_gives_the_same_ids(
     restarted, since, _ = await run_once(after=cursor)
     assert [(e["type"], e["data"]["id"]) for e in since] == [("firm.created", firm["id"])]
     assert restarted == rebuilt + since
+
+
+async def test_registry_lists_sync_incrementally_with_updated_since(world: World) -> None:
+    """A portal lists what changed since its last sync: records created or changed at or
+    after ``updated_since``, on every registry list; bad moments are 422s naming it."""
+    client, a = world.client, world.keys["agency_a"]
+    since = (await client.get(f"/v1/firms/{world.ids['supplier']}", headers=a)).json()["updated_at"]
+    before = (datetime.fromisoformat(since.replace("Z", "+00:00")) + timedelta(microseconds=1)).isoformat()
+    created = await world.post("/v1/firms", firm_body(name="New since"), a)
+    version = (await client.get(f"/v1/firms/{world.ids['survivor']}", headers=a)).json()["version"]
+    changed = await world.patch(f"/v1/firms/{world.ids['survivor']}", {"capabilities": "changed"}, a, version)
+    listed = (await client.get("/v1/firms", params={"updated_since": before, "limit": 200}, headers=a)).json()
+    assert {created["id"], changed["id"]} <= {f["id"] for f in listed["items"]}
+    assert world.ids["supplier"] not in {f["id"] for f in listed["items"]}
+    assert all(f["updated_at"] >= before.replace("+00:00", "Z") for f in listed["items"])
+    paged = (await client.get("/v1/firms", params={"updated_since": since, "limit": 1}, headers=a)).json()
+    assert len(paged["items"]) == 1 and paged["next_cursor"], "filters and pages together"
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    for path in ("/v1/clusters", "/v1/networks", "/v1/agencies", "/v1/programmes"):
+        response = await client.get(path, params={"updated_since": later}, headers=a)
+        assert response.status_code == 200 and response.json()["items"] == [], path
+    for value in ("yesterday", "2026-12-07T02:00:00", "2026-12-07", "0", "3000-01-01T00:00:00Z"):
+        response = await client.get("/v1/firms", params={"updated_since": value}, headers=a)
+        assert_problem(response, 422, field="updated_since")
