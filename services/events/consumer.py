@@ -16,11 +16,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.bulk import insert_rows, one_of
 from services.common.changefeed import ChangePage, load_cursor, lock_sequence, store_cursor
+from services.common.db import is_postgres
 from services.events.hooks import events_stored
 from services.events.mapping import STATEFUL, State, event_id, events_of
 from services.events.tables import EVENTS, FEED_CURSORS, SOURCE_STATES
@@ -54,6 +55,11 @@ class EventConsumer:
 
     async def apply(self, page: ChangePage) -> None:
         async with self.sessionmaker() as session, session.begin():
+            if is_postgres(session):
+                # A replay grows these tables from empty faster than autovacuum analyzes them:
+                # a plan cached while they were small scans them whole (measured: 20k changes
+                # took 20 s instead of 4 s). Planned per execution, lookups stay index scans.
+                await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             await lock_sequence(session)
             position = await load_cursor(session, FEED_CURSORS, self.feed)
             changes = [change for change in page.items if change.seq > position]  # another replica's, skipped
@@ -96,7 +102,7 @@ class EventConsumer:
         for chunk in _chunks(ids):
             result = await session.execute(
                 select(SOURCE_STATES.c.entity_id, SOURCE_STATES.c.entity, SOURCE_STATES.c.state).where(
-                    SOURCE_STATES.c.feed == self.feed, SOURCE_STATES.c.entity_id.in_(chunk)
+                    SOURCE_STATES.c.feed == self.feed, one_of(session, SOURCE_STATES.c.entity_id, chunk)
                 )
             )
             states |= {entity_id: (entity, state) for entity_id, entity, state in result}
@@ -107,7 +113,9 @@ class EventConsumer:
     ) -> None:
         for chunk in _chunks(ids):
             await session.execute(
-                delete(SOURCE_STATES).where(SOURCE_STATES.c.feed == self.feed, SOURCE_STATES.c.entity_id.in_(chunk))
+                delete(SOURCE_STATES).where(
+                    SOURCE_STATES.c.feed == self.feed, one_of(session, SOURCE_STATES.c.entity_id, chunk)
+                )
             )
         await insert_rows(
             session,
