@@ -17,6 +17,7 @@ import pytest
 from _pytest.terminal import TerminalReporter
 
 from gateway.settings import GatewaySettings
+from services.events.settings import EventsSettings
 from services.matching.settings import MatchingSettings
 from services.registry.app import MIGRATIONS as REGISTRY_MIGRATIONS
 from services.registry.app import create_app as create_registry
@@ -26,10 +27,11 @@ from tests.support import (
     POSTGRES_ENV,
     Backend,
     Stack,
-    gateway_config,
-    matching_config,
-    registry_config,
-    reporting_config,
+    events_settings_for,
+    gateway_settings_for,
+    matching_settings_for,
+    registry_settings_for,
+    reporting_settings_for,
     running,
 )
 
@@ -94,7 +96,7 @@ async def registry_url(backend: Backend) -> str:
 
 @pytest.fixture
 def registry_settings(registry_url: str, tmp_path: Path) -> RegistrySettings:
-    return registry_config(registry_url, tmp_path)
+    return registry_settings_for(registry_url, tmp_path)
 
 
 @pytest.fixture
@@ -115,7 +117,7 @@ async def gateway_url(backend: Backend) -> str:
 
 @pytest.fixture
 def gateway_settings(gateway_url: str, tmp_path: Path) -> GatewaySettings:
-    return gateway_config(gateway_url, tmp_path)
+    return gateway_settings_for(gateway_url, tmp_path)
 
 
 @pytest.fixture
@@ -137,7 +139,7 @@ async def matching_url(backend: Backend) -> str:
 
 @pytest.fixture
 def matching_settings(matching_url: str, tmp_path: Path) -> MatchingSettings:
-    return matching_config(matching_url, tmp_path)
+    return matching_settings_for(matching_url, tmp_path / "matching")
 
 
 @pytest.fixture
@@ -155,10 +157,15 @@ async def whole_platform(
     gateway_settings: GatewaySettings,
     matching_settings: MatchingSettings,
     reporting_settings: ReportingSettings,
+    events_settings: EventsSettings,
 ) -> AsyncIterator[Stack]:
-    """Gateway, registry, matching and reporting in one process."""
+    """Gateway, registry, matching, reporting and events in one process."""
     async with Stack.start(
-        registry_settings, gateway_settings, matching_settings=matching_settings, reporting_settings=reporting_settings
+        registry_settings,
+        gateway_settings,
+        matching_settings=matching_settings,
+        reporting_settings=reporting_settings,
+        events_settings=events_settings,
     ) as stack:
         yield stack
 
@@ -175,4 +182,19 @@ async def reporting_url(backend: Backend) -> str:
 
 @pytest.fixture
 def reporting_settings(reporting_url: str, tmp_path: Path) -> ReportingSettings:
-    return reporting_config(reporting_url, tmp_path)
+    return reporting_settings_for(reporting_url, tmp_path / "reporting")
+
+
+# --- events --------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def events_url(backend: Backend) -> str:
+    from services.events.app import MIGRATIONS as EVENTS_MIGRATIONS
+
+    return await backend.fresh(EVENTS_MIGRATIONS)
+
+
+@pytest.fixture
+def events_settings(events_url: str, tmp_path: Path) -> EventsSettings:
+    return events_settings_for(events_url, tmp_path / "events")

@@ -26,6 +26,7 @@ from gateway.settings import GatewaySettings
 from services.common.migrations import upgrade
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
 from services.common.settings import async_database_url
+from services.events.settings import EventsSettings
 from services.matching.settings import MatchingSettings
 from services.registry.settings import RegistrySettings
 from services.reporting.settings import ReportingSettings
@@ -36,69 +37,6 @@ TEST_SECRET = "test-principal-secret-0123456789abcdef"
 BOOTSTRAP_KEY = "lk_bootstrap_test_key_0123456789abcdefghijklmnop"  # the gateway's admin key in tests
 PROBLEM = "application/problem+json"
 POSTGRES_ENV = "TEST_POSTGRES_URL"  # e.g. postgresql://postgres@127.0.0.1:5432/postgres
-
-
-def registry_config(database_url: str, data_dir: Path) -> RegistrySettings:
-    """The registry's settings in tests (the ``registry_settings`` fixture's)."""
-    return RegistrySettings(
-        database_url=database_url,
-        environment="test",
-        principal_secret=TEST_SECRET,
-        data_dir=data_dir,
-        log_json=False,
-        log_level="WARNING",
-        matching_url="",  # Stack.start points it at matching when matching runs
-    )
-
-
-def gateway_config(database_url: str, data_dir: Path) -> GatewaySettings:
-    return GatewaySettings(
-        database_url=database_url,
-        environment="test",
-        principal_secret=TEST_SECRET,
-        data_dir=data_dir,
-        log_json=False,
-        log_level="WARNING",
-        bootstrap_api_key=BOOTSTRAP_KEY,
-        registry_url="http://registry",
-        matching_url="http://matching",
-        reporting_url="http://reporting",
-        # A loaded CI machine renders a chart in more than the default 10 s; tests of the
-        # deadline itself set their own.
-        upstream_deadline_seconds=30,
-        upstream_read_timeout=30,
-        upstream_retries=1,
-        breaker_failure_threshold=3,
-        breaker_reset_seconds=0.5,
-    )
-
-
-def matching_config(database_url: str, data_dir: Path) -> MatchingSettings:
-    return MatchingSettings(
-        database_url=database_url,
-        environment="test",
-        principal_secret=TEST_SECRET,
-        data_dir=data_dir / "matching",
-        log_json=False,
-        log_level="WARNING",
-        registry_url="http://registry",
-        feed_wait_seconds=1.0,
-        deadline_sweep_seconds=3600,  # tests sweep when they mean to (app.state.deadlines.sweep())
-    )
-
-
-def reporting_config(database_url: str, data_dir: Path) -> ReportingSettings:
-    return ReportingSettings(
-        database_url=database_url,
-        environment="test",
-        principal_secret=TEST_SECRET,
-        data_dir=data_dir / "reporting",
-        log_json=False,
-        log_level="WARNING",
-        registry_url="http://registry",
-        matching_url="http://matching",
-        feed_wait_seconds=0.5,
-    )
 
 
 def principal_headers(
@@ -147,6 +85,86 @@ SERVICE = FreshPrincipal(Role.service, "test-service")
 
 def agency_headers(agency_id: str) -> dict[str, str]:
     return principal_headers(Role.agency, agency_id=agency_id, subject=f"key-{agency_id}")
+
+
+# --- settings of each service in tests (the conftest's fixtures, and module-scoped platforms)
+
+
+def registry_settings_for(database_url: str, data_dir: Path) -> RegistrySettings:
+    return RegistrySettings(
+        database_url=database_url,
+        environment="test",
+        principal_secret=TEST_SECRET,
+        data_dir=data_dir,
+        log_json=False,
+        log_level="WARNING",
+        matching_url="",  # Stack.start points it at matching when matching runs
+    )
+
+
+def gateway_settings_for(database_url: str, data_dir: Path) -> GatewaySettings:
+    return GatewaySettings(
+        database_url=database_url,
+        environment="test",
+        principal_secret=TEST_SECRET,
+        data_dir=data_dir,
+        log_json=False,
+        log_level="WARNING",
+        bootstrap_api_key=BOOTSTRAP_KEY,
+        registry_url="http://registry",
+        matching_url="http://matching",
+        reporting_url="http://reporting",
+        events_url="http://events",
+        # A loaded CI machine renders a chart in more than the default 10 s; tests of the
+        # deadline itself set their own.
+        upstream_deadline_seconds=30,
+        upstream_read_timeout=30,
+        upstream_retries=1,
+        breaker_failure_threshold=3,
+        breaker_reset_seconds=0.5,
+    )
+
+
+def matching_settings_for(database_url: str, data_dir: Path) -> MatchingSettings:
+    return MatchingSettings(
+        database_url=database_url,
+        environment="test",
+        principal_secret=TEST_SECRET,
+        data_dir=data_dir,
+        log_json=False,
+        log_level="WARNING",
+        registry_url="http://registry",
+        feed_wait_seconds=1.0,
+        deadline_sweep_seconds=3600,  # tests sweep when they mean to (app.state.deadlines.sweep())
+    )
+
+
+def reporting_settings_for(database_url: str, data_dir: Path) -> ReportingSettings:
+    return ReportingSettings(
+        database_url=database_url,
+        environment="test",
+        principal_secret=TEST_SECRET,
+        data_dir=data_dir,
+        log_json=False,
+        log_level="WARNING",
+        registry_url="http://registry",
+        matching_url="http://matching",
+        feed_wait_seconds=0.5,
+    )
+
+
+def events_settings_for(database_url: str, data_dir: Path) -> EventsSettings:
+    return EventsSettings(
+        database_url=database_url,
+        environment="test",
+        principal_secret=TEST_SECRET,
+        data_dir=data_dir,
+        log_json=False,
+        log_level="WARNING",
+        registry_url="http://registry",
+        matching_url="http://matching",
+        feed_wait_seconds=0.5,
+    )
 
 
 class AdminConnection:
@@ -368,10 +386,11 @@ class Stack:
         *,
         matching_settings: object | None = None,
         reporting_settings: object | None = None,
+        events_settings: object | None = None,
         extra_upstreams: dict[str, FastAPI] | None = None,
         **gateway_options: object,
     ) -> AsyncIterator[Stack]:
-        """Registry and gateway (and matching and reporting, given their settings) wired in one process."""
+        """Registry and gateway (and matching, reporting and events, given their settings) wired in one process."""
         from gateway.app import create_app as create_gateway
         from services.matching.app import create_app as create_matching
         from services.registry.app import create_app as create_registry
@@ -385,7 +404,7 @@ class Stack:
             registry = await stack.enter_async_context(LifespanManager(registry_app, **LIFESPAN_TIMEOUTS))
             mounts: dict[str, httpx.AsyncBaseTransport] = {"http://registry": httpx.ASGITransport(app=registry.app)}
             upstreams = {"registry": registry.app}
-            apps: dict[str, FastAPI] = {}
+            apps: dict[str, FastAPI] = {"registry": registry_app}
             if matching_settings is not None:
                 matching_app = create_matching(matching_settings, http_mounts=dict(mounts))  # type: ignore[arg-type]
                 apps["matching"] = matching_app
@@ -406,6 +425,14 @@ class Stack:
                 )
                 mounts["http://reporting"] = httpx.ASGITransport(app=reporting.app)
                 upstreams["reporting"] = reporting.app
+            if events_settings is not None:  # follows the registry's and (when running) matching's feeds
+                from services.events.app import create_app as create_events
+
+                events_app = create_events(events_settings, http_mounts=dict(mounts))  # type: ignore[arg-type]
+                apps["events"] = events_app
+                events = await stack.enter_async_context(LifespanManager(events_app, **LIFESPAN_TIMEOUTS))
+                mounts["http://events"] = httpx.ASGITransport(app=events.app)
+                upstreams["events"] = events.app
             for name, upstream in (extra_upstreams or {}).items():
                 mounts[f"http://{name}"] = httpx.ASGITransport(app=upstream, raise_app_exceptions=False)
             gateway_app = create_gateway(gateway_settings, http_mounts=mounts, **gateway_options)  # type: ignore[arg-type]

@@ -12,7 +12,14 @@ from services.matching.app import MIGRATIONS as MATCHING_MIGRATIONS
 from services.registry.app import MIGRATIONS as REGISTRY_MIGRATIONS
 from services.reporting.app import MIGRATIONS as REPORTING_MIGRATIONS
 from tests.reporting.dataset import Dataset, caught_up
-from tests.support import Backend, Stack, gateway_config, matching_config, registry_config, reporting_config
+from tests.support import (
+    Backend,
+    Stack,
+    gateway_settings_for,
+    matching_settings_for,
+    registry_settings_for,
+    reporting_settings_for,
+)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=["sqlite", "postgres"])
@@ -23,10 +30,10 @@ async def dataset(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     backend: Backend = request.getfixturevalue(f"{request.param}_backend")
     data_dir = tmp_path_factory.mktemp("dataset")
     async with Stack.start(
-        registry_config(await backend.fresh(REGISTRY_MIGRATIONS), data_dir),
-        gateway_config(await backend.fresh(GATEWAY_MIGRATIONS), data_dir),
-        matching_settings=matching_config(await backend.fresh(MATCHING_MIGRATIONS), data_dir),
-        reporting_settings=reporting_config(await backend.fresh(REPORTING_MIGRATIONS), data_dir),
+        registry_settings_for(await backend.fresh(REGISTRY_MIGRATIONS), data_dir),
+        gateway_settings_for(await backend.fresh(GATEWAY_MIGRATIONS), data_dir),
+        matching_settings=matching_settings_for(await backend.fresh(MATCHING_MIGRATIONS), data_dir / "matching"),
+        reporting_settings=reporting_settings_for(await backend.fresh(REPORTING_MIGRATIONS), data_dir / "reporting"),
     ) as platform:
         data = await Dataset(platform).build()
         await caught_up(platform)
