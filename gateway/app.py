@@ -36,7 +36,7 @@ from services.common.openapi import document_enforcement
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION = "0.1.0"
-UPSTREAMS = ("registry", "matching", "reporting")
+UPSTREAMS = ("registry", "matching", "reporting", "events")
 EXPOSED_HEADERS = [
     "X-Request-ID",
     "ETag",
@@ -100,6 +100,7 @@ def create_app(
         "registry": settings.registry_url,
         "matching": settings.matching_url,
         "reporting": settings.reporting_url,
+        "events": settings.events_url,
     }
 
     @asynccontextmanager

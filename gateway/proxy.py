@@ -69,6 +69,9 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/v1/charts", "reporting"),
     ("/v1/exports", "reporting"),
     ("/dashboard", "reporting"),
+    ("/v1/events", "events"),
+    ("/v1/event-types", "events"),
+    ("/v1/webhook-endpoints", "events"),
 )
 # POST paths whose bodies are files (bulk imports): spooled to disk, not held in memory.
 SPOOLED_UPLOADS = frozenset({"/v1/imports"})

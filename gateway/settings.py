@@ -15,6 +15,7 @@ class GatewaySettings(ServiceSettings):
     registry_url: str = "http://127.0.0.1:8001"
     matching_url: str = "http://127.0.0.1:8002"
     reporting_url: str = "http://127.0.0.1:8003"
+    events_url: str = "http://127.0.0.1:8004"
     bootstrap_api_key: SecretStr | None = Field(
         default=None, description="An admin API key accepted from start-up (create the others with it)."
     )

@@ -17,6 +17,7 @@ import pytest
 from _pytest.terminal import TerminalReporter
 
 from gateway.settings import GatewaySettings
+from services.events.settings import EventsSettings
 from services.matching.settings import MatchingSettings
 from services.registry.app import MIGRATIONS as REGISTRY_MIGRATIONS
 from services.registry.app import create_app as create_registry
@@ -125,6 +126,7 @@ def gateway_settings(gateway_url: str, tmp_path: Path) -> GatewaySettings:
         registry_url="http://registry",
         matching_url="http://matching",
         reporting_url="http://reporting",
+        events_url="http://events",
         # A loaded CI machine renders a chart in more than the default 10 s; tests of the
         # deadline itself set their own.
         upstream_deadline_seconds=30,
@@ -182,10 +184,15 @@ async def whole_platform(
     gateway_settings: GatewaySettings,
     matching_settings: MatchingSettings,
     reporting_settings: ReportingSettings,
+    events_settings: EventsSettings,
 ) -> AsyncIterator[Stack]:
-    """Gateway, registry, matching and reporting in one process."""
+    """Gateway, registry, matching, reporting and events in one process."""
     async with Stack.start(
-        registry_settings, gateway_settings, matching_settings=matching_settings, reporting_settings=reporting_settings
+        registry_settings,
+        gateway_settings,
+        matching_settings=matching_settings,
+        reporting_settings=reporting_settings,
+        events_settings=events_settings,
     ) as stack:
         yield stack
 
@@ -207,6 +214,31 @@ def reporting_settings(reporting_url: str, tmp_path: Path) -> ReportingSettings:
         environment="test",
         principal_secret=TEST_SECRET,
         data_dir=tmp_path / "reporting",
+        log_json=False,
+        log_level="WARNING",
+        registry_url="http://registry",
+        matching_url="http://matching",
+        feed_wait_seconds=0.5,
+    )
+
+
+# --- events --------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def events_url(backend: Backend) -> str:
+    from services.events.app import MIGRATIONS as EVENTS_MIGRATIONS
+
+    return await backend.fresh(EVENTS_MIGRATIONS)
+
+
+@pytest.fixture
+def events_settings(events_url: str, tmp_path: Path) -> EventsSettings:
+    return EventsSettings(
+        database_url=events_url,
+        environment="test",
+        principal_secret=TEST_SECRET,
+        data_dir=tmp_path / "events",
         log_json=False,
         log_level="WARNING",
         registry_url="http://registry",

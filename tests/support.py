@@ -209,10 +209,11 @@ class Stack:
         *,
         matching_settings: object | None = None,
         reporting_settings: object | None = None,
+        events_settings: object | None = None,
         extra_upstreams: dict[str, FastAPI] | None = None,
         **gateway_options: object,
     ) -> AsyncIterator[Stack]:
-        """Registry and gateway (and matching and reporting, given their settings) wired in one process."""
+        """Registry and gateway (and matching, reporting and events, given their settings) wired in one process."""
         from gateway.app import create_app as create_gateway
         from services.matching.app import create_app as create_matching
         from services.registry.app import create_app as create_registry
@@ -247,6 +248,14 @@ class Stack:
                 )
                 mounts["http://reporting"] = httpx.ASGITransport(app=reporting.app)
                 upstreams["reporting"] = reporting.app
+            if events_settings is not None:  # follows the registry's and (when running) matching's feeds
+                from services.events.app import create_app as create_events
+
+                events_app = create_events(events_settings, http_mounts=dict(mounts))  # type: ignore[arg-type]
+                apps["events"] = events_app
+                events = await stack.enter_async_context(LifespanManager(events_app, **LIFESPAN_TIMEOUTS))
+                mounts["http://events"] = httpx.ASGITransport(app=events.app)
+                upstreams["events"] = events.app
             for name, upstream in (extra_upstreams or {}).items():
                 mounts[f"http://{name}"] = httpx.ASGITransport(app=upstream, raise_app_exceptions=False)
             gateway_app = create_gateway(gateway_settings, http_mounts=mounts, **gateway_options)  # type: ignore[arg-type]

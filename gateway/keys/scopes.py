@@ -9,6 +9,8 @@ REGISTRY_WRITE = "registry:write"
 MATCHING_READ = "matching:read"
 MATCHING_WRITE = "matching:write"
 REPORTING_READ = "reporting:read"
+EVENTS_READ = "events:read"  # GET /v1/events: what the key reads anyway, as events
+EVENTS_WRITE = "events:write"  # webhook endpoints
 KEYS_ADMIN = "keys:admin"  # every key
 KEYS_ISSUE = "keys:issue"  # keys of ISSUED_BY_AGENCIES roles for the caller's own agency
 METRICS_READ = "metrics:read"  # the gateway's /metrics (Prometheus)
@@ -19,6 +21,8 @@ ALL_SCOPES = (
     MATCHING_READ,
     MATCHING_WRITE,
     REPORTING_READ,
+    EVENTS_READ,
+    EVENTS_WRITE,
     KEYS_ADMIN,
     KEYS_ISSUE,
     METRICS_READ,
@@ -27,13 +31,22 @@ ALL_SCOPES = (
 # The most a key of each role may hold; a key may be created with fewer.
 ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
     Role.admin: ALL_SCOPES,
-    Role.agency: (REGISTRY_READ, REGISTRY_WRITE, MATCHING_READ, MATCHING_WRITE, REPORTING_READ, KEYS_ISSUE),
-    Role.lead_firm: (REGISTRY_READ, MATCHING_READ, MATCHING_WRITE),
-    Role.integrator: (REGISTRY_READ, MATCHING_READ, MATCHING_WRITE),
-    Role.viewer: (REGISTRY_READ, MATCHING_READ, REPORTING_READ),
+    Role.agency: (
+        REGISTRY_READ,
+        REGISTRY_WRITE,
+        MATCHING_READ,
+        MATCHING_WRITE,
+        REPORTING_READ,
+        KEYS_ISSUE,
+        EVENTS_READ,
+        EVENTS_WRITE,
+    ),
+    Role.lead_firm: (REGISTRY_READ, MATCHING_READ, MATCHING_WRITE, EVENTS_READ, EVENTS_WRITE),
+    Role.integrator: (REGISTRY_READ, MATCHING_READ, MATCHING_WRITE, EVENTS_READ, EVENTS_WRITE),
+    Role.viewer: (REGISTRY_READ, MATCHING_READ, REPORTING_READ, EVENTS_READ),
     # Matching decides which writes they may make: answers and messages for their suppliers.
-    Role.supplier: (REGISTRY_READ, MATCHING_READ, MATCHING_WRITE),
-    Role.broker: (REGISTRY_READ, MATCHING_READ, MATCHING_WRITE),
+    Role.supplier: (REGISTRY_READ, MATCHING_READ, MATCHING_WRITE, EVENTS_READ),
+    Role.broker: (REGISTRY_READ, MATCHING_READ, MATCHING_WRITE, EVENTS_READ),
 }
 
 # The roles of the keys an agency key (``keys:issue``) may create, rotate and revoke:

@@ -124,13 +124,21 @@ class PendingChange(BaseModel):
     data: dict[str, Any] | None
 
 
+async def lock_sequence(session: AsyncSession, key: int = OUTBOX_LOCK_KEY) -> None:
+    """Take, until commit, the lock every writer of an ordered log (the outbox, the events
+    service's events) takes before it draws sequence numbers: so they are drawn, and
+    committed, in order, and a reader that has seen ``seq`` never later sees a smaller
+    one appear. PostgreSQL: a transaction-scoped advisory lock; SQLite serialises
+    writers by itself (``BEGIN IMMEDIATE``)."""
+    if is_postgres(session):
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
 async def record_changes(session: AsyncSession, table: Table, changes: Sequence[PendingChange]) -> None:
     """Write outbox rows for ``changes`` in the session's transaction."""
     if not changes:
         return
-    if is_postgres(session):
-        # Held until commit: sequence numbers are drawn, and commits happen, in order.
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": OUTBOX_LOCK_KEY})
+    await lock_sequence(session)
     now = datetime.now(UTC)
     # Bulk inserts (COPY on PostgreSQL) draw the sequence numbers in list order.
     await insert_rows(
@@ -265,6 +273,22 @@ def publish_feed_metrics(app: FastAPI) -> None:
 
     service_metrics: ServiceMetrics = app.state.metrics
     service_metrics.on_scrape("changefeed_last_sequence", refresh)
+
+
+def feed_ready(name: str) -> Callable[[FastAPI], Awaitable[None]]:
+    """Readiness check of the feed ``name`` a service follows (``app.state.followers[name]``):
+    its last poll answered."""
+
+    async def check(app: FastAPI) -> None:
+        follower: FeedFollower = app.state.followers[name]
+        if follower.last_error is not None:
+            raise RuntimeError(
+                f"{name} feed unreachable at {follower.url} (applied up to {follower.cursor}): {follower.last_error}"
+            )
+        if follower.last_contact is None:
+            raise RuntimeError(f"{name} feed not reached yet")
+
+    return check
 
 
 class FeedConsumer(Protocol):

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from services.common.app import build_service_app, database_ready, open_database
-from services.common.changefeed import FeedFollower, feed_metrics
+from services.common.changefeed import FeedFollower, feed_metrics, feed_ready
 from services.common.http import create_http_client
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
 from services.reporting.charts.router import router as charts_router
@@ -25,21 +24,6 @@ from services.reporting.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION = "0.1.0"
-
-
-def feed_ready(name: str) -> Callable[[FastAPI], Any]:
-    """Readiness of one followed feed: its last poll answered."""
-
-    async def check(app: FastAPI) -> None:
-        follower: FeedFollower = app.state.followers[name]
-        if follower.last_error is not None:
-            raise RuntimeError(
-                f"{name} feed unreachable at {follower.url} (applied up to {follower.cursor}): {follower.last_error}"
-            )
-        if follower.last_contact is None:
-            raise RuntimeError(f"{name} feed not reached yet")
-
-    return check
 
 
 def create_app(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import types
 import typing
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from services.registry.activities.schemas import ActivityPublic
 from services.registry.agencies.schemas import AgencyPublic
 from services.registry.brokers.schemas import BrokerPublic
 from services.registry.clusters.schemas import ClusterPublic
+from services.registry.duplicates.service import MergeChange
 from services.registry.firms.schemas import FirmPublic
 from services.registry.institutions.schemas import InstitutionPublic
 from services.registry.networks.schemas import NetworkPublic
@@ -30,6 +32,36 @@ class MatchingChange(BaseModel):
 
     owner: str
     firm_id: str | None
+
+
+class StandardsMatchChange(BaseModel):
+    """``standards_match`` as issue 19 specifies it (matching's alerts publish it); replace
+    with the publisher's own model once it lands."""
+
+    id: str
+    standards_id: str
+    owner: str
+    agency_id: str | None
+    buyer_firm_id: str | None
+    supplier_id: str
+    score: float
+    rank: int | None
+    criteria: list[dict[str, Any]]
+    matched_at: datetime
+
+
+class CertificateExpiringChange(BaseModel):
+    """``certificate_expiring`` as issue 19 specifies it (as ``StandardsMatchChange``)."""
+
+    id: str
+    linkage_id: str
+    owner: str
+    agency_id: str | None
+    buyer_firm_id: str | None
+    supplier_id: str
+    scheme: str
+    valid_until: date
+    days_ahead: int
 
 
 class ChangeAgency(BaseModel):
@@ -49,10 +81,13 @@ PUBLISHED: dict[type[FeedRecord], list[type[BaseModel]]] = {
     feeds.BrokerRecord: [BrokerPublic],
     feeds.NetworkRecord: [NetworkPublic],
     feeds.ActivityRecord: [ActivityPublic],
+    feeds.FirmMergeRecord: [MergeChange],
     feeds.ShortlistRecord: [ShortlistPublic, MatchingChange],
     feeds.LinkageRecord: [LinkagePublic, MatchingChange],
     feeds.RequestRecord: [RequestPublic, MatchingChange, ChangeAgency],
     feeds.ScorecardRecord: [ScorecardPublic, MatchingChange],
+    feeds.StandardsMatchRecord: [StandardsMatchChange],
+    feeds.CertificateExpiringRecord: [CertificateExpiringChange],
 }
 
 

@@ -29,6 +29,7 @@ from gateway.paths import path_refusal
 from gateway.proxy import ROUTES, route_for
 from gateway.settings import GatewaySettings
 from services.common.errors import ServiceUnavailable
+from services.events.settings import EventsSettings
 from services.matching.settings import MatchingSettings
 from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
@@ -184,10 +185,14 @@ def test_canonical_paths_pass(path: str) -> None:
 
 
 def test_every_route_under_a_public_prefix_is_documented(
-    registry_settings: RegistrySettings, matching_settings: MatchingSettings, reporting_settings: ReportingSettings
+    registry_settings: RegistrySettings,
+    matching_settings: MatchingSettings,
+    reporting_settings: ReportingSettings,
+    events_settings: EventsSettings,
 ) -> None:
     """The prefix allow-list (``ROUTES``) forwards only documented routes: no service
     keeps an internal route under a public prefix (a canonical path cannot leave it)."""
+    from services.events.app import create_app as create_events
     from services.matching.app import create_app as create_matching
     from services.reporting.app import create_app as create_reporting
 
@@ -195,6 +200,7 @@ def test_every_route_under_a_public_prefix_is_documented(
         "registry": create_registry(registry_settings),
         "matching": create_matching(matching_settings),
         "reporting": create_reporting(reporting_settings),
+        "events": create_events(events_settings),
     }
     for name, app in apps.items():
         documented = set(app.openapi()["paths"])

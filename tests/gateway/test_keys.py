@@ -202,13 +202,14 @@ async def test_an_agency_issues_supplier_and_broker_keys_for_its_own_records(sta
         "registry:read",
         "matching:read",
         "matching:write",
+        "events:read",
     ]
     assert await _principal(stack, supplier.json()["key"]) == Principal(
         subject=supplier.json()["id"],
         role=Role.supplier,
         agency_id=a.id,
         firm_id=a.supplier,
-        scopes=("registry:read", "matching:read", "matching:write"),
+        scopes=("registry:read", "matching:read", "matching:write", "events:read"),
     )
     own_profile = await stack.client.get(f"/v1/firms/{a.supplier}", headers=bearer(supplier.json()["key"]))
     assert own_profile.status_code == 200, own_profile.text
@@ -393,7 +394,7 @@ async def test_the_upgrade_gives_keys_issue_to_agency_keys_with_every_scope(back
                         created_at=datetime.now(UTC),
                     )
                 )
-        await upgrade(GATEWAY_MIGRATIONS, url)
+        await upgrade(GATEWAY_MIGRATIONS, url, "0002")
         async with create_sessionmaker(engine)() as session:
             after = {row.id: (row.role, row.scopes, row.broker_id) for row in await session.scalars(select(ApiKey))}
     finally:
@@ -402,4 +403,44 @@ async def test_the_upgrade_gives_keys_issue_to_agency_keys_with_every_scope(back
         "key_full": ("agency", [*before["key_full"][1], "keys:issue", "matching:write"], None),
         "key_read_only": ("agency", ["registry:read"], None),
         "key_viewer": ("viewer", ["registry:read", "matching:read", "reporting:read"], None),
+    }
+
+
+async def test_the_upgrade_gives_events_scopes_to_keys_with_their_roles_scopes(backend: Backend) -> None:
+    """Migration 0003: keys issued with their role's scopes read events (and those of roles
+    that keep webhook endpoints write them), as new keys do; restricted keys stay as they are."""
+    url = await backend.empty()
+    await upgrade(GATEWAY_MIGRATIONS, url, "0002")
+    lead = ["registry:read", "matching:read", "matching:write"]
+    before = {
+        "key_lead": ("lead_firm", lead),
+        "key_viewer": ("viewer", ["registry:read", "matching:read", "reporting:read"]),
+        "key_restricted": ("lead_firm", ["registry:read"]),
+        "key_metrics": ("admin", ["metrics:read"]),
+    }
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            for key_id, (role, scopes) in before.items():
+                await connection.execute(
+                    insert(ApiKey).values(
+                        id=key_id,
+                        name=key_id,
+                        prefix=key_id,
+                        secret_hash=key_id,
+                        role=role,
+                        scopes=scopes,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+        await upgrade(GATEWAY_MIGRATIONS, url)
+        async with create_sessionmaker(engine)() as session:
+            after = {row.id: row.scopes for row in await session.scalars(select(ApiKey))}
+    finally:
+        await engine.dispose()
+    assert after == {
+        "key_lead": [*lead, "events:read", "events:write"],
+        "key_viewer": ["registry:read", "matching:read", "reporting:read", "events:read"],
+        "key_restricted": ["registry:read"],
+        "key_metrics": ["metrics:read"],
     }

@@ -19,6 +19,8 @@ from gateway.proxy import route_for
 from gateway.settings import GatewaySettings
 from services.common.deps import IF_MATCH_REQUIRED_EXTENSION
 from services.common.openapi import HTTP_METHODS, PROBLEM_SCHEMA_REF
+from services.events.app import create_app as create_events
+from services.events.settings import EventsSettings
 from services.matching.app import create_app as create_matching
 from services.matching.settings import MatchingSettings
 from services.registry.app import create_app as create_registry
@@ -73,6 +75,7 @@ async def test_the_document_lists_what_every_operation_can_answer(
     registry_settings: RegistrySettings,
     matching_settings: MatchingSettings,
     reporting_settings: ReportingSettings,
+    events_settings: EventsSettings,
 ) -> None:
     document = (await whole_platform.client.get("/openapi.json")).json()
     assert "x-unavailable-services" not in document["info"]
@@ -81,6 +84,7 @@ async def test_the_document_lists_what_every_operation_can_answer(
         create_registry(registry_settings),
         create_matching(matching_settings),
         create_reporting(reporting_settings),
+        create_events(events_settings),
     ]
     in_code = set().union(*(_if_match_routes(app) for app in apps))
     assert len(in_code) >= 18, "PATCH and DELETE of the registry's records, PATCH of standards and linkages"
@@ -118,9 +122,15 @@ async def test_page_limits_in_the_document_are_the_settings(
     registry_settings: RegistrySettings,
     matching_settings: MatchingSettings,
     reporting_settings: ReportingSettings,
+    events_settings: EventsSettings,
 ) -> None:
     document = (await whole_platform.client.get("/openapi.json")).json()
-    services = {"registry": registry_settings, "matching": matching_settings, "reporting": reporting_settings}
+    services = {
+        "registry": registry_settings,
+        "matching": matching_settings,
+        "reporting": reporting_settings,
+        "events": events_settings,
+    }
     limits = [(path, _parameter(op, "limit")) for path, method, op in _operations(document) if method == "get"]
     paginated = [(path, limit) for path, limit in limits if limit is not None]
     assert len(paginated) >= 17, "every list"

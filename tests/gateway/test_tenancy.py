@@ -431,6 +431,60 @@ async def own_agency_only(t: Tenants, method: str, template: str) -> None:
     assert response.status_code == 403, response.text
 
 
+async def _all_events(t: Tenants, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """Every event ``headers``' key reads, all pages."""
+    events: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 200}
+    while True:
+        response = await t.client.get("/v1/events", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        events += response.json()["items"]
+        if len(response.json()["items"]) < 200:
+            return events
+        params["after"] = response.json()["next_cursor"]
+
+
+async def _events_of_a(t: Tenants) -> list[dict[str, Any]]:
+    """Lead firm A's events, once the events service has caught up with its scorecard."""
+    import asyncio
+
+    for _ in range(200):
+        events = await _all_events(t, t.lead_a)
+        if any(e["type"] == "scorecard.created" for e in events):
+            return events
+        await asyncio.sleep(0.05)
+    raise AssertionError("lead firm A's scorecard never became an event")
+
+
+PRIVATE_RECORDS = ("/v1/shortlists", "/v1/linkages", "/v1/requests", "/v1/scorecards")
+
+
+async def own_events_only(t: Tenants, method: str, template: str) -> None:
+    """Another buyer or agency reads none of A's matching events (nor A's merges), and a
+    cursor issued to A is refused to them with a 400 naming ``after``."""
+    own = await _events_of_a(t)
+    private = {t.records[path] for path in PRIVATE_RECORDS}
+    assert private <= {e["data"]["id"] for e in own}
+    for headers in (t.lead_b, t.agency_b, t.supplier_a):
+        seen = await _all_events(t, headers)
+        assert not private & {e["data"].get("id") for e in seen}
+        assert not [e for e in seen if e["type"].startswith("firm.merged")]
+    merges = [e for e in await _all_events(t, t.agency_a) if e["type"] == "firm.merged"]
+    assert [e["data"]["merge_id"] for e in merges] == [t.records["/v1/duplicates/merges"]]
+    cursor = (await t.client.get(template, params={"limit": 1}, headers=t.lead_a)).json()["next_cursor"]
+    for headers in (t.lead_b, t.agency_b):
+        refused = await t.client.get(template, params={"after": cursor}, headers=headers)
+        assert refused.status_code == 400 and refused.json()["errors"][0]["field"] == "after", refused.text
+
+
+async def cursor_of_own_tenant(t: Tenants, method: str, template: str) -> None:
+    """The cursor at the end of the log is the caller's own: another tenant cannot read on with it."""
+    cursor = (await t.client.get(template, headers=t.lead_b)).json()["next_cursor"]
+    refused = await t.client.get("/v1/events", params={"after": cursor}, headers=t.lead_a)
+    assert refused.status_code == 400, refused.text
+    assert (await t.client.get("/v1/events", params={"after": cursor}, headers=t.lead_b)).status_code == 200
+
+
 REGISTRY = [
     "/v1/programmes",
     "/v1/clusters",
@@ -514,6 +568,9 @@ CASES |= {
     ("get", "/v1/charts/{chart}.{fmt}"): own_figures_only,
     ("get", "/v1/indicators/definitions"): not_tenant_owned,
     ("get", "/v1/indicators/freshness"): not_tenant_owned,
+    ("get", "/v1/events"): own_events_only,
+    ("get", "/v1/events/cursor"): cursor_of_own_tenant,
+    ("get", "/v1/event-types"): not_tenant_owned,
 }
 
 

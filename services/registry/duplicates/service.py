@@ -443,6 +443,15 @@ def _from_json_row(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class MergeChange(BaseModel):
+    """What a merge's change (entity ``firm_merge``) carries on the feed: the merged firm's
+    id and the survivor's (the events service turns it into ``firm.merged``)."""
+
+    id: str
+    survivor_id: str
+    merged_id: str
+
+
 async def _publish_merge(session: AsyncSession, merge: DuplicateMerge, op: str) -> None:
     await record_changes(
         session,
@@ -456,7 +465,7 @@ async def _publish_merge(session: AsyncSession, merge: DuplicateMerge, op: str) 
                 agency_id=merge.agency_id,
                 data=None
                 if op == "deleted"
-                else {"id": merge.id, "survivor_id": merge.survivor_id, "merged_id": merge.merged_id},
+                else MergeChange(id=merge.id, survivor_id=merge.survivor_id, merged_id=merge.merged_id).model_dump(),
             )
         ],
     )

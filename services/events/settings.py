@@ -1,0 +1,17 @@
+"""Events service settings (environment prefix ``EVENTS_``)."""
+
+from __future__ import annotations
+
+from services.common.settings import ServiceSettings, service_config
+
+
+class EventsSettings(ServiceSettings):
+    model_config = service_config("EVENTS_")
+
+    service_name: str = "events"
+    port: int = 8004
+    registry_url: str = "http://127.0.0.1:8001"
+    matching_url: str = "http://127.0.0.1:8002"
+    feed_batch_size: int = 500
+    feed_wait_seconds: float = 10.0
+    events_wait_max_seconds: float = 30.0  # the longest ``wait`` a GET /v1/events may ask for

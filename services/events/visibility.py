@@ -1,0 +1,79 @@
+"""Who may read an event: exactly the principals that may read its source record.
+
+One rule, in two forms that ``tests/events/test_visibility.py`` checks agree:
+``readable_events`` (a SQL filter, for listing) and ``can_read`` (a predicate on one
+event row, for deciding which webhook endpoints receive it: an endpoint stores its
+owner's principal fields).
+
+Each event has an ``audience``:
+
+- ``public``: registry records (programmes, clusters, firms, ...). The registry is
+  the shared catalogue: any key reads it, so any key reads their events.
+- ``owner``: matching records (shortlists, linkages, requests, scorecards, standards
+  matches, certificate alerts). The rule of ``services.matching.ownership``: the
+  owner (``firm:<id>``, ``agency:<id>``, ``key:<id>``), admins, viewers of no one
+  agency, and a viewer an agency issued for records of that agency.
+- ``agency``: duplicate merges, which only the merging agency's keys (role
+  ``agency``) and admins read through ``/v1/duplicates/merges``.
+
+Suppliers and brokers read the public events only: what the API shows them of
+requests (their invitations) is a view of the buyer's record, not the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, or_, true
+
+from services.common.principal import Principal, Role
+from services.matching.ownership import owner_key, reads_all
+
+
+class Audience(StrEnum):
+    public = "public"
+    owner = "owner"
+    agency = "agency"
+
+
+def can_read(principal: Principal, event: Mapping[str, Any]) -> bool:
+    """Whether ``principal`` may read ``event`` (a row mapping with ``audience``, ``owner``, ``agency_id``)."""
+    if principal.is_admin:
+        return True
+    audience = Audience(event["audience"])
+    if audience is Audience.public:
+        return True
+    if audience is Audience.owner:
+        if reads_all(principal) or event["owner"] == owner_key(principal):
+            return True
+        return principal.role is Role.viewer and event["agency_id"] == principal.agency_id
+    return (
+        principal.role is Role.agency and principal.agency_id is not None and event["agency_id"] == principal.agency_id
+    )
+
+
+def readable_events(principal: Principal, table: Any) -> ColumnElement[bool]:
+    """The SQL condition on ``table`` (the events table, or one with its tenancy columns)
+    that selects the events ``principal`` may read."""
+    if principal.is_admin:
+        return true()
+    c = table.c
+    owned: ColumnElement[bool]
+    if reads_all(principal):
+        owned = true()
+    elif principal.role is Role.viewer:
+        owned = or_(c.owner == owner_key(principal), c.agency_id == principal.agency_id)
+    else:
+        owned = c.owner == owner_key(principal)
+    merging = (
+        c.agency_id == principal.agency_id
+        if principal.role is Role.agency and principal.agency_id is not None
+        else false()
+    )
+    return or_(
+        c.audience == Audience.public.value,
+        and_(c.audience == Audience.owner.value, owned),
+        and_(c.audience == Audience.agency.value, merging),
+    )
