@@ -244,4 +244,5 @@ def events_settings(events_url: str, tmp_path: Path) -> EventsSettings:
         registry_url="http://registry",
         matching_url="http://matching",
         feed_wait_seconds=0.5,
+        webhook_allowed_hosts=["127.0.0.1/32"],  # the tests' webhook receivers
     )

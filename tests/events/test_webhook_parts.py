@@ -11,6 +11,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
+from services.events.settings import EventsSettings
 from services.events.webhooks.retries import next_delay, retry_after_seconds
 from services.events.webhooks.settings import WebhookSettings, parse_schedule
 from services.events.webhooks.signing import new_secret, signature_header
@@ -142,5 +143,5 @@ def test_retry_after_in_seconds_or_as_a_date() -> None:
 
 
 def test_allowed_hosts_setting_reads_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WEBHOOK_ALLOWED_HOSTS", "127.0.0.1/32, hooks.internal")
-    assert WebhookSettings().webhook_allowed_hosts == ["127.0.0.1/32", "hooks.internal"]
+    monkeypatch.setenv("EVENTS_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1/32, hooks.internal")
+    assert EventsSettings().webhook_allowed_hosts == ["127.0.0.1/32", "hooks.internal"]

@@ -9,34 +9,63 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.changefeed import lock_sequence
 from services.common.db import create_engine, create_sessionmaker
+from services.common.ids import new_id
 from services.common.principal import Role
+from services.events.app import create_app
+from services.events.settings import EventsSettings
+from services.events.tables import EVENTS
 from tests.events.receiver import Receiver
-from tests.events.webhook_harness import HarnessSettings, create_app, fresh_database, write_event
-from tests.support import LIFESPAN_TIMEOUTS, TEST_SECRET, Backend, assert_problem, principal_headers
+from tests.support import LIFESPAN_TIMEOUTS, assert_problem, principal_headers
 
 AGENCY_A = principal_headers(Role.agency, agency_id="agy_A", subject="key-agency-a")
 AGENCY_B = principal_headers(Role.agency, agency_id="agy_B", subject="key-agency-b")
 ENDPOINTS = "/v1/webhook-endpoints"
 
 
-class Events:
-    """The events service in process, restartable, and a way to write events into it."""
+async def write_event(session: AsyncSession, type_: str, data: dict[str, Any], agency_id: str | None) -> str:
+    """An event as the events service stores it: a matching record of ``agency_id``'s
+    (readable by that agency's keys only), or a public one when ``agency_id`` is None."""
+    event_id = new_id("evt")
+    await lock_sequence(session)
+    await session.execute(
+        insert(EVENTS).values(
+            id=event_id,
+            type=type_,
+            created_at=datetime.now(UTC),
+            subject=str(data.get("id", event_id)),
+            source="matching",
+            source_seq=0,
+            data=data,
+            audience="owner" if agency_id else "public",
+            owner=f"agency:{agency_id}" if agency_id else None,
+            agency_id=agency_id,
+        )
+    )
+    return event_id
 
-    def __init__(self, settings: HarnessSettings) -> None:
+
+class Events:
+    """The events service in process (its feeds unreachable: events are written directly),
+    restartable, and a way to write events into it."""
+
+    def __init__(self, settings: EventsSettings) -> None:
         self.settings = settings
         self.stack = AsyncExitStack()
         self.client: httpx.AsyncClient
 
     async def start(self) -> None:
-        self.app = create_app(self.settings)
+        self.app = create_app(self.settings, http_mounts={})
         manager = await self.stack.enter_async_context(LifespanManager(self.app, **LIFESPAN_TIMEOUTS))
         self.client = await self.stack.enter_async_context(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://events")
@@ -73,19 +102,15 @@ class Events:
 
 
 @pytest.fixture
-async def events(backend: Backend, tmp_path: Path) -> AsyncIterator[Events]:
-    settings = HarnessSettings(
-        database_url=await fresh_database(backend),
-        environment="test",
-        principal_secret=TEST_SECRET,
-        data_dir=tmp_path,
-        log_json=False,
-        log_level="WARNING",
-        webhook_retry_schedule="50ms,100ms,150ms,200ms,300ms",
-        webhook_retry_jitter=0,
-        webhook_timeout_seconds=2,
-        webhook_poll_seconds=0.02,
-        webhook_allowed_hosts=["127.0.0.1/32"],
+async def events(events_settings: EventsSettings) -> AsyncIterator[Events]:
+    settings = events_settings.model_copy(
+        update={
+            "webhook_retry_schedule": "50ms,100ms,150ms,200ms,300ms",
+            "webhook_retry_jitter": 0,
+            "webhook_timeout_seconds": 2,
+            "webhook_poll_seconds": 0.02,
+            "feed_wait_seconds": 5,
+        }
     )
     service = Events(settings)
     await service.start()
@@ -106,16 +131,16 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 async def test_delivery_is_signed_to_the_standard(events: Events, receiver: Receiver) -> None:
-    created = await events.endpoint(receiver.url, types=["firm.*"])
+    created = await events.endpoint(receiver.url, types=["shortlist.*"])
     assert created["secret"].startswith("whsec_") and created["enabled"] is True
     read = await events.client.get(f"{ENDPOINTS}/{created['id']}", headers=AGENCY_A)
     assert "secret" not in read.json()  # shown once
-    await events.emit("cluster.created", "agy_A", id="clu_1")  # not subscribed
-    event_id = await events.emit("firm.created", "agy_A", id="frm_1")
+    await events.emit("request.created", "agy_A", id="clu_1")  # not subscribed
+    event_id = await events.emit("shortlist.created", "agy_A", id="frm_1")
     (request,) = await receiver.wait_for(1)
     assert request.webhook_id == event_id
     assert request.verifies_with(created["secret"])
-    assert request.payload["type"] == "firm.created" and request.payload["data"] == {"id": "frm_1"}
+    assert request.payload["type"] == "shortlist.created" and request.payload["data"] == {"id": "frm_1"}
     assert request.payload["timestamp"].endswith("Z")
     assert request.headers["content-type"] == "application/json"
     await events.until(lambda: _status_is(events, created["id"], "succeeded"))
@@ -133,7 +158,7 @@ async def _status_is(events: Events, endpoint_id: str, *statuses: str) -> bool:
 async def test_receiver_down_then_up_and_500_then_200(events: Events, receiver: Receiver) -> None:
     created = await events.endpoint(receiver.url)
     await receiver.stop()
-    event_id = await events.emit("firm.updated", "agy_A", id="frm_1")
+    event_id = await events.emit("linkage.created", "agy_A", id="frm_1")
 
     async def failed_twice() -> bool:
         (delivery,) = await events.deliveries(created["id"]) or [{"attempts": 0}]
@@ -157,17 +182,17 @@ async def test_410_disables_the_endpoint_and_tells_the_owner(events: Events, rec
     watcher = Receiver()
     await watcher.start()
     try:
-        gone = await events.endpoint(receiver.url, types=["firm.*"])
+        gone = await events.endpoint(receiver.url, types=["shortlist.*"])
         watching = await events.endpoint(watcher.url, types=["webhook_endpoint.disabled"])
         receiver.default_status = 410
-        await events.emit("firm.created", "agy_A", id="frm_1")
+        await events.emit("shortlist.created", "agy_A", id="frm_1")
         (notice,) = await watcher.wait_for(1)
         assert notice.verifies_with(watching["secret"])
         assert notice.payload["type"] == "webhook_endpoint.disabled"
         assert notice.payload["data"]["endpoint_id"] == gone["id"]
         read = (await events.client.get(f"{ENDPOINTS}/{gone['id']}", headers=AGENCY_A)).json()
         assert read["enabled"] is False and "410" in read["disabled_reason"]
-        await events.emit("firm.created", "agy_A", id="frm_2")  # not queued while disabled
+        await events.emit("shortlist.created", "agy_A", id="frm_2")  # not queued while disabled
         await asyncio.sleep(0.1)
         assert len(receiver.received) == 1
         response = await events.client.post(f"{ENDPOINTS}/{gone['id']}/test", headers=AGENCY_A)
@@ -180,7 +205,7 @@ async def test_schedule_spent_disables_and_redirects_are_failures(events: Events
     created = await events.endpoint(receiver.url)
     receiver.default_status = 302
     receiver.headers = {"location": "http://127.0.0.1:1/elsewhere"}
-    await events.emit("firm.created", "agy_A", id="frm_1")
+    await events.emit("shortlist.created", "agy_A", id="frm_1")
 
     async def disabled() -> bool:
         response = await events.client.get(f"{ENDPOINTS}/{created['id']}", headers=AGENCY_A)
@@ -202,31 +227,31 @@ async def test_secret_rotation_signs_with_both_during_grace(events: Events, rece
     assert rotated.status_code == 200, rotated.text
     new = rotated.json()["secret"]
     assert new != old and new.startswith("whsec_")
-    await events.emit("firm.created", "agy_A", id="frm_1")
+    await events.emit("shortlist.created", "agy_A", id="frm_1")
     (first,) = await receiver.wait_for(1)
     assert len(first.headers["webhook-signature"].split(" ")) == 2
     assert first.verifies_with(old) and first.verifies_with(new)
     await asyncio.sleep(1.05)  # the grace period ends
-    await events.emit("firm.created", "agy_A", id="frm_2")
+    await events.emit("shortlist.created", "agy_A", id="frm_2")
     second = (await receiver.wait_for(2))[1]
     assert len(second.headers["webhook-signature"].split(" ")) == 1
     assert second.verifies_with(new) and not second.verifies_with(old)
     # Rotated at once (grace 0): the old secret never signs again.
     newest = (await events.client.post(path, json={"grace_seconds": 0}, headers=AGENCY_A)).json()["secret"]
-    await events.emit("firm.created", "agy_A", id="frm_3")
+    await events.emit("shortlist.created", "agy_A", id="frm_3")
     third = (await receiver.wait_for(3))[2]
     assert third.verifies_with(newest) and not third.verifies_with(new)
 
 
 async def test_restart_mid_way_loses_nothing(events: Events, receiver: Receiver) -> None:
     created = await events.endpoint(receiver.url)
-    emitted = [await events.emit("firm.updated", "agy_A", id=f"frm_{i}") for i in range(10)]
+    emitted = [await events.emit("linkage.created", "agy_A", id=f"frm_{i}") for i in range(10)]
     await receiver.wait_for(1)
     await events.stop()  # mid-way: some sent, some queued, some not even fanned out
     engine = create_engine(events.settings.effective_database_url)  # events written while it is down
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
-            more = [await write_event(session, "firm.updated", {"id": f"frm_late_{i}"}, "agy_A") for i in range(5)]
+            more = [await write_event(session, "linkage.created", {"id": f"frm_late_{i}"}, "agy_A") for i in range(5)]
     finally:
         await engine.dispose()
     await events.start()
@@ -246,14 +271,18 @@ async def test_tenants_never_see_each_others_events_or_endpoints(events: Events,
     try:
         mine = await events.endpoint(receiver.url, AGENCY_A)
         theirs = await events.endpoint(other.url, AGENCY_B)
-        a_events = [await events.emit("firm.created", "agy_A", id=f"frm_a{i}") for i in range(3)]
-        b_events = [await events.emit("firm.created", "agy_B", id=f"frm_b{i}") for i in range(3)]
+        a_events = [await events.emit("shortlist.created", "agy_A", id=f"frm_a{i}") for i in range(3)]
+        b_events = [await events.emit("shortlist.created", "agy_B", id=f"frm_b{i}") for i in range(3)]
         await receiver.wait_for(3)
         await other.wait_for(3)
         await asyncio.sleep(0.1)
         assert {r.webhook_id for r in receiver.received} == set(a_events)
         assert {r.webhook_id for r in other.received} == set(b_events)
         assert all(r.verifies_with(mine["secret"]) for r in receiver.received)
+        public = await events.emit("firm.created", None, id="frm_public")  # registry records: every key reads them
+        await receiver.wait_for(4)
+        await other.wait_for(4)
+        assert receiver.received[3].webhook_id == other.received[3].webhook_id == public
         base = f"{ENDPOINTS}/{theirs['id']}"
         for method, path, body in (
             ("GET", base, None),
@@ -303,7 +332,7 @@ async def test_forbidden_urls_are_422_naming_url(events: Events, url: str, reaso
 async def test_bad_input_and_roles(events: Events, receiver: Receiver) -> None:
     response = await events.client.post(
         ENDPOINTS,
-        json={"url": receiver.url, "event_types": ["firm.created", "firm.exploded", "nope.*"]},
+        json={"url": receiver.url, "event_types": ["shortlist.created", "shortlist.exploded", "nope.*"]},
         headers=AGENCY_A,
     )
     problem = assert_problem(response, 422, field="event_types.1")
@@ -328,13 +357,13 @@ async def test_bad_input_and_roles(events: Events, receiver: Receiver) -> None:
     fresh = AGENCY_A | {"If-Match": '"1"'}
     bad_url = await events.client.patch(path, json={"url": "http://10.1.1.1/"}, headers=fresh)
     assert_problem(bad_url, 422, field="url")
-    updated = await events.client.patch(path, json={"description": "d", "event_types": ["firm.*"]}, headers=fresh)
+    updated = await events.client.patch(path, json={"description": "d", "event_types": ["shortlist.*"]}, headers=fresh)
     assert updated.status_code == 200 and updated.headers["etag"] == '"2"'
-    assert updated.json()["description"] == "d" and updated.json()["event_types"] == ["firm.*"]
+    assert updated.json()["description"] == "d" and updated.json()["event_types"] == ["shortlist.*"]
 
 
 async def test_test_event_replay_and_manual_disable(events: Events, receiver: Receiver) -> None:
-    created = await events.endpoint(receiver.url, types=["firm.created"])
+    created = await events.endpoint(receiver.url, types=["shortlist.created"])
     path = f"{ENDPOINTS}/{created['id']}"
     sent = await events.client.post(f"{path}/test", headers=AGENCY_A)
     assert sent.status_code == 202, sent.text
@@ -348,11 +377,11 @@ async def test_test_event_replay_and_manual_disable(events: Events, receiver: Re
     assert receiver.received[1].webhook_id == test.webhook_id and receiver.received[1].body == test.body
     disabled = await events.client.post(f"{path}/disable", headers=AGENCY_A)
     assert disabled.json()["enabled"] is False
-    await events.emit("firm.created", "agy_A", id="frm_1")
+    await events.emit("shortlist.created", "agy_A", id="frm_1")
     await asyncio.sleep(0.1)
     assert len(receiver.received) == 2
     assert (await events.client.post(f"{path}/enable", headers=AGENCY_A)).json()["enabled"] is True
-    await events.emit("firm.created", "agy_A", id="frm_2")
+    await events.emit("shortlist.created", "agy_A", id="frm_2")
     await receiver.wait_for(3)
     assert receiver.received[2].payload["data"] == {"id": "frm_2"}
     assert (await events.client.delete(path, headers=AGENCY_A)).status_code == 204

@@ -17,16 +17,16 @@ serialised by the database lock, which is safe for the one process SQLite serves
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.common.changefeed import load_cursor, store_cursor
+from services.common.changefeed import load_cursor, lock_sequence, store_cursor
 from services.common.db import is_postgres
 from services.common.hooks import Hook
 from services.common.ids import new_id
@@ -46,7 +46,7 @@ EXCERPT_BYTES = 1024
 # events service connects the handler that emits ``webhook_endpoint.disabled``.
 endpoint_disabled: Hook[[AsyncSession, WebhookEndpoint, str]] = Hook("endpoint_disabled")
 
-CanRead = Callable[[Principal, Any], bool]
+CanRead = Callable[[Principal, Mapping[str, Any]], bool]
 
 
 def type_matches(patterns: Sequence[str], event_type: str) -> bool:
@@ -76,8 +76,7 @@ def new_delivery(endpoint_id: str, event_id: str, event_type: str, body: str, no
 
 async def fan_out(session: AsyncSession, events: Table, cursors: Table, can_read: CanRead, *, batch_size: int) -> int:
     """Queue deliveries for the next events after the stored cursor; how many events were read."""
-    if is_postgres(session):
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FANOUT_LOCK_KEY})
+    await lock_sequence(session, FANOUT_LOCK_KEY)
     after = await load_cursor(session, cursors, FANOUT_FEED)
     rows = (
         await session.execute(select(events).where(events.c.seq > after).order_by(events.c.seq).limit(batch_size))
@@ -87,10 +86,11 @@ async def fan_out(session: AsyncSession, events: Table, cursors: Table, can_read
     endpoints = list((await session.scalars(select(WebhookEndpoint).where(col(WebhookEndpoint.enabled)))).all())
     now = datetime.now(UTC)
     for row in rows:
+        event = row._asdict()
         for endpoint in endpoints:
             if row.created_at < endpoint.created_at or not type_matches(endpoint.event_types, row.type):
                 continue
-            if not can_read(owner_principal(endpoint), row):
+            if not can_read(owner_principal(endpoint), event):
                 continue
             body = event_body(row.type, row.created_at, row.data)
             session.add(new_delivery(endpoint.id, row.id, row.type, body, now))
