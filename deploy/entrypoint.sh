@@ -1,10 +1,10 @@
 #!/bin/sh
 # Container entrypoint: the first argument picks what the container runs.
 #
-#   gateway|registry|matching|reporting COMMAND [ARGS]   python -m <service> COMMAND ...
+#   gateway|registry|matching|reporting|events COMMAND [ARGS]   python -m <service> COMMAND ...
 #                                                         (serve, migrate, demo, principal, ...)
 #   migrate [SERVICE...]      migrate each named service, or every service in the image
-#                             (registry, matching, reporting, gateway: the feed publishers
+#                             (registry, matching, reporting, events, gateway: the feed publishers
 #                             first); each needs its <SERVICE>_DATABASE_URL
 #   healthcheck URL           exit 0 when URL answers 200 (container healthchecks)
 #   services                  list the services this image holds
@@ -15,7 +15,7 @@
 set -eu
 
 APP_DIR=${APP_DIR:-/app}
-ORDER="registry matching reporting gateway"
+ORDER="registry matching reporting events gateway"
 
 module_of() {
     case "$1" in
@@ -27,7 +27,7 @@ module_of() {
 has_service() {
     case "$1" in
         gateway) [ -f "$APP_DIR/gateway/__main__.py" ] ;;
-        registry | matching | reporting) [ -f "$APP_DIR/services/$1/__main__.py" ] ;;
+        registry | matching | reporting | events) [ -f "$APP_DIR/services/$1/__main__.py" ] ;;
         *) return 1 ;;
     esac
 }
@@ -60,7 +60,7 @@ migrate() {
 
 cmd=${1:-}
 case "$cmd" in
-    gateway | registry | matching | reporting)
+    gateway | registry | matching | reporting | events)
         shift
         if ! has_service "$cmd"; then
             echo "entrypoint: this image has no service '$cmd'" >&2

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start the platform locally on SQLite (under ./data) with demo data: the registry,
-# matching, reporting and the gateway in front of them, each as its own process, and
+# matching, reporting, events and the gateway in front of them, each as its own process, and
 # the demo's requests, answers, awards and scorecards written through the gateway in
 # the background once it is ready. Ctrl-C stops them all.
 set -euo pipefail
@@ -31,10 +31,12 @@ $PY -m services.registry migrate
 $PY -m services.registry demo
 $PY -m services.matching migrate
 $PY -m services.reporting migrate
+$PY -m services.events migrate
 $PY -m gateway migrate
 $PY -m services.registry serve --no-migrate & pids+=($!)
 $PY -m services.matching serve --no-migrate & pids+=($!)
 $PY -m services.reporting serve --no-migrate & pids+=($!)
+$PY -m services.events serve --no-migrate & pids+=($!)
 $PY -m gateway serve --no-migrate & pids+=($!)
 # Not one of the platform's processes: when it ends (done, or failed and logged why)
 # the platform runs on. It does nothing when its requests exist already.
@@ -47,5 +49,6 @@ The platform is starting:
   try:           curl -H "Authorization: Bearer \$(cat $KEY_FILE)" http://127.0.0.1:${GATEWAY_PORT:-8000}/v1/clusters
   demo linkages: requests, answers, awards and scorecards load in the background (a line says when)
   indicators:    curl -H "Authorization: Bearer \$(cat $KEY_FILE)" http://127.0.0.1:${GATEWAY_PORT:-8000}/v1/indicators
+  events:        curl -H "Authorization: Bearer \$(cat $KEY_FILE)" http://127.0.0.1:${GATEWAY_PORT:-8000}/v1/events
 MSG
 wait -n "${pids[@]}"

@@ -6,7 +6,7 @@
 #
 #   docker compose exec postgres sh /docker-entrypoint-initdb.d/10-linkages-databases.sh
 set -eu
-for linkages_db in ${LINKAGES_DATABASES:-registry matching reporting gateway}; do
+for linkages_db in ${LINKAGES_DATABASES:-registry matching reporting events gateway}; do
     psql -v ON_ERROR_STOP=1 --username "${POSTGRES_USER:-postgres}" --dbname postgres --quiet \
         --set=db="$linkages_db" --set=owner="${POSTGRES_USER:-postgres}" <<'SQL'
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'owner')

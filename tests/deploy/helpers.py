@@ -9,7 +9,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-PORTS = {"gateway": 8000, "registry": 8001, "matching": 8002, "reporting": 8003}
+PORTS = {"gateway": 8000, "registry": 8001, "matching": 8002, "reporting": 8003, "events": 8004}
 
 
 def image_services() -> list[str]:

@@ -161,7 +161,7 @@ def run_entrypoint(*args: str, env: dict[str, str] | None = None) -> subprocess.
 def test_entrypoint_lists_the_services_and_execs() -> None:
     listed = run_entrypoint("services")
     assert listed.returncode == 0 and listed.stdout.split() == sorted(
-        image_services(), key=["registry", "matching", "reporting", "gateway"].index
+        image_services(), key=["registry", "matching", "reporting", "events", "gateway"].index
     )
     # Anything else runs as given, in place of the shell (exec, no fork): the
     # process the container runtime signals is the command itself.
