@@ -82,6 +82,11 @@ def test_public_addresses_pass() -> None:
         ("http://[fd00:ec2::254]/latest", "metadata"),
         ("http://[::ffff:10.0.0.1]/", "private"),
         ("http://0.0.0.0:80/", "unspecified"),
+        ("http://2130706433/", "loopback"),  # 127.0.0.1 as one number, as resolvers read it
+        ("http://0x7f.0.0.1/", "loopback"),
+        ("http://127.1/", "loopback"),
+        ("http://[::ffff:a9fe:a9fe]/", "metadata"),  # 169.254.169.254, IPv4-mapped
+        ("http://example.com:99999/", "port"),
         ("http://no-such-host.invalid/hooks", "does not resolve"),
     ],
 )

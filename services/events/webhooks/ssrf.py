@@ -85,6 +85,8 @@ class UrlPolicy:
             raise UnsafeUrl("must not hold a user name or password")
         if not parsed.host:
             raise UnsafeUrl("must name a host")
+        if parsed.port is not None and not 1 <= parsed.port <= 65535:
+            raise UnsafeUrl("must have a port from 1 to 65535")
         if parsed.fragment:
             raise UnsafeUrl("must not hold a fragment")
         return parsed
@@ -106,7 +108,7 @@ class UrlPolicy:
         for address in addresses:
             if not self.allows_address(host, address):
                 problem = address_problem(address) or "not allowed"
-                shown = host if host == str(address) else f"{host} ({address})"
+                shown = host[:100] if host == str(address) else f"{host[:100]} ({address})"
                 raise UnsafeUrl(f"{shown} is {problem}; webhooks reach public addresses only")
         return addresses
 
@@ -125,14 +127,14 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise UnsafeUrl(f"the host {host} does not resolve ({exc})") from None
+        raise UnsafeUrl(f"the host {host[:100]} does not resolve ({exc})") from None
     found: list[IPAddress] = []
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         if address not in found:
             found.append(address)
     if not found:
-        raise UnsafeUrl(f"the host {host} does not resolve")
+        raise UnsafeUrl(f"the host {host[:100]} does not resolve")
     return found
 
 
