@@ -176,6 +176,10 @@ async def test_receiver_down_then_up_and_500_then_200(events: Events, receiver: 
     assert log[0]["status_code"] is None and "ConnectError" in log[0]["error"]
     assert [a["status_code"] for a in log[-2:]] == [500, 200]
     assert log[-2]["response_excerpt"] == "answered 500"
+    metrics = (await events.client.get("/metrics")).text
+    assert 'webhook_attempts_total{result="5xx",service="events"} 1.0' in metrics
+    assert 'webhook_attempts_total{result="2xx",service="events"} 1.0' in metrics
+    assert 'webhook_deliveries_pending{service="events"} 0.0' in metrics
 
 
 async def test_410_disables_the_endpoint_and_tells_the_owner(events: Events, receiver: Receiver) -> None:

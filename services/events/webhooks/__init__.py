@@ -22,6 +22,7 @@ from services.events.catalogue import BY_NAME
 from services.events.tables import EVENTS, FEED_CURSORS
 from services.events.visibility import Audience, can_read
 from services.events.webhooks.dispatcher import WebhookDispatcher, create_webhook_client
+from services.events.webhooks.metrics import webhook_metrics
 from services.events.webhooks.queue import CanRead, endpoint_disabled
 from services.events.webhooks.router import router
 from services.events.webhooks.settings import WebhookSettings
@@ -59,6 +60,7 @@ async def run_webhooks(
         events=events,
         cursors=cursors,
         can_read=can_read,
+        metrics=webhook_metrics(app),
     )
     app.state.webhook_dispatcher = dispatcher
     dispatcher.start()

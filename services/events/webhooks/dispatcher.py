@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.events.webhooks.metrics import WebhookMetrics
 from services.events.webhooks.queue import (
     EXCERPT_BYTES,
     LEASE_MARGIN_SECONDS,
@@ -48,8 +49,12 @@ def create_webhook_client(settings: WebhookSettings, policy: UrlPolicy) -> httpx
     )
 
 
-async def send(client: httpx.AsyncClient, job: Job) -> Outcome:
-    """One attempt: sign, POST, read at most 1 kB of the answer."""
+async def send(client: httpx.AsyncClient, job: Job, timeout: float) -> Outcome:
+    """One attempt: sign, POST, read at most 1 kB of the answer, all within ``timeout`` seconds.
+
+    httpx's timeouts bound each phase (connect, each read); ``timeout`` bounds the whole
+    attempt, so a receiver that answers one byte at a time cannot hold it past its lease.
+    """
     attempted_at = datetime.now(UTC)
     timestamp = int(attempted_at.timestamp())
     headers = {
@@ -60,9 +65,12 @@ async def send(client: httpx.AsyncClient, job: Job) -> Outcome:
     }
     started = time.perf_counter()
     try:
-        async with client.stream("POST", job.url, content=job.body, headers=headers) as response:
+        async with (
+            asyncio.timeout(timeout),
+            client.stream("POST", job.url, content=job.body, headers=headers) as response,
+        ):
             excerpt = bytearray()
-            async for chunk in response.aiter_raw():
+            async for chunk in response.aiter_bytes():
                 excerpt += chunk
                 if len(excerpt) >= EXCERPT_BYTES:
                     break
@@ -75,9 +83,9 @@ async def send(client: httpx.AsyncClient, job: Job) -> Outcome:
                 retry_after=retry_after_seconds(response.headers.get("retry-after"), attempted_at),
                 error=None if response.is_success else _status_error(response),
             )
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, TimeoutError) as exc:
         latency = (time.perf_counter() - started) * 1000
-        message = str(exc) or type(exc).__name__
+        message = str(exc) or ("no answer within the timeout" if isinstance(exc, TimeoutError) else type(exc).__name__)
         return Outcome(attempted_at=attempted_at, latency_ms=latency, error=f"{type(exc).__name__}: {message}"[:1000])
 
 
@@ -101,6 +109,7 @@ class WebhookDispatcher:
         events: Table,
         cursors: Table,
         can_read: CanRead,
+        metrics: WebhookMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
@@ -108,6 +117,7 @@ class WebhookDispatcher:
         self.events = events
         self.cursors = cursors
         self.can_read = can_read
+        self.metrics = metrics
         self.lease_seconds = settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS
         self.last_error: str | None = None
         self._wake = asyncio.Event()
@@ -133,7 +143,9 @@ class WebhookDispatcher:
         return len(jobs)
 
     async def _deliver(self, job: Job) -> None:
-        outcome = await send(self.client, job)
+        outcome = await send(self.client, job, self.settings.webhook_timeout_seconds)
+        if self.metrics is not None:
+            self.metrics.observe(outcome.status_code, outcome.latency_ms)
         async with self.sessionmaker() as session, session.begin():
             await record(session, job, outcome, self.settings)
         logger.info(
