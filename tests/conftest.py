@@ -23,7 +23,17 @@ from services.registry.app import MIGRATIONS as REGISTRY_MIGRATIONS
 from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
 from services.reporting.settings import ReportingSettings
-from tests.support import BOOTSTRAP_KEY, POSTGRES_ENV, TEST_SECRET, Backend, Stack, running
+from tests.support import (
+    POSTGRES_ENV,
+    Backend,
+    Stack,
+    events_settings_for,
+    gateway_settings_for,
+    matching_settings_for,
+    registry_settings_for,
+    reporting_settings_for,
+    running,
+)
 
 # The slow tiers `make test-fast` leaves out, then the others; unmarked tests are "core".
 TIERS = ("deploy", "browser", "bench", "fuzz", "redis")
@@ -86,15 +96,7 @@ async def registry_url(backend: Backend) -> str:
 
 @pytest.fixture
 def registry_settings(registry_url: str, tmp_path: Path) -> RegistrySettings:
-    return RegistrySettings(
-        database_url=registry_url,
-        environment="test",
-        principal_secret=TEST_SECRET,
-        data_dir=tmp_path,
-        log_json=False,
-        log_level="WARNING",
-        matching_url="",  # Stack.start points it at matching when matching runs
-    )
+    return registry_settings_for(registry_url, tmp_path)
 
 
 @pytest.fixture
@@ -115,26 +117,7 @@ async def gateway_url(backend: Backend) -> str:
 
 @pytest.fixture
 def gateway_settings(gateway_url: str, tmp_path: Path) -> GatewaySettings:
-    return GatewaySettings(
-        database_url=gateway_url,
-        environment="test",
-        principal_secret=TEST_SECRET,
-        data_dir=tmp_path,
-        log_json=False,
-        log_level="WARNING",
-        bootstrap_api_key=BOOTSTRAP_KEY,
-        registry_url="http://registry",
-        matching_url="http://matching",
-        reporting_url="http://reporting",
-        events_url="http://events",
-        # A loaded CI machine renders a chart in more than the default 10 s; tests of the
-        # deadline itself set their own.
-        upstream_deadline_seconds=30,
-        upstream_read_timeout=30,
-        upstream_retries=1,
-        breaker_failure_threshold=3,
-        breaker_reset_seconds=0.5,
-    )
+    return gateway_settings_for(gateway_url, tmp_path)
 
 
 @pytest.fixture
@@ -156,17 +139,7 @@ async def matching_url(backend: Backend) -> str:
 
 @pytest.fixture
 def matching_settings(matching_url: str, tmp_path: Path) -> MatchingSettings:
-    return MatchingSettings(
-        database_url=matching_url,
-        environment="test",
-        principal_secret=TEST_SECRET,
-        data_dir=tmp_path / "matching",
-        log_json=False,
-        log_level="WARNING",
-        registry_url="http://registry",
-        feed_wait_seconds=1.0,
-        deadline_sweep_seconds=3600,  # tests sweep when they mean to (app.state.deadlines.sweep())
-    )
+    return matching_settings_for(matching_url, tmp_path / "matching")
 
 
 @pytest.fixture
@@ -209,17 +182,7 @@ async def reporting_url(backend: Backend) -> str:
 
 @pytest.fixture
 def reporting_settings(reporting_url: str, tmp_path: Path) -> ReportingSettings:
-    return ReportingSettings(
-        database_url=reporting_url,
-        environment="test",
-        principal_secret=TEST_SECRET,
-        data_dir=tmp_path / "reporting",
-        log_json=False,
-        log_level="WARNING",
-        registry_url="http://registry",
-        matching_url="http://matching",
-        feed_wait_seconds=0.5,
-    )
+    return reporting_settings_for(reporting_url, tmp_path / "reporting")
 
 
 # --- events --------------------------------------------------------------------------
@@ -234,15 +197,4 @@ async def events_url(backend: Backend) -> str:
 
 @pytest.fixture
 def events_settings(events_url: str, tmp_path: Path) -> EventsSettings:
-    return EventsSettings(
-        database_url=events_url,
-        environment="test",
-        principal_secret=TEST_SECRET,
-        data_dir=tmp_path / "events",
-        log_json=False,
-        log_level="WARNING",
-        registry_url="http://registry",
-        matching_url="http://matching",
-        feed_wait_seconds=0.5,
-        webhook_allowed_hosts=["127.0.0.1/32"],  # the tests' webhook receivers
-    )
+    return events_settings_for(events_url, tmp_path / "events")

@@ -19,9 +19,14 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from gateway.settings import GatewaySettings
 from services.common.migrations import upgrade
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
 from services.common.settings import async_database_url
+from services.events.settings import EventsSettings
+from services.matching.settings import MatchingSettings
+from services.registry.settings import RegistrySettings
+from services.reporting.settings import ReportingSettings
 
 # A loaded machine can take seconds to start an app (asgi-lifespan's default is 5 s).
 LIFESPAN_TIMEOUTS = {"startup_timeout": 60, "shutdown_timeout": 60}
@@ -77,6 +82,87 @@ SERVICE = FreshPrincipal(Role.service, "test-service")
 
 def agency_headers(agency_id: str) -> dict[str, str]:
     return principal_headers(Role.agency, agency_id=agency_id, subject=f"key-{agency_id}")
+
+
+# --- settings of each service in tests (the conftest's fixtures, and module-scoped platforms)
+
+
+def registry_settings_for(database_url: str, data_dir: Path) -> RegistrySettings:
+    return RegistrySettings(
+        database_url=database_url,
+        environment="test",
+        principal_secret=TEST_SECRET,
+        data_dir=data_dir,
+        log_json=False,
+        log_level="WARNING",
+        matching_url="",  # Stack.start points it at matching when matching runs
+    )
+
+
+def gateway_settings_for(database_url: str, data_dir: Path) -> GatewaySettings:
+    return GatewaySettings(
+        database_url=database_url,
+        environment="test",
+        principal_secret=TEST_SECRET,
+        data_dir=data_dir,
+        log_json=False,
+        log_level="WARNING",
+        bootstrap_api_key=BOOTSTRAP_KEY,
+        registry_url="http://registry",
+        matching_url="http://matching",
+        reporting_url="http://reporting",
+        events_url="http://events",
+        # A loaded CI machine renders a chart in more than the default 10 s; tests of the
+        # deadline itself set their own.
+        upstream_deadline_seconds=30,
+        upstream_read_timeout=30,
+        upstream_retries=1,
+        breaker_failure_threshold=3,
+        breaker_reset_seconds=0.5,
+    )
+
+
+def matching_settings_for(database_url: str, data_dir: Path) -> MatchingSettings:
+    return MatchingSettings(
+        database_url=database_url,
+        environment="test",
+        principal_secret=TEST_SECRET,
+        data_dir=data_dir,
+        log_json=False,
+        log_level="WARNING",
+        registry_url="http://registry",
+        feed_wait_seconds=1.0,
+        deadline_sweep_seconds=3600,  # tests sweep when they mean to (app.state.deadlines.sweep())
+    )
+
+
+def reporting_settings_for(database_url: str, data_dir: Path) -> ReportingSettings:
+    return ReportingSettings(
+        database_url=database_url,
+        environment="test",
+        principal_secret=TEST_SECRET,
+        data_dir=data_dir,
+        log_json=False,
+        log_level="WARNING",
+        registry_url="http://registry",
+        matching_url="http://matching",
+        feed_wait_seconds=0.5,
+    )
+
+
+def events_settings_for(database_url: str, data_dir: Path) -> EventsSettings:
+    return EventsSettings(
+        database_url=database_url,
+        environment="test",
+        principal_secret=TEST_SECRET,
+        data_dir=data_dir,
+        log_json=False,
+        log_level="WARNING",
+        registry_url="http://registry",
+        matching_url="http://matching",
+        feed_wait_seconds=0.5,
+        webhook_allowed_hosts=["127.0.0.1/32"],  # the tests' webhook receivers
+    )
 
 
 class Backend:
@@ -227,7 +313,7 @@ class Stack:
             registry = await stack.enter_async_context(LifespanManager(registry_app, **LIFESPAN_TIMEOUTS))
             mounts: dict[str, httpx.AsyncBaseTransport] = {"http://registry": httpx.ASGITransport(app=registry.app)}
             upstreams = {"registry": registry.app}
-            apps: dict[str, FastAPI] = {}
+            apps: dict[str, FastAPI] = {"registry": registry_app}
             if matching_settings is not None:
                 matching_app = create_matching(matching_settings, http_mounts=dict(mounts))  # type: ignore[arg-type]
                 apps["matching"] = matching_app

@@ -16,10 +16,19 @@ with ``model_validate(..., strict=False)``.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 INT32_MAX = 2**31 - 1  # PostgreSQL INTEGER, the type of every count column
@@ -113,6 +122,32 @@ def _day_in_range(value: date) -> date:
 
 
 Day = Annotated[date, BeforeValidator(_iso_date), AfterValidator(_day_in_range)]
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: Any) -> Any:
+    # As for dates: lax parsing would read a number as a Unix time, and a time without
+    # an offset is ambiguous; a moment is RFC 3339 text with its offset.
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.fullmatch(value)):
+        return value
+    raise PydanticCustomError(
+        "datetime_format", "Must be an RFC 3339 date-time with its offset, e.g. 2026-12-07T02:00:00Z"
+    )
+
+
+def _moment_in_range(value: datetime) -> datetime:
+    first, last = (datetime.combine(day, datetime.min.time(), UTC) for day in (FIRST_DAY, LAST_DAY))
+    if not first <= value <= last:
+        raise PydanticCustomError(
+            "datetime_range",
+            "Must be a moment from {first} to {last}",
+            {"first": str(FIRST_DAY), "last": str(LAST_DAY)},
+        )
+    return value.astimezone(UTC)
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_moment_in_range)]  # RFC 3339, in UTC
 
 
 class StrictInput(BaseModel):

@@ -36,9 +36,10 @@ from services.common.errors import (
 )
 from services.common.idempotency import IdempotencyDep
 from services.common.ids import new_id
-from services.common.pagination import ListQuery, Page, fetch_page, make_page_params
+from services.common.pagination import Page, fetch_page, make_page_params
 from services.common.principal import Principal, PrincipalDep, Role
 from services.registry.agencies.models import Agency
+from services.registry.schemas import RecordQuery
 from services.registry.tables import RecordColumns, RecordTag, metadata
 
 WRITER_ROLES = (Role.admin, Role.agency)
@@ -127,7 +128,7 @@ class ResourceSpec:
     create: type[BaseModel]
     update: type[BaseModel]
     public: type[BaseModel]
-    query: type[ListQuery]
+    query: type[RecordQuery]
     filters: dict[str, Filter] = field(default_factory=dict)
     tags: Callable[[Any], list[Tag]] = lambda _data: []
     references: Callable[[Any], list[Reference]] = lambda _data: []
@@ -547,8 +548,10 @@ async def remove_record(session: AsyncSession, spec: ResourceSpec, row: RecordCo
     await publish_record(session, spec, row, "deleted")
 
 
-def apply_filters(spec: ResourceSpec, statement: Select[Any], query: ListQuery) -> Select[Any]:
+def apply_filters(spec: ResourceSpec, statement: Select[Any], query: RecordQuery) -> Select[Any]:
     table = spec.table
+    if query.updated_since is not None:  # every record: the same index on updated_at
+        statement = statement.where(table.updated_at >= query.updated_since)  # type: ignore[arg-type]
     for name, rule in spec.filters.items():
         value = getattr(query, name, None)
         if value is None:

@@ -16,8 +16,9 @@ from pydantic import (
     model_validator,
 )
 
-from services.common.bounds import Latitude, Longitude, RecordId, StrictInput, rule_broken
+from services.common.bounds import Latitude, Longitude, Moment, RecordId, StrictInput, rule_broken
 from services.common.codes import CountryCode, SubdivisionCode, subdivision_country
+from services.common.pagination import ListQuery
 
 
 def _distinct(values: list[str]) -> list[str]:
@@ -30,6 +31,17 @@ def DistinctList(item: object, max_items: int = 100) -> object:  # noqa: N802 - 
 
 
 Strict = StrictInput  # every registry input model's base
+
+
+class RecordQuery(ListQuery):
+    """Query parameters of every registry list."""
+
+    updated_since: Moment | None = Field(
+        default=None,
+        description="Only records created or changed at or after this moment (RFC 3339, e.g. "
+        "2026-12-07T02:00:00Z): to sync incrementally. Deletions are not listed; follow the "
+        "`*.deleted` events of GET /v1/events for them.",
+    )
 
 
 class CreateBase(Strict):

@@ -28,7 +28,7 @@ class RecordColumns(RegistryTable):
     agency_id: str = Field(index=True, max_length=40)
     version: int = Field(default=1)
     created_at: datetime = Field(sa_type=UTCDateTime())
-    updated_at: datetime = Field(sa_type=UTCDateTime())
+    updated_at: datetime = Field(sa_type=UTCDateTime(), index=True)  # lists' updated_since
 
 
 class RecordTag(RegistryTable, table=True):

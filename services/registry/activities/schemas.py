@@ -7,8 +7,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from services.common.bounds import Count, Day, FreeText, Name, RecordId, SearchQuery
 from services.common.codes import CountryCode
-from services.common.pagination import ListQuery
-from services.registry.schemas import CreateBase, Place, RecordPublic, Strict, partial
+from services.registry.schemas import CreateBase, Place, RecordPublic, RecordQuery, Strict, partial
 
 
 class ActivityKind(StrEnum):
@@ -64,7 +63,7 @@ class ActivityPublic(RecordPublic, ActivityFields):
     agency_id: str
 
 
-class ActivityQuery(ListQuery):
+class ActivityQuery(RecordQuery):
     kind: ActivityKind | None = None
     programme_id: RecordId | None = None
     cluster_id: RecordId | None = None

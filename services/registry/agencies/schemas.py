@@ -6,8 +6,7 @@ from pydantic import Field
 
 from services.common.bounds import Email, Name, SearchQuery, Url
 from services.common.codes import CountryCode
-from services.common.pagination import ListQuery
-from services.registry.schemas import RecordPublic, Strict, partial
+from services.registry.schemas import RecordPublic, RecordQuery, Strict, partial
 
 
 class AgencyKind(StrEnum):
@@ -38,6 +37,6 @@ class AgencyPublic(RecordPublic, AgencyFields):
     pass
 
 
-class AgencyQuery(ListQuery):
+class AgencyQuery(RecordQuery):
     country: CountryCode | None = None
     q: SearchQuery | None = Field(default=None, description="Text in the name")

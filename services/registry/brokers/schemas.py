@@ -8,8 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from services.common.bounds import Day, Email, Name, RecordId, SearchQuery, line
 from services.common.codes import CountryCode
-from services.common.pagination import ListQuery
-from services.registry.schemas import CreateBase, DistinctList, RecordPublic, partial
+from services.registry.schemas import CreateBase, DistinctList, RecordPublic, RecordQuery, partial
 
 Language = Annotated[line(35, 2), Field(description="A language tag, e.g. es, en, hi")]  # type: ignore[valid-type]
 
@@ -57,7 +56,7 @@ class BrokerPublic(RecordPublic, BrokerFields):
     agency_id: str
 
 
-class BrokerQuery(ListQuery):
+class BrokerQuery(RecordQuery):
     country: CountryCode | None = None
     cluster_id: RecordId | None = None
     status: BrokerStatus | None = Field(

@@ -4,8 +4,7 @@ from pydantic import Field
 
 from services.common.bounds import Count, FreeText, Name, RecordId, SearchQuery, Share, line
 from services.common.codes import CountryCode, IsicCode, SubdivisionCode
-from services.common.pagination import ListQuery
-from services.registry.schemas import CreateBase, Place, RecordPublic, partial
+from services.registry.schemas import CreateBase, Place, RecordPublic, RecordQuery, partial
 
 
 class ClusterFields(CreateBase, Place):
@@ -33,7 +32,7 @@ class ClusterPublic(RecordPublic, ClusterFields):
     agency_id: str
 
 
-class ClusterQuery(ListQuery):
+class ClusterQuery(RecordQuery):
     country: CountryCode | None = None
     subdivision: SubdivisionCode | None = None
     isic: line(4) | None = Field(default=None, description="ISIC code or prefix of the sector")  # type: ignore[valid-type]

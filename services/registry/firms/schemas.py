@@ -20,8 +20,7 @@ from services.common.bounds import (
     rule_broken,
 )
 from services.common.codes import CountryCode, HsCode, IsicCode, SubdivisionCode
-from services.common.pagination import ListQuery
-from services.registry.schemas import CreateBase, DistinctList, Place, RecordPublic, Strict, partial
+from services.registry.schemas import CreateBase, DistinctList, Place, RecordPublic, RecordQuery, Strict, partial
 
 
 class FirmRole(StrEnum):
@@ -113,7 +112,7 @@ class FirmPublic(RecordPublic, FirmFields):
     )
 
 
-class FirmQuery(ListQuery):
+class FirmQuery(RecordQuery):
     country: CountryCode | None = None
     subdivision: SubdivisionCode | None = None
     size_class: SizeClass | None = None

@@ -6,8 +6,7 @@ from pydantic import Field
 
 from services.common.bounds import FreeText, Name, RecordId, SearchQuery, Url
 from services.common.codes import CountryCode, SubdivisionCode
-from services.common.pagination import ListQuery
-from services.registry.schemas import CreateBase, DistinctList, Place, RecordPublic, partial
+from services.registry.schemas import CreateBase, DistinctList, Place, RecordPublic, RecordQuery, partial
 
 
 class InstitutionKind(StrEnum):
@@ -43,7 +42,7 @@ class InstitutionPublic(RecordPublic, InstitutionFields):
     agency_id: str
 
 
-class InstitutionQuery(ListQuery):
+class InstitutionQuery(RecordQuery):
     kind: InstitutionKind | None = None
     country: CountryCode | None = None
     subdivision: SubdivisionCode | None = None

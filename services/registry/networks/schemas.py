@@ -6,8 +6,7 @@ from typing import Annotated, Self
 from pydantic import Field, model_validator
 
 from services.common.bounds import Day, FreeText, Name, RecordId, SearchQuery, rule_broken
-from services.common.pagination import ListQuery
-from services.registry.schemas import CreateBase, RecordPublic, Strict, partial
+from services.registry.schemas import CreateBase, RecordPublic, RecordQuery, Strict, partial
 
 
 class NetworkKind(StrEnum):
@@ -112,7 +111,7 @@ class NetworkPublic(RecordPublic, NetworkFields):
     agency_id: str
 
 
-class NetworkQuery(ListQuery):
+class NetworkQuery(RecordQuery):
     kind: NetworkKind | None = None
     status: NetworkStatus | None = None
     cluster_id: RecordId | None = None

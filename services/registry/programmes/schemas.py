@@ -8,8 +8,7 @@ from pydantic import Field, model_validator
 
 from services.common.bounds import Amount, FreeText, Name, RecordId, SearchQuery, rule_broken
 from services.common.codes import CountryCode, CurrencyCode
-from services.common.pagination import ListQuery
-from services.registry.schemas import CreateBase, RecordPublic, partial
+from services.registry.schemas import CreateBase, RecordPublic, RecordQuery, partial
 
 
 class Phase(StrEnum):
@@ -51,7 +50,7 @@ class ProgrammePublic(RecordPublic, ProgrammeFields):
     agency_id: str
 
 
-class ProgrammeQuery(ListQuery):
+class ProgrammeQuery(RecordQuery):
     country: CountryCode | None = None
     phase: Phase | None = None
     agency_id: RecordId | None = None
