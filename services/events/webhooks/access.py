@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from services.common.errors import Forbidden, NotFound
 from services.common.principal import Principal, Role, owner_key
 from services.events.webhooks.tables import WebhookEndpoint
@@ -51,3 +53,10 @@ def owned(principal: Principal, endpoint: WebhookEndpoint | None, endpoint_id: s
     if endpoint is None or not (principal.is_admin or endpoint.owner == owner_key(principal)):
         raise NotFound(f"No webhook endpoint with id '{endpoint_id}'")
     return endpoint
+
+
+async def owned_endpoint(
+    session: AsyncSession, principal: Principal, endpoint_id: str, *, lock: bool = False
+) -> WebhookEndpoint:
+    """The endpoint ``endpoint_id`` if ``principal`` owns it (``lock``: for update); 404 otherwise."""
+    return owned(principal, await session.get(WebhookEndpoint, endpoint_id, with_for_update=lock), endpoint_id)

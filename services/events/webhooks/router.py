@@ -16,7 +16,7 @@ from services.common.idempotency import IdempotencyDep
 from services.common.ids import new_id
 from services.common.pagination import Page, PageParamsDep, fetch_page
 from services.common.principal import PrincipalDep, owner_key
-from services.events.webhooks.access import owned, owner_columns, require_creator
+from services.events.webhooks.access import owned_endpoint, owner_columns, require_creator
 from services.events.webhooks.deps import DispatcherDep, EventTypesDep, UrlPolicyDep, WebhookSettingsDep
 from services.events.webhooks.schemas import (
     DeliveryPublic,
@@ -110,7 +110,7 @@ async def list_endpoints(session: SessionDep, principal: PrincipalDep, page: Pag
 async def read_endpoint(
     endpoint_id: RecordId, response: Response, session: SessionDep, principal: PrincipalDep
 ) -> EndpointPublic:
-    endpoint = owned(principal, await session.get(WebhookEndpoint, endpoint_id), endpoint_id)
+    endpoint = await owned_endpoint(session, principal, endpoint_id)
     response.headers["ETag"] = version_etag(endpoint.version)
     return public(endpoint)
 
@@ -131,7 +131,7 @@ async def update_endpoint(
     known: EventTypesDep,
     if_match: IfMatchHeader = None,
 ) -> EndpointPublic:
-    endpoint = owned(principal, await session.get(WebhookEndpoint, endpoint_id, with_for_update=True), endpoint_id)
+    endpoint = await owned_endpoint(session, principal, endpoint_id, lock=True)
     check_if_match(if_match, endpoint.version, "webhook endpoint")
     if body.event_types is not None:
         endpoint.event_types = check_event_types(body.event_types, known)
@@ -152,7 +152,7 @@ async def update_endpoint(
     summary="Delete a webhook endpoint, its queued deliveries and their log",
 )
 async def remove_endpoint(endpoint_id: RecordId, session: SessionDep, principal: PrincipalDep) -> Response:
-    endpoint = owned(principal, await session.get(WebhookEndpoint, endpoint_id, with_for_update=True), endpoint_id)
+    endpoint = await owned_endpoint(session, principal, endpoint_id, lock=True)
     await delete_endpoint(session, endpoint)
     return Response(status_code=204)
 
@@ -160,7 +160,7 @@ async def remove_endpoint(endpoint_id: RecordId, session: SessionDep, principal:
 async def _set_enabled(
     endpoint_id: str, enabled: bool, response: Response, session: SessionDep, principal: PrincipalDep
 ) -> EndpointPublic:
-    endpoint = owned(principal, await session.get(WebhookEndpoint, endpoint_id, with_for_update=True), endpoint_id)
+    endpoint = await owned_endpoint(session, principal, endpoint_id, lock=True)
     if endpoint.enabled != enabled:
         endpoint.enabled = enabled
         endpoint.disabled_reason = None if enabled else "Disabled by its owner"
@@ -216,7 +216,7 @@ async def rotate_secret(
     settings: WebhookSettingsDep,
     body: RotateSecret | None = None,
 ) -> EndpointWithSecret:
-    endpoint = owned(principal, await session.get(WebhookEndpoint, endpoint_id, with_for_update=True), endpoint_id)
+    endpoint = await owned_endpoint(session, principal, endpoint_id, lock=True)
     grace = settings.webhook_rotation_grace_seconds
     if body is not None and body.grace_seconds is not None:
         grace = body.grace_seconds
@@ -239,7 +239,7 @@ async def send_test_event(
     dispatcher: DispatcherDep,
     background: BackgroundTasks,
 ) -> DeliveryPublic:
-    endpoint = owned(principal, await session.get(WebhookEndpoint, endpoint_id), endpoint_id)
+    endpoint = await owned_endpoint(session, principal, endpoint_id)
     delivery = queue_test_event(session, endpoint)
     await session.flush()
     _wake(dispatcher, background)
@@ -259,7 +259,7 @@ async def list_deliveries(
     page: PageParamsDep,
     status: Annotated[Literal["pending", "succeeded", "failed"] | None, Query()] = None,
 ) -> Page[DeliveryPublic]:
-    endpoint = owned(principal, await session.get(WebhookEndpoint, endpoint_id), endpoint_id)
+    endpoint = await owned_endpoint(session, principal, endpoint_id)
     statement = select(WebhookDelivery).where(col(WebhookDelivery.endpoint_id) == endpoint.id)
     if status is not None:
         statement = statement.where(col(WebhookDelivery.status) == status)
@@ -276,7 +276,7 @@ async def list_deliveries(
 async def read_delivery(
     endpoint_id: RecordId, delivery_id: RecordId, session: SessionDep, principal: PrincipalDep
 ) -> DeliveryPublic:
-    endpoint = owned(principal, await session.get(WebhookEndpoint, endpoint_id), endpoint_id)
+    endpoint = await owned_endpoint(session, principal, endpoint_id)
     delivery = await find_delivery(session, endpoint, delivery_id)
     return (await delivery_views(session, [delivery]))[0]
 
@@ -296,7 +296,7 @@ async def replay_delivery(
     dispatcher: DispatcherDep,
     background: BackgroundTasks,
 ) -> DeliveryPublic:
-    endpoint = owned(principal, await session.get(WebhookEndpoint, endpoint_id), endpoint_id)
+    endpoint = await owned_endpoint(session, principal, endpoint_id)
     delivery = await find_delivery(session, endpoint, delivery_id)
     requeue(delivery, endpoint)
     await session.flush()
