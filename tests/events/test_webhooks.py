@@ -391,3 +391,23 @@ async def test_test_event_replay_and_manual_disable(events: Events, receiver: Re
     assert receiver.received[2].payload["data"] == {"id": "frm_2"}
     assert (await events.client.delete(path, headers=AGENCY_A)).status_code == 204
     assert_problem(await events.client.get(path, headers=AGENCY_A), 404)
+
+
+async def test_the_guard_checks_again_at_connection_time(events: Events, receiver: Receiver) -> None:
+    """An endpoint registered while its address was allowed is not reached once it is not
+    (as when a host's DNS answer turns internal after registration): the attempt is refused
+    before connecting, and logged."""
+    created = await events.endpoint(receiver.url)
+    await events.stop()
+    events.settings = events.settings.model_copy(update={"webhook_allowed_hosts": []})
+    await events.start()
+    await events.emit("shortlist.created", "agy_A", id="sho_1")
+
+    async def refused() -> bool:
+        deliveries = await events.deliveries(created["id"])
+        return bool(deliveries and deliveries[0]["attempts"] >= 1)
+
+    await events.until(refused)
+    (delivery,) = await events.deliveries(created["id"])
+    assert "BlockedAddress" in delivery["last_error"] and "loopback" in delivery["last_error"]
+    assert receiver.received == []
