@@ -65,7 +65,8 @@ EVENT_TYPES: list[EventType] = [
     ),
     EventType(
         "shortlist.created",
-        "A shortlist was computed and stored. Data: `{id, buyer_firm_id, eligible_count, suppliers}`.",
+        "A shortlist was computed and stored. Data: `{id, buyer_firm_id, eligible_count, listed}` "
+        "(`listed`: how many suppliers it lists).",
         "matching",
         Audience.owner,
     ),
@@ -85,7 +86,8 @@ EVENT_TYPES: list[EventType] = [
     *(
         EventType(
             f"request.{name}",
-            f"{what}. Data: `{{id, shortlist_id, buyer_firm_id, status, previous_status, at, suppliers}}`.",
+            f"{what}. Data: `{{id, shortlist_id, buyer_firm_id, status, previous_status, at, invited}}` "
+            "(`invited`: how many suppliers)" + (", and `awarded_supplier_ids`." if name == "awarded" else "."),
             "matching",
             Audience.owner,
         )

@@ -15,4 +15,3 @@ class EventsSettings(WebhookSettings):  # the EVENTS_WEBHOOK_* settings: service
     matching_url: str = "http://127.0.0.1:8002"
     feed_batch_size: int = 500
     feed_wait_seconds: float = 10.0
-    events_wait_max_seconds: float = 30.0  # the longest ``wait`` a GET /v1/events may ask for

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -222,3 +223,8 @@ def test_the_catalogue_validates_types_by_name() -> None:
     assert refused.value.errors[0].field == "event_types"  # type: ignore[attr-defined]
     assert len({t.name for t in EVENT_TYPES}) == len(BY_NAME) >= 30
     assert all(t.name.count(".") == 1 and t.description for t in EVENT_TYPES)
+
+
+def test_the_guide_names_every_event_type() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text(encoding="utf-8")
+    assert [t.name for t in EVENT_TYPES if f"`{t.name}`" not in guide] == []
