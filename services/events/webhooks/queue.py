@@ -181,8 +181,9 @@ async def disable(session: AsyncSession, endpoint: WebhookEndpoint, reason: str)
 
 async def record(session: AsyncSession, job: Job, outcome: Outcome, settings: WebhookSettings) -> None:
     """Log the attempt and move the delivery on: done, retried later, or failed (maybe disabling)."""
-    delivery = await session.get(WebhookDelivery, job.delivery_id, with_for_update=True)
+    # The endpoint first, as the routes that change or delete it lock it (then its deliveries).
     endpoint = await session.get(WebhookEndpoint, job.endpoint_id, with_for_update=True)
+    delivery = await session.get(WebhookDelivery, job.delivery_id, with_for_update=True)
     if delivery is None or endpoint is None:
         return  # deleted while the attempt was in flight
     now = datetime.now(UTC)
