@@ -411,3 +411,21 @@ async def test_the_guard_checks_again_at_connection_time(events: Events, receive
     (delivery,) = await events.deliveries(created["id"])
     assert "BlockedAddress" in delivery["last_error"] and "loopback" in delivery["last_error"]
     assert receiver.received == []
+
+
+async def test_two_replicas_share_the_queue(events: Events, receiver: Receiver) -> None:
+    """A second events service on the same database: every event delivered, none twice
+    (claims are FOR UPDATE SKIP LOCKED on PostgreSQL, serialised by SQLite's lock there)."""
+    created = await events.endpoint(receiver.url)
+    replica = Events(events.settings)
+    await replica.start()
+    try:
+        emitted = [await events.emit("linkage.created", "agy_A", id=f"lnk_{i}") for i in range(30)]
+        replica.app.state.webhook_dispatcher.wake()
+        await events.until(lambda: _all_received(receiver, emitted))
+        await asyncio.sleep(0.1)
+        ids = [r.webhook_id for r in receiver.received]
+        assert sorted(ids) == sorted(emitted)  # each once
+        assert all(r.verifies_with(created["secret"]) for r in receiver.received)
+    finally:
+        await replica.stop()
