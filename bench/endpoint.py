@@ -262,6 +262,7 @@ def run(size: int, repeat: int, count: int, seed: int, database_url: str | None 
                         "GATEWAY_REGISTRY_URL": urls["registry"],
                         "GATEWAY_MATCHING_URL": urls["matching"],
                         "GATEWAY_REPORTING_URL": "http://127.0.0.1:9",
+                        "GATEWAY_EVENTS_URL": "http://127.0.0.1:9",
                         "GATEWAY_RATE_LIMIT_PER_MINUTE": "100000000",
                         "GATEWAY_RATE_LIMIT_BURST": "100000000",
                     },

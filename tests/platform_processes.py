@@ -1,7 +1,7 @@
 """The whole platform as real processes on fresh PostgreSQL databases.
 
 ``make fuzz`` (``scripts/fuzz.sh``) and the fuzz test run schemathesis against it:
-the registry, matching, reporting and the gateway each under uvicorn, each with a
+the registry, matching, reporting, events and the gateway each under uvicorn, each with a
 database of its own created (and migrated) for the run and dropped after it, and
 API keys of three kinds for the callers. ``python -m tests.platform_processes ENV_FILE`` starts
 it, writes ``FUZZ_URL``, ``FUZZ_ADMIN_KEY``, ``FUZZ_VIEWER_KEY`` and
@@ -29,7 +29,7 @@ import httpx
 from tests.support import POSTGRES_ENV, Backend, free_port
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-SERVICES = ("services.registry", "services.matching", "services.reporting", "gateway")
+SERVICES = ("services.registry", "services.matching", "services.reporting", "services.events", "gateway")
 
 
 @dataclass(frozen=True)
@@ -90,10 +90,13 @@ def running_platform(workdir: Path, admin_url: str | None = None, **env: str) ->
             "GATEWAY_REGISTRY_URL": base["services.registry"],
             "GATEWAY_MATCHING_URL": base["services.matching"],
             "GATEWAY_REPORTING_URL": base["services.reporting"],
+            "GATEWAY_EVENTS_URL": base["services.events"],
             "MATCHING_REGISTRY_URL": base["services.registry"],
             "REGISTRY_MATCHING_URL": base["services.matching"],
             "REPORTING_REGISTRY_URL": base["services.registry"],
             "REPORTING_MATCHING_URL": base["services.matching"],
+            "EVENTS_REGISTRY_URL": base["services.registry"],
+            "EVENTS_MATCHING_URL": base["services.matching"],
             # Fuzzing is not a test of the rate limits: they would only turn examples into 429s.
             "GATEWAY_RATE_LIMIT_PER_MINUTE": "6000000",
             "GATEWAY_RATE_LIMIT_BURST": "1000000",

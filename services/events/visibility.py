@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, true
+from sqlalchemy import ColumnElement, RowMapping, and_, false, or_, true
 
 from services.common.principal import Principal, Role
 from services.matching.ownership import owner_key, reads_all
@@ -38,7 +38,7 @@ class Audience(StrEnum):
     agency = "agency"
 
 
-def can_read(principal: Principal, event: Mapping[str, Any]) -> bool:
+def can_read(principal: Principal, event: Mapping[str, Any] | RowMapping) -> bool:
     """Whether ``principal`` may read ``event`` (a row mapping with ``audience``, ``owner``, ``agency_id``)."""
     if principal.is_admin:
         return True

@@ -389,7 +389,7 @@ async def test_one_merged_openapi_document(stack: Stack) -> None:
     assert "/v1/changes" not in paths and "/readyz" not in paths
     assert set(document["components"]["securitySchemes"]) == {"ApiKey", "ApiKeyHeader"}
     assert "Problem" in document["components"]["schemas"]
-    assert document["info"]["x-unavailable-services"] == ["matching", "reporting"]
+    assert document["info"]["x-unavailable-services"] == ["events", "matching", "reporting"]
     refs = set()
 
     def collect(node: object) -> None:

@@ -31,6 +31,7 @@ class Processes:
             "GATEWAY_REGISTRY_URL": f"http://127.0.0.1:{self.registry_port}",
             "GATEWAY_MATCHING_URL": f"http://127.0.0.1:{free_port()}",
             "GATEWAY_REPORTING_URL": f"http://127.0.0.1:{free_port()}",
+            "GATEWAY_EVENTS_URL": f"http://127.0.0.1:{free_port()}",
             "GATEWAY_BOOTSTRAP_API_KEY": KEY,
             "GATEWAY_BREAKER_RESET_SECONDS": "1",
             "GATEWAY_UPSTREAM_CONNECT_TIMEOUT": "0.5",
