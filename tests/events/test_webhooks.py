@@ -151,8 +151,8 @@ async def test_delivery_is_signed_to_the_standard(events: Events, receiver: Rece
 
 
 async def _status_is(events: Events, endpoint_id: str, *statuses: str) -> bool:
-    found = [d["status"] for d in await events.deliveries(endpoint_id)]
-    return bool(found) and found == list(statuses or found) if not statuses else found == list(statuses)
+    """Whether the endpoint's deliveries are in ``statuses`` (in order)."""
+    return [d["status"] for d in await events.deliveries(endpoint_id)] == list(statuses)
 
 
 async def test_receiver_down_then_up_and_500_then_200(events: Events, receiver: Receiver) -> None:
@@ -429,3 +429,16 @@ async def test_two_replicas_share_the_queue(events: Events, receiver: Receiver) 
         assert all(r.verifies_with(created["secret"]) for r in receiver.received)
     finally:
         await replica.stop()
+
+
+async def test_retry_after_is_honoured(events: Events, receiver: Receiver) -> None:
+    """A 503 with Retry-After: 1 delays the retry by a second, not the schedule's 50 ms."""
+    created = await events.endpoint(receiver.url)
+    receiver.statuses = [503]
+    receiver.headers = {"retry-after": "1"}
+    await events.emit("linkage.created", "agy_A", id="lnk_1")
+    await events.until(lambda: _status_is(events, created["id"], "succeeded"))
+    (delivery,) = await events.deliveries(created["id"])
+    first, second = (datetime.fromisoformat(a["attempted_at"]) for a in delivery["attempt_log"])
+    assert [a["status_code"] for a in delivery["attempt_log"]] == [503, 200]
+    assert (second - first).total_seconds() >= 0.95
