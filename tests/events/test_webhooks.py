@@ -442,3 +442,27 @@ async def test_retry_after_is_honoured(events: Events, receiver: Receiver) -> No
     first, second = (datetime.fromisoformat(a["attempted_at"]) for a in delivery["attempt_log"])
     assert [a["status_code"] for a in delivery["attempt_log"]] == [503, 200]
     assert (second - first).total_seconds() >= 0.95
+
+
+async def test_failures_in_a_row_across_events_disable(events: Events, receiver: Receiver) -> None:
+    """EVENTS_WEBHOOK_DISABLE_AFTER_FAILURES failed attempts in a row, whatever the events,
+    disable the endpoint before any one event's schedule is spent."""
+    await events.stop()
+    events.settings = events.settings.model_copy(
+        update={"webhook_disable_after_failures": 3, "webhook_retry_schedule": "1h"}
+    )
+    await events.start()
+    created = await events.endpoint(receiver.url)
+    receiver.default_status = 500
+    for i in range(3):
+        await events.emit("linkage.created", "agy_A", id=f"lnk_{i}")
+        await receiver.wait_for(i + 1)
+
+    async def disabled() -> bool:
+        response = await events.client.get(f"{ENDPOINTS}/{created['id']}", headers=AGENCY_A)
+        return response.json()["enabled"] is False
+
+    await events.until(disabled)
+    read = (await events.client.get(f"{ENDPOINTS}/{created['id']}", headers=AGENCY_A)).json()
+    assert "3 attempts in a row failed" in read["disabled_reason"]
+    assert [d["status"] for d in await events.deliveries(created["id"])] == ["pending"] * 3  # resume when enabled
