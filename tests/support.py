@@ -164,6 +164,7 @@ def events_settings_for(database_url: str, data_dir: Path) -> EventsSettings:
         registry_url="http://registry",
         matching_url="http://matching",
         feed_wait_seconds=0.5,
+        webhook_allowed_hosts=["127.0.0.1/32"],  # the tests' webhook receivers
     )
 
 

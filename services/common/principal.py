@@ -58,6 +58,21 @@ class Principal(BaseModel):
         return self.is_admin or (self.role is Role.agency and self.agency_id == agency_id)
 
 
+def owner_key(principal: Principal) -> str:
+    """Whose records a principal's writes are: ``firm:<id>``, ``agency:<id>``, ``admin`` or ``key:<subject>``.
+
+    Matching's records and webhook endpoints are owned this way; ids of another owner's
+    records answer 404.
+    """
+    if principal.role is Role.lead_firm:
+        return f"firm:{principal.firm_id}"
+    if principal.role is Role.agency:
+        return f"agency:{principal.agency_id}"
+    if principal.role is Role.admin:
+        return "admin"
+    return f"key:{principal.subject}"
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 

@@ -25,20 +25,25 @@ from services.events.consumer import EventConsumer
 from services.events.router import router as events_router
 from services.events.settings import EventsSettings
 from services.events.tables import metadata
+from services.events.webhooks import background as webhooks_background
+from services.events.webhooks import connect_hooks as connect_webhook_hooks
+from services.events.webhooks import dispatcher_ready
+from services.events.webhooks import router as webhooks_router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION = "0.1.0"
 FEEDS = ("registry", "matching")
 
-ROUTERS: list[APIRouter] = [events_router]
+ROUTERS: list[APIRouter] = [events_router, webhooks_router]
 # Each is entered in the lifespan once the database is open and the feeds are followed
 # (``app.state``: settings, sessionmaker, read_sessionmaker, followers) and exited at shutdown.
 Background = Callable[[FastAPI], AbstractAsyncContextManager[None]]
-BACKGROUND: list[Background] = []
+BACKGROUND: list[Background] = [webhooks_background]
 
 
 def connect_hooks() -> None:
     """Connect other domains' handlers to the events log's hooks (``services/events/hooks.py``)."""
+    connect_webhook_hooks()
 
 
 def create_app(
@@ -95,5 +100,6 @@ def create_app(
             "database": database_ready,
             "registry_feed": feed_ready("registry"),
             "matching_feed": feed_ready("matching"),
+            "webhooks": dispatcher_ready,
         },
     )

@@ -127,6 +127,13 @@ EVENT_TYPES: list[EventType] = [
         "matching",
         Audience.owner,
     ),
+    EventType(
+        "webhook_endpoint.disabled",
+        "One of your webhook endpoints was disabled: it answered 410 Gone, or its deliveries kept failing. "
+        "Fix the receiver, enable the endpoint and replay what failed. Data: `{endpoint_id, url, reason}`.",
+        "events",
+        Audience.owner,
+    ),
 ]
 BY_NAME: dict[str, EventType] = {event_type.name: event_type for event_type in EVENT_TYPES}
 assert len(BY_NAME) == len(EVENT_TYPES), "event type names are unique"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from services.common.settings import ServiceSettings, service_config
+from services.common.settings import service_config
+from services.events.webhooks.settings import WebhookSettings
 
 
-class EventsSettings(ServiceSettings):
+class EventsSettings(WebhookSettings):  # the EVENTS_WEBHOOK_* settings: services/events/webhooks
     model_config = service_config("EVENTS_")
 
     service_name: str = "events"

@@ -16,6 +16,7 @@ from sqlmodel import col
 
 from services.common.errors import Forbidden, NotFound
 from services.common.principal import Principal, Role
+from services.common.principal import owner_key as owner_key  # its home is common; matching imports it from here
 
 WRITERS = (Role.admin, Role.agency, Role.lead_firm, Role.integrator)
 
@@ -24,16 +25,6 @@ class Owned(Protocol):
     id: str
     owner: str
     agency_id: str | None
-
-
-def owner_key(principal: Principal) -> str:
-    if principal.role is Role.lead_firm:
-        return f"firm:{principal.firm_id}"
-    if principal.role is Role.agency:
-        return f"agency:{principal.agency_id}"
-    if principal.role is Role.admin:
-        return "admin"
-    return f"key:{principal.subject}"
 
 
 def require_writer(principal: Principal) -> None:

@@ -93,7 +93,18 @@ class Tenants:
         )
         self.records["/v1/api-keys"], self.supplier_a = supplier_key["id"], bearer(supplier_key["key"])
         await self._imports_and_duplicates()
+        await self._webhook_endpoint()
         return self
+
+    async def _webhook_endpoint(self) -> None:
+        """Lead firm A's webhook endpoint (nothing listens: its deliveries fail, and are logged) and a test delivery."""
+        endpoint = await self.post(
+            "/v1/webhook-endpoints", {"url": "http://127.0.0.1:9/hooks", "event_types": ["linkage.*"]}, self.lead_a
+        )
+        self.records["/v1/webhook-endpoints"] = endpoint["id"]
+        test = await self.client.post(f"/v1/webhook-endpoints/{endpoint['id']}/test", headers=self.lead_a)
+        assert test.status_code == 202, test.text
+        self.records["webhook_delivery"] = test.json()["id"]
 
     async def _request(self, shortlist: dict[str, Any]) -> None:
         """An open request of lead firm A to its shortlist's first supplier, with a bid and a message."""
@@ -181,6 +192,8 @@ class Tenants:
             "job_id": self.records["/v1/imports"],
             "candidate_id": self.records["/v1/duplicates"],
             "merge_id": self.records["/v1/duplicates/merges"],
+            "endpoint_id": self.records["/v1/webhook-endpoints"],
+            "delivery_id": self.records["webhook_delivery"],
             "table": "indicators",
             "chart": "funnel",
             "fmt": "svg",
@@ -485,6 +498,39 @@ async def cursor_of_own_tenant(t: Tenants, method: str, template: str) -> None:
     assert (await t.client.get("/v1/events", params={"after": cursor}, headers=t.lead_b)).status_code == 200
 
 
+WEBHOOK_BODIES = {
+    ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): {"url": "http://127.0.0.1:9/mine-now"},
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): {"grace_seconds": 0},
+}
+
+
+async def webhook_endpoint_private(t: Tenants, method: str, template: str) -> None:
+    """Another buyer or agency reaches nothing of a webhook endpoint or its deliveries (404,
+    as if it did not exist), and it stays as it was."""
+    endpoint = t.path("/v1/webhook-endpoints/{endpoint_id}")
+    before = (await t.client.get(endpoint, headers=t.lead_a)).json()
+    for headers in (t.lead_b, t.agency_b):
+        body = WEBHOOK_BODIES.get((method, template))
+        response = await t.client.request(method, t.path(template), headers=headers | {"If-Match": '"*"'}, json=body)
+        assert response.status_code == 404, response.text
+    assert (await t.client.get(endpoint, headers=t.lead_a)).json() == before
+
+
+async def own_endpoints_only(t: Tenants, method: str, template: str) -> None:
+    for headers in (t.lead_b, t.agency_b):
+        response = await t.client.get(template, headers=headers)
+        assert response.status_code == 200 and response.json()["items"] == [], response.text
+
+
+async def endpoints_for_itself(t: Tenants, method: str, template: str) -> None:
+    """An endpoint another buyer creates is its own: lead firm A does not see it."""
+    created = await t.post(template, {"url": "http://127.0.0.1:9/b", "event_types": ["*"]}, t.lead_b)
+    own = (await t.client.get(template, headers=t.lead_a)).json()["items"]
+    assert created["id"] not in [e["id"] for e in own]
+    deleted = await t.client.delete(f"{template}/{created['id']}", headers=t.lead_b)
+    assert deleted.status_code == 204, deleted.text
+
+
 REGISTRY = [
     "/v1/programmes",
     "/v1/clusters",
@@ -571,6 +617,23 @@ CASES |= {
     ("get", "/v1/events"): own_events_only,
     ("get", "/v1/events/cursor"): cursor_of_own_tenant,
     ("get", "/v1/event-types"): not_tenant_owned,
+    ("post", "/v1/webhook-endpoints"): endpoints_for_itself,
+    ("get", "/v1/webhook-endpoints"): own_endpoints_only,
+    **{
+        (method, f"/v1/webhook-endpoints/{{endpoint_id}}{tail}"): webhook_endpoint_private
+        for method, tail in (
+            ("get", ""),
+            ("patch", ""),
+            ("delete", ""),
+            ("post", "/disable"),
+            ("post", "/enable"),
+            ("post", "/rotate-secret"),
+            ("post", "/test"),
+            ("get", "/deliveries"),
+            ("get", "/deliveries/{delivery_id}"),
+            ("post", "/deliveries/{delivery_id}/replay"),
+        )
+    },
 }
 
 
