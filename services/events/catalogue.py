@@ -52,16 +52,18 @@ EVENT_TYPES: list[EventType] = [
         "firm.merged",
         "A duplicate firm was merged into another: `merged_id` no longer exists (a `firm.deleted` "
         "precedes this event), records that named it now name `survivor_id`. Data: `{merge_id, merged_id, "
-        "survivor_id, agency_id}`. Readable by the agency that merged (and admins), as its merges are.",
+        "survivor_id, agency_id}`. Public like the firms it names: a portal that mirrors firms repoints "
+        "`merged_id` to `survivor_id` (the merge's details stay with the merging agency, at "
+        "`/v1/duplicates/merges`).",
         "registry",
-        Audience.agency,
+        Audience.public,
     ),
     EventType(
         "firm.unmerged",
         "A merge was undone: `merged_id` exists again (a `firm.created` precedes this event). "
-        "Data: `{merge_id, merged_id, survivor_id, agency_id}`. Readable as `firm.merged`.",
+        "Data: `{merge_id, merged_id, survivor_id, agency_id}`. Public, as `firm.merged`.",
         "registry",
-        Audience.agency,
+        Audience.public,
     ),
     EventType(
         "shortlist.created",

@@ -7,14 +7,13 @@ owner's principal fields).
 
 Each event has an ``audience``:
 
-- ``public``: registry records (programmes, clusters, firms, ...). The registry is
-  the shared catalogue: any key reads it, so any key reads their events.
+- ``public``: registry records (programmes, clusters, firms, ...) and firm merges
+  (ids only). The registry is the shared catalogue: any key reads it, so any key
+  reads their events.
 - ``owner``: matching records (shortlists, linkages, requests, scorecards, standards
   matches, certificate alerts). The rule of ``services.matching.ownership``: the
   owner (``firm:<id>``, ``agency:<id>``, ``key:<id>``), admins, viewers of no one
   agency, and a viewer an agency issued for records of that agency.
-- ``agency``: duplicate merges, which only the merging agency's keys (role
-  ``agency``) and admins read through ``/v1/duplicates/merges``.
 
 Suppliers and brokers read the public events only: what the API shows them of
 requests (their invitations) is a view of the buyer's record, not the record.
@@ -26,7 +25,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, and_, false, or_, true
+from sqlalchemy import ColumnElement, RowMapping, and_, or_, true
 
 from services.common.principal import Principal, Role
 from services.matching.ownership import owner_key, reads_all
@@ -35,7 +34,6 @@ from services.matching.ownership import owner_key, reads_all
 class Audience(StrEnum):
     public = "public"
     owner = "owner"
-    agency = "agency"
 
 
 def can_read(principal: Principal, event: Mapping[str, Any] | RowMapping) -> bool:
@@ -45,13 +43,9 @@ def can_read(principal: Principal, event: Mapping[str, Any] | RowMapping) -> boo
     audience = Audience(event["audience"])
     if audience is Audience.public:
         return True
-    if audience is Audience.owner:
-        if reads_all(principal) or event["owner"] == owner_key(principal):
-            return True
-        return principal.role is Role.viewer and event["agency_id"] == principal.agency_id
-    return (
-        principal.role is Role.agency and principal.agency_id is not None and event["agency_id"] == principal.agency_id
-    )
+    if reads_all(principal) or event["owner"] == owner_key(principal):
+        return True
+    return principal.role is Role.viewer and event["agency_id"] == principal.agency_id
 
 
 def readable_events(principal: Principal, table: Any) -> ColumnElement[bool]:
@@ -67,13 +61,4 @@ def readable_events(principal: Principal, table: Any) -> ColumnElement[bool]:
         owned = or_(c.owner == owner_key(principal), c.agency_id == principal.agency_id)
     else:
         owned = c.owner == owner_key(principal)
-    merging = (
-        c.agency_id == principal.agency_id
-        if principal.role is Role.agency and principal.agency_id is not None
-        else false()
-    )
-    return or_(
-        c.audience == Audience.public.value,
-        and_(c.audience == Audience.owner.value, owned),
-        and_(c.audience == Audience.agency.value, merging),
-    )
+    return or_(c.audience == Audience.public.value, and_(c.audience == Audience.owner.value, owned))

@@ -194,7 +194,7 @@ def test_a_registry_update_names_the_fields_that_changed() -> None:
 def test_a_merge_and_its_undo() -> None:
     merge = {"id": "mrg_1", "survivor_id": "frm_1", "merged_id": "frm_2"}
     (merged,), state = events_of("registry", change("firm_merge", "mrg_1", "created", merge), None)
-    assert (merged.type, merged.audience, merged.agency_id) == ("firm.merged", Audience.agency, "agy_a")
+    assert (merged.type, merged.audience, merged.agency_id) == ("firm.merged", Audience.public, "agy_a")
     assert merged.data == {"merge_id": "mrg_1", "merged_id": "frm_2", "survivor_id": "frm_1", "agency_id": "agy_a"}
     (undone,), state = events_of("registry", change("firm_merge", "mrg_1", "deleted", None, version=2), state)
     assert undone.type == "firm.unmerged" and undone.data == merged.data and state is None

@@ -76,15 +76,13 @@ def test_the_rule_itself() -> None:
     lead_a = Principal(subject="k1", role=Role.lead_firm, firm_id="frm_a", agency_id="agy_a")
     mine = {"audience": "owner", "owner": "firm:frm_a", "agency_id": "agy_a"}
     theirs = {"audience": "owner", "owner": "firm:frm_b", "agency_id": "agy_a"}
-    merge = {"audience": "agency", "owner": None, "agency_id": "agy_a"}
     public = {"audience": "public", "owner": None, "agency_id": "agy_b"}
-    assert can_read(lead_a, mine) and not can_read(lead_a, theirs) and not can_read(lead_a, merge)
+    assert can_read(lead_a, mine) and not can_read(lead_a, theirs)
     assert can_read(lead_a, public)
     viewer_a = Principal(subject="k2", role=Role.viewer, agency_id="agy_a")
-    assert can_read(viewer_a, theirs) and not can_read(viewer_a, merge)
+    assert can_read(viewer_a, theirs)
     assert not can_read(Principal(subject="k3", role=Role.viewer, agency_id="agy_b"), theirs)
     assert can_read(Principal(subject="k4", role=Role.viewer), theirs)  # a platform viewer
-    assert can_read(Principal(subject="k5", role=Role.agency, agency_id="agy_a"), merge)
-    assert not can_read(Principal(subject="k6", role=Role.agency), {**merge, "agency_id": None})
+    assert not can_read(Principal(subject="k5", role=Role.agency, agency_id="agy_a"), theirs)  # another owner's
     supplier = Principal(subject="k7", role=Role.supplier, firm_id="frm_a", agency_id="agy_a")
-    assert [can_read(supplier, e) for e in (mine, theirs, merge, public)] == [False, False, False, True]
+    assert [can_read(supplier, e) for e in (mine, theirs, public)] == [False, False, True]
