@@ -57,11 +57,11 @@ class FreshPrincipal(Mapping[str, str]):
     """Headers for a fixed principal, signed anew whenever they are read, so a shared
     constant never expires however long the test session runs."""
 
-    def __init__(self, role: Role, subject: str) -> None:
-        self.role, self.subject = role, subject
+    def __init__(self, role: Role, subject: str, *, agency_id: str | None = None, firm_id: str | None = None) -> None:
+        self.role, self.subject, self.agency_id, self.firm_id = role, subject, agency_id, firm_id
 
     def _headers(self) -> dict[str, str]:
-        return principal_headers(self.role, subject=self.subject)
+        return principal_headers(self.role, subject=self.subject, agency_id=self.agency_id, firm_id=self.firm_id)
 
     def __getitem__(self, key: str) -> str:
         return self._headers()[key]

@@ -7,7 +7,7 @@ under a second; each wait polls with a deadline instead of sleeping a fixed time
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from typing import Any
@@ -26,10 +26,10 @@ from services.events.app import create_app
 from services.events.settings import EventsSettings
 from services.events.tables import EVENTS
 from tests.events.receiver import Receiver
-from tests.support import LIFESPAN_TIMEOUTS, assert_problem, principal_headers
+from tests.support import LIFESPAN_TIMEOUTS, FreshPrincipal, assert_problem, principal_headers
 
-AGENCY_A = principal_headers(Role.agency, agency_id="agy_A", subject="key-agency-a")
-AGENCY_B = principal_headers(Role.agency, agency_id="agy_B", subject="key-agency-b")
+AGENCY_A = FreshPrincipal(Role.agency, "key-agency-a", agency_id="agy_A")
+AGENCY_B = FreshPrincipal(Role.agency, "key-agency-b", agency_id="agy_B")
 ENDPOINTS = "/v1/webhook-endpoints"
 
 
@@ -83,13 +83,13 @@ class Events:
         return event_id
 
     async def endpoint(
-        self, url: str, headers: dict[str, str] = AGENCY_A, types: list[str] | None = None
+        self, url: str, headers: Mapping[str, str] = AGENCY_A, types: list[str] | None = None
     ) -> dict[str, Any]:
         response = await self.client.post(ENDPOINTS, json={"url": url, "event_types": types or ["*"]}, headers=headers)
         assert response.status_code == 201, response.text
         return dict(response.json())
 
-    async def deliveries(self, endpoint_id: str, headers: dict[str, str] = AGENCY_A) -> list[dict[str, Any]]:
+    async def deliveries(self, endpoint_id: str, headers: Mapping[str, str] = AGENCY_A) -> list[dict[str, Any]]:
         response = await self.client.get(f"{ENDPOINTS}/{endpoint_id}/deliveries", headers=headers)
         assert response.status_code == 200, response.text
         return list(response.json()["items"])

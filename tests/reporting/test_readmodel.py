@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import delete, select
@@ -27,7 +28,7 @@ from services.reporting.tables import FEED_CURSORS, metadata
 from tests.registry.helpers import firm_body
 from tests.reporting import expected
 from tests.reporting.dataset import Dataset, caught_up, feed_positions, in_process, last_seq
-from tests.support import LIFESPAN_TIMEOUTS, Backend, assert_problem, principal_headers
+from tests.support import LIFESPAN_TIMEOUTS, Backend, Stack, assert_problem, principal_headers
 
 BOOKKEEPING = {"feed_cursors", "feed_state", "idempotency_keys"}
 
@@ -64,6 +65,14 @@ class Recording(httpx.AsyncBaseTransport):
 async def reporting(settings: ReportingSettings, mounts: dict[str, httpx.AsyncBaseTransport]) -> AsyncIterator[Any]:
     async with LifespanManager(create_app(settings, http_mounts=mounts), **LIFESPAN_TIMEOUTS) as manager:
         yield manager.app
+
+
+@pytest.fixture
+async def dataset(whole_platform: Stack) -> Dataset:
+    """A dataset of this test's own (the conftest's is shared by a module): these tests change it."""
+    data = await Dataset(whole_platform).build()
+    await caught_up(whole_platform)
+    return data
 
 
 def feeds(dataset: Dataset, *, matching: bool = True) -> dict[str, httpx.AsyncBaseTransport]:
