@@ -287,3 +287,32 @@ class ScorecardRecord(FeedRecord):
     status: str
     counts: bool
     created_at: datetime
+
+
+class StandardsMatchRecord(FeedRecord):
+    """A supplier newly meeting saved buyer standards with an alert (``standards_match``)."""
+
+    id: str
+    standards_id: str
+    owner: str
+    agency_id: str | None
+    buyer_firm_id: str | None
+    supplier_id: str
+    score: float
+    rank: int | None
+    criteria: list[dict[str, Any]]
+    matched_at: datetime
+
+
+class CertificateExpiringRecord(FeedRecord):
+    """A certificate of a supplier in an active linkage that expires soon (``certificate_expiring``)."""
+
+    id: str
+    linkage_id: str
+    owner: str
+    agency_id: str | None
+    buyer_firm_id: str | None
+    supplier_id: str
+    scheme: str
+    valid_until: date
+    days_ahead: int

@@ -11,6 +11,7 @@ from pydantic import BaseModel, create_model
 
 from services.common import feeds
 from services.common.feeds import FeedContractError, FeedRecord, FirmRecord, read_record
+from services.matching.alerts.schemas import CertificateExpiringPublic, StandardsMatchPublic
 from services.matching.linkages.schemas import LinkagePublic
 from services.matching.requests.schemas import RequestPublic
 from services.matching.scorecards.schemas import ScorecardPublic
@@ -53,6 +54,8 @@ PUBLISHED: dict[type[FeedRecord], list[type[BaseModel]]] = {
     feeds.LinkageRecord: [LinkagePublic, MatchingChange],
     feeds.RequestRecord: [RequestPublic, MatchingChange, ChangeAgency],
     feeds.ScorecardRecord: [ScorecardPublic, MatchingChange],
+    feeds.StandardsMatchRecord: [StandardsMatchPublic],
+    feeds.CertificateExpiringRecord: [CertificateExpiringPublic],
 }
 
 

@@ -194,12 +194,11 @@ class Postings:
                 max_weights[low + used] = np.maximum.reduceat(weights, indptr[low + used] - start)
             low = high
         unused = BitMap()  # shared by the terms no row holds (most of them in a small delta); never changed
-        terms = []
-        for term in range(vocabulary):
-            rows = indices[indptr[term] : indptr[term + 1]]
-            bitmap = bitmap_of(rows) if len(rows) else unused
+        terms = [unused] * vocabulary  # only the held terms are visited: a small delta holds few
+        for term in np.flatnonzero(np.diff(indptr)).tolist():
+            bitmap = bitmap_of(indices[indptr[term] : indptr[term + 1]])
             bitmap.run_optimize()
-            terms.append(bitmap)
+            terms[term] = bitmap
         repeated = np.flatnonzero(data > 1)  # few: nearly every count is 1
         repeated_terms = np.searchsorted(indptr, repeated, side="right") - 1
         top = int(data.max(initial=0))
