@@ -15,8 +15,9 @@ when the alert asks for the top N. The index only ever narrows; the engine decid
 A supplier *meets* alerted standards when it is eligible under their hard constraints,
 its score is at least ``min_score`` (when set) and, when ``top_n`` is set, it is within the
 exact top N of the standards' shortlist (ties by id, as the engine ranks). A match is a
-transition: the supplier meets the standards after the change and did not before it (its
-previous record, scored over the previous view).
+transition: the supplier's record after the change meets the standards and its record
+before the change did not, both judged against the current view (its text model, and the
+other suppliers it is ranked among).
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class Evaluation:
 class Match:
     alert: Alert
     supplier_id: str
+    version: int  # the supplier's, in the registry
     evaluation: Evaluation
 
 
@@ -257,9 +259,11 @@ def evaluate(
         return None
     rank = None
     if alert.top_n is not None:
-        result = run_query(view, replace(query, limit=alert.top_n))
-        rank = next((i + 1 for i, item in enumerate(result.items) if item.id == supplier_id), None)
-        if rank is None:
+        # Its place among the others of the view's top N + 1, as the engine orders them (score, then id).
+        result = run_query(view, replace(query, limit=alert.top_n + 1))
+        key = (-ranked.score, supplier_id)
+        rank = 1 + sum(1 for item in result.items if item.id != supplier_id and (-item.score, item.id) < key)
+        if rank > alert.top_n:
             return None
     return Evaluation(ranked, weights, rank)
 
@@ -278,14 +282,15 @@ class SupplierChange:
 def reverse_match(
     index: StandardsIndex,
     changes: Sequence[SupplierChange],
-    before: View | None,
-    after: View,
+    view: View,
     on_date: date,
     *,
     naive: bool = False,
 ) -> list[Match]:
-    """The alerted standards each changed supplier meets over ``after`` and did not meet over
-    ``before``; ``naive`` checks every standards, not the index's candidates (the peer)."""
+    """The alerted standards each changed supplier now meets and its previous record did not,
+    both scored with ``view``'s text model and ranked among ``view``'s other suppliers (so a
+    replica's transitions do not depend on how its feed pages split the changes); ``naive``
+    checks every standards, not the index's candidates (the peer)."""
     matches: list[Match] = []
     for change in changes:
         record = change.after
@@ -295,24 +300,24 @@ def reverse_match(
         alerts = [a for a in alerts if a.enabled_at <= change.occurred_at]
         if not alerts:
             continue
-        now_segment = Segment.build([record], after.text)
+        now_segment = Segment.build([record], view.text)
         then_segment: Segment | None = None
         # Standards the previous record could not pass need no look at it.
-        if change.before is None or before is None:
+        if change.before is None:
             could_before: set[str] = set()
         elif naive:
             could_before = set(index.alerts)
         else:
             could_before = {a.standards_id for a in index.candidates(change.before)}
         for alert in alerts:
-            found = evaluate(alert, now_segment, after, index.terms(alert, after.text), on_date, record.id)
+            terms = index.terms(alert, view.text)
+            found = evaluate(alert, now_segment, view, terms, on_date, record.id)
             if found is None:
                 continue
-            if change.before is not None and before is not None and alert.standards_id in could_before:
+            if change.before is not None and alert.standards_id in could_before:
                 if then_segment is None:
-                    then_segment = Segment.build([change.before], before.text)
-                terms = index.terms(alert, before.text)
-                if evaluate(alert, then_segment, before, terms, on_date, record.id) is not None:
+                    then_segment = Segment.build([change.before], view.text)
+                if evaluate(alert, then_segment, view, terms, on_date, record.id) is not None:
                     continue  # it met them already
-            matches.append(Match(alert, record.id, found))
+            matches.append(Match(alert, record.id, change.version, found))
     return matches

@@ -94,11 +94,18 @@ class StandardsWatcher:
         self.index = StandardsIndex()
         self._synced: int | None = None  # matching's outbox sequence the index is current at
         self._pending: list[SupplierChange] = []  # changes of pages applied while the view waits for a rebuild
-        self._pending_before: View | None = None
 
     async def sync(self) -> bool:
         """Bring the index up to matching's own feed (alerts and standards changed by any
-        replica); whether any standards have an alert."""
+        replica); whether any standards have an alert. A database failure is logged and
+        skips the page's alerts: it must not hold the catalogue up."""
+        try:
+            return await self._sync()
+        except Exception as exc:
+            logger.warning("standards_alerts_sync_failed", error=repr(exc))
+            return False
+
+    async def _sync(self) -> bool:
         async with self.sessions() as session:
             last = int(await session.scalar(select(func.coalesce(func.max(OUTBOX.c.seq), 0))) or 0)
             if self._synced is None:
@@ -131,36 +138,27 @@ class StandardsWatcher:
         self._synced = last
         return len(self.index) > 0
 
-    async def supplier_changes(
-        self, changes: Sequence[SupplierChange], before: View | None, after: View | None
-    ) -> None:
-        """Publish the matches of ``changes`` (a page's), from the view ``before`` the page to
-        the view ``after`` it (None while catching up: evaluated with the next view)."""
+    async def supplier_changes(self, changes: Sequence[SupplierChange], view: View | None) -> None:
+        """Publish the matches of ``changes`` (a page's) over ``view``, the view published with
+        them (None while catching up: they are judged over the next one)."""
         try:
-            await self._supplier_changes(changes, before, after)
+            await self._supplier_changes(changes, view)
         except Exception as exc:  # a database hiccup must not stop the catalogue
             logger.warning("standards_alerts_failed", error=repr(exc), suppliers=len(changes))
 
-    async def _supplier_changes(
-        self, changes: Sequence[SupplierChange], before: View | None, after: View | None
-    ) -> None:
-        if not self._pending:
-            self._pending_before = before
+    async def _supplier_changes(self, changes: Sequence[SupplierChange], view: View | None) -> None:
         self._pending += [c for c in changes if c.after is not None and self.index.candidates(c.after)]
-        if after is None or not self._pending:
+        if view is None or not self._pending:
             return
-        pending, before = self._pending, self._pending_before
-        self._pending, self._pending_before = [], None
-        today = self.clock().date()
-        matches = await asyncio.to_thread(reverse_match, self.index, pending, before, after, today)
+        pending, self._pending = self._pending, []
+        matches = await asyncio.to_thread(reverse_match, self.index, pending, view, self.clock().date())
         if matches:
-            versions = {c.supplier_id: c.version for c in pending}
-            await self.publish(matches, versions)
+            await self.publish(matches)
 
-    async def publish(self, matches: Sequence[Match], versions: dict[str, int]) -> int:
-        """Publish ``matches`` (suppliers at ``versions``) not yet published; how many were."""
+    async def publish(self, matches: Sequence[Match]) -> int:
+        """Publish the ``matches`` not yet published (by any replica); how many were."""
         now = self.clock()
-        by_key = {f"{m.alert.standards_id}/{m.supplier_id}/{versions[m.supplier_id]}": m for m in matches}
+        by_key = {f"{m.alert.standards_id}/{m.supplier_id}/{m.version}": m for m in matches}
         ids = {key: new_id("smt") for key in by_key}
         async with self.sessions() as session, session.begin():
             claimed = await claim(session, STANDARDS_MATCH, ids, now)

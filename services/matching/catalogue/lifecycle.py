@@ -37,10 +37,8 @@ class SupplierWatcher(Protocol):
         """Whether the watcher wants the page's changes (e.g. any alerts exist)."""
         ...
 
-    async def supplier_changes(
-        self, changes: Sequence[SupplierChange], before: View | None, after: View | None
-    ) -> None:
-        """``after``: the view published with the page's changes; None while catching up."""
+    async def supplier_changes(self, changes: Sequence[SupplierChange], view: View | None) -> None:
+        """``view``: the view published with the page's changes; None while catching up."""
         ...
 
 
@@ -114,18 +112,22 @@ class CatalogueLifecycle:
                 changes.append((change.entity_id, change.seq, record))
                 firms.append(change)
         watched = self.watcher is not None and bool(firms) and await self.watcher.sync()
-        before_view = self.catalogue.view
         before = await asyncio.to_thread(self.store.records, [c.entity_id for c in firms]) if watched else {}
         published = await self._update(page, changes, schemes)
         if watched and self.watcher is not None:
-            after = {supplier_id: record for supplier_id, _, record in changes}  # the last change of each wins
-            latest = {change.entity_id: change for change in firms}
-            supplier_changes = [
-                SupplierChange(i, c.version, c.occurred_at, before.get(i), after[i]) for i, c in latest.items()
-            ]
-            await self.watcher.supplier_changes(
-                supplier_changes, before_view, self.catalogue.view if published else None
-            )
+            # Each change in feed order, from the record before it: replicas whose pages split
+            # the feed differently see the same transitions.
+            supplier_changes = []
+            for change, (supplier_id, _, record) in zip(firms, changes, strict=True):
+                previous = before.get(supplier_id)
+                supplier_changes.append(
+                    SupplierChange(supplier_id, change.version, change.occurred_at, previous, record)
+                )
+                if record is None:
+                    before.pop(supplier_id, None)
+                else:
+                    before[supplier_id] = record
+            await self.watcher.supplier_changes(supplier_changes, self.catalogue.view if published else None)
 
     async def _update(
         self, page: ChangePage, changes: list[tuple[str, int, SupplierRecord | None]], schemes: list[str]
@@ -165,7 +167,7 @@ class CatalogueLifecycle:
         if self._rebuild_needed or self.catalogue.view is None:
             await self._rebuild(epoch=self._next_epoch())
             if self.watcher is not None:  # changes of the pages caught up with, over the rebuilt view
-                await self.watcher.supplier_changes([], None, self.catalogue.view)
+                await self.watcher.supplier_changes([], self.catalogue.view)
         self.catalogue.loaded.set()
 
     async def _rebuild(self, epoch: int) -> None:
