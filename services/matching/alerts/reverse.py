@@ -244,14 +244,38 @@ class StandardsIndex:
         return found
 
 
+def hard_attributes(record: SupplierRecord) -> tuple[object, ...]:
+    """What hard constraints read of a supplier (soft criteria read its text and performance too)."""
+    r = record
+    return (
+        r.country,
+        r.subdivision,
+        r.latitude,
+        r.longitude,
+        r.size_class,
+        r.isic_codes,
+        r.hs_codes,
+        r.certificates,
+        r.monthly_capacity,
+        r.capacity_unit,
+        r.cluster_ids,
+    )
+
+
+def eligible(alert: Alert, segment: Segment, on_date: date) -> Query | None:
+    """``alert``'s query on ``on_date`` if the one-row ``segment`` is eligible under it (the engine's check)."""
+    query = replace(alert.query, on_date=on_date, include_development=False, development_limit=0)
+    rows, _, _ = segment.candidate_sets(query, BitMap())
+    return query if rows else None
+
+
 def evaluate(
     alert: Alert, segment: Segment, view: View, terms: Terms, on_date: date, supplier_id: str
 ) -> Evaluation | None:
     """Whether the supplier of the one-row ``segment`` (built with ``view``'s text model) meets
     ``alert`` over ``view`` on ``on_date``: its explained score and rank if it does."""
-    query = replace(alert.query, on_date=on_date, include_development=False, development_limit=0)
-    eligible, _, _ = segment.candidate_sets(query, BitMap())
-    if not eligible:
+    query = eligible(alert, segment, on_date)
+    if query is None:
         return None
     weights = query.active_weights(text_active=len(terms[0]) > 0)
     [ranked] = SegmentRanking(segment, query, weights, terms).best(ONE_ROW, 1)
@@ -309,7 +333,13 @@ def reverse_match(
             could_before = set(index.alerts)
         else:
             could_before = {a.standards_id for a in index.candidates(change.before)}
+        # Eligibility reads the hard attributes only: when they are unchanged, standards that ask
+        # for no score or rank were met before exactly when they are met now.
+        same_hard = change.before is not None and hard_attributes(change.before) == hard_attributes(record)
         for alert in alerts:
+            eligibility_only = alert.min_score is None and alert.top_n is None
+            if same_hard and eligibility_only:
+                continue
             terms = index.terms(alert, view.text)
             found = evaluate(alert, now_segment, view, terms, on_date, record.id)
             if found is None:
@@ -317,7 +347,11 @@ def reverse_match(
             if change.before is not None and alert.standards_id in could_before:
                 if then_segment is None:
                     then_segment = Segment.build([change.before], view.text)
-                if evaluate(alert, then_segment, view, terms, on_date, record.id) is not None:
+                if eligibility_only:
+                    met = bool(eligible(alert, then_segment, on_date))
+                else:
+                    met = evaluate(alert, then_segment, view, terms, on_date, record.id) is not None
+                if met:
                     continue  # it met them already
             matches.append(Match(alert, record.id, change.version, found))
     return matches
