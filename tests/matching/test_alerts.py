@@ -318,7 +318,7 @@ def test_the_index_finds_what_every_standards_tested_finds(world: tuple[list[Sup
 
     def meets(alert: Alert, record: SupplierRecord) -> Evaluation | None:
         segment = segments.get(record) or segments.setdefault(record, Segment.build([record], view.text))
-        return evaluate(alert, segment, view, index.terms(alert, view.text), ON, record.id)
+        return evaluate(index, alert, segment, view, ON, record.id)
 
     indexed = found(naive=False)
     assert indexed == found(naive=True)

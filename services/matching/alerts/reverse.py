@@ -32,7 +32,7 @@ from pyroaring import BitMap
 
 from services.common.codes import isic_section_divisions
 from services.common.geo import haversine_km
-from services.matching.catalogue.catalogue import View, run_query
+from services.matching.catalogue.catalogue import ShortlistResult, View, run_query
 from services.matching.catalogue.facets import Facet, supplier_keys
 from services.matching.catalogue.query import Query
 from services.matching.catalogue.ranking import Ranked, SegmentRanking, Terms
@@ -130,6 +130,9 @@ class StandardsIndex:
     _requiring: dict[str, BitMap] = field(default_factory=dict)  # scheme -> standards requiring it
     _excluding: dict[str, BitMap] = field(default_factory=dict)  # supplier id -> standards excluding it
     _terms: dict[tuple[str, int, int], Terms] = field(default_factory=dict)
+    _queries: dict[tuple[str, int, date], Query] = field(default_factory=dict)
+    _fields: dict[tuple[str, int, date], ShortlistResult] = field(default_factory=dict)
+    _fields_of: str | None = None  # the view version ``_fields`` were ranked over
     # Per slot, the range constraints (NaN: none): a necessary check before the engine's exact one.
     _ranges: np.ndarray = field(default_factory=lambda: np.full((0, 4), np.nan))  # lat, lon, km, capacity
     _ranged: BitMap = field(default_factory=BitMap)
@@ -233,6 +236,29 @@ class StandardsIndex:
             fails |= floored & (minimum > capacity * (1 + 1e-9) + 1e-9)
         return BitMap(slots[fails].tolist())
 
+    def query_on(self, alert: Alert, on_date: date) -> Query:
+        """``alert``'s query on ``on_date`` (kept per standards version and day)."""
+        key = (alert.standards_id, alert.version, on_date)
+        found = self._queries.get(key)
+        if found is None:
+            if len(self._queries) > 2 * len(self.alerts) + 1024:
+                self._queries.clear()
+            found = self._queries[key] = replace(alert.query, on_date=on_date)
+        return found
+
+    def leaders(self, alert: Alert, view: View, query: Query) -> ShortlistResult:
+        """The top N + 1 of ``alert``'s standards over ``view`` (kept while the view is current):
+        the field a supplier's score is ranked in."""
+        if self._fields_of != view.version:
+            self._fields.clear()
+            self._fields_of = view.version
+        key = (alert.standards_id, alert.version, query.on_date)
+        found = self._fields.get(key)
+        if found is None:
+            assert alert.top_n is not None
+            found = self._fields[key] = run_query(view, replace(query, limit=alert.top_n + 1))
+        return found
+
     def terms(self, alert: Alert, text: TextModel) -> Terms:
         """The query vector of ``alert``'s description under ``text`` (kept per standards version and model)."""
         key = (alert.standards_id, alert.version, text.epoch)
@@ -262,21 +288,22 @@ def hard_attributes(record: SupplierRecord) -> tuple[object, ...]:
     )
 
 
-def eligible(alert: Alert, segment: Segment, on_date: date) -> Query | None:
+def eligible(index: StandardsIndex, alert: Alert, segment: Segment, on_date: date) -> Query | None:
     """``alert``'s query on ``on_date`` if the one-row ``segment`` is eligible under it (the engine's check)."""
-    query = replace(alert.query, on_date=on_date, include_development=False, development_limit=0)
+    query = index.query_on(alert, on_date)
     rows, _, _ = segment.candidate_sets(query, BitMap())
     return query if rows else None
 
 
 def evaluate(
-    alert: Alert, segment: Segment, view: View, terms: Terms, on_date: date, supplier_id: str
+    index: StandardsIndex, alert: Alert, segment: Segment, view: View, on_date: date, supplier_id: str
 ) -> Evaluation | None:
     """Whether the supplier of the one-row ``segment`` (built with ``view``'s text model) meets
     ``alert`` over ``view`` on ``on_date``: its explained score and rank if it does."""
-    query = eligible(alert, segment, on_date)
+    query = eligible(index, alert, segment, on_date)
     if query is None:
         return None
+    terms = index.terms(alert, view.text)
     weights = query.active_weights(text_active=len(terms[0]) > 0)
     [ranked] = SegmentRanking(segment, query, weights, terms).best(ONE_ROW, 1)
     if alert.min_score is not None and ranked.score < alert.min_score:
@@ -284,7 +311,7 @@ def evaluate(
     rank = None
     if alert.top_n is not None:
         # Its place among the others of the view's top N + 1, as the engine orders them (score, then id).
-        result = run_query(view, replace(query, limit=alert.top_n + 1))
+        result = index.leaders(alert, view, query)
         key = (-ranked.score, supplier_id)
         rank = 1 + sum(1 for item in result.items if item.id != supplier_id and (-item.score, item.id) < key)
         if rank > alert.top_n:
@@ -340,17 +367,16 @@ def reverse_match(
             eligibility_only = alert.min_score is None and alert.top_n is None
             if same_hard and eligibility_only:
                 continue
-            terms = index.terms(alert, view.text)
-            found = evaluate(alert, now_segment, view, terms, on_date, record.id)
+            found = evaluate(index, alert, now_segment, view, on_date, record.id)
             if found is None:
                 continue
             if change.before is not None and alert.standards_id in could_before:
                 if then_segment is None:
                     then_segment = Segment.build([change.before], view.text)
                 if eligibility_only:
-                    met = bool(eligible(alert, then_segment, on_date))
+                    met = bool(eligible(index, alert, then_segment, on_date))
                 else:
-                    met = evaluate(alert, then_segment, view, terms, on_date, record.id) is not None
+                    met = evaluate(index, alert, then_segment, view, on_date, record.id) is not None
                 if met:
                     continue  # it met them already
             matches.append(Match(alert, record.id, change.version, found))
