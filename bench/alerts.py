@@ -3,11 +3,12 @@
     bench/run.sh alerts [--suppliers 100000] [--standards 10000,100000] [--changes 300]
 
 The catalogue is ``catalogue_gen``'s synthetic world; the standards are
-``matching_queries``' selective templates (aimed at under 0.1 %, 0.1 to 1 % and 1 to
-10 % of the catalogue, a third each: a lead firm's sector, products, places,
-certificates, capacity, distance, with and without a description). Broad templates
-(a whole section, a country, everything) are left out: such standards, alerted, would
-name a large share of all suppliers on every change. Half the alerts ask for any newly
+``matching_queries``' templates: ``--mix selective`` (the default) those aimed at under
+0.1 % and at 0.1 to 1 % of the catalogue, half each (a lead firm's sector, products,
+places, certificates, capacity, distance, with and without a description); ``--mix
+wide`` adds a third aimed at 1 to 10 %. Broad templates (a whole section, a country,
+everything) are left out: such standards, alerted, would name a large share of all
+suppliers on every change. Half the alerts ask for any newly
 eligible supplier, a quarter for a minimum score of 0.5, a quarter for a top 10 or 20.
 
 Each change is one supplier, cycling through: a new supplier (no previous record), a
@@ -42,14 +43,15 @@ from services.matching.alerts.reverse import Alert, StandardsIndex, SupplierChan
 from services.matching.catalogue.catalogue import View, build_view  # noqa: E402
 from services.matching.catalogue.records import Certificate, SupplierRecord  # noqa: E402
 
-SELECTIVE = set(BUCKETS[:3])
+MIXES = {"selective": set(BUCKETS[:2]), "wide": set(BUCKETS[:3])}
 ENABLED = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def make_alerts(count: int, seed: int) -> list[Alert]:
-    """``count`` alerted standards from the selective query templates (see the module)."""
+def make_alerts(count: int, seed: int, mix: str = "selective") -> list[Alert]:
+    """``count`` alerted standards from the ``mix`` of query templates (see the module)."""
     rnd = random.Random(seed)
-    queries = [q.query for q in make_queries(count * 4 // 3 + 4, seed) if q.intent in SELECTIVE][:count]
+    aims = MIXES[mix]
+    queries = [q.query for q in make_queries(count * 4 // len(aims) + 4, seed) if q.intent in aims][:count]
     alerts = []
     for i, query in enumerate(queries):
         kind = i % 4
@@ -115,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--standards", default="10000,100000", help="comma-separated counts of alerted standards")
     parser.add_argument("--changes", type=int, default=300, help="supplier changes timed (indexed)")
     parser.add_argument("--naive-changes", type=int, default=30, help="of them, timed naively too")
+    parser.add_argument("--mix", choices=sorted(MIXES), default="selective", help="the standards' templates")
     parser.add_argument("--quick", action="store_true", help="a tiny run (2,000 suppliers, 1,000 standards)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--out", type=Path, default=None, help="the JSON result file")
@@ -127,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     records = generate(args.suppliers, args.seed)
     view = build_view(records, 1, 1)
     print(f"== catalogue of {args.suppliers:,} suppliers built in {time.perf_counter() - started:.1f} s", flush=True)
-    all_alerts = make_alerts(max(sizes), args.seed)
+    all_alerts = make_alerts(max(sizes), args.seed, args.mix)
     changes = make_changes(records, args.changes, args.seed + 1)
     rows = []
     ok = True
@@ -159,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         print(f"   {size:,} standards: done", flush=True)
 
-    print(f"\n### Reverse matching, one supplier change, {args.suppliers:,} suppliers\n")
+    print(f"\n### Reverse matching, one supplier change, {args.suppliers:,} suppliers, {args.mix} standards\n")
     print(
         "| alerted standards | indexed p50 | indexed p99 | naive p50 | naive p99 | candidates a change "
         "| matches a change | same matches |"
@@ -177,7 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     out = args.out or ROOT / "bench" / "results" / f"alerts-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"benchmark": "alerts", "suppliers": args.suppliers, "ok": ok, "sizes": rows}, indent=1))
+    out.write_text(
+        json.dumps(
+            {"benchmark": "alerts", "suppliers": args.suppliers, "mix": args.mix, "ok": ok, "sizes": rows}, indent=1
+        )
+    )
     print(f"\nresults: {out}")
     return 0 if ok else 1
 

@@ -367,17 +367,26 @@ def reverse_match(
             eligibility_only = alert.min_score is None and alert.top_n is None
             if same_hard and eligibility_only:
                 continue
-            found = evaluate(index, alert, now_segment, view, on_date, record.id)
-            if found is None:
-                continue
+            # Standards asking for eligibility only are scored only when they make a match.
+            if eligibility_only:
+                found = None
+                if eligible(index, alert, now_segment, on_date) is None:
+                    continue
+            else:
+                found = evaluate(index, alert, now_segment, view, on_date, record.id)
+                if found is None:
+                    continue
             if change.before is not None and alert.standards_id in could_before:
                 if then_segment is None:
                     then_segment = Segment.build([change.before], view.text)
                 if eligibility_only:
-                    met = bool(eligible(index, alert, then_segment, on_date))
+                    met = eligible(index, alert, then_segment, on_date) is not None
                 else:
                     met = evaluate(index, alert, then_segment, view, on_date, record.id) is not None
                 if met:
                     continue  # it met them already
+            found = found or evaluate(index, alert, now_segment, view, on_date, record.id)
+            if found is None:
+                continue
             matches.append(Match(alert, record.id, change.version, found))
     return matches
