@@ -351,7 +351,7 @@ def reverse_match(
         alerts = [a for a in alerts if a.enabled_at <= change.occurred_at]
         if not alerts:
             continue
-        now_segment = Segment.build([record], view.text)
+        now_segment = Segment.build([record], view.text, verify_text=False)
         then_segment: Segment | None = None
         # Standards the previous record could not pass need no look at it.
         if change.before is None:
@@ -378,7 +378,7 @@ def reverse_match(
                     continue
             if change.before is not None and alert.standards_id in could_before:
                 if then_segment is None:
-                    then_segment = Segment.build([change.before], view.text)
+                    then_segment = Segment.build([change.before], view.text, verify_text=False)
                 if eligibility_only:
                     met = eligible(index, alert, then_segment, on_date) is not None
                 else:
