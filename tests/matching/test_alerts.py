@@ -336,3 +336,43 @@ def test_the_index_finds_what_every_standards_tested_finds(world: tuple[list[Sup
         query = replace(index.alerts[standards_id].query, limit=len(records))
         items = {item.id: item.score for item in run_query(view, query).items}
         assert items[supplier_id] == score
+
+
+def knitter(index: int, quality: float) -> SupplierRecord:
+    return SupplierRecord(
+        id=f"frm{index:03d}",
+        name=f"Knitter {index}",
+        agency_id=None,
+        country="IN",
+        subdivision="IN-TN",
+        latitude=None,
+        longitude=None,
+        size_class="small",
+        isic_codes=("1430",),
+        hs_codes=(),
+        certificates=(),
+        monthly_capacity=None,
+        capacity_unit=None,
+        quality_score=quality,
+        on_time_delivery_rate=None,
+        capabilities="sweaters",
+        cluster_ids=(),
+    )
+
+
+def test_a_kept_top_n_field_is_forgotten_when_a_change_may_move_it() -> None:
+    leader = Alert("bst1", 1, "firm:x", None, "x", Query(on_date=ON, isic_codes=("143",)), None, 1, OLD)
+    index = StandardsIndex()
+    index.put(leader)
+    first, second, third = knitter(1, 0.9), knitter(2, 0.95), knitter(3, 0.92)
+    now = datetime.now(UTC)
+    view = build_view([first], 1, 1)
+    assert [m.supplier_id for m in reverse_match(index, [SupplierChange(first.id, 1, now, None, first)], view, ON)] == [
+        first.id
+    ]  # the field of the top 1 is kept: [first]
+    view = build_view([first, second], 2, 1)  # the same text model's epoch: the field is kept…
+    index.changed([SupplierChange(second.id, 1, now, None, second)])  # …unless a change may move it
+    view = build_view([first, second, third], 3, 1)
+    change = SupplierChange(third.id, 1, now, None, third)
+    index.changed([change])
+    assert reverse_match(index, [change], view, ON) == []  # second leads: third (0.92) is not the top 1

@@ -132,7 +132,7 @@ class StandardsIndex:
     _terms: dict[tuple[str, int, int], Terms] = field(default_factory=dict)
     _queries: dict[tuple[str, int, date], Query] = field(default_factory=dict)
     _fields: dict[tuple[str, int, date], ShortlistResult] = field(default_factory=dict)
-    _fields_of: str | None = None  # the view version ``_fields`` were ranked over
+    _fields_of: int | None = None  # the text model epoch ``_fields`` were ranked with
     # Per slot, the range constraints (NaN: none): a necessary check before the engine's exact one.
     _ranges: np.ndarray = field(default_factory=lambda: np.full((0, 4), np.nan))  # lat, lon, km, capacity
     _ranged: BitMap = field(default_factory=BitMap)
@@ -247,17 +247,39 @@ class StandardsIndex:
         return found
 
     def leaders(self, alert: Alert, view: View, query: Query) -> ShortlistResult:
-        """The top N + 1 of ``alert``'s standards over ``view`` (kept while the view is current):
-        the field a supplier's score is ranked in."""
-        if self._fields_of != view.version:
+        """The top N + 1 of ``alert``'s standards over ``view``: the field a supplier's score is
+        ranked in. Kept across views while ``changed`` is told of every supplier change: a
+        change moves only the fields of the standards its supplier may be eligible for."""
+        if self._fields_of != view.text.epoch:  # a refitted text model moves every text score
             self._fields.clear()
-            self._fields_of = view.version
+            self._fields_of = view.text.epoch
         key = (alert.standards_id, alert.version, query.on_date)
         found = self._fields.get(key)
         if found is None:
             assert alert.top_n is not None
+            if len(self._fields) > len(self.alerts) + 1024:
+                self._fields.clear()
             found = self._fields[key] = run_query(view, replace(query, limit=alert.top_n + 1))
         return found
+
+    def changed(self, changes: Sequence[SupplierChange]) -> None:
+        """Forget the top N fields ``changes`` may move: those of the standards whose categorical
+        constraints the supplier's record before or after passes (a superset of those it is
+        eligible for)."""
+        if not self._fields:
+            return
+        moved: set[str] = set()
+        for change in changes:
+            for record in (change.before, change.after):
+                if record is not None:
+                    moved.update(a.standards_id for a in self.candidates(record) if a.top_n is not None)
+        if moved:
+            for key in [key for key in self._fields if key[0] in moved]:
+                del self._fields[key]
+
+    def forget_leaders(self) -> None:
+        """Forget every kept top N field."""
+        self._fields.clear()
 
     def terms(self, alert: Alert, text: TextModel) -> Terms:
         """The query vector of ``alert``'s description under ``text`` (kept per standards version and model)."""

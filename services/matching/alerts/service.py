@@ -147,6 +147,7 @@ class StandardsWatcher:
             logger.warning("standards_alerts_failed", error=repr(exc), suppliers=len(changes))
 
     async def _supplier_changes(self, changes: Sequence[SupplierChange], view: View | None) -> None:
+        self.index.changed(changes)  # before any field is ranked over a view with them
         self._pending += [c for c in changes if c.after is not None and self.index.candidates(c.after)]
         if view is None or not self._pending:
             return
