@@ -15,6 +15,8 @@ from services.common.app import build_service_app, database_ready, open_database
 from services.common.changefeed import FeedFollower, change_feed_router, feed_metrics
 from services.common.http import create_http_client
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, require_roles, sign_principal
+from services.matching.alerts.router import router as alerts_router
+from services.matching.alerts.service import CertificateSweeper, StandardsWatcher
 from services.matching.catalogue.catalogue import Catalogue
 from services.matching.catalogue.lifecycle import CatalogueLifecycle, snapshot_folder, store_path
 from services.matching.catalogue.store import CatalogueStore
@@ -68,9 +70,12 @@ def create_app(
             store = CatalogueStore(store_path(settings.data_dir))
             stack.callback(store.close)
             app.state.supplier_store = store
+            watcher = StandardsWatcher(app.state.sessionmaker, lambda: app.state.clock())
+            app.state.standards_watcher = watcher
             lifecycle = CatalogueLifecycle(
-                store, snapshots=snapshot_folder(settings.data_dir), delta_limit=settings.delta_limit
+                store, snapshots=snapshot_folder(settings.data_dir), delta_limit=settings.delta_limit, watcher=watcher
             )
+            app.state.lifecycle = lifecycle
             app.state.catalogue = lifecycle.catalogue
             client = create_http_client(
                 connect_timeout=settings.http_connect_timeout,
@@ -85,6 +90,16 @@ def create_app(
             app.state.deadlines = deadlines
             deadlines.start()
             stack.push_async_callback(deadlines.stop)
+            certificates = CertificateSweeper(
+                app.state.sessionmaker,
+                store,
+                lambda: app.state.clock(),
+                days=settings.certificate_expiry_days,
+                interval_seconds=settings.certificate_sweep_seconds,
+            )
+            app.state.certificates = certificates
+            certificates.start()
+            stack.push_async_callback(certificates.stop)
             follower = FeedFollower(
                 name="registry",
                 client=client,
@@ -110,11 +125,15 @@ def create_app(
         routers=[
             shortlists_router,
             standards_router,
+            alerts_router,
             linkages_router,
             requests_router,
             scorecards_router,
             operations,
-            change_feed_router("buyer standards, shortlists, requests, linkages, scorecards and supplier performance"),
+            change_feed_router(
+                "buyer standards and their alerts, shortlists, requests, linkages, scorecards, supplier performance, "
+                "standards matches and expiring certificates"
+            ),
         ],
         readiness={"database": database_ready, "catalogue": catalogue_ready},
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from services.common.settings import ServiceSettings, service_config
 
 
@@ -15,3 +17,5 @@ class MatchingSettings(ServiceSettings):
     feed_wait_seconds: float = 10.0
     delta_limit: int = 5000
     deadline_sweep_seconds: float = 30.0  # how often requests past their deadline are recorded closed
+    certificate_expiry_days: int = Field(default=30, ge=1, le=3650)  # certificate_expiring this many days ahead
+    certificate_sweep_seconds: float = Field(default=3600.0, gt=0)  # how often expiring certificates are looked for

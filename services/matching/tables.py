@@ -180,3 +180,31 @@ class SupplierPerformance(MatchingTable, table=True):
     supplier_agency_id: str | None = Field(default=None, max_length=40)
     body: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))  # None: no scorecards
     version: int = 1
+
+
+class StandardsAlert(MatchingTable, table=True):
+    """An alert on saved buyer standards: publish ``standards_match`` when a supplier newly meets them.
+
+    Its owner is the standards' owner; ``min_score`` and ``top_n`` narrow what counts as meeting them.
+    """
+
+    __tablename__ = "standards_alerts"
+
+    standards_id: str = Field(primary_key=True, max_length=40)
+    min_score: float | None = None
+    top_n: int | None = None
+    enabled_at: datetime = Field(sa_type=UTCDateTime())  # supplier changes before it raise no alert
+    updated_at: datetime = Field(sa_type=UTCDateTime())
+
+
+class AlertPublication(MatchingTable, table=True):
+    """One published alert, by its natural key (``standards_match``: standards, supplier and
+    supplier version; ``certificate_expiring``: linkage, scheme and expiry date), written in the
+    outbox row's transaction: a second replica's insert of the same key does nothing."""
+
+    __tablename__ = "alert_publications"
+
+    kind: str = Field(primary_key=True, max_length=30)
+    key: str = Field(primary_key=True, max_length=200)
+    change_id: str = Field(max_length=40)  # the published change's entity id
+    created_at: datetime = Field(sa_type=UTCDateTime())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import types
 import typing
-from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from pydantic import BaseModel, create_model
 
 from services.common import feeds
 from services.common.feeds import FeedContractError, FeedRecord, FirmRecord, read_record
+from services.matching.alerts.schemas import CertificateExpiringPublic, StandardsMatchPublic
 from services.matching.linkages.schemas import LinkagePublic
 from services.matching.requests.schemas import RequestPublic
 from services.matching.scorecards.schemas import ScorecardPublic
@@ -32,36 +32,6 @@ class MatchingChange(BaseModel):
 
     owner: str
     firm_id: str | None
-
-
-class StandardsMatchChange(BaseModel):
-    """``standards_match`` as issue 19 specifies it (matching's alerts publish it); replace
-    with the publisher's own model once it lands."""
-
-    id: str
-    standards_id: str
-    owner: str
-    agency_id: str | None
-    buyer_firm_id: str | None
-    supplier_id: str
-    score: float
-    rank: int | None
-    criteria: list[dict[str, Any]]
-    matched_at: datetime
-
-
-class CertificateExpiringChange(BaseModel):
-    """``certificate_expiring`` as issue 19 specifies it (as ``StandardsMatchChange``)."""
-
-    id: str
-    linkage_id: str
-    owner: str
-    agency_id: str | None
-    buyer_firm_id: str | None
-    supplier_id: str
-    scheme: str
-    valid_until: date
-    days_ahead: int
 
 
 class ChangeAgency(BaseModel):
@@ -86,8 +56,8 @@ PUBLISHED: dict[type[FeedRecord], list[type[BaseModel]]] = {
     feeds.LinkageRecord: [LinkagePublic, MatchingChange],
     feeds.RequestRecord: [RequestPublic, MatchingChange, ChangeAgency],
     feeds.ScorecardRecord: [ScorecardPublic, MatchingChange],
-    feeds.StandardsMatchRecord: [StandardsMatchChange],
-    feeds.CertificateExpiringRecord: [CertificateExpiringChange],
+    feeds.StandardsMatchRecord: [StandardsMatchPublic],
+    feeds.CertificateExpiringRecord: [CertificateExpiringPublic],
 }
 
 

@@ -295,6 +295,16 @@ async def private_to_owner(t: Tenants, method: str, template: str) -> None:
     assert response.status_code == 404, response.text
 
 
+async def alert_private_to_owner(t: Tenants, method: str, template: str) -> None:
+    """Another buyer neither reads nor changes a buyer's alert on its standards (404), and it stays as it was."""
+    path = t.path(template)
+    own = await t.client.put(path, json={"min_score": 0.5}, headers=t.lead_a)
+    assert own.status_code == 200, own.text
+    response = await t.client.request(method, path, headers=t.lead_b, json={"top_n": 3} if method == "PUT" else None)
+    assert response.status_code == 404, response.text
+    assert (await t.client.get(path, headers=t.lead_a)).json() == own.json()
+
+
 async def own_list_only(t: Tenants, method: str, template: str) -> None:
     response = await t.client.get(template, headers=t.lead_b)
     assert response.status_code == 200 and response.json()["items"] == [], response.text
@@ -564,6 +574,9 @@ CASES |= {
     ("get", "/v1/buyer-standards"): own_list_only,
     ("get", "/v1/buyer-standards/{standards_id}"): private_to_owner,
     ("patch", "/v1/buyer-standards/{standards_id}"): private_to_owner,
+    ("put", "/v1/buyer-standards/{standards_id}/alert"): alert_private_to_owner,
+    ("get", "/v1/buyer-standards/{standards_id}/alert"): alert_private_to_owner,
+    ("delete", "/v1/buyer-standards/{standards_id}/alert"): alert_private_to_owner,
     ("post", "/v1/shortlists"): own_shortlists_from_own_standards,
     ("get", "/v1/shortlists"): own_list_only,
     ("get", "/v1/shortlists/{shortlist_id}"): private_to_owner,

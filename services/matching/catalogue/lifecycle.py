@@ -12,19 +12,34 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 from pyroaring import BitMap
 
-from services.common.changefeed import ChangePage
+from services.common.changefeed import Change, ChangePage
+from services.matching.alerts.reverse import SupplierChange
 from services.matching.catalogue import snapshot
 from services.matching.catalogue.catalogue import Catalogue, View, build_view, with_delta
 from services.matching.catalogue.records import SupplierRecord, supplier_from_firm
 from services.matching.catalogue.store import CatalogueStore
 
 logger = structlog.get_logger(__name__)
+
+
+class SupplierWatcher(Protocol):
+    """Told of the supplier changes of each applied page (``alerts.service.StandardsWatcher``)."""
+
+    async def sync(self) -> bool:
+        """Whether the watcher wants the page's changes (e.g. any alerts exist)."""
+        ...
+
+    async def supplier_changes(self, changes: Sequence[SupplierChange], view: View | None) -> None:
+        """``view``: the view published with the page's changes; None while catching up."""
+        ...
 
 
 @dataclass
@@ -36,6 +51,7 @@ class CatalogueLifecycle:
     snapshots: Path | None = None  # where main segments are saved for fast restarts
     delta_limit: int = 5000
     small_catalogue: int = 1000  # up to this many suppliers every change rebuilds the main segment
+    watcher: SupplierWatcher | None = None  # told of each page's supplier changes (saved-standards alerts)
     _rebuild_needed: bool = False
     _rebuilding: asyncio.Task[None] | None = None
     _publish: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -87,21 +103,45 @@ class CatalogueLifecycle:
     async def _apply(self, page: ChangePage) -> None:
         changes: list[tuple[str, int, SupplierRecord | None]] = []
         schemes: list[str] = []
+        firms: list[Change] = []
         for change in page.items:
             if change.entity == "certification_scheme" and change.op != "deleted":
                 schemes.append(change.entity_id)
             elif change.entity == "firm":
                 record = supplier_from_firm(change.data) if change.op != "deleted" and change.data else None
                 changes.append((change.entity_id, change.seq, record))
+                firms.append(change)
+        watched = self.watcher is not None and bool(firms) and await self.watcher.sync()
+        before = await asyncio.to_thread(self.store.records, [c.entity_id for c in firms]) if watched else {}
+        published = await self._update(page, changes, schemes)
+        if watched and self.watcher is not None:
+            # Each change in feed order, from the record before it: replicas whose pages split
+            # the feed differently see the same transitions.
+            supplier_changes = []
+            for change, (supplier_id, _, record) in zip(firms, changes, strict=True):
+                previous = before.get(supplier_id)
+                supplier_changes.append(
+                    SupplierChange(supplier_id, change.version, change.occurred_at, previous, record)
+                )
+                if record is None:
+                    before.pop(supplier_id, None)
+                else:
+                    before[supplier_id] = record
+            await self.watcher.supplier_changes(supplier_changes, self.catalogue.view if published else None)
+
+    async def _update(
+        self, page: ChangePage, changes: list[tuple[str, int, SupplierRecord | None]], schemes: list[str]
+    ) -> bool:
+        """Store the page's changes, then publish a view with them; whether one was (not while catching up)."""
         await asyncio.to_thread(self.store.apply, changes, page.next_after, schemes)
         self.catalogue.schemes.update(schemes)
         if page.has_more:
             self._rebuild_needed = True  # catching up: one rebuild once the feed is drained
-            return
+            return False
         if self._rebuild_needed or self.catalogue.view is None:
             await self._rebuild(epoch=self._next_epoch())
             self.catalogue.loaded.set()
-            return
+            return True
         current = self.catalogue.view
         delta = dict(current.delta_records)
         for supplier_id, seq, record in changes:
@@ -110,7 +150,7 @@ class CatalogueLifecycle:
             # A small catalogue is rebuilt whole (milliseconds), so its text model knows every word.
             await self._rebuild(epoch=current.text.epoch + 1)
             self.catalogue.loaded.set()
-            return
+            return True
         async with self._publish:
             current = self.catalogue.view
             delta = dict(current.delta_records)
@@ -120,11 +160,14 @@ class CatalogueLifecycle:
         self.catalogue.loaded.set()
         if len(delta) > self.delta_limit and self._rebuilding is None:
             self._rebuilding = asyncio.create_task(self._rebuild(epoch=current.text.epoch + 1))
+        return True
 
     async def caught_up(self) -> None:
         """Called by the follower when a poll found nothing new."""
         if self._rebuild_needed or self.catalogue.view is None:
             await self._rebuild(epoch=self._next_epoch())
+            if self.watcher is not None:  # changes of the pages caught up with, over the rebuilt view
+                await self.watcher.supplier_changes([], self.catalogue.view)
         self.catalogue.loaded.set()
 
     async def _rebuild(self, epoch: int) -> None:

@@ -19,6 +19,7 @@ import array
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import scipy.sparse as sp
@@ -61,8 +62,10 @@ def members(sorted_rows: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     return found
 
 
-def isic_sections() -> list[str]:
-    return [code for code in isic_codes() if code[:1].isalpha()]
+@cache
+def isic_sections() -> tuple[str, ...]:
+    """The ISIC Rev.4 section letters (read once: every segment build asks)."""
+    return tuple(code for code in isic_codes() if code[:1].isalpha())
 
 
 def cell_corners(facets: Iterable[str], kind: Facet, per_degree: int) -> tuple[list[str], np.ndarray]:
@@ -317,7 +320,10 @@ class Segment:
     # -- building -------------------------------------------------------------------
 
     @classmethod
-    def build(cls, suppliers: Sequence[SupplierRecord], text: TextModel) -> Segment:
+    def build(cls, suppliers: Sequence[SupplierRecord], text: TextModel, *, verify_text: bool = True) -> Segment:
+        """A segment of ``suppliers``; ``verify_text=False`` skips checking its text weights
+        against scikit-learn's (every catalogue segment checks them; reverse matching's
+        one-row segments use the same code)."""
         suppliers = sorted(suppliers, key=lambda s: s.id.encode())
         n = len(suppliers)
         id_width = max([len(s.id) for s in suppliers] + [1])
@@ -386,7 +392,8 @@ class Segment:
         postings = Postings.build(
             text.counts(texts) if n else sp.csr_matrix((0, text.vocabulary_size), dtype=np.float32), text.idf
         )
-        postings.verify(text.transform(texts[:VERIFIED_DOCUMENTS]) if n else None)
+        if verify_text:
+            postings.verify(text.transform(texts[:VERIFIED_DOCUMENTS]) if n else None)
         return cls(
             ids=ids,
             id_ranks=id_ranks,

@@ -51,9 +51,28 @@ class TextModel:
         return cls(vectorizer, epoch)
 
     def counts(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """Term counts of ``texts`` (the first step of ``transform``)."""
-        matrix: sp.csr_matrix = CountVectorizer.transform(self.vectorizer, texts)
-        return matrix
+        """Term counts of ``texts`` (the first step of ``transform``); a few texts are counted
+        here, as ``query_vector`` does, without scikit-learn's per-call validation."""
+        if len(texts) > FEW_TEXTS:
+            matrix: sp.csr_matrix = CountVectorizer.transform(self.vectorizer, texts)
+            return matrix
+        vocabulary = self.vectorizer.vocabulary_
+        indptr, indices, data = [0], [], []
+        for text in texts:
+            counts: dict[int, int] = {}
+            for token in self._analyze(text):
+                index = vocabulary.get(token)
+                if index is not None:
+                    counts[index] = counts.get(index, 0) + 1
+            for index in sorted(counts):
+                indices.append(index)
+                data.append(counts[index])
+            indptr.append(len(indices))
+        shape = (len(texts), self.vocabulary_size)
+        return sp.csr_matrix(
+            (np.array(data, dtype=self.vectorizer.dtype), np.array(indices, dtype=np.int32), np.array(indptr)),
+            shape=shape,
+        )
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         matrix: sp.csr_matrix = self.vectorizer.transform(texts)
@@ -92,6 +111,7 @@ class TextModel:
         return indices, data.astype(np.float64)
 
 
+FEW_TEXTS = 8  # up to this many texts are counted without scikit-learn (a delta of one change, an alert's supplier)
 COUNTED_TERMS = 8  # rows are told apart by how many query terms they hold up to this many
 # Above a weight's float32 rounding (2**-24 of it) and the float64 sums: a row's
 # similarity bound from its norm is scaled up by this much to stay above the similarity.
@@ -194,12 +214,11 @@ class Postings:
                 max_weights[low + used] = np.maximum.reduceat(weights, indptr[low + used] - start)
             low = high
         unused = BitMap()  # shared by the terms no row holds (most of them in a small delta); never changed
-        terms = []
-        for term in range(vocabulary):
-            rows = indices[indptr[term] : indptr[term + 1]]
-            bitmap = bitmap_of(rows) if len(rows) else unused
+        terms = [unused] * vocabulary  # only the held terms are visited: a small delta holds few
+        for term in np.flatnonzero(np.diff(indptr)).tolist():
+            bitmap = bitmap_of(indices[indptr[term] : indptr[term + 1]])
             bitmap.run_optimize()
-            terms.append(bitmap)
+            terms[term] = bitmap
         repeated = np.flatnonzero(data > 1)  # few: nearly every count is 1
         repeated_terms = np.searchsorted(indptr, repeated, side="right") - 1
         top = int(data.max(initial=0))

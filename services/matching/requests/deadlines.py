@@ -9,32 +9,29 @@ replica may sweep: each request is settled in its own transaction under a row lo
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 
-import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from services.common.db import is_postgres
+from services.common.periodic import PeriodicSweep
 from services.matching.requests.schemas import RequestStatus
 from services.matching.requests.service import publish_request, settle_deadline
 from services.matching.tables import BuyerRequest
 
-logger = structlog.get_logger(__name__)
 
+class DeadlineSweeper(PeriodicSweep):
+    name = "request_deadlines"
 
-class DeadlineSweeper:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], clock: Callable[[], datetime], interval_seconds: float
     ) -> None:
         self.sessions = sessions
         self.clock = clock
         self.interval_seconds = interval_seconds
-        self._task: asyncio.Task[None] | None = None
 
     async def sweep(self, limit: int = 100) -> int:
         """Settle up to ``limit`` open requests past their deadline; how many were."""
@@ -62,23 +59,3 @@ class DeadlineSweeper:
                 await publish_request(session, row, now)
                 settled += 1
         return settled
-
-    async def run(self) -> None:
-        while True:
-            try:
-                settled = await self.sweep()
-                if settled:
-                    logger.info("request_deadlines_settled", requests=settled)
-            except Exception as exc:  # a database hiccup must not end the sweeping
-                logger.warning("request_deadline_sweep_failed", error=repr(exc))
-            await asyncio.sleep(self.interval_seconds)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="request-deadlines")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

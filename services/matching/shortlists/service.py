@@ -73,7 +73,7 @@ def performance_basis(ranked: Ranked) -> str:
     return f"{scorecards} scorecards from {buyers} buyer{'s' if buyers != 1 else ''}"
 
 
-def _item(rank: int, ranked: Ranked, weights: dict[str, float]) -> ShortlistItem:
+def listed_item(rank: int, ranked: Ranked, weights: dict[str, float]) -> ShortlistItem:
     gap = None
     if ranked.gap is not None:
         gap = GapPublic(
@@ -132,9 +132,9 @@ async def create_shortlist(
         on_date=on_date,
         weights={c: round(w, 9) for c, w in result.weights.items()},
         eligible_count=result.eligible_count,
-        items=[_item(i + 1, r, result.weights) for i, r in enumerate(result.items)],
+        items=[listed_item(i + 1, r, result.weights) for i, r in enumerate(result.items)],
         development_count=result.development_count if request.include_development else None,
-        development=[_item(i + 1, r, result.weights) for i, r in enumerate(result.development)]
+        development=[listed_item(i + 1, r, result.weights) for i, r in enumerate(result.development)]
         if request.include_development
         else None,
         took_ms=round(result.seconds * 1000, 3),

@@ -1,0 +1,195 @@
+"""Reverse matching: one supplier change against N saved standards with alerts.
+
+    bench/run.sh alerts [--suppliers 100000] [--standards 10000,100000] [--changes 300]
+
+The catalogue is ``catalogue_gen``'s synthetic world; the standards are
+``matching_queries``' templates: ``--mix selective`` (the default) those aimed at under
+0.1 % and at 0.1 to 1 % of the catalogue, half each (a lead firm's sector, products,
+places, certificates, capacity, distance, with and without a description); ``--mix
+wide`` adds a third aimed at 1 to 10 %. Broad templates (a whole section, a country,
+everything) are left out: such standards, alerted, would name a large share of all
+suppliers on every change. Half the alerts ask for any newly
+eligible supplier, a quarter for a minimum score of 0.5, a quarter for a top 10 or 20.
+
+Each change is one supplier, cycling through: a new supplier (no previous record), a
+soft change (its quality score) and a hard change (one more certificate, a 50 % larger
+capacity). The indexed reverse matching (``alerts.reverse.reverse_match``) is timed on
+every change, the naive peer (every standards checked with the same engine calls) on
+the first ``--naive-changes``; both must find the same matches. Prints Markdown tables
+and writes ``bench/results/alerts-*.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make the repository importable
+    sys.path.insert(0, str(ROOT))
+
+from bench.catalogue_gen import DEFAULT_SEED, REF_DATE, generate  # noqa: E402
+from bench.matching_queries import BUCKETS, make_queries  # noqa: E402
+from services.matching.alerts.reverse import Alert, StandardsIndex, SupplierChange, reverse_match  # noqa: E402
+from services.matching.catalogue.catalogue import View, build_view  # noqa: E402
+from services.matching.catalogue.records import Certificate, SupplierRecord  # noqa: E402
+
+MIXES = {"selective": set(BUCKETS[:2]), "wide": set(BUCKETS[:3])}
+ENABLED = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def make_alerts(count: int, seed: int, mix: str = "selective") -> list[Alert]:
+    """``count`` alerted standards from the ``mix`` of query templates (see the module)."""
+    rnd = random.Random(seed)
+    aims = MIXES[mix]
+    queries = [q.query for q in make_queries(count * 4 // len(aims) + 4, seed) if q.intent in aims][:count]
+    alerts = []
+    for i, query in enumerate(queries):
+        kind = i % 4
+        top_n = rnd.choice((10, 20)) if kind == 3 else None
+        alerts.append(
+            Alert(
+                standards_id=f"bst{i:07d}",
+                version=1,
+                owner=f"firm:buyer{i % 997}",
+                agency_id=None,
+                firm_id=f"buyer{i % 997}",
+                query=replace(query, limit=top_n or 1, include_development=False, development_limit=0),
+                min_score=0.5 if kind == 2 else None,
+                top_n=top_n,
+                enabled_at=ENABLED,
+            )
+        )
+    return alerts
+
+
+def make_changes(records: list[SupplierRecord], count: int, seed: int) -> list[SupplierChange]:
+    rnd = random.Random(seed)
+    now = datetime.now(UTC)
+    changes = []
+    for i in range(count):
+        record = records[rnd.randrange(len(records))]
+        kind = i % 3
+        if kind == 0:
+            changes.append(SupplierChange(record.id, 1, now, None, record))
+        elif kind == 1:
+            quality = round(rnd.uniform(0.3, 1.0), 4)
+            changes.append(SupplierChange(record.id, 2, now, replace(record, quality_score=quality), record))
+        else:
+            scheme = rnd.choice(("iso-9001", "iso-14001", "oeko-tex-100", "gots", "haccp", "fssc-22000"))
+            grown = replace(
+                record,
+                certificates=(*record.certificates, Certificate(scheme, None, None)),
+                monthly_capacity=record.monthly_capacity * 1.5 if record.monthly_capacity else 500.0,
+            )
+            changes.append(SupplierChange(record.id, 2, now, record, grown))
+    return changes
+
+
+def timed(
+    index: StandardsIndex, changes: list[SupplierChange], view: View, naive: bool
+) -> tuple[list[float], list[Any]]:
+    seconds, found = [], []
+    for change in changes:
+        started = time.perf_counter()
+        index.changed([change])  # as matching does for each page: forget the top N fields it may move
+        matches = reverse_match(index, [change], view, REF_DATE, naive=naive)
+        seconds.append(time.perf_counter() - started)
+        found.append(sorted((m.alert.standards_id, m.evaluation.ranked.score, m.evaluation.rank) for m in matches))
+    return seconds, found
+
+
+def ms(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q) * 1000) if values else float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suppliers", type=int, default=100_000, help="catalogue size")
+    parser.add_argument("--standards", default="10000,100000", help="comma-separated counts of alerted standards")
+    parser.add_argument("--changes", type=int, default=300, help="supplier changes timed (indexed)")
+    parser.add_argument("--naive-changes", type=int, default=30, help="of them, timed naively too")
+    parser.add_argument("--mix", choices=sorted(MIXES), default="selective", help="the standards' templates")
+    parser.add_argument("--quick", action="store_true", help="a tiny run (2,000 suppliers, 1,000 standards)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--out", type=Path, default=None, help="the JSON result file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.suppliers, args.standards, args.changes, args.naive_changes = 2000, "1000", 30, 5
+    sizes = [int(s) for s in args.standards.split(",")]
+
+    started = time.perf_counter()
+    records = generate(args.suppliers, args.seed)
+    view = build_view(records, 1, 1)
+    print(f"== catalogue of {args.suppliers:,} suppliers built in {time.perf_counter() - started:.1f} s", flush=True)
+    all_alerts = make_alerts(max(sizes), args.seed, args.mix)
+    changes = make_changes(records, args.changes, args.seed + 1)
+    rows = []
+    ok = True
+    for size in sizes:
+        index = StandardsIndex()
+        began = time.perf_counter()
+        for alert in all_alerts[:size]:
+            index.put(alert)
+        indexing = time.perf_counter() - began
+        reverse_match(index, changes, view, REF_DATE)  # warm the query vectors, as a running service has them
+        index.forget_leaders()  # but not the top N fields: each is ranked when a change first needs it
+        indexed, found = timed(index, changes, view, naive=False)
+        naive, naive_found = timed(index, changes[: args.naive_changes], view, naive=True)
+        agree = naive_found == found[: len(naive_found)]
+        ok = ok and agree
+        candidates = [len(index.candidates(c.after)) for c in changes if c.after is not None]
+        row = {
+            "standards": size,
+            "changes": len(changes),
+            "indexing_s": indexing,
+            "indexed_p50_ms": ms(indexed, 50),
+            "indexed_p99_ms": ms(indexed, 99),
+            "naive_changes": len(naive),
+            "naive_p50_ms": ms(naive, 50),
+            "naive_p99_ms": ms(naive, 99),
+            "candidates_mean": float(np.mean(candidates)),
+            "matches_mean": float(np.mean([len(f) for f in found])),
+            "agree": agree,
+        }
+        rows.append(row)
+        print(f"   {size:,} standards: done", flush=True)
+
+    print(f"\n### Reverse matching, one supplier change, {args.suppliers:,} suppliers, {args.mix} standards\n")
+    print(
+        "| alerted standards | indexed p50 | indexed p99 | naive p50 | naive p99 | candidates a change "
+        "| matches a change | same matches |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for r in rows:
+        print(
+            f"| {r['standards']:,} | {r['indexed_p50_ms']:.2f} ms | {r['indexed_p99_ms']:.2f} ms "
+            f"| {r['naive_p50_ms']:.1f} ms | {r['naive_p99_ms']:.1f} ms | {r['candidates_mean']:.1f} "
+            f"| {r['matches_mean']:.2f} | {'yes' if r['agree'] else 'NO'} |"
+        )
+    print(
+        f"\n{len(changes)} changes timed indexed, the first {rows[0]['naive_changes']} naively "
+        "(every standards through the same engine calls)."
+    )
+    out = args.out or ROOT / "bench" / "results" / f"alerts-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {"benchmark": "alerts", "suppliers": args.suppliers, "mix": args.mix, "ok": ok, "sizes": rows}, indent=1
+        )
+    )
+    print(f"\nresults: {out}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

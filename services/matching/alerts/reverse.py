@@ -1,0 +1,414 @@
+"""Reverse matching: which saved standards with an alert does one changed supplier now meet?
+
+Testing every standards for every supplier change is linear in the standards; instead
+``StandardsIndex`` keeps, per categorical hard constraint, the standards that name each
+value, under the catalogue's own facet keys (``facets.Facet``): ISIC codes and prefixes
+(and section letters), HS codes and prefixes, countries and subdivisions, clusters, size
+classes, required certification schemes and excluded suppliers. A supplier's keys select
+the standards whose every categorical constraint it may pass (roaring bitmaps of standards
+slots: a union per dimension, one difference each), and only those candidates are checked
+exactly by the engine itself: the supplier as a one-row ``Segment`` built with the view's
+text model, ``Segment.candidate_sets`` for eligibility (certificate validity, capacity,
+distance…), ``SegmentRanking.best`` for its explained score and ``run_query`` for its rank
+when the alert asks for the top N. The index only ever narrows; the engine decides.
+
+A supplier *meets* alerted standards when it is eligible under their hard constraints,
+its score is at least ``min_score`` (when set) and, when ``top_n`` is set, it is within the
+exact top N of the standards' shortlist (ties by id, as the engine ranks). A match is a
+transition: the supplier's record after the change meets the standards and its record
+before the change did not, both judged against the current view (its text model, and the
+other suppliers it is ranked among).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from functools import cache
+
+import numpy as np
+from pyroaring import BitMap
+
+from services.common.codes import isic_section_divisions
+from services.common.geo import haversine_km
+from services.matching.catalogue.catalogue import ShortlistResult, View, run_query
+from services.matching.catalogue.facets import Facet, supplier_keys
+from services.matching.catalogue.query import Query
+from services.matching.catalogue.ranking import Ranked, SegmentRanking, Terms
+from services.matching.catalogue.records import SupplierRecord
+from services.matching.catalogue.segment import Segment, isic_sections
+from services.matching.catalogue.text import TextModel
+
+ONE_ROW = np.zeros(1, dtype=np.int64)
+RANGE_MARGIN_KM = 1.0  # the index's distance check leaves closer calls to the engine
+# The any-of dimensions a standards may constrain, by the prefix of their facet keys.
+DIMENSIONS = {
+    Facet.isic.value: "isic",
+    Facet.hs.value: "hs",
+    Facet.country.value: "place",
+    Facet.subdivision.value: "place",
+    Facet.cluster.value: "cluster",
+    Facet.size_class.value: "size",
+}
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Alerted standards as reverse matching reads them (``query``'s date is set per check)."""
+
+    standards_id: str
+    version: int
+    owner: str
+    agency_id: str | None
+    firm_id: str | None
+    query: Query
+    min_score: float | None
+    top_n: int | None
+    enabled_at: datetime
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A supplier meeting alerted standards: its explained score, and its rank when asked for."""
+
+    ranked: Ranked
+    weights: dict[str, float]
+    rank: int | None
+
+
+@dataclass(frozen=True)
+class Match:
+    alert: Alert
+    supplier_id: str
+    version: int  # the supplier's, in the registry
+    evaluation: Evaluation
+
+
+@cache
+def _division_sections() -> dict[str, str]:
+    return {division: section for section in isic_sections() for division in isic_section_divisions(section)}
+
+
+def standards_keys(query: Query) -> dict[str, list[str]]:
+    """The facet keys of each any-of dimension ``query`` constrains (a supplier must hold one)."""
+    keys: dict[str, list[str]] = {}
+    if query.isic_codes:
+        keys["isic"] = Facet.isic.keys(query.isic_codes)  # section letters are keys of their own
+    if query.hs_codes:
+        keys["hs"] = Facet.hs.keys(query.hs_codes)
+    if query.countries or query.subdivisions:
+        narrowed = {s.split("-", 1)[0] for s in query.subdivisions}
+        keys["place"] = Facet.country.keys(c for c in query.countries if c not in narrowed)
+        keys["place"] += Facet.subdivision.keys(query.subdivisions)
+    if query.cluster_ids:
+        keys["cluster"] = Facet.cluster.keys(query.cluster_ids)
+    if query.size_classes:
+        keys["size"] = Facet.size_class.keys(query.size_classes)
+    return keys
+
+
+def record_keys(record: SupplierRecord) -> list[str]:
+    """The facet keys of ``record`` that standards may name (with its ISIC sections)."""
+    keys = supplier_keys(record, "", float("nan"))
+    sections = _division_sections()
+    keys.update(Facet.isic.key(sections[code[:2]]) for code in record.isic_codes if code[:2] in sections)
+    return [key for key in keys if key.split(":", 1)[0] in DIMENSIONS]
+
+
+@dataclass
+class StandardsIndex:
+    """The alerted standards, indexed by their categorical hard constraints (see the module)."""
+
+    alerts: dict[str, Alert] = field(default_factory=dict)
+    _slot: dict[str, int] = field(default_factory=dict)
+    _by_slot: list[str | None] = field(default_factory=list)
+    _free: list[int] = field(default_factory=list)
+    _live: BitMap = field(default_factory=BitMap)
+    _postings: dict[str, BitMap] = field(default_factory=dict)  # facet key -> standards naming it
+    _constrained: dict[str, BitMap] = field(default_factory=dict)  # dimension -> standards constraining it
+    _requiring: dict[str, BitMap] = field(default_factory=dict)  # scheme -> standards requiring it
+    _excluding: dict[str, BitMap] = field(default_factory=dict)  # supplier id -> standards excluding it
+    _terms: dict[tuple[str, int, int], Terms] = field(default_factory=dict)
+    _queries: dict[tuple[str, int, date], Query] = field(default_factory=dict)
+    _fields: dict[tuple[str, int, date], ShortlistResult] = field(default_factory=dict)
+    _fields_of: int | None = None  # the text model epoch ``_fields`` were ranked with
+    # Per slot, the range constraints (NaN: none): a necessary check before the engine's exact one.
+    _ranges: np.ndarray = field(default_factory=lambda: np.full((0, 4), np.nan))  # lat, lon, km, capacity
+    _ranged: BitMap = field(default_factory=BitMap)
+
+    def __len__(self) -> int:
+        return len(self.alerts)
+
+    def put(self, alert: Alert) -> None:
+        """Add ``alert``, or replace the alert on the same standards."""
+        self.remove(alert.standards_id)
+        slot = self._free.pop() if self._free else len(self._by_slot)
+        if slot == len(self._by_slot):
+            self._by_slot.append(None)
+        self._by_slot[slot] = alert.standards_id
+        self._slot[alert.standards_id] = slot
+        self.alerts[alert.standards_id] = alert
+        self._live.add(slot)
+        query = alert.query
+        distance = query.max_distance_km if query.has_point else None
+        if distance is not None or query.min_monthly_capacity is not None:
+            if slot >= len(self._ranges):
+                grown = np.full((max(64, 2 * len(self._ranges)), 4), np.nan)
+                grown[: len(self._ranges)] = self._ranges
+                self._ranges = grown
+            self._ranges[slot] = (
+                query.latitude if distance is not None else np.nan,
+                query.longitude if distance is not None else np.nan,
+                distance if distance is not None else np.nan,
+                query.min_monthly_capacity if query.min_monthly_capacity is not None else np.nan,
+            )
+            self._ranged.add(slot)
+        for slot_sets, keys in self._memberships(alert):
+            for key in keys:
+                slot_sets.setdefault(key, BitMap()).add(slot)
+
+    def remove(self, standards_id: str) -> None:
+        alert = self.alerts.pop(standards_id, None)
+        if alert is None:
+            return
+        slot = self._slot.pop(standards_id)
+        self._by_slot[slot] = None
+        self._free.append(slot)
+        self._live.discard(slot)
+        self._ranged.discard(slot)
+        for slot_sets, keys in self._memberships(alert):
+            for key in keys:
+                slots = slot_sets[key]
+                slots.discard(slot)
+                if not slots:
+                    del slot_sets[key]
+
+    def _memberships(self, alert: Alert) -> Iterable[tuple[dict[str, BitMap], Iterable[str]]]:
+        keys = standards_keys(alert.query)
+        yield self._postings, [key for dimension in keys.values() for key in dimension]
+        yield self._constrained, keys
+        yield self._requiring, set(alert.query.required_certifications)
+        yield self._excluding, set(alert.query.exclude_ids)
+
+    def candidates(self, record: SupplierRecord) -> list[Alert]:
+        """The alerts whose categorical constraints ``record`` may pass: a superset of those it meets."""
+        chosen = self._live.copy()
+        hits: dict[str, list[BitMap]] = {}
+        for key in record_keys(record):
+            slots = self._postings.get(key)
+            if slots is not None:
+                hits.setdefault(DIMENSIONS[key.split(":", 1)[0]], []).append(slots)
+        for dimension, constrained in self._constrained.items():
+            found = hits.get(dimension)
+            chosen -= constrained - BitMap.union(*found) if found else constrained
+            if not chosen:
+                return []
+        held = {certificate.scheme for certificate in record.certificates}
+        for scheme, requiring in self._requiring.items():
+            if scheme not in held:
+                chosen -= requiring
+        excluding = self._excluding.get(record.id)
+        if excluding is not None:
+            chosen -= excluding
+        ranged = chosen & self._ranged
+        if ranged:
+            chosen -= self._out_of_range(record, ranged)
+        return [self.alerts[standards_id] for standards_id in (self._by_slot[slot] for slot in chosen) if standards_id]
+
+    def _out_of_range(self, record: SupplierRecord, ranged: BitMap) -> BitMap:
+        """The slots of ``ranged`` whose maximum distance or minimum capacity ``record`` surely
+        fails (by a margin: the engine decides the close calls)."""
+        slots = np.fromiter(ranged, dtype=np.int64, count=len(ranged))
+        lat, lon, km, minimum = self._ranges[slots].T
+        fails = np.zeros(len(slots), dtype=bool)
+        distanced = ~np.isnan(km)
+        if record.latitude is None or record.longitude is None:
+            fails |= distanced  # without coordinates no distance is within
+        elif distanced.any():
+            far = haversine_km(lat[distanced], lon[distanced], record.latitude, record.longitude)
+            fails[distanced] = far > km[distanced] + RANGE_MARGIN_KM
+        capacity = record.monthly_capacity
+        floored = ~np.isnan(minimum)
+        if capacity is None:
+            fails |= floored & (minimum > 0)
+        else:
+            fails |= floored & (minimum > capacity * (1 + 1e-9) + 1e-9)
+        return BitMap(slots[fails].tolist())
+
+    def query_on(self, alert: Alert, on_date: date) -> Query:
+        """``alert``'s query on ``on_date`` (kept per standards version and day)."""
+        key = (alert.standards_id, alert.version, on_date)
+        found = self._queries.get(key)
+        if found is None:
+            if len(self._queries) > 2 * len(self.alerts) + 1024:
+                self._queries.clear()
+            found = self._queries[key] = replace(alert.query, on_date=on_date)
+        return found
+
+    def leaders(self, alert: Alert, view: View, query: Query) -> ShortlistResult:
+        """The top N + 1 of ``alert``'s standards over ``view``: the field a supplier's score is
+        ranked in. Kept across views while ``changed`` is told of every supplier change: a
+        change moves only the fields of the standards its supplier may be eligible for."""
+        if self._fields_of != view.text.epoch:  # a refitted text model moves every text score
+            self._fields.clear()
+            self._fields_of = view.text.epoch
+        key = (alert.standards_id, alert.version, query.on_date)
+        found = self._fields.get(key)
+        if found is None:
+            assert alert.top_n is not None
+            if len(self._fields) > len(self.alerts) + 1024:
+                self._fields.clear()
+            found = self._fields[key] = run_query(view, replace(query, limit=alert.top_n + 1))
+        return found
+
+    def changed(self, changes: Sequence[SupplierChange]) -> None:
+        """Forget the top N fields ``changes`` may move: those of the standards whose categorical
+        constraints the supplier's record before or after passes (a superset of those it is
+        eligible for)."""
+        if not self._fields:
+            return
+        moved: set[str] = set()
+        for change in changes:
+            for record in (change.before, change.after):
+                if record is not None:
+                    moved.update(a.standards_id for a in self.candidates(record) if a.top_n is not None)
+        if moved:
+            for key in [key for key in self._fields if key[0] in moved]:
+                del self._fields[key]
+
+    def forget_leaders(self) -> None:
+        """Forget every kept top N field."""
+        self._fields.clear()
+
+    def terms(self, alert: Alert, text: TextModel) -> Terms:
+        """The query vector of ``alert``'s description under ``text`` (kept per standards version and model)."""
+        key = (alert.standards_id, alert.version, text.epoch)
+        found = self._terms.get(key)
+        if found is None:
+            if len(self._terms) > 4 * len(self.alerts) + 1024:
+                self._terms.clear()
+            found = self._terms[key] = text.query_vector(alert.query.description)
+        return found
+
+
+def hard_attributes(record: SupplierRecord) -> tuple[object, ...]:
+    """What hard constraints read of a supplier (soft criteria read its text and performance too)."""
+    r = record
+    return (
+        r.country,
+        r.subdivision,
+        r.latitude,
+        r.longitude,
+        r.size_class,
+        r.isic_codes,
+        r.hs_codes,
+        r.certificates,
+        r.monthly_capacity,
+        r.capacity_unit,
+        r.cluster_ids,
+    )
+
+
+def eligible(index: StandardsIndex, alert: Alert, segment: Segment, on_date: date) -> Query | None:
+    """``alert``'s query on ``on_date`` if the one-row ``segment`` is eligible under it (the engine's check)."""
+    query = index.query_on(alert, on_date)
+    rows, _, _ = segment.candidate_sets(query, BitMap())
+    return query if rows else None
+
+
+def evaluate(
+    index: StandardsIndex, alert: Alert, segment: Segment, view: View, on_date: date, supplier_id: str
+) -> Evaluation | None:
+    """Whether the supplier of the one-row ``segment`` (built with ``view``'s text model) meets
+    ``alert`` over ``view`` on ``on_date``: its explained score and rank if it does."""
+    query = eligible(index, alert, segment, on_date)
+    if query is None:
+        return None
+    terms = index.terms(alert, view.text)
+    weights = query.active_weights(text_active=len(terms[0]) > 0)
+    [ranked] = SegmentRanking(segment, query, weights, terms).best(ONE_ROW, 1)
+    if alert.min_score is not None and ranked.score < alert.min_score:
+        return None
+    rank = None
+    if alert.top_n is not None:
+        # Its place among the others of the view's top N + 1, as the engine orders them (score, then id).
+        result = index.leaders(alert, view, query)
+        key = (-ranked.score, supplier_id)
+        rank = 1 + sum(1 for item in result.items if item.id != supplier_id and (-item.score, item.id) < key)
+        if rank > alert.top_n:
+            return None
+    return Evaluation(ranked, weights, rank)
+
+
+@dataclass(frozen=True)
+class SupplierChange:
+    """A supplier as a feed page changed it: its record before and after (None: none, or not a supplier)."""
+
+    supplier_id: str
+    version: int
+    occurred_at: datetime
+    before: SupplierRecord | None
+    after: SupplierRecord | None
+
+
+def reverse_match(
+    index: StandardsIndex,
+    changes: Sequence[SupplierChange],
+    view: View,
+    on_date: date,
+    *,
+    naive: bool = False,
+) -> list[Match]:
+    """The alerted standards each changed supplier now meets and its previous record did not,
+    both scored with ``view``'s text model and ranked among ``view``'s other suppliers (so a
+    replica's transitions do not depend on how its feed pages split the changes); ``naive``
+    checks every standards, not the index's candidates (the peer)."""
+    matches: list[Match] = []
+    for change in changes:
+        record = change.after
+        if record is None:
+            continue
+        alerts = list(index.alerts.values()) if naive else index.candidates(record)
+        alerts = [a for a in alerts if a.enabled_at <= change.occurred_at]
+        if not alerts:
+            continue
+        now_segment = Segment.build([record], view.text, verify_text=False)
+        then_segment: Segment | None = None
+        # Standards the previous record could not pass need no look at it.
+        if change.before is None:
+            could_before: set[str] = set()
+        elif naive:
+            could_before = set(index.alerts)
+        else:
+            could_before = {a.standards_id for a in index.candidates(change.before)}
+        # Eligibility reads the hard attributes only: when they are unchanged, standards that ask
+        # for no score or rank were met before exactly when they are met now.
+        same_hard = change.before is not None and hard_attributes(change.before) == hard_attributes(record)
+        for alert in alerts:
+            eligibility_only = alert.min_score is None and alert.top_n is None
+            if same_hard and eligibility_only:
+                continue
+            # Standards asking for eligibility only are scored only when they make a match.
+            if eligibility_only:
+                found = None
+                if eligible(index, alert, now_segment, on_date) is None:
+                    continue
+            else:
+                found = evaluate(index, alert, now_segment, view, on_date, record.id)
+                if found is None:
+                    continue
+            if change.before is not None and alert.standards_id in could_before:
+                if then_segment is None:
+                    then_segment = Segment.build([change.before], view.text, verify_text=False)
+                if eligibility_only:
+                    met = eligible(index, alert, then_segment, on_date) is not None
+                else:
+                    met = evaluate(index, alert, then_segment, view, on_date, record.id) is not None
+                if met:
+                    continue  # it met them already
+            found = found or evaluate(index, alert, now_segment, view, on_date, record.id)
+            if found is None:
+                continue
+            matches.append(Match(alert, record.id, change.version, found))
+    return matches
