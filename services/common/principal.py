@@ -93,6 +93,11 @@ def sign_principal(principal: Principal, secret: str, *, ttl_seconds: int = 60, 
     return f"{_VERSION}.{payload}.{_signature(secret, payload)}"
 
 
+def service_headers(service: str, secret: str) -> dict[str, str]:
+    """The principal header of ``service`` calling another service (a feed follower, say)."""
+    return {PRINCIPAL_HEADER: sign_principal(Principal(subject=service, role=Role.service), secret)}
+
+
 def verify_principal(header: str, secret: str, *, max_age_seconds: int = 300, now: float | None = None) -> Principal:
     """The principal in a header value; Unauthorized if forged, malformed or expired."""
     current = time.time() if now is None else now

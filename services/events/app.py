@@ -20,7 +20,7 @@ from fastapi import APIRouter, FastAPI
 from services.common.app import build_service_app, database_ready, open_database
 from services.common.changefeed import FeedFollower, feed_metrics, feed_ready
 from services.common.http import create_http_client
-from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
+from services.common.principal import service_headers
 from services.events.consumer import EventConsumer
 from services.events.router import router as events_router
 from services.events.settings import EventsSettings
@@ -54,8 +54,7 @@ def create_app(
     connect_hooks()
 
     def service_principal() -> dict[str, str]:
-        principal = Principal(subject="events", role=Role.service)
-        return {PRINCIPAL_HEADER: sign_principal(principal, settings.principal_secret.get_secret_value())}
+        return service_headers("events", settings.principal_secret.get_secret_value())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

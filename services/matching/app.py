@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from services.common.app import build_service_app, database_ready, open_database
 from services.common.changefeed import FeedFollower, change_feed_router, feed_metrics
 from services.common.http import create_http_client
-from services.common.principal import PRINCIPAL_HEADER, Principal, Role, require_roles, sign_principal
+from services.common.principal import Role, require_roles, service_headers
 from services.matching.alerts.router import router as alerts_router
 from services.matching.alerts.service import CertificateSweeper, StandardsWatcher
 from services.matching.catalogue.catalogue import Catalogue
@@ -60,8 +60,7 @@ def create_app(
     settings = settings or MatchingSettings()
 
     def service_principal() -> dict[str, str]:
-        principal = Principal(subject="matching", role=Role.service)
-        return {PRINCIPAL_HEADER: sign_principal(principal, settings.principal_secret.get_secret_value())}
+        return service_headers("matching", settings.principal_secret.get_secret_value())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -14,7 +14,7 @@ from services.common.app import build_service_app, database_ready, open_database
 from services.common.changefeed import FeedFollower, change_feed_router, feed_metrics
 from services.common.codes import load_code_tables
 from services.common.http import create_http_client
-from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
+from services.common.principal import service_headers
 from services.registry.certifications.router import router as certification_router
 from services.registry.duplicates.hooks import connect_hooks as connect_duplicates_hooks
 from services.registry.duplicates.router import router as duplicates_router
@@ -47,8 +47,7 @@ def create_app(
     connect_hooks()
 
     def service_principal() -> dict[str, str]:
-        principal = Principal(subject="registry", role=Role.service)
-        return {PRINCIPAL_HEADER: sign_principal(principal, settings.principal_secret.get_secret_value())}
+        return service_headers("registry", settings.principal_secret.get_secret_value())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from services.common.app import build_service_app, database_ready, open_database
 from services.common.changefeed import FeedFollower, feed_metrics, feed_ready
 from services.common.http import create_http_client
-from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
+from services.common.principal import service_headers
 from services.reporting.charts.router import router as charts_router
 from services.reporting.dashboard.router import router as dashboard_router
 from services.reporting.exports.router import router as exports_router
@@ -33,8 +33,7 @@ def create_app(
     settings = settings or ReportingSettings()
 
     def service_principal() -> dict[str, str]:
-        principal = Principal(subject="reporting", role=Role.service)
-        return {PRINCIPAL_HEADER: sign_principal(principal, settings.principal_secret.get_secret_value())}
+        return service_headers("reporting", settings.principal_secret.get_secret_value())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
