@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,10 +107,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+FLOOR_BODY = b'{"floor":true}'
+
+
+async def floor_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The floor: a raw ASGI app answering every request with a constant JSON body, no
+    framework, served by uvicorn like the services (``python -m uvicorn bench.endpoint:floor_app``)."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    while (await receive()).get("more_body"):
+        pass
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(FLOOR_BODY)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": FLOOR_BODY})
+
+
 @contextlib.contextmanager
-def service(module: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def service(
+    module: str, env: dict[str, str], log: Path, argv: tuple[str, ...] = ("serve",)
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
-        process = subprocess.Popen([PYTHON, "-m", module, "serve"], env=os.environ | env, stdout=out, stderr=out)
+        process = subprocess.Popen([PYTHON, "-m", module, *argv], env=os.environ | env, stdout=out, stderr=out)
         try:
             yield process
         finally:
@@ -209,6 +229,46 @@ def measure_visibility(gateway: httpx.Client, count: int) -> dict[str, list[floa
     return times
 
 
+def measure_reads(gateway: httpx.Client, floor: httpx.Client, count: int) -> dict[str, list[float]]:
+    """The other hot reads through the gateway, interleaved: a firm, a list page, and the
+    floor (the raw ASGI app behind the same gateway hop, and straight to it)."""
+    response = gateway.post("/v1/agencies", json={"name": "Reads agency", "country": "EC"})
+    response.raise_for_status()
+    agency_id = response.json()["id"]
+    firm_ids = []
+    for index in range(20):
+        firm = {
+            "agency_id": agency_id,
+            "name": f"Read Textiles {index}",
+            "roles": ["supplier"],
+            "size_class": "small",
+            "isic_codes": ["1410"],
+            "country": "EC",
+            "subdivision": "EC-I",
+            "capabilities": "knitted garments",
+        }
+        response = gateway.post("/v1/firms", json=firm)
+        response.raise_for_status()
+        firm_ids.append(response.json()["id"])
+    requests: dict[str, Callable[[int], httpx.Response]] = {
+        "GET /v1/firms/{id} through the gateway": lambda i: gateway.get(f"/v1/firms/{firm_ids[i % 20]}"),
+        "GET /v1/firms?limit=20 through the gateway": lambda i: gateway.get("/v1/firms", params={"limit": 20}),
+        "floor: raw ASGI app through the gateway": lambda i: gateway.get("/v1/indicators"),
+        "floor: raw ASGI app straight": lambda i: floor.get("/"),
+    }
+    times: dict[str, list[float]] = {label: [] for label in requests}
+    for index in range(count + 5):
+        for label, send in requests.items():
+            t0 = time.perf_counter()
+            response = send(index)
+            elapsed = time.perf_counter() - t0
+            if response.status_code != 200:
+                raise SystemExit(f"{label}: {response.status_code} {response.text[:300]}")
+            if index >= 5:  # the first few warm the connections
+                times[label].append(elapsed)
+    return times
+
+
 def run(size: int, repeat: int, count: int, seed: int, database_url: str | None = None, changes: int = 50) -> int:
     print(f"== N = {size:,}: generating and building the view", flush=True)
     records = generate(size, seed)
@@ -224,11 +284,19 @@ def run(size: int, repeat: int, count: int, seed: int, database_url: str | None 
         # visibility probes below) must follow the generated suppliers in matching's feed.
         write_matching_state(view, records, root / "matching", seq=0)
         del records
-        ports = {name: free_port() for name in ("registry", "matching", "gateway")}
+        ports = {name: free_port() for name in ("registry", "matching", "gateway", "floor")}
         key = "lk_bench00000000_" + secrets.token_urlsafe(32)
         common = {"PRINCIPAL_SECRET": SECRET, "ENVIRONMENT": "production", "LOG_LEVEL": "WARNING"}
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         with contextlib.ExitStack() as stack:
+            stack.enter_context(
+                service(
+                    "uvicorn",
+                    {"PYTHONPATH": str(ROOT)},
+                    root / "floor.log",
+                    ("bench.endpoint:floor_app", "--port", str(ports["floor"]), "--log-level", "warning"),
+                )
+            )
             stack.enter_context(
                 service(
                     "services.registry",
@@ -261,7 +329,7 @@ def run(size: int, repeat: int, count: int, seed: int, database_url: str | None 
                         "GATEWAY_BOOTSTRAP_API_KEY": key,
                         "GATEWAY_REGISTRY_URL": urls["registry"],
                         "GATEWAY_MATCHING_URL": urls["matching"],
-                        "GATEWAY_REPORTING_URL": "http://127.0.0.1:9",
+                        "GATEWAY_REPORTING_URL": urls["floor"],  # the floor, behind /v1/indicators
                         "GATEWAY_EVENTS_URL": "http://127.0.0.1:9",
                         "GATEWAY_RATE_LIMIT_PER_MINUTE": "100000000",
                         "GATEWAY_RATE_LIMIT_BURST": "100000000",
@@ -307,6 +375,9 @@ def run(size: int, repeat: int, count: int, seed: int, database_url: str | None 
                                 mismatches += 1
                                 got = answer_of_api(answer) if answer is not None else response.text
                                 print(f"   {name} {q.name}: {response.status_code} {got} != {want}"[:600])
+                print("   hot reads and the floor", flush=True)
+                with httpx.Client(base_url=urls["floor"]) as floor:
+                    reads = measure_reads(gateway, floor, len(queries) * repeat)
                 print(f"   visibility: {changes} firms created, changed and deleted in the registry", flush=True)
                 visibility = measure_visibility(gateway, changes)
         labels = [bucket_of(run_query(view, q.query).eligible_count, size) for q in queries]
@@ -327,6 +398,11 @@ def run(size: int, repeat: int, count: int, seed: int, database_url: str | None 
             chosen = [i for i, b in enumerate(labels) if bucket in ("all", b)]
             samples = [t for i in chosen for t in times[name][i]]
             print(f"| {label} | {bucket} | {len(chosen)} | {milliseconds(samples)} |")
+    print("\nOther hot reads, and the floor, interleaved in the same run (ms):\n")
+    print("| request | count | p50 | p95 | p99 | max |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for label, samples in reads.items():
+        print(f"| {label} | {len(samples)} | {milliseconds(samples)} |")
     print(f"\nMatching ready {restart_s:.2f} s after its process started (restored from the snapshot).")
     print("\nA registry change visible in shortlists through the gateway (ms from the write's request):\n")
     print("| change | count | p50 | p95 | p99 | max |")

@@ -111,7 +111,7 @@ def create_app(
                 await install_bootstrap_key(app.state.sessionmaker, settings.bootstrap_api_key.get_secret_value())
             if settings.metrics_api_key is not None:
                 await install_metrics_key(app.state.sessionmaker, settings.metrics_api_key.get_secret_value())
-            app.state.authenticator = KeyAuthenticator(app.state.sessionmaker)
+            app.state.authenticator = KeyAuthenticator(app.state.sessionmaker, settings.key_cache_seconds)
             key_limiter, app.state.auth_failure_limiter = await _rate_limiters(settings, stack)
             app.state.rate_limiter = rate_limiter or key_limiter
             upstreams = {}

@@ -15,6 +15,10 @@ Only canonical paths reach this module (``gateway.paths`` refuses the rest befor
 routing); they are routed by prefix to the service that documents them and sent
 on re-encoded, so the service decodes exactly the path the gateway checked.
 
+Answers stream through to the client, except small ones of known length
+(``BUFFERED_BODY_BYTES``), which are read whole and sent on in one message: most
+answers are small, and a stream costs the gateway a task per request.
+
 Uploads (``SPOOLED_UPLOADS``, bulk imports of any size) are not read into memory:
 their bodies are spooled to a temporary file as they arrive, under their own size
 limit, and sent on from it once complete, so a refused or broken upload never
@@ -77,6 +81,9 @@ ROUTES: tuple[tuple[str, str], ...] = (
 SPOOLED_UPLOADS = frozenset({"/v1/imports"})
 SPOOL_IN_MEMORY_BYTES = 1024 * 1024  # smaller uploads stay in memory
 SPOOL_CHUNK_BYTES = 256 * 1024
+# Answers up to this size with a Content-Length are read whole and sent on in one
+# message; larger ones, and those without a length, stream through.
+BUFFERED_BODY_BYTES = 256 * 1024
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 IDEMPOTENT_METHODS = SAFE_METHODS | {"PUT", "DELETE"}
 HOP_BY_HOP = frozenset(
@@ -214,13 +221,19 @@ class Forwarder:
         finally:
             self.metrics.requests.labels(upstream.name, prefix, request.method, outcome).inc()
             self.metrics.latency.labels(upstream.name, prefix).observe(time.perf_counter() - started)
-        out_headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in HOP_BY_HOP]
+        raw_headers = [
+            (k.encode("latin-1"), v.encode("latin-1"))
+            for k, v in response.headers.multi_items()
+            if k.lower() not in HOP_BY_HOP
+        ]
+        raw_headers.append((b"traceparent", traceparent.encode()))
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) <= BUFFERED_BODY_BYTES:
+            return await _buffered(response, upstream.name, [*raw_headers, (b"content-length", length.encode())])
         streamed = StreamingResponse(
             response.aiter_raw(), status_code=response.status_code, background=BackgroundTask(response.aclose)
         )
-        streamed.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in out_headers] + [
-            (b"traceparent", traceparent.encode())
-        ]
+        streamed.raw_headers = raw_headers
         return streamed
 
     async def _send(
@@ -279,6 +292,23 @@ class Forwarder:
                 raise _problem_for(upstream.name, failure) from None
             attempt += 1
             await asyncio.sleep(backoff)
+
+
+async def _buffered(response: httpx.Response, name: str, raw_headers: list[tuple[bytes, bytes]]) -> Response:
+    """A small answer of known length, read whole and sent on as one message.
+
+    Cheaper than streaming it (no task watching for the client's disconnect, one
+    send), and an upstream that breaks off mid-body is a 502 rather than a cut answer.
+    """
+    try:
+        body = b"".join([chunk async for chunk in response.aiter_raw()])
+    except httpx.TransportError as exc:
+        raise BadGateway(f"The {name} service failed: {type(exc).__name__}") from None
+    finally:
+        await response.aclose()
+    buffered = Response(body, status_code=response.status_code)
+    buffered.raw_headers = raw_headers  # the upstream's Content-Length: the raw body's, or a HEAD's
+    return buffered
 
 
 class _SpooledBody:

@@ -50,6 +50,13 @@ class GatewaySettings(ServiceSettings):
         default=900.0, description="Time to send a spooled upload to the service and get its answer."
     )
     principal_ttl_seconds: int = 60
+    key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=5,
+        description="How long a verified API key is trusted without reading the database again: a key revoked"
+        " through another gateway replica is refused by this one within this bound (at once through this one).",
+    )
     session_ttl_seconds: int = Field(
         default=8 * 3600, description="How long a browser stays signed in to the dashboard (/login)."
     )

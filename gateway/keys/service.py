@@ -164,10 +164,11 @@ class KeyAuthenticator:
     """Resolves keys to principals, with a short cache so most requests skip the database.
 
     A revocation made through this gateway takes effect at once; one made through
-    another replica takes effect within ``cache_seconds``.
+    another replica takes effect within ``cache_seconds`` (``GATEWAY_KEY_CACHE_SECONDS``,
+    at most 5 s).
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], cache_seconds: float = 10.0) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], cache_seconds: float = 5.0) -> None:
         self.sessions = sessions
         self.cache_seconds = cache_seconds
         self._cache: dict[str, _Cached] = {}

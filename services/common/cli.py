@@ -112,6 +112,11 @@ def _run_command(
             host=settings.host,
             port=settings.port,
             workers=args.workers,
+            # uvloop's event loop and httptools' parser (uvicorn[standard]), named so that a
+            # build without them fails at start instead of silently serving slower: through
+            # the gateway (docs/benchmarks.md). uvicorn would pick them anyway when installed.
+            loop="uvloop",
+            http="httptools",
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=20,

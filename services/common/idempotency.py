@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +27,7 @@ from services.common.jsontext import FastJSONResponse
 from services.common.principal import PrincipalDep
 
 REPLAYED_HEADER = "Idempotent-Replayed"
+JSON_MEDIA_TYPE = "application/json"
 IDEMPOTENCY_KEY_MAX_LENGTH = 200
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -72,13 +73,16 @@ class Idempotency:
 
     async def respond(
         self, status_code: int, body: BaseModel | dict[str, Any], headers: dict[str, str] | None = None
-    ) -> FastJSONResponse:
+    ) -> Response:
         """Store (under the key) and return ``body``: a model, or JSON data as ``model_dump(mode="json")`` gives.
 
         Models are dumped by pydantic-core: FastAPI's ``jsonable_encoder`` takes milliseconds on a shortlist.
+        Without a key nothing is stored, and a model is rendered straight to JSON text, once.
         """
-        content = body.model_dump(mode="json", by_alias=True) if isinstance(body, BaseModel) else body
         headers = headers or {}
+        if self.key is None and isinstance(body, BaseModel):
+            return Response(body.model_dump_json(by_alias=True), status_code, headers, JSON_MEDIA_TYPE)
+        content = body.model_dump(mode="json", by_alias=True) if isinstance(body, BaseModel) else body
         if self.key is not None:
             try:
                 async with self.session.begin_nested():
@@ -115,7 +119,10 @@ async def idempotency(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Idempotency:
     """Dependency: replays a stored response, or hands the route an ``Idempotency``."""
-    fingerprint = _fingerprint(request.method, request.url.path, await request.body())
+    # Only a keyed request is ever compared with another: the others skip re-encoding their body.
+    fingerprint = (
+        "" if idempotency_key is None else _fingerprint(request.method, request.url.path, await request.body())
+    )
     return await begin_idempotent(request, session, principal.subject, idempotency_key, fingerprint)
 
 

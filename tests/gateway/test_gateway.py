@@ -11,12 +11,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from gateway.app import UPSTREAMS
 from gateway.app import create_app as create_gateway
+from gateway.proxy import BUFFERED_BODY_BYTES
 from gateway.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from gateway.settings import GatewaySettings
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
@@ -538,3 +539,33 @@ async def test_a_browser_signs_in_with_a_key_and_reads_with_its_session_cookie(s
     assert (await client.get("/v1/clusters", headers=session)).status_code == 401
     signed_out = await client.post("/logout", headers=session)
     assert signed_out.status_code == 303 and 'lk_session=""' in signed_out.headers["set-cookie"]
+
+
+def _sized_upstream() -> FastAPI:
+    """Answers of a few bytes (sent on whole) and of a megabyte (streamed through)."""
+    app = FastAPI()
+
+    @app.api_route("/v1/shortlists", methods=["GET", "HEAD"])
+    async def small() -> Response:
+        return Response(b'{"small":true}', media_type="application/json", headers={"ETag": '"s1"'})
+
+    @app.get("/v1/linkages")
+    async def large() -> Response:
+        return Response(b"x" * (BUFFERED_BODY_BYTES * 4), media_type="text/plain")
+
+    return app
+
+
+async def test_small_answers_are_sent_on_whole_and_large_ones_streamed_unchanged(
+    registry_settings: RegistrySettings, gateway_settings: GatewaySettings
+) -> None:
+    async with Stack.start(
+        registry_settings, gateway_settings, extra_upstreams={"matching": _sized_upstream()}
+    ) as stack:
+        small = await stack.client.get("/v1/shortlists", headers=ADMIN_KEY)
+        assert (small.status_code, small.content, small.headers["content-length"]) == (200, b'{"small":true}', "14")
+        assert small.headers["etag"] == '"s1"' and "traceparent" in small.headers
+        head = await stack.client.head("/v1/shortlists", headers=ADMIN_KEY)
+        assert (head.status_code, head.content, head.headers["content-length"]) == (200, b"", "14")
+        large = await stack.client.get("/v1/linkages", headers=ADMIN_KEY)
+        assert large.status_code == 200 and large.content == b"x" * (BUFFERED_BODY_BYTES * 4)

@@ -4,21 +4,30 @@ agencies issuing keys for their own firms, brokers and staff."""
 from __future__ import annotations
 
 import asyncio
+import time
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from asgi_lifespan import LifespanManager
+from pydantic import ValidationError
 from sqlalchemy import func, insert, select, update
 
 from gateway.app import MIGRATIONS as GATEWAY_MIGRATIONS
+from gateway.app import create_app as create_gateway
 from gateway.breaker import BreakerState, CircuitBreaker
 from gateway.keys.service import BOOTSTRAP_KEY_ID, hash_key, install_bootstrap_key
+from gateway.settings import GatewaySettings
 from gateway.tables import ApiKey
 from services.common.db import create_engine, create_sessionmaker
 from services.common.migrations import upgrade
 from services.common.principal import Principal, Role
+from services.registry.settings import RegistrySettings
 from tests.registry.helpers import broker_body, firm_body
-from tests.support import BOOTSTRAP_KEY, Backend, Stack, assert_problem
+from tests.support import BOOTSTRAP_KEY, LIFESPAN_TIMEOUTS, Backend, Stack, assert_problem, gateway_settings_for
 
 ADMIN_KEY = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
 
@@ -353,6 +362,47 @@ async def test_a_revocation_by_the_agency_takes_effect_at_once(stack: Stack) -> 
     assert (await stack.client.get(f"/v1/brokers/{a.broker}", headers=key)).status_code == 200  # now cached
     assert (await stack.client.delete(f"/v1/api-keys/{issued.json()['id']}", headers=a.key)).status_code == 204
     assert_problem(await stack.client.get(f"/v1/brokers/{a.broker}", headers=key), 401)
+
+
+async def test_a_revocation_through_another_replica_takes_effect_within_the_key_cache_bound(
+    registry_settings: RegistrySettings, gateway_settings: GatewaySettings
+) -> None:
+    """Two gateway replicas on one database: B trusts a key it verified for at most
+    ``key_cache_seconds``, then reads the database again and refuses the key A revoked."""
+    bound = 1.0  # the default is 5 s (the documented maximum); 1 s keeps the test short
+    settings = gateway_settings.model_copy(update={"key_cache_seconds": bound})
+    async with Stack.start(registry_settings, settings) as stack, AsyncExitStack() as replicas:
+        mounts: dict[str, httpx.AsyncBaseTransport] = {
+            "http://registry": httpx.ASGITransport(app=stack.upstreams["registry"])
+        }
+        replica = await replicas.enter_async_context(
+            LifespanManager(create_gateway(settings, http_mounts=mounts), **LIFESPAN_TIMEOUTS)
+        )
+        client_b = await replicas.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=replica.app), base_url="http://gateway-b")
+        )
+        a = await Agency.register(stack, "Agency A")
+        issued = await stack.client.post(
+            "/v1/api-keys", json={"name": "k", "role": "broker", "broker_id": a.broker}, headers=a.key
+        )
+        key = bearer(issued.json()["key"])
+        assert (await client_b.get(f"/v1/brokers/{a.broker}", headers=key)).status_code == 200  # B caches it
+        assert (await stack.client.delete(f"/v1/api-keys/{issued.json()['id']}", headers=a.key)).status_code == 204
+        revoked_at = time.monotonic()
+        assert_problem(await stack.client.get(f"/v1/brokers/{a.broker}", headers=key), 401)  # A: at once
+        while (answer := await client_b.get(f"/v1/brokers/{a.broker}", headers=key)).status_code == 200:
+            assert time.monotonic() - revoked_at <= bound, "replica B still accepts the key past the bound"
+            await asyncio.sleep(0.05)
+        assert_problem(answer, 401)
+        assert time.monotonic() - revoked_at <= bound + 0.5
+
+
+def test_the_key_cache_bound_is_at_most_five_seconds(gateway_url: str, tmp_path: Path) -> None:
+    settings = gateway_settings_for(gateway_url, tmp_path)
+    assert GatewaySettings().key_cache_seconds == 5
+    with pytest.raises(ValidationError) as refused:
+        GatewaySettings.model_validate(settings.model_dump() | {"key_cache_seconds": 6})
+    assert [e["loc"] for e in refused.value.errors()] == [("key_cache_seconds",)]
 
 
 async def test_keys_issue_is_an_agency_scope(stack: Stack) -> None:

@@ -89,6 +89,8 @@ def test_endpoint_benchmark_answers_over_http_equal_the_engine() -> None:
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
     assert "Answers over HTTP equal to the engine's: all" in completed.stdout
     assert "| through the gateway | all | 24 |" in completed.stdout
+    assert "| GET /v1/firms/{id} through the gateway | 24 |" in completed.stdout
+    assert "| floor: raw ASGI app through the gateway | 24 |" in completed.stdout
     assert "| all | 9 |" in completed.stdout  # three firms created, changed and deleted, each seen in a shortlist
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -43,7 +43,7 @@ async def create_scheme(
     session: SessionDep,
     _admin: Annotated[Principal, Depends(require_roles(Role.admin))],
     idempotency: IdempotencyDep,
-) -> JSONResponse:
+) -> Response:
     if await session.get(CertificationScheme, body.code) is not None:
         raise Conflict(f"Certification scheme '{body.code}' exists already")
     row = CertificationScheme(**body.model_dump(), created_at=datetime.now(UTC))
