@@ -41,6 +41,7 @@ from services.matching.catalogue.segment import Segment, isic_sections
 from services.matching.catalogue.text import TextModel
 
 ONE_ROW = np.zeros(1, dtype=np.int64)
+RECENT_RECORDS = 64  # records whose candidates are kept (``StandardsIndex.candidates``)
 RANGE_MARGIN_KM = 1.0  # the index's distance check leaves closer calls to the engine
 # The any-of dimensions a standards may constrain, by the prefix of their facet keys.
 DIMENSIONS = {
@@ -153,6 +154,9 @@ class StandardsIndex:
     # Per slot, the range constraints (NaN: none): a necessary check before the engine's exact one.
     _ranges: np.ndarray = field(default_factory=lambda: np.full((0, 4), np.nan))  # lat, lon, km, capacity
     _ranged: BitMap = field(default_factory=BitMap)
+    # The candidates of the last few records: a change's records are looked up by the watcher,
+    # ``changed`` and ``reverse_match`` in turn. Cleared whenever an alert is put or removed.
+    _recent: dict[SupplierRecord, list[Alert]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.alerts)
@@ -160,6 +164,7 @@ class StandardsIndex:
     def put(self, alert: Alert) -> None:
         """Add ``alert``, or replace the alert on the same standards."""
         self.remove(alert.standards_id)
+        self._recent.clear()
         slot = self._free.pop() if self._free else len(self._by_slot)
         if slot == len(self._by_slot):
             self._by_slot.append(None)
@@ -189,6 +194,7 @@ class StandardsIndex:
         alert = self.alerts.pop(standards_id, None)
         if alert is None:
             return
+        self._recent.clear()
         slot = self._slot.pop(standards_id)
         self._by_slot[slot] = None
         self._free.append(slot)
@@ -210,6 +216,14 @@ class StandardsIndex:
 
     def candidates(self, record: SupplierRecord) -> list[Alert]:
         """The alerts whose categorical constraints ``record`` may pass: a superset of those it meets."""
+        found = self._recent.get(record)
+        if found is None:
+            if len(self._recent) >= RECENT_RECORDS:
+                self._recent.clear()
+            found = self._recent[record] = self._candidates(record)
+        return found
+
+    def _candidates(self, record: SupplierRecord) -> list[Alert]:
         chosen = self._live.copy()
         hits: dict[str, list[BitMap]] = {}
         for key in record_keys(record):
