@@ -15,13 +15,17 @@ Each change is one supplier, cycling through: a new supplier (no previous record
 soft change (its quality score) and a hard change (one more certificate, a 50 % larger
 capacity). The indexed reverse matching (``alerts.reverse.reverse_match``) is timed on
 every change, the naive peer (every standards checked with the same engine calls) on
-the first ``--naive-changes``; both must find the same matches. Prints Markdown tables
-and writes ``bench/results/alerts-*.json``.
+the first ``--naive-changes``; both must find the same matches. ``--baseline FILE`` also
+times another ``reverse.py`` (say the previous commit's, from ``git show``) on the same
+view and changes, alternating with this one change by change so both see the same load,
+and checks that it finds the same matches. Prints Markdown tables and writes
+``bench/results/alerts-*.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import random
 import sys
@@ -29,6 +33,7 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -96,16 +101,38 @@ def make_changes(records: list[SupplierRecord], count: int, seed: int) -> list[S
 
 
 def timed(
-    index: StandardsIndex, changes: list[SupplierChange], view: View, naive: bool
-) -> tuple[list[float], list[Any]]:
-    seconds, found = [], []
-    for change in changes:
-        started = time.perf_counter()
-        index.changed([change])  # as matching does for each page: forget the top N fields it may move
-        matches = reverse_match(index, [change], view, REF_DATE, naive=naive)
-        seconds.append(time.perf_counter() - started)
-        found.append(sorted((m.alert.standards_id, m.evaluation.ranked.score, m.evaluation.rank) for m in matches))
-    return seconds, found
+    index: StandardsIndex, changes: list[SupplierChange], view: View, naive: bool, baseline: Any = None
+) -> tuple[list[float], list[Any], list[float], list[Any]]:
+    """Each change's seconds and matches; the same of ``baseline`` (another module's index),
+    its turn alternating with this one's."""
+    seconds: list[float] = []
+    found: list[Any] = []
+    other_seconds: list[float] = []
+    other_found: list[Any] = []
+    for i, change in enumerate(changes):
+        turns = [(index, reverse_match, seconds, found)]
+        if baseline is not None:
+            other = (baseline, sys.modules[type(baseline).__module__].reverse_match, other_seconds, other_found)
+            turns = turns + [other] if i % 2 else [other, *turns]
+        for of, match, times, results in turns:
+            started = time.perf_counter()
+            of.changed([change])  # as matching does for each page: keep its top N fields true
+            matches = match(of, [change], view, REF_DATE, naive=naive)
+            times.append(time.perf_counter() - started)
+            results.append(
+                sorted((m.alert.standards_id, m.evaluation.ranked.score, m.evaluation.rank) for m in matches)
+            )
+    return seconds, found, other_seconds, other_found
+
+
+def load_baseline(path: Path) -> ModuleType:
+    """``path`` (a ``reverse.py``) as a module of its own."""
+    spec = importlib.util.spec_from_file_location("baseline_reverse", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def ms(values: list[float], q: float) -> float:
@@ -122,10 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a tiny run (2,000 suppliers, 1,000 standards)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--out", type=Path, default=None, help="the JSON result file")
+    parser.add_argument("--baseline", type=Path, default=None, help="another reverse.py, timed alternately")
     args = parser.parse_args(argv)
     if args.quick:
         args.suppliers, args.standards, args.changes, args.naive_changes = 2000, "1000", 30, 5
     sizes = [int(s) for s in args.standards.split(",")]
+    baseline_module = load_baseline(args.baseline) if args.baseline else None
 
     started = time.perf_counter()
     records = generate(args.suppliers, args.seed)
@@ -143,9 +172,16 @@ def main(argv: list[str] | None = None) -> int:
         indexing = time.perf_counter() - began
         reverse_match(index, changes, view, REF_DATE)  # warm the query vectors, as a running service has them
         index.forget_leaders()  # but not the top N fields: each is ranked when a change first needs it
-        indexed, found = timed(index, changes, view, naive=False)
-        naive, naive_found = timed(index, changes[: args.naive_changes], view, naive=True)
-        agree = naive_found == found[: len(naive_found)]
+        baseline = None
+        if baseline_module is not None:
+            baseline = baseline_module.StandardsIndex()
+            for alert in all_alerts[:size]:
+                baseline.put(alert)
+            baseline_module.reverse_match(baseline, changes, view, REF_DATE)
+            baseline.forget_leaders()
+        indexed, found, before, before_found = timed(index, changes, view, False, baseline)
+        naive, naive_found, _, _ = timed(index, changes[: args.naive_changes], view, naive=True)
+        agree = naive_found == found[: len(naive_found)] and (baseline is None or before_found == found)
         ok = ok and agree
         candidates = [len(index.candidates(c.after)) for c in changes if c.after is not None]
         row = {
@@ -161,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             "matches_mean": float(np.mean([len(f) for f in found])),
             "agree": agree,
         }
+        if baseline is not None:
+            row |= {"baseline_p50_ms": ms(before, 50), "baseline_p99_ms": ms(before, 99)}
         rows.append(row)
         print(f"   {size:,} standards: done", flush=True)
 
@@ -176,6 +214,15 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['naive_p50_ms']:.1f} ms | {r['naive_p99_ms']:.1f} ms | {r['candidates_mean']:.1f} "
             f"| {r['matches_mean']:.2f} | {'yes' if r['agree'] else 'NO'} |"
         )
+    if baseline_module is not None:
+        print(f"\nThe same changes, alternating with `{args.baseline}`:\n")
+        print("| alerted standards | baseline p50 | baseline p99 | indexed p50 | indexed p99 |")
+        print("| ---: | ---: | ---: | ---: | ---: |")
+        for r in rows:
+            print(
+                f"| {r['standards']:,} | {r['baseline_p50_ms']:.2f} ms | {r['baseline_p99_ms']:.2f} ms "
+                f"| {r['indexed_p50_ms']:.2f} ms | {r['indexed_p99_ms']:.2f} ms |"
+            )
     print(
         f"\n{len(changes)} changes timed indexed, the first {rows[0]['naive_changes']} naively "
         "(every standards through the same engine calls)."

@@ -25,7 +25,7 @@ from services.matching.alerts.reverse import (
     reverse_match,
 )
 from services.matching.alerts.service import CertificateSweeper, StandardsWatcher
-from services.matching.catalogue.catalogue import build_view, run_query
+from services.matching.catalogue.catalogue import View, build_view, run_query, with_delta
 from services.matching.catalogue.lifecycle import CatalogueLifecycle
 from services.matching.catalogue.query import Query
 from services.matching.catalogue.records import Certificate, SupplierRecord
@@ -336,6 +336,65 @@ def test_the_index_finds_what_every_standards_tested_finds(world: tuple[list[Sup
         query = replace(index.alerts[standards_id].query, limit=len(records))
         items = {item.id: item.score for item in run_query(view, query).items}
         assert items[supplier_id] == score
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[list[SupplierRecord], list[Alert], list[tuple[int, SupplierRecord | None]]]:
+    """Suppliers, broad top N standards (their fields are kept and matter), and a sequence
+    of supplier changes: new records, edits and deletions."""
+    records = [draw(suppliers(i)) for i in range(draw(st.integers(3, 8)))]
+    standards = []
+    for i in range(draw(st.integers(1, 6))):
+        query = Query(
+            on_date=ON,
+            isic_codes=draw(st.sampled_from([(), ("14",), ("C",)])),
+            required_certifications=draw(st.sampled_from([(), ("iso-9001",)])),
+            description=draw(st.sampled_from([None, "cotton sweaters"])),
+        )
+        top_n = draw(st.integers(1, 3))
+        standards.append(Alert(f"bst{i:03d}", 1, "firm:x", None, "x", replace(query, limit=top_n), None, top_n, OLD))
+    steps = []
+    for _ in range(draw(st.integers(8, 24))):
+        index = draw(st.integers(0, len(records)))  # len(records): a supplier new to the catalogue
+        steps.append((index, None if draw(st.integers(0, 3)) == 0 else draw(suppliers(index))))
+    return records, standards, steps
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories())
+def test_kept_top_n_fields_follow_changes_and_deletions(
+    history: tuple[list[SupplierRecord], list[Alert], list[tuple[int, SupplierRecord | None]]],
+) -> None:
+    # One index told of every change keeps its top N fields across the views (of one text
+    # model); each change's matches are those of a fresh index, which keeps nothing.
+    records, standards, steps = history
+    first = build_view(records, 1, 1)
+    index = StandardsIndex()
+    for alert in standards:
+        index.put(alert)
+    current: dict[str, SupplierRecord | None] = {r.id: r for r in records}
+    delta: dict[str, tuple[int, SupplierRecord | None]] = {}
+    now = datetime.now(UTC)
+    for seq, (number, after) in enumerate(steps, start=2):
+        supplier_id = f"frm{number:03d}"
+        change = SupplierChange(supplier_id, seq, now, current.get(supplier_id), after)
+        current[supplier_id] = after
+        delta[supplier_id] = (seq, after)
+        view = with_delta(first, dict(delta), seq)
+        index.changed([change])
+        fresh = StandardsIndex()
+        for alert in standards:
+            fresh.put(alert)
+
+        def found(
+            of: StandardsIndex, change: SupplierChange = change, view: View = view
+        ) -> list[tuple[str, float, int | None]]:
+            return sorted(
+                (m.alert.standards_id, m.evaluation.ranked.score, m.evaluation.rank)
+                for m in reverse_match(of, [change], view, ON)
+            )
+
+        assert found(index) == found(fresh)
 
 
 def knitter(index: int, quality: float) -> SupplierRecord:

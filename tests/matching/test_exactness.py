@@ -591,3 +591,16 @@ def test_distance_cells_hold_rows_inside_and_leave_only_rows_outside(
             assert distance[row] <= distance_km
         elif row not in rim:
             assert not distance[row] <= distance_km  # NaN (no coordinates) is never within
+
+
+@SETTINGS
+@given(records=catalogues(max_size=40))
+def test_a_one_row_segment_weighs_its_text_as_the_catalogue_does(records: list[SupplierRecord]) -> None:
+    """Reverse matching's one-row segments (their norms summed in one pass) hold the
+    weights scikit-learn gives, and the norms the catalogue's segment holds."""
+    view = build_view(records, seq=1, epoch=1)
+    for record in records:
+        alone = segment.Segment.build([record], view.text)  # verified against scikit-learn's weights
+        row = view.main.row_of(record.id)
+        assert row is not None
+        assert alone.postings.norms.tobytes() == view.main.postings.norms[row : row + 1].tobytes()

@@ -32,7 +32,7 @@ from pyroaring import BitMap
 
 from services.common.codes import isic_section_divisions
 from services.common.geo import haversine_km
-from services.matching.catalogue.catalogue import ShortlistResult, View, run_query
+from services.matching.catalogue.catalogue import View
 from services.matching.catalogue.facets import Facet, supplier_keys
 from services.matching.catalogue.query import Query
 from services.matching.catalogue.ranking import Ranked, SegmentRanking, Terms
@@ -41,6 +41,7 @@ from services.matching.catalogue.segment import Segment, isic_sections
 from services.matching.catalogue.text import TextModel
 
 ONE_ROW = np.zeros(1, dtype=np.int64)
+RECENT_RECORDS = 64  # records whose candidates are kept (``StandardsIndex.candidates``)
 RANGE_MARGIN_KM = 1.0  # the index's distance check leaves closer calls to the engine
 # The any-of dimensions a standards may constrain, by the prefix of their facet keys.
 DIMENSIONS = {
@@ -83,6 +84,21 @@ class Match:
     supplier_id: str
     version: int  # the supplier's, in the registry
     evaluation: Evaluation
+
+
+@dataclass
+class Field:
+    """The top N + 1 of alerted standards over the view: the (negated score, id) of each, best
+    first. ``exact`` while every supplier change since it was ranked is known to leave it as
+    it is; otherwise only its members are known unchanged (a change of one of them forgets
+    it), so each of its keys is at most the current one of the same place: a lower bound."""
+
+    keys: list[tuple[float, str]]
+    exact: bool = True
+
+    def rank(self, key: tuple[float, str]) -> int:
+        """1 + how many of its members, but ``key``'s supplier, rank before ``key``."""
+        return 1 + sum(1 for other in self.keys if other[1] != key[1] and other < key)
 
 
 @cache
@@ -131,11 +147,16 @@ class StandardsIndex:
     _excluding: dict[str, BitMap] = field(default_factory=dict)  # supplier id -> standards excluding it
     _terms: dict[tuple[str, int, int], Terms] = field(default_factory=dict)
     _queries: dict[tuple[str, int, date], Query] = field(default_factory=dict)
-    _fields: dict[tuple[str, int, date], ShortlistResult] = field(default_factory=dict)
+    _fields: dict[tuple[str, int, date], Field] = field(default_factory=dict)
+    _members: dict[str, set[tuple[str, int, date]]] = field(default_factory=dict)  # supplier -> fields holding it
+    _kept: dict[str, set[tuple[str, int, date]]] = field(default_factory=dict)  # standards -> its fields
     _fields_of: int | None = None  # the text model epoch ``_fields`` were ranked with
     # Per slot, the range constraints (NaN: none): a necessary check before the engine's exact one.
     _ranges: np.ndarray = field(default_factory=lambda: np.full((0, 4), np.nan))  # lat, lon, km, capacity
     _ranged: BitMap = field(default_factory=BitMap)
+    # The candidates of the last few records: a change's records are looked up by the watcher,
+    # ``changed`` and ``reverse_match`` in turn. Cleared whenever an alert is put or removed.
+    _recent: dict[SupplierRecord, list[Alert]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.alerts)
@@ -143,6 +164,7 @@ class StandardsIndex:
     def put(self, alert: Alert) -> None:
         """Add ``alert``, or replace the alert on the same standards."""
         self.remove(alert.standards_id)
+        self._recent.clear()
         slot = self._free.pop() if self._free else len(self._by_slot)
         if slot == len(self._by_slot):
             self._by_slot.append(None)
@@ -172,6 +194,7 @@ class StandardsIndex:
         alert = self.alerts.pop(standards_id, None)
         if alert is None:
             return
+        self._recent.clear()
         slot = self._slot.pop(standards_id)
         self._by_slot[slot] = None
         self._free.append(slot)
@@ -193,6 +216,14 @@ class StandardsIndex:
 
     def candidates(self, record: SupplierRecord) -> list[Alert]:
         """The alerts whose categorical constraints ``record`` may pass: a superset of those it meets."""
+        found = self._recent.get(record)
+        if found is None:
+            if len(self._recent) >= RECENT_RECORDS:
+                self._recent.clear()
+            found = self._recent[record] = self._candidates(record)
+        return found
+
+    def _candidates(self, record: SupplierRecord) -> list[Alert]:
         chosen = self._live.copy()
         hits: dict[str, list[BitMap]] = {}
         for key in record_keys(record):
@@ -246,40 +277,60 @@ class StandardsIndex:
             found = self._queries[key] = replace(alert.query, on_date=on_date)
         return found
 
-    def leaders(self, alert: Alert, view: View, query: Query) -> ShortlistResult:
-        """The top N + 1 of ``alert``'s standards over ``view``: the field a supplier's score is
-        ranked in. Kept across views while ``changed`` is told of every supplier change: a
-        change moves only the fields of the standards its supplier may be eligible for."""
+    def leaders(self, alert: Alert, view: View, query: Query, *, exact: bool = False) -> Field:
+        """The top N + 1 of ``alert``'s standards over ``view`` (``exact``: else it may be a
+        lower bound, see ``Field``): the field a supplier's score is ranked in. Kept across
+        views while ``changed`` is told of every supplier change: a change forgets the fields
+        its supplier is in, and makes a lower bound of those it may enter."""
         if self._fields_of != view.text.epoch:  # a refitted text model moves every text score
-            self._fields.clear()
+            self.forget_leaders()
             self._fields_of = view.text.epoch
         key = (alert.standards_id, alert.version, query.on_date)
         found = self._fields.get(key)
-        if found is None:
+        if found is None or (exact and not found.exact):
             assert alert.top_n is not None
-            if len(self._fields) > len(self.alerts) + 1024:
-                self._fields.clear()
-            found = self._fields[key] = run_query(view, replace(query, limit=alert.top_n + 1))
+            if found is None and len(self._fields) > len(self.alerts) + 1024:
+                self.forget_leaders()
+            if found is not None:
+                self._forget(key)
+            found = self._fields[key] = Field(field_of(view, query, alert.top_n + 1))
+            self._kept.setdefault(alert.standards_id, set()).add(key)
+            for _, supplier_id in found.keys:
+                self._members.setdefault(supplier_id, set()).add(key)
         return found
 
+    def _forget(self, key: tuple[str, int, date]) -> None:
+        found = self._fields.pop(key, None)
+        if found is None:
+            return
+        for kept, name in [(self._kept, key[0])] + [(self._members, supplier_id) for _, supplier_id in found.keys]:
+            held = kept.get(name)
+            if held is not None:
+                held.discard(key)
+                if not held:
+                    del kept[name]
+
     def changed(self, changes: Sequence[SupplierChange]) -> None:
-        """Forget the top N fields ``changes`` may move: those of the standards whose categorical
-        constraints the supplier's record before or after passes (a superset of those it is
-        eligible for)."""
+        """Keep the top N fields true to ``changes``: forget those holding a changed supplier
+        (its record before may have been one of the best: the next best is not kept), and make
+        a lower bound of those its record after may enter (those of the standards whose
+        categorical constraints it passes: a superset of those it is eligible for). A supplier
+        outside a field that changes can only push its members down, never up."""
         if not self._fields:
             return
-        moved: set[str] = set()
         for change in changes:
-            for record in (change.before, change.after):
-                if record is not None:
-                    moved.update(a.standards_id for a in self.candidates(record) if a.top_n is not None)
-        if moved:
-            for key in [key for key in self._fields if key[0] in moved]:
-                del self._fields[key]
+            for key in list(self._members.get(change.supplier_id, ())):
+                self._forget(key)
+            if change.after is not None:
+                for alert in self.candidates(change.after):
+                    for key in self._kept.get(alert.standards_id, ()):
+                        self._fields[key].exact = False
 
     def forget_leaders(self) -> None:
         """Forget every kept top N field."""
         self._fields.clear()
+        self._members.clear()
+        self._kept.clear()
 
     def terms(self, alert: Alert, text: TextModel) -> Terms:
         """The query vector of ``alert``'s description under ``text`` (kept per standards version and model)."""
@@ -290,6 +341,24 @@ class StandardsIndex:
                 self._terms.clear()
             found = self._terms[key] = text.query_vector(alert.query.description)
         return found
+
+
+def field_of(view: View, query: Query, limit: int) -> list[tuple[float, str]]:
+    """The (negated score, id) of the best ``limit`` suppliers of ``view`` eligible under
+    ``query``, best first: ``run_query``'s items, scored by the engine but not explained."""
+    terms = view.text.query_vector(query.description)
+    weights = query.active_weights(text_active=len(terms[0]) > 0)
+    keys = [
+        (-score, supplier_id)
+        for score, supplier_id in SegmentRanking(view.main, query, weights, terms).leaders(view.removed, limit)
+    ]
+    if view.delta is not None:
+        keys += [
+            (-score, supplier_id)
+            for score, supplier_id in SegmentRanking(view.delta, query, weights, terms).leaders(BitMap(), limit)
+        ]
+        keys.sort()
+    return keys[:limit]
 
 
 def hard_attributes(record: SupplierRecord) -> tuple[object, ...]:
@@ -332,10 +401,13 @@ def evaluate(
         return None
     rank = None
     if alert.top_n is not None:
-        # Its place among the others of the view's top N + 1, as the engine orders them (score, then id).
-        result = index.leaders(alert, view, query)
+        # Its place among the others of the view's top N + 1, as the engine orders them (score,
+        # then id); a lower bound of the field gives a lower bound of the place: enough to refuse.
         key = (-ranked.score, supplier_id)
-        rank = 1 + sum(1 for item in result.items if item.id != supplier_id and (-item.score, item.id) < key)
+        found = index.leaders(alert, view, query)
+        rank = found.rank(key)
+        if rank <= alert.top_n and not found.exact:
+            rank = index.leaders(alert, view, query, exact=True).rank(key)
         if rank > alert.top_n:
             return None
     return Evaluation(ranked, weights, rank)

@@ -76,6 +76,14 @@ def raw_scores(weights: dict[str, float], values: dict[str, np.ndarray], count: 
     return raw
 
 
+def rounded_scores(
+    weights: dict[str, float], values: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Each criterion's rounded contribution, and the rounded score (the contract's arithmetic)."""
+    contributions = {c: np.round(weights[c] * values[c], SCORE_DECIMALS) for c in weights}
+    return contributions, np.round(np.sum(list(contributions.values()), axis=0), SCORE_DECIMALS)
+
+
 def cells_best_first(dimensions: list[list[Part]]) -> Iterator[tuple[float, tuple[int, ...]]]:
     """The cells of the grid of ``dimensions`` (one part of each) with their bound (the
     sum of their parts'), best first. The grid can hold tens of thousands of cells and
@@ -306,23 +314,38 @@ class SegmentRanking:
             return as_array(chosen)
         return BoundedWalk(self.segment, self.query, self.weights, self.terms, chosen, limit).run()
 
+    def near_best(self, rows: np.ndarray, limit: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The rows of ``rows`` (ascending) that can be in their top ``limit``, and their criterion values."""
+        values = self.segment.criterion_values(self.query, rows, self.weights, self.terms)
+        if len(rows) > 4 * limit:
+            # Round only where it can matter: a rounded score is within (criteria + 1) x 0.5e-9
+            # of the unrounded sum, so the exact top k lies among rows within twice that of
+            # the k-th best unrounded sum.
+            raw = raw_scores(self.weights, values, len(rows))
+            kth = np.partition(raw, len(raw) - limit)[len(raw) - limit]
+            near = np.flatnonzero(raw >= kth - ROUNDING_SLACK)
+            rows = rows[near]
+            values = {c: v[near] for c, v in values.items()}
+        return rows, values
+
+    def leaders(self, removed: BitMap, limit: int) -> list[tuple[float, str]]:
+        """The scores and ids of the best ``limit`` eligible rows but ``removed``, best first:
+        the items of ``rank``, unexplained (no names, values or contributions built)."""
+        eligible, _, _ = self.segment.candidate_sets(self.query, removed)
+        if not eligible or not limit:
+            return []
+        rows, values = self.near_best(self.contenders(eligible, limit), limit)
+        _, scores = rounded_scores(self.weights, values)
+        best = top(scores, self.segment.id_ranks[rows], limit)
+        return list(zip(scores[best].tolist(), self.segment.ids_of(rows[best]), strict=True))
+
     def best(self, rows: np.ndarray, limit: int, short: BitMap | None = None) -> list[Ranked]:
         """The best ``limit`` of ``rows`` (ascending), scored and explained (``short``: as in ``best_of``)."""
         if len(rows) == 0:
             return []
         segment, weights = self.segment, self.weights
-        values = segment.criterion_values(self.query, rows, weights, self.terms)
-        if len(rows) > 4 * limit:
-            # Round only where it can matter: a rounded score is within (criteria + 1) x 0.5e-9
-            # of the unrounded sum, so the exact top k lies among rows within twice that of
-            # the k-th best unrounded sum.
-            raw = raw_scores(weights, values, len(rows))
-            kth = np.partition(raw, len(raw) - limit)[len(raw) - limit]
-            near = np.flatnonzero(raw >= kth - ROUNDING_SLACK)
-            rows = rows[near]
-            values = {c: v[near] for c, v in values.items()}
-        contributions = {c: np.round(weights[c] * values[c], SCORE_DECIMALS) for c in weights}
-        scores = np.round(np.sum(list(contributions.values()), axis=0), SCORE_DECIMALS)
+        rows, values = self.near_best(rows, limit)
+        contributions, scores = rounded_scores(weights, values)
         best = top(scores, segment.id_ranks[rows], limit)
         # Columns to Python lists once, not element by element.
         best_rows = rows[best].tolist()

@@ -126,6 +126,12 @@ def _document_norms(counts: sp.csr_matrix, idf: np.ndarray) -> np.ndarray:
     The squares are added in each row's term order, as scikit-learn adds them, one
     position of every row at a time (no float64 array of every posting).
     """
+    if counts.shape[0] == 1:  # one document (reverse matching's one-row segments): the same adds, in one pass
+        x = _tfidf(counts.data, idf[counts.indices])
+        total = 0.0
+        for square in (x * x).astype(np.float64).tolist():
+            total += square
+        return np.array([math.sqrt(total) if total else 1.0])
     lengths = np.diff(counts.indptr)
     sums = np.zeros(counts.shape[0], dtype=np.float64)
     for position in range(int(lengths.max(initial=0))):
