@@ -420,6 +420,19 @@ log "shortlist: $(json items.0.name <<<"$first") ranked 1 with score $(json item
 call GET "/v1/firms?cluster_id=$CLUSTER" "$KEY"; expect 200 "list the cluster's firms"
 [[ $(json items.0.id <<<"$BODY") == "$FIRM" ]] || fail "the cluster's firms: $BODY"
 call GET /v1/indicators/definitions "$KEY"; expect 200 "reporting's indicator definitions"
+# The events service has followed both feeds: firms' creations (the registry's) and the
+# lead firm's shortlists (matching's) are events, each read by the keys that may read the record.
+for _ in $(seq 60); do
+    call GET "/v1/events?types=shortlist.created&limit=1" "$LEAD_KEY"; expect 200 "the lead firm's events"
+    [[ $(json items <<<"$BODY") != "[]" ]] && break
+    sleep 1
+done
+[[ $(json items.0.data.buyer_firm_id <<<"$BODY") == "$LEAD" ]] || fail "the lead firm's shortlist events: $BODY"
+call GET "/v1/events?types=firm.created&limit=1" "$KEY"; expect 200 "firm events"
+[[ $(json items.0.type <<<"$BODY") == "firm.created" ]] || fail "firm events: $BODY"
+call GET "/v1/events?types=shortlist.created" "$KEY"; expect 200 "the agency's events"
+[[ $(json items <<<"$BODY") == "[]" ]] || fail "the agency read the lead firm's shortlist events: $BODY"
+log "events: firms' creations and the lead firm's shortlists through the gateway, not another tenant's"
 call GET /v1/clusters lk_not_a_key; expect 401 "a wrong key"
 step_done
 
