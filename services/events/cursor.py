@@ -16,8 +16,7 @@ import hmac
 import struct
 
 from services.common.errors import BadRequest, field_error
-from services.common.principal import Principal
-from services.matching.ownership import owner_key
+from services.common.principal import Principal, owner_key
 
 _CONTEXT = b"linkages-events-cursor-v1"
 _MAC_BYTES = 16

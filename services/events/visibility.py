@@ -11,7 +11,7 @@ Each event has an ``audience``:
   (ids only). The registry is the shared catalogue: any key reads it, so any key
   reads their events.
 - ``owner``: matching records (shortlists, linkages, requests, scorecards, standards
-  matches, certificate alerts). The rule of ``services.matching.ownership``: the
+  matches, certificate alerts). The rule of ``services.common.ownership``: the
   owner (``firm:<id>``, ``agency:<id>``, ``key:<id>``), admins, viewers of no one
   agency, and a viewer an agency issued for records of that agency.
 
@@ -27,8 +27,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, RowMapping, and_, or_, true
 
-from services.common.principal import Principal, Role
-from services.matching.ownership import owner_key, reads_all
+from services.common.ownership import owned_rows, reads_owned
+from services.common.principal import Principal
 
 
 class Audience(StrEnum):
@@ -38,14 +38,9 @@ class Audience(StrEnum):
 
 def can_read(principal: Principal, event: Mapping[str, Any] | RowMapping) -> bool:
     """Whether ``principal`` may read ``event`` (a row mapping with ``audience``, ``owner``, ``agency_id``)."""
-    if principal.is_admin:
+    if principal.is_admin or Audience(event["audience"]) is Audience.public:
         return True
-    audience = Audience(event["audience"])
-    if audience is Audience.public:
-        return True
-    if reads_all(principal) or event["owner"] == owner_key(principal):
-        return True
-    return principal.role is Role.viewer and event["agency_id"] == principal.agency_id
+    return reads_owned(principal, event["owner"], event["agency_id"])
 
 
 def readable_events(principal: Principal, table: Any) -> ColumnElement[bool]:
@@ -54,11 +49,7 @@ def readable_events(principal: Principal, table: Any) -> ColumnElement[bool]:
     if principal.is_admin:
         return true()
     c = table.c
-    owned: ColumnElement[bool]
-    if reads_all(principal):
-        owned = true()
-    elif principal.role is Role.viewer:
-        owned = or_(c.owner == owner_key(principal), c.agency_id == principal.agency_id)
-    else:
-        owned = c.owner == owner_key(principal)
+    owned = owned_rows(principal, c.owner, c.agency_id)
+    if owned is None:
+        return true()
     return or_(c.audience == Audience.public.value, and_(c.audience == Audience.owner.value, owned))

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement
 from sqlmodel import col
 
 from services.common.errors import Forbidden, NotFound
+from services.common.ownership import owned_rows, reads_owned
 from services.common.principal import Principal, Role
 from services.common.principal import owner_key as owner_key  # its home is common; matching imports it from here
 
@@ -32,24 +33,13 @@ def require_writer(principal: Principal) -> None:
         raise Forbidden(f"Role '{principal.role}' may not do this")
 
 
-def reads_all(principal: Principal) -> bool:
-    """Admins, and viewers of no one agency, read every tenant's records."""
-    return principal.is_admin or (principal.role is Role.viewer and principal.agency_id is None)
-
-
 def can_read(principal: Principal, row: Owned) -> bool:
-    if reads_all(principal) or row.owner == owner_key(principal):
-        return True
-    return principal.role is Role.viewer and row.agency_id == principal.agency_id
+    return reads_owned(principal, row.owner, row.agency_id)
 
 
 def readable_rows(principal: Principal, table: Any) -> ColumnElement[bool] | None:
     """The filter of the rows of ``table`` (an owned table) ``principal`` reads; None: all."""
-    if reads_all(principal):
-        return None
-    if principal.role is Role.viewer:
-        return col(table.agency_id) == principal.agency_id
-    return col(table.owner) == owner_key(principal)
+    return owned_rows(principal, col(table.owner), col(table.agency_id))
 
 
 def readable(principal: Principal, row: Owned | None, kind: str, record_id: str) -> Owned:
