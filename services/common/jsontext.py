@@ -9,6 +9,7 @@ written as ``null``: ``Infinity`` and ``NaN`` are not JSON, and no client parses
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pydantic_core
@@ -18,6 +19,11 @@ from fastapi.responses import JSONResponse
 def json_text(value: Any) -> str:
     """``value`` as compact JSON text: the serialiser of JSON columns and ``COPY`` rows."""
     return pydantic_core.to_json(value, inf_nan_mode="null").decode()
+
+
+def json_time(moment: datetime) -> str:
+    """``moment`` as the public schemas write times: RFC 3339 in UTC, with ``Z``."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class FastJSONResponse(JSONResponse):

@@ -27,7 +27,7 @@ from services.common.feeds import (
     StandardsMatchRecord,
     read_record,
 )
-from services.common.jsontext import json_text
+from services.common.jsontext import json_text, json_time
 from services.events.catalogue import BY_NAME
 
 State = dict[str, Any]
@@ -151,7 +151,7 @@ def _request(change: Change, state: State | None) -> tuple[list[NewEvent], State
                 "buyer_firm_id": request.buyer_firm_id,
                 "status": entry.status,
                 "previous_status": previous,
-                "at": entry.at.isoformat().replace("+00:00", "Z"),
+                "at": json_time(entry.at),
                 "invited": len(request.invitations),
             }
             if entry.status == "awarded":
@@ -195,7 +195,7 @@ def _standards_match(change: Change, state: State | None) -> tuple[list[NewEvent
         "score": match.score,
         "rank": match.rank,
         "criteria": match.criteria,
-        "matched_at": match.matched_at.isoformat().replace("+00:00", "Z"),
+        "matched_at": json_time(match.matched_at),
     }
     agency = match.agency_id if match.agency_id is not None else change.agency_id
     return [NewEvent("standards.match", match.id, data, match.owner, agency)], None

@@ -36,6 +36,7 @@ from services.common.errors import (
 )
 from services.common.idempotency import IdempotencyDep
 from services.common.ids import new_id
+from services.common.jsontext import json_time
 from services.common.pagination import Page, fetch_page, make_page_params
 from services.common.principal import Principal, PrincipalDep, Role
 from services.registry.agencies.models import Agency
@@ -366,7 +367,7 @@ async def create_drafts(
         raise Forbidden(f"Role '{principal.role}' may not create {spec.title}")
     problems = await validation_problems(session, spec, drafts, agency=reference_agency(principal))
     now = datetime.now(UTC)
-    stamp = now.isoformat().replace("+00:00", "Z")  # as the public schemas serialise it
+    stamp = json_time(now)
     results: list[Created | ValidationFailed] = []
     rows: list[dict[str, Any]] = []
     tags: list[dict[str, Any]] = []

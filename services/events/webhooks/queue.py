@@ -30,7 +30,7 @@ from services.common.changefeed import load_cursor, lock_sequence, store_cursor
 from services.common.db import is_postgres
 from services.common.hooks import Hook
 from services.common.ids import new_id
-from services.common.jsontext import json_text
+from services.common.jsontext import json_text, json_time
 from services.common.principal import Principal
 from services.events.webhooks.access import owner_principal
 from services.events.webhooks.retries import SLOW_DOWN_STATUSES, next_delay
@@ -56,8 +56,7 @@ def type_matches(patterns: Sequence[str], event_type: str) -> bool:
 
 def event_body(event_type: str, timestamp: datetime, data: Any) -> str:
     """The JSON a receiver gets: ``{"type", "timestamp", "data"}`` (Standard Webhooks)."""
-    moment = timestamp.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return json_text({"type": event_type, "timestamp": moment, "data": data})
+    return json_text({"type": event_type, "timestamp": json_time(timestamp), "data": data})
 
 
 def new_delivery(endpoint_id: str, event_id: str, event_type: str, body: str, now: datetime) -> WebhookDelivery:
