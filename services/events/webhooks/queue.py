@@ -83,15 +83,17 @@ async def fan_out(session: AsyncSession, events: Table, cursors: Table, can_read
     if not rows:
         return 0
     endpoints = list((await session.scalars(select(WebhookEndpoint).where(col(WebhookEndpoint.enabled)))).all())
+    owners = [owner_principal(endpoint) for endpoint in endpoints]
     now = datetime.now(UTC)
     for row in rows:
         event = row._asdict()
-        for endpoint in endpoints:
+        body: str | None = None  # one body per event, however many endpoints receive it
+        for endpoint, owner in zip(endpoints, owners, strict=True):
             if row.created_at < endpoint.created_at or not type_matches(endpoint.event_types, row.type):
                 continue
-            if not can_read(owner_principal(endpoint), event):
+            if not can_read(owner, event):
                 continue
-            body = event_body(row.type, row.created_at, row.data)
+            body = body or event_body(row.type, row.created_at, row.data)
             session.add(new_delivery(endpoint.id, row.id, row.type, body, now))
     await store_cursor(session, cursors, FANOUT_FEED, int(rows[-1].seq))
     return len(rows)
