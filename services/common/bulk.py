@@ -48,6 +48,12 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
     await driver.copy_records_to_table(table.name, records=records, columns=columns)
 
 
+def chunks(values: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    """``values`` in slices of at most ``size``: IN lists below SQLite's bound-parameter limit,
+    and statements of a bounded size on PostgreSQL."""
+    return [values[start : start + size] for start in range(0, len(values), size)]
+
+
 def one_of(session: AsyncSession, column: Any, values: Sequence[Any]) -> Any:
     """``column IN values`` for long lists: one array parameter on PostgreSQL (``= ANY``), IN elsewhere."""
     if is_postgres(session):

@@ -12,14 +12,13 @@ applied, so replicas that follow the same feed into one database store each even
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from typing import Any
 
 import structlog
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.common.bulk import insert_rows, one_of
+from services.common.bulk import chunks, insert_rows, one_of
 from services.common.changefeed import ChangePage, load_cursor, lock_sequence, store_cursor
 from services.common.db import is_postgres
 from services.events.hooks import events_stored
@@ -28,11 +27,6 @@ from services.events.tables import EVENTS, FEED_CURSORS, SOURCE_STATES
 
 logger = structlog.get_logger(__name__)
 CHUNK = 500  # ids per IN (...) list
-
-
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
 
 
 class EventConsumer:
@@ -99,7 +93,7 @@ class EventConsumer:
     async def _states(self, session: AsyncSession, ids: list[str]) -> dict[str, tuple[str, State] | None]:
         """The remembered states of ``ids``: ``{id: (entity, state)}``."""
         states: dict[str, tuple[str, State] | None] = {}
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids, CHUNK):
             result = await session.execute(
                 select(SOURCE_STATES.c.entity_id, SOURCE_STATES.c.entity, SOURCE_STATES.c.state).where(
                     SOURCE_STATES.c.feed == self.feed, one_of(session, SOURCE_STATES.c.entity_id, chunk)
@@ -111,7 +105,7 @@ class EventConsumer:
     async def _store_states(
         self, session: AsyncSession, ids: list[str], states: dict[str, tuple[str, State] | None]
     ) -> None:
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids, CHUNK):
             await session.execute(
                 delete(SOURCE_STATES).where(
                     SOURCE_STATES.c.feed == self.feed, one_of(session, SOURCE_STATES.c.entity_id, chunk)

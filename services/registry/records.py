@@ -23,7 +23,7 @@ from sqlalchemy import JSON, Select, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bounds import RecordId
-from services.common.bulk import insert_rows
+from services.common.bulk import chunks, insert_rows
 from services.common.changefeed import PendingChange, record_changes
 from services.common.deps import IfMatchHeader, SessionDep, check_if_match, etag_matches, version_etag
 from services.common.errors import (
@@ -170,10 +170,6 @@ def _row_values(spec: ResourceSpec, data: BaseModel) -> dict[str, Any]:
     return values
 
 
-def _chunks(values: Sequence[str], size: int = 5000) -> list[Sequence[str]]:
-    return [values[i : i + size] for i in range(0, len(values), size)]
-
-
 def reference_agency(principal: Principal) -> str | None:
     """The agency whose records ``principal`` may reference in what it writes (None: any agency).
 
@@ -207,7 +203,7 @@ async def _reference_problems(
             by_target.setdefault(ref.target, set()).add(ref.id)
     owners: dict[tuple[type[RecordColumns], str], str] = {}
     for target, ids in by_target.items():
-        for chunk in _chunks(sorted(ids)):
+        for chunk in chunks(sorted(ids), 5000):
             rows = await session.execute(select(target.id, target.agency_id).where(target.id.in_(chunk)))  # type: ignore[attr-defined, call-overload]
             owners |= {(target, record_id): owner for record_id, owner in rows}
 

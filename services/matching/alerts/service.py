@@ -28,6 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from services.common.bulk import chunks
 from services.common.changefeed import PendingChange, record_changes
 from services.common.db import is_postgres
 from services.common.ids import new_id
@@ -57,12 +58,8 @@ async def claim(session: AsyncSession, kind: str, keys: dict[str, str], now: dat
     table = AlertPublication.__table__  # type: ignore[attr-defined]
     insert = postgres_insert if is_postgres(session) else sqlite_insert
     claimed: set[str] = set()
-    ordered = sorted(keys)
-    for start in range(0, len(ordered), CLAIM_CHUNK):
-        rows = [
-            {"kind": kind, "key": key, "change_id": keys[key], "created_at": now}
-            for key in ordered[start : start + CLAIM_CHUNK]
-        ]
+    for chunk in chunks(sorted(keys), CLAIM_CHUNK):
+        rows = [{"kind": kind, "key": key, "change_id": keys[key], "created_at": now} for key in chunk]
         statement = insert(table).values(rows).on_conflict_do_nothing().returning(table.c.key)
         claimed.update(await session.scalars(statement))
     return claimed

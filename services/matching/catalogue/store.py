@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from services.common.bulk import chunks
 from services.matching.catalogue.records import Certificate, SupplierRecord
 
 SCHEMA = """
@@ -121,8 +122,7 @@ class CatalogueStore:
         """The live suppliers among ``supplier_ids``, by id (the removed are left out)."""
         found: dict[str, SupplierRecord] = {}
         with self._lock:
-            for start in range(0, len(supplier_ids), 500):  # below SQLite's bound-parameter limit
-                chunk = list(supplier_ids[start : start + 500])
+            for chunk in chunks(list(supplier_ids), 500):  # below SQLite's bound-parameter limit
                 marks = ",".join("?" * len(chunk))
                 for supplier_id, text in self._connection.execute(
                     f"SELECT id, record FROM suppliers WHERE record IS NOT NULL AND id IN ({marks})", chunk

@@ -27,7 +27,7 @@ from sqlalchemy import String, bindparam, delete, func, or_, select, text, updat
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.bulk import insert_rows, one_of
+from services.common.bulk import chunks, insert_rows, one_of
 from services.common.changefeed import PendingChange, record_changes
 from services.common.db import is_postgres
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -77,10 +77,6 @@ FIRM_COLUMNS: tuple[Any, ...] = (
 )
 
 
-def _chunks(values: Sequence[Any], size: int = _CHUNK) -> list[Sequence[Any]]:
-    return [values[i : i + size] for i in range(0, len(values), size)]
-
-
 @dataclass
 class Detection:
     """What one call of ``detect`` found."""
@@ -92,7 +88,7 @@ class Detection:
 async def _profiles_of(session: AsyncSession, ids: Sequence[str]) -> dict[str, detector.Profile]:
     """Registered firms' profiles: as stored with their keys, else profiled from ``firms``."""
     found: dict[str, detector.Profile] = {}
-    for chunk in _chunks(sorted(ids), 20000):
+    for chunk in chunks(sorted(ids), 20000):
         rows = await session.execute(
             select(PROFILES.c.firm_id, PROFILES.c.profile).where(one_of(session, PROFILES.c.firm_id, chunk))
         )
@@ -101,7 +97,7 @@ async def _profiles_of(session: AsyncSession, ids: Sequence[str]) -> dict[str, d
             if stored is not None:
                 found[firm_id] = stored
     missing = sorted(set(ids) - found.keys())  # registered before profiles were stored
-    for chunk in _chunks(missing, 20000):
+    for chunk in chunks(missing, 20000):
         rows = await session.execute(select(*FIRM_COLUMNS).where(one_of(session, Firm.id, chunk)))
         for row in rows:
             found[row.id] = detector.profile_of_firm(dict(row._mapping))
@@ -126,7 +122,7 @@ _FILED_UNDER = text(
 async def _filed_under(session: AsyncSession, keys: Sequence[str], cap: int) -> dict[str, list[str]]:
     """Up to ``cap`` firms filed under each key: its members, and whether it is too large a block."""
     filed: dict[str, list[str]] = {}
-    for chunk in _chunks(list(keys), 20000):
+    for chunk in chunks(list(keys), 20000):
         if is_postgres(session):  # an index probe per key, bounded however common the key
             rows = await session.execute(_FILED_UNDER, {"keys": list(chunk), "cap": cap})
         else:
@@ -143,7 +139,7 @@ async def _filed_under(session: AsyncSession, keys: Sequence[str], cap: int) -> 
 async def _block_sizes(session: AsyncSession, keys: Sequence[str]) -> dict[str, int]:
     """How many firms are filed under each key (up to ``COUNT_CAP``): one query per 20,000 keys."""
     sizes: dict[str, int] = {}
-    for chunk in _chunks(list(keys), 20000):
+    for chunk in chunks(list(keys), 20000):
         if is_postgres(session):  # an index probe per key, bounded however common the key
             rows = await session.execute(_CAPPED_COUNTS, {"keys": list(chunk), "cap": COUNT_CAP})
         else:
@@ -239,7 +235,7 @@ async def detect(
     decided: set[tuple[str, str]] = set()
     if skip_decided:
         ids = sorted(new_ids)
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids, _CHUNK):
             rows = await session.execute(
                 select(CANDIDATES.c.firm_a, CANDIDATES.c.firm_b).where(
                     or_(CANDIDATES.c.firm_a.in_(chunk), CANDIDATES.c.firm_b.in_(chunk))
@@ -274,7 +270,7 @@ async def detect(
 
 async def forget(session: AsyncSession, firm_ids: Sequence[str]) -> None:
     """Drop the keys and the open candidates of firms that changed or are gone."""
-    for chunk in _chunks(list(firm_ids)):
+    for chunk in chunks(list(firm_ids), _CHUNK):
         await session.execute(delete(MATCH_KEYS).where(MATCH_KEYS.c.firm_id.in_(chunk)))
         await session.execute(delete(PROFILES).where(PROFILES.c.firm_id.in_(chunk)))
         await session.execute(
@@ -553,7 +549,7 @@ async def undo_merge(session: AsyncSession, merge: DuplicateMerge, *, principal:
 
 async def count_open(session: AsyncSession, firm_ids: Sequence[str]) -> int:
     total = 0
-    for chunk in _chunks(list(firm_ids)):
+    for chunk in chunks(list(firm_ids), _CHUNK):
         total += int(
             await session.scalar(
                 select(func.count()).where(

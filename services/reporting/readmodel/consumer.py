@@ -13,7 +13,7 @@ same answer as replaying change by change.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ import structlog
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.common.bulk import insert_rows
+from services.common.bulk import chunks, insert_rows
 from services.common.changefeed import Change, ChangePage, load_cursor, store_cursor
 from services.common.feeds import RegisteredFirmRecord
 from services.reporting.readmodel.records import EntityMap
@@ -33,11 +33,6 @@ FEED_STATE = table_of(FeedState)
 CHUNK = 500  # ids per IN (...) list
 
 CertKey = tuple[str, date | None, date | None, str | None]
-
-
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
 
 
 class ReadModelConsumer:
@@ -88,7 +83,7 @@ class ReadModelConsumer:
         certificates: list[dict[str, Any]] = []
         if spec.entity == "firm":
             certificates = await self._certificates(session, ids, states)
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids, CHUNK):
             for child in spec.children:
                 await session.execute(delete(child.table).where(child.table.c[child.key].in_(chunk)))
             await session.execute(delete(spec.table).where(spec.table.c.id.in_(chunk)))
@@ -103,7 +98,7 @@ class ReadModelConsumer:
     ) -> list[dict[str, Any]]:
         """The firms' certificate rows after ``changes``, each with the day it was first recorded."""
         seen: dict[str, dict[CertKey, date]] = defaultdict(dict)
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids, CHUNK):
             rows = await session.execute(
                 select(
                     CERTIFICATIONS.c.firm_id,
