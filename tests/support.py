@@ -89,15 +89,19 @@ def agency_headers(agency_id: str) -> dict[str, str]:
 
 # --- settings of each service in tests (the conftest's fixtures, and module-scoped platforms)
 
+IN_TESTS: dict[str, Any] = {
+    "environment": "test",
+    "principal_secret": TEST_SECRET,
+    "log_json": False,
+    "log_level": "WARNING",
+}
+
 
 def registry_settings_for(database_url: str, data_dir: Path) -> RegistrySettings:
     return RegistrySettings(
         database_url=database_url,
-        environment="test",
-        principal_secret=TEST_SECRET,
         data_dir=data_dir,
-        log_json=False,
-        log_level="WARNING",
+        **IN_TESTS,
         matching_url="",  # Stack.start points it at matching when matching runs
     )
 
@@ -105,11 +109,8 @@ def registry_settings_for(database_url: str, data_dir: Path) -> RegistrySettings
 def gateway_settings_for(database_url: str, data_dir: Path) -> GatewaySettings:
     return GatewaySettings(
         database_url=database_url,
-        environment="test",
-        principal_secret=TEST_SECRET,
         data_dir=data_dir,
-        log_json=False,
-        log_level="WARNING",
+        **IN_TESTS,
         bootstrap_api_key=BOOTSTRAP_KEY,
         registry_url="http://registry",
         matching_url="http://matching",
@@ -128,11 +129,8 @@ def gateway_settings_for(database_url: str, data_dir: Path) -> GatewaySettings:
 def matching_settings_for(database_url: str, data_dir: Path) -> MatchingSettings:
     return MatchingSettings(
         database_url=database_url,
-        environment="test",
-        principal_secret=TEST_SECRET,
         data_dir=data_dir,
-        log_json=False,
-        log_level="WARNING",
+        **IN_TESTS,
         registry_url="http://registry",
         feed_wait_seconds=1.0,
         deadline_sweep_seconds=3600,  # tests sweep when they mean to (app.state.deadlines.sweep())
@@ -142,11 +140,8 @@ def matching_settings_for(database_url: str, data_dir: Path) -> MatchingSettings
 def reporting_settings_for(database_url: str, data_dir: Path) -> ReportingSettings:
     return ReportingSettings(
         database_url=database_url,
-        environment="test",
-        principal_secret=TEST_SECRET,
         data_dir=data_dir,
-        log_json=False,
-        log_level="WARNING",
+        **IN_TESTS,
         registry_url="http://registry",
         matching_url="http://matching",
         feed_wait_seconds=0.5,
@@ -156,11 +151,8 @@ def reporting_settings_for(database_url: str, data_dir: Path) -> ReportingSettin
 def events_settings_for(database_url: str, data_dir: Path) -> EventsSettings:
     return EventsSettings(
         database_url=database_url,
-        environment="test",
-        principal_secret=TEST_SECRET,
         data_dir=data_dir,
-        log_json=False,
-        log_level="WARNING",
+        **IN_TESTS,
         registry_url="http://registry",
         matching_url="http://matching",
         feed_wait_seconds=0.5,
