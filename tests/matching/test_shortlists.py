@@ -218,6 +218,32 @@ async def test_exact_explained_shortlist(world: World) -> None:
     assert scores == sorted(scores, reverse=True)
 
 
+async def test_each_listed_supplier_carries_its_card(world: World) -> None:
+    body = {
+        "constraints": {**KNITWEAR["constraints"], "near": {"latitude": 11.108, "longitude": 77.341}},
+        "criteria": {"description": "Cotton SWEATERS, knitted by hand", "preferred_certifications": ["sa8000"]},
+        "include_development": True,
+    }
+    result = await world.shortlist(body)
+    [top] = result["items"]
+    assert top["card"] == {
+        "distance_km": pytest.approx(0.248, abs=0.001),  # (11.108, 77.341) to (11.11, 77.34)
+        "certificates": [
+            {"scheme": "iso-9001", "valid_until": "2099-12-31"},
+            {"scheme": "oeko-tex-100", "valid_until": "2099-12-31"},
+        ],  # sa8000 is preferred but not held
+        "matched_words": ["Cotton", "SWEATERS", "knitted"],  # as the description writes them; "hand" is not held
+        "monthly_capacity": 20000.0,
+        "capacity_unit": "pieces",
+    }
+    small = next(d for d in result["development"] if d["supplier_id"] == world.suppliers["knit_small"]["id"])
+    assert small["card"]["matched_words"] == ["knitted"] and small["card"]["monthly_capacity"] == 9000.0
+    stored = await world.client.get(f"/v1/shortlists/{result['id']}", headers=world.lead)
+    assert stored.json()["items"][0]["card"] == top["card"]
+    without_point = await world.shortlist(KNITWEAR)
+    assert without_point["items"][0]["card"]["distance_km"] is None
+
+
 async def test_ranking_follows_the_weights(world: World) -> None:
     body = {
         "constraints": {"isic_codes": ["14"]},
