@@ -15,11 +15,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from gateway.app import UPSTREAMS
 from gateway.app import create_app as create_gateway
 from gateway.proxy import BUFFERED_BODY_BYTES
 from gateway.ratelimit import MemoryRateLimiter, RedisRateLimiter
-from gateway.settings import GatewaySettings
+from gateway.settings import UPSTREAMS, GatewaySettings
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
 from services.registry.settings import RegistrySettings
 from tests.registry.helpers import cluster_body, firm_body, firm_row, to_csv
@@ -187,10 +186,41 @@ async def _distinct_keys(stack: Stack, count: int) -> list[str]:
     return [await stack.issue_key(BOOTSTRAP_KEY, name=f"viewer {i}", role="viewer") for i in range(count)]
 
 
+async def test_the_gateway_is_not_ready_without_a_required_service(
+    registry_settings: RegistrySettings, gateway_settings: GatewaySettings
+) -> None:
+    assert gateway_settings.required_upstreams == ["registry", "matching"]  # the default
+    async with Stack.start(registry_settings, gateway_settings) as stack:  # matching is not running
+        unready = await stack.client.get("/readyz")
+        alive = await stack.client.get("/livez")
+        firms = await stack.client.get("/v1/firms", headers=ADMIN_KEY)
+    body = assert_problem(unready, 503, "service-unavailable")
+    assert "matching" in body["detail"] and "registry" not in body["detail"], body["detail"]
+    assert body["checks"]["registry"] == "ok" and body["checks"]["matching"].startswith("failed: ConnectError")
+    assert alive.status_code == 200 and firms.status_code == 200  # alive, and serving what it can
+
+    reporting_optional = gateway_settings.model_copy(update={"required_upstreams": ["registry"]})
+    async with Stack.start(registry_settings, reporting_optional) as stack:
+        ready = await stack.client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"]["reporting"] != "ok"  # reported, not required
+
+
+def test_required_services_are_named_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_REQUIRED_UPSTREAMS", "registry, events")
+    assert GatewaySettings().required_upstreams == ["registry", "events"]
+    monkeypatch.setenv("GATEWAY_REQUIRED_UPSTREAMS", "")
+    assert GatewaySettings().required_upstreams == []
+    monkeypatch.setenv("GATEWAY_REQUIRED_UPSTREAMS", "registry,billing")
+    with pytest.raises(ValueError, match="billing"):
+        GatewaySettings()
+
+
 async def test_the_gateway_is_not_ready_while_every_upstream_circuit_is_open(
     registry_settings: RegistrySettings, gateway_settings: GatewaySettings
 ) -> None:
-    settings = gateway_settings.model_copy(update={"breaker_reset_seconds": 60})
+    # No service required: ready while any one answers.
+    settings = gateway_settings.model_copy(update={"breaker_reset_seconds": 60, "required_upstreams": []})
     async with Stack.start(registry_settings, settings, extra_upstreams={"registry": _unhealthy_registry()}) as stack:
         ready = await stack.client.get("/readyz")  # matching and reporting are not running; the registry is
         assert ready.status_code == 200, ready.text
