@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import codecs
-import csv
 import hashlib
-import io
 import json
 import os
 from collections.abc import AsyncIterator
@@ -20,6 +18,7 @@ from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
 from services.common.bounds import RecordId, SearchQuery
+from services.common.csvtext import csv_download, csv_stream
 from services.common.deps import SessionDep
 from services.common.errors import (
     PROBLEM_RESPONSES,
@@ -36,7 +35,7 @@ from services.common.ids import new_id
 from services.common.pagination import Page, PageCursor, PageLimit, fetch_page, make_page_params
 from services.common.principal import Principal, PrincipalDep, Role
 from services.registry.agencies.models import Agency
-from services.registry.imports.files import ENCODINGS, ImportFile, resolve_mapping, template_csv, template_xlsx
+from services.registry.imports.files import ENCODINGS, ImportFile, resolve_mapping, template_rows, template_xlsx
 from services.registry.imports.models import ImportJob, ImportRowError
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"], responses=PROBLEM_RESPONSES)
@@ -208,11 +207,8 @@ def _format_of(requested: str | None, content_type: str | None, filename: str | 
 
 @router.get("/template.csv", summary="Download the CSV import template", response_class=Response)
 async def download_template_csv() -> Response:
-    return Response(
-        template_csv(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="firms-template.csv"'},
-    )
+    header, example = template_rows()
+    return csv_download(header, [example], "firms-template.csv")
 
 
 @router.get("/template.xlsx", summary="Download the XLSX import template", response_class=Response)
@@ -403,11 +399,7 @@ async def import_errors(
     sessionmaker = request.app.state.read_sessionmaker
     table = ImportRowError.__table__  # type: ignore[attr-defined]
 
-    async def lines() -> AsyncIterator[str]:
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["row", "column", "field", "code", "message", "value"])
-        yield out.getvalue()
+    async def batches() -> AsyncIterator[list[tuple[Any, ...]]]:
         after = 0
         async with sessionmaker() as reader:
             while True:
@@ -421,18 +413,10 @@ async def import_errors(
                 ).all()
                 if not rows:
                     return
-                out = io.StringIO()
-                writer = csv.writer(out)
-                for row in rows:
-                    writer.writerow([row.row_number, row.column, row.field, row.code, row.message, row.value or ""])
+                yield [(r.row_number, r.column, r.field, r.code, r.message, r.value or "") for r in rows]
                 after = rows[-1].id
-                yield out.getvalue()
 
-    return StreamingResponse(
-        lines(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{job_id}-errors.csv"'},
-    )
+    return csv_stream(("row", "column", "field", "code", "message", "value"), batches(), f"{job_id}-errors.csv")
 
 
 def mapping_json(mapping: dict[str, Any]) -> str:
