@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -451,6 +452,29 @@ async def test_linkages_and_tenant_isolation(world: World) -> None:
     viewer = bearer(await world.stack.issue_key(BOOTSTRAP_KEY, role="viewer"))
     assert (await world.client.get(f"/v1/shortlists/{shortlist['id']}", headers=viewer)).status_code == 200
     assert (await world.client.post("/v1/shortlists", json={}, headers=viewer)).status_code == 403
+
+
+async def test_a_stage_cannot_be_dated_in_the_future(world: World) -> None:
+    shortlist = await world.shortlist(KNITWEAR)
+    supplier = shortlist["items"][0]["supplier_id"]
+    body = {"shortlist_id": shortlist["id"], "supplier_id": supplier}
+    latest = (datetime.now(UTC) + timedelta(hours=14)).date()  # today on the latest clock, UTC+14
+    ahead = latest + timedelta(days=2)  # after today in every time zone, even past midnight there
+    future = await world.client.post("/v1/linkages", headers=world.lead, json=body | {"on": ahead.isoformat()})
+    problem = assert_problem(future, 422)
+    assert problem["errors"][0]["field"] == "on" and problem["errors"][0]["code"] == "in_future"
+    # Today somewhere east of UTC (by UTC, possibly tomorrow) is accepted: users date by their calendar.
+    created = await world.client.post("/v1/linkages", headers=world.lead, json=body | {"on": latest.isoformat()})
+    assert created.status_code == 201, created.text
+    linkage = created.json()
+    moved = await world.client.patch(
+        f"/v1/linkages/{linkage['id']}",
+        headers=world.lead | {"If-Match": '"1"'},
+        json={"stage": "contacted", "on": ahead.isoformat()},
+    )
+    assert assert_problem(moved, 422)["errors"][0]["code"] == "in_future"
+    unchanged = await world.client.get(f"/v1/linkages/{linkage['id']}", headers=world.lead)
+    assert unchanged.json()["stage"] == "proposed" and unchanged.headers["ETag"] == '"1"'
 
 
 async def test_idempotent_shortlist_requests(world: World) -> None:
