@@ -6,6 +6,7 @@ import struct
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from xml.etree import ElementTree
 
 import pytest
@@ -228,6 +229,22 @@ async def test_dashboard_html_matches_the_api(dataset: Dataset) -> None:
     assert as_agency.status_code == 200
     assert "Ecuador clusters" not in as_agency.text  # another agency's programme is no option
     assert "Tamil Nadu and Punjab knitwear" in as_agency.text
+
+
+async def test_the_dashboard_series_start_where_the_filtered_scope_does(dataset: Dataset) -> None:
+    def series_from(html: str) -> set[str]:
+        page = Figures()
+        page.feed(html)
+        sources = [str(a["src"]) for tag, a in page.tags if tag == "img" and "/series.svg" in str(a["src"])]
+        assert sources
+        return {parse_qs(urlsplit(src).query)["from"][0] for src in sources}
+
+    everything = await get(dataset, "/dashboard")
+    assert series_from(everything.text) == {"2023-01-01"}  # the Agra pilot's start, the first event of all
+    # Atuntaqui's first event is the Supermercados network formed on 2024-06-01 (its
+    # programme started later): its series do not open with a year and a half of nothing.
+    atuntaqui = await get(dataset, "/dashboard", cluster_id=dataset["C4"])
+    assert series_from(atuntaqui.text) == {"2024-06-01"}
 
 
 async def test_definitions_are_served_and_in_the_docs(dataset: Dataset) -> None:
