@@ -571,6 +571,30 @@ async def test_a_browser_signs_in_with_a_key_and_reads_with_its_session_cookie(s
     assert signed_out.status_code == 303 and 'lk_session=""' in signed_out.headers["set-cookie"]
 
 
+async def test_a_key_that_cannot_read_reports_is_told_so_on_the_sign_in_page(stack: Stack) -> None:
+    client = stack.client
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    integrator = await stack.issue_key(BOOTSTRAP_KEY, role="integrator")  # registry and matching, no reports
+    refused = await client.post("/login", data={"api_key": integrator, "next": "/dashboard?country=EC"})
+    assert refused.status_code == 403 and "set-cookie" not in refused.headers  # no session it could not use
+    assert refused.headers["content-type"].startswith("text/html")
+    assert 'role="alert"' in refused.text and "cannot read reports" in refused.text
+    assert "reporting:read" in refused.text and "viewer" in refused.text  # which keys can, and how to get one
+    assert 'name="api_key"' in refused.text and "/dashboard?country=EC" in refused.text  # try again, same view
+    # A session made for the API (it reads clusters) sent to the dashboard: the page, not a raw JSON 403.
+    signed_in = await client.post("/login", data={"api_key": integrator, "next": "/v1/clusters"})
+    assert signed_in.status_code == 303
+    session = {"Cookie": f"lk_session={signed_in.cookies['lk_session']}"}
+    client.cookies.clear()
+    page = await client.get("/dashboard", headers=session | html)
+    assert page.status_code == 403 and "cannot read reports" in page.text
+    api = await client.get("/dashboard", headers=bearer(integrator))  # an API client still gets the problem
+    assert_problem(api, 403)
+    viewer = await stack.issue_key(BOOTSTRAP_KEY, role="viewer")
+    allowed = await client.post("/login", data={"api_key": viewer, "next": "/dashboard"})
+    assert allowed.status_code == 303 and allowed.headers["location"] == "/dashboard"
+
+
 def _sized_upstream() -> FastAPI:
     """Answers of a few bytes (sent on whole) and of a megabyte (streamed through)."""
     app = FastAPI()
