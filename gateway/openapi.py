@@ -152,16 +152,20 @@ def merge_documents(
     canonical: dict[str, str] = {}
     for service_name, document in [("gateway", gateway_doc), *sorted(services.items())]:
         document = copy.deepcopy(document)
-        renames: dict[str, str] = {}
-        for name, schema in document.get("components", {}).get("schemas", {}).items():
-            text = json.dumps(schema, sort_keys=True)
-            if name not in schemas:
-                schemas[name], canonical[name] = schema, text
-            elif canonical[name] != text:
-                renames[name] = f"{service_name.capitalize()}{name}"
-        for old, new in renames.items():
-            # Generated clients name a model after its title: a renamed schema gets its own.
-            schemas[new] = _rewrite_refs(document["components"]["schemas"][old], renames) | {"title": new}
+        own = document.get("components", {}).get("schemas", {})
+        texts = {name: json.dumps(schema, sort_keys=True) for name, schema in own.items()}
+        renames = {
+            name: f"{service_name.capitalize()}{name}"
+            for name in own
+            if name in canonical and canonical[name] != texts[name]
+        }
+        for name, schema in own.items():
+            if name in renames:
+                # Generated clients name a model after its title: a renamed schema gets its own.
+                schemas[renames[name]] = _rewrite_refs(schema, renames) | {"title": renames[name]}
+            elif name not in schemas:
+                # Its references too: the service's schemas that use a renamed one use the renamed one.
+                schemas[name], canonical[name] = _rewrite_refs(schema, renames), texts[name]
         for path, item in document.get("paths", {}).items():
             public = service_name == "gateway" or route_for(path) is not None
             if public and path not in merged["paths"]:

@@ -39,6 +39,7 @@ operations = APIRouter(tags=["operations"])
 
 @operations.get(
     "/v1/catalogue",
+    operation_id="read_catalogue_stats",
     summary="The catalogue's version, size and memory",
     dependencies=[Depends(require_roles(Role.admin, Role.service, Role.viewer))],
 )
