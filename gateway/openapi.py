@@ -33,8 +33,10 @@ follow events and webhooks.
 
 **Authentication.** Every operation needs an API key: `Authorization: Bearer lk_...` or
 `X-API-Key: lk_...`. A key has a role (admin, agency, lead_firm, supplier, broker,
-integrator, viewer) and scopes; it reads and writes only what its role may (403), and
-another tenant's records answer 404 as if they did not exist.
+integrator, viewer) and scopes, and may do only what they allow (403). Any key reads the
+registry, the shared catalogue; only the owning agency changes its records. Buyer
+standards, shortlists, requests, linkages and scorecards belong to the key's owner:
+other tenants get 404, as if they did not exist.
 
 **Errors** are RFC 9457 `application/problem+json` bodies (the `Problem` schema) with a
 stable `type` URI per kind of error, `status`, `detail`, the `request_id` and, for
