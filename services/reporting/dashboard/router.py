@@ -99,7 +99,7 @@ def _back(end: date, granularity: str) -> date:
 @router.get(
     "/dashboard",
     response_class=HTMLResponse,
-    operation_id="dashboard",
+    operation_id="read_dashboard",
     summary="The indicators dashboard (HTML)",
     description="Key figures, charts and tables for the filters given, which are those of `/v1/indicators` "
     "plus `granularity` for the series charts. Readable without JavaScript.",

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Response
 from services.common.csvtext import csv_download
 from services.common.deps import SessionDep
 from services.common.errors import PROBLEM_RESPONSES
+from services.common.openapi import file_response
 from services.reporting.deps import AppDep, ReaderDep, resolve
 from services.reporting.indicators.definitions import BY_KEY, CONVERSIONS, DEFINITIONS, FUNNEL_STAGES, STAGES
 from services.reporting.indicators.reports import indicators_body, series_body
@@ -33,7 +34,7 @@ class Table(StrEnum):
     operation_id="export_table",
     summary="A reporting table as CSV",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}, "description": "The table"}},
+    responses=file_response("The table", "text/csv"),
     description="`indicators`: one row per indicator and breakdown category (category empty for the value); "
     "`series`: the same per month or quarter; `clusters`: figures per cluster; `funnel`: linkages "
     "per stage and conversion; `definitions`: what each indicator counts. Filters as for "
