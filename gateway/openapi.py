@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from gateway.proxy import route_for
-from services.common.openapi import HTTP_METHODS
+from services.common.openapi import operations
 
 SECURITY_SCHEMES = {
     "ApiKey": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer lk_..."},
@@ -130,13 +130,7 @@ def _reachable_schemas(paths: dict[str, Any], schemas: dict[str, Any]) -> set[st
 
 
 def _used_tags(paths: dict[str, Any]) -> list[str]:
-    return [
-        tag
-        for item in paths.values()
-        for method, operation in item.items()
-        if method in HTTP_METHODS
-        for tag in operation.get("tags", [])
-    ]
+    return [tag for _, _, operation in operations({"paths": paths}) for tag in operation.get("tags", [])]
 
 
 def merge_documents(

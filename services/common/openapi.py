@@ -54,6 +54,16 @@ def file_response(description: str, *media_types: str) -> dict[int | str, dict[s
     }
 
 
+def operations(document: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every operation of an OpenAPI document: (path, method, operation object)."""
+    return [
+        (path, method, operation)
+        for path, item in document.get("paths", {}).items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    ]
+
+
 def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}}}
 

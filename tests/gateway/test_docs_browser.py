@@ -7,14 +7,12 @@ operations, and every resource it loaded must have come from the gateway.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from services.common.openapi import HTTP_METHODS
-from tests.reporting.browser import chromium, ensure_chromium, serve
+from tests.reporting.browser import chromium, chromium_or_skip, serve
 from tests.support import Stack
 
 pytestmark = pytest.mark.browser
@@ -43,13 +41,8 @@ PAGES = {
 
 
 @pytest.fixture(scope="module")
-def browser_path() -> Iterator[str]:
-    path = ensure_chromium()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing and cannot be installed (needs root and apt-get)")
-        pytest.skip("Chromium is missing and cannot be installed here (needs root and apt-get)")
-    yield path
+def browser_path() -> str:
+    return chromium_or_skip()
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

@@ -21,7 +21,7 @@ from packaging.version import Version
 from gateway.app import create_app as create_gateway
 from gateway.openapi import SCHEMA_REF_PREFIX, TAGS
 from gateway.settings import GatewaySettings
-from services.common.openapi import BINARY_SCHEMA, HTTP_METHODS
+from services.common.openapi import BINARY_SCHEMA, operations
 from services.common.version import VERSION
 from services.events.app import create_app as create_events
 from services.events.settings import EventsSettings
@@ -36,15 +36,6 @@ from tests.support import Stack
 ROOT = Path(__file__).parents[2]
 OPERATION_ID = re.compile(r"^[a-z]+(_[a-z0-9]+)+$")  # verb_resource, snake_case
 JSON_MEDIA_TYPES = ("application/json", "application/problem+json")
-
-
-def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [
-        (path, method, operation)
-        for path, item in document["paths"].items()
-        for method, operation in item.items()
-        if method in HTTP_METHODS
-    ]
 
 
 def _documented_routes(app: FastAPI) -> list[tuple[str, APIRoute]]:
@@ -81,12 +72,12 @@ async def test_every_operation_has_a_name_of_its_own(
             assert OPERATION_ID.match(route.operation_id), f"{path}: {route.operation_id} is not verb_resource"
 
     document = (await whole_platform.client.get("/openapi.json")).json()
-    operations = _operations(document)
-    assert len(operations) >= 119
-    ids = [operation.get("operationId") for _path, _method, operation in operations]
-    assert all(ids), [f"{m} {p}" for p, m, op in operations if not op.get("operationId")]
+    documented = operations(document)
+    assert len(documented) >= 119
+    ids = [operation.get("operationId") for _path, _method, operation in documented]
+    assert all(ids), [f"{m} {p}" for p, m, op in documented if not op.get("operationId")]
     assert len(ids) == len(set(ids)), sorted({str(i) for i in ids if ids.count(i) > 1})
-    for path, method, operation in operations:
+    for path, method, operation in documented:
         assert OPERATION_ID.match(operation["operationId"]), f"{method} {path}: {operation['operationId']}"
         assert not re.search(rf"_{method}$", operation["operationId"]), f"{method} {path}: a generated id"
 
@@ -105,7 +96,7 @@ async def test_the_document_describes_the_api(whole_platform: Stack) -> None:
     # Each operation has one tag, a resource the document describes, in TAGS' order.
     described = {tag["name"]: tag.get("description") for tag in document["tags"]}
     assert [tag["name"] for tag in document["tags"]] == [t["name"] for t in TAGS if t["name"] in described]
-    for path, method, operation in _operations(document):
+    for path, method, operation in operations(document):
         assert len(operation.get("tags", [])) == 1, f"{method} {path}: {operation.get('tags')}"
         assert described.get(operation["tags"][0]), f"{method} {path}: describe its tag in gateway.openapi.TAGS"
 
@@ -134,7 +125,7 @@ async def test_schemas_are_used_typed_and_named_once(whole_platform: Stack) -> N
     assert len(titles) == len(set(titles)), "a generated client names its models after these"
 
     files = 0
-    for path, method, operation in _operations(document):
+    for path, method, operation in operations(document):
         for status, response in operation["responses"].items():
             for media_type, content in response.get("content", {}).items():
                 assert "schema" in content, f"{method} {path} {status} {media_type}: no schema"
