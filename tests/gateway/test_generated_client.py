@@ -7,6 +7,7 @@ as is: models in, models out, and error answers parsed as ``Problem`` objects.
 
 from __future__ import annotations
 
+import codecs
 import importlib
 import json
 import subprocess
@@ -178,4 +179,4 @@ async def test_a_lead_firm_works_through_the_generated_client(whole_platform: St
         # A file download is bytes.
         template = await call("imports", "download_import_template_csv")(client=client)
         assert template.status_code == 200
-        assert template.parsed.payload.read().startswith(b"name,")
+        assert template.parsed.payload.read().startswith(codecs.BOM_UTF8 + b"name,")  # UTF-8 for Excel
