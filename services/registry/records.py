@@ -143,7 +143,9 @@ class ResourceSpec:
     sort_fields: tuple[str, ...] = ()  # besides created_at, updated_at and name (see ``sorts_of``)
     # Full-text search: narrows the list statement by the query's ``q`` and gives the
     # relevance order used when no ``sort`` is asked (None: no search, or no ``q``).
-    search: Callable[[Select[Any], Any], tuple[Select[Any], SortKey | None]] | None = None
+    search: Callable[[AsyncSession, Select[Any], Any], Awaitable[tuple[Select[Any], SortKey | None]]] | None = None
+    # Columns computed from the others on every write (e.g. firms' folded search columns).
+    derived: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.tenant_owned:
@@ -152,6 +154,11 @@ class ResourceSpec:
     @property
     def title(self) -> str:
         return self.tag_name or self.path.rsplit("/", 1)[-1].replace("-", " ")
+
+
+def with_derived(spec: ResourceSpec, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` (a record's column values) with the spec's derived columns added."""
+    return values | spec.derived(values) if spec.derived is not None else values
 
 
 def etag_of(row: RecordColumns) -> str:
@@ -278,6 +285,7 @@ def draft(spec: ResourceSpec, data: BaseModel) -> Draft:
         for name in columns.keys()
         if name in document and name not in _RECORD_COLUMNS
     }
+    values = with_derived(spec, values)
     references = spec.references(data)
     tags = {(t.facet, t.value, t.valid_from, t.valid_until) for t in spec.tags(data)}
     tags |= {(r.facet, r.id, None, None) for r in references}
@@ -492,7 +500,7 @@ async def apply_update(
     problem = (await validation_problems(session, spec, [draft(spec, data)], agency=agency, held=held))[0]
     if problem is not None:
         raise problem
-    for name, value in _row_values(spec, data).items():
+    for name, value in with_derived(spec, _row_values(spec, data)).items():
         setattr(row, name, value)
     row.version += 1
     row.updated_at = datetime.now(UTC)
@@ -629,7 +637,7 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
         statement = apply_filters(spec, select(spec.table), query)
         relevance = None
         if spec.search is not None:
-            statement, relevance = spec.search(statement, query)
+            statement, relevance = await spec.search(session, statement, query)
         rows = await fetch_page(
             session, statement, key=spec.table.id, params=params, sorts=sorts_of(spec), default=relevance
         )

@@ -122,4 +122,9 @@ class FirmQuery(RecordQuery):
     certification: Code | None = Field(default=None, description="Holds a certificate of this scheme valid today")
     cluster_id: RecordId | None = None
     agency_id: RecordId | None = None
-    q: SearchQuery | None = Field(default=None, description="Text in the name or capabilities")
+    q: SearchQuery | None = Field(
+        default=None,
+        description="Words in the name, locality, subdivision or capabilities, accents and case ignored; the last "
+        "word may be a prefix (search as you type), words of 5 letters or more tolerate one typo. Without `sort`, "
+        "results come by relevance.",
+    )
