@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
@@ -263,3 +263,25 @@ async def fetch_page(
         last_key = getattr(last, key.key) if whole_rows else getattr(last[0], key.key)
         next_cursor = encode_cursor(last_key) if order is None else encode_cursor(last_key, order.name, last[-1])
     return Page(items=results if whole_rows else [r[0] for r in results], next_cursor=next_cursor, total=total)
+
+
+def page_in_memory(items: Sequence[T], key: Callable[[T], str], params: PageParams) -> Page[T]:
+    """One page of a fixed, ordered list held in memory (e.g. a classification): the same
+    ``limit``, ``cursor`` and ``count`` as every list; its order is its own (no ``sort``)."""
+    if params.sort is not None:
+        raise invalid_field("sort", "this list comes in its own order; it takes no sort", "invalid_sort", "query")
+    start = 0
+    if params.after is not None:
+        if params.cursor_sort is not None:
+            raise _bad_cursor()
+        keys = [key(item) for item in items]
+        if params.after not in keys:
+            raise _bad_cursor()
+        start = keys.index(params.after) + 1
+    chosen = list(items[start : start + params.limit])
+    more = start + params.limit < len(items)
+    return Page(
+        items=chosen,
+        next_cursor=encode_cursor(key(chosen[-1])) if more and chosen else None,
+        total=len(items) if params.count else None,
+    )

@@ -16,6 +16,7 @@ from services.common.codes import load_code_tables
 from services.common.http import create_http_client
 from services.common.principal import service_headers
 from services.registry.certifications.router import router as certification_router
+from services.registry.codes.router import router as codes_router
 from services.registry.duplicates.hooks import connect_hooks as connect_duplicates_hooks
 from services.registry.duplicates.router import router as duplicates_router
 from services.registry.firms.hooks import firms_written
@@ -95,6 +96,7 @@ def create_app(
         routers=[
             *(resource_router(spec) for spec in RESOURCES),
             certification_router,
+            codes_router,
             imports_router,
             duplicates_router,
             change_feed_router("registry records"),
