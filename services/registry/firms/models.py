@@ -23,6 +23,8 @@ class Firm(RecordColumns, table=True):
     size_class: str = Field(max_length=10, index=True)
     employees: int | None = None
     isic_codes: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    code_system: str = Field(default="isic4", sa_column=Column(String(12), nullable=False, server_default="isic4"))
+    source_codes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
     hs_codes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     certifications: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     monthly_capacity: float | None = None
