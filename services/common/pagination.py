@@ -20,7 +20,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bounds import Cursor, QueryCount, has_control_character
@@ -174,17 +174,15 @@ def sortable(table: Any, *names: str) -> dict[str, Any]:
     return {name: getattr(table, name) for name in names}
 
 
-def sort_key(params: PageParams, key: Any, sorts: Mapping[str, Any], default: SortKey | None = None) -> SortKey | None:
+def sort_key(params: PageParams, key: Any, sorts: Mapping[str, Any]) -> SortKey | None:
     """The order ``params`` asks for among the list's ``sorts`` (field name: column or
     expression; ``id`` is always offered). None means by ``key`` ascending.
 
     An unknown field is a 422 naming ``sort`` and listing the fields; a cursor made
     under another order is a 422 naming ``cursor``.
     """
-    chosen = default
-    if params.sort == "id":
-        chosen = None
-    elif params.sort is not None:
+    chosen = None
+    if params.sort is not None and params.sort != "id":
         field = params.sort.removeprefix("-")
         offered = {"id": key, **sorts}
         if field not in offered:
@@ -227,17 +225,16 @@ async def fetch_page(
     key: Any,  # a unique, indexed column attribute
     params: PageParams,
     sorts: Mapping[str, Any] | None = None,
-    default: SortKey | None = None,
     whole_rows: bool = False,
 ) -> Page[Any]:
     """Run ``statement`` one page at a time: by the unique ``key`` column, or by the field
-    ``params.sort`` names among ``sorts`` (else ``default``) with ties broken by ``key``.
+    ``params.sort`` names among ``sorts``, ties broken by ``key``.
 
     The page's items are the statement's first entity (e.g. ORM rows), or with
     ``whole_rows`` the result rows (a Core ``select(table)``); its ``total`` is set when
     ``params.count`` asks for it.
     """
-    order = sort_key(params, key, sorts or {}, default)
+    order = sort_key(params, key, sorts or {})
     total = None
     if params.count:
         counted = select(func.count()).select_from(statement.order_by(None).subquery())
@@ -285,3 +282,49 @@ def page_in_memory(items: Sequence[T], key: Callable[[T], str], params: PagePara
         next_cursor=encode_cursor(key(chosen[-1])) if more and chosen else None,
         total=len(items) if params.count else None,
     )
+
+
+@dataclass(frozen=True)
+class Tiers:
+    """An order by relevance tiers: the rows meeting each condition in turn (the first
+    condition the best), each tier by id. Tier by tier, a page stops reading as soon as
+    it is full, so the first page of a broad search costs no more than a narrow one.
+
+    The conditions need not exclude each other: a row counts in its best tier only.
+    """
+
+    conditions: tuple[ColumnElement[bool], ...]
+    name: str = "relevance"  # as cursors record it
+
+
+async def fetch_tiered_page(
+    session: AsyncSession, statement: Select[Any], *, key: Any, params: PageParams, tiers: Tiers
+) -> Page[Any]:
+    """``fetch_page`` in the order of ``tiers`` (used when the list's ``sort`` is not given):
+    the cursor holds the tier and the id of the last item."""
+    if params.after is not None and (params.cursor_sort != tiers.name or not isinstance(params.after_value, int)):
+        raise invalid_field("cursor", "this cursor was made under another sort", "invalid_cursor", "query")
+    total = None
+    if params.count:
+        counted = select(func.count()).select_from(statement.order_by(None).subquery())
+        total = int(await session.scalar(counted) or 0)
+    start = 0 if params.after is None else params.after_value
+    if not 0 <= start < len(tiers.conditions):
+        raise _bad_cursor()
+    found: list[tuple[Any, int]] = []
+    for tier in range(start, len(tiers.conditions)):
+        better = [not_(condition) for condition in tiers.conditions[:tier]]
+        narrowed = statement.where(tiers.conditions[tier], *better)
+        if tier == start and params.after is not None:
+            narrowed = narrowed.where(key > params.after)
+        wanted = params.limit + 1 - len(found)
+        rows = (await session.scalars(narrowed.order_by(key).limit(wanted))).all()
+        found += [(row, tier) for row in rows]
+        if len(found) > params.limit:
+            break
+    next_cursor = None
+    if len(found) > params.limit:
+        found = found[: params.limit]
+        row, tier = found[-1]
+        next_cursor = encode_cursor(getattr(row, key.key), tiers.name, tier)
+    return Page(items=[row for row, _ in found], next_cursor=next_cursor, total=total)

@@ -37,7 +37,7 @@ from services.common.errors import (
 from services.common.idempotency import IdempotencyDep
 from services.common.ids import new_id
 from services.common.jsontext import json_time
-from services.common.pagination import Page, SortKey, fetch_page, sortable
+from services.common.pagination import Page, Tiers, fetch_page, fetch_tiered_page, sortable
 from services.common.principal import Principal, PrincipalDep, Role
 from services.registry.agencies.models import Agency
 from services.registry.schemas import RecordQuery
@@ -142,8 +142,8 @@ class ResourceSpec:
     tag_name: str = ""
     sort_fields: tuple[str, ...] = ()  # besides created_at, updated_at and name (see ``sorts_of``)
     # Full-text search: narrows the list statement by the query's ``q`` and gives the
-    # relevance order used when no ``sort`` is asked (None: no search, or no ``q``).
-    search: Callable[[AsyncSession, Select[Any], Any], Awaitable[tuple[Select[Any], SortKey | None]]] | None = None
+    # relevance tiers used when no ``sort`` is asked (None: no search, or no ``q``).
+    search: Callable[[AsyncSession, Select[Any], Any], Awaitable[tuple[Select[Any], Tiers | None]]] | None = None
     # Columns computed from the others on every write (e.g. firms' folded search columns).
     derived: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
@@ -635,12 +635,13 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
     ) -> Page[Any]:
         params = query.page_params(request.app.state.settings)  # type: ignore[attr-defined]
         statement = apply_filters(spec, select(spec.table), query)
-        relevance = None
+        tiers = None
         if spec.search is not None:
-            statement, relevance = await spec.search(session, statement, query)
-        rows = await fetch_page(
-            session, statement, key=spec.table.id, params=params, sorts=sorts_of(spec), default=relevance
-        )
+            statement, tiers = await spec.search(session, statement, query)
+        if tiers is not None and params.sort is None:
+            rows = await fetch_tiered_page(session, statement, key=spec.table.id, params=params, tiers=tiers)
+        else:
+            rows = await fetch_page(session, statement, key=spec.table.id, params=params, sorts=sorts_of(spec))
         return rows.map(lambda row: public_of(spec, row))
 
     @router.get(

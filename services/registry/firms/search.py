@@ -4,12 +4,14 @@ Every word of the query must start a word of the firm's name, place (locality an
 subdivision) or capabilities, accents and case folded (``carpinteria`` finds
 ``Carpintería``); the last word may be a prefix still being typed. A word of
 ``TYPO_MIN_LENGTH`` letters or more also finds the whole words one typo away. With
-no ``sort``, results come by relevance: where each word matched (name before place
-before capabilities, as typed before one typo away), then by id.
+no ``sort``, results come by relevance tiers (``search_firms``): name before place
+before capabilities, as typed before one typo away, then by id.
 
 The folded columns (``Firm.search_*``) are written with the firm (``search_columns``),
 and the words go into ``search_words`` by deletion key (``index_words``), so the
-same plain SQL (``LIKE`` and ``CASE``) answers identically on SQLite and PostgreSQL.
+same plain SQL (``LIKE``) answers identically on SQLite and PostgreSQL. Tier by tier, a
+page stops reading once full (``fetch_tiered_page``), so a broad prefix costs no more
+than a narrow word.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pycountry
-from sqlalchemy import ColumnElement, Integer, Select, Table, case, cast, literal, or_, select
+from sqlalchemy import ColumnElement, Select, Table, and_, false, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,19 +28,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.bulk import chunks
 from services.common.db import is_postgres
 from services.common.folding import TYPO_MIN_LENGTH, deletion_keys, fold, within_one_edit
-from services.common.pagination import SortKey
+from services.common.pagination import Tiers
 from services.registry.firms.models import Firm, SearchWord
 
 MAX_QUERY_WORDS = 8  # a longer query is cut here: each word costs a condition
 MAX_INDEXED_WORD = 40  # longer "words" (codes, URLs) are searched by prefix only, never by typo
-RELEVANCE = "relevance"  # the order's name in cursors
 
 _WORDS: Table = SearchWord.__table__  # type: ignore[attr-defined]
 _FIRMS: Table = Firm.__table__  # type: ignore[attr-defined]
-
-# Points per query word, by where it matched (the best place counts): as typed, and one
-# typo away. A word in the name outranks one in the place, which outranks capabilities.
-_WEIGHTS = (("search_name", 6, 5), ("search_place", 4, 3), ("search_text", 2, 1))
 
 
 def _subdivision_name(code: str | None) -> str:
@@ -114,30 +111,42 @@ async def _typo_variants(session: AsyncSession, terms: Sequence[str]) -> dict[st
 
 
 def _like_any(column: Any, patterns: Sequence[str]) -> ColumnElement[bool]:
-    return or_(*(column.like(p) for p in patterns))
+    return or_(*(column.like(p) for p in patterns)) if patterns else false()
 
 
-async def search_firms(session: AsyncSession, statement: Select[Any], query: Any) -> tuple[Select[Any], SortKey | None]:
-    """Narrow ``statement`` to the firms matching ``query.q``; the relevance order with it."""
+async def search_firms(session: AsyncSession, statement: Select[Any], query: Any) -> tuple[Select[Any], Tiers | None]:
+    """Narrow ``statement`` to the firms matching ``query.q``; the relevance tiers with it.
+
+    Tiers, best first: the name starts with the first word and holds every word as
+    typed; the name holds every word (as typed, then allowing one typo each); name or
+    place hold every word (as typed, then with typos); anywhere, as typed; anywhere
+    with typos. Within a tier, by id.
+    """
     terms = list(dict.fromkeys(fold(query.q).split()))[:MAX_QUERY_WORDS] if query.q else []
     if not terms:
         return statement, None
     variants = await _typo_variants(session, terms)
-    score: ColumnElement[Any] = literal(0)
-    for term in terms:
-        typed = [f"% {term}%"]  # starts a word: a prefix, or the whole word
-        near = [f"% {w} %" for w in variants.get(term, [])]  # whole words one typo away
-        whens: list[tuple[ColumnElement[bool], int]] = []
-        matches: list[ColumnElement[bool]] = []
-        for name, exact, typo in _WEIGHTS:
-            column = _FIRMS.c[name]
-            matches.append(_like_any(column, typed))
-            whens.append((_like_any(column, typed), exact))
-            if near:
-                matches.append(_like_any(column, near))
-                whens.append((_like_any(column, near), typo))
-        statement = statement.where(or_(*matches))
-        score = score + case(*whens, else_=0)
-    # A name that starts with the first word comes first among equals.
-    score = score + case((_FIRMS.c.search_name.like(f" {terms[0]}%"), 1), else_=0)
-    return statement, SortKey(RELEVANCE, cast(score, Integer), descending=True)
+    name, place, text = _FIRMS.c.search_name, _FIRMS.c.search_place, _FIRMS.c.search_text
+
+    def typed(column: ColumnElement[str], term: str) -> ColumnElement[bool]:
+        return column.like(f"% {term}%")  # starts a word: a prefix, or the whole word
+
+    def near(column: ColumnElement[str], term: str) -> ColumnElement[bool]:
+        return or_(typed(column, term), _like_any(column, [f"% {w} %" for w in variants.get(term, [])]))
+
+    def every(match: Any, *columns: ColumnElement[str]) -> ColumnElement[bool]:
+        return and_(*(or_(*(match(column, term) for column in columns)) for term in terms))
+
+    anywhere = every(near, name, place, text)
+    conditions = [
+        and_(name.like(f" {terms[0]}%"), every(typed, name)),
+        every(typed, name),
+        every(near, name),
+        every(typed, name, place),
+        every(near, name, place),
+        every(typed, name, place, text),
+        anywhere,
+    ]
+    if not variants or not any(variants.values()):  # no word has a near neighbour: no typo tiers
+        conditions = conditions[:2] + conditions[3:4] + conditions[5:6]
+    return statement.where(anywhere), Tiers(tuple(conditions))
