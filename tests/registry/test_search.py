@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 
+from services.common.db import UTCDateTime, create_engine
+from services.common.migrations import upgrade
+from services.registry.app import MIGRATIONS
 from tests.registry.helpers import create, firm_body, firm_row, import_csv, make_agency
-from tests.support import ADMIN
+from tests.support import ADMIN, Backend
 
 
 async def _search(registry: httpx.AsyncClient, q: str, **params: Any) -> list[str]:
@@ -132,3 +137,52 @@ async def test_a_query_without_words_filters_nothing(registry: httpx.AsyncClient
     await _firm(registry, agency, "Uno")
     await _firm(registry, agency, "Dos")
     assert sorted(await _search(registry, "¡¿-!")) == ["Dos", "Uno"]
+
+
+async def test_the_upgrade_fills_search_columns_of_existing_firms(backend: Backend) -> None:
+    """Migration 0007: firms written before it are found like new ones, typos included."""
+    url = await backend.empty()
+    await upgrade(MIGRATIONS, url, "0006")
+    now = datetime.now(UTC)
+    texts = ("id", "agency_id", "name", "size_class", "country", "subdivision", "locality", "capabilities")
+    lists = ("roles", "isic_codes", "national_ids", "hs_codes", "certifications", "cluster_ids")
+    firms = sa.table(
+        "firms",
+        sa.column("version", sa.Integer),
+        sa.column("created_at", UTCDateTime()),
+        sa.column("updated_at", UTCDateTime()),
+        *(sa.column(name, sa.String) for name in texts),
+        *(sa.column(name, sa.JSON) for name in lists),
+    )
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                firms.insert().values(
+                    id="frm_old",
+                    agency_id="agy_old",
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
+                    name="Tejidos Añejos",
+                    roles=["supplier"],
+                    size_class="small",
+                    isic_codes=["1391"],
+                    country="EC",
+                    subdivision="EC-A",
+                    locality="Gualaceo",
+                    capabilities="Macanas de ikat",
+                    national_ids=[],
+                    hs_codes=[],
+                    certifications=[],
+                    cluster_ids=[],
+                )
+            )
+        await upgrade(MIGRATIONS, url, "head")
+        async with engine.connect() as connection:
+            row = (await connection.execute(sa.text("SELECT search_name, search_place, search_text FROM firms"))).one()
+            words = set((await connection.scalars(sa.text("SELECT DISTINCT word FROM search_words"))).all())
+    finally:
+        await engine.dispose()
+    assert tuple(row) == (" tejidos anejos ", " gualaceo azuay ", " macanas de ikat ")
+    assert {"tejidos", "anejos", "gualaceo", "azuay", "macanas", "ikat"} <= words
