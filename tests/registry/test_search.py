@@ -67,7 +67,7 @@ async def test_one_typo_in_longer_words_but_not_in_short_ones(registry: httpx.As
     assert await _search(registry, "oro") == ["Carpintería Moderna"]
 
 
-async def test_relevance_orders_name_then_place_then_capabilities_then_id(registry: httpx.AsyncClient) -> None:
+async def test_relevance_orders_name_place_capabilities_then_typos_then_id(registry: httpx.AsyncClient) -> None:
     agency = await make_agency(registry)
     in_text_1 = await _firm(registry, agency, "Acme Uno", capabilities="Madera tratada")
     in_name = await _firm(registry, agency, "Maderas del Sur")
@@ -77,7 +77,7 @@ async def test_relevance_orders_name_then_place_then_capabilities_then_id(regist
     response = await registry.get("/v1/firms", params={"q": "madera", "limit": 100}, headers=ADMIN)
     got = [f["id"] for f in response.json()["items"]]
     text_ids = sorted([in_text_1["id"], in_text_2["id"]])
-    assert got == [in_name["id"], typo_in_name["id"], in_place["id"], *text_ids]
+    assert got == [in_name["id"], in_place["id"], *text_ids, typo_in_name["id"]]
 
 
 async def test_relevance_pages_walk_the_same_order_and_count(registry: httpx.AsyncClient) -> None:
