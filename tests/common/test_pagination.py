@@ -162,7 +162,7 @@ async def _walk(client: httpx.AsyncClient, path: str, params: dict[str, Any]) ->
 
 async def test_sort_by_name_walks_pages_in_name_then_id_order(registry: httpx.AsyncClient) -> None:
     agency = await make_agency(registry)
-    names = ["Mango", "apple", "Kiwi", "Mango", "Banana", "Mango", "Cherry"]  # repeats: ties break by id
+    names = ["Mango", "Apple", "Kiwi", "Mango", "Banana", "Mango", "Cherry"]  # repeats: ties break by id
     for name in names:
         await create(registry, "/v1/clusters", cluster_body(name=name), agency)
     everything = await _walk(registry, "/v1/clusters", {"limit": 100})

@@ -465,3 +465,24 @@ async def test_sector_codes_in_other_systems_match_as_their_isic_codes(world: Wo
         headers=world.lead,
     )
     assert_problem(unknown, 422, field="constraints.source_codes.0")
+
+
+async def test_buyer_standards_sort_and_count_like_every_list(world: World) -> None:
+    """Matching's lists take the shared sort and count (services/common/pagination.py)."""
+    for name in ("Pine", "Apple", "Mango", "Kiwi"):
+        saved = await world.client.post("/v1/buyer-standards", headers=world.lead, json={"name": name, **KNITWEAR})
+        assert saved.status_code == 201, saved.text
+    walked: list[str] = []
+    cursor = None
+    for _ in range(10):
+        params: dict[str, Any] = {"sort": "-name", "limit": 1, "count": "true"} | ({"cursor": cursor} if cursor else {})
+        page = await world.client.get("/v1/buyer-standards", params=params, headers=world.lead)
+        assert page.status_code == 200, page.text
+        assert page.json()["total"] == 4
+        walked += [s["name"] for s in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert walked == ["Pine", "Mango", "Kiwi", "Apple"]
+    refused = await world.client.get("/v1/buyer-standards", params={"sort": "owner"}, headers=world.lead)
+    assert_problem(refused, 422, field="sort")
