@@ -15,6 +15,7 @@ from services.common.app import build_service_app, database_ready, open_database
 from services.common.changefeed import FeedFollower, change_feed_router, feed_metrics
 from services.common.http import create_http_client
 from services.common.principal import Role, require_roles, service_headers
+from services.common.version import VERSION
 from services.matching.alerts.router import router as alerts_router
 from services.matching.alerts.service import CertificateSweeper, StandardsWatcher
 from services.matching.catalogue.catalogue import Catalogue
@@ -32,13 +33,13 @@ from services.matching.standards.router import router as standards_router
 from services.matching.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-VERSION = "0.1.0"
 
 operations = APIRouter(tags=["operations"])
 
 
 @operations.get(
     "/v1/catalogue",
+    operation_id="read_catalogue_stats",
     summary="The catalogue's version, size and memory",
     dependencies=[Depends(require_roles(Role.admin, Role.service, Role.viewer))],
 )

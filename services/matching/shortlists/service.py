@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,11 +19,13 @@ from services.matching.catalogue.ranking import Ranked
 from services.matching.ownership import owner_key
 from services.matching.publish import publish
 from services.matching.shortlists.schemas import (
+    CertificateHeld,
     CriterionScore,
     GapPublic,
     ShortlistItem,
     ShortlistPublic,
     ShortlistRequest,
+    SupplierCard,
 )
 from services.matching.standards.schemas import Standards
 from services.matching.standards.service import check_schemes, load_version
@@ -73,7 +77,24 @@ def performance_basis(ranked: Ranked) -> str:
     return f"{scorecards} scorecards from {buyers} buyer{'s' if buyers != 1 else ''}"
 
 
-def listed_item(rank: int, ranked: Ranked, weights: dict[str, float]) -> ShortlistItem:
+def card_of(ranked: Ranked, words: Mapping[int, str]) -> SupplierCard | None:
+    card = ranked.card
+    if card is None:
+        return None
+    held = set(card.matched_terms)
+    return SupplierCard(
+        distance_km=card.distance_km,
+        certificates=[CertificateHeld(scheme=c.scheme, valid_until=c.valid_until) for c in card.certificates],
+        matched_words=[word for term, word in words.items() if term in held],  # in the description's order
+        monthly_capacity=card.monthly_capacity,
+        capacity_unit=card.capacity_unit,
+    )
+
+
+def listed_item(
+    rank: int, ranked: Ranked, weights: dict[str, float], words: Mapping[int, str] = MappingProxyType({})
+) -> ShortlistItem:
+    """One listed supplier, explained; ``words``: the query's terms as written (``ShortlistResult.words``)."""
     gap = None
     if ranked.gap is not None:
         gap = GapPublic(
@@ -88,6 +109,7 @@ def listed_item(rank: int, ranked: Ranked, weights: dict[str, float]) -> Shortli
         name=ranked.name,
         score=ranked.score,
         gap=gap,
+        card=card_of(ranked, words),
         criteria=[
             CriterionScore(
                 criterion=c,
@@ -132,9 +154,9 @@ async def create_shortlist(
         on_date=on_date,
         weights={c: round(w, 9) for c, w in result.weights.items()},
         eligible_count=result.eligible_count,
-        items=[listed_item(i + 1, r, result.weights) for i, r in enumerate(result.items)],
+        items=[listed_item(i + 1, r, result.weights, result.words) for i, r in enumerate(result.items)],
         development_count=result.development_count if request.include_development else None,
-        development=[listed_item(i + 1, r, result.weights) for i, r in enumerate(result.development)]
+        development=[listed_item(i + 1, r, result.weights, result.words) for i, r in enumerate(result.development)]
         if request.include_development
         else None,
         took_ms=round(result.seconds * 1000, 3),
