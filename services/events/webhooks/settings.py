@@ -39,6 +39,8 @@ class WebhookSettings(ServiceSettings):
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     webhook_batch_size: int = Field(default=100, ge=1, le=1000)
     webhook_enabled: bool = True  # run the fan-out and the delivery workers in this process
+    # Settled deliveries (succeeded, or given up on) and their attempts are deleted this long after.
+    webhook_log_retention_days: int = Field(default=30, ge=1, le=3650)
 
     @field_validator("webhook_retry_schedule")
     @classmethod

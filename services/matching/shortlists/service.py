@@ -129,8 +129,7 @@ async def run_shortlist(catalogue: Catalogue, query: Query) -> ShortlistResult:
     return await asyncio.to_thread(catalogue.query, query)
 
 
-async def create_shortlist(
-    session: AsyncSession,
+async def build_shortlist(
     catalogue: Catalogue,
     *,
     principal: Principal,
@@ -139,7 +138,7 @@ async def create_shortlist(
     standards_id: str | None,
     standards_version: int | None,
 ) -> tuple[Shortlist, dict[str, Any]]:
-    """Run the query, store the shortlist with its change-feed row; the row and its JSON document."""
+    """Run the query: the shortlist's row, not yet stored, and its JSON document."""
     check_schemes(standards, catalogue.schemes)
     on_date = request.on_date or datetime.now(UTC).date()
     result = await run_shortlist(catalogue, to_query(standards, request, on_date))
@@ -175,9 +174,36 @@ async def create_shortlist(
         request=document["request"],
         result={k: v for k, v in document.items() if k != "request"},
     )
+    return row, document
+
+
+async def store_shortlist(session: AsyncSession, row: Shortlist, document: dict[str, Any]) -> None:
+    """Write the shortlist and its change-feed row in ``session``'s transaction."""
     session.add(row)
     await session.flush()
     await publish(session, "shortlist", row, document)
+
+
+async def create_shortlist(
+    session: AsyncSession,
+    catalogue: Catalogue,
+    *,
+    principal: Principal,
+    request: ShortlistRequest,
+    standards: Standards,
+    standards_id: str | None,
+    standards_version: int | None,
+) -> tuple[Shortlist, dict[str, Any]]:
+    """Run the query and store the shortlist in ``session``'s transaction: the row and its JSON document."""
+    row, document = await build_shortlist(
+        catalogue,
+        principal=principal,
+        request=request,
+        standards=standards,
+        standards_id=standards_id,
+        standards_version=standards_version,
+    )
+    await store_shortlist(session, row, document)
     return row, document
 
 
