@@ -32,12 +32,14 @@ from pyroaring import BitMap
 
 from services.common.codes import isic_section_divisions
 from services.common.geo import haversine_km
+from services.matching.alerts.sheet import Scores, StandardsSheet, SupplierVector, microseconds
+from services.matching.catalogue.bitmaps import as_array
 from services.matching.catalogue.catalogue import View
 from services.matching.catalogue.facets import Facet, supplier_keys
-from services.matching.catalogue.query import Query
+from services.matching.catalogue.query import CRITERIA, Query
 from services.matching.catalogue.ranking import Ranked, SegmentRanking, Terms
 from services.matching.catalogue.records import SupplierRecord
-from services.matching.catalogue.segment import Segment, isic_sections
+from services.matching.catalogue.segment import COUNT_MAX, Segment, isic_sections
 from services.matching.catalogue.text import TextModel
 
 ONE_ROW = np.zeros(1, dtype=np.int64)
@@ -126,7 +128,12 @@ def standards_keys(query: Query) -> dict[str, list[str]]:
 
 def record_keys(record: SupplierRecord) -> list[str]:
     """The facet keys of ``record`` that standards may name (with its ISIC sections)."""
-    keys = supplier_keys(record, "", float("nan"))
+    # A code that is no ISIC class (a section letter given as a code, say) is in no section's
+    # rows: only the sections of its divisions stand for a supplier, as ``Segment.base`` reads them.
+    isic = Facet.isic.prefix
+    keys = {
+        k for k in supplier_keys(record, "", float("nan")) if not k.startswith(isic) or k[len(isic) :][:1].isdigit()
+    }
     sections = _division_sections()
     keys.update(Facet.isic.key(sections[code[:2]]) for code in record.isic_codes if code[:2] in sections)
     return [key for key in keys if key.split(":", 1)[0] in DIMENSIONS]
@@ -156,7 +163,8 @@ class StandardsIndex:
     _ranged: BitMap = field(default_factory=BitMap)
     # The candidates of the last few records: a change's records are looked up by the watcher,
     # ``changed`` and ``reverse_match`` in turn. Cleared whenever an alert is put or removed.
-    _recent: dict[SupplierRecord, list[Alert]] = field(default_factory=dict)
+    _recent: dict[SupplierRecord, BitMap] = field(default_factory=dict)
+    sheet: StandardsSheet = field(default_factory=StandardsSheet)  # the slots' columns, scored at once
 
     def __len__(self) -> int:
         return len(self.alerts)
@@ -173,6 +181,7 @@ class StandardsIndex:
         self.alerts[alert.standards_id] = alert
         self._live.add(slot)
         query = alert.query
+        self.sheet.put(slot, query, alert.enabled_at, alert.min_score, alert.top_n)
         distance = query.max_distance_km if query.has_point else None
         if distance is not None or query.min_monthly_capacity is not None:
             if slot >= len(self._ranges):
@@ -216,6 +225,18 @@ class StandardsIndex:
 
     def candidates(self, record: SupplierRecord) -> list[Alert]:
         """The alerts whose categorical constraints ``record`` may pass: a superset of those it meets."""
+        return [self.alert_of(slot) for slot in self.candidate_slots(record)]
+
+    def alert_of(self, slot: int) -> Alert:
+        standards_id = self._by_slot[slot]
+        assert standards_id is not None
+        return self.alerts[standards_id]
+
+    def candidate_slots(self, record: SupplierRecord) -> BitMap:
+        """The slots of ``candidates`` (not to be changed). Their categorical constraints and
+        exclusions ``record`` passes exactly (the same facet keys as the engine's); it holds a
+        certificate of each scheme they require (not necessarily valid on the day) and may be
+        within their range constraints."""
         found = self._recent.get(record)
         if found is None:
             if len(self._recent) >= RECENT_RECORDS:
@@ -223,7 +244,12 @@ class StandardsIndex:
             found = self._recent[record] = self._candidates(record)
         return found
 
-    def _candidates(self, record: SupplierRecord) -> list[Alert]:
+    def requiring(self, schemes: Iterable[str]) -> BitMap:
+        """The slots of the standards requiring any of ``schemes``."""
+        found = [self._requiring[s] for s in schemes if s in self._requiring]
+        return BitMap.union(*found) if found else BitMap()
+
+    def _candidates(self, record: SupplierRecord) -> BitMap:
         chosen = self._live.copy()
         hits: dict[str, list[BitMap]] = {}
         for key in record_keys(record):
@@ -234,7 +260,7 @@ class StandardsIndex:
             found = hits.get(dimension)
             chosen -= constrained - BitMap.union(*found) if found else constrained
             if not chosen:
-                return []
+                return chosen
         held = {certificate.scheme for certificate in record.certificates}
         for scheme, requiring in self._requiring.items():
             if scheme not in held:
@@ -245,7 +271,7 @@ class StandardsIndex:
         ranged = chosen & self._ranged
         if ranged:
             chosen -= self._out_of_range(record, ranged)
-        return [self.alerts[standards_id] for standards_id in (self._by_slot[slot] for slot in chosen) if standards_id]
+        return chosen
 
     def _out_of_range(self, record: SupplierRecord, ranged: BitMap) -> BitMap:
         """The slots of ``ranged`` whose maximum distance or minimum capacity ``record`` surely
@@ -401,16 +427,23 @@ def evaluate(
         return None
     rank = None
     if alert.top_n is not None:
-        # Its place among the others of the view's top N + 1, as the engine orders them (score,
-        # then id); a lower bound of the field gives a lower bound of the place: enough to refuse.
-        key = (-ranked.score, supplier_id)
-        found = index.leaders(alert, view, query)
-        rank = found.rank(key)
-        if rank <= alert.top_n and not found.exact:
-            rank = index.leaders(alert, view, query, exact=True).rank(key)
-        if rank > alert.top_n:
+        rank = place(index, alert, view, query, ranked.score, supplier_id)
+        if rank is None:
             return None
     return Evaluation(ranked, weights, rank)
+
+
+def place(index: StandardsIndex, alert: Alert, view: View, query: Query, score: float, supplier_id: str) -> int | None:
+    """The rank of ``supplier_id`` scoring ``score`` under ``alert`` over ``view``, if within its
+    top N: its place among the others of the view's top N + 1, as the engine orders them (score,
+    then id); a lower bound of the field gives a lower bound of the place: enough to refuse."""
+    assert alert.top_n is not None
+    key = (-score, supplier_id)
+    found = index.leaders(alert, view, query)
+    rank = found.rank(key)
+    if rank <= alert.top_n and not found.exact:
+        rank = index.leaders(alert, view, query, exact=True).rank(key)
+    return rank if rank <= alert.top_n else None
 
 
 @dataclass(frozen=True)
@@ -434,53 +467,152 @@ def reverse_match(
 ) -> list[Match]:
     """The alerted standards each changed supplier now meets and its previous record did not,
     both scored with ``view``'s text model and ranked among ``view``'s other suppliers (so a
-    replica's transitions do not depend on how its feed pages split the changes); ``naive``
-    checks every standards, not the index's candidates (the peer)."""
+    replica's transitions do not depend on how its feed pages split the changes).
+
+    The index's candidates are checked and scored together (``sheet.StandardsSheet``), and
+    only the matches are explained; ``naive`` checks every standards, one by one, with the
+    engine's calls on a one-row segment of the supplier (the peer both are tested against)."""
     matches: list[Match] = []
     for change in changes:
-        record = change.after
-        if record is None:
+        if change.after is None:
             continue
-        alerts = list(index.alerts.values()) if naive else index.candidates(record)
-        alerts = [a for a in alerts if a.enabled_at <= change.occurred_at]
-        if not alerts:
-            continue
-        now_segment = Segment.build([record], view.text, verify_text=False)
-        then_segment: Segment | None = None
-        # Standards the previous record could not pass need no look at it.
-        if change.before is None:
-            could_before: set[str] = set()
-        elif naive:
-            could_before = set(index.alerts)
+        if naive:
+            matches += _naive_matches(index, change, view, on_date)
         else:
-            could_before = {a.standards_id for a in index.candidates(change.before)}
-        # Eligibility reads the hard attributes only: when they are unchanged, standards that ask
-        # for no score or rank were met before exactly when they are met now.
-        same_hard = change.before is not None and hard_attributes(change.before) == hard_attributes(record)
-        for alert in alerts:
-            eligibility_only = alert.min_score is None and alert.top_n is None
-            if same_hard and eligibility_only:
+            matches += _matches(index, change, view, on_date)
+    return matches
+
+
+class _Supplier:
+    """One record of a change as reverse matching reads it: its vector, and its one-row
+    segment only if the engine is asked (a close call on a maximum distance)."""
+
+    def __init__(self, record: SupplierRecord, view: View, on_date: date) -> None:
+        self.record = record
+        self.view = view
+        self.vector = SupplierVector.of(record, view.text, on_date)
+        self._segment: Segment | None = None
+
+    @property
+    def segment(self) -> Segment:
+        if self._segment is None:
+            self._segment = Segment.build([self.record], self.view.text, verify_text=False)
+        return self._segment
+
+
+def _slots(index: StandardsIndex, supplier: _Supplier) -> BitMap:
+    """The candidate slots, but those requiring a scheme the supplier holds no certificate of valid on the day."""
+    slots = index.candidate_slots(supplier.record)
+    lapsed = supplier.vector.lapsed_schemes
+    return slots - index.requiring(lapsed) if lapsed and slots else slots
+
+
+def _meeting(
+    index: StandardsIndex, supplier: _Supplier, slots: np.ndarray, view: View, on_date: date
+) -> tuple[Scores, list[int | None]]:
+    """Of ``slots`` (candidates of ``supplier``), those whose standards it meets: their scores and ranks."""
+    sheet = index.sheet
+    sheet.ready(slots, lambda slot: index.alert_of(slot).query, view.text)
+    scored = sheet.score(supplier.vector, slots)
+    meets = scored.eligible.copy()
+    for at in np.flatnonzero(scored.unsure).tolist():
+        meets[at] = eligible(index, index.alert_of(int(slots[at])), supplier.segment, on_date) is not None
+    meets &= ~(scored.scores < sheet.col("min_score")[slots])  # NaN: no minimum
+    ranks: list[int | None] = [None] * len(slots)
+    for at in np.flatnonzero(meets & (sheet.col("top_n")[slots] > 0)).tolist():
+        alert = index.alert_of(int(slots[at]))
+        rank = place(index, alert, view, index.query_on(alert, on_date), float(scored.scores[at]), supplier.record.id)
+        if rank is None:
+            meets[at] = False
+        ranks[at] = rank
+    kept = np.flatnonzero(meets)
+    return scored.subset(kept), [ranks[at] for at in kept.tolist()]
+
+
+def _matches(index: StandardsIndex, change: SupplierChange, view: View, on_date: date) -> list[Match]:
+    """``reverse_match`` of one change (see there)."""
+    assert change.after is not None
+    now = _Supplier(change.after, view, on_date)
+    candidates = _slots(index, now)
+    if not candidates:
+        return []
+    sheet = index.sheet
+    slots = as_array(candidates)
+    slots = slots[sheet.col("enabled")[slots] <= microseconds(change.occurred_at)]
+    # Eligibility reads the hard attributes only: when they are unchanged, standards that ask
+    # for no score or rank were met before exactly when they are met now.
+    if change.before is not None and hard_attributes(change.before) == hard_attributes(change.after):
+        slots = slots[~(np.isnan(sheet.col("min_score")[slots]) & (sheet.col("top_n")[slots] == 0))]
+    if not len(slots):
+        return []
+    met, ranks = _meeting(index, now, slots, view, on_date)
+    if change.before is not None and len(met.slots):
+        then = _Supplier(change.before, view, on_date)
+        could = _slots(index, then)
+        again = np.flatnonzero(np.fromiter((slot in could for slot in met.slots.tolist()), bool, len(met.slots)))
+        if len(again):
+            met_before, _ = _meeting(index, then, met.slots[again], view, on_date)
+            fresh = ~np.isin(met.slots, met_before.slots)
+            met, ranks = met.subset(np.flatnonzero(fresh)), [r for r, f in zip(ranks, fresh.tolist(), strict=True) if f]
+    record = change.after
+    basis = (
+        (min(record.performance_scorecards, COUNT_MAX), min(record.performance_buyers, COUNT_MAX))
+        if record.performance_scorecards
+        else None
+    )
+    found = []
+    for at, slot in enumerate(met.slots.tolist()):
+        weights = sheet.weights[slot]
+        assert weights is not None
+        columns = [(criterion, CRITERIA.index(criterion)) for criterion in weights]
+        values, contributions = met.values[at].tolist(), met.contributions[at].tolist()
+        ranked = Ranked(
+            id=record.id,
+            name=record.name,
+            score=float(met.scores[at]),
+            values={criterion: values[column] for criterion, column in columns},
+            contributions={criterion: contributions[column] for criterion, column in columns},
+            performance_basis=basis,
+        )
+        found.append(Match(index.alert_of(slot), record.id, change.version, Evaluation(ranked, weights, ranks[at])))
+    return found
+
+
+def _naive_matches(index: StandardsIndex, change: SupplierChange, view: View, on_date: date) -> list[Match]:
+    """``reverse_match`` of one change, every standards through the engine's calls (the peer)."""
+    record = change.after
+    assert record is not None
+    matches: list[Match] = []
+    alerts = [a for a in index.alerts.values() if a.enabled_at <= change.occurred_at]
+    if not alerts:
+        return matches
+    now_segment = Segment.build([record], view.text, verify_text=False)
+    then_segment: Segment | None = None
+    same_hard = change.before is not None and hard_attributes(change.before) == hard_attributes(record)
+    for alert in alerts:
+        eligibility_only = alert.min_score is None and alert.top_n is None
+        if same_hard and eligibility_only:
+            continue
+        # Standards asking for eligibility only are scored only when they make a match.
+        if eligibility_only:
+            found = None
+            if eligible(index, alert, now_segment, on_date) is None:
                 continue
-            # Standards asking for eligibility only are scored only when they make a match.
-            if eligibility_only:
-                found = None
-                if eligible(index, alert, now_segment, on_date) is None:
-                    continue
-            else:
-                found = evaluate(index, alert, now_segment, view, on_date, record.id)
-                if found is None:
-                    continue
-            if change.before is not None and alert.standards_id in could_before:
-                if then_segment is None:
-                    then_segment = Segment.build([change.before], view.text, verify_text=False)
-                if eligibility_only:
-                    met = eligible(index, alert, then_segment, on_date) is not None
-                else:
-                    met = evaluate(index, alert, then_segment, view, on_date, record.id) is not None
-                if met:
-                    continue  # it met them already
-            found = found or evaluate(index, alert, now_segment, view, on_date, record.id)
+        else:
+            found = evaluate(index, alert, now_segment, view, on_date, record.id)
             if found is None:
                 continue
-            matches.append(Match(alert, record.id, change.version, found))
+        if change.before is not None:
+            if then_segment is None:
+                then_segment = Segment.build([change.before], view.text, verify_text=False)
+            if eligibility_only:
+                met = eligible(index, alert, then_segment, on_date) is not None
+            else:
+                met = evaluate(index, alert, then_segment, view, on_date, record.id) is not None
+            if met:
+                continue  # it met them already
+        found = found or evaluate(index, alert, now_segment, view, on_date, record.id)
+        if found is None:
+            continue
+        matches.append(Match(alert, record.id, change.version, found))
     return matches
