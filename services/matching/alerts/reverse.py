@@ -5,12 +5,14 @@ Testing every standards for every supplier change is linear in the standards; in
 value, under the catalogue's own facet keys (``facets.Facet``): ISIC codes and prefixes
 (and section letters), HS codes and prefixes, countries and subdivisions, clusters, size
 classes, required certification schemes and excluded suppliers. A supplier's keys select
-the standards whose every categorical constraint it may pass (roaring bitmaps of standards
-slots: a union per dimension, one difference each), and only those candidates are checked
-exactly by the engine itself: the supplier as a one-row ``Segment`` built with the view's
-text model, ``Segment.candidate_sets`` for eligibility (certificate validity, capacity,
-distance…), ``SegmentRanking.best`` for its explained score and ``run_query`` for its rank
-when the alert asks for the top N. The index only ever narrows; the engine decides.
+the standards whose every categorical constraint it passes (roaring bitmaps of standards
+slots: a union per dimension, one difference each). Those candidates are checked and
+scored together by ``sheet.StandardsSheet`` (certificates valid on the day, capacity,
+distance, and the explained score, bit for bit the engine's); a close call on a maximum
+distance goes to the engine itself (the supplier as a one-row ``Segment``), and a top N
+is decided against the standards' top N + 1 over the view, ranked by the engine and
+kept (``Field``, ``StandardsIndex.leaders``). ``reverse_match(..., naive=True)`` asks
+the engine standards by standards instead: the peer the fast path is tested against.
 
 A supplier *meets* alerted standards when it is eligible under their hard constraints,
 its score is at least ``min_score`` (when set) and, when ``top_n`` is set, it is within the
@@ -33,7 +35,7 @@ from pyroaring import BitMap
 from services.common.codes import isic_section_divisions
 from services.common.geo import haversine_km
 from services.matching.alerts.sheet import Scores, StandardsSheet, SupplierVector, microseconds
-from services.matching.catalogue.bitmaps import as_array
+from services.matching.catalogue.bitmaps import as_array, bitmap_of
 from services.matching.catalogue.catalogue import View
 from services.matching.catalogue.facets import Facet, supplier_keys
 from services.matching.catalogue.query import CRITERIA, Query
@@ -44,6 +46,7 @@ from services.matching.catalogue.text import TextModel
 
 ONE_ROW = np.zeros(1, dtype=np.int64)
 RECENT_RECORDS = 64  # records whose candidates are kept (``StandardsIndex.candidates``)
+UNAPPLIED_CHANGES = 32  # a field with more changes to apply is ranked anew
 RANGE_MARGIN_KM = 1.0  # the index's distance check leaves closer calls to the engine
 # The any-of dimensions a standards may constrain, by the prefix of their facet keys.
 DIMENSIONS = {
@@ -88,15 +91,26 @@ class Match:
     evaluation: Evaluation
 
 
+FieldKey = tuple[str, int, date]  # standards id, version, day
+
+
 @dataclass
 class Field:
-    """The top N + 1 of alerted standards over the view: the (negated score, id) of each, best
-    first. ``exact`` while every supplier change since it was ranked is known to leave it as
-    it is; otherwise only its members are known unchanged (a change of one of them forgets
-    it), so each of its keys is at most the current one of the same place: a lower bound."""
+    """The top N + 1 (``limit``) of alerted standards over the view: the (negated score, id) of
+    each, best first; fewer when fewer suppliers are eligible."""
 
     keys: list[tuple[float, str]]
-    exact: bool = True
+    limit: int
+
+    def updated(self, changed: dict[str, tuple[float, str] | None]) -> Field | None:
+        """The field once the suppliers of ``changed`` have changed, each now keyed as given
+        (None: not eligible), the others unchanged; None when that is not known without a new
+        ranking. The suppliers it does not hold all rank after its last member: when it was full,
+        its new members must all rank at or before that member, or one of them might be passed."""
+        keys = sorted([k for k in self.keys if k[1] not in changed] + [k for k in changed.values() if k is not None])
+        if len(self.keys) == self.limit and (len(keys) < self.limit or keys[self.limit - 1] > self.keys[-1]):
+            return None
+        return Field(keys[: self.limit], self.limit)
 
     def rank(self, key: tuple[float, str]) -> int:
         """1 + how many of its members, but ``key``'s supplier, rank before ``key``."""
@@ -154,9 +168,14 @@ class StandardsIndex:
     _excluding: dict[str, BitMap] = field(default_factory=dict)  # supplier id -> standards excluding it
     _terms: dict[tuple[str, int, int], Terms] = field(default_factory=dict)
     _queries: dict[tuple[str, int, date], Query] = field(default_factory=dict)
-    _fields: dict[tuple[str, int, date], Field] = field(default_factory=dict)
-    _members: dict[str, set[tuple[str, int, date]]] = field(default_factory=dict)  # supplier -> fields holding it
-    _kept: dict[str, set[tuple[str, int, date]]] = field(default_factory=dict)  # standards -> its fields
+    _fields: dict[FieldKey, Field] = field(default_factory=dict)
+    _members: dict[str, set[FieldKey]] = field(default_factory=dict)  # supplier -> fields holding it
+    _kept: dict[str, set[FieldKey]] = field(default_factory=dict)  # standards -> its fields
+    _fielded: BitMap = field(default_factory=BitMap)  # the slots of the standards in ``_kept``
+    # Per field, the suppliers changed since it was ranked that may move it, with their records
+    # now (None: deleted): applied when the field is next read (``Field.updated``).
+    _unapplied: dict[FieldKey, dict[str, SupplierRecord | None]] = field(default_factory=dict)
+    _suppliers: dict[tuple[SupplierRecord, int, date], _Supplier] = field(default_factory=dict)
     _fields_of: int | None = None  # the text model epoch ``_fields`` were ranked with
     # Per slot, the range constraints (NaN: none): a necessary check before the engine's exact one.
     _ranges: np.ndarray = field(default_factory=lambda: np.full((0, 4), np.nan))  # lat, lon, km, capacity
@@ -204,6 +223,8 @@ class StandardsIndex:
         if alert is None:
             return
         self._recent.clear()
+        for kept in list(self._kept.get(standards_id, ())):
+            self._forget(kept)
         slot = self._slot.pop(standards_id)
         self._by_slot[slot] = None
         self._free.append(slot)
@@ -276,7 +297,7 @@ class StandardsIndex:
     def _out_of_range(self, record: SupplierRecord, ranged: BitMap) -> BitMap:
         """The slots of ``ranged`` whose maximum distance or minimum capacity ``record`` surely
         fails (by a margin: the engine decides the close calls)."""
-        slots = np.fromiter(ranged, dtype=np.int64, count=len(ranged))
+        slots = as_array(ranged)
         lat, lon, km, minimum = self._ranges[slots].T
         fails = np.zeros(len(slots), dtype=bool)
         distanced = ~np.isnan(km)
@@ -291,7 +312,7 @@ class StandardsIndex:
             fails |= floored & (minimum > 0)
         else:
             fails |= floored & (minimum > capacity * (1 + 1e-9) + 1e-9)
-        return BitMap(slots[fails].tolist())
+        return bitmap_of(slots[fails])
 
     def query_on(self, alert: Alert, on_date: date) -> Query:
         """``alert``'s query on ``on_date`` (kept per standards version and day)."""
@@ -303,60 +324,127 @@ class StandardsIndex:
             found = self._queries[key] = replace(alert.query, on_date=on_date)
         return found
 
-    def leaders(self, alert: Alert, view: View, query: Query, *, exact: bool = False) -> Field:
-        """The top N + 1 of ``alert``'s standards over ``view`` (``exact``: else it may be a
-        lower bound, see ``Field``): the field a supplier's score is ranked in. Kept across
-        views while ``changed`` is told of every supplier change: a change forgets the fields
-        its supplier is in, and makes a lower bound of those it may enter."""
+    def leaders(
+        self, alert: Alert, view: View, query: Query, known: tuple[SupplierRecord, float] | None = None
+    ) -> Field:
+        """The top N + 1 of ``alert``'s standards over ``view``: the field a supplier's score is
+        ranked in. Kept across views while ``changed`` is told of every supplier change: the
+        changes that may move a field are applied to it when it is next read, by scoring the
+        changed suppliers' records (``known``: a record eligible under ``alert`` and its score),
+        and it is ranked anew only when they leave its last places unknown (``Field.updated``)."""
         if self._fields_of != view.text.epoch:  # a refitted text model moves every text score
             self.forget_leaders()
             self._fields_of = view.text.epoch
         key = (alert.standards_id, alert.version, query.on_date)
         found = self._fields.get(key)
-        if found is None or (exact and not found.exact):
-            assert alert.top_n is not None
-            if found is None and len(self._fields) > len(self.alerts) + 1024:
-                self.forget_leaders()
-            if found is not None:
+        unapplied = self._unapplied.pop(key, None)
+        if found is not None and unapplied:
+            changed: dict[str, tuple[float, str] | None] = {}
+            for supplier_id, record in unapplied.items():
+                score = None
+                if record is not None and known is not None and known[0] is record:
+                    score = known[1]
+                elif record is not None:
+                    score = self.score_of(alert, record, view, query.on_date)
+                changed[supplier_id] = None if score is None else (-score, supplier_id)
+            updated = found.updated(changed)
+            if updated is None:
                 self._forget(key)
-            found = self._fields[key] = Field(field_of(view, query, alert.top_n + 1))
-            self._kept.setdefault(alert.standards_id, set()).add(key)
-            for _, supplier_id in found.keys:
-                self._members.setdefault(supplier_id, set()).add(key)
+            else:
+                before, after = {i for _, i in found.keys}, {i for _, i in updated.keys}
+                for supplier_id in before - after:
+                    self._drop(self._members, supplier_id, key)
+                for supplier_id in after - before:
+                    self._members.setdefault(supplier_id, set()).add(key)
+                self._fields[key] = updated
+            found = updated
+        if found is None:
+            assert alert.top_n is not None
+            if len(self._fields) > len(self.alerts) + 1024:
+                self.forget_leaders()
+            found = self._keep(key, Field(field_of(view, query, alert.top_n + 1), alert.top_n + 1))
         return found
 
-    def _forget(self, key: tuple[str, int, date]) -> None:
+    def _keep(self, key: FieldKey, kept: Field) -> Field:
+        self._fields[key] = kept
+        self._kept.setdefault(key[0], set()).add(key)
+        if key[0] in self._slot:
+            self._fielded.add(self._slot[key[0]])
+        for _, supplier_id in kept.keys:
+            self._members.setdefault(supplier_id, set()).add(key)
+        return kept
+
+    def score_of(self, alert: Alert, record: SupplierRecord, view: View, on_date: date) -> float | None:
+        """``record``'s score under ``alert`` over ``view`` on ``on_date``, None when not eligible."""
+        supplier = self.supplier(record, view, on_date)
+        slot = self._slot[alert.standards_id]
+        if slot not in _slots(self, supplier):
+            return None
+        slots = np.array([slot], dtype=np.int64)
+        self.sheet.ready(slots, lambda _: alert.query, view.text)
+        scored = self.sheet.score(supplier.vector, slots)
+        if scored.unsure[0]:
+            if eligible(self, alert, supplier.segment, on_date) is None:
+                return None
+        elif not scored.eligible[0]:
+            return None
+        return float(scored.scores[0])
+
+    def supplier(self, record: SupplierRecord, view: View, on_date: date) -> _Supplier:
+        """``record`` as reverse matching reads it under ``view``'s text model (the last few kept)."""
+        key = (record, view.text.epoch, on_date)
+        found = self._suppliers.get(key)
+        if found is None:
+            if len(self._suppliers) >= RECENT_RECORDS:
+                self._suppliers.clear()
+            found = self._suppliers[key] = _Supplier(record, view, on_date)
+        return found
+
+    def _forget(self, key: FieldKey) -> None:
+        self._unapplied.pop(key, None)
         found = self._fields.pop(key, None)
         if found is None:
             return
-        for kept, name in [(self._kept, key[0])] + [(self._members, supplier_id) for _, supplier_id in found.keys]:
-            held = kept.get(name)
-            if held is not None:
-                held.discard(key)
-                if not held:
-                    del kept[name]
+        self._drop(self._kept, key[0], key)
+        if key[0] not in self._kept and key[0] in self._slot:
+            self._fielded.discard(self._slot[key[0]])
+        for _, supplier_id in found.keys:
+            self._drop(self._members, supplier_id, key)
+
+    @staticmethod
+    def _drop(keys: dict[str, set[FieldKey]], name: str, key: FieldKey) -> None:
+        held = keys.get(name)
+        if held is not None:
+            held.discard(key)
+            if not held:
+                del keys[name]
 
     def changed(self, changes: Sequence[SupplierChange]) -> None:
-        """Keep the top N fields true to ``changes``: forget those holding a changed supplier
-        (its record before may have been one of the best: the next best is not kept), and make
-        a lower bound of those its record after may enter (those of the standards whose
-        categorical constraints it passes: a superset of those it is eligible for). A supplier
-        outside a field that changes can only push its members down, never up."""
+        """Keep the top N fields true to ``changes``: each change is left to apply to the fields
+        holding its supplier (its record before may have been one of the best) and to those its
+        record after may enter (those of the standards whose categorical constraints it passes:
+        a superset of those it is eligible for). A field neither holds nor may take in is left
+        as it is: a supplier outside it that changes stays outside."""
         if not self._fields:
             return
         for change in changes:
-            for key in list(self._members.get(change.supplier_id, ())):
-                self._forget(key)
+            touched = set(self._members.get(change.supplier_id, ()))
             if change.after is not None:
-                for alert in self.candidates(change.after):
-                    for key in self._kept.get(alert.standards_id, ()):
-                        self._fields[key].exact = False
+                for slot in self.candidate_slots(change.after) & self._fielded:
+                    touched.update(self._kept.get(self._by_slot[slot] or "", ()))
+            for key in touched:
+                unapplied = self._unapplied.setdefault(key, {})
+                unapplied[change.supplier_id] = change.after
+                if len(unapplied) > UNAPPLIED_CHANGES:
+                    self._forget(key)
 
     def forget_leaders(self) -> None:
         """Forget every kept top N field."""
         self._fields.clear()
         self._members.clear()
         self._kept.clear()
+        self._fielded.clear()
+        self._unapplied.clear()
 
     def terms(self, alert: Alert, text: TextModel) -> Terms:
         """The query vector of ``alert``'s description under ``text`` (kept per standards version and model)."""
@@ -433,16 +521,20 @@ def evaluate(
     return Evaluation(ranked, weights, rank)
 
 
-def place(index: StandardsIndex, alert: Alert, view: View, query: Query, score: float, supplier_id: str) -> int | None:
+def place(
+    index: StandardsIndex,
+    alert: Alert,
+    view: View,
+    query: Query,
+    score: float,
+    supplier_id: str,
+    known: tuple[SupplierRecord, float] | None = None,
+) -> int | None:
     """The rank of ``supplier_id`` scoring ``score`` under ``alert`` over ``view``, if within its
     top N: its place among the others of the view's top N + 1, as the engine orders them (score,
-    then id); a lower bound of the field gives a lower bound of the place: enough to refuse."""
+    then id). ``known``: as in ``StandardsIndex.leaders``."""
     assert alert.top_n is not None
-    key = (-score, supplier_id)
-    found = index.leaders(alert, view, query)
-    rank = found.rank(key)
-    if rank <= alert.top_n and not found.exact:
-        rank = index.leaders(alert, view, query, exact=True).rank(key)
+    rank = index.leaders(alert, view, query, known).rank((-score, supplier_id))
     return rank if rank <= alert.top_n else None
 
 
@@ -508,9 +600,11 @@ def _slots(index: StandardsIndex, supplier: _Supplier) -> BitMap:
 
 
 def _meeting(
-    index: StandardsIndex, supplier: _Supplier, slots: np.ndarray, view: View, on_date: date
+    index: StandardsIndex, supplier: _Supplier, slots: np.ndarray, view: View, on_date: date, *, known_now: bool
 ) -> tuple[Scores, list[int | None]]:
-    """Of ``slots`` (candidates of ``supplier``), those whose standards it meets: their scores and ranks."""
+    """Of ``slots`` (candidates of ``supplier``), those whose standards it meets: their scores and
+    ranks (``known_now``: the supplier's record is the one ``view`` holds, so its score is the
+    one a top N field takes in)."""
     sheet = index.sheet
     sheet.ready(slots, lambda slot: index.alert_of(slot).query, view.text)
     scored = sheet.score(supplier.vector, slots)
@@ -521,7 +615,9 @@ def _meeting(
     ranks: list[int | None] = [None] * len(slots)
     for at in np.flatnonzero(meets & (sheet.col("top_n")[slots] > 0)).tolist():
         alert = index.alert_of(int(slots[at]))
-        rank = place(index, alert, view, index.query_on(alert, on_date), float(scored.scores[at]), supplier.record.id)
+        score = float(scored.scores[at])
+        known = (supplier.record, score) if known_now else None
+        rank = place(index, alert, view, index.query_on(alert, on_date), score, supplier.record.id, known)
         if rank is None:
             meets[at] = False
         ranks[at] = rank
@@ -532,7 +628,7 @@ def _meeting(
 def _matches(index: StandardsIndex, change: SupplierChange, view: View, on_date: date) -> list[Match]:
     """``reverse_match`` of one change (see there)."""
     assert change.after is not None
-    now = _Supplier(change.after, view, on_date)
+    now = index.supplier(change.after, view, on_date)
     candidates = _slots(index, now)
     if not candidates:
         return []
@@ -545,13 +641,13 @@ def _matches(index: StandardsIndex, change: SupplierChange, view: View, on_date:
         slots = slots[~(np.isnan(sheet.col("min_score")[slots]) & (sheet.col("top_n")[slots] == 0))]
     if not len(slots):
         return []
-    met, ranks = _meeting(index, now, slots, view, on_date)
+    met, ranks = _meeting(index, now, slots, view, on_date, known_now=True)
     if change.before is not None and len(met.slots):
-        then = _Supplier(change.before, view, on_date)
+        then = index.supplier(change.before, view, on_date)
         could = _slots(index, then)
         again = np.flatnonzero(np.fromiter((slot in could for slot in met.slots.tolist()), bool, len(met.slots)))
         if len(again):
-            met_before, _ = _meeting(index, then, met.slots[again], view, on_date)
+            met_before, _ = _meeting(index, then, met.slots[again], view, on_date, known_now=False)
             fresh = ~np.isin(met.slots, met_before.slots)
             met, ranks = met.subset(np.flatnonzero(fresh)), [r for r, f in zip(ranks, fresh.tolist(), strict=True) if f]
     record = change.after
