@@ -338,6 +338,17 @@ class StandardsIndex:
         key = (alert.standards_id, alert.version, query.on_date)
         found = self._fields.get(key)
         unapplied = self._unapplied.pop(key, None)
+        if found is not None and unapplied and known is not None and len(unapplied) == 1:
+            # The common case: only the change being judged, its score known. A supplier outside
+            # a full field that still ranks after its last member leaves it as it is.
+            [(supplier_id, record)] = unapplied.items()
+            if (
+                record is known[0]
+                and len(found.keys) == found.limit
+                and (-known[1], supplier_id) > found.keys[-1]
+                and all(member != supplier_id for _, member in found.keys)
+            ):
+                return found
         if found is not None and unapplied:
             changed: dict[str, tuple[float, str] | None] = {}
             for supplier_id, record in unapplied.items():
