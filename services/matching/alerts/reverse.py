@@ -338,17 +338,6 @@ class StandardsIndex:
         key = (alert.standards_id, alert.version, query.on_date)
         found = self._fields.get(key)
         unapplied = self._unapplied.pop(key, None)
-        if found is not None and unapplied and known is not None and len(unapplied) == 1:
-            # The common case: only the change being judged, its score known. A supplier outside
-            # a full field that still ranks after its last member leaves it as it is.
-            [(supplier_id, record)] = unapplied.items()
-            if (
-                record is known[0]
-                and len(found.keys) == found.limit
-                and (-known[1], supplier_id) > found.keys[-1]
-                and all(member != supplier_id for _, member in found.keys)
-            ):
-                return found
         if found is not None and unapplied:
             changed: dict[str, tuple[float, str] | None] = {}
             for supplier_id, record in unapplied.items():
@@ -358,23 +347,53 @@ class StandardsIndex:
                 elif record is not None:
                     score = self.score_of(alert, record, view, query.on_date)
                 changed[supplier_id] = None if score is None else (-score, supplier_id)
-            updated = found.updated(changed)
-            if updated is None:
-                self._forget(key)
-            else:
-                before, after = {i for _, i in found.keys}, {i for _, i in updated.keys}
-                for supplier_id in before - after:
-                    self._drop(self._members, supplier_id, key)
-                for supplier_id in after - before:
-                    self._members.setdefault(supplier_id, set()).add(key)
-                self._fields[key] = updated
-            found = updated
+            found = self._apply(key, found, changed)
         if found is None:
             assert alert.top_n is not None
             if len(self._fields) > len(self.alerts) + 1024:
                 self.forget_leaders()
             found = self._keep(key, Field(field_of(view, query, alert.top_n + 1), alert.top_n + 1))
         return found
+
+    def settle(self, alert: Alert, query: Query, record: SupplierRecord, score: float | None) -> None:
+        """Apply the change to ``record`` (the view's record of its supplier: eligible under
+        ``alert`` with ``score``, or not, None) to ``alert``'s kept field on ``query``'s day, if
+        the field has it to apply: judged now, it need not be scored again when the field is read."""
+        key = (alert.standards_id, alert.version, query.on_date)
+        unapplied = self._unapplied.get(key)
+        if unapplied is None or record.id not in unapplied or unapplied[record.id] is not record:
+            return
+        del unapplied[record.id]
+        if not unapplied:
+            del self._unapplied[key]
+        found = self._fields.get(key)
+        if found is not None:
+            self._apply(key, found, {record.id: None if score is None else (-score, record.id)})
+
+    def has_fields(self, slots: np.ndarray) -> np.ndarray:
+        """Whether each of ``slots`` has a kept top N field."""
+        return np.isin(slots, as_array(self._fielded)) if self._fielded else np.zeros(len(slots), dtype=bool)
+
+    def _apply(self, key: FieldKey, found: Field, changed: dict[str, tuple[float, str] | None]) -> Field | None:
+        """``found`` with ``changed`` applied (``Field.updated``), kept; None (forgotten) when not known."""
+        if len(changed) == 1:
+            # The common case: a supplier outside the field that stays out of it (not eligible, or
+            # ranking after the last member of a full one) leaves it as it is.
+            [(supplier_id, now)] = changed.items()
+            outside = all(member != supplier_id for _, member in found.keys)
+            if outside and (now is None or (len(found.keys) == found.limit and now > found.keys[-1])):
+                return found
+        updated = found.updated(changed)
+        if updated is None:
+            self._forget(key)
+            return None
+        before, after = {i for _, i in found.keys}, {i for _, i in updated.keys}
+        for supplier_id in before - after:
+            self._drop(self._members, supplier_id, key)
+        for supplier_id in after - before:
+            self._members.setdefault(supplier_id, set()).add(key)
+        self._fields[key] = updated
+        return updated
 
     def _keep(self, key: FieldKey, kept: Field) -> Field:
         self._fields[key] = kept
@@ -622,9 +641,17 @@ def _meeting(
     meets = scored.eligible.copy()
     for at in np.flatnonzero(scored.unsure).tolist():
         meets[at] = eligible(index, index.alert_of(int(slots[at])), supplier.segment, on_date) is not None
+    judged = meets.copy()  # eligible
     meets &= ~(scored.scores < sheet.col("min_score")[slots])  # NaN: no minimum
+    ranked = sheet.col("top_n")[slots] > 0
+    if known_now:
+        # The top N fields this change may move and that no rank below reads: apply it to them now.
+        for at in np.flatnonzero(ranked & ~meets & index.has_fields(slots)).tolist():
+            alert = index.alert_of(int(slots[at]))
+            score = float(scored.scores[at]) if judged[at] else None
+            index.settle(alert, index.query_on(alert, on_date), supplier.record, score)
     ranks: list[int | None] = [None] * len(slots)
-    for at in np.flatnonzero(meets & (sheet.col("top_n")[slots] > 0)).tolist():
+    for at in np.flatnonzero(meets & ranked).tolist():
         alert = index.alert_of(int(slots[at]))
         score = float(scored.scores[at])
         known = (supplier.record, score) if known_now else None
