@@ -12,6 +12,9 @@ must equal the engine's (same suppliers, order and scores), else it exits with 1
 
 Each request is a full shortlist: validation, the query, its storage in matching's
 database (SQLite here) and the response with every criterion of every supplier.
+Then ``--clients`` concurrent clients (16) send shortlists through the gateway for
+``--load-seconds``: shortlists per second, per core-second of the platform's processes
+(registry, matching, gateway; read with psutil), and the latencies under that load.
 
     python bench/endpoint.py --size 1000000 [--repeat 2]
 """
@@ -19,6 +22,7 @@ database (SQLite here) and the response with every criterion of every supplier.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
 import secrets
@@ -35,6 +39,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the repository importable
     sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+import psutil  # noqa: E402
 
 from bench.catalogue_gen import DEFAULT_SEED, generate  # noqa: E402
 from bench.matching import percentiles  # noqa: E402
@@ -269,7 +274,69 @@ def measure_reads(gateway: httpx.Client, floor: httpx.Client, count: int) -> dic
     return times
 
 
-def run(size: int, repeat: int, count: int, seed: int, database_url: str | None = None, changes: int = 50) -> int:
+async def _shortlists_under_load(
+    url: str, key: str, bodies: list[dict[str, Any]], clients: int, seconds: float
+) -> tuple[list[float], int]:
+    """``clients`` keep-alive connections each sending shortlists back to back for ``seconds``:
+    every latency, and the answers that were not 201."""
+    latencies: list[float] = []
+    failed = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as client:
+        deadline = time.perf_counter() + seconds
+
+        async def one_client(first: int) -> None:
+            nonlocal failed
+            index = first
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                response = await client.post("/v1/shortlists", json=bodies[index % len(bodies)])
+                latencies.append(time.perf_counter() - t0)
+                failed += response.status_code != 201
+                index += clients
+
+        await asyncio.gather(*(one_client(i) for i in range(clients)))
+    return latencies, failed
+
+
+def measure_throughput(
+    url: str, key: str, bodies: list[dict[str, Any]], pids: list[int], clients: int, seconds: float
+) -> dict[str, float]:
+    """Shortlists per second through the gateway under ``clients`` concurrent clients, and
+    per effective core: the CPU seconds the platform's processes (``pids``) spent meanwhile."""
+    processes = [psutil.Process(pid) for pid in pids]
+
+    def cpu() -> float:
+        return sum(sum(p.cpu_times()[:2]) for p in processes)
+
+    cpu_before, client_before, started = cpu(), time.process_time(), time.perf_counter()
+    latencies, failed = asyncio.run(_shortlists_under_load(url, key, bodies, clients, seconds))
+    wall = time.perf_counter() - started
+    platform_cpu, client_cpu = cpu() - cpu_before, time.process_time() - client_before
+    p = percentiles(latencies)
+    return {
+        "requests": len(latencies),
+        "failed": failed,
+        "per_second": len(latencies) / wall,
+        "effective_cores": platform_cpu / wall,
+        "per_core_second": len(latencies) / platform_cpu if platform_cpu else 0.0,
+        "client_cores": client_cpu / wall,
+        "p50_ms": float(p["p50"] or 0),
+        "p99_ms": float(p["p99"] or 0),
+    }
+
+
+def run(
+    size: int,
+    repeat: int,
+    count: int,
+    seed: int,
+    database_url: str | None = None,
+    changes: int = 50,
+    clients: int = 16,
+    load_seconds: float = 20.0,
+) -> int:
     print(f"== N = {size:,}: generating and building the view", flush=True)
     records = generate(size, seed)
     started = time.perf_counter()
@@ -297,7 +364,7 @@ def run(size: int, repeat: int, count: int, seed: int, database_url: str | None 
                     ("bench.endpoint:floor_app", "--port", str(ports["floor"]), "--log-level", "warning"),
                 )
             )
-            stack.enter_context(
+            registry = stack.enter_context(
                 service(
                     "services.registry",
                     common | {"DATA_DIR": str(root / "registry"), "REGISTRY_PORT": str(ports["registry"])},
@@ -305,7 +372,7 @@ def run(size: int, repeat: int, count: int, seed: int, database_url: str | None 
                 )
             )
             wait_ready(urls["registry"] + "/readyz")
-            stack.enter_context(
+            matching_process = stack.enter_context(
                 service(
                     "services.matching",
                     common
@@ -319,7 +386,7 @@ def run(size: int, repeat: int, count: int, seed: int, database_url: str | None 
                 )
             )
             restart_s = wait_ready(urls["matching"] + "/readyz")
-            stack.enter_context(
+            gateway_process = stack.enter_context(
                 service(
                     "gateway",
                     common
@@ -378,6 +445,10 @@ def run(size: int, repeat: int, count: int, seed: int, database_url: str | None 
                 print("   hot reads and the floor", flush=True)
                 with httpx.Client(base_url=urls["floor"]) as floor:
                     reads = measure_reads(gateway, floor, len(queries) * repeat)
+                print(f"   {clients} concurrent clients for {load_seconds:g} s through the gateway", flush=True)
+                platform = [registry.pid, matching_process.pid, gateway_process.pid]
+                bodies = [request_body(q.query) for q in queries]
+                load = measure_throughput(urls["gateway"], key, bodies, platform, clients, load_seconds)
                 print(f"   visibility: {changes} firms created, changed and deleted in the registry", flush=True)
                 visibility = measure_visibility(gateway, changes)
         labels = [bucket_of(run_query(view, q.query).eligible_count, size) for q in queries]
@@ -403,6 +474,17 @@ def run(size: int, repeat: int, count: int, seed: int, database_url: str | None 
     print("| --- | --- | --- | --- | --- | --- |")
     for label, samples in reads.items():
         print(f"| {label} | {len(samples)} | {milliseconds(samples)} |")
+    print(
+        f"\nUnder load: {clients} concurrent clients through the gateway for {load_seconds:g} s "
+        "(the platform's CPU is that of registry, matching and gateway; the clients run in this process):\n"
+    )
+    print("| clients | shortlists | per second | effective cores | per core-second | p50 ms | p99 ms | failed |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        f"| {clients} | {load['requests']:.0f} | {load['per_second']:.0f} | {load['effective_cores']:.2f} | "
+        f"{load['per_core_second']:.0f} | {load['p50_ms']:.2f} | {load['p99_ms']:.2f} | {load['failed']:.0f} |"
+    )
+    print(f"(the clients used {load['client_cores']:.2f} cores of the same machine)")
     print(f"\nMatching ready {restart_s:.2f} s after its process started (restored from the snapshot).")
     print("\nA registry change visible in shortlists through the gateway (ms from the write's request):\n")
     print("| change | count | p50 | p95 | p99 | max |")
@@ -413,7 +495,7 @@ def run(size: int, repeat: int, count: int, seed: int, database_url: str | None 
         f"| all | {sum(map(len, visibility.values()))} | {milliseconds([t for s in visibility.values() for t in s])} |"
     )
     print(f"Answers over HTTP equal to the engine's: {'all' if mismatches == 0 else f'{mismatches} differ'}")
-    return 1 if mismatches else 0
+    return 1 if mismatches or load["failed"] else 0
 
 
 def main() -> int:
@@ -426,8 +508,19 @@ def main() -> int:
         "--matching-database-url", help="matching's database (fresh and empty), e.g. on PostgreSQL; SQLite by default"
     )
     parser.add_argument("--changes", type=int, default=50, help="firms created, changed and deleted to time visibility")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients of the throughput phase")
+    parser.add_argument("--load-seconds", type=float, default=20.0, help="how long the throughput phase runs")
     args = parser.parse_args()
-    return run(args.size, args.repeat, args.queries, args.seed, args.matching_database_url, args.changes)
+    return run(
+        args.size,
+        args.repeat,
+        args.queries,
+        args.seed,
+        args.matching_database_url,
+        args.changes,
+        args.clients,
+        args.load_seconds,
+    )
 
 
 if __name__ == "__main__":

@@ -11,8 +11,7 @@ from typing import Any
 import httpx
 import structlog
 from fastapi import Depends, FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,15 +27,15 @@ from gateway.paths import CanonicalPathMiddleware
 from gateway.proxy import SPOOLED_UPLOADS, Forwarder, Upstream, UpstreamMetrics, route_for
 from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.session import router as session_router
-from gateway.settings import GatewaySettings
+from gateway.settings import UPSTREAMS, GatewaySettings
 from gateway.tables import metadata
 from services.common.app import build_service_app, database_ready, open_database
+from services.common.docs import add_docs
 from services.common.http import create_http_client
 from services.common.openapi import document_enforcement
+from services.common.version import VERSION
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-VERSION = "0.1.0"
-UPSTREAMS = ("registry", "matching", "reporting", "events")
 EXPOSED_HEADERS = [
     "X-Request-ID",
     "ETag",
@@ -147,8 +146,10 @@ def create_app(
         version=VERSION,
         lifespan=lifespan,
         routers=[keys_router, session_router, forward_router],
-        readiness={"database": database_ready},
-        readiness_any_of={name: _upstream_check(name) for name in UPSTREAMS},  # ready while one service is
+        # Not ready without a required service, nor with no service at all: either way a
+        # probe must not send traffic here; the other services' states are reported.
+        readiness={"database": database_ready} | {name: _upstream_check(name) for name in settings.required_upstreams},
+        readiness_any_of={name: _upstream_check(name) for name in UPSTREAMS},
         openapi_url=None,
         body_limits={path: settings.max_upload_bytes for path in SPOOLED_UPLOADS},  # spooled uploads: their own limit
         metrics_dependencies=[Depends(metrics_reader)],  # the public port: only keys with metrics:read
@@ -174,9 +175,7 @@ def create_app(
             merged["info"]["x-unavailable-services"] = missing
         return JSONResponse(merged)
 
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Linkages platform API")
+    add_docs(app, openapi_url="/openapi.json", title=app.title)
 
     app.router.routes.append(FORWARDED_ROUTE)  # last: every /v1/ path no route above serves
     # Innermost, so a refused path gets the request id and an access log line like any

@@ -18,7 +18,7 @@ from starlette.types import Scope
 
 from gateway.auth import authenticated, presented_key, require_scope, session_of
 from gateway.proxy import SAFE_METHODS, route_for
-from gateway.session import login_redirect, wants_html
+from gateway.session import forbidden_page, login_redirect, missing_scope_message, read_scope_of, wants_html
 from services.common.errors import MethodNotAllowed, NotFound, allowed_methods
 
 
@@ -65,7 +65,15 @@ router = APIRouter()
 
 @router.get("/dashboard{path:path}", include_in_schema=False)
 async def dashboard(request: Request) -> Response:
-    # A browser without a key or session is sent to sign in rather than shown a 401.
-    if presented_key(request) is None and session_of(request) is None and wants_html(request):
+    # A browser is sent to sign in rather than shown a 401, and told on the page,
+    # rather than shown a JSON 403, when its key cannot read reports.
+    browser = wants_html(request)
+    if presented_key(request) is None and session_of(request) is None and browser:
         return login_redirect(request)
+    if browser:
+        principal = await authenticated(request)
+        needed = read_scope_of(request.url.path)
+        if needed is not None and needed not in principal.scopes:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return forbidden_page(request, target, missing_scope_message(principal, needed))
     return await forward(request)

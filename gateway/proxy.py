@@ -101,6 +101,8 @@ HOP_BY_HOP = frozenset(
     }
 )
 NOT_FORWARDED = HOP_BY_HOP | {"authorization", "x-api-key", PRINCIPAL_HEADER.lower(), "cookie"}
+# The gateway's own server writes these on every answer; an upstream's copies would repeat them.
+NOT_RETURNED = HOP_BY_HOP | {"date", "server"}
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
@@ -224,7 +226,7 @@ class Forwarder:
         raw_headers = [
             (k.encode("latin-1"), v.encode("latin-1"))
             for k, v in response.headers.multi_items()
-            if k.lower() not in HOP_BY_HOP
+            if k.lower() not in NOT_RETURNED
         ]
         raw_headers.append((b"traceparent", traceparent.encode()))
         length = response.headers.get("content-length", "")

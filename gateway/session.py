@@ -17,14 +17,17 @@ import hmac
 import html
 import time
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from gateway.keys.scopes import ROLE_SCOPES
 from gateway.keys.service import hash_key
+from gateway.proxy import route_for
 from gateway.ratelimit import count_failed_key_check
 from services.common.errors import Unauthorized
+from services.common.principal import Principal
 
 SESSION_COOKIE = "lk_session"
 _CONTEXT = b"linkages-gateway-session-v1"
@@ -77,6 +80,29 @@ input{{padding:.5rem}}button{{padding:.6rem;background:#1f5f8b;color:#fff;border
 again is needed after {hours} hours or when the key is revoked.</p></body></html>"""
 
 
+def read_scope_of(path: str) -> str | None:
+    """The scope a GET of ``path`` needs (``reporting:read`` for the dashboard), if it is forwarded."""
+    route = route_for(path)
+    return None if route is None else f"{route[1]}:read"
+
+
+def missing_scope_message(principal: Principal, scope: str) -> str:
+    """Why a signed-in key cannot read a page, and which keys can."""
+    roles = ", ".join(role.value for role, scopes in ROLE_SCOPES.items() if scope in scopes)
+    what = "read reports, so it cannot open the dashboard" if scope == "reporting:read" else f"read {scope}"
+    return (
+        f"This {principal.role.value} key cannot {what}: that needs a key with the scope '{scope}' "
+        f"({roles} keys hold it). An agency or admin can issue a viewer key (POST /v1/api-keys with "
+        f'"role": "viewer"); sign in with that key instead.'
+    )
+
+
+def forbidden_page(request: Request, next_path: str, message: str) -> HTMLResponse:
+    """The sign-in page, explaining why the key given or in session cannot read ``next_path``."""
+    hours = request.app.state.settings.session_ttl_seconds // 3600
+    return HTMLResponse(_page(next_path, hours, message), status_code=403)
+
+
 def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
@@ -101,11 +127,14 @@ async def login(
     settings = request.app.state.settings
     target = safe_next(next)
     try:
-        await request.app.state.authenticator.authenticate(api_key.strip())
+        principal = await request.app.state.authenticator.authenticate(api_key.strip())
     except Unauthorized as exc:
         await count_failed_key_check(request)  # 429 past the client's limit of failed key checks
         message = f"{exc.detail or exc.title}: check the key and try again."
         return HTMLResponse(_page(target, settings.session_ttl_seconds // 3600, message), status_code=401)
+    needed = read_scope_of(urlsplit(target).path)
+    if needed is not None and needed not in principal.scopes:  # no session for a page the key cannot read
+        return forbidden_page(request, target, missing_scope_message(principal, needed))
     token = issue_session(
         hash_key(api_key.strip()), settings.principal_secret.get_secret_value(), settings.session_ttl_seconds
     )

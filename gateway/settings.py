@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
-from services.common.settings import ServiceSettings, service_config
+from services.common.settings import CommaSeparated, ServiceSettings, service_config
+
+UPSTREAMS = ("registry", "matching", "reporting", "events")
 
 
 class GatewaySettings(ServiceSettings):
@@ -16,6 +18,11 @@ class GatewaySettings(ServiceSettings):
     matching_url: str = "http://127.0.0.1:8002"
     reporting_url: str = "http://127.0.0.1:8003"
     events_url: str = "http://127.0.0.1:8004"
+    required_upstreams: CommaSeparated = Field(
+        default=["registry", "matching"],
+        description="Services without which /readyz answers 503 (comma-separated; empty: any one service "
+        "suffices). The others are reported, and the gateway is never ready with none of them.",
+    )
     bootstrap_api_key: SecretStr | None = Field(
         default=None, description="An admin API key accepted from start-up (create the others with it)."
     )
@@ -60,3 +67,11 @@ class GatewaySettings(ServiceSettings):
     session_ttl_seconds: int = Field(
         default=8 * 3600, description="How long a browser stays signed in to the dashboard (/login)."
     )
+
+    @field_validator("required_upstreams")
+    @classmethod
+    def _known_upstreams(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(UPSTREAMS))
+        if unknown:
+            raise ValueError(f"unknown services {unknown}; known: {', '.join(UPSTREAMS)}")
+        return value

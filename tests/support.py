@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
+import csv
+import io
 import os
 import shutil
 import socket
@@ -484,3 +487,9 @@ def assert_problem(
 
 if __name__ == "__main__":  # Backend.drop_all: python -m tests.support ADMIN_DSN DATABASE...
     asyncio.run(drop_databases(sys.argv[1], sys.argv[2:]))
+
+
+def csv_records(response: httpx.Response) -> list[dict[str, str]]:
+    """The rows of a CSV download, which starts with a UTF-8 byte order mark (for Excel)."""
+    assert response.content.startswith(codecs.BOM_UTF8), response.content[:40]
+    return list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))

@@ -28,6 +28,7 @@ def _issued(row: ApiKey, key: str) -> ApiKeyIssued:
 
 @router.post(
     "",
+    operation_id="create_api_key",
     status_code=201,
     response_model=ApiKeyIssued,
     summary="Create an API key (shown once)",
@@ -46,7 +47,7 @@ async def create_key(
     return _issued(row, key)
 
 
-@router.get("", response_model=Page[ApiKeyPublic], summary="List API keys")
+@router.get("", operation_id="list_api_keys", response_model=Page[ApiKeyPublic], summary="List API keys")
 async def list_keys(
     session: SessionDep,
     issuer: KeyManagerDep,
@@ -64,13 +65,14 @@ async def list_keys(
     return Page(items=[ApiKeyPublic.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/{key_id}", response_model=ApiKeyPublic, summary="Read an API key's grants")
+@router.get("/{key_id}", operation_id="read_api_key", response_model=ApiKeyPublic, summary="Read an API key's grants")
 async def read_key(key_id: RecordId, session: SessionDep, issuer: KeyManagerDep) -> ApiKeyPublic:
     return ApiKeyPublic.model_validate(access.visible(issuer, await service.get_key(session, key_id)))
 
 
 @router.post(
     "/{key_id}/rotate",
+    operation_id="rotate_api_key",
     status_code=201,
     response_model=ApiKeyIssued,
     summary="Issue a replacement key; the old one expires after a grace period",
@@ -92,7 +94,7 @@ async def rotate_key(
     return _issued(row, key)
 
 
-@router.delete("/{key_id}", status_code=204, summary="Revoke an API key at once")
+@router.delete("/{key_id}", operation_id="revoke_api_key", status_code=204, summary="Revoke an API key at once")
 async def revoke_key(key_id: RecordId, request: Request, session: SessionDep, issuer: KeyManagerDep) -> Response:
     access.manageable(issuer, await service.get_key(session, key_id))
     await service.revoke_key(session, key_id)

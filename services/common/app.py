@@ -12,6 +12,7 @@ from sqlalchemy import MetaData
 
 from services.common.changefeed import outbox_table, publish_feed_metrics
 from services.common.db import create_engine, create_sessionmaker, ping
+from services.common.docs import add_docs
 from services.common.errors import PayloadTooLarge, add_exception_handlers, render
 from services.common.health import ReadinessCheck, health_router
 from services.common.idempotency import IdempotentReplay, idempotency_table
@@ -33,7 +34,7 @@ def build_service_app(
     readiness: Mapping[str, ReadinessCheck],
     readiness_any_of: Mapping[str, ReadinessCheck] | None = None,
     metrics_dependencies: Sequence[Any] = (),
-    openapi_url: str | None = "/openapi.json",
+    openapi_url: str | None = "/openapi.json",  # None: the caller serves the document (and its docs pages)
     body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
     """A FastAPI app with the platform's errors, middleware, health and metrics."""
@@ -44,7 +45,7 @@ def build_service_app(
         version=version,
         lifespan=lifespan,  # type: ignore[arg-type]
         openapi_url=openapi_url,
-        docs_url="/docs" if openapi_url else None,
+        docs_url=None,  # served by add_docs, from local assets
         redoc_url=None,
     )
     app.state.settings = settings
@@ -67,6 +68,8 @@ def build_service_app(
         BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, problem_app=too_large, path_limits=body_limits
     )
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics, service=settings.service_name)
+    if openapi_url:
+        add_docs(app, openapi_url=openapi_url, title=title)
     app.include_router(health_router(readiness, readiness_any_of, metrics_dependencies))
     for router in routers:
         app.include_router(router)

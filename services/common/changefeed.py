@@ -177,6 +177,7 @@ def change_feed_router(entities_description: str) -> APIRouter:
 
     @router.get(
         "/v1/changes",
+        operation_id="list_changes",
         response_model=ChangePage,
         responses=PROBLEM_RESPONSES,
         summary="Ordered feed of committed changes",

@@ -38,12 +38,12 @@ def health_router(
     router = APIRouter(tags=["operations"])
     reported = {**checks, **(any_of or {})}
 
-    @router.get("/livez", summary="The process is alive")
+    @router.get("/livez", operation_id="read_liveness", summary="The process is alive")
     @router.get("/healthz", include_in_schema=False)
     async def livez() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Dependencies are reachable and state is loaded")
+    @router.get("/readyz", operation_id="read_readiness", summary="Dependencies are reachable and state is loaded")
     async def readyz(request: Request) -> JSONResponse:
         names = list(reported)
         results = await asyncio.gather(*(_run_check(request.app, reported[name]) for name in names))

@@ -26,6 +26,8 @@ from services.common.middleware import body_limit
 from services.common.pagination import PAGE_LIMIT_EXTENSION
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+BINARY_SCHEMA: dict[str, str] = {"type": "string", "format": "binary"}
 PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
 BODY_LIMIT_EXTENSION = "x-max-body-bytes"  # on a 413 response: the limit in bytes
 
@@ -40,6 +42,26 @@ class Enforcement:
     body_limits: Mapping[str, int] = field(default_factory=dict)
     gateway: bool = False
     proxied: Callable[[str], bool] = field(default=lambda _path: False)
+
+
+def file_response(description: str, *media_types: str) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a route that answers a file: a binary body in each of ``media_types``.
+
+    A generated client reads such a body as bytes, not as text or JSON.
+    """
+    return {
+        200: {"description": description, "content": {media: {"schema": dict(BINARY_SCHEMA)} for media in media_types}}
+    }
+
+
+def operations(document: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every operation of an OpenAPI document: (path, method, operation object)."""
+    return [
+        (path, method, operation)
+        for path, item in document.get("paths", {}).items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    ]
 
 
 def _problem(description: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from services.common.app import build_service_app, database_ready, open_database
 from services.common.changefeed import FeedFollower, feed_metrics, feed_ready
 from services.common.http import create_http_client
 from services.common.principal import service_headers
+from services.common.version import VERSION
 from services.events.consumer import EventConsumer
 from services.events.router import router as events_router
 from services.events.settings import EventsSettings
@@ -31,7 +32,6 @@ from services.events.webhooks import dispatcher_ready
 from services.events.webhooks import router as webhooks_router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-VERSION = "0.1.0"
 FEEDS = ("registry", "matching")
 
 ROUTERS: list[APIRouter] = [events_router, webhooks_router]

@@ -13,8 +13,10 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from services.common.app import build_service_app, database_ready, open_database
 from services.common.changefeed import FeedFollower, change_feed_router, feed_metrics
+from services.common.groupcommit import GroupCommit
 from services.common.http import create_http_client
 from services.common.principal import Role, require_roles, service_headers
+from services.common.version import VERSION
 from services.matching.alerts.router import router as alerts_router
 from services.matching.alerts.service import CertificateSweeper, StandardsWatcher
 from services.matching.catalogue.catalogue import Catalogue
@@ -32,13 +34,13 @@ from services.matching.standards.router import router as standards_router
 from services.matching.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-VERSION = "0.1.0"
 
 operations = APIRouter(tags=["operations"])
 
 
 @operations.get(
     "/v1/catalogue",
+    operation_id="read_catalogue_stats",
     summary="The catalogue's version, size and memory",
     dependencies=[Depends(require_roles(Role.admin, Role.service, Role.viewer))],
 )
@@ -66,6 +68,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(open_database(app, settings, metadata))
+            shortlist_writes = GroupCommit(app.state.sessionmaker)
+            shortlist_writes.start()
+            stack.push_async_callback(shortlist_writes.stop)  # commits what is queued before the database closes
+            app.state.shortlist_writes = shortlist_writes
             store = CatalogueStore(store_path(settings.data_dir))
             stack.callback(store.close)
             app.state.supplier_store = store

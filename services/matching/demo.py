@@ -52,6 +52,14 @@ SCENARIOS: list[dict[str, Any]] = json.loads(
 )["scenarios"]
 DEMO_TITLES = frozenset(s["title"] for s in SCENARIOS)
 INVITED_BIDDERS = 3  # the top suppliers invited: bidder, second (bids), third (declines)
+# Where the buyer got with shortlisted suppliers it did not invite (outside the request),
+# so that the linkage funnel shows every stage: a path of stages and the days since each.
+PURSUED = (
+    (("proposed", 20),),
+    (("proposed", 30), ("contacted", 21)),
+    (("proposed", 45), ("contacted", 35), ("qualified", 14)),
+    (("proposed", 40), ("contacted", 30), ("dropped", 10)),
+)
 MIN_HOLDERS = 3  # a scheme is required only when this many of the cluster's suppliers hold it
 READY_CHECKS = ("registry", "matching")  # the gateway's upstreams the demo writes through
 COUNTED = (  # what the report counts, in this order
@@ -65,6 +73,7 @@ COUNTED = (  # what the report counts, in this order
     "answers on behalf",
     "messages",
     "awards",
+    "linkages pursued",
     "scorecards",
     "appeals decided",
 )
@@ -298,6 +307,7 @@ class Scenario:
         api.counts["requests"] += 1
         api.counts["invitations"] += len(invited.ids)
         request = await api.call("POST", f"/v1/requests/{request['id']}/open", _if_match(lead, request))
+        await self.pursue(shortlist, lead)
 
         awards: dict[str, float] = spec.get("awards", {})
         answering = ("bidder", "third") if outcome in ("open", "cancelled") else tuple(invited.firms)
@@ -330,6 +340,22 @@ class Scenario:
         api.counts["awards"] += len(awarded)
         for part, share in awarded.items():
             await self.deliveries(shortlist, invited.firms[part], part, share, lead)
+
+    async def pursue(self, shortlist: dict[str, Any], lead: dict[str, str]) -> None:
+        """Linkages with the shortlisted suppliers after those invited, one per path of ``PURSUED``."""
+        others = shortlist["items"][INVITED_BIDDERS:]
+        for item, stages in zip(others, PURSUED, strict=False):
+            (_proposed, days), *later = stages
+            body = {"shortlist_id": shortlist["id"], "supplier_id": item["supplier_id"], "on": self.days_ago(days)}
+            linkage = await self.api.create("/v1/linkages", body, lead)
+            for stage, days in later:
+                move = {"stage": stage, "on": self.days_ago(days)}
+                if stage == "dropped":
+                    move["note"] = "Could not meet the sampling deadline"
+                linkage = await self.api.call(
+                    "PATCH", f"/v1/linkages/{linkage['id']}", _if_match(lead, linkage), json=move
+                )
+            self.api.counts["linkages pursued"] += 1
 
     async def clarify(self, request: dict[str, Any], firm: dict[str, Any], lead: dict[str, str]) -> None:
         path = f"/v1/requests/{request['id']}/messages"

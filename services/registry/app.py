@@ -15,6 +15,7 @@ from services.common.changefeed import FeedFollower, change_feed_router, feed_me
 from services.common.codes import load_code_tables
 from services.common.http import create_http_client
 from services.common.principal import service_headers
+from services.common.version import VERSION
 from services.registry.certifications.router import router as certification_router
 from services.registry.duplicates.hooks import connect_hooks as connect_duplicates_hooks
 from services.registry.duplicates.router import router as duplicates_router
@@ -27,7 +28,6 @@ from services.registry.settings import RegistrySettings
 from services.registry.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-VERSION = "0.1.0"
 
 
 def connect_hooks() -> None:

@@ -964,6 +964,28 @@ def build_plan(*, scale: float = 1.0, seed: int = DEMO_SEED, as_of: date | None 
                 )
                 for key in served:
                     brokers[key].append(ref)
+            # Programmes keep training brokers: a recent cohort, drawn apart so that the
+            # draws above (and all that follows them) stay as they were.
+            recent = random.Random(f"{seed}:{cluster.key}:recent-brokers")
+            for i in range(recent.randint(1, 2)):
+                trained = _date_between(recent, as_of - timedelta(days=3 * 365), as_of - timedelta(days=30))
+                certified = _date_between(recent, trained + timedelta(days=180), trained + timedelta(days=540))
+                name = _people(recent, country, cluster)
+                plan.add(
+                    f"broker:{cluster.key}:recent:{i}",
+                    BROKERS,
+                    {
+                        "agency_id": agency,
+                        "name": name,
+                        "email": _email(name, emails),
+                        "country": country.code,
+                        "organisation": recent.choice(institution_names[cluster.key] + [country.agency["name"]]),
+                        "trained_on": trained.isoformat(),
+                        "certified_on": certified.isoformat() if certified <= as_of else None,
+                        "cluster_ids": [clusters[cluster.key]],
+                        "languages": list(dict.fromkeys(country.languages + cluster.languages)),
+                    },
+                )
         taken: set[str] = set()
         for cluster in country.clusters:
             crng = random.Random(f"{seed}:{cluster.key}:firms")

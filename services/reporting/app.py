@@ -13,6 +13,7 @@ from services.common.app import build_service_app, database_ready, open_database
 from services.common.changefeed import FeedFollower, feed_metrics, feed_ready
 from services.common.http import create_http_client
 from services.common.principal import service_headers
+from services.common.version import VERSION
 from services.reporting.charts.router import router as charts_router
 from services.reporting.dashboard.router import router as dashboard_router
 from services.reporting.exports.router import router as exports_router
@@ -23,7 +24,6 @@ from services.reporting.settings import ReportingSettings
 from services.reporting.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-VERSION = "0.1.0"
 
 
 def create_app(

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy import insert
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.changefeed import lock_sequence
@@ -25,6 +25,9 @@ from services.common.principal import Role
 from services.events.app import create_app
 from services.events.settings import EventsSettings
 from services.events.tables import EVENTS
+from services.events.webhooks.queue import new_delivery
+from services.events.webhooks.retention import DeliveryLogRetention
+from services.events.webhooks.tables import WebhookAttempt, WebhookDelivery
 from tests.events.receiver import Receiver
 from tests.support import LIFESPAN_TIMEOUTS, FreshPrincipal, assert_problem, principal_headers
 
@@ -466,3 +469,37 @@ async def test_failures_in_a_row_across_events_disable(events: Events, receiver:
     read = (await events.client.get(f"{ENDPOINTS}/{created['id']}", headers=AGENCY_A)).json()
     assert "3 attempts in a row failed" in read["disabled_reason"]
     assert [d["status"] for d in await events.deliveries(created["id"])] == ["pending"] * 3  # resume when enabled
+
+
+async def test_settled_deliveries_leave_the_log_after_the_retention_period(events: Events, receiver: Receiver) -> None:
+    created = await events.endpoint(receiver.url, types=["shortlist.created"])
+    for number in range(3):
+        await events.emit("shortlist.created", "agy_A", id=f"sl_{number}")
+    await receiver.wait_for(3)
+    await events.until(lambda: _status_is(events, created["id"], "succeeded", "succeeded", "succeeded"))
+    deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
+    attempts = WebhookAttempt.__table__  # type: ignore[attr-defined]
+    old, failed_old, recent = [d["id"] for d in await events.deliveries(created["id"])]
+    long_ago = datetime.now(UTC) - timedelta(days=events.settings.webhook_log_retention_days + 1)
+    sessions = events.app.state.sessionmaker
+    async with sessions() as session, session.begin():
+        await session.execute(update(deliveries).where(deliveries.c.id == old).values(updated_at=long_ago))
+        await session.execute(
+            update(deliveries).where(deliveries.c.id == failed_old).values(updated_at=long_ago, status="failed")
+        )
+        # A pending delivery is never purged, however old: it has yet to be sent.
+        pending = new_delivery(created["id"], "evt_pending", "shortlist.created", "{}", long_ago)
+        pending.updated_at = long_ago
+        pending.next_attempt_at = datetime.now(UTC) + timedelta(days=1)
+        session.add(pending)
+
+    retention = DeliveryLogRetention(sessions, events.settings.webhook_log_retention_days)
+    assert await retention.sweep() == 2
+    async with sessions() as session:
+        kept = set(await session.scalars(select(deliveries.c.id)))
+        attempted = set(await session.scalars(select(attempts.c.delivery_id)))
+    assert kept == {recent, pending.id}
+    assert old not in attempted and failed_old not in attempted and recent in attempted  # attempts go with them
+    assert await retention.sweep() == 0
+    listed = [d["id"] for d in await events.deliveries(created["id"])]
+    assert set(listed) == {recent, pending.id}

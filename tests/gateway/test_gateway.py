@@ -15,11 +15,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from gateway.app import UPSTREAMS
 from gateway.app import create_app as create_gateway
 from gateway.proxy import BUFFERED_BODY_BYTES
 from gateway.ratelimit import MemoryRateLimiter, RedisRateLimiter
-from gateway.settings import GatewaySettings
+from gateway.settings import UPSTREAMS, GatewaySettings
 from services.common.principal import PRINCIPAL_HEADER, Principal, Role, sign_principal
 from services.registry.settings import RegistrySettings
 from tests.registry.helpers import cluster_body, firm_body, firm_row, to_csv
@@ -187,10 +186,41 @@ async def _distinct_keys(stack: Stack, count: int) -> list[str]:
     return [await stack.issue_key(BOOTSTRAP_KEY, name=f"viewer {i}", role="viewer") for i in range(count)]
 
 
+async def test_the_gateway_is_not_ready_without_a_required_service(
+    registry_settings: RegistrySettings, gateway_settings: GatewaySettings
+) -> None:
+    assert gateway_settings.required_upstreams == ["registry", "matching"]  # the default
+    async with Stack.start(registry_settings, gateway_settings) as stack:  # matching is not running
+        unready = await stack.client.get("/readyz")
+        alive = await stack.client.get("/livez")
+        firms = await stack.client.get("/v1/firms", headers=ADMIN_KEY)
+    body = assert_problem(unready, 503, "service-unavailable")
+    assert "matching" in body["detail"] and "registry" not in body["detail"], body["detail"]
+    assert body["checks"]["registry"] == "ok" and body["checks"]["matching"].startswith("failed: ConnectError")
+    assert alive.status_code == 200 and firms.status_code == 200  # alive, and serving what it can
+
+    reporting_optional = gateway_settings.model_copy(update={"required_upstreams": ["registry"]})
+    async with Stack.start(registry_settings, reporting_optional) as stack:
+        ready = await stack.client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"]["reporting"] != "ok"  # reported, not required
+
+
+def test_required_services_are_named_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_REQUIRED_UPSTREAMS", "registry, events")
+    assert GatewaySettings().required_upstreams == ["registry", "events"]
+    monkeypatch.setenv("GATEWAY_REQUIRED_UPSTREAMS", "")
+    assert GatewaySettings().required_upstreams == []
+    monkeypatch.setenv("GATEWAY_REQUIRED_UPSTREAMS", "registry,billing")
+    with pytest.raises(ValueError, match="billing"):
+        GatewaySettings()
+
+
 async def test_the_gateway_is_not_ready_while_every_upstream_circuit_is_open(
     registry_settings: RegistrySettings, gateway_settings: GatewaySettings
 ) -> None:
-    settings = gateway_settings.model_copy(update={"breaker_reset_seconds": 60})
+    # No service required: ready while any one answers.
+    settings = gateway_settings.model_copy(update={"breaker_reset_seconds": 60, "required_upstreams": []})
     async with Stack.start(registry_settings, settings, extra_upstreams={"registry": _unhealthy_registry()}) as stack:
         ready = await stack.client.get("/readyz")  # matching and reporting are not running; the registry is
         assert ready.status_code == 200, ready.text
@@ -539,6 +569,30 @@ async def test_a_browser_signs_in_with_a_key_and_reads_with_its_session_cookie(s
     assert (await client.get("/v1/clusters", headers=session)).status_code == 401
     signed_out = await client.post("/logout", headers=session)
     assert signed_out.status_code == 303 and 'lk_session=""' in signed_out.headers["set-cookie"]
+
+
+async def test_a_key_that_cannot_read_reports_is_told_so_on_the_sign_in_page(stack: Stack) -> None:
+    client = stack.client
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    integrator = await stack.issue_key(BOOTSTRAP_KEY, role="integrator")  # registry and matching, no reports
+    refused = await client.post("/login", data={"api_key": integrator, "next": "/dashboard?country=EC"})
+    assert refused.status_code == 403 and "set-cookie" not in refused.headers  # no session it could not use
+    assert refused.headers["content-type"].startswith("text/html")
+    assert 'role="alert"' in refused.text and "cannot read reports" in refused.text
+    assert "reporting:read" in refused.text and "viewer" in refused.text  # which keys can, and how to get one
+    assert 'name="api_key"' in refused.text and "/dashboard?country=EC" in refused.text  # try again, same view
+    # A session made for the API (it reads clusters) sent to the dashboard: the page, not a raw JSON 403.
+    signed_in = await client.post("/login", data={"api_key": integrator, "next": "/v1/clusters"})
+    assert signed_in.status_code == 303
+    session = {"Cookie": f"lk_session={signed_in.cookies['lk_session']}"}
+    client.cookies.clear()
+    page = await client.get("/dashboard", headers=session | html)
+    assert page.status_code == 403 and "cannot read reports" in page.text
+    api = await client.get("/dashboard", headers=bearer(integrator))  # an API client still gets the problem
+    assert_problem(api, 403)
+    viewer = await stack.issue_key(BOOTSTRAP_KEY, role="viewer")
+    allowed = await client.post("/login", data={"api_key": viewer, "next": "/dashboard"})
+    assert allowed.status_code == 303 and allowed.headers["location"] == "/dashboard"
 
 
 def _sized_upstream() -> FastAPI:

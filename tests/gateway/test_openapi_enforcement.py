@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from gateway.proxy import route_for
 from gateway.settings import GatewaySettings
 from services.common.deps import IF_MATCH_REQUIRED_EXTENSION
-from services.common.openapi import HTTP_METHODS, PROBLEM_SCHEMA_REF
+from services.common.openapi import HTTP_METHODS, PROBLEM_SCHEMA_REF, operations
 from services.events.app import create_app as create_events
 from services.events.settings import EventsSettings
 from services.matching.app import create_app as create_matching
@@ -37,15 +37,6 @@ AGENCY = {"name": "Ministerio", "country": "EC"}
 def gateway_settings(gateway_settings: GatewaySettings) -> GatewaySettings:
     """The conftest's, with room for one request per documented method and path."""
     return gateway_settings.model_copy(update={"rate_limit_burst": 100_000, "rate_limit_per_minute": 6_000_000})
-
-
-def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [
-        (path, method, operation)
-        for path, item in document["paths"].items()
-        for method, operation in item.items()
-        if method in HTTP_METHODS
-    ]
 
 
 def _parameter(operation: dict[str, Any], name: str) -> dict[str, Any] | None:
@@ -89,7 +80,7 @@ async def test_the_document_lists_what_every_operation_can_answer(
     in_code = set().union(*(_if_match_routes(app) for app in apps))
     assert len(in_code) >= 18, "PATCH and DELETE of the registry's records, PATCH of standards and linkages"
     with_if_match = set()
-    for path, method, operation in _operations(document):
+    for path, method, operation in operations(document):
         responses = operation["responses"]
         for status in ("401", "429"):
             assert status in responses, f"{method} {path}: {status}"
@@ -110,7 +101,7 @@ async def test_the_document_lists_what_every_operation_can_answer(
             if status[0] in "45":
                 assert response["content"] == {"application/problem+json": {"schema": {"$ref": PROBLEM_SCHEMA_REF}}}
     assert with_if_match == in_code, "the document lists If-Match exactly where a route requires it"
-    creates = [(p, m) for p, m, op in _operations(document) if m == "post" and "201" in op["responses"]]
+    creates = [(p, m) for p, m, op in operations(document) if m == "post" and "201" in op["responses"]]
     keyless = {("/v1/api-keys", "post"), ("/v1/api-keys/{key_id}/rotate", "post")}  # the gateway's own
     for path, method in set(creates) - keyless:
         assert _parameter(document["paths"][path][method], "Idempotency-Key"), f"{method} {path}: Idempotency-Key"
@@ -131,7 +122,7 @@ async def test_page_limits_in_the_document_are_the_settings(
         "reporting": reporting_settings,
         "events": events_settings,
     }
-    limits = [(path, _parameter(op, "limit")) for path, method, op in _operations(document) if method == "get"]
+    limits = [(path, _parameter(op, "limit")) for path, method, op in operations(document) if method == "get"]
     paginated = [(path, limit) for path, limit in limits if limit is not None]
     assert len(paginated) >= 17, "every list"
     for path, limit in paginated:
@@ -151,7 +142,7 @@ async def test_answers_match_the_document(whole_platform: Stack) -> None:
     document = (await client.get("/openapi.json")).json()
 
     # limit: the documented maximum is accepted, one more is refused, on every list without path parameters.
-    for path, method, operation in _operations(document):
+    for path, method, operation in operations(document):
         limit = _parameter(operation, "limit")
         if method != "get" or limit is None or "{" in path:
             continue

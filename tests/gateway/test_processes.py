@@ -33,6 +33,7 @@ class Processes:
             "GATEWAY_REPORTING_URL": f"http://127.0.0.1:{free_port()}",
             "GATEWAY_EVENTS_URL": f"http://127.0.0.1:{free_port()}",
             "GATEWAY_BOOTSTRAP_API_KEY": KEY,
+            "GATEWAY_REQUIRED_UPSTREAMS": "registry",  # the only service these tests run
             "GATEWAY_BREAKER_RESET_SECONDS": "1",
             "GATEWAY_UPSTREAM_CONNECT_TIMEOUT": "0.5",
             "GATEWAY_UPSTREAM_READ_TIMEOUT": "3",
@@ -73,6 +74,16 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
         yield running
     finally:
         running.stop_all()
+
+
+def test_a_proxied_answer_has_one_date_and_one_server_header(processes: Processes) -> None:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with httpx.Client(base_url=f"http://127.0.0.1:{processes.gateway_port}", headers=headers, timeout=10) as client:
+        for response in (client.get("/v1/firms"), client.get("/v1/firms/frm_unknown"), client.get("/v1/api-keys")):
+            names = [name.lower() for name, _ in response.headers.multi_items()]
+            assert names.count("date") == 1 and names.count("server") == 1, response.headers
+            duplicated = {name for name in names if names.count(name) > 1} - {"set-cookie", "vary"}
+            assert not duplicated, response.headers
 
 
 def test_the_stack_survives_an_upstream_killed_mid_test(processes: Processes) -> None:

@@ -104,10 +104,18 @@ async def test_demo_linkages_load_once(
         thread = await listed(client, f"/v1/requests/{rfq['id']}/messages", supplier_id=bidder["supplier_id"])
         assert [m["side"] for m in thread] == ["buyer", "supplier"]
 
-        # Awards made linkages 'contracted' (one 'active', with deliveries scored).
+        # Awards made linkages 'contracted' (one 'active', with deliveries scored); suppliers
+        # pursued outside the requests stand at every other stage, dated in the past.
         linkages = await listed(client, "/v1/linkages")
         stages = Counter(k["stage"] for k in linkages)
-        assert stages["contracted"] >= 2 and stages["active"] == 1 and stages["qualified"] and stages["dropped"]
+        assert stages["contracted"] >= 2 and stages["active"] == 1
+        assert set(stages) == {"proposed", "contacted", "qualified", "contracted", "active", "dropped"}, stages
+        assert report.counts["linkages pursued"] >= 4
+        today = datetime.now(UTC).date().isoformat()
+        pursued = [k for k in linkages if k["stage"] == "qualified" and k["history"][-1]["on"] < today]
+        assert pursued and [e["stage"] for e in pursued[0]["history"]] == ["proposed", "contacted", "qualified"]
+        days = [e["on"] for e in pursued[0]["history"]]
+        assert days == sorted(days) and len(set(days)) == 3  # days passed between the stages
         scorecards = await listed(client, "/v1/scorecards")
         assert len(scorecards) == report.counts["scorecards"] >= 8
         [appealed] = [s for s in scorecards if s["appeal"]]

@@ -16,6 +16,7 @@ from typing import Any
 from unittest.mock import patch
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyroaring import BitMap
@@ -23,6 +24,7 @@ from pyroaring import BitMap
 from services.common.geo import haversine_km
 from services.matching.catalogue import ranking, segment, text
 from services.matching.catalogue.bitmaps import as_array
+from services.matching.catalogue.card import Card
 from services.matching.catalogue.catalogue import View, build_view, run_query, with_delta
 from services.matching.catalogue.query import (
     DEVELOPMENT_CAPACITY_MARGIN,
@@ -208,13 +210,12 @@ def _distance(s: SupplierRecord, q: Query) -> float | None:
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, max(0.0, a))))
 
 
+def _valid_certificate(c: Certificate, day: date) -> bool:
+    return (c.valid_from is None or c.valid_from <= day) and (c.valid_until is None or day <= c.valid_until)
+
+
 def _valid(s: SupplierRecord, scheme: str, day: date) -> bool:
-    return any(
-        c.scheme == scheme
-        and (c.valid_from is None or c.valid_from <= day)
-        and (c.valid_until is None or day <= c.valid_until)
-        for c in s.certificates
-    )
+    return any(c.scheme == scheme and _valid_certificate(c, day) for c in s.certificates)
 
 
 def _same_unit(s: SupplierRecord, unit: str | None) -> bool:
@@ -228,8 +229,9 @@ def _share(value: float | None) -> float | None:
 def reference(records: list[SupplierRecord], text: Any, q: Query) -> dict[str, Any]:
     query_vector = text.vectorizer.transform([q.description or ""])
     weights = q.active_weights(text_active=bool(q.description) and query_vector.nnz > 0)
-    eligible: list[tuple[float, str, tuple[int, int] | None]] = []
-    development: list[tuple[float, str, Any]] = []
+    query_terms = sorted(query_vector.indices.tolist())
+    eligible: list[tuple[float, str, tuple[int, int] | None, tuple[Any, ...]]] = []
+    development: list[tuple[float, str, Any, tuple[Any, ...]]] = []
     for s in records:
         if q.isic_codes and not any(code.startswith(p) for p in q.isic_codes for code in s.isic_codes):
             continue
@@ -301,16 +303,17 @@ def reference(records: list[SupplierRecord], text: Any, q: Query) -> dict[str, A
         score = float(np.round(sum(contributions), 9))
         if bucket == "eligible":
             basis = (min(s.performance_scorecards, 65535), min(s.performance_buyers, 65535))
-            eligible.append((score, s.id, basis if s.performance_scorecards else None))
+            card = reference_card(s, text, q, query_terms)
+            eligible.append((score, s.id, basis if s.performance_scorecards else None, card))
         else:
-            development.append((score, s.id, gap))
+            development.append((score, s.id, gap, reference_card(s, text, q, query_terms)))
     eligible.sort(key=lambda e: (-e[0], e[1]))
     development.sort(key=lambda e: (-e[0], e[1]))
     return {
         "eligible": len(eligible),
-        "items": [(sid, score, basis) for score, sid, basis in eligible[: q.limit]],
+        "items": [(sid, score, basis, card) for score, sid, basis, card in eligible[: q.limit]],
         "development": len(development) if q.include_development else 0,
-        "gaps": [(sid, score, gap) for score, sid, gap in development[: q.development_limit]]
+        "gaps": [(sid, score, gap, card) for score, sid, gap, card in development[: q.development_limit]]
         if q.include_development
         else [],
     }
@@ -325,10 +328,39 @@ def engine(view: View, q: Query) -> dict[str, Any]:
     result = run_query(view, q)
     return {
         "eligible": result.eligible_count,
-        "items": [(r.id, r.score, r.performance_basis) for r in result.items],
+        "items": [(r.id, r.score, r.performance_basis, _card(r.card)) for r in result.items],
         "development": result.development_count,
-        "gaps": [(r.id, r.score, _gap(r.gap)) for r in result.development],
+        "gaps": [(r.id, r.score, _gap(r.gap), _card(r.card)) for r in result.development],
     }
+
+
+def _card(card: Card | None) -> tuple[Any, ...]:
+    assert card is not None
+    certificates = tuple((c.scheme, c.valid_until) for c in card.certificates)
+    return card.distance_km, certificates, card.matched_terms, card.monthly_capacity, card.capacity_unit
+
+
+def reference_card(s: SupplierRecord, text: Any, q: Query, query_terms: list[int]) -> tuple[Any, ...]:
+    """The card of a listed supplier, from its record."""
+    distance = None
+    if q.latitude is not None and (found := _distance(s, q)) is not None:
+        distance = pytest.approx(found, abs=1e-3)  # rounded to the metre by the engine
+    certificates = []
+    for scheme in dict.fromkeys(q.required_certifications + q.preferred_certifications):
+        valid = [c for c in s.certificates if c.scheme == scheme and _valid_certificate(c, q.on_date)]
+        if valid:
+            open_ended = any(c.valid_until is None for c in valid)
+            certificates.append((scheme, None if open_ended else max(c.valid_until for c in valid if c.valid_until)))
+    held = set(text.vectorizer.transform([s.capabilities]).indices.tolist())
+    unit = (s.capacity_unit or "").strip().lower() or None
+    capacity = s.monthly_capacity
+    return (
+        distance,
+        tuple(certificates),
+        tuple(t for t in query_terms if t in held),
+        capacity,
+        unit if capacity is not None else None,
+    )
 
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

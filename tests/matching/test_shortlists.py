@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -218,6 +219,33 @@ async def test_exact_explained_shortlist(world: World) -> None:
     assert scores == sorted(scores, reverse=True)
 
 
+async def test_each_listed_supplier_carries_its_card(world: World) -> None:
+    constraints = dict(KNITWEAR["constraints"])  # type: ignore[call-overload]  # a dict of JSON values
+    body = {
+        "constraints": constraints | {"near": {"latitude": 11.108, "longitude": 77.341}},
+        "criteria": {"description": "Cotton SWEATERS, knitted by hand", "preferred_certifications": ["sa8000"]},
+        "include_development": True,
+    }
+    result = await world.shortlist(body)
+    [top] = result["items"]
+    assert top["card"] == {
+        "distance_km": pytest.approx(0.248, abs=0.001),  # (11.108, 77.341) to (11.11, 77.34)
+        "certificates": [
+            {"scheme": "iso-9001", "valid_until": "2099-12-31"},
+            {"scheme": "oeko-tex-100", "valid_until": "2099-12-31"},
+        ],  # sa8000 is preferred but not held
+        "matched_words": ["Cotton", "SWEATERS", "knitted"],  # as the description writes them; "hand" is not held
+        "monthly_capacity": 20000.0,
+        "capacity_unit": "pieces",
+    }
+    small = next(d for d in result["development"] if d["supplier_id"] == world.suppliers["knit_small"]["id"])
+    assert small["card"]["matched_words"] == ["knitted"] and small["card"]["monthly_capacity"] == 9000.0
+    stored = await world.client.get(f"/v1/shortlists/{result['id']}", headers=world.lead)
+    assert stored.json()["items"][0]["card"] == top["card"]
+    without_point = await world.shortlist(KNITWEAR)
+    assert without_point["items"][0]["card"]["distance_km"] is None
+
+
 async def test_ranking_follows_the_weights(world: World) -> None:
     body = {
         "constraints": {"isic_codes": ["14"]},
@@ -425,6 +453,29 @@ async def test_linkages_and_tenant_isolation(world: World) -> None:
     viewer = bearer(await world.stack.issue_key(BOOTSTRAP_KEY, role="viewer"))
     assert (await world.client.get(f"/v1/shortlists/{shortlist['id']}", headers=viewer)).status_code == 200
     assert (await world.client.post("/v1/shortlists", json={}, headers=viewer)).status_code == 403
+
+
+async def test_a_stage_cannot_be_dated_in_the_future(world: World) -> None:
+    shortlist = await world.shortlist(KNITWEAR)
+    supplier = shortlist["items"][0]["supplier_id"]
+    body = {"shortlist_id": shortlist["id"], "supplier_id": supplier}
+    latest = (datetime.now(UTC) + timedelta(hours=14)).date()  # today on the latest clock, UTC+14
+    ahead = latest + timedelta(days=2)  # after today in every time zone, even past midnight there
+    future = await world.client.post("/v1/linkages", headers=world.lead, json=body | {"on": ahead.isoformat()})
+    problem = assert_problem(future, 422)
+    assert problem["errors"][0]["field"] == "on" and problem["errors"][0]["code"] == "in_future"
+    # Today somewhere east of UTC (by UTC, possibly tomorrow) is accepted: users date by their calendar.
+    created = await world.client.post("/v1/linkages", headers=world.lead, json=body | {"on": latest.isoformat()})
+    assert created.status_code == 201, created.text
+    linkage = created.json()
+    moved = await world.client.patch(
+        f"/v1/linkages/{linkage['id']}",
+        headers=world.lead | {"If-Match": '"1"'},
+        json={"stage": "contacted", "on": ahead.isoformat()},
+    )
+    assert assert_problem(moved, 422)["errors"][0]["code"] == "in_future"
+    unchanged = await world.client.get(f"/v1/linkages/{linkage['id']}", headers=world.lead)
+    assert unchanged.json()["stage"] == "proposed" and unchanged.headers["ETag"] == '"1"'
 
 
 async def test_idempotent_shortlist_requests(world: World) -> None:

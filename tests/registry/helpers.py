@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import ADMIN, SERVICE, agency_headers
+from tests.support import ADMIN, SERVICE, agency_headers, csv_records
 
 
 async def make_agency(registry: httpx.AsyncClient, name: str = "Agency", country: str = "EC") -> str:
@@ -202,7 +202,7 @@ async def errors_csv(registry: httpx.AsyncClient, job_id: str, agency: str) -> l
     response = await registry.get(f"/v1/imports/{job_id}/errors.csv", headers=agency_headers(agency))
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv")
-    return list(csv.DictReader(io.StringIO(response.text)))
+    return csv_records(response)
 
 
 async def firms_of(registry: httpx.AsyncClient, agency: str) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -67,6 +67,11 @@ def test_full_size_plan_is_plausible_and_valid() -> None:
     certificates = [c for f in firms for c in f.certifications]
     valid = sum(c.valid_on(AS_OF) for c in certificates)
     assert 0.5 * len(certificates) < valid < 0.95 * len(certificates)
+    brokers = [b for key, b in validated.items() if key.startswith("broker:")]
+    three_years_ago = AS_OF - timedelta(days=3 * 365)
+    trained_lately = {b.cluster_ids[0] for b in brokers if b.trained_on and b.trained_on >= three_years_ago}
+    assert trained_lately == set(clusters), "a cluster without a broker trained in the last three years"
+    assert all(b.trained_on is None or b.trained_on <= AS_OF for b in brokers)
     networks = [n for key, n in validated.items() if key.startswith("network:")]
     vertical = [n for n in networks if n.kind == "vertical"]
     assert vertical and all(5 <= len(n.members) <= 21 for n in vertical)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import io
 import json
 from typing import Any
@@ -153,6 +154,7 @@ async def test_the_template_downloads_and_imports_as_is(registry: httpx.AsyncCli
     agency = await make_agency(registry)
     template = await registry.get("/v1/imports/template.csv", headers=agency_headers(agency))
     assert template.status_code == 200 and template.headers["content-type"].startswith("text/csv")
+    assert template.content.startswith(codecs.BOM_UTF8)  # Excel reads it as UTF-8; the importer accepts it
     response = await upload(registry, template.content, agency)
     assert response.status_code == 202, response.text
     job = await finished(registry, response.json()["id"], agency)

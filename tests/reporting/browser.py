@@ -25,6 +25,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import uvicorn
 from starlette.types import ASGIApp
 from websockets.asyncio.client import ClientConnection, connect
@@ -251,3 +252,13 @@ async def chromium(executable: str) -> AsyncIterator[Browser]:
             except TimeoutError:
                 process.kill()
                 await process.wait()
+
+
+def chromium_or_skip() -> str:
+    """Chromium's path; the test is skipped where it cannot be installed, and fails in CI."""
+    path = ensure_chromium()
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing and cannot be installed (needs root and apt-get)")
+        pytest.skip("Chromium is missing and cannot be installed here (needs root and apt-get)")
+    return path

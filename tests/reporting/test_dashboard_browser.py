@@ -8,14 +8,12 @@ mouse click, and every figure shown must equal the API's. Screenshots go to
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.reporting import expected
-from tests.reporting.browser import Page, chromium, ensure_chromium, serve
+from tests.reporting.browser import Page, chromium, chromium_or_skip, serve
 from tests.reporting.dataset import ADMIN, Dataset
 from tests.reporting.expected import ARTIFACTS, same
 
@@ -44,13 +42,8 @@ READ_FIGURES = """(() => {
 
 
 @pytest.fixture(scope="session")
-def browser_path() -> Iterator[str]:
-    path = ensure_chromium()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing and cannot be installed (needs root and apt-get)")
-        pytest.skip("Chromium is missing and cannot be installed here (needs root and apt-get)")
-    yield path
+def browser_path() -> str:
+    return chromium_or_skip()
 
 
 async def shown(page: Page) -> dict[str, Any]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import struct
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from xml.etree import ElementTree
 
 import pytest
@@ -16,6 +15,7 @@ from services.reporting.indicators.definitions import DEFINITIONS, markdown_tabl
 from tests.reporting import expected
 from tests.reporting.dataset import ADMIN, Dataset
 from tests.reporting.expected import ARTIFACTS, same
+from tests.support import csv_records
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,7 @@ async def test_csv_exports_match_the_json(dataset: Dataset) -> None:
     response = await get(dataset, "/v1/exports/indicators.csv", **scope)
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert response.headers["content-disposition"] == 'attachment; filename="indicators.csv"'
-    rows = list(csv.DictReader(io.StringIO(response.text)))
+    rows = csv_records(response)
     assert rows[0].keys() == {"indicator", "label", "unit", "category", "value", "from", "to"}
     seen = set()
     for row in rows:
@@ -51,17 +51,11 @@ async def test_csv_exports_match_the_json(dataset: Dataset) -> None:
         ("median_days_to_contract", "29.5"),
     }
 
-    series = list(
-        csv.DictReader(
-            io.StringIO(
-                (
-                    await get(
-                        dataset,
-                        "/v1/exports/series.csv",
-                        **{"from": "2025-01-01", "to": "2025-03-31", "indicator": "brokers_trained"},
-                    )
-                ).text
-            )
+    series = csv_records(
+        await get(
+            dataset,
+            "/v1/exports/series.csv",
+            **{"from": "2025-01-01", "to": "2025-03-31", "indicator": "brokers_trained"},
         )
     )
     assert [(r["period"], r["from"], r["to"], r["value"]) for r in series] == [
@@ -70,7 +64,7 @@ async def test_csv_exports_match_the_json(dataset: Dataset) -> None:
         ("2025-03", "2025-03-01", "2025-03-31", "0"),
     ]
 
-    clusters = {r["id"]: r for r in csv.DictReader(io.StringIO((await get(dataset, "/v1/exports/clusters.csv")).text))}
+    clusters = {r["id"]: r for r in csv_records(await get(dataset, "/v1/exports/clusters.csv"))}
     assert set(clusters) == {dataset[c] for c in ("C1", "C2", "C3", "C4", "C5")}
     c1 = clusters[dataset["C1"]]
     columns = (
@@ -85,7 +79,7 @@ async def test_csv_exports_match_the_json(dataset: Dataset) -> None:
     assert [c1[c] for c in columns] == ["Tiruppur knitwear", "3", "4000", "1", "1", "3", "2"]
     assert clusters[dataset["C5"]]["jobs"] == ""
 
-    funnel = list(csv.DictReader(io.StringIO((await get(dataset, "/v1/exports/funnel.csv")).text)))
+    funnel = csv_records(await get(dataset, "/v1/exports/funnel.csv"))
     assert [(r["stage"], r["linkages"], r["conversion_from_previous"]) for r in funnel] == [
         ("proposed", "5", ""),
         ("contacted", "4", "0.8"),
@@ -94,7 +88,7 @@ async def test_csv_exports_match_the_json(dataset: Dataset) -> None:
         ("active", "1", "0.5"),
         ("dropped", "1", ""),
     ]
-    definitions = list(csv.DictReader(io.StringIO((await get(dataset, "/v1/exports/definitions.csv")).text)))
+    definitions = csv_records(await get(dataset, "/v1/exports/definitions.csv"))
     assert [d["indicator"] for d in definitions] == [d.key for d in DEFINITIONS]
 
 
@@ -235,6 +229,22 @@ async def test_dashboard_html_matches_the_api(dataset: Dataset) -> None:
     assert as_agency.status_code == 200
     assert "Ecuador clusters" not in as_agency.text  # another agency's programme is no option
     assert "Tamil Nadu and Punjab knitwear" in as_agency.text
+
+
+async def test_the_dashboard_series_start_where_the_filtered_scope_does(dataset: Dataset) -> None:
+    def series_from(html: str) -> set[str]:
+        page = Figures()
+        page.feed(html)
+        sources = [str(a["src"]) for tag, a in page.tags if tag == "img" and "/series.svg" in str(a["src"])]
+        assert sources
+        return {parse_qs(urlsplit(src).query)["from"][0] for src in sources}
+
+    everything = await get(dataset, "/dashboard")
+    assert series_from(everything.text) == {"2023-01-01"}  # the Agra pilot's start, the first event of all
+    # Atuntaqui's first event is the Supermercados network formed on 2024-06-01 (its
+    # programme started later): its series do not open with a year and a half of nothing.
+    atuntaqui = await get(dataset, "/dashboard", cluster_id=dataset["C4"])
+    assert series_from(atuntaqui.text) == {"2024-06-01"}
 
 
 async def test_definitions_are_served_and_in_the_docs(dataset: Dataset) -> None:

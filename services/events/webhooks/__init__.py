@@ -24,6 +24,7 @@ from services.events.visibility import Audience, can_read
 from services.events.webhooks.dispatcher import WebhookDispatcher, create_webhook_client
 from services.events.webhooks.metrics import webhook_metrics
 from services.events.webhooks.queue import CanRead, endpoint_disabled
+from services.events.webhooks.retention import DeliveryLogRetention
 from services.events.webhooks.router import router
 from services.events.webhooks.settings import WebhookSettings
 from services.events.webhooks.ssrf import UrlPolicy
@@ -63,10 +64,13 @@ async def run_webhooks(
         metrics=webhook_metrics(app),
     )
     app.state.webhook_dispatcher = dispatcher
+    retention = DeliveryLogRetention(app.state.sessionmaker, settings.webhook_log_retention_days)
     dispatcher.start()
+    retention.start()
     try:
         yield
     finally:
+        await retention.stop()
         await dispatcher.stop()
         await client.aclose()
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import NoDecode
 
-from services.common.settings import ServiceSettings
+from services.common.settings import CommaSeparated, ServiceSettings
 
 DEFAULT_RETRY_SCHEDULE = "5s,5m,30m,2h,5h,10h,14h,20h,24h"  # about three days, as Standard Webhooks suggests
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -36,23 +34,18 @@ class WebhookSettings(ServiceSettings):
     webhook_disable_after_failures: int = Field(default=50, ge=1)  # failed attempts in a row, across events
     webhook_rotation_grace_seconds: int = Field(default=86400, ge=0, le=7 * 86400)
     webhook_secret_bytes: int = Field(default=32, ge=24, le=64)
-    webhook_allowed_hosts: Annotated[list[str], NoDecode] = []  # host names, IPs or CIDRs the SSRF guard lets through
+    webhook_allowed_hosts: CommaSeparated = []  # host names, IPs or CIDRs the SSRF guard lets through
     webhook_workers: int = Field(default=8, ge=1, le=100)  # deliveries sent at once per process
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     webhook_batch_size: int = Field(default=100, ge=1, le=1000)
     webhook_enabled: bool = True  # run the fan-out and the delivery workers in this process
+    # Settled deliveries (succeeded, or given up on) and their attempts are deleted this long after.
+    webhook_log_retention_days: int = Field(default=30, ge=1, le=3650)
 
     @field_validator("webhook_retry_schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
         parse_schedule(value)
-        return value
-
-    @field_validator("webhook_allowed_hosts", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @property

@@ -32,6 +32,7 @@ class ShortlistResult:
     weights: dict[str, float]
     catalogue_version: str
     seconds: float
+    words: dict[int, str] = field(default_factory=dict)  # the query's terms as the buyer wrote them
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def run_query(view: View, query: Query) -> ShortlistResult:
         weights,
         view.version,
         time.perf_counter() - started,
+        view.text.query_words(query.description) if len(terms[0]) else {},
     )
 
 

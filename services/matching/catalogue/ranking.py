@@ -16,6 +16,7 @@ import numpy as np
 from pyroaring import BitMap
 
 from services.matching.catalogue.bitmaps import as_array
+from services.matching.catalogue.card import Card, cards
 from services.matching.catalogue.query import PROXIMITY_REFERENCE_KM, SCORE_DECIMALS, Query
 from services.matching.catalogue.segment import Segment
 
@@ -46,6 +47,7 @@ class Ranked:
     contributions: dict[str, float]
     gap: Gap | None = None
     performance_basis: tuple[int, int] | None = None  # (scorecards, buyers) when observed, None when declared
+    card: Card | None = None
 
 
 Terms = tuple[np.ndarray, np.ndarray]  # the query's terms and their weights (``TextModel.query_vector``)
@@ -352,6 +354,7 @@ class SegmentRanking:
         best_scores = scores[best].tolist()
         best_values = {c: values[c][best].tolist() for c in weights}
         best_contributions = {c: contributions[c][best].tolist() for c in weights}
+        best_cards = cards(segment, self.query, best_rows, self.terms[0])
         return [
             Ranked(
                 id=supplier_id,
@@ -361,6 +364,7 @@ class SegmentRanking:
                 contributions={c: best_contributions[c][i] for c in weights},
                 gap=self.gap(row, short) if short is not None else None,
                 performance_basis=segment.performance_basis(row),
+                card=best_cards[i],
             )
             for i, (row, supplier_id) in enumerate(zip(best_rows, segment.ids_of(rows[best]), strict=True))
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -43,6 +44,7 @@ class TextModel:
         self._idf = vectorizer.idf_
         self.idf: np.ndarray = vectorizer.idf_
         self._idf32 = self.idf.astype(np.float32)  # as ``Postings.build`` reads it
+        self._token = re.compile(vectorizer.token_pattern)
 
     @classmethod
     def fit(cls, texts: Sequence[str], epoch: int) -> TextModel:
@@ -122,6 +124,18 @@ class TextModel:
         if norm != 0.0:
             data = (data.astype(np.float64) / math.sqrt(norm)).astype(self.vectorizer.dtype)
         return indices, data.astype(np.float64)
+
+    def query_words(self, text: str | None) -> dict[int, str]:
+        """The known terms of ``text`` by term id, each as the text first writes it
+        (``Carpintería`` for the term ``carpinteria``): the words a card says matched."""
+        words: dict[int, str] = {}
+        for match in self._token.finditer(text or ""):
+            word = match.group()
+            for token in self._analyze(word):
+                index = self.vectorizer.vocabulary_.get(token)
+                if index is not None:
+                    words.setdefault(index, word)
+        return words
 
 
 FEW_TEXTS = 8  # up to this many texts are counted without scikit-learn (a delta of one change, an alert's supplier)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -56,6 +56,21 @@ def _etag(row: Linkage) -> str:
     return version_etag(row.version)
 
 
+# A stage is reached, not planned: its day may not be after today anywhere on earth
+# (UTC+14 is the latest clock), so a user east of UTC can still date it by their own calendar.
+LATEST_UTC_OFFSET = timedelta(hours=14)
+
+
+def _stage_day(on: date | None, now: datetime) -> date:
+    """The day a stage was reached: ``on``, or today (UTC); 422 when ``on`` is still to come."""
+    if on is None:
+        return now.date()
+    latest = (now + LATEST_UTC_OFFSET).date()
+    if on > latest:
+        raise invalid_field("on", f"is in the future (latest accepted today: {latest.isoformat()})", "in_future")
+    return on
+
+
 def _check_move(current: Stage, target: Stage) -> None:
     if current is Stage.dropped:
         raise Conflict("A dropped linkage stays dropped; record a new one from a new shortlist")
@@ -87,7 +102,7 @@ async def create_linkage(
     if existing is not None:
         raise Conflict(f"Linkage {existing} already records this supplier for this shortlist")
     now = datetime.now(UTC)
-    on = body.on or now.date()
+    on = _stage_day(body.on, now)
     history = [{"stage": Stage.proposed.value, "on": on.isoformat(), "note": None}]
     if body.stage is not Stage.proposed:
         history.append({"stage": body.stage.value, "on": on.isoformat(), "note": None})
@@ -161,7 +176,7 @@ async def update_linkage(
     now = datetime.now(UTC)
     if body.stage is not None and body.stage.value != row.stage:
         _check_move(Stage(row.stage), body.stage)
-        on = body.on or now.date()
+        on = _stage_day(body.on, now)
         last = max(event["on"] for event in row.history)
         if on.isoformat() < last:
             raise invalid_field("on", f"is before the previous stage change ({last})", "before_previous")

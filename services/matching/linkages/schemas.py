@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from services.common.bounds import Code, Day, Note, RecordId, line
 from services.common.pagination import ListQuery
+from services.matching.shortlists.schemas import GapPublic
 from services.matching.standards.schemas import Strict
 
 
@@ -64,7 +65,7 @@ class LinkagePublic(BaseModel):
     stage: Stage
     history: list[StageEvent]
     development_actions: list[DevelopmentAction]
-    gap: dict[str, Any] | None
+    gap: GapPublic | None = Field(description="What the supplier lacks, for a development candidate")
     notes: str | None
     version: int
     created_at: datetime

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from functools import partial
+
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
 from services.common.bounds import RecordId
@@ -14,7 +16,7 @@ from services.common.principal import PrincipalDep
 from services.matching.deps import CatalogueDep
 from services.matching.ownership import readable, readable_rows, require_writer
 from services.matching.shortlists.schemas import ShortlistPublic, ShortlistRequest
-from services.matching.shortlists.service import create_shortlist, public_of, standards_of
+from services.matching.shortlists.service import build_shortlist, public_of, standards_of, store_shortlist
 from services.matching.tables import Shortlist
 
 router = APIRouter(prefix="/v1/shortlists", tags=["shortlists"], responses=PROBLEM_RESPONSES)
@@ -30,6 +32,7 @@ router = APIRouter(prefix="/v1/shortlists", tags=["shortlists"], responses=PROBL
     "weight and contribution; optionally the development candidates and their gaps.",
 )
 async def request_shortlist(
+    request: Request,
     body: ShortlistRequest,
     session: SessionDep,
     principal: PrincipalDep,
@@ -38,8 +41,7 @@ async def request_shortlist(
 ) -> Response:
     require_writer(principal)
     standards, version = await standards_of(session, principal, body)
-    row, public = await create_shortlist(
-        session,
+    row, public = await build_shortlist(
         catalogue,
         principal=principal,
         request=body,
@@ -47,6 +49,14 @@ async def request_shortlist(
         standards_id=body.standards_id,
         standards_version=version,
     )
+    if idempotency.key is None:
+        # Committed with the other shortlists of the moment, before this answer is sent. The
+        # request's transaction (reads only) ends first: on SQLite it holds the write lock.
+        await session.commit()
+        await request.app.state.shortlist_writes.write(partial(store_shortlist, row=row, document=public))
+    else:
+        # With its Idempotency-Key record, in the request's own transaction: both or neither.
+        await store_shortlist(session, row, public)
     return await idempotency.respond(201, public, {"Location": f"/v1/shortlists/{row.id}"})
 
 

@@ -54,6 +54,28 @@ class GapPublic(BaseModel):
     available_monthly_capacity: float | None = None
 
 
+class CertificateHeld(BaseModel):
+    scheme: str
+    valid_until: date | None = Field(description="The expiry of the longest-running valid certificate; null: none")
+
+
+class SupplierCard(BaseModel):
+    """What a portal needs to draw the supplier's card without reading the firm."""
+
+    distance_km: float | None = Field(
+        description="Great-circle distance from the standards' point; null without a point or coordinates"
+    )
+    certificates: list[CertificateHeld] = Field(
+        description="The required and preferred schemes the supplier holds valid on the shortlist's date"
+    )
+    matched_words: list[str] = Field(
+        description="Words of the standards' description that the supplier's capabilities or name contain, "
+        "as the description writes them"
+    )
+    monthly_capacity: float | None
+    capacity_unit: str | None = Field(description="Lowercased, as matching compares units")
+
+
 class ShortlistItem(BaseModel):
     rank: int
     supplier_id: str
@@ -61,6 +83,7 @@ class ShortlistItem(BaseModel):
     score: float
     criteria: list[CriterionScore]
     gap: GapPublic | None = None
+    card: SupplierCard | None = Field(default=None, description="Absent on shortlists stored before cards existed")
 
 
 class ShortlistPublic(BaseModel):

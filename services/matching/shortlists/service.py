@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,11 +19,13 @@ from services.matching.catalogue.ranking import Ranked
 from services.matching.ownership import owner_key
 from services.matching.publish import publish
 from services.matching.shortlists.schemas import (
+    CertificateHeld,
     CriterionScore,
     GapPublic,
     ShortlistItem,
     ShortlistPublic,
     ShortlistRequest,
+    SupplierCard,
 )
 from services.matching.standards.schemas import Standards
 from services.matching.standards.service import check_schemes, load_version
@@ -73,7 +77,24 @@ def performance_basis(ranked: Ranked) -> str:
     return f"{scorecards} scorecards from {buyers} buyer{'s' if buyers != 1 else ''}"
 
 
-def listed_item(rank: int, ranked: Ranked, weights: dict[str, float]) -> ShortlistItem:
+def card_of(ranked: Ranked, words: Mapping[int, str]) -> SupplierCard | None:
+    card = ranked.card
+    if card is None:
+        return None
+    held = set(card.matched_terms)
+    return SupplierCard(
+        distance_km=card.distance_km,
+        certificates=[CertificateHeld(scheme=c.scheme, valid_until=c.valid_until) for c in card.certificates],
+        matched_words=[word for term, word in words.items() if term in held],  # in the description's order
+        monthly_capacity=card.monthly_capacity,
+        capacity_unit=card.capacity_unit,
+    )
+
+
+def listed_item(
+    rank: int, ranked: Ranked, weights: dict[str, float], words: Mapping[int, str] = MappingProxyType({})
+) -> ShortlistItem:
+    """One listed supplier, explained; ``words``: the query's terms as written (``ShortlistResult.words``)."""
     gap = None
     if ranked.gap is not None:
         gap = GapPublic(
@@ -88,6 +109,7 @@ def listed_item(rank: int, ranked: Ranked, weights: dict[str, float]) -> Shortli
         name=ranked.name,
         score=ranked.score,
         gap=gap,
+        card=card_of(ranked, words),
         criteria=[
             CriterionScore(
                 criterion=c,
@@ -107,8 +129,7 @@ async def run_shortlist(catalogue: Catalogue, query: Query) -> ShortlistResult:
     return await asyncio.to_thread(catalogue.query, query)
 
 
-async def create_shortlist(
-    session: AsyncSession,
+async def build_shortlist(
     catalogue: Catalogue,
     *,
     principal: Principal,
@@ -117,7 +138,7 @@ async def create_shortlist(
     standards_id: str | None,
     standards_version: int | None,
 ) -> tuple[Shortlist, dict[str, Any]]:
-    """Run the query, store the shortlist with its change-feed row; the row and its JSON document."""
+    """Run the query: the shortlist's row, not yet stored, and its JSON document."""
     check_schemes(standards, catalogue.schemes)
     on_date = request.on_date or datetime.now(UTC).date()
     result = await run_shortlist(catalogue, to_query(standards, request, on_date))
@@ -132,9 +153,9 @@ async def create_shortlist(
         on_date=on_date,
         weights={c: round(w, 9) for c, w in result.weights.items()},
         eligible_count=result.eligible_count,
-        items=[listed_item(i + 1, r, result.weights) for i, r in enumerate(result.items)],
+        items=[listed_item(i + 1, r, result.weights, result.words) for i, r in enumerate(result.items)],
         development_count=result.development_count if request.include_development else None,
-        development=[listed_item(i + 1, r, result.weights) for i, r in enumerate(result.development)]
+        development=[listed_item(i + 1, r, result.weights, result.words) for i, r in enumerate(result.development)]
         if request.include_development
         else None,
         took_ms=round(result.seconds * 1000, 3),
@@ -153,9 +174,36 @@ async def create_shortlist(
         request=document["request"],
         result={k: v for k, v in document.items() if k != "request"},
     )
+    return row, document
+
+
+async def store_shortlist(session: AsyncSession, row: Shortlist, document: dict[str, Any]) -> None:
+    """Write the shortlist and its change-feed row in ``session``'s transaction."""
     session.add(row)
     await session.flush()
     await publish(session, "shortlist", row, document)
+
+
+async def create_shortlist(
+    session: AsyncSession,
+    catalogue: Catalogue,
+    *,
+    principal: Principal,
+    request: ShortlistRequest,
+    standards: Standards,
+    standards_id: str | None,
+    standards_version: int | None,
+) -> tuple[Shortlist, dict[str, Any]]:
+    """Run the query and store the shortlist in ``session``'s transaction: the row and its JSON document."""
+    row, document = await build_shortlist(
+        catalogue,
+        principal=principal,
+        request=request,
+        standards=standards,
+        standards_id=standards_id,
+        standards_version=standards_version,
+    )
+    await store_shortlist(session, row, document)
     return row, document
 
 

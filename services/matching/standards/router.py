@@ -144,9 +144,9 @@ async def update_standards(
     check_if_match(if_match, row.version, "buyer standards")
     merged = dict(row.body)
     for part in ("constraints", "criteria"):
-        value = getattr(body, part)
-        if value is not None:
-            merged[part] = dict(merged.get(part, {})) | value
+        change = getattr(body, part)
+        if change is not None:
+            merged[part] = dict(merged.get(part, {})) | change.model_dump(mode="json", exclude_unset=True)
     try:
         standards = Standards.model_validate(merged)
     except ValidationError as exc:

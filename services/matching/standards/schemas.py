@@ -43,7 +43,7 @@ class Point(Strict):
     longitude: Longitude
 
 
-class HardConstraints(Strict):
+class HardConstraintFields(Strict):
     """Who is eligible. Lists are any-of, except required certifications (all-of)."""
 
     isic_codes: Annotated[list[IsicCode], Field(max_length=50)] = Field(
@@ -68,6 +68,10 @@ class HardConstraints(Strict):
     near: Point | None = Field(default=None, description="The point distances are measured from")
     max_distance_km: Annotated[float, Strict_(), Field(gt=0, le=20000, allow_inf_nan=False)] | None = None
     exclude_supplier_ids: Annotated[list[RecordId], Field(max_length=1000)] = []
+
+
+class HardConstraints(HardConstraintFields):
+    """Who is eligible. Lists are any-of, except required certifications (all-of)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -128,12 +132,20 @@ class StandardsCreate(Standards):
     name: Name = Field(description="e.g. 'Knitwear suppliers, Tamil Nadu'")
 
 
+class HardConstraintsChange(HardConstraintFields):
+    """The constraints to change; those not given keep their values (checked once merged)."""
+
+
+class SoftCriteriaChange(SoftCriteria):
+    """The criteria to change; those not given keep their values."""
+
+
 class StandardsUpdate(Strict):
     """A new version: the fields given replace the current version's."""
 
     name: Name | None = None
-    constraints: dict[str, object] | None = None
-    criteria: dict[str, object] | None = None
+    constraints: HardConstraintsChange | None = None
+    criteria: SoftCriteriaChange | None = None
 
 
 class StandardsPublic(BaseModel):

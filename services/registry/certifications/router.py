@@ -23,7 +23,12 @@ from services.registry.tables import metadata
 router = APIRouter(prefix="/v1/certification-schemes", tags=["certification schemes"], responses=PROBLEM_RESPONSES)
 
 
-@router.get("", response_model=Page[CertificationSchemePublic], summary="List certification schemes")
+@router.get(
+    "",
+    operation_id="list_certification_schemes",
+    response_model=Page[CertificationSchemePublic],
+    summary="List certification schemes",
+)
 async def list_schemes(
     session: SessionDep, _principal: PrincipalDep, page: PageParamsDep
 ) -> Page[CertificationSchemePublic]:
@@ -36,7 +41,13 @@ async def list_schemes(
     return Page(items=[CertificationSchemePublic.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.post("", status_code=201, response_model=CertificationSchemePublic, summary="Add a certification scheme")
+@router.post(
+    "",
+    operation_id="create_certification_scheme",
+    status_code=201,
+    response_model=CertificationSchemePublic,
+    summary="Add a certification scheme",
+)
 async def create_scheme(
     request: Request,
     body: CertificationSchemeCreate,

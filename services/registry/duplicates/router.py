@@ -151,7 +151,9 @@ def _decider(principal: Principal, candidate: DuplicateCandidate) -> None:
         raise Forbidden("One of the firms belongs to another agency; an admin decides this pair")
 
 
-@router.get("", response_model=Page[CandidatePublic], summary="List likely duplicate pairs")
+@router.get(
+    "", operation_id="list_duplicates", response_model=Page[CandidatePublic], summary="List likely duplicate pairs"
+)
 async def list_candidates(
     request: Request, session: SessionDep, principal: PrincipalDep, query: Annotated[CandidateQuery, Query()]
 ) -> Page[CandidatePublic]:
@@ -175,7 +177,9 @@ async def list_candidates(
     return Page(items=[CandidatePublic.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/policy", response_model=PolicyPublic, summary="An agency's duplicate policy")
+@router.get(
+    "/policy", operation_id="read_duplicate_policy", response_model=PolicyPublic, summary="An agency's duplicate policy"
+)
 async def read_policy(
     session: SessionDep, principal: PrincipalDep, agency_id: Annotated[RecordId | None, Query()] = None
 ) -> PolicyPublic:
@@ -186,7 +190,12 @@ async def read_policy(
     )
 
 
-@router.put("/policy", response_model=PolicyPublic, summary="Choose whether imports merge exact national-id matches")
+@router.put(
+    "/policy",
+    operation_id="update_duplicate_policy",
+    response_model=PolicyPublic,
+    summary="Choose whether imports merge exact national-id matches",
+)
 async def write_policy(
     body: PolicyUpdate,
     session: SessionDep,
@@ -219,7 +228,7 @@ def _policy_agency(principal: Principal, requested: str | None) -> str:
     return principal.agency_id
 
 
-@router.get("/merges", response_model=Page[MergePublic], summary="List merges")
+@router.get("/merges", operation_id="list_merges", response_model=Page[MergePublic], summary="List merges")
 async def list_merges(
     request: Request, session: SessionDep, principal: PrincipalDep, query: Annotated[MergeQuery, Query()]
 ) -> Page[MergePublic]:
@@ -244,12 +253,12 @@ async def _merge(session: SessionDep, principal: Principal, merge_id: str) -> Du
     return merge
 
 
-@router.get("/merges/{merge_id}", response_model=MergePublic, summary="Read a merge")
+@router.get("/merges/{merge_id}", operation_id="read_merge", response_model=MergePublic, summary="Read a merge")
 async def read_merge(merge_id: RecordId, session: SessionDep, principal: PrincipalDep) -> MergePublic:
     return merge_public(await _merge(session, principal, merge_id))
 
 
-@router.post("/merges/{merge_id}/undo", response_model=MergePublic, summary="Undo a merge")
+@router.post("/merges/{merge_id}/undo", operation_id="undo_merge", response_model=MergePublic, summary="Undo a merge")
 async def undo(merge_id: RecordId, session: SessionDep, principal: PrincipalDep) -> MergePublic:
     """The merged firm comes back with its id and data, records that referred to it do again,
     and the pair returns to the queue as open. 409 if a repointed record changed since."""
@@ -257,7 +266,12 @@ async def undo(merge_id: RecordId, session: SessionDep, principal: PrincipalDep)
     return merge_public(await undo_merge(session, merge, principal=principal))
 
 
-@router.get("/{candidate_id}", response_model=CandidateDetail, summary="A duplicate pair with both firms")
+@router.get(
+    "/{candidate_id}",
+    operation_id="read_duplicate",
+    response_model=CandidateDetail,
+    summary="A duplicate pair with both firms",
+)
 async def read_candidate(candidate_id: RecordId, session: SessionDep, principal: PrincipalDep) -> CandidateDetail:
     candidate = await _candidate(session, principal, candidate_id)
     firms = [await session.get(Firm, firm_id) for firm_id in (candidate.firm_a, candidate.firm_b)]
@@ -267,7 +281,12 @@ async def read_candidate(candidate_id: RecordId, session: SessionDep, principal:
     )
 
 
-@router.post("/{candidate_id}/merge", response_model=MergePublic, summary="Merge the pair into one firm")
+@router.post(
+    "/{candidate_id}/merge",
+    operation_id="merge_duplicate",
+    response_model=MergePublic,
+    summary="Merge the pair into one firm",
+)
 async def merge(
     candidate_id: RecordId, session: SessionDep, principal: PrincipalDep, body: MergeRequest | None = None
 ) -> MergePublic:
@@ -288,7 +307,12 @@ async def merge(
     return merge_public(result)
 
 
-@router.post("/{candidate_id}/distinct", response_model=CandidatePublic, summary="Mark the pair as two firms")
+@router.post(
+    "/{candidate_id}/distinct",
+    operation_id="mark_duplicate_distinct",
+    response_model=CandidatePublic,
+    summary="Mark the pair as two firms",
+)
 async def distinct(candidate_id: RecordId, session: SessionDep, principal: PrincipalDep) -> CandidatePublic:
     candidate = await _candidate(session, principal, candidate_id)
     _decider(principal, candidate)

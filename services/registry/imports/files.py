@@ -459,12 +459,9 @@ def _empty() -> ValidationFailed:
     )
 
 
-def template_csv() -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(list(COLUMNS))
-    writer.writerow([c.example for c in COLUMNS.values()])
-    return out.getvalue()
+def template_rows() -> tuple[list[str], list[str]]:
+    """The import template: its header and one example row."""
+    return list(COLUMNS), [c.example for c in COLUMNS.values()]
 
 
 def template_xlsx() -> bytes:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import codecs
-import csv
 import hashlib
-import io
 import json
 import os
 from collections.abc import AsyncIterator
@@ -20,6 +18,7 @@ from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
 from services.common.bounds import RecordId, SearchQuery
+from services.common.csvtext import csv_download, csv_stream
 from services.common.deps import SessionDep
 from services.common.errors import (
     PROBLEM_RESPONSES,
@@ -33,10 +32,11 @@ from services.common.errors import (
 )
 from services.common.idempotency import IdempotencyKeyHeader, begin_idempotent
 from services.common.ids import new_id
+from services.common.openapi import XLSX_MEDIA_TYPE, file_response
 from services.common.pagination import Page, PageCursor, PageLimit, fetch_page, make_page_params
 from services.common.principal import Principal, PrincipalDep, Role
 from services.registry.agencies.models import Agency
-from services.registry.imports.files import ENCODINGS, ImportFile, resolve_mapping, template_csv, template_xlsx
+from services.registry.imports.files import ENCODINGS, ImportFile, resolve_mapping, template_rows, template_xlsx
 from services.registry.imports.models import ImportJob, ImportRowError
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"], responses=PROBLEM_RESPONSES)
@@ -49,7 +49,7 @@ MEDIA_TYPES = {
     "application/ndjson": "ndjson",
     "application/jsonl": "ndjson",
     "application/json-lines": "ndjson",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    XLSX_MEDIA_TYPE: "xlsx",
 }
 EXTENSIONS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson", ".xlsx": "xlsx"}
 Format = Literal["csv", "xlsx", "ndjson"]
@@ -206,26 +206,36 @@ def _format_of(requested: str | None, content_type: str | None, filename: str | 
     )
 
 
-@router.get("/template.csv", summary="Download the CSV import template", response_class=Response)
+@router.get(
+    "/template.csv",
+    operation_id="download_import_template_csv",
+    summary="Download the CSV import template",
+    response_class=Response,
+    responses=file_response("The template: the header row and one example row", "text/csv"),
+)
 async def download_template_csv() -> Response:
-    return Response(
-        template_csv(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="firms-template.csv"'},
-    )
+    header, example = template_rows()
+    return csv_download(header, [example], "firms-template.csv")
 
 
-@router.get("/template.xlsx", summary="Download the XLSX import template", response_class=Response)
+@router.get(
+    "/template.xlsx",
+    operation_id="download_import_template_xlsx",
+    summary="Download the XLSX import template",
+    response_class=Response,
+    responses=file_response("The template as a workbook", XLSX_MEDIA_TYPE),
+)
 async def download_template_xlsx() -> Response:
     return Response(
         template_xlsx(),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        media_type=XLSX_MEDIA_TYPE,
         headers={"Content-Disposition": 'attachment; filename="firms-template.xlsx"'},
     )
 
 
 @router.post(
     "",
+    operation_id="create_import",
     status_code=202,
     response_model=ImportJobPublic,
     summary="Import firms from a CSV, XLSX or NDJSON file",
@@ -357,7 +367,7 @@ async def _start(runner: Any, job_id: str) -> None:
     runner.start(job_id)
 
 
-@router.get("", response_model=Page[ImportJobPublic], summary="List import jobs")
+@router.get("", operation_id="list_imports", response_model=Page[ImportJobPublic], summary="List import jobs")
 async def list_imports(
     request: Request, session: SessionDep, principal: PrincipalDep, query: Annotated[ImportQuery, Query()]
 ) -> Page[ImportJobPublic]:
@@ -383,16 +393,19 @@ async def _job(session: SessionDep, principal: Principal, job_id: str) -> Import
     return job
 
 
-@router.get("/{job_id}", response_model=ImportJobPublic, summary="Status and progress of an import")
+@router.get(
+    "/{job_id}", operation_id="read_import", response_model=ImportJobPublic, summary="Status and progress of an import"
+)
 async def read_import(job_id: RecordId, session: SessionDep, principal: PrincipalDep) -> ImportJobPublic:
     return public(await _job(session, principal, job_id))
 
 
 @router.get(
     "/{job_id}/errors.csv",
+    operation_id="download_import_errors",
     summary="The rejected rows of an import, one line per problem",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses=file_response("The rejected rows", "text/csv"),
 )
 async def import_errors(
     job_id: RecordId, request: Request, session: SessionDep, principal: PrincipalDep
@@ -403,11 +416,7 @@ async def import_errors(
     sessionmaker = request.app.state.read_sessionmaker
     table = ImportRowError.__table__  # type: ignore[attr-defined]
 
-    async def lines() -> AsyncIterator[str]:
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["row", "column", "field", "code", "message", "value"])
-        yield out.getvalue()
+    async def batches() -> AsyncIterator[list[tuple[Any, ...]]]:
         after = 0
         async with sessionmaker() as reader:
             while True:
@@ -421,18 +430,10 @@ async def import_errors(
                 ).all()
                 if not rows:
                     return
-                out = io.StringIO()
-                writer = csv.writer(out)
-                for row in rows:
-                    writer.writerow([row.row_number, row.column, row.field, row.code, row.message, row.value or ""])
+                yield [(r.row_number, r.column, r.field, r.code, r.message, r.value or "") for r in rows]
                 after = rows[-1].id
-                yield out.getvalue()
 
-    return StreamingResponse(
-        lines(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{job_id}-errors.csv"'},
-    )
+    return csv_stream(("row", "column", "field", "code", "message", "value"), batches(), f"{job_id}-errors.csv")
 
 
 def mapping_json(mapping: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Response
 
 from services.common.deps import SessionDep
 from services.common.errors import PROBLEM_RESPONSES
+from services.common.openapi import file_response
 from services.reporting.charts.render import ClusterPoint, cluster_map, funnel_chart, series_chart
 from services.reporting.deps import AppDep, ReaderDep, resolve
 from services.reporting.indicators.definitions import BY_KEY, CONVERSIONS, FUNNEL_STAGES
@@ -39,7 +40,7 @@ class ChartFormat(StrEnum):
     operation_id="render_chart",
     summary="A chart as SVG or PNG",
     response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}, "image/png": {}}, "description": "The chart"}},
+    responses=file_response("The chart", "image/svg+xml", "image/png"),
     description="`series`: the indicators named by `indicator` (their breakdown when only one with a "
     "breakdown is named; a few network and activity counts by default) month by month or quarter "
     "by quarter; `funnel`: linkages proposed in the period by the furthest stage reached; "

@@ -99,7 +99,7 @@ def _back(end: date, granularity: str) -> date:
 @router.get(
     "/dashboard",
     response_class=HTMLResponse,
-    operation_id="dashboard",
+    operation_id="read_dashboard",
     summary="The indicators dashboard (HTML)",
     description="Key figures, charts and tables for the filters given, which are those of `/v1/indicators` "
     "plus `granularity` for the series charts. Readable without JavaScript.",
@@ -120,7 +120,7 @@ async def dashboard(
         params["to"] = query.end.isoformat()
     chart_params = params | {"granularity": query.granularity.value}
     granularity = query.granularity.value
-    series_start = report.period.start or await earliest_day(session) or report.period.end
+    series_start = report.period.start or await earliest_day(session, report.scope) or report.period.end
     series_start = min(max(series_start, _back(report.period.end, granularity)), report.period.end)
     series_params = chart_params | {"from": series_start.isoformat(), "to": report.period.end.isoformat()}
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from services.common.csvtext import csv_download
 from services.common.deps import SessionDep
 from services.common.errors import PROBLEM_RESPONSES
+from services.common.openapi import file_response
 from services.reporting.deps import AppDep, ReaderDep, resolve
 from services.reporting.indicators.definitions import BY_KEY, CONVERSIONS, DEFINITIONS, FUNNEL_STAGES, STAGES
 from services.reporting.indicators.reports import indicators_body, series_body
@@ -29,21 +29,12 @@ class Table(StrEnum):
     definitions = "definitions"
 
 
-def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if value is None else value for value in row])
-    return buffer.getvalue()
-
-
 @router.get(
     "/{table}.csv",
     operation_id="export_table",
     summary="A reporting table as CSV",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}, "description": "The table"}},
+    responses=file_response("The table", "text/csv"),
     description="`indicators`: one row per indicator and breakdown category (category empty for the value); "
     "`series`: the same per month or quarter; `clusters`: figures per cluster; `funnel`: linkages "
     "per stage and conversion; `definitions`: what each indicator counts. Filters as for "
@@ -63,7 +54,7 @@ async def export_table(
             rows += [
                 (key, label, unit, category, value, start, end) for category, value in (figure.breakdown or {}).items()
             ]
-        text = to_csv(("indicator", "label", "unit", "category", "value", "from", "to"), rows)
+        header: Sequence[str] = ("indicator", "label", "unit", "category", "value", "from", "to")
     elif table is Table.series:
         series = await series_body(app, session, report, query)
         rows = []
@@ -74,31 +65,22 @@ async def export_table(
                     (period.label, period.start, period.end, key, category, by[i])
                     for category, by in (values.breakdown or {}).items()
                 ]
-        text = to_csv(("period", "from", "to", "indicator", "category", "value"), rows)
+        header = ("period", "from", "to", "indicator", "category", "value")
     elif table is Table.clusters:
-        fields = list(ClusterFiguresPublic.model_fields)
+        header = list(ClusterFiguresPublic.model_fields)
         clusters = await cluster_figures(session, report.scope, report.period)
-        text = to_csv(fields, ([getattr(c, f) for f in fields] for c in clusters))
+        rows = [[getattr(c, f) for f in header] for c in clusters]
     elif table is Table.funnel:
         figures = await compute(session, report.scope, report.period, ["linkage_funnel", "linkage_conversion"])
         funnel = figures["linkage_funnel"].breakdown or {}
         conversion = figures["linkage_conversion"].breakdown or {}
         step_of = {b: step for step, b in zip(CONVERSIONS, FUNNEL_STAGES[1:], strict=True)}
-        text = to_csv(
-            ("stage", "linkages", "conversion_from_previous"),
-            ((s, funnel.get(s), conversion.get(step_of[s]) if s in step_of else None) for s in STAGES),
-        )
+        header = ("stage", "linkages", "conversion_from_previous")
+        rows = [(s, funnel.get(s), conversion.get(step_of[s]) if s in step_of else None) for s in STAGES]
     else:
-        text = to_csv(
-            ("indicator", "label", "section", "unit", "kind", "counts", "source", "date", "breakdown"),
-            (
-                (d.key, d.label, d.section, d.unit, d.kind.value, d.counts, d.source, d.date, " ".join(d.breakdown))
-                for d in DEFINITIONS
-            ),
-        )
-    filename = f"{table.value}.csv"
-    return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+        header = ("indicator", "label", "section", "unit", "kind", "counts", "source", "date", "breakdown")
+        rows = [
+            (d.key, d.label, d.section, d.unit, d.kind.value, d.counts, d.source, d.date, " ".join(d.breakdown))
+            for d in DEFINITIONS
+        ]
+    return csv_download(header, rows, f"{table.value}.csv")

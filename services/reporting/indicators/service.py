@@ -649,21 +649,27 @@ async def series(session: AsyncSession, scope: Scope, parts: list[Bucket], keys:
     return result
 
 
-async def earliest_day(session: AsyncSession) -> date | None:
-    """The first dated event in the read model (a programme's start, a network formed, a broker trained, ...)."""
-    columns = (
-        PROGRAMMES.c.start_date,
-        CLUSTERS.c.registered_on,
-        FIRMS.c.registered_on,
-        formed_on(),
-        BROKERS.c.trained_on,
-        ACTIVITIES.c.start_date,
-        SHORTLISTS.c.issued_on,
-        EVENTS.c.reached_on,
-        REQUESTS.c.opened_on,
-        SCORECARDS.c.observed_on,
+async def earliest_day(session: AsyncSession, scope: Scope) -> date | None:
+    """The first dated event in ``scope`` (a cluster's support starting, a network formed, a
+    broker trained, ...): where a series over the scope begins to have something to show."""
+    first_days = (
+        select(func.min(func.coalesce(PROGRAMMES.c.start_date, CLUSTERS.c.registered_on)))
+        .select_from(CLUSTERS.outerjoin(PROGRAMMES, PROGRAMMES.c.id == CLUSTERS.c.programme_id))
+        .where(scope.clusters(CLUSTERS)),
+        select(func.min(FIRMS.c.registered_on)).where(scope.linked(FIRMS, FIRM_CLUSTERS, "firm_id")),
+        select(func.min(formed_on())).where(scope.networks(NETWORKS)),
+        select(func.min(BROKERS.c.trained_on)).where(scope.brokers(BROKERS, BROKER_CLUSTERS)),
+        select(func.min(ACTIVITIES.c.start_date)).where(scope.activities(ACTIVITIES)),
+        select(func.min(SHORTLISTS.c.issued_on))
+        .select_from(LISTED.join(SHORTLISTS, SHORTLISTS.c.id == LISTED.c.shortlist_id))
+        .where(scope.supplier(LISTED.c.supplier_id, FIRM_CLUSTERS)),
+        select(func.min(EVENTS.c.reached_on))
+        .select_from(EVENTS.join(LINKAGES, LINKAGES.c.id == EVENTS.c.linkage_id))
+        .where(scope.supplier(LINKAGES.c.supplier_id, FIRM_CLUSTERS)),
+        select(func.min(REQUESTS.c.opened_on)).where(request_in_scope(scope)),
+        select(func.min(SCORECARDS.c.observed_on)).where(scope.supplier(SCORECARDS.c.supplier_id, FIRM_CLUSTERS)),
     )
-    days = [await session.scalar(select(func.min(column))) for column in columns]
+    days = [await session.scalar(query) for query in first_days]
     found = [_day(d) for d in days if d is not None]
     return min(found) if found else None
 
