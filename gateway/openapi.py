@@ -71,6 +71,7 @@ TAGS: list[dict[str, str]] = [
     {"name": "networks", "description": "Horizontal and vertical networks of firms."},
     {"name": "activities", "description": "Activities of a programme or network (trainings, joint actions)."},
     {"name": "certification schemes", "description": "The certification schemes firms may hold."},
+    {"name": "codes", "description": "ISIC Rev.4 and HS codes with their labels, looked up for pickers."},
     {"name": "imports", "description": "Bulk import of firms from CSV, XLSX or NDJSON, with per-row errors."},
     {"name": "duplicates", "description": "Likely duplicate firms, reviewed merges and their undo."},
     {"name": "buyer standards", "description": "A lead firm's saved standards, and alerts on new matches."},

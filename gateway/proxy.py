@@ -61,6 +61,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/v1/networks", "registry"),
     ("/v1/activities", "registry"),
     ("/v1/certification-schemes", "registry"),
+    ("/v1/codes", "registry"),
     ("/v1/imports", "registry"),
     ("/v1/duplicates", "registry"),
     ("/v1/buyer-standards", "matching"),

@@ -17,7 +17,7 @@ from gateway.tables import ApiKey
 from services.common.bounds import RecordId
 from services.common.deps import SessionDep
 from services.common.errors import PROBLEM_RESPONSES
-from services.common.pagination import Page, PageParamsDep, fetch_page
+from services.common.pagination import Page, PageParamsDep, fetch_page, sortable
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"], responses=PROBLEM_RESPONSES)
 
@@ -61,8 +61,9 @@ async def list_keys(
         statement = statement.where(ApiKey.agency_id == agency_id)  # type: ignore[arg-type]
     if not include_revoked:
         statement = statement.where(ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
-    rows, next_cursor = await fetch_page(session, statement, key=ApiKey.id, params=page)
-    return Page(items=[ApiKeyPublic.model_validate(r) for r in rows], next_cursor=next_cursor)
+    sorts = sortable(ApiKey, "name", "created_at")
+    rows = await fetch_page(session, statement, key=ApiKey.id, params=page, sorts=sorts)
+    return rows.map(ApiKeyPublic.model_validate)
 
 
 @router.get("/{key_id}", operation_id="read_api_key", response_model=ApiKeyPublic, summary="Read an API key's grants")

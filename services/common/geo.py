@@ -25,13 +25,33 @@ def haversine_km(
     lmb1: np.floating[Any] | np.ndarray
     cos_phi1: np.floating[Any] | np.ndarray
     if np.ndim(lat0) == 0:  # one point: its trigonometry once, in float64
-        phi1 = dtype(math.radians(float(lat0)))
-        lmb1 = dtype(math.radians(float(lon0)))
-        cos_phi1 = dtype(math.cos(math.radians(float(lat0))))
+        phi1, lmb1, cos_phi1 = origin(float(lat0), float(lon0), dtype)
     else:
         phi1 = np.radians(np.asarray(lat0, dtype=dtype))
         lmb1 = np.radians(np.asarray(lon0, dtype=dtype))
         cos_phi1 = np.cos(phi1)
+    return haversine_from(lat, lon, phi1, lmb1, cos_phi1, dtype)
+
+
+def origin(
+    lat0: float, lon0: float, dtype: type[np.floating[Any]] = np.float64
+) -> tuple[np.floating[Any], np.floating[Any], np.floating[Any]]:
+    """The trigonometry of one point as ``haversine_km`` computes it: its latitude and
+    longitude in radians and the cosine of its latitude."""
+    return dtype(math.radians(lat0)), dtype(math.radians(lon0)), dtype(math.cos(math.radians(lat0)))
+
+
+def haversine_from(
+    lat: np.ndarray,
+    lon: np.ndarray,
+    phi1: np.floating[Any] | np.ndarray,
+    lmb1: np.floating[Any] | np.ndarray,
+    cos_phi1: np.floating[Any] | np.ndarray,
+    dtype: type[np.floating[Any]] = np.float64,
+) -> np.ndarray:
+    """``haversine_km`` from points given by their ``origin`` (one, or one per row): reverse
+    matching measures one supplier from many standards' points with the same operations,
+    so its distances are bit for bit those of a shortlist."""
     phi2 = np.radians(np.asarray(lat, dtype=dtype))
     dphi = phi2 - phi1
     dlmb = np.radians(np.asarray(lon, dtype=dtype)) - lmb1

@@ -17,9 +17,12 @@ from services.common.http import create_http_client
 from services.common.principal import service_headers
 from services.common.version import VERSION
 from services.registry.certifications.router import router as certification_router
+from services.registry.codes.router import router as codes_router
 from services.registry.duplicates.hooks import connect_hooks as connect_duplicates_hooks
 from services.registry.duplicates.router import router as duplicates_router
+from services.registry.firms.hooks import firms_written
 from services.registry.firms.performance import ObservedPerformanceConsumer
+from services.registry.firms.search import on_firms_written as index_search_words
 from services.registry.imports.router import router as imports_router
 from services.registry.imports.runner import ImportRunner
 from services.registry.records import resource_router
@@ -37,6 +40,7 @@ def connect_hooks() -> None:
     works without an app (the demo loader), so every write path has the same effects.
     """
     connect_duplicates_hooks()  # firms written -> duplicate detection
+    firms_written.connect(index_search_words)  # firms written -> the words typo search looks up
 
 
 def create_app(
@@ -92,6 +96,7 @@ def create_app(
         routers=[
             *(resource_router(spec) for spec in RESOURCES),
             certification_router,
+            codes_router,
             imports_router,
             duplicates_router,
             change_feed_router("registry records"),

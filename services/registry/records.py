@@ -37,7 +37,7 @@ from services.common.errors import (
 from services.common.idempotency import IdempotencyDep
 from services.common.ids import new_id
 from services.common.jsontext import json_time
-from services.common.pagination import Page, fetch_page, make_page_params
+from services.common.pagination import Page, Tiers, fetch_page, fetch_tiered_page, sortable
 from services.common.principal import Principal, PrincipalDep, Role
 from services.registry.agencies.models import Agency
 from services.registry.schemas import RecordQuery
@@ -140,6 +140,12 @@ class ResourceSpec:
     owner_of: Callable[[Any], str] = lambda row: row.agency_id
     tenant_owned: bool = True
     tag_name: str = ""
+    sort_fields: tuple[str, ...] = ()  # besides created_at, updated_at and name (see ``sorts_of``)
+    # Full-text search: narrows the list statement by the query's ``q`` and gives the
+    # relevance tiers used when no ``sort`` is asked (None: no search, or no ``q``).
+    search: Callable[[AsyncSession, Select[Any], Any], Awaitable[tuple[Select[Any], Tiers | None]]] | None = None
+    # Columns computed from the others on every write (e.g. firms' folded search columns).
+    derived: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.tenant_owned:
@@ -148,6 +154,11 @@ class ResourceSpec:
     @property
     def title(self) -> str:
         return self.tag_name or self.path.rsplit("/", 1)[-1].replace("-", " ")
+
+
+def with_derived(spec: ResourceSpec, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` (a record's column values) with the spec's derived columns added."""
+    return values | spec.derived(values) if spec.derived is not None else values
 
 
 def etag_of(row: RecordColumns) -> str:
@@ -274,6 +285,7 @@ def draft(spec: ResourceSpec, data: BaseModel) -> Draft:
         for name in columns.keys()
         if name in document and name not in _RECORD_COLUMNS
     }
+    values = with_derived(spec, values)
     references = spec.references(data)
     tags = {(t.facet, t.value, t.valid_from, t.valid_until) for t in spec.tags(data)}
     tags |= {(r.facet, r.id, None, None) for r in references}
@@ -488,7 +500,7 @@ async def apply_update(
     problem = (await validation_problems(session, spec, [draft(spec, data)], agency=agency, held=held))[0]
     if problem is not None:
         raise problem
-    for name, value in _row_values(spec, data).items():
+    for name, value in with_derived(spec, _row_values(spec, data)).items():
         setattr(row, name, value)
     row.version += 1
     row.updated_at = datetime.now(UTC)
@@ -577,6 +589,16 @@ def apply_filters(spec: ResourceSpec, statement: Select[Any], query: RecordQuery
     return statement
 
 
+def sorts_of(spec: ResourceSpec) -> dict[str, Any]:
+    """The fields a resource's list sorts by: its timestamps, its name when it has one, and
+    the spec's ``sort_fields`` (each a NOT NULL column, so the keyset order is total)."""
+    columns = spec.table.__table__.columns  # type: ignore[attr-defined]
+    names = ["created_at", "updated_at"]
+    if "name" in columns and not columns["name"].nullable:
+        names.append("name")
+    return sortable(spec.table, *names, *spec.sort_fields)
+
+
 def resource_router(spec: ResourceSpec) -> APIRouter:
     """The create, list, read, update and delete routes of one resource."""
     router = APIRouter(prefix=spec.path, tags=[spec.title], responses=PROBLEM_RESPONSES)
@@ -611,10 +633,16 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
         _principal: PrincipalDep,
         query: Annotated[query_model, Query()],  # type: ignore[valid-type]
     ) -> Page[Any]:
-        params = make_page_params(request.app.state.settings, query.limit, query.cursor)  # type: ignore[attr-defined]
+        params = query.page_params(request.app.state.settings)  # type: ignore[attr-defined]
         statement = apply_filters(spec, select(spec.table), query)
-        rows, next_cursor = await fetch_page(session, statement, key=spec.table.id, params=params)
-        return Page(items=[public_of(spec, r) for r in rows], next_cursor=next_cursor)
+        tiers = None
+        if spec.search is not None:
+            statement, tiers = await spec.search(session, statement, query)
+        if tiers is not None and params.sort is None:
+            rows = await fetch_tiered_page(session, statement, key=spec.table.id, params=params, tiers=tiers)
+        else:
+            rows = await fetch_page(session, statement, key=spec.table.id, params=params, sorts=sorts_of(spec))
+        return rows.map(lambda row: public_of(spec, row))
 
     @router.get(
         "/{record_id}", response_model=public_model, summary=f"Read a {spec.entity}", operation_id=f"read_{spec.entity}"

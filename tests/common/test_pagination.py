@@ -142,3 +142,101 @@ async def test_limit_applies_to_lists_outside_the_record_machinery(registry: htt
 async def test_unknown_query_parameter_is_422(registry: httpx.AsyncClient) -> None:
     response = await registry.get("/v1/clusters", params={"limt": 3}, headers=ADMIN)
     assert_problem(response, 422, field="limt")
+
+
+async def _walk(client: httpx.AsyncClient, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every item of a list, page by page, under the same ``params``."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(50):
+        page_params = params | ({"cursor": cursor} if cursor else {})
+        response = await client.get(path, params=page_params, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+    raise AssertionError("the cursor never ended")
+
+
+async def test_sort_by_name_walks_pages_in_name_then_id_order(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    names = ["Mango", "Apple", "Kiwi", "Mango", "Banana", "Mango", "Cherry"]  # repeats: ties break by id
+    for name in names:
+        await create(registry, "/v1/clusters", cluster_body(name=name), agency)
+    everything = await _walk(registry, "/v1/clusters", {"limit": 100})
+    ascending = await _walk(registry, "/v1/clusters", {"limit": 2, "sort": "name"})
+    descending = await _walk(registry, "/v1/clusters", {"limit": 2, "sort": "-name"})
+    by_name = sorted(everything, key=lambda c: c["id"])
+    by_name.sort(key=lambda c: c["name"])  # stable: equal names keep id order
+    assert [c["id"] for c in ascending] == [c["id"] for c in by_name]
+    by_name_desc = sorted(everything, key=lambda c: c["id"])
+    by_name_desc.sort(key=lambda c: c["name"], reverse=True)  # stable: ties still by id ascending
+    assert [c["id"] for c in descending] == [c["id"] for c in by_name_desc]
+    assert len({c["id"] for c in descending}) == len(names)
+
+
+async def test_sort_by_updated_at_descending_survives_pages(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    ids = [(await create(registry, "/v1/clusters", cluster_body(name=f"C{i}"), agency))["id"] for i in range(5)]
+    # Touch the first one last: it becomes the most recently updated.
+    current = (await registry.get(f"/v1/clusters/{ids[0]}", headers=ADMIN)).json()
+    patched = await registry.patch(
+        f"/v1/clusters/{ids[0]}", json={"name": "Touched"}, headers=ADMIN | {"If-Match": f'"{current["version"]}"'}
+    )
+    assert patched.status_code == 200, patched.text
+    walked = await _walk(registry, "/v1/clusters", {"limit": 2, "sort": "-updated_at"})
+    assert walked[0]["id"] == ids[0]
+    stamps = [(c["updated_at"], c["id"]) for c in walked]
+    assert [s for s, _ in stamps] == sorted((s for s, _ in stamps), reverse=True)
+    assert sorted(c["id"] for c in walked) == sorted(ids)
+
+
+async def test_count_gives_the_filtered_total_on_every_page(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    for i in range(5):
+        await create(registry, "/v1/clusters", cluster_body(name=f"C{i}"), agency)
+    plain = (await registry.get("/v1/clusters", params={"limit": 2}, headers=ADMIN)).json()
+    assert plain["total"] is None
+    first = (await registry.get("/v1/clusters", params={"limit": 2, "count": "true"}, headers=ADMIN)).json()
+    assert first["total"] == 5 and len(first["items"]) == 2
+    second = await registry.get(
+        "/v1/clusters", params={"limit": 2, "count": "true", "cursor": first["next_cursor"]}, headers=ADMIN
+    )
+    assert second.json()["total"] == 5
+
+
+async def test_unknown_sort_field_is_422_naming_sort(registry: httpx.AsyncClient) -> None:
+    for sort in ("capabilities", "-agency_id", "name;drop", "Name"):
+        response = await registry.get("/v1/firms", params={"sort": sort}, headers=ADMIN)
+        problem = assert_problem(response, 422, field="sort")
+        assert problem["errors"][0]["location"] == "query"
+    listed = assert_problem(await registry.get("/v1/firms", params={"sort": "colour"}, headers=ADMIN), 422)
+    assert "name" in listed["errors"][0]["message"] and "updated_at" in listed["errors"][0]["message"]
+
+
+async def test_cursor_of_another_sort_is_422(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    for i in range(3):
+        await create(registry, "/v1/clusters", cluster_body(name=f"C{i}"), agency)
+    by_name = (await registry.get("/v1/clusters", params={"limit": 1, "sort": "name"}, headers=ADMIN)).json()
+    mixed = await registry.get(
+        "/v1/clusters", params={"limit": 1, "sort": "-name", "cursor": by_name["next_cursor"]}, headers=ADMIN
+    )
+    assert_problem(mixed, 422, field="cursor")
+    unsorted = await registry.get("/v1/clusters", params={"limit": 1, "cursor": by_name["next_cursor"]}, headers=ADMIN)
+    assert_problem(unsorted, 422, field="cursor")
+
+
+async def test_sort_and_count_on_the_shared_page_dependency(registry: httpx.AsyncClient) -> None:
+    """Lists built on ``PageParamsDep`` (here the certification vocabulary) take the same parameters."""
+    everything = await _walk(registry, "/v1/certification-schemes", {"limit": 200})
+    walked = await _walk(registry, "/v1/certification-schemes", {"limit": 3, "sort": "-name"})
+    expected = sorted(everything, key=lambda s: s["code"])
+    expected.sort(key=lambda s: s["name"], reverse=True)
+    assert [s["code"] for s in walked] == [s["code"] for s in expected]
+    counted = await registry.get("/v1/certification-schemes", params={"count": "true", "limit": 1}, headers=ADMIN)
+    assert counted.json()["total"] == len(everything)
+    unknown = await registry.get("/v1/certification-schemes", params={"sort": "id2"}, headers=ADMIN)
+    assert_problem(unknown, 422, field="sort")

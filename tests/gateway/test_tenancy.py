@@ -565,6 +565,8 @@ CASES |= {
     ("delete", "/v1/agencies/{record_id}"): owner_write_only,
     ("get", "/v1/certification-schemes"): open_read,
     ("post", "/v1/certification-schemes"): admin_only,
+    ("get", "/v1/codes/isic"): open_read,
+    ("get", "/v1/codes/hs"): open_read,
     ("post", "/v1/api-keys"): issues_keys_for_itself_only,
     ("get", "/v1/api-keys"): own_keys_only,
     ("get", "/v1/api-keys/{key_id}"): others_keys_hidden,

@@ -486,3 +486,54 @@ async def test_idempotent_shortlist_requests(world: World) -> None:
     assert again.json()["id"] == first.json()["id"] and again.headers["Idempotent-Replayed"] == "true"
     listed = (await world.client.get("/v1/shortlists", headers=world.lead)).json()["items"]
     assert [s["id"] for s in listed].count(first.json()["id"]) == 1
+
+
+async def test_sector_codes_in_other_systems_match_as_their_isic_codes(world: World) -> None:
+    """NACE 14.39 is ISIC 1430 (knitwear); NAICS 311511 (fluid milk) is ISIC 1050 and 1079, both counted."""
+    for constraints, isic in (
+        ({"code_system": "nace2", "source_codes": ["14.39"]}, ["1430"]),
+        ({"code_system": "naics2017", "source_codes": ["311511"]}, ["1050", "1079"]),
+    ):
+        converted = await world.shortlist({"constraints": constraints})
+        direct = await world.shortlist({"constraints": {"isic_codes": isic}})
+        assert converted["eligible_count"] == direct["eligible_count"] > 0
+        assert [i["supplier_id"] for i in converted["items"]] == [i["supplier_id"] for i in direct["items"]]
+    saved = await world.client.post(
+        "/v1/buyer-standards",
+        headers=world.lead,
+        json={"name": "Milk", "constraints": {"code_system": "naics2017", "source_codes": ["311511"]}},
+    )
+    assert saved.status_code == 201, saved.text
+    constraints = saved.json()["standards"]["constraints"]
+    assert (constraints["code_system"], constraints["source_codes"], constraints["isic_codes"]) == (
+        "naics2017",
+        ["311511"],
+        ["1050", "1079"],
+    )
+    unknown = await world.client.post(
+        "/v1/shortlists",
+        json={"constraints": {"code_system": "nace2", "source_codes": ["99.99"]}},
+        headers=world.lead,
+    )
+    assert_problem(unknown, 422, field="constraints.source_codes.0")
+
+
+async def test_buyer_standards_sort_and_count_like_every_list(world: World) -> None:
+    """Matching's lists take the shared sort and count (services/common/pagination.py)."""
+    for name in ("Pine", "Apple", "Mango", "Kiwi"):
+        saved = await world.client.post("/v1/buyer-standards", headers=world.lead, json={"name": name, **KNITWEAR})
+        assert saved.status_code == 201, saved.text
+    walked: list[str] = []
+    cursor = None
+    for _ in range(10):
+        params: dict[str, Any] = {"sort": "-name", "limit": 1, "count": "true"} | ({"cursor": cursor} if cursor else {})
+        page = await world.client.get("/v1/buyer-standards", params=params, headers=world.lead)
+        assert page.status_code == 200, page.text
+        assert page.json()["total"] == 4
+        walked += [s["name"] for s in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert walked == ["Pine", "Mango", "Kiwi", "Apple"]
+    refused = await world.client.get("/v1/buyer-standards", params={"sort": "owner"}, headers=world.lead)
+    assert_problem(refused, 422, field="sort")

@@ -92,6 +92,24 @@ async def test_csv_exports_match_the_json(dataset: Dataset) -> None:
     assert [d["indicator"] for d in definitions] == [d.key for d in DEFINITIONS]
 
 
+async def test_cluster_figures_sort_and_count(dataset: Dataset) -> None:
+    """The shared sort and count: by name descending across pages, figures unchanged."""
+    whole = (await get(dataset, "/v1/indicators/clusters", limit=50)).json()["items"]
+    walked: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(10):
+        params: dict[str, Any] = {"sort": "-name", "limit": 2, "count": "true"} | ({"cursor": cursor} if cursor else {})
+        page = (await get(dataset, "/v1/indicators/clusters", **params)).json()
+        assert page["total"] == len(whole) == 5
+        walked += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    expected = sorted(whole, key=lambda c: c["id"])
+    expected.sort(key=lambda c: c["name"], reverse=True)
+    assert walked == expected
+
+
 async def test_cluster_figures_are_paginated(dataset: Dataset) -> None:
     items: list[dict[str, Any]] = []
     cursor = None

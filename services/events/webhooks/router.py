@@ -14,7 +14,7 @@ from services.common.deps import IfMatchHeader, SessionDep, check_if_match, vers
 from services.common.errors import PROBLEM_RESPONSES
 from services.common.idempotency import IdempotencyDep
 from services.common.ids import new_id
-from services.common.pagination import Page, PageParamsDep, fetch_page
+from services.common.pagination import Page, PageParamsDep, fetch_page, sortable
 from services.common.principal import PrincipalDep, owner_key
 from services.events.webhooks.access import owned_endpoint, owner_columns, require_creator
 from services.events.webhooks.deps import DispatcherDep, EventTypesDep, UrlPolicyDep, WebhookSettingsDep
@@ -41,6 +41,9 @@ from services.events.webhooks.service import (
 from services.events.webhooks.signing import new_secret
 from services.events.webhooks.tables import WebhookDelivery, WebhookEndpoint
 
+# The fields this service's lists sort by (``sort``; see services/common/pagination.py).
+ENDPOINT_SORTS = sortable(WebhookEndpoint, "created_at", "updated_at")
+DELIVERY_SORTS = sortable(WebhookDelivery, "created_at", "updated_at", "next_attempt_at", "status")
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"], responses=PROBLEM_RESPONSES)
 
 
@@ -97,8 +100,8 @@ async def list_endpoints(session: SessionDep, principal: PrincipalDep, page: Pag
     statement = select(WebhookEndpoint)
     if not principal.is_admin:
         statement = statement.where(col(WebhookEndpoint.owner) == owner_key(principal))
-    rows, next_cursor = await fetch_page(session, statement, key=WebhookEndpoint.id, params=page)
-    return Page(items=[public(r) for r in rows], next_cursor=next_cursor)
+    rows = await fetch_page(session, statement, key=WebhookEndpoint.id, params=page, sorts=ENDPOINT_SORTS)
+    return rows.map(public)
 
 
 @router.get(
@@ -263,8 +266,8 @@ async def list_deliveries(
     statement = select(WebhookDelivery).where(col(WebhookDelivery.endpoint_id) == endpoint.id)
     if status is not None:
         statement = statement.where(col(WebhookDelivery.status) == status)
-    rows, next_cursor = await fetch_page(session, statement, key=WebhookDelivery.id, params=page)
-    return Page(items=await delivery_views(session, rows), next_cursor=next_cursor)
+    rows = await fetch_page(session, statement, key=WebhookDelivery.id, params=page, sorts=DELIVERY_SORTS)
+    return Page(items=await delivery_views(session, rows.items), next_cursor=rows.next_cursor, total=rows.total)
 
 
 @router.get(

@@ -43,6 +43,7 @@ class TextModel:
         self._analyze = vectorizer.build_analyzer()
         self._idf = vectorizer.idf_
         self.idf: np.ndarray = vectorizer.idf_
+        self._idf32 = self.idf.astype(np.float32)  # as ``Postings.build`` reads it
         self._token = re.compile(vectorizer.token_pattern)
 
     @classmethod
@@ -75,6 +76,18 @@ class TextModel:
             (np.array(data, dtype=self.vectorizer.dtype), np.array(indices, dtype=np.int32), np.array(indptr)),
             shape=shape,
         )
+
+    def document(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Term ids (ascending) and TF-IDF weights (float32) of one document: bit for bit the
+        weights ``Postings`` gives its row in a segment (``Postings.build`` and ``weights``),
+        without building one (reverse matching scores one changed supplier)."""
+        counts = self.counts([text])
+        counts.sum_duplicates()
+        counts.data = counts.data.astype(np.float32)
+        idf = self._idf32
+        norm = _document_norms(counts, idf)[0]
+        weights = (_tfidf(counts.data, idf[counts.indices]).astype(np.float64) / norm).astype(np.float32)
+        return counts.indices.astype(np.int32), weights
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         matrix: sp.csr_matrix = self.vectorizer.transform(texts)

@@ -18,7 +18,7 @@ from services.common.errors import (
 )
 from services.common.idempotency import IdempotencyDep
 from services.common.ids import new_id
-from services.common.pagination import Page, fetch_page, make_page_params
+from services.common.pagination import Page, fetch_page, sortable
 from services.common.principal import PrincipalDep
 from services.matching.linkages.schemas import (
     STAGE_ORDER,
@@ -32,6 +32,8 @@ from services.matching.ownership import readable, readable_rows, writable
 from services.matching.publish import publish
 from services.matching.tables import Linkage, Shortlist
 
+# The fields this service's lists sort by (``sort``; see services/common/pagination.py).
+LINKAGE_SORTS = sortable(Linkage, "created_at", "updated_at", "stage")
 router = APIRouter(prefix="/v1/linkages", tags=["linkages"], responses=PROBLEM_RESPONSES)
 
 
@@ -133,7 +135,7 @@ async def create_linkage(
 async def list_linkages(
     request: Request, session: SessionDep, principal: PrincipalDep, query: Annotated[LinkageQuery, Query()]
 ) -> Page[LinkagePublic]:
-    params = make_page_params(request.app.state.settings, query.limit, query.cursor)
+    params = query.page_params(request.app.state.settings)
     statement = select(Linkage)
     visible = readable_rows(principal, Linkage)
     if visible is not None:
@@ -142,8 +144,8 @@ async def list_linkages(
         value = getattr(query, name)
         if value is not None:
             statement = statement.where(getattr(Linkage, name) == value)
-    rows, next_cursor = await fetch_page(session, statement, key=Linkage.id, params=params)
-    return Page(items=[_public(r) for r in rows], next_cursor=next_cursor)
+    rows = await fetch_page(session, statement, key=Linkage.id, params=params, sorts=LINKAGE_SORTS)
+    return rows.map(_public)
 
 
 @router.get("/{linkage_id}", response_model=LinkagePublic, operation_id="read_linkage", summary="Read a linkage")

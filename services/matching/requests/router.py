@@ -14,7 +14,7 @@ from services.common.deps import IfMatchHeader, SessionDep, check_if_match, vers
 from services.common.errors import PROBLEM_RESPONSES, Conflict, NotFound, ValidationFailed, field_error, invalid_field
 from services.common.idempotency import IdempotencyDep
 from services.common.ids import new_id
-from services.common.pagination import Page, fetch_page, make_page_params
+from services.common.pagination import Page, fetch_page, sortable
 from services.common.principal import Principal, PrincipalDep
 from services.matching.deps import BrokersDep, CatalogueDep, NowDep, SuppliersDep
 from services.matching.ownership import owner_key, readable_rows, require_writer
@@ -47,6 +47,10 @@ from services.matching.requests.schemas import (
 )
 from services.matching.tables import BuyerRequest, Invitation, RequestMessage
 
+# The fields this service's lists sort by (``sort``; see services/common/pagination.py).
+REQUEST_SORTS = sortable(BuyerRequest, "title", "respond_by", "status", "created_at", "updated_at")
+INVITATION_SORTS = sortable(Invitation, "created_at", "status")
+MESSAGE_SORTS = sortable(RequestMessage, "created_at")
 router = APIRouter(tags=["requests"], responses=PROBLEM_RESPONSES)
 
 
@@ -169,7 +173,7 @@ async def list_requests(
     query: Annotated[RequestQuery, Query()],
     now: NowDep,
 ) -> Page[RequestPublic]:
-    params = make_page_params(request.app.state.settings, query.limit, query.cursor)
+    params = query.page_params(request.app.state.settings)
     statement = select(BuyerRequest)
     visible = readable_rows(principal, BuyerRequest)
     if visible is not None:
@@ -185,10 +189,11 @@ async def list_requests(
         )
     elif query.status is not None:
         statement = statement.where(col(BuyerRequest.status) == query.status.value)
-    rows, next_cursor = await fetch_page(session, statement, key=BuyerRequest.id, params=params)
+    rows = await fetch_page(session, statement, key=BuyerRequest.id, params=params, sorts=REQUEST_SORTS)
     return Page(
-        items=[service.request_public(r, await service.invitations_of(session, r.id), now) for r in rows],
-        next_cursor=next_cursor,
+        items=[service.request_public(r, await service.invitations_of(session, r.id), now) for r in rows.items],
+        next_cursor=rows.next_cursor,
+        total=rows.total,
     )
 
 
@@ -516,7 +521,7 @@ async def list_invitations(
     query: Annotated[InvitationQuery, Query()],
     now: NowDep,
 ) -> Page[RequestPublic]:
-    params = make_page_params(request.app.state.settings, query.limit, query.cursor)
+    params = query.page_params(request.app.state.settings)
     side = await supplier_side(principal, brokers)
     if side is None:
         return Page(items=[], next_cursor=None)
@@ -529,7 +534,8 @@ async def list_invitations(
         statement = statement.where(col(Invitation.supplier_id) == query.supplier_id)
     if query.status is not None:
         statement = statement.where(col(Invitation.status) == query.status.value)
-    invitations, next_cursor = await fetch_page(session, statement, key=Invitation.id, params=params)
+    invited = await fetch_page(session, statement, key=Invitation.id, params=params, sorts=INVITATION_SORTS)
+    invitations = invited.items
     requests = {
         r.id: r
         for r in await session.scalars(
@@ -538,7 +544,8 @@ async def list_invitations(
     }
     return Page(
         items=[service.request_public(requests[i.request_id], [i], now) for i in invitations],
-        next_cursor=next_cursor,
+        next_cursor=invited.next_cursor,
+        total=invited.total,
     )
 
 
@@ -627,12 +634,10 @@ async def list_messages(
     brokers: BrokersDep,
     query: Annotated[MessageQuery, Query()],
 ) -> Page[MessagePublic]:
-    params = make_page_params(request.app.state.settings, query.limit, query.cursor)
+    params = query.page_params(request.app.state.settings)
     row, supplier_id, _ = await _thread(session, principal, brokers, request_id, query.supplier_id, writing=False)
     statement = select(RequestMessage).where(
         col(RequestMessage.request_id) == row.id, col(RequestMessage.supplier_id) == supplier_id
     )
-    messages, next_cursor = await fetch_page(session, statement, key=RequestMessage.id, params=params)
-    return Page(
-        items=[MessagePublic.model_validate(m, from_attributes=True) for m in messages], next_cursor=next_cursor
-    )
+    messages = await fetch_page(session, statement, key=RequestMessage.id, params=params, sorts=MESSAGE_SORTS)
+    return messages.map(lambda m: MessagePublic.model_validate(m, from_attributes=True))

@@ -23,7 +23,7 @@ from services.common.deps import SessionDep, version_etag
 from services.common.errors import PROBLEM_RESPONSES, Conflict, Forbidden, NotFound
 from services.common.idempotency import IdempotencyDep
 from services.common.ids import new_id
-from services.common.pagination import Page, fetch_page, make_page_params
+from services.common.pagination import Page, fetch_page, sortable
 from services.common.principal import Principal, PrincipalDep, Role
 from services.matching.catalogue.store import CatalogueStore
 from services.matching.deps import BrokersDep, NowDep, SuppliersDep
@@ -49,6 +49,8 @@ from services.matching.tables import OUTBOX, Linkage, Scorecard, SupplierPerform
 
 APPEAL_DAYS = 30  # a supplier appeals a scorecard within this many days of its recording
 
+# The fields this service's lists sort by (``sort``; see services/common/pagination.py).
+SCORECARD_SORTS = sortable(Scorecard, "created_at", "updated_at", "status")
 router = APIRouter(tags=["scorecards"], responses=PROBLEM_RESPONSES)
 
 
@@ -205,7 +207,7 @@ async def list_scorecards(
     suppliers: SuppliersDep,
     query: Annotated[ScorecardQuery, Query()],
 ) -> Page[ScorecardPublic]:
-    params = make_page_params(request.app.state.settings, query.limit, query.cursor)
+    params = query.page_params(request.app.state.settings)
     statement = select(Scorecard)
     visible = readable_rows(principal, Scorecard)
     if visible is not None:
@@ -228,8 +230,8 @@ async def list_scorecards(
         value = getattr(query, name)
         if value is not None:
             statement = statement.where(getattr(Scorecard, name) == value)
-    rows, next_cursor = await fetch_page(session, statement, key=Scorecard.id, params=params)
-    return Page(items=[_public(r) for r in rows], next_cursor=next_cursor)
+    rows = await fetch_page(session, statement, key=Scorecard.id, params=params, sorts=SCORECARD_SORTS)
+    return rows.map(_public)
 
 
 @router.get(

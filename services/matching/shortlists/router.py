@@ -11,7 +11,7 @@ from services.common.bounds import RecordId
 from services.common.deps import SessionDep
 from services.common.errors import PROBLEM_RESPONSES
 from services.common.idempotency import IdempotencyDep
-from services.common.pagination import Page, PageParamsDep, fetch_page
+from services.common.pagination import Page, PageParamsDep, fetch_page, sortable
 from services.common.principal import PrincipalDep
 from services.matching.deps import CatalogueDep
 from services.matching.ownership import readable, readable_rows, require_writer
@@ -19,6 +19,8 @@ from services.matching.shortlists.schemas import ShortlistPublic, ShortlistReque
 from services.matching.shortlists.service import build_shortlist, public_of, standards_of, store_shortlist
 from services.matching.tables import Shortlist
 
+# The fields this service's lists sort by (``sort``; see services/common/pagination.py).
+SHORTLIST_SORTS = sortable(Shortlist, "created_at")
 router = APIRouter(prefix="/v1/shortlists", tags=["shortlists"], responses=PROBLEM_RESPONSES)
 
 
@@ -66,8 +68,8 @@ async def list_shortlists(session: SessionDep, principal: PrincipalDep, page: Pa
     visible = readable_rows(principal, Shortlist)
     if visible is not None:
         statement = statement.where(visible)
-    rows, next_cursor = await fetch_page(session, statement, key=Shortlist.id, params=page)
-    return Page(items=[public_of(r) for r in rows], next_cursor=next_cursor)
+    rows = await fetch_page(session, statement, key=Shortlist.id, params=page, sorts=SHORTLIST_SORTS)
+    return rows.map(public_of)
 
 
 @router.get(

@@ -19,7 +19,7 @@ from services.common.errors import (
 )
 from services.common.idempotency import IdempotencyDep
 from services.common.ids import new_id
-from services.common.pagination import Page, PageParamsDep, fetch_page
+from services.common.pagination import Page, PageParamsDep, fetch_page, sortable
 from services.common.principal import PrincipalDep
 from services.matching.deps import CatalogueDep
 from services.matching.ownership import owner_key, readable, readable_rows, require_writer, writable
@@ -28,6 +28,8 @@ from services.matching.standards.schemas import Standards, StandardsCreate, Stan
 from services.matching.standards.service import check_schemes
 from services.matching.tables import BuyerStandard, BuyerStandardVersion
 
+# The fields this service's lists sort by (``sort``; see services/common/pagination.py).
+STANDARDS_SORTS = sortable(BuyerStandard, "name", "created_at", "updated_at")
 router = APIRouter(prefix="/v1/buyer-standards", tags=["buyer standards"], responses=PROBLEM_RESPONSES)
 
 
@@ -94,8 +96,8 @@ async def list_standards(session: SessionDep, principal: PrincipalDep, page: Pag
     visible = readable_rows(principal, BuyerStandard)
     if visible is not None:
         statement = statement.where(visible)
-    rows, next_cursor = await fetch_page(session, statement, key=BuyerStandard.id, params=page)
-    return Page(items=[_public(r, r.firm_id, r.updated_at) for r in rows], next_cursor=next_cursor)
+    rows = await fetch_page(session, statement, key=BuyerStandard.id, params=page, sorts=STANDARDS_SORTS)
+    return rows.map(lambda r: _public(r, r.firm_id, r.updated_at))
 
 
 @router.get(

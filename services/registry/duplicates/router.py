@@ -12,7 +12,7 @@ from sqlalchemy import Select, or_, select
 from services.common.bounds import Flag, QueryShare, RecordId
 from services.common.deps import SessionDep
 from services.common.errors import PROBLEM_RESPONSES, Conflict, Forbidden, NotFound, invalid_field
-from services.common.pagination import Page, PageCursor, PageLimit, fetch_page, make_page_params
+from services.common.pagination import ListQuery, Page, fetch_page, sortable
 from services.common.principal import Principal, PrincipalDep, Role
 from services.registry.agencies.models import Agency
 from services.registry.duplicates.models import DuplicateCandidate, DuplicateMerge, DuplicatePolicy
@@ -88,11 +88,7 @@ class PolicyUpdate(BaseModel):
     auto_merge_same_national_id: Flag
 
 
-class CandidateQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    limit: PageLimit = None
-    cursor: PageCursor = None
+class CandidateQuery(ListQuery):
     status: Status | None = None
     firm_id: RecordId | None = None
     import_id: RecordId | None = Field(default=None, description="Found by this import job")
@@ -100,11 +96,7 @@ class CandidateQuery(BaseModel):
     min_score: QueryShare | None = None
 
 
-class MergeQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    limit: PageLimit = None
-    cursor: PageCursor = None
+class MergeQuery(ListQuery):
     firm_id: RecordId | None = None
 
 
@@ -157,7 +149,7 @@ def _decider(principal: Principal, candidate: DuplicateCandidate) -> None:
 async def list_candidates(
     request: Request, session: SessionDep, principal: PrincipalDep, query: Annotated[CandidateQuery, Query()]
 ) -> Page[CandidatePublic]:
-    params = make_page_params(request.app.state.settings, query.limit, query.cursor)
+    params = query.page_params(request.app.state.settings)
     statement = _visible(principal, select(DuplicateCandidate))
     if query.status is not None:
         statement = statement.where(DuplicateCandidate.status == query.status)  # type: ignore[arg-type]
@@ -173,8 +165,9 @@ async def list_candidates(
         )
     if query.min_score is not None:
         statement = statement.where(DuplicateCandidate.score >= query.min_score)  # type: ignore[arg-type]
-    rows, next_cursor = await fetch_page(session, statement, key=DuplicateCandidate.id, params=params)  # type: ignore[arg-type,unused-ignore]
-    return Page(items=[CandidatePublic.model_validate(r) for r in rows], next_cursor=next_cursor)
+    sorts = sortable(DuplicateCandidate, "score", "detected_at", "status")
+    rows = await fetch_page(session, statement, key=DuplicateCandidate.id, params=params, sorts=sorts)  # type: ignore[arg-type,unused-ignore]
+    return rows.map(CandidatePublic.model_validate)
 
 
 @router.get(
@@ -233,7 +226,7 @@ async def list_merges(
     request: Request, session: SessionDep, principal: PrincipalDep, query: Annotated[MergeQuery, Query()]
 ) -> Page[MergePublic]:
     _reviewer(principal)
-    params = make_page_params(request.app.state.settings, query.limit, query.cursor)
+    params = query.page_params(request.app.state.settings)
     statement = select(DuplicateMerge)
     if not principal.is_admin:
         statement = statement.where(DuplicateMerge.agency_id == principal.agency_id)  # type: ignore[arg-type]
@@ -241,8 +234,9 @@ async def list_merges(
         statement = statement.where(
             or_(DuplicateMerge.survivor_id == query.firm_id, DuplicateMerge.merged_id == query.firm_id)  # type: ignore[arg-type]
         )
-    rows, next_cursor = await fetch_page(session, statement, key=DuplicateMerge.id, params=params)  # type: ignore[arg-type,unused-ignore]
-    return Page(items=[merge_public(r) for r in rows], next_cursor=next_cursor)
+    sorts = sortable(DuplicateMerge, "merged_at")
+    rows = await fetch_page(session, statement, key=DuplicateMerge.id, params=params, sorts=sorts)  # type: ignore[arg-type,unused-ignore]
+    return rows.map(merge_public)
 
 
 async def _merge(session: SessionDep, principal: Principal, merge_id: str) -> DuplicateMerge:

@@ -53,6 +53,7 @@ from services.registry.records import (
     remove_record,
     tag_rows,
     validate_document,
+    with_derived,
 )
 from services.registry.resources import RESOURCES
 from services.registry.tables import RecordColumns, RecordTag
@@ -508,6 +509,7 @@ async def undo_merge(session: AsyncSession, merge: DuplicateMerge, *, principal:
     )
     for name in ("name", "size_class", "country", "subdivision", "street", "locality", "postal_code"):
         row_values[name] = getattr(data, name, row_values.get(name))
+    row_values = with_derived(FIRMS, row_values)
     await insert_rows(session, Firm.__table__, [row_values])  # type: ignore[attr-defined]
     await insert_rows(session, RecordTag.__table__, tag_rows(FIRMS, merge.merged_id, data))  # type: ignore[attr-defined]
     restored = await session.get(Firm, merge.merged_id)

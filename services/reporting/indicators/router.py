@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from services.common.deps import SessionDep
 from services.common.errors import PROBLEM_RESPONSES
-from services.common.pagination import Page, encode_cursor, make_page_params
+from services.common.pagination import Page, fetch_page, make_page_params
 from services.reporting.deps import AppDep, ReaderDep, freshness, resolve
 from services.reporting.indicators.reports import definitions, indicators_body, series_body
 from services.reporting.indicators.schemas import (
@@ -21,7 +21,7 @@ from services.reporting.indicators.schemas import (
     SeriesPublic,
     SeriesQuery,
 )
-from services.reporting.indicators.service import cluster_figures
+from services.reporting.indicators.service import CLUSTER_SORTS, CLUSTERS, clusters_supported, figures_of
 
 router = APIRouter(prefix="/v1/indicators", tags=["indicators"], responses=PROBLEM_RESPONSES)
 
@@ -88,11 +88,13 @@ async def read_freshness(app: AppDep, session: SessionDep, _principal: ReaderDep
 async def list_cluster_figures(
     app: AppDep, session: SessionDep, principal: ReaderDep, query: Annotated[ClusterListQuery, Query()]
 ) -> Page[ClusterFiguresPublic]:
-    params = make_page_params(app.state.settings, query.limit, query.cursor)
+    params = make_page_params(app.state.settings, query.limit, query.cursor, query.sort, query.count)
     report = await resolve(session, principal, query)
-    rows = await cluster_figures(session, report.scope, report.period, after=params.after, limit=params.limit + 1)
-    next_cursor = encode_cursor(rows[params.limit - 1].id) if len(rows) > params.limit else None
+    statement = clusters_supported(report.scope, report.period)
+    page = await fetch_page(session, statement, key=CLUSTERS.c.id, params=params, sorts=CLUSTER_SORTS, whole_rows=True)
+    figures = await figures_of(session, report.scope, report.period, page.items)
     return Page(
-        items=[ClusterFiguresPublic.model_validate(r, from_attributes=True) for r in rows[: params.limit]],
-        next_cursor=next_cursor,
+        items=[ClusterFiguresPublic.model_validate(r, from_attributes=True) for r in figures],
+        next_cursor=page.next_cursor,
+        total=page.total,
     )

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.common.bounds import Code, Day, RecordId
 from services.common.codes import CountryCode, IsicCode, SubdivisionCode
-from services.common.pagination import PageCursor, PageLimit
+from services.common.pagination import PageCount, PageCursor, PageLimit, PageSort
 
 Number = int | float | None
 
@@ -86,6 +86,8 @@ class SeriesQuery(ScopeQuery):
 class ClusterListQuery(ScopeQuery):
     limit: PageLimit = None
     cursor: PageCursor = None
+    sort: PageSort = None
+    count: PageCount = False
 
 
 class DashboardQuery(ScopeQuery):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, select, true
+from sqlalchemy import ColumnElement, Select, and_, case, distinct, exists, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.indicators.definitions import (
@@ -677,16 +677,32 @@ async def earliest_day(session: AsyncSession, scope: Scope) -> date | None:
 # --- per cluster ------------------------------------------------------------------------
 
 
+# What the cluster figures list sorts by besides id (``sort``, services/common/pagination.py).
+CLUSTER_SORTS = {"name": CLUSTERS.c.name, "country": CLUSTERS.c.country}
+
+
+def clusters_supported(scope: Scope, period: Period) -> Select[Any]:
+    """The clusters supported during the period, in scope (unordered)."""
+    joined, supported = supported_during(period)
+    return select(CLUSTERS).select_from(joined).where(supported, scope.clusters(CLUSTERS))
+
+
 async def cluster_figures(
     session: AsyncSession, scope: Scope, period: Period, *, after: str | None = None, limit: int | None = None
 ) -> list[ClusterFigures]:
     """Clusters supported during the period (in scope), by id, each with its own figures."""
-    joined, supported = supported_during(period)
-    statement = select(CLUSTERS).select_from(joined).where(supported, scope.clusters(CLUSTERS)).order_by(CLUSTERS.c.id)
+    statement = clusters_supported(scope, period).order_by(CLUSTERS.c.id)
     if after is not None:
         statement = statement.where(CLUSTERS.c.id > after)
     if limit is not None:
         statement = statement.limit(limit)
+    return await figures_of(session, scope, period, list(await session.execute(statement)))
+
+
+async def figures_of(
+    session: AsyncSession, scope: Scope, period: Period, clusters: Sequence[Any]
+) -> list[ClusterFigures]:
+    """Each cluster row's own figures during the period, in the rows' order."""
     rows = {
         r.id: ClusterFigures(
             id=r.id,
@@ -699,7 +715,7 @@ async def cluster_figures(
             longitude=r.longitude,
             jobs=r.jobs,
         )
-        for r in await session.execute(statement)
+        for r in clusters
     }
     if not rows:
         return []
