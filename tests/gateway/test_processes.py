@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ KEY = "lk_process_test_key_0123456789abcdefghijklmnopqrstuv"
 
 class Processes:
     def __init__(self, data_dir: Path) -> None:
-        self.registry_port, self.gateway_port = free_port(), free_port()
+        self.registry_port, self.gateway_port, self.matching_port = free_port(), free_port(), free_port()
         self.env = os.environ | {
             "DATA_DIR": str(data_dir),
             "PRINCIPAL_SECRET": "process-test-secret-0123456789abcdef",
@@ -29,11 +30,16 @@ class Processes:
             "REGISTRY_PORT": str(self.registry_port),
             "GATEWAY_PORT": str(self.gateway_port),
             "GATEWAY_REGISTRY_URL": f"http://127.0.0.1:{self.registry_port}",
-            "GATEWAY_MATCHING_URL": f"http://127.0.0.1:{free_port()}",
+            "GATEWAY_MATCHING_URL": f"http://127.0.0.1:{self.matching_port}",
+            "MATCHING_PORT": str(self.matching_port),
+            "MATCHING_REGISTRY_URL": f"http://127.0.0.1:{self.registry_port}",
+            "REGISTRY_MATCHING_URL": f"http://127.0.0.1:{self.matching_port}",
             "GATEWAY_REPORTING_URL": f"http://127.0.0.1:{free_port()}",
             "GATEWAY_EVENTS_URL": f"http://127.0.0.1:{free_port()}",
             "GATEWAY_BOOTSTRAP_API_KEY": KEY,
-            "GATEWAY_REQUIRED_UPSTREAMS": "registry",  # the only service these tests run
+            "GATEWAY_REQUIRED_UPSTREAMS": "registry",  # the one service every test here runs
+            "GATEWAY_RATE_LIMIT_PER_MINUTE": "1000000",  # a burst of shortlists is not a rate-limit test
+            "GATEWAY_RATE_LIMIT_BURST": "100000",
             "GATEWAY_BREAKER_RESET_SECONDS": "1",
             "GATEWAY_UPSTREAM_CONNECT_TIMEOUT": "0.5",
             "GATEWAY_UPSTREAM_READ_TIMEOUT": "3",
@@ -107,3 +113,64 @@ def test_the_stack_survives_an_upstream_killed_mid_test(processes: Processes) ->
             time.sleep(0.2)
         assert response.status_code == 200
         assert [a["name"] for a in response.json()["items"]] == ["Ministerio"], "nothing was lost"
+
+
+async def _shortlists_until_killed(processes: Processes, clients: int) -> tuple[list[str], int]:
+    """``clients`` concurrent lead firms asking for shortlists while matching is killed
+    with SIGKILL: the ids of the shortlists answered 201, and the requests that failed."""
+    answered: list[str] = []
+    failed = 0
+    stop = asyncio.Event()
+    headers = {"Authorization": f"Bearer {KEY}"}
+    body = {"constraints": {"countries": ["EC"]}, "criteria": {"description": "knitted garments"}}
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{processes.gateway_port}", headers=headers, timeout=30
+    ) as client:
+
+        async def lead_firm() -> None:
+            nonlocal failed
+            while not stop.is_set():
+                response = await client.post("/v1/shortlists", json=body)
+                if response.status_code == 201:
+                    answered.append(response.json()["id"])
+                else:
+                    failed += 1
+                    await asyncio.sleep(0.05)
+
+        tasks = [asyncio.create_task(lead_firm()) for _ in range(clients)]
+        while len(answered) < 100:  # well into the stream of concurrent writes
+            await asyncio.sleep(0.01)
+        processes.kill("services.matching")
+        await asyncio.sleep(0.5)
+        stop.set()
+        await asyncio.gather(*tasks)
+    return answered, failed
+
+
+def test_every_shortlist_answered_survives_a_kill_9_of_matching(processes: Processes) -> None:
+    # Shortlists without an Idempotency-Key are committed in batches (group commit): each
+    # answer waits for its batch's commit, so none answered is lost when the process dies.
+    processes.start("services.matching")
+    wait_ready(f"http://127.0.0.1:{processes.matching_port}/readyz")
+    answered, failed = asyncio.run(_shortlists_until_killed(processes, clients=16))
+    assert failed > 0, "the kill was not in the middle of the requests"
+    processes.start("services.matching")
+    wait_ready(f"http://127.0.0.1:{processes.matching_port}/readyz")
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with httpx.Client(base_url=f"http://127.0.0.1:{processes.gateway_port}", headers=headers, timeout=10) as client:
+        deadline = time.monotonic() + 60  # the breaker closes after 1 s
+        while client.get("/v1/shortlists", params={"limit": 1}).status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        missing = [i for i in answered if client.get(f"/v1/shortlists/{i}").status_code != 200]
+        stored: set[str] = set()
+        cursor = None
+        while True:
+            listed = client.get("/v1/shortlists", params={"limit": 100} | ({"cursor": cursor} if cursor else {}))
+            assert listed.status_code == 200, listed.text
+            page = listed.json()
+            stored |= {s["id"] for s in page["items"]}
+            if not (cursor := page["next_cursor"]):
+                break
+    assert not missing, f"{len(missing)} of {len(answered)} shortlists answered 201 are gone"
+    assert set(answered) <= stored and len(answered) >= 100
