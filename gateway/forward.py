@@ -17,9 +17,9 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from gateway.auth import authenticated, presented_key, require_scope, session_of
-from gateway.proxy import SAFE_METHODS, route_for
-from gateway.session import forbidden_page, login_redirect, missing_scope_message, read_scope_of, wants_html
-from services.common.errors import MethodNotAllowed, NotFound, allowed_methods
+from gateway.proxy import required_scope, route_for
+from gateway.session import forbidden_page, login_redirect, missing_scope_message, read_scope_of, requested, wants_html
+from services.common.errors import Forbidden, MethodNotAllowed, NotFound, allowed_methods
 
 
 class ForwardedRoute(Route):
@@ -50,7 +50,7 @@ async def forward(request: Request) -> Response:
             raise MethodNotAllowed(headers={"Allow": allowed})
         raise NotFound(f"No API at {request.url.path}")
     prefix, upstream = route
-    require_scope(principal, f"{upstream}:{'read' if request.method in SAFE_METHODS else 'write'}")
+    require_scope(principal, required_scope(upstream, request.method))
     response: Response = await request.app.state.forwarder.forward(request, principal, prefix, upstream)
     return response
 
@@ -70,10 +70,12 @@ async def dashboard(request: Request) -> Response:
     browser = wants_html(request)
     if presented_key(request) is None and session_of(request) is None and browser:
         return login_redirect(request)
-    if browser:
-        principal = await authenticated(request)
+    try:
+        return await forward(request)
+    except Forbidden:
+        if not browser:
+            raise
+        principal = await authenticated(request)  # cached: forward just authenticated it
         needed = read_scope_of(request.url.path)
-        if needed is not None and needed not in principal.scopes:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return forbidden_page(request, target, missing_scope_message(principal, needed))
-    return await forward(request)
+        assert needed is not None  # the dashboard is reporting's
+        return forbidden_page(request, requested(request), missing_scope_message(principal, needed))

@@ -115,6 +115,11 @@ def route_for(path: str) -> tuple[str, str] | None:
     return None
 
 
+def required_scope(upstream: str, method: str) -> str:
+    """The scope a key needs for ``method`` on a path ``upstream`` serves: reads, or writes."""
+    return f"{upstream}:{'read' if method in SAFE_METHODS else 'write'}"
+
+
 def upstream_path(request: Request) -> str:
     """The request's path as sent to the service: the decoded path the gateway checked
     and routed on, percent-encoded once, so the service decodes that same path."""

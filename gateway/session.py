@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.keys.scopes import ROLE_SCOPES
 from gateway.keys.service import hash_key
-from gateway.proxy import route_for
+from gateway.proxy import required_scope, route_for
 from gateway.ratelimit import count_failed_key_check
 from services.common.errors import Unauthorized
 from services.common.principal import Principal
@@ -83,7 +83,7 @@ again is needed after {hours} hours or when the key is revoked.</p></body></html
 def read_scope_of(path: str) -> str | None:
     """The scope a GET of ``path`` needs (``reporting:read`` for the dashboard), if it is forwarded."""
     route = route_for(path)
-    return None if route is None else f"{route[1]}:read"
+    return None if route is None else required_scope(route[1], "GET")
 
 
 def missing_scope_message(principal: Principal, scope: str) -> str:
@@ -107,9 +107,13 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
+def requested(request: Request) -> str:
+    """The path and query the browser asked for: where to come back after signing in."""
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
 def login_redirect(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+    return RedirectResponse(f"/login?next={quote(requested(request), safe='')}", status_code=303)
 
 
 router = APIRouter(include_in_schema=False)
