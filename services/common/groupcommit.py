@@ -15,8 +15,8 @@ fails only its own request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 logger = structlog.get_logger(__name__)
 
 Write = Callable[[AsyncSession], Awaitable[None]]
+_STOP: Any = object()  # queued by ``stop``: the writes before it are the last
 MAX_BATCH = 64  # writes per transaction: enough to absorb a burst, short enough to keep locks brief
 
 
@@ -48,26 +49,24 @@ class GroupCommit:
         self._task = asyncio.create_task(self._run(), name="group-commit")
 
     async def stop(self) -> None:
-        """Commit what is queued, then stop."""
+        """Commit what is queued, then stop (new writes are refused from now on)."""
         task, self._task = self._task, None
         if task is None:
             return
-        while not self._queue.empty():
-            await self._commit(self._take())
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    def _take(self) -> list[tuple[Write, asyncio.Future[None]]]:
-        batch: list[tuple[Write, asyncio.Future[None]]] = []
-        while len(batch) < self.max_batch and not self._queue.empty():
-            batch.append(self._queue.get_nowait())
-        return batch
+        self._queue.put_nowait(_STOP)  # after every write queued before it
+        await task
 
     async def _run(self) -> None:
         while True:
-            first = await self._queue.get()
-            await self._commit([first, *self._take()])
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            stopping = batch[-1] is _STOP  # the last item ever queued: write refuses once stop began
+            writes = batch[:-1] if stopping else batch
+            if writes:
+                await self._commit(writes)
+            if stopping:
+                return
 
     async def _commit(self, batch: list[tuple[Write, asyncio.Future[None]]]) -> None:
         waiting = [(write, done) for write, done in batch if not done.done()]  # a request gone: nothing to write
