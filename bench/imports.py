@@ -22,6 +22,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the repository importable
 
 import httpx  # noqa: E402
 from asgi_lifespan import LifespanManager  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
@@ -100,6 +102,26 @@ def headers(principal: Principal) -> dict[str, str]:
     return {PRINCIPAL_HEADER: sign_principal(principal, SECRET, ttl_seconds=240)}
 
 
+BENCH_ADMIN = Principal(subject="bench", role=Role.admin)
+
+
+@asynccontextmanager
+async def bench_registry(settings: RegistrySettings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, str]]:
+    """The registry in process, a client of it, and an agency of its own: (app, client, agency id)."""
+    app = create_app(settings)
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://bench", timeout=600
+        ) as client,
+    ):
+        created = await client.post(
+            "/v1/agencies", json={"name": "Bench agency", "country": "IN"}, headers=headers(BENCH_ADMIN)
+        )
+        assert created.status_code == 201, created.text
+        yield app, client, created.json()["id"]
+
+
 async def database(backend: str, workdir: Path) -> tuple[str, str | None]:
     if backend == "sqlite":
         url = f"sqlite+aiosqlite:///{workdir / 'registry.db'}"
@@ -155,49 +177,38 @@ async def run(rows: int, backend: str, batch: int, workers: int) -> None:
             import_parallel_min_bytes=0,
         )
         try:
-            app = create_app(settings)
-            async with LifespanManager(app) as manager:
-                transport = httpx.ASGITransport(app=manager.app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=600) as client:
-                    admin = Principal(subject="bench", role=Role.admin)
-                    created = await client.post(
-                        "/v1/agencies", json={"name": "Bench agency", "country": "IN"}, headers=headers(admin)
-                    )
-                    assert created.status_code == 201, created.text
-                    agency = created.json()["id"]
-                    importer = Principal(subject="bench-agency", role=Role.agency, agency_id=agency)
-                    baseline = rss_mb()
+            async with bench_registry(settings) as (app, client, agency):
+                importer = Principal(subject="bench-agency", role=Role.agency, agency_id=agency)
+                baseline = rss_mb()
 
-                    async def chunks() -> AsyncIterator[bytes]:
-                        with source.open("rb") as handle:
-                            while chunk := handle.read(1024 * 1024):
-                                yield chunk
+                async def chunks() -> AsyncIterator[bytes]:
+                    with source.open("rb") as handle:
+                        while chunk := handle.read(1024 * 1024):
+                            yield chunk
 
-                    started = time.perf_counter()
-                    response = await client.post(
-                        "/v1/imports", content=chunks(), headers=headers(importer) | {"Content-Type": "text/csv"}
-                    )
-                    assert response.status_code == 202, response.text
-                    uploaded = time.perf_counter() - started
-                    job_id = response.json()["id"]
-                    peak = rss_mb()
-                    rows_done = None
-                    while True:
-                        job = (await client.get(f"/v1/imports/{job_id}", headers=headers(importer))).json()
-                        peak = max(peak, rss_mb())
-                        if rows_done is None and (
-                            job["progress"]["rows_read"] >= rows
-                            or job["status"] != "running"
-                            and job["status"] != "queued"
-                        ):
-                            rows_done = time.perf_counter() - started
-                        if job["status"] in ("completed", "failed"):
-                            break
-                        await asyncio.sleep(0.2)
-                    elapsed = time.perf_counter() - started
-                    feed = (
-                        await client.get("/v1/changes", params={"after": 0, "limit": 1}, headers=headers(admin))
-                    ).json()
+                started = time.perf_counter()
+                response = await client.post(
+                    "/v1/imports", content=chunks(), headers=headers(importer) | {"Content-Type": "text/csv"}
+                )
+                assert response.status_code == 202, response.text
+                uploaded = time.perf_counter() - started
+                job_id = response.json()["id"]
+                peak = rss_mb()
+                rows_done = None
+                while True:
+                    job = (await client.get(f"/v1/imports/{job_id}", headers=headers(importer))).json()
+                    peak = max(peak, rss_mb())
+                    if rows_done is None and (
+                        job["progress"]["rows_read"] >= rows or job["status"] != "running" and job["status"] != "queued"
+                    ):
+                        rows_done = time.perf_counter() - started
+                    if job["status"] in ("completed", "failed"):
+                        break
+                    await asyncio.sleep(0.2)
+                elapsed = time.perf_counter() - started
+                feed = (
+                    await client.get("/v1/changes", params={"after": 0, "limit": 1}, headers=headers(BENCH_ADMIN))
+                ).json()
             engine = create_async_engine(url)
             async with engine.connect() as connection:
                 firms = (await connection.execute(text("SELECT count(*) FROM firms"))).scalar_one()

@@ -27,16 +27,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make the repository importable
     sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-from asgi_lifespan import LifespanManager  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from bench.firmgen import labelled  # noqa: E402
-from bench.imports import SECRET, database, drop, headers  # noqa: E402
+from bench.imports import BENCH_ADMIN, SECRET, bench_registry, database, drop, headers  # noqa: E402
 from services.common.codes import isic_codes  # noqa: E402
 from services.common.folding import words  # noqa: E402
-from services.common.principal import Principal, Role  # noqa: E402
-from services.registry.app import create_app  # noqa: E402
 from services.registry.firms.resource import FIRMS  # noqa: E402
 from services.registry.firms.schemas import FirmCreate  # noqa: E402
 from services.registry.firms.search import document_words, index_words  # noqa: E402
@@ -104,63 +100,54 @@ async def run(n: int, backend: str, count: int, keep: bool = False) -> None:
             matching_url="",  # no feed to follow: the registry alone
         )
         try:
-            app = create_app(settings)
-            async with LifespanManager(app) as manager:
-                transport = httpx.ASGITransport(app=manager.app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=600) as client:
-                    admin = Principal(subject="bench", role=Role.admin)
-                    created = await client.post(
-                        "/v1/agencies", json={"name": "Bench agency", "country": "IN"}, headers=headers(admin)
-                    )
-                    assert created.status_code == 201, created.text
-                    agency = created.json()["id"]
-                    started = time.perf_counter()
-                    samples: list[str] = []
-                    batch: list[dict[str, object]] = []
-                    sessions = app.state.sessionmaker
-                    rng = random.Random(5)
+            async with bench_registry(settings) as (app, client, agency):
+                started = time.perf_counter()
+                samples: list[str] = []
+                batch: list[dict[str, object]] = []
+                sessions = app.state.sessionmaker
+                rng = random.Random(5)
 
-                    async def flush() -> None:
-                        drafts = [draft(FIRMS, FirmCreate.model_validate(d)) for d in batch]
-                        async with sessions() as session, session.begin():
-                            await create_drafts(session, FIRMS, principal=admin, drafts=drafts, notify=False)
-                            await index_words(session, set().union(*(document_words(d.columns) for d in drafts)))
-                        batch.clear()
+                async def flush() -> None:
+                    drafts = [draft(FIRMS, FirmCreate.model_validate(d)) for d in batch]
+                    async with sessions() as session, session.begin():
+                        await create_drafts(session, FIRMS, principal=BENCH_ADMIN, drafts=drafts, notify=False)
+                        await index_words(session, set().union(*(document_words(d.columns) for d in drafts)))
+                    batch.clear()
 
-                    for document in firm_documents(n, agency):
-                        batch.append(document)
-                        if rng.random() < 0.01:
-                            samples += [str(document["name"]), str(document["locality"]), str(document["capabilities"])]
-                        if len(batch) == BATCH:
-                            await flush()
-                    if batch:
+                for document in firm_documents(n, agency):
+                    batch.append(document)
+                    if rng.random() < 0.01:
+                        samples += [str(document["name"]), str(document["locality"]), str(document["capabilities"])]
+                    if len(batch) == BATCH:
                         await flush()
-                    loaded = time.perf_counter() - started
-                    async with sessions() as session, session.begin():  # the planner's statistics, as autovacuum would
-                        await session.execute(text("ANALYZE"))
-                    queries = typed_queries(samples, random.Random(3), count)
-                    load = os.getloadavg()[0]
-                    print(f"\n## Firm search as you type ({backend}, {n:,} firms, loaded in {loaded:.0f} s)\n")
-                    print(f"Load average before the queries: {load:.1f} on {os.cpu_count()} cores.\n")
-                    print("| queries | n | p50 ms | p95 ms | p99 ms | max ms | mean hits |")
-                    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-                    reader = headers(admin)
-                    for q in list(queries.values())[0][:20]:  # warm-up: caches, plans
-                        await client.get("/v1/firms", params={"q": q, "limit": 20}, headers=reader)
-                    for kind, texts in queries.items():
-                        times: list[float] = []
-                        hits: list[int] = []
-                        for q in texts:
-                            begun = time.perf_counter()
-                            response = await client.get("/v1/firms", params={"q": q, "limit": 20}, headers=reader)
-                            times.append((time.perf_counter() - begun) * 1000)
-                            assert response.status_code == 200, response.text
-                            hits.append(len(response.json()["items"]))
-                        print(
-                            f"| {kind} | {len(times)} | {statistics.median(times):.1f} | "
-                            f"{percentile(times, 0.95):.1f} | {percentile(times, 0.99):.1f} | {max(times):.1f} | "
-                            f"{statistics.mean(hits):.1f} |"
-                        )
+                if batch:
+                    await flush()
+                loaded = time.perf_counter() - started
+                async with sessions() as session, session.begin():  # the planner's statistics, as autovacuum would
+                    await session.execute(text("ANALYZE"))
+                queries = typed_queries(samples, random.Random(3), count)
+                load = os.getloadavg()[0]
+                print(f"\n## Firm search as you type ({backend}, {n:,} firms, loaded in {loaded:.0f} s)\n")
+                print(f"Load average before the queries: {load:.1f} on {os.cpu_count()} cores.\n")
+                print("| queries | n | p50 ms | p95 ms | p99 ms | max ms | mean hits |")
+                print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+                reader = headers(BENCH_ADMIN)
+                for q in list(queries.values())[0][:20]:  # warm-up: caches, plans
+                    await client.get("/v1/firms", params={"q": q, "limit": 20}, headers=reader)
+                for kind, texts in queries.items():
+                    times: list[float] = []
+                    hits: list[int] = []
+                    for q in texts:
+                        begun = time.perf_counter()
+                        response = await client.get("/v1/firms", params={"q": q, "limit": 20}, headers=reader)
+                        times.append((time.perf_counter() - begun) * 1000)
+                        assert response.status_code == 200, response.text
+                        hits.append(len(response.json()["items"]))
+                    print(
+                        f"| {kind} | {len(times)} | {statistics.median(times):.1f} | "
+                        f"{percentile(times, 0.95):.1f} | {percentile(times, 0.99):.1f} | {max(times):.1f} | "
+                        f"{statistics.mean(hits):.1f} |"
+                    )
         finally:
             if keep and name:
                 print(f"\nkept database {name}")
