@@ -226,6 +226,66 @@ def _share(value: float | None) -> float | None:
     return None if value is None else round(value * 10000) / 10000
 
 
+def passes_categorical(s: SupplierRecord, q: Query) -> bool:
+    """Whether ``s`` passes the constraints but certificates and capacity."""
+    if q.isic_codes and not any(code.startswith(p) for p in q.isic_codes for code in s.isic_codes):
+        return False
+    if q.hs_codes and not any(code.startswith(p) for p in q.hs_codes for code in s.hs_codes):
+        return False
+    if q.countries or q.subdivisions:
+        narrowed = {x.split("-")[0] for x in q.subdivisions}
+        in_country = s.country in q.countries and s.country not in narrowed
+        if not (in_country or s.subdivision in q.subdivisions):
+            return False
+    if q.cluster_ids and not set(q.cluster_ids) & set(s.cluster_ids):
+        return False
+    if q.size_classes and s.size_class not in q.size_classes:
+        return False
+    if s.id in q.exclude_ids:
+        return False
+    if q.max_distance_km is not None:
+        distance = _distance(s, q)
+        if distance is None or distance > q.max_distance_km:
+            return False
+    return True
+
+
+def reference_values(
+    s: SupplierRecord, text: Any, q: Query, weights: dict[str, float], query_vector: Any
+) -> dict[str, float]:
+    """Each active criterion's value for ``s``, from the documented formula."""
+    values: dict[str, float] = {}
+    if "text" in weights:
+        row = text.vectorizer.transform([s.capabilities])
+        supplier_terms = dict(zip(row.indices.tolist(), row.data.tolist(), strict=True))
+        values["text"] = min(
+            1.0,
+            max(
+                0.0,
+                sum(
+                    float(w) * supplier_terms.get(t, 0.0)
+                    for t, w in zip(query_vector.indices.tolist(), query_vector.data.tolist(), strict=True)
+                ),
+            ),
+        )
+    if "certifications" in weights:
+        held = sum(_valid(s, c, q.on_date) for c in q.preferred_certifications)
+        values["certifications"] = held / len(q.preferred_certifications)
+    if "proximity" in weights:
+        distance = _distance(s, q)
+        reach = q.max_distance_km or PROXIMITY_REFERENCE_KM
+        values["proximity"] = 0.0 if distance is None else min(1.0, max(0.0, 1 - distance / reach))
+    if "capacity" in weights:
+        target = q.capacity_target
+        assert target is not None
+        ok = _same_unit(s, q.capacity_unit) and s.monthly_capacity is not None
+        values["capacity"] = min(1.0, s.monthly_capacity / target) if ok else 0.0  # type: ignore[operator]
+    if "performance" in weights:
+        known = [v for v in (_share(s.quality_score), _share(s.on_time_delivery_rate)) if v is not None]
+        values["performance"] = sum(known) / len(known) if known else PERFORMANCE_PRIOR
+    return values
+
+
 def reference(records: list[SupplierRecord], text: Any, q: Query) -> dict[str, Any]:
     query_vector = text.vectorizer.transform([q.description or ""])
     weights = q.active_weights(text_active=bool(q.description) and query_vector.nnz > 0)
@@ -233,25 +293,8 @@ def reference(records: list[SupplierRecord], text: Any, q: Query) -> dict[str, A
     eligible: list[tuple[float, str, tuple[int, int] | None, tuple[Any, ...]]] = []
     development: list[tuple[float, str, Any, tuple[Any, ...]]] = []
     for s in records:
-        if q.isic_codes and not any(code.startswith(p) for p in q.isic_codes for code in s.isic_codes):
+        if not passes_categorical(s, q):
             continue
-        if q.hs_codes and not any(code.startswith(p) for p in q.hs_codes for code in s.hs_codes):
-            continue
-        if q.countries or q.subdivisions:
-            narrowed = {x.split("-")[0] for x in q.subdivisions}
-            in_country = s.country in q.countries and s.country not in narrowed
-            if not (in_country or s.subdivision in q.subdivisions):
-                continue
-        if q.cluster_ids and not set(q.cluster_ids) & set(s.cluster_ids):
-            continue
-        if q.size_classes and s.size_class not in q.size_classes:
-            continue
-        if s.id in q.exclude_ids:
-            continue
-        if q.max_distance_km is not None:
-            distance = _distance(s, q)
-            if distance is None or distance > q.max_distance_km:
-                continue
         missing = [c for c in q.required_certifications if not _valid(s, c, q.on_date)]
         capacity_ok = capacity_short = False
         if q.min_monthly_capacity is None:
@@ -270,35 +313,7 @@ def reference(records: list[SupplierRecord], text: Any, q: Query) -> dict[str, A
             bucket, gap = "development", ("capacity", s.monthly_capacity)
         else:
             continue
-        values: dict[str, float] = {}
-        if "text" in weights:
-            row = text.vectorizer.transform([s.capabilities])
-            supplier_terms = dict(zip(row.indices.tolist(), row.data.tolist(), strict=True))
-            values["text"] = min(
-                1.0,
-                max(
-                    0.0,
-                    sum(
-                        float(w) * supplier_terms.get(t, 0.0)
-                        for t, w in zip(query_vector.indices.tolist(), query_vector.data.tolist(), strict=True)
-                    ),
-                ),
-            )
-        if "certifications" in weights:
-            held = sum(_valid(s, c, q.on_date) for c in q.preferred_certifications)
-            values["certifications"] = held / len(q.preferred_certifications)
-        if "proximity" in weights:
-            distance = _distance(s, q)
-            reach = q.max_distance_km or PROXIMITY_REFERENCE_KM
-            values["proximity"] = 0.0 if distance is None else min(1.0, max(0.0, 1 - distance / reach))
-        if "capacity" in weights:
-            target = q.capacity_target
-            assert target is not None
-            ok = _same_unit(s, q.capacity_unit) and s.monthly_capacity is not None
-            values["capacity"] = min(1.0, s.monthly_capacity / target) if ok else 0.0  # type: ignore[operator]
-        if "performance" in weights:
-            known = [v for v in (_share(s.quality_score), _share(s.on_time_delivery_rate)) if v is not None]
-            values["performance"] = sum(known) / len(known) if known else PERFORMANCE_PRIOR
+        values = reference_values(s, text, q, weights, query_vector)
         contributions = [float(np.round(weights[c] * values[c], 9)) for c in weights]
         score = float(np.round(sum(contributions), 9))
         if bucket == "eligible":

@@ -11,11 +11,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from pyroaring import BitMap
 
+from services.matching.catalogue.consortia import (
+    EMPTY_INDEX,
+    ConsortiumQuery,
+    ConsortiumRanking,
+    MemberRows,
+    NetworkIndex,
+)
 from services.matching.catalogue.query import Query
 from services.matching.catalogue.ranking import Ranked, SegmentRanking
 from services.matching.catalogue.records import SupplierRecord
@@ -33,6 +41,7 @@ class ShortlistResult:
     catalogue_version: str
     seconds: float
     words: dict[int, str] = field(default_factory=dict)  # the query's terms as the buyer wrote them
+    consortia: ConsortiumRanking | None = None  # when the query asks for them
 
 
 @dataclass(frozen=True)
@@ -44,10 +53,24 @@ class View:
     delta_records: dict[str, tuple[int, SupplierRecord | None]]
     seq: int  # the last applied feed sequence number
     main_seq: int
+    networks: NetworkIndex = EMPTY_INDEX  # candidate consortia
 
     @property
     def version(self) -> str:
         return f"{self.text.epoch}.{self.seq}"
+
+    @property
+    def parts(self) -> list[tuple[Segment, BitMap]]:
+        """The segments a query ranks, each with its rows to leave out."""
+        parts = [(self.main, self.removed)]
+        if self.delta is not None:
+            parts.append((self.delta, BitMap()))
+        return parts
+
+    @cached_property
+    def members(self) -> MemberRows:
+        """The networks' members in this view's segments (resolved once per view)."""
+        return MemberRows.resolve(self.networks, self.main, self.removed, self.delta)
 
     @property
     def size(self) -> int:
@@ -59,9 +82,7 @@ def run_query(view: View, query: Query) -> ShortlistResult:
     started = time.perf_counter()
     terms = view.text.query_vector(query.description)
     weights = query.active_weights(text_active=len(terms[0]) > 0)
-    parts = [(view.main, view.removed)]
-    if view.delta is not None:
-        parts.append((view.delta, BitMap()))
+    parts = view.parts
     eligible = development = 0
     items: list[Ranked] = []
     gaps: list[Ranked] = []
@@ -73,6 +94,9 @@ def run_query(view: View, query: Query) -> ShortlistResult:
         gaps += ranking.development
     items.sort(key=lambda r: (-r.score, r.id))
     gaps.sort(key=lambda r: (-r.score, r.id))
+    consortia = None
+    if query.include_consortia:
+        consortia = ConsortiumQuery(view.networks, view.members, parts, query, weights, terms).rank()
     return ShortlistResult(
         items[: query.limit],
         eligible,
@@ -82,13 +106,16 @@ def run_query(view: View, query: Query) -> ShortlistResult:
         view.version,
         time.perf_counter() - started,
         view.text.query_words(query.description) if len(terms[0]) else {},
+        consortia,
     )
 
 
-def build_view(records: Sequence[SupplierRecord], seq: int, epoch: int) -> View:
+def build_view(records: Sequence[SupplierRecord], seq: int, epoch: int, networks: NetworkIndex = EMPTY_INDEX) -> View:
     text = TextModel.fit([r.capabilities for r in records], epoch)
     main = Segment.build(records, text)
-    return View(main=main, text=text, removed=BitMap(), delta=None, delta_records={}, seq=seq, main_seq=seq)
+    return View(
+        main=main, text=text, removed=BitMap(), delta=None, delta_records={}, seq=seq, main_seq=seq, networks=networks
+    )
 
 
 def with_delta(view: View, delta_records: dict[str, tuple[int, SupplierRecord | None]], seq: int) -> View:
@@ -104,7 +131,13 @@ def with_delta(view: View, delta_records: dict[str, tuple[int, SupplierRecord | 
         delta_records=delta_records,
         seq=seq,
         main_seq=view.main_seq,
+        networks=view.networks,
     )
+
+
+def with_networks(view: View, networks: NetworkIndex, seq: int) -> View:
+    """``view`` with its candidate consortia replaced, at feed position ``seq``."""
+    return replace(view, networks=networks, seq=max(seq, view.seq))
 
 
 @dataclass

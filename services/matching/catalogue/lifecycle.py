@@ -23,7 +23,8 @@ from pyroaring import BitMap
 from services.common.changefeed import Change, ChangePage
 from services.matching.alerts.reverse import SupplierChange
 from services.matching.catalogue import snapshot
-from services.matching.catalogue.catalogue import Catalogue, View, build_view, with_delta
+from services.matching.catalogue.catalogue import Catalogue, View, build_view, with_delta, with_networks
+from services.matching.catalogue.consortia import EMPTY_INDEX, NetworkEntry, NetworkIndex, network_from_record
 from services.matching.catalogue.records import SupplierRecord, supplier_from_firm
 from services.matching.catalogue.store import CatalogueStore
 
@@ -52,6 +53,8 @@ class CatalogueLifecycle:
     delta_limit: int = 5000
     small_catalogue: int = 1000  # up to this many suppliers every change rebuilds the main segment
     watcher: SupplierWatcher | None = None  # told of each page's supplier changes (saved-standards alerts)
+    _networks: dict[str, NetworkEntry] = field(default_factory=dict)  # candidate consortia by id
+    _network_index: NetworkIndex = EMPTY_INDEX  # of ``_networks``, as views carry it
     _rebuild_needed: bool = False
     _rebuilding: asyncio.Task[None] | None = None
     _publish: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -61,6 +64,8 @@ class CatalogueLifecycle:
         """FeedConsumer: where the store stopped; builds the first view from the store."""
         if self.catalogue.view is None:
             self.catalogue.schemes = await asyncio.to_thread(self.store.schemes)
+            self._networks = {e.id: e for e in await asyncio.to_thread(self.store.networks)}
+            self._network_index = await asyncio.to_thread(NetworkIndex, list(self._networks.values()))
             if not await self._restore():
                 await self._rebuild(epoch=1)
         return await asyncio.to_thread(self.store.cursor)
@@ -77,9 +82,19 @@ class CatalogueLifecycle:
             logger.warning("snapshot_unreadable", path=str(path), error=repr(exc))
             return False
         delta = {i: (s, r) for i, s, r in await asyncio.to_thread(lambda: list(self.store.changed_after(seq)))}
-        base = View(main=main, text=text, removed=BitMap(), delta=None, delta_records={}, seq=seq, main_seq=seq)
+        base = View(
+            main=main,
+            text=text,
+            removed=BitMap(),
+            delta=None,
+            delta_records={},
+            seq=seq,
+            main_seq=seq,
+            networks=self._network_index,
+        )
         cursor = await asyncio.to_thread(self.store.cursor)
-        self.catalogue.view = await asyncio.to_thread(with_delta, base, delta, max(cursor, seq)) if delta else base
+        restored = await asyncio.to_thread(with_delta, base, delta, max(cursor, seq)) if delta else base
+        self.catalogue.view = await asyncio.to_thread(resolved, restored)
         if len(delta) > self.delta_limit:
             self._rebuild_needed = True
         logger.info(
@@ -104,16 +119,20 @@ class CatalogueLifecycle:
         changes: list[tuple[str, int, SupplierRecord | None]] = []
         schemes: list[str] = []
         firms: list[Change] = []
+        networks: list[tuple[str, int, NetworkEntry | None]] = []
         for change in page.items:
             if change.entity == "certification_scheme" and change.op != "deleted":
                 schemes.append(change.entity_id)
+            elif change.entity == "network":
+                entry = network_from_record(change.data) if change.op != "deleted" and change.data else None
+                networks.append((change.entity_id, change.seq, entry))
             elif change.entity == "firm":
                 record = supplier_from_firm(change.data) if change.op != "deleted" and change.data else None
                 changes.append((change.entity_id, change.seq, record))
                 firms.append(change)
         watched = self.watcher is not None and bool(firms) and await self.watcher.sync()
         before = await asyncio.to_thread(self.store.records, [c.entity_id for c in firms]) if watched else {}
-        published = await self._update(page, changes, schemes)
+        published = await self._update(page, changes, schemes, networks)
         if watched and self.watcher is not None:
             # Each change in feed order, from the record before it: replicas whose pages split
             # the feed differently see the same transitions.
@@ -130,11 +149,23 @@ class CatalogueLifecycle:
             await self.watcher.supplier_changes(supplier_changes, self.catalogue.view if published else None)
 
     async def _update(
-        self, page: ChangePage, changes: list[tuple[str, int, SupplierRecord | None]], schemes: list[str]
+        self,
+        page: ChangePage,
+        changes: list[tuple[str, int, SupplierRecord | None]],
+        schemes: list[str],
+        networks: list[tuple[str, int, NetworkEntry | None]],
     ) -> bool:
         """Store the page's changes, then publish a view with them; whether one was (not while catching up)."""
-        await asyncio.to_thread(self.store.apply, changes, page.next_after, schemes)
+        await asyncio.to_thread(self.store.apply, changes, page.next_after, schemes, networks)
         self.catalogue.schemes.update(schemes)
+        if networks:
+            for network_id, _, entry in networks:
+                if entry is None:
+                    self._networks.pop(network_id, None)
+                else:
+                    self._networks[network_id] = entry
+            if not page.has_more:  # while catching up, the rebuild once drained builds it
+                self._network_index = await asyncio.to_thread(NetworkIndex, list(self._networks.values()))
         if page.has_more:
             self._rebuild_needed = True  # catching up: one rebuild once the feed is drained
             return False
@@ -156,7 +187,10 @@ class CatalogueLifecycle:
             delta = dict(current.delta_records)
             for supplier_id, seq, record in changes:
                 delta[supplier_id] = (seq, record)
-            self.catalogue.view = await asyncio.to_thread(with_delta, current, delta, page.next_after)
+            updated = with_networks(current, self._network_index, page.next_after) if networks else current
+            if changes or not networks:
+                updated = await asyncio.to_thread(with_delta, updated, delta, page.next_after)
+            self.catalogue.view = await asyncio.to_thread(resolved, updated)
         self.catalogue.loaded.set()
         if len(delta) > self.delta_limit and self._rebuilding is None:
             self._rebuilding = asyncio.create_task(self._rebuild(epoch=current.text.epoch + 1))
@@ -172,17 +206,21 @@ class CatalogueLifecycle:
 
     async def _rebuild(self, epoch: int) -> None:
         try:
+            if self._rebuild_needed:  # caught up: the networks' index was left for now
+                self._network_index = await asyncio.to_thread(NetworkIndex, list(self._networks.values()))
             seq, records = await asyncio.to_thread(self.store.live_records)
             started = time.perf_counter()
             fresh = await asyncio.to_thread(build_view, records, seq, epoch)
             async with self._publish:
-                # Changes applied while building stay in the delta of the new main segment.
+                # Changes applied while building stay in the delta of the new main segment,
+                # and the networks are those of the latest page.
                 current = self.catalogue.view
                 pending = {i: v for i, v in (current.delta_records if current else {}).items() if v[0] > seq}
                 current_seq = max(seq, current.seq if current else 0)
-                self.catalogue.view = (
-                    await asyncio.to_thread(with_delta, fresh, pending, current_seq) if pending else fresh
-                )
+                fresh_view = with_networks(fresh, self._network_index, current_seq)
+                if pending:
+                    fresh_view = await asyncio.to_thread(with_delta, fresh_view, pending, current_seq)
+                self.catalogue.view = await asyncio.to_thread(resolved, fresh_view)
             self._rebuild_needed = False
             if self.snapshots is not None:
                 await asyncio.to_thread(snapshot.save, self.snapshots, fresh.main, fresh.text, epoch=epoch, seq=seq)
@@ -204,6 +242,12 @@ class CatalogueLifecycle:
     async def wait_rebuilt(self) -> None:
         if self._rebuilding is not None:
             await asyncio.shield(self._rebuilding)
+
+
+def resolved(view: View) -> View:
+    """``view`` with its networks' members resolved, so no query pays for it."""
+    _ = view.members
+    return view
 
 
 def store_path(data_dir: Path) -> Path:

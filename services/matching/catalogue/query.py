@@ -73,6 +73,8 @@ class Query:
     limit: int = 20
     include_development: bool = False
     development_limit: int = 20
+    include_consortia: bool = False
+    consortium_limit: int = 10
 
     @property
     def has_point(self) -> bool:

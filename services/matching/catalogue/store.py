@@ -1,4 +1,5 @@
-"""The catalogue's durable side: the latest supplier record per firm, and the cursor.
+"""The catalogue's durable side: the latest supplier record per firm, the candidate
+consortia (active horizontal networks), and the cursor.
 
 A local SQLite file (one per matching replica, beside its snapshots) written in the
 same transaction as the feed cursor, so a replica that restarts rebuilds its
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from services.common.bulk import chunks
+from services.matching.catalogue.consortia import NetworkEntry
 from services.matching.catalogue.records import Certificate, SupplierRecord
 
 SCHEMA = """
@@ -26,6 +28,7 @@ CREATE TABLE IF NOT EXISTS suppliers (id TEXT PRIMARY KEY, seq INTEGER NOT NULL,
 CREATE INDEX IF NOT EXISTS suppliers_seq ON suppliers (seq);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS schemes (code TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, record TEXT);
 """
 
 
@@ -70,10 +73,19 @@ class CatalogueStore:
         return int(row[0]) if row else 0
 
     def apply(
-        self, changes: Sequence[tuple[str, int, SupplierRecord | None]], cursor: int, schemes: Sequence[str] = ()
+        self,
+        changes: Sequence[tuple[str, int, SupplierRecord | None]],
+        cursor: int,
+        schemes: Sequence[str] = (),
+        networks: Sequence[tuple[str, int, NetworkEntry | None]] = (),
     ) -> None:
-        """Upsert (id, seq, record-or-None) and known schemes, and move the cursor, atomically."""
+        """Upsert suppliers and networks (id, seq, record-or-None) and known schemes, and
+        move the cursor, atomically (a network that is no candidate consortium is None)."""
         rows = [(supplier_id, seq, encode(record) if record else None) for supplier_id, seq, record in changes]
+        network_rows = [
+            (network_id, seq, json.dumps(asdict(entry), separators=(",", ":")) if entry else None)
+            for network_id, seq, entry in networks
+        ]
         with self._lock:
             connection = self._connection
             connection.execute("BEGIN IMMEDIATE")
@@ -84,6 +96,11 @@ class CatalogueStore:
                     rows,
                 )
                 connection.executemany("INSERT OR IGNORE INTO schemes (code) VALUES (?)", [(c,) for c in schemes])
+                connection.executemany(
+                    "INSERT INTO networks (id, seq, record) VALUES (?, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, record = excluded.record",
+                    network_rows,
+                )
                 connection.execute(
                     "INSERT INTO state (key, value) VALUES ('cursor', ?) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -129,6 +146,16 @@ class CatalogueStore:
                 ):
                     found[supplier_id] = decode(text)
         return found
+
+    def networks(self) -> list[NetworkEntry]:
+        """The candidate consortia."""
+        with self._lock:
+            rows = self._connection.execute("SELECT record FROM networks WHERE record IS NOT NULL").fetchall()
+        entries = []
+        for (text,) in rows:
+            data = json.loads(text)
+            entries.append(NetworkEntry(data["id"], data["name"], data["agency_id"], tuple(data["member_ids"])))
+        return entries
 
     def schemes(self) -> set[str]:
         with self._lock:

@@ -22,6 +22,12 @@ class ShortlistRequest(Strict):
     limit: Annotated[int, Strict_(), Field(ge=1, le=200)] = 20
     include_development: Flag = Field(default=False, description="Also return development candidates")
     development_limit: Annotated[int, Strict_(), Field(ge=1, le=200)] = 20
+    include_consortia: Flag | None = Field(
+        default=None,
+        description="Also rank consortia (active horizontal networks answering together); "
+        "default: the saved standards' include_consortia, false for inline standards",
+    )
+    consortium_limit: Annotated[int, Strict_(), Field(ge=1, le=100)] = 10
     on_date: Day | None = Field(default=None, description="Date certificates must be valid on (today by default)")
 
     @model_validator(mode="after")
@@ -86,6 +92,48 @@ class ShortlistItem(BaseModel):
     card: SupplierCard | None = Field(default=None, description="Absent on shortlists stored before cards existed")
 
 
+class ConsortiumGapPublic(GapPublic):
+    member_id: str | None = Field(default=None, description="The member lacking the certification")
+
+
+class ConsortiumMember(BaseModel):
+    firm_id: str
+    name: str
+    share: float = Field(
+        description="Its weight in the consortium's means: its capacity over the consortium's in the standards' unit "
+        "(equal shares without a unit or capacities)"
+    )
+    contribution: float = Field(
+        description="Its part of the score: share x its weighted text, certifications, performance"
+    )
+    monthly_capacity: float | None
+    capacity_unit: str | None = Field(description="Lowercased, as matching compares units")
+    values: dict[str, float] = Field(description="Its own value of each criterion, 0 to 1")
+
+
+class ConsortiumItem(BaseModel):
+    """A network whose counted members together meet the standards, scored as one supplier."""
+
+    rank: int
+    network_id: str
+    name: str
+    score: float
+    criteria: list[CriterionScore] = Field(
+        description="text, certifications, performance: share-weighted means of the members'; proximity: the "
+        "farthest member's; capacity: the members' total over the target"
+    )
+    monthly_capacity: float = Field(description="The counted members' total in the standards' unit (0 without one)")
+    members: list[ConsortiumMember] = Field(description="The members counted, largest share first")
+    gap: ConsortiumGapPublic | None = None
+
+
+class ConsortiaPublic(BaseModel):
+    eligible_count: int
+    items: list[ConsortiumItem]
+    development_count: int | None
+    development: list[ConsortiumItem] | None
+
+
 class ShortlistPublic(BaseModel):
     id: str
     created_at: datetime
@@ -98,5 +146,6 @@ class ShortlistPublic(BaseModel):
     items: list[ShortlistItem]
     development_count: int | None
     development: list[ShortlistItem] | None
+    consortia: ConsortiaPublic | None = Field(default=None, description="When asked for (include_consortia)")
     took_ms: float
     request: dict[str, Any]

@@ -14,12 +14,17 @@ from services.common.errors import ServiceUnavailable
 from services.common.ids import new_id
 from services.common.principal import Principal
 from services.matching.catalogue.catalogue import Catalogue, ShortlistResult
+from services.matching.catalogue.consortia import RankedConsortium
 from services.matching.catalogue.query import Query
 from services.matching.catalogue.ranking import Ranked
 from services.matching.ownership import owner_key
 from services.matching.publish import publish
 from services.matching.shortlists.schemas import (
     CertificateHeld,
+    ConsortiaPublic,
+    ConsortiumGapPublic,
+    ConsortiumItem,
+    ConsortiumMember,
     CriterionScore,
     GapPublic,
     ShortlistItem,
@@ -66,7 +71,14 @@ def to_query(standards: Standards, request: ShortlistRequest, on_date: date) -> 
         limit=request.limit,
         include_development=request.include_development,
         development_limit=request.development_limit if request.include_development else 0,
+        include_consortia=consortia_asked(standards, request),
+        consortium_limit=request.consortium_limit,
     )
+
+
+def consortia_asked(standards: Standards, request: ShortlistRequest) -> bool:
+    """The request's include_consortia, else the standards'."""
+    return standards.include_consortia if request.include_consortia is None else request.include_consortia
 
 
 def performance_basis(ranked: Ranked) -> str:
@@ -110,16 +122,69 @@ def listed_item(
         score=ranked.score,
         gap=gap,
         card=card_of(ranked, words),
-        criteria=[
-            CriterionScore(
-                criterion=c,
-                value=round(ranked.values[c], 9),
-                weight=round(weights[c], 9),
-                contribution=ranked.contributions[c],
-                basis=performance_basis(ranked) if c == "performance" else None,
+        criteria=criterion_scores(weights, ranked.values, ranked.contributions, performance_basis(ranked)),
+    )
+
+
+def criterion_scores(
+    weights: dict[str, float], values: Mapping[str, float], contributions: Mapping[str, float], basis: str | None
+) -> list[CriterionScore]:
+    return [
+        CriterionScore(
+            criterion=c,
+            value=round(values[c], 9),
+            weight=round(weights[c], 9),
+            contribution=contributions[c],
+            basis=basis if c == "performance" else None,
+        )
+        for c in weights
+    ]
+
+
+def consortium_item(rank: int, ranked: RankedConsortium, weights: dict[str, float]) -> ConsortiumItem:
+    gap = None
+    if ranked.gap is not None:
+        gap = ConsortiumGapPublic(
+            kind=ranked.gap.kind,
+            scheme=ranked.gap.scheme,
+            member_id=ranked.gap.member_id,
+            required_monthly_capacity=ranked.gap.required,
+            available_monthly_capacity=ranked.gap.available,
+        )
+    return ConsortiumItem(
+        rank=rank,
+        network_id=ranked.id,
+        name=ranked.name,
+        score=ranked.score,
+        criteria=criterion_scores(weights, ranked.values, ranked.contributions, None),
+        monthly_capacity=ranked.monthly_capacity,
+        members=[
+            ConsortiumMember(
+                firm_id=m.id,
+                name=m.name,
+                share=m.share,
+                contribution=m.contribution,
+                monthly_capacity=m.monthly_capacity,
+                capacity_unit=m.capacity_unit,
+                values={c: round(v, 9) for c, v in m.values.items()},
             )
-            for c in weights
+            for m in ranked.members
         ],
+        gap=gap,
+    )
+
+
+def consortia_public(result: ShortlistResult, include_development: bool) -> ConsortiaPublic | None:
+    consortia = result.consortia
+    if consortia is None:
+        return None
+    return ConsortiaPublic(
+        eligible_count=consortia.eligible_count,
+        items=[consortium_item(i + 1, r, result.weights) for i, r in enumerate(consortia.items)],
+        development_count=consortia.development_count if include_development else None,
+        development=[consortium_item(i + 1, r, result.weights) for i, r in enumerate(consortia.development)]
+        if include_development
+        else None,
     )
 
 
@@ -158,6 +223,7 @@ async def build_shortlist(
         development=[listed_item(i + 1, r, result.weights, result.words) for i, r in enumerate(result.development)]
         if request.include_development
         else None,
+        consortia=consortia_public(result, request.include_development),
         took_ms=round(result.seconds * 1000, 3),
         request=request.model_dump(mode="json", exclude_none=True) | {"standards": standards.model_dump(mode="json")},
     )

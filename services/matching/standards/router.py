@@ -149,6 +149,8 @@ async def update_standards(
         change = getattr(body, part)
         if change is not None:
             merged[part] = dict(merged.get(part, {})) | change.model_dump(mode="json", exclude_unset=True)
+    if body.include_consortia is not None:
+        merged["include_consortia"] = body.include_consortia
     try:
         standards = Standards.model_validate(merged)
     except ValidationError as exc:

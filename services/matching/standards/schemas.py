@@ -11,6 +11,7 @@ from pydantic import Strict as Strict_
 
 from services.common.bounds import (
     Code,
+    Flag,
     Latitude,
     Longitude,
     Name,
@@ -146,6 +147,10 @@ class Standards(Strict):
 
     constraints: HardConstraints = HardConstraints()
     criteria: SoftCriteria = SoftCriteria()
+    include_consortia: Flag = Field(
+        default=False,
+        description="Also rank consortia: active horizontal networks whose members together meet the standards",
+    )
 
     @model_validator(mode="after")
     def _units(self) -> Self:
@@ -178,6 +183,7 @@ class StandardsUpdate(Strict):
     name: Name | None = None
     constraints: HardConstraintsChange | None = None
     criteria: SoftCriteriaChange | None = None
+    include_consortia: Flag | None = None
 
 
 class StandardsPublic(BaseModel):

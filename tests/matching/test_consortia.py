@@ -1,0 +1,192 @@
+"""Property tests: consortium shortlists equal a brute-force reference, exactly.
+
+The reference is written from the contract in ``catalogue/consortia.py`` with plain
+loops over networks and their members, reusing the single-firm reference's checks and
+criterion values (``test_exactness``), never the engine's indexes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.matching.catalogue.catalogue import View, build_view, run_query, with_networks
+from services.matching.catalogue.consortia import MIN_MEMBERS, ConsortiumGap, NetworkEntry, NetworkIndex
+from services.matching.catalogue.query import DEVELOPMENT_CAPACITY_MARGIN, Query
+from services.matching.catalogue.records import SupplierRecord
+from tests.matching.test_exactness import (
+    SETTINGS,
+    _same_unit,
+    _valid,
+    catalogues,
+    changed_views,
+    passes_categorical,
+    queries,
+    reference_values,
+)
+
+MEAN = ("text", "certifications", "performance")
+LOOSENED = ("isic_codes", "hs_codes", "countries", "subdivisions", "cluster_ids", "size_classes")
+NETWORK_IDS = [f"net_{i:03d}" for i in range(8)]
+
+
+@st.composite
+def networks(draw: Any, records: list[SupplierRecord]) -> list[NetworkEntry]:
+    """A few networks over the catalogue's firms, some with members that are no supplier."""
+    firms = [r.id for r in records] + ["frm_gone01", "frm_gone02"]
+    entries = []
+    for network_id in draw(st.lists(st.sampled_from(NETWORK_IDS), max_size=6, unique=True)):
+        members = draw(st.lists(st.sampled_from(firms), min_size=1, max_size=10, unique=True))
+        entries.append(NetworkEntry(network_id, f"Network {network_id}", None, tuple(sorted(members))))
+    return entries
+
+
+@st.composite
+def consortium_queries(draw: Any) -> Query:
+    q: Query = draw(queries())
+    # Most drawn queries are narrow enough to leave few networks two qualifying members:
+    # loosen some of them, so eligible and development consortia are common.
+    loosened = LOOSENED if draw(st.booleans()) else draw(st.sets(st.sampled_from(LOOSENED)))
+    excluded = draw(st.lists(st.sampled_from(NETWORK_IDS), max_size=1))
+    # Minimums that several members reach together, or nearly.
+    minimum = draw(st.sampled_from([q.min_monthly_capacity, None, 1100.0, 1700.0, 2600.0]))
+    loose: Query = replace(
+        q,
+        include_development=q.include_development or draw(st.booleans()),
+        min_monthly_capacity=minimum,
+        capacity_unit=q.capacity_unit or ("pieces" if minimum is not None else None),
+        include_consortia=True,
+        consortium_limit=draw(st.integers(1, 6)),
+        exclude_ids=(*q.exclude_ids, *excluded),
+        **dict.fromkeys(loosened, ()),  # type: ignore[arg-type]
+    )
+    return loose
+
+
+def reference(records: list[SupplierRecord], entries: list[NetworkEntry], text: Any, q: Query) -> dict[str, Any]:
+    by_id = {r.id: r for r in records}
+    query_vector = text.vectorizer.transform([q.description or ""])
+    weights = q.active_weights(text_active=bool(q.description) and query_vector.nnz > 0)
+    unit = (q.capacity_unit or "").strip().lower() or None
+
+    def missing(s: SupplierRecord) -> list[str] | None:
+        if not passes_categorical(s, q):
+            return None
+        return [c for c in q.required_certifications if not _valid(s, c, q.on_date)]
+
+    def capacity(s: SupplierRecord) -> float:
+        return s.monthly_capacity if _same_unit(s, q.capacity_unit) and s.monthly_capacity is not None else 0.0
+
+    def scored(entry: NetworkEntry, counted: list[SupplierRecord], gap: Any) -> tuple[Any, ...]:
+        counted = sorted(counted, key=lambda s: s.id)
+        total = sum(capacity(s) for s in counted)
+        if unit is not None and total > 0:
+            shares = [capacity(s) / total for s in counted]
+        else:
+            shares = [1.0 / len(counted)] * len(counted)
+        member_values = [reference_values(s, text, q, weights, query_vector) for s in counted]
+        values: dict[str, float] = {}
+        for c in weights:
+            if c in MEAN:
+                values[c] = sum(share * v[c] for share, v in zip(shares, member_values, strict=True))
+            elif c == "proximity":
+                values[c] = min(v[c] for v in member_values)
+            else:
+                assert q.capacity_target is not None
+                values[c] = min(1.0, total / q.capacity_target)
+        score = round(sum(round(weights[c] * values[c], 9) for c in weights), 9)
+        members = []
+        for s, share, v in zip(counted, shares, member_values, strict=True):
+            part = sum(weights[c] * v[c] for c in weights if c in MEAN)
+            members.append((s.id, round(share, 9), round(share * part, 9)))
+        members.sort(key=lambda m: (-m[1], m[0]))
+        return score, entry.id, total, tuple(members), gap
+
+    eligible, development = [], []
+    for entry in sorted(entries, key=lambda e: e.id):
+        if entry.id in q.exclude_ids:
+            continue
+        members = [by_id[m] for m in entry.member_ids if m in by_id]
+        states = {s.id: missing(s) for s in members}
+        counted = [s for s in members if states[s.id] == []]
+        total = sum(capacity(s) for s in counted)
+        minimum = q.min_monthly_capacity
+        if len(counted) >= MIN_MEMBERS and (minimum is None or total >= minimum):
+            eligible.append(scored(entry, counted, None))
+            continue
+        if not q.include_development:
+            continue
+        short = [s for s in members if (m := states[s.id]) is not None and len(m) == 1]
+        named = min(short, key=lambda s: (-capacity(s), s.id), default=None)
+        if (
+            named is not None
+            and len(counted) + 1 >= MIN_MEMBERS
+            and (minimum is None or total + capacity(named) >= minimum)
+        ):
+            scheme = states[named.id][0]  # type: ignore[index]
+            development.append(scored(entry, [*counted, named], ("certification", scheme, named.id)))
+        elif (
+            minimum is not None and len(counted) >= MIN_MEMBERS and total >= minimum * (1 - DEVELOPMENT_CAPACITY_MARGIN)
+        ):
+            development.append(scored(entry, counted, ("capacity", minimum, total)))
+    eligible.sort(key=lambda e: (-e[0], e[1]))
+    development.sort(key=lambda e: (-e[0], e[1]))
+    return {
+        "eligible": len(eligible),
+        "items": [e[1:4] + (e[0],) for e in eligible[: q.consortium_limit]],
+        "development": len(development),
+        "gaps": [e[1:] + (e[0],) for e in development[: q.development_limit]],
+    }
+
+
+def _gap(gap: ConsortiumGap | None) -> tuple[Any, ...]:
+    assert gap is not None
+    if gap.kind == "certification":
+        return gap.kind, gap.scheme, gap.member_id
+    return gap.kind, gap.required, gap.available
+
+
+def engine(view: View, q: Query) -> dict[str, Any]:
+    consortia = run_query(view, q).consortia
+    assert consortia is not None
+
+    def members(item: Any) -> tuple[Any, ...]:
+        return tuple((m.id, m.share, m.contribution) for m in item.members)
+
+    return {
+        "eligible": consortia.eligible_count,
+        "items": [(c.id, c.monthly_capacity, members(c), c.score) for c in consortia.items],
+        "development": consortia.development_count,
+        "gaps": [(c.id, c.monthly_capacity, members(c), _gap(c.gap), c.score) for c in consortia.development],
+    }
+
+
+@SETTINGS
+@given(data=st.data(), records=catalogues(), query_list=st.lists(consortium_queries(), min_size=1, max_size=3))
+def test_consortium_shortlists_equal_the_brute_force_reference(
+    data: Any, records: list[SupplierRecord], query_list: list[Query]
+) -> None:
+    entries = data.draw(networks(records))
+    view = build_view(records, seq=1, epoch=1, networks=NetworkIndex(entries))
+    for q in query_list:
+        assert engine(view, q) == reference(records, entries, view.text, q)
+
+
+@SETTINGS
+@given(
+    records=catalogues(),
+    changes=st.lists(st.tuples(st.integers(0, 45), st.booleans()), max_size=6),
+    q=consortium_queries(),
+    data=st.data(),
+)
+def test_consortium_shortlists_stay_exact_across_updates(
+    records: list[SupplierRecord], changes: list[tuple[int, bool]], q: Query, data: Any
+) -> None:
+    """Supplier changes go to the delta segment and networks change between them."""
+    for view, current in changed_views(records, changes, data):
+        entries = data.draw(networks(current))
+        changed = with_networks(view, NetworkIndex(entries), view.seq)
+        assert engine(changed, q) == reference(current, entries, view.text, q)
