@@ -7,12 +7,17 @@ criterion values (``test_exactness``), never the engine's indexes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
+from unittest.mock import patch
 
+import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.matching.catalogue import consortia
 from services.matching.catalogue.catalogue import View, build_view, run_query, with_networks
 from services.matching.catalogue.consortia import MIN_MEMBERS, ConsortiumGap, NetworkEntry, NetworkIndex
 from services.matching.catalogue.query import DEVELOPMENT_CAPACITY_MARGIN, Query
@@ -101,7 +106,7 @@ def reference(records: list[SupplierRecord], entries: list[NetworkEntry], text: 
         members = []
         for s, share, v in zip(counted, shares, member_values, strict=True):
             part = sum(weights[c] * v[c] for c in weights if c in MEAN)
-            members.append((s.id, round(share, 9), round(share * part, 9)))
+            members.append((s.id, float(np.round(share, 9)), float(np.round(share * part, 9))))
         members.sort(key=lambda m: (-m[1], m[0]))
         return score, entry.id, total, tuple(members), gap
 
@@ -190,3 +195,32 @@ def test_consortium_shortlists_stay_exact_across_updates(
         entries = data.draw(networks(current))
         changed = with_networks(view, NetworkIndex(entries), view.seq)
         assert engine(changed, q) == reference(current, entries, view.text, q)
+
+
+@contextmanager
+def bounded(first: int) -> Iterator[None]:
+    """Every candidate set is bounded first (``ConsortiumQuery._contenders``), and only the
+    ``first`` best-bounded networks set the bar: small catalogues take the path broad queries take."""
+    with (
+        patch.object(consortia, "EXACT_NETWORKS", 0),
+        patch.object(consortia, "FIRST_SCORED", first),
+        patch.object(consortia, "FIRST_PER_LIMIT", 1),
+    ):
+        yield
+
+
+@SETTINGS
+@given(
+    data=st.data(),
+    records=catalogues(),
+    query_list=st.lists(consortium_queries(), min_size=1, max_size=3),
+    first=st.integers(1, 4),
+)
+def test_bounded_consortium_ranking_equals_the_reference(
+    data: Any, records: list[SupplierRecord], query_list: list[Query], first: int
+) -> None:
+    entries = data.draw(networks(records))
+    view = build_view(records, seq=1, epoch=1, networks=NetworkIndex(entries))
+    with bounded(first):
+        for q in query_list:
+            assert engine(view, q) == reference(records, entries, view.text, q)

@@ -29,6 +29,7 @@ candidate sets the single-firm ranking computes, and aggregates per network with
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -37,10 +38,11 @@ import numpy as np
 from pyroaring import BitMap
 
 from services.common.feeds import NetworkRecord, read_record
-from services.matching.catalogue.bitmaps import as_array
+from services.matching.catalogue.bitmaps import as_array, bitmap_of
 from services.matching.catalogue.query import DEVELOPMENT_CAPACITY_MARGIN, SCORE_DECIMALS, Query
-from services.matching.catalogue.ranking import Terms, top
+from services.matching.catalogue.ranking import ROUNDING_SLACK, Terms, top
 from services.matching.catalogue.segment import Segment
+from services.matching.catalogue.text import NUMERATOR_MARGIN
 
 MIN_MEMBERS = 2  # a consortium is firms acting jointly: one firm alone is a single-firm item
 MEAN_CRITERIA = ("text", "certifications", "performance")  # share-weighted means of the members' values
@@ -67,6 +69,54 @@ def network_from_record(data: dict[str, Any]) -> NetworkEntry | None:
     return NetworkEntry(network.id, network.name, network.agency_id, members)
 
 
+@dataclass(frozen=True)
+class RowMembers:
+    """A segment's rows that are members of networks, and their memberships grouped by row."""
+
+    rows: BitMap
+    slots: np.ndarray  # per row of the segment: its place among the member rows (-1: none)
+    starts: np.ndarray  # per member row, where its memberships start (one more at the end)
+    memberships: np.ndarray  # membership indices, grouped by row
+    in_order: np.ndarray  # the same, ascending
+    in_order_slots: np.ndarray  # and the place of each one's row among the member rows
+
+    @classmethod
+    def build(cls, memberships: np.ndarray, rows: np.ndarray, size: int) -> RowMembers:
+        order = np.argsort(rows, kind="stable")
+        unique, starts = np.unique(rows[order], return_index=True)
+        slots = np.full(size, -1, dtype=np.int32)
+        slots[unique] = np.arange(len(unique), dtype=np.int32)
+        in_order = np.argsort(memberships, kind="stable")
+        return cls(
+            bitmap_of(unique),
+            slots,
+            np.append(starts, len(order)).astype(np.int64),
+            memberships[order],
+            memberships[in_order],
+            slots[rows[in_order]],
+        )
+
+    def memberships_of(self, hit: BitMap) -> np.ndarray:
+        """The memberships of the rows ``hit`` (member rows: a subset of ``rows``), ascending."""
+        if not hit:
+            return NO_MEMBERS
+        at = self.slots[as_array(hit)]
+        if len(at) * WIDE_HIT > len(self.starts):
+            # Most member rows: mark them, and select the memberships in order (no sort).
+            marked = np.zeros(len(self.starts) - 1, dtype=bool)
+            marked[at] = True
+            selected: np.ndarray = self.in_order[marked[self.in_order_slots]]
+            return selected
+        first, counts = self.starts[at], self.starts[at + 1] - self.starts[at]
+        # Each row's range of memberships, laid end to end.
+        positions = np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+        return np.sort(self.memberships[positions])
+
+
+WIDE_HIT = 8  # a hit of more than 1/8 of the member rows selects by marking
+NO_MEMBERS = np.empty(0, dtype=np.int64)
+
+
 class NetworkIndex:
     """Candidate consortia by id order, their members as one flat array, network by network."""
 
@@ -81,20 +131,23 @@ class NetworkIndex:
         width = max([len(m) for e in entries for m in e.member_ids] + [1])
         self.member_ids = np.array([m.encode() for e in entries for m in e.member_ids], dtype=f"S{width}")
         self.network_of = np.repeat(np.arange(self.n, dtype=np.int64), counts)
-        self._main_rows: tuple[Segment, np.ndarray] | None = None
+        self._main_rows: tuple[Segment, np.ndarray, RowMembers] | None = None
 
     @property
     def members(self) -> int:
         return len(self.member_ids)
 
-    def main_rows(self, main: Segment) -> np.ndarray:
-        """Each member's row in ``main``, -1 where it is none (kept for the last segment asked)."""
+    def main_rows(self, main: Segment) -> tuple[np.ndarray, RowMembers]:
+        """Each member's row in ``main`` (-1 where it is none), and the memberships by row
+        (kept for the last segment asked: every view over one main segment shares them)."""
         cached = self._main_rows
         if cached is not None and cached[0] is main:
-            return cached[1]
+            return cached[1], cached[2]
         rows = _rows_in(main, self.member_ids)
-        self._main_rows = (main, rows)
-        return rows
+        found = np.flatnonzero(rows >= 0)
+        by_row = RowMembers.build(found, rows[found], main.n)
+        self._main_rows = (main, rows, by_row)
+        return rows, by_row
 
 
 EMPTY_INDEX = NetworkIndex([])
@@ -116,14 +169,18 @@ def _rows_in(segment: Segment, member_ids: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class MemberRows:
     """Where each member of a ``NetworkIndex`` is in one view: its segment's index in
-    the view's parts (0 main, 1 delta) and row, or -1 when it is no live supplier."""
+    the view's parts (0 main, 1 delta) and row, or -1 when it is no live supplier; and
+    per part, the memberships by row. The main part's are shared by every view over one
+    main segment: their rows the view removed never pass a query (they are left out)."""
 
     segment: np.ndarray  # int8
     row: np.ndarray  # int64
+    by_row: tuple[RowMembers, ...]  # per part
 
     @classmethod
     def resolve(cls, index: NetworkIndex, main: Segment, removed: BitMap, delta: Segment | None) -> MemberRows:
-        rows = index.main_rows(main).copy()
+        main_rows, main_by_row = index.main_rows(main)
+        rows = main_rows.copy()
         segment = np.zeros(len(rows), dtype=np.int8)
         stale = rows < 0
         if removed:
@@ -133,12 +190,14 @@ class MemberRows:
         at = np.flatnonzero(stale)
         rows[at] = -1
         segment[at] = -1
+        by_row = [main_by_row]
         if delta is not None and len(at):
             in_delta = _rows_in(delta, index.member_ids[at])
             found = in_delta >= 0
             rows[at[found]] = in_delta[found]
             segment[at[found]] = 1
-        return cls(segment, rows)
+            by_row.append(RowMembers.build(at[found], in_delta[found], delta.n))
+        return cls(segment, rows, tuple(by_row))
 
 
 @dataclass(frozen=True)
@@ -184,6 +243,12 @@ class ConsortiumRanking:
 NO_CONSORTIA = ConsortiumRanking(0, [], 0, [])
 
 
+def sums(networks: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
+    """Per network, the sum of ``values`` in their order (float64 even when there are none)."""
+    total: np.ndarray = np.bincount(networks, weights=values, minlength=count).astype(np.float64, copy=False)
+    return total
+
+
 def _mask(bitmap: BitMap, size: int) -> np.ndarray:
     mask = np.zeros(size, dtype=bool)
     if bitmap:
@@ -191,8 +256,60 @@ def _mask(bitmap: BitMap, size: int) -> np.ndarray:
     return mask
 
 
+@dataclass(frozen=True)
+class MemberFacts:
+    """What one query needs of the members that count (``QUALIFYING``: they pass every
+    per-firm constraint but the minimum capacity) or nearly (``ONE_CERTIFICATE_SHORT``):
+    found from the rows passing (bitmaps), so the work follows them, not every member.
+    Their capacity in the query's unit (else 0), and for the share-weighted criteria
+    their exact performance and certifications values and an upper bound of their text
+    value (the query terms they hold, each at its largest weight anywhere, or the terms'
+    largest numerators over their norm)."""
+
+    at: np.ndarray  # membership indices, ascending
+    networks: np.ndarray  # their networks; the rest per membership of ``at`` too
+    status: np.ndarray  # int8
+    capacity: np.ndarray
+    ceilings: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Counted:
+    """The members counted in some networks: positions in ``MemberFacts``, ascending by network."""
+
+    positions: np.ndarray
+    networks: np.ndarray
+    shares: np.ndarray
+    totals: np.ndarray  # per network of the index: the counted members' capacity
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Networks scored exactly."""
+
+    counted: Counted
+    member_values: dict[str, np.ndarray]
+    values: dict[str, np.ndarray]  # per network scored
+    contributions: dict[str, np.ndarray]
+    scores: np.ndarray
+
+
+EXACT_NETWORKS = 512  # up to this many candidate networks are scored without bounds
+FIRST_SCORED = 256  # else the best-bounded this many, and at least
+FIRST_PER_LIMIT = 4  # this many times the limit, are scored first and set the bar
+
+
 class ConsortiumQuery:
-    """One query's consortia over one view's segments (``parts``: segment and removed rows)."""
+    """One query's consortia over one view's segments (``parts``: segment and removed rows).
+
+    The members that count are found from the per-firm candidate sets and the members'
+    rows (``RowMembers``), and candidate networks counted with ``np.bincount``. Up to
+    ``EXACT_NETWORKS`` are scored exactly; a larger set (a broad query) is bounded first:
+    each network's score is bounded from its members' exact capacity, certifications and
+    performance, their text ceilings and a proximity of 1; the best-bounded networks are
+    scored, and only networks whose bound reaches their k-th score (less
+    ``ROUNDING_SLACK``) are scored and ranked: no other can enter the top k.
+    """
 
     def __init__(
         self,
@@ -212,23 +329,25 @@ class ConsortiumQuery:
         index, query = self.index, self.query
         if index.n == 0:
             return NO_CONSORTIA
-        status, capacity = self._member_status()
-        counted_at = np.flatnonzero(status == QUALIFYING)
-        networks = index.network_of[counted_at]
+        facts = self._member_facts()
+        counting = facts.status == QUALIFYING
+        networks = facts.networks[counting]
         counted = np.bincount(networks, minlength=index.n)
-        total = np.bincount(networks, weights=capacity[counted_at], minlength=index.n)
+        total = sums(networks, facts.capacity[counting], index.n)
         minimum = query.min_monthly_capacity
         open_ = np.ones(index.n, dtype=bool)
         open_[[index.positions[i] for i in query.exclude_ids if i in index.positions]] = False
         enough = total >= minimum if minimum is not None else np.ones(index.n, dtype=bool)
         eligible = open_ & (counted >= MIN_MEMBERS) & enough
-        items = self._best(np.flatnonzero(eligible), status, capacity, query.consortium_limit, named=None)
+        items = self._best(np.flatnonzero(eligible), facts, query.consortium_limit, named=None)
         development_count = 0
         development: list[RankedConsortium] = []
         if query.include_development:
-            named = self._named_members(status, capacity)
-            upgraded_total = total + np.where(named >= 0, capacity[np.maximum(named, 0)], 0.0)
-            certification = open_ & ~eligible & (named >= 0) & (counted + 1 >= MIN_MEMBERS)
+            named = self._named_members(facts)
+            has_named = named >= 0
+            upgraded_total = total.copy()
+            upgraded_total[has_named] += facts.capacity[named[has_named]]
+            certification = open_ & ~eligible & has_named & (counted + 1 >= MIN_MEMBERS)
             if minimum is not None:
                 certification &= upgraded_total >= minimum
             short = np.zeros(index.n, dtype=bool)
@@ -238,98 +357,184 @@ class ConsortiumQuery:
             candidates = np.flatnonzero(certification | short)
             development_count = len(candidates)
             named_in = np.where(certification, named, -1)
-            development = self._best(candidates, status, capacity, query.development_limit, named=named_in)
+            development = self._best(candidates, facts, query.development_limit, named=named_in)
         return ConsortiumRanking(int(eligible.sum()), items, development_count, development)
 
-    def _member_status(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per member: whether it counts (``QUALIFYING``), fails only one required
-        certificate (``ONE_CERTIFICATE_SHORT``) or neither; and its capacity in the query's unit (else 0)."""
-        query, members = self.query, self.members
+    def _member_facts(self) -> MemberFacts:
+        query, members, weights = self.query, self.members, self.weights
         per_firm = replace(query, min_monthly_capacity=None)
-        status = np.zeros(self.index.members, dtype=np.int8)
-        capacity = np.zeros(self.index.members, dtype=np.float64)
-        for position, (segment, removed) in enumerate(self.parts):
-            at = np.flatnonzero(members.segment == position)
-            if not len(at):
-                continue
-            rows = members.row[at]
+        day = query.on_date.toordinal()
+        found: list[tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
+        for position, (segment, removed) in enumerate(self.parts[: len(members.by_row)]):
+            by_row = members.by_row[position]
             qualifying, short, _ = segment.candidate_sets(per_firm, removed)
-            state = np.where(_mask(qualifying, segment.n)[rows], QUALIFYING, 0).astype(np.int8)
-            if query.include_development and short:
-                state[_mask(short, segment.n)[rows]] = ONE_CERTIFICATE_SHORT
-            status[at] = state
+            counting_rows = qualifying & by_row.rows
+            short_rows = short & by_row.rows if query.include_development else BitMap()
+            hit = counting_rows | short_rows
+            if not hit:
+                continue
+            counting, nearly = by_row.memberships_of(counting_rows), by_row.memberships_of(short_rows)
+            at = np.concatenate([counting, nearly])
+            status = np.repeat(
+                np.array([QUALIFYING, ONE_CERTIFICATE_SHORT], dtype=np.int8), [len(counting), len(nearly)]
+            )
+            order = np.argsort(at)
+            at, status = at[order], status[order]
+            rows = members.row[at]
+            capacity = np.zeros(len(at), dtype=np.float64)
             if self.unit is not None and self.unit in segment.units:
-                known = (segment.capacity_unit[rows] == segment.units.index(self.unit)) & (state > 0)
                 values = segment.capacity[rows]
-                capacity[at] = np.where(known & ~np.isnan(values), values, 0.0)
-        return status, capacity
+                known = (segment.capacity_unit[rows] == segment.units.index(self.unit)) & ~np.isnan(values)
+                capacity = np.where(known, values, 0.0)
+            ceilings: dict[str, np.ndarray] = {}
+            if "performance" in weights:
+                ceilings["performance"] = segment.performance(rows)
+            if "certifications" in weights:
+                held = np.zeros(len(rows), dtype=np.float64)
+                for scheme in query.preferred_certifications:
+                    held += _mask(segment.valid_certificates(scheme, day)[0] & hit, segment.n)[rows]
+                ceilings["certifications"] = held / len(query.preferred_certifications)
+            if "text" in weights:
+                ceilings["text"] = self._text_ceilings(segment, hit, rows)
+            found.append((at, status, capacity, ceilings))
+        if not found:
+            empty = np.empty(0)
+            return MemberFacts(NO_MEMBERS, NO_MEMBERS, empty.astype(np.int8), empty, {c: empty for c in MEAN_CRITERIA})
+        at = np.concatenate([f[0] for f in found])
+        order = np.argsort(at, kind="stable")  # ascending runs merged
+        return MemberFacts(
+            at[order],
+            self.index.network_of[at[order]],
+            np.concatenate([f[1] for f in found])[order],
+            np.concatenate([f[2] for f in found])[order],
+            {c: np.concatenate([f[3][c] for f in found])[order] for c in found[0][3]},
+        )
 
-    def _named_members(self, status: np.ndarray, capacity: np.ndarray) -> np.ndarray:
-        """Per network, the member one certificate short with the most capacity (then the lowest id), or -1."""
+    def _text_ceilings(self, segment: Segment, hit: BitMap, rows: np.ndarray) -> np.ndarray:
+        """Upper bounds of the text value of ``rows`` (among ``hit``; 0 for rows holding no query term)."""
+        postings = segment.postings
+        products = np.zeros(segment.n, dtype=np.float64)
+        numerators = np.zeros(segment.n, dtype=np.float64)
+        for term, weight in zip(*(part.tolist() for part in self.terms), strict=True):
+            if term < len(postings.terms):
+                holding = as_array(postings.terms[term] & hit)
+                products[holding] += weight * float(postings.max_weights[term])
+                numerators[holding] += weight * float(postings.max_numerators[term])
+        by_norm = NUMERATOR_MARGIN * numerators[rows] / postings.norms[rows]
+        ceilings: np.ndarray = np.minimum(np.minimum(products[rows] * NUMERATOR_MARGIN, by_norm), 1.0)
+        return ceilings
+
+    def _named_members(self, facts: MemberFacts) -> np.ndarray:
+        """Per network, the member one certificate short with the most capacity (then the
+        lowest id), as a position in ``facts``, or -1."""
         named = np.full(self.index.n, -1, dtype=np.int64)
-        at = np.flatnonzero(status == ONE_CERTIFICATE_SHORT)
-        if len(at):
-            networks = self.index.network_of[at]
-            order = np.lexsort((at, -capacity[at], networks))
-            networks, at = networks[order], at[order]
+        positions = np.flatnonzero(facts.status == ONE_CERTIFICATE_SHORT)
+        if len(positions):
+            networks = facts.networks[positions]
+            order = np.lexsort((positions, -facts.capacity[positions], networks))
+            networks, positions = networks[order], positions[order]
             first = np.flatnonzero(np.r_[True, networks[1:] != networks[:-1]])
-            named[networks[first]] = at[first]
+            named[networks[first]] = positions[first]
         return named
 
-    def _best(
-        self, chosen: np.ndarray, status: np.ndarray, capacity: np.ndarray, limit: int, named: np.ndarray | None
-    ) -> list[RankedConsortium]:
-        """The best ``limit`` of the networks ``chosen`` (ascending), scored and explained;
-        ``named``: per network, the member counted besides the qualifying ones (-1: none)."""
-        if not len(chosen) or not limit:
-            return []
-        index, weights = self.index, self.weights
-        # The members scored: those that count in the chosen networks, plus the named ones.
+    def _counted(self, chosen: np.ndarray, facts: MemberFacts, named: np.ndarray | None) -> Counted:
+        """The members counted in the networks ``chosen``: those that count, and the named ones."""
+        index = self.index
         in_chosen = np.zeros(index.n, dtype=bool)
         in_chosen[chosen] = True
-        at = np.flatnonzero((status == QUALIFYING) & in_chosen[index.network_of])
+        positions = np.flatnonzero((facts.status == QUALIFYING) & in_chosen[facts.networks])
         if named is not None:
             extra = named[chosen]
-            at = np.union1d(at, extra[extra >= 0])
-        networks = index.network_of[at]
-        member_values = self._member_values(at)
+            positions = np.union1d(positions, extra[extra >= 0])
+        networks = facts.networks[positions]
+        capacity = facts.capacity[positions]
         counts = np.bincount(networks, minlength=index.n)
-        totals = np.bincount(networks, weights=capacity[at], minlength=index.n)
+        totals = sums(networks, capacity, index.n)
         if self.unit is not None:
-            shares = np.where(totals[networks] > 0, capacity[at] / np.maximum(totals[networks], 1e-300), 0.0)
+            shares = np.where(totals[networks] > 0, capacity / np.maximum(totals[networks], 1e-300), 0.0)
             equal = totals[networks] <= 0
             shares[equal] = 1.0 / counts[networks][equal]
         else:
             shares = 1.0 / counts[networks]
+        return Counted(positions, networks, shares, totals)
+
+    def _aggregate(
+        self, chosen: np.ndarray, counted: Counted, per_member: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Each criterion's value of the networks ``chosen`` from their members' (``per_member``)."""
         values: dict[str, np.ndarray] = {}
-        for c in weights:
+        networks = counted.networks
+        for c in self.weights:
             if c in MEAN_CRITERIA:
-                values[c] = np.bincount(networks, weights=shares * member_values[c], minlength=index.n)[chosen]
+                weighted = counted.shares * per_member[c]
+                values[c] = sums(networks, weighted, self.index.n)[chosen]
             elif c == "proximity":
-                nearest = np.full(index.n, np.inf)
-                np.minimum.at(nearest, networks, member_values[c])
-                values[c] = nearest[chosen]
+                if c in per_member:
+                    nearest = np.full(self.index.n, np.inf)
+                    np.minimum.at(nearest, networks, per_member[c])
+                    values[c] = nearest[chosen]
+                else:  # bounding: the farthest member is at most at the point
+                    values[c] = np.ones(len(chosen))
             else:  # capacity
                 target = self.query.capacity_target
                 assert target is not None
-                values[c] = np.minimum(1.0, totals[chosen] / target)
-        contributions = {c: np.round(weights[c] * values[c], SCORE_DECIMALS) for c in weights}
+                values[c] = np.minimum(1.0, counted.totals[chosen] / target)
+        return values
+
+    def _evaluate(self, chosen: np.ndarray, facts: MemberFacts, named: np.ndarray | None) -> Evaluation:
+        """The networks ``chosen`` (ascending) scored exactly."""
+        counted = self._counted(chosen, facts, named)
+        member_values = self._member_values(facts.at[counted.positions])
+        values = self._aggregate(chosen, counted, member_values)
+        contributions = {c: np.round(self.weights[c] * values[c], SCORE_DECIMALS) for c in self.weights}
         scores = np.round(np.sum(list(contributions.values()), axis=0), SCORE_DECIMALS)
-        best = top(scores, chosen, limit)  # ``chosen`` ascends with the ids
+        return Evaluation(counted, member_values, values, contributions, scores)
+
+    def _contenders(self, chosen: np.ndarray, facts: MemberFacts, limit: int, named: np.ndarray | None) -> np.ndarray:
+        """The networks of ``chosen`` whose bound can reach its top ``limit`` (ascending)."""
+        counted = self._counted(chosen, facts, named)
+        bounds = self._aggregate(chosen, counted, {c: v[counted.positions] for c, v in facts.ceilings.items()})
+        bound = np.zeros(len(chosen), dtype=np.float64)
+        for c in self.weights:
+            bound += self.weights[c] * bounds[c]
+        first_count = min(len(chosen), max(FIRST_SCORED, FIRST_PER_LIMIT * limit))
+        first = np.sort(np.argpartition(-bound, first_count - 1)[:first_count])
+        scores = self._evaluate(chosen[first], facts, named).scores
+        if len(scores) < limit:
+            return chosen
+        kth = float(np.partition(scores, len(scores) - limit)[len(scores) - limit])
+        kept: np.ndarray = chosen[bound >= kth - ROUNDING_SLACK]
+        return kept
+
+    def _best(
+        self, chosen: np.ndarray, facts: MemberFacts, limit: int, named: np.ndarray | None
+    ) -> list[RankedConsortium]:
+        """The best ``limit`` of the networks ``chosen`` (ascending), scored and explained;
+        ``named``: per network, the member counted besides those that count (a position in ``facts``; -1: none)."""
+        if not len(chosen) or not limit:
+            return []
+        if len(chosen) > EXACT_NETWORKS:
+            chosen = self._contenders(chosen, facts, limit, named)
+        scored = self._evaluate(chosen, facts, named)
+        index, weights, counted = self.index, self.weights, scored.counted
         result = []
-        for i in best.tolist():
+        for i in top(scored.scores, chosen, limit).tolist():  # ``chosen`` ascends with the ids
             network = int(chosen[i])
-            mine = np.arange(*np.searchsorted(networks, [network, network + 1]))  # ``at`` ascends by network
+            mine = np.arange(*np.searchsorted(counted.networks, [network, network + 1]))
             result.append(
                 RankedConsortium(
                     id=index.ids[network],
                     name=index.names[network],
-                    score=float(scores[i]),
-                    values={c: float(values[c][i]) for c in weights},
-                    contributions={c: float(contributions[c][i]) for c in weights},
-                    monthly_capacity=float(totals[network]),
-                    members=self._members_of(at[mine], shares[mine], {c: v[mine] for c, v in member_values.items()}),
-                    gap=self._gap(network, named, totals[network]) if named is not None else None,
+                    score=float(scored.scores[i]),
+                    values={c: float(scored.values[c][i]) for c in weights},
+                    contributions={c: float(scored.contributions[c][i]) for c in weights},
+                    monthly_capacity=float(counted.totals[network]),
+                    members=self._members_of(
+                        facts.at[counted.positions[mine]],
+                        counted.shares[mine],
+                        {c: v[mine] for c, v in scored.member_values.items()},
+                    ),
+                    gap=self._gap(network, facts, named, counted.totals[network]) if named is not None else None,
                 )
             )
         return result
@@ -353,29 +558,35 @@ class ConsortiumQuery:
         """The counted members ``at`` explained, largest share first (then by id)."""
         weights = self.weights
         mean_part = sum((weights[c] * values[c] for c in weights if c in MEAN_CRITERIA), np.zeros(len(at)))
+        listed_values = {c: v.tolist() for c, v in values.items()}
+        listed_shares = np.round(shares, SCORE_DECIMALS).tolist()
+        contributions = np.round(shares * mean_part, SCORE_DECIMALS).tolist()
+        ids = self.index.member_ids[at].tolist()
         scored = []
-        for k, member in enumerate(at.tolist()):
-            segment, row = self.parts[int(self.members.segment[member])][0], int(self.members.row[member])
+        for k, (part, row) in enumerate(
+            zip(self.members.segment[at].tolist(), self.members.row[at].tolist(), strict=True)
+        ):
+            segment = self.parts[part][0]
             capacity = float(segment.capacity[row])
-            known = not np.isnan(capacity)
+            known = not math.isnan(capacity)
             scored.append(
                 MemberScore(
-                    id=self.index.member_ids[member].decode(),
+                    id=ids[k].decode(),
                     name=segment.names[row],
                     monthly_capacity=capacity if known else None,
                     capacity_unit=(segment.units[int(segment.capacity_unit[row])] or None) if known else None,
-                    share=round(float(shares[k]), SCORE_DECIMALS),
-                    contribution=round(float(shares[k] * mean_part[k]), SCORE_DECIMALS),
-                    values={c: float(values[c][k]) for c in weights},
+                    share=listed_shares[k],
+                    contribution=contributions[k],
+                    values={c: listed_values[c][k] for c in weights},
                 )
             )
         scored.sort(key=lambda m: (-m.share, m.id.encode()))
         return tuple(scored)
 
-    def _gap(self, network: int, named: np.ndarray, total: float) -> ConsortiumGap:
-        member = int(named[network])
-        if member < 0:
+    def _gap(self, network: int, facts: MemberFacts, named: np.ndarray, total: float) -> ConsortiumGap:
+        if named[network] < 0:
             return ConsortiumGap("capacity", required=self.query.min_monthly_capacity, available=float(total))
+        member = int(facts.at[named[network]])
         segment, row = self.parts[int(self.members.segment[member])][0], int(self.members.row[member])
         day = self.query.on_date.toordinal()
         scheme = next(s for s in self.query.required_certifications if row not in segment.valid_certificates(s, day)[0])
