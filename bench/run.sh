@@ -8,7 +8,8 @@
 #                                    endpoint (--size N: POST /v1/shortlists over HTTP through the gateway),
 #                                    feed (--size N: the matching catalogue built from the change feed),
 #                                    alerts (--suppliers N --standards 10000,100000: reverse matching),
-#                                    search (--firms N: firm search as you type, GET /v1/firms?q=)
+#                                    search (--firms N: firm search as you type, GET /v1/firms?q=),
+#                                    consortia (--size N --networks M: shortlists with consortia)
 #
 # `make bench SIZE=50000` is a quick run. PostgreSQL comes from BENCH_POSTGRES_URL or
 # TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres).
@@ -18,7 +19,7 @@ PYTHON=.venv/bin/python
 export PYTHONPATH=.
 
 case "${1:-}" in
-  imports|duplicates|matching|endpoint|feed|alerts|search)
+  imports|duplicates|matching|endpoint|feed|alerts|search|consortia)
     name="$1"; shift
     exec "$PYTHON" "bench/${name}.py" "$@" ;;
 esac
@@ -31,3 +32,4 @@ echo "# Benchmarks (size ${SIZE}) on $(nproc) cores, $(date -u +%Y-%m-%d), load 
 "$PYTHON" bench/endpoint.py --size "$SIZE"
 "$PYTHON" bench/alerts.py --suppliers "$(( SIZE < 100000 ? SIZE : 100000 ))"
 "$PYTHON" bench/search.py --firms "$(( SIZE < 100000 ? SIZE : 100000 ))"
+"$PYTHON" bench/consortia.py --size "$SIZE" --networks "$(( SIZE / 20 ))"

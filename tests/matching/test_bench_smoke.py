@@ -110,3 +110,25 @@ def test_feed_benchmark_streams_every_supplier_into_the_catalogue(tmp_path: Path
     assert result["n"] == 2500 and result["batch"] == 1000
     assert result["pages_s"] > 0 and result["build_s"] > 0
     assert "| pages parsed and stored |" in completed.stdout
+
+
+def test_consortia_benchmark_runs_both_shortlists_side_by_side() -> None:
+    """``bench/consortia.py`` on a tiny catalogue: both kinds of shortlist timed, and consortia found."""
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "consortia.py"),
+            *("--size", "3000", "--networks", "150", "--queries", "24", "--repeat", "1"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    out = completed.stdout
+    assert "| single firms | 24 |" in out and "| with consortia | 24 |" in out
+    assert "p99 ratio" in out
+    eligible = out.split("eligible consortia per query: median ")[1].split(",")[0]
+    assert float(eligible.replace(",", "")) > 0  # the mix finds consortia, not only empty lists
