@@ -22,9 +22,10 @@ A network is a candidate consortium while it is horizontal and active (the regis
   ``DEVELOPMENT_CAPACITY_MARGIN``. It is scored with the named member counted.
 
 Membership is kept as flat arrays (``NetworkIndex``), resolved to catalogue rows once
-per view (``MemberRows``); a query marks the members that count with the per-firm
-candidate sets the single-firm ranking computes, and aggregates per network with
-``np.bincount`` (sums in member order, the order the reference adds them in).
+per view (``MemberRows``, with the memberships grouped by row); a query takes the
+memberships of the rows passing the per-firm constraints, counts and aggregates per
+network with ``np.bincount`` (sums in member order, the order the reference adds them
+in), and bounds broad candidate sets before scoring (``ConsortiumQuery``).
 """
 
 from __future__ import annotations
