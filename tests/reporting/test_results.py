@@ -91,6 +91,8 @@ async def test_writes_follow_the_conventions(dataset: Dataset) -> None:
     assert_problem(await dataset.client.patch(record, json=change, headers=a), 428, "precondition-required")
     stale = await dataset.client.patch(record, json=change, headers=a | {"If-Match": '"7"'})
     assert_problem(stale, 412, "precondition-failed")
+    null = await dataset.client.patch(record, json={"statement": None}, headers=a | {"If-Match": '"1"'})
+    assert_problem(null, 422, field="statement")
     changed = await dataset.client.patch(record, json=change, headers=a | {"If-Match": '"1"'})
     assert changed.status_code == 200, changed.text
     assert changed.headers["ETag"] == '"2"' and changed.json()["targets"][0]["value"] == 6

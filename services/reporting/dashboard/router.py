@@ -48,6 +48,7 @@ KEY_FIGURES = (
     "brokers_trained",
     "institutions_engaged",
     "people_reached",
+    "women_reached",
     "shortlists_issued",
     "median_days_to_contract",
     "requests_issued",

@@ -132,9 +132,8 @@ async def update_result_indicator(
     framework = await service.one(session, programme_id, indicator_id)
     row = framework.row
     check_if_match(if_match, row.version, "framework indicator")
-    changes = body.model_dump(exclude_unset=True)
-    if changes.get("level") is not None:
-        row.level = body.level.value  # type: ignore[union-attr]
+    if body.level is not None:
+        row.level = body.level.value
     if body.statement is not None:
         row.statement = body.statement
     if body.baseline is not None:

@@ -98,6 +98,13 @@ class ResultIndicatorUpdate(Strict):
 
     _targets = field_validator("targets")(_periods_valid)
 
+    @field_validator("level", "statement", "baseline", "targets", "means_of_verification", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be left out, not null: every framework indicator has one")
+        return value
+
 
 class TargetPublic(BaseModel):
     label: str
