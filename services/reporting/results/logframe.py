@@ -10,7 +10,8 @@ indicator (result type 1 output, 2 outcome, 3 impact; the statement as its title
 with its ``indicator``: the indicator's key as a reference of vocabulary 99 (the
 reporting organisation's), the baseline, and a ``period`` per target with its
 target and actual. Shares are reported as percentages (measure 2), everything
-else as units (measure 1).
+else as units (measure 1); an indicator is ascending unless a target lies below
+its baseline.
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ def iati_xml(body: ResultsPublic, agency_name: str, org_ref: str, org_type: str,
         result = ET.SubElement(activity, "result", {"type": RESULT_TYPES[item.level.value], "aggregation-status": "0"})
         _narrative(result, "title", item.statement)
         measure = "2" if item.unit == "share" else "1"
-        indicator = ET.SubElement(result, "indicator", {"measure": measure, "ascending": "1"})
+        falling = any(p.target < item.baseline.value for p in item.periods)  # e.g. fewer days to a contract
+        indicator = ET.SubElement(result, "indicator", {"measure": measure, "ascending": "0" if falling else "1"})
         _narrative(indicator, "title", item.label)
         _narrative(indicator, "description", f"Means of verification: {item.means_of_verification}")
         ET.SubElement(indicator, "reference", {"vocabulary": "99", "code": item.indicator})
