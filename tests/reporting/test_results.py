@@ -7,7 +7,7 @@ import csv
 import importlib.util
 import io
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,16 @@ import openpyxl
 import pytest
 from lxml import etree
 
+from services.reporting.results.logframe import iati_xml
+from services.reporting.results.schemas import (
+    Baseline,
+    IndicatorResults,
+    Level,
+    PeriodResult,
+    ProgrammePublic,
+    ResultsPublic,
+)
+from services.reporting.results.service import share_achieved
 from tests.reporting.dataset import Dataset
 from tests.reporting.framework import FRAMEWORK, STATEMENT, VERIFICATION, build, expected_periods
 from tests.support import assert_problem
@@ -225,3 +235,75 @@ async def test_a_programme_without_a_framework(dataset: Dataset) -> None:
     assert_problem(await dataset.client.get("/v1/results/prg_nothing", headers=dataset.keys["admin"]), 404)
     xml = await dataset.client.get(f"/v1/results/{dataset['P3']}/iati.xml", headers=dataset.keys["B"])
     assert iati_schema().validate(etree.fromstring(xml.content))
+
+
+async def test_an_admin_keeps_any_programmes_framework(dataset: Dataset) -> None:
+    """An admin writes for any programme; the indicator belongs to the programme's agency."""
+    body = FRAMEWORK[0] | {"indicator": "activities_held"}
+    created = await dataset.post(f"/v1/results/{dataset['P3']}/indicators", body, "admin")
+    assert created["agency_id"] == dataset["B"]
+    own = await dataset.client.get(f"/v1/results/{dataset['P3']}", headers=dataset.keys["B"])
+    assert [i["id"] for i in own.json()["indicators"]] == [created["id"]]
+    # P3's activity A4 (2025-04-02) is attached to cluster C4 of P3: one activity in 2025's first half.
+    assert own.json()["indicators"][0]["periods"][0]["actual"] == 1
+    gone = await dataset.client.delete(
+        f"/v1/results/{dataset['P3']}/indicators/{created['id']}", headers=dataset.keys["B"] | {"If-Match": '"1"'}
+    )
+    assert gone.status_code == 204, gone.text
+
+
+@pytest.mark.parametrize(
+    ("actual", "baseline", "target", "share"),
+    [
+        (6000, 5000, 7000, 0.5),
+        (25, 30, 20, 0.5),  # days to a contract: falling towards the target
+        (35, 30, 20, -0.5),  # moving away from it
+        (0.4667, 0.2, 0.6, 0.6668),
+        (None, 0, 10, None),
+        (10, 10, 10, None),  # target equal to the baseline: no share defined
+    ],
+)
+async def test_share_achieved(actual: float | None, baseline: float, target: float, share: float | None) -> None:
+    assert share_achieved(actual, baseline, target) == share
+
+
+async def test_iati_shares_are_percentages_and_falling_indicators_descend() -> None:
+    now = datetime.now(UTC)
+    body = ResultsPublic(
+        programme=ProgrammePublic(
+            id="prg_1", name="Atuntaqui – Durán", agency_id="agy_1", country="EC", start_date=date(2025, 1, 1),
+            end_date=None,
+        ),
+        as_of=None,
+        freshness={},
+        indicators=[
+            IndicatorResults(
+                id=f"rin_{key}", programme_id="prg_1", agency_id="agy_1", indicator=key, label=key, unit=unit,
+                level=Level.outcome, statement="Suppliers answer and contract faster", means_of_verification="matching",
+                baseline=Baseline(value=baseline, date=date(2024, 12, 31)), targets=[], version=1, created_at=now,
+                updated_at=now,
+                periods=[
+                    PeriodResult(
+                        label="2025", start=None, end=date(2025, 12, 31), target=target, actual=actual,
+                        measured_to=date(2025, 12, 31), share_achieved=share_achieved(actual, baseline, target),
+                    )
+                ],
+            )
+            for key, unit, baseline, target, actual in (
+                ("response_rate", "share", 0.2, 0.6, 0.4667),
+                ("median_days_to_contract", "days", 60, 30, 45.5),
+            )
+        ],
+    )  # fmt: skip
+    document = etree.fromstring(iati_xml(body, "Agencia Ñandú", "XM-1", "90", date(2026, 1, 1)))
+    assert iati_schema().validate(document)
+    rate, days = document.findall("iati-activity/result/indicator")
+    assert (rate.get("measure"), rate.get("ascending"), days.get("measure"), days.get("ascending")) == (
+        "2",
+        "1",
+        "1",
+        "0",
+    )
+    assert [e.get("value") for e in rate.iter("baseline", "target", "actual")] == ["20", "60", "46.67"]
+    assert [e.get("value") for e in days.iter("baseline", "target", "actual")] == ["60", "30", "45.5"]
+    assert document.findtext("iati-activity/reporting-org/narrative") == "Agencia Ñandú"
