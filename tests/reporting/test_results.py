@@ -57,6 +57,12 @@ async def test_results_against_the_framework(dataset: Dataset) -> None:
     jobs = body["indicators"][0]
     assert jobs["baseline"] == {"value": 5000, "date": "2024-12-31"}
     assert (jobs["statement"], jobs["means_of_verification"], jobs["unit"]) == (STATEMENT, VERIFICATION, "jobs")
+    # The number behind each actual: its breakdown, where the indicator has one.
+    people = body["indicators"][2]["periods"]
+    assert people[0]["breakdown"] == {
+        "entrepreneurs": 35, "brokers": 2, "policy_makers": 3, "private_sector_leaders": 0, "academics": 1, "other": 0,
+    }  # fmt: skip
+    assert people[1]["breakdown"] is None and jobs_breakdown(body) is None
     # Targets come back by period (the 2030 one was sent first).
     assert [t["label"] for t in body["indicators"][2]["targets"]] == ["2025-H1", "2030"]
     # A viewer and an admin read the same; another agency does not see the programme at all.
@@ -64,6 +70,10 @@ async def test_results_against_the_framework(dataset: Dataset) -> None:
     assert (await results(dataset, "admin"))["indicators"] == body["indicators"]
     other = await dataset.client.get(f"/v1/results/{dataset['P1']}", headers=dataset.keys["B"])
     assert_problem(other, 404, "not-found")
+
+
+def jobs_breakdown(body: dict[str, Any]) -> Any:
+    return body["indicators"][0]["periods"][0]["breakdown"]
 
 
 async def test_actuals_equal_the_indicators_api(dataset: Dataset) -> None:
@@ -77,7 +87,8 @@ async def test_actuals_equal_the_indicators_api(dataset: Dataset) -> None:
             if period["from"] is not None:
                 params["from"] = period["from"]
             figures = await dataset.client.get("/v1/indicators", params=params, headers=dataset.keys["A"])
-            assert figures.json()["indicators"][item["indicator"]]["value"] == period["actual"], (item, period)
+            figure = figures.json()["indicators"][item["indicator"]]
+            assert (figure["value"], figure["breakdown"]) == (period["actual"], period["breakdown"]), (item, period)
 
 
 async def test_writes_follow_the_conventions(dataset: Dataset) -> None:

@@ -140,6 +140,9 @@ class PeriodResult(BaseModel):
         "still running; null for a period not begun (or an indicator undefined on it)"
     )
     measured_to: date | None = Field(description="The last day the actual covers (null when not measured)")
+    breakdown: dict[str, Number] | None = Field(
+        default=None, description="The actual by category, for an indicator defined with a breakdown"
+    )
     share_achieved: Number = Field(
         description="(actual - baseline) / (target - baseline), rounded to 4 places; null when the actual is "
         "null or the target equals the baseline"

@@ -159,11 +159,12 @@ async def results(
         periods: list[PeriodResult] = []
         for target in framework.targets:
             actual: Number = None
+            breakdown: dict[str, Number] | None = None
             measured_to: date | None = None
             if target.start is None or target.start <= today:
                 measured_to = min(target.end, today)
                 figures = await compute(session, scope, Period(target.start, measured_to), [framework.row.indicator])
-                actual = figures[framework.row.indicator].value
+                actual, breakdown = figures[framework.row.indicator].value, figures[framework.row.indicator].breakdown
             periods.append(
                 PeriodResult(
                     label=target.label,
@@ -172,6 +173,7 @@ async def results(
                     target=target.value,
                     actual=actual,
                     measured_to=measured_to,
+                    breakdown=breakdown,
                     share_achieved=share_achieved(actual, framework.row.baseline_value, target.value),
                 )
             )
