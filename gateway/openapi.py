@@ -80,6 +80,11 @@ TAGS: list[dict[str, str]] = [
     {"name": "requests", "description": "Requests for quotation: invitations, answers, messages and awards."},
     {"name": "scorecards", "description": "Supplier scorecards after delivery, with appeals."},
     {"name": "indicators", "description": "Programme indicators per programme, country, cluster and period."},
+    {
+        "name": "results",
+        "description": "Programme results frameworks (baselines, targets, means of verification) and the results "
+        "against them: JSON, logframe CSV/XLSX, IATI 2.03 XML.",
+    },
     {"name": "charts", "description": "Indicator charts as SVG or PNG."},
     {"name": "exports", "description": "Read-model tables as CSV."},
     {"name": "dashboard", "description": "The programme dashboard (HTML)."},

@@ -71,6 +71,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/v1/invitations", "matching"),
     ("/v1/scorecards", "matching"),
     ("/v1/indicators", "reporting"),
+    ("/v1/results", "reporting"),
     ("/v1/charts", "reporting"),
     ("/v1/exports", "reporting"),
     ("/dashboard", "reporting"),

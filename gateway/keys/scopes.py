@@ -9,6 +9,7 @@ REGISTRY_WRITE = "registry:write"
 MATCHING_READ = "matching:read"
 MATCHING_WRITE = "matching:write"
 REPORTING_READ = "reporting:read"
+REPORTING_WRITE = "reporting:write"  # programme results frameworks
 EVENTS_READ = "events:read"  # GET /v1/events: what the key reads anyway, as events
 EVENTS_WRITE = "events:write"  # webhook endpoints
 KEYS_ADMIN = "keys:admin"  # every key
@@ -21,6 +22,7 @@ ALL_SCOPES = (
     MATCHING_READ,
     MATCHING_WRITE,
     REPORTING_READ,
+    REPORTING_WRITE,
     EVENTS_READ,
     EVENTS_WRITE,
     KEYS_ADMIN,
@@ -37,6 +39,7 @@ ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
         MATCHING_READ,
         MATCHING_WRITE,
         REPORTING_READ,
+        REPORTING_WRITE,
         KEYS_ISSUE,
         EVENTS_READ,
         EVENTS_WRITE,

@@ -203,6 +203,7 @@ class ActivityRecord(FeedRecord):
     country: str
     subdivision: str | None
     participants: ParticipantsRecord
+    women_participants: int | None
 
 
 # --- matching's feed: the public record, plus its owner and the buyer firm -------------

@@ -20,6 +20,7 @@ from services.reporting.exports.router import router as exports_router
 from services.reporting.indicators.router import router as indicators_router
 from services.reporting.readmodel.consumer import ReadModelConsumer
 from services.reporting.readmodel.records import MATCHING_ENTITIES, REGISTRY_ENTITIES
+from services.reporting.results.router import router as results_router
 from services.reporting.settings import ReportingSettings
 from services.reporting.tables import metadata
 
@@ -70,10 +71,11 @@ def create_app(
         settings,
         title="Linkages reporting",
         description="Programme indicators (M&E) computed on a read model of the registry and matching feeds: "
-        "JSON, CSV, SVG/PNG charts and an HTML dashboard.",
+        "JSON, CSV, SVG/PNG charts and an HTML dashboard; programme results frameworks (baselines, targets) "
+        "and the results against them.",
         version=VERSION,
         lifespan=lifespan,
-        routers=[indicators_router, charts_router, exports_router, dashboard_router],
+        routers=[indicators_router, results_router, charts_router, exports_router, dashboard_router],
         readiness={
             "database": database_ready,
             "registry_feed": feed_ready("registry"),

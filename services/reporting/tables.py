@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Index
+from sqlalchemy import Date, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from services.common.app import database_tables
@@ -208,6 +208,7 @@ class Activity(ReportingTable, table=True):
     private_sector_leaders: int = 0
     academics: int = 0
     other: int = 0
+    women_participants: int | None = None  # women among the participants, where the activity records it
 
 
 # --- matching records -----------------------------------------------------------------
@@ -320,6 +321,44 @@ class Scorecard(ReportingTable, table=True):
     status: str = Field(max_length=20)
     counts: bool
     created_at: datetime = Field(sa_type=UTCDateTime())
+
+
+# --- the reporting service's own records: results frameworks -----------------------------
+
+
+class ResultIndicator(ReportingTable, table=True):
+    """An indicator of a programme's results framework: the result it serves, its baseline
+    and means of verification; its targets are ``ResultTarget`` rows. Owned by the
+    programme's agency (``agency_id``, from the registry feed when it was created)."""
+
+    __tablename__ = "result_indicators"
+    __table_args__ = (UniqueConstraint("programme_id", "indicator"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    programme_id: str = Field(index=True, max_length=40)
+    agency_id: str = Field(index=True, max_length=40)
+    indicator: str = Field(max_length=60)
+    level: str = Field(max_length=10)
+    statement: str = Field(max_length=500)
+    baseline_value: float
+    baseline_date: date = Field(sa_type=Date)
+    means_of_verification: str = Field(max_length=1000)
+    version: int
+    created_at: datetime = Field(sa_type=UTCDateTime())
+    updated_at: datetime = Field(sa_type=UTCDateTime())
+
+
+class ResultTarget(ReportingTable, table=True):
+    """A target of a framework indicator for one period (a year or a milestone)."""
+
+    __tablename__ = "result_targets"
+
+    result_indicator_id: str = Field(primary_key=True, max_length=40)
+    position: int = Field(primary_key=True)
+    label: str = Field(max_length=40)
+    start: date | None = Field(default=None, sa_type=Date)
+    end: date = Field(sa_type=Date)
+    value: float
 
 
 def table_of(model: type[ReportingTable]):  # type: ignore[no-untyped-def]

@@ -456,18 +456,12 @@ async def test_the_upgrade_gives_keys_issue_to_agency_keys_with_every_scope(back
     }
 
 
-async def test_the_upgrade_gives_events_scopes_to_keys_with_their_roles_scopes(backend: Backend) -> None:
-    """Migration 0003: keys issued with their role's scopes read events (and those of roles
-    that keep webhook endpoints write them), as new keys do; restricted keys stay as they are."""
+async def scopes_after_upgrade(
+    backend: Backend, start: str, end: str, before: dict[str, tuple[str, list[str]]]
+) -> dict[str, list[str]]:
+    """Each key's scopes once keys of ``before`` (id: role, scopes) made at ``start`` are upgraded to ``end``."""
     url = await backend.empty()
-    await upgrade(GATEWAY_MIGRATIONS, url, "0002")
-    lead = ["registry:read", "matching:read", "matching:write"]
-    before = {
-        "key_lead": ("lead_firm", lead),
-        "key_viewer": ("viewer", ["registry:read", "matching:read", "reporting:read"]),
-        "key_restricted": ("lead_firm", ["registry:read"]),
-        "key_metrics": ("admin", ["metrics:read"]),
-    }
+    await upgrade(GATEWAY_MIGRATIONS, url, start)
     engine = create_engine(url)
     try:
         async with engine.begin() as connection:
@@ -483,14 +477,48 @@ async def test_the_upgrade_gives_events_scopes_to_keys_with_their_roles_scopes(b
                         created_at=datetime.now(UTC),
                     )
                 )
-        await upgrade(GATEWAY_MIGRATIONS, url)
+        await upgrade(GATEWAY_MIGRATIONS, url, end)
         async with create_sessionmaker(engine)() as session:
-            after = {row.id: row.scopes for row in await session.scalars(select(ApiKey))}
+            return {row.id: row.scopes for row in await session.scalars(select(ApiKey))}
     finally:
         await engine.dispose()
+
+
+async def test_the_upgrade_gives_events_scopes_to_keys_with_their_roles_scopes(backend: Backend) -> None:
+    """Migration 0003: keys issued with their role's scopes read events (and those of roles
+    that keep webhook endpoints write them), as new keys do; restricted keys stay as they are."""
+    lead = ["registry:read", "matching:read", "matching:write"]
+    before = {
+        "key_lead": ("lead_firm", lead),
+        "key_viewer": ("viewer", ["registry:read", "matching:read", "reporting:read"]),
+        "key_restricted": ("lead_firm", ["registry:read"]),
+        "key_metrics": ("admin", ["metrics:read"]),
+    }
+    after = await scopes_after_upgrade(backend, "0002", "0003", before)
     assert after == {
         "key_lead": [*lead, "events:read", "events:write"],
         "key_viewer": ["registry:read", "matching:read", "reporting:read", "events:read"],
         "key_restricted": ["registry:read"],
         "key_metrics": ["metrics:read"],
+    }
+
+
+async def test_the_upgrade_gives_reporting_write_to_admin_and_agency_keys_with_their_roles_scopes(
+    backend: Backend,
+) -> None:
+    """Migration 0004: admin and agency keys issued with their role's scopes keep results
+    frameworks (``reporting:write``), as new keys do; restricted keys and other roles stay as they are."""
+    agency = ["registry:read", "registry:write", "matching:read", "matching:write", "reporting:read", "keys:issue"]
+    agency += ["events:read", "events:write"]
+    viewer = ["registry:read", "matching:read", "reporting:read", "events:read"]
+    before = {
+        "key_agency": ("agency", agency),
+        "key_agency_read_only": ("agency", ["reporting:read"]),
+        "key_viewer": ("viewer", viewer),
+    }
+    after = await scopes_after_upgrade(backend, "0003", "0004", before)
+    assert after == {
+        "key_agency": [*agency, "reporting:write"],
+        "key_agency_read_only": ["reporting:read"],
+        "key_viewer": viewer,
     }

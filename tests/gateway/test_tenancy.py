@@ -94,7 +94,22 @@ class Tenants:
         self.records["/v1/api-keys"], self.supplier_a = supplier_key["id"], bearer(supplier_key["key"])
         await self._imports_and_duplicates()
         await self._webhook_endpoint()
+        await self._results_framework()
         return self
+
+    async def _results_framework(self) -> None:
+        """Agency A's programme gets a framework indicator, once reporting has read the programme."""
+        path = f"/v1/results/{self.records['/v1/programmes']}/indicators"
+        for _ in range(200):
+            response = await self.client.post(path, json=RESULT_INDICATOR, headers=self.agency_a)
+            if response.status_code == 201:
+                self.records["result_indicator"] = response.json()["id"]
+                return
+            assert response.status_code == 404, response.text
+            import asyncio
+
+            await asyncio.sleep(0.05)
+        raise AssertionError("reporting never read agency A's programme")
 
     async def _webhook_endpoint(self) -> None:
         """Lead firm A's webhook endpoint (nothing listens: its deliveries fail, and are logged) and a test delivery."""
@@ -194,6 +209,9 @@ class Tenants:
             "merge_id": self.records["/v1/duplicates/merges"],
             "endpoint_id": self.records["/v1/webhook-endpoints"],
             "delivery_id": self.records["webhook_delivery"],
+            "programme_id": self.records["/v1/programmes"],
+            "indicator_id": self.records["result_indicator"],
+            "file_type": "csv",
             "table": "indicators",
             "chart": "funnel",
             "fmt": "svg",
@@ -419,6 +437,29 @@ async def own_figures_only(t: Tenants, method: str, template: str) -> None:
     assert response.status_code == 403, response.text
 
 
+RESULT_INDICATOR = {
+    "indicator": "people_reached",
+    "level": "output",
+    "statement": "People trained",
+    "baseline": {"value": 0, "date": "2024-01-01"},
+    "targets": [{"label": "2030", "to": "2030-12-31", "value": 100}],
+    "means_of_verification": "Attendance lists",
+}
+
+
+async def results_hidden_from_others(t: Tenants, method: str, template: str) -> None:
+    """Another agency neither reads nor writes a programme's results framework: 404, as if the
+    programme did not exist, and the framework stays as it was."""
+    results = t.path("/v1/results/{programme_id}")
+    before = (await t.client.get(results, headers=t.agency_a)).json()["indicators"]
+    body = {"POST": RESULT_INDICATOR | {"indicator": "women_reached"}, "PATCH": {"statement": "taken over"}}
+    response = await t.client.request(
+        method, t.path(template), headers=t.agency_b | {"If-Match": '"1"'}, json=body.get(method)
+    )
+    assert response.status_code == 404, response.text
+    assert (await t.client.get(results, headers=t.agency_a)).json()["indicators"] == before
+
+
 async def not_in_others_lists(t: Tenants, method: str, template: str) -> None:
     """Another agency's list does not show this agency's jobs, pairs or merges."""
     response = await t.client.get(template, headers=t.agency_b)
@@ -628,6 +669,13 @@ CASES |= {
     ("get", "/v1/exports/{table}.csv"): own_figures_only,
     ("get", "/v1/charts/{chart}.{fmt}"): own_figures_only,
     ("get", "/v1/indicators/definitions"): not_tenant_owned,
+    ("post", "/v1/results/{programme_id}/indicators"): results_hidden_from_others,
+    ("patch", "/v1/results/{programme_id}/indicators/{indicator_id}"): results_hidden_from_others,
+    ("delete", "/v1/results/{programme_id}/indicators/{indicator_id}"): results_hidden_from_others,
+    ("get", "/v1/results/{programme_id}"): results_hidden_from_others,
+    ("get", "/v1/results/{programme_id}/logframe.{file_type}"): results_hidden_from_others,
+    ("get", "/v1/results/{programme_id}/iati.xml"): results_hidden_from_others,
+    ("get", "/dashboard/results/{programme_id}"): results_hidden_from_others,
     ("get", "/v1/indicators/freshness"): not_tenant_owned,
     ("get", "/v1/events"): own_events_only,
     ("get", "/v1/events/cursor"): cursor_of_own_tenant,

@@ -368,6 +368,8 @@ async def test_activity_rules_and_references(registry: httpx.AsyncClient) -> Non
         "/v1/activities", json=activity_body(participants={"farmers": 3}), headers=headers
     )
     assert error_fields(unknown_group) == ["participants.farmers"]
+    too_many_women = await registry.post("/v1/activities", json=activity_body(women_participants=28), headers=headers)
+    assert error_fields(too_many_women) == ["women_participants"]  # of 27 participants
     wrong_place = await registry.post(
         "/v1/activities", json=activity_body(country="PE", subdivision="EC-I"), headers=headers
     )

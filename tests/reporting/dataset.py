@@ -491,6 +491,7 @@ class Dataset:
                     country="IN",
                     subdivision="IN-TN",
                     participants={"entrepreneurs": 20, "brokers": 2, "academics": 1},
+                    women_participants=9,
                 ),
             ),
             "A2": (
@@ -516,6 +517,7 @@ class Dataset:
                     country="IN",
                     subdivision="IN-UP",
                     participants={"entrepreneurs": 40},
+                    women_participants=12,
                 ),
             ),
             "A4": (
@@ -528,6 +530,7 @@ class Dataset:
                     country="EC",
                     subdivision="EC-I",
                     participants={"entrepreneurs": 30, "private_sector_leaders": 5, "other": 2},
+                    women_participants=15,
                 ),
             ),
         }

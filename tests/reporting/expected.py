@@ -85,6 +85,8 @@ EVERYTHING = expect(
             "other": 2,
         },
     ),
+    women_reached=36,
+    people_reached_by_gender=(118, {"women": 36, "others": 64, "not_recorded": 18}),
     shortlists_issued=3,
     suppliers_shortlisted=4,
     development_candidates_flagged=(4, {"certification": 3, "capacity": 1}),
@@ -110,6 +112,8 @@ PROGRAMME_P1 = expect(
     institutions_engaged=(2, {"training_provider": 1, "university": 1}),
     activities_held=(2, {"training": 1, "workshop": 1}),
     people_reached=(41, {"entrepreneurs": 35, "brokers": 2, "policy_makers": 3, "academics": 1}),
+    women_reached=9,  # A2 records no figure for women
+    people_reached_by_gender=(41, {"women": 9, "others": 14, "not_recorded": 18}),
     shortlists_issued=2,
     suppliers_shortlisted=4,
     development_candidates_flagged=(2, {"certification": 1, "capacity": 1}),
@@ -157,6 +161,8 @@ COUNTRY_EC = expect(
     institutions_engaged=(1, {"business_association": 1}),
     activities_held=(1, {"diffusion_event": 1}),
     people_reached=(37, {"entrepreneurs": 30, "private_sector_leaders": 5, "other": 2}),
+    women_reached=15,
+    people_reached_by_gender=(37, {"women": 15, "others": 22}),
     **ECUADOR_LINKAGE,
 )
 
@@ -199,6 +205,8 @@ CLUSTER_C1 = expect(
     institutions_engaged=(2, {"training_provider": 1, "university": 1}),
     activities_held=(1, {"training": 1}),
     people_reached=(23, {"entrepreneurs": 20, "brokers": 2, "academics": 1}),
+    women_reached=9,
+    people_reached_by_gender=(23, {"women": 9, "others": 14}),
     **CLUSTER_C1_LINKAGES,
 )
 
@@ -212,6 +220,8 @@ SUBDIVISION_IN_TN = expect(  # firms, institutions and activities by their own p
     institutions_engaged=(1, {"training_provider": 1}),
     activities_held=(1, {"training": 1}),
     people_reached=(23, {"entrepreneurs": 20, "brokers": 2, "academics": 1}),
+    women_reached=9,
+    people_reached_by_gender=(23, {"women": 9, "others": 14}),
     **CLUSTER_C1_LINKAGES,
 )
 
@@ -232,6 +242,8 @@ SECTOR_14 = expect(  # clusters C1 (1430) and C4 (1410)
     institutions_engaged=(3, {"training_provider": 1, "university": 1, "business_association": 1}),
     activities_held=(2, {"training": 1, "diffusion_event": 1}),
     people_reached=(60, {"entrepreneurs": 50, "brokers": 2, "private_sector_leaders": 5, "academics": 1, "other": 2}),
+    women_reached=24,
+    people_reached_by_gender=(60, {"women": 24, "others": 36}),
     shortlists_issued=3,
     suppliers_shortlisted=3,
     development_candidates_flagged=(4, {"certification": 3, "capacity": 1}),
@@ -280,6 +292,8 @@ UNTIL_2024 = expect(  # to=2024-12-31: only the ended Agra pilot, its activity, 
     brokers_trained=1,
     activities_held=(1, {"awareness_event": 1}),
     people_reached=(40, {"entrepreneurs": 40}),
+    women_reached=12,
+    people_reached_by_gender=(40, {"women": 12, "others": 28}),
 )
 
 AGENCY_B = COUNTRY_EC  # agency B's records are exactly the Ecuadorian ones

@@ -7,18 +7,20 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import create_async_engine
 from structlog.testing import capture_logs
 
 from services.common.changefeed import FeedFollower
 from services.common.db import create_engine, create_sessionmaker
+from services.common.migrations import upgrade
 from services.common.principal import Role
 from services.reporting.app import MIGRATIONS, create_app
 from services.reporting.readmodel.consumer import FEED_STATE, ReadModelConsumer
@@ -259,3 +261,24 @@ async def test_a_record_that_breaks_the_feed_contract_stops_the_follower_loudly(
         assert sorted(firms) == ["frm_1", "frm_2"]
     finally:
         await engine.dispose()
+
+
+async def test_the_results_migration_replays_the_registry_feed(backend: Backend) -> None:
+    """Revision 0003 adds the activities' women_participants, which rows applied before it lack:
+    it drops the registry feed's cursor, so the follower replays that feed from the start and fills
+    the column; the matching feed's cursor stays."""
+    url = await backend.empty()
+    await upgrade(MIGRATIONS, url, "0002")
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            for feed in ("registry", "matching"):
+                await connection.execute(
+                    insert(FEED_CURSORS).values(feed=feed, position=42, updated_at=datetime.now(UTC))
+                )
+        await upgrade(MIGRATIONS, url)
+        async with engine.connect() as connection:
+            cursors = dict((await connection.execute(select(FEED_CURSORS.c.feed, FEED_CURSORS.c.position))).all())
+    finally:
+        await engine.dispose()
+    assert cursors == {"matching": 42}

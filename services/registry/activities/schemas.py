@@ -51,6 +51,15 @@ class ActivityFields(CreateBase, Place):
             raise ValueError(f"end_date is before start_date ({start_date})")
         return value
 
+    @field_validator("women_participants")
+    @classmethod
+    def _among_participants(cls, value: int | None, info: ValidationInfo) -> int | None:
+        participants: Participants | None = info.data.get("participants")  # absent when it failed itself
+        total = sum(participants.model_dump().values()) if participants is not None else None
+        if value is not None and total is not None and value > total:
+            raise ValueError(f"is more than the {total} participants")
+        return value
+
 
 class ActivityCreate(ActivityFields):
     """A new activity."""

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
+from services.common.bounds import RecordId
 from services.common.deps import SessionDep
 from services.common.errors import PROBLEM_RESPONSES
 from services.reporting.deps import AppDep, ReaderDep, resolve
@@ -30,6 +31,8 @@ from services.reporting.indicators.definitions import (
 from services.reporting.indicators.reports import indicators_body
 from services.reporting.indicators.schemas import DashboardQuery
 from services.reporting.indicators.service import bucket_start, cluster_figures, earliest_day
+from services.reporting.results.schemas import LEVELS
+from services.reporting.results.service import results_body
 from services.reporting.tables import Cluster, Programme, table_of
 
 router = APIRouter(tags=["dashboard"], responses=PROBLEM_RESPONSES)
@@ -45,6 +48,7 @@ KEY_FIGURES = (
     "brokers_trained",
     "institutions_engaged",
     "people_reached",
+    "women_reached",
     "shortlists_issued",
     "median_days_to_contract",
     "requests_issued",
@@ -163,3 +167,34 @@ async def dashboard(
     return templates.TemplateResponse(
         request, "dashboard.html", context, headers={"Cache-Control": "private, no-cache"}
     )
+
+
+def bar_width(share: float | int | None) -> int:
+    """A progress bar's filled percentage: the share achieved, within 0 and 100."""
+    return 0 if share is None else round(min(max(float(share), 0.0), 1.0) * 100)
+
+
+@router.get(
+    "/dashboard/results/{programme_id}",
+    response_class=HTMLResponse,
+    operation_id="read_results_dashboard",
+    summary="A programme's results against its framework (HTML)",
+    description="The framework's indicators by level, each period's target, actual and a progress bar of the "
+    "share achieved, as `/v1/results/{programme_id}` gives them; with links to the logframe and IATI exports.",
+)
+async def results_dashboard(
+    request: Request, programme_id: RecordId, app: AppDep, session: SessionDep, principal: ReaderDep
+) -> HTMLResponse:
+    body = await results_body(app, session, principal, programme_id)
+    levels = [(level.value, [i for i in body.indicators if i.level is level]) for level in LEVELS]
+    context = {
+        "principal": principal,
+        "body": body,
+        "levels": [(level, items) for level, items in levels if items],
+        "display": display,
+        "width": bar_width,
+        "base": f"/v1/results/{programme_id}",
+        "dashboard": f"/dashboard?{urlencode({'programme_id': programme_id})}",
+        "problems": [f for f, state in body.freshness.items() if state.status != "ok"],
+    }
+    return templates.TemplateResponse(request, "results.html", context, headers={"Cache-Control": "private, no-cache"})

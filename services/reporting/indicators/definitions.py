@@ -58,6 +58,7 @@ ACTIVITY_KINDS = (
     "policy_dialogue",
     "other",
 )
+GENDER_GROUPS = ("women", "others", "not_recorded")  # activities record how many women took part, if known
 PEOPLE_GROUPS = ("entrepreneurs", "brokers", "policy_makers", "private_sector_leaders", "academics", "other")
 FUNNEL_STAGES = ("proposed", "contacted", "qualified", "contracted", "active")
 STAGES = (*FUNNEL_STAGES, "dropped")
@@ -266,6 +267,31 @@ DEFINITIONS: tuple[Definition, ...] = (
         "start_date",
         PEOPLE_GROUPS,
         "group",
+    ),
+    Definition(
+        "women_reached",
+        "Women reached",
+        ACTIVITIES,
+        "people",
+        Kind.flow,
+        "Women among the participants of the activities counted by activities_held, as each activity "
+        "records them (an activity that records no figure adds nothing; a woman at two activities counts twice).",
+        "registry activities (women_participants)",
+        "start_date",
+    ),
+    Definition(
+        "people_reached_by_gender",
+        "People reached by gender",
+        ACTIVITIES,
+        "people",
+        Kind.flow,
+        "The participants counted by people_reached (the value), by gender: women; others (the other "
+        "participants of activities that record how many women took part); not_recorded (every participant "
+        "of activities that record no figure for women).",
+        "registry activities (participants, women_participants)",
+        "start_date",
+        GENDER_GROUPS,
+        "gender",
     ),
     Definition(
         "shortlists_issued",

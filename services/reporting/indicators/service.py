@@ -22,6 +22,7 @@ from services.reporting.indicators.definitions import (
     CONVERSIONS,
     FUNNEL_STAGES,
     GAP_KINDS,
+    GENDER_GROUPS,
     INSTITUTION_KINDS,
     JOINT_ACTION_KINDS,
     LISTED_AS,
@@ -257,9 +258,25 @@ async def activities(session: AsyncSession, scope: Scope, period: Period) -> dic
     ).one()
     by_kind = _breakdown(kinds, ACTIVITY_KINDS)
     by_group: dict[str, Number] = {g: int(v) for g, v in zip(PEOPLE_GROUPS, people, strict=True)}
+    everyone = sum(ACTIVITIES.c[g] for g in PEOPLE_GROUPS)
+    recorded = ACTIVITIES.c.women_participants.is_not(None)
+    women, with_women = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(ACTIVITIES.c.women_participants), 0),
+                func.coalesce(func.sum(case((recorded, everyone), else_=0)), 0),
+            ).where(*where)
+        )
+    ).one()
+    total = _total(by_group)
+    by_gender: dict[str, Number] = dict(
+        zip(GENDER_GROUPS, (int(women), int(with_women) - int(women), total - int(with_women)), strict=True)
+    )
     return {
         "activities_held": Figure(_total(by_kind), by_kind),
-        "people_reached": Figure(_total(by_group), by_group),
+        "people_reached": Figure(total, by_group),
+        "women_reached": Figure(int(women)),
+        "people_reached_by_gender": Figure(total, by_gender),
     }
 
 
@@ -541,7 +558,7 @@ CALCULATORS: tuple[tuple[tuple[str, ...], Calculator], ...] = (
         networks,
     ),
     (("brokers_trained", "brokers_certified", "institutions_engaged"), support),
-    (("activities_held", "people_reached"), activities),
+    (("activities_held", "people_reached", "women_reached", "people_reached_by_gender"), activities),
     (
         (
             "shortlists_issued",

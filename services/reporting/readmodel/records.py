@@ -234,6 +234,7 @@ ACTIVITY = EntityMap(
         "country": d.country,
         "subdivision": d.subdivision,
         **d.participants.model_dump(include=set(PARTICIPANT_GROUPS)),
+        "women_participants": d.women_participants,
     },
 )
 
