@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
@@ -26,8 +26,11 @@ from services.matching.linkages.schemas import (
     LinkagePublic,
     LinkageQuery,
     LinkageUpdate,
+    MemberShare,
     Stage,
+    SupplierKind,
 )
+from services.matching.linkages.suppliers import listed_suppliers
 from services.matching.ownership import readable, readable_rows, writable
 from services.matching.publish import publish
 from services.matching.tables import Linkage, Shortlist
@@ -42,6 +45,8 @@ def _public(row: Linkage) -> LinkagePublic:
         id=row.id,
         shortlist_id=row.shortlist_id,
         supplier_id=row.supplier_id,
+        supplier_kind=SupplierKind(row.supplier_kind),
+        members=[MemberShare.model_validate(m) for m in row.members] if row.members is not None else None,
         firm_id=row.firm_id,
         stage=Stage(row.stage),
         history=row.history,
@@ -92,8 +97,7 @@ async def create_linkage(
 ) -> Response:
     shortlist = writable(principal, await session.get(Shortlist, body.shortlist_id), "shortlist", body.shortlist_id)
     assert isinstance(shortlist, Shortlist)
-    listed: dict[str, Any] = {i["supplier_id"]: i for i in shortlist.result.get("items", [])}
-    listed |= {i["supplier_id"]: i for i in (shortlist.result.get("development") or [])}
+    listed = listed_suppliers(shortlist.result)
     if body.supplier_id not in listed:
         raise invalid_field("supplier_id", "is not among that shortlist's suppliers", "not_shortlisted")
     existing = await session.scalar(
@@ -117,10 +121,12 @@ async def create_linkage(
         updated_at=now,
         shortlist_id=body.shortlist_id,
         supplier_id=body.supplier_id,
+        supplier_kind=listed[body.supplier_id].kind.value,
+        members=listed[body.supplier_id].members,
         stage=body.stage.value,
         history=history,
         development_actions=[a.model_dump(mode="json") for a in body.development_actions],
-        gap=listed[body.supplier_id].get("gap"),
+        gap=listed[body.supplier_id].item.get("gap"),
         notes=body.notes,
         version=1,
     )
@@ -140,7 +146,7 @@ async def list_linkages(
     visible = readable_rows(principal, Linkage)
     if visible is not None:
         statement = statement.where(visible)
-    for name in ("shortlist_id", "supplier_id", "stage"):
+    for name in ("shortlist_id", "supplier_id", "supplier_kind", "stage"):
         value = getattr(query, name)
         if value is not None:
             statement = statement.where(getattr(Linkage, name) == value)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from services.common.bounds import Code, Day, Note, RecordId, line
 from services.common.pagination import ListQuery
-from services.matching.shortlists.schemas import GapPublic
+from services.matching.shortlists.schemas import ConsortiumGapPublic
 from services.matching.standards.schemas import Strict
 
 
@@ -32,9 +32,26 @@ class DevelopmentAction(Strict):
     done_on: Day | None = None
 
 
+class SupplierKind(StrEnum):
+    firm = "firm"
+    network = "network"  # a consortium: a horizontal network answering as one supplier
+
+
+class MemberShare(BaseModel):
+    """A member firm of a network supplier, and its share: as the shortlist listed it (its
+    capacity share), or as awarded (its part of the awarded quantity, then with ``quantity``)."""
+
+    firm_id: str
+    name: str
+    share: float = Field(description="Its part, 0 to 1; the members' shares add up to 1")
+    quantity: float | None = Field(default=None, description="Its part of the awarded quantity, once awarded")
+
+
 class LinkageCreate(Strict):
     shortlist_id: RecordId
-    supplier_id: RecordId = Field(description="A supplier of that shortlist")
+    supplier_id: RecordId = Field(
+        description="A supplier of that shortlist: a listed firm, or a network listed in its consortia"
+    )
     stage: Stage = Stage.proposed
     on: Day | None = Field(default=None, description="When the stage was reached (today by default)")
     notes: Note | None = None
@@ -61,11 +78,18 @@ class LinkagePublic(BaseModel):
     id: str
     shortlist_id: str
     supplier_id: str
+    supplier_kind: SupplierKind = Field(default=SupplierKind.firm, description="firm, or network (a consortium)")
+    members: list[MemberShare] | None = Field(
+        default=None,
+        description="A network's members: as its shortlist listed them, then as awarded by a request; null for a firm",
+    )
     firm_id: str | None
     stage: Stage
     history: list[StageEvent]
     development_actions: list[DevelopmentAction]
-    gap: GapPublic | None = Field(description="What the supplier lacks, for a development candidate")
+    gap: ConsortiumGapPublic | None = Field(
+        description="What the supplier lacks, for a development candidate (for a network: and which member)"
+    )
     notes: str | None
     version: int
     created_at: datetime
@@ -75,4 +99,5 @@ class LinkagePublic(BaseModel):
 class LinkageQuery(ListQuery):
     shortlist_id: RecordId | None = None
     supplier_id: RecordId | None = None
+    supplier_kind: SupplierKind | None = None
     stage: Stage | None = None
