@@ -133,8 +133,8 @@ async def test_schemas_are_used_typed_and_named_once(whole_platform: Stack) -> N
                     assert content["schema"] == BINARY_SCHEMA, f"{method} {path} {status} {media_type}"
                     files += 1
     assert files >= 6, "charts (SVG, PNG), CSV exports, import templates (CSV, XLSX), import errors"
-    # Bodies that have a model say so: a standards change, a linkage's gap (for a network: with the member it names).
+    # Bodies that have a model say so: a standards change, a linkage's gap.
     update = schemas["StandardsUpdate"]["properties"]
     assert {"$ref": SCHEMA_REF_PREFIX + "HardConstraintsChange"} in update["constraints"]["anyOf"]
     assert {"$ref": SCHEMA_REF_PREFIX + "SoftCriteriaChange"} in update["criteria"]["anyOf"]
-    assert {"$ref": SCHEMA_REF_PREFIX + "ConsortiumGapPublic"} in schemas["LinkagePublic"]["properties"]["gap"]["anyOf"]
+    assert {"$ref": SCHEMA_REF_PREFIX + "GapPublic"} in schemas["LinkagePublic"]["properties"]["gap"]["anyOf"]

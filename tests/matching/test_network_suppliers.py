@@ -58,10 +58,10 @@ async def test_a_linkage_with_a_network_records_its_members(market: Market) -> N
     assert developing["gap"] == {
         "kind": "certification",
         "scheme": "oeko-tex-100",
-        "member_id": s["devi"],
         "required_monthly_capacity": None,
         "available_monthly_capacity": None,
     }
+    assert developing["gap_member_id"] == s["devi"] and linkage["gap_member_id"] is None
     assert {m["firm_id"] for m in developing["members"]} == {s["anna"], s["bala"], s["devi"]}
 
     # A network the shortlist does not list is refused, by field.

@@ -26,9 +26,8 @@ from services.matching.linkages.schemas import (
     LinkagePublic,
     LinkageQuery,
     LinkageUpdate,
-    MemberShare,
     Stage,
-    SupplierKind,
+    linkage_public,
 )
 from services.matching.linkages.suppliers import listed_suppliers
 from services.matching.ownership import readable, readable_rows, writable
@@ -38,25 +37,6 @@ from services.matching.tables import Linkage, Shortlist
 # The fields this service's lists sort by (``sort``; see services/common/pagination.py).
 LINKAGE_SORTS = sortable(Linkage, "created_at", "updated_at", "stage")
 router = APIRouter(prefix="/v1/linkages", tags=["linkages"], responses=PROBLEM_RESPONSES)
-
-
-def _public(row: Linkage) -> LinkagePublic:
-    return LinkagePublic(
-        id=row.id,
-        shortlist_id=row.shortlist_id,
-        supplier_id=row.supplier_id,
-        supplier_kind=SupplierKind(row.supplier_kind),
-        members=[MemberShare.model_validate(m) for m in row.members] if row.members is not None else None,
-        firm_id=row.firm_id,
-        stage=Stage(row.stage),
-        history=row.history,
-        development_actions=row.development_actions,
-        gap=row.gap,
-        notes=row.notes,
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
 
 
 def _etag(row: Linkage) -> str:
@@ -132,7 +112,7 @@ async def create_linkage(
     )
     session.add(row)
     await session.flush()
-    public = _public(row)
+    public = linkage_public(row)
     await publish(session, "linkage", row, public)
     return await idempotency.respond(201, public, {"ETag": _etag(row), "Location": f"/v1/linkages/{row.id}"})
 
@@ -151,7 +131,7 @@ async def list_linkages(
         if value is not None:
             statement = statement.where(getattr(Linkage, name) == value)
     rows = await fetch_page(session, statement, key=Linkage.id, params=params, sorts=LINKAGE_SORTS)
-    return rows.map(_public)
+    return rows.map(linkage_public)
 
 
 @router.get("/{linkage_id}", response_model=LinkagePublic, operation_id="read_linkage", summary="Read a linkage")
@@ -161,7 +141,7 @@ async def read_linkage(
     row = readable(principal, await session.get(Linkage, linkage_id), "linkage", linkage_id)
     assert isinstance(row, Linkage)
     response.headers["ETag"] = _etag(row)
-    return _public(row)
+    return linkage_public(row)
 
 
 @router.patch(
@@ -197,7 +177,7 @@ async def update_linkage(
     row.version += 1
     row.updated_at = now
     await session.flush()
-    public = _public(row)
+    public = linkage_public(row)
     await publish(session, "linkage", row, public, op="updated", version=row.version)
     response.headers["ETag"] = _etag(row)
     return public

@@ -8,8 +8,9 @@ from pydantic import BaseModel, Field
 
 from services.common.bounds import Code, Day, Note, RecordId, line
 from services.common.pagination import ListQuery
-from services.matching.shortlists.schemas import ConsortiumGapPublic
+from services.matching.shortlists.schemas import GapPublic
 from services.matching.standards.schemas import Strict
+from services.matching.tables import Linkage
 
 
 class Stage(StrEnum):
@@ -87,13 +88,34 @@ class LinkagePublic(BaseModel):
     stage: Stage
     history: list[StageEvent]
     development_actions: list[DevelopmentAction]
-    gap: ConsortiumGapPublic | None = Field(
-        description="What the supplier lacks, for a development candidate (for a network: and which member)"
+    gap: GapPublic | None = Field(description="What the supplier lacks, for a development candidate")
+    gap_member_id: str | None = Field(
+        default=None, description="For a network's gap: the member lacking the certification"
     )
     notes: str | None
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+def linkage_public(row: Linkage) -> LinkagePublic:
+    return LinkagePublic(
+        id=row.id,
+        shortlist_id=row.shortlist_id,
+        supplier_id=row.supplier_id,
+        supplier_kind=SupplierKind(row.supplier_kind),
+        members=[MemberShare.model_validate(m) for m in row.members] if row.members is not None else None,
+        firm_id=row.firm_id,
+        stage=Stage(row.stage),
+        history=[StageEvent.model_validate(e) for e in row.history],
+        development_actions=[DevelopmentAction.model_validate(a) for a in row.development_actions],
+        gap=GapPublic.model_validate(row.gap) if row.gap else None,
+        gap_member_id=(row.gap or {}).get("member_id"),
+        notes=row.notes,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
 class LinkageQuery(ListQuery):

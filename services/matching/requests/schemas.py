@@ -13,7 +13,7 @@ from services.common.bounds import Count, Day, Name, Note, PositiveQuantity, Qua
 from services.common.codes import CountryCode, CurrencyCode, SubdivisionCode
 from services.common.pagination import ListQuery
 from services.matching.linkages.schemas import MemberShare, SupplierKind
-from services.matching.shortlists.schemas import ConsortiumGapPublic, CriterionScore, ShortlistRequest
+from services.matching.shortlists.schemas import CriterionScore, GapPublic, ShortlistRequest
 from services.matching.standards.schemas import Point, Strict
 
 
@@ -205,7 +205,10 @@ class InvitationPublic(BaseModel):
     development: bool = Field(description="A development candidate: it failed one upgradeable constraint")
     score: float
     criteria: list[CriterionScore]
-    gap: ConsortiumGapPublic | None
+    gap: GapPublic | None
+    gap_member_id: str | None = Field(
+        default=None, description="For a network's gap: the member lacking the certification"
+    )
     members: list[MemberShare] | None = Field(
         default=None, description="A network's members as its shortlist listed them; null for a firm"
     )

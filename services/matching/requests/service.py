@@ -31,7 +31,7 @@ from services.common.ids import new_id
 from services.common.principal import Principal
 from services.matching.catalogue.catalogue import Catalogue
 from services.matching.catalogue.store import CatalogueStore
-from services.matching.linkages.schemas import STAGE_ORDER, LinkagePublic, MemberShare, Stage, SupplierKind
+from services.matching.linkages.schemas import STAGE_ORDER, MemberShare, Stage, SupplierKind, linkage_public
 from services.matching.linkages.suppliers import Listed, listed_suppliers
 from services.matching.ownership import owner_key
 from services.matching.publish import publish
@@ -49,7 +49,7 @@ from services.matching.requests.schemas import (
     RequestStatus,
     StatusEvent,
 )
-from services.matching.shortlists.schemas import ConsortiumGapPublic
+from services.matching.shortlists.schemas import GapPublic
 from services.matching.shortlists.service import create_shortlist, standards_of
 from services.matching.tables import BuyerRequest, Invitation, InvitationCluster, InvitationMember, Linkage, Shortlist
 
@@ -207,7 +207,8 @@ def invitation_public(invitation: Invitation) -> InvitationPublic:
         development=bool(ranking.get("development")),
         score=ranking["score"],
         criteria=ranking["criteria"],
-        gap=ConsortiumGapPublic.model_validate(gap) if gap else None,
+        gap=GapPublic.model_validate(gap) if gap else None,
+        gap_member_id=(gap or {}).get("member_id"),
         answer=answer_public(invitation),
         awarded_quantity=invitation.awarded_quantity,
         supplier_kind=SupplierKind(invitation.supplier_kind),
@@ -298,7 +299,7 @@ async def move_linkage(
         )
         session.add(linkage)
         await session.flush()
-        await publish(session, "linkage", linkage, _linkage_public(linkage))
+        await publish(session, "linkage", linkage, linkage_public(linkage))
         return
     current = Stage(linkage.stage)
     if current is Stage.dropped:
@@ -318,11 +319,7 @@ async def move_linkage(
     linkage.version += 1
     linkage.updated_at = now
     await session.flush()
-    await publish(session, "linkage", linkage, _linkage_public(linkage), op="updated", version=linkage.version)
-
-
-def _linkage_public(row: Linkage) -> LinkagePublic:
-    return LinkagePublic.model_validate(row, from_attributes=True)
+    await publish(session, "linkage", linkage, linkage_public(linkage), op="updated", version=linkage.version)
 
 
 # --- transitions -------------------------------------------------------------------------
