@@ -97,6 +97,8 @@ async def test_consortium_indicators(whole_platform: Stack) -> None:
     in_cluster = await figures(whole_platform, ADMIN, cluster_id=market.cluster_id)
     assert {k: in_cluster[k] for k in KEYS} == want
     assert in_cluster["linkages_by_stage"][0] == 3  # a network in the cluster puts its linkage in it
+    # and its invitation: the request inviting only the network is issued in the cluster.
+    assert everything["requests_issued"][0] == 1 and in_cluster["requests_issued"] == everything["requests_issued"]
     assert {k: v for k, v in (await figures(whole_platform, market.agency)).items() if k in KEYS} == want
     for scope in ({"agency_id": other.json()["id"]}, {"country": "EC"}):
         outside = await figures(whole_platform, ADMIN, **scope)

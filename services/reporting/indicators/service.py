@@ -365,7 +365,7 @@ def stage_at_end(period: Period) -> tuple[Any, Any]:
 
 
 async def linkages(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Figure]:
-    supplier_in_scope = scope.linkage_supplier(LINKAGES.c.supplier_id, FIRM_CLUSTERS)
+    supplier_in_scope = scope.supplier(LINKAGES.c.supplier_id, FIRM_CLUSTERS)
     staged, at_end = stage_at_end(period)
     rows = (
         await session.execute(
