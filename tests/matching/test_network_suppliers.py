@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.matching.helpers import BID, Market
+from tests.matching.helpers import BID, Market, request_body
 from tests.matching.test_consortia_api import VOLUME, eventually, network, shortlist
 from tests.support import assert_problem
 
@@ -212,3 +212,36 @@ async def test_members_on_a_firm_award_are_refused(market: Market) -> None:
     # Nothing was written: the request is still closed, its linkage qualified.
     assert (await client.get(f"/v1/requests/{rfq['id']}", headers=market.lead_a)).json()["status"] == "closed"
     assert (await market.linkages(found["id"]))[s["anna"]]["stage"] == "qualified"
+
+
+async def test_invitations_follow_the_draft_and_the_registry(market: Market) -> None:
+    client, s = market.client, market.suppliers
+    group, found = await listed_network(market, "anna", "bala")
+    draft = await market.request({"shortlist_id": found["id"], "supplier_ids": [group["id"]]})
+    # The draft now invites devi instead: the network's members no longer act on it.
+    plain = await market.shortlist()
+    changed = await client.patch(
+        f"/v1/requests/{draft['id']}",
+        json={"invite": {"shortlist_id": plain["id"], "supplier_ids": [s["devi"]]}},
+        headers=market.lead_a | {"If-Match": f'"{draft["version"]}"'},
+    )
+    assert changed.status_code == 200, changed.text
+    opened = await client.post(
+        f"/v1/requests/{draft['id']}/open", headers=market.lead_a | {"If-Match": changed.headers["ETag"]}
+    )
+    assert opened.status_code == 200, opened.text
+    assert (await client.get("/v1/invitations", headers=market.keys["anna"])).json()["items"] == []
+    assert [r["id"] for r in (await client.get("/v1/invitations", headers=market.keys["devi"])).json()["items"]] == [
+        draft["id"]
+    ]
+    # A network gone dormant since its shortlist is no longer invited, by field.
+    network = await client.get(f"/v1/networks/{group['id']}", headers=market.agency)
+    dormant = await client.patch(
+        f"/v1/networks/{group['id']}",
+        json={"status": "dormant"},
+        headers=market.agency | {"If-Match": network.headers["ETag"]},
+    )
+    assert dormant.status_code == 200, dormant.text
+    invite = {"shortlist_id": found["id"], "supplier_ids": [group["id"]]}
+    refused = await client.post("/v1/requests", json=request_body(invite), headers=market.lead_a)
+    assert_problem(refused, 422, field="invite.supplier_ids.0")
