@@ -245,3 +245,24 @@ async def test_invitations_follow_the_draft_and_the_registry(market: Market) -> 
     invite = {"shortlist_id": found["id"], "supplier_ids": [group["id"]]}
     refused = await client.post("/v1/requests", json=request_body(invite), headers=market.lead_a)
     assert_problem(refused, 422, field="invite.supplier_ids.0")
+
+
+async def test_a_network_linkage_is_scored_for_the_network_agency(market: Market) -> None:
+    """A delivery of a contracted network is scored against the network; the network's
+    agency reads it and may appeal it on its behalf; another buyer sees nothing."""
+    group, found = await listed_network(market, "anna", "bala")
+    linkage = await market.post(
+        "/v1/linkages", {"shortlist_id": found["id"], "supplier_id": group["id"], "stage": "contracted"}, market.lead_a
+    )
+    delivery = {"kind": "delivery", "quantity": 1000, "accepted_quantity": 950, "due_on": "2026-10-01"}
+    scored = await market.post(
+        f"/v1/linkages/{linkage['id']}/scorecards", delivery | {"delivered_on": "2026-09-28"}, market.lead_a
+    )
+    assert scored["supplier_id"] == group["id"]
+    listed = await market.client.get("/v1/scorecards", headers=market.agency)
+    assert scored["id"] in [c["id"] for c in listed.json()["items"]]
+    appealed = await market.client.post(
+        f"/v1/scorecards/{scored['id']}/appeal", json={"reason": "the goods were accepted"}, headers=market.agency
+    )
+    assert appealed.status_code == 200, appealed.text
+    assert_problem(await market.client.get(f"/v1/scorecards/{scored['id']}", headers=market.lead_b), 404)
