@@ -220,6 +220,16 @@ class ListedRecord(FeedRecord):
     gap: GapRecord | None
 
 
+class ListedConsortiumRecord(FeedRecord):
+    rank: int
+    network_id: str
+
+
+class ConsortiaRecord(FeedRecord):
+    items: list[ListedConsortiumRecord]
+    development: list[ListedConsortiumRecord] | None
+
+
 class ShortlistRecord(FeedRecord):
     id: str
     owner: str
@@ -229,11 +239,17 @@ class ShortlistRecord(FeedRecord):
     items: list[ListedRecord]
     development_count: int | None
     development: list[ListedRecord] | None
+    consortia: ConsortiaRecord | None = None  # the networks listed, when asked (older records: none)
 
 
 class StageRecord(FeedRecord):
     stage: str
     on: date
+
+
+class MemberShareRecord(FeedRecord):
+    firm_id: str
+    share: float
 
 
 class LinkageRecord(FeedRecord):
@@ -245,6 +261,9 @@ class LinkageRecord(FeedRecord):
     gap: dict[str, Any] | None  # the listed supplier's gap, as ``LinkagePublic`` has it
     created_at: datetime
     history: list[StageRecord]
+    # A network as the supplier, and its members (older records: a firm, none).
+    supplier_kind: str = "firm"
+    members: list[MemberShareRecord] | None = None
 
 
 class StatusEventRecord(FeedRecord):

@@ -75,13 +75,15 @@ EVENT_TYPES: list[EventType] = [
     EventType(
         "linkage.created",
         "A linkage was recorded between a buyer and a shortlisted supplier. "
-        "Data: `{id, shortlist_id, supplier_id, buyer_firm_id, stage}`.",
+        "Data: `{id, shortlist_id, supplier_id, supplier_kind, buyer_firm_id, stage}` "
+        "(`supplier_kind`: firm, or network for a consortium).",
         "matching",
         Audience.owner,
     ),
     EventType(
         "linkage.stage_changed",
-        "A linkage moved to another stage. Data: `{id, shortlist_id, supplier_id, buyer_firm_id, from, to, on}`.",
+        "A linkage moved to another stage. "
+        "Data: `{id, shortlist_id, supplier_id, supplier_kind, buyer_firm_id, from, to, on}`.",
         "matching",
         Audience.owner,
     ),

@@ -121,6 +121,7 @@ def _linkage(change: Change, state: State | None) -> tuple[list[NewEvent], State
         "id": linkage.id,
         "shortlist_id": linkage.shortlist_id,
         "supplier_id": linkage.supplier_id,
+        "supplier_kind": linkage.supplier_kind,  # firm, or network (a consortium)
         "buyer_firm_id": linkage.firm_id,
     }
     remembered = {"stage": linkage.stage}

@@ -72,6 +72,9 @@ class Linkage(OwnedColumns, table=True):
 
     shortlist_id: str = Field(max_length=40)
     supplier_id: str = Field(index=True, max_length=40)
+    supplier_kind: str = Field(default="firm", max_length=10)  # firm, or network (a consortium)
+    # A network's members: as its shortlist listed them (firm_id, name, share), then as awarded (with quantity).
+    members: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     request_id: str | None = Field(default=None, index=True, max_length=40)  # the request that last moved it
     stage: str = Field(max_length=20, index=True)
     history: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
@@ -114,13 +117,26 @@ class Invitation(MatchingTable, table=True):
     supplier_id: str = Field(index=True, max_length=40)
     supplier_name: str = Field(max_length=200)
     supplier_agency_id: str | None = Field(default=None, index=True, max_length=40)
+    supplier_kind: str = Field(default="firm", max_length=10)  # firm, or network (a consortium)
     ranking: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # the shortlist item
+    # A network's members as the shortlist listed them (firm_id, name, share); awarded: with quantities.
+    members: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    awarded_members: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     status: str = Field(max_length=20)
     answer: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     answer_version: int = 0
     answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
     awarded_quantity: float | None = None
     created_at: datetime = Field(sa_type=UTCDateTime())
+
+
+class InvitationMember(MatchingTable, table=True):
+    """The member firms of an invited network, so a member's own key finds the invitations it may answer."""
+
+    __tablename__ = "request_invitation_members"
+
+    invitation_id: str = Field(primary_key=True, max_length=40)
+    firm_id: str = Field(primary_key=True, index=True, max_length=40)
 
 
 class InvitationCluster(MatchingTable, table=True):

@@ -239,17 +239,39 @@ class ShortlistSupplier(ReportingTable, table=True):
     gap_scheme: str | None = Field(default=None, max_length=40)
 
 
+class ShortlistConsortium(ReportingTable, table=True):
+    """A network a shortlist listed in its consortia: a ranked ``item`` or a ``development`` candidate."""
+
+    __tablename__ = "shortlist_consortia"
+
+    shortlist_id: str = Field(primary_key=True, max_length=40)
+    listed_as: str = Field(primary_key=True, max_length=12)
+    network_id: str = Field(primary_key=True, index=True, max_length=40)
+    rank: int
+
+
 class Linkage(ReportingTable, table=True):
     __tablename__ = "linkages"
 
     id: str = Field(primary_key=True, max_length=40)
     shortlist_id: str = Field(index=True, max_length=40)
     supplier_id: str = Field(index=True, max_length=40)
+    supplier_kind: str = Field(default="firm", max_length=10)  # firm, or network (a consortium)
     buyer_firm_id: str | None = Field(default=None, max_length=40)
     stage: str = Field(max_length=20)
     gap_kind: str | None = Field(default=None, max_length=20)
     gap_scheme: str | None = Field(default=None, max_length=40)
     created_at: datetime = Field(sa_type=UTCDateTime())
+
+
+class LinkageMember(ReportingTable, table=True):
+    """A member firm of a linkage's network supplier, with its share (as listed, or as awarded)."""
+
+    __tablename__ = "linkage_members"
+
+    linkage_id: str = Field(primary_key=True, max_length=40)
+    firm_id: str = Field(primary_key=True, index=True, max_length=40)
+    share: float
 
 
 class LinkageEvent(ReportingTable, table=True):

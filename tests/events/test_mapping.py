@@ -163,6 +163,7 @@ def test_a_linkage_reports_its_stage_changes_from_to() -> None:
         "matching", change("linkage", "lnk_1", "created", linkage("proposed", [("proposed", "2026-12-01")])), None
     )
     assert created.type == "linkage.created" and created.data["stage"] == "proposed"
+    assert created.data["supplier_kind"] == "firm"  # a record from before networks were suppliers
     same, state = events_of(
         "matching", change("linkage", "lnk_1", "updated", linkage("proposed", [("proposed", "2026-12-01")])), state
     )

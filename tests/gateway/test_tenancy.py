@@ -908,3 +908,52 @@ async def test_agency_deletes_its_firm_no_other_agency_could_attach(stack: Stack
     assert attach.status_code == 422, attach.text
     deleted = await t.client.delete(f"/v1/firms/{firm}", headers=t.keys["a"] | {"If-Match": '"1"'})
     assert deleted.status_code == 204, deleted.text
+
+
+async def test_a_network_invitation_stays_with_its_parties(platform: Stack) -> None:
+    """A network invited to a request: its counted members' keys, its agency and its cluster's
+    brokers act for it; another agency, its broker and supplier keys, and another buyer get
+    404 on the request, its answers, threads and the network's linkage, as for a firm."""
+    from tests.matching.helpers import BID, Market
+    from tests.matching.test_network_suppliers import listed_network
+
+    market = await Market(platform).setup()
+    group, found = await listed_network(market, "anna", "bala")
+    rfq = await market.opened({"shortlist_id": found["id"], "supplier_ids": [group["id"]]})
+    linkage = (await market.linkages(found["id"]))[group["id"]]
+    agency = await market.post("/v1/agencies", {"name": "Agency B", "country": "IN"}, ADMIN)
+    agency_b = bearer(await market.stack.issue_key(BOOTSTRAP_KEY, role="agency", agency_id=agency["id"]))
+    cluster_b = await market.post("/v1/clusters", cluster_body(country="IN", subdivision="IN-TN"), agency_b)
+    firm_b = await market.post(
+        "/v1/firms", firm_body(country="IN", subdivision="IN-TN", cluster_ids=[cluster_b["id"]]), agency_b
+    )
+    supplier_b = bearer(await market.stack.issue_key(BOOTSTRAP_KEY, role="supplier", firm_id=firm_b["id"]))
+    broker = await market.post("/v1/brokers", broker_body(country="IN", cluster_ids=[cluster_b["id"]]), agency_b)
+    issued = await market.post(
+        "/v1/api-keys", {"name": "broker", "role": "broker", "broker_id": broker["id"]}, agency_b
+    )
+    outsiders = {
+        "agency B": agency_b,
+        "B's broker": bearer(issued["key"]),
+        "B's supplier": supplier_b,
+        "lead firm B": market.lead_b,
+    }
+    path = f"/v1/requests/{rfq['id']}"
+    answer = {**BID, "supplier_id": group["id"]}
+    for name, key in outsiders.items():
+        for method, target, body in (
+            ("GET", path, None),
+            ("POST", f"{path}/answers", answer),
+            ("GET", f"{path}/answers/{group['id']}", None),
+            ("GET", f"{path}/messages?supplier_id={group['id']}", None),
+            ("POST", f"{path}/messages", {"supplier_id": group["id"], "body": "?"}),
+            ("GET", f"/v1/linkages/{linkage['id']}", None),
+        ):
+            response = await market.client.request(method, target, headers=key, json=body)
+            assert response.status_code == 404, f"{name} {method} {target}: {response.text}"
+        inbox = await market.client.get("/v1/invitations", headers=key)
+        assert rfq["id"] not in [r["id"] for r in inbox.json().get("items", [])], name
+    # The parties see it.
+    for key in (market.keys["anna"], market.keys["bala"], market.agency):
+        inbox = await market.client.get("/v1/invitations", headers=key)
+        assert rfq["id"] in [r["id"] for r in inbox.json()["items"]]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
@@ -27,7 +27,9 @@ from services.matching.linkages.schemas import (
     LinkageQuery,
     LinkageUpdate,
     Stage,
+    linkage_public,
 )
+from services.matching.linkages.suppliers import listed_suppliers
 from services.matching.ownership import readable, readable_rows, writable
 from services.matching.publish import publish
 from services.matching.tables import Linkage, Shortlist
@@ -35,23 +37,6 @@ from services.matching.tables import Linkage, Shortlist
 # The fields this service's lists sort by (``sort``; see services/common/pagination.py).
 LINKAGE_SORTS = sortable(Linkage, "created_at", "updated_at", "stage")
 router = APIRouter(prefix="/v1/linkages", tags=["linkages"], responses=PROBLEM_RESPONSES)
-
-
-def _public(row: Linkage) -> LinkagePublic:
-    return LinkagePublic(
-        id=row.id,
-        shortlist_id=row.shortlist_id,
-        supplier_id=row.supplier_id,
-        firm_id=row.firm_id,
-        stage=Stage(row.stage),
-        history=row.history,
-        development_actions=row.development_actions,
-        gap=row.gap,
-        notes=row.notes,
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
 
 
 def _etag(row: Linkage) -> str:
@@ -92,8 +77,7 @@ async def create_linkage(
 ) -> Response:
     shortlist = writable(principal, await session.get(Shortlist, body.shortlist_id), "shortlist", body.shortlist_id)
     assert isinstance(shortlist, Shortlist)
-    listed: dict[str, Any] = {i["supplier_id"]: i for i in shortlist.result.get("items", [])}
-    listed |= {i["supplier_id"]: i for i in (shortlist.result.get("development") or [])}
+    listed = listed_suppliers(shortlist.result)
     if body.supplier_id not in listed:
         raise invalid_field("supplier_id", "is not among that shortlist's suppliers", "not_shortlisted")
     existing = await session.scalar(
@@ -117,16 +101,18 @@ async def create_linkage(
         updated_at=now,
         shortlist_id=body.shortlist_id,
         supplier_id=body.supplier_id,
+        supplier_kind=listed[body.supplier_id].kind.value,
+        members=listed[body.supplier_id].members,
         stage=body.stage.value,
         history=history,
         development_actions=[a.model_dump(mode="json") for a in body.development_actions],
-        gap=listed[body.supplier_id].get("gap"),
+        gap=listed[body.supplier_id].item.get("gap"),
         notes=body.notes,
         version=1,
     )
     session.add(row)
     await session.flush()
-    public = _public(row)
+    public = linkage_public(row)
     await publish(session, "linkage", row, public)
     return await idempotency.respond(201, public, {"ETag": _etag(row), "Location": f"/v1/linkages/{row.id}"})
 
@@ -140,12 +126,12 @@ async def list_linkages(
     visible = readable_rows(principal, Linkage)
     if visible is not None:
         statement = statement.where(visible)
-    for name in ("shortlist_id", "supplier_id", "stage"):
+    for name in ("shortlist_id", "supplier_id", "supplier_kind", "stage"):
         value = getattr(query, name)
         if value is not None:
             statement = statement.where(getattr(Linkage, name) == value)
     rows = await fetch_page(session, statement, key=Linkage.id, params=params, sorts=LINKAGE_SORTS)
-    return rows.map(_public)
+    return rows.map(linkage_public)
 
 
 @router.get("/{linkage_id}", response_model=LinkagePublic, operation_id="read_linkage", summary="Read a linkage")
@@ -155,7 +141,7 @@ async def read_linkage(
     row = readable(principal, await session.get(Linkage, linkage_id), "linkage", linkage_id)
     assert isinstance(row, Linkage)
     response.headers["ETag"] = _etag(row)
-    return _public(row)
+    return linkage_public(row)
 
 
 @router.patch(
@@ -191,7 +177,7 @@ async def update_linkage(
     row.version += 1
     row.updated_at = now
     await session.flush()
-    public = _public(row)
+    public = linkage_public(row)
     await publish(session, "linkage", row, public, op="updated", version=row.version)
     response.headers["ETag"] = _etag(row)
     return public

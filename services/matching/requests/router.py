@@ -127,6 +127,7 @@ async def create_request(
     principal: PrincipalDep,
     catalogue: CatalogueDep,
     suppliers: SuppliersDep,
+    brokers: BrokersDep,
     idempotency: IdempotencyDep,
     now: NowDep,
 ) -> Response:
@@ -155,7 +156,7 @@ async def create_request(
     service.record_status(row, RequestStatus.draft, at=now, by=principal.subject, note=None)
     session.add(row)
     await session.flush()
-    await service.replace_invitations(session, suppliers, row, invited, now)
+    await service.replace_invitations(session, suppliers, brokers, row, invited, now)
     public = await service.publish_request(session, row, now, op="created")
     return await idempotency.respond(201, public, {"ETag": _etag(row), "Location": f"/v1/requests/{row.id}"})
 
@@ -234,6 +235,7 @@ async def update_request(
     principal: PrincipalDep,
     catalogue: CatalogueDep,
     suppliers: SuppliersDep,
+    brokers: BrokersDep,
     now: NowDep,
     if_match: IfMatchHeader = None,
 ) -> RequestPublic:
@@ -264,7 +266,7 @@ async def update_request(
             session, catalogue, principal=principal, invite=body.invite
         )
         row.shortlist_id = shortlist_id
-        await service.replace_invitations(session, suppliers, row, invited, now)
+        await service.replace_invitations(session, suppliers, brokers, row, invited, now)
     row.version += 1
     row.updated_at = now
     public = await service.publish_request(session, row, now)
@@ -384,6 +386,8 @@ async def cancel_request(
     response_model=RequestPublic,
     operation_id="award_request",
     summary="Award a closed request to one or more bidders, with quantities (If-Match)",
+    description="A network's award names its members' parts (members), adding up to its quantity; "
+    "by default each member gets the share its shortlist listed.",
 )
 async def award_request(
     request_id: RecordId,
@@ -398,8 +402,7 @@ async def award_request(
     if row.status != RequestStatus.closed:
         hint = " (close it, or wait for its deadline)" if row.status == RequestStatus.open else ""
         raise Conflict(f"Request {row.id} is {row.status}; only a closed request is awarded{hint}")
-    awards = [(a.supplier_id, a.quantity) for a in body.awards]
-    await service.award_request(session, row, awards, principal=principal, note=body.note, now=now)
+    await service.award_request(session, row, body.awards, principal=principal, note=body.note, now=now)
     return await _transitioned(session, row, response, now)
 
 
@@ -420,7 +423,8 @@ def _answer_headers(row: BuyerRequest, invitation: Invitation) -> dict[str, str]
     operation_id="answer_request",
     summary="Answer an invitation once, before the deadline: a bid or a no-bid",
     description="A supplier answers for itself; its agency or a broker working in its cluster may answer "
-    "on its behalf (supplier_id required), and the answer records who submitted it.",
+    "on its behalf (supplier_id required), and the answer records who submitted it. For an invited network, "
+    "the own key of a member firm answers too (supplier_id: the network's), recorded as member_id.",
 )
 async def answer_request(
     request_id: RecordId,
@@ -440,7 +444,14 @@ async def answer_request(
             f"revise it with PUT /v1/requests/{row.id}/answers/{invitation.supplier_id} and If-Match"
         )
     await service.record_answer(
-        session, row, invitation, body, principal=principal, on_behalf=side.on_behalf(invitation.supplier_id), now=now
+        session,
+        row,
+        invitation,
+        body,
+        principal=principal,
+        on_behalf=side.on_behalf(invitation.supplier_id),
+        now=now,
+        member_id=side.member_of(invitation),
     )
     await service.publish_request(session, row, now)
     answer = service.answer_public(invitation)
@@ -470,7 +481,14 @@ async def revise_answer(
         raise NotFound(f"Supplier {supplier_id} has not answered request {row.id}; POST its answer first")
     check_if_match(if_match, invitation.answer_version, "answer")
     await service.record_answer(
-        session, row, invitation, body, principal=principal, on_behalf=side.on_behalf(supplier_id), now=now
+        session,
+        row,
+        invitation,
+        body,
+        principal=principal,
+        on_behalf=side.on_behalf(supplier_id),
+        now=now,
+        member_id=side.member_of(invitation),
     )
     await service.publish_request(session, row, now)
     answer = service.answer_public(invitation)

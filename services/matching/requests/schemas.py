@@ -12,6 +12,7 @@ from pydantic import Strict as Strict_
 from services.common.bounds import Count, Day, Name, Note, PositiveQuantity, Quantity, RecordId, line, rule_broken
 from services.common.codes import CountryCode, CurrencyCode, SubdivisionCode
 from services.common.pagination import ListQuery
+from services.matching.linkages.schemas import MemberShare, SupplierKind
 from services.matching.shortlists.schemas import CriterionScore, GapPublic, ShortlistRequest
 from services.matching.standards.schemas import Point, Strict
 
@@ -67,14 +68,16 @@ class Delivery(Strict):
 
 
 class InviteFromShortlist(Strict):
-    """Chosen suppliers of one of your stored shortlists (development candidates allowed)."""
+    """Chosen suppliers of one of your stored shortlists (development candidates allowed): firms,
+    or networks listed in its consortia."""
 
     shortlist_id: RecordId
     supplier_ids: Annotated[list[RecordId], Field(min_length=1, max_length=200)]
 
 
 class InviteTopOf(Strict):
-    """The top ``top`` suppliers of a fresh shortlist from these standards."""
+    """The top ``top`` firms of a fresh shortlist from these standards; when it asks
+    include_consortia, also its ranked consortia (up to its consortium_limit)."""
 
     shortlist: ShortlistRequest = Field(description="As POST /v1/shortlists; its limit is replaced by top")
     top: Annotated[int, Strict_(), Field(ge=1, le=200)]
@@ -186,12 +189,16 @@ class AnswerPublic(AnswerFields):
     submitted_by: str = Field(description="The key that submitted this version")
     submitted_by_role: str
     on_behalf: bool = Field(description="Submitted by a broker or agency for the supplier")
+    member_id: str | None = Field(
+        default=None, description="For a network: the member firm whose own key submitted this version"
+    )
 
 
 class InvitationPublic(BaseModel):
     """An invited supplier: how it ranked in the shortlist, its status and its answer."""
 
     supplier_id: str
+    supplier_kind: SupplierKind = Field(default=SupplierKind.firm, description="firm, or network (a consortium)")
     name: str
     status: InvitationStatus
     rank: int
@@ -199,8 +206,17 @@ class InvitationPublic(BaseModel):
     score: float
     criteria: list[CriterionScore]
     gap: GapPublic | None
+    gap_member_id: str | None = Field(
+        default=None, description="For a network's gap: the member lacking the certification"
+    )
+    members: list[MemberShare] | None = Field(
+        default=None, description="A network's members as its shortlist listed them; null for a firm"
+    )
     answer: AnswerPublic | None
     awarded_quantity: float | None
+    awarded_members: list[MemberShare] | None = Field(
+        default=None, description="A network's award: each member's share and quantity; null otherwise"
+    )
 
 
 class DeliveryPublic(BaseModel):
@@ -231,9 +247,19 @@ class RequestPublic(BaseModel):
     updated_at: datetime
 
 
+class MemberAward(Strict):
+    firm_id: RecordId
+    quantity: Quantity = Field(description="Its part of the network's awarded quantity")
+
+
 class Award(Strict):
     supplier_id: RecordId
     quantity: PositiveQuantity
+    members: Annotated[list[MemberAward], Field(min_length=1, max_length=200)] | None = Field(
+        default=None,
+        description="A network's award: its members' parts, adding up to quantity; by default the shares "
+        "its shortlist listed",
+    )
 
 
 class AwardCreate(Strict):

@@ -8,6 +8,10 @@ Linkages follow without hand-typing: opening a request moves each invited suppli
 linkage (of the request's shortlist) to ``contacted``, a bid to ``qualified``, an
 award to ``contracted``. A final no-bid, no answer, a lost award or a cancellation
 drop it with a note saying why, unless it already went further off-platform.
+
+A network listed in the shortlist's consortia is invited like a firm, with the members
+the shortlist counted; its award names each member's part of the awarded quantity
+(the listed shares by default), and the linkage it moves carries them.
 """
 
 from __future__ import annotations
@@ -27,12 +31,15 @@ from services.common.ids import new_id
 from services.common.principal import Principal
 from services.matching.catalogue.catalogue import Catalogue
 from services.matching.catalogue.store import CatalogueStore
-from services.matching.linkages.schemas import STAGE_ORDER, LinkagePublic, Stage
+from services.matching.linkages.schemas import STAGE_ORDER, MemberShare, Stage, SupplierKind, linkage_public
+from services.matching.linkages.suppliers import Listed, listed_suppliers
 from services.matching.ownership import owner_key
 from services.matching.publish import publish
+from services.matching.requests.access import BrokerDirectory
 from services.matching.requests.schemas import (
     AnswerFields,
     AnswerPublic,
+    Award,
     DeliveryPublic,
     InvitationPublic,
     InvitationStatus,
@@ -42,9 +49,9 @@ from services.matching.requests.schemas import (
     RequestStatus,
     StatusEvent,
 )
-from services.matching.shortlists.schemas import GapPublic, ShortlistItem
+from services.matching.shortlists.schemas import GapPublic
 from services.matching.shortlists.service import create_shortlist, standards_of
-from services.matching.tables import BuyerRequest, Invitation, InvitationCluster, Linkage, Shortlist
+from services.matching.tables import BuyerRequest, Invitation, InvitationCluster, InvitationMember, Linkage, Shortlist
 
 FINAL_ANSWERS = {InvitationStatus.no_bid: "no bid", InvitationStatus.invited: "no answer by the deadline"}
 
@@ -71,15 +78,15 @@ async def invitations_for(
     *,
     principal: Principal,
     invite: InviteFromShortlist | InviteTopOf,
-) -> tuple[str, list[tuple[ShortlistItem, bool]]]:
-    """The shortlist a request invites from and the invited items (with whether each is a
-    development candidate): chosen items of a stored shortlist, or the top of a fresh one."""
+) -> tuple[str, list[Listed]]:
+    """The shortlist a request invites from and the invited suppliers: chosen firms or
+    networks of a stored shortlist, or the top firms of a fresh one (and its ranked
+    consortia when it asks include_consortia)."""
     if isinstance(invite, InviteFromShortlist):
         shortlist = await session.get(Shortlist, invite.shortlist_id)
         if shortlist is None or shortlist.owner != owner_key(principal):
             raise invalid_field("invite.shortlist_id", f"no shortlist of yours with id {invite.shortlist_id!r}")
-        listed = {i["supplier_id"]: (i, False) for i in shortlist.result.get("items", [])}
-        listed |= {i["supplier_id"]: (i, True) for i in (shortlist.result.get("development") or [])}
+        listed = listed_suppliers(shortlist.result)
         errors = [
             field_error(f"invite.supplier_ids.{n}", "is not among that shortlist's suppliers", "not_shortlisted")
             for n, supplier_id in enumerate(invite.supplier_ids)
@@ -92,8 +99,7 @@ async def invitations_for(
         ]
         if errors:
             raise ValidationFailed("Some invited suppliers cannot be invited", errors=errors)
-        chosen = [listed[s] for s in invite.supplier_ids]
-        return shortlist.id, [(ShortlistItem.model_validate(item), development) for item, development in chosen]
+        return shortlist.id, [listed[s] for s in invite.supplier_ids]
     request = invite.shortlist.model_copy(update={"limit": invite.top, "include_development": False})
     standards, version = await standards_of(session, principal, request)
     row, document = await create_shortlist(
@@ -105,44 +111,70 @@ async def invitations_for(
         standards_id=request.standards_id,
         standards_version=version,
     )
-    if not document["items"]:
+    invited = list(listed_suppliers(document).values())  # firms first, then consortia, each by rank
+    if not invited:
         raise invalid_field("invite.shortlist", "no supplier meets these standards", "no_suppliers")
-    return row.id, [(ShortlistItem.model_validate(item), False) for item in document["items"]]
+    return row.id, invited
 
 
 async def replace_invitations(
     session: AsyncSession,
     suppliers: CatalogueStore,
+    registry: BrokerDirectory,
     row: BuyerRequest,
-    invited: Sequence[tuple[ShortlistItem, bool]],
+    invited: Sequence[Listed],
     now: datetime,
 ) -> None:
-    """Make ``invited`` the request's invitations, with each supplier's agency and clusters."""
+    """Make ``invited`` the request's invitations, with each supplier's agency and clusters
+    (a firm's from the catalogue, a network's from the registry) and a network's members."""
     old = select(col(Invitation.id)).where(col(Invitation.request_id) == row.id)
     await session.execute(delete(InvitationCluster).where(col(InvitationCluster.invitation_id).in_(old)))
+    await session.execute(delete(InvitationMember).where(col(InvitationMember.invitation_id).in_(old)))
     await session.execute(delete(Invitation).where(col(Invitation.request_id) == row.id))
-    ids = [item.supplier_id for item, _ in invited]
-    records = await asyncio.to_thread(suppliers.records, ids)
-    gone = [n for n, supplier_id in enumerate(ids) if supplier_id not in records]
+    firm_ids = [i.supplier_id for i in invited if i.kind is SupplierKind.firm]
+    records = await asyncio.to_thread(suppliers.records, firm_ids)
+    sides: dict[str, tuple[str, str | None, list[str]]] = {}  # name, agency, clusters
+    for listed in invited:
+        if listed.kind is SupplierKind.firm and listed.supplier_id in records:
+            record = records[listed.supplier_id]
+            sides[listed.supplier_id] = (record.name, record.agency_id, list(record.cluster_ids))
+        elif listed.kind is SupplierKind.network:
+            network = await registry.network(listed.supplier_id)
+            if network is not None and network.get("status") == "active":
+                cluster = network.get("cluster_id")
+                sides[listed.supplier_id] = (network["name"], network.get("agency_id"), [cluster] if cluster else [])
+    gone = [n for n, listed in enumerate(invited) if listed.supplier_id not in sides]
     if gone:
         raise ValidationFailed(
             "Some suppliers are no longer in the catalogue",
-            errors=[field_error(f"invite.supplier_ids.{n}", "is no longer a supplier", "not_supplier") for n in gone],
+            errors=[
+                field_error(
+                    f"invite.supplier_ids.{n}",
+                    f"is no longer {'an active network' if invited[n].kind is SupplierKind.network else 'a supplier'}",
+                    "not_supplier",
+                )
+                for n in gone
+            ],
         )
-    for item, development in invited:
-        record = records[item.supplier_id]
+    for listed in invited:
+        name, agency_id, clusters = sides[listed.supplier_id]
         invitation = Invitation(
             id=new_id("inv"),
             request_id=row.id,
-            supplier_id=item.supplier_id,
-            supplier_name=record.name,
-            supplier_agency_id=record.agency_id,
-            ranking=item.model_dump(mode="json") | {"development": development},
+            supplier_id=listed.supplier_id,
+            supplier_name=name,
+            supplier_agency_id=agency_id,
+            supplier_kind=listed.kind.value,
+            ranking=listed.ranking,
+            members=listed.members,
             status=InvitationStatus.invited.value,
             created_at=now,
         )
         session.add(invitation)
-        session.add_all(InvitationCluster(invitation_id=invitation.id, cluster_id=c) for c in record.cluster_ids)
+        session.add_all(InvitationCluster(invitation_id=invitation.id, cluster_id=c) for c in clusters)
+        session.add_all(
+            InvitationMember(invitation_id=invitation.id, firm_id=m["firm_id"]) for m in listed.members or ()
+        )
     await session.flush()
 
 
@@ -176,9 +208,17 @@ def invitation_public(invitation: Invitation) -> InvitationPublic:
         score=ranking["score"],
         criteria=ranking["criteria"],
         gap=GapPublic.model_validate(gap) if gap else None,
+        gap_member_id=(gap or {}).get("member_id"),
         answer=answer_public(invitation),
         awarded_quantity=invitation.awarded_quantity,
+        supplier_kind=SupplierKind(invitation.supplier_kind),
+        members=_members(invitation.members),
+        awarded_members=_members(invitation.awarded_members),
     )
+
+
+def _members(members: list[dict[str, Any]] | None) -> list[MemberShare] | None:
+    return None if members is None else [MemberShare.model_validate(m) for m in members]
 
 
 def request_public(row: BuyerRequest, invitations: Sequence[Invitation], now: datetime) -> RequestPublic:
@@ -228,7 +268,8 @@ async def move_linkage(
     now: datetime,
 ) -> None:
     """Create or advance the linkage of this shortlist and supplier to ``stage``, never back;
-    ``dropped`` only drops one that has not reached ``contracted``."""
+    ``dropped`` only drops one that has not reached ``contracted``. A network's linkage takes
+    the invitation's members, as awarded once it is."""
     linkage = await session.scalar(
         select(Linkage)
         .where(col(Linkage.shortlist_id) == row.shortlist_id, col(Linkage.supplier_id) == invitation.supplier_id)
@@ -247,6 +288,8 @@ async def move_linkage(
             updated_at=now,
             shortlist_id=row.shortlist_id,
             supplier_id=invitation.supplier_id,
+            supplier_kind=invitation.supplier_kind,
+            members=invitation.awarded_members or invitation.members,
             request_id=row.id,
             stage=stage.value,
             history=[{"stage": Stage.proposed.value, "on": on.isoformat(), "note": None}, event],
@@ -256,7 +299,7 @@ async def move_linkage(
         )
         session.add(linkage)
         await session.flush()
-        await publish(session, "linkage", linkage, _linkage_public(linkage))
+        await publish(session, "linkage", linkage, linkage_public(linkage))
         return
     current = Stage(linkage.stage)
     if current is Stage.dropped:
@@ -271,14 +314,12 @@ async def move_linkage(
     linkage.history = [*linkage.history, event]
     linkage.stage = stage.value
     linkage.request_id = row.id
+    if invitation.awarded_members is not None and stage is Stage.contracted:
+        linkage.members = invitation.awarded_members
     linkage.version += 1
     linkage.updated_at = now
     await session.flush()
-    await publish(session, "linkage", linkage, _linkage_public(linkage), op="updated", version=linkage.version)
-
-
-def _linkage_public(row: Linkage) -> LinkagePublic:
-    return LinkagePublic.model_validate(row, from_attributes=True)
+    await publish(session, "linkage", linkage, linkage_public(linkage), op="updated", version=linkage.version)
 
 
 # --- transitions -------------------------------------------------------------------------
@@ -360,10 +401,17 @@ def check_answer(row: BuyerRequest, answer: AnswerFields) -> None:
         raise ValidationFailed("The answer does not fit the request", errors=errors)
 
 
-def answer_document(answer: AnswerFields, principal: Principal, on_behalf: bool) -> dict[str, Any]:
+def answer_document(
+    answer: AnswerFields, principal: Principal, on_behalf: bool, member_id: str | None = None
+) -> dict[str, Any]:
     return AnswerFields.model_validate(answer.model_dump(include=set(AnswerFields.model_fields))).model_dump(
         mode="json"
-    ) | {"submitted_by": principal.subject, "submitted_by_role": principal.role.value, "on_behalf": on_behalf}
+    ) | {
+        "submitted_by": principal.subject,
+        "submitted_by_role": principal.role.value,
+        "on_behalf": on_behalf,
+        "member_id": member_id,
+    }
 
 
 async def record_answer(
@@ -375,9 +423,10 @@ async def record_answer(
     principal: Principal,
     on_behalf: bool,
     now: datetime,
+    member_id: str | None = None,
 ) -> None:
     check_answer(row, answer)
-    invitation.answer = answer_document(answer, principal, on_behalf)
+    invitation.answer = answer_document(answer, principal, on_behalf, member_id)
     invitation.answer_version += 1
     invitation.answered_at = now
     invitation.status = (InvitationStatus.bid if answer.kind == "bid" else InvitationStatus.no_bid).value
@@ -391,17 +440,20 @@ async def record_answer(
 async def award_request(
     session: AsyncSession,
     row: BuyerRequest,
-    awards: Sequence[tuple[str, float]],
+    awards: Sequence[Award],
     *,
     principal: Principal,
     note: str | None,
     now: datetime,
 ) -> None:
-    """Award quantities to bidders; the other bidders are told they were not awarded."""
+    """Award quantities to bidders; the other bidders are told they were not awarded.
+    A network's award names its members' parts (``member_awards``)."""
     invitations = {i.supplier_id: i for i in await invitations_of(session, row.id)}
     errors: list[FieldError] = []
     seen: set[str] = set()
-    for n, (supplier_id, quantity) in enumerate(awards):
+    members: dict[str, list[dict[str, Any]]] = {}
+    for n, award in enumerate(awards):
+        supplier_id, quantity = award.supplier_id, award.quantity
         invitation = invitations.get(supplier_id)
         if invitation is None:
             errors.append(field_error(f"awards.{n}.supplier_id", "was not invited to this request", "not_invited"))
@@ -415,8 +467,13 @@ async def award_request(
                 errors.append(
                     field_error(f"awards.{n}.quantity", f"is above the capacity it offered ({offered:g})", "above_bid")
                 )
+        if invitation is not None:
+            parts, problems = member_awards(invitation, award, f"awards.{n}")
+            errors += problems
+            if parts is not None:
+                members[supplier_id] = parts
         seen.add(supplier_id)
-    total = sum(quantity for _, quantity in awards)
+    total = sum(a.quantity for a in awards)
     if total > row.quantity:
         errors.append(
             field_error("awards", f"total {total:g} is above the request's quantity {row.quantity:g}", "above_quantity")
@@ -424,11 +481,12 @@ async def award_request(
     if errors:
         raise ValidationFailed("The award does not fit the answers", errors=errors)
     record_status(row, RequestStatus.awarded, at=now, by=principal.subject, note=note)
-    awarded = dict(awards)
+    awarded = {a.supplier_id: a.quantity for a in awards}
     for invitation in invitations.values():
         if invitation.supplier_id in awarded:
             invitation.status = InvitationStatus.awarded.value
             invitation.awarded_quantity = awarded[invitation.supplier_id]
+            invitation.awarded_members = members.get(invitation.supplier_id)
             await move_linkage(
                 session,
                 row,
@@ -449,3 +507,52 @@ async def award_request(
                 note=f"not awarded in request {row.id}",
                 now=now,
             )
+
+
+# Members' parts must add up to the network's quantity within this (float sums of decimals).
+SHARE_TOLERANCE = 1e-9
+
+
+def member_awards(
+    invitation: Invitation, award: Award, where: str
+) -> tuple[list[dict[str, Any]] | None, list[FieldError]]:
+    """A network's members with their share and quantity of ``award``: as given, or by the
+    shares its shortlist listed; None for a firm. The errors, each at its field."""
+    if invitation.supplier_kind != SupplierKind.network.value:
+        if award.members is not None:
+            return None, [field_error(f"{where}.members", "only a network's award names members", "not_network")]
+        return None, []
+    listed = {m["firm_id"]: m for m in invitation.members or ()}
+    if award.members is None:
+        return [
+            {"firm_id": m["firm_id"], "name": m["name"], "share": m["share"], "quantity": m["share"] * award.quantity}
+            for m in listed.values()
+        ], []
+    errors: list[FieldError] = []
+    for m, member in enumerate(award.members):
+        if member.firm_id not in listed:
+            errors.append(
+                field_error(f"{where}.members.{m}.firm_id", "is not a member of that consortium", "not_member")
+            )
+        elif any(other.firm_id == member.firm_id for other in award.members[:m]):
+            errors.append(field_error(f"{where}.members.{m}.firm_id", "is listed twice", "duplicate"))
+    total = sum(member.quantity for member in award.members)
+    if abs(total - award.quantity) > SHARE_TOLERANCE * max(1.0, award.quantity):
+        errors.append(
+            field_error(
+                f"{where}.members",
+                f"the members' quantities add up to {total:g}, not the {award.quantity:g} awarded",
+                "shares_total",
+            )
+        )
+    if errors:
+        return None, errors
+    return [
+        {
+            "firm_id": member.firm_id,
+            "name": listed[member.firm_id]["name"],
+            "share": member.quantity / award.quantity,
+            "quantity": member.quantity,
+        }
+        for member in award.members
+    ], []

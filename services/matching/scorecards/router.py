@@ -157,6 +157,7 @@ async def create_scorecard(
     session: SessionDep,
     principal: PrincipalDep,
     suppliers: SuppliersDep,
+    brokers: BrokersDep,
     idempotency: IdempotencyDep,
     now: NowDep,
 ) -> Response:
@@ -164,8 +165,13 @@ async def create_scorecard(
     assert isinstance(linkage, Linkage)
     if linkage.stage not in (Stage.contracted, Stage.active):
         raise Conflict(f"Linkage {linkage.id} is {linkage.stage}; deliveries are scored once it is contracted")
-    records = await asyncio.to_thread(suppliers.records, [linkage.supplier_id])
-    record = records.get(linkage.supplier_id)
+    if linkage.supplier_kind == "network":  # a consortium: its agency, as the registry records it now
+        network = await brokers.network(linkage.supplier_id)
+        supplier_agency_id = network.get("agency_id") if network else None
+    else:
+        records = await asyncio.to_thread(suppliers.records, [linkage.supplier_id])
+        record = records.get(linkage.supplier_id)
+        supplier_agency_id = record.agency_id if record else None
     quality, on_time = body.figures()
     row = Scorecard(
         id=new_id("sc"),
@@ -176,7 +182,7 @@ async def create_scorecard(
         updated_at=now,
         linkage_id=linkage.id,
         supplier_id=linkage.supplier_id,
-        supplier_agency_id=record.agency_id if record else None,
+        supplier_agency_id=supplier_agency_id,
         kind=body.kind.value,
         details=body.model_dump(mode="json", exclude_none=True, exclude={"kind"}),
         observed_on=body.observed_on,

@@ -367,6 +367,42 @@ DEFINITIONS: tuple[Definition, ...] = (
         "as linkage_funnel",
     ),
     Definition(
+        "consortium_shortlists_issued",
+        "Consortium shortlists issued",
+        LINKAGES,
+        "shortlists",
+        Kind.flow,
+        "Shortlists issued in the period whose consortia list at least one network in scope (ranked or as a "
+        "development candidate): horizontal networks offered to a buyer as one supplier.",
+        "matching shortlists (consortia)",
+        "the day the shortlist was issued (UTC)",
+    ),
+    Definition(
+        "network_linkages_by_stage",
+        "Linkages with a network as the supplier",
+        LINKAGES,
+        "linkages",
+        Kind.stock,
+        "Linkages whose supplier is a network in scope (a consortium), proposed on or before the period's last "
+        "day, by the stage they were at on that day, as linkages_by_stage (which counts them too).",
+        "matching linkages (history, supplier kind)",
+        "the dates of the stage history",
+        STAGES,
+        "stage",
+    ),
+    Definition(
+        "smes_reached_through_consortia",
+        "SMEs reached through consortia",
+        LINKAGES,
+        "firms",
+        Kind.stock,
+        "Distinct micro, small and medium member firms of the networks in the linkages of "
+        "network_linkages_by_stage not dropped on the period's last day: the members the linkage names (those "
+        "the shortlist counted, or those awarded a part by a request).",
+        "matching linkages (members), registry firms (size class)",
+        "as network_linkages_by_stage",
+    ),
+    Definition(
         "development_candidates_flagged",
         "Development candidates flagged",
         LINKAGES,

@@ -13,10 +13,12 @@ here and in docs/reporting.md:
 - owning agency: the record's ``agency_id``;
 - shortlists, linkages and scorecards: through their suppliers (a shortlist is in
   scope when it lists at least one supplier in scope; a linkage or scorecard when
-  its supplier is);
+  its supplier is; a supplier may be a network, in scope as networks are);
+- consortium shortlists: when they list at least one network in scope;
 - requests for quotation: the owning agency is the buyer's (the request's
   ``agency_id``), the other filters go through the invited suppliers (an invitation
-  when its supplier is in scope, a request when one of its invitations is).
+  when its supplier, a firm or a network, is in scope, a request when one of its
+  invitations is).
 
 With no filter at all, every record counts, including those attached to nothing.
 """
@@ -29,10 +31,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, or_, select, true
 
 from services.common.codes import isic_section_divisions
-from services.reporting.tables import Cluster, Firm, table_of
+from services.reporting.tables import Cluster, Firm, Network, table_of
 
 CLUSTERS = table_of(Cluster)
 FIRMS = table_of(Firm)
+NETWORKS = table_of(Network)
 
 
 def sector_prefixes(code: str) -> tuple[str, ...]:
@@ -153,11 +156,19 @@ class Scope:
         return and_(true(), *terms, *self._agency(a))
 
     def supplier(self, supplier_id: Any, firm_links: Any) -> ColumnElement[bool]:
-        """Matching records, through the supplier firm they are about."""
+        """Matching records, through the supplier they are about: a firm, or a network (a consortium)."""
         if self.unrestricted:
             return true()
         f = FIRMS.alias()
-        return exists(select(1).where(f.c.id == supplier_id, self.linked(f, firm_links, "firm_id")))
+        firm = exists(select(1).where(f.c.id == supplier_id, self.linked(f, firm_links, "firm_id")))
+        return or_(firm, self.network(supplier_id))
+
+    def network(self, network_id: Any) -> ColumnElement[bool]:
+        """Matching records about a network (a consortium), through that network."""
+        if self.unrestricted:
+            return true()
+        n = NETWORKS.alias()
+        return exists(select(1).where(n.c.id == network_id, self.networks(n)))
 
     def invitation(self, agency_id: Any, supplier_id: Any, firm_links: Any) -> ColumnElement[bool]:
         """An invitation to a request: the buyer's agency (``agency_id``), the rest through the supplier."""

@@ -47,6 +47,7 @@ from services.reporting.tables import (
     JointAction,
     Linkage,
     LinkageEvent,
+    LinkageMember,
     Network,
     NetworkMember,
     Programme,
@@ -54,6 +55,7 @@ from services.reporting.tables import (
     RequestInvitation,
     Scorecard,
     Shortlist,
+    ShortlistConsortium,
     ShortlistSupplier,
     table_of,
 )
@@ -66,6 +68,7 @@ NETWORKS, MEMBERS, ACTIONS = table_of(Network), table_of(NetworkMember), table_o
 ACTIVITIES = table_of(Activity)
 SHORTLISTS, LISTED = table_of(Shortlist), table_of(ShortlistSupplier)
 LINKAGES, EVENTS = table_of(Linkage), table_of(LinkageEvent)
+CONSORTIA, LINKAGE_MEMBERS = table_of(ShortlistConsortium), table_of(LinkageMember)
 REQUESTS, INVITED, SCORECARDS = table_of(Request), table_of(RequestInvitation), table_of(Scorecard)
 FEED_STATE = table_of(FeedState)
 
@@ -362,9 +365,9 @@ def proposed_in(period: Period) -> tuple[Any, Any]:
     return joined, first
 
 
-async def linkages(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Figure]:
-    supplier_in_scope = scope.supplier(LINKAGES.c.supplier_id, FIRM_CLUSTERS)
-    # The stage on the period's last day: the last history entry dated on or before it.
+def stage_at_end(period: Period) -> tuple[Any, Any]:
+    """Linkages joined to the stage they were at on the period's last day (the last history
+    entry dated on or before it), and that entry's alias; linkages proposed later are left out."""
     last = (
         select(EVENTS.c.linkage_id, func.max(EVENTS.c.position).label("position"))
         .where(EVENTS.c.reached_on <= period.end)
@@ -372,16 +375,18 @@ async def linkages(session: AsyncSession, scope: Scope, period: Period) -> dict[
         .subquery()
     )
     at_end = EVENTS.alias("at_end")
+    joined = last.join(
+        at_end, and_(at_end.c.linkage_id == last.c.linkage_id, at_end.c.position == last.c.position)
+    ).join(LINKAGES, LINKAGES.c.id == last.c.linkage_id)
+    return joined, at_end
+
+
+async def linkages(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Figure]:
+    supplier_in_scope = scope.supplier(LINKAGES.c.supplier_id, FIRM_CLUSTERS)
+    staged, at_end = stage_at_end(period)
     rows = (
         await session.execute(
-            select(at_end.c.stage, func.count())
-            .select_from(
-                last.join(
-                    at_end, and_(at_end.c.linkage_id == last.c.linkage_id, at_end.c.position == last.c.position)
-                ).join(LINKAGES, LINKAGES.c.id == last.c.linkage_id)
-            )
-            .where(supplier_in_scope)
-            .group_by(at_end.c.stage)
+            select(at_end.c.stage, func.count()).select_from(staged).where(supplier_in_scope).group_by(at_end.c.stage)
         )
     ).all()
     by_stage = _breakdown(rows, STAGES)
@@ -439,6 +444,41 @@ async def linkages(session: AsyncSession, scope: Scope, period: Period) -> dict[
         "linkage_funnel": Figure(cohort, funnel),
         "linkage_conversion": Figure(_share(funnel["contracted"], funnel["proposed"]), conversion),
         "median_days_to_contract": Figure(median),
+    }
+
+
+# --- consortia: networks as suppliers -----------------------------------------------------
+
+
+async def consortia(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Figure]:
+    inner = CONSORTIA.alias()
+    issued = await session.scalar(
+        select(func.count()).where(
+            period.within(SHORTLISTS.c.issued_on),
+            exists(select(1).where(inner.c.shortlist_id == SHORTLISTS.c.id, scope.network(inner.c.network_id))),
+        )
+    )
+    network_linkage = (LINKAGES.c.supplier_kind == "network", scope.network(LINKAGES.c.supplier_id))
+    staged, at_end = stage_at_end(period)
+    rows = (
+        await session.execute(
+            select(at_end.c.stage, func.count()).select_from(staged).where(*network_linkage).group_by(at_end.c.stage)
+        )
+    ).all()
+    by_stage = _breakdown(rows, STAGES)
+    smes = await session.scalar(
+        select(func.count(distinct(LINKAGE_MEMBERS.c.firm_id)))
+        .select_from(
+            staged.join(LINKAGE_MEMBERS, LINKAGE_MEMBERS.c.linkage_id == LINKAGES.c.id).join(
+                FIRMS, FIRMS.c.id == LINKAGE_MEMBERS.c.firm_id
+            )
+        )
+        .where(*network_linkage, at_end.c.stage != "dropped", FIRMS.c.size_class.in_(SMALL_AND_MEDIUM))
+    )
+    return {
+        "consortium_shortlists_issued": Figure(int(issued or 0)),
+        "network_linkages_by_stage": Figure(_total(by_stage), by_stage),
+        "smes_reached_through_consortia": Figure(int(smes or 0)),
     }
 
 
@@ -570,6 +610,7 @@ CALCULATORS: tuple[tuple[tuple[str, ...], Calculator], ...] = (
         shortlists,
     ),
     (("linkages_by_stage", "linkage_funnel", "linkage_conversion", "median_days_to_contract"), linkages),
+    (("consortium_shortlists_issued", "network_linkages_by_stage", "smes_reached_through_consortia"), consortia),
     (
         (
             "requests_issued",

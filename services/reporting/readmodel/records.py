@@ -49,6 +49,7 @@ from services.reporting.tables import (
     JointAction,
     Linkage,
     LinkageEvent,
+    LinkageMember,
     Network,
     NetworkMember,
     Programme,
@@ -56,6 +57,7 @@ from services.reporting.tables import (
     RequestInvitation,
     Scorecard,
     Shortlist,
+    ShortlistConsortium,
     ShortlistSupplier,
     table_of,
 )
@@ -256,6 +258,16 @@ def _listed(d: ShortlistRecord) -> list[Row]:
     return rows
 
 
+def _consortia(d: ShortlistRecord) -> list[Row]:
+    if d.consortia is None:
+        return []
+    return [
+        {"shortlist_id": d.id, "listed_as": listed_as, "network_id": item.network_id, "rank": item.rank}
+        for listed_as, items in (("item", d.consortia.items), ("development", d.consortia.development or []))
+        for item in items
+    ]
+
+
 SHORTLIST = EntityMap(
     "shortlist",
     ShortlistRecord,
@@ -269,7 +281,10 @@ SHORTLIST = EntityMap(
         "eligible_count": d.eligible_count,
         "development_count": d.development_count,
     },
-    (Child(table_of(ShortlistSupplier), "shortlist_id", _listed),),
+    (
+        Child(table_of(ShortlistSupplier), "shortlist_id", _listed),
+        Child(table_of(ShortlistConsortium), "shortlist_id", _consortia),
+    ),
 )
 
 LINKAGE = EntityMap(
@@ -280,6 +295,7 @@ LINKAGE = EntityMap(
         "id": d.id,
         "shortlist_id": d.shortlist_id,
         "supplier_id": d.supplier_id,
+        "supplier_kind": d.supplier_kind,
         "buyer_firm_id": d.firm_id,
         "stage": d.stage,
         "gap_kind": (d.gap or {}).get("kind"),
@@ -294,6 +310,11 @@ LINKAGE = EntityMap(
                 {"linkage_id": d.id, "position": i, "stage": e.stage, "reached_on": e.on}
                 for i, e in enumerate(d.history)
             ],
+        ),
+        Child(
+            table_of(LinkageMember),
+            "linkage_id",
+            lambda d: [{"linkage_id": d.id, "firm_id": m.firm_id, "share": m.share} for m in d.members or []],
         ),
     ),
 )
