@@ -31,7 +31,7 @@ in), and bounds broad candidate sets before scoring (``ConsortiumQuery``).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -47,6 +47,7 @@ from services.matching.catalogue.text import NUMERATOR_MARGIN
 
 MIN_MEMBERS = 2  # a consortium is firms acting jointly: one firm alone is a single-firm item
 MEAN_CRITERIA = ("text", "certifications", "performance")  # share-weighted means of the members' values
+BOUNDED_CRITERIA = {"text", "proximity"}  # bounded before scoring; the others are exact at once
 QUALIFYING, ONE_CERTIFICATE_SHORT = 2, 1
 
 
@@ -132,23 +133,44 @@ class NetworkIndex:
         width = max([len(m) for e in entries for m in e.member_ids] + [1])
         self.member_ids = np.array([m.encode() for e in entries for m in e.member_ids], dtype=f"S{width}")
         self.network_of = np.repeat(np.arange(self.n, dtype=np.int64), counts)
-        self._main_rows: tuple[Segment, np.ndarray, RowMembers] | None = None
+        self._main: tuple[Segment, Resolution] | None = None
 
     @property
     def members(self) -> int:
         return len(self.member_ids)
 
-    def main_rows(self, main: Segment) -> tuple[np.ndarray, RowMembers]:
-        """Each member's row in ``main`` (-1 where it is none), and the memberships by row
-        (kept for the last segment asked: every view over one main segment shares them)."""
-        cached = self._main_rows
+    def in_main(self, main: Segment) -> Resolution:
+        """The members in ``main`` (kept for the last segment asked: every view over one main
+        segment shares it; rows a view removes never pass its queries)."""
+        cached = self._main
         if cached is not None and cached[0] is main:
-            return cached[1], cached[2]
+            return cached[1]
         rows = _rows_in(main, self.member_ids)
         found = np.flatnonzero(rows >= 0)
-        by_row = RowMembers.build(found, rows[found], main.n)
-        self._main_rows = (main, rows, by_row)
-        return rows, by_row
+        resolution = Resolution.of(main, rows, RowMembers.build(found, rows[found], main.n))
+        self._main = (main, resolution)
+        return resolution
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Each member's row in one segment (-1: none) and the columns queries read of it,
+    copied in membership order so a query reads them in order, not scattered."""
+
+    rows: np.ndarray  # int64
+    by_row: RowMembers
+    capacity: np.ndarray  # float64, NaN when unknown
+    unit: np.ndarray  # int16: the segment's unit code, -1 when none
+    performance: np.ndarray  # float64: the performance criterion's value
+
+    @classmethod
+    def of(cls, segment: Segment, rows: np.ndarray, by_row: RowMembers) -> Resolution:
+        found = rows >= 0
+        at = np.maximum(rows, 0)
+        capacity = np.where(found, segment.capacity[at], np.nan) if segment.n else np.full(len(rows), np.nan)
+        unit = np.where(found, segment.capacity_unit[at], -1).astype(np.int16) if segment.n else np.full(len(rows), -1)
+        performance = np.where(found, segment.performance(at), 0.0) if segment.n else np.zeros(len(rows))
+        return cls(rows, by_row, capacity, unit.astype(np.int16), performance)
 
 
 EMPTY_INDEX = NetworkIndex([])
@@ -170,18 +192,21 @@ def _rows_in(segment: Segment, member_ids: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class MemberRows:
     """Where each member of a ``NetworkIndex`` is in one view: its segment's index in
-    the view's parts (0 main, 1 delta) and row, or -1 when it is no live supplier; and
-    per part, the memberships by row. The main part's are shared by every view over one
-    main segment: their rows the view removed never pass a query (they are left out)."""
+    the view's parts (0 main, 1 delta) and row, or -1 when it is no live supplier; the
+    memberships by row, per part; and each member's capacity, unit (its segment's code)
+    and performance. The main part's are shared by every view over one main segment."""
 
     segment: np.ndarray  # int8
     row: np.ndarray  # int64
     by_row: tuple[RowMembers, ...]  # per part
+    capacity: np.ndarray
+    unit: np.ndarray
+    performance: np.ndarray
 
     @classmethod
     def resolve(cls, index: NetworkIndex, main: Segment, removed: BitMap, delta: Segment | None) -> MemberRows:
-        main_rows, main_by_row = index.main_rows(main)
-        rows = main_rows.copy()
+        in_main = index.in_main(main)
+        rows, capacity, unit, performance = in_main.rows, in_main.capacity, in_main.unit, in_main.performance
         segment = np.zeros(len(rows), dtype=np.int8)
         stale = rows < 0
         if removed:
@@ -189,16 +214,21 @@ class MemberRows:
             superseded[as_array(removed)] = True
             stale |= superseded[np.maximum(rows, 0)] & (rows >= 0)
         at = np.flatnonzero(stale)
-        rows[at] = -1
         segment[at] = -1
-        by_row = [main_by_row]
-        if delta is not None and len(at):
-            in_delta = _rows_in(delta, index.member_ids[at])
-            found = in_delta >= 0
-            rows[at[found]] = in_delta[found]
-            segment[at[found]] = 1
-            by_row.append(RowMembers.build(at[found], in_delta[found], delta.n))
-        return cls(segment, rows, tuple(by_row))
+        by_row = [in_main.by_row]
+        if len(at):  # members changed since the main segment: copies, changed where they are
+            rows, capacity, unit, performance = rows.copy(), capacity.copy(), unit.copy(), performance.copy()
+            rows[at] = -1
+            if delta is not None:
+                in_delta = _rows_in(delta, index.member_ids[at])
+                found = at[in_delta >= 0]
+                delta_rows = in_delta[in_delta >= 0]
+                rows[found] = delta_rows
+                segment[found] = 1
+                columns = Resolution.of(delta, delta_rows, RowMembers.build(found, delta_rows, delta.n))
+                capacity[found], unit[found], performance[found] = columns.capacity, columns.unit, columns.performance
+                by_row.append(columns.by_row)
+        return cls(segment, rows, tuple(by_row), capacity, unit, performance)
 
 
 @dataclass(frozen=True)
@@ -297,7 +327,7 @@ class Evaluation:
 
 EXACT_NETWORKS = 512  # up to this many candidate networks are scored without bounds
 FIRST_SCORED = 256  # else the best-bounded this many, and at least
-FIRST_PER_LIMIT = 4  # this many times the limit, are scored first and set the bar
+FIRST_PER_LIMIT = 4  # this many times the limit, are scored first, then twice as many each time
 
 
 class ConsortiumQuery:
@@ -307,9 +337,10 @@ class ConsortiumQuery:
     rows (``RowMembers``), and candidate networks counted with ``np.bincount``. Up to
     ``EXACT_NETWORKS`` are scored exactly; a larger set (a broad query) is bounded first:
     each network's score is bounded from its members' exact capacity, certifications and
-    performance, their text ceilings and a proximity of 1; the best-bounded networks are
-    scored, and only networks whose bound reaches their k-th score (less
-    ``ROUNDING_SLACK``) are scored and ranked: no other can enter the top k.
+    performance, their text ceilings and the proximity of their first counted member (the
+    farthest is no nearer). Networks are then scored in
+    batches, best bound first, until the next bound falls below the k-th best score found
+    (less ``ROUNDING_SLACK``): no network left can enter the top k.
     """
 
     def __init__(
@@ -384,12 +415,12 @@ class ConsortiumQuery:
             rows = members.row[at]
             capacity = np.zeros(len(at), dtype=np.float64)
             if self.unit is not None and self.unit in segment.units:
-                values = segment.capacity[rows]
-                known = (segment.capacity_unit[rows] == segment.units.index(self.unit)) & ~np.isnan(values)
+                values = members.capacity[at]
+                known = (members.unit[at] == segment.units.index(self.unit)) & ~np.isnan(values)
                 capacity = np.where(known, values, 0.0)
             ceilings: dict[str, np.ndarray] = {}
             if "performance" in weights:
-                ceilings["performance"] = segment.performance(rows)
+                ceilings["performance"] = members.performance[at]
             if "certifications" in weights:
                 held = np.zeros(len(rows), dtype=np.float64)
                 for scheme in query.preferred_certifications:
@@ -401,6 +432,9 @@ class ConsortiumQuery:
         if not found:
             empty = np.empty(0)
             return MemberFacts(NO_MEMBERS, NO_MEMBERS, empty.astype(np.int8), empty, {c: empty for c in MEAN_CRITERIA})
+        if len(found) == 1:  # one part: already in membership order
+            at, status, capacity, ceilings = found[0]
+            return MemberFacts(at, self.index.network_of[at], status, capacity, ceilings)
         at = np.concatenate([f[0] for f in found])
         order = np.argsort(at, kind="stable")  # ascending runs merged
         return MemberFacts(
@@ -441,9 +475,11 @@ class ConsortiumQuery:
     def _counted(self, chosen: np.ndarray, facts: MemberFacts, named: np.ndarray | None) -> Counted:
         """The members counted in the networks ``chosen``: those that count, and the named ones."""
         index = self.index
-        in_chosen = np.zeros(index.n, dtype=bool)
-        in_chosen[chosen] = True
-        positions = np.flatnonzero((facts.status == QUALIFYING) & in_chosen[facts.networks])
+        # ``facts`` ascend by membership, so by network: each network's members are one range.
+        first = np.searchsorted(facts.networks, chosen, side="left")
+        counts = np.searchsorted(facts.networks, chosen, side="right") - first
+        positions = np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+        positions = positions[facts.status[positions] == QUALIFYING]
         if named is not None:
             extra = named[chosen]
             positions = np.union1d(positions, extra[extra >= 0])
@@ -492,20 +528,38 @@ class ConsortiumQuery:
         return Evaluation(counted, member_values, values, contributions, scores)
 
     def _contenders(self, chosen: np.ndarray, facts: MemberFacts, limit: int, named: np.ndarray | None) -> np.ndarray:
-        """The networks of ``chosen`` whose bound can reach its top ``limit`` (ascending)."""
+        """The best ``limit`` networks of ``chosen`` (ascending), found by bounds: networks are
+        scored in batches, best bound first (each batch twice the last), until the next
+        bound is below the k-th best score found (less the rounding slack)."""
         counted = self._counted(chosen, facts, named)
         bounds = self._aggregate(chosen, counted, {c: v[counted.positions] for c, v in facts.ceilings.items()})
+        if "proximity" in self.weights:
+            # The farthest member is at most as near as any one: the first counted of each network.
+            first = counted.positions[np.searchsorted(counted.networks, chosen)]
+            bounds["proximity"] = self._member_values(facts.at[first], ("proximity",))["proximity"]
+        if not BOUNDED_CRITERIA & set(self.weights):  # the bounds are the values: score them all
+            contributions = [np.round(self.weights[c] * bounds[c], SCORE_DECIMALS) for c in self.weights]
+            exact: np.ndarray = np.round(np.sum(contributions, axis=0), SCORE_DECIMALS)
+            return np.sort(chosen[top(exact, chosen, limit)])
         bound = np.zeros(len(chosen), dtype=np.float64)
         for c in self.weights:
             bound += self.weights[c] * bounds[c]
-        first_count = min(len(chosen), max(FIRST_SCORED, FIRST_PER_LIMIT * limit))
-        first = np.sort(np.argpartition(-bound, first_count - 1)[:first_count])
-        scores = self._evaluate(chosen[first], facts, named).scores
-        if len(scores) < limit:
-            return chosen
-        kth = float(np.partition(scores, len(scores) - limit)[len(scores) - limit])
-        kept: np.ndarray = chosen[bound >= kth - ROUNDING_SLACK]
-        return kept
+        order = np.lexsort((chosen, -bound))  # ties by id: the first of tied networks win
+        scored: list[np.ndarray] = []
+        scores: list[np.ndarray] = []
+        best = np.empty(0, dtype=np.float64)  # the ``limit`` best scores so far
+        kth, start, batch = -math.inf, 0, max(FIRST_SCORED, FIRST_PER_LIMIT * limit)
+        while start < len(order) and bound[order[start]] >= kth - ROUNDING_SLACK:
+            networks = np.sort(chosen[order[start : start + batch]])
+            start, batch = start + batch, 2 * batch
+            scored.append(networks)
+            scores.append(self._evaluate(networks, facts, named).scores)
+            best = np.concatenate([best, scores[-1]])
+            if len(best) >= limit:
+                best = np.partition(best, len(best) - limit)[len(best) - limit :]
+                kth = float(best.min())
+        networks, network_scores = np.concatenate(scored), np.concatenate(scores)
+        return np.sort(networks[top(network_scores, networks, limit)])
 
     def _best(
         self, chosen: np.ndarray, facts: MemberFacts, limit: int, named: np.ndarray | None
@@ -515,7 +569,7 @@ class ConsortiumQuery:
         if not len(chosen) or not limit:
             return []
         if len(chosen) > EXACT_NETWORKS:
-            chosen = self._contenders(chosen, facts, limit, named)
+            chosen = self._contenders(chosen, facts, limit, named)  # the top ``limit``, to explain
         scored = self._evaluate(chosen, facts, named)
         index, weights, counted = self.index, self.weights, scored.counted
         result = []
@@ -540,18 +594,19 @@ class ConsortiumQuery:
             )
         return result
 
-    def _member_values(self, at: np.ndarray) -> dict[str, np.ndarray]:
-        """The single-firm criterion values of the members ``at``."""
+    def _member_values(self, at: np.ndarray, criteria: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        """The single-firm criterion values of the members ``at`` (of ``criteria``, default all active)."""
         members = self.members
-        values = {c: np.zeros(len(at), dtype=np.float64) for c in self.weights}
+        weights = self.weights if criteria is None else {c: self.weights[c] for c in criteria}
+        values = {c: np.zeros(len(at), dtype=np.float64) for c in weights}
         for position, (segment, _) in enumerate(self.parts):
             mine = np.flatnonzero(members.segment[at] == position)
             if not len(mine):
                 continue
             rows = members.row[at[mine]]
             unique, inverse = np.unique(rows, return_inverse=True)
-            computed = segment.criterion_values(self.query, unique, self.weights, self.terms)
-            for c in self.weights:
+            computed = segment.criterion_values(self.query, unique, weights, self.terms)
+            for c in weights:
                 values[c][mine] = computed[c][inverse]
         return values
 
