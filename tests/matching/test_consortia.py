@@ -224,3 +224,29 @@ def test_bounded_consortium_ranking_equals_the_reference(
     with bounded(first):
         for q in query_list:
             assert engine(view, q) == reference(records, entries, view.text, q)
+
+
+@SETTINGS
+@given(records=catalogues(), data=st.data(), resolved_before=st.booleans())
+def test_a_changed_index_equals_one_built_from_the_new_networks(
+    records: list[SupplierRecord], data: Any, resolved_before: bool
+) -> None:
+    """``NetworkIndex.changed`` (what the catalogue applies per feed page) keeps the
+    unchanged networks' arrays and main-segment rows; it must equal a rebuild."""
+    before, after = data.draw(networks(records)), data.draw(networks(records))
+    main = build_view(records, seq=1, epoch=1).main
+    index = NetworkIndex(before)
+    if resolved_before:  # the main segment's rows are carried over, not looked up again
+        index.in_main(main)
+    old, new = {e.id: e for e in before}, {e.id: e for e in after}
+    changes = {i: new.get(i) for i in old.keys() | new.keys() if old.get(i) != new.get(i)}
+    changed, rebuilt = index.changed(changes), NetworkIndex(after)
+    assert (changed.ids, changed.names) == (rebuilt.ids, rebuilt.names)
+    for name in ("offsets", "member_ids", "network_of"):
+        assert getattr(changed, name).tolist() == getattr(rebuilt, name).tolist(), name
+    ours, theirs = changed.in_main(main), rebuilt.in_main(main)
+    for column in ("rows", "capacity", "unit", "performance"):
+        np.testing.assert_array_equal(getattr(ours, column), getattr(theirs, column), err_msg=column)
+    for part in ("slots", "starts", "memberships", "in_order", "in_order_slots"):
+        np.testing.assert_array_equal(getattr(ours.by_row, part), getattr(theirs.by_row, part), err_msg=part)
+    assert ours.by_row.rows == theirs.by_row.rows

@@ -31,7 +31,7 @@ in), and bounds broad candidate sets before scoring (``ConsortiumQuery``).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -124,16 +124,54 @@ class NetworkIndex:
 
     def __init__(self, entries: Sequence[NetworkEntry]) -> None:
         entries = sorted(entries, key=lambda e: e.id.encode())
-        self.n = len(entries)
-        self.ids = [e.id for e in entries]
-        self.names = [e.name for e in entries]
-        self.positions = {network_id: i for i, network_id in enumerate(self.ids)}
         counts = np.array([len(e.member_ids) for e in entries], dtype=np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         width = max([len(m) for e in entries for m in e.member_ids] + [1])
-        self.member_ids = np.array([m.encode() for e in entries for m in e.member_ids], dtype=f"S{width}")
-        self.network_of = np.repeat(np.arange(self.n, dtype=np.int64), counts)
+        member_ids = np.array([m.encode() for e in entries for m in e.member_ids], dtype=f"S{width}")
+        self._set([e.id for e in entries], [e.name for e in entries], counts, member_ids)
         self._main: tuple[Segment, Resolution] | None = None
+
+    def _set(self, ids: list[str], names: list[str], counts: np.ndarray, member_ids: np.ndarray) -> None:
+        self.n = len(ids)
+        self.ids, self.names = ids, names
+        self.positions = {network_id: i for i, network_id in enumerate(ids)}
+        self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.member_ids = member_ids
+        self.network_of = np.repeat(np.arange(self.n, dtype=np.int64), counts)
+
+    def changed(self, changes: Mapping[str, NetworkEntry | None]) -> NetworkIndex:
+        """This index with ``changes`` (a network's new entry, or None when it is no longer
+        a candidate), reusing the unchanged networks' arrays and their resolution in the
+        main segment: a change shows in a fraction of the time a rebuild takes."""
+        if not changes:
+            return self
+        fresh = sorted((e for e in changes.values() if e is not None), key=lambda e: e.id.encode())
+        order = sorted(
+            [(network_id.encode(), 0, i) for i, network_id in enumerate(self.ids) if network_id not in changes]
+            + [(e.id.encode(), 1, j) for j, e in enumerate(fresh)]
+        )
+        fresh_counts = np.array([len(e.member_ids) for e in fresh], dtype=np.int64)
+        fresh_starts = self.members + np.concatenate([[0], np.cumsum(fresh_counts)])[:-1]
+        old_counts = np.diff(self.offsets)
+        starts = np.array([self.offsets[i] if kind == 0 else fresh_starts[i] for _, kind, i in order], dtype=np.int64)
+        counts = np.array([old_counts[i] if kind == 0 else fresh_counts[i] for _, kind, i in order], dtype=np.int64)
+        taken = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+        fresh_ids = [m.encode() for e in fresh for m in e.member_ids]
+        width = max([self.member_ids.dtype.itemsize, 1] + [len(m) for m in fresh_ids])
+        pool = np.concatenate([self.member_ids.astype(f"S{width}"), np.array(fresh_ids, dtype=f"S{width}")])
+        updated = NetworkIndex([])
+        names = [self.names[i] if kind == 0 else fresh[i].name for _, kind, i in order]
+        updated._set([key.decode() for key, _, _ in order], names, counts, pool[taken])
+        if self._main is not None:
+            main, resolution = self._main
+            added = _rows_in(main, pool[self.members :])
+            rows = np.concatenate([resolution.rows, added])[taken]
+            columns = [
+                np.concatenate([old, new])[taken]
+                for old, new in zip(resolution.columns, columns_of(main, added), strict=True)
+            ]
+            found = np.flatnonzero(rows >= 0)
+            updated._main = (main, Resolution(rows, RowMembers.build(found, rows[found], main.n), *columns))
+        return updated
 
     @property
     def members(self) -> int:
@@ -165,12 +203,23 @@ class Resolution:
 
     @classmethod
     def of(cls, segment: Segment, rows: np.ndarray, by_row: RowMembers) -> Resolution:
-        found = rows >= 0
-        at = np.maximum(rows, 0)
-        capacity = np.where(found, segment.capacity[at], np.nan) if segment.n else np.full(len(rows), np.nan)
-        unit = np.where(found, segment.capacity_unit[at], -1).astype(np.int16) if segment.n else np.full(len(rows), -1)
-        performance = np.where(found, segment.performance(at), 0.0) if segment.n else np.zeros(len(rows))
-        return cls(rows, by_row, capacity, unit.astype(np.int16), performance)
+        return cls(rows, by_row, *columns_of(segment, rows))
+
+    @property
+    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.capacity, self.unit, self.performance
+
+
+def columns_of(segment: Segment, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The capacity, unit code and performance of ``rows`` of ``segment`` (-1: none)."""
+    found = rows >= 0
+    if not segment.n:
+        return np.full(len(rows), np.nan), np.full(len(rows), -1, dtype=np.int16), np.zeros(len(rows))
+    at = np.maximum(rows, 0)
+    capacity = np.where(found, segment.capacity[at], np.nan)
+    unit = np.where(found, segment.capacity_unit[at], -1).astype(np.int16)
+    performance = np.where(found, segment.performance(at), 0.0)
+    return capacity, unit, performance
 
 
 EMPTY_INDEX = NetworkIndex([])

@@ -164,8 +164,9 @@ class CatalogueLifecycle:
                     self._networks.pop(network_id, None)
                 else:
                     self._networks[network_id] = entry
-            if not page.has_more:  # while catching up, the rebuild once drained builds it
-                self._network_index = await asyncio.to_thread(NetworkIndex, list(self._networks.values()))
+            if not page.has_more and not self._rebuild_needed:  # else the rebuild once drained builds it
+                changed = {network_id: entry for network_id, _, entry in networks}
+                self._network_index = await asyncio.to_thread(self._network_index.changed, changed)
         if page.has_more:
             self._rebuild_needed = True  # catching up: one rebuild once the feed is drained
             return False
