@@ -110,9 +110,13 @@ class RowMembers:
             selected: np.ndarray = self.in_order[marked[self.in_order_slots]]
             return selected
         first, counts = self.starts[at], self.starts[at + 1] - self.starts[at]
-        # Each row's range of memberships, laid end to end.
-        positions = np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
-        return np.sort(self.memberships[positions])
+        return np.sort(self.memberships[ranges(first, counts)])
+
+
+def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The indices ``starts[i] .. starts[i] + counts[i] - 1`` of each range, laid end to end."""
+    laid: np.ndarray = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+    return laid
 
 
 WIDE_HIT = 8  # a hit of more than 1/8 of the member rows selects by marking
@@ -154,7 +158,7 @@ class NetworkIndex:
         old_counts = np.diff(self.offsets)
         starts = np.array([self.offsets[i] if kind == 0 else fresh_starts[i] for _, kind, i in order], dtype=np.int64)
         counts = np.array([old_counts[i] if kind == 0 else fresh_counts[i] for _, kind, i in order], dtype=np.int64)
-        taken = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+        taken = ranges(starts, counts)
         fresh_ids = [m.encode() for e in fresh for m in e.member_ids]
         width = max([self.member_ids.dtype.itemsize, 1] + [len(m) for m in fresh_ids])
         pool = np.concatenate([self.member_ids.astype(f"S{width}"), np.array(fresh_ids, dtype=f"S{width}")])
@@ -459,7 +463,7 @@ class ConsortiumQuery:
             status = np.repeat(
                 np.array([QUALIFYING, ONE_CERTIFICATE_SHORT], dtype=np.int8), [len(counting), len(nearly)]
             )
-            order = np.argsort(at)
+            order = np.argsort(at, kind="stable")  # two ascending runs: timsort merges them in O(n)
             at, status = at[order], status[order]
             rows = members.row[at]
             capacity = np.zeros(len(at), dtype=np.float64)
@@ -476,7 +480,7 @@ class ConsortiumQuery:
                     held += _mask(segment.valid_certificates(scheme, day)[0] & hit, segment.n)[rows]
                 ceilings["certifications"] = held / len(query.preferred_certifications)
             if "text" in weights:
-                ceilings["text"] = self._text_ceilings(segment, hit, rows)
+                ceilings["text"] = self._text_ceilings(segment, hit, by_row, at)
             found.append((at, status, capacity, ceilings))
         if not found:
             empty = np.empty(0)
@@ -494,19 +498,39 @@ class ConsortiumQuery:
             {c: np.concatenate([f[3][c] for f in found])[order] for c in found[0][3]},
         )
 
-    def _text_ceilings(self, segment: Segment, hit: BitMap, rows: np.ndarray) -> np.ndarray:
-        """Upper bounds of the text value of ``rows`` (among ``hit``; 0 for rows holding no query term)."""
+    def _text_ceilings(self, segment: Segment, hit: BitMap, by_row: RowMembers, at: np.ndarray) -> np.ndarray:
+        """Upper bounds of the text value of the memberships ``at`` (their rows among ``hit``):
+        per row, the query terms it holds, each at its largest weight anywhere, or the terms'
+        largest numerators over the row's norm; 0 for rows holding none. Computed for the
+        rows holding a term only (most members hold none), then spread to their memberships."""
         postings = segment.postings
-        products = np.zeros(segment.n, dtype=np.float64)
-        numerators = np.zeros(segment.n, dtype=np.float64)
-        for term, weight in zip(*(part.tolist() for part in self.terms), strict=True):
-            if term < len(postings.terms):
-                holding = as_array(postings.terms[term] & hit)
-                products[holding] += weight * float(postings.max_weights[term])
-                numerators[holding] += weight * float(postings.max_numerators[term])
-        by_norm = NUMERATOR_MARGIN * numerators[rows] / postings.norms[rows]
-        ceilings: np.ndarray = np.minimum(np.minimum(products[rows] * NUMERATOR_MARGIN, by_norm), 1.0)
-        return ceilings
+        held = [
+            (
+                postings.terms[term] & hit,
+                weight * float(postings.max_weights[term]),
+                weight * float(postings.max_numerators[term]),
+            )
+            for term, weight in zip(*(part.tolist() for part in self.terms), strict=True)
+            if term < len(postings.terms)
+        ]
+        holders = as_array(BitMap.union(*(h[0] for h in held))) if held else NO_MEMBERS
+        if not len(holders):
+            return np.zeros(len(at))
+        products = np.zeros(len(holders), dtype=np.float64)
+        numerators = np.zeros(len(holders), dtype=np.float64)
+        for rows, product, numerator in held:
+            k = np.searchsorted(holders, as_array(rows))
+            products[k] += product
+            numerators[k] += numerator
+        by_norm = NUMERATOR_MARGIN * numerators / postings.norms[holders]
+        ceilings = np.minimum(np.minimum(products * NUMERATOR_MARGIN, by_norm), 1.0)
+        slots = by_row.slots[holders]
+        first, counts = by_row.starts[slots], by_row.starts[slots + 1] - by_row.starts[slots]
+        positions = ranges(first, counts)
+        by_membership = np.zeros(self.index.members, dtype=np.float64)
+        by_membership[by_row.memberships[positions]] = np.repeat(ceilings, counts)
+        in_order: np.ndarray = by_membership[at]  # ``at`` ascends: read in order
+        return in_order
 
     def _named_members(self, facts: MemberFacts) -> np.ndarray:
         """Per network, the member one certificate short with the most capacity (then the
@@ -527,11 +551,11 @@ class ConsortiumQuery:
         # ``facts`` ascend by membership, so by network: each network's members are one range.
         first = np.searchsorted(facts.networks, chosen, side="left")
         counts = np.searchsorted(facts.networks, chosen, side="right") - first
-        positions = np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+        positions = ranges(first, counts)
         positions = positions[facts.status[positions] == QUALIFYING]
-        if named is not None:
+        if named is not None:  # named members are one certificate short: never among those counting
             extra = named[chosen]
-            positions = np.union1d(positions, extra[extra >= 0])
+            positions = np.sort(np.concatenate([positions, extra[extra >= 0]]), kind="stable")  # two runs merged
         networks = facts.networks[positions]
         capacity = facts.capacity[positions]
         counts = np.bincount(networks, minlength=index.n)
