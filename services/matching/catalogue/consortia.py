@@ -41,7 +41,7 @@ from pyroaring import BitMap
 from services.common.feeds import NetworkRecord, read_record
 from services.matching.catalogue.bitmaps import as_array, bitmap_of
 from services.matching.catalogue.query import DEVELOPMENT_CAPACITY_MARGIN, SCORE_DECIMALS, Query
-from services.matching.catalogue.ranking import ROUNDING_SLACK, Terms, top
+from services.matching.catalogue.ranking import ROUNDING_SLACK, Gap, Terms, top
 from services.matching.catalogue.segment import Segment
 from services.matching.catalogue.text import NUMERATOR_MARGIN
 
@@ -296,12 +296,11 @@ class MemberScore:
 
 
 @dataclass(frozen=True)
-class ConsortiumGap:
-    kind: str  # "certification" (a member lacks one) or "capacity" (the members together)
-    scheme: str | None = None
+class ConsortiumGap(Gap):
+    """A single firm's gap, and for a certification the member lacking it (the capacity
+    gap is the counted members' together)."""
+
     member_id: str | None = None
-    required: float | None = None
-    available: float | None = None
 
 
 @dataclass(frozen=True)
