@@ -96,6 +96,14 @@ class ObservedPerformanceRecord(FeedRecord):
     buyers: int
 
 
+class InclusionClaimRecord(FeedRecord):
+    """A firm's women-owned, women-led or youth-led claim (the registry's ``InclusionClaim``)."""
+
+    value: bool
+    attested_by: str
+    attested_on: date
+
+
 class FirmRecord(FeedRecord):
     """A firm as matching's catalogue reads it: a supplier's attributes."""
 
@@ -118,6 +126,10 @@ class FirmRecord(FeedRecord):
     capabilities: str | None
     cluster_ids: list[str]
     observed_performance: ObservedPerformanceRecord | None = None  # absent from records older than it
+    # Inclusion claims: absent from records older than them (as not recorded).
+    women_owned: InclusionClaimRecord | None = None
+    women_led: InclusionClaimRecord | None = None
+    youth_led: InclusionClaimRecord | None = None
 
 
 class RegisteredCertificateRecord(CertificateRecord):
@@ -135,6 +147,11 @@ class RegisteredFirmRecord(RegistryRecord):
     subdivision: str | None
     certifications: list[RegisteredCertificateRecord]
     cluster_ids: list[str]
+    # Absent from records older than them (as not recorded).
+    women_employees: int | None = None
+    women_owned: InclusionClaimRecord | None = None
+    women_led: InclusionClaimRecord | None = None
+    youth_led: InclusionClaimRecord | None = None
 
 
 class InstitutionRecord(RegistryRecord):

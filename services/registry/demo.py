@@ -577,7 +577,35 @@ def _firm(
         "longitude": longitude,
         "cluster_ids": [cluster_ref],
     }
+    data |= _inclusion(name, country.code, size, employees, as_of)
     return data, name, size
+
+
+# Shares of firms by size class, roughly as enterprise surveys find them (women hold the
+# majority of fewer firms the larger they are; South Asia's shares are about half Latin
+# America's). Women-led (IWA 34: a quarter owned) takes in most women-owned firms and some more.
+WOMEN_OWNED_SHARE = {"micro": 0.30, "small": 0.18, "medium": 0.10, "large": 0.04}
+YOUTH_LED_SHARE = {"micro": 0.15, "small": 0.10, "medium": 0.05, "large": 0.01}
+INCLUSION_RECORDED = 0.6  # programmes record it for some firms only: the rest is "not recorded"
+
+
+def _inclusion(name: str, country: str, size: str, employees: int, as_of: date) -> dict[str, Any]:
+    """A firm's inclusion claims and women employees, drawn from a generator of its own (seeded
+    by its name) so the other demo records stay as they were before these fields existed."""
+    rng = random.Random(f"inclusion:{name}")
+    data: dict[str, Any] = {}
+    women_owned = rng.random() < WOMEN_OWNED_SHARE[size] * (0.5 if country == "IN" else 1.0)
+    if rng.random() < INCLUSION_RECORDED:
+        women_led = women_owned or rng.random() < 0.08
+        youth_led = rng.random() < YOUTH_LED_SHARE[size]
+        by = _weighted(rng, (("agency", 5), ("broker", 3), ("self", 2)))
+        on = _date_between(rng, as_of - timedelta(days=730), as_of).isoformat()
+        for claim, value in (("women_owned", women_owned), ("women_led", women_led), ("youth_led", youth_led)):
+            data[claim] = {"value": value, "attested_by": by, "attested_on": on}
+    if rng.random() < 0.7:
+        share = min(1.0, max(0.0, rng.gauss(0.6 if women_owned else 0.35, 0.15)))
+        data["women_employees"] = round(employees * share)
+    return data
 
 
 def _street(rng: random.Random, country: CountrySpec, cluster: ClusterSpec, town: Town) -> str:

@@ -94,6 +94,11 @@ class Firm(ReportingTable, table=True):
     subdivision: str | None = Field(default=None, max_length=6)
     employees: int | None = None
     registered_on: date = Field(sa_type=Date)
+    # Inclusion claims' values (None: not recorded) and women among employees, where known.
+    women_owned: bool | None = None
+    women_led: bool | None = None
+    youth_led: bool | None = None
+    women_employees: int | None = None
 
 
 class FirmCluster(ReportingTable, table=True):

@@ -481,6 +481,7 @@ def varied_suppliers(draw: st.DrawFn, index: int) -> SupplierRecord:
         cluster_ids=tuple(draw(st.lists(st.sampled_from(["cl1", "cl2"]), unique=True, max_size=2))),
         performance_scorecards=draw(st.sampled_from([0, 0, 3, 70000])),
         performance_buyers=draw(st.sampled_from([0, 2])),
+        inclusion=draw(st.sampled_from([(), (), ("women_owned", "women_led"), ("youth_led",)])),
     )
 
 
@@ -517,6 +518,9 @@ def varied_alerts(draw: st.DrawFn, index: int, records: list[SupplierRecord]) ->
         longitude=point[1] if point else None,
         max_distance_km=distance,
         exclude_ids=some(["frm000", "frm001"]),
+        require_women_owned=draw(st.integers(0, 4)) == 0,
+        require_women_led=draw(st.integers(0, 4)) == 0,
+        require_youth_led=draw(st.integers(0, 4)) == 0,
         description=draw(st.sampled_from([None, "", "unknownword"])) if draw(st.booleans()) else texts(draw),
         preferred_certifications=tuple(draw(st.lists(st.sampled_from([*SCHEMES, "haccp"]), max_size=3))),
         desired_monthly_capacity=draw(st.sampled_from([None, 500.0, 2000.0])),

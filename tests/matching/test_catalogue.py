@@ -15,7 +15,8 @@ from services.matching.catalogue import snapshot
 from services.matching.catalogue.catalogue import Catalogue
 from services.matching.catalogue.lifecycle import CatalogueLifecycle
 from services.matching.catalogue.query import Query
-from services.matching.catalogue.store import CatalogueStore
+from services.matching.catalogue.store import CatalogueStore, decode, encode
+from tests.matching.test_exactness import bare_supplier
 
 ON = date(2026, 6, 1)
 
@@ -213,3 +214,14 @@ async def test_a_firm_that_breaks_the_feed_contract_stops_the_page(tmp_path: Pat
     page.items[1].data = firm(3)  # the publisher, fixed, serves the page again
     await live.apply(page)
     assert store.cursor() == 3 and ids(catalogue) == ["frm_00001", "frm_00002", "frm_00003"]
+
+
+def test_stored_suppliers_keep_their_inclusion_classes() -> None:
+    """The local store gives back what it was given: a stored supplier is hashed and compared
+    (reverse matching keys its records), so its classes come back as a tuple, and a record
+    stored before they existed reads as holding none."""
+    record = bare_supplier("frm_1", inclusion=("women_owned", "women_led"))
+    again = decode(encode(record))
+    assert again == record and hash(again) == hash(record)
+    older = encode(bare_supplier("frm_2")).replace(',"inclusion":[]', "")
+    assert "inclusion" not in older and decode(older).inclusion == ()

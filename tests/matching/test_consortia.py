@@ -33,7 +33,7 @@ from tests.matching.test_exactness import (
     reference_values,
 )
 
-MEAN = ("text", "certifications", "performance")
+MEAN = ("text", "certifications", "performance", "inclusion")
 LOOSENED = ("isic_codes", "hs_codes", "countries", "subdivisions", "cluster_ids", "size_classes")
 NETWORK_IDS = [f"net_{i:03d}" for i in range(8)]
 
@@ -68,6 +68,8 @@ def consortium_queries(draw: Any) -> Query:
         exclude_ids=(*q.exclude_ids, *excluded),
         **dict.fromkeys(loosened, ()),  # type: ignore[arg-type]
     )
+    if loosened == LOOSENED:  # loosened whole: no inclusion class required either (now and then otherwise)
+        loose = replace(loose, require_women_owned=False, require_women_led=False, require_youth_led=False)
     return loose
 
 

@@ -27,8 +27,10 @@ from services.matching.catalogue.bitmaps import as_array
 from services.matching.catalogue.card import Card
 from services.matching.catalogue.catalogue import View, build_view, run_query, with_delta
 from services.matching.catalogue.query import (
+    CRITERIA,
     DEVELOPMENT_CAPACITY_MARGIN,
     EARTH_RADIUS_KM,
+    INCLUSION_CLASSES,
     PERFORMANCE_PRIOR,
     PROXIMITY_REFERENCE_KM,
     Query,
@@ -72,6 +74,8 @@ HS_LIST = st.lists(st.sampled_from(HS), max_size=2, unique=True)
 UNIT = st.sampled_from(["pieces", "kg", "Pieces"])
 CAPABILITIES = st.lists(st.sampled_from(WORDS), max_size=6)
 CLUSTER_LIST = st.lists(st.sampled_from(CLUSTERS), max_size=2, unique=True)
+# Attested inclusion classes, in INCLUSION_CLASSES' order (a women-owned firm is often women-led too).
+INCLUSION = st.sampled_from([(), (), ("women_owned", "women_led"), ("women_led",), ("youth_led",), INCLUSION_CLASSES])
 
 
 @st.composite
@@ -109,6 +113,7 @@ def suppliers(draw: Any, index: int, shares: st.SearchStrategy[float | None] = S
         # Performance observed from scorecards (its figures are the shares above) or declared.
         performance_scorecards=scorecards,
         performance_buyers=draw(st.integers(1, scorecards)) if scorecards else 0,
+        inclusion=draw(INCLUSION),
     )
 
 
@@ -158,12 +163,13 @@ EXCLUDED = st.lists(st.sampled_from(["frm_0001A", "frm_0002B", "frm_0003C"]), ma
 DESCRIPTION = st.none() | st.lists(st.sampled_from([*WORDS, "unknownword"]), max_size=4).map(" ".join)
 DESIRED_CAPACITY = st.none() | st.sampled_from([900.0, 5000.0])
 POINT = st.none() | PLACE
+RARELY = st.sampled_from([False, False, False, True])  # a required inclusion class leaves few suppliers
 
 
 @st.composite
 def queries(draw: Any, max_limit: int = 12) -> Query:
     point = draw(POINT)
-    weights = {c: draw(WEIGHT) for c in ("text", "certifications", "proximity", "capacity", "performance")}
+    weights = {c: draw(WEIGHT) for c in CRITERIA}
     if sum(weights.values()) == 0:
         weights["performance"] = 1.0
     min_capacity = draw(MIN_CAPACITY)
@@ -183,6 +189,9 @@ def queries(draw: Any, max_limit: int = 12) -> Query:
         longitude=point[3] if point else None,
         max_distance_km=draw(MAX_DISTANCE) if point else None,
         exclude_ids=tuple(draw(EXCLUDED)),
+        require_women_owned=draw(RARELY),
+        require_women_led=draw(RARELY),
+        require_youth_led=draw(RARELY),
         description=draw(DESCRIPTION),
         preferred_certifications=tuple(draw(QUERY_SCHEMES)),
         desired_monthly_capacity=draw(DESIRED_CAPACITY),
@@ -241,6 +250,13 @@ def passes_categorical(s: SupplierRecord, q: Query) -> bool:
         return False
     if q.size_classes and s.size_class not in q.size_classes:
         return False
+    required = {
+        "women_owned": q.require_women_owned,
+        "women_led": q.require_women_led,
+        "youth_led": q.require_youth_led,
+    }
+    if any(asked and c not in s.inclusion for c, asked in required.items()):
+        return False
     if s.id in q.exclude_ids:
         return False
     if q.max_distance_km is not None:
@@ -283,6 +299,8 @@ def reference_values(
     if "performance" in weights:
         known = [v for v in (_share(s.quality_score), _share(s.on_time_delivery_rate)) if v is not None]
         values["performance"] = sum(known) / len(known) if known else PERFORMANCE_PRIOR
+    if "inclusion" in weights:  # attested in any class: women-owned, women-led or youth-led
+        values["inclusion"] = 1.0 if s.inclusion else 0.0
     return values
 
 

@@ -537,3 +537,62 @@ async def test_buyer_standards_sort_and_count_like_every_list(world: World) -> N
     assert walked == ["Pine", "Mango", "Kiwi", "Apple"]
     refused = await world.client.get("/v1/buyer-standards", params={"sort": "owner"}, headers=world.lead)
     assert_problem(refused, 422, field="sort")
+
+
+async def test_inclusion_filters_and_criterion_prefer_attested_suppliers(world: World) -> None:
+    """A lead firm with a supplier-diversity policy: Kongu Knitwear is attested women-owned and
+    women-led, Little Loom youth-led; the others record nothing."""
+    claim = {"value": True, "attested_by": "agency", "attested_on": "2026-10-01"}
+    for key, claims in (
+        ("knit_no_oeko", {"women_owned": claim, "women_led": claim}),
+        ("knit_small", {"youth_led": claim}),
+    ):
+        firm = world.suppliers[key]
+        patched = await world.client.patch(
+            f"/v1/firms/{firm['id']}", json=claims, headers=world.agency | {"If-Match": f'"{firm["version"]}"'}
+        )
+        assert patched.status_code == 200, patched.text
+    knitwear: dict[str, Any] = {"constraints": {"isic_codes": ["143"]}, "criteria": {"description": "knitted sweaters"}}
+    women = await world.wait_for(
+        {"constraints": {"isic_codes": ["143"], "require_women_owned": True}}, lambda r: r["eligible_count"] == 1
+    )
+    assert [i["supplier_id"] for i in women["items"]] == [world.suppliers["knit_no_oeko"]["id"]]
+    both = await world.shortlist(
+        {"constraints": {"isic_codes": ["143"], "require_women_led": True, "require_youth_led": True}}
+    )
+    assert both["eligible_count"] == 0  # every required class at once
+    youth = await world.shortlist({"constraints": {"isic_codes": ["143"], "require_youth_led": True}})
+    assert [i["supplier_id"] for i in youth["items"]] == [world.suppliers["knit_small"]["id"]]
+
+    plain = await world.shortlist(knitwear)  # weight 0 by default: not a criterion at all
+    assert all("inclusion" not in {c["criterion"] for c in i["criteria"]} for i in plain["items"])
+    preferring = await world.shortlist(
+        {**knitwear, "criteria": {**knitwear["criteria"], "weights": {"inclusion": 1.0}}}
+    )
+    assert preferring["eligible_count"] == plain["eligible_count"] == 4
+    values = {}
+    for item in preferring["items"]:
+        criteria = {c["criterion"]: c for c in item["criteria"]}
+        inclusion = criteria["inclusion"]
+        assert inclusion["contribution"] == pytest.approx(inclusion["weight"] * inclusion["value"], abs=1e-9)
+        assert sum(c["contribution"] for c in criteria.values()) == pytest.approx(item["score"], abs=1e-9)
+        values[item["supplier_id"]] = inclusion["value"]
+    attested = {world.suppliers[k]["id"] for k in ("knit_no_oeko", "knit_small")}
+    assert values == {sid: 1.0 if sid in attested else 0.0 for sid in values}
+    # Heavily weighted, the attested suppliers lead the list.
+    assert {i["supplier_id"] for i in preferring["items"][:2]} == attested
+
+    saved = await world.client.post(
+        "/v1/buyer-standards",
+        headers=world.lead,
+        json={"name": "Diverse knitwear", "constraints": {"isic_codes": ["143"], "require_women_led": True}},
+    )
+    assert saved.status_code == 201, saved.text
+    assert saved.json()["standards"]["constraints"]["require_women_led"] is True
+    assert saved.json()["standards"]["criteria"]["weights"]["inclusion"] == 0.0
+    from_saved = await world.shortlist({"standards_id": saved.json()["id"]})
+    assert [i["supplier_id"] for i in from_saved["items"]] == [world.suppliers["knit_no_oeko"]["id"]]
+    bad = await world.client.post(
+        "/v1/shortlists", json={"constraints": {"require_women_owned": "yes"}}, headers=world.lead
+    )
+    assert_problem(bad, 422, field="constraints.require_women_owned")

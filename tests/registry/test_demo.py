@@ -64,6 +64,21 @@ def test_full_size_plan_is_plausible_and_valid() -> None:
     national_ids = [i.value for f in registered_once for i in f.national_ids]
     assert len(set(national_ids)) == len(national_ids)
     assert 10 <= len(firms) - len(registered_once) <= 100  # some registered twice, for the duplicate review queue
+    recorded = [f for f in firms if f.women_owned is not None]
+    assert 0.5 * len(firms) < len(recorded) < 0.7 * len(firms)  # programmes record it for most firms, not all
+    women_owned = [f for f in recorded if f.women_owned and f.women_owned.value]
+    assert 0.1 * len(recorded) < len(women_owned) < 0.3 * len(recorded)
+    assert all(f.women_led and f.women_led.value for f in women_owned)
+    micro = [f for f in recorded if f.size_class == "micro"]
+    large = [f for f in recorded if f.size_class == "large"]
+    share = {
+        size: sum(bool(f.women_owned and f.women_owned.value) for f in group) / len(group)
+        for size, group in (("micro", micro), ("large", large))
+    }
+    assert share["micro"] > share["large"]
+    assert any(f.youth_led and f.youth_led.value for f in recorded)
+    with_women = [f for f in firms if f.women_employees is not None]
+    assert 0.6 * len(firms) < len(with_women) < 0.8 * len(firms)
     certificates = [c for f in firms for c in f.certifications]
     valid = sum(c.valid_on(AS_OF) for c in certificates)
     assert 0.5 * len(certificates) < valid < 0.95 * len(certificates)

@@ -1,5 +1,9 @@
 """A known programme dataset, built through the gateway like clients build it.
 
+Inclusion: F2 is attested women-owned and women-led, F4 women-led and youth-led, F8
+youth-led (its other claims not recorded), F7 none of them (recorded); the other firms
+record no claim.
+
 Two agencies: A (India: programme P1 with clusters C1 Tiruppur and C2 Ludhiana,
 ended pilot P2 with cluster C3 Agra) and B (Ecuador: programme P3 with cluster C4
 Atuntaqui, and C5 without a programme). Firms, institutions, brokers, networks and
@@ -200,6 +204,10 @@ class Dataset:
                 dict(
                     india,
                     name="Sri Murugan Knits",
+                    women_owned={"value": True, "attested_by": "agency", "attested_on": "2025-01-20"},
+                    women_led={"value": True, "attested_by": "agency", "attested_on": "2025-01-20"},
+                    youth_led={"value": False, "attested_by": "agency", "attested_on": "2025-01-20"},
+                    women_employees=40,
                     size_class="small",
                     subdivision="IN-TN",
                     isic_codes=["1430"],
@@ -233,6 +241,9 @@ class Dataset:
                 dict(
                     india,
                     name="Little Loom Garments",
+                    women_owned={"value": False, "attested_by": "broker", "attested_on": "2025-01-20"},
+                    women_led={"value": True, "attested_by": "broker", "attested_on": "2025-01-20"},
+                    youth_led={"value": True, "attested_by": "self", "attested_on": "2025-01-20"},
                     size_class="micro",
                     subdivision="IN-TN",
                     isic_codes=["1430"],
@@ -281,6 +292,10 @@ class Dataset:
                 "B",
                 dict(
                     name="Textiles Andinos",
+                    women_owned={"value": False, "attested_by": "agency", "attested_on": "2025-01-20"},
+                    women_led={"value": False, "attested_by": "agency", "attested_on": "2025-01-20"},
+                    youth_led={"value": False, "attested_by": "agency", "attested_on": "2025-01-20"},
+                    women_employees=0,
                     size_class="small",
                     country="EC",
                     subdivision="EC-I",
@@ -294,6 +309,7 @@ class Dataset:
                 "B",
                 dict(
                     name="Confecciones Imbabura",
+                    youth_led={"value": True, "attested_by": "self", "attested_on": "2025-02-01"},
                     size_class="micro",
                     country="EC",
                     subdivision="EC-I",

@@ -27,7 +27,8 @@ pytestmark = [
 
 READ_FIGURES = """(() => {
   const read = (selector, key) => Array.from(document.querySelectorAll(selector)).map(e => ({
-      key: e.getAttribute(key), category: e.getAttribute('data-category'), value: e.getAttribute('data-value'),
+      key: e.getAttribute(key), category: e.getAttribute('data-category'), split: e.getAttribute('data-split'),
+      value: e.getAttribute('data-value'),
       text: e.textContent.trim()}));
   return {
     keyFigures: read('[data-key-figure]', 'data-key-figure'),
@@ -57,11 +58,12 @@ def check(state: dict[str, Any], api: dict[str, Any]) -> None:
     """Every figure on the page equals the API's, and the visible text says the same."""
     assert {f["key"] for f in state["figures"]} == set(api)
     for figure in state["keyFigures"] + state["figures"]:
-        want = (
-            api[figure["key"]]["value"]
-            if figure["category"] is None
-            else api[figure["key"]]["breakdown"][figure["category"]]
-        )
+        if figure.get("split"):  # the firm indicators' table: by size class and by ownership
+            want = api[figure["key"]]["splits"][figure["split"]][figure["category"]]
+        elif figure["category"] is None:
+            want = api[figure["key"]]["value"]
+        else:
+            want = api[figure["key"]]["breakdown"][figure["category"]]
         assert same(figure["value"], want), (figure, want)
         if want is not None and isinstance(want, int):
             assert figure["text"].replace(",", "") == str(want), figure
@@ -80,6 +82,8 @@ async def test_dashboard_in_a_browser(dataset: Dataset, browser_path: str) -> No
         everything = await shown(page)
         check(everything, await api(dataset))
         assert len(everything["images"]) == 5
+        splits = [f for f in everything["figures"] if f.get("split") == "ownership" and f["key"] == "firms_registered"]
+        assert {f["category"]: f["value"] for f in splits}["women_led"] == "2"  # F2 and F4
         assert everything["applied"] == "Showing: all records"
         await page.screenshot(ARTIFACTS / "dashboard-all.png")
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from services.common.principal import Role
+from services.reporting.indicators.definitions import FIRM_INDICATORS
 from tests.reporting import expected
 from tests.reporting.dataset import ADMIN, Dataset, in_process
 from tests.support import Stack, assert_problem, principal_headers
@@ -51,6 +52,40 @@ async def test_every_indicator_in_every_scope(dataset: Dataset) -> None:
         assert list(got) == list(want)  # every indicator, in the definitions' order
     body = await indicators(dataset, "B")
     assert body["filters"] == {"agency_id": dataset["B"]}  # the agency's own scope, stated
+
+
+def split(micro: int = 0, small: int = 0, medium: int = 0, large: int = 0, **ownership: int) -> dict[str, Any]:
+    owners = dict.fromkeys(("women_owned", "women_led", "youth_led", "other", "not_recorded"), 0) | ownership
+    return {"size_class": {"micro": micro, "small": small, "medium": medium, "large": large}, "ownership": owners}
+
+
+async def test_firm_indicators_split_by_size_class_and_ownership(dataset: Dataset) -> None:
+    # Claims (dataset.py): F2 women-owned and women-led, F4 women-led and youth-led, F8
+    # youth-led, F7 recorded with none; F1, F3, F5, F6, F9 and F10 record none.
+    everything = (await indicators(dataset))["indicators"]
+    assert everything["firms_registered"]["splits"] == split(
+        2, 4, 2, 2, women_owned=1, women_led=2, youth_led=2, other=1, not_recorded=6
+    )
+    # Active horizontal networks N1 (F2, F3, F4) and N4 (F7, F8).
+    assert everything["smes_in_horizontal_networks"]["splits"] == split(
+        2, 3, women_owned=1, women_led=2, youth_led=2, other=1, not_recorded=1
+    )
+    # The active vertical network N3: lead firm F1, suppliers F2 and F4.
+    assert everything["smes_in_vertical_networks"]["splits"] == split(1, 1, women_owned=1, women_led=2, youth_led=1)
+    assert everything["lead_firms_in_vertical_networks"]["splits"] == split(large=1, not_recorded=1)
+    ecuador = (await indicators(dataset, country="EC"))["indicators"]  # F7, F8, F9 (medium since the patch), F10
+    assert ecuador["firms_registered"]["splits"] == split(1, 1, 1, 1, youth_led=1, other=1, not_recorded=2)
+    for body in (everything, ecuador):
+        for key, figure in body.items():
+            if key not in FIRM_INDICATORS:
+                assert figure["splits"] is None, key
+                continue
+            by_size, by_owner = figure["splits"]["size_class"], figure["splits"]["ownership"]
+            assert sum(by_size.values()) == figure["value"], key  # every firm counted is in the read model
+            assert by_owner["other"] + by_owner["not_recorded"] <= figure["value"], key
+    # Each split agrees with the registry's own filter where the indicator is every firm.
+    women_led = await dataset.client.get("/v1/firms", params={"inclusion": "women_led", "count": "true"}, headers=ADMIN)
+    assert women_led.json()["total"] == everything["firms_registered"]["splits"]["ownership"]["women_led"]
 
 
 async def test_figures_agree_with_the_registry_and_matching(dataset: Dataset) -> None:

@@ -11,7 +11,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from services.reporting.indicators.definitions import DEFINITIONS, markdown_table
+from services.reporting.indicators.definitions import DEFINITIONS, FIRM_INDICATORS, FIRM_SPLITS, markdown_table
 from tests.reporting import expected
 from tests.reporting.dataset import ADMIN, Dataset
 from tests.reporting.expected import ARTIFACTS, same
@@ -41,10 +41,18 @@ async def test_csv_exports_match_the_json(dataset: Dataset) -> None:
     seen = set()
     for row in rows:
         figure = body[row["indicator"]]
-        value = figure["value"] if row["category"] == "" else figure["breakdown"][row["category"]]
+        split, _, category = row["category"].rpartition(":")
+        if row["category"] == "":
+            value = figure["value"]
+        elif split:  # a firm indicator's split: size_class:micro, ownership:women_owned…
+            value = figure["splits"][split][category]
+        else:
+            value = figure["breakdown"][row["category"]]
         assert same(row["value"], value), row
         seen.add((row["indicator"], row["category"]))
-    assert len(seen) == len(rows) == sum(1 + len(d.breakdown) for d in DEFINITIONS)
+    splits = sum(len(c) for c in FIRM_SPLITS.values())
+    assert len(seen) == len(rows) == sum(1 + len(d.breakdown) for d in DEFINITIONS) + splits * len(FIRM_INDICATORS)
+    assert ("firms_registered", "ownership:women_led") in seen
     assert {(r["indicator"], r["value"]) for r in rows if r["category"] == ""} >= {
         ("clusters_supported", "2"),
         ("people_reached", "41"),
@@ -191,6 +199,7 @@ class Figures(HTMLParser):
         self.key_figures: dict[str, str] = {}
         self.values: dict[str, str] = {}
         self.categories: dict[tuple[str, str], str] = {}
+        self.splits: dict[tuple[str, str, str], str] = {}
         self.tags: list[tuple[str, dict[str, str | None]]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -198,6 +207,10 @@ class Figures(HTMLParser):
         self.tags.append((tag, a))
         if "data-key-figure" in a:
             self.key_figures[str(a["data-key-figure"])] = a.get("data-value") or ""
+        elif "data-split" in a:
+            self.splits[(str(a["data-indicator"]), str(a["data-split"]), str(a["data-category"]))] = (
+                a.get("data-value") or ""
+            )
         elif "data-indicator" in a and "data-category" in a:
             self.categories[(str(a["data-indicator"]), str(a["data-category"]))] = a.get("data-value") or ""
         elif "data-indicator" in a:
@@ -214,6 +227,10 @@ def check_page_against_api(page: Figures, api: dict[str, Any]) -> None:
         assert same(text, api[key]["breakdown"][category]), (key, category)
     shown = {k for k, _ in page.categories}
     assert shown == {d.key for d in DEFINITIONS if d.breakdown}
+    for (key, split, category), text in page.splits.items():
+        assert same(text, api[key]["splits"][split][category]), (key, split, category)
+    assert {k for k, _, _ in page.splits} == FIRM_INDICATORS
+    assert len(page.splits) == len(FIRM_INDICATORS) * sum(len(c) for c in FIRM_SPLITS.values())
 
 
 async def test_dashboard_html_matches_the_api(dataset: Dataset) -> None:
@@ -279,7 +296,12 @@ async def test_definitions_are_served_and_in_the_docs(dataset: Dataset) -> None:
         "date": "the day the firm record was created",
         "breakdown_by": "size_class",
         "breakdown": ["micro", "small", "medium", "large"],
+        "splits": {
+            "size_class": ["micro", "small", "medium", "large"],
+            "ownership": ["women_owned", "women_led", "youth_led", "other", "not_recorded"],
+        },
     }
+    assert served[0]["splits"] == {}  # clusters are not firms
     assert markdown_table() in (ROOT / "docs" / "reporting.md").read_text(), (
         "docs/reporting.md's indicator table is out of date"
     )

@@ -37,8 +37,8 @@ from services.common.geo import haversine_km
 from services.matching.alerts.sheet import Scores, StandardsSheet, SupplierVector, microseconds
 from services.matching.catalogue.bitmaps import as_array, bitmap_of
 from services.matching.catalogue.catalogue import View
-from services.matching.catalogue.facets import Facet, supplier_keys
-from services.matching.catalogue.query import CRITERIA, Query
+from services.matching.catalogue.facets import Facet, inclusion_key, supplier_keys
+from services.matching.catalogue.query import CRITERIA, INCLUSION_CLASSES, Query
 from services.matching.catalogue.ranking import Ranked, SegmentRanking, Terms
 from services.matching.catalogue.records import SupplierRecord
 from services.matching.catalogue.segment import COUNT_MAX, Segment, isic_sections
@@ -56,6 +56,8 @@ DIMENSIONS = {
     Facet.subdivision.value: "place",
     Facet.cluster.value: "cluster",
     Facet.size_class.value: "size",
+    # Each required inclusion class is a dimension of its own (all of them are required).
+    **{Facet[c].value: c for c in INCLUSION_CLASSES},
 }
 
 
@@ -137,6 +139,8 @@ def standards_keys(query: Query) -> dict[str, list[str]]:
         keys["cluster"] = Facet.cluster.keys(query.cluster_ids)
     if query.size_classes:
         keys["size"] = Facet.size_class.keys(query.size_classes)
+    for inclusion_class in query.required_inclusion:
+        keys[inclusion_class] = [inclusion_key(inclusion_class)]
     return keys
 
 
@@ -520,6 +524,7 @@ def hard_attributes(record: SupplierRecord) -> tuple[object, ...]:
         r.monthly_capacity,
         r.capacity_unit,
         r.cluster_ids,
+        r.inclusion,
     )
 
 

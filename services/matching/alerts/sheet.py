@@ -34,7 +34,7 @@ from services.matching.catalogue.segment import performance_of, to_share
 from services.matching.catalogue.text import TextModel
 
 CLOSE_CALL_KM = 1.0  # nearer a maximum distance than this, the engine measures (its cells, its rim)
-TEXT, CERTIFICATIONS, PROXIMITY, CAPACITY, PERFORMANCE = range(len(CRITERIA))
+TEXT, CERTIFICATIONS, PROXIMITY, CAPACITY, PERFORMANCE, INCLUSION = range(len(CRITERIA))
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 
@@ -114,6 +114,7 @@ class SupplierVector:
     capacity: float  # NaN when unknown
     unit: str
     performance: float
+    included: float  # the inclusion criterion's value: 1.0 when attested in any class
     valid_schemes: frozenset[str]  # schemes with a certificate valid on the day
     lapsed_schemes: frozenset[str]  # schemes it holds no certificate of valid on the day
 
@@ -138,6 +139,7 @@ class SupplierVector:
             capacity=float(record.monthly_capacity) if record.monthly_capacity is not None else np.nan,
             unit=unit_name(record.capacity_unit),
             performance=float(performance[0]),
+            included=1.0 if record.inclusion else 0.0,
             valid_schemes=valid,
             lapsed_schemes=frozenset(c.scheme for c in record.certificates) - valid,
         )
@@ -333,6 +335,7 @@ class StandardsSheet:
             values[described, TEXT] = np.clip(total, 0.0, 1.0)
 
         values[:, PERFORMANCE] = supplier.performance
+        values[:, INCLUSION] = supplier.included
         values[weights == 0] = 0.0
         contributions = np.round(weights * values, SCORE_DECIMALS)
         scores = np.round(contributions.sum(axis=1), SCORE_DECIMALS)

@@ -5,11 +5,11 @@ A network is a candidate consortium while it is horizontal and active (the regis
 
 * a member **counts** when it passes every per-firm constraint but the minimum capacity
   (sector, products, required certificates valid on the date, place, distance, size
-  class, cluster, exclusions); a network listed in the exclusions is left out whole;
+  class, cluster, the inclusion classes required, exclusions); a network listed in the exclusions is left out whole;
 * a consortium is **eligible** when at least ``MIN_MEMBERS`` members count and their
   monthly capacities in the query's unit add up to the minimum (if one is asked);
-* its **score** uses the single-firm criteria, aggregated: ``text``, ``certifications``
-  and ``performance`` are the means of the counted members' values weighted by their
+* its **score** uses the single-firm criteria, aggregated: ``text``, ``certifications``,
+  ``performance`` and ``inclusion`` are the means of the counted members' values weighted by their
   **shares** (each member's capacity in the query's unit over the consortium's, when the
   query names a unit and that total is above 0; equal shares otherwise); ``proximity``
   is the farthest counted member's; ``capacity`` is ``min(1, total / target)``. Weights,
@@ -46,7 +46,8 @@ from services.matching.catalogue.segment import Segment
 from services.matching.catalogue.text import NUMERATOR_MARGIN
 
 MIN_MEMBERS = 2  # a consortium is firms acting jointly: one firm alone is a single-firm item
-MEAN_CRITERIA = ("text", "certifications", "performance")  # share-weighted means of the members' values
+# Share-weighted means of the members' values.
+MEAN_CRITERIA = ("text", "certifications", "performance", "inclusion")
 BOUNDED_CRITERIA = {"text", "proximity"}  # bounded before scoring; the others are exact at once
 QUALIFYING, ONE_CERTIFICATE_SHORT = 2, 1
 
@@ -478,6 +479,8 @@ class ConsortiumQuery:
                 for scheme in query.preferred_certifications:
                     held += _mask(segment.valid_certificates(scheme, day)[0] & hit, segment.n)[rows]
                 ceilings["certifications"] = held / len(query.preferred_certifications)
+            if "inclusion" in weights:
+                ceilings["inclusion"] = _mask(segment.inclusion_rows()[0] & hit, segment.n)[rows].astype(np.float64)
             if "text" in weights:
                 ceilings["text"] = self._text_ceilings(segment, hit, by_row, at)
             found.append((at, status, capacity, ceilings))

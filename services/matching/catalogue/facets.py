@@ -35,6 +35,11 @@ class Facet(StrEnum):
     cell = "g"  # a one-degree cell: ``g:<latitude>:<longitude>`` of its south-west corner
     fine_cell = "f"  # a quarter-degree cell, its corner in quarter degrees
     capacity = "q"  # a capacity bucket: ``q:<bucket>:<unit>`` (``capacity_key``)
+    # Inclusion classes attested true, one kind each (``wo:1``): standards may require
+    # several at once, and reverse matching indexes each kind as a dimension of its own.
+    women_owned = "wo"
+    women_led = "wl"
+    youth_led = "yl"
 
     @property
     def prefix(self) -> str:
@@ -88,6 +93,11 @@ def capacity_key(unit: str, capacity: float) -> str | None:
     return bucket_key(bucket, unit)
 
 
+def inclusion_key(inclusion_class: str) -> str:
+    """The key of the rows attested ``inclusion_class`` (women_owned, women_led, youth_led)."""
+    return Facet[inclusion_class].key(1)
+
+
 def bucket_key(bucket: int, unit: str) -> str:
     return f"{_CAPACITY}{bucket}:{unit}"
 
@@ -120,6 +130,7 @@ def supplier_keys(supplier: SupplierRecord, unit: str, capacity: float) -> set[s
     keys.update(f"{_CLUSTER}{cluster}" for cluster in s.cluster_ids)
     keys.update(f"{_ISIC}{p}" for code in s.isic_codes for p in isic_prefixes(code))
     keys.update(f"{_HS}{p}" for code in s.hs_codes for p in hs_prefixes(code))
+    keys.update(inclusion_key(c) for c in s.inclusion)
     bucket = capacity_key(unit, capacity)
     if bucket is not None:
         keys.add(bucket)

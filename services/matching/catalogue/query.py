@@ -15,12 +15,15 @@ Scoring (the contract clients rely on; see docs/api.md):
     (the desired one, else the minimum asked for), in the request's unit; 0 when
     unknown or in another unit;
   - ``performance``: the mean of the supplier's quality score and on-time delivery
-    rate that are known; ``PERFORMANCE_PRIOR`` when neither is.
+    rate that are known; ``PERFORMANCE_PRIOR`` when neither is;
+  - ``inclusion``: 1 when the supplier is attested women-owned, women-led or
+    youth-led, 0 otherwise (not recorded included). Its default weight is 0.
 * A criterion is active when the request gives what it needs (a description,
   preferred schemes, a point, a capacity) and its weight is above zero;
-  ``performance`` is always active. Weights of the active criteria are normalised
-  to sum to 1; the score is the sum of ``weight x value``, and it and every
-  contribution are rounded to ``SCORE_DECIMALS`` places, ties broken by supplier id.
+  ``performance`` is always active, ``inclusion`` whenever its weight is above zero.
+  Weights of the active criteria are normalised to sum to 1; the score is the sum of
+  ``weight x value``, and it and every contribution are rounded to ``SCORE_DECIMALS``
+  places, ties broken by supplier id.
 * Coordinates are stored as float32 (about a metre), quality and on-time shares to
   four decimal places, capacities as float64; all arithmetic is float64.
 """
@@ -33,13 +36,16 @@ from datetime import date
 # The distance of the proximity criterion: ``haversine_km`` with this radius.
 from services.common.geo import EARTH_RADIUS_KM as EARTH_RADIUS_KM
 
-CRITERIA = ("text", "certifications", "proximity", "capacity", "performance")
+# What the ``inclusion`` criterion and the ``require_*`` constraints read (docs/api.md).
+INCLUSION_CLASSES = ("women_owned", "women_led", "youth_led")
+CRITERIA = ("text", "certifications", "proximity", "capacity", "performance", "inclusion")
 DEFAULT_WEIGHTS: dict[str, float] = {
     "text": 0.40,
     "certifications": 0.15,
     "proximity": 0.15,
     "capacity": 0.10,
     "performance": 0.20,
+    "inclusion": 0.0,  # off unless asked for: shortlists stay as they were without it
 }
 PROXIMITY_REFERENCE_KM = 500.0
 PERFORMANCE_PRIOR = 0.5
@@ -66,6 +72,10 @@ class Query:
     longitude: float | None = None
     max_distance_km: float | None = None
     exclude_ids: tuple[str, ...] = ()
+    # Suppliers must be attested so (all those set): docs/api.md, "Inclusion".
+    require_women_owned: bool = False
+    require_women_led: bool = False
+    require_youth_led: bool = False
     description: str | None = None
     preferred_certifications: tuple[str, ...] = ()
     desired_monthly_capacity: float | None = None
@@ -81,6 +91,12 @@ class Query:
         return self.latitude is not None and self.longitude is not None
 
     @property
+    def required_inclusion(self) -> tuple[str, ...]:
+        """The inclusion classes a supplier must be attested in."""
+        asked = (self.require_women_owned, self.require_women_led, self.require_youth_led)
+        return tuple(c for c, required in zip(INCLUSION_CLASSES, asked, strict=True) if required)
+
+    @property
     def capacity_target(self) -> float | None:
         """The capacity that fits fully: the desired one, else the minimum (a minimum of 0 sets no target)."""
         return self.desired_monthly_capacity or self.min_monthly_capacity or None
@@ -93,6 +109,7 @@ class Query:
             "proximity": self.has_point,
             "capacity": self.capacity_target is not None and self.capacity_unit is not None,
             "performance": True,
+            "inclusion": True,
         }
         raw = {c: self.weights.get(c, 0.0) for c in CRITERIA if applies[c] and self.weights.get(c, 0.0) > 0}
         if not raw:  # e.g. only a text weight but no text: rank by performance

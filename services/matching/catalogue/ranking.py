@@ -161,6 +161,11 @@ class BoundedWalk:
         if "certifications" in weights:
             share = weights["certifications"] / len(query.preferred_certifications)
             self.dimensions.append([(rows, share * count) for rows, count in segment.held_counts(query, chosen)])
+        if "inclusion" in weights:  # two parts: rows attested in a class (value 1), and the others (0)
+            holders = segment.inclusion_rows()[0] & chosen
+            self.within_chosen = self.within_chosen or not self.dimensions  # both parts are within ``chosen``
+            parts = ((holders, weights["inclusion"]), (chosen - holders, 0.0))
+            self.dimensions.append([(rows, bound) for rows, bound in parts if rows])
         self.capacity_dimension = len(self.dimensions) if self.w_capacity else -1
         if self.w_capacity:
             fits = segment.capacity_parts(query, chosen)

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from services.common.feeds import FirmRecord, read_record
+from services.matching.catalogue.query import INCLUSION_CLASSES
 from services.matching.scorecards.performance import MIN_SCORECARDS
 
 
@@ -42,6 +43,8 @@ class SupplierRecord:
     # many, from how many buyers), or the firm's declaration (0, 0).
     performance_scorecards: int = 0
     performance_buyers: int = 0
+    # The inclusion classes attested true (of INCLUSION_CLASSES, in that order).
+    inclusion: tuple[str, ...] = ()
 
 
 def supplier_from_firm(data: dict[str, Any]) -> SupplierRecord | None:
@@ -83,4 +86,5 @@ def supplier_from_firm(data: dict[str, Any]) -> SupplierRecord | None:
         cluster_ids=tuple(firm.cluster_ids),
         performance_scorecards=scorecards,
         performance_buyers=buyers,
+        inclusion=tuple(c for c in INCLUSION_CLASSES if (claim := getattr(firm, c)) is not None and claim.value),
     )

@@ -34,12 +34,14 @@ from services.matching.catalogue.facets import (
     Facet,
     bucket_key,
     bucket_of,
+    inclusion_key,
     parts,
     supplier_keys,
 )
 from services.matching.catalogue.query import (
     DEVELOPMENT_CAPACITY_MARGIN,
     EARTH_RADIUS_KM,
+    INCLUSION_CLASSES,
     PERFORMANCE_PRIOR,
     PROXIMITY_REFERENCE_KM,
     Query,
@@ -316,6 +318,7 @@ class Segment:
         if verify_order and not np.array_equal(rows_by_id[id_ranks], np.arange(self.n)):
             raise ValueError("id_ranks and rows_by_id must be inverse permutations")
         self._valid_cache: dict[tuple[str, int], tuple[BitMap, np.ndarray]] = {}
+        self._inclusion: tuple[BitMap, np.ndarray] | None = None
 
     # -- building -------------------------------------------------------------------
 
@@ -594,6 +597,7 @@ class Segment:
             selected.append(self._any_of(Facet.cluster.keys(query.cluster_ids)))
         if query.size_classes:
             selected.append(self._any_of(Facet.size_class.keys(query.size_classes)))
+        selected += [self.facets.get(inclusion_key(c), BitMap()) for c in query.required_inclusion]
         if not selected:
             result = self.all_rows.copy()
         else:
@@ -684,7 +688,17 @@ class Segment:
             values["capacity"] = self.capacity_fit(query, rows)
         if "performance" in weights:
             values["performance"] = self.performance(rows)
+        if "inclusion" in weights:
+            values["inclusion"] = members(rows, self.inclusion_rows()[1]).astype(np.float64)
         return values
+
+    def inclusion_rows(self) -> tuple[BitMap, np.ndarray]:
+        """Rows attested women-owned, women-led or youth-led (the ``inclusion`` criterion's 1s),
+        as a bitmap and an ascending array; computed once (the segment does not change)."""
+        if self._inclusion is None:
+            rows = self._any_of(inclusion_key(c) for c in INCLUSION_CLASSES)
+            self._inclusion = (rows, as_array(rows))
+        return self._inclusion
 
     def capacity_fit(self, query: Query, rows: np.ndarray) -> np.ndarray:
         """The ``capacity`` criterion of ``rows``: capacity over the target, at most 1; 0 in another unit."""

@@ -48,6 +48,7 @@ def decode(text: str) -> SupplierRecord:
     )
     for key in ("isic_codes", "hs_codes", "cluster_ids"):
         data[key] = tuple(data[key])
+    data["inclusion"] = tuple(data.get("inclusion", ()))  # records stored before it have none
     return SupplierRecord(**data)
 
 

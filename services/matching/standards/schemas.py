@@ -90,6 +90,11 @@ class HardConstraintFields(Strict):
     near: Point | None = Field(default=None, description="The point distances are measured from")
     max_distance_km: Annotated[float, Strict_(), Field(gt=0, le=20000, allow_inf_nan=False)] | None = None
     exclude_supplier_ids: Annotated[list[RecordId], Field(max_length=1000)] = []
+    require_women_owned: Flag = Field(
+        default=False, description="Only suppliers attested women-owned (ISO IWA 34; docs/api.md, Inclusion)"
+    )
+    require_women_led: Flag = Field(default=False, description="Only suppliers attested women-led (ISO IWA 34)")
+    require_youth_led: Flag = Field(default=False, description="Only suppliers attested youth-led (35 or under)")
 
 
 class HardConstraints(HardConstraintFields):
@@ -123,6 +128,10 @@ class Weights(Strict):
     proximity: Weight = DEFAULT_WEIGHTS["proximity"]
     capacity: Weight = DEFAULT_WEIGHTS["capacity"]
     performance: Weight = DEFAULT_WEIGHTS["performance"]
+    inclusion: Weight = Field(
+        default=DEFAULT_WEIGHTS["inclusion"],
+        description="Prefer suppliers attested women-owned, women-led or youth-led (0 by default: off)",
+    )
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> Self:

@@ -22,6 +22,12 @@ class Firm(RecordColumns, table=True):
     roles: list[str] = Field(sa_column=Column(JSON, nullable=False))
     size_class: str = Field(max_length=10, index=True)
     employees: int | None = None
+    women_employees: int | None = None
+    # Inclusion claims ({value, attested_by, attested_on}); those attested true are also
+    # tagged "inclusion" in record_tags for the list filter.
+    women_owned: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    women_led: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    youth_led: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     isic_codes: list[str] = Field(sa_column=Column(JSON, nullable=False))
     code_system: str = Field(default="isic4", sa_column=Column(String(12), nullable=False, server_default="isic4"))
     source_codes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))

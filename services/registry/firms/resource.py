@@ -21,6 +21,7 @@ def _tags(data: FirmCreate) -> list[Tag]:
         + [Tag("isic", code) for code in data.isic_codes]
         + [Tag("hs", code) for code in data.hs_codes]
         + [Tag("cert", c.scheme, c.valid_from, c.valid_until) for c in data.certifications]
+        + [Tag("inclusion", kind.value) for kind in data.inclusion()]
     )
 
 
@@ -66,6 +67,7 @@ FIRMS = ResourceSpec(
         "isic": FacetFilter("isic", prefix=True),
         "hs": FacetFilter("hs", prefix=True),
         "certification": FacetFilter("cert", valid_on_today=True),
+        "inclusion": FacetFilter("inclusion"),
         "cluster_id": FacetFilter("cluster"),
         "agency_id": ColumnFilter("agency_id"),
     },

@@ -5,6 +5,7 @@ from enum import StrEnum
 from typing import Annotated, Self
 
 from pydantic import BaseModel, Field, model_validator
+from pydantic import Strict as StrictType
 
 from services.common.bounds import (
     Code,
@@ -44,6 +45,30 @@ class SizeClass(StrEnum):
     large = "large"
 
 
+class AttestedBy(StrEnum):
+    agency = "agency"
+    broker = "broker"
+    self = "self"
+
+
+class Inclusion(StrEnum):
+    """The inclusion classes a firm may hold (definitions: docs/api.md, "Inclusion")."""
+
+    women_owned = "women_owned"
+    women_led = "women_led"
+    youth_led = "youth_led"
+
+
+class InclusionClaim(Strict):
+    """Whether a firm is in one inclusion class, who attested it and when."""
+
+    value: Annotated[bool, StrictType()] = Field(
+        description="true: the firm meets the definition; false: it was checked and does not"
+    )
+    attested_by: AttestedBy = Field(description="agency, broker (the firm's broker) or self (the firm itself)")
+    attested_on: Day = Field(description="The day it was attested")
+
+
 class NationalId(Strict):
     scheme: Code = Field(description="e.g. RUC (Ecuador), GSTIN or UDYAM (India)")
     value: line(60, 1)  # type: ignore[valid-type]
@@ -74,6 +99,16 @@ class FirmFields(CreateBase, Place):
     roles: DistinctList(FirmRole, 2) = Field(min_length=1)  # type: ignore[valid-type]
     size_class: SizeClass
     employees: Count | None = None
+    women_employees: Count | None = Field(default=None, description="Women among `employees`, where known")
+    women_owned: InclusionClaim | None = Field(
+        default=None, description="ISO IWA 34:2021 women-owned business (docs/api.md, Inclusion); null: not recorded"
+    )
+    women_led: InclusionClaim | None = Field(
+        default=None, description="ISO IWA 34:2021 women-led business (docs/api.md, Inclusion); null: not recorded"
+    )
+    youth_led: InclusionClaim | None = Field(
+        default=None, description="Youth-led, owners and managers aged 35 or under (docs/api.md); null: not recorded"
+    )
     isic_codes: DistinctList(IsicCode, MAX_DERIVED_ISIC) = Field(  # type: ignore[valid-type]
         default=[],
         description="ISIC Rev.4 codes of its activities (at least one). With a `code_system` other than isic4, "
@@ -112,6 +147,21 @@ class FirmFields(CreateBase, Place):
         else:
             self.source_codes, self.isic_codes = to_isic(self.code_system, self.source_codes, type(self).__name__)
         return self
+
+    @model_validator(mode="after")
+    def _women_among_employees(self) -> Self:
+        if self.women_employees is not None:
+            if self.employees is None:
+                message = "women_employees needs employees (the headcount it is part of)"
+                raise rule_broken(type(self).__name__, [(("employees",), message)])
+            if self.women_employees > self.employees:
+                message = f"women_employees ({self.women_employees}) exceeds employees ({self.employees})"
+                raise rule_broken(type(self).__name__, [(("women_employees",), message)])
+        return self
+
+    def inclusion(self) -> list[Inclusion]:
+        """The inclusion classes attested true."""
+        return [kind for kind in Inclusion if (claim := getattr(self, kind.value)) is not None and claim.value]
 
     @model_validator(mode="after")
     def _capacity_has_unit(self) -> Self:
@@ -155,6 +205,9 @@ class FirmQuery(RecordQuery):
     isic: line(4) | None = Field(default=None, description="ISIC code or prefix")  # type: ignore[valid-type]
     hs: line(6) | None = Field(default=None, description="HS code or prefix")  # type: ignore[valid-type]
     certification: Code | None = Field(default=None, description="Holds a certificate of this scheme valid today")
+    inclusion: Inclusion | None = Field(
+        default=None, description="Attested women_owned, women_led or youth_led (value true)"
+    )
     cluster_id: RecordId | None = None
     agency_id: RecordId | None = None
     q: SearchQuery | None = Field(

@@ -29,10 +29,14 @@ LIST_SEPARATOR = ";"
 @dataclass(frozen=True)
 class Column:
     field: str  # the FirmCreate field it fills
-    kind: str  # text, number, list, ids, id_scheme, id_value, certifications
+    kind: str  # text, number, list, ids, id_scheme, id_value, certifications, claim, claim_by, claim_on
     required: bool = False
     description: str = ""
     example: str = ""
+
+
+# An inclusion claim (FirmCreate.women_owned…) comes from three columns: which part each fills.
+CLAIM_PARTS = {"claim": "value", "claim_by": "attested_by", "claim_on": "attested_on"}
 
 
 COLUMNS: dict[str, Column] = {
@@ -48,6 +52,22 @@ COLUMNS: dict[str, Column] = {
         ("roles", Column("roles", "list", True, "supplier; lead_firm", "supplier")),
         ("size_class", Column("size_class", "text", True, "micro, small, medium or large", "small")),
         ("employees", Column("employees", "number", False, "Headcount", "45")),
+        (
+            "women_employees",
+            Column("women_employees", "number", False, "Women among employees (needs employees)", "21"),
+        ),
+        *(
+            column
+            for claim, example in (("women_owned", "yes"), ("women_led", "yes"), ("youth_led", "no"))
+            for column in (
+                (claim, Column(claim, "claim", False, "yes or no (needs its _attested_by and _attested_on)", example)),
+                (
+                    f"{claim}_attested_by",
+                    Column(claim, "claim_by", False, f"Who attested {claim}: agency, broker or self", "agency"),
+                ),
+                (f"{claim}_attested_on", Column(claim, "claim_on", False, f"When {claim} was attested", "2026-10-01")),
+            )
+        ),
         ("isic_codes", Column("isic_codes", "list", True, "ISIC Rev.4 codes; separated by ;", "1410; 1430")),
         ("hs_codes", Column("hs_codes", "list", False, "HS codes; separated by ;", "6109; 611020")),
         (
@@ -90,11 +110,18 @@ class Mapping_:
 
     def column_of(self, field_path: str) -> str:
         """The input column that supplied an API field (for errors in the input's terms)."""
-        top = field_path.split(".", 1)[0]
-        for header, name in self.by_input.items():
-            if name is not None and COLUMNS[name].field == top and COLUMNS[name].kind != "id_scheme":
+        top, _, rest = field_path.partition(".")
+        part = rest.split(".", 1)[0]
+        candidates = [
+            (header, COLUMNS[name])
+            for header, name in self.by_input.items()
+            if name is not None and COLUMNS[name].field == top and COLUMNS[name].kind != "id_scheme"
+        ]
+        # An inclusion claim's columns fill one field: name the one that gave the part at fault.
+        for header, column in candidates:
+            if CLAIM_PARTS.get(column.kind) == part:
                 return header
-        return ""
+        return candidates[0][0] if candidates else ""
 
 
 def resolve_mapping(header: list[str], mapping: Mapping[str, str | None] | None) -> Mapping_:
@@ -208,6 +235,16 @@ def _certification(text: str) -> dict[str, Any]:
     raise ValueError(text)
 
 
+_YES_NO = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
+
+
+def _claim_part(kind: str, raw: Any) -> Any:
+    """One cell of an inclusion claim: yes/no (or true/false, 1/0) for its value, as given otherwise."""
+    if kind != "claim" or isinstance(raw, bool):
+        return raw
+    return _YES_NO.get(str(raw).strip().lower(), raw)  # anything else: FirmCreate names the bad value
+
+
 def to_firm_input(cells: Mapping[str, Any], mapping: Mapping_, agency_id: str) -> dict[str, Any]:
     """The ``FirmCreate`` input of one row: template columns converted, empty cells left out."""
     data: dict[str, Any] = {"agency_id": agency_id}
@@ -251,6 +288,8 @@ def to_firm_input(cells: Mapping[str, Any], mapping: Mapping_, agency_id: str) -
                         f"'{part}' is not scheme[:valid_until] or scheme:valid_from:valid_until",
                     ) from None
             data["certifications"] = certs
+        elif column.kind in CLAIM_PARTS:
+            data.setdefault(column.field, {})[CLAIM_PARTS[column.kind]] = _claim_part(column.kind, raw)
     if value is not None or scheme is not None:
         if not value or not scheme:
             header = next((h for h, n in mapping.by_input.items() if n in ("national_id", "national_id_scheme")), "")

@@ -35,7 +35,8 @@ class Table(StrEnum):
     summary="A reporting table as CSV",
     response_class=Response,
     responses=file_response("The table", "text/csv"),
-    description="`indicators`: one row per indicator and breakdown category (category empty for the value); "
+    description="`indicators`: one row per indicator and breakdown category (category empty for the value), "
+    "and for firm indicators one per split category (`size_class:micro`, `ownership:women_owned`…); "
     "`series`: the same per month or quarter; `clusters`: figures per cluster; `funnel`: linkages "
     "per stage and conversion; `definitions`: what each indicator counts. Filters as for "
     "`/v1/indicators`; `granularity` and `indicator` apply to `series`.",
@@ -53,6 +54,11 @@ async def export_table(
             rows.append((key, label, unit, "", figure.value, start, end))
             rows += [
                 (key, label, unit, category, value, start, end) for category, value in (figure.breakdown or {}).items()
+            ]
+            rows += [  # firm indicators' splits: category "size_class:micro", "ownership:women_owned"…
+                (key, label, unit, f"{split}:{category}", value, start, end)
+                for split, values in (figure.splits or {}).items()
+                for category, value in values.items()
             ]
         header: Sequence[str] = ("indicator", "label", "unit", "category", "value", "from", "to")
     elif table is Table.series:

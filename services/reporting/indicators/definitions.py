@@ -58,6 +58,9 @@ ACTIVITY_KINDS = (
     "policy_dialogue",
     "other",
 )
+# A firm indicator's ownership split (overlapping: a firm attested women-owned and youth-led
+# counts in both; other: claims recorded, none attested; not_recorded: no claim recorded).
+OWNERSHIP = ("women_owned", "women_led", "youth_led", "other", "not_recorded")
 GENDER_GROUPS = ("women", "others", "not_recorded")  # activities record how many women took part, if known
 PEOPLE_GROUPS = ("entrepreneurs", "brokers", "policy_makers", "private_sector_leaders", "academics", "other")
 FUNNEL_STAGES = ("proposed", "contacted", "qualified", "contracted", "active")
@@ -555,6 +558,19 @@ DEFINITIONS: tuple[Definition, ...] = (
 )
 
 BY_KEY = {d.key: d for d in DEFINITIONS}
+# The indicators that count firms: each is also split by size class and by ownership.
+FIRM_INDICATORS = frozenset(
+    {
+        "firms_registered",
+        "smes_in_horizontal_networks",
+        "lead_firms_in_vertical_networks",
+        "smes_in_vertical_networks",
+        "suppliers_shortlisted",
+        "smes_reached_through_consortia",
+        "development_candidates_flagged",
+    }
+)
+FIRM_SPLITS: dict[str, list[str]] = {"size_class": list(SIZE_CLASSES), "ownership": list(OWNERSHIP)}
 SECTIONS = tuple(dict.fromkeys(d.section for d in DEFINITIONS))
 
 
@@ -566,5 +582,8 @@ def markdown_table() -> str:
     ]
     for d in DEFINITIONS:
         breakdown = f"{d.breakdown_by}: {', '.join(d.breakdown)}" if d.breakdown else "–"
+        if d.key in FIRM_INDICATORS:
+            split = "split by size class and ownership"
+            breakdown = f"{breakdown}; {split}" if d.breakdown else split
         lines.append(f"| `{d.key}` {d.label} | {d.kind} | {d.counts} | {d.source} | {d.date} | {breakdown} |")
     return "\n".join(lines)

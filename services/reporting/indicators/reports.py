@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.deps import Report, freshness, indicator_keys, series_buckets
-from services.reporting.indicators.definitions import BY_KEY, DEFINITIONS
+from services.reporting.indicators.definitions import BY_KEY, DEFINITIONS, FIRM_INDICATORS, FIRM_SPLITS
 from services.reporting.indicators.schemas import (
     DefinitionPublic,
     FigurePublic,
@@ -33,6 +33,7 @@ def definitions() -> list[DefinitionPublic]:
             date=d.date,
             breakdown_by=d.breakdown_by,
             breakdown=list(d.breakdown),
+            splits=dict(FIRM_SPLITS) if d.key in FIRM_INDICATORS else {},
         )
         for d in DEFINITIONS
     ]
@@ -46,7 +47,9 @@ async def indicators_body(app: FastAPI, session: AsyncSession, report: Report) -
         period=PeriodPublic(start=report.period.start, end=report.period.end),
         as_of=as_of,
         freshness=feeds,
-        indicators={key: FigurePublic(value=f.value, breakdown=f.breakdown) for key, f in figures.items()},
+        indicators={
+            key: FigurePublic(value=f.value, breakdown=f.breakdown, splits=f.splits) for key, f in figures.items()
+        },
     )
 
 

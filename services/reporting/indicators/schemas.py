@@ -97,6 +97,11 @@ class DashboardQuery(ScopeQuery):
 class FigurePublic(BaseModel):
     value: Number = Field(description="The indicator's value (null when undefined, e.g. a median of nothing)")
     breakdown: dict[str, Number] | None = Field(default=None, description="The value by category, when defined so")
+    splits: dict[str, dict[str, Number]] | None = Field(
+        default=None,
+        description="Firm indicators: the firms counted by size_class (micro, small, medium, large) and by "
+        "ownership (women_owned, women_led, youth_led: overlapping; other; not_recorded)",
+    )
 
 
 class FeedFreshness(BaseModel):
@@ -158,6 +163,7 @@ class DefinitionPublic(BaseModel):
     date: str = Field(description="Which date places a record in a period")
     breakdown_by: str | None
     breakdown: list[str]
+    splits: dict[str, list[str]] = Field(description="Firm indicators: the splits' categories by name")
 
 
 class ClusterFiguresPublic(BaseModel):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, distinct, exists, func, select, true
+from sqlalchemy import ColumnElement, Select, and_, case, distinct, exists, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.indicators.definitions import (
@@ -26,6 +26,7 @@ from services.reporting.indicators.definitions import (
     INSTITUTION_KINDS,
     JOINT_ACTION_KINDS,
     LISTED_AS,
+    OWNERSHIP,
     PEOPLE_GROUPS,
     SIZE_CLASSES,
     SMALL_AND_MEDIUM,
@@ -90,6 +91,7 @@ class Period:
 class Figure:
     value: Number
     breakdown: dict[str, Number] | None = None
+    splits: dict[str, dict[str, Number]] | None = None  # firm indicators: by size_class and by ownership
 
 
 @dataclass
@@ -124,6 +126,40 @@ def _total(breakdown: dict[str, Number]) -> int:
     return sum(int(v or 0) for v in breakdown.values())
 
 
+async def firm_figure(
+    session: AsyncSession, firm_ids: Select[Any], breakdown: dict[str, Number] | None = None
+) -> Figure:
+    """A firm indicator: the distinct firms ``firm_ids`` selects (its one column), split by
+    size class and by ownership (docs/reporting.md, "Firm indicators by size and ownership").
+
+    One query: the firms grouped by size class, each group counting its inclusion claims;
+    the ownership split adds the groups up. Ids with no firm in the read model count in
+    the value and in neither split.
+    """
+    ids = firm_ids.distinct().subquery()
+    value = await session.scalar(select(func.count()).select_from(ids))
+    claims = (FIRMS.c.women_owned, FIRMS.c.women_led, FIRMS.c.youth_led)
+    recorded = or_(*(c.is_not(None) for c in claims))
+    attested = or_(*(c == true() for c in claims))
+    ownership = (
+        *(c == true() for c in claims),  # women_owned, women_led, youth_led: they overlap
+        and_(recorded, ~attested),  # other: recorded, none of them attested
+        ~recorded,  # not_recorded
+    )
+    rows = (
+        await session.execute(
+            select(FIRMS.c.size_class, func.count(), *(func.sum(case((c, 1), else_=0)) for c in ownership))
+            .select_from(ids.join(FIRMS, FIRMS.c.id == list(ids.c)[0]))
+            .group_by(FIRMS.c.size_class)
+        )
+    ).all()
+    by_size = _breakdown([(row[0], row[1]) for row in rows], SIZE_CLASSES)
+    by_ownership: dict[str, Number] = {
+        name: sum(int(row[2 + i] or 0) for row in rows) for i, name in enumerate(OWNERSHIP)
+    }
+    return Figure(int(value or 0), breakdown, {"size_class": by_size, "ownership": by_ownership})
+
+
 # --- clusters and firms -----------------------------------------------------------------
 
 
@@ -146,17 +182,15 @@ async def clusters(session: AsyncSession, scope: Scope, period: Period) -> dict[
             .where(supported, scope.clusters(CLUSTERS))
         )
     ).one()
-    firms = (
-        await session.execute(
-            select(FIRMS.c.size_class, func.count())
-            .where(FIRMS.c.registered_on <= period.end, scope.linked(FIRMS, FIRM_CLUSTERS, "firm_id"))
-            .group_by(FIRMS.c.size_class)
-        )
-    ).all()
-    by_size = _breakdown(firms, SIZE_CLASSES)
+    registered = await firm_figure(
+        session,
+        select(FIRMS.c.id).where(FIRMS.c.registered_on <= period.end, scope.linked(FIRMS, FIRM_CLUSTERS, "firm_id")),
+    )
+    assert registered.splits is not None
+    registered.breakdown = registered.splits["size_class"]
     return {
         "clusters_supported": Figure(int(count)),
-        "firms_registered": Figure(_total(by_size), by_size),
+        "firms_registered": registered,
         "jobs_in_supported_clusters": Figure(int(jobs)),
     }
 
@@ -185,20 +219,21 @@ async def networks(session: AsyncSession, scope: Scope, period: Period) -> dict[
     members = MEMBERS.join(NETWORKS, NETWORKS.c.id == MEMBERS.c.network_id)
     with_firms = members.join(FIRMS, FIRMS.c.id == MEMBERS.c.firm_id)
     sme = FIRMS.c.size_class.in_(SMALL_AND_MEDIUM)
-    horizontal_smes = await session.scalar(
-        select(func.count(distinct(MEMBERS.c.firm_id)))
-        .select_from(with_firms)
-        .where(active_at(period, "horizontal"), in_scope, sme)
+    horizontal_smes = await firm_figure(
+        session,
+        select(MEMBERS.c.firm_id).select_from(with_firms).where(active_at(period, "horizontal"), in_scope, sme),
     )
-    vertical_smes = await session.scalar(
-        select(func.count(distinct(MEMBERS.c.firm_id)))
+    vertical_smes = await firm_figure(
+        session,
+        select(MEMBERS.c.firm_id)
         .select_from(with_firms)
-        .where(active_at(period, "vertical"), in_scope, sme, MEMBERS.c.role == "supplier")
+        .where(active_at(period, "vertical"), in_scope, sme, MEMBERS.c.role == "supplier"),
     )
-    leads = await session.scalar(
-        select(func.count(distinct(MEMBERS.c.firm_id)))
+    leads = await firm_figure(
+        session,
+        select(MEMBERS.c.firm_id)
         .select_from(members)
-        .where(active_at(period, "vertical"), in_scope, MEMBERS.c.role == "lead_firm")
+        .where(active_at(period, "vertical"), in_scope, MEMBERS.c.role == "lead_firm"),
     )
     started = func.coalesce(ACTIONS.c.started_on, formed_on())
     actions = (
@@ -211,9 +246,9 @@ async def networks(session: AsyncSession, scope: Scope, period: Period) -> dict[
     ).all()
     by_kind = _breakdown(actions, JOINT_ACTION_KINDS)
     result |= {
-        "smes_in_horizontal_networks": Figure(int(horizontal_smes or 0)),
-        "smes_in_vertical_networks": Figure(int(vertical_smes or 0)),
-        "lead_firms_in_vertical_networks": Figure(int(leads or 0)),
+        "smes_in_horizontal_networks": horizontal_smes,
+        "smes_in_vertical_networks": vertical_smes,
+        "lead_firms_in_vertical_networks": leads,
         "joint_actions": Figure(_total(by_kind), by_kind),
     }
     return result
@@ -301,15 +336,10 @@ async def shortlists(session: AsyncSession, scope: Scope, period: Period) -> dic
     issued = await session.scalar(select(func.count()).where(*issued_where))
     listed = LISTED.join(SHORTLISTS, SHORTLISTS.c.id == LISTED.c.shortlist_id)
     in_period = (period.within(SHORTLISTS.c.issued_on), supplier_in_scope)
-    shortlisted = await session.scalar(
-        select(func.count(distinct(LISTED.c.supplier_id)))
-        .select_from(listed)
-        .where(LISTED.c.listed_as == "item", *in_period)
+    shortlisted = await firm_figure(
+        session, select(LISTED.c.supplier_id).select_from(listed).where(LISTED.c.listed_as == "item", *in_period)
     )
     development = (LISTED.c.listed_as == "development", *in_period)
-    flagged = await session.scalar(
-        select(func.count(distinct(LISTED.c.supplier_id))).select_from(listed).where(*development)
-    )
     by_gap = _breakdown(
         (
             await session.execute(
@@ -345,8 +375,10 @@ async def shortlists(session: AsyncSession, scope: Scope, period: Period) -> dic
     )
     return {
         "shortlists_issued": Figure(int(issued or 0)),
-        "suppliers_shortlisted": Figure(int(shortlisted or 0)),
-        "development_candidates_flagged": Figure(int(flagged or 0), by_gap),
+        "suppliers_shortlisted": shortlisted,
+        "development_candidates_flagged": await firm_figure(
+            session, select(LISTED.c.supplier_id).select_from(listed).where(*development), by_gap
+        ),
         "certification_gaps_named": Figure(int(gaps or 0)),
         "certification_gaps_closed": Figure(int(closed or 0)),
     }
@@ -466,19 +498,20 @@ async def consortia(session: AsyncSession, scope: Scope, period: Period) -> dict
         )
     ).all()
     by_stage = _breakdown(rows, STAGES)
-    smes = await session.scalar(
-        select(func.count(distinct(LINKAGE_MEMBERS.c.firm_id)))
+    smes = await firm_figure(
+        session,
+        select(LINKAGE_MEMBERS.c.firm_id)
         .select_from(
             staged.join(LINKAGE_MEMBERS, LINKAGE_MEMBERS.c.linkage_id == LINKAGES.c.id).join(
                 FIRMS, FIRMS.c.id == LINKAGE_MEMBERS.c.firm_id
             )
         )
-        .where(*network_linkage, at_end.c.stage != "dropped", FIRMS.c.size_class.in_(SMALL_AND_MEDIUM))
+        .where(*network_linkage, at_end.c.stage != "dropped", FIRMS.c.size_class.in_(SMALL_AND_MEDIUM)),
     )
     return {
         "consortium_shortlists_issued": Figure(int(issued or 0)),
         "network_linkages_by_stage": Figure(_total(by_stage), by_stage),
-        "smes_reached_through_consortia": Figure(int(smes or 0)),
+        "smes_reached_through_consortia": smes,
     }
 
 

@@ -150,6 +150,10 @@ FIRM = EntityMap(
         "subdivision": d.subdivision,
         "employees": d.employees,
         "registered_on": registered_on(d),
+        "women_owned": d.women_owned.value if d.women_owned else None,
+        "women_led": d.women_led.value if d.women_led else None,
+        "youth_led": d.youth_led.value if d.youth_led else None,
+        "women_employees": d.women_employees,
     },
     (_links("firm_id"),),
 )  # certifications: see ReadModelConsumer, they keep their first-seen day
