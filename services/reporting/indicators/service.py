@@ -26,6 +26,7 @@ from services.reporting.indicators.definitions import (
     INSTITUTION_KINDS,
     JOINT_ACTION_KINDS,
     LISTED_AS,
+    OUTCOME_FIRMS,
     PEOPLE_GROUPS,
     SIZE_CLASSES,
     SMALL_AND_MEDIUM,
@@ -42,6 +43,7 @@ from services.reporting.tables import (
     Firm,
     FirmCertification,
     FirmCluster,
+    FirmResult,
     Institution,
     InstitutionCluster,
     JointAction,
@@ -71,6 +73,7 @@ LINKAGES, EVENTS = table_of(Linkage), table_of(LinkageEvent)
 CONSORTIA, LINKAGE_MEMBERS = table_of(ShortlistConsortium), table_of(LinkageMember)
 REQUESTS, INVITED, SCORECARDS = table_of(Request), table_of(RequestInvitation), table_of(Scorecard)
 FEED_STATE = table_of(FeedState)
+FIRM_RESULTS = table_of(FirmResult)
 
 Number = int | float | None
 
@@ -280,6 +283,88 @@ async def activities(session: AsyncSession, scope: Scope, period: Period) -> dic
         "people_reached": Figure(total, by_group),
         "women_reached": Figure(int(women)),
         "people_reached_by_gender": Figure(total, by_gender),
+    }
+
+
+# --- firm outcomes ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reported:
+    """A firm's baseline and current figure of one measure (``FIRM_OUTCOME_RECORDS``)."""
+
+    baseline: float
+    current: float
+
+
+def reported_figures(rows: Sequence[Any], measure: str, *, money: bool) -> dict[str, Reported]:
+    """Per firm, its baseline and current ``measure`` from its firm results ``rows`` (those
+    ending by the period's last day), chosen as ``FIRM_OUTCOME_RECORDS`` says."""
+    by_firm: dict[str, list[Any]] = {}
+    for row in rows:
+        if row._mapping[measure] is not None:
+            by_firm.setdefault(row.firm_id, []).append(row)
+    reported: dict[str, Reported] = {}
+    for firm_id, records in by_firm.items():
+        records.sort(key=lambda r: (r.period_end, -r.months))
+        baseline = records[0]
+        later = [r for r in records if r.months == baseline.months and r.period_start > baseline.period_end]
+        if not later:
+            continue
+        current = later[-1]
+        if money and current.currency != baseline.currency:
+            continue  # two currencies: no change can be read off
+        reported[firm_id] = Reported(float(baseline._mapping[measure]), float(current._mapping[measure]))
+    return reported
+
+
+def _moved(reported: dict[str, Reported]) -> dict[str, Number]:
+    changes = [r.current - r.baseline for r in reported.values()]
+    return dict(
+        zip(
+            OUTCOME_FIRMS,
+            (len(changes), sum(c > 0 for c in changes), sum(c == 0 for c in changes), sum(c < 0 for c in changes)),
+            strict=True,
+        )
+    )
+
+
+def _median_relative_change(reported: dict[str, Reported]) -> Number:
+    ratios = [r.current / r.baseline - 1 for r in reported.values() if r.baseline > 0]
+    return round(statistics.median(ratios), 4) if ratios else None
+
+
+async def _results_of(session: AsyncSession, firms: Select[Any], period: Period) -> Sequence[Any]:
+    """The firm results of the firms ``firms`` selects, of periods ending by the period's last day."""
+    return (
+        await session.execute(
+            select(FIRM_RESULTS).where(FIRM_RESULTS.c.period_end <= period.end, FIRM_RESULTS.c.firm_id.in_(firms))
+        )
+    ).all()
+
+
+async def outcomes(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Figure]:
+    joined, supported = supported_during(period)
+    supported_clusters = select(CLUSTERS.c.id).select_from(joined).where(supported, scope.clusters(CLUSTERS))
+    in_supported = select(FIRM_CLUSTERS.c.firm_id).where(FIRM_CLUSTERS.c.cluster_id.in_(supported_clusters))
+    cluster_firms = select(FIRMS.c.id).where(
+        FIRMS.c.id.in_(in_supported), scope.linked(FIRMS, FIRM_CLUSTERS, "firm_id")
+    )
+    jobs = reported_figures(await _results_of(session, cluster_firms, period), "employees", money=False)
+    members = (
+        select(MEMBERS.c.firm_id)
+        .select_from(MEMBERS.join(NETWORKS, NETWORKS.c.id == MEMBERS.c.network_id))
+        .where(formed_on() <= period.end, scope.networks(NETWORKS))
+    )
+    member_results = await _results_of(session, members, period)
+    sales = reported_figures(member_results, "sales", money=True)
+    exports = reported_figures(member_results, "exports", money=True)
+    return {
+        "jobs_created_in_supported_clusters": Figure(
+            int(sum(r.current - r.baseline for r in jobs.values())), _moved(jobs)
+        ),
+        "sales_change_of_network_members": Figure(_median_relative_change(sales), _moved(sales)),
+        "exports_change_of_network_members": Figure(_median_relative_change(exports), _moved(exports)),
     }
 
 
@@ -624,6 +709,10 @@ CALCULATORS: tuple[tuple[tuple[str, ...], Calculator], ...] = (
         requests,
     ),
     (("scorecards_counted", "delivery_quality", "delivery_on_time"), scorecards),
+    (
+        ("jobs_created_in_supported_clusters", "sales_change_of_network_members", "exports_change_of_network_members"),
+        outcomes,
+    ),
 )
 assert {k for keys, _ in CALCULATORS for k in keys} == set(BY_KEY), "every definition has a calculator"
 
