@@ -23,8 +23,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from tests.registry.helpers import cluster_body, firm_body, network_body
+from tests.reporting.browser import chromium, chromium_or_skip, serve
 from tests.reporting.dataset import ADMIN, bearer, caught_up
+from tests.reporting.expected import ARTIFACTS
 from tests.support import BOOTSTRAP_KEY, Stack
 
 KEYS = ("jobs_created_in_supported_clusters", "sales_change_of_network_members", "exports_change_of_network_members")
@@ -53,6 +57,16 @@ RESULTS: dict[str, list[dict[str, Any]]] = {
         {"period": "2024", "employees": 100, "currency": "USD", "sales": 1000.0},
         {"period": "2025", "employees": 150, "currency": "USD", "sales": 900.0},
     ],
+}
+
+
+FRAMEWORK = {
+    "indicator": "jobs_created_in_supported_clusters",
+    "level": "outcome",
+    "statement": "Supported firms create jobs",
+    "baseline": {"value": 0, "date": "2024-12-31"},
+    "targets": [{"label": "2025", "from": "2025-01-01", "to": "2025-12-31", "value": 10}],
+    "means_of_verification": "Firm results entered by the agency",
 }
 
 
@@ -175,18 +189,40 @@ async def test_firm_outcomes(whole_platform: Stack) -> None:
     )
 
     # An outcome in a results framework: actual and share achieved against the target.
-    framework = {
-        "indicator": "jobs_created_in_supported_clusters",
-        "level": "outcome",
-        "statement": "Supported firms create jobs",
-        "baseline": {"value": 0, "date": "2024-12-31"},
-        "targets": [{"label": "2025", "from": "2025-01-01", "to": "2025-12-31", "value": 10}],
-        "means_of_verification": "Firm results entered by the agency",
-    }
-    await t.post(f"/v1/results/{t.ids['P']}/indicators", framework, "A")
+    await t.post(f"/v1/results/{t.ids['P']}/indicators", FRAMEWORK, "A")
     results = await t.client.get(f"/v1/results/{t.ids['P']}", headers=t.keys["A"])
     assert results.status_code == 200, results.text
     (indicator,) = results.json()["indicators"]
     (period,) = indicator["periods"]
     assert (period["actual"], period["share_achieved"]) == (2, 0.2)
     assert period["breakdown"] == moved(2, grew=1, shrank=1)
+
+
+@pytest.mark.browser
+async def test_firm_outcomes_in_a_browser(whole_platform: Stack) -> None:
+    """Agency A's dashboard for 2025 shows the outcomes as the API gives them, the firms
+    reporting counted as firms; its programme's results page shows the outcome's progress."""
+    browser_path = chromium_or_skip()
+    t = await Outcomes(whole_platform).build()
+    await t.post(f"/v1/results/{t.ids['P']}/indicators", FRAMEWORK, "A")
+    api = (
+        await t.client.get("/v1/indicators", params={"from": "2025-01-01", "to": "2025-12-31"}, headers=t.keys["A"])
+    ).json()["indicators"]
+    async with serve(whole_platform.gateway) as base, chromium(browser_path) as browser:
+        page = await browser.new_page(t.keys["A"])
+        await page.goto(f"{base}/dashboard?from=2025-01-01&to=2025-12-31")
+        shown = await page.evaluate(
+            "Array.from(document.querySelectorAll('[data-indicator]')).map(e => "
+            "[e.getAttribute('data-indicator'), e.getAttribute('data-category'), e.textContent.trim()])"
+        )
+        texts = {(key, category): text for key, category, text in shown if key in KEYS}
+        assert texts[("jobs_created_in_supported_clusters", None)] == "2"
+        assert texts[("sales_change_of_network_members", None)] == "35%"
+        assert texts[("exports_change_of_network_members", None)] == "-50%"
+        for key in KEYS:
+            assert {c: int(texts[(key, c)]) for c in api[key]["breakdown"]} == api[key]["breakdown"], key
+        await page.screenshot(ARTIFACTS / "dashboard-firm-outcomes.png", "[data-section='Firm outcomes']")
+        await page.goto(f"{base}/dashboard/results/{t.ids['P']}")
+        actual = await page.evaluate("document.body.textContent.replace(/\\s+/g, ' ')")
+        assert "Jobs created in supported clusters" in actual and "Supported firms create jobs" in actual
+        await page.screenshot(ARTIFACTS / "results-firm-outcomes.png")

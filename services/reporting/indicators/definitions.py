@@ -82,6 +82,7 @@ class Definition:
     date: str  # which date places a record in a period
     breakdown: tuple[str, ...] = ()  # the categories of the breakdown, when there is one
     breakdown_by: str | None = None
+    breakdown_unit: str | None = None  # when the categories count other things than the value (default: unit)
 
 
 CLUSTERS = "Clusters and firms"
@@ -579,6 +580,7 @@ DEFINITIONS: tuple[Definition, ...] = (
         FIRM_OUTCOME_RECORDS,
         OUTCOME_FIRMS,
         "firms",
+        "firms",
     ),
     Definition(
         "sales_change_of_network_members",
@@ -593,6 +595,7 @@ DEFINITIONS: tuple[Definition, ...] = (
         FIRM_OUTCOME_RECORDS,
         OUTCOME_FIRMS,
         "firms",
+        "firms",
     ),
     Definition(
         "exports_change_of_network_members",
@@ -606,6 +609,7 @@ DEFINITIONS: tuple[Definition, ...] = (
         "registry firm results (exports, currency), networks (members)",
         FIRM_OUTCOME_RECORDS,
         OUTCOME_FIRMS,
+        "firms",
         "firms",
     ),
 )

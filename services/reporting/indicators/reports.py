@@ -33,6 +33,7 @@ def definitions() -> list[DefinitionPublic]:
             date=d.date,
             breakdown_by=d.breakdown_by,
             breakdown=list(d.breakdown),
+            breakdown_unit=d.breakdown_unit or d.unit,
         )
         for d in DEFINITIONS
     ]

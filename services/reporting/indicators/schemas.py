@@ -158,6 +158,7 @@ class DefinitionPublic(BaseModel):
     date: str = Field(description="Which date places a record in a period")
     breakdown_by: str | None
     breakdown: list[str]
+    breakdown_unit: str = Field(description="What the breakdown's categories count (most often the unit)")
 
 
 class ClusterFiguresPublic(BaseModel):
