@@ -7,6 +7,7 @@ series is the same computation for each month or quarter.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -297,24 +298,21 @@ class Reported:
     current: float
 
 
-def reported_figures(rows: Sequence[Any], measure: str, *, money: bool) -> dict[str, Reported]:
-    """Per firm, its baseline and current ``measure`` from its firm results ``rows`` (those
-    ending by the period's last day), chosen as ``FIRM_OUTCOME_RECORDS`` says."""
-    by_firm: dict[str, list[Any]] = {}
-    for row in rows:
-        if row._mapping[measure] is not None:
-            by_firm.setdefault(row.firm_id, []).append(row)
+def reported_figures(rows: Sequence[Any], *, money: bool) -> dict[str, Reported]:
+    """Per firm, its baseline and current figure, chosen as ``FIRM_OUTCOME_RECORDS`` says, from
+    ``rows`` of (firm_id, period_start, period_end, months, currency, figure): the firm results
+    recording the figure, ending by the period's last day, by firm, period end and longer first."""
     reported: dict[str, Reported] = {}
-    for firm_id, records in by_firm.items():
-        records.sort(key=lambda r: (r.period_end, -r.months))
-        baseline = records[0]
-        later = [r for r in records if r.months == baseline.months and r.period_start > baseline.period_end]
-        if not later:
-            continue
-        current = later[-1]
-        if money and current.currency != baseline.currency:
-            continue  # two currencies: no change can be read off
-        reported[firm_id] = Reported(float(baseline._mapping[measure]), float(current._mapping[measure]))
+    for firm_id, grouped in itertools.groupby(rows, key=lambda row: row[0]):
+        records = list(grouped)
+        _, _, baseline_end, months, currency, baseline = records[0]
+        current = None
+        for _, start, _, length, unit, figure in records[1:]:
+            if length == months and start > baseline_end:
+                current = (unit, figure)  # the latest one wins: rows come by period end
+        if current is None or (money and current[0] != currency):
+            continue  # no comparable later record; or two currencies: no change can be read off
+        reported[firm_id] = Reported(float(baseline), float(current[1]))
     return reported
 
 
@@ -334,13 +332,16 @@ def _median_relative_change(reported: dict[str, Reported]) -> Number:
     return round(statistics.median(ratios), 4) if ratios else None
 
 
-async def _results_of(session: AsyncSession, firms: Select[Any], period: Period) -> Sequence[Any]:
-    """The firm results of the firms ``firms`` selects, of periods ending by the period's last day."""
-    return (
-        await session.execute(
-            select(FIRM_RESULTS).where(FIRM_RESULTS.c.period_end <= period.end, FIRM_RESULTS.c.firm_id.in_(firms))
-        )
-    ).all()
+async def _results_of(session: AsyncSession, firms: Select[Any], period: Period, measure: str) -> Sequence[Any]:
+    """The firm results recording ``measure`` of the firms ``firms`` selects, ending by the
+    period's last day, as ``reported_figures`` reads them (plain tuples, in its order)."""
+    r = FIRM_RESULTS.c
+    statement = (
+        select(r.firm_id, r.period_start, r.period_end, r.months, r.currency, r[measure])
+        .where(r[measure].is_not(None), r.period_end <= period.end, r.firm_id.in_(firms))
+        .order_by(r.firm_id, r.period_end, r.months.desc())
+    )
+    return (await session.execute(statement)).all()
 
 
 async def outcomes(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Figure]:
@@ -350,15 +351,14 @@ async def outcomes(session: AsyncSession, scope: Scope, period: Period) -> dict[
     cluster_firms = select(FIRMS.c.id).where(
         FIRMS.c.id.in_(in_supported), scope.linked(FIRMS, FIRM_CLUSTERS, "firm_id")
     )
-    jobs = reported_figures(await _results_of(session, cluster_firms, period), "employees", money=False)
+    jobs = reported_figures(await _results_of(session, cluster_firms, period, "employees"), money=False)
     members = (
         select(MEMBERS.c.firm_id)
         .select_from(MEMBERS.join(NETWORKS, NETWORKS.c.id == MEMBERS.c.network_id))
         .where(formed_on() <= period.end, scope.networks(NETWORKS))
     )
-    member_results = await _results_of(session, members, period)
-    sales = reported_figures(member_results, "sales", money=True)
-    exports = reported_figures(member_results, "exports", money=True)
+    sales = reported_figures(await _results_of(session, members, period, "sales"), money=True)
+    exports = reported_figures(await _results_of(session, members, period, "exports"), money=True)
     return {
         "jobs_created_in_supported_clusters": Figure(
             int(sum(r.current - r.baseline for r in jobs.values())), _moved(jobs)
