@@ -70,6 +70,7 @@ TAGS: list[dict[str, str]] = [
     {"name": "brokers", "description": "Cluster development agents who build networks."},
     {"name": "networks", "description": "Horizontal and vertical networks of firms."},
     {"name": "activities", "description": "Activities of a programme or network (trainings, joint actions)."},
+    {"name": "firm results", "description": "A firm's sales, exports, jobs and new products per year or quarter."},
     {"name": "certification schemes", "description": "The certification schemes firms may hold."},
     {"name": "codes", "description": "ISIC Rev.4 and HS codes with their labels, looked up for pickers."},
     {"name": "imports", "description": "Bulk import of firms from CSV, XLSX or NDJSON, with per-row errors."},

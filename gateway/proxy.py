@@ -60,6 +60,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/v1/brokers", "registry"),
     ("/v1/networks", "registry"),
     ("/v1/activities", "registry"),
+    ("/v1/firm-results", "registry"),
     ("/v1/certification-schemes", "registry"),
     ("/v1/codes", "registry"),
     ("/v1/imports", "registry"),

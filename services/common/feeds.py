@@ -223,6 +223,20 @@ class ActivityRecord(FeedRecord):
     women_participants: int | None
 
 
+class FirmResultRecord(FeedRecord):
+    id: str
+    agency_id: str
+    firm_id: str
+    period: str  # 2025 or 2025-Q2
+    currency: str | None
+    sales: float | None
+    exports: float | None
+    investments: float | None
+    employees: int | None
+    women_employees: int | None
+    new_products: int | None
+
+
 # --- matching's feed: the public record, plus its owner and the buyer firm -------------
 
 

@@ -51,6 +51,7 @@ from services.registry.agencies.resource import AGENCIES
 from services.registry.app import connect_hooks
 from services.registry.brokers.resource import BROKERS
 from services.registry.clusters.resource import CLUSTERS
+from services.registry.firm_results.resource import FIRM_RESULTS
 from services.registry.firms.resource import FIRMS
 from services.registry.institutions.resource import INSTITUTIONS
 from services.registry.networks.resource import NETWORKS
@@ -692,9 +693,11 @@ def _networks(
     brokers: list[Ref],
     start: date,
     as_of: date,
-) -> None:
+) -> list[FirmInfo]:
+    """Plan the cluster's networks; the member firms (horizontal members, vertical suppliers)."""
     sector = cluster.sector
     place = cluster.name.split()[0]
+    joined: list[FirmInfo] = []
     smes = [f for f in firms if not f.lead and f.size != "large"]
     rng.shuffle(smes)
     count = max(1, round(len(smes) / 45)) if len(smes) >= 3 else 0
@@ -703,6 +706,7 @@ def _networks(
         if size < 3:
             break
         members, smes = smes[:size], smes[size:]
+        joined += members
         status = _weighted(rng, STATUSES)
         formed = _date_between(rng, as_of - timedelta(days=240), as_of) if status == "forming" else None
         formed = formed or _date_between(rng, start, as_of - timedelta(days=365))
@@ -733,6 +737,7 @@ def _networks(
         if len(suppliers) < 3 or (i > 0 and rng.random() > 0.7):
             continue
         chosen = rng.sample(suppliers, k=min(len(suppliers), rng.randint(5, 20)))
+        joined += [s for s in chosen if s not in joined]
         status = _weighted(rng, STATUSES)
         formed = _date_between(rng, start, as_of - timedelta(days=120))
         kinds = ["supplier_upgrading"] + [k for k in ("quality_improvement", "training") if rng.random() < 0.4]
@@ -761,6 +766,54 @@ def _networks(
                 "description": f"{lead.name} develops {len(chosen)} local suppliers in the {cluster.name}.",
             },
         )
+    return joined
+
+
+# Firm results -------------------------------------------------------------------------------
+
+EMPLOYEES = {"micro": (2, 9), "small": (10, 49), "medium": (50, 249), "large": (250, 900)}
+# Yearly sales per employee, by currency (other currencies: as USD).
+SALES_PER_EMPLOYEE = {"USD": (12_000, 45_000), "INR": (600_000, 2_400_000)}
+REPORTING_SHARE = 0.7  # of network members, those whose agency entered their figures
+
+
+def _firm_results(
+    plan: Plan, rng: random.Random, currency: str, members: Sequence[FirmInfo], agency: Ref, start: date, as_of: date
+) -> None:
+    """A baseline year (the year before the programme) and the last full year, for most network members:
+    what the firm outcome indicators of reporting compare."""
+    baseline, latest = start.year - 1, as_of.year - 1
+    if latest <= baseline:
+        return
+    low, high = SALES_PER_EMPLOYEE.get(currency, SALES_PER_EMPLOYEE["USD"])
+    for firm in members:
+        if rng.random() > REPORTING_SHARE:
+            continue
+        employees = rng.randint(*EMPLOYEES[firm.size])
+        sales = employees * rng.uniform(low, high)
+        exports = sales * rng.uniform(0.05, 0.4) if rng.random() < 0.35 else 0.0
+        growth = rng.uniform(-0.1, 0.4)
+        later = max(1, employees + round(employees * rng.uniform(-0.1, 0.3)))
+        for year, staff, turnover, abroad in (
+            (baseline, employees, sales, exports),
+            (latest, later, sales * (1 + growth), exports * (1 + growth + rng.uniform(0, 0.3)) if exports else 0.0),
+        ):
+            women = round(staff * rng.uniform(0.2, 0.7))
+            plan.add(
+                f"firm_result:{firm.key}:{year}",
+                FIRM_RESULTS,
+                {
+                    "agency_id": agency,
+                    "firm_id": Ref(firm.key),
+                    "period": str(year),
+                    "currency": currency,
+                    "sales": _sig(turnover, 3),
+                    "exports": _sig(abroad, 3) if abroad else 0.0,
+                    "employees": staff,
+                    "women_employees": women,
+                    "new_products": rng.randint(0, 3) if year == latest else 0,
+                },
+            )
 
 
 # Activities ---------------------------------------------------------------------------------
@@ -1030,13 +1083,22 @@ def build_plan(*, scale: float = 1.0, seed: int = DEMO_SEED, as_of: date | None 
             originals = [r.data for r in plan.records[-total:]][leads:]
             for j, original in enumerate(crng.sample(originals, k=max(1, round(total * DUPLICATE_SHARE)))):
                 plan.add(f"firm:{cluster.key}:duplicate:{j}", FIRMS, _registered_again(crng, original, taken))
-            _networks(
+            members = _networks(
                 plan,
                 random.Random(f"{seed}:{cluster.key}:networks"),
                 cluster,
                 {"agency": agency, "cluster": clusters[cluster.key]},
                 firms,
                 brokers[cluster.key],
+                starts[cluster.programme],
+                as_of,
+            )
+            _firm_results(
+                plan,
+                random.Random(f"{seed}:{cluster.key}:firm_results"),
+                country.currency,
+                members,
+                agency,
                 starts[cluster.programme],
                 as_of,
             )

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import JSON, Select, delete, func, or_, select
+from sqlalchemy import JSON, ColumnElement, Select, delete, false, func, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bounds import RecordId
@@ -146,6 +146,14 @@ class ResourceSpec:
     search: Callable[[AsyncSession, Select[Any], Any], Awaitable[tuple[Select[Any], Tiers | None]]] | None = None
     # Columns computed from the others on every write (e.g. firms' folded search columns).
     derived: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # Fields no two records share together (a natural key, e.g. a firm and a period):
+    # a write that would repeat one is a 422 naming the key's last field.
+    unique: tuple[str, ...] = ()
+    # Read only by the owning agency, its viewers, platform viewers and admins (others: 404,
+    # and lists without them); unset: the shared catalogue, which every key reads.
+    private: bool = False
+    # Columns set from the writer on every create and update (e.g. who entered the figures).
+    stamp: Callable[[Principal], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.tenant_owned:
@@ -264,15 +272,47 @@ async def validation_problems(
     *,
     agency: str | None,
     held: Collection[tuple[str, str]] = (),
+    updating: str | None = None,
 ) -> list[ValidationFailed | None]:
-    """The database rules of a batch (references first, then the spec's check).
+    """The database rules of a batch (references first, then the spec's check, then ``unique``).
 
-    ``agency`` and ``held``: whose records the references may name (see ``_reference_problems``).
+    ``agency`` and ``held``: whose records the references may name (see ``_reference_problems``);
+    ``updating``: the record an update rewrites (its own key is no repeat).
     """
     problems = await _reference_problems(session, [d.references for d in drafts], agency=agency, held=held)
     if spec.check is not None:
         checked = await spec.check(session, [d.document for d in drafts])
         problems = [reference or other for reference, other in zip(problems, checked, strict=True)]
+    if spec.unique:
+        repeated = await _unique_problems(session, spec, drafts, updating=updating)
+        problems = [first or other for first, other in zip(problems, repeated, strict=True)]
+    return problems
+
+
+async def _unique_problems(
+    session: AsyncSession, spec: ResourceSpec, drafts: Sequence[Draft], *, updating: str | None
+) -> list[ValidationFailed | None]:
+    """A problem for each draft whose ``spec.unique`` values another record (or an earlier
+    draft of the batch) holds already; ``updating``: the id of the record being rewritten."""
+    keys = [tuple(d.document.get(name) for name in spec.unique) for d in drafts]
+    columns = [getattr(spec.table, name) for name in spec.unique]
+    taken: dict[tuple[Any, ...], str] = {}
+    for chunk in chunks(sorted(set(keys), key=repr), 1000):
+        statement = select(spec.table.id, *columns).where(tuple_(*columns).in_(chunk))  # type: ignore[call-overload]
+        if updating is not None:
+            statement = statement.where(spec.table.id != updating)
+        taken |= {tuple(row[1:]): row[0] for row in await session.execute(statement)}
+    field_name = spec.unique[-1]
+    problems: list[ValidationFailed | None] = []
+    for key in keys:
+        holder = taken.get(key)
+        if holder is None:
+            taken[key] = "an earlier item"
+            problems.append(None)
+            continue
+        named = ", ".join(f"{n} {v}" for n, v in zip(spec.unique, key, strict=True))
+        message = f"{holder} has {named} already"
+        problems.append(ValidationFailed(message, errors=[field_error(field_name, message, "duplicate")]))
     return problems
 
 
@@ -374,6 +414,7 @@ async def create_drafts(
     elif principal.role not in spec.create_roles:
         raise Forbidden(f"Role '{principal.role}' may not create {spec.title}")
     problems = await validation_problems(session, spec, drafts, agency=reference_agency(principal))
+    stamped = spec.stamp(principal) if spec.stamp is not None else {}
     now = datetime.now(UTC)
     stamp = json_time(now)
     results: list[Created | ValidationFailed] = []
@@ -388,7 +429,7 @@ async def create_drafts(
         record_id = new_id(spec.id_prefix)
         agency_id = owners[item.requested_agency] if spec.tenant_owned else record_id
         row = {"id": record_id, "agency_id": agency_id, "version": 1, "created_at": now, "updated_at": now}
-        row.update(item.columns)
+        row.update(item.columns | stamped)
         rows.append(row)
         tags += [
             {"record_id": record_id, "entity": spec.entity, "facet": f, "value": v, "valid_from": a, "valid_until": b}
@@ -397,6 +438,7 @@ async def create_drafts(
         document = (
             item.document
             | published_defaults(spec.public, spec.create)
+            | stamped
             | {
                 "id": record_id,
                 "agency_id": agency_id,
@@ -445,10 +487,31 @@ async def create_record(
     return row
 
 
+def readable_by(spec: ResourceSpec, principal: Principal | None) -> ColumnElement[bool]:
+    """The records of ``spec`` that ``principal`` may read (None: a caller inside the service).
+
+    A private resource is read by admins, services and platform viewers (a viewer key of no
+    agency) whole; by an agency and the viewers it issued, for its own records; by no one else.
+    """
+    if not spec.private or principal is None or principal.role in (Role.admin, Role.service):
+        return true()
+    if principal.role is Role.viewer and principal.agency_id is None:
+        return true()
+    if principal.role in (Role.agency, Role.viewer) and principal.agency_id is not None:
+        return spec.table.agency_id == principal.agency_id  # type: ignore[return-value]
+    return false()
+
+
 async def get_record(
-    session: AsyncSession, spec: ResourceSpec, record_id: str, *, for_update: bool = False
+    session: AsyncSession,
+    spec: ResourceSpec,
+    record_id: str,
+    *,
+    for_update: bool = False,
+    principal: Principal | None = None,
 ) -> RecordColumns:
-    statement = select(spec.table).where(spec.table.id == record_id)  # type: ignore[arg-type]
+    """The record, or 404; a private record ``principal`` may not read is 404 too (ids are not probed)."""
+    statement = select(spec.table).where(spec.table.id == record_id, readable_by(spec, principal))  # type: ignore[arg-type]
     if for_update:
         statement = statement.with_for_update()
     row = await session.scalar(statement)
@@ -460,7 +523,7 @@ async def get_record(
 async def _writable(
     session: AsyncSession, spec: ResourceSpec, record_id: str, principal: Principal, if_match: str | None
 ) -> RecordColumns:
-    row = await get_record(session, spec, record_id, for_update=True)
+    row = await get_record(session, spec, record_id, for_update=True, principal=principal)
     if not principal.can_write_for_agency(spec.owner_of(row)):
         raise Forbidden(f"This {spec.entity} belongs to another agency")
     check_if_match(if_match, row.version, spec.entity)
@@ -481,6 +544,8 @@ async def update_record(
     merged = current | changes.model_dump(mode="json", exclude_unset=True)
     allowed = set(spec.create.model_fields)
     data = validate_document(spec, {k: v for k, v in merged.items() if k in allowed})
+    for name, value in (spec.stamp(principal) if spec.stamp is not None else {}).items():
+        setattr(row, name, value)
     await apply_update(session, spec, row, data, agency=reference_agency(principal))
     return row
 
@@ -497,7 +562,9 @@ async def apply_update(
     if agency is not None:
         statement = select(RecordTag.facet, RecordTag.value).where(RecordTag.record_id == row.id)  # type: ignore[call-overload]
         held = {(facet, value) for facet, value in await session.execute(statement)}
-    problem = (await validation_problems(session, spec, [draft(spec, data)], agency=agency, held=held))[0]
+    problem = (
+        await validation_problems(session, spec, [draft(spec, data)], agency=agency, held=held, updating=row.id)
+    )[0]
     if problem is not None:
         raise problem
     for name, value in with_derived(spec, _row_values(spec, data)).items():
@@ -630,11 +697,11 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
     async def list_(
         request: Request,
         session: SessionDep,
-        _principal: PrincipalDep,
+        principal: PrincipalDep,
         query: Annotated[query_model, Query()],  # type: ignore[valid-type]
     ) -> Page[Any]:
         params = query.page_params(request.app.state.settings)  # type: ignore[attr-defined]
-        statement = apply_filters(spec, select(spec.table), query)
+        statement = apply_filters(spec, select(spec.table).where(readable_by(spec, principal)), query)
         tiers = None
         if spec.search is not None:
             statement, tiers = await spec.search(session, statement, query)
@@ -651,10 +718,10 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
         record_id: record_path,
         response: Response,
         session: SessionDep,
-        _principal: PrincipalDep,
+        principal: PrincipalDep,
         if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
     ) -> Any:
-        row = await get_record(session, spec, record_id)
+        row = await get_record(session, spec, record_id, principal=principal)
         if if_none_match is not None and etag_matches(if_none_match, etag_of(row)):
             return Response(status_code=304, headers={"ETag": etag_of(row)})
         response.headers["ETag"] = etag_of(row)

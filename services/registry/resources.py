@@ -6,6 +6,7 @@ from services.registry.activities.resource import ACTIVITIES
 from services.registry.agencies.resource import AGENCIES
 from services.registry.brokers.resource import BROKERS
 from services.registry.clusters.resource import CLUSTERS
+from services.registry.firm_results.resource import FIRM_RESULTS
 from services.registry.firms.resource import FIRMS
 from services.registry.institutions.resource import INSTITUTIONS
 from services.registry.networks.resource import NETWORKS
@@ -21,4 +22,5 @@ RESOURCES: list[ResourceSpec] = [
     BROKERS,
     NETWORKS,
     ACTIVITIES,
+    FIRM_RESULTS,
 ]

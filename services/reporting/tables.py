@@ -350,6 +350,28 @@ class Scorecard(ReportingTable, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime())
 
 
+class FirmResult(ReportingTable, table=True):
+    """A firm's figures for one period (a year or a quarter), with the period's first and
+    last day and its length in months, so outcomes compare like with like."""
+
+    __tablename__ = "firm_results"
+
+    id: str = Field(primary_key=True, max_length=40)
+    agency_id: str = Field(index=True, max_length=40)
+    firm_id: str = Field(index=True, max_length=40)
+    period: str = Field(max_length=7)
+    period_start: date = Field(sa_type=Date)
+    period_end: date = Field(sa_type=Date, index=True)
+    months: int  # 12 for a year, 3 for a quarter
+    currency: str | None = Field(default=None, max_length=3)
+    sales: float | None = None
+    exports: float | None = None
+    investments: float | None = None
+    employees: int | None = None
+    women_employees: int | None = None
+    new_products: int | None = None
+
+
 # --- the reporting service's own records: results frameworks -----------------------------
 
 

@@ -18,6 +18,7 @@ from tests.registry.helpers import (
     broker_body,
     cluster_body,
     firm_body,
+    firm_result_body,
     institution_body,
     network_body,
     programme_body,
@@ -71,6 +72,8 @@ class Tenants:
         members = [{"firm_id": supplier["id"], "role": "member"}, {"firm_id": second["id"], "role": "member"}]
         self.records["/v1/networks"] = (await self.post("/v1/networks", network_body(members=members), a))["id"]
         self.records["/v1/activities"] = (await self.post("/v1/activities", activity_body(), a))["id"]
+        result = await self.post("/v1/firm-results", firm_result_body(firm_id=supplier["id"]), a)
+        self.records["/v1/firm-results"] = result["id"]
         for name in ("a", "b"):
             lead = await self.post("/v1/firms", firm_body(name=f"Buyer {name}", roles=["lead_firm"]), a)
             key = await self.stack.issue_key(BOOTSTRAP_KEY, role="lead_firm", firm_id=lead["id"])
@@ -230,7 +233,11 @@ async def open_read(t: Tenants, method: str, template: str) -> None:
     assert response.status_code == 200, response.text
 
 
-VALID_PATCH = {"/v1/firms": {"capabilities": "taken over"}, "/v1/activities": {"title": "taken over"}}
+VALID_PATCH = {
+    "/v1/firms": {"capabilities": "taken over"},
+    "/v1/activities": {"title": "taken over"},
+    "/v1/firm-results": {"sales": 1.0},
+}
 VALID_BODY = {
     "/v1/programmes": programme_body,
     "/v1/clusters": cluster_body,
@@ -239,6 +246,7 @@ VALID_BODY = {
     "/v1/brokers": broker_body,
     "/v1/networks": network_body,
     "/v1/activities": activity_body,
+    "/v1/firm-results": firm_result_body,
 }
 
 
@@ -582,6 +590,41 @@ async def endpoints_for_itself(t: Tenants, method: str, template: str) -> None:
     assert deleted.status_code == 204, deleted.text
 
 
+async def firm_results_hidden(t: Tenants, method: str, template: str) -> None:
+    """A firm's figures are private to its agency: another agency, a buyer and a supplier key
+    of the same agency get 404 (as if they did not exist), and the record stays as it was."""
+    path = t.path(template)
+    before = (await t.client.get(path, headers=t.agency_a)).json()
+    body = VALID_PATCH["/v1/firm-results"] if method == "PATCH" else None
+    # Buyer and supplier keys hold no registry:write: the gateway refuses their writes first.
+    for headers, status in (
+        (t.agency_b, 404),
+        (t.lead_b, 404 if method == "GET" else 403),
+        (t.supplier_a, 404 if method == "GET" else 403),
+    ):
+        response = await t.client.request(method, path, headers=headers | {"If-Match": '"1"'}, json=body)
+        assert response.status_code == status, response.text
+    assert (await t.client.get(path, headers=t.agency_a)).json() == before
+
+
+async def firm_results_not_listed(t: Tenants, method: str, template: str) -> None:
+    for headers in (t.agency_b, t.lead_b, t.supplier_a):
+        response = await t.client.get(template, headers=headers)
+        assert response.status_code == 200 and response.json()["items"] == [], response.text
+    own = (await t.client.get(template, headers=t.agency_a)).json()["items"]
+    assert [r["id"] for r in own] == [t.records[template]]
+
+
+async def firm_results_for_own_firms(t: Tenants, method: str, template: str) -> None:
+    """Another agency enters no figures for A's firm (422, as for a firm that does not exist)
+    nor in A's name (403)."""
+    body = firm_result_body(firm_id=t.records["/v1/firms"], period="2024")
+    response = await t.client.post(template, json=body, headers=t.agency_b)
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "firm_id", response.text
+    response = await t.client.post(template, json=body | {"agency_id": t.agency_a_id}, headers=t.agency_b)
+    assert response.status_code == 403, response.text
+
+
 REGISTRY = [
     "/v1/programmes",
     "/v1/clusters",
@@ -599,6 +642,11 @@ for collection in REGISTRY:
     CASES[("patch", collection + "/{record_id}")] = owner_write_only
     CASES[("delete", collection + "/{record_id}")] = owner_write_only
 CASES |= {
+    ("post", "/v1/firm-results"): firm_results_for_own_firms,
+    ("get", "/v1/firm-results"): firm_results_not_listed,
+    ("get", "/v1/firm-results/{record_id}"): firm_results_hidden,
+    ("patch", "/v1/firm-results/{record_id}"): firm_results_hidden,
+    ("delete", "/v1/firm-results/{record_id}"): firm_results_hidden,
     ("post", "/v1/agencies"): admin_only,
     ("get", "/v1/agencies"): open_read,
     ("get", "/v1/agencies/{record_id}"): open_read,
@@ -768,6 +816,7 @@ REFERENCES: dict[tuple[str, str], str] = {
     ("/v1/networks", "broker_id"): "/v1/brokers",
     ("/v1/activities", "programme_id"): "/v1/programmes",
     ("/v1/activities", "cluster_id"): "/v1/clusters",
+    ("/v1/firm-results", "firm_id"): "/v1/firms",
 }
 NOT_REFERENCES = {("/v1/firms", "national_ids")}  # registration numbers, not records
 

@@ -226,3 +226,17 @@ async def feed(registry: httpx.AsyncClient) -> list[dict[str, Any]]:
         after = page["next_after"]
         if not page["has_more"]:
             return changes
+
+
+def firm_result_body(**overrides: Any) -> dict[str, Any]:
+    """A firm's figures for 2025; ``firm_id`` must be given."""
+    return {
+        "firm_id": "frm_0",
+        "period": "2025",
+        "currency": "USD",
+        "sales": 250000.0,
+        "exports": 40000.0,
+        "employees": 40,
+        "women_employees": 22,
+        "new_products": 2,
+    } | overrides

@@ -43,6 +43,8 @@ def test_full_size_plan_is_plausible_and_valid() -> None:
     assert 3000 <= counts["firm"] <= 4000
     assert counts["institution"] >= 30 and counts["broker"] >= 20
     assert counts["network"] >= 100 and counts["activity"] >= 100
+    # Network members' figures for a baseline year and the last full year: the firm outcomes' input.
+    assert counts["firm_result"] >= 1000 and counts["firm_result"] % 2 == 0
 
     validated: dict[str, Any] = {}
     ids = KeyAsId()

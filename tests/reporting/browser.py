@@ -146,14 +146,18 @@ class Page:
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
             await self.send("Input.dispatchMouseEvent", type=kind, x=box["x"], y=box["y"], button="left", clickCount=1)
 
-    async def screenshot(self, path: Path) -> None:
-        metrics = await self.send("Page.getLayoutMetrics")
-        size = metrics["cssContentSize"]
+    async def screenshot(self, path: Path, selector: str | None = None) -> None:
+        """The whole page, or only the element ``selector`` names."""
+        if selector is None:
+            size = (await self.send("Page.getLayoutMetrics"))["cssContentSize"]
+            clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"]}
+        else:
+            clip = await self.evaluate(
+                f"(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect(); "
+                "return {x: r.x + window.scrollX, y: r.y + window.scrollY, width: r.width, height: r.height}; })()"
+            )
         shot = await self.send(
-            "Page.captureScreenshot",
-            format="png",
-            captureBeyondViewport=True,
-            clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+            "Page.captureScreenshot", format="png", captureBeyondViewport=True, clip=clip | {"scale": 1}
         )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(shot["data"]))

@@ -21,6 +21,8 @@ NULL_WHEN_EMPTY = {
     "median_days_to_award",
     "delivery_quality",
     "delivery_on_time",
+    "sales_change_of_network_members",
+    "exports_change_of_network_members",
 }
 
 

@@ -16,6 +16,7 @@ from tests.reporting import expected
 from tests.reporting.browser import Page, chromium, chromium_or_skip, serve
 from tests.reporting.dataset import ADMIN, Dataset
 from tests.reporting.expected import ARTIFACTS, same
+from tests.reporting.test_map import overlapping
 
 # The dataset is built once per module and backend (tests/reporting/conftest.py): its tests
 # share the module's event loop and one worker.
@@ -40,6 +41,10 @@ READ_FIGURES = """(() => {
     programmes: Array.from(document.querySelectorAll('select[name=programme_id] option')).map(o => o.textContent),
   };
 })()"""
+
+
+LABEL_BOXES = """Object.fromEntries(Array.from(document.querySelectorAll('g[id^=cluster-label-]')).map(g => {
+  const r = g.getBoundingClientRect(); return [g.textContent.trim(), [r.left, r.top, r.right, r.bottom]]; }))"""
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +86,7 @@ async def test_dashboard_in_a_browser(dataset: Dataset, browser_path: str) -> No
         await page.goto(f"{base}/dashboard")
         everything = await shown(page)
         check(everything, await api(dataset))
-        assert len(everything["images"]) == 5
+        assert len(everything["images"]) == 7, "five charts and a map per country (India, Ecuador)"
         splits = [f for f in everything["figures"] if f.get("split") == "ownership" and f["key"] == "firms_registered"]
         assert {f["category"]: f["value"] for f in splits}["women_led"] == "2"  # F2 and F4
         assert everything["applied"] == "Showing: all records"
@@ -95,11 +100,24 @@ async def test_dashboard_in_a_browser(dataset: Dataset, browser_path: str) -> No
         await page.loaded(page.click("#apply"))
         ecuador = await shown(page)
         assert "country=EC" in ecuador["search"] and "from=2025-01-01" in ecuador["search"]
-        assert ecuador["applied"] == "Showing: country = EC"
+        assert ecuador["applied"] == "Showing: country = Ecuador"
         check(ecuador, await api(dataset, country="EC", **{"from": "2025-01-01"}))
         figures = {f["key"]: f["value"] for f in ecuador["keyFigures"]}
         assert figures["clusters_supported"] == "2" and figures["brokers_trained"] == "0"  # B3 trained in 2024
         await page.screenshot(ARTIFACTS / "dashboard-ecuador-2025.png")
+
+        # A map per country, each opening that country's dashboard; filters shown by name.
+        await page.goto(f"{base}/dashboard")
+        await page.screenshot(ARTIFACTS / "dashboard-country-maps.png", "#country-maps")
+        await page.loaded(page.click("[data-country-map=IN] figcaption a"))
+        india = await shown(page)
+        assert india["search"] == "?country=IN" and india["applied"] == "Showing: country = India"
+        check(india, await api(dataset, country="IN"))
+        await page.screenshot(ARTIFACTS / "dashboard-india.png")
+        # The map as the browser draws it: no label box over another, with the browser's own fonts.
+        await page.goto(f"{base}/v1/charts/clusters.svg?country=IN")
+        boxes = await page.evaluate(LABEL_BOXES)
+        assert len(boxes) >= 2 and not overlapping(boxes), boxes
 
         # A filtered view is a link: programme and quarter.
         await page.goto(

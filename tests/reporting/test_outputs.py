@@ -15,6 +15,7 @@ from services.reporting.indicators.definitions import DEFINITIONS, FIRM_INDICATO
 from tests.reporting import expected
 from tests.reporting.dataset import ADMIN, Dataset
 from tests.reporting.expected import ARTIFACTS, same
+from tests.reporting.test_map import label_boxes, overlapping
 from tests.support import csv_records
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,6 +190,20 @@ async def test_charts_as_svg_and_png(dataset: Dataset) -> None:
     assert "Agra footwear" not in march.text and "Tiruppur knitwear (0)" in march.text  # Agra's pilot ended in 2023
     empty = await get(dataset, "/v1/charts/clusters.svg", country="EC", to="2024-12-31")
     assert "No cluster with coordinates in scope" in empty.text
+    # The map per country: its outline, its clusters only, labels apart.
+    for code, name, shown in (("IN", "India", "Tiruppur knitwear (3)"), ("EC", "Ecuador", "Atuntaqui garments (2)")):
+        svg = await get(dataset, "/v1/charts/clusters.svg", country=code)
+        assert f"Clusters in {name}" in svg.text and shown in svg.text
+        boxes = label_boxes(svg.content)
+        assert boxes and not overlapping(boxes)
+        (ARTIFACTS / f"clusters-{code}.svg").write_bytes(svg.content)
+    assert not overlapping(label_boxes(texts["clusters"]))
+
+
+def parsed(html: str) -> Figures:
+    page = Figures()
+    page.feed(html)
+    return page
 
 
 class Figures(HTMLParser):
@@ -248,8 +263,22 @@ async def test_dashboard_html_matches_the_api(dataset: Dataset) -> None:
     assert {"programme_id", "country", "cluster_id", "from", "to", "granularity"} <= names
     selected = [a for tag, a in page.tags if tag == "option" and "selected" in a]
     assert {"value": "EC", "selected": None} in selected
+    assert "Showing: country = Ecuador" in " ".join(response.text.split()), "filters by name, not code"
+    assert ">Ecuador</option>" in response.text and ">India</option>" in response.text
     images = [str(a["src"]) for tag, a in page.tags if tag == "img"]
     assert len(images) == 5 and all(src.startswith("/v1/charts/") and "country=EC" in src for src in images)
+    # Every country's map, when the view spans several.
+    everything = await get(dataset, "/dashboard")
+    maps = [
+        str(a["src"]) for tag, a in parsed(everything.text).tags if tag == "img" and "clusters.svg" in str(a["src"])
+    ]
+    assert sorted(parse_qs(urlsplit(src).query).get("country", [""])[0] for src in maps) == ["", "EC", "IN"]
+    programme = await get(dataset, "/dashboard", programme_id=dataset["P1"], cluster_id=dataset["C1"], sector="14")
+    shown = " ".join(programme.text.split())
+    assert "programme = Tamil Nadu and Punjab knitwear" in shown and "cluster = Tiruppur knitwear" in shown
+    assert (
+        "sector = 14 Manufacture of wearing apparel" in shown and dataset["P1"] not in shown.split("Showing:")[1][:200]
+    )
     links = [str(a["href"]) for tag, a in page.tags if tag == "a" and str(a.get("href", "")).startswith("/v1/exports/")]
     assert {link.split("?")[0] for link in links} == {
         f"/v1/exports/{t}.csv" for t in ("indicators", "series", "funnel", "clusters", "definitions")
@@ -300,8 +329,11 @@ async def test_definitions_are_served_and_in_the_docs(dataset: Dataset) -> None:
             "size_class": ["micro", "small", "medium", "large"],
             "ownership": ["women_owned", "women_led", "youth_led", "other", "not_recorded"],
         },
+        "breakdown_unit": "firms",
     }
     assert served[0]["splits"] == {}  # clusters are not firms
+    outcome = next(d for d in served if d["key"] == "sales_change_of_network_members")
+    assert (outcome["unit"], outcome["breakdown_unit"]) == ("share", "firms"), "a share, counted over firms"
     assert markdown_table() in (ROOT / "docs" / "reporting.md").read_text(), (
         "docs/reporting.md's indicator table is out of date"
     )

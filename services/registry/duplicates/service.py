@@ -371,7 +371,10 @@ async def merge_firms(
             raise Conflict(f"Repointing {entity} {record_id} to {survivor_id} would leave it invalid: {exc}") from None
         # The repointed references were made before (the two firms are of one agency for a
         # non-admin): kept whoever owns the referring record, so agency=None.
-        await apply_update(session, spec, row, data, agency=None)
+        try:
+            await apply_update(session, spec, row, data, agency=None)
+        except ValidationFailed as exc:  # e.g. both firms have results for one period
+            raise Conflict(f"Repointing {entity} {record_id} to {survivor_id} would repeat a record: {exc}") from None
         repointed.append({"entity": entity, "id": record_id, "before": before, "version_after": row.version})
     others = (
         await session.execute(

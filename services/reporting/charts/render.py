@@ -10,12 +10,19 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import Bbox
+
+from services.reporting.charts.basemap import Country, countries
+from services.reporting.charts.basemap import country as basemap_country
 
 matplotlib.rcParams.update(
     {
@@ -38,6 +45,23 @@ class ClusterPoint:
     latitude: float
     longitude: float
     firms: int
+    country: str = ""
+
+
+# The cluster map: sea, land and borders (the focus country's darker), the smallest view
+# in degrees, and the positions tried for a label around its marker (east first).
+SEA, LAND, LAND_FOCUS = "#e4eef5", "#f6f6f4", "#ffffff"
+BORDER, BORDER_FOCUS = "#c3c8cc", "#7d8b96"
+MIN_SPAN_DEGREES = 4.0
+MAP_ASPECT = 1.5  # width over height of the map's axes
+LABEL_STYLE: dict[str, Any] = {
+    "textcoords": "offset points",
+    "fontsize": 7,
+    "color": "#222222",
+    "bbox": {"boxstyle": "square,pad=0.2", "facecolor": "white", "alpha": 0.85, "edgecolor": "none"},
+    "zorder": 4,
+}
+DIRECTIONS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, 1), (1, -1), (-1, -1))
 
 
 def _save(figure: Figure, fmt: str) -> bytes:
@@ -115,48 +139,153 @@ def funnel_chart(stages: dict[str, int], conversion: dict[str, float | None], fm
     return _save(figure, fmt)
 
 
-def cluster_map(points: Sequence[ClusterPoint], fmt: str) -> bytes:
-    """Clusters at their coordinates, each sized by its number of firms (a map without a basemap)."""
-    figure = Figure(figsize=(7.2, 4.2))
+def _view(points: Sequence[ClusterPoint], focus: Country | None) -> tuple[float, float, float, float]:
+    """(west, south, east, north) of the map: the focus country with its clusters, or the clusters."""
+    lons = [p.longitude for p in points]
+    lats = [p.latitude for p in points]
+    if focus is not None:
+        w, s, e, n = focus.bounds
+        lons += [w, e]
+        lats += [s, n]
+    west, east, south, north = min(lons), max(lons), min(lats), max(lats)
+    span = max(east - west, north - south, MIN_SPAN_DEGREES)
+    pad = span * 0.12
+    middle_lon, middle_lat = (west + east) / 2, (south + north) / 2
+    half_lon = max(east - west, MIN_SPAN_DEGREES) / 2 + pad
+    half_lat = max(north - south, MIN_SPAN_DEGREES * 0.6) / 2 + pad
+    # Widen the narrow side to the figure's shape, so labels have room beside the markers.
+    shrink = max(0.2, math.cos(math.radians(middle_lat)))  # a degree of longitude, in degrees of latitude
+    if half_lon * shrink < half_lat * MAP_ASPECT:
+        half_lon = half_lat * MAP_ASPECT / shrink
+    else:
+        half_lat = half_lon * shrink / MAP_ASPECT
+    return (
+        middle_lon - half_lon,
+        max(-89.0, middle_lat - half_lat),
+        middle_lon + half_lon,
+        min(89.0, middle_lat + half_lat),
+    )
+
+
+def _outlines(axes: Any, view: tuple[float, float, float, float], focused: set[str]) -> None:
+    """Every country in view: those named in ``focused`` filled, the others pale."""
+    shown = [c for c in countries() if c.meets(*view)]
+    for is_focus in (False, True):
+        rings = [ring for c in shown if (c.code in focused) == is_focus for ring in c.rings]
+        if rings:
+            axes.add_collection(
+                PolyCollection(
+                    rings,
+                    facecolors=LAND_FOCUS if is_focus else LAND,
+                    edgecolors=BORDER_FOCUS if is_focus else BORDER,
+                    linewidths=0.8 if is_focus else 0.5,
+                    zorder=1,
+                )
+            )
+
+
+def _place_labels(figure: Figure, axes: Any, points: Sequence[ClusterPoint], sizes: Sequence[float]) -> tuple[int, int]:
+    """Label each cluster where the label overlaps no other label (nor, if it can, a marker).
+
+    Greedy, largest cluster first: eight positions around the marker, then the same
+    farther out with a leader line; a label that fits nowhere in the axes is left out.
+    Each label's box is measured once and the positions are tried arithmetically.
+    Returns (labels placed, labels left out).
+    """
+    renderer = FigureCanvasAgg(figure).get_renderer()  # type: ignore[no-untyped-call]
+    axes.apply_aspect()
+    frame = axes.get_window_extent(renderer)
+    scale = figure.dpi / 72  # points to pixels
+    centres = axes.transData.transform([(p.longitude, p.latitude) for p in points])
+    radii = [math.sqrt(size) / 2 * scale for size in sizes]
+    markers = [Bbox.from_extents(x - r, y - r, x + r, y + r) for (x, y), r in zip(centres, radii, strict=True)]
+    taken: list[Bbox] = []
+    placed = left_out = 0
+    for index in sorted(range(len(points)), key=lambda i: (-points[i].firms, points[i].name)):
+        point, (x, y) = points[index], centres[index]
+        text = f"{point.name} ({point.firms})"
+        probe = axes.annotate(text, (point.longitude, point.latitude), xytext=(0, 0), **LABEL_STYLE)
+        probe.update_bbox_position_size(renderer)
+        measured = probe.get_bbox_patch().get_window_extent(renderer)
+        probe.remove()
+        width, height = measured.width, measured.height
+        found = None
+        for avoid_markers, ring, (dx, dy) in (
+            (avoid, ring, direction) for avoid in (True, False) for ring in range(3) for direction in DIRECTIONS
+        ):
+            gap = radii[index] + (3 + ring * 16) * scale  # from the marker's centre, in pixels
+            left = x + dx * gap - (0 if dx > 0 else width if dx < 0 else width / 2)
+            bottom = y + dy * gap - (0 if dy > 0 else height if dy < 0 else height / 2)
+            box = Bbox.from_bounds(left, bottom, width, height)
+            if not (frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)):
+                continue
+            if any(box.overlaps(other) for other in taken):
+                continue
+            if avoid_markers and any(box.overlaps(m) for i, m in enumerate(markers) if i != index):
+                continue
+            found = (ring, dx, dy, gap, box)
+            break
+        if found is None:
+            left_out += 1
+            continue
+        ring, dx, dy, gap, box = found
+        axes.annotate(
+            text,
+            (point.longitude, point.latitude),
+            xytext=(dx * gap / scale, dy * gap / scale),
+            ha="left" if dx > 0 else "right" if dx < 0 else "center",
+            va="bottom" if dy > 0 else "top" if dy < 0 else "center",
+            # Farther out, a leader line goes back to the marker.
+            arrowprops={"arrowstyle": "-", "color": "#777777", "linewidth": 0.6} if ring else None,
+            gid=f"cluster-label-{placed}",
+            **LABEL_STYLE,
+        )
+        taken.append(box)
+        placed += 1
+    return placed, left_out
+
+
+def cluster_map(points: Sequence[ClusterPoint], fmt: str, *, country: str | None = None) -> bytes:
+    """Clusters at their coordinates over Natural Earth country outlines, each sized by its
+    firms and labelled where no label hides another. ``country``: the map of that country."""
+    focus = basemap_country(country) if country else None
+    figure = Figure(figsize=(7.2, 4.8))
     axes = figure.add_subplot()
-    axes.set_title("Clusters by location, sized by firms", loc="left", fontweight="bold")
-    if not points:
+    where = f" in {focus.name}" if focus else ""
+    axes.set_title(f"Clusters{where}, sized by firms", loc="left", fontweight="bold")
+    axes.set_xticks([])
+    axes.set_yticks([])
+    for spine in axes.spines.values():
+        spine.set_color(BORDER)
+    if not points and focus is None:
         _empty(axes, "No cluster with coordinates in scope")
         return _save(figure, fmt)
+    view = _view(points, focus)
+    axes.set_facecolor(SEA)
+    _outlines(axes, view, {country} if country else {p.country for p in points})
+    axes.set_xlim(view[0], view[2])
+    axes.set_ylim(view[1], view[3])
+    # Equirectangular, with degrees of longitude shortened as at the view's middle latitude.
+    axes.set_aspect(1 / max(0.2, math.cos(math.radians((view[1] + view[3]) / 2))), adjustable="box")
+    if not points:
+        axes.text(0.5, 0.5, "No cluster with coordinates in scope", ha="center", transform=axes.transAxes)
+        return _save(figure, fmt)
     largest = max(p.firms for p in points) or 1
-    sizes = [40 + 900 * (p.firms / largest) for p in points]
+    sizes = [30 + 600 * (p.firms / largest) for p in points]
     axes.scatter(
         [p.longitude for p in points],
         [p.latitude for p in points],
         s=sizes,
-        alpha=0.55,
+        alpha=0.6,
         color=PALETTE[0],
-        edgecolors=PALETTE[0],
-        linewidths=1,
+        edgecolors="white",
+        linewidths=0.8,
+        zorder=3,
     )
-    lons = [p.longitude for p in points]
-    lats = [p.latitude for p in points]
-    span = max(max(lons) - min(lons), max(lats) - min(lats), 1.0)
-    placed: list[tuple[float, float]] = []
-    for p in sorted(points, key=lambda q: (-q.firms, q.name)):
-        # Labels of clusters close to one already labelled are stacked below it, not on top of it.
-        crowd = sum(
-            1 for lon, lat in placed if abs(lon - p.longitude) < span * 0.3 and abs(lat - p.latitude) < span * 0.05
+    _, left_out = _place_labels(figure, axes, points, sizes)
+    if left_out:
+        note = (
+            f"{left_out} label{'s' if left_out > 1 else ''} left out where no room was free: see the table per cluster"
         )
-        placed.append((p.longitude, p.latitude))
-        axes.annotate(
-            f"{p.name} ({p.firms})",
-            (p.longitude, p.latitude),
-            xytext=(9, 3 - 11 * crowd),
-            textcoords="offset points",
-            fontsize=7,
-            color="#333333",
-        )
-    pad_x = max(1.0, (max(lons) - min(lons)) * 0.08)
-    pad_y = max(1.0, (max(lats) - min(lats)) * 0.12)
-    axes.set_xlim(min(lons) - pad_x, max(lons) + pad_x + span * 0.25)
-    axes.set_ylim(min(lats) - pad_y * 2, max(lats) + pad_y)
-    axes.set_xlabel("longitude")
-    axes.set_ylabel("latitude")
-    axes.grid(color="#eeeeee", linewidth=0.6)
+        axes.text(0.01, 0.01, note, transform=axes.transAxes, fontsize=7, color="#555555", zorder=5)
     return _save(figure, fmt)

@@ -44,7 +44,8 @@ class ChartFormat(StrEnum):
     description="`series`: the indicators named by `indicator` (their breakdown when only one with a "
     "breakdown is named; a few network and activity counts by default) month by month or quarter "
     "by quarter; `funnel`: linkages proposed in the period by the furthest stage reached; "
-    "`clusters`: clusters supported in the period at their coordinates, sized by firms. Filters "
+    "`clusters`: clusters supported in the period at their coordinates, sized by firms, over Natural Earth "
+    "country outlines (with `country`: that country's map), labels placed so that none overlaps another. Filters "
     "as for `/v1/indicators`.",
 )
 async def render_chart(
@@ -82,9 +83,9 @@ async def render_chart(
     else:
         rows = await cluster_figures(session, report.scope, report.period)
         points = [
-            ClusterPoint(r.name, r.latitude, r.longitude, r.firms)
+            ClusterPoint(r.name, r.latitude, r.longitude, r.firms, r.country)
             for r in rows
             if r.latitude is not None and r.longitude is not None
         ]
-        image = await asyncio.to_thread(cluster_map, points, fmt.value)
+        image = await asyncio.to_thread(cluster_map, points, fmt.value, country=report.scope.country)
     return Response(image, media_type=MEDIA_TYPES[fmt.value], headers={"Cache-Control": "private, max-age=30"})

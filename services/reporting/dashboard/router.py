@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import pycountry
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from services.common.bounds import RecordId
+from services.common.codes import isic_codes
 from services.common.deps import SessionDep
 from services.common.errors import PROBLEM_RESPONSES
 from services.reporting.deps import AppDep, ReaderDep, resolve
@@ -32,10 +34,18 @@ from services.reporting.indicators.definitions import (
 )
 from services.reporting.indicators.reports import indicators_body
 from services.reporting.indicators.schemas import DashboardQuery
-from services.reporting.indicators.service import bucket_start, cluster_figures, earliest_day
+from services.reporting.indicators.scope import Scope
+from services.reporting.indicators.service import (
+    CLUSTERS,
+    Period,
+    bucket_start,
+    cluster_figures,
+    clusters_supported,
+    earliest_day,
+)
 from services.reporting.results.schemas import LEVELS
 from services.reporting.results.service import results_body
-from services.reporting.tables import Cluster, Programme, table_of
+from services.reporting.tables import Agency, Cluster, Programme, table_of
 
 router = APIRouter(tags=["dashboard"], responses=PROBLEM_RESPONSES)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -64,6 +74,66 @@ SERIES_CHARTS = (
     ("Requests for quotation", ("requests_issued", "bids_received", "requests_awarded")),
 )
 FILTERS = ("programme_id", "country", "subdivision", "cluster_id", "sector", "agency_id")
+# How the dashboard names each filter it shows (its value is shown by name too: ``_filter_names``).
+FILTER_LABELS = {
+    "programme_id": "programme",
+    "country": "country",
+    "subdivision": "subdivision",
+    "cluster_id": "cluster",
+    "sector": "sector",
+    "agency_id": "agency",
+}
+MAX_COUNTRY_MAPS = 8  # without a country filter, a map per country of the clusters in scope, up to this many
+
+
+def country_name(code: str) -> str:
+    """``IN`` as India; a code pycountry does not know (e.g. XK) as itself."""
+    country = pycountry.countries.get(alpha_2=code)
+    return str(getattr(country, "common_name", None) or country.name) if country is not None else code
+
+
+def subdivision_name(code: str) -> str:
+    subdivision = pycountry.subdivisions.get(code=code)  # type: ignore[no-untyped-call]
+    return f"{subdivision.name} ({code})" if subdivision is not None else code
+
+
+async def _record_names(session: SessionDep, model: Any, ids: list[str]) -> dict[str, str]:
+    table = table_of(model)
+    rows = await session.execute(select(table.c.id, table.c.name).where(table.c.id.in_(ids)))
+    return {record_id: name for record_id, name in rows}
+
+
+async def _agency_name(session: SessionDep, agency_id: str | None) -> str | None:
+    """The signed-in agency's name, for the pages' footers."""
+    return (await _record_names(session, Agency, [agency_id])).get(agency_id) if agency_id else None
+
+
+async def _filter_names(session: SessionDep, filters: dict[str, str]) -> list[tuple[str, str]]:
+    """The filters applied, each as (label, the value's name): a programme, cluster or agency
+    by its name, a country and subdivision by theirs, a sector by its ISIC title."""
+    models = {"programme_id": Programme, "cluster_id": Cluster, "agency_id": Agency}
+    named: list[tuple[str, str]] = []
+    for key, value in filters.items():
+        if key in models:
+            shown = (await _record_names(session, models[key], [value])).get(value, value)
+        elif key == "country":
+            shown = country_name(value)
+        elif key == "subdivision":
+            shown = subdivision_name(value)
+        elif key == "sector":
+            title = isic_codes().get(value)
+            shown = f"{value} {title}" if title else value
+        else:
+            shown = value
+        named.append((FILTER_LABELS.get(key, key), shown))
+    return named
+
+
+async def _map_countries(session: SessionDep, scope: Scope, period: Period) -> list[str]:
+    """The countries of the clusters supported in the period, in scope, with coordinates."""
+    supported = clusters_supported(scope, period).where(CLUSTERS.c.latitude.is_not(None)).subquery()
+    rows = await session.scalars(select(supported.c.country).distinct().order_by(supported.c.country))
+    return list(rows)
 
 
 def display(value: Any, unit: str = "") -> str:
@@ -135,6 +205,10 @@ async def dashboard(
         return f"{path}?{urlencode(items)}" if items else path
 
     options = await _options(session, report.scope.agency_id, query.programme_id)
+    # One map per country when the view spans several (a country filter: the main map is that country's).
+    map_countries = [] if query.country else await _map_countries(session, report.scope, report.period)
+    if len(map_countries) < 2:
+        map_countries = []
     figures = body.indicators
     funnel = figures["linkage_funnel"].breakdown or {}
     conversion = figures["linkage_conversion"].breakdown or {}
@@ -164,6 +238,15 @@ async def dashboard(
         "series_range": f"{series_start:%Y-%m} to {report.period.end:%Y-%m} by {granularity}",
         "funnel_chart": link("/v1/charts/funnel.svg"),
         "map_chart": link("/v1/charts/clusters.svg"),
+        "country_maps": [
+            (code, country_name(code), link("/v1/charts/clusters.svg", chart_params | {"country": code}))
+            for code in map_countries[:MAX_COUNTRY_MAPS]
+        ],
+        "more_country_maps": len(map_countries) > MAX_COUNTRY_MAPS,
+        "country_view": lambda code: link("/dashboard", params | {"country": code}),
+        "filter_names": await _filter_names(session, body.filters),
+        "country_name": country_name,
+        "agency_name": await _agency_name(session, principal.agency_id),
         "export": lambda table, **extra: link(f"/v1/exports/{table}.csv", **extra),
         "reset": "/dashboard",
         "problems": [f for f, state in body.freshness.items() if state.status != "ok"],
@@ -197,6 +280,7 @@ async def results_dashboard(
         "levels": [(level, items) for level, items in levels if items],
         "display": display,
         "width": bar_width,
+        "agency_name": await _agency_name(session, principal.agency_id),
         "base": f"/v1/results/{programme_id}",
         "dashboard": f"/dashboard?{urlencode({'programme_id': programme_id})}",
         "problems": [f for f, state in body.freshness.items() if state.status != "ok"],

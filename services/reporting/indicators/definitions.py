@@ -69,6 +69,8 @@ CONVERSIONS = tuple(f"{a}_to_{b}" for a, b in zip(FUNNEL_STAGES, FUNNEL_STAGES[1
 GAP_KINDS = ("certification", "capacity")
 LISTED_AS = ("ranked", "development")  # an invited supplier: ranked in the shortlist, or a development candidate
 SUBMITTED_BY = ("supplier", "on_behalf")  # an answer: by the supplier's own key, or by its broker or agency
+# Firms with a baseline and a current figure (see FIRM_OUTCOME_RECORDS), by the way the figure moved.
+OUTCOME_FIRMS = ("reporting", "grew", "unchanged", "shrank")
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class Definition:
     date: str  # which date places a record in a period
     breakdown: tuple[str, ...] = ()  # the categories of the breakdown, when there is one
     breakdown_by: str | None = None
+    breakdown_unit: str | None = None  # when the categories count other things than the value (default: unit)
 
 
 CLUSTERS = "Clusters and firms"
@@ -91,11 +94,23 @@ SUPPORT = "Brokers and institutions"
 ACTIVITIES = "Activities"
 LINKAGES = "Linkages"
 REQUESTS = "Requests and delivery"
+OUTCOMES = "Firm outcomes"
 
 SUPPORT_PERIOD = (
     "from its programme's start_date (the day the cluster was registered when it has no programme) "
     "to the programme's end_date (open when none); counted when that overlaps the period"
 )
+
+# How a firm's baseline and current figure are chosen from its firm results (registry
+# /v1/firm-results), for each measure on its own: stated once, used by every outcome.
+FIRM_OUTCOME_RECORDS = (
+    "a firm's baseline is its earliest firm result recording the figure (earliest period end; a year before "
+    "a quarter ending the same day); its current figure is from its latest result recording it whose period "
+    "ends on or before the period's last day, is as long as the baseline's (a year after a year, a quarter "
+    "after a quarter) and starts after the baseline's ends; a firm with both reports the figure (sales and "
+    "exports: only when both are in one currency)"
+)
+OUTCOME_BREAKDOWN = "firms: reporting, and how many of them grew, stayed unchanged or shrank"
 
 DEFINITIONS: tuple[Definition, ...] = (
     Definition(
@@ -554,6 +569,51 @@ DEFINITIONS: tuple[Definition, ...] = (
         "scorecards_counted; null when none.",
         "matching scorecards",
         "as scorecards_counted",
+    ),
+    Definition(
+        "jobs_created_in_supported_clusters",
+        "Jobs created in supported clusters",
+        OUTCOMES,
+        "jobs",
+        Kind.stock,
+        "Sum, over the firms in scope attached to a cluster counted by clusters_supported that report "
+        "employees, of current minus baseline employees (negative: jobs lost); "
+        f"{OUTCOME_BREAKDOWN}.",
+        "registry firm results (employees), firms (cluster_ids), clusters",
+        FIRM_OUTCOME_RECORDS,
+        OUTCOME_FIRMS,
+        "firms",
+        "firms",
+    ),
+    Definition(
+        "sales_change_of_network_members",
+        "Change in sales of network members",
+        OUTCOMES,
+        "share",
+        Kind.stock,
+        "Median, over the member firms of networks in scope formed on or before the period's last day that "
+        "report sales with a baseline above 0, of each firm's relative change (current / baseline - 1; "
+        f"0.25 is +25 %); null when none; {OUTCOME_BREAKDOWN} (a baseline of 0 counts there only).",
+        "registry firm results (sales, currency), networks (members)",
+        FIRM_OUTCOME_RECORDS,
+        OUTCOME_FIRMS,
+        "firms",
+        "firms",
+    ),
+    Definition(
+        "exports_change_of_network_members",
+        "Change in exports of network members",
+        OUTCOMES,
+        "share",
+        Kind.stock,
+        "As sales_change_of_network_members, for exports: the median relative change of the members "
+        f"exporting at their baseline; null when none; {OUTCOME_BREAKDOWN} (firms that began to export "
+        "count as grew).",
+        "registry firm results (exports, currency), networks (members)",
+        FIRM_OUTCOME_RECORDS,
+        OUTCOME_FIRMS,
+        "firms",
+        "firms",
     ),
 )
 

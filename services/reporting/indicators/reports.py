@@ -34,6 +34,7 @@ def definitions() -> list[DefinitionPublic]:
             breakdown_by=d.breakdown_by,
             breakdown=list(d.breakdown),
             splits=dict(FIRM_SPLITS) if d.key in FIRM_INDICATORS else {},
+            breakdown_unit=d.breakdown_unit or d.unit,
         )
         for d in DEFINITIONS
     ]

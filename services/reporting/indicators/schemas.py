@@ -164,6 +164,7 @@ class DefinitionPublic(BaseModel):
     breakdown_by: str | None
     breakdown: list[str]
     splits: dict[str, list[str]] = Field(description="Firm indicators: the splits' categories by name")
+    breakdown_unit: str = Field(description="What the breakdown's categories count (most often the unit)")
 
 
 class ClusterFiguresPublic(BaseModel):

@@ -7,6 +7,7 @@ series is the same computation for each month or quarter.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from services.reporting.indicators.definitions import (
     INSTITUTION_KINDS,
     JOINT_ACTION_KINDS,
     LISTED_AS,
+    OUTCOME_FIRMS,
     OWNERSHIP,
     PEOPLE_GROUPS,
     SIZE_CLASSES,
@@ -43,6 +45,7 @@ from services.reporting.tables import (
     Firm,
     FirmCertification,
     FirmCluster,
+    FirmResult,
     Institution,
     InstitutionCluster,
     JointAction,
@@ -72,6 +75,7 @@ LINKAGES, EVENTS = table_of(Linkage), table_of(LinkageEvent)
 CONSORTIA, LINKAGE_MEMBERS = table_of(ShortlistConsortium), table_of(LinkageMember)
 REQUESTS, INVITED, SCORECARDS = table_of(Request), table_of(RequestInvitation), table_of(Scorecard)
 FEED_STATE = table_of(FeedState)
+FIRM_RESULTS = table_of(FirmResult)
 
 Number = int | float | None
 
@@ -315,6 +319,87 @@ async def activities(session: AsyncSession, scope: Scope, period: Period) -> dic
         "people_reached": Figure(total, by_group),
         "women_reached": Figure(int(women)),
         "people_reached_by_gender": Figure(total, by_gender),
+    }
+
+
+# --- firm outcomes ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reported:
+    """A firm's baseline and current figure of one measure (``FIRM_OUTCOME_RECORDS``)."""
+
+    baseline: float
+    current: float
+
+
+def reported_figures(rows: Sequence[Any], *, money: bool) -> dict[str, Reported]:
+    """Per firm, its baseline and current figure, chosen as ``FIRM_OUTCOME_RECORDS`` says, from
+    ``rows`` of (firm_id, period_start, period_end, months, currency, figure): the firm results
+    recording the figure, ending by the period's last day, by firm, period end and longer first."""
+    reported: dict[str, Reported] = {}
+    for firm_id, grouped in itertools.groupby(rows, key=lambda row: row[0]):
+        records = list(grouped)
+        _, _, baseline_end, months, currency, baseline = records[0]
+        current = None
+        for _, start, _, length, unit, figure in records[1:]:
+            if length == months and start > baseline_end:
+                current = (unit, figure)  # the latest one wins: rows come by period end
+        if current is None or (money and current[0] != currency):
+            continue  # no comparable later record; or two currencies: no change can be read off
+        reported[firm_id] = Reported(float(baseline), float(current[1]))
+    return reported
+
+
+def _moved(reported: dict[str, Reported]) -> dict[str, Number]:
+    changes = [r.current - r.baseline for r in reported.values()]
+    return dict(
+        zip(
+            OUTCOME_FIRMS,
+            (len(changes), sum(c > 0 for c in changes), sum(c == 0 for c in changes), sum(c < 0 for c in changes)),
+            strict=True,
+        )
+    )
+
+
+def _median_relative_change(reported: dict[str, Reported]) -> Number:
+    ratios = [r.current / r.baseline - 1 for r in reported.values() if r.baseline > 0]
+    return round(statistics.median(ratios), 4) if ratios else None
+
+
+async def _results_of(session: AsyncSession, firms: Select[Any], period: Period, measure: str) -> Sequence[Any]:
+    """The firm results recording ``measure`` of the firms ``firms`` selects, ending by the
+    period's last day, as ``reported_figures`` reads them (plain tuples, in its order)."""
+    r = FIRM_RESULTS.c
+    statement = (
+        select(r.firm_id, r.period_start, r.period_end, r.months, r.currency, r[measure])
+        .where(r[measure].is_not(None), r.period_end <= period.end, r.firm_id.in_(firms))
+        .order_by(r.firm_id, r.period_end, r.months.desc())
+    )
+    return (await session.execute(statement)).all()
+
+
+async def outcomes(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Figure]:
+    joined, supported = supported_during(period)
+    supported_clusters = select(CLUSTERS.c.id).select_from(joined).where(supported, scope.clusters(CLUSTERS))
+    in_supported = select(FIRM_CLUSTERS.c.firm_id).where(FIRM_CLUSTERS.c.cluster_id.in_(supported_clusters))
+    cluster_firms = select(FIRMS.c.id).where(
+        FIRMS.c.id.in_(in_supported), scope.linked(FIRMS, FIRM_CLUSTERS, "firm_id")
+    )
+    jobs = reported_figures(await _results_of(session, cluster_firms, period, "employees"), money=False)
+    members = (
+        select(MEMBERS.c.firm_id)
+        .select_from(MEMBERS.join(NETWORKS, NETWORKS.c.id == MEMBERS.c.network_id))
+        .where(formed_on() <= period.end, scope.networks(NETWORKS))
+    )
+    sales = reported_figures(await _results_of(session, members, period, "sales"), money=True)
+    exports = reported_figures(await _results_of(session, members, period, "exports"), money=True)
+    return {
+        "jobs_created_in_supported_clusters": Figure(
+            int(sum(r.current - r.baseline for r in jobs.values())), _moved(jobs)
+        ),
+        "sales_change_of_network_members": Figure(_median_relative_change(sales), _moved(sales)),
+        "exports_change_of_network_members": Figure(_median_relative_change(exports), _moved(exports)),
     }
 
 
@@ -657,6 +742,10 @@ CALCULATORS: tuple[tuple[tuple[str, ...], Calculator], ...] = (
         requests,
     ),
     (("scorecards_counted", "delivery_quality", "delivery_on_time"), scorecards),
+    (
+        ("jobs_created_in_supported_clusters", "sales_change_of_network_members", "exports_change_of_network_members"),
+        outcomes,
+    ),
 )
 assert {k for keys, _ in CALCULATORS for k in keys} == set(BY_KEY), "every definition has a calculator"
 

@@ -24,6 +24,7 @@ from services.common.feeds import (
     BrokerRecord,
     ClusterRecord,
     FeedRecord,
+    FirmResultRecord,
     InstitutionRecord,
     LinkageRecord,
     NetworkRecord,
@@ -44,6 +45,7 @@ from services.reporting.tables import (
     Cluster,
     Firm,
     FirmCluster,
+    FirmResult,
     Institution,
     InstitutionCluster,
     JointAction,
@@ -245,6 +247,39 @@ ACTIVITY = EntityMap(
 )
 
 
+def period_days(period: str) -> tuple[date, date, int]:
+    """The first and last day of a firm result's period (``2025`` or ``2025-Q2``) and its months."""
+    year, _, quarter = period.partition("-Q")
+    if not quarter:
+        return date(int(year), 1, 1), date(int(year), 12, 31), 12
+    first_month = 3 * (int(quarter) - 1) + 1
+    following = date(int(year) + 1, 1, 1) if first_month == 10 else date(int(year), first_month + 3, 1)
+    return date(int(year), first_month, 1), date.fromordinal(following.toordinal() - 1), 3
+
+
+def _firm_result_row(d: FirmResultRecord) -> Row:
+    start, end, months = period_days(d.period)
+    return {
+        "id": d.id,
+        "agency_id": d.agency_id,
+        "firm_id": d.firm_id,
+        "period": d.period,
+        "period_start": start,
+        "period_end": end,
+        "months": months,
+        "currency": d.currency,
+        "sales": d.sales,
+        "exports": d.exports,
+        "investments": d.investments,
+        "employees": d.employees,
+        "women_employees": d.women_employees,
+        "new_products": d.new_products,
+    }
+
+
+FIRM_RESULT = EntityMap("firm_result", FirmResultRecord, table_of(FirmResult), _firm_result_row)
+
+
 def _listed(d: ShortlistRecord) -> list[Row]:
     rows: list[Row] = []
     for listed_as, items in (("item", d.items), ("development", d.development or [])):
@@ -405,5 +440,7 @@ SCORECARD = EntityMap(
 )
 
 
-REGISTRY_ENTITIES = {m.entity: m for m in (AGENCY, PROGRAMME, CLUSTER, FIRM, INSTITUTION, BROKER, NETWORK, ACTIVITY)}
+REGISTRY_ENTITIES = {
+    m.entity: m for m in (AGENCY, PROGRAMME, CLUSTER, FIRM, INSTITUTION, BROKER, NETWORK, ACTIVITY, FIRM_RESULT)
+}
 MATCHING_ENTITIES = {m.entity: m for m in (SHORTLIST, LINKAGE, REQUEST, SCORECARD)}
