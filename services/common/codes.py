@@ -89,20 +89,33 @@ def load_code_tables() -> None:
     isic_entries()
     hs_entries()
     concordances()
-    pycountry.countries.get(alpha_2="EC")
+    country_codes()
+    subdivision_codes()
     pycountry.subdivisions.get(code="EC-P")  # type: ignore[no-untyped-call]
+
+
+@cache
+def country_codes() -> frozenset[str]:
+    """ISO 3166-1 alpha-2 codes, upper case: a set lookup per value, not a pycountry search."""
+    return frozenset(c.alpha_2.upper() for c in pycountry.countries)
+
+
+@cache
+def subdivision_codes() -> frozenset[str]:
+    """ISO 3166-2 codes, upper case."""
+    return frozenset(s.code.upper() for s in pycountry.subdivisions)
 
 
 def _country(value: str) -> str:
     code = value.upper()
-    if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
+    if code not in country_codes():
         raise ValueError(f"'{value}' is not an ISO 3166-1 alpha-2 country code")
     return code
 
 
 def _subdivision(value: str) -> str:
     code = value.upper()
-    if pycountry.subdivisions.get(code=code) is None:  # type: ignore[no-untyped-call]
+    if code not in subdivision_codes():
         raise ValueError(f"'{value}' is not an ISO 3166-2 subdivision code")
     return code
 

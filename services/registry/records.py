@@ -319,11 +319,10 @@ async def _unique_problems(
 def draft(spec: ResourceSpec, data: BaseModel) -> Draft:
     """Everything about a validated record that needs no database (CPU only, no I/O)."""
     document = data.model_dump(mode="json")
-    columns = spec.table.__table__.columns  # type: ignore[attr-defined]
     values = {
-        name: document[name] if isinstance(columns[name].type, JSON) else getattr(data, name)
-        for name in columns.keys()
-        if name in document and name not in _RECORD_COLUMNS
+        name: document[name] if is_json else getattr(data, name)
+        for name, is_json in _writable_columns(spec.table)
+        if name in document
     }
     values = with_derived(spec, values)
     references = spec.references(data)
@@ -463,6 +462,16 @@ async def create_drafts(
 
 
 _RECORD_COLUMNS = ("id", "agency_id", "version", "created_at", "updated_at")
+
+
+@functools.cache
+def _writable_columns(table: type[RecordColumns]) -> tuple[tuple[str, bool], ...]:
+    """A table's columns a create schema fills, each with whether it is JSON: read once per
+    table, not per record (SQLAlchemy's column lookups cost more than the rest of a draft)."""
+    columns = table.__table__.columns  # type: ignore[attr-defined]
+    return tuple(
+        (name, isinstance(column.type, JSON)) for name, column in columns.items() if name not in _RECORD_COLUMNS
+    )
 
 
 @functools.cache

@@ -16,6 +16,7 @@ than a narrow word.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -38,6 +39,7 @@ _WORDS: Table = SearchWord.__table__  # type: ignore[attr-defined]
 _FIRMS: Table = Firm.__table__  # type: ignore[attr-defined]
 
 
+@functools.lru_cache(maxsize=8192)
 def _subdivision_name(code: str | None) -> str:
     if not code:
         return ""
@@ -66,7 +68,12 @@ def _indexable(words: Iterable[str]) -> set[str]:
 
 def document_words(document: dict[str, Any]) -> set[str]:
     """The words of a firm document that typo matching may need."""
-    return _indexable(" ".join(search_columns(document).values()).split())
+    return column_words(search_columns(document))
+
+
+def column_words(columns: dict[str, Any]) -> set[str]:
+    """The words typo matching may need, from a firm's folded search columns (``search_columns``)."""
+    return _indexable(" ".join(columns[name] for name in ("search_name", "search_place", "search_text")).split())
 
 
 def index_words_rows(words: Iterable[str]) -> list[dict[str, str]]:

@@ -30,7 +30,7 @@ from services.registry.duplicates.models import DuplicateCandidate
 from services.registry.duplicates.service import FIRM_COLUMNS, auto_merge_enabled, detect, merge_firms
 from services.registry.firms.models import Firm
 from services.registry.firms.resource import FIRMS
-from services.registry.firms.search import document_words, index_words
+from services.registry.firms.search import column_words, index_words
 from services.registry.imports.files import ImportFile, Mapping_, Row, resolve_mapping
 from services.registry.imports.models import ImportJob, ImportRowError, ImportRowKey
 from services.registry.imports.prepare import Prepared, error_row
@@ -86,8 +86,9 @@ async def write_batch(
         else:
             created.append((item, result))
     outcome.accepted = len(created)
-    # notify=False skipped the firms_written hook: the words for typo search are indexed here.
-    await index_words(session, set().union(*(document_words(result.document) for _, result in created)))
+    # notify=False skipped the firms_written hook: the words for typo search are indexed here,
+    # from the folded columns the draft already holds (not folded again).
+    await index_words(session, set().union(*(column_words(item.draft.columns) for item, _ in created if item.draft)))
     await insert_rows(
         session,
         ROW_KEYS,

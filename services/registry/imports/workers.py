@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
 import queue as queues
 import threading
 from itertools import islice
@@ -53,6 +54,19 @@ class WorkerFailed(Exception):
     pass
 
 
+def _put(out: Any, item: Any, parent: int) -> None:
+    """Hand ``item`` to the writer, or exit once the writer's process is gone (killed with
+    SIGKILL, it never stops its workers: an orphan would wait on the full queue forever)."""
+    while True:
+        try:
+            out.put(item, timeout=1.0)
+            return
+        except queues.Full:
+            if os.getppid() != parent:
+                out.cancel_join_thread()  # nobody reads the pipe: exiting must not wait to flush it
+                os._exit(0)
+
+
 def _work(
     path: str,
     fmt: str,
@@ -64,6 +78,7 @@ def _work(
     stripe: int,
     stripes: int,
     out: Any,
+    parent: int,
 ) -> None:
     """In a worker process: prepare every ``stripes``-th batch, from batch ``stripe`` on."""
     try:
@@ -73,7 +88,7 @@ def _work(
         while True:
             if index % stripes == stripe:
                 batch = prepare(rows, size, mapping, agency_id)
-                out.put(batch)  # blocks while the writer is two batches behind: memory stays bounded
+                _put(out, batch, parent)  # waits while the writer is two batches behind: memory stays bounded
                 if not batch:
                     return
             elif sum(1 for _ in islice(rows, size)) == 0:
@@ -96,7 +111,19 @@ class ProcessBatches:
         self.processes = [
             context.Process(
                 target=_work,
-                args=(str(source.path), source.format, options, mapping.by_input, agency_id, skip, size, k, workers, q),
+                args=(
+                    str(source.path),
+                    source.format,
+                    options,
+                    mapping.by_input,
+                    agency_id,
+                    skip,
+                    size,
+                    k,
+                    workers,
+                    q,
+                    os.getpid(),
+                ),
                 daemon=True,
                 name=f"import-worker-{k}",
             )
