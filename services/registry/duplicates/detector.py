@@ -170,6 +170,23 @@ def skeleton(token: str) -> str:
     return first + "".join(c for c in rest if c not in _VOWELS)
 
 
+def _legal_tail(words: list[str]) -> tuple[int, tuple[str, str]] | None:
+    """How many of the last words state a legal form, and which: exactly, else one typo away."""
+    longest = min(_LEGAL_MAX_TOKENS, len(words) - 1)
+    for n in range(longest, 0, -1):
+        form = _LEGAL_FORMS.get(" ".join(words[-n:]))
+        if form is not None:
+            return n, form
+    for n in range(longest, 0, -1):
+        tail = " ".join(words[-n:])
+        if len(tail) >= 5 and (n == 1 or words[-n] in _LEGAL_FIRST_WORDS or words[-1] in _LEGAL_LAST_WORDS):
+            # "Limietd", "Private Litited", "Socieadd Anonima": one typo away from a legal form
+            near = process.extractOne(tail, _LEGAL_VARIANTS, scorer=OSA.distance, score_cutoff=1)
+            if near is not None and (" " in near[0]) == (" " in tail):
+                return n, _LEGAL_FORMS[near[0]]
+    return None
+
+
 @lru_cache(maxsize=200_000)
 def split_name(name: str) -> tuple[tuple[str, ...], str | None]:
     """The core words of a firm name and its legal form (canonical), if it states one."""
@@ -183,25 +200,9 @@ def split_name(name: str) -> tuple[tuple[str, ...], str | None]:
     numbers: list[str] = []
     while len(words) > 2 and words[-1].isdigit():
         numbers.insert(0, words.pop())
-    stripped = True
-    while stripped and len(words) > 1:
-        stripped = False
-        for n in range(min(_LEGAL_MAX_TOKENS, len(words) - 1), 0, -1):
-            tail = " ".join(words[-n:])
-            form = _LEGAL_FORMS.get(tail)
-            if (
-                form is None
-                and len(tail) >= 5
-                and (n == 1 or words[-n] in _LEGAL_FIRST_WORDS or words[-1] in _LEGAL_LAST_WORDS)
-            ):
-                # "Limietd", "Private Litited", "Socieadd Anonima": one typo away from a legal form
-                near = process.extractOne(tail, _LEGAL_VARIANTS, scorer=OSA.distance, score_cutoff=1)
-                form = _LEGAL_FORMS[near[0]] if near is not None and (" " in near[0]) == (" " in tail) else None
-            if form is not None:
-                legal = legal or form[0]
-                words = words[:-n]
-                stripped = True
-                break
+    while len(words) > 1 and (found := _legal_tail(words)) is not None:
+        legal = legal or found[1][0]
+        words = words[: -found[0]]
     words += numbers
     core = [_ABBREVIATIONS.get(w, w) for w in words]
     core = [w for w in core if w not in _FILLER] or core
@@ -584,9 +585,11 @@ class ProfileTable:
         )
         self.isic = [p.isic for p in profiles]
         self.products = [p.products for p in profiles]
+        self.products_code = np.array([code(("products", p.products)) if p.products else 0 for p in profiles])
         self.capacity = np.array([np.nan if p.capacity is None else p.capacity for p in profiles], dtype=np.float64)
         self.capacity_unit = np.array([code(("unit", p.capacity_unit)) for p in profiles])
         self.certificates = [p.certificates for p in profiles]
+        self.has_certificates = np.array([bool(p.certificates) for p in profiles], dtype=bool)
         self.name_count = np.array([max(1, p.name_count) for p in profiles], dtype=np.float64)
 
 
@@ -662,11 +665,11 @@ def table_weights(table: ProfileTable, i: np.ndarray, j: np.ndarray) -> np.ndarr
         other_number, np.where(table.number_digits[i] == table.number_digits[j], SWAPPED_DIGITS, -4.0), 0.0
     )
     w[:, 8] += np.where((numbers_i > 0) != (numbers_j > 0), NUMBER_MISSING, 0.0)
-    products = table.products
-    w[:, 9] = [
-        _products_weight(products[x], products[y]) if products[x] and products[y] else 0.0
-        for x, y in zip(il, jl, strict=True)
-    ]
+    # Sets compared one pair at a time only where both firms have one and they are not the same set.
+    products_i, products_j = table.products_code[i], table.products_code[j]
+    w[:, 9] = np.where((products_i > 0) & (products_i == products_j), SAME_PRODUCTS, 0.0)
+    for k in np.flatnonzero((products_i > 0) & (products_j > 0) & (products_i != products_j)).tolist():
+        w[k, 9] = _products_weight(table.products[il[k]], table.products[jl[k]])
     capacity_i, capacity_j = table.capacity[i], table.capacity[j]
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.maximum(capacity_i, capacity_j) / np.minimum(capacity_i, capacity_j)
@@ -674,11 +677,8 @@ def table_weights(table: ProfileTable, i: np.ndarray, j: np.ndarray) -> np.ndarr
     w[:, 10] = np.where(
         comparable, np.where(ratio <= 1.01, SAME_CAPACITY, np.where(ratio > 1.1, OTHER_CAPACITY, 0.0)), 0.0
     )
-    certificates = table.certificates
-    w[:, 11] = [
-        _certificate_weight(certificates[x], certificates[y]) if certificates[x] and certificates[y] else 0.0
-        for x, y in zip(il, jl, strict=True)
-    ]
+    for k in np.flatnonzero(table.has_certificates[i] & table.has_certificates[j]).tolist():
+        w[k, 11] = _certificate_weight(table.certificates[il[k]], table.certificates[jl[k]])
     # Names whose sorted forms differ at a word's first letter ("Mohan Jai pAparels") compare
     # badly as strings: where the rest of the evidence could carry the pair, compare word by word.
     rest = INTERCEPT + w[:, 1:].sum(axis=1)
