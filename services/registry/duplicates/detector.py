@@ -414,10 +414,11 @@ def counting_key(key: str) -> bool:
     return key.startswith("n:")
 
 
-# Side of the grid cells of the place keys, in degrees (about 220 m of latitude). Each firm is
+# Side of the grid cells of the place keys, in degrees (about 110 m of latitude). Each firm is
 # filed under the 2 x 2 cells nearest to it, so two firms less than half a side apart in each
-# direction (about 100 m at the latitudes of India and Ecuador) always share one.
-CELL_DEGREES = 0.002
+# direction (about 50 m) always share one, and most within 100 m do. Larger cells compare more
+# neighbours in dense clusters for little more recall (docs/benchmarks.md).
+CELL_DEGREES = 0.001
 
 
 def place_cells(latitude: float, longitude: float) -> list[str]:
@@ -442,7 +443,7 @@ def blocking_keys(p: Profile) -> list[str]:
     - the numbers in the name by their digits ("449" and "494" alike) at the
       locality (else the postal code);
     - the grid cells around its coordinates with its main ISIC activity: the same
-      trade within about 100 m, whatever the name.
+      trade within about 50 m (and mostly within 100 m), whatever the name.
     """
     keys = [f"i:{scheme}:{value}" for scheme, value in sorted(p.ids.items())]
     cc = p.country
