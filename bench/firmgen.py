@@ -443,3 +443,142 @@ def true_pairs(firms: list[Firm]) -> set[tuple[int, int]]:
             for b in members[i + 1 :]:
                 pairs.add((min(a, b), max(a, b)))
     return pairs
+
+
+# --------------------------------------------------------------------------- common names
+
+# Towns where thousands of firms share the town's name and a few trade words.
+COMMON_TOWNS = [
+    ("IN", "Ludhiana", "IN-PB", 30.9010, 75.8573, "1410"),
+    ("IN", "Tiruppur", "IN-TN", 11.1085, 77.3411, "6416"),
+    ("EC", "Otavalo", "EC-I", 0.2341, -78.2619, "1004"),
+    ("EC", "Atuntaqui", "EC-I", 0.3317, -78.2139, "1001"),
+]
+# Trade words, with the ISIC codes, HS codes (products) and capacity unit that go with them.
+COMMON_TRADES = {
+    "IN": [
+        ("Hosiery Works", ["1430", "1391"], ["6115", "6109", "6107"], "pieces"),
+        ("Textiles", ["1392", "1312"], ["5208", "5209", "6302"], "m"),
+        ("Knitwear", ["1430"], ["6110", "6109"], "pieces"),
+        ("Garments", ["1410"], ["6205", "6203", "6204"], "pieces"),
+    ],
+    "EC": [
+        ("Textiles", ["1410", "1392"], ["6109", "6302"], "pieces"),
+        ("Tejidos", ["1391", "1430"], ["6110", "6006"], "kg"),
+        ("Confecciones", ["1410"], ["6203", "6204", "6205"], "pieces"),
+    ],
+}
+COMMON_STEMS = {
+    "IN": ["Sri Balaji", "Shree Ganesh", "Sri Lakshmi", "Jai Mata Di", "{town}", "{town}", "New {town}"],
+    "EC": ["{town}", "{town}", "Andina", "San Luis", "{town} Andino"],
+}
+# Legal forms as registers write them, abbreviated and written out.
+COMMON_LEGAL = {
+    "IN": [("Pvt Ltd", "Private Limited"), ("Pvt. Ltd.", "Private Limited"), ("LLP", "Limited Liability Partnership")],
+    "EC": [("Cía. Ltda.", "Compañía Limitada"), ("S.A.", "Sociedad Anónima"), ("Pvt Ltd", "Private Limited")],
+}
+CERTIFICATES = ["ISO9001", "OEKOTEX100", "GOTS", "SA8000", "BSCI"]
+
+
+def common_original(rng: random.Random) -> tuple[dict[str, Any], tuple[str, str] | None]:
+    """A firm named like thousands of others in its town; the legal form it states, as (written, other)."""
+    country, town, subdivision, lat, lon, postal = rng.choice(COMMON_TOWNS)
+    trade, isics, hs_codes, unit = rng.choice(COMMON_TRADES[country])
+    stem = rng.choice(COMMON_STEMS[country]).format(town=town)
+    legal = rng.choice(COMMON_LEGAL[country]) if rng.random() < 0.7 else None
+    if legal is not None and rng.random() < 0.5:
+        legal = (legal[1], legal[0])  # written out in the register, abbreviated in the copy
+    number = str(rng.randint(1, 999)) if rng.random() < 0.6 else ""
+    words = [stem, trade] if rng.random() < 0.7 else [stem]
+    if legal is not None:
+        words.append(legal[0])
+    if number:  # "Otavalo Pvt Ltd 449", or "Unit 449" style before the legal form
+        words.insert(len(words) if rng.random() < 0.6 else len(words) - (legal is not None), number)
+    radius = rng.random() ** 0.5 * 6.0
+    angle = rng.random() * 2 * math.pi
+    capacity = rng.choice([500, 1000, 2000, 2500, 5000, 10000, 20000]) * rng.randint(1, 9)
+    certificates = rng.sample(CERTIFICATES, k=rng.choice([0, 0, 1, 1, 2]))
+    fields = {
+        "name": " ".join(words),
+        "national_ids": [],  # MSME registers often hold none
+        "roles": ["supplier"],
+        "size_class": rng.choice(["micro", "micro", "small", "small", "medium"]),
+        "isic_codes": rng.sample(isics, k=rng.randint(1, len(isics))),
+        "hs_codes": rng.sample(hs_codes, k=rng.randint(1, len(hs_codes))),
+        "monthly_capacity": float(capacity),
+        "capacity_unit": unit,
+        "certifications": [
+            {"scheme": scheme, "certificate_number": f"{scheme[:3]}-{rng.randint(10_000, 99_999)}"}
+            for scheme in certificates
+        ],
+        "country": country,
+        "subdivision": subdivision,
+        "locality": town,
+        "postal_code": f"{postal}{rng.randint(0, 9):02d}",
+        "street": f"{rng.randint(1, 400)} {rng.choice(IN_ROADS if country == 'IN' else EC_STREETS)}",
+        "latitude": round(lat + radius / 111.0 * math.sin(angle), 5),
+        "longitude": round(lon + radius / (111.0 * math.cos(math.radians(lat))) * math.cos(angle), 5),
+        "employees": int(rng.lognormvariate(2.5, 1.0)) + 1,
+    }
+    return fields, legal
+
+
+def _transpose_letters(rng: random.Random, name: str) -> str:
+    """Two neighbouring letters swapped in any word of at least three letters, common or not."""
+    words = name.split()
+    candidates = [i for i, w in enumerate(words) if len(w) >= 3 and w.isalpha() and len(set(w)) > 1]
+    i = rng.choice(candidates)
+    word = words[i]
+    p = rng.choice([k for k in range(len(word) - 1) if word[k] != word[k + 1]])
+    words[i] = word[:p] + word[p + 1] + word[p] + word[p + 2 :]
+    return " ".join(words)
+
+
+def _transpose_digits(rng: random.Random, name: str) -> str | None:
+    """Two neighbouring digits of the name's number swapped ("449" -> "494"), if it has one that changes."""
+    words = name.split()
+    for i, word in enumerate(words):
+        spots = [k for k in range(len(word) - 1) if word.isdigit() and word[k] != word[k + 1]]
+        if spots:
+            p = rng.choice(spots)
+            words[i] = word[:p] + word[p + 1] + word[p] + word[p + 2 :]
+            return " ".join(words)
+    return None
+
+
+def common_duplicate(rng: random.Random, fields: dict[str, Any], legal: tuple[str, str] | None) -> dict[str, Any]:
+    """The same firm registered again: one name difference, the place within 100 m, all else equal."""
+    dup: dict[str, Any] = {k: (list(v) if isinstance(v, list) else v) for k, v in fields.items()}
+    name: str = dup["name"]
+    changes = (
+        ["letters", "letters"] + (["legal"] if legal else []) + (["digits"] if any(c.isdigit() for c in name) else [])
+    )
+    change = rng.choice(changes)
+    if change == "legal":
+        assert legal is not None
+        name = name.replace(legal[0], legal[1])
+    elif change == "digits":
+        name = _transpose_digits(rng, name) or _transpose_letters(rng, name)
+    else:
+        name = _transpose_letters(rng, name)
+    dup["name"] = name
+    metres = rng.uniform(0, 100)
+    angle = rng.random() * 2 * math.pi
+    dup["latitude"] = round(dup["latitude"] + metres / 111_000.0 * math.sin(angle), 5)
+    dup["longitude"] = round(
+        dup["longitude"] + metres / (111_000.0 * math.cos(math.radians(dup["latitude"]))) * math.cos(angle), 5
+    )
+    return dup
+
+
+def common_names(n: int, *, seed: int = 23, duplicate_share: float = 0.25) -> Iterator[Firm]:
+    """``n`` originals sharing town and trade words by the thousand, a quarter of them with a copy."""
+    rng = random.Random(seed)
+    serial = 0
+    for index in range(n):
+        fields, legal = common_original(rng)
+        yield Firm(f"c{serial}", index, fields)
+        serial += 1
+        if rng.random() < duplicate_share:
+            yield Firm(f"c{serial}", index, common_duplicate(rng, fields, legal))
+            serial += 1

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from services.common.principal import Role
 from services.registry.duplicates import detector
 from tests.registry.helpers import (
+    HEADER,
     create,
     feed,
     finished,
@@ -84,6 +85,86 @@ def test_different_firms_with_similar_names_are_not_paired() -> None:
     assert not any(m.likely for m in detector.score_pairs([(pa, pb), (pc, pd)]))
 
 
+def otavalo_firm(id: str, name: str, spot: int, **overrides: Any) -> detector.Profile:
+    """One of thousands of Otavalo textile firms, each at its own place on a 330 m grid, with its own street
+    and capacity, all of one trade: the same ISIC code, products and certification scheme."""
+    fields: dict[str, Any] = {
+        "id": id,
+        "name": name,
+        "country": "EC",
+        "locality": "Otavalo",
+        "postal_code": f"1004{spot % 10:02d}",
+        "street": f"Calle Bolívar {100 + spot}",
+        "latitude": 0.20 + (spot % 60) * 0.003,
+        "longitude": -78.30 + (spot // 60) * 0.003,
+        "isic_codes": ["1410"],
+        "hs_codes": ["6109"],
+        "monthly_capacity": 1000.0 * (1 + spot * 7919 % 97),
+        "capacity_unit": "pieces",
+        "certificates": [("iso-9001", None)],
+    }
+    return detector.profile(**(fields | overrides))
+
+
+def common_town(count: int) -> list[detector.Profile]:
+    """``count`` firms named with the town's and the trade's words, many of them alike but for a number."""
+    stems = ["Otavalo Textiles", "Otavalo", "Textiles Otavalo Cía. Ltda.", "Otavalo Pvt Ltd", "Otavalo Tejidos S.A."]
+    return [
+        otavalo_firm(f"f{k}", f"{stems[k % len(stems)]} {k}" if k % 3 else stems[k % len(stems)], k)
+        for k in range(count)
+    ]
+
+
+def likely_pairs(profiles: list[detector.Profile]) -> set[tuple[str, str]]:
+    pairs = detector.candidate_pairs(profiles)
+    table = detector.ProfileTable(profiles)
+    scores = detector.scores(detector.table_weights(table, pairs[:, 0], pairs[:, 1]))
+    return {(profiles[i].id, profiles[j].id) for i, j in pairs[scores >= detector.THRESHOLD].tolist()}
+
+
+@pytest.mark.parametrize(
+    ("original", "copy"),
+    [
+        ("Otavalo Pvt Ltd 449", "Otavalo Private Limited 449"),  # legal form before a number
+        ("Textiles Otavalo Cía. Ltda.", "Txetiles Otavalo Cía. Ltda."),  # two letters swapped in a common word
+        ("Otavalo", "Otaavlo"),  # a one-word name thousands of firms share
+        ("Otavalo Tejidos S.A. 437", "Otavalo Tejidos Sociedad Anónima 473"),  # digits swapped, form written out
+        ("Otavalo Tejidos S.A.", "Otavalo Tejidos Socieadd Anónima"),  # a typo in a written-out legal form
+    ],
+)
+def test_copies_of_common_names_are_found_among_thousands(original: str, copy: str) -> None:
+    town = common_town(3000)
+    town[1234] = otavalo_firm("original", original, 1234)
+    # Registered again 60 m away, everything else equal.
+    latitude, longitude = 0.20 + (1234 % 60) * 0.003 + 0.0004, -78.30 + (1234 // 60) * 0.003 + 0.0004
+    town.append(otavalo_firm("copy", copy, 1234, latitude=latitude, longitude=longitude))
+    found = likely_pairs(town)
+    assert ("original", "copy") in found
+    assert found == {("original", "copy")}  # and none of the thousands of firms sharing the words is paired
+
+
+def test_firms_of_a_common_name_are_told_apart_by_number_place_and_capacity() -> None:
+    a = otavalo_firm("a", "Otavalo Textiles 796", 10)
+    b = otavalo_firm("b", "Otavalo Textiles", 12)  # 660 m away
+    c = otavalo_firm("c", "Otavalo Textiles 797", 11)  # 330 m away, another street and capacity
+    matches = detector.score_pairs([(a, b), (a, c)], explain_all=True)
+    assert not any(m.likely for m in matches), matches
+    assert "different_number_in_name" in {r.code for r in matches[0].reasons}
+    assert {"different_capacity", "same_products"} <= {r.code for r in matches[1].reasons}
+
+
+def test_every_field_is_evidence() -> None:
+    a = otavalo_firm("a", "Tejidos Andinos", 1, certificates=[("iso-9001", "Q-1234")])
+    b = otavalo_firm("b", "Tejidos Andinos", 1, certificates=[("ISO-9001", "q 1234")], street=None)
+    (match,) = detector.score_pairs([(a, b)])
+    weights = {r.code: r.weight for r in match.reasons}
+    assert weights["same_certificate"] == detector.SAME_CERTIFICATE
+    assert weights["same_capacity"] == detector.SAME_CAPACITY
+    assert weights["same_products"] == detector.SAME_PRODUCTS
+    assert weights["same_postal_code"] == detector.LOCATED_POSTAL_CODE  # the distance is known: 0 m
+    assert "same_locality" not in weights
+
+
 def test_offline_blocking_finds_the_same_pairs_as_the_keys() -> None:
     profiles = [
         detector.profile(id=str(i), name=name, country="IN", postal_code="641604")
@@ -150,6 +231,10 @@ def test_a_packed_profile_unpacks_to_itself_and_another_format_to_none() -> None
         longitude=77.3411,
         isic_codes=["1391", "1430"],
         agency_id="agy_1",
+        hs_codes=["6109", "6110"],
+        monthly_capacity=12000,
+        capacity_unit="Pieces",
+        certificates=[("oeko-tex-100", None), ("iso-9001", "Q 1234")],
     )
     packed = pydantic_core.from_json(pydantic_core.to_json(p.pack()))
     assert detector.Profile.unpack(packed) == p
@@ -448,6 +533,62 @@ async def test_an_import_queues_its_likely_duplicates(registry: httpx.AsyncClien
     firms = {f["name"]: f["id"] for f in await firms_of(registry, agency)}
     within = {firms["Curtiembre Renaciente"], firms["Curtiembre Renaciente S.A."]}
     assert any({c["firm_a"], c["firm_b"]} == within for c in found)  # within the file
+
+
+def otavalo_body(name: str, spot: int) -> dict[str, Any]:
+    """``otavalo_firm`` as the body of ``POST /v1/firms``."""
+    p = otavalo_firm("", name, spot)
+    return firm_body(
+        name=name,
+        isic_codes=["1410"],
+        hs_codes=["6109"],
+        certifications=[{"scheme": "iso-9001"}],
+        locality="Otavalo",
+        postal_code=p.postal,
+        street=f"Calle Bolívar {100 + spot}",
+        latitude=p.latitude,
+        longitude=p.longitude,
+        monthly_capacity=p.capacity,
+        capacity_unit="pieces",
+    )
+
+
+def otavalo_row(name: str, spot: int, **overrides: Any) -> dict[str, Any]:
+    """``otavalo_body`` as a row of an imported file."""
+    body = otavalo_body(name, spot)
+    return (
+        firm_row(spot, national_id_scheme="", national_id="", isic_codes="1410", hs_codes="6109")
+        | {k: body[k] for k in ("name", "locality", "postal_code", "street", "capacity_unit")}
+        | {"certifications": "iso-9001", "monthly_capacity": f"{body['monthly_capacity']:g}"}
+        | {"latitude": f"{body['latitude']:.5f}", "longitude": f"{body['longitude']:.5f}"}
+        | overrides
+    )
+
+
+async def test_copies_among_thousands_of_firms_sharing_their_words_are_found(registry: httpx.AsyncClient) -> None:
+    agency = await make_agency(registry)
+    headers = agency_headers(agency)
+    stems = ["Otavalo Textiles", "Otavalo", "Textiles Otavalo Cía. Ltda.", "Otavalo Pvt Ltd", "Otavalo Tejidos S.A."]
+    rows = [otavalo_row(f"{stems[k % 5]} {k}" if k % 3 else stems[k % 5], k) for k in range(2000)]
+    rows[449] = otavalo_row("Otavalo Pvt Ltd 449", 449)
+    rows[1000] = otavalo_row("Textiles Otavalo Cía. Ltda.", 1000)
+    # The same firm twice in one file: two letters swapped in a word thousands of firms share, 60 m apart.
+    rows.append(otavalo_row("Txetiles Otavalo Cía. Ltda.", 1000, latitude="0.32040", longitude="-78.25160"))
+    header = [*HEADER, "postal_code", "monthly_capacity", "capacity_unit"]
+    response = await upload(registry, to_csv(rows, header=header), agency)
+    assert response.status_code == 202, response.text
+    job = await finished(registry, response.json()["id"], agency, timeout=300)
+    assert job["progress"]["rows_accepted"] == 2001, job
+    ids = {(f["name"], f["street"]): f["id"] for f in await firms_of(registry, agency)}
+    original = ids["Textiles Otavalo Cía. Ltda.", "Calle Bolívar 1100"]
+    copy = ids["Txetiles Otavalo Cía. Ltda.", "Calle Bolívar 1100"]
+    found = await candidates(registry, headers, import_id=job["id"])
+    assert [{c["firm_a"], c["firm_b"]} for c in found] == [{original, copy}]  # and no pair of the 2,000 others
+    # A firm of the file registered again on its own, its legal form written out before its number.
+    again = await create(registry, "/v1/firms", otavalo_body("Otavalo Private Limited 449", 449), agency)
+    (pair,) = await candidates(registry, headers, firm_id=again["id"])
+    assert ids["Otavalo Pvt Ltd 449", "Calle Bolívar 549"] in (pair["firm_a"], pair["firm_b"])
+    assert {"name_similar", "near", "same_street_address", "same_capacity", "same_products"} <= codes(pair)
 
 
 async def test_imports_merge_exact_national_id_matches_when_the_agency_chose_so(registry: httpx.AsyncClient) -> None:

@@ -23,6 +23,7 @@ returned as a reason, so a reviewer sees why two firms were paired.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ for canonical, family, variants in (
 _LEGAL_MAX_TOKENS = max(len(v.split()) for v in _LEGAL_FORMS)
 _LEGAL_VARIANTS = sorted(v for v in _LEGAL_FORMS if len(v) >= 5)
 _LEGAL_FIRST_WORDS = frozenset(v.split()[0] for v in _LEGAL_FORMS if " " in v)
+_LEGAL_LAST_WORDS = frozenset(v.split()[-1] for v in _LEGAL_FORMS if " " in v)
 
 _ABBREVIATIONS = {
     "intl": "international",
@@ -168,6 +170,23 @@ def skeleton(token: str) -> str:
     return first + "".join(c for c in rest if c not in _VOWELS)
 
 
+def _legal_tail(words: list[str]) -> tuple[int, tuple[str, str]] | None:
+    """How many of the last words state a legal form, and which: exactly, else one typo away."""
+    longest = min(_LEGAL_MAX_TOKENS, len(words) - 1)
+    for n in range(longest, 0, -1):
+        form = _LEGAL_FORMS.get(" ".join(words[-n:]))
+        if form is not None:
+            return n, form
+    for n in range(longest, 0, -1):
+        tail = " ".join(words[-n:])
+        if len(tail) >= 5 and (n == 1 or words[-n] in _LEGAL_FIRST_WORDS or words[-1] in _LEGAL_LAST_WORDS):
+            # "Limietd", "Private Litited", "Socieadd Anonima": one typo away from a legal form
+            near = process.extractOne(tail, _LEGAL_VARIANTS, scorer=OSA.distance, score_cutoff=1)
+            if near is not None and (" " in near[0]) == (" " in tail):
+                return n, _LEGAL_FORMS[near[0]]
+    return None
+
+
 @lru_cache(maxsize=200_000)
 def split_name(name: str) -> tuple[tuple[str, ...], str | None]:
     """The core words of a firm name and its legal form (canonical), if it states one."""
@@ -177,21 +196,14 @@ def split_name(name: str) -> tuple[tuple[str, ...], str | None]:
     elif words[:1] in (["ms"], ["messrs"]) and len(words) > 1:
         words = words[1:]
     legal: str | None = None
-    stripped = True
-    while stripped and len(words) > 1:
-        stripped = False
-        for n in range(min(_LEGAL_MAX_TOKENS, len(words) - 1), 0, -1):
-            tail = " ".join(words[-n:])
-            form = _LEGAL_FORMS.get(tail)
-            if form is None and len(tail) >= 5 and (n == 1 or words[-n] in _LEGAL_FIRST_WORDS):
-                # "Limietd", "Private Litited": one typo away from a legal form
-                near = process.extractOne(tail, _LEGAL_VARIANTS, scorer=OSA.distance, score_cutoff=1)
-                form = _LEGAL_FORMS[near[0]] if near is not None and (" " in near[0]) == (" " in tail) else None
-            if form is not None:
-                legal = legal or form[0]
-                words = words[:-n]
-                stripped = True
-                break
+    # A number after the legal form ("Otavalo Pvt Ltd 449") is set aside while the form is recognised.
+    numbers: list[str] = []
+    while len(words) > 2 and words[-1].isdigit():
+        numbers.insert(0, words.pop())
+    while len(words) > 1 and (found := _legal_tail(words)) is not None:
+        legal = legal or found[1][0]
+        words = words[: -found[0]]
+    words += numbers
     core = [_ABBREVIATIONS.get(w, w) for w in words]
     core = [w for w in core if w not in _FILLER] or core
     return tuple(core), legal
@@ -213,7 +225,7 @@ def normalise_id(scheme: str, value: str) -> str:
 
 
 # Bump whenever normalisation changes: stored profiles of another format are recomputed.
-PROFILE_FORMAT = 1
+PROFILE_FORMAT = 2
 
 
 @dataclass(slots=True)
@@ -239,6 +251,11 @@ class Profile:
     # is weaker evidence than a rare one. Set by the blocking step from the name key's block.
     name_count: int = 1
     agency_id: str | None = None
+    sector: str | None = None  # the first ISIC code given: the main activity
+    products: frozenset[str] = frozenset()  # HS codes
+    capacity: float | None = None  # monthly, in capacity_unit
+    capacity_unit: str = ""
+    certificates: frozenset[str] = frozenset()  # "SCHEME:NUMBER" ("SCHEME:" without a number)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def pack(self) -> list[Any]:
@@ -262,6 +279,11 @@ class Profile:
             sorted(self.isic),
             list(self.numbers),
             self.agency_id,
+            self.sector,
+            sorted(self.products),
+            self.capacity,
+            self.capacity_unit,
+            sorted(self.certificates),
         ]
 
     @classmethod
@@ -289,6 +311,11 @@ class Profile:
             isic=frozenset(isic),
             numbers=tuple(nums),
             agency_id=packed[16],
+            sector=packed[17],
+            products=frozenset(packed[18]),
+            capacity=packed[19],
+            capacity_unit=packed[20],
+            certificates=frozenset(packed[21]),
         )
 
 
@@ -305,6 +332,10 @@ def profile(
     longitude: float | None = None,
     isic_codes: Iterable[str] = (),
     agency_id: str | None = None,
+    hs_codes: Iterable[str] = (),
+    monthly_capacity: float | None = None,
+    capacity_unit: str | None = None,
+    certificates: Iterable[tuple[str, str | None]] = (),
 ) -> Profile:
     core, legal = split_name(name)
     skeletons = [s for s in (skeleton(w) for w in core) if s]
@@ -312,6 +343,7 @@ def profile(
     for scheme, value in national_ids:
         key = normalise_id(scheme, value)
         ids.setdefault(key.split(":", 1)[0], key.split(":", 1)[1])
+    isic = list(isic_codes)
     return Profile(
         id=id,
         country=country,
@@ -326,9 +358,14 @@ def profile(
         postal=_NON_ALNUM.sub("", (postal_code or "").lower()),
         latitude=latitude,
         longitude=longitude,
-        isic=frozenset(isic_codes),
+        isic=frozenset(isic),
         numbers=tuple(sorted({w.lstrip("0") or "0" for w in core if w.isdigit()})),
         agency_id=agency_id,
+        sector=isic[0] if isic else None,
+        products=frozenset(hs_codes),
+        capacity=None if monthly_capacity is None else float(monthly_capacity),
+        capacity_unit=" ".join(ascii_words(capacity_unit or "")),
+        certificates=frozenset(normalise_id(scheme, number or "") for scheme, number in certificates),
     )
 
 
@@ -343,6 +380,11 @@ def profile_of_firm(document: Any, *, id: str | None = None) -> Profile:
         scheme = entry.get("scheme") if isinstance(entry, dict) else entry.scheme
         value = entry.get("value") if isinstance(entry, dict) else entry.value
         ids.append((str(scheme), str(value)))
+    certificates: list[tuple[str, str | None]] = []
+    for entry in get("certifications") or []:
+        scheme = entry.get("scheme") if isinstance(entry, dict) else entry.scheme
+        number = entry.get("certificate_number") if isinstance(entry, dict) else entry.certificate_number
+        certificates.append((str(scheme), None if number is None else str(number)))
     return profile(
         id=id or get("id"),
         name=get("name"),
@@ -355,6 +397,10 @@ def profile_of_firm(document: Any, *, id: str | None = None) -> Profile:
         longitude=get("longitude"),
         isic_codes=get("isic_codes") or (),
         agency_id=get("agency_id"),
+        hs_codes=get("hs_codes") or (),
+        monthly_capacity=get("monthly_capacity"),
+        capacity_unit=get("capacity_unit"),
+        certificates=certificates,
     )
 
 
@@ -368,18 +414,41 @@ def counting_key(key: str) -> bool:
     return key.startswith("n:")
 
 
+# Side of the grid cells of the place keys, in degrees (about 110 m of latitude). Each firm is
+# filed under the 2 x 2 cells nearest to it, so two firms less than half a side apart in each
+# direction (about 50 m) always share one, and most within 100 m do. Larger cells compare more
+# neighbours in dense clusters for little more recall (docs/benchmarks.md).
+CELL_DEGREES = 0.001
+
+
+def place_cells(latitude: float, longitude: float) -> list[str]:
+    """The 2 x 2 grid cells around a point: any point within half a cell side shares one."""
+    half = CELL_DEGREES / 2
+    rows = (math.floor((latitude - half) / CELL_DEGREES), math.floor((latitude + half) / CELL_DEGREES))
+    columns = (math.floor((longitude - half) / CELL_DEGREES), math.floor((longitude + half) / CELL_DEGREES))
+    return [f"{row}:{column}" for row in rows for column in columns]
+
+
 def blocking_keys(p: Profile) -> list[str]:
     """The keys under which a firm is filed; firms sharing a key are compared.
 
-    National ids; the whole name's skeleton, alone and at the firm's postal code and
-    locality; pairs of its three most distinctive words at the locality; and each of
-    those words at the postal code (else locality), so that a typo in one word still
-    leaves a key in common. Always within one country; keys shared by more than
-    ``MAX_BLOCK`` firms are too common to be used.
+    All within one country, and each bounded: keys shared by more than ``MAX_BLOCK``
+    firms are too common to be used. Names made of words thousands of firms share
+    ("Sri Balaji Textiles", "Otavalo Tejidos") leave all their name keys too common,
+    so two keys do not rest on the name's words:
+
+    - national ids;
+    - the whole name's skeleton at the postal code and at the locality;
+    - each of its three most distinctive (longest) words at the postal code;
+    - the numbers in the name by their digits ("449" and "494" alike) at the
+      locality (else the postal code);
+    - the grid cells around its coordinates with its main ISIC activity: the same
+      trade within about 50 m (and mostly within 100 m), whatever the name.
     """
     keys = [f"i:{scheme}:{value}" for scheme, value in sorted(p.ids.items())]
     cc = p.country
     locality = skeleton(p.locality.replace(" ", ""))
+    place = locality or (f"p{p.postal}" if p.postal else "")
     top = sorted(t for t in p.tokens[:3] if len(t) >= 2)
     if p.skeleton:
         keys.append(f"n:{cc}:{p.skeleton}")
@@ -388,9 +457,11 @@ def blocking_keys(p: Profile) -> list[str]:
         if locality:
             keys.append(f"nl:{cc}:{locality}:{p.skeleton}")
     if p.postal:
-        keys += [f"pp:{cc}:{p.postal}:{a}:{b}" for i, a in enumerate(top) for b in top[i + 1 :]]
-    if p.postal:
         keys += [f"z:{cc}:{p.postal}:{t}" for t in top]
+    if place:
+        keys += [f"dn:{cc}:{place}:{''.join(sorted(number))}" for number in p.numbers if len(number) >= 2]
+    if p.sector and p.latitude is not None and p.longitude is not None:
+        keys += [f"g:{cc}:{cell}:{p.sector}" for cell in place_cells(p.latitude, p.longitude)]
     return list(dict.fromkeys(k[:KEY_LENGTH] for k in keys))
 
 
@@ -419,7 +490,30 @@ _NAME_POINTS = ((0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0), (-7.0, -5.0, -1.5, 1.0, 3
 _DISTANCES = ((0.25, 3.0), (1.0, 2.0), (2.0, 0.5), (5.0, -1.5), (20.0, -2.5))
 _FAR = -3.5
 # Columns of the weight matrix, one per kind of evidence.
-FEATURES = ("name", "national_id", "distance", "street", "postal_code", "locality", "sector", "legal_form", "number")
+FEATURES = (
+    "name",
+    "national_id",
+    "distance",
+    "street",
+    "postal_code",
+    "locality",
+    "sector",
+    "legal_form",
+    "number",
+    "products",
+    "capacity",
+    "certificate",
+)
+# Firms of one trade in one town often make the same products and hold the same
+# certificates: agreement is modest evidence, a certificate number in common strong.
+SAME_PRODUCTS, SHARED_PRODUCTS, OTHER_PRODUCTS = 1.0, 0.3, -1.0
+SAME_CAPACITY, OTHER_CAPACITY = 1.5, -1.5  # equal within 1 %; more than 10 % apart
+SAME_CERTIFICATE, SAME_CERTIFICATION = 4.0, 0.5  # a certificate number in common; a scheme in common
+# "Sri Balaji Textiles 796" and "Sri Balaji Textiles": likely two firms of a common name.
+NUMBER_MISSING = -3.0
+LOCATED_POSTAL_CODE = 0.5  # a postal code in common, where the distance is known
+SWAPPED_DIGITS = -2.5  # "Otavalo 437" and "Otavalo 473": a typo, or two firms of one town's numbering
+OTHER_HOUSE_NUMBER = -1.0  # the same street, another house number, 50 m or more apart
 
 
 def _distance_weight(km: float) -> tuple[float, str]:
@@ -483,7 +577,20 @@ class ProfileTable:
         self.legal = np.array([code(("legal", legal_family(p.legal))) if p.legal else 0 for p in profiles])
         self.numbers = np.array([code(("numbers", p.numbers)) if p.numbers else 0 for p in profiles])
         self.skeleton_code = np.array([code(("name", p.skeleton)) for p in profiles])
+        # Numbers alike up to the order of their digits ("449", "494"): a typo, not another firm.
+        self.number_digits = np.array(
+            [
+                code(("digits", tuple(sorted("".join(sorted(n)) for n in p.numbers)))) if p.numbers else 0
+                for p in profiles
+            ]
+        )
         self.isic = [p.isic for p in profiles]
+        self.products = [p.products for p in profiles]
+        self.products_code = np.array([code(("products", p.products)) if p.products else 0 for p in profiles])
+        self.capacity = np.array([np.nan if p.capacity is None else p.capacity for p in profiles], dtype=np.float64)
+        self.capacity_unit = np.array([code(("unit", p.capacity_unit)) for p in profiles])
+        self.certificates = [p.certificates for p in profiles]
+        self.has_certificates = np.array([bool(p.certificates) for p in profiles], dtype=bool)
         self.name_count = np.array([max(1, p.name_count) for p in profiles], dtype=np.float64)
 
 
@@ -532,7 +639,10 @@ def table_weights(table: ProfileTable, i: np.ndarray, j: np.ndarray) -> np.ndarr
     street = process.cpdist(left_streets, right_streets, scorer=Indel.normalized_similarity, workers=1)
     both = np.array([bool(a and b) for a, b in zip(left_streets, right_streets, strict=True)], dtype=bool)
     street_w = np.where(street >= 0.9, 2.5, np.where(street >= 0.75, 1.2, np.where(street < 0.5, -2.5, 0.0)))
-    street_w[(street >= 0.5) & (table.street_digits[i] != table.street_digits[j])] = 0.0  # other house number
+    # Another house number on the same street: a typo, or the neighbour; the neighbour when the
+    # coordinates say so (the distance is known and not nil).
+    other_house = (street >= 0.5) & (table.street_digits[i] != table.street_digits[j])
+    street_w[other_house] = np.where(km[other_house] >= 0.05, OTHER_HOUSE_NUMBER, 0.0)
     w[:, 3] = np.where(both, street_w, 0.0)
     postal_i, postal_j = table.postal[i], table.postal[j]
     w[:, 4] = np.where((postal_i > 0) & (postal_j > 0), np.where(postal_i == postal_j, 1.5, -1.0), 0.0)
@@ -541,12 +651,35 @@ def table_weights(table: ProfileTable, i: np.ndarray, j: np.ndarray) -> np.ndarr
     w[:, 5] = np.where(
         (loc_i > 0) & (loc_j > 0), np.where(loc_i == loc_j, 0.8, np.where(locality < 80, -0.8, 0.0)), 0.0
     )
+    # Where the distance is known, a postal code or locality in common says little more: firms
+    # a kilometre apart share them anyway, and counting them again overrates a cluster's neighbours.
+    located = ~np.isnan(km)
+    w[:, 4] = np.where(located & (w[:, 4] > 0), LOCATED_POSTAL_CODE, w[:, 4])
+    w[:, 5] = np.where(located & (w[:, 5] > 0), 0.0, w[:, 5])
     isic = table.isic
     w[:, 6] = [_sector_weight(isic[x], isic[y]) if isic[x] and isic[y] else 0.0 for x, y in zip(il, jl, strict=True)]
     legal_i, legal_j = table.legal[i], table.legal[j]
     w[:, 7] = np.where((legal_i > 0) & (legal_j > 0) & (legal_i != legal_j), -1.5, 0.0)
     numbers_i, numbers_j = table.numbers[i], table.numbers[j]
-    w[:, 8] = np.where((numbers_i > 0) & (numbers_j > 0) & (numbers_i != numbers_j), -4.0, 0.0)
+    other_number = (numbers_i > 0) & (numbers_j > 0) & (numbers_i != numbers_j)
+    w[:, 8] = np.where(
+        other_number, np.where(table.number_digits[i] == table.number_digits[j], SWAPPED_DIGITS, -4.0), 0.0
+    )
+    w[:, 8] += np.where((numbers_i > 0) != (numbers_j > 0), NUMBER_MISSING, 0.0)
+    # Sets compared one pair at a time only where both firms have one and they are not the same set.
+    products_i, products_j = table.products_code[i], table.products_code[j]
+    w[:, 9] = np.where((products_i > 0) & (products_i == products_j), SAME_PRODUCTS, 0.0)
+    for k in np.flatnonzero((products_i > 0) & (products_j > 0) & (products_i != products_j)).tolist():
+        w[k, 9] = _products_weight(table.products[il[k]], table.products[jl[k]])
+    capacity_i, capacity_j = table.capacity[i], table.capacity[j]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.maximum(capacity_i, capacity_j) / np.minimum(capacity_i, capacity_j)
+    comparable = ~np.isnan(ratio) & (table.capacity_unit[i] == table.capacity_unit[j])
+    w[:, 10] = np.where(
+        comparable, np.where(ratio <= 1.01, SAME_CAPACITY, np.where(ratio > 1.1, OTHER_CAPACITY, 0.0)), 0.0
+    )
+    for k in np.flatnonzero(table.has_certificates[i] & table.has_certificates[j]).tolist():
+        w[k, 11] = _certificate_weight(table.certificates[il[k]], table.certificates[jl[k]])
     # Names whose sorted forms differ at a word's first letter ("Mohan Jai pAparels") compare
     # badly as strings: where the rest of the evidence could carry the pair, compare word by word.
     rest = INTERCEPT + w[:, 1:].sum(axis=1)
@@ -556,23 +689,22 @@ def table_weights(table: ProfileTable, i: np.ndarray, j: np.ndarray) -> np.ndarr
     w[:, 0] = np.interp(similarity, *_NAME_POINTS)
     same_name = table.skeleton_code[i] == table.skeleton_code[j]
     counts = np.where(same_name, np.minimum(table.name_count[i], table.name_count[j]), 1.0)
-    w[:, 0] -= np.minimum(NAME_FREQUENCY_WEIGHT * np.log(counts), 4.0)
+    w[:, 0] -= np.minimum(NAME_FREQUENCY_WEIGHT * np.log(counts), NAME_FREQUENCY_CAP)
     return w
 
 
 NAME_FREQUENCY_WEIGHT = 0.8
+NAME_FREQUENCY_CAP = 4.0
 
 
+@lru_cache(maxsize=200_000)  # names of common words meet again and again
 def _word_similarity(a: str, b: str) -> float:
     """Symmetric Monge-Elkan: each word's best match in the other name, averaged both ways."""
     wa, wb = a.split(), b.split()
     if not wa or not wb:
         return 0.0
-
-    def one_way(x: list[str], y: list[str]) -> float:
-        return sum(max(fuzz.ratio(u, v) for v in y) for u in x) / len(x)
-
-    return min(one_way(wa, wb), one_way(wb, wa)) / 100.0
+    ratios: list[list[float]] = process.cdist(wa, wb, scorer=fuzz.ratio, workers=1).tolist()
+    return float(min(sum(map(max, ratios)) / len(wa), sum(map(max, zip(*ratios, strict=True))) / len(wb))) / 100.0
 
 
 def _sector_weight(a: frozenset[str], b: frozenset[str]) -> float:
@@ -581,6 +713,21 @@ def _sector_weight(a: frozenset[str], b: frozenset[str]) -> float:
     if {c[:2] for c in a} & {c[:2] for c in b}:
         return 0.5
     return -1.5
+
+
+def _products_weight(a: frozenset[str], b: frozenset[str]) -> float:
+    if a == b:
+        return SAME_PRODUCTS
+    return SHARED_PRODUCTS if a & b else OTHER_PRODUCTS
+
+
+def _certificate_weight(a: frozenset[str], b: frozenset[str]) -> float:
+    shared = a & b
+    if any(not c.endswith(":") for c in shared):
+        return SAME_CERTIFICATE
+    if shared or {c.split(":", 1)[0] for c in a} & {c.split(":", 1)[0] for c in b}:
+        return SAME_CERTIFICATION
+    return 0.0  # lists of certificates are often incomplete: none in common is no evidence
 
 
 def scores(w: np.ndarray) -> np.ndarray:
@@ -647,9 +794,22 @@ def explain(a: Profile, b: Profile, row: np.ndarray) -> tuple[Reason, ...]:
     if row[7]:
         reasons.append(Reason("different_legal_form", f"{a.legal} and {b.legal}", float(row[7])))
     if row[8]:
-        reasons.append(
-            Reason("different_number_in_name", f"{' '.join(a.numbers)} and {' '.join(b.numbers)}", float(row[8]))
-        )
+        numbers = f"{' '.join(a.numbers) or 'no number'} and {' '.join(b.numbers) or 'no number'}"
+        reasons.append(Reason("different_number_in_name", numbers, float(row[8])))
+    if row[9]:
+        shared = a.products & b.products
+        code = "same_products" if a.products == b.products else "shared_products" if shared else "different_products"
+        detail = "HS " + ", ".join(sorted(shared)) if shared else "no HS code in common"
+        reasons.append(Reason(code, detail, float(row[9])))
+    if row[10]:
+        code = "same_capacity" if row[10] > 0 else "different_capacity"
+        detail = f"{a.capacity:g} and {b.capacity:g} {a.capacity_unit} a month"
+        reasons.append(Reason(code, detail, float(row[10])))
+    if row[11]:
+        certificates = sorted(c for c in a.certificates & b.certificates if not c.endswith(":"))
+        code = "same_certificate" if certificates else "same_certification"
+        schemes = sorted({c.split(":", 1)[0] for c in a.certificates} & {c.split(":", 1)[0] for c in b.certificates})
+        reasons.append(Reason(code, ", ".join(certificates or schemes), float(row[11])))
     return tuple(sorted(reasons, key=lambda r: -r.weight))
 
 

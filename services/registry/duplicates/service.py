@@ -75,6 +75,10 @@ FIRM_COLUMNS: tuple[Any, ...] = (
     Firm.latitude,
     Firm.longitude,
     Firm.isic_codes,
+    Firm.hs_codes,
+    Firm.monthly_capacity,
+    Firm.capacity_unit,
+    Firm.certifications,
 )
 
 
