@@ -38,7 +38,7 @@ import httpx
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from prometheus_client import CollectorRegistry, Gauge
-from pydantic import BaseModel
+from pydantic import BaseModel, InstanceOf
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -59,6 +59,7 @@ from services.common.bulk import insert_rows
 from services.common.db import UTCDateTime, is_postgres
 from services.common.errors import PROBLEM_RESPONSES
 from services.common.feeds import FeedContractError
+from services.common.jsontext import JSONText
 from services.common.metrics import ServiceMetrics
 from services.common.principal import Principal, Role, require_roles
 
@@ -121,7 +122,7 @@ class PendingChange(BaseModel):
     op: ChangeOp
     version: int
     agency_id: str | None
-    data: dict[str, Any] | None
+    data: dict[str, Any] | InstanceOf[JSONText] | None  # JSONText: the record's JSON, rendered once
 
 
 async def lock_sequence(session: AsyncSession, key: int = OUTBOX_LOCK_KEY) -> None:

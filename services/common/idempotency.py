@@ -23,11 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.db import UTCDateTime
 from services.common.deps import SessionDep
 from services.common.errors import IdempotencyInProgress, IdempotencyKeyReused, invalid_field
-from services.common.jsontext import FastJSONResponse
+from services.common.jsontext import FastJSONResponse, JSONText, json_bytes, json_response
 from services.common.principal import PrincipalDep
 
 REPLAYED_HEADER = "Idempotent-Replayed"
-JSON_MEDIA_TYPE = "application/json"
 IDEMPOTENCY_KEY_MAX_LENGTH = 200
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -72,17 +71,16 @@ class Idempotency:
     fingerprint: str
 
     async def respond(
-        self, status_code: int, body: BaseModel | dict[str, Any], headers: dict[str, str] | None = None
+        self, status_code: int, body: BaseModel | dict[str, Any] | bytes, headers: dict[str, str] | None = None
     ) -> Response:
-        """Store (under the key) and return ``body``: a model, or JSON data as ``model_dump(mode="json")`` gives.
+        """Store (under the key) and return ``body``: a model, JSON data as ``model_dump(mode="json")``
+        gives, or JSON already rendered (bytes, as ``json_bytes`` gives).
 
-        Models are dumped by pydantic-core: FastAPI's ``jsonable_encoder`` takes milliseconds on a shortlist.
-        Without a key nothing is stored, and a model is rendered straight to JSON text, once.
+        The body is rendered to JSON once, by pydantic-core (FastAPI's ``jsonable_encoder``
+        takes milliseconds on a shortlist), and stored under the key as that same text.
         """
         headers = headers or {}
-        if self.key is None and isinstance(body, BaseModel):
-            return Response(body.model_dump_json(by_alias=True), status_code, headers, JSON_MEDIA_TYPE)
-        content = body.model_dump(mode="json", by_alias=True) if isinstance(body, BaseModel) else body
+        rendered = body if isinstance(body, bytes) else json_bytes(body)
         if self.key is not None:
             try:
                 async with self.session.begin_nested():
@@ -92,7 +90,7 @@ class Idempotency:
                             key=self.key,
                             fingerprint=self.fingerprint,
                             status_code=status_code,
-                            body=content,
+                            body=JSONText(rendered.decode()),
                             headers=headers,
                             created_at=datetime.now(UTC),
                         )
@@ -101,7 +99,7 @@ class Idempotency:
                 # A concurrent request with the same key won the race: this one's
                 # writes are rolled back with the request's transaction.
                 raise IdempotencyInProgress("Retry to receive the first request's response") from None
-        return FastJSONResponse(content, status_code=status_code, headers=headers)
+        return json_response(rendered, status_code, headers)
 
 
 def _fingerprint(method: str, path: str, body: bytes) -> str:

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.changefeed import ChangeOp, PendingChange, record_changes
+from services.common.jsontext import JSONText, with_members
 from services.matching.tables import OUTBOX, OwnedColumns
 
 
@@ -15,13 +16,18 @@ async def publish(
     session: AsyncSession,
     entity: str,
     row: OwnedColumns,
-    public: BaseModel | dict[str, Any],
+    public: BaseModel | dict[str, Any] | bytes,
     op: ChangeOp = "created",
     version: int = 1,
 ) -> None:
-    """Record the change of ``row``, shown as ``public`` (a model, or its ``model_dump(mode="json")``)."""
-    document = public.model_dump(mode="json") if isinstance(public, BaseModel) else public
-    data: dict[str, Any] = document | {"owner": row.owner, "firm_id": row.firm_id}
+    """Record the change of ``row``, shown as ``public``: a model, its ``model_dump(mode="json")``,
+    or its JSON already rendered (bytes, stored as they are)."""
+    owners = {"owner": row.owner, "firm_id": row.firm_id}
+    data: dict[str, Any] | JSONText
+    if isinstance(public, bytes):
+        data = JSONText(with_members(public, owners).decode())
+    else:
+        data = (public.model_dump(mode="json") if isinstance(public, BaseModel) else public) | owners
     await record_changes(
         session,
         OUTBOX,

@@ -36,7 +36,7 @@ from services.common.errors import (
 )
 from services.common.idempotency import IdempotencyDep
 from services.common.ids import new_id
-from services.common.jsontext import json_time
+from services.common.jsontext import json_response, json_time
 from services.common.pagination import Page, Tiers, fetch_page, fetch_tiered_page, sortable
 from services.common.principal import Principal, PrincipalDep, Role
 from services.registry.agencies.models import Agency
@@ -708,7 +708,7 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
         session: SessionDep,
         principal: PrincipalDep,
         query: Annotated[query_model, Query()],  # type: ignore[valid-type]
-    ) -> Page[Any]:
+    ) -> Response:
         params = query.page_params(request.app.state.settings)  # type: ignore[attr-defined]
         statement = apply_filters(spec, select(spec.table).where(readable_by(spec, principal)), query)
         tiers = None
@@ -718,23 +718,21 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
             rows = await fetch_tiered_page(session, statement, key=spec.table.id, params=params, tiers=tiers)
         else:
             rows = await fetch_page(session, statement, key=spec.table.id, params=params, sorts=sorts_of(spec))
-        return rows.map(lambda row: public_of(spec, row))
+        return json_response(rows.map(lambda row: public_of(spec, row)))  # the hot reads: rendered once
 
     @router.get(
         "/{record_id}", response_model=public_model, summary=f"Read a {spec.entity}", operation_id=f"read_{spec.entity}"
     )
     async def read(
         record_id: record_path,
-        response: Response,
         session: SessionDep,
         principal: PrincipalDep,
         if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
-    ) -> Any:
+    ) -> Response:
         row = await get_record(session, spec, record_id, principal=principal)
         if if_none_match is not None and etag_matches(if_none_match, etag_of(row)):
             return Response(status_code=304, headers={"ETag": etag_of(row)})
-        response.headers["ETag"] = etag_of(row)
-        return public_of(spec, row)
+        return json_response(public_of(spec, row), headers={"ETag": etag_of(row)})
 
     @router.patch(
         "/{record_id}",

@@ -57,3 +57,22 @@ async def test_a_create_without_a_key_is_rendered_once_as_the_same_json() -> Non
     assert response.headers["content-type"] == "application/json"
     assert bytes(response.body) == bytes(FastJSONResponse(created.model_dump(mode="json")).body)
     assert _strict_loads(bytes(response.body))["took_ms"] is None  # type: ignore[index]
+
+
+def test_json_rendered_once_is_stored_and_extended_as_it_is() -> None:
+    """``JSONText`` passes through the column serialiser untouched, and ``with_members`` gives
+    the bytes of ``document | members`` without parsing the document."""
+    from services.common.jsontext import JSONText, json_bytes, json_response, with_members
+
+    document = {"id": "sl_1", "score": 0.1 + 0.2, "name": "Tiruppur — knit", "items": [{"a": None}]}
+    rendered = json_bytes(document)
+    assert json_text(JSONText(rendered.decode())) == rendered.decode()
+    assert json_text("plain text") == '"plain text"'  # a str that is not JSONText is a JSON string
+    members = {"owner": "firm:fm_1", "firm_id": None, "request": json_bytes({"limit": 20})}
+    expected = document | {"owner": "firm:fm_1", "firm_id": None, "request": {"limit": 20}}
+    assert with_members(rendered, members) == json_bytes(expected)
+    assert with_members(b"{}", {"a": 1}) == b'{"a":1}'
+    assert with_members(rendered, {}) == rendered
+    response = json_response(rendered, 201, {"Location": "/x"})
+    assert response.body == rendered and response.status_code == 201
+    assert response.headers["content-type"] == "application/json" and response.headers["location"] == "/x"

@@ -596,3 +596,28 @@ async def test_inclusion_filters_and_criterion_prefer_attested_suppliers(world: 
         "/v1/shortlists", json={"constraints": {"require_women_owned": "yes"}}, headers=world.lead
     )
     assert_problem(bad, 422, field="constraints.require_women_owned")
+
+
+async def test_a_shortlist_is_rendered_once_and_stored_as_answered(world: World) -> None:
+    """The response's bytes are the documented JSON of the shortlist; the stored shortlist
+    and its change-feed row are cut from the same bytes, so each says exactly the same."""
+    from sqlalchemy import select
+
+    from services.matching.shortlists.schemas import ShortlistPublic
+    from services.matching.tables import OUTBOX
+
+    for headers in (world.lead, world.lead | {"Idempotency-Key": "rendered-once"}):
+        response = await world.client.post("/v1/shortlists", json=KNITWEAR, headers=headers)
+        assert response.status_code == 201, response.text
+        answered = response.json()
+        assert answered["items"], "a shortlist with suppliers, so the bytes say something"
+        # What rendering the documented model gives, byte for byte.
+        assert response.content == ShortlistPublic.model_validate(answered).model_dump_json().encode()
+        past = await world.client.get(f"/v1/shortlists/{answered['id']}", headers=world.lead)
+        assert past.json() == answered
+        matching = world.stack.apps["matching"]
+        async with matching.state.sessionmaker() as session:
+            data = (
+                await session.execute(select(OUTBOX.c.data).where(OUTBOX.c.entity_id == answered["id"]))
+            ).scalar_one()
+        assert data == answered | {"owner": data["owner"], "firm_id": world.lead_firm_id}

@@ -77,3 +77,30 @@ async def test_firm_filters(registry: httpx.AsyncClient) -> None:
     assert [f["name"] for f in by_text["items"]] == ["Lácteos del Norte"]
     unknown = await registry.get("/v1/firms", params={"colour": "red"}, headers=ADMIN)
     assert unknown.status_code == 422
+
+
+async def test_hot_reads_render_what_the_response_model_documents(registry: httpx.AsyncClient) -> None:
+    """A record and a list page are rendered once, straight from the public model, to the
+    same bytes FastAPI's response-model path gives; the ETag and a 304 still work."""
+    from pydantic import TypeAdapter
+
+    from services.common.pagination import Page
+    from services.registry.firms.schemas import FirmPublic
+
+    agency = await make_agency(registry)
+    headers = agency_headers(agency)
+    cluster = await create(registry, "/v1/clusters", cluster_body(), agency)
+    firm = await create(registry, "/v1/firms", firm_body(cluster_ids=[cluster["id"]]), agency)
+
+    read = await registry.get(f"/v1/firms/{firm['id']}", headers=headers)
+    assert read.status_code == 200 and read.headers["content-type"] == "application/json"
+    assert read.json() == firm and read.headers["ETag"] == '"1"'
+    one = TypeAdapter(FirmPublic)
+    assert read.content == one.dump_json(one.validate_json(read.content), by_alias=True)
+    unchanged = await registry.get(f"/v1/firms/{firm['id']}", headers=headers | {"If-None-Match": '"1"'})
+    assert unchanged.status_code == 304 and unchanged.headers["ETag"] == '"1"'
+
+    listed = await registry.get("/v1/firms", params={"limit": 20, "count": "true"}, headers=headers)
+    assert listed.status_code == 200 and [f["id"] for f in listed.json()["items"]] == [firm["id"]]
+    page = TypeAdapter(Page[FirmPublic])
+    assert listed.content == page.dump_json(page.validate_json(listed.content), by_alias=True)

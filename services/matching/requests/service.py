@@ -102,7 +102,7 @@ async def invitations_for(
         return shortlist.id, [listed[s] for s in invite.supplier_ids]
     request = invite.shortlist.model_copy(update={"limit": invite.top, "include_development": False})
     standards, version = await standards_of(session, principal, request)
-    row, document = await create_shortlist(
+    built = await create_shortlist(
         session,
         catalogue,
         principal=principal,
@@ -111,10 +111,11 @@ async def invitations_for(
         standards_id=request.standards_id,
         standards_version=version,
     )
-    invited = list(listed_suppliers(document).values())  # firms first, then consortia, each by rank
+    listed = listed_suppliers(built.public.model_dump(mode="json"))
+    invited = list(listed.values())  # firms first, then consortia, each by rank
     if not invited:
         raise invalid_field("invite.shortlist", "no supplier meets these standards", "no_suppliers")
-    return row.id, invited
+    return built.id, invited
 
 
 async def replace_invitations(

@@ -43,7 +43,7 @@ async def request_shortlist(
 ) -> Response:
     require_writer(principal)
     standards, version = await standards_of(session, principal, body)
-    row, public = await build_shortlist(
+    shortlist = await build_shortlist(
         catalogue,
         principal=principal,
         request=body,
@@ -55,11 +55,12 @@ async def request_shortlist(
         # Committed with the other shortlists of the moment, before this answer is sent. The
         # request's transaction (reads only) ends first: on SQLite it holds the write lock.
         await session.commit()
-        await request.app.state.shortlist_writes.write(partial(store_shortlist, row=row, document=public))
+        await request.app.state.shortlist_writes.write(partial(store_shortlist, shortlist=shortlist))
     else:
         # With its Idempotency-Key record, in the request's own transaction: both or neither.
-        await store_shortlist(session, row, public)
-    return await idempotency.respond(201, public, {"Location": f"/v1/shortlists/{row.id}"})
+        await store_shortlist(session, shortlist)
+    # The body is the bytes stored: no response-model validation or encoding again.
+    return await idempotency.respond(201, shortlist.document, {"Location": f"/v1/shortlists/{shortlist.id}"})
 
 
 @router.get("", response_model=Page[ShortlistPublic], operation_id="list_shortlists", summary="List your shortlists")

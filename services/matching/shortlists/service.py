@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.errors import ServiceUnavailable
 from services.common.ids import new_id
+from services.common.jsontext import JSONText, json_bytes, with_members
 from services.common.principal import Principal
 from services.matching.catalogue.catalogue import Catalogue, ShortlistResult
 from services.matching.catalogue.consortia import RankedConsortium
@@ -34,7 +37,9 @@ from services.matching.shortlists.schemas import (
 )
 from services.matching.standards.schemas import Standards
 from services.matching.standards.service import check_schemes, load_version
-from services.matching.tables import Shortlist
+from services.matching.tables import Shortlist, metadata
+
+SHORTLISTS = metadata.tables[Shortlist.__tablename__]
 
 
 async def standards_of(
@@ -197,6 +202,24 @@ async def run_shortlist(catalogue: Catalogue, query: Query) -> ShortlistResult:
     return await asyncio.to_thread(catalogue.query, query)
 
 
+@dataclass(frozen=True)
+class BuiltShortlist:
+    """A shortlist computed but not yet stored: its model, and its JSON rendered once.
+
+    ``document`` is the response body; the stored result, the stored request and the
+    change-feed row are cut from the same bytes (``request`` is the model's last field),
+    so each is rendered once and all agree byte for byte.
+    """
+
+    public: ShortlistPublic
+    row: Shortlist  # not added to a session: ``store_shortlist`` inserts its columns
+    document: bytes
+
+    @property
+    def id(self) -> str:
+        return self.row.id
+
+
 async def build_shortlist(
     catalogue: Catalogue,
     *,
@@ -205,13 +228,14 @@ async def build_shortlist(
     standards: Standards,
     standards_id: str | None,
     standards_version: int | None,
-) -> tuple[Shortlist, dict[str, Any]]:
-    """Run the query: the shortlist's row, not yet stored, and its JSON document."""
+) -> BuiltShortlist:
+    """Run the query: the shortlist, not yet stored."""
     check_schemes(standards, catalogue.schemes)
     on_date = request.on_date or datetime.now(UTC).date()
     result = await run_shortlist(catalogue, to_query(standards, request, on_date))
     shortlist_id = new_id("sl")
     now = datetime.now(UTC)
+    asked = request.model_dump(mode="json", exclude_none=True) | {"standards": standards.model_dump(mode="json")}
     public = ShortlistPublic(
         id=shortlist_id,
         created_at=now,
@@ -228,9 +252,10 @@ async def build_shortlist(
         else None,
         consortia=consortia_public(result, request.include_development),
         took_ms=round(result.seconds * 1000, 3),
-        request=request.model_dump(mode="json", exclude_none=True) | {"standards": standards.model_dump(mode="json")},
+        request=asked,
     )
-    document = public.model_dump(mode="json")  # once: the stored result, the feed's data and the response
+    stored_result = public.model_dump_json(exclude={"request"}).encode()
+    stored_request = json_bytes(asked)
     row = Shortlist(
         id=shortlist_id,
         owner=owner_key(principal),
@@ -240,17 +265,19 @@ async def build_shortlist(
         standards_id=standards_id,
         standards_version=standards_version,
         catalogue_version=result.catalogue_version,
-        request=document["request"],
-        result={k: v for k, v in document.items() if k != "request"},
+        # The JSON columns take the text rendered above, as it is (``JSONText``).
+        request=cast(dict[str, Any], JSONText(stored_request.decode())),
+        result=cast(dict[str, Any], JSONText(stored_result.decode())),
     )
-    return row, document
+    return BuiltShortlist(public, row, with_members(stored_result, {"request": stored_request}))
 
 
-async def store_shortlist(session: AsyncSession, row: Shortlist, document: dict[str, Any]) -> None:
+async def store_shortlist(session: AsyncSession, shortlist: BuiltShortlist) -> None:
     """Write the shortlist and its change-feed row in ``session``'s transaction."""
-    session.add(row)
-    await session.flush()
-    await publish(session, "shortlist", row, document)
+    row = shortlist.row
+    # A Core insert: the ORM's unit of work costs more than the write itself on this hot path.
+    await session.execute(insert(SHORTLISTS).values({c.name: getattr(row, c.name) for c in SHORTLISTS.columns}))
+    await publish(session, "shortlist", row, shortlist.document)
 
 
 async def create_shortlist(
@@ -262,9 +289,9 @@ async def create_shortlist(
     standards: Standards,
     standards_id: str | None,
     standards_version: int | None,
-) -> tuple[Shortlist, dict[str, Any]]:
-    """Run the query and store the shortlist in ``session``'s transaction: the row and its JSON document."""
-    row, document = await build_shortlist(
+) -> BuiltShortlist:
+    """Run the query and store the shortlist in ``session``'s transaction."""
+    shortlist = await build_shortlist(
         catalogue,
         principal=principal,
         request=request,
@@ -272,8 +299,8 @@ async def create_shortlist(
         standards_id=standards_id,
         standards_version=standards_version,
     )
-    await store_shortlist(session, row, document)
-    return row, document
+    await store_shortlist(session, shortlist)
+    return shortlist
 
 
 def public_of(row: Shortlist) -> ShortlistPublic:

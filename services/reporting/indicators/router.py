@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from services.common.deps import SessionDep
 from services.common.errors import PROBLEM_RESPONSES
+from services.common.jsontext import json_response
 from services.common.pagination import Page, fetch_page, make_page_params
 from services.reporting.deps import AppDep, ReaderDep, freshness, resolve
 from services.reporting.indicators.reports import definitions, indicators_body, series_body
@@ -36,8 +37,9 @@ router = APIRouter(prefix="/v1/indicators", tags=["indicators"], responses=PROBL
 )
 async def read_indicators(
     app: AppDep, session: SessionDep, principal: ReaderDep, query: Annotated[ScopeQuery, Query()]
-) -> IndicatorsPublic:
-    return await indicators_body(app, session, await resolve(session, principal, query))
+) -> Response:
+    # A dashboard's hot read: rendered once (no re-validation against the response model).
+    return json_response(await indicators_body(app, session, await resolve(session, principal, query)))
 
 
 @router.get(
