@@ -122,7 +122,9 @@ class _Maker:
             )
             extra["capacity_unit"] = sector.unit
         if self.rnd.random() < 0.2:
-            extra["weights"] = {c: round(self.rnd.uniform(0.0, 1.0), 2) for c in DEFAULT_WEIGHTS}
+            # The criteria the generated catalogue has data for (no inclusion claims): the same
+            # draws as before the inclusion criterion, so the mix stays comparable across revisions.
+            extra["weights"] = {c: round(self.rnd.uniform(0.0, 1.0), 2) for c in DEFAULT_WEIGHTS if c != "inclusion"}
         extra["limit"] = self.rnd.choices([20, 10, 50, 100], weights=[70, 10, 15, 5])[0]
         return extra
 

@@ -27,6 +27,7 @@ import scipy.sparse as sp
 from services.matching.catalogue.query import (
     CRITERIA,
     EARTH_RADIUS_KM,
+    INCLUSION_CLASSES,
     PERFORMANCE_PRIOR,
     PROXIMITY_REFERENCE_KM,
     SCORE_DECIMALS,
@@ -179,6 +180,10 @@ class Reference:
             [nan if r.on_time_delivery_rate is None else share(r.on_time_delivery_rate) / SHARE_SCALE for r in records],
             dtype=np.float64,
         )
+        # Per inclusion class, whether each supplier is attested in it (the ``require_*`` filters),
+        # and whether it is in any (the ``inclusion`` criterion).
+        self.attested = {c: np.array([c in r.inclusion for r in records], dtype=bool) for c in INCLUSION_CLASSES}
+        self.inclusion = np.array([bool(r.inclusion) for r in records], dtype=bool)
         certs: dict[str, list[tuple[int, int, int]]] = {}
         for row, r in enumerate(records):
             for c in r.certificates:
@@ -227,6 +232,8 @@ class Reference:
     def exact_filter(self, rows: np.ndarray, query: Query) -> np.ndarray:
         """The candidates (from a prefilter) that pass the non-categorical hard constraints."""
         keep = np.ones(len(rows), dtype=bool)
+        for inclusion_class in query.required_inclusion:
+            keep &= self.attested[inclusion_class][rows]
         for scheme in query.required_certifications:
             keep &= np.isin(rows, self.valid_rows(scheme, query.on_date))
         if query.min_monthly_capacity is not None:
@@ -273,6 +280,8 @@ class Reference:
             known = (~np.isnan(quality)).astype(np.float64) + (~np.isnan(on_time))
             total = np.nan_to_num(quality) + np.nan_to_num(on_time)
             out["performance"] = np.where(known > 0, total / np.maximum(known, 1), PERFORMANCE_PRIOR)
+        if "inclusion" in weights:
+            out["inclusion"] = self.inclusion[rows].astype(np.float64)
         return out
 
     def rank(self, rows: np.ndarray, query: Query) -> Answer:

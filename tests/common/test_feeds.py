@@ -21,6 +21,7 @@ from services.registry.agencies.schemas import AgencyPublic
 from services.registry.brokers.schemas import BrokerPublic
 from services.registry.clusters.schemas import ClusterPublic
 from services.registry.duplicates.service import MergeChange
+from services.registry.firm_results.schemas import FirmResultPublic
 from services.registry.firms.schemas import FirmPublic
 from services.registry.institutions.schemas import InstitutionPublic
 from services.registry.networks.schemas import NetworkPublic
@@ -51,6 +52,7 @@ PUBLISHED: dict[type[FeedRecord], list[type[BaseModel]]] = {
     feeds.BrokerRecord: [BrokerPublic],
     feeds.NetworkRecord: [NetworkPublic],
     feeds.ActivityRecord: [ActivityPublic],
+    feeds.FirmResultRecord: [FirmResultPublic],
     feeds.FirmMergeRecord: [MergeChange],
     feeds.ShortlistRecord: [ShortlistPublic, MatchingChange],
     feeds.LinkageRecord: [LinkagePublic, MatchingChange],
