@@ -561,7 +561,9 @@ async def test_inclusion_filters_and_criterion_prefer_attested_suppliers(world: 
         {"constraints": {"isic_codes": ["143"], "require_women_led": True, "require_youth_led": True}}
     )
     assert both["eligible_count"] == 0  # every required class at once
-    youth = await world.shortlist({"constraints": {"isic_codes": ["143"], "require_youth_led": True}})
+    youth = await world.wait_for(  # the second claim reaches matching on its own feed page
+        {"constraints": {"isic_codes": ["143"], "require_youth_led": True}}, lambda r: r["eligible_count"] == 1
+    )
     assert [i["supplier_id"] for i in youth["items"]] == [world.suppliers["knit_small"]["id"]]
 
     plain = await world.shortlist(knitwear)  # weight 0 by default: not a criterion at all
