@@ -32,6 +32,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any, Literal, Protocol
 
 import httpx
@@ -172,6 +173,7 @@ async def read_changes(session: AsyncSession, table: Table, *, after: int, limit
     )
 
 
+@cache  # one router per service and process: its prepared routes are shared (``include_prepared``)
 def change_feed_router(entities_description: str) -> APIRouter:
     """``GET /v1/changes``: the service's ordered change feed, for other services."""
     router = APIRouter(tags=["change feed"])

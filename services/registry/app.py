@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import cache
 from pathlib import Path
 
 import httpx
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from services.common.app import build_service_app, database_ready, open_database
 from services.common.changefeed import FeedFollower, change_feed_router, feed_metrics
@@ -41,6 +42,13 @@ def connect_hooks() -> None:
     """
     connect_duplicates_hooks()  # firms written -> duplicate detection
     firms_written.connect(index_search_words)  # firms written -> the words typo search looks up
+
+
+@cache
+def resource_routers() -> tuple[APIRouter, ...]:
+    """The resources' routers, built once per process (they hold no settings; every app
+    shares them and their prepared routes, ``services.common.app.include_prepared``)."""
+    return tuple(resource_router(spec) for spec in RESOURCES)
 
 
 def create_app(
@@ -94,7 +102,7 @@ def create_app(
         version=VERSION,
         lifespan=lifespan,
         routers=[
-            *(resource_router(spec) for spec in RESOURCES),
+            *resource_routers(),
             certification_router,
             codes_router,
             imports_router,
