@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -141,6 +142,7 @@ async def main() -> None:
         print(f"ratio {python / sql:.1f}x; load average {os.getloadavg()[0]:.2f}")
     finally:
         await engine.dispose()
+        shutil.rmtree(folder, ignore_errors=True)
         if drop is not None:
             admin, name = drop
             await admin.execute(f'DROP DATABASE "{name}"')
