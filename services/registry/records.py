@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import JSON, ColumnElement, Select, delete, false, func, or_, select, true, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bounds import RecordId
@@ -412,6 +413,30 @@ async def create_drafts(
         )
     elif principal.role not in spec.create_roles:
         raise Forbidden(f"Role '{principal.role}' may not create {spec.title}")
+    if not spec.unique:
+        return await _write_drafts(session, spec, principal, drafts, owners, notify)
+    for attempt in range(1, 4):
+        try:
+            async with session.begin_nested():
+                return await _write_drafts(session, spec, principal, drafts, owners, notify)
+        except IntegrityError:
+            # A concurrent transaction wrote one of the keys between the check and the insert
+            # (PostgreSQL; SQLite writers queue): check again, now seeing it, so the loser gets
+            # the 422 ``duplicate`` of a later repeat rather than a 500.
+            if attempt == 3:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _write_drafts(
+    session: AsyncSession,
+    spec: ResourceSpec,
+    principal: Principal,
+    drafts: Sequence[Draft],
+    owners: dict[str | None, str],
+    notify: bool,
+) -> list[Created | ValidationFailed]:
+    """The checks needing the database, then the inserts: ``create_drafts`` once ownership is known."""
     problems = await validation_problems(session, spec, drafts, agency=reference_agency(principal))
     stamped = spec.stamp(principal) if spec.stamp is not None else {}
     now = datetime.now(UTC)

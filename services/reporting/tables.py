@@ -355,10 +355,12 @@ class FirmResult(ReportingTable, table=True):
     last day and its length in months, so outcomes compare like with like."""
 
     __tablename__ = "firm_results"
+    # A firm's results by period end: its baseline and latest result (indicators/service.py).
+    __table_args__ = (Index("ix_firm_results_firm_id_period_end", "firm_id", "period_end"),)
 
     id: str = Field(primary_key=True, max_length=40)
     agency_id: str = Field(index=True, max_length=40)
-    firm_id: str = Field(index=True, max_length=40)
+    firm_id: str = Field(max_length=40)
     period: str = Field(max_length=7)
     period_start: date = Field(sa_type=Date)
     period_end: date = Field(sa_type=Date, index=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from services.common.principal import Role
@@ -109,3 +111,26 @@ async def test_private_to_the_agency(registry: httpx.AsyncClient) -> None:
     assert_problem(patched, 404)
     deleted = await registry.delete(record, headers=agency_headers(agency) | {"If-Match": '"1"'})
     assert deleted.status_code == 204
+
+
+async def test_simultaneous_creates_of_one_firm_and_period_get_the_answer_of_a_repeat(
+    registry: httpx.AsyncClient,
+) -> None:
+    """Both requests pass the check before either writes: the database's unique constraint
+    decides, and the loser gets the 422 ``duplicate`` a later repeat gets, never a 500."""
+    agency = await make_agency(registry)
+    headers = agency_headers(agency)
+    firm = await create(registry, "/v1/firms", firm_body(), agency)
+    for year in range(2010, 2020):
+        body = firm_result_body(firm_id=firm["id"], period=str(year))
+        answers = await asyncio.gather(*(registry.post(PATH, json=body, headers=headers) for _ in range(3)))
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses == [201, 422, 422], [a.text for a in answers]
+        for answer in answers:
+            if answer.status_code == 422:
+                problem = assert_problem(answer, 422, "validation-error", field="period")
+                assert [e["code"] for e in problem["errors"]] == ["duplicate"]
+    listed = await registry.get(PATH, params={"firm_id": firm["id"], "limit": "50"}, headers=headers)
+    assert len(listed.json()["items"]) == 10
+    changes = [c for c in await feed_items(registry) if c["entity"] == "firm_result"]
+    assert len(changes) == 10, "the refused creates left nothing on the feed"

@@ -1,10 +1,12 @@
-"""Reading import files row by row (CSV, XLSX, NDJSON), and mapping rows to firms.
+"""Reading import files row by row (CSV, XLSX, NDJSON), and mapping rows to records.
 
 Files are streamed: CSV and NDJSON line by line, XLSX through openpyxl's
 read-only mode, so memory does not grow with the file. A row becomes the input
-of ``FirmCreate`` (the schema of single writes: the same rules, the same error
-codes) through the column mapping documented in docs/imports.md; its errors are
-reported back in the input's terms: row number, column name, cell value.
+of the create schema of its kind (``FirmCreate``, ``FirmResultCreate``: the schema
+of single writes, so the same rules and error codes) through the column mapping
+documented in docs/imports.md; its errors are reported back in the input's terms:
+row number, column name, cell value. ``COLUMNS`` is the firms' template; the other
+kinds' templates are in ``kinds.py``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ LIST_SEPARATOR = ";"
 
 @dataclass(frozen=True)
 class Column:
-    field: str  # the FirmCreate field it fills
+    field: str  # the create schema's field it fills
     kind: str  # text, number, list, ids, id_scheme, id_value, certifications, claim, claim_by, claim_on
     required: bool = False
     description: str = ""
@@ -95,7 +97,6 @@ COLUMNS: dict[str, Column] = {
         ("cluster_ids", Column("cluster_ids", "list", False, "Cluster ids; separated by ;", "")),
     )
 }
-REQUIRED = [name for name, c in COLUMNS.items() if c.required]
 
 
 def canonical(name: str) -> str:
@@ -107,15 +108,16 @@ class Mapping_:
     """Which input column fills which template column (``None``: ignored)."""
 
     by_input: dict[str, str | None]  # input header -> template column name
+    columns: dict[str, Column] = field(default_factory=lambda: COLUMNS)  # the template
 
     def column_of(self, field_path: str) -> str:
         """The input column that supplied an API field (for errors in the input's terms)."""
         top, _, rest = field_path.partition(".")
         part = rest.split(".", 1)[0]
         candidates = [
-            (header, COLUMNS[name])
+            (header, self.columns[name])
             for header, name in self.by_input.items()
-            if name is not None and COLUMNS[name].field == top and COLUMNS[name].kind != "id_scheme"
+            if name is not None and self.columns[name].field == top and self.columns[name].kind != "id_scheme"
         ]
         # An inclusion claim's columns fill one field: name the one that gave the part at fault.
         for header, column in candidates:
@@ -124,17 +126,19 @@ class Mapping_:
         return candidates[0][0] if candidates else ""
 
 
-def resolve_mapping(header: list[str], mapping: Mapping[str, str | None] | None) -> Mapping_:
-    """Map the input's header onto template columns; a 422 naming unknown and missing columns."""
+def resolve_mapping(
+    header: list[str], mapping: Mapping[str, str | None] | None, columns: dict[str, Column] = COLUMNS
+) -> Mapping_:
+    """Map the input's header onto ``columns`` (a template); a 422 naming unknown and missing columns."""
     explicit = {k.strip(): v for k, v in (mapping or {}).items()}
     errors: list[FieldError] = []
     for source, target in explicit.items():
-        if target is not None and canonical(target) not in COLUMNS:
+        if target is not None and canonical(target) not in columns:
             errors.append(
                 FieldError(
                     location="query",
                     field=f"mapping.{source}",
-                    message=f"'{target}' is not a template column ({', '.join(COLUMNS)})",
+                    message=f"'{target}' is not a template column ({', '.join(columns)})",
                     code="unknown_column",
                 )
             )
@@ -154,14 +158,14 @@ def resolve_mapping(header: list[str], mapping: Mapping[str, str | None] | None)
             by_input[header_name] = None
             continue
         target = canonical(target)
-        if target not in COLUMNS:
+        if target not in columns:
             errors.append(
                 FieldError(
                     location="file",
                     field=header_name,
                     message=(
                         f"unknown column '{header_name}': name it after a template column "
-                        f'({", ".join(COLUMNS)}), map it with mapping={{"{header_name}": "<column>"}} '
+                        f'({", ".join(columns)}), map it with mapping={{"{header_name}": "<column>"}} '
                         f'or ignore it with mapping={{"{header_name}": null}}'
                     ),
                     code="unknown_column",
@@ -182,8 +186,8 @@ def resolve_mapping(header: list[str], mapping: Mapping[str, str | None] | None)
         by_input[header_name] = target
     errors += [
         FieldError(location="file", field=name, message=f"required column '{name}' is missing", code="missing_column")
-        for name in REQUIRED
-        if name not in seen
+        for name, column in columns.items()
+        if column.required and name not in seen
     ]
     if ("national_id" in seen) != ("national_id_scheme" in seen):
         errors.append(
@@ -198,7 +202,7 @@ def resolve_mapping(header: list[str], mapping: Mapping[str, str | None] | None)
         raise ValidationFailed(
             "The file's columns do not fit the import template: " + ", ".join(e.field for e in errors), errors=errors
         )
-    return Mapping_(by_input)
+    return Mapping_(by_input, columns)
 
 
 # --------------------------------------------------------------------------- rows
@@ -245,15 +249,15 @@ def _claim_part(kind: str, raw: Any) -> Any:
     return _YES_NO.get(str(raw).strip().lower(), raw)  # anything else: FirmCreate names the bad value
 
 
-def to_firm_input(cells: Mapping[str, Any], mapping: Mapping_, agency_id: str) -> dict[str, Any]:
-    """The ``FirmCreate`` input of one row: template columns converted, empty cells left out."""
+def to_input(cells: Mapping[str, Any], mapping: Mapping_, agency_id: str) -> dict[str, Any]:
+    """The create schema's input of one row: template columns converted, empty cells left out."""
     data: dict[str, Any] = {"agency_id": agency_id}
     scheme = value = None
     for header, raw in cells.items():
         name = mapping.by_input.get(header)
         if name is None or raw is None or (isinstance(raw, str) and not raw.strip()):
             continue
-        column = COLUMNS[name]
+        column = mapping.columns[name]
         if column.kind in ("text", "number"):
             data[column.field] = raw
         elif column.kind == "list":
@@ -498,21 +502,21 @@ def _empty() -> ValidationFailed:
     )
 
 
-def template_rows() -> tuple[list[str], list[str]]:
-    """The import template: its header and one example row."""
-    return list(COLUMNS), [c.example for c in COLUMNS.values()]
+def template_rows(columns: dict[str, Column] = COLUMNS) -> tuple[list[str], list[str]]:
+    """An import template: its header and one example row."""
+    return list(columns), [c.example for c in columns.values()]
 
 
-def template_xlsx() -> bytes:
+def template_xlsx(columns: dict[str, Column] = COLUMNS, title: str = "firms") -> bytes:
     import openpyxl  # only for XLSX, as in ``_xlsx``
     from openpyxl.styles import Font
 
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     assert sheet is not None
-    sheet.title = "firms"
-    sheet.append(list(COLUMNS))
-    sheet.append([c.example for c in COLUMNS.values()])
+    sheet.title = title
+    sheet.append(list(columns))
+    sheet.append([c.example for c in columns.values()])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for column in sheet.columns:  # text format: codes keep leading zeros
@@ -520,7 +524,7 @@ def template_xlsx() -> bytes:
             cell.number_format = "@"
     notes = workbook.create_sheet("columns")
     notes.append(["column", "required", "meaning", "example"])
-    for name, c in COLUMNS.items():
+    for name, c in columns.items():
         notes.append([name, "yes" if c.required else "", c.description, c.example])
     out = io.BytesIO()
     workbook.save(out)

@@ -1,13 +1,13 @@
 """One batch of import rows, mapped and validated: in a worker thread or a worker process.
 
-``prepare`` reads rows off an ``ImportFile`` and validates each with ``FirmCreate``,
-as single writes are; it needs no database, so ``workers.py`` runs it beside the
-writer, and ``runner.py`` writes what it returns.
+``prepare`` reads rows off an ``ImportFile`` and validates each with the create
+schema of the job's kind (``kinds.py``), as single writes are; it needs no
+database, so ``workers.py`` runs it beside the writer, and ``runner.py`` writes
+what it returns.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -16,19 +16,17 @@ from typing import Any
 import pydantic_core
 from pydantic import ValidationError
 
-from services.registry.duplicates import detector
-from services.registry.firms.resource import FIRMS
-from services.registry.firms.schemas import FirmCreate
-from services.registry.imports.files import Mapping_, Row, RowProblem, to_firm_input
+from services.registry.imports.files import Mapping_, Row, RowProblem, to_input
+from services.registry.imports.kinds import KINDS
 from services.registry.records import Draft, draft
 
 
 @dataclass
 class Prepared:
-    """One input row after mapping and validation: a firm to create, or its errors."""
+    """One input row after mapping and validation: a record to create, or its errors."""
 
     number: int
-    draft: Draft | None = None  # the validated firm, as ``records.draft`` makes it
+    draft: Draft | None = None  # the validated record, as ``records.draft`` makes it
     natural_key: str = ""
     errors: list[dict[str, Any]] = field(default_factory=list)  # import_errors rows, without job_id
 
@@ -39,14 +37,6 @@ def _cell(row: Row, column: str) -> str | None:
         return None
     text = value if isinstance(value, str) else pydantic_core.to_json(value).decode()
     return text[:500]
-
-
-def natural_key(data: FirmCreate) -> str:
-    """``id:SCHEME:VALUE`` of the first national id, else a hash of the validated record."""
-    if data.national_ids:
-        first = data.national_ids[0]
-        return "id:" + detector.normalise_id(first.scheme, first.value)[:110]
-    return "row:" + hashlib.sha256(pydantic_core.to_json(data)).hexdigest()[:40]
 
 
 def error_row(
@@ -63,8 +53,10 @@ def error_row(
     }
 
 
-def prepare(rows: Iterator[Row], count: int, mapping: Mapping_, agency_id: str) -> list[Prepared]:
-    """Read up to ``count`` rows and validate them with ``FirmCreate``, as single writes are."""
+def prepare(rows: Iterator[Row], count: int, mapping: Mapping_, agency_id: str, kind: str) -> list[Prepared]:
+    """Read up to ``count`` rows and validate them with the create schema of ``kind``, as single
+    writes are."""
+    spec = KINDS[kind]
     prepared = []
     for row in islice(rows, count):
         item = Prepared(row.number)
@@ -84,9 +76,9 @@ def prepare(rows: Iterator[Row], count: int, mapping: Mapping_, agency_id: str) 
             continue
         try:
             # Cells are text ("12"): the bounds hold, the strict JSON types do not (strict=False).
-            data = FirmCreate.model_validate(to_firm_input(row.cells, mapping, agency_id), strict=False)
-            item.natural_key = natural_key(data)
-            item.draft = draft(FIRMS, data)
+            data = spec.create.model_validate(to_input(row.cells, mapping, agency_id), strict=False)
+            item.natural_key = spec.natural_key(data)
+            item.draft = draft(spec.spec, data)
         except RowProblem as problem:
             item.errors = [error_row(row, mapping, "", problem.code, problem.message, problem.column)]
         except ValidationError as exc:

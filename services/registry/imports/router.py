@@ -1,4 +1,4 @@
-"""``/v1/imports``: upload a file of firms, follow the job, download the rejected rows."""
+"""``/v1/imports``: upload a file of firms or firm results, follow the job, download the rejected rows."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from services.common.pagination import ListQuery, Page, fetch_page, sortable
 from services.common.principal import Principal, PrincipalDep, Role
 from services.registry.agencies.models import Agency
 from services.registry.imports.files import ENCODINGS, ImportFile, resolve_mapping, template_rows, template_xlsx
+from services.registry.imports.kinds import DEFAULT_KIND, KINDS
 from services.registry.imports.models import ImportJob, ImportRowError
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"], responses=PROBLEM_RESPONSES)
@@ -53,6 +54,10 @@ MEDIA_TYPES = {
 }
 EXTENSIONS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson", ".xlsx": "xlsx"}
 Format = Literal["csv", "xlsx", "ndjson"]
+Kind = Literal["firms", "firm_results"]  # the keys of kinds.KINDS
+KindQuery = Annotated[
+    Kind, Query(description="What the file holds: firms, or firm results (figures per firm and period)")
+]
 
 
 DELIMITER_PATTERN = r"^[^\x00-\x08\x0a-\x1f\x7f-\x9f]$"  # one character; a tab, not a control character
@@ -63,7 +68,7 @@ class ImportProgress(BaseModel):
     rows_accepted: int
     rows_rejected: int
     rows_skipped: int  # already imported: same national id, or the same row content, for this agency
-    rows_checked: int  # new firms checked for duplicates (after all rows are in)
+    rows_checked: int  # new firms checked for duplicates (after all rows are in; firms only)
     duplicates_suspected: int
     duplicates_merged: int
 
@@ -73,6 +78,7 @@ class ImportJobPublic(BaseModel):
 
     id: str
     agency_id: str
+    kind: Kind
     status: Literal["queued", "running", "completed", "failed"]
     format: Format
     filename: str | None
@@ -86,7 +92,7 @@ class ImportJobPublic(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     errors_url: str
-    duplicates_url: str
+    duplicates_url: str | None  # firms only
 
 
 class ImportQuery(ListQuery):
@@ -95,9 +101,11 @@ class ImportQuery(ListQuery):
 
 
 def public(job: ImportJob) -> ImportJobPublic:
+    kind = KINDS[job.options.get("kind", DEFAULT_KIND)]
     return ImportJobPublic(
         id=job.id,
         agency_id=job.agency_id,
+        kind=kind.name,
         status=job.status,  # type: ignore[arg-type,unused-ignore]
         format=job.format,  # type: ignore[arg-type,unused-ignore]
         filename=job.filename,
@@ -119,7 +127,7 @@ def public(job: ImportJob) -> ImportJobPublic:
         started_at=job.started_at,
         finished_at=job.finished_at,
         errors_url=f"/v1/imports/{job.id}/errors.csv",
-        duplicates_url=f"/v1/duplicates?import_id={job.id}",
+        duplicates_url=f"/v1/duplicates?import_id={job.id}" if kind.checks_duplicates else None,
     )
 
 
@@ -209,9 +217,9 @@ def _format_of(requested: str | None, content_type: str | None, filename: str | 
     response_class=Response,
     responses=file_response("The template: the header row and one example row", "text/csv"),
 )
-async def download_template_csv() -> Response:
-    header, example = template_rows()
-    return csv_download(header, [example], "firms-template.csv")
+async def download_template_csv(kind: KindQuery = "firms") -> Response:
+    header, example = template_rows(KINDS[kind].columns)
+    return csv_download(header, [example], f"{kind.replace('_', '-')}-template.csv")
 
 
 @router.get(
@@ -221,11 +229,12 @@ async def download_template_csv() -> Response:
     response_class=Response,
     responses=file_response("The template as a workbook", XLSX_MEDIA_TYPE),
 )
-async def download_template_xlsx() -> Response:
+async def download_template_xlsx(kind: KindQuery = "firms") -> Response:
+    name = kind.replace("_", "-")
     return Response(
-        template_xlsx(),
+        template_xlsx(KINDS[kind].columns, name),
         media_type=XLSX_MEDIA_TYPE,
-        headers={"Content-Disposition": 'attachment; filename="firms-template.xlsx"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}-template.xlsx"'},
     )
 
 
@@ -234,7 +243,7 @@ async def download_template_xlsx() -> Response:
     operation_id="create_import",
     status_code=202,
     response_model=ImportJobPublic,
-    summary="Import firms from a CSV, XLSX or NDJSON file",
+    summary="Import firms or firm results from a CSV, XLSX or NDJSON file",
     responses={
         413: PROBLEM_RESPONSES[422] | {"description": "File too large"},
         415: PROBLEM_RESPONSES[422] | {"description": "Not a CSV, XLSX or NDJSON file"},
@@ -245,6 +254,7 @@ async def create_import(
     session: SessionDep,
     principal: PrincipalDep,
     background: BackgroundTasks,
+    kind: KindQuery = "firms",
     format: Annotated[Format | None, Query(description="csv, xlsx or ndjson; else from the media type")] = None,
     agency_id: Annotated[RecordId | None, Query(description="The importing agency (admins)")] = None,
     mapping: Annotated[
@@ -310,13 +320,14 @@ async def create_import(
             )
         source = ImportFile(stored, fmt, encoding=text_encoding or "utf-8", delimiter=delimiter, sheet=sheet)
         header = source.header()
-        resolved = resolve_mapping(header, parsed_mapping)
+        resolved = resolve_mapping(header, parsed_mapping, KINDS[kind].columns)
         if not source.has_rows():
             raise ValidationFailed(
                 "The file has a header but no rows",
                 errors=[FieldError(location="file", field="", message="no data rows", code="empty_file")],
             )
         options = {
+            "kind": kind,
             "mapping": parsed_mapping,
             "resolved_mapping": resolved.by_input,
             "encoding": text_encoding or "utf-8",

@@ -1,12 +1,13 @@
 """Import jobs run in the background of the registry process, batch by batch.
 
-Each batch of rows is one transaction: the firms (through ``create_records``, the
-create path of single writes), their tags and outbox rows, the rows' natural
-keys, the duplicates found, the rejected rows' errors and the job's counters and
-checkpoint. A batch commits whole or not at all, so a crash or a cancelled task
-leaves no half-imported row, and the job resumes after its checkpoint when the
-registry starts again (``ImportRunner.resume``). While one batch is written, the
-next one is parsed and validated in a worker thread.
+Each batch of rows is one transaction: the records of the job's kind (firms or
+firm results, ``kinds.py``) through ``create_drafts``, the create path of single
+writes, with their tags and outbox rows; the rows' natural keys, the duplicates
+found, the rejected rows' errors and the job's counters and checkpoint. A batch
+commits whole or not at all, so a crash or a cancelled task leaves no
+half-imported row, and the job resumes after its checkpoint when the registry
+starts again (``ImportRunner.resume``). While one batch is written, the next one
+is parsed and validated in a worker thread.
 """
 
 from __future__ import annotations
@@ -29,9 +30,8 @@ from services.common.principal import Principal
 from services.registry.duplicates.models import DuplicateCandidate
 from services.registry.duplicates.service import FIRM_COLUMNS, auto_merge_enabled, detect, merge_firms
 from services.registry.firms.models import Firm
-from services.registry.firms.resource import FIRMS
-from services.registry.firms.search import column_words, index_words
 from services.registry.imports.files import ImportFile, Mapping_, Row, resolve_mapping
+from services.registry.imports.kinds import DEFAULT_KIND, KINDS, ImportKind
 from services.registry.imports.models import ImportJob, ImportRowError, ImportRowKey
 from services.registry.imports.prepare import Prepared, error_row
 from services.registry.imports.workers import ProcessBatches, ThreadBatches
@@ -53,7 +53,12 @@ class BatchOutcome:
 
 
 async def write_batch(
-    session: AsyncSession, job: ImportJob, principal: Principal, mapping: Mapping_, batch: list[Prepared]
+    session: AsyncSession,
+    job: ImportJob,
+    principal: Principal,
+    mapping: Mapping_,
+    batch: list[Prepared],
+    kind: ImportKind = KINDS[DEFAULT_KIND],
 ) -> BatchOutcome:
     """Everything one batch writes, in the caller's transaction."""
     outcome = BatchOutcome()
@@ -76,7 +81,7 @@ async def write_batch(
             existing.add(item.natural_key)
             to_create.append(item)
     drafts = [item.draft for item in to_create if item.draft is not None]
-    results = await create_drafts(session, FIRMS, principal=principal, drafts=drafts, notify=False)
+    results = await create_drafts(session, kind.spec, principal=principal, drafts=drafts, notify=False)
     created: list[tuple[Prepared, Created]] = []
     for item, result in zip(to_create, results, strict=True):
         if isinstance(result, ValidationFailed):
@@ -86,9 +91,8 @@ async def write_batch(
         else:
             created.append((item, result))
     outcome.accepted = len(created)
-    # notify=False skipped the firms_written hook: the words for typo search are indexed here,
-    # from the folded columns the draft already holds (not folded again).
-    await index_words(session, set().union(*(column_words(item.draft.columns) for item, _ in created if item.draft)))
+    if kind.written is not None:
+        await kind.written(session, [item.draft for item, _ in created if item.draft is not None])
     await insert_rows(
         session,
         ROW_KEYS,
@@ -96,7 +100,7 @@ async def write_batch(
             {
                 "agency_id": job.agency_id,
                 "natural_key": item.natural_key,
-                "firm_id": result.id,
+                "firm_id": result.id,  # the record created: a firm, or a firm result
                 "job_id": job.id,
                 "row_number": item.number,
             }
@@ -216,9 +220,12 @@ class ImportRunner:
                 job.checked_through,
             )
         principal = Principal.model_validate(snapshot.principal)
-        if snapshot.checked_through is None and not await self._import_rows(job_id, snapshot, principal):
+        kind = KINDS[snapshot.options.get("kind", DEFAULT_KIND)]
+        if snapshot.checked_through is None and not await self._import_rows(job_id, snapshot, principal, kind):
             return  # "" once every row is in: only the duplicate check remains
-        if not await self._check_duplicates(job_id, principal, snapshot.checked_through or ""):
+        if kind.checks_duplicates and not await self._check_duplicates(
+            job_id, principal, snapshot.checked_through or ""
+        ):
             return
         async with self.sessionmaker() as session, session.begin():
             job = await session.get(ImportJob, job_id, with_for_update=True)
@@ -226,7 +233,7 @@ class ImportRunner:
                 now = datetime.now(UTC)
                 job.status, job.finished_at, job.updated_at = "completed", now, now
 
-    async def _import_rows(self, job_id: str, snapshot: _Snapshot, principal: Principal) -> bool:
+    async def _import_rows(self, job_id: str, snapshot: _Snapshot, principal: Principal, kind: ImportKind) -> bool:
         """The first phase: the file's rows, batch by batch, each batch one transaction."""
         settings = self.app.state.settings
         options = snapshot.options
@@ -238,11 +245,17 @@ class ImportRunner:
             delimiter=options.get("delimiter"),
             sheet=options.get("sheet"),
         )
-        mapping = resolve_mapping(source.header(), options.get("mapping"))
+        mapping = resolve_mapping(source.header(), options.get("mapping"), kind.columns)
         checkpoint = snapshot.checkpoint
         workers = settings.import_workers if path.stat().st_size >= settings.import_parallel_min_bytes else 0
         batches = (ProcessBatches if workers else ThreadBatches)(
-            source, mapping, snapshot.agency_id, skip=checkpoint, size=int(settings.import_batch_rows), workers=workers
+            source,
+            mapping,
+            snapshot.agency_id,
+            skip=checkpoint,
+            size=int(settings.import_batch_rows),
+            workers=workers,
+            kind=kind.name,
         )
         try:
             while True:
@@ -254,7 +267,7 @@ class ImportRunner:
                     if job is None or job.checkpoint != checkpoint or job.status != "running":
                         logger.warning("import_taken_over", job_id=job_id)
                         return False
-                    outcome = await write_batch(session, job, principal, mapping, batch)
+                    outcome = await write_batch(session, job, principal, mapping, batch, kind)
                     checkpoint += len(batch)
                     job.checkpoint = checkpoint
                     job.rows_read += len(batch)

@@ -1,6 +1,6 @@
 """Where an import's rows are parsed and validated: a worker thread, or worker processes.
 
-Validation with ``FirmCreate`` is CPU work in Python: in the registry's event loop
+Validation with the create schema (``FirmCreate``…) is CPU work in Python: in the registry's event loop
 thread it would hold the GIL the database writes also need. Small files are
 prepared in a thread, one batch ahead of the writes. Large files (from
 ``REGISTRY_IMPORT_PARALLEL_MIN_BYTES`` on) get ``REGISTRY_IMPORT_WORKERS``
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from services.registry.imports.files import ImportFile, Mapping_
+from services.registry.imports.kinds import DEFAULT_KIND, KINDS
 from services.registry.imports.prepare import prepare
 
 
@@ -30,11 +31,19 @@ class ThreadBatches:
     """Batches prepared in a worker thread, one ahead of the writer."""
 
     def __init__(
-        self, source: ImportFile, mapping: Mapping_, agency_id: str, *, skip: int, size: int, workers: int = 0
+        self,
+        source: ImportFile,
+        mapping: Mapping_,
+        agency_id: str,
+        *,
+        skip: int,
+        size: int,
+        workers: int = 0,
+        kind: str = DEFAULT_KIND,
     ) -> None:
         rows = source.rows(skip=skip)
         self.rows = rows
-        self.prepare = lambda: prepare(rows, size, mapping, agency_id)
+        self.prepare = lambda: prepare(rows, size, mapping, agency_id, kind)
         self.upcoming: asyncio.Task[list[Any]] = asyncio.create_task(asyncio.to_thread(self.prepare))
 
     async def next(self) -> list[Any]:
@@ -79,15 +88,16 @@ def _work(
     stripes: int,
     out: Any,
     parent: int,
+    kind: str = DEFAULT_KIND,
 ) -> None:
     """In a worker process: prepare every ``stripes``-th batch, from batch ``stripe`` on."""
     try:
         rows = ImportFile(Path(path), fmt, **options).rows(skip=skip)
-        mapping = Mapping_(by_input)
+        mapping = Mapping_(by_input, KINDS[kind].columns)
         index = 0
         while True:
             if index % stripes == stripe:
-                batch = prepare(rows, size, mapping, agency_id)
+                batch = prepare(rows, size, mapping, agency_id, kind)
                 _put(out, batch, parent)  # waits while the writer is two batches behind: memory stays bounded
                 if not batch:
                     return
@@ -102,7 +112,15 @@ class ProcessBatches:
     """Batches prepared by worker processes, taken back in file order."""
 
     def __init__(
-        self, source: ImportFile, mapping: Mapping_, agency_id: str, *, skip: int, size: int, workers: int
+        self,
+        source: ImportFile,
+        mapping: Mapping_,
+        agency_id: str,
+        *,
+        skip: int,
+        size: int,
+        workers: int,
+        kind: str = DEFAULT_KIND,
     ) -> None:
         context = multiprocessing.get_context("spawn")  # never fork a process with an event loop and connections
         self.stop = threading.Event()
@@ -123,6 +141,7 @@ class ProcessBatches:
                     workers,
                     q,
                     os.getpid(),
+                    kind,
                 ),
                 daemon=True,
                 name=f"import-worker-{k}",
