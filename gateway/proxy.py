@@ -102,6 +102,7 @@ HOP_BY_HOP = frozenset(
         "trailer",
         "transfer-encoding",
         "upgrade",
+        "expect",  # the gateway has the whole body: no service need wait for a 100 Continue
         "host",
         "content-length",
     }

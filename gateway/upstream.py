@@ -268,6 +268,7 @@ class _Response:
         self._buffered = 0
         self._paused = False
         self._until_eof = False  # no length and not chunked: the body ends when the connection does
+        self._interim = False  # a 1xx answer (100 Continue) is parsed: the real one follows
         self._waiter: asyncio.Future[None] | None = None
         connection.response = self
 
@@ -279,6 +280,10 @@ class _Response:
 
     # fed by the connection
     def headers_done(self, status: int, keep_alive: bool) -> None:
+        if 100 <= status < 200:
+            self._interim = True
+            self.headers.clear()
+            return
         self.status_code, self.keep_alive = status, keep_alive
         self._until_eof = self.header(b"content-length") is None and self.header(b"transfer-encoding") is None
         if self.method == "HEAD":
@@ -300,6 +305,9 @@ class _Response:
         self._wake()
 
     def complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
         self.done = True
         self._wake()
 
