@@ -132,10 +132,10 @@ async def floor_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @contextlib.contextmanager
 def service(
-    module: str, env: dict[str, str], log: Path, argv: tuple[str, ...] = ("serve",)
+    module: str, env: dict[str, str], log: Path, argv: tuple[str, ...] = ("serve",), cwd: Path | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
-        process = subprocess.Popen([PYTHON, "-m", module, *argv], env=os.environ | env, stdout=out, stderr=out)
+        process = subprocess.Popen([PYTHON, "-m", module, *argv], env=os.environ | env, stdout=out, stderr=out, cwd=cwd)
         try:
             yield process
         finally:
@@ -234,9 +234,13 @@ def measure_visibility(gateway: httpx.Client, count: int) -> dict[str, list[floa
     return times
 
 
-def measure_reads(gateway: httpx.Client, floor: httpx.Client, count: int) -> dict[str, list[float]]:
+def measure_reads(
+    gateway: httpx.Client, floor: httpx.Client, count: int, baseline: tuple[str, httpx.Client] | None = None
+) -> dict[str, list[float]]:
     """The other hot reads through the gateway, interleaved: a firm, a list page, and the
-    floor (the raw ASGI app behind the same gateway hop, and straight to it)."""
+    floor (the raw ASGI app behind the same gateway hop, and straight to it); with
+    ``baseline`` (a revision and a client of its gateway), each through that gateway too,
+    the two gateways taking turns at going first."""
     response = gateway.post("/v1/agencies", json={"name": "Reads agency", "country": "EC"})
     response.raise_for_status()
     agency_id = response.json()["id"]
@@ -261,9 +265,19 @@ def measure_reads(gateway: httpx.Client, floor: httpx.Client, count: int) -> dic
         "floor: raw ASGI app through the gateway": lambda i: gateway.get("/v1/indicators"),
         "floor: raw ASGI app straight": lambda i: floor.get("/"),
     }
+    if baseline is not None:
+        rev, old = baseline
+        requests = {
+            f"GET /v1/firms/{{id}} through the gateway at {rev}": lambda i: old.get(f"/v1/firms/{firm_ids[i % 20]}"),
+            f"GET /v1/firms?limit=20 through the gateway at {rev}": lambda i: old.get(
+                "/v1/firms", params={"limit": 20}
+            ),
+            f"floor: raw ASGI app through the gateway at {rev}": lambda i: old.get("/v1/indicators"),
+        } | requests
     times: dict[str, list[float]] = {label: [] for label in requests}
+    order = list(requests.items())
     for index in range(count + 5):
-        for label, send in requests.items():
+        for label, send in order if index % 2 else order[::-1]:
             t0 = time.perf_counter()
             response = send(index)
             elapsed = time.perf_counter() - t0
@@ -336,6 +350,7 @@ def run(
     changes: int = 50,
     clients: int = 16,
     load_seconds: float = 20.0,
+    baseline: str | None = None,
 ) -> int:
     print(f"== N = {size:,}: generating and building the view", flush=True)
     records = generate(size, seed)
@@ -351,7 +366,7 @@ def run(
         # visibility probes below) must follow the generated suppliers in matching's feed.
         write_matching_state(view, records, root / "matching", seq=0)
         del records
-        ports = {name: free_port() for name in ("registry", "matching", "gateway", "floor")}
+        ports = {name: free_port() for name in ("registry", "matching", "gateway", "floor", "baseline")}
         key = "lk_bench00000000_" + secrets.token_urlsafe(32)
         common = {"PRINCIPAL_SECRET": SECRET, "ENVIRONMENT": "production", "LOG_LEVEL": "WARNING"}
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
@@ -386,25 +401,43 @@ def run(
                 )
             )
             restart_s = wait_ready(urls["matching"] + "/readyz")
+            gateway_env = common | {
+                "GATEWAY_BOOTSTRAP_API_KEY": key,
+                "GATEWAY_REGISTRY_URL": urls["registry"],
+                "GATEWAY_MATCHING_URL": urls["matching"],
+                "GATEWAY_REPORTING_URL": urls["floor"],  # the floor, behind /v1/indicators
+                "GATEWAY_EVENTS_URL": "http://127.0.0.1:9",
+                "GATEWAY_RATE_LIMIT_PER_MINUTE": "100000000",
+                "GATEWAY_RATE_LIMIT_BURST": "100000000",
+            }
             gateway_process = stack.enter_context(
                 service(
                     "gateway",
-                    common
-                    | {
-                        "DATA_DIR": str(root / "gateway"),
-                        "GATEWAY_PORT": str(ports["gateway"]),
-                        "GATEWAY_BOOTSTRAP_API_KEY": key,
-                        "GATEWAY_REGISTRY_URL": urls["registry"],
-                        "GATEWAY_MATCHING_URL": urls["matching"],
-                        "GATEWAY_REPORTING_URL": urls["floor"],  # the floor, behind /v1/indicators
-                        "GATEWAY_EVENTS_URL": "http://127.0.0.1:9",
-                        "GATEWAY_RATE_LIMIT_PER_MINUTE": "100000000",
-                        "GATEWAY_RATE_LIMIT_BURST": "100000000",
-                    },
+                    gateway_env | {"DATA_DIR": str(root / "gateway"), "GATEWAY_PORT": str(ports["gateway"])},
                     root / "gateway.log",
                 )
             )
             wait_ready(urls["gateway"] + "/livez")
+            if baseline is not None:  # the same gateway settings, the code of another revision
+                old_tree = root / "baseline-tree"
+                old_tree.mkdir()
+                archive = subprocess.run(["git", "archive", baseline], cwd=ROOT, check=True, capture_output=True)
+                subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive.stdout, check=True)
+                (root / "gateway-baseline").mkdir()
+                stack.enter_context(
+                    service(
+                        "gateway",
+                        gateway_env
+                        | {
+                            "PYTHONPATH": str(old_tree),
+                            "DATA_DIR": str(root / "gateway-baseline"),
+                            "GATEWAY_PORT": str(ports["baseline"]),
+                        },
+                        root / "gateway-baseline.log",
+                        cwd=old_tree,
+                    )
+                )
+                wait_ready(urls["baseline"] + "/livez")
             print(f"   matching ready {restart_s:.2f} s after its start (snapshot restore); querying", flush=True)
             bench_admin = Principal(subject="bench", role=Role.admin)
 
@@ -414,14 +447,20 @@ def run(
             # "inside" is the engine's own time in the matching process (the response's took_ms):
             # what the service adds around its engine is "matching" less "inside".
             times: dict[str, list[list[float]]] = {"engine": [], "inside": [], "matching": [], "gateway": []}
+            if baseline is not None:
+                times["baseline"] = []
             mismatches = 0
             with (
                 httpx.Client(base_url=urls["gateway"], headers={"Authorization": f"Bearer {key}"}) as gateway,
+                httpx.Client(base_url=urls["baseline"], headers={"Authorization": f"Bearer {key}"}) as old_gateway,
                 httpx.Client(base_url=urls["matching"], event_hooks={"request": [signed]}) as matching,
             ):
+                clients_of = {"matching": matching, "gateway": gateway} | (
+                    {"baseline": old_gateway} if baseline is not None else {}
+                )
                 for q in queries[:3]:  # warm the connections and the services' first-request paths
-                    gateway.post("/v1/shortlists", json=request_body(q.query))
-                    matching.post("/v1/shortlists", json=request_body(q.query))
+                    for client in clients_of.values():
+                        client.post("/v1/shortlists", json=request_body(q.query))
                 for series in times.values():
                     series.extend([] for _ in queries)
                 for _ in range(repeat):
@@ -431,7 +470,10 @@ def run(
                         expected = run_query(view, q.query)
                         times["engine"][index].append(time.perf_counter() - t0)
                         want = (expected.eligible_count, [(r.id, r.score) for r in expected.items])
-                        for name, client in (("matching", matching), ("gateway", gateway)):
+                        # The gateways take turns at going first (after matching, straight).
+                        gateways = [n for n in clients_of if n != "matching"]
+                        for name in ["matching", *(gateways if index % 2 else gateways[::-1])]:
+                            client = clients_of[name]
                             t0 = time.perf_counter()
                             response = client.post("/v1/shortlists", json=body)
                             times[name][index].append(time.perf_counter() - t0)
@@ -444,7 +486,12 @@ def run(
                                 print(f"   {name} {q.name}: {response.status_code} {got} != {want}"[:600])
                 print("   hot reads and the floor", flush=True)
                 with httpx.Client(base_url=urls["floor"]) as floor:
-                    reads = measure_reads(gateway, floor, len(queries) * repeat)
+                    reads = measure_reads(
+                        gateway,
+                        floor,
+                        len(queries) * repeat,
+                        (baseline, old_gateway) if baseline is not None else None,
+                    )
                 print(f"   {clients} concurrent clients for {load_seconds:g} s through the gateway", flush=True)
                 platform = [registry.pid, matching_process.pid, gateway_process.pid]
                 bodies = [request_body(q.query) for q in queries]
@@ -463,6 +510,7 @@ def run(
         ("inside", "engine inside matching (took_ms)"),
         ("matching", "matching over HTTP"),
         ("gateway", "through the gateway"),
+        *((("baseline", f"through the gateway at {baseline}"),) if baseline is not None else ()),
     )
     for name, label in paths:
         for bucket in (*BUCKETS, "all"):
@@ -510,6 +558,12 @@ def main() -> int:
     parser.add_argument("--changes", type=int, default=50, help="firms created, changed and deleted to time visibility")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients of the throughput phase")
     parser.add_argument("--load-seconds", type=float, default=20.0, help="how long the throughput phase runs")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also run the gateway of git revision REV beside this tree's, before the same services, and"
+        " send each shortlist and hot read through both, taking turns at going first",
+    )
     args = parser.parse_args()
     return run(
         args.size,
@@ -520,6 +574,7 @@ def main() -> int:
         args.changes,
         args.clients,
         args.load_seconds,
+        args.baseline,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
@@ -18,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import metrics_reader
 from gateway.breaker import BreakerState, CircuitBreaker
-from gateway.forward import FORWARDED_ROUTE
+from gateway.forward import FORWARDED_ROUTE, ROUTED_FIRST
 from gateway.forward import router as forward_router
 from gateway.keys.router import router as keys_router
 from gateway.keys.service import KeyAuthenticator, install_bootstrap_key, install_metrics_key
@@ -29,6 +31,7 @@ from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.session import router as session_router
 from gateway.settings import UPSTREAMS, GatewaySettings
 from gateway.tables import metadata
+from gateway.upstream import HttpxClient, PooledClient, UpstreamClient
 from services.common.app import build_service_app, database_ready, open_database
 from services.common.docs import add_docs
 from services.common.http import create_http_client
@@ -80,7 +83,9 @@ def _upstream_check(name: str) -> Any:
         # Only looked at: allow() would take a half-open circuit's one trial request.
         if upstream.breaker.state is BreakerState.open:
             raise RuntimeError("circuit open")
-        response = await upstream.client.get(upstream.base_url.rstrip("/") + "/readyz", timeout=2.0)
+        async with asyncio.timeout(2.0):
+            response = await upstream.client.send("GET", upstream.base_url, "/readyz", [], b"")
+            await response.aread()
         if response.status_code != 200:
             raise RuntimeError(f"readyz answered {response.status_code}")
 
@@ -113,20 +118,24 @@ def create_app(
             app.state.authenticator = KeyAuthenticator(app.state.sessionmaker, settings.key_cache_seconds)
             key_limiter, app.state.auth_failure_limiter = await _rate_limiters(settings, stack)
             app.state.rate_limiter = rate_limiter or key_limiter
-            upstreams = {}
-            for name in UPSTREAMS:
-                client = create_http_client(
-                    connect_timeout=settings.upstream_connect_timeout,
-                    read_timeout=settings.upstream_read_timeout,
-                    mounts=http_mounts,
-                )
-                stack.push_async_callback(client.aclose)
-                upstreams[name] = Upstream(
+            connect, read = settings.upstream_connect_timeout, settings.upstream_read_timeout
+            # One pooled client for every service; tests route the services' URLs to
+            # in-process apps through httpx instead (``gateway.upstream``).
+            client: UpstreamClient = (
+                PooledClient(connect_timeout=connect, read_timeout=read)
+                if http_mounts is None
+                else HttpxClient(create_http_client(connect_timeout=connect, read_timeout=read, mounts=http_mounts))
+            )
+            stack.push_async_callback(client.aclose)
+            upstreams = {
+                name: Upstream(
                     name,
                     base_urls[name],
                     client,
                     CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_reset_seconds),
                 )
+                for name in UPSTREAMS
+            }
             app.state.forwarder = Forwarder(
                 upstreams=upstreams,
                 principal_secret=settings.principal_secret.get_secret_value(),
@@ -161,10 +170,12 @@ def create_app(
         for name, upstream in request.app.state.forwarder.upstreams.items():
             if name not in documents:
                 try:
-                    response = await upstream.client.get(upstream.base_url.rstrip("/") + "/openapi.json", timeout=3.0)
+                    async with asyncio.timeout(3.0):
+                        response = await upstream.client.send("GET", upstream.base_url, "/openapi.json", [], b"")
+                        content = await response.aread()
                     if response.status_code == 200:
-                        documents[name] = response.json()
-                except httpx.HTTPError as exc:
+                        documents[name] = json.loads(content)
+                except (httpx.HTTPError, TimeoutError, ValueError) as exc:
                     logger.warning("openapi_fetch_failed", upstream=name, error=repr(exc))
         merged = merge_documents(app.openapi(), documents, title=app.title, version=VERSION)
         # What the gateway adds in front of every operation: keys, rate limits, upstream failures.
@@ -177,6 +188,7 @@ def create_app(
 
     add_docs(app, openapi_url="/openapi.json", title=app.title)
 
+    app.router.routes.insert(0, ROUTED_FIRST)  # first: the services' paths, straight away
     app.router.routes.append(FORWARDED_ROUTE)  # last: every /v1/ path no route above serves
     # Innermost, so a refused path gets the request id and an access log line like any
     # answer; still before routing, so no route sees a path that is not canonical.

@@ -28,6 +28,7 @@ reaches the service half-sent and a failed attempt can be repeated.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import secrets
 import tempfile
@@ -35,6 +36,7 @@ import time
 import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import structlog
@@ -44,6 +46,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
 from gateway.breaker import CircuitBreaker
+from gateway.upstream import Headers, UpstreamClient, UpstreamResponse
 from services.common.errors import BadGateway, GatewayTimeout, NotFound, ServiceUnavailable
 from services.common.principal import PRINCIPAL_HEADER, Principal, sign_principal
 
@@ -99,22 +102,44 @@ HOP_BY_HOP = frozenset(
         "trailer",
         "transfer-encoding",
         "upgrade",
+        "expect",  # the gateway has the whole body: no service need wait for a 100 Continue
         "host",
         "content-length",
     }
 )
-NOT_FORWARDED = HOP_BY_HOP | {"authorization", "x-api-key", PRINCIPAL_HEADER.lower(), "cookie"}
+# The caller's credentials stay here; the headers the gateway sets itself replace the caller's.
+NOT_FORWARDED = HOP_BY_HOP | {
+    "authorization",
+    "x-api-key",
+    PRINCIPAL_HEADER.lower(),
+    "cookie",
+    "x-request-id",
+    "traceparent",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+}
+_NOT_FORWARDED_RAW = frozenset(name.encode() for name in NOT_FORWARDED)
 # The gateway's own server writes these on every answer; an upstream's copies would repeat them.
 NOT_RETURNED = HOP_BY_HOP | {"date", "server"}
+_NOT_RETURNED_RAW = frozenset(name.encode() for name in NOT_RETURNED)
+_PRINCIPAL_RAW = PRINCIPAL_HEADER.lower().encode()
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+# Every prefix is one segment ("/dashboard") or "/v1/" and one segment: found by a dict
+# lookup, not by trying each prefix (this runs on every request).
+_ROUTE_OF_PREFIX = {prefix: (prefix, upstream) for prefix, upstream in ROUTES}
+assert all(prefix.count("/") == (2 if prefix.startswith("/v1/") else 1) for prefix in _ROUTE_OF_PREFIX)
 
 
 def route_for(path: str) -> tuple[str, str] | None:
     """(prefix, upstream name) serving ``path``, matching whole path segments."""
-    for prefix, upstream in ROUTES:
-        if path == prefix or path.startswith(prefix + "/"):
-            return prefix, upstream
-    return None
+    segments = path.split("/", 3)  # "", "v1", "firms", the rest
+    if len(segments) < 2:
+        return None
+    if segments[1] == "v1":
+        return _ROUTE_OF_PREFIX.get("/v1/" + segments[2]) if len(segments) > 2 else None
+    return _ROUTE_OF_PREFIX.get("/" + segments[1])
 
 
 def required_scope(upstream: str, method: str) -> str:
@@ -161,14 +186,40 @@ class UpstreamMetrics:
             registry=registry,  # type: ignore[arg-type]
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        # The labelled children, found once: ``labels()`` validates and hashes its
+        # arguments on every call. Their number is bounded by routes x methods x statuses.
+        self._counters: dict[tuple[str, str, str, str], Counter] = {}
+        self._histograms: dict[tuple[str, str], Histogram] = {}
+
+    def observe(self, upstream: str, route: str, method: str, outcome: str, seconds: float) -> None:
+        key = (upstream, route, method, outcome)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = self.requests.labels(*key)
+        counter.inc()
+        histogram = self._histograms.get(key[:2])
+        if histogram is None:
+            histogram = self._histograms[key[:2]] = self.latency.labels(upstream, route)
+        histogram.observe(seconds)
 
 
 @dataclass
 class Upstream:
     name: str
     base_url: str
-    client: httpx.AsyncClient
+    client: UpstreamClient
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+
+
+@dataclass(frozen=True)
+class UpstreamAnswer:
+    """A whole answer the gateway asked for on its own account (``Forwarder.read``)."""
+
+    status_code: int
+    content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
 
 
 @dataclass
@@ -180,6 +231,8 @@ class Forwarder:
     metrics: UpstreamMetrics
     deadline_seconds: float = 10.0  # in total, retries included, until the response headers, whatever the transport
     upload_deadline_seconds: float = 900.0  # the same for a spooled upload, sending it included
+    # Signed principal headers by principal, each with the time to sign it again.
+    _signed: dict[Principal, tuple[bytes, float]] = field(default_factory=dict, repr=False)
 
     async def forward(self, request: Request, principal: Principal, prefix: str, upstream_name: str) -> Response:
         upstream = self.upstreams.get(upstream_name)
@@ -190,56 +243,71 @@ class Forwarder:
                 return await self._forward(request, principal, prefix, upstream, spooled)
         return await self._forward(request, principal, prefix, upstream, await request.body())
 
-    async def read(self, upstream_name: str, path: str, principal: Principal, request_id: str) -> httpx.Response:
+    async def read(self, upstream_name: str, path: str, principal: Principal, request_id: str) -> UpstreamAnswer:
         """A GET the gateway makes on its own account, as ``principal``, body read: the same
         signing, deadline, retries and circuit breaker as a forwarded request."""
         upstream = self.upstreams[upstream_name]
-        url = upstream.base_url.rstrip("/") + path
-        headers = self._acting_as(principal, request_id)
-        response = await self._send(upstream, "GET", url, "", headers, b"", True, principal.subject)
+        headers = [(_PRINCIPAL_RAW, self.principal_header(principal)), (b"x-request-id", request_id.encode())]
+        response = await self._send(upstream, "GET", path, headers, b"", True, principal.subject)
         try:
-            await response.aread()
+            content = await response.aread()
+        except httpx.TransportError as exc:
+            raise BadGateway(f"The {upstream.name} service failed: {type(exc).__name__}") from None
         finally:
             await response.aclose()
-        return response
+        return UpstreamAnswer(response.status_code, content)
 
-    def _acting_as(self, principal: Principal, request_id: str) -> dict[str, str]:
-        return {
-            PRINCIPAL_HEADER: sign_principal(principal, self.principal_secret, ttl_seconds=self.principal_ttl_seconds),
-            "x-request-id": request_id,
-        }
+    def principal_header(self, principal: Principal) -> bytes:
+        """The signed principal header, signed again once half its lifetime has passed: every
+        header sent has at least half of ``principal_ttl_seconds`` left, and signing (JSON,
+        base64, HMAC: about 15 us) is done once per key and half-lifetime, not per request."""
+        now = time.time()
+        cached = self._signed.get(principal)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        if len(self._signed) >= 10_000:  # principals are few; bound the cache all the same
+            self._signed.clear()
+        header = sign_principal(principal, self.principal_secret, ttl_seconds=self.principal_ttl_seconds, now=now)
+        self._signed[principal] = (header.encode(), now + self.principal_ttl_seconds / 2)
+        return header.encode()
 
     async def _forward(
         self, request: Request, principal: Principal, prefix: str, upstream: Upstream, body: bytes | _SpooledBody
     ) -> Response:
-        traceparent = next_traceparent(request.headers.get("traceparent"))
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in NOT_FORWARDED}
-        headers |= self._acting_as(principal, request.state.request_id) | {
-            "traceparent": traceparent,
-            "x-forwarded-for": request.client.host if request.client else "",
-            "x-forwarded-proto": request.url.scheme,
-        }
-        url = upstream.base_url.rstrip("/") + upstream_path(request)
-        retryable = repeatable(request.method, request.url.path, prefix, "idempotency-key" in request.headers)
+        scope = request.scope
+        traceparent = b""
+        headers: Headers = []
+        for name, value in scope["headers"]:  # ASGI gives names in lower case
+            if name == b"traceparent":
+                traceparent = traceparent or value  # the first, as the trace context spec reads it
+            elif name not in _NOT_FORWARDED_RAW:
+                headers.append((name, value))
+        trace = next_traceparent(traceparent.decode("latin-1")).encode()
+        client = scope.get("client")
+        headers += (
+            (_PRINCIPAL_RAW, self.principal_header(principal)),
+            (b"x-request-id", request.state.request_id.encode()),
+            (b"traceparent", trace),
+            (b"x-forwarded-for", client[0].encode() if client else b""),
+            (b"x-forwarded-proto", scope.get("scheme", "http").encode()),
+        )
+        method = scope["method"]
+        target = upstream_path(request)
+        if scope.get("query_string"):
+            target += "?" + scope["query_string"].decode("latin-1")
+        retryable = repeatable(method, scope["path"], prefix, any(n == b"idempotency-key" for n, _ in headers))
         started = time.perf_counter()
         outcome = "error"
         try:
-            response = await self._send(
-                upstream, request.method, url, request.url.query, headers, body, retryable, principal.subject
-            )
+            response = await self._send(upstream, method, target, headers, body, retryable, principal.subject)
             outcome = str(response.status_code)
         finally:
-            self.metrics.requests.labels(upstream.name, prefix, request.method, outcome).inc()
-            self.metrics.latency.labels(upstream.name, prefix).observe(time.perf_counter() - started)
-        raw_headers = [
-            (k.encode("latin-1"), v.encode("latin-1"))
-            for k, v in response.headers.multi_items()
-            if k.lower() not in NOT_RETURNED
-        ]
-        raw_headers.append((b"traceparent", traceparent.encode()))
-        length = response.headers.get("content-length", "")
+            self.metrics.observe(upstream.name, prefix, method, outcome, time.perf_counter() - started)
+        raw_headers = [(k, v) for k, v in response.headers if k not in _NOT_RETURNED_RAW]
+        raw_headers.append((b"traceparent", trace))
+        length = response.header(b"content-length") or b""
         if length.isdigit() and int(length) <= BUFFERED_BODY_BYTES:
-            return await _buffered(response, upstream.name, [*raw_headers, (b"content-length", length.encode())])
+            return await _buffered(response, upstream.name, [*raw_headers, (b"content-length", length)])
         streamed = StreamingResponse(
             response.aiter_raw(), status_code=response.status_code, background=BackgroundTask(response.aclose)
         )
@@ -250,13 +318,12 @@ class Forwarder:
         self,
         upstream: Upstream,
         method: str,
-        url: str,
-        query: str,
-        headers: dict[str, str],
+        target: str,
+        headers: Headers,
         body: bytes | _SpooledBody,
         retryable: bool,
         key: str,
-    ) -> httpx.Response:
+    ) -> UpstreamResponse:
         attempt = 0
         failure: Exception
         deadline = self.upload_deadline_seconds if isinstance(body, _SpooledBody) else self.deadline_seconds
@@ -269,12 +336,11 @@ class Forwarder:
                     headers={"Retry-After": str(max(1, round(upstream.breaker.retry_after())))},
                 )
             content = body.chunks() if isinstance(body, _SpooledBody) else body
-            request = upstream.client.build_request(method, url, params=query or None, headers=headers, content=content)
             try:
                 async with asyncio.timeout_at(deadline_at):
-                    response = await upstream.client.send(request, stream=True)
+                    response = await upstream.client.send(method, upstream.base_url, target, headers, content)
             except TimeoutError:
-                failure = httpx.ReadTimeout(f"no answer within {deadline} s", request=request)
+                failure = httpx.ReadTimeout(f"no answer within {deadline} s")
                 may_retry = False  # the request's whole time is spent
             except httpx.ConnectError as exc:
                 failure = exc
@@ -304,14 +370,14 @@ class Forwarder:
             await asyncio.sleep(backoff)
 
 
-async def _buffered(response: httpx.Response, name: str, raw_headers: list[tuple[bytes, bytes]]) -> Response:
+async def _buffered(response: UpstreamResponse, name: str, raw_headers: list[tuple[bytes, bytes]]) -> Response:
     """A small answer of known length, read whole and sent on as one message.
 
     Cheaper than streaming it (no task watching for the client's disconnect, one
     send), and an upstream that breaks off mid-body is a 502 rather than a cut answer.
     """
     try:
-        body = b"".join([chunk async for chunk in response.aiter_raw()])
+        body = await response.aread()
     except httpx.TransportError as exc:
         raise BadGateway(f"The {name} service failed: {type(exc).__name__}") from None
     finally:

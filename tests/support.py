@@ -14,13 +14,14 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
@@ -341,6 +342,25 @@ async def running(app: FastAPI, base_url: str = "http://test") -> AsyncIterator[
             yield client
 
 
+@asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[int]:
+    """Serve the ASGI ``app`` (its lifespan already running, if it has one) with uvicorn on a
+    free local port, as ``python -m gateway serve`` does (same HTTP parser), in this event loop."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None, access_log=False)
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not task.done(), "uvicorn did not start"
+            await asyncio.sleep(0.01)
+        yield port
+    finally:
+        server.should_exit = True
+        await task
+
+
 class LateTransport(httpx.AsyncBaseTransport):
     """An in-process transport to an app that starts later: requests wait for it."""
 
@@ -457,6 +477,18 @@ async def feed_items(client: httpx.AsyncClient, *, after: int = 0, vocabulary: b
         if not page["has_more"]:
             break
     return [i for i in items if vocabulary or i["entity"] != "certification_scheme"]
+
+
+def route_paths(routes: Sequence[object], prefix: str = "") -> list[str]:
+    """The path templates of ``routes``, those of included routers too."""
+    paths = []
+    for route in routes:
+        included = getattr(route, "original_router", None)  # FastAPI's include_router, resolved lazily
+        if included is not None:
+            paths += route_paths(included.routes, prefix + route.include_context.prefix)  # type: ignore[attr-defined]
+        elif hasattr(route, "path"):
+            paths.append(prefix + route.path)
+    return paths
 
 
 def free_port() -> int:

@@ -14,13 +14,12 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
@@ -34,7 +33,16 @@ from services.matching.settings import MatchingSettings
 from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
 from services.reporting.settings import ReportingSettings
-from tests.support import BOOTSTRAP_KEY, LIFESPAN_TIMEOUTS, PROBLEM, Stack, assert_problem, free_port
+from tests.support import (
+    BOOTSTRAP_KEY,
+    LIFESPAN_TIMEOUTS,
+    PROBLEM,
+    Stack,
+    assert_problem,
+    free_port,
+    route_paths,
+    serving,
+)
 
 ADMIN_KEY = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
 
@@ -44,25 +52,6 @@ def bearer(key: str) -> dict[str, str]:
 
 
 # --- a real server and a raw connection to it ------------------------------------------
-
-
-@asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[int]:
-    """Serve ``app`` (its lifespan already running) with uvicorn on a free local port, as
-    ``python -m gateway serve`` does (same HTTP parser), in this event loop."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None, access_log=False)
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            assert not task.done(), "uvicorn did not start"
-            await asyncio.sleep(0.01)
-        yield port
-    finally:
-        server.should_exit = True
-        await task
 
 
 @dataclass
@@ -204,22 +193,11 @@ def test_every_route_under_a_public_prefix_is_documented(
     }
     for name, app in apps.items():
         documented = set(app.openapi()["paths"])
-        served = {path for path in _route_paths(app.routes) if route_for(path) is not None}
+        served = {path for path in route_paths(app.routes) if route_for(path) is not None}
         assert served, name
         assert served <= documented, (name, served - documented)
         assert {route_for(path)[1] for path in served} == {name}  # type: ignore[index]
     assert {upstream for _, upstream in ROUTES} == set(apps)
-
-
-def _route_paths(routes: Sequence[object], prefix: str = "") -> list[str]:
-    paths = []
-    for route in routes:
-        included = getattr(route, "original_router", None)  # FastAPI's include_router, resolved lazily
-        if included is not None:
-            paths += _route_paths(included.routes, prefix + route.include_context.prefix)  # type: ignore[attr-defined]
-        elif hasattr(route, "path"):
-            paths.append(prefix + route.path)
-    return paths
 
 
 # --- 3. control characters: a 400 problem, and the connection stays usable ---------------
