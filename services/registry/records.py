@@ -11,6 +11,7 @@ per change in the same transaction.
 # No ``from __future__ import annotations``: the route factories build signatures
 # from the spec's classes, which FastAPI must see as real objects.
 
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -596,17 +597,32 @@ async def apply_update(
     if agency is not None:
         statement = select(RecordTag.facet, RecordTag.value).where(RecordTag.record_id == row.id)  # type: ignore[call-overload]
         held = {(facet, value) for facet, value in await session.execute(statement)}
-    problem = (
-        await validation_problems(session, spec, [draft(spec, data)], agency=agency, held=held, updating=row.id)
-    )[0]
-    if problem is not None:
-        raise problem
-    for name, value in with_derived(spec, _row_values(spec, data)).items():
-        setattr(row, name, value)
-    row.version += 1
-    row.updated_at = datetime.now(UTC)
-    await _write_tags(session, spec, row.id, data)
-    await session.flush()
+
+    record_id = row.id  # read before a failed savepoint expires the row
+
+    async def check() -> None:
+        problem = (
+            await validation_problems(session, spec, [draft(spec, data)], agency=agency, held=held, updating=record_id)
+        )[0]
+        if problem is not None:
+            raise problem
+
+    await check()
+    try:
+        async with session.begin_nested() if spec.unique else contextlib.nullcontext():
+            for name, value in with_derived(spec, _row_values(spec, data)).items():
+                setattr(row, name, value)
+            row.version += 1
+            row.updated_at = datetime.now(UTC)
+            await _write_tags(session, spec, row.id, data)
+            await session.flush()
+    except IntegrityError:
+        if not spec.unique:
+            raise
+        # A concurrent transaction took the natural key between the check and the write
+        # (as in ``create_drafts``): checked again, now seeing it, it is the 422 ``duplicate``.
+        await check()
+        raise
     if spec.after_write is not None:
         await spec.after_write(session, "updated", [(row.id, spec.owner_of(row), data.model_dump(mode="json"))])
     await publish_record(session, spec, row, "updated")

@@ -134,3 +134,29 @@ async def test_simultaneous_creates_of_one_firm_and_period_get_the_answer_of_a_r
     assert len(listed.json()["items"]) == 10
     changes = [c for c in await feed_items(registry) if c["entity"] == "firm_result"]
     assert len(changes) == 10, "the refused creates left nothing on the feed"
+
+
+async def test_simultaneous_moves_onto_one_period_get_the_answer_of_a_repeat(registry: httpx.AsyncClient) -> None:
+    """Two records moved onto the same free period at once: one moves, the other gets the
+    422 ``duplicate`` a later move would get, never a 500, and stays where it was."""
+    agency = await make_agency(registry)
+    headers = agency_headers(agency)
+    firm = await create(registry, "/v1/firms", firm_body(), agency)
+    for year in range(2030, 2036):
+        movers = [
+            await create(registry, PATH, firm_result_body(firm_id=firm["id"], period=f"{year}-Q{q}"), agency)
+            for q in (1, 2)
+        ]
+        answers = await asyncio.gather(
+            *(
+                registry.patch(f"{PATH}/{m['id']}", json={"period": str(year)}, headers=headers | {"If-Match": '"1"'})
+                for m in movers
+            )
+        )
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses == [200, 422], [a.text for a in answers]
+        refused = next(a for a in answers if a.status_code == 422)
+        problem = assert_problem(refused, 422, "validation-error", field="period")
+        assert [e["code"] for e in problem["errors"]] == ["duplicate"]
+        periods = [(await registry.get(f"{PATH}/{m['id']}", headers=headers)).json()["period"] for m in movers]
+        assert str(year) in periods and len(set(periods)) == 2
