@@ -369,6 +369,24 @@ def _owning_agency(spec: ResourceSpec, principal: Principal, requested: str | No
     return principal.agency_id
 
 
+async def owning_agencies(
+    session: AsyncSession, spec: ResourceSpec, *, principal: Principal, drafts: Sequence[Draft]
+) -> dict[str | None, str]:
+    """The owner of each requested ``agency_id`` of a batch, which must exist; ``Forbidden`` (or a
+    missing owner's ``ValidationFailed``) for the whole batch. Empty for a resource no agency owns."""
+    owners: dict[str | None, str] = {}
+    if spec.tenant_owned:
+        for item in drafts:
+            if item.requested_agency not in owners:
+                owners[item.requested_agency] = _owning_agency(spec, principal, item.requested_agency)
+        await _check_references(  # the owner must exist
+            session, [Reference("agency_id", Agency, agency, "agency") for agency in dict.fromkeys(owners.values())]
+        )
+    elif principal.role not in spec.create_roles:
+        raise Forbidden(f"Role '{principal.role}' may not create {spec.title}")
+    return owners
+
+
 async def create_records(
     session: AsyncSession,
     spec: ResourceSpec,
@@ -402,16 +420,7 @@ async def create_drafts(
     """
     if not drafts:
         return []
-    owners: dict[str | None, str] = {}
-    if spec.tenant_owned:
-        for item in drafts:
-            if item.requested_agency not in owners:
-                owners[item.requested_agency] = _owning_agency(spec, principal, item.requested_agency)
-        await _check_references(  # the owner must exist
-            session, [Reference("agency_id", Agency, agency, "agency") for agency in dict.fromkeys(owners.values())]
-        )
-    elif principal.role not in spec.create_roles:
-        raise Forbidden(f"Role '{principal.role}' may not create {spec.title}")
+    owners = await owning_agencies(session, spec, principal=principal, drafts=drafts)
     problems = await validation_problems(session, spec, drafts, agency=reference_agency(principal))
     stamped = spec.stamp(principal) if spec.stamp is not None else {}
     now = datetime.now(UTC)

@@ -2,7 +2,9 @@
 
 ``prepare`` reads rows off an ``ImportFile`` and validates each with ``FirmCreate``,
 as single writes are; it needs no database, so ``workers.py`` runs it beside the
-writer, and ``runner.py`` writes what it returns.
+writer, and ``runner.py`` writes what it returns. For PostgreSQL (``staged``) it also
+renders each valid row for ``COPY`` (``firm_writes.stage``), so the writer spends no
+Python on a row it creates.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from services.registry.duplicates import detector
 from services.registry.firms.resource import FIRMS
 from services.registry.firms.schemas import FirmCreate
 from services.registry.imports.files import Mapping_, Row, RowProblem, to_firm_input
+from services.registry.imports.firm_writes import Staged, stage
 from services.registry.records import Draft, draft
 
 
@@ -31,6 +34,7 @@ class Prepared:
     draft: Draft | None = None  # the validated firm, as ``records.draft`` makes it
     natural_key: str = ""
     errors: list[dict[str, Any]] = field(default_factory=list)  # import_errors rows, without job_id
+    staged: Staged | None = None  # the row rendered for COPY (PostgreSQL)
 
 
 def _cell(row: Row, column: str) -> str | None:
@@ -63,8 +67,11 @@ def error_row(
     }
 
 
-def prepare(rows: Iterator[Row], count: int, mapping: Mapping_, agency_id: str) -> list[Prepared]:
-    """Read up to ``count`` rows and validate them with ``FirmCreate``, as single writes are."""
+def prepare(
+    rows: Iterator[Row], count: int, mapping: Mapping_, agency_id: str, *, staged: bool = False
+) -> list[Prepared]:
+    """Read up to ``count`` rows and validate them with ``FirmCreate``, as single writes are;
+    ``staged``: render the valid ones for ``COPY`` too."""
     prepared = []
     for row in islice(rows, count):
         item = Prepared(row.number)
@@ -87,6 +94,8 @@ def prepare(rows: Iterator[Row], count: int, mapping: Mapping_, agency_id: str) 
             data = FirmCreate.model_validate(to_firm_input(row.cells, mapping, agency_id), strict=False)
             item.natural_key = natural_key(data)
             item.draft = draft(FIRMS, data)
+            if staged:
+                item.staged = stage(item.draft, row.number, item.natural_key)
         except RowProblem as problem:
             item.errors = [error_row(row, mapping, "", problem.code, problem.message, problem.column)]
         except ValidationError as exc:

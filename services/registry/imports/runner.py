@@ -1,12 +1,12 @@
 """Import jobs run in the background of the registry process, batch by batch.
 
-Each batch of rows is one transaction: the firms (through ``create_records``, the
-create path of single writes), their tags and outbox rows, the rows' natural
-keys, the duplicates found, the rejected rows' errors and the job's counters and
-checkpoint. A batch commits whole or not at all, so a crash or a cancelled task
-leaves no half-imported row, and the job resumes after its checkpoint when the
-registry starts again (``ImportRunner.resume``). While one batch is written, the
-next one is parsed and validated in a worker thread.
+Each batch of rows is one transaction: the firms with their tags, outbox rows and
+the rows' natural keys (``firm_writes.write_firms``: set-based on PostgreSQL), the
+rejected rows' errors and the job's counters and checkpoint. A batch commits whole
+or not at all, so a crash or a cancelled task leaves no half-imported row, and the
+job resumes after its checkpoint when the registry starts again
+(``ImportRunner.resume``). While one batch is written, the next one is parsed and
+validated in a worker thread or process.
 """
 
 from __future__ import annotations
@@ -24,18 +24,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.bulk import insert_rows, one_of
-from services.common.errors import ValidationFailed
+from services.common.db import is_postgres
 from services.common.principal import Principal
 from services.registry.duplicates.models import DuplicateCandidate
 from services.registry.duplicates.service import FIRM_COLUMNS, auto_merge_enabled, detect, merge_firms
 from services.registry.firms.models import Firm
-from services.registry.firms.resource import FIRMS
-from services.registry.firms.search import column_words, index_words
 from services.registry.imports.files import ImportFile, Mapping_, Row, resolve_mapping
+from services.registry.imports.firm_writes import write_firms
 from services.registry.imports.models import ImportJob, ImportRowError, ImportRowKey
 from services.registry.imports.prepare import Prepared, error_row
 from services.registry.imports.workers import ProcessBatches, ThreadBatches
-from services.registry.records import Created, create_drafts
 
 logger = structlog.get_logger(__name__)
 ERRORS = ImportRowError.__table__  # type: ignore[attr-defined]
@@ -75,34 +73,12 @@ async def write_batch(
         else:
             existing.add(item.natural_key)
             to_create.append(item)
-    drafts = [item.draft for item in to_create if item.draft is not None]
-    results = await create_drafts(session, FIRMS, principal=principal, drafts=drafts, notify=False)
-    created: list[tuple[Prepared, Created]] = []
-    for item, result in zip(to_create, results, strict=True):
-        if isinstance(result, ValidationFailed):
-            outcome.rejected += 1
-            row = Row(item.number, {})
-            errors += [error_row(row, mapping, e.field, e.code, e.message) for e in result.errors or []]
-        else:
-            created.append((item, result))
-    outcome.accepted = len(created)
-    # notify=False skipped the firms_written hook: the words for typo search are indexed here,
-    # from the folded columns the draft already holds (not folded again).
-    await index_words(session, set().union(*(column_words(item.draft.columns) for item, _ in created if item.draft)))
-    await insert_rows(
-        session,
-        ROW_KEYS,
-        [
-            {
-                "agency_id": job.agency_id,
-                "natural_key": item.natural_key,
-                "firm_id": result.id,
-                "job_id": job.id,
-                "row_number": item.number,
-            }
-            for item, result in created
-        ],
-    )
+    written = await write_firms(session, job, principal, to_create)
+    for item, problem in written.rejected:
+        row = Row(item.number, {})
+        errors += [error_row(row, mapping, e.field, e.code, e.message) for e in problem.errors or []]
+    outcome.rejected += len(written.rejected)
+    outcome.accepted = written.accepted
     errors.sort(key=lambda e: e["row_number"])  # errors.csv lists them in input order
     await insert_rows(session, ERRORS, [e | {"job_id": job.id} for e in errors])
     return outcome
@@ -242,7 +218,13 @@ class ImportRunner:
         checkpoint = snapshot.checkpoint
         workers = settings.import_workers if path.stat().st_size >= settings.import_parallel_min_bytes else 0
         batches = (ProcessBatches if workers else ThreadBatches)(
-            source, mapping, snapshot.agency_id, skip=checkpoint, size=int(settings.import_batch_rows), workers=workers
+            source,
+            mapping,
+            snapshot.agency_id,
+            skip=checkpoint,
+            size=int(settings.import_batch_rows),
+            staged=is_postgres(self.app.state.engine),  # rendered for COPY by the workers (firm_writes)
+            workers=workers,
         )
         try:
             while True:

@@ -30,11 +30,19 @@ class ThreadBatches:
     """Batches prepared in a worker thread, one ahead of the writer."""
 
     def __init__(
-        self, source: ImportFile, mapping: Mapping_, agency_id: str, *, skip: int, size: int, workers: int = 0
+        self,
+        source: ImportFile,
+        mapping: Mapping_,
+        agency_id: str,
+        *,
+        skip: int,
+        size: int,
+        staged: bool,
+        workers: int = 0,
     ) -> None:
         rows = source.rows(skip=skip)
         self.rows = rows
-        self.prepare = lambda: prepare(rows, size, mapping, agency_id)
+        self.prepare = lambda: prepare(rows, size, mapping, agency_id, staged=staged)
         self.upcoming: asyncio.Task[list[Any]] = asyncio.create_task(asyncio.to_thread(self.prepare))
 
     async def next(self) -> list[Any]:
@@ -75,6 +83,7 @@ def _work(
     agency_id: str,
     skip: int,
     size: int,
+    staged: bool,
     stripe: int,
     stripes: int,
     out: Any,
@@ -87,7 +96,7 @@ def _work(
         index = 0
         while True:
             if index % stripes == stripe:
-                batch = prepare(rows, size, mapping, agency_id)
+                batch = prepare(rows, size, mapping, agency_id, staged=staged)
                 _put(out, batch, parent)  # waits while the writer is two batches behind: memory stays bounded
                 if not batch:
                     return
@@ -102,7 +111,15 @@ class ProcessBatches:
     """Batches prepared by worker processes, taken back in file order."""
 
     def __init__(
-        self, source: ImportFile, mapping: Mapping_, agency_id: str, *, skip: int, size: int, workers: int
+        self,
+        source: ImportFile,
+        mapping: Mapping_,
+        agency_id: str,
+        *,
+        skip: int,
+        size: int,
+        staged: bool,
+        workers: int,
     ) -> None:
         context = multiprocessing.get_context("spawn")  # never fork a process with an event loop and connections
         self.stop = threading.Event()
@@ -119,6 +136,7 @@ class ProcessBatches:
                     agency_id,
                     skip,
                     size,
+                    staged,
                     k,
                     workers,
                     q,

@@ -1,0 +1,208 @@
+"""The write step of a firm import: one batch's new firms, set-based on PostgreSQL.
+
+Whatever the database, a batch's firms are checked against it first as single writes
+are (``owning_agencies``, ``validation_problems``: the owner, cluster references,
+certification schemes), and the words of the created ones are indexed for typo search.
+
+PostgreSQL: the worker that validated a row also rendered it for ``COPY`` (``stage``,
+on the worker's CPU, not the writer's): the firm's columns, its published document,
+its id and natural key as one line of a staging table, and its tags as lines of
+``record_tags``. The writer sends the lines of the rows it creates as they are, then
+one ``INSERT … SELECT`` each writes the firms, their outbox rows (in row order, under
+the outbox lock) and their natural keys from the staging table. All of it is in the
+batch's transaction (the staging table is dropped at commit), so a batch still commits
+whole or not at all. SQLite, the embedded default, takes ``create_drafts``: the create
+path of single writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, Text, cast, func, insert, literal, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.schema import CreateTable
+
+from services.common.bulk import copy_line, copy_text, insert_rows
+from services.common.changefeed import lock_sequence
+from services.common.db import UTCDateTime, is_postgres
+from services.common.errors import ValidationFailed
+from services.common.ids import new_id
+from services.common.jsontext import json_text, json_time
+from services.common.principal import Principal
+from services.registry.firms.models import Firm
+from services.registry.firms.resource import FIRMS
+from services.registry.firms.search import column_words, index_words
+from services.registry.imports.models import ImportJob, ImportRowKey
+from services.registry.records import (
+    OUTBOX,
+    Created,
+    Draft,
+    create_drafts,
+    owning_agencies,
+    published_defaults,
+    reference_agency,
+    validation_problems,
+)
+from services.registry.tables import RecordTag
+
+if TYPE_CHECKING:
+    from services.registry.imports.prepare import Prepared
+
+FIRMS_TABLE: Table = Firm.__table__  # type: ignore[attr-defined]
+TAGS: Table = RecordTag.__table__  # type: ignore[attr-defined]
+ROW_KEYS: Table = ImportRowKey.__table__  # type: ignore[attr-defined]
+# A draft's columns: every firm column but the record columns and what no client writes
+# (observed_performance comes from matching's feed).
+_RECORD_COLUMNS = {"id", "agency_id", "version", "created_at", "updated_at", "observed_performance"}
+_STAGED = tuple(column for column in FIRMS_TABLE.columns if column.name not in _RECORD_COLUMNS)
+_JSON = frozenset(column.name for column in _STAGED if isinstance(column.type, JSON))
+STAGE = Table(
+    "import_firm_stage",
+    MetaData(),
+    Column("row_number", Integer),
+    Column("natural_key", Text),
+    Column("document", JSONB),  # the firm as published, but for its record columns
+    Column("id", String(40)),
+    Column("agency_id", String(40)),
+    *(Column(column.name, column.type) for column in _STAGED),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+_TAG_COLUMNS = ("record_id", "entity", "facet", "value", "valid_from", "valid_until")
+assert FIRMS.stamp is None, "the staging table carries no stamped columns"
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A validated row rendered for ``COPY`` (PostgreSQL): what the writer sends as it is."""
+
+    line: bytes  # its row of the staging table
+    tags: bytes  # its rows of record_tags
+
+
+def stage(draft: Draft, row_number: int, natural_key: str) -> Staged:
+    """Render a validated row for the staging table and ``record_tags``, with a new firm id.
+
+    The owner is the requested ``agency_id`` (an import always names its agency);
+    ``write_firms`` checks that the principal may write for it before anything is sent.
+    """
+    firm_id = new_id(FIRMS.id_prefix)
+    document = json_text(draft.document | published_defaults(FIRMS.public, FIRMS.create))
+    columns = draft.columns
+    values: list[Any] = [row_number, natural_key, document, firm_id, draft.requested_agency]
+    for column in _STAGED:
+        value = columns.get(column.name)
+        values.append(json_text(value) if value is not None and column.name in _JSON else value)
+    tags = b"".join(copy_line((firm_id, FIRMS.entity, f, v, a, b)) for f, v, a, b in draft.tags)
+    return Staged(copy_line(values), tags)
+
+
+@dataclass
+class Written:
+    accepted: int
+    rejected: list[tuple[Prepared, ValidationFailed]]  # rows the database rules refused
+
+
+async def write_firms(session: AsyncSession, job: ImportJob, principal: Principal, items: list[Prepared]) -> Written:
+    """Create the firms of ``items`` (valid rows with new natural keys) in the caller's transaction,
+    with their tags, outbox rows and natural keys; rows that break a database rule are returned."""
+    drafts = [item.draft for item in items if item.draft is not None]
+    assert len(drafts) == len(items)
+    if is_postgres(session):
+        created, rejected = await _copy_staged(session, job, principal, items, drafts)
+    else:
+        created, rejected = await _create_drafts(session, job, principal, items, drafts)
+    # The firms_written hook is not run for imports: the words for typo search are indexed
+    # here, from the folded columns the draft already holds (not folded again).
+    await index_words(session, set().union(*(column_words(item.draft.columns) for item in created if item.draft)))
+    return Written(len(created), rejected)
+
+
+async def _create_drafts(
+    session: AsyncSession, job: ImportJob, principal: Principal, items: list[Prepared], drafts: list[Draft]
+) -> tuple[list[Prepared], list[tuple[Prepared, ValidationFailed]]]:
+    """SQLite: the create path of single writes, then the natural keys."""
+    results = await create_drafts(session, FIRMS, principal=principal, drafts=drafts, notify=False)
+    created: list[tuple[Prepared, Created]] = []
+    rejected: list[tuple[Prepared, ValidationFailed]] = []
+    for item, result in zip(items, results, strict=True):
+        if isinstance(result, ValidationFailed):
+            rejected.append((item, result))
+        else:
+            created.append((item, result))
+    await insert_rows(
+        session,
+        ROW_KEYS,
+        [
+            {
+                "agency_id": job.agency_id,
+                "natural_key": item.natural_key,
+                "firm_id": result.id,
+                "job_id": job.id,
+                "row_number": item.number,
+            }
+            for item, result in created
+        ],
+    )
+    return [item for item, _ in created], rejected
+
+
+async def _copy_staged(
+    session: AsyncSession, job: ImportJob, principal: Principal, items: list[Prepared], drafts: list[Draft]
+) -> tuple[list[Prepared], list[tuple[Prepared, ValidationFailed]]]:
+    """PostgreSQL: the staged lines by ``COPY``, then one ``INSERT … SELECT`` per table."""
+    owners = await owning_agencies(session, FIRMS, principal=principal, drafts=drafts)
+    if any(owner != requested for requested, owner in owners.items()):
+        raise AssertionError("an import's rows name their owner")  # stage() wrote the requested agency
+    problems = await validation_problems(session, FIRMS, drafts, agency=reference_agency(principal))
+    created: list[Prepared] = []
+    rejected: list[tuple[Prepared, ValidationFailed]] = []
+    for item, problem in zip(items, problems, strict=True):
+        if problem is not None:
+            rejected.append((item, problem))
+        else:
+            created.append(item)
+    if not created:
+        return created, rejected
+    staged = [item.staged for item in created if item.staged is not None]
+    assert len(staged) == len(created), "PostgreSQL imports are staged by their workers"
+    await session.execute(CreateTable(STAGE))
+    await copy_text(session, STAGE.name, [c.name for c in STAGE.columns], b"".join(s.line for s in staged))
+    await copy_text(session, TAGS.name, _TAG_COLUMNS, b"".join(s.tags for s in staged))
+    await _insert_selected(session, job)
+    return created, rejected
+
+
+async def _insert_selected(session: AsyncSession, job: ImportJob) -> None:
+    """The firms, their outbox rows and natural keys, from the staging table."""
+    now = datetime.now(UTC)
+    moment = literal(now, UTCDateTime())
+    names = [column.name for column in _STAGED]
+    firms = select(STAGE.c.id, STAGE.c.agency_id, literal(1), moment, moment, *(STAGE.c[n] for n in names))
+    await session.execute(
+        insert(FIRMS_TABLE).from_select(["id", "agency_id", "version", "created_at", "updated_at", *names], firms)
+    )
+    stamp = literal(json_time(now), Text())
+    record = func.jsonb_build_object(
+        "id", STAGE.c.id, "agency_id", STAGE.c.agency_id, "version", 1, "created_at", stamp, "updated_at", stamp
+    )
+    changes = select(
+        literal(FIRMS.entity),
+        STAGE.c.id,
+        literal("created"),
+        literal(1),
+        STAGE.c.agency_id,
+        moment,
+        cast(STAGE.c.document.op("||")(record), JSON),
+    ).order_by(STAGE.c.row_number)  # sequence numbers in row order, as record_changes draws them
+    await lock_sequence(session)
+    outbox = ["entity", "entity_id", "op", "version", "agency_id", "occurred_at", "data"]
+    await session.execute(insert(OUTBOX).from_select(outbox, changes))
+    keys = select(literal(job.agency_id), STAGE.c.natural_key, STAGE.c.id, literal(job.id), STAGE.c.row_number)
+    await session.execute(
+        insert(ROW_KEYS).from_select(["agency_id", "natural_key", "firm_id", "job_id", "row_number"], keys)
+    )
