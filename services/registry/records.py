@@ -134,6 +134,7 @@ class ResourceSpec:
     tags: Callable[[Any], list[Tag]] = lambda _data: []
     references: Callable[[Any], list[Reference]] = lambda _data: []
     check: BatchCheck | None = None  # rules needing the database
+    check_reads: tuple[str, ...] = ()  # the document fields ``check`` reads (all a batch writer needs)
     after_write: AfterWrite | None = None  # e.g. firms: a hook other domains connect to (firms/hooks.py)
     create_roles: tuple[Role, ...] = WRITER_ROLES
     # Agencies own themselves; every other record is owned by its agency_id.
@@ -314,6 +315,15 @@ async def _unique_problems(
         message = f"{holder} has {named} already"
         problems.append(ValidationFailed(message, errors=[field_error(field_name, message, "duplicate")]))
     return problems
+
+
+def checked_part(spec: ResourceSpec, item: Draft) -> Draft:
+    """What ``validation_problems`` and ``owning_agencies`` read of a draft: its owner, references and
+    the document fields of ``check_reads`` and ``unique``. A writer that takes the rest from
+    elsewhere (an importer's staging table) has only this sent to it."""
+    fields = (*spec.check_reads, *spec.unique)
+    document = {name: item.document[name] for name in fields if name in item.document}
+    return Draft(item.requested_agency, document, {}, [], item.references)
 
 
 def draft(spec: ResourceSpec, data: BaseModel) -> Draft:

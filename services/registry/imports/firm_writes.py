@@ -35,7 +35,7 @@ from services.common.jsontext import json_text, json_time
 from services.common.principal import Principal
 from services.registry.firms.models import Firm
 from services.registry.firms.resource import FIRMS
-from services.registry.firms.search import column_words, index_words
+from services.registry.firms.search import index_words
 from services.registry.imports.models import ImportJob, ImportRowKey
 from services.registry.records import (
     OUTBOX,
@@ -55,11 +55,12 @@ if TYPE_CHECKING:
 FIRMS_TABLE: Table = Firm.__table__  # type: ignore[attr-defined]
 TAGS: Table = RecordTag.__table__  # type: ignore[attr-defined]
 ROW_KEYS: Table = ImportRowKey.__table__  # type: ignore[attr-defined]
-# A draft's columns: every firm column but the record columns and what no client writes
-# (observed_performance comes from matching's feed).
+# The columns of a firm a create writes: all but the record columns and what no client
+# writes (observed_performance comes from matching's feed). Those of the create schema are
+# read from the staged document in SQL; the others (the folded search columns) are staged.
 _RECORD_COLUMNS = {"id", "agency_id", "version", "created_at", "updated_at", "observed_performance"}
-_STAGED = tuple(column for column in FIRMS_TABLE.columns if column.name not in _RECORD_COLUMNS)
-_JSON = frozenset(column.name for column in _STAGED if isinstance(column.type, JSON))
+_WRITTEN = tuple(column for column in FIRMS_TABLE.columns if column.name not in _RECORD_COLUMNS)
+_DERIVED = tuple(column for column in _WRITTEN if column.name not in FIRMS.create.model_fields)
 STAGE = Table(
     "import_firm_stage",
     MetaData(),
@@ -68,7 +69,7 @@ STAGE = Table(
     Column("document", JSONB),  # the firm as published, but for its record columns
     Column("id", String(40)),
     Column("agency_id", String(40)),
-    *(Column(column.name, column.type) for column in _STAGED),
+    *(Column(column.name, column.type) for column in _DERIVED),
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
@@ -76,29 +77,30 @@ _TAG_COLUMNS = ("record_id", "entity", "facet", "value", "valid_from", "valid_un
 assert FIRMS.stamp is None, "the staging table carries no stamped columns"
 
 
-@dataclass(frozen=True)
-class Staged:
-    """A validated row rendered for ``COPY`` (PostgreSQL): what the writer sends as it is."""
-
-    line: bytes  # its row of the staging table
-    tags: bytes  # its rows of record_tags
-
-
-def stage(draft: Draft, row_number: int, natural_key: str) -> Staged:
-    """Render a validated row for the staging table and ``record_tags``, with a new firm id.
+def stage(draft: Draft, row_number: int, natural_key: str) -> tuple[bytes, bytes]:
+    """A validated row rendered for ``COPY`` with a new firm id: its line of the staging table,
+    and its lines of ``record_tags``. The writer sends them as they are.
 
     The owner is the requested ``agency_id`` (an import always names its agency);
     ``write_firms`` checks that the principal may write for it before anything is sent.
     """
     firm_id = new_id(FIRMS.id_prefix)
     document = json_text(draft.document | published_defaults(FIRMS.public, FIRMS.create))
-    columns = draft.columns
-    values: list[Any] = [row_number, natural_key, document, firm_id, draft.requested_agency]
-    for column in _STAGED:
-        value = columns.get(column.name)
-        values.append(json_text(value) if value is not None and column.name in _JSON else value)
+    derived = [draft.columns[column.name] for column in _DERIVED]
     tags = b"".join(copy_line((firm_id, FIRMS.entity, f, v, a, b)) for f, v, a, b in draft.tags)
-    return Staged(copy_line(values), tags)
+    return copy_line([row_number, natural_key, document, firm_id, draft.requested_agency, *derived]), tags
+
+
+def _column(column: Column[Any]) -> Any:
+    """A firm column's value in the ``INSERT … SELECT``: read from the staged document, as
+    ``records.draft`` takes it (JSON columns as they are, a JSON null as NULL), or staged."""
+    if column.name not in FIRMS.create.model_fields:
+        return STAGE.c[column.name]
+    value = STAGE.c.document[column.name]
+    if isinstance(column.type, JSON):
+        return cast(func.nullif(value, cast(literal("null"), JSONB)), JSON)
+    # Unbounded text: a value too long for the column is refused by the insert, never cut.
+    return cast(value.astext, String() if isinstance(column.type, String) else column.type)
 
 
 @dataclass
@@ -117,8 +119,8 @@ async def write_firms(session: AsyncSession, job: ImportJob, principal: Principa
     else:
         created, rejected = await _create_drafts(session, job, principal, items, drafts)
     # The firms_written hook is not run for imports: the words for typo search are indexed
-    # here, from the folded columns the draft already holds (not folded again).
-    await index_words(session, set().union(*(column_words(item.draft.columns) for item in created if item.draft)))
+    # here, as the worker found them in the folded columns (not folded again).
+    await index_words(session, set(" ".join(item.words for item in created).split()))
     return Written(len(created), rejected)
 
 
@@ -168,11 +170,10 @@ async def _copy_staged(
             created.append(item)
     if not created:
         return created, rejected
-    staged = [item.staged for item in created if item.staged is not None]
-    assert len(staged) == len(created), "PostgreSQL imports are staged by their workers"
+    assert all(item.line for item in created), "PostgreSQL imports are staged by their workers"
     await session.execute(CreateTable(STAGE))
-    await copy_text(session, STAGE.name, [c.name for c in STAGE.columns], b"".join(s.line for s in staged))
-    await copy_text(session, TAGS.name, _TAG_COLUMNS, b"".join(s.tags for s in staged))
+    await copy_text(session, STAGE.name, [c.name for c in STAGE.columns], b"".join(item.line for item in created))
+    await copy_text(session, TAGS.name, _TAG_COLUMNS, b"".join(item.tag_lines for item in created))
     await _insert_selected(session, job)
     return created, rejected
 
@@ -181,8 +182,8 @@ async def _insert_selected(session: AsyncSession, job: ImportJob) -> None:
     """The firms, their outbox rows and natural keys, from the staging table."""
     now = datetime.now(UTC)
     moment = literal(now, UTCDateTime())
-    names = [column.name for column in _STAGED]
-    firms = select(STAGE.c.id, STAGE.c.agency_id, literal(1), moment, moment, *(STAGE.c[n] for n in names))
+    names = [column.name for column in _WRITTEN]
+    firms = select(STAGE.c.id, STAGE.c.agency_id, literal(1), moment, moment, *(_column(c) for c in _WRITTEN))
     await session.execute(
         insert(FIRMS_TABLE).from_select(["id", "agency_id", "version", "created_at", "updated_at", *names], firms)
     )

@@ -18,12 +18,14 @@ from typing import Any
 import pydantic_core
 from pydantic import ValidationError
 
+from services.common.jsontext import json_text
 from services.registry.duplicates import detector
 from services.registry.firms.resource import FIRMS
 from services.registry.firms.schemas import FirmCreate
+from services.registry.firms.search import column_words
 from services.registry.imports.files import Mapping_, Row, RowProblem, to_firm_input
-from services.registry.imports.firm_writes import Staged, stage
-from services.registry.records import Draft, draft
+from services.registry.imports.firm_writes import stage
+from services.registry.records import Draft, checked_part, draft
 
 
 @dataclass
@@ -34,7 +36,10 @@ class Prepared:
     draft: Draft | None = None  # the validated firm, as ``records.draft`` makes it
     natural_key: str = ""
     errors: list[dict[str, Any]] = field(default_factory=list)  # import_errors rows, without job_id
-    staged: Staged | None = None  # the row rendered for COPY (PostgreSQL)
+    # PostgreSQL: the row rendered for COPY (``firm_writes.stage``): its staging line, its tags' lines.
+    line: bytes = b""
+    tag_lines: bytes = b""
+    words: str = ""  # the words for typo search (``index_words``), space-separated: one string to send
 
 
 def _cell(row: Row, column: str) -> str | None:
@@ -73,6 +78,9 @@ def prepare(
     """Read up to ``count`` rows and validate them with ``FirmCreate``, as single writes are;
     ``staged``: render the valid ones for ``COPY`` too."""
     prepared = []
+    # Rows with the same checked part share one draft, which pickle then sends once: most rows
+    # of a file name no cluster and no certificate.
+    shared: dict[tuple[Any, ...], Draft] = {}
     for row in islice(rows, count):
         item = Prepared(row.number)
         prepared.append(item)
@@ -94,8 +102,12 @@ def prepare(
             data = FirmCreate.model_validate(to_firm_input(row.cells, mapping, agency_id), strict=False)
             item.natural_key = natural_key(data)
             item.draft = draft(FIRMS, data)
-            if staged:
-                item.staged = stage(item.draft, row.number, item.natural_key)
+            item.words = " ".join(column_words(item.draft.columns))
+            if staged:  # the writer gets only what it checks: the rest it sends as rendered here
+                item.line, item.tag_lines = stage(item.draft, row.number, item.natural_key)
+                checked = checked_part(FIRMS, item.draft)
+                key = (checked.requested_agency, json_text(checked.document), tuple(checked.references))
+                item.draft = shared.setdefault(key, checked)
         except RowProblem as problem:
             item.errors = [error_row(row, mapping, "", problem.code, problem.message, problem.column)]
         except ValidationError as exc:
