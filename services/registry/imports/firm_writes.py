@@ -5,11 +5,12 @@ are (``owning_agencies``, ``validation_problems``: the owner, cluster references
 certification schemes), and the words of the created ones are indexed for typo search.
 
 PostgreSQL: the worker that validated a row also rendered it for ``COPY`` (``stage``,
-on the worker's CPU, not the writer's): the firm's columns, its published document,
-its id and natural key as one line of a staging table, and its tags as lines of
-``record_tags``. The writer sends the lines of the rows it creates as they are, then
-one ``INSERT … SELECT`` each writes the firms, their outbox rows (in row order, under
-the outbox lock) and their natural keys from the staging table. All of it is in the
+on the worker's CPU, not the writer's): its published document, a new id, its owner,
+natural key and folded search columns as one line of a staging table, and its tags as
+lines of ``record_tags``. The writer sends the lines of the rows it creates as they
+are, then one ``INSERT … SELECT`` each writes the firms (their columns read from the
+document), their outbox rows (in row order, under the outbox lock) and their natural
+keys from the staging table. All of it is in the
 batch's transaction (the staging table is dropped at commit), so a batch still commits
 whole or not at all. SQLite, the embedded default, takes ``create_drafts``: the create
 path of single writes.
@@ -58,8 +59,8 @@ ROW_KEYS: Table = ImportRowKey.__table__  # type: ignore[attr-defined]
 # The columns of a firm a create writes: all but the record columns and what no client
 # writes (observed_performance comes from matching's feed). Those of the create schema are
 # read from the staged document in SQL; the others (the folded search columns) are staged.
-_RECORD_COLUMNS = {"id", "agency_id", "version", "created_at", "updated_at", "observed_performance"}
-_WRITTEN = tuple(column for column in FIRMS_TABLE.columns if column.name not in _RECORD_COLUMNS)
+_NOT_WRITTEN = {"id", "agency_id", "version", "created_at", "updated_at", "observed_performance"}
+_WRITTEN = tuple(column for column in FIRMS_TABLE.columns if column.name not in _NOT_WRITTEN)
 _DERIVED = tuple(column for column in _WRITTEN if column.name not in FIRMS.create.model_fields)
 STAGE = Table(
     "import_firm_stage",
