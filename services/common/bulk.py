@@ -6,11 +6,18 @@ asyncpg's binary ``COPY`` (``copy_records_to_table``), which is an order of
 magnitude faster than multi-row ``INSERT``; smaller batches, and every batch on
 SQLite, go through SQLAlchemy's ``executemany``. Both write the same values:
 JSON columns are serialised here for ``COPY``, by SQLAlchemy otherwise.
+
+``copy_line`` and ``copy_text`` are the other half, for rows encoded away from the
+writer (an importer's worker processes): ``copy_line`` renders one row in ``COPY``'s
+text format, where the CPU is to spare, and ``copy_text`` sends lines already
+rendered, so the writer spends no Python on them row by row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import AsyncIterator, Sequence
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Table, any_, bindparam, insert
@@ -42,10 +49,52 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
         ]
     else:
         records = [tuple(row[name] for name in columns) for row in rows]
+    driver = await _asyncpg(session)
+    await driver.copy_records_to_table(table.name, records=records, columns=columns)
+
+
+async def _asyncpg(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session's transaction, for its ``COPY`` methods."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    await driver.copy_records_to_table(table.name, records=records, columns=columns)
+    return raw.driver_connection
+
+
+# COPY's text format: a backslash, tab, newline or carriage return in a value is escaped.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]").search  # most values need none: translate() is slow
+
+
+def copy_value(value: Any) -> str:
+    """One value in ``COPY``'s text format: ``\\N`` for NULL; JSON values must be JSON text already."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES) if _NEEDS_ESCAPE(value) else value
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int | float):
+        return repr(value)  # floats round-trip: 'inf' and 'nan' too, which PostgreSQL reads
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"no COPY text for {type(value).__name__}")
+
+
+def copy_line(values: Sequence[Any]) -> bytes:
+    """One row (values in the order of the columns ``copy_text`` names) in ``COPY``'s text format."""
+    return ("\t".join([copy_value(value) for value in values]) + "\n").encode()
+
+
+async def copy_text(session: AsyncSession, table: str, columns: Sequence[str], data: bytes) -> None:
+    """``COPY table (columns) FROM`` lines made by ``copy_line``, in the current transaction (PostgreSQL)."""
+    if not data:
+        return
+
+    async def source() -> AsyncIterator[bytes]:
+        yield data
+
+    driver = await _asyncpg(session)
+    await driver.copy_to_table(table, source=source(), columns=list(columns), format="text")
 
 
 def chunks(values: Sequence[Any], size: int) -> list[Sequence[Any]]:

@@ -136,6 +136,7 @@ class ResourceSpec:
     tags: Callable[[Any], list[Tag]] = lambda _data: []
     references: Callable[[Any], list[Reference]] = lambda _data: []
     check: BatchCheck | None = None  # rules needing the database
+    check_reads: tuple[str, ...] = ()  # the document fields ``check`` reads (all a batch writer needs)
     after_write: AfterWrite | None = None  # e.g. firms: a hook other domains connect to (firms/hooks.py)
     create_roles: tuple[Role, ...] = WRITER_ROLES
     # Agencies own themselves; every other record is owned by its agency_id.
@@ -318,6 +319,15 @@ async def _unique_problems(
     return problems
 
 
+def checked_part(spec: ResourceSpec, item: Draft) -> Draft:
+    """What ``validation_problems`` and ``owning_agencies`` read of a draft: its owner, references and
+    the document fields of ``check_reads`` and ``unique``. A writer that takes the rest from
+    elsewhere (an importer's staging table) has only this sent to it."""
+    fields = (*spec.check_reads, *spec.unique)
+    document = {name: item.document[name] for name in fields if name in item.document}
+    return Draft(item.requested_agency, document, {}, [], item.references)
+
+
 def draft(spec: ResourceSpec, data: BaseModel) -> Draft:
     """Everything about a validated record that needs no database (CPU only, no I/O)."""
     document = data.model_dump(mode="json")
@@ -371,6 +381,24 @@ def _owning_agency(spec: ResourceSpec, principal: Principal, requested: str | No
     return principal.agency_id
 
 
+async def owning_agencies(
+    session: AsyncSession, spec: ResourceSpec, *, principal: Principal, drafts: Sequence[Draft]
+) -> dict[str | None, str]:
+    """The owner of each requested ``agency_id`` of a batch, which must exist; ``Forbidden`` (or a
+    missing owner's ``ValidationFailed``) for the whole batch. Empty for a resource no agency owns."""
+    owners: dict[str | None, str] = {}
+    if spec.tenant_owned:
+        for item in drafts:
+            if item.requested_agency not in owners:
+                owners[item.requested_agency] = _owning_agency(spec, principal, item.requested_agency)
+        await _check_references(  # the owner must exist
+            session, [Reference("agency_id", Agency, agency, "agency") for agency in dict.fromkeys(owners.values())]
+        )
+    elif principal.role not in spec.create_roles:
+        raise Forbidden(f"Role '{principal.role}' may not create {spec.title}")
+    return owners
+
+
 async def create_records(
     session: AsyncSession,
     spec: ResourceSpec,
@@ -404,16 +432,7 @@ async def create_drafts(
     """
     if not drafts:
         return []
-    owners: dict[str | None, str] = {}
-    if spec.tenant_owned:
-        for item in drafts:
-            if item.requested_agency not in owners:
-                owners[item.requested_agency] = _owning_agency(spec, principal, item.requested_agency)
-        await _check_references(  # the owner must exist
-            session, [Reference("agency_id", Agency, agency, "agency") for agency in dict.fromkeys(owners.values())]
-        )
-    elif principal.role not in spec.create_roles:
-        raise Forbidden(f"Role '{principal.role}' may not create {spec.title}")
+    owners = await owning_agencies(session, spec, principal=principal, drafts=drafts)
     if not spec.unique:
         return await _write_drafts(session, spec, principal, drafts, owners, notify)
     for attempt in range(1, 4):

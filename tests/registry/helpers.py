@@ -192,8 +192,10 @@ async def finished(registry: httpx.AsyncClient, job_id: str, agency: str, timeou
         await asyncio.sleep(0.05)
 
 
-async def import_csv(registry: httpx.AsyncClient, rows: Sequence[dict[str, Any]], agency: str) -> dict[str, Any]:
-    response = await upload(registry, to_csv(rows), agency)
+async def import_csv(
+    registry: httpx.AsyncClient, rows: Sequence[dict[str, Any]], agency: str, header: Sequence[str] = HEADER
+) -> dict[str, Any]:
+    response = await upload(registry, to_csv(rows, header), agency)
     assert response.status_code == 202, response.text
     return await finished(registry, response.json()["id"], agency)
 

@@ -15,7 +15,7 @@ import httpx
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.registry.helpers import errors_csv, firms_of, import_csv, make_agency
+from tests.registry.helpers import HEADER, errors_csv, firms_of, import_csv, make_agency
 from tests.support import agency_headers
 
 _SERIAL = itertools.count()
@@ -49,6 +49,8 @@ def firm_fields(draw: st.DrawFn) -> dict[str, Any]:
         "country": _pick(draw, st.sampled_from(["EC", "IN", "ec"]), st.sampled_from(["XX", "ECU", None])),
         "subdivision": _pick(draw, st.sampled_from(["EC-I", "IN-PB", "ec-p", None]), st.just("EC-ZZ")),
         "locality": draw(st.sampled_from(["Atuntaqui", "Ludhiana", None])),
+        # What COPY's text format escapes (PostgreSQL imports are COPY-ed): it must read back as typed.
+        "capabilities": draw(st.sampled_from(["knitting\tdyeing", "line one\nline two", "C:\\N\\t \\", None])),
         "employees": _pick(draw, st.none() | st.integers(0, 2_000_000), st.integers(-5, -1)),
         "latitude": _pick(draw, st.just(0.3317), st.sampled_from([-91.0, None])),
         "longitude": _pick(draw, st.just(-78.2139), st.sampled_from([181.0, None])),
@@ -80,7 +82,8 @@ async def test_imported_rows_get_the_same_verdict_and_problems_as_single_writes(
     agency = await make_agency(registry)  # a new one each example: natural keys are per agency
     serial = next(_SERIAL)
     ids = [f"{serial:04d}{index:05d}001" for index in range(len(rows))]
-    job = await import_csv(registry, [as_cells(f, i) for f, i in zip(rows, ids, strict=True)], agency)
+    cells = [as_cells(f, i) for f, i in zip(rows, ids, strict=True)]
+    job = await import_csv(registry, cells, agency, [*HEADER, "capabilities"])
     assert job["status"] == "completed", job
     by_row: dict[int, list[dict[str, str]]] = {}
     for error in await errors_csv(registry, job["id"], agency):

@@ -74,6 +74,7 @@ FIRMS = ResourceSpec(
     tags=_tags,
     references=_references,
     check=_check,
+    check_reads=("certifications",),
     sort_fields=("country", "size_class"),
     search=search_firms,  # q: services/registry/firms/search.py
     derived=search_columns,

@@ -2,9 +2,10 @@
 
 One import machinery (files, workers, runner, router) serves every kind; a kind
 brings only what differs: the template columns a row is read through, the
-resource whose create path writes the rows (``records.create_drafts``, as single
-writes), the natural key that makes a re-imported row a skip, and whether the new
-records are checked for duplicates afterwards (firms only).
+resource and its create schema, the natural key that makes a re-imported row a
+skip, its write step (the create path of single writes, ``writes.create_rows``;
+firms on PostgreSQL set-based, ``firm_writes``, with what the workers render for
+it), and whether the new records are checked for duplicates afterwards (firms only).
 """
 
 from __future__ import annotations
@@ -12,20 +13,30 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.principal import Principal
 from services.registry.duplicates import detector
 from services.registry.firm_results.resource import FIRM_RESULTS
 from services.registry.firm_results.schemas import FirmResultCreate
 from services.registry.firms.resource import FIRMS
 from services.registry.firms.schemas import FirmCreate
-from services.registry.firms.search import column_words, index_words
 from services.registry.imports.files import COLUMNS, Column
+from services.registry.imports.firm_writes import firm_words, stage, write_firms
+from services.registry.imports.models import ImportJob
+from services.registry.imports.writes import Written, create_rows
 from services.registry.records import Draft, ResourceSpec
+
+if TYPE_CHECKING:
+    from services.registry.imports.prepare import Prepared
+
+# A kind's write step: a batch's valid rows with new natural keys, in the batch's transaction.
+WriteStep = Callable[[AsyncSession, ImportJob, Principal, "list[Prepared]"], Awaitable[Written]]
 
 
 @dataclass(frozen=True)
@@ -35,8 +46,10 @@ class ImportKind:
     create: type[BaseModel]  # the schema a row is validated with
     columns: dict[str, Column]  # the template
     natural_key: Callable[[Any], str]  # of a validated row: importing it again creates nothing
-    # Run on the drafts a batch created, in its transaction (what ``spec.after_write`` would do).
-    written: Callable[[AsyncSession, list[Draft]], Awaitable[None]] | None = None
+    write: WriteStep
+    # Set-based kinds: a validated row rendered for COPY by the worker (``Prepared.line``, ``tag_lines``).
+    stage: Callable[[Draft, int, str], tuple[bytes, bytes]] | None = None
+    words: Callable[[Draft], str] | None = None  # the words for typo search the worker finds
     checks_duplicates: bool = False  # the job's new records go through duplicate detection
 
 
@@ -56,12 +69,6 @@ def result_key(data: FirmResultCreate) -> str:
     """The same figures again are a skip; other figures for a firm and period it has are the
     ``duplicate`` problem of single writes (``FIRM_RESULTS.unique``)."""
     return "result:" + _content_key(data)
-
-
-async def _index_firm_words(session: AsyncSession, drafts: list[Draft]) -> None:
-    # create_drafts(notify=False) skipped the firms_written hook: the words for typo search are
-    # indexed here, from the folded columns the drafts already hold (not folded again).
-    await index_words(session, set().union(*(column_words(d.columns) for d in drafts)))
 
 
 def _figure(field: str, description: str, example: str) -> tuple[str, Column]:
@@ -88,8 +95,25 @@ RESULT_COLUMNS: dict[str, Column] = dict(
 KINDS: dict[str, ImportKind] = {
     kind.name: kind
     for kind in (
-        ImportKind("firms", FIRMS, FirmCreate, COLUMNS, firm_key, _index_firm_words, checks_duplicates=True),
-        ImportKind("firm_results", FIRM_RESULTS, FirmResultCreate, RESULT_COLUMNS, result_key),
+        ImportKind(
+            "firms",
+            FIRMS,
+            FirmCreate,
+            COLUMNS,
+            firm_key,
+            write_firms,
+            stage=stage,
+            words=firm_words,
+            checks_duplicates=True,
+        ),
+        ImportKind(
+            "firm_results",
+            FIRM_RESULTS,
+            FirmResultCreate,
+            RESULT_COLUMNS,
+            result_key,
+            partial(create_rows, FIRM_RESULTS),
+        ),
     )
 }
 DEFAULT_KIND = "firms"  # jobs from before kinds existed have none in their options

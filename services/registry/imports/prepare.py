@@ -3,7 +3,9 @@
 ``prepare`` reads rows off an ``ImportFile`` and validates each with the create
 schema of the job's kind (``kinds.py``), as single writes are; it needs no
 database, so ``workers.py`` runs it beside the writer, and ``runner.py`` writes
-what it returns.
+what it returns. For PostgreSQL (``staged``) a kind written set-based (firms) also
+renders each valid row for ``COPY`` (``firm_writes.stage``), so the writer spends no
+Python on a row it creates.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from typing import Any
 import pydantic_core
 from pydantic import ValidationError
 
+from services.common.jsontext import json_text
 from services.registry.imports.files import Mapping_, Row, RowProblem, to_input
 from services.registry.imports.kinds import KINDS
-from services.registry.records import Draft, draft
+from services.registry.records import Draft, checked_part, draft
 
 
 @dataclass
@@ -29,6 +32,10 @@ class Prepared:
     draft: Draft | None = None  # the validated record, as ``records.draft`` makes it
     natural_key: str = ""
     errors: list[dict[str, Any]] = field(default_factory=list)  # import_errors rows, without job_id
+    # PostgreSQL: the row rendered for COPY (``firm_writes.stage``): its staging line, its tags' lines.
+    line: bytes = b""
+    tag_lines: bytes = b""
+    words: str = ""  # the words for typo search (``index_words``), space-separated: one string to send
 
 
 def _cell(row: Row, column: str) -> str | None:
@@ -53,11 +60,18 @@ def error_row(
     }
 
 
-def prepare(rows: Iterator[Row], count: int, mapping: Mapping_, agency_id: str, kind: str) -> list[Prepared]:
+def prepare(
+    rows: Iterator[Row], count: int, mapping: Mapping_, agency_id: str, kind: str, *, staged: bool = False
+) -> list[Prepared]:
     """Read up to ``count`` rows and validate them with the create schema of ``kind``, as single
-    writes are."""
+    writes are; ``staged`` (PostgreSQL): render the valid ones for ``COPY`` too, where the kind
+    is written set-based."""
     spec = KINDS[kind]
+    staged = staged and spec.stage is not None
     prepared = []
+    # Rows with the same checked part share one draft, which pickle then sends once: most rows
+    # of a file name no cluster and no certificate.
+    shared: dict[tuple[Any, ...], Draft] = {}
     for row in islice(rows, count):
         item = Prepared(row.number)
         prepared.append(item)
@@ -79,6 +93,15 @@ def prepare(rows: Iterator[Row], count: int, mapping: Mapping_, agency_id: str, 
             data = spec.create.model_validate(to_input(row.cells, mapping, agency_id), strict=False)
             item.natural_key = spec.natural_key(data)
             item.draft = draft(spec.spec, data)
+            if spec.words is not None:
+                item.words = spec.words(item.draft)
+            if (
+                staged and spec.stage is not None
+            ):  # the writer gets only what it checks: the rest it sends as rendered here
+                item.line, item.tag_lines = spec.stage(item.draft, row.number, item.natural_key)
+                checked = checked_part(spec.spec, item.draft)
+                key = (checked.requested_agency, json_text(checked.document), tuple(checked.references))
+                item.draft = shared.setdefault(key, checked)
         except RowProblem as problem:
             item.errors = [error_row(row, mapping, "", problem.code, problem.message, problem.column)]
         except ValidationError as exc:

@@ -1,13 +1,14 @@
 """Import jobs run in the background of the registry process, batch by batch.
 
 Each batch of rows is one transaction: the records of the job's kind (firms or
-firm results, ``kinds.py``) through ``create_drafts``, the create path of single
-writes, with their tags and outbox rows; the rows' natural keys, the duplicates
+firm results, ``kinds.py``) with their tags, outbox rows and the rows' natural keys
+(``ImportKind.write``: the create path of single writes, ``writes.create_rows``, or
+for firms on PostgreSQL the set-based ``firm_writes.write_firms``), the duplicates
 found, the rejected rows' errors and the job's counters and checkpoint. A batch
-commits whole or not at all, so a crash or a cancelled task leaves no
-half-imported row, and the job resumes after its checkpoint when the registry
-starts again (``ImportRunner.resume``). While one batch is written, the next one
-is parsed and validated in a worker thread.
+commits whole or not at all, so a crash or a cancelled task leaves no half-imported
+row, and the job resumes after its checkpoint when the registry starts again
+(``ImportRunner.resume``). While one batch is written, the next one is parsed and
+validated in a worker thread or process.
 """
 
 from __future__ import annotations
@@ -25,21 +26,21 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.bulk import insert_rows, one_of
-from services.common.errors import ValidationFailed
+from services.common.db import is_postgres
 from services.common.principal import Principal
 from services.registry.duplicates.models import DuplicateCandidate
 from services.registry.duplicates.service import FIRM_COLUMNS, auto_merge_enabled, detect, merge_firms
 from services.registry.firms.models import Firm
 from services.registry.imports.files import ImportFile, Mapping_, Row, resolve_mapping
 from services.registry.imports.kinds import DEFAULT_KIND, KINDS, ImportKind
-from services.registry.imports.models import ImportJob, ImportRowError, ImportRowKey
+from services.registry.imports.models import ImportJob, ImportRowError
 from services.registry.imports.prepare import Prepared, error_row
 from services.registry.imports.workers import ProcessBatches, ThreadBatches
-from services.registry.records import Created, create_drafts
+from services.registry.imports.writes import ROW_KEYS
 
 logger = structlog.get_logger(__name__)
 ERRORS = ImportRowError.__table__  # type: ignore[attr-defined]
-ROW_KEYS = ImportRowKey.__table__  # type: ignore[attr-defined]
+
 UNFINISHED = ("queued", "running")
 
 
@@ -80,33 +81,12 @@ async def write_batch(
         else:
             existing.add(item.natural_key)
             to_create.append(item)
-    drafts = [item.draft for item in to_create if item.draft is not None]
-    results = await create_drafts(session, kind.spec, principal=principal, drafts=drafts, notify=False)
-    created: list[tuple[Prepared, Created]] = []
-    for item, result in zip(to_create, results, strict=True):
-        if isinstance(result, ValidationFailed):
-            outcome.rejected += 1
-            row = Row(item.number, {})
-            errors += [error_row(row, mapping, e.field, e.code, e.message) for e in result.errors or []]
-        else:
-            created.append((item, result))
-    outcome.accepted = len(created)
-    if kind.written is not None:
-        await kind.written(session, [item.draft for item, _ in created if item.draft is not None])
-    await insert_rows(
-        session,
-        ROW_KEYS,
-        [
-            {
-                "agency_id": job.agency_id,
-                "natural_key": item.natural_key,
-                "firm_id": result.id,  # the record created: a firm, or a firm result
-                "job_id": job.id,
-                "row_number": item.number,
-            }
-            for item, result in created
-        ],
-    )
+    written = await kind.write(session, job, principal, to_create)
+    for item, problem in written.rejected:
+        row = Row(item.number, {})
+        errors += [error_row(row, mapping, e.field, e.code, e.message) for e in problem.errors or []]
+    outcome.rejected += len(written.rejected)
+    outcome.accepted = len(written.created)
     errors.sort(key=lambda e: e["row_number"])  # errors.csv lists them in input order
     await insert_rows(session, ERRORS, [e | {"job_id": job.id} for e in errors])
     return outcome
@@ -254,8 +234,9 @@ class ImportRunner:
             snapshot.agency_id,
             skip=checkpoint,
             size=int(settings.import_batch_rows),
-            workers=workers,
             kind=kind.name,
+            staged=is_postgres(self.app.state.engine),  # rendered for COPY by the workers (firm_writes)
+            workers=workers,
         )
         try:
             while True:

@@ -38,12 +38,13 @@ class ThreadBatches:
         *,
         skip: int,
         size: int,
+        staged: bool,
         workers: int = 0,
         kind: str = DEFAULT_KIND,
     ) -> None:
         rows = source.rows(skip=skip)
         self.rows = rows
-        self.prepare = lambda: prepare(rows, size, mapping, agency_id, kind)
+        self.prepare = lambda: prepare(rows, size, mapping, agency_id, kind, staged=staged)
         self.upcoming: asyncio.Task[list[Any]] = asyncio.create_task(asyncio.to_thread(self.prepare))
 
     async def next(self) -> list[Any]:
@@ -84,6 +85,7 @@ def _work(
     agency_id: str,
     skip: int,
     size: int,
+    staged: bool,
     stripe: int,
     stripes: int,
     out: Any,
@@ -97,7 +99,7 @@ def _work(
         index = 0
         while True:
             if index % stripes == stripe:
-                batch = prepare(rows, size, mapping, agency_id, kind)
+                batch = prepare(rows, size, mapping, agency_id, kind, staged=staged)
                 _put(out, batch, parent)  # waits while the writer is two batches behind: memory stays bounded
                 if not batch:
                     return
@@ -119,6 +121,7 @@ class ProcessBatches:
         *,
         skip: int,
         size: int,
+        staged: bool,
         workers: int,
         kind: str = DEFAULT_KIND,
     ) -> None:
@@ -137,6 +140,7 @@ class ProcessBatches:
                     agency_id,
                     skip,
                     size,
+                    staged,
                     k,
                     workers,
                     q,
