@@ -497,12 +497,13 @@ class NetworkFigures:
         found: tuple[MemberFigure, MemberFigure | None] = self._kept((key, unit), compute)
         return found
 
-    def anchors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def anchors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, MemberFigure]:
         """Per network, one located live member's coordinates (NaN: none) and the largest
         distance from it to another (km): no member is nearer a point than the anchor's
-        distance less that radius (the triangle inequality)."""
+        distance less that radius (the triangle inequality); and 1 per live member
+        without coordinates (its proximity is 0, so is its consortium's when it counts)."""
 
-        def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray, MemberFigure]:
             latitude = self._per_member(lambda segment, rows: segment.latitude[rows])
             longitude = self._per_member(lambda segment, rows: segment.longitude[rows])
             located = np.flatnonzero((self.members.segment >= 0) & ~np.isnan(latitude) & ~np.isnan(longitude))
@@ -514,9 +515,10 @@ class NetworkFigures:
             if len(located):
                 away = haversine_km(latitude[located], longitude[located], lat[networks], lon[networks])
                 radius[anchored] = np.maximum.reduceat(away, first)
-            return lat, lon, radius
+            unlocated = (self.members.segment >= 0) & (np.isnan(latitude) | np.isnan(longitude))
+            return lat, lon, radius, self._figure(unlocated.astype(np.float64))
 
-        found: tuple[np.ndarray, np.ndarray, np.ndarray] = self._kept("anchors", compute)
+        found: tuple[np.ndarray, np.ndarray, np.ndarray, MemberFigure] = self._kept("anchors", compute)
         return found
 
 
@@ -697,11 +699,15 @@ class ConsortiumQuery:
                 value = value * (1 + BOUND_MARGIN) + BOUND_MARGIN
             elif c == "proximity":
                 assert query.latitude is not None and query.longitude is not None
-                latitude, longitude, radius = figures.anchors()
+                latitude, longitude, radius, unlocated = figures.anchors()
                 reference = query.max_distance_km or PROXIMITY_REFERENCE_KM
                 distance = haversine_km(latitude[eligible], longitude[eligible], query.latitude, query.longitude)
-                nearest = np.maximum(distance - radius[eligible] - ANCHOR_MARGIN_KM, 0.0)
-                value = np.nan_to_num(np.maximum(1.0 - nearest / reference, 0.0), nan=0.0) + BOUND_MARGIN
+                # Every live member counted: the anchor is, and the farthest is no nearer than it.
+                every = counts[eligible] == np.rint(np.sum([part[eligible] for part in figures.live().parts], axis=0))
+                nearest = np.where(every, distance, distance - radius[eligible]) - ANCHOR_MARGIN_KM
+                value = np.nan_to_num(np.maximum(1.0 - np.maximum(nearest, 0.0) / reference, 0.0), nan=0.0)
+                value[np.rint(counted.sums(unlocated, network_of, n)[eligible]) > 0] = 0.0  # one counted is unlocated
+                value += BOUND_MARGIN
             else:  # capacity
                 target = query.capacity_target
                 assert target is not None
@@ -780,7 +786,8 @@ class ConsortiumQuery:
         scored: list[np.ndarray] = []
         scores: list[np.ndarray] = []
         best = np.empty(0, dtype=np.float64)  # the ``limit`` best scores so far
-        kth, batch = -math.inf, max(FIRST_SCORED, FIRST_PER_LIMIT * limit)
+        # These bounds are tighter than ``_contenders``': a smaller first batch sets the bar.
+        kth, batch = -math.inf, max(FIRST_SCORED // 4, FIRST_PER_LIMIT * limit)
         while len(remaining):
             taken = np.ones(len(remaining), dtype=bool)
             if len(remaining) > batch:
@@ -1058,19 +1065,29 @@ class ConsortiumQuery:
         listed_shares = np.round(shares, SCORE_DECIMALS).tolist()
         contributions = np.round(shares * mean_part, SCORE_DECIMALS).tolist()
         ids = self.index.member_ids[at].tolist()
+        parts, rows = self.members.segment[at], self.members.row[at]
+        capacities: list[float] = [math.nan] * len(at)
+        units: list[int] = [0] * len(at)
+        for position, (segment, _) in enumerate(self.parts):  # each part's columns read at once
+            mine = np.flatnonzero(parts == position)
+            for k, capacity, unit in zip(
+                mine.tolist(),
+                segment.capacity[rows[mine]].tolist(),
+                segment.capacity_unit[rows[mine]].tolist(),
+                strict=True,
+            ):
+                capacities[k], units[k] = capacity, unit
         scored = []
-        for k, (part, row) in enumerate(
-            zip(self.members.segment[at].tolist(), self.members.row[at].tolist(), strict=True)
-        ):
+        for k, (part, row) in enumerate(zip(parts.tolist(), rows.tolist(), strict=True)):
             segment = self.parts[part][0]
-            capacity = float(segment.capacity[row])
+            capacity = capacities[k]
             known = not math.isnan(capacity)
             scored.append(
                 MemberScore(
                     id=ids[k].decode(),
                     name=segment.names[row],
                     monthly_capacity=capacity if known else None,
-                    capacity_unit=(segment.units[int(segment.capacity_unit[row])] or None) if known else None,
+                    capacity_unit=(segment.units[units[k]] or None) if known else None,
                     share=listed_shares[k],
                     contribution=contributions[k],
                     values={c: listed_values[c][k] for c in weights},
