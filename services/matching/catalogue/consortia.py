@@ -397,9 +397,21 @@ class Evaluation:
     scores: np.ndarray
 
 
-FIGURES_KEPT = 500  # kinds of member figures kept per view (units, schemes on a day): ~7 MB each at 1M
+FIGURES_BYTES = 256 * 2**20  # and at most this much of them (a figure per member is ~7 MB at 1M)
+FIGURES_KEPT = 500  # kinds of figures kept per view (units, schemes on a day, text terms)
 BOUND_MARGIN = 1e-9  # relative: float sums taken in another order differ far less
 ANCHOR_MARGIN_KM = 1e-3  # the haversine's rounding, far below a metre
+
+
+def _nbytes(kept: Any) -> int:
+    """The bytes of the arrays in a kept figure (shared ``times`` not counted)."""
+    if isinstance(kept, np.ndarray):
+        return int(kept.nbytes)
+    if isinstance(kept, MemberFigure):
+        return _nbytes(kept.values) + _nbytes(kept.parts) if kept.times is None else _nbytes(kept.parts)
+    if isinstance(kept, tuple | list):
+        return sum(map(_nbytes, kept))
+    return 0
 
 
 @dataclass(frozen=True)
@@ -409,6 +421,12 @@ class MemberFigure:
 
     values: np.ndarray
     parts: list[np.ndarray]
+    times: np.ndarray | None = None  # the value is ``values`` times these (shared, not copied)
+
+    def of(self, at: np.ndarray) -> np.ndarray:
+        """The values of the memberships ``at``."""
+        values: np.ndarray = self.values[at] if self.times is None else self.values[at] * self.times[at]
+        return values
 
 
 @dataclass(frozen=True)
@@ -424,7 +442,7 @@ class CountedMembers:
         (``BOUND_MARGIN`` of the live members' sum)."""
         total = np.zeros(count, dtype=np.float64)
         for position, (complement, at) in enumerate(zip(self.complement, self.at, strict=True)):
-            part = sums(network_of[at], figure.values[at], count)
+            part = sums(network_of[at], figure.of(at), count)
             total += figure.parts[position] - part if complement else part
         return total
 
@@ -444,16 +462,16 @@ class NetworkFigures:
         cache = self.members.figures
         found = cache.get(key)
         if found is None:
-            if len(cache) >= FIGURES_KEPT:
+            if len(cache) >= FIGURES_KEPT or sum(map(_nbytes, cache.values())) > FIGURES_BYTES:
                 cache.clear()
             found = cache[key] = compute()
         return found
 
-    def _figure(self, values: np.ndarray) -> MemberFigure:
+    def _figure(self, values: np.ndarray, times: np.ndarray | None = None) -> MemberFigure:
         segment, network_of, n = self.members.segment, self.index.network_of, self.index.n
-        return MemberFigure(
-            values, [sums(network_of, np.where(segment == p, values, 0.0), n) for p in range(len(self.parts))]
-        )
+        product = values if times is None else values * times
+        parts = [sums(network_of, np.where(segment == p, product, 0.0), n) for p in range(len(self.parts))]
+        return MemberFigure(values, parts, times)
 
     def _per_member(self, of_rows: Any) -> np.ndarray:
         """``of_rows(segment, rows)`` for each live member's row, 0 for the others."""
@@ -489,12 +507,42 @@ class NetworkFigures:
         """Each member's value of a mean criterion (``of_rows``), and with a unit, its value
         times its capacity in it."""
 
-        def compute() -> tuple[MemberFigure, MemberFigure | None]:
-            values = self._per_member(of_rows)
-            weighted = None if unit is None else self._figure(values * self.capacity(unit)[0].values)
-            return self._figure(values), weighted
+        plain: MemberFigure = self._kept(key, lambda: self._figure(self._per_member(of_rows)))
+        if unit is None:
+            return plain, None
+        capacity = self.capacity(unit)[0].values
+        weighted: MemberFigure = self._kept((key, unit), lambda: self._figure(plain.values, capacity))
+        return plain, weighted
 
-        found: tuple[MemberFigure, MemberFigure | None] = self._kept((key, unit), compute)
+    def term(self, term: int, unit: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per network, its live members' sum of their weight of the text ``term`` (and of
+        it times their capacity in ``unit``): the query's weights times these bound the
+        members' text similarity from above, with no query's rows read."""
+
+        def compute() -> tuple[np.ndarray, np.ndarray | None]:
+            network_of, n, members = self.index.network_of, self.index.n, self.members
+            plain = np.zeros(n, dtype=np.float64)
+            weighted = None if unit is None else np.zeros(n, dtype=np.float64)
+            capacity = None if unit is None else self.capacity(unit)[0].values
+            for position, (segment, _) in enumerate(self.parts):
+                postings, by_row = segment.postings, members.by_row[position]
+                if term >= len(postings.terms):
+                    continue
+                rows = as_array(postings.terms[term] & by_row.rows)
+                if not len(rows):
+                    continue
+                slots = by_row.slots[rows]
+                first, counts = by_row.starts[slots], by_row.starts[slots + 1] - by_row.starts[slots]
+                at = by_row.memberships[ranges(first, counts)]
+                values = np.repeat(postings.weights(term, rows).astype(np.float64), counts)
+                live = members.segment[at] == position  # not those gone to the delta
+                at, values = at[live], values[live]
+                plain += sums(network_of[at], values, n)
+                if weighted is not None and capacity is not None:
+                    weighted += sums(network_of[at], values * capacity[at], n)
+            return plain, weighted
+
+        found: tuple[np.ndarray, np.ndarray | None] = self._kept(("term", term, unit), compute)
         return found
 
     def anchors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, MemberFigure]:
@@ -640,7 +688,7 @@ class ConsortiumQuery:
             if not len(mine):
                 continue
             rows = members.row[at[mine]]
-            counts[mine] = among(rows, as_array(bitmap_of(rows) & counting[position]))
+            counts[mine] = among(rows, as_array(bitmap_of(np.sort(rows)) & counting[position]))  # sorted: faster
             if self.unit is not None and self.unit in segment.units:
                 values = members.capacity[at[mine]]
                 known = (members.unit[at[mine]] == segment.units.index(self.unit)) & ~np.isnan(values)
@@ -687,7 +735,10 @@ class ConsortiumQuery:
         for c in weights:
             if c in MEAN_CRITERIA:
                 if c == "text":
-                    plain, weighted = self._text_sums(eligible, counting)
+                    if any(counted.complement):  # most members count: the live members' term sums
+                        plain, weighted = self._text_sums(eligible, figures)
+                    else:
+                        plain, weighted = self._ceiling_sums(eligible, counting)
                 else:
                     figure, by_capacity = self._figures_of(c, day, figures)
                     plain = np.add(*within(figure))
@@ -727,28 +778,30 @@ class ConsortiumQuery:
                 "inclusion", lambda segment, rows: among(rows, segment.inclusion_rows()[1]).astype(np.float64), unit
             )
         schemes = self.query.preferred_certifications  # certifications: the share of them held
-        held = [
-            figures.mean(
-                ("certificate", scheme, day),
-                lambda segment, rows, s=scheme: among(rows, segment.valid_certificates(s, day)[1]).astype(np.float64),
-                unit,
-            )
-            for scheme in schemes
-        ]
-        if len(held) == 1:
-            return held[0]
 
-        def mean_of(parts: list[MemberFigure]) -> MemberFigure:
-            return MemberFigure(
-                np.sum([p.values for p in parts], axis=0) / len(parts),
-                [np.sum([p.parts[k] for p in parts], axis=0) / len(parts) for k in range(len(parts[0].parts))],
-            )
+        def held(segment: Segment, rows: np.ndarray) -> np.ndarray:
+            counts = sum((among(rows, segment.valid_certificates(s, day)[1]) for s in schemes), np.zeros(len(rows)))
+            share: np.ndarray = counts / len(schemes)
+            return share
 
-        weighted = [h[1] for h in held if h[1] is not None]
-        return mean_of([h[0] for h in held]), mean_of(weighted) if weighted else None
+        return figures.mean(("certifications", schemes, day), held, unit)
 
-    def _text_sums(self, eligible: np.ndarray, counting: list[BitMap]) -> tuple[np.ndarray, np.ndarray | None]:
-        """The counted members' sums of their text ceilings (and times their capacity)."""
+    def _text_sums(self, eligible: np.ndarray, figures: NetworkFigures) -> tuple[np.ndarray, np.ndarray | None]:
+        """Upper bounds of the counted members' sum of their text similarity (and of it
+        times their capacity): the query's weights times the live members' term sums."""
+        plain = np.zeros(len(eligible), dtype=np.float64)
+        weighted = None if self.unit is None else np.zeros(len(eligible), dtype=np.float64)
+        for term, weight in zip(*(part.tolist() for part in self.terms), strict=True):
+            term_sums, term_weighted = figures.term(term, self.unit)
+            plain += weight * term_sums[eligible]
+            if weighted is not None and term_weighted is not None:
+                weighted += weight * term_weighted[eligible]
+        margin = BOUND_MARGIN * (plain + 1.0)
+        return plain + margin, None if weighted is None else weighted * (1 + BOUND_MARGIN) + BOUND_MARGIN
+
+    def _ceiling_sums(self, eligible: np.ndarray, counting: list[BitMap]) -> tuple[np.ndarray, np.ndarray | None]:
+        """The counted members' sums of their text ceilings (and times their capacity): read
+        from the counted rows holding a query term, so for queries where few members count."""
         index, members = self.index, self.members
         plain = np.zeros(index.n, dtype=np.float64)
         weighted = None if self.unit is None else np.zeros(index.n, dtype=np.float64)
