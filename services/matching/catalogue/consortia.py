@@ -22,10 +22,13 @@ A network is a candidate consortium while it is horizontal and active (the regis
   ``DEVELOPMENT_CAPACITY_MARGIN``. It is scored with the named member counted.
 
 Membership is kept as flat arrays (``NetworkIndex``), resolved to catalogue rows once
-per view (``MemberRows``, with the memberships grouped by row); a query takes the
-memberships of the rows passing the per-firm constraints, counts and aggregates per
-network with ``np.bincount`` (sums in member order, the order the reference adds them
-in), and bounds broad candidate sets before scoring (``ConsortiumQuery``).
+per view (``MemberRows``, with the memberships grouped by row). A query with a minimum
+capacity or development candidates takes the memberships of the rows passing the
+per-firm constraints, counts and aggregates per network with ``np.bincount`` (sums in
+member order, the order the reference adds them in), and bounds broad candidate sets
+before scoring; any other query reads the smaller of the passing and the failing
+members, bounds networks from per-network figures kept per view (``NetworkFigures``),
+and scores only those whose bound can reach the top (``ConsortiumQuery``).
 """
 
 from __future__ import annotations
@@ -397,7 +400,7 @@ class Evaluation:
     scores: np.ndarray
 
 
-FIGURES_BYTES = 256 * 2**20  # and at most this much of them (a figure per member is ~7 MB at 1M)
+FIGURES_BYTES = 1024 * 2**20  # and at most this much of them (a figure per member is ~7 MB at 1M)
 FIGURES_KEPT = 500  # kinds of figures kept per view (units, schemes on a day, text terms)
 BOUND_MARGIN = 1e-9  # relative: float sums taken in another order differ far less
 ANCHOR_MARGIN_KM = 1e-3  # the haversine's rounding, far below a metre
