@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import date
 from typing import Any
 from unittest.mock import patch
 
@@ -26,6 +27,7 @@ from tests.matching.test_exactness import (
     SETTINGS,
     _same_unit,
     _valid,
+    bare_supplier,
     catalogues,
     changed_views,
     passes_categorical,
@@ -252,3 +254,40 @@ def test_a_changed_index_equals_one_built_from_the_new_networks(
     for part in ("slots", "starts", "memberships", "in_order", "in_order_slots"):
         np.testing.assert_array_equal(getattr(ours.by_row, part), getattr(theirs.by_row, part), err_msg=part)
     assert ours.by_row.rows == theirs.by_row.rows
+
+
+def _firm(firm_id: str, latitude: float, performance: float) -> SupplierRecord:
+    return bare_supplier(
+        firm_id, latitude=latitude, longitude=latitude, quality_score=performance, on_time_delivery_rate=performance
+    )
+
+
+def test_a_network_beyond_the_proximity_reference_is_bounded_at_zero_proximity() -> None:
+    """Members farther than the reference distance score 0 for proximity, never less: a
+    bound below that would leave out a far network that ranks on its other criteria."""
+    records = [
+        _firm("frm_near1", 0.01, 1.0),
+        _firm("frm_near2", 0.01, 1.0),
+        _firm("frm_mid1", 2.5, 0.0),  # about 390 km from the point
+        _firm("frm_mid2", 2.5, 0.0),
+        _firm("frm_far1", 20.0, 0.9),  # about 3,100 km
+        _firm("frm_far2", 20.0, 0.9),
+    ]
+    entries = [
+        NetworkEntry("net_near", "Near", None, ("frm_near1", "frm_near2")),
+        NetworkEntry("net_mid", "Middle", None, ("frm_mid1", "frm_mid2")),
+        NetworkEntry("net_far", "Far", None, ("frm_far1", "frm_far2")),
+    ]
+    view = build_view(records, seq=1, epoch=1, networks=NetworkIndex(entries))
+    q = Query(
+        on_date=date(2026, 6, 30),
+        latitude=0.0,
+        longitude=0.0,
+        weights={"proximity": 0.5, "performance": 0.5},
+        include_consortia=True,
+        consortium_limit=2,
+    )
+    with bounded(1):  # the two best bounds are scored first; the far network must follow
+        ranked = engine(view, q)
+    assert [item[0] for item in ranked["items"]] == ["net_near", "net_far"]
+    assert ranked == reference(records, entries, view.text, q)

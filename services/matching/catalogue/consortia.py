@@ -22,27 +22,37 @@ A network is a candidate consortium while it is horizontal and active (the regis
   ``DEVELOPMENT_CAPACITY_MARGIN``. It is scored with the named member counted.
 
 Membership is kept as flat arrays (``NetworkIndex``), resolved to catalogue rows once
-per view (``MemberRows``, with the memberships grouped by row); a query takes the
-memberships of the rows passing the per-firm constraints, counts and aggregates per
-network with ``np.bincount`` (sums in member order, the order the reference adds them
-in), and bounds broad candidate sets before scoring (``ConsortiumQuery``).
+per view (``MemberRows``, with the memberships grouped by row). A query with a minimum
+capacity or development candidates takes the memberships of the rows passing the
+per-firm constraints, counts and aggregates per network with ``np.bincount`` (sums in
+member order, the order the reference adds them in), and bounds broad candidate sets
+before scoring; any other query reads the smaller of the passing and the failing
+members, bounds networks from per-network figures kept per view (``NetworkFigures``),
+and scores only those whose bound can reach the top (``ConsortiumQuery``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from pyroaring import BitMap
 
 from services.common.feeds import NetworkRecord, read_record
+from services.common.geo import haversine_km
 from services.matching.catalogue.bitmaps import as_array, bitmap_of
-from services.matching.catalogue.query import DEVELOPMENT_CAPACITY_MARGIN, SCORE_DECIMALS, Query
+from services.matching.catalogue.query import (
+    DEVELOPMENT_CAPACITY_MARGIN,
+    PROXIMITY_REFERENCE_KM,
+    SCORE_DECIMALS,
+    Query,
+)
 from services.matching.catalogue.ranking import ROUNDING_SLACK, Gap, Terms, top
 from services.matching.catalogue.segment import Segment
+from services.matching.catalogue.segment import members as among
 from services.matching.catalogue.text import NUMERATOR_MARGIN
 
 MIN_MEMBERS = 2  # a consortium is firms acting jointly: one firm alone is a single-firm item
@@ -112,6 +122,15 @@ class RowMembers:
             return selected
         first, counts = self.starts[at], self.starts[at + 1] - self.starts[at]
         return np.sort(self.memberships[ranges(first, counts)])
+
+    def memberships_unordered(self, hit: BitMap) -> np.ndarray:
+        """The memberships of the rows ``hit`` (member rows), grouped by row: the work
+        follows the rows hit, however many there are (no pass over every membership)."""
+        if not hit:
+            return NO_MEMBERS
+        at = self.slots[as_array(hit)]
+        grouped: np.ndarray = self.memberships[ranges(self.starts[at], self.starts[at + 1] - self.starts[at])]
+        return grouped
 
 
 def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -256,6 +275,9 @@ class MemberRows:
     capacity: np.ndarray
     unit: np.ndarray
     performance: np.ndarray
+    # Per-network figures that do not depend on the query, computed when a query first
+    # needs them (``NetworkFigures``): one view's, so a change of view starts afresh.
+    figures: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def resolve(cls, index: NetworkIndex, main: Segment, removed: BitMap, delta: Segment | None) -> MemberRows:
@@ -378,6 +400,179 @@ class Evaluation:
     scores: np.ndarray
 
 
+FIGURES_BYTES = 1024 * 2**20  # and at most this much of them (a figure per member is ~7 MB at 1M)
+FIGURES_KEPT = 500  # kinds of figures kept per view (units, schemes on a day, text terms)
+BOUND_MARGIN = 1e-9  # relative: float sums taken in another order differ far less
+ANCHOR_MARGIN_KM = 1e-3  # the haversine's rounding, far below a metre
+
+
+def _nbytes(kept: Any) -> int:
+    """The bytes of the arrays in a kept figure (shared ``times`` not counted)."""
+    if isinstance(kept, np.ndarray):
+        return int(kept.nbytes)
+    if isinstance(kept, MemberFigure):
+        return _nbytes(kept.values) + _nbytes(kept.parts) if kept.times is None else _nbytes(kept.parts)
+    if isinstance(kept, tuple | list):
+        return sum(map(_nbytes, kept))
+    return 0
+
+
+@dataclass(frozen=True)
+class MemberFigure:
+    """One value per membership (0 for members that are no live supplier) and, per part
+    of the view, each network's sum of it over its members in that part."""
+
+    values: np.ndarray
+    parts: list[np.ndarray]
+    times: np.ndarray | None = None  # the value is ``values`` times these (shared, not copied)
+
+    def of(self, at: np.ndarray) -> np.ndarray:
+        """The values of the memberships ``at``."""
+        values: np.ndarray = self.values[at] if self.times is None else self.values[at] * self.times[at]
+        return values
+
+
+@dataclass(frozen=True)
+class CountedMembers:
+    """Per part of a view, the memberships that count in one query, or (``complement``)
+    those of its member rows that do not, when most count."""
+
+    complement: list[bool]
+    at: list[np.ndarray]
+
+    def sums(self, figure: MemberFigure, network_of: np.ndarray, count: int) -> np.ndarray:
+        """Per network, the counted members' sum of ``figure``, up to rounding
+        (``BOUND_MARGIN`` of the live members' sum)."""
+        total = np.zeros(count, dtype=np.float64)
+        for position, (complement, at) in enumerate(zip(self.complement, self.at, strict=True)):
+            part = sums(network_of[at], figure.of(at), count)
+            total += figure.parts[position] - part if complement else part
+        return total
+
+
+class NetworkFigures:
+    """Figures of the networks' live members that do not depend on the query (each
+    member's value in the part of the view it is in, and each network's sums of them):
+    computed the first time a query needs them, once per view and kind (a capacity unit,
+    a certificate scheme on a day), and kept in ``MemberRows.figures``. With the members
+    counted in a query (``CountedMembers``) they give the counted members' sums while
+    reading only the smaller of the memberships that count and those that do not."""
+
+    def __init__(self, index: NetworkIndex, members: MemberRows, parts: list[tuple[Segment, BitMap]]) -> None:
+        self.index, self.members, self.parts = index, members, parts[: len(members.by_row)]
+
+    def _kept(self, key: Any, compute: Any) -> Any:
+        cache = self.members.figures
+        found = cache.get(key)
+        if found is None:
+            if len(cache) >= FIGURES_KEPT or sum(map(_nbytes, cache.values())) > FIGURES_BYTES:
+                cache.clear()
+            found = cache[key] = compute()
+        return found
+
+    def _figure(self, values: np.ndarray, times: np.ndarray | None = None) -> MemberFigure:
+        segment, network_of, n = self.members.segment, self.index.network_of, self.index.n
+        product = values if times is None else values * times
+        parts = [sums(network_of, np.where(segment == p, product, 0.0), n) for p in range(len(self.parts))]
+        return MemberFigure(values, parts, times)
+
+    def _per_member(self, of_rows: Any) -> np.ndarray:
+        """``of_rows(segment, rows)`` for each live member's row, 0 for the others."""
+        values = np.zeros(self.index.members, dtype=np.float64)
+        for position, (segment, _) in enumerate(self.parts):
+            mine = np.flatnonzero(self.members.segment == position)
+            if len(mine):
+                values[mine] = of_rows(segment, self.members.row[mine])
+        return values
+
+    def live(self) -> MemberFigure:
+        """1 per live member: per part, how many members each network has there."""
+        found: MemberFigure = self._kept("live", lambda: self._figure((self.members.segment >= 0).astype(np.float64)))
+        return found
+
+    def capacity(self, unit: str) -> tuple[MemberFigure, bool]:
+        """Each member's capacity in ``unit`` (0 in another or unknown), and whether any is
+        negative (then no bound relies on it)."""
+
+        def compute() -> tuple[MemberFigure, bool]:
+            members = self.members
+            capacity = np.zeros(self.index.members, dtype=np.float64)
+            for position, (segment, _) in enumerate(self.parts):
+                code = segment.units.index(unit) if unit in segment.units else -2
+                mine = (members.segment == position) & (members.unit == code) & ~np.isnan(members.capacity)
+                capacity[mine] = members.capacity[mine]
+            return self._figure(capacity), bool((capacity < 0).any())
+
+        found: tuple[MemberFigure, bool] = self._kept(("capacity", unit), compute)
+        return found
+
+    def mean(self, key: Any, of_rows: Any, unit: str | None) -> tuple[MemberFigure, MemberFigure | None]:
+        """Each member's value of a mean criterion (``of_rows``), and with a unit, its value
+        times its capacity in it."""
+
+        plain: MemberFigure = self._kept(key, lambda: self._figure(self._per_member(of_rows)))
+        if unit is None:
+            return plain, None
+        capacity = self.capacity(unit)[0].values
+        weighted: MemberFigure = self._kept((key, unit), lambda: self._figure(plain.values, capacity))
+        return plain, weighted
+
+    def term(self, term: int, unit: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per network, its live members' sum of their weight of the text ``term`` (and of
+        it times their capacity in ``unit``): the query's weights times these bound the
+        members' text similarity from above, with no query's rows read."""
+
+        def compute() -> tuple[np.ndarray, np.ndarray | None]:
+            network_of, n, members = self.index.network_of, self.index.n, self.members
+            plain = np.zeros(n, dtype=np.float64)
+            weighted = None if unit is None else np.zeros(n, dtype=np.float64)
+            capacity = None if unit is None else self.capacity(unit)[0].values
+            for position, (segment, _) in enumerate(self.parts):
+                postings, by_row = segment.postings, members.by_row[position]
+                if term >= len(postings.terms):
+                    continue
+                rows = as_array(postings.terms[term] & by_row.rows)
+                if not len(rows):
+                    continue
+                slots = by_row.slots[rows]
+                first, counts = by_row.starts[slots], by_row.starts[slots + 1] - by_row.starts[slots]
+                at = by_row.memberships[ranges(first, counts)]
+                values = np.repeat(postings.weights(term, rows).astype(np.float64), counts)
+                live = members.segment[at] == position  # not those gone to the delta
+                at, values = at[live], values[live]
+                plain += sums(network_of[at], values, n)
+                if weighted is not None and capacity is not None:
+                    weighted += sums(network_of[at], values * capacity[at], n)
+            return plain, weighted
+
+        found: tuple[np.ndarray, np.ndarray | None] = self._kept(("term", term, unit), compute)
+        return found
+
+    def anchors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, MemberFigure]:
+        """Per network, one located live member's coordinates (NaN: none) and the largest
+        distance from it to another (km): no member is nearer a point than the anchor's
+        distance less that radius (the triangle inequality); and 1 per live member
+        without coordinates (its proximity is 0, so is its consortium's when it counts)."""
+
+        def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray, MemberFigure]:
+            latitude = self._per_member(lambda segment, rows: segment.latitude[rows])
+            longitude = self._per_member(lambda segment, rows: segment.longitude[rows])
+            located = np.flatnonzero((self.members.segment >= 0) & ~np.isnan(latitude) & ~np.isnan(longitude))
+            networks = self.index.network_of[located]
+            anchored, first = np.unique(networks, return_index=True)
+            lat, lon = np.full(self.index.n, np.nan), np.full(self.index.n, np.nan)
+            lat[anchored], lon[anchored] = latitude[located[first]], longitude[located[first]]
+            radius = np.zeros(self.index.n, dtype=np.float64)
+            if len(located):
+                away = haversine_km(latitude[located], longitude[located], lat[networks], lon[networks])
+                radius[anchored] = np.maximum.reduceat(away, first)
+            unlocated = (self.members.segment >= 0) & (np.isnan(latitude) | np.isnan(longitude))
+            return lat, lon, radius, self._figure(unlocated.astype(np.float64))
+
+        found: tuple[np.ndarray, np.ndarray, np.ndarray, MemberFigure] = self._kept("anchors", compute)
+        return found
+
+
 EXACT_NETWORKS = 512  # up to this many candidate networks are scored without bounds
 FIRST_SCORED = 256  # else the best-bounded this many, and at least
 FIRST_PER_LIMIT = 4  # this many times the limit, are scored first, then twice as many each time
@@ -414,6 +609,8 @@ class ConsortiumQuery:
         index, query = self.index, self.query
         if index.n == 0:
             return NO_CONSORTIA
+        if query.min_monthly_capacity is None and not query.include_development:
+            return self._rank_by_figures()
         facts = self._member_facts()
         counting = facts.status == QUALIFYING
         networks = facts.networks[counting]
@@ -444,6 +641,225 @@ class ConsortiumQuery:
             named_in = np.where(certification, named, -1)
             development = self._best(candidates, facts, query.development_limit, named=named_in)
         return ConsortiumRanking(int(eligible.sum()), items, development_count, development)
+
+    def _rank_by_figures(self) -> ConsortiumRanking:
+        """The consortia of a query asking neither a minimum capacity nor development
+        candidates. The members that count per network are taken from the member rows
+        passing, or, when most pass, from those failing (``CountedMembers``), so the work
+        follows the smaller set, never every membership. Up to ``EXACT_NETWORKS``
+        eligible networks are scored whole; more are bounded from ``NetworkFigures`` and
+        scored best bound first (``_best_bounded``), each from its own memberships only."""
+        index, query, members = self.index, self.query, self.members
+        figures = NetworkFigures(index, members, self.parts)
+        counting: list[BitMap] = []
+        complement: list[bool] = []
+        memberships: list[np.ndarray] = []
+        for position, (segment, removed) in enumerate(self.parts[: len(members.by_row)]):
+            by_row = members.by_row[position]
+            rows = segment.candidate_sets(query, removed)[0] & by_row.rows
+            counting.append(rows)
+            complement.append(2 * len(rows) > len(by_row.rows))
+            if complement[-1]:
+                failing = by_row.memberships_unordered(by_row.rows - rows)
+                memberships.append(failing[members.segment[failing] == position])  # not those gone to the delta
+            else:
+                memberships.append(by_row.memberships_unordered(rows))
+        counted = CountedMembers(complement, memberships)
+        counts = np.rint(counted.sums(figures.live(), index.network_of, index.n)).astype(np.int64)
+        open_ = np.ones(index.n, dtype=bool)
+        open_[[index.positions[i] for i in query.exclude_ids if i in index.positions]] = False
+        eligible = np.flatnonzero(open_ & (counts >= MIN_MEMBERS))
+        limit = query.consortium_limit
+        chosen = eligible
+        if len(eligible) > EXACT_NETWORKS and limit:
+            bound = self._figure_bounds(eligible, counts, counted, counting, figures)
+            chosen = self._best_bounded(eligible, bound, limit, counting)
+        items = self._explained(chosen, self._facts_of(chosen, counting), limit, None) if limit else []
+        return ConsortiumRanking(len(eligible), items, 0, [])
+
+    def _facts_of(self, chosen: np.ndarray, counting: list[BitMap]) -> MemberFacts:
+        """The members that count of the networks ``chosen`` (ascending), read from their
+        memberships alone (``counting``: per part, the member rows that count)."""
+        index, members = self.index, self.members
+        first = index.offsets[chosen]
+        at = ranges(first, index.offsets[chosen + 1] - first)  # ascending
+        part_of = members.segment[at]
+        counts = np.zeros(len(at), dtype=bool)
+        capacity = np.zeros(len(at), dtype=np.float64)
+        for position, (segment, _) in enumerate(self.parts[: len(members.by_row)]):
+            mine = np.flatnonzero(part_of == position)
+            if not len(mine):
+                continue
+            rows = members.row[at[mine]]
+            counts[mine] = among(rows, as_array(bitmap_of(np.sort(rows)) & counting[position]))  # sorted: faster
+            if self.unit is not None and self.unit in segment.units:
+                values = members.capacity[at[mine]]
+                known = (members.unit[at[mine]] == segment.units.index(self.unit)) & ~np.isnan(values)
+                capacity[mine] = np.where(known, values, 0.0)
+        kept = np.flatnonzero(counts)
+        at = at[kept]
+        status = np.full(len(at), QUALIFYING, dtype=np.int8)
+        return MemberFacts(at, index.network_of[at], status, capacity[kept], {})
+
+    def _figure_bounds(
+        self,
+        eligible: np.ndarray,
+        counts: np.ndarray,
+        counted: CountedMembers,
+        counting: list[BitMap],
+        figures: NetworkFigures,
+    ) -> np.ndarray:
+        """Upper bounds of the scores of the networks ``eligible``: each share-weighted mean
+        from the counted members' sum of their values (text: ceilings) over their number,
+        or with a unit, of their values times their capacity over their total capacity;
+        proximity from the nearest a member can be (``NetworkFigures.anchors``); capacity
+        from the counted total. Sums taken by difference are widened by ``BOUND_MARGIN``."""
+        query, weights, index = self.query, self.weights, self.index
+        network_of, n = index.network_of, index.n
+
+        def within(figure: MemberFigure) -> tuple[np.ndarray, np.ndarray]:
+            """The counted members' sum of ``figure``, and its margin."""
+            live = np.sum([part[eligible] for part in figure.parts], axis=0)
+            return counted.sums(figure, network_of, n)[eligible], BOUND_MARGIN * (live + 1.0)
+
+        number = counts[eligible].astype(np.float64)
+        low = high = np.zeros(0)
+        none_for_sure = np.zeros(len(eligible), dtype=bool)
+        negative = False
+        if self.unit is not None:
+            capacity, negative = figures.capacity(self.unit)
+            total, margin = within(capacity)
+            high = total + margin
+            low = np.full(len(eligible), -np.inf) if negative else total - margin
+            live = np.sum([part[eligible] for part in capacity.parts], axis=0)
+            none_for_sure = (live == 0) & (not negative)  # no capacity in the unit: equal shares
+        day = query.on_date.toordinal()
+        bound = np.zeros(len(eligible), dtype=np.float64)
+        for c in weights:
+            if c in MEAN_CRITERIA:
+                if c == "text":
+                    if any(counted.complement):  # most members count: the live members' term sums
+                        plain, weighted = self._text_sums(eligible, figures)
+                    else:
+                        plain, weighted = self._ceiling_sums(eligible, counting)
+                else:
+                    figure, by_capacity = self._figures_of(c, day, figures)
+                    plain = np.add(*within(figure))
+                    weighted = None if by_capacity is None else np.add(*within(by_capacity))
+                value = plain / number
+                if weighted is not None:
+                    shared = weighted / np.where(low > 0, low, 1.0)
+                    value = np.where(low > 0, shared, np.where(none_for_sure, value, 1.0))
+                value = value * (1 + BOUND_MARGIN) + BOUND_MARGIN
+            elif c == "proximity":
+                assert query.latitude is not None and query.longitude is not None
+                latitude, longitude, radius, unlocated = figures.anchors()
+                reference = query.max_distance_km or PROXIMITY_REFERENCE_KM
+                distance = haversine_km(latitude[eligible], longitude[eligible], query.latitude, query.longitude)
+                # Every live member counted: the anchor is, and the farthest is no nearer than it.
+                every = counts[eligible] == np.rint(np.sum([part[eligible] for part in figures.live().parts], axis=0))
+                nearest = np.where(every, distance, distance - radius[eligible]) - ANCHOR_MARGIN_KM
+                value = np.nan_to_num(np.maximum(1.0 - np.maximum(nearest, 0.0) / reference, 0.0), nan=0.0)
+                value[np.rint(counted.sums(unlocated, network_of, n)[eligible]) > 0] = 0.0  # one counted is unlocated
+                value += BOUND_MARGIN
+            else:  # capacity
+                target = query.capacity_target
+                assert target is not None
+                value = high / target if not negative else np.ones(len(eligible))
+            bound += weights[c] * np.minimum(value, 1.0)
+        return bound
+
+    def _figures_of(
+        self, criterion: str, day: int, figures: NetworkFigures
+    ) -> tuple[MemberFigure, MemberFigure | None]:
+        """The members' values of a mean criterion but text (and times their capacity)."""
+        unit = self.unit
+        if criterion == "performance":
+            return figures.mean("performance", lambda segment, rows: segment.performance(rows), unit)
+        if criterion == "inclusion":
+            return figures.mean(
+                "inclusion", lambda segment, rows: among(rows, segment.inclusion_rows()[1]).astype(np.float64), unit
+            )
+        schemes = self.query.preferred_certifications  # certifications: the share of them held
+
+        def held(segment: Segment, rows: np.ndarray) -> np.ndarray:
+            counts = sum((among(rows, segment.valid_certificates(s, day)[1]) for s in schemes), np.zeros(len(rows)))
+            share: np.ndarray = counts / len(schemes)
+            return share
+
+        return figures.mean(("certifications", schemes, day), held, unit)
+
+    def _text_sums(self, eligible: np.ndarray, figures: NetworkFigures) -> tuple[np.ndarray, np.ndarray | None]:
+        """Upper bounds of the counted members' sum of their text similarity (and of it
+        times their capacity): the query's weights times the live members' term sums."""
+        plain = np.zeros(len(eligible), dtype=np.float64)
+        weighted = None if self.unit is None else np.zeros(len(eligible), dtype=np.float64)
+        for term, weight in zip(*(part.tolist() for part in self.terms), strict=True):
+            term_sums, term_weighted = figures.term(term, self.unit)
+            plain += weight * term_sums[eligible]
+            if weighted is not None and term_weighted is not None:
+                weighted += weight * term_weighted[eligible]
+        margin = BOUND_MARGIN * (plain + 1.0)
+        return plain + margin, None if weighted is None else weighted * (1 + BOUND_MARGIN) + BOUND_MARGIN
+
+    def _ceiling_sums(self, eligible: np.ndarray, counting: list[BitMap]) -> tuple[np.ndarray, np.ndarray | None]:
+        """The counted members' sums of their text ceilings (and times their capacity): read
+        from the counted rows holding a query term, so for queries where few members count."""
+        index, members = self.index, self.members
+        plain = np.zeros(index.n, dtype=np.float64)
+        weighted = None if self.unit is None else np.zeros(index.n, dtype=np.float64)
+        for position, (segment, _) in enumerate(self.parts[: len(members.by_row)]):
+            holders, ceilings = self._row_ceilings(segment, counting[position])
+            if not len(holders):
+                continue
+            by_row = members.by_row[position]
+            slots = by_row.slots[holders]
+            first, counts = by_row.starts[slots], by_row.starts[slots + 1] - by_row.starts[slots]
+            at = by_row.memberships[ranges(first, counts)]
+            values, networks = np.repeat(ceilings, counts), index.network_of[at]
+            plain += sums(networks, values, index.n)
+            if weighted is not None:
+                unit_capacity = (
+                    np.where(
+                        (members.unit[at] == segment.units.index(self.unit)) & ~np.isnan(members.capacity[at]),
+                        members.capacity[at],
+                        0.0,
+                    )
+                    if self.unit in segment.units
+                    else np.zeros(len(at))
+                )
+                weighted += sums(networks, values * unit_capacity, index.n)
+        margin = BOUND_MARGIN * (plain + 1.0)
+        return plain[eligible] + margin[eligible], None if weighted is None else weighted[eligible] * (
+            1 + BOUND_MARGIN
+        ) + BOUND_MARGIN
+
+    def _best_bounded(self, eligible: np.ndarray, bound: np.ndarray, limit: int, counting: list[BitMap]) -> np.ndarray:
+        """The best ``limit`` networks of ``eligible`` (ascending): the best-bounded are scored
+        in batches (each twice the last) until every network left is bounded below the
+        k-th best score found (less the rounding slack), so none of them can enter."""
+        remaining = np.arange(len(eligible))
+        scored: list[np.ndarray] = []
+        scores: list[np.ndarray] = []
+        best = np.empty(0, dtype=np.float64)  # the ``limit`` best scores so far
+        # These bounds are tighter than ``_contenders``': a smaller first batch sets the bar.
+        kth, batch = -math.inf, max(FIRST_SCORED // 4, FIRST_PER_LIMIT * limit)
+        while len(remaining):
+            taken = np.ones(len(remaining), dtype=bool)
+            if len(remaining) > batch:
+                taken[:] = False
+                taken[np.argpartition(-bound[remaining], batch - 1)[:batch]] = True
+            networks = eligible[remaining[taken]]  # ascending
+            remaining, batch = remaining[~taken], 2 * batch
+            scored.append(networks)
+            scores.append(self._evaluate(networks, self._facts_of(networks, counting), None).scores)
+            best = np.concatenate([best, scores[-1]])
+            if len(best) >= limit:
+                best = np.partition(best, len(best) - limit)[len(best) - limit :]
+                kth = float(best.min())
+            remaining = remaining[bound[remaining] >= kth - ROUNDING_SLACK]
+        networks, network_scores = np.concatenate(scored), np.concatenate(scores)
+        return np.sort(networks[top(network_scores, networks, limit)])
 
     def _member_facts(self) -> MemberFacts:
         query, members, weights = self.query, self.members, self.weights
@@ -500,11 +916,10 @@ class ConsortiumQuery:
             {c: np.concatenate([f[3][c] for f in found])[order] for c in found[0][3]},
         )
 
-    def _text_ceilings(self, segment: Segment, hit: BitMap, by_row: RowMembers, at: np.ndarray) -> np.ndarray:
-        """Upper bounds of the text value of the memberships ``at`` (their rows among ``hit``):
-        per row, the query terms it holds, each at its largest weight anywhere, or the terms'
-        largest numerators over the row's norm; 0 for rows holding none. Computed for the
-        rows holding a term only (most members hold none), then spread to their memberships."""
+    def _row_ceilings(self, segment: Segment, hit: BitMap) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of ``hit`` holding a query term (most members hold none), and upper
+        bounds of their text value: the terms each holds, each at its largest weight
+        anywhere, or the terms' largest numerators over the row's norm."""
         postings = segment.postings
         held = [
             (
@@ -517,7 +932,7 @@ class ConsortiumQuery:
         ]
         holders = as_array(BitMap.union(*(h[0] for h in held))) if held else NO_MEMBERS
         if not len(holders):
-            return np.zeros(len(at))
+            return holders, np.zeros(0)
         products = np.zeros(len(holders), dtype=np.float64)
         numerators = np.zeros(len(holders), dtype=np.float64)
         for rows, product, numerator in held:
@@ -525,7 +940,14 @@ class ConsortiumQuery:
             products[k] += product
             numerators[k] += numerator
         by_norm = NUMERATOR_MARGIN * numerators / postings.norms[holders]
-        ceilings = np.minimum(np.minimum(products * NUMERATOR_MARGIN, by_norm), 1.0)
+        return holders, np.minimum(np.minimum(products * NUMERATOR_MARGIN, by_norm), 1.0)
+
+    def _text_ceilings(self, segment: Segment, hit: BitMap, by_row: RowMembers, at: np.ndarray) -> np.ndarray:
+        """Upper bounds of the text value of the memberships ``at`` (their rows among ``hit``;
+        ``_row_ceilings``), 0 for rows holding no query term."""
+        holders, ceilings = self._row_ceilings(segment, hit)
+        if not len(holders):
+            return np.zeros(len(at))
         slots = by_row.slots[holders]
         first, counts = by_row.starts[slots], by_row.starts[slots + 1] - by_row.starts[slots]
         positions = ranges(first, counts)
@@ -645,6 +1067,12 @@ class ConsortiumQuery:
             return []
         if len(chosen) > EXACT_NETWORKS:
             chosen = self._contenders(chosen, facts, limit, named)  # the top ``limit``, to explain
+        return self._explained(chosen, facts, limit, named)
+
+    def _explained(
+        self, chosen: np.ndarray, facts: MemberFacts, limit: int, named: np.ndarray | None
+    ) -> list[RankedConsortium]:
+        """The best ``limit`` of the networks ``chosen`` (ascending), all scored, and explained."""
         scored = self._evaluate(chosen, facts, named)
         index, weights, counted = self.index, self.weights, scored.counted
         result = []
@@ -693,19 +1121,29 @@ class ConsortiumQuery:
         listed_shares = np.round(shares, SCORE_DECIMALS).tolist()
         contributions = np.round(shares * mean_part, SCORE_DECIMALS).tolist()
         ids = self.index.member_ids[at].tolist()
+        parts, rows = self.members.segment[at], self.members.row[at]
+        capacities: list[float] = [math.nan] * len(at)
+        units: list[int] = [0] * len(at)
+        for position, (segment, _) in enumerate(self.parts):  # each part's columns read at once
+            mine = np.flatnonzero(parts == position)
+            for k, capacity, unit in zip(
+                mine.tolist(),
+                segment.capacity[rows[mine]].tolist(),
+                segment.capacity_unit[rows[mine]].tolist(),
+                strict=True,
+            ):
+                capacities[k], units[k] = capacity, unit
         scored = []
-        for k, (part, row) in enumerate(
-            zip(self.members.segment[at].tolist(), self.members.row[at].tolist(), strict=True)
-        ):
+        for k, (part, row) in enumerate(zip(parts.tolist(), rows.tolist(), strict=True)):
             segment = self.parts[part][0]
-            capacity = float(segment.capacity[row])
+            capacity = capacities[k]
             known = not math.isnan(capacity)
             scored.append(
                 MemberScore(
                     id=ids[k].decode(),
                     name=segment.names[row],
                     monthly_capacity=capacity if known else None,
-                    capacity_unit=(segment.units[int(segment.capacity_unit[row])] or None) if known else None,
+                    capacity_unit=(segment.units[units[k]] or None) if known else None,
                     share=listed_shares[k],
                     contribution=contributions[k],
                     values={c: listed_values[c][k] for c in weights},
