@@ -106,7 +106,9 @@ def reference(records: list[SupplierRecord], entries: list[NetworkEntry], text: 
             else:
                 assert q.capacity_target is not None
                 values[c] = min(1.0, total / q.capacity_target)
-        score = round(sum(round(weights[c] * values[c], 9) for c in weights), 9)
+        # numpy's rounding, as the engine's (and the single-firm reference's): Python's round
+        # differs on a value a hair below a half (0.1960546875 in binary).
+        score = float(np.round(sum(float(np.round(weights[c] * values[c], 9)) for c in weights), 9))
         members = []
         for s, share, v in zip(counted, shares, member_values, strict=True):
             part = sum(weights[c] * v[c] for c in weights if c in MEAN)
