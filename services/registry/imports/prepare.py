@@ -67,7 +67,7 @@ def prepare(
     writes are; ``staged`` (PostgreSQL): render the valid ones for ``COPY`` too, where the kind
     is written set-based."""
     spec = KINDS[kind]
-    staged = staged and spec.stage is not None
+    stage = spec.stage if staged else None  # only kinds written set-based render rows
     prepared = []
     # Rows with the same checked part share one draft, which pickle then sends once: most rows
     # of a file name no cluster and no certificate.
@@ -95,10 +95,8 @@ def prepare(
             item.draft = draft(spec.spec, data)
             if spec.words is not None:
                 item.words = spec.words(item.draft)
-            if (
-                staged and spec.stage is not None
-            ):  # the writer gets only what it checks: the rest it sends as rendered here
-                item.line, item.tag_lines = spec.stage(item.draft, row.number, item.natural_key)
+            if stage is not None:  # the writer gets only what it checks: the rest it sends as rendered here
+                item.line, item.tag_lines = stage(item.draft, row.number, item.natural_key)
                 checked = checked_part(spec.spec, item.draft)
                 key = (checked.requested_agency, json_text(checked.document), tuple(checked.references))
                 item.draft = shared.setdefault(key, checked)
