@@ -11,12 +11,11 @@ per change in the same transaction.
 # No ``from __future__ import annotations``: the route factories build signatures
 # from the spec's classes, which FastAPI must see as real objects.
 
-import contextlib
 import functools
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ValidationError
@@ -50,6 +49,8 @@ OUTBOX = metadata.tables["outbox"]
 # Tables of records owned through their agency_id, and their entity names: an agency
 # that still owns any of them cannot be deleted.
 OWNED_TABLES: dict[type[RecordColumns], str] = {}
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -433,16 +434,24 @@ async def create_drafts(
     if not drafts:
         return []
     owners = await owning_agencies(session, spec, principal=principal, drafts=drafts)
+    return await _guarding_natural_key(
+        session, spec, lambda: _write_drafts(session, spec, principal, drafts, owners, notify)
+    )
+
+
+async def _guarding_natural_key(session: AsyncSession, spec: ResourceSpec, write: Callable[[], Awaitable[_T]]) -> _T:
+    """``write`` (its database checks, then its writes), in a savepoint when ``spec`` has a
+    natural key (``unique``). A concurrent transaction may write the same key between the
+    check and the write (PostgreSQL; SQLite writers queue): the unique constraint fires and
+    ``write`` runs again, so its check, now seeing that key, gives the loser the 422
+    ``duplicate`` of a later repeat rather than a 500."""
     if not spec.unique:
-        return await _write_drafts(session, spec, principal, drafts, owners, notify)
+        return await write()
     for attempt in range(1, 4):
         try:
             async with session.begin_nested():
-                return await _write_drafts(session, spec, principal, drafts, owners, notify)
+                return await write()
         except IntegrityError:
-            # A concurrent transaction wrote one of the keys between the check and the insert
-            # (PostgreSQL; SQLite writers queue): check again, now seeing it, so the loser gets
-            # the 422 ``duplicate`` of a later repeat rather than a 500.
             if attempt == 3:
                 raise
     raise AssertionError("unreachable")
@@ -458,7 +467,7 @@ async def _write_drafts(
 ) -> list[Created | ValidationFailed]:
     """The checks needing the database, then the inserts: ``create_drafts`` once ownership is known."""
     problems = await validation_problems(session, spec, drafts, agency=reference_agency(principal))
-    stamped = spec.stamp(principal) if spec.stamp is not None else {}
+    stamped = stamp_of(spec, principal)
     now = datetime.now(UTC)
     stamp = json_time(now)
     results: list[Created | ValidationFailed] = []
@@ -507,6 +516,11 @@ async def _write_drafts(
 
 
 _RECORD_COLUMNS = ("id", "agency_id", "version", "created_at", "updated_at")
+
+
+def stamp_of(spec: ResourceSpec, principal: Principal) -> dict[str, Any]:
+    """The columns ``spec.stamp`` sets from the writer on a create or an update (none without one)."""
+    return spec.stamp(principal) if spec.stamp is not None else {}
 
 
 @functools.cache
@@ -598,7 +612,7 @@ async def update_record(
     merged = current | changes.model_dump(mode="json", exclude_unset=True)
     allowed = set(spec.create.model_fields)
     data = validate_document(spec, {k: v for k, v in merged.items() if k in allowed})
-    for name, value in (spec.stamp(principal) if spec.stamp is not None else {}).items():
+    for name, value in stamp_of(spec, principal).items():
         setattr(row, name, value)
     await apply_update(session, spec, row, data, agency=reference_agency(principal))
     return row
@@ -616,32 +630,22 @@ async def apply_update(
     if agency is not None:
         statement = select(RecordTag.facet, RecordTag.value).where(RecordTag.record_id == row.id)  # type: ignore[call-overload]
         held = {(facet, value) for facet, value in await session.execute(statement)}
+    record_id, version = row.id, row.version  # read before a failed savepoint expires the row
 
-    record_id = row.id  # read before a failed savepoint expires the row
-
-    async def check() -> None:
+    async def write() -> None:
         problem = (
             await validation_problems(session, spec, [draft(spec, data)], agency=agency, held=held, updating=record_id)
         )[0]
         if problem is not None:
             raise problem
+        for name, value in with_derived(spec, _row_values(spec, data)).items():
+            setattr(row, name, value)
+        row.version = version + 1
+        row.updated_at = datetime.now(UTC)
+        await _write_tags(session, spec, record_id, data)
+        await session.flush()
 
-    await check()
-    try:
-        async with session.begin_nested() if spec.unique else contextlib.nullcontext():
-            for name, value in with_derived(spec, _row_values(spec, data)).items():
-                setattr(row, name, value)
-            row.version += 1
-            row.updated_at = datetime.now(UTC)
-            await _write_tags(session, spec, row.id, data)
-            await session.flush()
-    except IntegrityError:
-        if not spec.unique:
-            raise
-        # A concurrent transaction took the natural key between the check and the write
-        # (as in ``create_drafts``): checked again, now seeing it, it is the 422 ``duplicate``.
-        await check()
-        raise
+    await _guarding_natural_key(session, spec, write)
     if spec.after_write is not None:
         await spec.after_write(session, "updated", [(row.id, spec.owner_of(row), data.model_dump(mode="json"))])
     await publish_record(session, spec, row, "updated")
