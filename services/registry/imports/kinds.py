@@ -42,8 +42,7 @@ WriteStep = Callable[[AsyncSession, ImportJob, Principal, "list[Prepared]"], Awa
 @dataclass(frozen=True)
 class ImportKind:
     name: str  # the ``kind`` of POST /v1/imports
-    spec: ResourceSpec  # whose create path writes the rows
-    create: type[BaseModel]  # the schema a row is validated with
+    spec: ResourceSpec  # whose create schema validates the rows (as single writes are)
     columns: dict[str, Column]  # the template
     natural_key: Callable[[Any], str]  # of a validated row: importing it again creates nothing
     write: WriteStep
@@ -98,7 +97,6 @@ KINDS: dict[str, ImportKind] = {
         ImportKind(
             "firms",
             FIRMS,
-            FirmCreate,
             COLUMNS,
             firm_key,
             write_firms,
@@ -109,7 +107,6 @@ KINDS: dict[str, ImportKind] = {
         ImportKind(
             "firm_results",
             FIRM_RESULTS,
-            FirmResultCreate,
             RESULT_COLUMNS,
             result_key,
             partial(create_rows, FIRM_RESULTS),

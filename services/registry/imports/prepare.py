@@ -66,8 +66,9 @@ def prepare(
     """Read up to ``count`` rows and validate them with the create schema of ``kind``, as single
     writes are; ``staged`` (PostgreSQL): render the valid ones for ``COPY`` too, where the kind
     is written set-based."""
-    spec = KINDS[kind]
-    stage = spec.stage if staged else None  # only kinds written set-based render rows
+    import_kind = KINDS[kind]
+    spec = import_kind.spec
+    stage = import_kind.stage if staged else None  # only kinds written set-based render rows
     prepared = []
     # Rows with the same checked part share one draft, which pickle then sends once: most rows
     # of a file name no cluster and no certificate.
@@ -91,13 +92,13 @@ def prepare(
         try:
             # Cells are text ("12"): the bounds hold, the strict JSON types do not (strict=False).
             data = spec.create.model_validate(to_input(row.cells, mapping, agency_id), strict=False)
-            item.natural_key = spec.natural_key(data)
-            item.draft = draft(spec.spec, data)
-            if spec.words is not None:
-                item.words = spec.words(item.draft)
+            item.natural_key = import_kind.natural_key(data)
+            item.draft = draft(spec, data)
+            if import_kind.words is not None:
+                item.words = import_kind.words(item.draft)
             if stage is not None:  # the writer gets only what it checks: the rest it sends as rendered here
                 item.line, item.tag_lines = stage(item.draft, row.number, item.natural_key)
-                checked = checked_part(spec.spec, item.draft)
+                checked = checked_part(spec, item.draft)
                 key = (checked.requested_agency, json_text(checked.document), tuple(checked.references))
                 item.draft = shared.setdefault(key, checked)
         except RowProblem as problem:
