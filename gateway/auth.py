@@ -71,7 +71,7 @@ def require_scope(principal: Principal, scope: str) -> None:
         raise Forbidden(f"This API key lacks the scope '{scope}'")
 
 
-def key_manager(principal: AuthenticatedDep) -> Principal:
+async def key_manager(principal: AuthenticatedDep) -> Principal:
     """Dependency of the key routes: an admin's key, or an agency's (``gateway.keys.access``)."""
     require_key_issuer(principal)
     return principal
@@ -80,7 +80,7 @@ def key_manager(principal: AuthenticatedDep) -> Principal:
 KeyManagerDep = Annotated[Principal, Depends(key_manager)]
 
 
-def metrics_reader(principal: AuthenticatedDep) -> Principal:
+async def metrics_reader(principal: AuthenticatedDep) -> Principal:
     """Dependency of the gateway's /metrics: a key with ``metrics:read`` (Prometheus's)."""
     require_scope(principal, METRICS_READ)
     return principal

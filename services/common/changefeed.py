@@ -61,6 +61,7 @@ from services.common.db import UTCDateTime, is_postgres
 from services.common.errors import PROBLEM_RESPONSES
 from services.common.feeds import FeedContractError
 from services.common.jsontext import JSONText
+from services.common.logsignal import LOG_POLL_SECONDS, log_signal, mark_log_written
 from services.common.metrics import ServiceMetrics
 from services.common.principal import Principal, Role, require_roles
 
@@ -132,6 +133,7 @@ async def lock_sequence(session: AsyncSession, key: int = OUTBOX_LOCK_KEY) -> No
     committed, in order, and a reader that has seen ``seq`` never later sees a smaller
     one appear. PostgreSQL: a transaction-scoped advisory lock; SQLite serialises
     writers by itself (``BEGIN IMMEDIATE``)."""
+    mark_log_written(session)  # its commit wakes the long polls on this database
     if is_postgres(session):
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
@@ -199,13 +201,15 @@ def change_feed_router(entities_description: str) -> APIRouter:
     ) -> ChangePage:
         sessionmaker = request.app.state.read_sessionmaker
         table: Table = request.app.state.outbox_table
+        written = log_signal(request.app.state.engine)
         deadline = time.monotonic() + wait
         while True:
+            generation = written.generation  # before the read: a commit during it is not missed
             async with sessionmaker() as session:
                 page = await read_changes(session, table, after=after, limit=limit)
             if page.items or time.monotonic() >= deadline or await request.is_disconnected():
                 return page
-            await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            await written.wait(generation, min(LOG_POLL_SECONDS, deadline - time.monotonic()))
 
     return router
 

@@ -154,7 +154,7 @@ class ListQuery(BaseModel):
         return make_page_params(settings, self.limit, self.cursor, self.sort, self.count)
 
 
-def page_params(
+async def page_params(
     request: Request,
     limit: Annotated[
         QueryCount | None, Query(description=_LIMIT_DESCRIPTION, json_schema_extra={PAGE_LIMIT_EXTENSION: True})

@@ -121,7 +121,7 @@ def verify_principal(header: str, secret: str, *, max_age_seconds: int = 300, no
     return principal
 
 
-def current_principal(request: Request) -> Principal:
+async def current_principal(request: Request) -> Principal:
     """Dependency: the verified principal of this request (401 without one)."""
     header = request.headers.get(PRINCIPAL_HEADER)
     if not header:
@@ -142,7 +142,7 @@ PrincipalDep = Annotated[Principal, Depends(current_principal)]
 def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
     """Dependency factory: 403 unless the principal has one of ``roles``."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:
         if principal.role not in roles:
             raise Forbidden(f"Role '{principal.role}' may not do this")
         return principal

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Annotated, Any
 
@@ -12,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bounds import Cursor, QueryCount, line
 from services.common.errors import PROBLEM_RESPONSES, invalid_field
+from services.common.logsignal import LOG_POLL_SECONDS, log_signal
 from services.common.pagination import PAGE_LIMIT_EXTENSION, make_page_params
 from services.common.principal import Principal, PrincipalDep
 from services.events.catalogue import EVENT_TYPES, check_types
@@ -22,7 +22,6 @@ from services.events.visibility import readable_events
 
 router = APIRouter(tags=["events"], responses=PROBLEM_RESPONSES)
 MAX_WAIT_SECONDS = 8.0  # under the gateway's default deadline for an answer (10 s)
-POLL_SECONDS = 0.1
 TypesFilter = line(2000)
 
 
@@ -90,14 +89,16 @@ async def list_events(
     page = make_page_params(settings, limit, None)
     wanted = _types(types)
     position = decode_cursor(after, principal, secret) if after else 0
+    written = log_signal(request.app.state.engine)
     deadline = time.monotonic() + wait
     while True:
+        generation = written.generation  # before the read: a commit during it is not missed
         async with request.app.state.read_sessionmaker() as session:
             items, resume = await read_events(session, principal, after=position, limit=page.limit, types=wanted)
         if items or time.monotonic() >= deadline or await request.is_disconnected():
             return EventPage(items=items, next_cursor=encode_cursor(resume, principal, secret))
         position = resume
-        await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        await written.wait(generation, min(LOG_POLL_SECONDS, deadline - time.monotonic()))
 
 
 @router.get(

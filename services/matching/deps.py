@@ -12,24 +12,24 @@ from services.matching.catalogue.store import CatalogueStore
 from services.matching.requests.access import BrokerDirectory
 
 
-def current_catalogue(request: Request) -> Catalogue:
+async def current_catalogue(request: Request) -> Catalogue:
     catalogue: Catalogue = request.app.state.catalogue
     return catalogue
 
 
-def supplier_store(request: Request) -> CatalogueStore:
+async def supplier_store(request: Request) -> CatalogueStore:
     """The catalogue's store: each supplier's current record, by id."""
     store: CatalogueStore = request.app.state.supplier_store
     return store
 
 
-def current_time(request: Request) -> datetime:
+async def current_time(request: Request) -> datetime:
     """Now, in UTC, from the app's clock (tests move it past deadlines)."""
     now: datetime = request.app.state.clock()
     return now
 
 
-def broker_directory(request: Request) -> BrokerDirectory:
+async def broker_directory(request: Request) -> BrokerDirectory:
     brokers: BrokerDirectory = request.app.state.brokers
     return brokers
 

@@ -146,7 +146,7 @@ async def freshness(app: FastAPI, session: AsyncSession) -> tuple[dict[str, Feed
     return result, max(times) if times else None
 
 
-def current_app(request: Request) -> FastAPI:
+async def current_app(request: Request) -> FastAPI:
     app: FastAPI = request.app
     return app
 

@@ -10,14 +10,17 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
+from sqlalchemy import event, select
 
+from services.common import changefeed
 from services.common.changefeed import ChangePage, FeedFollower, PendingChange, read_changes, record_changes
 from services.common.db import create_engine, create_sessionmaker
+from services.common.logsignal import LOG_POLL_SECONDS
+from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
 from services.registry.tables import metadata
 from tests.registry.helpers import cluster_body, create, firm_body, make_agency
-from tests.support import BOOTSTRAP_KEY, SERVICE, Stack, feed_items
+from tests.support import BOOTSTRAP_KEY, SERVICE, Stack, feed_items, running
 
 OUTBOX = metadata.tables["outbox"]
 
@@ -85,7 +88,11 @@ async def test_concurrent_writers_lose_nothing_for_a_concurrent_follower(registr
     assert seen == [c["seq"] for c in everything]
 
 
-async def test_long_poll_returns_as_soon_as_a_change_commits(registry: httpx.AsyncClient) -> None:
+async def test_long_poll_returns_as_soon_as_a_change_commits(
+    registry: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No fallback read of the log while it waits: only the commit's signal can end the wait early.
+    monkeypatch.setattr(changefeed, "LOG_POLL_SECONDS", 60.0)
     agency = await make_agency(registry)
     head = (await registry.get("/v1/changes", params={"after": 0}, headers=SERVICE)).json()["next_after"]
     waiting = asyncio.create_task(registry.get("/v1/changes", params={"after": head, "wait": 30}, headers=SERVICE))
@@ -96,6 +103,24 @@ async def test_long_poll_returns_as_soon_as_a_change_commits(registry: httpx.Asy
     # (20 s only bounds a hang: a loaded machine needs far less to commit one change.)
     page = (await asyncio.wait_for(waiting, 20)).json()
     assert [c["entity"] for c in page["items"]] == ["cluster"]
+
+
+async def test_an_idle_long_poll_reads_the_log_a_few_times_a_second(registry_settings: RegistrySettings) -> None:
+    app = create_registry(registry_settings)
+    async with running(app) as registry:
+        head = (await registry.get("/v1/changes", params={"after": 0}, headers=SERVICE)).json()["next_after"]
+        reads = 0
+
+        def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+            nonlocal reads
+            reads += "FROM outbox" in statement
+
+        event.listen(app.state.engine.sync_engine, "before_cursor_execute", count)
+        wait = 1.0
+        page = (await registry.get("/v1/changes", params={"after": head, "wait": wait}, headers=SERVICE)).json()
+        assert page["items"] == []
+        # One read on arrival, then one per LOG_POLL_SECONDS (it used to be one every 50 ms: 20).
+        assert 1 <= reads <= wait / LOG_POLL_SECONDS + 2
 
 
 async def test_feed_is_for_services_and_admins_only(registry: httpx.AsyncClient) -> None:

@@ -11,23 +11,23 @@ from services.events.webhooks.settings import WebhookSettings
 from services.events.webhooks.ssrf import UrlPolicy
 
 
-def url_policy(request: Request) -> UrlPolicy:
+async def url_policy(request: Request) -> UrlPolicy:
     policy: UrlPolicy = request.app.state.webhook_policy
     return policy
 
 
-def event_types(request: Request) -> frozenset[str]:
+async def event_types(request: Request) -> frozenset[str]:
     """The types of the event catalogue endpoints may subscribe to."""
     known: frozenset[str] = request.app.state.webhook_event_types
     return known
 
 
-def webhook_settings(request: Request) -> WebhookSettings:
+async def webhook_settings(request: Request) -> WebhookSettings:
     settings: WebhookSettings = request.app.state.settings
     return settings
 
 
-def dispatcher(request: Request) -> WebhookDispatcher | None:
+async def dispatcher(request: Request) -> WebhookDispatcher | None:
     """The process's dispatcher (None where ``EVENTS_WEBHOOK_ENABLED`` is off)."""
     found: WebhookDispatcher | None = getattr(request.app.state, "webhook_dispatcher", None)
     return found

@@ -1,0 +1,93 @@
+"""Waking long polls when an ordered log (the outbox, the events log) gets a commit.
+
+A long poll (``GET /v1/changes?wait=``, ``GET /v1/events?wait=``) used to read its
+log again every 50 to 100 ms until something arrived: with three services following
+a feed, each of its commits woke them all, and while idle they still cost a query
+every few milliseconds per waiter. Now every writer of a log marks its session
+(``mark_log_written``, called by ``changefeed.lock_sequence``, which every such writer
+takes), and when that session's transaction commits, the long polls of this process
+waiting on the same database wake at once (``LogSignal``).
+
+Commits made by another process (another replica of the service, a command-line
+tool) cannot wake them: they still read the log every ``LOG_POLL_SECONDS`` as a
+fallback, which bounds the extra delay a change from elsewhere can see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+LOG_POLL_SECONDS = 0.25  # a long poll's read of its log when nothing in this process woke it
+_WROTE_LOG = "linkages_wrote_log"
+
+
+class LogSignal:
+    """The logs of one database, as this process sees them: a counter of commits that wrote one."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    def written(self) -> None:
+        """A transaction that wrote a log has committed: wake every waiter."""
+        self.generation += 1
+        waiters, self._waiters = self._waiters, set()
+        for waiter in waiters:
+            loop = waiter.get_loop()
+            if not loop.is_closed():  # a test's loop may have ended with a waiter in it
+                loop.call_soon_threadsafe(_wake, waiter)
+
+    async def wait(self, generation: int, timeout: float) -> None:
+        """Return once a log commit happened after ``generation`` was read, or after ``timeout`` seconds.
+
+        Read ``generation`` before reading the log: a commit between that read and this
+        call then returns at once instead of being missed.
+        """
+        if self.generation != generation or timeout <= 0:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.add(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, timeout)
+        finally:
+            self._waiters.discard(waiter)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+_signals: dict[str, LogSignal] = {}
+
+
+def log_signal(bind: Any) -> LogSignal:
+    """The ``LogSignal`` of the database ``bind`` (an engine, sync or async) talks to."""
+    key = str(bind.url)
+    signal = _signals.get(key)
+    if signal is None:
+        signal = _signals[key] = LogSignal()
+    return signal
+
+
+def mark_log_written(session: AsyncSession) -> None:
+    """``session``'s transaction writes an ordered log: its commit wakes the long polls."""
+    session.info[_WROTE_LOG] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop(_WROTE_LOG, False):
+        log_signal(session.get_bind()).written()
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_WROTE_LOG, None)
