@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, Literal, Protocol
@@ -39,7 +39,7 @@ import httpx
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from prometheus_client import CollectorRegistry, Gauge
-from pydantic import BaseModel, InstanceOf
+from pydantic import BaseModel, InstanceOf, StringConstraints
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -163,16 +163,36 @@ async def record_changes(session: AsyncSession, table: Table, changes: Sequence[
     )
 
 
-async def read_changes(session: AsyncSession, table: Table, *, after: int, limit: int) -> ChangePage:
-    rows = (
-        await session.execute(select(table).where(table.c.seq > after).order_by(table.c.seq).limit(limit + 1))
-    ).all()
+async def read_changes(
+    session: AsyncSession, table: Table, *, after: int, limit: int, entities: Collection[str] | None = None
+) -> ChangePage:
+    """Up to ``limit`` changes after ``after``; with ``entities``, only changes to those.
+
+    A filtered page still moves ``next_after`` past the changes it skipped, up to the
+    head of the feed when it read it: every sequence number up to the head is committed
+    or never will be (writers take ``lock_sequence``), so nothing below it can appear later.
+    """
+    statement = select(table).where(table.c.seq > after).order_by(table.c.seq).limit(limit + 1)
+    head = None
+    if entities is not None:
+        head = int(await session.scalar(select(func.max(table.c.seq))) or 0)  # first: see the docstring
+        statement = statement.where(table.c.seq <= head, table.c.entity.in_(sorted(entities)))
+    rows = (await session.execute(statement)).all()
     items = [Change.model_validate(row._mapping) for row in rows[:limit]]
-    return ChangePage(
-        items=items,
-        next_after=items[-1].seq if items else after,
-        has_more=len(rows) > limit,
-    )
+    has_more = len(rows) > limit
+    if has_more or head is None:
+        next_after = items[-1].seq if items else after
+    else:
+        next_after = max(after, head)
+    return ChangePage(items=items, next_after=next_after, has_more=has_more)
+
+
+# ``entities`` of ``GET /v1/changes``: up to 20 entity names, comma-separated.
+EntityNames = Annotated[str, StringConstraints(max_length=800, pattern=r"^[a-z_]{1,40}(,[a-z_]{1,40}){0,19}$")]
+
+
+def entity_names(value: str) -> frozenset[str]:
+    return frozenset(value.split(","))
 
 
 @cache  # one router per service and process: its prepared routes are shared (``include_prepared``)
@@ -198,17 +218,27 @@ def change_feed_router(entities_description: str) -> APIRouter:
         after: Annotated[int, Query(ge=0, description="Sequence number of the last change already applied.")] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 500,
         wait: Annotated[float, Query(ge=0, le=30, description="Seconds to wait for a change.")] = 0,
+        entities: Annotated[
+            EntityNames | None,
+            Query(
+                description="Comma-separated entities to return (others are skipped, and `next_after` moves past "
+                "them); absent: every change."
+            ),
+        ] = None,
     ) -> ChangePage:
         sessionmaker = request.app.state.read_sessionmaker
         table: Table = request.app.state.outbox_table
+        page_after = after
+        wanted = None if entities is None else entity_names(entities)
         written = log_signal(request.app.state.engine)
         deadline = time.monotonic() + wait
         while True:
             generation = written.generation  # before the read: a commit during it is not missed
             async with sessionmaker() as session:
-                page = await read_changes(session, table, after=after, limit=limit)
+                page = await read_changes(session, table, after=page_after, limit=limit, entities=wanted)
             if page.items or time.monotonic() >= deadline or await request.is_disconnected():
                 return page
+            page_after = page.next_after  # past the changes a filter skipped
             await written.wait(generation, min(LOG_POLL_SECONDS, deadline - time.monotonic()))
 
     return router
@@ -327,8 +357,11 @@ class FeedFollower:
         max_backoff_seconds: float = 10.0,
         metrics: FeedMetrics | None = None,
         stop_timeout: float = 10.0,
+        entities: Collection[str] | None = None,
     ) -> None:
         self.name = name
+        # Only these entities' changes are fetched (None: all); the publisher skips the rest.
+        self.entities = None if entities is None else ",".join(sorted(entities))
         self.client = client
         self.url = url
         self.principal_header = principal_header
@@ -357,7 +390,8 @@ class FeedFollower:
         """Fetch and apply one page; the number of changes applied."""
         response = await self.client.get(
             self.url,
-            params={"after": self.cursor, "limit": self.batch_size, "wait": wait},
+            params={"after": self.cursor, "limit": self.batch_size, "wait": wait}
+            | ({} if self.entities is None else {"entities": self.entities}),
             headers=self.principal_header(),
             timeout=httpx.Timeout(wait + 10.0, connect=5.0),
         )
@@ -370,7 +404,8 @@ class FeedFollower:
         try:
             if page.items:
                 await self.consumer.apply(page)
-                self._set_cursor(page.next_after)
+            # Past the changes a filter skipped too; stored with the next page that has items.
+            self._set_cursor(page.next_after)
             self.last_error = None
             if not page.has_more:
                 if self.on_caught_up is not None:

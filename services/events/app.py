@@ -23,6 +23,7 @@ from services.common.http import create_http_client
 from services.common.principal import service_headers
 from services.common.version import VERSION
 from services.events.consumer import EventConsumer
+from services.events.mapping import MAPPERS
 from services.events.router import router as events_router
 from services.events.settings import EventsSettings
 from services.events.tables import metadata
@@ -79,6 +80,7 @@ def create_app(
                     batch_size=settings.feed_batch_size,
                     wait_seconds=settings.feed_wait_seconds,
                     metrics=feed_metrics(app),
+                    entities=MAPPERS[name].keys(),  # the others make no event: not fetched at all
                 )
                 app.state.followers[name] = follower
                 follower.start()

@@ -22,6 +22,7 @@ from services.registry.codes.router import router as codes_router
 from services.registry.duplicates.hooks import connect_hooks as connect_duplicates_hooks
 from services.registry.duplicates.router import router as duplicates_router
 from services.registry.firms.hooks import firms_written
+from services.registry.firms.performance import ENTITY as OBSERVED_PERFORMANCE
 from services.registry.firms.performance import ObservedPerformanceConsumer
 from services.registry.firms.search import on_firms_written as index_search_words
 from services.registry.imports.router import router as imports_router
@@ -84,6 +85,7 @@ def create_app(
                     url=settings.matching_url.rstrip("/") + "/v1/changes",
                     principal_header=service_principal,
                     consumer=ObservedPerformanceConsumer(app.state.sessionmaker),
+                    entities=(OBSERVED_PERFORMANCE,),  # not the shortlists, requests, ... it would ignore
                     wait_seconds=settings.feed_wait_seconds,
                     metrics=feed_metrics(app),
                 )

@@ -61,6 +61,7 @@ def create_app(
                     batch_size=settings.feed_batch_size,
                     wait_seconds=settings.feed_wait_seconds,
                     metrics=feed_metrics(app),
+                    entities=entities.keys(),  # the consumer ignores the others: not fetched at all
                 )
                 app.state.followers[name] = follower
                 follower.start()

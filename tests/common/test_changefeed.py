@@ -20,7 +20,7 @@ from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
 from services.registry.tables import metadata
 from tests.registry.helpers import cluster_body, create, firm_body, make_agency
-from tests.support import BOOTSTRAP_KEY, SERVICE, Stack, feed_items, running
+from tests.support import BOOTSTRAP_KEY, SERVICE, Stack, assert_problem, feed_items, running
 
 OUTBOX = metadata.tables["outbox"]
 
@@ -103,6 +103,47 @@ async def test_long_poll_returns_as_soon_as_a_change_commits(
     # (20 s only bounds a hang: a loaded machine needs far less to commit one change.)
     page = (await asyncio.wait_for(waiting, 20)).json()
     assert [c["entity"] for c in page["items"]] == ["cluster"]
+
+
+async def test_a_filtered_feed_returns_only_its_entities_and_moves_past_the_others(
+    registry: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(changefeed, "LOG_POLL_SECONDS", 60.0)  # only a commit's signal ends a wait early
+    agency = await make_agency(registry)
+    head = (await registry.get("/v1/changes", params={"after": 0}, headers=SERVICE)).json()["next_after"]
+    await create(registry, "/v1/clusters", cluster_body(), agency)
+    everything = (await registry.get("/v1/changes", params={"after": head}, headers=SERVICE)).json()
+    assert [c["entity"] for c in everything["items"]] == ["cluster"]
+    params = {"after": head, "entities": "firm,network"}
+    skipped = (await registry.get("/v1/changes", params=params, headers=SERVICE)).json()
+    assert skipped == {"items": [], "next_after": everything["next_after"], "has_more": False}
+    # A long poll for firms is not ended by a cluster's commit, and is by a firm's.
+    params = {"after": skipped["next_after"], "entities": "firm", "wait": 30}
+    waiting = asyncio.create_task(registry.get("/v1/changes", params=params, headers=SERVICE))
+    await create(registry, "/v1/clusters", cluster_body(name="Second"), agency)
+    await asyncio.sleep(0.5)
+    assert not waiting.done()
+    firm = await create(registry, "/v1/firms", firm_body(), agency)
+    page = (await asyncio.wait_for(waiting, 20)).json()
+    assert [(c["entity"], c["entity_id"]) for c in page["items"]] == [("firm", firm["id"])]
+    # Pages of a filtered feed still end at their last item when more are there.
+    firms = [firm] + [await create(registry, "/v1/firms", firm_body(), agency) for _ in range(2)]
+    after, seen = skipped["next_after"], []
+    while True:
+        params = {"after": after, "entities": "firm", "limit": 2}
+        page = (await registry.get("/v1/changes", params=params, headers=SERVICE)).json()
+        seen += [c["entity_id"] for c in page["items"]]
+        assert page["next_after"] > after or not page["items"]
+        after = page["next_after"]
+        if not page["has_more"]:
+            break
+    assert seen == [f["id"] for f in firms]
+
+
+@pytest.mark.parametrize("entities", ["", "firm,", "Firm", "firm;cluster", ",".join(["firm"] * 21), "a" * 41])
+async def test_a_malformed_entity_filter_is_a_422(registry: httpx.AsyncClient, entities: str) -> None:
+    response = await registry.get("/v1/changes", params={"entities": entities}, headers=SERVICE)
+    assert_problem(response, 422, field="entities")
 
 
 async def test_an_idle_long_poll_reads_the_log_a_few_times_a_second(registry_settings: RegistrySettings) -> None:
