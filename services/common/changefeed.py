@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, Literal, Protocol
@@ -46,8 +47,10 @@ from sqlalchemy import (
     Column,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
+    bindparam,
     func,
     insert,
     select,
@@ -163,6 +166,24 @@ async def record_changes(session: AsyncSession, table: Table, changes: Sequence[
     )
 
 
+@dataclass(frozen=True)
+class _FeedStatements:
+    head: Select[Any]
+    page: Select[Any]
+    filtered_page: Select[Any]
+
+
+@cache  # built once per table: composing a statement costs more than running it on SQLite
+def _feed_statements(table: Table) -> _FeedStatements:
+    seq = table.c.seq
+    page = select(table).where(seq > bindparam("after")).order_by(seq).limit(bindparam("limit"))
+    return _FeedStatements(
+        head=select(func.max(seq)),
+        page=page,
+        filtered_page=page.where(seq <= bindparam("head"), table.c.entity.in_(bindparam("entities", expanding=True))),
+    )
+
+
 async def read_changes(
     session: AsyncSession, table: Table, *, after: int, limit: int, entities: Collection[str] | None = None
 ) -> ChangePage:
@@ -172,12 +193,14 @@ async def read_changes(
     head of the feed when it read it: every sequence number up to the head is committed
     or never will be (writers take ``lock_sequence``), so nothing below it can appear later.
     """
-    statement = select(table).where(table.c.seq > after).order_by(table.c.seq).limit(limit + 1)
+    statements = _feed_statements(table)
     head = None
-    if entities is not None:
-        head = int(await session.scalar(select(func.max(table.c.seq))) or 0)  # first: see the docstring
-        statement = statement.where(table.c.seq <= head, table.c.entity.in_(sorted(entities)))
-    rows = (await session.execute(statement)).all()
+    if entities is None:
+        rows = (await session.execute(statements.page, {"after": after, "limit": limit + 1})).all()
+    else:
+        head = int(await session.scalar(statements.head) or 0)  # first: see the docstring
+        values = {"after": after, "head": head, "entities": sorted(entities), "limit": limit + 1}
+        rows = (await session.execute(statements.filtered_page, values)).all()
     items = [Change.model_validate(row._mapping) for row in rows[:limit]]
     has_more = len(rows) > limit
     if has_more or head is None:
