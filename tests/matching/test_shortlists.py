@@ -12,6 +12,7 @@ import pytest
 
 from gateway.settings import GatewaySettings
 from services.matching.settings import MatchingSettings
+from services.matching.shortlists.schemas import ShortlistPublic
 from services.registry.settings import RegistrySettings
 from tests.registry.helpers import cluster_body, firm_body
 from tests.support import BOOTSTRAP_KEY, Stack, assert_problem
@@ -244,6 +245,16 @@ async def test_each_listed_supplier_carries_its_card(world: World) -> None:
     assert stored.json()["items"][0]["card"] == top["card"]
     without_point = await world.shortlist(KNITWEAR)
     assert without_point["items"][0]["card"]["distance_km"] is None
+
+
+async def test_a_past_shortlist_reads_back_as_the_bytes_first_returned(world: World) -> None:
+    body = {"constraints": {"countries": ["IN"]}, "criteria": {"description": "knitted cotton"}}
+    answered = await world.client.post("/v1/shortlists", json=body, headers=world.lead)
+    assert answered.status_code == 201
+    past = await world.client.get(f"/v1/shortlists/{answered.json()['id']}", headers=world.lead)
+    assert past.status_code == 200 and past.headers["content-type"] == "application/json"
+    assert past.content == answered.content
+    ShortlistPublic.model_validate_json(past.content)  # and it is the documented schema
 
 
 async def test_ranking_follows_the_weights(world: World) -> None:

@@ -5,20 +5,29 @@ from __future__ import annotations
 from functools import partial
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
+from sqlalchemy import Text, bindparam, cast, select
 
 from services.common.bounds import RecordId
 from services.common.deps import SessionDep
 from services.common.errors import PROBLEM_RESPONSES
 from services.common.idempotency import IdempotencyDep
+from services.common.jsontext import json_response, with_members
 from services.common.pagination import Page, PageParamsDep, fetch_page, sortable
 from services.common.principal import PrincipalDep
 from services.matching.deps import CatalogueDep
 from services.matching.ownership import readable, readable_rows, require_writer
 from services.matching.shortlists.schemas import ShortlistPublic, ShortlistRequest
-from services.matching.shortlists.service import build_shortlist, public_of, standards_of, store_shortlist
+from services.matching.shortlists.service import SHORTLISTS, build_shortlist, public_of, standards_of, store_shortlist
 from services.matching.tables import Shortlist
 
+# A shortlist's owner columns and its stored JSON as text: not parsed, validated and rendered again.
+STORED_SHORTLIST = select(
+    SHORTLISTS.c.id,
+    SHORTLISTS.c.owner,
+    SHORTLISTS.c.agency_id,
+    cast(SHORTLISTS.c.result, Text).label("result"),
+    cast(SHORTLISTS.c.request, Text).label("request"),
+).where(SHORTLISTS.c.id == bindparam("id"))
 # The fields this service's lists sort by (``sort``; see services/common/pagination.py).
 SHORTLIST_SORTS = sortable(Shortlist, "created_at")
 router = APIRouter(prefix="/v1/shortlists", tags=["shortlists"], responses=PROBLEM_RESPONSES)
@@ -64,13 +73,13 @@ async def request_shortlist(
 
 
 @router.get("", response_model=Page[ShortlistPublic], operation_id="list_shortlists", summary="List your shortlists")
-async def list_shortlists(session: SessionDep, principal: PrincipalDep, page: PageParamsDep) -> Page[ShortlistPublic]:
+async def list_shortlists(session: SessionDep, principal: PrincipalDep, page: PageParamsDep) -> Response:
     statement = select(Shortlist)
     visible = readable_rows(principal, Shortlist)
     if visible is not None:
         statement = statement.where(visible)
     rows = await fetch_page(session, statement, key=Shortlist.id, params=page, sorts=SHORTLIST_SORTS)
-    return rows.map(public_of)
+    return json_response(rows.map(public_of))  # rendered once, not validated again as the response model
 
 
 @router.get(
@@ -79,7 +88,9 @@ async def list_shortlists(session: SessionDep, principal: PrincipalDep, page: Pa
     operation_id="read_shortlist",
     summary="A past shortlist, as it was returned",
 )
-async def read_shortlist(shortlist_id: RecordId, session: SessionDep, principal: PrincipalDep) -> ShortlistPublic:
-    row = readable(principal, await session.get(Shortlist, shortlist_id), "shortlist", shortlist_id)
-    assert isinstance(row, Shortlist)
-    return public_of(row)
+async def read_shortlist(shortlist_id: RecordId, session: SessionDep, principal: PrincipalDep) -> Response:
+    row = (await session.execute(STORED_SHORTLIST, {"id": shortlist_id})).one_or_none()
+    readable(principal, row, "shortlist", shortlist_id)
+    assert row is not None
+    # The JSON stored when it was made, as it is: the same bytes as the answer to the POST.
+    return json_response(with_members(row.result.encode(), {"request": row.request.encode()}))
