@@ -26,3 +26,16 @@ def _ulid(millis: int, randomness: int) -> str:
 def new_id(prefix: str) -> str:
     millis = time.time_ns() // 1_000_000
     return f"{prefix}_{_ulid(millis, secrets.randbits(80))}"
+
+
+# A random byte to a random digit: its low 5 bits (256 is a multiple of 32: uniform).
+_BYTE_TO_DIGIT = bytes(_CROCKFORD.encode()[byte & 31] for byte in range(256))
+
+
+def new_ids(prefix: str, count: int) -> list[str]:
+    """``count`` new ids at once, as ``new_id`` makes them, for a fraction of the cost: one
+    clock read and one draw of randomness for all (a bulk import's batches)."""
+    # A ULID's first 10 digits are its 50 bits of time, the other 16 its 80 random bits.
+    time_digits = _ulid(time.time_ns() // 1_000_000, 0)[:10]
+    digits = secrets.token_bytes(16 * count).translate(_BYTE_TO_DIGIT).decode()
+    return [f"{prefix}_{time_digits}{digits[start : start + 16]}" for start in range(0, 16 * count, 16)]

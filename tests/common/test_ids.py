@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 
-from services.common.ids import _CROCKFORD, _ulid, new_id
+from services.common.ids import _CROCKFORD, _ulid, new_id, new_ids
 
 
 def _digits(value: int, length: int) -> str:
@@ -32,3 +32,16 @@ def test_ids_carry_their_prefix_and_sort_by_creation_time() -> None:
     assert first.startswith("frm_") and len(first) == 30
     assert set(first[4:]) <= set(_CROCKFORD)
     assert first < second
+
+
+def test_ids_drawn_a_batch_at_a_time_are_ulids_of_the_moment_and_distinct() -> None:
+    before = new_id("frm")
+    time.sleep(0.002)
+    batch = new_ids("frm", 5000)
+    time.sleep(0.002)
+    after = new_id("frm")
+    assert len(set(batch)) == len(batch) == 5000
+    assert all(i.startswith("frm_") and len(i) == 30 and set(i[4:]) <= set(_CROCKFORD) for i in batch)
+    assert all(before < i < after for i in batch)  # the time digits of when they were drawn
+    # Each random digit is drawn uniformly: every one of the 32 occurs in every position.
+    assert all(len({i[14 + position] for i in batch}) == 32 for position in range(16))

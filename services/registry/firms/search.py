@@ -51,13 +51,18 @@ def _padded(text: str) -> str:
     return f" {text} " if text else ""
 
 
+@functools.lru_cache(maxsize=65536)
+def _folded_place(locality: str | None, subdivision: str | None) -> str:
+    # Folded once per place, not per firm: a register's firms share a few thousand places.
+    return _padded(" ".join(p for p in (fold(locality), fold(_subdivision_name(subdivision))) if p))
+
+
 def search_columns(values: dict[str, Any]) -> dict[str, str]:
     """The folded search columns of a firm from its column values (name, locality,
     subdivision, capabilities)."""
-    place = " ".join(p for p in (fold(values.get("locality")), fold(_subdivision_name(values.get("subdivision")))) if p)
     return {
         "search_name": _padded(fold(values.get("name"))),
-        "search_place": _padded(place),
+        "search_place": _folded_place(values.get("locality"), values.get("subdivision")),
         "search_text": _padded(fold(values.get("capabilities"))),
     }
 

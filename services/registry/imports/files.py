@@ -395,7 +395,7 @@ class ImportFile:
             number = 1
             for record in reader:
                 number += 1
-                if not record or not any(cell.strip() for cell in record):
+                if not record or not "".join(record).strip():  # blank: no cell holds a visible character
                     continue
                 if len(record) != len(header):
                     problem = FieldError(

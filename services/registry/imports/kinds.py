@@ -11,7 +11,7 @@ it), and whether the new records are checked for duplicates afterwards (firms on
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,8 @@ from services.registry.firm_results.resource import FIRM_RESULTS
 from services.registry.firm_results.schemas import FirmResultCreate
 from services.registry.firms.resource import FIRMS
 from services.registry.firms.schemas import FirmCreate
-from services.registry.imports.files import COLUMNS, Column
+from services.registry.imports.files import COLUMNS, Column, Mapping_, Row
+from services.registry.imports.firm_columns import Decided, decide_firms
 from services.registry.imports.firm_writes import firm_words, stage, write_firms
 from services.registry.imports.models import ImportJob
 from services.registry.imports.writes import Written, create_rows
@@ -49,6 +50,8 @@ class ImportKind:
     # Set-based kinds: a validated row rendered for COPY by the worker (``Prepared.line``, ``tag_lines``).
     stage: Callable[[Draft, int, str], tuple[bytes, bytes]] | None = None
     words: Callable[[Draft], str] | None = None  # the words for typo search the worker finds
+    # A batch's rows validated column by column where it can decide them (the rest: ``spec.create``).
+    decide: Callable[[Sequence[Row], Mapping_, str, bool], list[Decided | None]] | None = None
     checks_duplicates: bool = False  # the job's new records go through duplicate detection
 
 
@@ -102,6 +105,7 @@ KINDS: dict[str, ImportKind] = {
             write_firms,
             stage=stage,
             words=firm_words,
+            decide=decide_firms,
             checks_duplicates=True,
         ),
         ImportKind(

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from services.common.jsontext import json_text
 from services.registry.imports.files import Mapping_, Row, RowProblem, to_input
-from services.registry.imports.kinds import KINDS
+from services.registry.imports.kinds import KINDS, ImportKind
 from services.registry.records import Draft, checked_part, draft
 
 
@@ -65,47 +65,67 @@ def prepare(
 ) -> list[Prepared]:
     """Read up to ``count`` rows and validate them with the create schema of ``kind``, as single
     writes are; ``staged`` (PostgreSQL): render the valid ones for ``COPY`` too, where the kind
-    is written set-based."""
+    is written set-based. A kind that validates a batch column by column (``ImportKind.decide``)
+    does so first: ``spec.create`` then validates only the rows it left undecided."""
     import_kind = KINDS[kind]
-    spec = import_kind.spec
-    stage = import_kind.stage if staged else None  # only kinds written set-based render rows
-    prepared = []
+    batch = list(islice(rows, count))
+    decided = import_kind.decide(batch, mapping, agency_id, staged) if import_kind.decide else [None] * len(batch)
     # Rows with the same checked part share one draft, which pickle then sends once: most rows
     # of a file name no cluster and no certificate.
     shared: dict[tuple[Any, ...], Draft] = {}
-    for row in islice(rows, count):
-        item = Prepared(row.number)
-        prepared.append(item)
-        if row.errors:
-            item.errors = [
-                {
-                    "row_number": row.number,
-                    "column": "",
-                    "field": "",
-                    "code": e.code,
-                    "message": e.message,
-                    "value": None,
-                }
-                for e in row.errors
-            ]
-            continue
-        try:
-            # Cells are text ("12"): the bounds hold, the strict JSON types do not (strict=False).
-            data = spec.create.model_validate(to_input(row.cells, mapping, agency_id), strict=False)
-            item.natural_key = import_kind.natural_key(data)
-            item.draft = draft(spec, data)
-            if import_kind.words is not None:
-                item.words = import_kind.words(item.draft)
-            if stage is not None:  # the writer gets only what it checks: the rest it sends as rendered here
-                item.line, item.tag_lines = stage(item.draft, row.number, item.natural_key)
-                checked = checked_part(spec, item.draft)
-                key = (checked.requested_agency, json_text(checked.document), tuple(checked.references))
-                item.draft = shared.setdefault(key, checked)
-        except RowProblem as problem:
-            item.errors = [error_row(row, mapping, "", problem.code, problem.message, problem.column)]
-        except ValidationError as exc:
-            item.errors = [
-                error_row(row, mapping, ".".join(str(p) for p in e["loc"]), str(e["type"]), str(e["msg"]))
-                for e in exc.errors()
-            ]
+    prepared = []
+    for row, done in zip(batch, decided, strict=True):
+        if done is not None:
+            prepared.append(
+                Prepared(row.number, done.draft, done.natural_key, [], done.line, done.tag_lines, done.words)
+            )
+        else:
+            prepared.append(_prepare_row(row, mapping, agency_id, import_kind, staged, shared))
     return prepared
+
+
+def _prepare_row(
+    row: Row,
+    mapping: Mapping_,
+    agency_id: str,
+    import_kind: ImportKind,
+    staged: bool,
+    shared: dict[tuple[Any, ...], Draft],
+) -> Prepared:
+    """One row through the create schema (``FirmCreate``…), as ``POST`` validates it."""
+    spec = import_kind.spec
+    stage = import_kind.stage if staged else None  # only kinds written set-based render rows
+    item = Prepared(row.number)
+    if row.errors:
+        item.errors = [
+            {
+                "row_number": row.number,
+                "column": "",
+                "field": "",
+                "code": e.code,
+                "message": e.message,
+                "value": None,
+            }
+            for e in row.errors
+        ]
+        return item
+    try:
+        # Cells are text ("12"): the bounds hold, the strict JSON types do not (strict=False).
+        data = spec.create.model_validate(to_input(row.cells, mapping, agency_id), strict=False)
+        item.natural_key = import_kind.natural_key(data)
+        item.draft = draft(spec, data)
+        if import_kind.words is not None:
+            item.words = import_kind.words(item.draft)
+        if stage is not None:  # the writer gets only what it checks: the rest it sends as rendered here
+            item.line, item.tag_lines = stage(item.draft, row.number, item.natural_key)
+            checked = checked_part(spec, item.draft)
+            key = (checked.requested_agency, json_text(checked.document), tuple(checked.references))
+            item.draft = shared.setdefault(key, checked)
+    except RowProblem as problem:
+        item.errors = [error_row(row, mapping, "", problem.code, problem.message, problem.column)]
+    except ValidationError as exc:
+        item.errors = [
+            error_row(row, mapping, ".".join(str(p) for p in e["loc"]), str(e["type"]), str(e["msg"]))
+            for e in exc.errors()
+        ]
+    return item
