@@ -55,6 +55,9 @@ from services.matching.catalogue.segment import Segment
 from services.matching.catalogue.segment import members as among
 from services.matching.catalogue.text import NUMERATOR_MARGIN
 
+# The default of ``MATCHING_CONSORTIUM_FIGURES_BYTES``: the per-network figures a view keeps
+# (a figure per member is ~7 MB at 1M suppliers and 50k networks; the bench mix needs ~1 GiB).
+FIGURES_BYTES = 1024 * 2**20
 MIN_MEMBERS = 2  # a consortium is firms acting jointly: one firm alone is a single-firm item
 # Share-weighted means of the members' values.
 MEAN_CRITERIA = ("text", "certifications", "performance", "inclusion")
@@ -144,9 +147,13 @@ NO_MEMBERS = np.empty(0, dtype=np.int64)
 
 
 class NetworkIndex:
-    """Candidate consortia by id order, their members as one flat array, network by network."""
+    """Candidate consortia by id order, their members as one flat array, network by network.
 
-    def __init__(self, entries: Sequence[NetworkEntry]) -> None:
+    ``figures_bytes`` caps the per-network figures kept for the views over it
+    (``NetworkFigures``; the matching setting ``MATCHING_CONSORTIUM_FIGURES_BYTES``)."""
+
+    def __init__(self, entries: Sequence[NetworkEntry], figures_bytes: int = FIGURES_BYTES) -> None:
+        self.figures_bytes = figures_bytes
         entries = sorted(entries, key=lambda e: e.id.encode())
         counts = np.array([len(e.member_ids) for e in entries], dtype=np.int64)
         width = max([len(m) for e in entries for m in e.member_ids] + [1])
@@ -182,7 +189,7 @@ class NetworkIndex:
         fresh_ids = [m.encode() for e in fresh for m in e.member_ids]
         width = max([self.member_ids.dtype.itemsize, 1] + [len(m) for m in fresh_ids])
         pool = np.concatenate([self.member_ids.astype(f"S{width}"), np.array(fresh_ids, dtype=f"S{width}")])
-        updated = NetworkIndex([])
+        updated = NetworkIndex([], self.figures_bytes)
         names = [self.names[i] if kind == 0 else fresh[i].name for _, kind, i in order]
         updated._set([key.decode() for key, _, _ in order], names, counts, pool[taken])
         if self._main is not None:
@@ -381,12 +388,14 @@ class MemberFacts:
 
 @dataclass(frozen=True)
 class Counted:
-    """The members counted in some networks: positions in ``MemberFacts``, ascending by network."""
+    """The members counted in some networks ``chosen`` (ascending): positions in
+    ``MemberFacts``, ascending by network, and each one's network as its place in
+    ``chosen``, so per-network sums are arrays of the batch's size, not the index's."""
 
     positions: np.ndarray
-    networks: np.ndarray
+    local: np.ndarray  # the place of each one's network in ``chosen``
     shares: np.ndarray
-    totals: np.ndarray  # per network of the index: the counted members' capacity
+    totals: np.ndarray  # per network of ``chosen``: the counted members' capacity
 
 
 @dataclass(frozen=True)
@@ -400,18 +409,17 @@ class Evaluation:
     scores: np.ndarray
 
 
-FIGURES_BYTES = 1024 * 2**20  # and at most this much of them (a figure per member is ~7 MB at 1M)
 FIGURES_KEPT = 500  # kinds of figures kept per view (units, schemes on a day, text terms)
 BOUND_MARGIN = 1e-9  # relative: float sums taken in another order differ far less
 ANCHOR_MARGIN_KM = 1e-3  # the haversine's rounding, far below a metre
 
 
 def _nbytes(kept: Any) -> int:
-    """The bytes of the arrays in a kept figure (shared ``times`` not counted)."""
+    """The bytes of the arrays in a kept figure."""
     if isinstance(kept, np.ndarray):
         return int(kept.nbytes)
     if isinstance(kept, MemberFigure):
-        return _nbytes(kept.values) + _nbytes(kept.parts) if kept.times is None else _nbytes(kept.parts)
+        return _nbytes(kept.values) + _nbytes(kept.parts)
     if isinstance(kept, tuple | list):
         return sum(map(_nbytes, kept))
     return 0
@@ -424,12 +432,6 @@ class MemberFigure:
 
     values: np.ndarray
     parts: list[np.ndarray]
-    times: np.ndarray | None = None  # the value is ``values`` times these (shared, not copied)
-
-    def of(self, at: np.ndarray) -> np.ndarray:
-        """The values of the memberships ``at``."""
-        values: np.ndarray = self.values[at] if self.times is None else self.values[at] * self.times[at]
-        return values
 
 
 @dataclass(frozen=True)
@@ -438,14 +440,18 @@ class CountedMembers:
     those of its member rows that do not, when most count."""
 
     complement: list[bool]
-    at: list[np.ndarray]
+    rows: list[BitMap]  # the member rows whose memberships ``at`` are
+    at: list[np.ndarray]  # grouped by row, ascending rows
+    networks: list[np.ndarray]  # the network of each of ``at`` (read once, summed per figure)
 
-    def sums(self, figure: MemberFigure, network_of: np.ndarray, count: int) -> np.ndarray:
+    def sums(self, figure: MemberFigure, count: int) -> np.ndarray:
         """Per network, the counted members' sum of ``figure``, up to rounding
         (``BOUND_MARGIN`` of the live members' sum)."""
         total = np.zeros(count, dtype=np.float64)
-        for position, (complement, at) in enumerate(zip(self.complement, self.at, strict=True)):
-            part = sums(network_of[at], figure.of(at), count)
+        for position, (complement, at, networks) in enumerate(
+            zip(self.complement, self.at, self.networks, strict=True)
+        ):
+            part = sums(networks, figure.values[at], count)
             total += figure.parts[position] - part if complement else part
         return total
 
@@ -465,16 +471,15 @@ class NetworkFigures:
         cache = self.members.figures
         found = cache.get(key)
         if found is None:
-            if len(cache) >= FIGURES_KEPT or sum(map(_nbytes, cache.values())) > FIGURES_BYTES:
+            if len(cache) >= FIGURES_KEPT or sum(map(_nbytes, cache.values())) > self.index.figures_bytes:
                 cache.clear()
             found = cache[key] = compute()
         return found
 
-    def _figure(self, values: np.ndarray, times: np.ndarray | None = None) -> MemberFigure:
+    def _figure(self, values: np.ndarray) -> MemberFigure:
         segment, network_of, n = self.members.segment, self.index.network_of, self.index.n
-        product = values if times is None else values * times
-        parts = [sums(network_of, np.where(segment == p, product, 0.0), n) for p in range(len(self.parts))]
-        return MemberFigure(values, parts, times)
+        parts = [sums(network_of, np.where(segment == p, values, 0.0), n) for p in range(len(self.parts))]
+        return MemberFigure(values, parts)
 
     def _per_member(self, of_rows: Any) -> np.ndarray:
         """``of_rows(segment, rows)`` for each live member's row, 0 for the others."""
@@ -514,7 +519,7 @@ class NetworkFigures:
         if unit is None:
             return plain, None
         capacity = self.capacity(unit)[0].values
-        weighted: MemberFigure = self._kept((key, unit), lambda: self._figure(plain.values, capacity))
+        weighted: MemberFigure = self._kept((key, unit), lambda: self._figure(plain.values * capacity))
         return plain, weighted
 
     def term(self, term: int, unit: str | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -653,6 +658,7 @@ class ConsortiumQuery:
         figures = NetworkFigures(index, members, self.parts)
         counting: list[BitMap] = []
         complement: list[bool] = []
+        read: list[BitMap] = []
         memberships: list[np.ndarray] = []
         for position, (segment, removed) in enumerate(self.parts[: len(members.by_row)]):
             by_row = members.by_row[position]
@@ -660,12 +666,14 @@ class ConsortiumQuery:
             counting.append(rows)
             complement.append(2 * len(rows) > len(by_row.rows))
             if complement[-1]:
-                failing = by_row.memberships_unordered(by_row.rows - rows)
+                read.append(by_row.rows - rows)
+                failing = by_row.memberships_unordered(read[-1])
                 memberships.append(failing[members.segment[failing] == position])  # not those gone to the delta
             else:
+                read.append(rows)
                 memberships.append(by_row.memberships_unordered(rows))
-        counted = CountedMembers(complement, memberships)
-        counts = np.rint(counted.sums(figures.live(), index.network_of, index.n)).astype(np.int64)
+        counted = CountedMembers(complement, read, memberships, [index.network_of[at] for at in memberships])
+        counts = np.rint(counted.sums(figures.live(), index.n)).astype(np.int64)
         open_ = np.ones(index.n, dtype=bool)
         open_[[index.positions[i] for i in query.exclude_ids if i in index.positions]] = False
         eligible = np.flatnonzero(open_ & (counts >= MIN_MEMBERS))
@@ -715,12 +723,12 @@ class ConsortiumQuery:
         proximity from the nearest a member can be (``NetworkFigures.anchors``); capacity
         from the counted total. Sums taken by difference are widened by ``BOUND_MARGIN``."""
         query, weights, index = self.query, self.weights, self.index
-        network_of, n = index.network_of, index.n
+        n = index.n
 
         def within(figure: MemberFigure) -> tuple[np.ndarray, np.ndarray]:
             """The counted members' sum of ``figure``, and its margin."""
             live = np.sum([part[eligible] for part in figure.parts], axis=0)
-            return counted.sums(figure, network_of, n)[eligible], BOUND_MARGIN * (live + 1.0)
+            return counted.sums(figure, n)[eligible], BOUND_MARGIN * (live + 1.0)
 
         number = counts[eligible].astype(np.float64)
         low = high = np.zeros(0)
@@ -739,7 +747,7 @@ class ConsortiumQuery:
             if c in MEAN_CRITERIA:
                 if c == "text":
                     if any(counted.complement):  # most members count: the live members' term sums
-                        plain, weighted = self._text_sums(eligible, figures)
+                        plain, weighted = self._text_sums(eligible, counted, figures)
                     else:
                         plain, weighted = self._ceiling_sums(eligible, counting)
                 else:
@@ -751,6 +759,8 @@ class ConsortiumQuery:
                     shared = weighted / np.where(low > 0, low, 1.0)
                     value = np.where(low > 0, shared, np.where(none_for_sure, value, 1.0))
                 value = value * (1 + BOUND_MARGIN) + BOUND_MARGIN
+            elif c == "proximity" and not any(counted.complement):
+                value = self._farthest_counted(counted, counting)[eligible] + BOUND_MARGIN
             elif c == "proximity":
                 assert query.latitude is not None and query.longitude is not None
                 latitude, longitude, radius, unlocated = figures.anchors()
@@ -760,7 +770,7 @@ class ConsortiumQuery:
                 every = counts[eligible] == np.rint(np.sum([part[eligible] for part in figures.live().parts], axis=0))
                 nearest = np.where(every, distance, distance - radius[eligible]) - ANCHOR_MARGIN_KM
                 value = np.nan_to_num(np.maximum(1.0 - np.maximum(nearest, 0.0) / reference, 0.0), nan=0.0)
-                value[np.rint(counted.sums(unlocated, network_of, n)[eligible]) > 0] = 0.0  # one counted is unlocated
+                value[np.rint(counted.sums(unlocated, n)[eligible]) > 0] = 0.0  # one counted is unlocated
                 value += BOUND_MARGIN
             else:  # capacity
                 target = query.capacity_target
@@ -768,6 +778,24 @@ class ConsortiumQuery:
                 value = high / target if not negative else np.ones(len(eligible))
             bound += weights[c] * np.minimum(value, 1.0)
         return bound
+
+    def _farthest_counted(self, counted: CountedMembers, counting: list[BitMap]) -> np.ndarray:
+        """Per network, the proximity of its farthest counted member (1 with none), from the
+        memberships that count (``counted`` holds them, grouped by row, when few count):
+        one distance per counted row, so a point query's bounds of it are its values."""
+        nearest = np.ones(self.index.n, dtype=np.float64)
+        weights = {"proximity": 1.0}
+        for position, (segment, _) in enumerate(self.parts[: len(self.members.by_row)]):
+            rows = as_array(counting[position])
+            if not len(rows):
+                continue
+            by_row = self.members.by_row[position]
+            slots = by_row.slots[rows]
+            values = segment.criterion_values(self.query, rows, weights, self.terms)["proximity"]
+            np.minimum.at(
+                nearest, counted.networks[position], np.repeat(values, by_row.starts[slots + 1] - by_row.starts[slots])
+            )
+        return nearest
 
     def _figures_of(
         self, criterion: str, day: int, figures: NetworkFigures
@@ -789,18 +817,52 @@ class ConsortiumQuery:
 
         return figures.mean(("certifications", schemes, day), held, unit)
 
-    def _text_sums(self, eligible: np.ndarray, figures: NetworkFigures) -> tuple[np.ndarray, np.ndarray | None]:
+    def _text_sums(
+        self, eligible: np.ndarray, counted: CountedMembers, figures: NetworkFigures
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Upper bounds of the counted members' sum of their text similarity (and of it
-        times their capacity): the query's weights times the live members' term sums."""
-        plain = np.zeros(len(eligible), dtype=np.float64)
-        weighted = None if self.unit is None else np.zeros(len(eligible), dtype=np.float64)
+        times their capacity): the query's weights times the live members' term sums
+        (a member's similarity is its terms' weights times the query's), less the
+        similarity of the members failing in the parts where most count (``counted``):
+        the counted members' sums, up to rounding (widened by ``BOUND_MARGIN`` of the live
+        members' sums)."""
+        n = self.index.n
+        plain = np.zeros(n, dtype=np.float64)
+        weighted = None if self.unit is None else np.zeros(n, dtype=np.float64)
         for term, weight in zip(*(part.tolist() for part in self.terms), strict=True):
             term_sums, term_weighted = figures.term(term, self.unit)
-            plain += weight * term_sums[eligible]
+            plain += weight * term_sums
             if weighted is not None and term_weighted is not None:
-                weighted += weight * term_weighted[eligible]
-        margin = BOUND_MARGIN * (plain + 1.0)
-        return plain + margin, None if weighted is None else weighted * (1 + BOUND_MARGIN) + BOUND_MARGIN
+                weighted += weight * term_weighted
+        plain_margin = BOUND_MARGIN * (plain + 1.0)
+        weighted_margin = None if weighted is None else BOUND_MARGIN * (weighted + 1.0)
+        capacity = None if self.unit is None else figures.capacity(self.unit)[0].values
+        members = self.members
+        for position, (segment, _) in enumerate(self.parts[: len(members.by_row)]):
+            if not counted.complement[position]:
+                continue
+            by_row, failing = members.by_row[position], counted.rows[position]
+            holders = as_array(BitMap.union(*held)) if (held := self._holding(segment, failing)) else NO_MEMBERS
+            if not len(holders):
+                continue
+            similarity = segment.postings.scores(holders, *self.terms)
+            slots = by_row.slots[holders]
+            first, counts = by_row.starts[slots], by_row.starts[slots + 1] - by_row.starts[slots]
+            at, values = by_row.memberships[ranges(first, counts)], np.repeat(similarity, counts)
+            live = members.segment[at] == position  # not those gone to the delta
+            at, values = at[live], values[live]
+            plain -= sums(self.index.network_of[at], values, n)
+            if weighted is not None and capacity is not None:
+                weighted -= sums(self.index.network_of[at], values * capacity[at], n)
+        plain = np.maximum(plain, 0.0) + plain_margin
+        if weighted is None or weighted_margin is None:
+            return plain[eligible], None
+        return plain[eligible], (np.maximum(weighted, 0.0) + weighted_margin)[eligible]
+
+    def _holding(self, segment: Segment, rows: BitMap) -> list[BitMap]:
+        """The rows of ``rows`` holding each query term the segment knows."""
+        postings = segment.postings
+        return [postings.terms[t] & rows for t in self.terms[0].tolist() if t < len(postings.terms)]
 
     def _ceiling_sums(self, eligible: np.ndarray, counting: list[BitMap]) -> tuple[np.ndarray, np.ndarray | None]:
         """The counted members' sums of their text ceilings (and times their capacity): read
@@ -971,48 +1033,53 @@ class ConsortiumQuery:
 
     def _counted(self, chosen: np.ndarray, facts: MemberFacts, named: np.ndarray | None) -> Counted:
         """The members counted in the networks ``chosen``: those that count, and the named ones."""
-        index = self.index
         # ``facts`` ascend by membership, so by network: each network's members are one range.
         first = np.searchsorted(facts.networks, chosen, side="left")
         counts = np.searchsorted(facts.networks, chosen, side="right") - first
         positions = ranges(first, counts)
-        positions = positions[facts.status[positions] == QUALIFYING]
+        local = np.repeat(np.arange(len(chosen), dtype=np.int64), counts)
+        counting = facts.status[positions] == QUALIFYING
+        positions, local = positions[counting], local[counting]
         if named is not None:  # named members are one certificate short: never among those counting
             extra = named[chosen]
-            positions = np.sort(np.concatenate([positions, extra[extra >= 0]]), kind="stable")  # two runs merged
-        networks = facts.networks[positions]
+            has = np.flatnonzero(extra >= 0)
+            order = np.argsort(np.concatenate([positions, extra[has]]), kind="stable")  # two runs merged
+            positions, local = np.concatenate([positions, extra[has]])[order], np.concatenate([local, has])[order]
         capacity = facts.capacity[positions]
-        counts = np.bincount(networks, minlength=index.n)
-        totals = sums(networks, capacity, index.n)
+        counts = np.bincount(local, minlength=len(chosen))
+        totals = sums(local, capacity, len(chosen))
         if self.unit is not None:
-            shares = np.where(totals[networks] > 0, capacity / np.maximum(totals[networks], 1e-300), 0.0)
-            equal = totals[networks] <= 0
-            shares[equal] = 1.0 / counts[networks][equal]
+            shares = np.where(totals[local] > 0, capacity / np.maximum(totals[local], 1e-300), 0.0)
+            equal = totals[local] <= 0
+            shares[equal] = 1.0 / counts[local][equal]
         else:
-            shares = 1.0 / counts[networks]
-        return Counted(positions, networks, shares, totals)
+            shares = 1.0 / counts[local]
+        return Counted(positions, local, shares, totals)
 
     def _aggregate(
         self, chosen: np.ndarray, counted: Counted, per_member: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
         """Each criterion's value of the networks ``chosen`` from their members' (``per_member``)."""
         values: dict[str, np.ndarray] = {}
-        networks = counted.networks
+        local = counted.local
         for c in self.weights:
             if c in MEAN_CRITERIA:
                 weighted = counted.shares * per_member[c]
-                values[c] = sums(networks, weighted, self.index.n)[chosen]
+                values[c] = sums(local, weighted, len(chosen))
             elif c == "proximity":
                 if c in per_member:
-                    nearest = np.full(self.index.n, np.inf)
-                    np.minimum.at(nearest, networks, per_member[c])
-                    values[c] = nearest[chosen]
+                    nearest = np.full(len(chosen), np.inf)
+                    starts = np.searchsorted(local, np.arange(len(chosen)))
+                    held = starts < np.append(starts[1:], len(local))  # networks with a member counted
+                    if len(local):
+                        nearest[held] = np.minimum.reduceat(per_member[c], starts[held])
+                    values[c] = nearest
                 else:  # bounding: the farthest member is at most at the point
                     values[c] = np.ones(len(chosen))
             else:  # capacity
                 target = self.query.capacity_target
                 assert target is not None
-                values[c] = np.minimum(1.0, counted.totals[chosen] / target)
+                values[c] = np.minimum(1.0, counted.totals / target)
         return values
 
     def _evaluate(self, chosen: np.ndarray, facts: MemberFacts, named: np.ndarray | None) -> Evaluation:
@@ -1032,7 +1099,7 @@ class ConsortiumQuery:
         bounds = self._aggregate(chosen, counted, {c: v[counted.positions] for c, v in facts.ceilings.items()})
         if "proximity" in self.weights:
             # The farthest member is at most as near as any one: the first counted of each network.
-            first = counted.positions[np.searchsorted(counted.networks, chosen)]
+            first = counted.positions[np.searchsorted(counted.local, np.arange(len(chosen)))]
             bounds["proximity"] = self._member_values(facts.at[first], ("proximity",))["proximity"]
         if not BOUNDED_CRITERIA & set(self.weights):  # the bounds are the values: score them all
             contributions = [np.round(self.weights[c] * bounds[c], SCORE_DECIMALS) for c in self.weights]
@@ -1078,7 +1145,7 @@ class ConsortiumQuery:
         result = []
         for i in top(scored.scores, chosen, limit).tolist():  # ``chosen`` ascends with the ids
             network = int(chosen[i])
-            mine = np.arange(*np.searchsorted(counted.networks, [network, network + 1]))
+            mine = np.arange(*np.searchsorted(counted.local, [i, i + 1]))
             result.append(
                 RankedConsortium(
                     id=index.ids[network],
@@ -1086,13 +1153,13 @@ class ConsortiumQuery:
                     score=float(scored.scores[i]),
                     values={c: float(scored.values[c][i]) for c in weights},
                     contributions={c: float(scored.contributions[c][i]) for c in weights},
-                    monthly_capacity=float(counted.totals[network]),
+                    monthly_capacity=float(counted.totals[i]),
                     members=self._members_of(
                         facts.at[counted.positions[mine]],
                         counted.shares[mine],
                         {c: v[mine] for c, v in scored.member_values.items()},
                     ),
-                    gap=self._gap(network, facts, named, counted.totals[network]) if named is not None else None,
+                    gap=self._gap(network, facts, named, counted.totals[i]) if named is not None else None,
                 )
             )
         return result
