@@ -381,3 +381,29 @@ def test_a_figures_budget_of_nothing_keeps_one_figure_and_answers_exactly(
         for q in query_list:
             assert engine(view, q) == reference(records, entries, view.text, q)
             assert len([f for f in view.members.figures.values() if consortia._nbytes(f)]) <= 1
+
+
+@SETTINGS
+@given(
+    records=catalogues(),
+    changes=st.lists(st.tuples(st.integers(0, 45), st.booleans()), min_size=1, max_size=6),
+    query_list=st.lists(consortium_queries(), min_size=1, max_size=3),
+    data=st.data(),
+)
+def test_figures_kept_with_the_main_segment_stay_exact_across_supplier_changes(
+    records: list[SupplierRecord], changes: list[tuple[int, bool]], query_list: list[Query], data: Any
+) -> None:
+    """One network index over every view: the main segment's figures, computed by the
+    first view's queries, are kept with it, and each later view (suppliers changed in its
+    delta) recomputes only the networks whose members changed. Bounds from them must
+    still leave the answers the reference's."""
+    entries = data.draw(networks(records))
+    index = NetworkIndex(entries)
+    with bounded(1):
+        for view, current in changed_views(records, changes, data):
+            changed = with_networks(view, index, view.seq)
+            for q in query_list:
+                assert engine(changed, q) == reference(current, entries, view.text, q)
+    by_figures = any(q.min_monthly_capacity is None and not q.include_development for q in query_list)
+    if by_figures and entries:  # computed for the main segment, and kept with it
+        assert index.in_main(view.main).figures

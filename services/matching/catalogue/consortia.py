@@ -27,15 +27,17 @@ capacity or development candidates takes the memberships of the rows passing the
 per-firm constraints, counts and aggregates per network with ``np.bincount`` (sums in
 member order, the order the reference adds them in), and bounds broad candidate sets
 before scoring; any other query reads the smaller of the passing and the failing
-members, bounds networks from per-network figures kept per view (``NetworkFigures``),
-and scores only those whose bound can reach the top (``ConsortiumQuery``).
+members, bounds networks from per-network figures kept with the main segment and
+derived per view for the networks its delta changes (``NetworkFigures``), and scores
+only those whose bound can reach the top (``ConsortiumQuery``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -55,8 +57,8 @@ from services.matching.catalogue.segment import Segment
 from services.matching.catalogue.segment import members as among
 from services.matching.catalogue.text import NUMERATOR_MARGIN
 
-# The default of ``MATCHING_CONSORTIUM_FIGURES_BYTES``: the per-network figures a view keeps
-# (a figure per member is ~7 MB at 1M suppliers and 50k networks; the bench mix needs ~1 GiB).
+# The default of ``MATCHING_CONSORTIUM_FIGURES_BYTES``: the per-network figures kept (the main
+# segment's, and a view's whose delta changes members; a figure per member is ~7 MB at 1M).
 FIGURES_BYTES = 1024 * 2**20
 MIN_MEMBERS = 2  # a consortium is firms acting jointly: one firm alone is a single-firm item
 # Share-weighted means of the members' values.
@@ -208,6 +210,10 @@ class NetworkIndex:
     def members(self) -> int:
         return len(self.member_ids)
 
+    @property
+    def shape(self) -> Shape:
+        return Shape(self.network_of, self.n, self.members)
+
     def in_main(self, main: Segment) -> Resolution:
         """The members in ``main`` (kept for the last segment asked: every view over one main
         segment shares it; rows a view removes never pass its queries)."""
@@ -231,10 +237,19 @@ class Resolution:
     capacity: np.ndarray  # float64, NaN when unknown
     unit: np.ndarray  # int16: the segment's unit code, -1 when none
     performance: np.ndarray  # float64: the performance criterion's value
+    # The figures of the members in the segment (``NetworkFigures``), kept with it: every
+    # view over it reads them, recomputing only the networks its delta changes.
+    figures: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, segment: Segment, rows: np.ndarray, by_row: RowMembers) -> Resolution:
         return cls(rows, by_row, *columns_of(segment, rows))
+
+    @cached_property
+    def alone(self) -> MemberRows:
+        """The members as a view of this segment alone (nothing removed, no delta) sees them."""
+        segment = np.where(self.rows >= 0, 0, -1).astype(np.int8)
+        return MemberRows(segment, self.rows, (self.by_row,), self.capacity, self.unit, self.performance, self.figures)
 
     @property
     def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -283,8 +298,10 @@ class MemberRows:
     unit: np.ndarray
     performance: np.ndarray
     # Per-network figures that do not depend on the query, computed when a query first
-    # needs them (``NetworkFigures``): one view's, so a change of view starts afresh.
+    # needs them (``NetworkFigures``): the main segment's own when the view changes none
+    # of its members, else this view's, derived from them (``changes``).
     figures: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    changes: Changes | None = None
 
     @classmethod
     def resolve(cls, index: NetworkIndex, main: Segment, removed: BitMap, delta: Segment | None) -> MemberRows:
@@ -299,6 +316,7 @@ class MemberRows:
         at = np.flatnonzero(stale)
         segment[at] = -1
         by_row = [in_main.by_row]
+        changed = at[rows[at] >= 0]  # in the main segment, but not live there in this view
         if len(at):  # members changed since the main segment: copies, changed where they are
             rows, capacity, unit, performance = rows.copy(), capacity.copy(), unit.copy(), performance.copy()
             rows[at] = -1
@@ -311,7 +329,44 @@ class MemberRows:
                 columns = Resolution.of(delta, delta_rows, RowMembers.build(found, delta_rows, delta.n))
                 capacity[found], unit[found], performance[found] = columns.capacity, columns.unit, columns.performance
                 by_row.append(columns.by_row)
-        return cls(segment, rows, tuple(by_row), capacity, unit, performance)
+                changed = np.union1d(changed, found)
+        if not len(changed) and len(by_row) == 1:  # the main segment's members as they are: its figures
+            return cls(segment, rows, tuple(by_row), capacity, unit, performance, in_main.figures)
+        return cls(
+            segment, rows, tuple(by_row), capacity, unit, performance, changes=Changes.of(index, in_main, changed)
+        )
+
+
+@dataclass(frozen=True)
+class Changes:
+    """How a view's members differ from the main segment's alone (``Resolution.alone``):
+    the networks with a member changed (in the main segment but not live there, or in
+    the delta) and their memberships, so figures are recomputed for those networks only."""
+
+    base: MemberRows  # the members as the main segment alone has them, with its figures
+    networks: np.ndarray  # ascending
+    at: np.ndarray  # all their memberships, ascending
+    network_of: np.ndarray  # the place in ``networks`` of each of ``at``
+
+    @classmethod
+    def of(cls, index: NetworkIndex, in_main: Resolution, changed: np.ndarray) -> Changes:
+        networks = np.unique(index.network_of[changed])
+        first = index.offsets[networks]
+        counts = index.offsets[networks + 1] - first
+        at = ranges(first, counts)
+        return cls(in_main.alone, networks, at, np.repeat(np.arange(len(networks), dtype=np.int64), counts))
+
+    def members(self, view: MemberRows, parts: list[tuple[Segment, BitMap]]) -> MemberRows:
+        """The view's members of the changed networks alone, numbered by their place in ``at``."""
+        segment = view.segment[self.at]
+        rows = view.row[self.at]
+        by_row = []
+        for position, (part, _) in enumerate(parts[: len(view.by_row)]):
+            mine = np.flatnonzero(segment == position)
+            by_row.append(RowMembers.build(mine, rows[mine], part.n))
+        return MemberRows(
+            segment, rows, tuple(by_row), view.capacity[self.at], view.unit[self.at], view.performance[self.at]
+        )
 
 
 @dataclass(frozen=True)
@@ -456,34 +511,64 @@ class CountedMembers:
         return total
 
 
+@dataclass(frozen=True)
+class Shape:
+    """What figures read of a ``NetworkIndex``: each membership's network, and how many
+    networks and memberships there are."""
+
+    network_of: np.ndarray
+    n: int
+    members: int
+
+
 class NetworkFigures:
     """Figures of the networks' live members that do not depend on the query (each
     member's value in the part of the view it is in, and each network's sums of them):
-    computed the first time a query needs them, once per view and kind (a capacity unit,
-    a certificate scheme on a day), and kept in ``MemberRows.figures``. With the members
+    computed the first time a query needs them, once per kind (a capacity unit, a
+    certificate scheme on a day), and kept in ``MemberRows.figures``. The main segment's
+    are kept with it (``Resolution.figures``); a view whose delta changes members takes
+    them and recomputes only the networks changed (``Changes``). With the members
     counted in a query (``CountedMembers``) they give the counted members' sums while
     reading only the smaller of the memberships that count and those that do not."""
 
-    def __init__(self, index: NetworkIndex, members: MemberRows, parts: list[tuple[Segment, BitMap]]) -> None:
-        self.index, self.members, self.parts = index, members, parts[: len(members.by_row)]
+    def __init__(
+        self, shape: Shape, members: MemberRows, parts: list[tuple[Segment, BitMap]], budget: int = FIGURES_BYTES
+    ) -> None:
+        self.shape, self.members, self.parts, self.budget = shape, members, parts[: len(members.by_row)], budget
 
-    def _kept(self, key: Any, compute: Any) -> Any:
+    def _kept(self, key: Any, compute: Callable[[NetworkFigures], Any]) -> Any:
         cache = self.members.figures
         found = cache.get(key)
         if found is None:
-            if len(cache) >= FIGURES_KEPT or sum(map(_nbytes, cache.values())) > self.index.figures_bytes:
+            changes = self.members.changes
+            if changes is None:
+                found = compute(self)
+            else:  # the main segment's, with the changed networks recomputed
+                main = NetworkFigures(self.shape, changes.base, self.parts[:1], self.budget)._kept(key, compute)
+                shape = Shape(changes.network_of, len(changes.networks), len(changes.at))
+                changed = compute(NetworkFigures(shape, self._changed_members(changes), self.parts, self.budget))
+                found = _merged(main, changed, changes, len(self.parts))
+            # Checked once computed: a figure computes those it is made of first (kept too).
+            if len(cache) >= FIGURES_KEPT or sum(map(_nbytes, cache.values())) + _nbytes(found) > self.budget:
                 cache.clear()
-            found = cache[key] = compute()
+            cache[key] = found
+        return found
+
+    def _changed_members(self, changes: Changes) -> MemberRows:
+        """The view's members of the changed networks (built once per view)."""
+        found: MemberRows | None = self.members.figures.get(CHANGED_MEMBERS)
+        if found is None:
+            found = self.members.figures[CHANGED_MEMBERS] = changes.members(self.members, self.parts)
         return found
 
     def _figure(self, values: np.ndarray) -> MemberFigure:
-        segment, network_of, n = self.members.segment, self.index.network_of, self.index.n
+        segment, network_of, n = self.members.segment, self.shape.network_of, self.shape.n
         parts = [sums(network_of, np.where(segment == p, values, 0.0), n) for p in range(len(self.parts))]
         return MemberFigure(values, parts)
 
     def _per_member(self, of_rows: Any) -> np.ndarray:
         """``of_rows(segment, rows)`` for each live member's row, 0 for the others."""
-        values = np.zeros(self.index.members, dtype=np.float64)
+        values = np.zeros(self.shape.members, dtype=np.float64)
         for position, (segment, _) in enumerate(self.parts):
             mine = np.flatnonzero(self.members.segment == position)
             if len(mine):
@@ -492,21 +577,21 @@ class NetworkFigures:
 
     def live(self) -> MemberFigure:
         """1 per live member: per part, how many members each network has there."""
-        found: MemberFigure = self._kept("live", lambda: self._figure((self.members.segment >= 0).astype(np.float64)))
+        found: MemberFigure = self._kept("live", lambda f: f._figure((f.members.segment >= 0).astype(np.float64)))
         return found
 
     def capacity(self, unit: str) -> tuple[MemberFigure, bool]:
         """Each member's capacity in ``unit`` (0 in another or unknown), and whether any is
         negative (then no bound relies on it)."""
 
-        def compute() -> tuple[MemberFigure, bool]:
-            members = self.members
-            capacity = np.zeros(self.index.members, dtype=np.float64)
-            for position, (segment, _) in enumerate(self.parts):
+        def compute(f: NetworkFigures) -> tuple[MemberFigure, bool]:
+            members = f.members
+            capacity = np.zeros(f.shape.members, dtype=np.float64)
+            for position, (segment, _) in enumerate(f.parts):
                 code = segment.units.index(unit) if unit in segment.units else -2
                 mine = (members.segment == position) & (members.unit == code) & ~np.isnan(members.capacity)
                 capacity[mine] = members.capacity[mine]
-            return self._figure(capacity), bool((capacity < 0).any())
+            return f._figure(capacity), bool((capacity < 0).any())
 
         found: tuple[MemberFigure, bool] = self._kept(("capacity", unit), compute)
         return found
@@ -515,11 +600,12 @@ class NetworkFigures:
         """Each member's value of a mean criterion (``of_rows``), and with a unit, its value
         times its capacity in it."""
 
-        plain: MemberFigure = self._kept(key, lambda: self._figure(self._per_member(of_rows)))
+        plain: MemberFigure = self._kept(key, lambda f: f._figure(f._per_member(of_rows)))
         if unit is None:
             return plain, None
-        capacity = self.capacity(unit)[0].values
-        weighted: MemberFigure = self._kept((key, unit), lambda: self._figure(plain.values * capacity))
+        weighted: MemberFigure = self._kept(
+            (key, unit), lambda f: f._figure(f.mean(key, of_rows, None)[0].values * f.capacity(unit)[0].values)
+        )
         return plain, weighted
 
     def term(self, term: int, unit: str | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -527,12 +613,12 @@ class NetworkFigures:
         it times their capacity in ``unit``): the query's weights times these bound the
         members' text similarity from above, with no query's rows read."""
 
-        def compute() -> tuple[np.ndarray, np.ndarray | None]:
-            network_of, n, members = self.index.network_of, self.index.n, self.members
+        def compute(f: NetworkFigures) -> tuple[np.ndarray, np.ndarray | None]:
+            network_of, n, members = f.shape.network_of, f.shape.n, f.members
             plain = np.zeros(n, dtype=np.float64)
             weighted = None if unit is None else np.zeros(n, dtype=np.float64)
-            capacity = None if unit is None else self.capacity(unit)[0].values
-            for position, (segment, _) in enumerate(self.parts):
+            capacity = None if unit is None else f.capacity(unit)[0].values
+            for position, (segment, _) in enumerate(f.parts):
                 postings, by_row = segment.postings, members.by_row[position]
                 if term >= len(postings.terms):
                     continue
@@ -559,23 +645,50 @@ class NetworkFigures:
         distance less that radius (the triangle inequality); and 1 per live member
         without coordinates (its proximity is 0, so is its consortium's when it counts)."""
 
-        def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray, MemberFigure]:
-            latitude = self._per_member(lambda segment, rows: segment.latitude[rows])
-            longitude = self._per_member(lambda segment, rows: segment.longitude[rows])
-            located = np.flatnonzero((self.members.segment >= 0) & ~np.isnan(latitude) & ~np.isnan(longitude))
-            networks = self.index.network_of[located]
+        def compute(f: NetworkFigures) -> tuple[np.ndarray, np.ndarray, np.ndarray, MemberFigure]:
+            n = f.shape.n
+            latitude = f._per_member(lambda segment, rows: segment.latitude[rows])
+            longitude = f._per_member(lambda segment, rows: segment.longitude[rows])
+            located = np.flatnonzero((f.members.segment >= 0) & ~np.isnan(latitude) & ~np.isnan(longitude))
+            networks = f.shape.network_of[located]
             anchored, first = np.unique(networks, return_index=True)
-            lat, lon = np.full(self.index.n, np.nan), np.full(self.index.n, np.nan)
+            lat, lon = np.full(n, np.nan), np.full(n, np.nan)
             lat[anchored], lon[anchored] = latitude[located[first]], longitude[located[first]]
-            radius = np.zeros(self.index.n, dtype=np.float64)
+            radius = np.zeros(n, dtype=np.float64)
             if len(located):
                 away = haversine_km(latitude[located], longitude[located], lat[networks], lon[networks])
                 radius[anchored] = np.maximum.reduceat(away, first)
-            unlocated = (self.members.segment >= 0) & (np.isnan(latitude) | np.isnan(longitude))
-            return lat, lon, radius, self._figure(unlocated.astype(np.float64))
+            unlocated = (f.members.segment >= 0) & (np.isnan(latitude) | np.isnan(longitude))
+            return lat, lon, radius, f._figure(unlocated.astype(np.float64))
 
         found: tuple[np.ndarray, np.ndarray, np.ndarray, MemberFigure] = self._kept("anchors", compute)
         return found
+
+
+CHANGED_MEMBERS = "changed members"  # a view's members of its changed networks, kept with its figures
+
+
+def _merged(main: Any, changed: Any, changes: Changes, parts: int) -> Any:
+    """A figure of the main segment alone (``main``) with the networks ``changes`` names
+    taken from their figure in the view (``changed``, numbered as in ``changes``)."""
+    if isinstance(main, MemberFigure):
+        values = main.values.copy()
+        values[changes.at] = changed.values
+        merged = []
+        for position in range(parts):
+            part = main.parts[position].copy() if position < len(main.parts) else np.zeros(len(main.parts[0]))
+            part[changes.networks] = changed.parts[position]
+            merged.append(part)
+        return MemberFigure(values, merged)
+    if isinstance(main, np.ndarray):  # one value per network
+        per_network = main.copy()
+        per_network[changes.networks] = changed
+        return per_network
+    if isinstance(main, tuple):
+        return tuple(_merged(m, c, changes, parts) for m, c in zip(main, changed, strict=True))
+    if isinstance(main, bool):  # whether any capacity is negative: the main segment's may be gone (kept: looser)
+        return main or changed
+    return changed  # None
 
 
 EXACT_NETWORKS = 512  # up to this many candidate networks are scored without bounds
@@ -655,7 +768,7 @@ class ConsortiumQuery:
         eligible networks are scored whole; more are bounded from ``NetworkFigures`` and
         scored best bound first (``_best_bounded``), each from its own memberships only."""
         index, query, members = self.index, self.query, self.members
-        figures = NetworkFigures(index, members, self.parts)
+        figures = NetworkFigures(index.shape, members, self.parts, index.figures_bytes)
         counting: list[BitMap] = []
         complement: list[bool] = []
         read: list[BitMap] = []
