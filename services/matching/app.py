@@ -78,7 +78,11 @@ def create_app(
             watcher = StandardsWatcher(app.state.sessionmaker, lambda: app.state.clock())
             app.state.standards_watcher = watcher
             lifecycle = CatalogueLifecycle(
-                store, snapshots=snapshot_folder(settings.data_dir), delta_limit=settings.delta_limit, watcher=watcher
+                store,
+                snapshots=snapshot_folder(settings.data_dir),
+                delta_limit=settings.delta_limit,
+                watcher=watcher,
+                figures_bytes=settings.consortium_figures_bytes,
             )
             app.state.lifecycle = lifecycle
             app.state.catalogue = lifecycle.catalogue

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from services.common.settings import ServiceSettings, service_config
+from services.matching.catalogue.consortia import FIGURES_BYTES
 
 
 class MatchingSettings(ServiceSettings):
@@ -19,3 +20,5 @@ class MatchingSettings(ServiceSettings):
     deadline_sweep_seconds: float = 30.0  # how often requests past their deadline are recorded closed
     certificate_expiry_days: int = Field(default=30, ge=1, le=3650)  # certificate_expiring this many days ahead
     certificate_sweep_seconds: float = Field(default=3600.0, gt=0)  # how often expiring certificates are looked for
+    # Per-network figures consortium shortlists keep per catalogue view (count it against memory).
+    consortium_figures_bytes: int = Field(default=FIGURES_BYTES, ge=0)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from services.common.changefeed import Change, ChangePage
 from services.common.feeds import FeedContractError
@@ -16,7 +17,9 @@ from services.matching.catalogue.catalogue import Catalogue
 from services.matching.catalogue.lifecycle import CatalogueLifecycle
 from services.matching.catalogue.query import Query
 from services.matching.catalogue.store import CatalogueStore, decode, encode
+from services.matching.settings import MatchingSettings
 from tests.matching.test_exactness import bare_supplier
+from tests.support import running
 
 ON = date(2026, 6, 1)
 
@@ -225,3 +228,23 @@ def test_stored_suppliers_keep_their_inclusion_classes() -> None:
     assert again == record and hash(again) == hash(record)
     older = encode(bare_supplier("frm_2")).replace(',"inclusion":[]', "")
     assert "inclusion" not in older and decode(older).inclusion == ()
+
+
+async def test_the_consortium_figures_budget_is_a_matching_setting(
+    tmp_path: Path, matching_settings: MatchingSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``MATCHING_CONSORTIUM_FIGURES_BYTES`` reaches the catalogue's network index (which
+    caps the figures its views keep), and a negative budget is refused at start-up."""
+    from services.matching.app import create_app
+
+    monkeypatch.setenv("MATCHING_CONSORTIUM_FIGURES_BYTES", "4096")
+    assert MatchingSettings().consortium_figures_bytes == 4096
+    monkeypatch.setenv("MATCHING_CONSORTIUM_FIGURES_BYTES", "-1")
+    with pytest.raises(ValidationError, match="consortium_figures_bytes"):
+        MatchingSettings()
+    app = create_app(matching_settings.model_copy(update={"consortium_figures_bytes": 4096}), http_mounts={})
+    async with running(app):
+        assert app.state.lifecycle.figures_bytes == 4096
+    live = CatalogueLifecycle(CatalogueStore(tmp_path / "store.sqlite3"), figures_bytes=4096)
+    await live.load_cursor()
+    assert live.catalogue.view is not None and live.catalogue.view.networks.figures_bytes == 4096

@@ -293,3 +293,117 @@ def test_a_network_beyond_the_proximity_reference_is_bounded_at_zero_proximity()
         ranked = engine(view, q)
     assert [item[0] for item in ranked["items"]] == ["net_near", "net_far"]
     assert ranked == reference(records, entries, view.text, q)
+
+
+def _evaluated(view: View, q: Query) -> tuple[dict[str, Any], set[str]]:
+    """The engine's consortia for ``q`` on every path bounded (only the best-bounded network
+    scored first), and the networks it scored to find them."""
+    scored: set[str] = set()
+    evaluate = consortia.ConsortiumQuery._evaluate
+
+    def counting(self: consortia.ConsortiumQuery, chosen: np.ndarray, *args: Any) -> Any:
+        scored.update(self.index.ids[i] for i in chosen.tolist())
+        return evaluate(self, chosen, *args)
+
+    with bounded(1), patch.object(consortia.ConsortiumQuery, "_evaluate", counting):
+        return engine(view, q), scored
+
+
+def test_members_failing_a_query_add_nothing_to_their_network_s_text_bound() -> None:
+    """Where most members count, a network's text bound is its counted members' similarity:
+    members failing the query (here: in another country) do not lift it, so a network
+    whose only matching descriptions are its failing members' is never scored."""
+    records = [
+        bare_supplier("frm_a1"),
+        bare_supplier("frm_a2"),
+        bare_supplier("frm_a3", country="PE", capabilities="denim"),
+        bare_supplier("frm_a4", country="PE", capabilities="denim"),
+        bare_supplier("frm_b1", capabilities="denim shirts"),
+        bare_supplier("frm_b2", capabilities="denim shirts"),
+    ]
+    entries = [
+        NetworkEntry("net_a", "A", None, ("frm_a1", "frm_a2", "frm_a3", "frm_a4")),
+        NetworkEntry("net_b", "B", None, ("frm_b1", "frm_b2")),
+    ]
+    view = build_view(records, seq=1, epoch=1, networks=NetworkIndex(entries))
+    q = Query(
+        on_date=date(2026, 6, 30), countries=("EC",), description="denim", include_consortia=True, consortium_limit=1
+    )
+    ranked, scored = _evaluated(view, q)
+    assert [item[0] for item in ranked["items"]] == ["net_b"]
+    assert ranked == reference(records, entries, view.text, q)
+    assert scored == {"net_b"}
+
+
+def test_where_few_members_count_a_network_s_proximity_bound_is_its_farthest_counted_member_s() -> None:
+    """Where few members count, the proximity bound is read from the counted members
+    themselves: a network with one member at the point and one far off is bounded by the
+    far one, so it is not scored before a network nearer as a whole."""
+    records = [
+        _firm("frm_w1", 0.01, 0.5),  # at the point
+        _firm("frm_w2", 3.0, 0.5),  # about 470 km away
+        _firm("frm_m1", 1.0, 0.5),  # about 157 km
+        _firm("frm_m2", 1.0, 0.5),
+        *(bare_supplier(f"frm_p{i}", country="PE") for i in range(4)),  # most member rows fail
+    ]
+    entries = [
+        NetworkEntry("net_wide", "Wide", None, ("frm_w1", "frm_w2")),
+        NetworkEntry("net_mid", "Middle", None, ("frm_m1", "frm_m2")),
+        NetworkEntry("net_pad", "Elsewhere", None, tuple(f"frm_p{i}" for i in range(4))),
+    ]
+    view = build_view(records, seq=1, epoch=1, networks=NetworkIndex(entries))
+    q = Query(
+        on_date=date(2026, 6, 30),
+        countries=("EC",),
+        latitude=0.0,
+        longitude=0.0,
+        weights={"proximity": 0.5, "performance": 0.5},
+        include_consortia=True,
+        consortium_limit=1,
+    )
+    ranked, scored = _evaluated(view, q)
+    assert [item[0] for item in ranked["items"]] == ["net_mid"]
+    assert ranked == reference(records, entries, view.text, q)
+    assert scored == {"net_mid"}
+
+
+@SETTINGS
+@given(data=st.data(), records=catalogues(), query_list=st.lists(consortium_queries(), min_size=2, max_size=4))
+def test_a_figures_budget_of_nothing_keeps_one_figure_and_answers_exactly(
+    data: Any, records: list[SupplierRecord], query_list: list[Query]
+) -> None:
+    """``MATCHING_CONSORTIUM_FIGURES_BYTES`` caps the figures a view keeps: at 0 each new
+    kind replaces the last, and answers are the reference's all the same."""
+    entries = data.draw(networks(records))
+    index = NetworkIndex(entries, figures_bytes=0).changed({"net_none": None})  # carried by changes
+    view = build_view(records, seq=1, epoch=1, networks=index)
+    with bounded(1):
+        for q in query_list:
+            assert engine(view, q) == reference(records, entries, view.text, q)
+            assert len([f for f in view.members.figures.values() if consortia._nbytes(f)]) <= 1
+
+
+@SETTINGS
+@given(
+    records=catalogues(),
+    changes=st.lists(st.tuples(st.integers(0, 45), st.booleans()), min_size=1, max_size=6),
+    query_list=st.lists(consortium_queries(), min_size=1, max_size=3),
+    data=st.data(),
+)
+def test_figures_kept_with_the_main_segment_stay_exact_across_supplier_changes(
+    records: list[SupplierRecord], changes: list[tuple[int, bool]], query_list: list[Query], data: Any
+) -> None:
+    """One network index over every view: the main segment's figures, computed by the
+    first view's queries, are kept with it, and each later view (suppliers changed in its
+    delta) recomputes only the networks whose members changed. Bounds from them must
+    still leave the answers the reference's."""
+    entries = data.draw(networks(records))
+    index = NetworkIndex(entries)
+    with bounded(1):
+        for view, current in changed_views(records, changes, data):
+            changed = with_networks(view, index, view.seq)
+            for q in query_list:
+                assert engine(changed, q) == reference(current, entries, view.text, q)
+    by_figures = any(q.min_monthly_capacity is None and not q.include_development for q in query_list)
+    if by_figures and entries:  # computed for the main segment, and kept with it
+        assert index.in_main(view.main).figures

@@ -27,15 +27,17 @@ capacity or development candidates takes the memberships of the rows passing the
 per-firm constraints, counts and aggregates per network with ``np.bincount`` (sums in
 member order, the order the reference adds them in), and bounds broad candidate sets
 before scoring; any other query reads the smaller of the passing and the failing
-members, bounds networks from per-network figures kept per view (``NetworkFigures``),
-and scores only those whose bound can reach the top (``ConsortiumQuery``).
+members, bounds networks from per-network figures kept with the main segment and
+derived per view for the networks its delta changes (``NetworkFigures``), and scores
+only those whose bound can reach the top (``ConsortiumQuery``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -55,6 +57,9 @@ from services.matching.catalogue.segment import Segment
 from services.matching.catalogue.segment import members as among
 from services.matching.catalogue.text import NUMERATOR_MARGIN
 
+# The default of ``MATCHING_CONSORTIUM_FIGURES_BYTES``: the per-network figures kept (the main
+# segment's, and a view's whose delta changes members; a figure per member is ~7 MB at 1M).
+FIGURES_BYTES = 1024 * 2**20
 MIN_MEMBERS = 2  # a consortium is firms acting jointly: one firm alone is a single-firm item
 # Share-weighted means of the members' values.
 MEAN_CRITERIA = ("text", "certifications", "performance", "inclusion")
@@ -144,9 +149,13 @@ NO_MEMBERS = np.empty(0, dtype=np.int64)
 
 
 class NetworkIndex:
-    """Candidate consortia by id order, their members as one flat array, network by network."""
+    """Candidate consortia by id order, their members as one flat array, network by network.
 
-    def __init__(self, entries: Sequence[NetworkEntry]) -> None:
+    ``figures_bytes`` caps the per-network figures kept for the views over it
+    (``NetworkFigures``; the matching setting ``MATCHING_CONSORTIUM_FIGURES_BYTES``)."""
+
+    def __init__(self, entries: Sequence[NetworkEntry], figures_bytes: int = FIGURES_BYTES) -> None:
+        self.figures_bytes = figures_bytes
         entries = sorted(entries, key=lambda e: e.id.encode())
         counts = np.array([len(e.member_ids) for e in entries], dtype=np.int64)
         width = max([len(m) for e in entries for m in e.member_ids] + [1])
@@ -182,7 +191,7 @@ class NetworkIndex:
         fresh_ids = [m.encode() for e in fresh for m in e.member_ids]
         width = max([self.member_ids.dtype.itemsize, 1] + [len(m) for m in fresh_ids])
         pool = np.concatenate([self.member_ids.astype(f"S{width}"), np.array(fresh_ids, dtype=f"S{width}")])
-        updated = NetworkIndex([])
+        updated = NetworkIndex([], self.figures_bytes)
         names = [self.names[i] if kind == 0 else fresh[i].name for _, kind, i in order]
         updated._set([key.decode() for key, _, _ in order], names, counts, pool[taken])
         if self._main is not None:
@@ -200,6 +209,10 @@ class NetworkIndex:
     @property
     def members(self) -> int:
         return len(self.member_ids)
+
+    @property
+    def shape(self) -> Shape:
+        return Shape(self.network_of, self.n, self.members)
 
     def in_main(self, main: Segment) -> Resolution:
         """The members in ``main`` (kept for the last segment asked: every view over one main
@@ -224,10 +237,19 @@ class Resolution:
     capacity: np.ndarray  # float64, NaN when unknown
     unit: np.ndarray  # int16: the segment's unit code, -1 when none
     performance: np.ndarray  # float64: the performance criterion's value
+    # The figures of the members in the segment (``NetworkFigures``), kept with it: every
+    # view over it reads them, recomputing only the networks its delta changes.
+    figures: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, segment: Segment, rows: np.ndarray, by_row: RowMembers) -> Resolution:
         return cls(rows, by_row, *columns_of(segment, rows))
+
+    @cached_property
+    def alone(self) -> MemberRows:
+        """The members as a view of this segment alone (nothing removed, no delta) sees them."""
+        segment = np.where(self.rows >= 0, 0, -1).astype(np.int8)
+        return MemberRows(segment, self.rows, (self.by_row,), self.capacity, self.unit, self.performance, self.figures)
 
     @property
     def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -276,8 +298,10 @@ class MemberRows:
     unit: np.ndarray
     performance: np.ndarray
     # Per-network figures that do not depend on the query, computed when a query first
-    # needs them (``NetworkFigures``): one view's, so a change of view starts afresh.
+    # needs them (``NetworkFigures``): the main segment's own when the view changes none
+    # of its members, else this view's, derived from them (``changes``).
     figures: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    changes: Changes | None = None
 
     @classmethod
     def resolve(cls, index: NetworkIndex, main: Segment, removed: BitMap, delta: Segment | None) -> MemberRows:
@@ -292,6 +316,7 @@ class MemberRows:
         at = np.flatnonzero(stale)
         segment[at] = -1
         by_row = [in_main.by_row]
+        changed = at[rows[at] >= 0]  # in the main segment, but not live there in this view
         if len(at):  # members changed since the main segment: copies, changed where they are
             rows, capacity, unit, performance = rows.copy(), capacity.copy(), unit.copy(), performance.copy()
             rows[at] = -1
@@ -304,7 +329,44 @@ class MemberRows:
                 columns = Resolution.of(delta, delta_rows, RowMembers.build(found, delta_rows, delta.n))
                 capacity[found], unit[found], performance[found] = columns.capacity, columns.unit, columns.performance
                 by_row.append(columns.by_row)
-        return cls(segment, rows, tuple(by_row), capacity, unit, performance)
+                changed = np.union1d(changed, found)
+        if not len(changed) and len(by_row) == 1:  # the main segment's members as they are: its figures
+            return cls(segment, rows, tuple(by_row), capacity, unit, performance, in_main.figures)
+        return cls(
+            segment, rows, tuple(by_row), capacity, unit, performance, changes=Changes.of(index, in_main, changed)
+        )
+
+
+@dataclass(frozen=True)
+class Changes:
+    """How a view's members differ from the main segment's alone (``Resolution.alone``):
+    the networks with a member changed (in the main segment but not live there, or in
+    the delta) and their memberships, so figures are recomputed for those networks only."""
+
+    base: MemberRows  # the members as the main segment alone has them, with its figures
+    networks: np.ndarray  # ascending
+    at: np.ndarray  # all their memberships, ascending
+    network_of: np.ndarray  # the place in ``networks`` of each of ``at``
+
+    @classmethod
+    def of(cls, index: NetworkIndex, in_main: Resolution, changed: np.ndarray) -> Changes:
+        networks = np.unique(index.network_of[changed])
+        first = index.offsets[networks]
+        counts = index.offsets[networks + 1] - first
+        at = ranges(first, counts)
+        return cls(in_main.alone, networks, at, np.repeat(np.arange(len(networks), dtype=np.int64), counts))
+
+    def members(self, view: MemberRows, parts: list[tuple[Segment, BitMap]]) -> MemberRows:
+        """The view's members of the changed networks alone, numbered by their place in ``at``."""
+        segment = view.segment[self.at]
+        rows = view.row[self.at]
+        by_row = []
+        for position, (part, _) in enumerate(parts[: len(view.by_row)]):
+            mine = np.flatnonzero(segment == position)
+            by_row.append(RowMembers.build(mine, rows[mine], part.n))
+        return MemberRows(
+            segment, rows, tuple(by_row), view.capacity[self.at], view.unit[self.at], view.performance[self.at]
+        )
 
 
 @dataclass(frozen=True)
@@ -381,12 +443,14 @@ class MemberFacts:
 
 @dataclass(frozen=True)
 class Counted:
-    """The members counted in some networks: positions in ``MemberFacts``, ascending by network."""
+    """The members counted in some networks ``chosen`` (ascending): positions in
+    ``MemberFacts``, ascending by network, and each one's network as its place in
+    ``chosen``, so per-network sums are arrays of the batch's size, not the index's."""
 
     positions: np.ndarray
-    networks: np.ndarray
+    local: np.ndarray  # the place of each one's network in ``chosen``
     shares: np.ndarray
-    totals: np.ndarray  # per network of the index: the counted members' capacity
+    totals: np.ndarray  # per network of ``chosen``: the counted members' capacity
 
 
 @dataclass(frozen=True)
@@ -400,18 +464,17 @@ class Evaluation:
     scores: np.ndarray
 
 
-FIGURES_BYTES = 1024 * 2**20  # and at most this much of them (a figure per member is ~7 MB at 1M)
 FIGURES_KEPT = 500  # kinds of figures kept per view (units, schemes on a day, text terms)
 BOUND_MARGIN = 1e-9  # relative: float sums taken in another order differ far less
 ANCHOR_MARGIN_KM = 1e-3  # the haversine's rounding, far below a metre
 
 
 def _nbytes(kept: Any) -> int:
-    """The bytes of the arrays in a kept figure (shared ``times`` not counted)."""
+    """The bytes of the arrays in a kept figure."""
     if isinstance(kept, np.ndarray):
         return int(kept.nbytes)
     if isinstance(kept, MemberFigure):
-        return _nbytes(kept.values) + _nbytes(kept.parts) if kept.times is None else _nbytes(kept.parts)
+        return _nbytes(kept.values) + _nbytes(kept.parts)
     if isinstance(kept, tuple | list):
         return sum(map(_nbytes, kept))
     return 0
@@ -424,12 +487,6 @@ class MemberFigure:
 
     values: np.ndarray
     parts: list[np.ndarray]
-    times: np.ndarray | None = None  # the value is ``values`` times these (shared, not copied)
-
-    def of(self, at: np.ndarray) -> np.ndarray:
-        """The values of the memberships ``at``."""
-        values: np.ndarray = self.values[at] if self.times is None else self.values[at] * self.times[at]
-        return values
 
 
 @dataclass(frozen=True)
@@ -438,47 +495,80 @@ class CountedMembers:
     those of its member rows that do not, when most count."""
 
     complement: list[bool]
-    at: list[np.ndarray]
+    rows: list[BitMap]  # the member rows whose memberships ``at`` are
+    at: list[np.ndarray]  # grouped by row, ascending rows
+    networks: list[np.ndarray]  # the network of each of ``at`` (read once, summed per figure)
 
-    def sums(self, figure: MemberFigure, network_of: np.ndarray, count: int) -> np.ndarray:
+    def sums(self, figure: MemberFigure, count: int) -> np.ndarray:
         """Per network, the counted members' sum of ``figure``, up to rounding
         (``BOUND_MARGIN`` of the live members' sum)."""
         total = np.zeros(count, dtype=np.float64)
-        for position, (complement, at) in enumerate(zip(self.complement, self.at, strict=True)):
-            part = sums(network_of[at], figure.of(at), count)
+        for position, (complement, at, networks) in enumerate(
+            zip(self.complement, self.at, self.networks, strict=True)
+        ):
+            part = sums(networks, figure.values[at], count)
             total += figure.parts[position] - part if complement else part
         return total
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What figures read of a ``NetworkIndex``: each membership's network, and how many
+    networks and memberships there are."""
+
+    network_of: np.ndarray
+    n: int
+    members: int
 
 
 class NetworkFigures:
     """Figures of the networks' live members that do not depend on the query (each
     member's value in the part of the view it is in, and each network's sums of them):
-    computed the first time a query needs them, once per view and kind (a capacity unit,
-    a certificate scheme on a day), and kept in ``MemberRows.figures``. With the members
+    computed the first time a query needs them, once per kind (a capacity unit, a
+    certificate scheme on a day), and kept in ``MemberRows.figures``. The main segment's
+    are kept with it (``Resolution.figures``); a view whose delta changes members takes
+    them and recomputes only the networks changed (``Changes``). With the members
     counted in a query (``CountedMembers``) they give the counted members' sums while
     reading only the smaller of the memberships that count and those that do not."""
 
-    def __init__(self, index: NetworkIndex, members: MemberRows, parts: list[tuple[Segment, BitMap]]) -> None:
-        self.index, self.members, self.parts = index, members, parts[: len(members.by_row)]
+    def __init__(
+        self, shape: Shape, members: MemberRows, parts: list[tuple[Segment, BitMap]], budget: int = FIGURES_BYTES
+    ) -> None:
+        self.shape, self.members, self.parts, self.budget = shape, members, parts[: len(members.by_row)], budget
 
-    def _kept(self, key: Any, compute: Any) -> Any:
+    def _kept(self, key: Any, compute: Callable[[NetworkFigures], Any]) -> Any:
         cache = self.members.figures
         found = cache.get(key)
         if found is None:
-            if len(cache) >= FIGURES_KEPT or sum(map(_nbytes, cache.values())) > FIGURES_BYTES:
+            changes = self.members.changes
+            if changes is None:
+                found = compute(self)
+            else:  # the main segment's, with the changed networks recomputed
+                main = NetworkFigures(self.shape, changes.base, self.parts[:1], self.budget)._kept(key, compute)
+                shape = Shape(changes.network_of, len(changes.networks), len(changes.at))
+                changed = compute(NetworkFigures(shape, self._changed_members(changes), self.parts, self.budget))
+                found = _merged(main, changed, changes, len(self.parts))
+            # Checked once computed: a figure computes those it is made of first (kept too).
+            if len(cache) >= FIGURES_KEPT or sum(map(_nbytes, cache.values())) + _nbytes(found) > self.budget:
                 cache.clear()
-            found = cache[key] = compute()
+            cache[key] = found
         return found
 
-    def _figure(self, values: np.ndarray, times: np.ndarray | None = None) -> MemberFigure:
-        segment, network_of, n = self.members.segment, self.index.network_of, self.index.n
-        product = values if times is None else values * times
-        parts = [sums(network_of, np.where(segment == p, product, 0.0), n) for p in range(len(self.parts))]
-        return MemberFigure(values, parts, times)
+    def _changed_members(self, changes: Changes) -> MemberRows:
+        """The view's members of the changed networks (built once per view)."""
+        found: MemberRows | None = self.members.figures.get(CHANGED_MEMBERS)
+        if found is None:
+            found = self.members.figures[CHANGED_MEMBERS] = changes.members(self.members, self.parts)
+        return found
+
+    def _figure(self, values: np.ndarray) -> MemberFigure:
+        segment, network_of, n = self.members.segment, self.shape.network_of, self.shape.n
+        parts = [sums(network_of, np.where(segment == p, values, 0.0), n) for p in range(len(self.parts))]
+        return MemberFigure(values, parts)
 
     def _per_member(self, of_rows: Any) -> np.ndarray:
         """``of_rows(segment, rows)`` for each live member's row, 0 for the others."""
-        values = np.zeros(self.index.members, dtype=np.float64)
+        values = np.zeros(self.shape.members, dtype=np.float64)
         for position, (segment, _) in enumerate(self.parts):
             mine = np.flatnonzero(self.members.segment == position)
             if len(mine):
@@ -487,21 +577,21 @@ class NetworkFigures:
 
     def live(self) -> MemberFigure:
         """1 per live member: per part, how many members each network has there."""
-        found: MemberFigure = self._kept("live", lambda: self._figure((self.members.segment >= 0).astype(np.float64)))
+        found: MemberFigure = self._kept("live", lambda f: f._figure((f.members.segment >= 0).astype(np.float64)))
         return found
 
     def capacity(self, unit: str) -> tuple[MemberFigure, bool]:
         """Each member's capacity in ``unit`` (0 in another or unknown), and whether any is
         negative (then no bound relies on it)."""
 
-        def compute() -> tuple[MemberFigure, bool]:
-            members = self.members
-            capacity = np.zeros(self.index.members, dtype=np.float64)
-            for position, (segment, _) in enumerate(self.parts):
+        def compute(f: NetworkFigures) -> tuple[MemberFigure, bool]:
+            members = f.members
+            capacity = np.zeros(f.shape.members, dtype=np.float64)
+            for position, (segment, _) in enumerate(f.parts):
                 code = segment.units.index(unit) if unit in segment.units else -2
                 mine = (members.segment == position) & (members.unit == code) & ~np.isnan(members.capacity)
                 capacity[mine] = members.capacity[mine]
-            return self._figure(capacity), bool((capacity < 0).any())
+            return f._figure(capacity), bool((capacity < 0).any())
 
         found: tuple[MemberFigure, bool] = self._kept(("capacity", unit), compute)
         return found
@@ -510,11 +600,12 @@ class NetworkFigures:
         """Each member's value of a mean criterion (``of_rows``), and with a unit, its value
         times its capacity in it."""
 
-        plain: MemberFigure = self._kept(key, lambda: self._figure(self._per_member(of_rows)))
+        plain: MemberFigure = self._kept(key, lambda f: f._figure(f._per_member(of_rows)))
         if unit is None:
             return plain, None
-        capacity = self.capacity(unit)[0].values
-        weighted: MemberFigure = self._kept((key, unit), lambda: self._figure(plain.values, capacity))
+        weighted: MemberFigure = self._kept(
+            (key, unit), lambda f: f._figure(f.mean(key, of_rows, None)[0].values * f.capacity(unit)[0].values)
+        )
         return plain, weighted
 
     def term(self, term: int, unit: str | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -522,12 +613,12 @@ class NetworkFigures:
         it times their capacity in ``unit``): the query's weights times these bound the
         members' text similarity from above, with no query's rows read."""
 
-        def compute() -> tuple[np.ndarray, np.ndarray | None]:
-            network_of, n, members = self.index.network_of, self.index.n, self.members
+        def compute(f: NetworkFigures) -> tuple[np.ndarray, np.ndarray | None]:
+            network_of, n, members = f.shape.network_of, f.shape.n, f.members
             plain = np.zeros(n, dtype=np.float64)
             weighted = None if unit is None else np.zeros(n, dtype=np.float64)
-            capacity = None if unit is None else self.capacity(unit)[0].values
-            for position, (segment, _) in enumerate(self.parts):
+            capacity = None if unit is None else f.capacity(unit)[0].values
+            for position, (segment, _) in enumerate(f.parts):
                 postings, by_row = segment.postings, members.by_row[position]
                 if term >= len(postings.terms):
                     continue
@@ -554,23 +645,50 @@ class NetworkFigures:
         distance less that radius (the triangle inequality); and 1 per live member
         without coordinates (its proximity is 0, so is its consortium's when it counts)."""
 
-        def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray, MemberFigure]:
-            latitude = self._per_member(lambda segment, rows: segment.latitude[rows])
-            longitude = self._per_member(lambda segment, rows: segment.longitude[rows])
-            located = np.flatnonzero((self.members.segment >= 0) & ~np.isnan(latitude) & ~np.isnan(longitude))
-            networks = self.index.network_of[located]
+        def compute(f: NetworkFigures) -> tuple[np.ndarray, np.ndarray, np.ndarray, MemberFigure]:
+            n = f.shape.n
+            latitude = f._per_member(lambda segment, rows: segment.latitude[rows])
+            longitude = f._per_member(lambda segment, rows: segment.longitude[rows])
+            located = np.flatnonzero((f.members.segment >= 0) & ~np.isnan(latitude) & ~np.isnan(longitude))
+            networks = f.shape.network_of[located]
             anchored, first = np.unique(networks, return_index=True)
-            lat, lon = np.full(self.index.n, np.nan), np.full(self.index.n, np.nan)
+            lat, lon = np.full(n, np.nan), np.full(n, np.nan)
             lat[anchored], lon[anchored] = latitude[located[first]], longitude[located[first]]
-            radius = np.zeros(self.index.n, dtype=np.float64)
+            radius = np.zeros(n, dtype=np.float64)
             if len(located):
                 away = haversine_km(latitude[located], longitude[located], lat[networks], lon[networks])
                 radius[anchored] = np.maximum.reduceat(away, first)
-            unlocated = (self.members.segment >= 0) & (np.isnan(latitude) | np.isnan(longitude))
-            return lat, lon, radius, self._figure(unlocated.astype(np.float64))
+            unlocated = (f.members.segment >= 0) & (np.isnan(latitude) | np.isnan(longitude))
+            return lat, lon, radius, f._figure(unlocated.astype(np.float64))
 
         found: tuple[np.ndarray, np.ndarray, np.ndarray, MemberFigure] = self._kept("anchors", compute)
         return found
+
+
+CHANGED_MEMBERS = "changed members"  # a view's members of its changed networks, kept with its figures
+
+
+def _merged(main: Any, changed: Any, changes: Changes, parts: int) -> Any:
+    """A figure of the main segment alone (``main``) with the networks ``changes`` names
+    taken from their figure in the view (``changed``, numbered as in ``changes``)."""
+    if isinstance(main, MemberFigure):
+        values = main.values.copy()
+        values[changes.at] = changed.values
+        merged = []
+        for position in range(parts):
+            part = main.parts[position].copy() if position < len(main.parts) else np.zeros(len(main.parts[0]))
+            part[changes.networks] = changed.parts[position]
+            merged.append(part)
+        return MemberFigure(values, merged)
+    if isinstance(main, np.ndarray):  # one value per network
+        per_network = main.copy()
+        per_network[changes.networks] = changed
+        return per_network
+    if isinstance(main, tuple):
+        return tuple(_merged(m, c, changes, parts) for m, c in zip(main, changed, strict=True))
+    if isinstance(main, bool):  # whether any capacity is negative: the main segment's may be gone (kept: looser)
+        return main or changed
+    return changed  # None
 
 
 EXACT_NETWORKS = 512  # up to this many candidate networks are scored without bounds
@@ -650,9 +768,10 @@ class ConsortiumQuery:
         eligible networks are scored whole; more are bounded from ``NetworkFigures`` and
         scored best bound first (``_best_bounded``), each from its own memberships only."""
         index, query, members = self.index, self.query, self.members
-        figures = NetworkFigures(index, members, self.parts)
+        figures = NetworkFigures(index.shape, members, self.parts, index.figures_bytes)
         counting: list[BitMap] = []
         complement: list[bool] = []
+        read: list[BitMap] = []
         memberships: list[np.ndarray] = []
         for position, (segment, removed) in enumerate(self.parts[: len(members.by_row)]):
             by_row = members.by_row[position]
@@ -660,12 +779,14 @@ class ConsortiumQuery:
             counting.append(rows)
             complement.append(2 * len(rows) > len(by_row.rows))
             if complement[-1]:
-                failing = by_row.memberships_unordered(by_row.rows - rows)
+                read.append(by_row.rows - rows)
+                failing = by_row.memberships_unordered(read[-1])
                 memberships.append(failing[members.segment[failing] == position])  # not those gone to the delta
             else:
+                read.append(rows)
                 memberships.append(by_row.memberships_unordered(rows))
-        counted = CountedMembers(complement, memberships)
-        counts = np.rint(counted.sums(figures.live(), index.network_of, index.n)).astype(np.int64)
+        counted = CountedMembers(complement, read, memberships, [index.network_of[at] for at in memberships])
+        counts = np.rint(counted.sums(figures.live(), index.n)).astype(np.int64)
         open_ = np.ones(index.n, dtype=bool)
         open_[[index.positions[i] for i in query.exclude_ids if i in index.positions]] = False
         eligible = np.flatnonzero(open_ & (counts >= MIN_MEMBERS))
@@ -715,12 +836,12 @@ class ConsortiumQuery:
         proximity from the nearest a member can be (``NetworkFigures.anchors``); capacity
         from the counted total. Sums taken by difference are widened by ``BOUND_MARGIN``."""
         query, weights, index = self.query, self.weights, self.index
-        network_of, n = index.network_of, index.n
+        n = index.n
 
         def within(figure: MemberFigure) -> tuple[np.ndarray, np.ndarray]:
             """The counted members' sum of ``figure``, and its margin."""
             live = np.sum([part[eligible] for part in figure.parts], axis=0)
-            return counted.sums(figure, network_of, n)[eligible], BOUND_MARGIN * (live + 1.0)
+            return counted.sums(figure, n)[eligible], BOUND_MARGIN * (live + 1.0)
 
         number = counts[eligible].astype(np.float64)
         low = high = np.zeros(0)
@@ -739,7 +860,7 @@ class ConsortiumQuery:
             if c in MEAN_CRITERIA:
                 if c == "text":
                     if any(counted.complement):  # most members count: the live members' term sums
-                        plain, weighted = self._text_sums(eligible, figures)
+                        plain, weighted = self._text_sums(eligible, counted, figures)
                     else:
                         plain, weighted = self._ceiling_sums(eligible, counting)
                 else:
@@ -751,6 +872,8 @@ class ConsortiumQuery:
                     shared = weighted / np.where(low > 0, low, 1.0)
                     value = np.where(low > 0, shared, np.where(none_for_sure, value, 1.0))
                 value = value * (1 + BOUND_MARGIN) + BOUND_MARGIN
+            elif c == "proximity" and not any(counted.complement):
+                value = self._farthest_counted(counted, counting)[eligible] + BOUND_MARGIN
             elif c == "proximity":
                 assert query.latitude is not None and query.longitude is not None
                 latitude, longitude, radius, unlocated = figures.anchors()
@@ -760,7 +883,7 @@ class ConsortiumQuery:
                 every = counts[eligible] == np.rint(np.sum([part[eligible] for part in figures.live().parts], axis=0))
                 nearest = np.where(every, distance, distance - radius[eligible]) - ANCHOR_MARGIN_KM
                 value = np.nan_to_num(np.maximum(1.0 - np.maximum(nearest, 0.0) / reference, 0.0), nan=0.0)
-                value[np.rint(counted.sums(unlocated, network_of, n)[eligible]) > 0] = 0.0  # one counted is unlocated
+                value[np.rint(counted.sums(unlocated, n)[eligible]) > 0] = 0.0  # one counted is unlocated
                 value += BOUND_MARGIN
             else:  # capacity
                 target = query.capacity_target
@@ -768,6 +891,24 @@ class ConsortiumQuery:
                 value = high / target if not negative else np.ones(len(eligible))
             bound += weights[c] * np.minimum(value, 1.0)
         return bound
+
+    def _farthest_counted(self, counted: CountedMembers, counting: list[BitMap]) -> np.ndarray:
+        """Per network, the proximity of its farthest counted member (1 with none), from the
+        memberships that count (``counted`` holds them, grouped by row, when few count):
+        one distance per counted row, so a point query's bounds of it are its values."""
+        nearest = np.ones(self.index.n, dtype=np.float64)
+        weights = {"proximity": 1.0}
+        for position, (segment, _) in enumerate(self.parts[: len(self.members.by_row)]):
+            rows = as_array(counting[position])
+            if not len(rows):
+                continue
+            by_row = self.members.by_row[position]
+            slots = by_row.slots[rows]
+            values = segment.criterion_values(self.query, rows, weights, self.terms)["proximity"]
+            np.minimum.at(
+                nearest, counted.networks[position], np.repeat(values, by_row.starts[slots + 1] - by_row.starts[slots])
+            )
+        return nearest
 
     def _figures_of(
         self, criterion: str, day: int, figures: NetworkFigures
@@ -789,18 +930,52 @@ class ConsortiumQuery:
 
         return figures.mean(("certifications", schemes, day), held, unit)
 
-    def _text_sums(self, eligible: np.ndarray, figures: NetworkFigures) -> tuple[np.ndarray, np.ndarray | None]:
+    def _text_sums(
+        self, eligible: np.ndarray, counted: CountedMembers, figures: NetworkFigures
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Upper bounds of the counted members' sum of their text similarity (and of it
-        times their capacity): the query's weights times the live members' term sums."""
-        plain = np.zeros(len(eligible), dtype=np.float64)
-        weighted = None if self.unit is None else np.zeros(len(eligible), dtype=np.float64)
+        times their capacity): the query's weights times the live members' term sums
+        (a member's similarity is its terms' weights times the query's), less the
+        similarity of the members failing in the parts where most count (``counted``):
+        the counted members' sums, up to rounding (widened by ``BOUND_MARGIN`` of the live
+        members' sums)."""
+        n = self.index.n
+        plain = np.zeros(n, dtype=np.float64)
+        weighted = None if self.unit is None else np.zeros(n, dtype=np.float64)
         for term, weight in zip(*(part.tolist() for part in self.terms), strict=True):
             term_sums, term_weighted = figures.term(term, self.unit)
-            plain += weight * term_sums[eligible]
+            plain += weight * term_sums
             if weighted is not None and term_weighted is not None:
-                weighted += weight * term_weighted[eligible]
-        margin = BOUND_MARGIN * (plain + 1.0)
-        return plain + margin, None if weighted is None else weighted * (1 + BOUND_MARGIN) + BOUND_MARGIN
+                weighted += weight * term_weighted
+        plain_margin = BOUND_MARGIN * (plain + 1.0)
+        weighted_margin = None if weighted is None else BOUND_MARGIN * (weighted + 1.0)
+        capacity = None if self.unit is None else figures.capacity(self.unit)[0].values
+        members = self.members
+        for position, (segment, _) in enumerate(self.parts[: len(members.by_row)]):
+            if not counted.complement[position]:
+                continue
+            by_row, failing = members.by_row[position], counted.rows[position]
+            holders = as_array(BitMap.union(*held)) if (held := self._holding(segment, failing)) else NO_MEMBERS
+            if not len(holders):
+                continue
+            similarity = segment.postings.scores(holders, *self.terms)
+            slots = by_row.slots[holders]
+            first, counts = by_row.starts[slots], by_row.starts[slots + 1] - by_row.starts[slots]
+            at, values = by_row.memberships[ranges(first, counts)], np.repeat(similarity, counts)
+            live = members.segment[at] == position  # not those gone to the delta
+            at, values = at[live], values[live]
+            plain -= sums(self.index.network_of[at], values, n)
+            if weighted is not None and capacity is not None:
+                weighted -= sums(self.index.network_of[at], values * capacity[at], n)
+        plain = np.maximum(plain, 0.0) + plain_margin
+        if weighted is None or weighted_margin is None:
+            return plain[eligible], None
+        return plain[eligible], (np.maximum(weighted, 0.0) + weighted_margin)[eligible]
+
+    def _holding(self, segment: Segment, rows: BitMap) -> list[BitMap]:
+        """The rows of ``rows`` holding each query term the segment knows."""
+        postings = segment.postings
+        return [postings.terms[t] & rows for t in self.terms[0].tolist() if t < len(postings.terms)]
 
     def _ceiling_sums(self, eligible: np.ndarray, counting: list[BitMap]) -> tuple[np.ndarray, np.ndarray | None]:
         """The counted members' sums of their text ceilings (and times their capacity): read
@@ -971,48 +1146,53 @@ class ConsortiumQuery:
 
     def _counted(self, chosen: np.ndarray, facts: MemberFacts, named: np.ndarray | None) -> Counted:
         """The members counted in the networks ``chosen``: those that count, and the named ones."""
-        index = self.index
         # ``facts`` ascend by membership, so by network: each network's members are one range.
         first = np.searchsorted(facts.networks, chosen, side="left")
         counts = np.searchsorted(facts.networks, chosen, side="right") - first
         positions = ranges(first, counts)
-        positions = positions[facts.status[positions] == QUALIFYING]
+        local = np.repeat(np.arange(len(chosen), dtype=np.int64), counts)
+        counting = facts.status[positions] == QUALIFYING
+        positions, local = positions[counting], local[counting]
         if named is not None:  # named members are one certificate short: never among those counting
             extra = named[chosen]
-            positions = np.sort(np.concatenate([positions, extra[extra >= 0]]), kind="stable")  # two runs merged
-        networks = facts.networks[positions]
+            has = np.flatnonzero(extra >= 0)
+            order = np.argsort(np.concatenate([positions, extra[has]]), kind="stable")  # two runs merged
+            positions, local = np.concatenate([positions, extra[has]])[order], np.concatenate([local, has])[order]
         capacity = facts.capacity[positions]
-        counts = np.bincount(networks, minlength=index.n)
-        totals = sums(networks, capacity, index.n)
+        counts = np.bincount(local, minlength=len(chosen))
+        totals = sums(local, capacity, len(chosen))
         if self.unit is not None:
-            shares = np.where(totals[networks] > 0, capacity / np.maximum(totals[networks], 1e-300), 0.0)
-            equal = totals[networks] <= 0
-            shares[equal] = 1.0 / counts[networks][equal]
+            shares = np.where(totals[local] > 0, capacity / np.maximum(totals[local], 1e-300), 0.0)
+            equal = totals[local] <= 0
+            shares[equal] = 1.0 / counts[local][equal]
         else:
-            shares = 1.0 / counts[networks]
-        return Counted(positions, networks, shares, totals)
+            shares = 1.0 / counts[local]
+        return Counted(positions, local, shares, totals)
 
     def _aggregate(
         self, chosen: np.ndarray, counted: Counted, per_member: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
         """Each criterion's value of the networks ``chosen`` from their members' (``per_member``)."""
         values: dict[str, np.ndarray] = {}
-        networks = counted.networks
+        local = counted.local
         for c in self.weights:
             if c in MEAN_CRITERIA:
                 weighted = counted.shares * per_member[c]
-                values[c] = sums(networks, weighted, self.index.n)[chosen]
+                values[c] = sums(local, weighted, len(chosen))
             elif c == "proximity":
                 if c in per_member:
-                    nearest = np.full(self.index.n, np.inf)
-                    np.minimum.at(nearest, networks, per_member[c])
-                    values[c] = nearest[chosen]
+                    nearest = np.full(len(chosen), np.inf)
+                    starts = np.searchsorted(local, np.arange(len(chosen)))
+                    held = starts < np.append(starts[1:], len(local))  # networks with a member counted
+                    if len(local):
+                        nearest[held] = np.minimum.reduceat(per_member[c], starts[held])
+                    values[c] = nearest
                 else:  # bounding: the farthest member is at most at the point
                     values[c] = np.ones(len(chosen))
             else:  # capacity
                 target = self.query.capacity_target
                 assert target is not None
-                values[c] = np.minimum(1.0, counted.totals[chosen] / target)
+                values[c] = np.minimum(1.0, counted.totals / target)
         return values
 
     def _evaluate(self, chosen: np.ndarray, facts: MemberFacts, named: np.ndarray | None) -> Evaluation:
@@ -1032,7 +1212,7 @@ class ConsortiumQuery:
         bounds = self._aggregate(chosen, counted, {c: v[counted.positions] for c, v in facts.ceilings.items()})
         if "proximity" in self.weights:
             # The farthest member is at most as near as any one: the first counted of each network.
-            first = counted.positions[np.searchsorted(counted.networks, chosen)]
+            first = counted.positions[np.searchsorted(counted.local, np.arange(len(chosen)))]
             bounds["proximity"] = self._member_values(facts.at[first], ("proximity",))["proximity"]
         if not BOUNDED_CRITERIA & set(self.weights):  # the bounds are the values: score them all
             contributions = [np.round(self.weights[c] * bounds[c], SCORE_DECIMALS) for c in self.weights]
@@ -1078,7 +1258,7 @@ class ConsortiumQuery:
         result = []
         for i in top(scored.scores, chosen, limit).tolist():  # ``chosen`` ascends with the ids
             network = int(chosen[i])
-            mine = np.arange(*np.searchsorted(counted.networks, [network, network + 1]))
+            mine = np.arange(*np.searchsorted(counted.local, [i, i + 1]))
             result.append(
                 RankedConsortium(
                     id=index.ids[network],
@@ -1086,13 +1266,13 @@ class ConsortiumQuery:
                     score=float(scored.scores[i]),
                     values={c: float(scored.values[c][i]) for c in weights},
                     contributions={c: float(scored.contributions[c][i]) for c in weights},
-                    monthly_capacity=float(counted.totals[network]),
+                    monthly_capacity=float(counted.totals[i]),
                     members=self._members_of(
                         facts.at[counted.positions[mine]],
                         counted.shares[mine],
                         {c: v[mine] for c, v in scored.member_values.items()},
                     ),
-                    gap=self._gap(network, facts, named, counted.totals[network]) if named is not None else None,
+                    gap=self._gap(network, facts, named, counted.totals[i]) if named is not None else None,
                 )
             )
         return result

@@ -24,7 +24,13 @@ from services.common.changefeed import Change, ChangePage
 from services.matching.alerts.reverse import SupplierChange
 from services.matching.catalogue import snapshot
 from services.matching.catalogue.catalogue import Catalogue, View, build_view, with_delta, with_networks
-from services.matching.catalogue.consortia import EMPTY_INDEX, NetworkEntry, NetworkIndex, network_from_record
+from services.matching.catalogue.consortia import (
+    EMPTY_INDEX,
+    FIGURES_BYTES,
+    NetworkEntry,
+    NetworkIndex,
+    network_from_record,
+)
 from services.matching.catalogue.records import SupplierRecord, supplier_from_firm
 from services.matching.catalogue.store import CatalogueStore
 
@@ -53,6 +59,7 @@ class CatalogueLifecycle:
     delta_limit: int = 5000
     small_catalogue: int = 1000  # up to this many suppliers every change rebuilds the main segment
     watcher: SupplierWatcher | None = None  # told of each page's supplier changes (saved-standards alerts)
+    figures_bytes: int = FIGURES_BYTES  # consortium figures kept per view (``MATCHING_CONSORTIUM_FIGURES_BYTES``)
     _networks: dict[str, NetworkEntry] = field(default_factory=dict)  # candidate consortia by id
     _network_index: NetworkIndex = EMPTY_INDEX  # of ``_networks``, as views carry it
     _rebuild_needed: bool = False
@@ -65,7 +72,7 @@ class CatalogueLifecycle:
         if self.catalogue.view is None:
             self.catalogue.schemes = await asyncio.to_thread(self.store.schemes)
             self._networks = {e.id: e for e in await asyncio.to_thread(self.store.networks)}
-            self._network_index = await asyncio.to_thread(NetworkIndex, list(self._networks.values()))
+            self._network_index = await asyncio.to_thread(self._index_of_networks)
             if not await self._restore():
                 await self._rebuild(epoch=1)
         return await asyncio.to_thread(self.store.cursor)
@@ -208,7 +215,7 @@ class CatalogueLifecycle:
     async def _rebuild(self, epoch: int) -> None:
         try:
             if self._rebuild_needed:  # caught up: the networks' index was left for now
-                self._network_index = await asyncio.to_thread(NetworkIndex, list(self._networks.values()))
+                self._network_index = await asyncio.to_thread(self._index_of_networks)
             seq, records = await asyncio.to_thread(self.store.live_records)
             started = time.perf_counter()
             fresh = await asyncio.to_thread(build_view, records, seq, epoch)
@@ -235,6 +242,9 @@ class CatalogueLifecycle:
             )
         finally:
             self._rebuilding = None
+
+    def _index_of_networks(self) -> NetworkIndex:
+        return NetworkIndex(list(self._networks.values()), self.figures_bytes)
 
     def _next_epoch(self) -> int:
         view = self.catalogue.view
