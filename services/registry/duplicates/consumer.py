@@ -75,6 +75,9 @@ class DuplicateCheck:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], partition: Partition) -> None:
         self.sessions = sessions
         self.partition = partition
+        # Up to here the feed may be read a second time (a new partition starting at the least
+        # advanced cursor): firms created before it may be filed already, so are taken off first.
+        self.replayed_through = 0
 
     async def load_cursor(self) -> int:
         """The partition's cursor; a partition new to the registry (the check just split into
@@ -91,6 +94,7 @@ class DuplicateCheck:
         positions = {feed: int(position) for feed, position in rows}
         if self.partition.feed in positions:
             return positions[self.partition.feed]
+        self.replayed_through = max(positions.values(), default=0)
         return min(positions.values(), default=0)
 
     async def apply(self, page: ChangePage) -> None:
@@ -106,7 +110,14 @@ class DuplicateCheck:
             latest[change.entity_id] = change
         new_firms = [c.entity_id for c in changes if c.op == "created" and c.version == 1]
         job_of = await _import_jobs_of(session, new_firms)
-        await forget(session, sorted(latest), partition=self.partition)
+        # A firm's first change files it for the first time (its page commits with the cursor):
+        # only changed, deleted or replayed firms have keys to take off.
+        filed = [
+            c.entity_id
+            for c in latest.values()
+            if c.op != "created" or c.version != 1 or c.seq <= self.replayed_through
+        ]
+        await forget(session, sorted(filed), partition=self.partition)
         await drop_stale_candidates(session, [(c.entity_id, c.seq) for c in latest.values() if c.op != "created"])
         live = [c for c in latest.values() if c.op != "deleted" and c.data is not None]
         sources = [_source(c, job_of) for c in live]
@@ -126,7 +137,7 @@ class DuplicateCheck:
         for job_id, count in found_by_job.items():
             if job_id in jobs:
                 tallies.setdefault(job_id, _JobTally()).suspected += count
-        for job_id, tally in tallies.items():
+        for job_id, tally in sorted(tallies.items()):
             if tally.suspected:
                 tally.merged = await self._auto_merge(session, job_id, job_of, detection.candidates)
             await session.execute(
@@ -233,17 +244,21 @@ def publish_lag_metric(app: FastAPI) -> None:
     """``registry_duplicate_check_lag_changes{partition}``: changes on the feed not yet checked,
     read from the database at each scrape, so any replica reports every partition."""
     service_metrics: ServiceMetrics = app.state.metrics
-    gauge = Gauge(
-        "registry_duplicate_check_lag_changes",
-        "Changes on the registry's feed the duplicate check (one partition) has not checked yet.",
-        ["partition"],
-        registry=service_metrics.registry,
-    )
+    gauge: Gauge | None = getattr(app.state, "duplicate_check_lag", None)
+    if gauge is None:  # once per app, however often its lifespan runs
+        gauge = Gauge(
+            "registry_duplicate_check_lag_changes",
+            "Changes on the registry's feed the duplicate check (one partition) has not checked yet.",
+            ["partition"],
+            registry=service_metrics.registry,
+        )
+        app.state.duplicate_check_lag = gauge
 
     async def refresh() -> None:
         async with app.state.read_sessionmaker() as session:
             position = await check_position(session, app.state.settings.duplicates_partitions)
         for name, checked in position.positions.items():
-            gauge.labels(name).set(max(0, position.head - checked))
+            lag.labels(name).set(max(0, position.head - checked))
 
+    lag = gauge
     service_metrics.on_scrape("registry_duplicate_check_lag_changes", refresh)

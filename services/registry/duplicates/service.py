@@ -309,7 +309,8 @@ async def detect(
             "detected_at": now,
             "feed_seq": seqs[finder],
         }
-    result.candidates = await _record_candidates(session, list(found.values()))
+    # In pair order, so replicas recording pairs at once take their locks in one order (no deadlock).
+    result.candidates = await _record_candidates(session, [found[pair] for pair in sorted(found)])
     return result
 
 
