@@ -172,3 +172,22 @@ async def test_replicas_splitting_the_keys_find_the_pairs_one_check_finds(
 def test_a_partition_must_exist() -> None:
     with pytest.raises(ValueError, match="DUPLICATES_PARTITION must be below"):
         RegistrySettings(duplicates_partitions=2, duplicates_partition=2)
+
+
+async def test_a_merge_undone_before_the_check_reads_it_keeps_its_pair(registry_settings: RegistrySettings) -> None:
+    async with running(create_app(registry_settings)) as registry:
+        agency = await make_agency(registry)
+        await create(registry, "/v1/firms", firm_body(name="Tejidos Otavalo S.A."), agency)
+        await create(registry, "/v1/firms", firm_body(name="Tejidos Otavalo Sociedad Anonima"), agency)
+        await duplicates_checked(registry)
+        (pair,) = await _pairs(registry)
+    # The check is behind: the merged firm's deletion reaches it after the undo brought the firm back.
+    async with running(create_app(registry_settings.model_copy(update={"duplicates_check": False}))) as registry:
+        headers = agency_headers(agency)
+        merge = (await registry.post(f"/v1/duplicates/{pair['id']}/merge", headers=headers)).json()
+        undone = await registry.post(f"/v1/duplicates/merges/{merge['id']}/undo", headers=headers)
+        assert undone.status_code == 200, undone.text
+    one_change_a_page = registry_settings.model_copy(update={"duplicates_batch_changes": 1})
+    async with running(create_app(one_change_a_page)) as registry:
+        await duplicates_checked(registry)
+        assert [(p["id"], p["status"]) for p in await _pairs(registry)] == [(pair["id"], "open")]

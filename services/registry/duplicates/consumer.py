@@ -47,6 +47,7 @@ from services.registry.duplicates.service import (
     forget,
     merge_firms,
 )
+from services.registry.firms.models import Firm
 from services.registry.imports.models import ImportJob, ImportRowKey
 from services.registry.records import OUTBOX
 from services.registry.tables import FEED_CURSORS
@@ -54,6 +55,7 @@ from services.registry.tables import FEED_CURSORS
 logger = structlog.get_logger(__name__)
 
 JOBS = ImportJob.__table__  # type: ignore[attr-defined]
+FIRMS = Firm.__table__  # type: ignore[attr-defined]
 ROW_KEYS = ImportRowKey.__table__  # type: ignore[attr-defined]
 FEED_PREFIX = "duplicates"
 
@@ -118,7 +120,10 @@ class DuplicateCheck:
             if c.op != "created" or c.version != 1 or c.seq <= self.replayed_through
         ]
         await forget(session, sorted(filed), partition=self.partition)
-        await drop_stale_candidates(session, [(c.entity_id, c.seq) for c in latest.values() if c.op != "created"])
+        # A firm deleted and back since (a merge undone) keeps the pairs its undo restored.
+        gone = await _absent(session, [c.entity_id for c in latest.values() if c.op == "deleted"])
+        stale = [c for c in latest.values() if c.op == "updated" or (c.op == "deleted" and c.entity_id in gone)]
+        await drop_stale_candidates(session, [(c.entity_id, c.seq) for c in stale])
         live = [c for c in latest.values() if c.op != "deleted" and c.data is not None]
         sources = [_source(c, job_of) for c in live]
         detection = await detect(
@@ -194,6 +199,14 @@ def _source(change: Change, job_of: dict[str, str]) -> str:
         return "undo"  # a merged firm restored
     job_id = job_of.get(change.entity_id)
     return f"import:{job_id}" if job_id else "create"
+
+
+async def _absent(session: AsyncSession, firm_ids: Sequence[str]) -> set[str]:
+    """Those of ``firm_ids`` no firm has now."""
+    present: set[str] = set()
+    for chunk in chunks(sorted(firm_ids), 5000):
+        present |= set((await session.scalars(select(FIRMS.c.id).where(one_of(session, FIRMS.c.id, chunk)))).all())
+    return set(firm_ids) - present
 
 
 async def _import_jobs_of(session: AsyncSession, firm_ids: Sequence[str]) -> dict[str, str]:
