@@ -9,6 +9,12 @@ process's resident set, sampled while the job runs.
 
     python bench/imports.py --rows 1000000 [--backend sqlite] [--rows-only] [--copy-limit]
 
+The duplicate check follows the rows on the registry's change feed (it runs while the
+rows go in, and the job completes before it): the run waits for both, and reports
+when each was done. ``--check-behind`` imports the rows with the check off, then
+starts the registry again with it on and times it alone, from the feed's tail to its
+head: the check's rows per second per worker (one replica, one process).
+
 ``--rows-only`` stops once every row is in (the duplicate check is left unfinished),
 to compare the rows phase alone; it also reports the CPU seconds the registry
 process and the validating workers spent until then, which a shared machine
@@ -113,7 +119,9 @@ BENCH_ADMIN = Principal(subject="bench", role=Role.admin)
 
 
 @asynccontextmanager
-async def bench_registry(settings: RegistrySettings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, str]]:
+async def bench_registry(
+    settings: RegistrySettings, *, agency: bool = True
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, str]]:
     """The registry in process, a client of it, and an agency of its own: (app, client, agency id)."""
     app = create_app(settings)
     async with (
@@ -122,6 +130,9 @@ async def bench_registry(settings: RegistrySettings) -> AsyncIterator[tuple[Fast
             transport=httpx.ASGITransport(app=manager.app), base_url="http://bench", timeout=600
         ) as client,
     ):
+        if not agency:
+            yield app, client, ""
+            return
         created = await client.post(
             "/v1/agencies", json={"name": "Bench agency", "country": "IN"}, headers=headers(BENCH_ADMIN)
         )
@@ -186,7 +197,30 @@ def cpu_seconds() -> tuple[float, float]:
     return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
-async def run(rows: int, backend: str, batch: int, workers: int, rows_only: bool = False, copy: bool = False) -> None:
+async def time_check_behind(settings: RegistrySettings) -> tuple[float, float, int]:
+    """Start the registry with the duplicate check on and time it to the feed's head:
+    (seconds, CPU seconds of this process, changes checked)."""
+    cpu_before = cpu_seconds()[0]
+    started = time.perf_counter()
+    async with bench_registry(settings.model_copy(update={"duplicates_check": True}), agency=False) as (_, client, _):
+        while True:
+            status = (await client.get("/v1/duplicates/check", headers=headers(BENCH_ADMIN))).json()
+            if status["lag"] == 0:
+                break
+            await asyncio.sleep(0.1)
+        elapsed = time.perf_counter() - started
+    return elapsed, cpu_seconds()[0] - cpu_before, int(status["head"])
+
+
+async def run(
+    rows: int,
+    backend: str,
+    batch: int,
+    workers: int,
+    rows_only: bool = False,
+    copy: bool = False,
+    check_behind: bool = False,
+) -> None:
     with tempfile.TemporaryDirectory(prefix="lk-bench-") as tmp:
         workdir = Path(tmp)
         source = workdir / "firms.csv"
@@ -206,7 +240,9 @@ async def run(rows: int, backend: str, batch: int, workers: int, rows_only: bool
             import_batch_rows=batch,
             import_workers=workers,
             import_parallel_min_bytes=0,
+            duplicates_check=not check_behind,
         )
+        behind: tuple[float, float, int] | None = None
         try:
             async with bench_registry(settings) as (app, client, agency):
                 importer = Principal(subject="bench-agency", role=Role.agency, agency_id=agency)
@@ -227,6 +263,7 @@ async def run(rows: int, backend: str, batch: int, workers: int, rows_only: bool
                 job_id = response.json()["id"]
                 peak = rss_mb()
                 rows_done = None
+                check_done = None
                 rows_cpu = 0.0
                 while True:
                     job = (await client.get(f"/v1/imports/{job_id}", headers=headers(importer))).json()
@@ -236,19 +273,25 @@ async def run(rows: int, backend: str, batch: int, workers: int, rows_only: bool
                     ):
                         rows_done = time.perf_counter() - started
                         rows_cpu = cpu_seconds()[0] - cpu_before[0]
-                    if job["status"] in ("completed", "failed") or (rows_only and rows_done is not None):
+                    finished = job["status"] in ("completed", "failed")
+                    if finished and check_done is None and job["progress"]["duplicate_check"] != "pending":
+                        check_done = time.perf_counter() - started
+                    if (finished and (check_behind or check_done is not None)) or (rows_only and rows_done):
                         break
                     await asyncio.sleep(0.2)
                 elapsed = time.perf_counter() - started
                 feed = (
                     await client.get("/v1/changes", params={"after": 0, "limit": 1}, headers=headers(BENCH_ADMIN))
                 ).json()
+            if check_behind and not rows_only:
+                behind = await time_check_behind(settings)
             engine = create_async_engine(url)
             async with engine.connect() as connection:
                 firms = (await connection.execute(text("SELECT count(*) FROM firms"))).scalar_one()
                 outbox = (
                     await connection.execute(text("SELECT count(*) FROM outbox WHERE entity = 'firm'"))
                 ).scalar_one()
+                queued = (await connection.execute(text("SELECT count(*) FROM duplicate_candidates"))).scalar_one()
             await engine.dispose()
             children_cpu = cpu_seconds()[1] - cpu_before[1]  # the workers have been joined by now
         finally:
@@ -261,17 +304,18 @@ async def run(rows: int, backend: str, batch: int, workers: int, rows_only: bool
         f"CSV generated in {generated:.0f} s; load average {load:.1f} on {os.cpu_count()} cores)\n"
     )
     assert rows_done is not None
+    check_column = "not waited for" if check_done is None else f"{check_done - rows_done:+.1f} s after the rows"
     print(
         "| backend | rows | status | accepted | rejected | skipped | upload | rows in (validate, insert, outbox) | "
-        "rows/s | duplicate check | duplicates suspected | total | rows/s end to end | firms | outbox rows | "
+        "rows/s | duplicate check done | pairs queued | total | rows/s end to end | firms | outbox rows | "
         "RSS before | peak RSS | worker peak RSS |"
     )
     print("| " + " | ".join(["---"] * 18) + " |")
     print(
         f"| {backend} | {progress['rows_read']:,} | {job['status']} | {progress['rows_accepted']:,} | "
         f"{progress['rows_rejected']:,} | {progress['rows_skipped']:,} | {uploaded:.1f} s | {rows_done:.1f} s | "
-        f"{rows / rows_done:,.0f} | {'not waited for' if rows_only else f'{elapsed - rows_done:.1f} s'} | "
-        f"{progress['duplicates_suspected']:,} | "
+        f"{rows / rows_done:,.0f} | {check_column} | "
+        f"{queued:,} | "
         f"{elapsed:.1f} s | {rows / elapsed:,.0f} | {firms:,} | {outbox:,} | {baseline:,.0f} MB | "
         f"{max(peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024):,.0f} MB | "
         f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:,.0f} MB |"
@@ -284,6 +328,15 @@ async def run(rows: int, backend: str, batch: int, workers: int, rows_only: bool
         print(
             f"\nPlain COPY of the same file into an unindexed, unlogged table of text columns "
             f"(the physical limit): {copied:.1f} s, {rows / copied:,.0f} rows/s"
+        )
+    if behind is not None:
+        seconds, cpu, head = behind
+        accepted = progress["rows_accepted"]
+        print(
+            f"\nDuplicate check behind the import, alone (one replica, started after the rows): "
+            f"{accepted:,} new firms ({head:,} changes) in {seconds:.1f} s, "
+            f"{accepted / seconds:,.0f} rows/s per worker, "
+            f"CPU {cpu:.1f} s ({cpu / accepted * 1e6:.0f} µs a row); load average {os.getloadavg()[0]:.1f}"
         )
     if job["status"] == "failed":
         print(f"\nThe job failed: {job['error']}")
@@ -298,8 +351,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes validating rows (0: a thread)")
     parser.add_argument("--rows-only", action="store_true", help="stop once every row is in (no duplicate check)")
     parser.add_argument("--copy-limit", action="store_true", help="also time a plain COPY of the file (PostgreSQL)")
+    parser.add_argument(
+        "--check-behind", action="store_true", help="rows with the check off, then time the duplicate check alone"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.rows, args.backend, args.batch, args.workers, args.rows_only, args.copy_limit))
+    asyncio.run(
+        run(args.rows, args.backend, args.batch, args.workers, args.rows_only, args.copy_limit, args.check_behind)
+    )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ in one place a reader can find (the registry's ``create_app``)::
     ...
     await firms_written.call(session, "created", written)   # in the firms' write path
     ...
-    firms_written.connect(duplicates.service.firm_written)  # in the app factory
+    firms_written.connect(search.on_firms_written)  # in the app factory
 
 Handlers run in the order they were connected, awaited one after the other, in
 the caller's context (a handler given the caller's session writes in its

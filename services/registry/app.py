@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import cache
 from pathlib import Path
@@ -19,8 +19,9 @@ from services.common.principal import service_headers
 from services.common.version import VERSION
 from services.registry.certifications.router import router as certification_router
 from services.registry.codes.router import router as codes_router
-from services.registry.duplicates.hooks import connect_hooks as connect_duplicates_hooks
+from services.registry.duplicates.consumer import DuplicateCheck, publish_lag_metric
 from services.registry.duplicates.router import router as duplicates_router
+from services.registry.duplicates.service import Partition
 from services.registry.firms.hooks import firms_written
 from services.registry.firms.performance import ENTITY as OBSERVED_PERFORMANCE
 from services.registry.firms.performance import ObservedPerformanceConsumer
@@ -41,7 +42,6 @@ def connect_hooks() -> None:
     The registry's one wiring: the app factory runs it, and so does any writer that
     works without an app (the demo loader), so every write path has the same effects.
     """
-    connect_duplicates_hooks()  # firms written -> duplicate detection
     firms_written.connect(index_search_words)  # firms written -> the words typo search looks up
 
 
@@ -50,6 +50,38 @@ def resource_routers() -> tuple[APIRouter, ...]:
     """The resources' routers, built once per process (they hold no settings; every app
     shares them and their prepared routes, ``services.common.app.include_prepared``)."""
     return tuple(resource_router(spec) for spec in RESOURCES)
+
+
+@asynccontextmanager
+async def _duplicate_check(
+    app: FastAPI, settings: RegistrySettings, principal_header: Callable[[], dict[str, str]]
+) -> AsyncIterator[None]:
+    """Run this process's partition of the duplicate check: a follower of the registry's own
+    feed, read in-process through the app itself unless ``duplicates_feed_url`` names one."""
+    url = settings.duplicates_feed_url.rstrip("/") or "http://registry.internal"
+    client = create_http_client(
+        connect_timeout=settings.http_connect_timeout,
+        read_timeout=settings.http_read_timeout,
+        mounts=None if settings.duplicates_feed_url else {url: httpx.ASGITransport(app=app)},
+    )
+    partition = Partition(settings.duplicates_partition, settings.duplicates_partitions)
+    follower = FeedFollower(
+        name=partition.feed,
+        client=client,
+        url=url + "/v1/changes",
+        principal_header=principal_header,
+        consumer=DuplicateCheck(app.state.sessionmaker, partition),
+        batch_size=settings.duplicates_batch_changes,
+        wait_seconds=settings.feed_wait_seconds,
+        metrics=feed_metrics(app),
+    )
+    app.state.duplicate_check = follower
+    follower.start()
+    try:
+        yield
+    finally:
+        await follower.stop()
+        await client.aclose()
 
 
 def create_app(
@@ -69,6 +101,9 @@ def create_app(
             # Validating a firm's first codes would otherwise load the tables inside a
             # request, under the gateway's deadline (a 504 on a busy machine).
             await asyncio.to_thread(load_code_tables)
+            publish_lag_metric(app)
+            if settings.duplicates_check:
+                await stack.enter_async_context(_duplicate_check(app, settings, service_principal))
             app.state.imports = ImportRunner(app)
             await app.state.imports.resume()  # jobs a stop or crash interrupted continue
             stack.push_async_callback(app.state.imports.stop)

@@ -1185,7 +1185,7 @@ async def load_demo(
 ) -> DemoReport:
     """Create the demo records, a batch per transaction; nothing if they exist already."""
     started = time.perf_counter()
-    connect_hooks()  # the registry app's wiring: demo firms reach the duplicate detector like any write
+    connect_hooks()  # the registry app's wiring: demo firms are indexed like any write
     async with sessionmaker() as session:
         if await demo_loaded(session):
             return DemoReport(loaded=False, counts={}, seconds=time.perf_counter() - started)

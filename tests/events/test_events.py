@@ -25,7 +25,7 @@ from services.events.app import create_app as create_events
 from services.events.catalogue import BY_NAME
 from services.events.tables import EVENTS
 from services.events.visibility import can_read, readable_events
-from tests.registry.helpers import cluster_body, firm_body
+from tests.registry.helpers import cluster_body, duplicates_checked, firm_body
 from tests.reporting.dataset import last_seq
 from tests.support import (
     ADMIN,
@@ -102,6 +102,7 @@ class World:
         ruc = [{"scheme": "RUC", "value": "1790012345001"}]
         twins = [(await self.post("/v1/firms", firm_body(name="Confecciones Imbabura", national_ids=ruc), a))["id"]]
         twins.append((await self.post("/v1/firms", firm_body(name="Confecciones Imbabura", national_ids=ruc), a))["id"])
+        await duplicates_checked(self.client, a)
         pairs = (await self.client.get("/v1/duplicates", params={"status": "open"}, headers=a)).json()["items"]
         merge = await self.post(f"/v1/duplicates/{pairs[0]['id']}/merge", {}, a, status=200)
         self.ids |= {"merge": merge["id"], "survivor": merge["survivor_id"], "merged": merge["merged_id"]}

@@ -17,6 +17,7 @@ from tests.registry.helpers import (
     activity_body,
     broker_body,
     cluster_body,
+    duplicates_checked,
     firm_body,
     firm_result_body,
     institution_body,
@@ -176,6 +177,7 @@ class Tenants:
             ruc = {"scheme": "RUC", "value": "1790012345001" if "Conf" in name else "1790098765001"}
             for _ in range(2):
                 await self.post("/v1/firms", firm_body(name=name, national_ids=[ruc]), self.agency_a)
+            await duplicates_checked(self.client, self.agency_a)
             listed = (await self.client.get("/v1/duplicates", params={"status": "open"}, headers=self.agency_a)).json()
             pairs = [p["id"] for p in listed["items"]]
         assert len(pairs) >= 2, "the detector flags registrations with the same national id"
@@ -702,6 +704,7 @@ CASES |= {
     ("get", "/v1/imports/{job_id}"): hidden_from_others,
     ("get", "/v1/imports/{job_id}/errors.csv"): hidden_from_others,
     ("get", "/v1/duplicates"): not_in_others_lists,
+    ("get", "/v1/duplicates/check"): not_tenant_owned,
     ("get", "/v1/duplicates/{candidate_id}"): hidden_from_others,
     ("post", "/v1/duplicates/{candidate_id}/merge"): hidden_from_others,
     ("post", "/v1/duplicates/{candidate_id}/distinct"): hidden_from_others,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -190,6 +190,33 @@ async def finished(registry: httpx.AsyncClient, job_id: str, agency: str, timeou
             return job
         assert asyncio.get_running_loop().time() < deadline, job
         await asyncio.sleep(0.05)
+
+
+async def duplicates_checked(
+    registry: httpx.AsyncClient, headers: Mapping[str, str] = ADMIN, timeout: float = 60
+) -> dict[str, Any]:
+    """Wait until the duplicate check (a consumer of the registry's feed) has checked every change
+    written so far: then the review queue and the jobs' duplicate counts are current. ``headers``:
+    a gateway key's, when ``registry`` is the gateway."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        response = await registry.get("/v1/duplicates/check", headers=headers)
+        assert response.status_code == 200, response.text
+        status = dict(response.json())
+        if status["lag"] == 0:
+            return status
+        assert asyncio.get_running_loop().time() < deadline, status
+        await asyncio.sleep(0.02)
+
+
+async def checked_job(registry: httpx.AsyncClient, job_id: str, agency: str, timeout: float = 60) -> dict[str, Any]:
+    """The job once its rows are in and the duplicate check has passed them."""
+    await finished(registry, job_id, agency, timeout)
+    await duplicates_checked(registry, timeout=timeout)
+    response = await registry.get(f"/v1/imports/{job_id}", headers=agency_headers(agency))
+    job = dict(response.json())
+    assert job["progress"]["duplicate_check"] != "pending", job
+    return job
 
 
 async def import_csv(

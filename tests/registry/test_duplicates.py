@@ -15,9 +15,10 @@ from services.common.principal import Role
 from services.registry.duplicates import detector
 from tests.registry.helpers import (
     HEADER,
+    checked_job,
     create,
+    duplicates_checked,
     feed,
-    finished,
     firm_body,
     firm_row,
     firms_of,
@@ -48,6 +49,8 @@ def india_firm(**overrides: Any) -> dict[str, Any]:
 
 
 async def candidates(registry: httpx.AsyncClient, headers: Mapping[str, str], **params: str) -> list[dict[str, Any]]:
+    """The review queue once the duplicate check has caught up with every write so far."""
+    await duplicates_checked(registry)
     response = await registry.get("/v1/duplicates", params=params, headers=headers)
     assert response.status_code == 200, response.text
     return list(response.json()["items"])
@@ -269,6 +272,7 @@ async def test_registered_firms_are_compared_through_their_stored_profiles(
     agency = await make_agency(registry, country="IN")
     headers = agency_headers(agency)
     original = await create(registry, "/v1/firms", india_firm(national_ids=[]), agency)
+    await duplicates_checked(registry)
     stored = await stored_profile(registry_url, original["id"])
     assert stored is not None
     assert detector.Profile.unpack(pydantic_core.from_json(stored)) == detector.profile_of_firm(original)
@@ -287,6 +291,7 @@ async def test_registered_firms_are_compared_through_their_stored_profiles(
     assert "same_street_address" in codes(pair)
     deleted = await registry.delete(f"/v1/firms/{original['id']}", headers=headers | {"If-Match": '"1"'})
     assert deleted.status_code == 204, deleted.text
+    await duplicates_checked(registry)
     assert await stored_profile(registry_url, original["id"]) is None
 
 
@@ -525,7 +530,7 @@ async def test_an_import_queues_its_likely_duplicates(registry: httpx.AsyncClien
         ),
     ]
     response = await upload(registry, to_csv(rows), agency)
-    job = await finished(registry, response.json()["id"], agency)
+    job = await checked_job(registry, response.json()["id"], agency)
     assert job["progress"]["rows_accepted"] == 3 and job["progress"]["duplicates_suspected"] == 2, job
     found = await candidates(registry, agency_headers(agency), import_id=job["id"])
     assert len(found) == 2 and all(c["source"] == f"import:{job['id']}" for c in found)
@@ -577,7 +582,7 @@ async def test_copies_among_thousands_of_firms_sharing_their_words_are_found(reg
     header = [*HEADER, "postal_code", "monthly_capacity", "capacity_unit"]
     response = await upload(registry, to_csv(rows, header=header), agency)
     assert response.status_code == 202, response.text
-    job = await finished(registry, response.json()["id"], agency, timeout=300)
+    job = await checked_job(registry, response.json()["id"], agency, timeout=300)
     assert job["progress"]["rows_accepted"] == 2001, job
     ids = {(f["name"], f["street"]): f["id"] for f in await firms_of(registry, agency)}
     original = ids["Textiles Otavalo Cía. Ltda.", "Calle Bolívar 1100"]
@@ -603,7 +608,7 @@ async def test_imports_merge_exact_national_id_matches_when_the_agency_chose_so(
     policy = await registry.put("/v1/duplicates/policy", json={"auto_merge_same_national_id": True}, headers=headers)
     assert policy.status_code == 200 and policy.json() == {"agency_id": agency, "auto_merge_same_national_id": True}
     response = await upload(registry, to_csv([firm_row(0, name="TEXTILES ANDINOS S.A."), firm_row(1)]), agency)
-    job = await finished(registry, response.json()["id"], agency)
+    job = await checked_job(registry, response.json()["id"], agency)
     assert job["progress"]["rows_accepted"] == 2 and job["progress"]["duplicates_merged"] == 1, job
     firms = await firms_of(registry, agency)
     assert len(firms) == 2 and existing["id"] in {f["id"] for f in firms}
@@ -618,7 +623,7 @@ async def test_imports_merge_exact_national_id_matches_when_the_agency_chose_so(
         other,
     )
     response = await upload(registry, to_csv([firm_row(0, name="TEXTILES ANDINOS S.A.")]), other)
-    job = await finished(registry, response.json()["id"], other)
+    job = await checked_job(registry, response.json()["id"], other)
     assert job["progress"]["duplicates_merged"] == 0
     queued = await candidates(registry, agency_headers(other), import_id=job["id"])
     # Against its own firm, and against the first agency's (merged across agencies by an admin only).

@@ -68,6 +68,8 @@ async def test_a_good_file_creates_results_reaching_the_feed_like_single_writes(
         "rows_rejected": 0,
         "rows_skipped": 0,
         "rows_checked": 0,  # firm results are no firms: no duplicate check
+        "duplicates_pending": 0,
+        "duplicate_check": "none",
         "duplicates_suspected": 0,
         "duplicates_merged": 0,
     }

@@ -18,6 +18,7 @@ from services.registry.imports import runner as runner_module
 from services.registry.settings import RegistrySettings
 from tests.registry.helpers import (
     HEADER,
+    checked_job,
     cluster_body,
     create,
     errors_csv,
@@ -42,7 +43,7 @@ async def test_csv_import_creates_firms_reaching_the_feed_like_single_writes(reg
     assert response.status_code == 202, response.text
     assert response.headers["Location"] == f"/v1/imports/{response.json()['id']}"
     assert response.json()["status"] == "queued"
-    job = await finished(registry, response.json()["id"], agency)
+    job = await checked_job(registry, response.json()["id"], agency)
     assert job["status"] == "completed", job
     assert job["progress"] == {
         "rows_read": 5,
@@ -50,6 +51,8 @@ async def test_csv_import_creates_firms_reaching_the_feed_like_single_writes(reg
         "rows_rejected": 0,
         "rows_skipped": 0,
         "rows_checked": 5,
+        "duplicates_pending": 0,
+        "duplicate_check": "done",
         "duplicates_suspected": 0,
         "duplicates_merged": 0,
     }
@@ -467,42 +470,3 @@ async def test_worker_processes_import_in_file_order(registry_settings: Registry
         assert [c["data"]["national_ids"][0]["value"] for c in created] == [
             f"10900{i:05d}001" for i in range(40) if i != 17
         ]
-
-
-async def test_a_crash_while_checking_duplicates_resumes_the_check(
-    registry_settings: RegistrySettings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    settings = registry_settings.model_copy(update={"import_check_rows": 2})
-    real_check = runner_module.check_batch
-    calls = 0
-
-    async def crash_in_second_check(*args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        outcome = await real_check(*args, **kwargs)
-        if calls == 2:
-            raise asyncio.CancelledError
-        return outcome
-
-    monkeypatch.setattr(runner_module, "check_batch", crash_in_second_check)
-    rows = [firm_row(i, national_id_scheme="", national_id="") for i in range(5)]
-    rows.append(firm_row(0, name="Confecciones Imbabura 0 Compañía Limitada", national_id_scheme="", national_id=""))
-    async with running(create_app(settings)) as registry:
-        agency = await make_agency(registry)
-        response = await upload(registry, to_csv(rows), agency)
-        job_id = response.json()["id"]
-        for _ in range(400):
-            if calls >= 2 and not [t for t in asyncio.all_tasks() if t.get_name() == f"import-{job_id}"]:
-                break
-            await asyncio.sleep(0.05)
-        job = (await registry.get(f"/v1/imports/{job_id}", headers=agency_headers(agency))).json()
-        assert job["status"] == "running" and job["progress"]["rows_accepted"] == 6
-        assert job["progress"]["rows_checked"] == 2, job  # the second chunk rolled back
-    monkeypatch.setattr(runner_module, "check_batch", real_check)
-    async with running(create_app(settings)) as registry:
-        job = await finished(registry, job_id, agency)
-        assert job["status"] == "completed" and job["progress"]["rows_checked"] == 6, job
-        pairs = (
-            await registry.get("/v1/duplicates", params={"import_id": job_id}, headers=agency_headers(agency))
-        ).json()
-        assert job["progress"]["duplicates_suspected"] == len(pairs["items"]) == 1

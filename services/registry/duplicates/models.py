@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field
 
 from services.common.db import UTCDateTime
@@ -36,8 +36,11 @@ class DuplicateCandidate(RegistryTable, table=True):
     same_national_id: bool = False
     reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     status: str = Field(max_length=10, index=True)  # open, merged, distinct
-    source: str = Field(max_length=60)  # "create", "update" or "import:<job id>"
+    source: str = Field(max_length=60)  # "create", "update", "undo" or "import:<job id>"
     detected_at: datetime = Field(sa_type=UTCDateTime())
+    # The change-feed sequence number of the firm change this pair was last found for: a
+    # later change of either firm drops the open pair unless a check finds it again since.
+    feed_seq: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
     decided_by: str | None = Field(default=None, max_length=200)
     merge_id: str | None = Field(default=None, max_length=40)

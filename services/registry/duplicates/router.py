@@ -15,6 +15,7 @@ from services.common.errors import PROBLEM_RESPONSES, Conflict, Forbidden, NotFo
 from services.common.pagination import ListQuery, Page, fetch_page, sortable
 from services.common.principal import Principal, PrincipalDep, Role
 from services.registry.agencies.models import Agency
+from services.registry.duplicates.consumer import check_position
 from services.registry.duplicates.models import DuplicateCandidate, DuplicateMerge, DuplicatePolicy
 from services.registry.duplicates.service import merge_firms, undo_merge
 from services.registry.firms.models import Firm
@@ -168,6 +169,40 @@ async def list_candidates(
     sorts = sortable(DuplicateCandidate, "score", "detected_at", "status")
     rows = await fetch_page(session, statement, key=DuplicateCandidate.id, params=params, sorts=sorts)  # type: ignore[arg-type,unused-ignore]
     return rows.map(CandidatePublic.model_validate)
+
+
+class CheckPartition(BaseModel):
+    partition: str = Field(description="The partition's cursor: duplicates, or duplicates:I/N with N replicas")
+    checked_through: int = Field(description="Sequence number of the last change on the feed it has checked")
+    lag: int = Field(description="Changes on the feed it has not checked yet")
+
+
+class CheckStatus(BaseModel):
+    head: int = Field(description="Sequence number of the last change on the registry's feed")
+    checked_through: int = Field(description="The least advanced partition's position")
+    lag: int = Field(description="Changes not yet checked by every partition (0: the review queue is current)")
+    partitions: list[CheckPartition]
+
+
+@router.get(
+    "/check",
+    operation_id="read_duplicate_check",
+    response_model=CheckStatus,
+    summary="How far the duplicate check has come behind the writes",
+)
+async def read_check(request: Request, session: SessionDep, _principal: PrincipalDep) -> CheckStatus:
+    """Firms are checked for duplicates behind their writes, by a consumer of the registry's
+    change feed: pairs appear in the queue once ``lag`` is 0 (or the partition passed the write)."""
+    position = await check_position(session, request.app.state.settings.duplicates_partitions)
+    return CheckStatus(
+        head=position.head,
+        checked_through=position.checked_through,
+        lag=position.lag,
+        partitions=[
+            CheckPartition(partition=name, checked_through=checked, lag=max(0, position.head - checked))
+            for name, checked in position.positions.items()
+        ],
+    )
 
 
 @router.get(

@@ -3,9 +3,9 @@
 ``detect`` files new (or changed) firms under their blocking keys in
 ``firm_match_keys``, looks up the firms already filed under the same keys (one
 query per batch), scores the pairs with ``detector.score_pairs`` and records the
-likely ones in ``duplicate_candidates``. It runs in the writing transaction: for
-a single write through ``firm_written`` (connected to the firms' ``firms_written`` hook),
-for an import once per batch.
+likely ones in ``duplicate_candidates``. It runs behind the writes, in the
+duplicate check that follows the registry's change feed (``consumer.py``), for a
+page of firm changes at a time and for one ``Partition`` of the blocking keys.
 
 ``merge_firms`` keeps one survivor: every record referring to the merged firm
 (networks' members and anything else indexed in ``record_tags``) is repointed,
@@ -15,6 +15,7 @@ stored in a ``duplicate_merges`` row, which ``undo_merge`` plays back.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ import numpy as np
 import pydantic_core
 from pydantic import BaseModel
 from sqlalchemy import String, bindparam, delete, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,11 +84,37 @@ FIRM_COLUMNS: tuple[Any, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class Partition:
+    """One replica's share of the duplicate check: the blocking keys it files and searches.
+
+    A key belongs to partition ``crc32(key) % count``. Two firms are compared where they
+    share a key, so each pair is found by the replica owning one of their shared keys,
+    whichever replicas their other keys (and the changes that wrote them) belong to: a
+    key's block is only ever filed and searched by one replica, in feed order. A firm's
+    stored profile belongs to the partition of its id.
+    """
+
+    index: int = 0
+    count: int = 1
+
+    def owns(self, key: str) -> bool:
+        return self.count == 1 or zlib.crc32(key.encode()) % self.count == self.index
+
+    @property
+    def feed(self) -> str:
+        """The name of this partition's cursor in ``feed_cursors``."""
+        return "duplicates" if self.count == 1 else f"duplicates:{self.index}/{self.count}"
+
+
+EVERY_KEY = Partition()
+
+
 @dataclass
 class Detection:
     """What one call of ``detect`` found."""
 
-    candidates: list[dict[str, Any]] = field(default_factory=list)  # rows written to duplicate_candidates
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # rows newly written to duplicate_candidates
     pairs_compared: int = 0
 
 
@@ -161,13 +189,19 @@ async def detect(
     session: AsyncSession,
     firms: Sequence[tuple[str, str, Any]],
     *,
-    source: str,
-    skip_decided: bool = False,
+    sources: Sequence[str],
+    feed_seqs: Sequence[int | None] | None = None,
+    partition: Partition = EVERY_KEY,
 ) -> Detection:
-    """File ``firms`` (id, agency, data) under their keys and record their likely duplicates."""
+    """File ``firms`` (id, agency, data) under their keys of ``partition`` and record their likely
+    duplicates; ``sources[i]`` and ``feed_seqs[i]`` are what a pair found for ``firms[i]`` records.
+
+    The firms must not be filed yet (``forget`` them first). A pair already recorded is not
+    recorded twice: an open one is refreshed, a decided one left as decided."""
     result = Detection()
     if not firms:
         return result
+    seqs = list(feed_seqs) if feed_seqs is not None else [None] * len(firms)
     profiles = []
     for firm_id, agency_id, data in firms:
         p = detector.profile_of_firm(data, id=firm_id)
@@ -183,7 +217,9 @@ async def detect(
     # than a usable block holds, which also tells a block too large to use.
     name_sizes = await _block_sizes(session, sorted(key for key in batch_blocks if detector.counting_key(key)))
     filed = await _filed_under(
-        session, sorted(key for key in batch_blocks if not detector.counting_key(key)), detector.MAX_BLOCK + 1
+        session,
+        sorted(key for key in batch_blocks if not detector.counting_key(key) and partition.owns(key)),
+        detector.MAX_BLOCK + 1,
     )
     name_counts = {
         key: name_sizes.get(key, 0) + len(members)
@@ -195,7 +231,7 @@ async def detect(
     wanted: dict[int, set[str]] = {}  # batch index -> existing firm ids to compare with
     within: set[tuple[int, int]] = set()
     for key, members in batch_blocks.items():
-        if detector.counting_key(key):
+        if detector.counting_key(key) or not partition.owns(key):
             continue
         filed_ids = filed.get(key, [])
         if len(filed_ids) + len(members) > detector.MAX_BLOCK:
@@ -218,10 +254,21 @@ async def detect(
     await insert_rows(
         session,
         MATCH_KEYS,
-        [{"key": key, "firm_id": p.id} for p, keys in zip(profiles, keys_of, strict=True) for key in keys],
+        [
+            {"key": key, "firm_id": p.id}
+            for p, keys in zip(profiles, keys_of, strict=True)
+            for key in keys
+            if partition.owns(key)
+        ],
     )
     await insert_rows(
-        session, PROFILES, [{"firm_id": p.id, "profile": pydantic_core.to_json(p.pack()).decode()} for p in profiles]
+        session,
+        PROFILES,
+        [
+            {"firm_id": p.id, "profile": pydantic_core.to_json(p.pack()).decode()}
+            for p in profiles
+            if partition.owns(p.id)
+        ],
     )
     if not pair_list:
         return result
@@ -237,63 +284,100 @@ async def detect(
     ]
     if not likely:
         return result
-    decided: set[tuple[str, str]] = set()
-    if skip_decided:
-        ids = sorted(new_ids)
-        for chunk in chunks(ids, _CHUNK):
-            rows = await session.execute(
-                select(CANDIDATES.c.firm_a, CANDIDATES.c.firm_b).where(
-                    or_(CANDIDATES.c.firm_a.in_(chunk), CANDIDATES.c.firm_b.in_(chunk))
-                )
-            )
-            decided |= {(a, b) for a, b in rows}
+    batch_size = len(profiles)
     now = datetime.now(UTC)
-    seen: set[tuple[str, str]] = set()
-    for a, b, reasons, score, row in likely:
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for (a_index, b_index), (a, b, reasons, score, row) in zip(
+        (pair for k, pair in enumerate(pair_list) if scores[k] >= detector.THRESHOLD), likely, strict=True
+    ):
         first, second = (a, b) if a.id < b.id else (b, a)
-        if (first.id, second.id) in decided or (first.id, second.id) in seen:
+        if (first.id, second.id) in found:
             continue
-        seen.add((first.id, second.id))
-        result.candidates.append(
-            {
-                "id": new_id("dup"),
-                "firm_a": first.id,
-                "firm_b": second.id,
-                "agency_a": first.agency_id or "",
-                "agency_b": second.agency_id or "",
-                "score": round(score, 4),
-                "same_national_id": bool(row[1] == detector.SAME_ID),
-                "reasons": [r.as_dict() for r in reasons],
-                "status": "open",
-                "source": source,
-                "detected_at": now,
-            }
-        )
-    await insert_rows(session, CANDIDATES, result.candidates)
+        # The pair is found for the later of its firms in the batch (``b`` when both are in it).
+        finder = b_index if b_index < batch_size else a_index
+        found[(first.id, second.id)] = {
+            "id": new_id("dup"),
+            "firm_a": first.id,
+            "firm_b": second.id,
+            "agency_a": first.agency_id or "",
+            "agency_b": second.agency_id or "",
+            "score": round(score, 4),
+            "same_national_id": bool(row[1] == detector.SAME_ID),
+            "reasons": [r.as_dict() for r in reasons],
+            "status": "open",
+            "source": sources[finder],
+            "detected_at": now,
+            "feed_seq": seqs[finder],
+        }
+    # In pair order, so replicas recording pairs at once take their locks in one order (no deadlock).
+    result.candidates = await _record_candidates(session, [found[pair] for pair in sorted(found)])
     return result
 
 
-async def forget(session: AsyncSession, firm_ids: Sequence[str]) -> None:
-    """Drop the keys and the open candidates of firms that changed or are gone."""
-    for chunk in chunks(list(firm_ids), _CHUNK):
-        await session.execute(delete(MATCH_KEYS).where(MATCH_KEYS.c.firm_id.in_(chunk)))
-        await session.execute(delete(PROFILES).where(PROFILES.c.firm_id.in_(chunk)))
+def _insert_new(session: AsyncSession) -> Any:
+    """An ``INSERT`` of candidates that leaves a pair already recorded as it is (and says which
+    were written): replicas of the check may find one pair through keys of two partitions."""
+    dialect = postgresql if is_postgres(session) else sqlite
+    return (
+        dialect.insert(CANDIDATES)
+        .on_conflict_do_nothing(index_elements=["firm_a", "firm_b"])
+        .returning(CANDIDATES.c.id)
+    )
+
+
+async def _record_candidates(session: AsyncSession, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Write the pairs not recorded yet (returned), and refresh the open ones that were."""
+    written: set[str] = set()
+    for chunk in chunks(rows, 1000):
+        result = await session.execute(_insert_new(session), chunk)
+        written |= set(result.scalars().all())
+    refreshed = [row for row in rows if row["id"] not in written]
+    for row in refreshed:  # found again: still likely, as of this change (decided pairs stay decided)
         await session.execute(
-            delete(CANDIDATES).where(
-                CANDIDATES.c.status == "open", or_(CANDIDATES.c.firm_a.in_(chunk), CANDIDATES.c.firm_b.in_(chunk))
+            update(CANDIDATES)
+            .where(CANDIDATES.c.firm_a == row["firm_a"], CANDIDATES.c.firm_b == row["firm_b"])
+            .where(CANDIDATES.c.status == "open")
+            .values(
+                score=row["score"],
+                same_national_id=row["same_national_id"],
+                reasons=row["reasons"],
+                feed_seq=row["feed_seq"],
             )
         )
+    return [row for row in rows if row["id"] in written]
 
 
-async def firm_written(session: AsyncSession, op: str, firms: Sequence[tuple[str, str, Any]]) -> None:
-    """Handler of the firms' ``firms_written`` hook: keep keys current and detect on every write."""
-    if op == "created":
-        await detect(session, firms, source="create")
-    elif op == "updated":
-        await forget(session, [firm_id for firm_id, _, _ in firms])
-        await detect(session, firms, source="update", skip_decided=True)
-    else:
-        await forget(session, [firm_id for firm_id, _, _ in firms])
+async def forget(session: AsyncSession, firm_ids: Sequence[str], *, partition: Partition = EVERY_KEY) -> None:
+    """Take firms off ``partition``'s blocks (their keys, and the profiles it stores), so that
+    they can be filed again as they are now, or are gone."""
+    for chunk in chunks(list(firm_ids), _CHUNK):
+        if partition.count == 1:
+            await session.execute(delete(MATCH_KEYS).where(MATCH_KEYS.c.firm_id.in_(chunk)))
+        else:
+            rows = await session.execute(
+                select(MATCH_KEYS.c.key, MATCH_KEYS.c.firm_id).where(MATCH_KEYS.c.firm_id.in_(chunk))
+            )
+            for key, firm_id in rows.all():
+                if partition.owns(key):
+                    await session.execute(
+                        delete(MATCH_KEYS).where(MATCH_KEYS.c.key == key, MATCH_KEYS.c.firm_id == firm_id)
+                    )
+        owned = [firm_id for firm_id in chunk if partition.owns(firm_id)]
+        if owned:
+            await session.execute(delete(PROFILES).where(PROFILES.c.firm_id.in_(owned)))
+
+
+async def drop_stale_candidates(session: AsyncSession, changed: Sequence[tuple[str, int]]) -> None:
+    """Drop the open pairs of firms that changed (or are gone) as of a feed sequence number,
+    unless a check found them again since: the check of the change records what still holds."""
+    for firm_id, seq in changed:
+        await session.execute(
+            delete(CANDIDATES).where(
+                CANDIDATES.c.status == "open",
+                or_(CANDIDATES.c.firm_a == firm_id, CANDIDATES.c.firm_b == firm_id),
+                or_(CANDIDATES.c.feed_seq.is_(None), CANDIDATES.c.feed_seq < seq),
+            )
+        )
 
 
 async def auto_merge_enabled(session: AsyncSession, agency_id: str) -> bool:
@@ -525,8 +609,8 @@ async def undo_merge(session: AsyncSession, merge: DuplicateMerge, *, principal:
     for spec, row, before in rows:
         before_data = validate_document(spec, _create_fields(spec, before))
         await apply_update(session, spec, row, before_data, agency=None)  # as it was before the merge
-    # The merged firm's other pairs come back as they were, before detection runs again:
-    # detection then skips them (skip_decided) instead of filing a second copy of a pair.
+    # The merged firm's other pairs come back as they were; the duplicate check then finds the
+    # firm's pairs again behind this write (its ``created`` change), refreshing these.
     dropped = [_from_json_row(c) for c in snapshot.get("dropped_candidates", [])]
     partners = {c["firm_a"] for c in dropped} | {c["firm_b"] for c in dropped}
     present = set(
@@ -536,7 +620,6 @@ async def undo_merge(session: AsyncSession, merge: DuplicateMerge, *, principal:
     if dropped:
         await session.execute(delete(CANDIDATES).where(CANDIDATES.c.id.in_([c["id"] for c in dropped])))
         await insert_rows(session, CANDIDATES, dropped)
-    await detect(session, [(merge.merged_id, document["agency_id"], data)], source="undo", skip_decided=True)
     for agency, key in snapshot.get("import_keys", []):
         await session.execute(
             update(ImportRowKey)

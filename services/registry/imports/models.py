@@ -35,9 +35,12 @@ class ImportJob(RegistryTable, table=True):
     duplicates_suspected: int = 0
     duplicates_merged: int = 0
     checkpoint: int = 0  # data rows read and committed; a resumed job continues after them
-    # Then duplicates: the job's new firms are checked in id order, in chunks, after the rows.
+    # The duplicate check follows the change feed behind the rows (``duplicates/consumer.py``):
+    # it counts the job's new firms it has checked, and is done with the job once it has
+    # passed ``last_change_seq``, the feed sequence number of the job's last new firm.
     rows_checked: int = 0
-    checked_through: str | None = Field(default=None, max_length=40)  # the last firm id checked
+    checked_through: str | None = Field(default=None, max_length=40)  # "" once every row is in
+    last_change_seq: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     error: str | None = None
     created_at: datetime = Field(sa_type=UTCDateTime())
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime())

@@ -36,6 +36,7 @@ from services.common.openapi import XLSX_MEDIA_TYPE, file_response
 from services.common.pagination import ListQuery, Page, fetch_page, sortable
 from services.common.principal import Principal, PrincipalDep, Role
 from services.registry.agencies.models import Agency
+from services.registry.duplicates.consumer import check_position
 from services.registry.imports.files import ENCODINGS, ImportFile, resolve_mapping, template_rows, template_xlsx
 from services.registry.imports.kinds import DEFAULT_KIND, KINDS
 from services.registry.imports.models import ImportJob, ImportRowError
@@ -68,7 +69,11 @@ class ImportProgress(BaseModel):
     rows_accepted: int
     rows_rejected: int
     rows_skipped: int  # already imported: same national id, or the same row content, for this agency
-    rows_checked: int  # new firms checked for duplicates (after all rows are in; firms only)
+    # The duplicate check follows the rows behind them (firms only): the counts below grow
+    # after the job has completed, until ``duplicate_check`` is ``done``.
+    rows_checked: int  # new firms checked for duplicates so far
+    duplicates_pending: int  # new firms the check has still to reach
+    duplicate_check: Literal["none", "pending", "done"]  # none: the kind has no duplicate check
     duplicates_suspected: int
     duplicates_merged: int
 
@@ -100,8 +105,17 @@ class ImportQuery(ListQuery):
     agency_id: RecordId | None = None
 
 
-def public(job: ImportJob) -> ImportJobPublic:
+def public(job: ImportJob, checked_through: int) -> ImportJobPublic:
+    """The job as the API shows it; ``checked_through``: the feed position every partition of
+    the duplicate check has passed (``consumer.check_position``)."""
     kind = KINDS[job.options.get("kind", DEFAULT_KIND)]
+    rows_in = job.status in ("completed", "failed")
+    if not kind.checks_duplicates:
+        check: Literal["none", "pending", "done"] = "none"
+    elif rows_in and (job.last_change_seq is None or job.last_change_seq <= checked_through):
+        check = "done"
+    else:
+        check = "pending"
     return ImportJobPublic(
         id=job.id,
         agency_id=job.agency_id,
@@ -119,6 +133,8 @@ def public(job: ImportJob) -> ImportJobPublic:
             rows_rejected=job.rows_rejected,
             rows_skipped=job.rows_skipped,
             rows_checked=job.rows_checked,
+            duplicates_pending=max(0, job.rows_accepted - job.rows_checked) if check == "pending" else 0,
+            duplicate_check=check,
             duplicates_suspected=job.duplicates_suspected,
             duplicates_merged=job.duplicates_merged,
         ),
@@ -367,7 +383,7 @@ async def create_import(
     await session.flush()
     # Started once the response is sent, so after the session dependency committed the job.
     background.add_task(_start, request.app.state.imports, job_id)
-    return await idempotency.respond(202, public(job), {"Location": f"/v1/imports/{job_id}"})
+    return await idempotency.respond(202, public(job, 0), {"Location": f"/v1/imports/{job_id}"})
 
 
 async def _start(runner: Any, job_id: str) -> None:
@@ -390,7 +406,8 @@ async def list_imports(
         statement = statement.where(ImportJob.status == query.status)  # type: ignore[arg-type]
     sorts = sortable(ImportJob, "created_at", "updated_at", "status")
     rows = await fetch_page(session, statement, key=ImportJob.id, params=params, sorts=sorts)  # type: ignore[arg-type,unused-ignore]
-    return rows.map(public)
+    position = await check_position(session, request.app.state.settings.duplicates_partitions)
+    return rows.map(lambda job: public(job, position.checked_through))
 
 
 async def _job(session: SessionDep, principal: Principal, job_id: str) -> ImportJob:
@@ -404,8 +421,12 @@ async def _job(session: SessionDep, principal: Principal, job_id: str) -> Import
 @router.get(
     "/{job_id}", operation_id="read_import", response_model=ImportJobPublic, summary="Status and progress of an import"
 )
-async def read_import(job_id: RecordId, session: SessionDep, principal: PrincipalDep) -> ImportJobPublic:
-    return public(await _job(session, principal, job_id))
+async def read_import(
+    job_id: RecordId, request: Request, session: SessionDep, principal: PrincipalDep
+) -> ImportJobPublic:
+    job = await _job(session, principal, job_id)
+    position = await check_position(session, request.app.state.settings.duplicates_partitions)
+    return public(job, position.checked_through)
 
 
 @router.get(

@@ -9,6 +9,12 @@ commits whole or not at all, so a crash or a cancelled task leaves no half-impor
 row, and the job resumes after its checkpoint when the registry starts again
 (``ImportRunner.resume``). While one batch is written, the next one is parsed and
 validated in a worker thread or process.
+
+The job is done once every row is in: duplicates are looked for behind it by the
+duplicate check, which follows the change feed (``duplicates/consumer.py``) and adds
+to the job's ``rows_checked``, ``duplicates_suspected`` and ``duplicates_merged``.
+Each batch records the feed sequence number of its last change
+(``last_change_seq``), so the job can tell when the check has passed its rows.
 """
 
 from __future__ import annotations
@@ -26,17 +32,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.bulk import insert_rows, one_of
+from services.common.changefeed import last_sequence
 from services.common.db import is_postgres
 from services.common.principal import Principal
-from services.registry.duplicates.models import DuplicateCandidate
-from services.registry.duplicates.service import FIRM_COLUMNS, auto_merge_enabled, detect, merge_firms
-from services.registry.firms.models import Firm
 from services.registry.imports.files import ImportFile, Mapping_, Row, resolve_mapping
 from services.registry.imports.kinds import DEFAULT_KIND, KINDS, ImportKind
 from services.registry.imports.models import ImportJob, ImportRowError
 from services.registry.imports.prepare import Prepared, error_row
 from services.registry.imports.workers import ProcessBatches, ThreadBatches
 from services.registry.imports.writes import ROW_KEYS
+from services.registry.records import OUTBOX
 
 logger = structlog.get_logger(__name__)
 ERRORS = ImportRowError.__table__  # type: ignore[attr-defined]
@@ -49,8 +54,6 @@ class BatchOutcome:
     accepted: int = 0
     rejected: int = 0
     skipped: int = 0
-    suspected: int = 0
-    merged: int = 0
 
 
 async def write_batch(
@@ -89,33 +92,6 @@ async def write_batch(
     outcome.accepted = len(written.created)
     errors.sort(key=lambda e: e["row_number"])  # errors.csv lists them in input order
     await insert_rows(session, ERRORS, [e | {"job_id": job.id} for e in errors])
-    return outcome
-
-
-async def check_batch(session: AsyncSession, job: ImportJob, principal: Principal, firm_ids: list[str]) -> BatchOutcome:
-    """Duplicates of a chunk of the job's new firms, against the registry and the firms before them."""
-    outcome = BatchOutcome()
-    rows = (await session.execute(select(*FIRM_COLUMNS).where(one_of(session, Firm.id, firm_ids)))).all()
-    firms = [(row.id, row.agency_id, dict(row._mapping)) for row in rows]  # merged away since: gone
-    detection = await detect(session, firms, source=f"import:{job.id}")
-    outcome.suspected = len(detection.candidates)
-    if detection.candidates and await auto_merge_enabled(session, job.agency_id):
-        mine = set(firm_ids)
-        merged: set[str] = set()
-        for candidate in detection.candidates:
-            a, b = candidate["firm_a"], candidate["firm_b"]
-            if not candidate["same_national_id"] or candidate["agency_a"] != candidate["agency_b"]:
-                continue
-            if a in merged or b in merged:
-                continue
-            # The firm registered before survives; between two new ones, the older id (the earlier row).
-            survivor, loser = (a, b) if (a not in mine or (b in mine and a < b)) else (b, a)
-            row = await session.get(DuplicateCandidate, candidate["id"])
-            await merge_firms(
-                session, survivor_id=survivor, merged_id=loser, principal=principal, candidate=row, automatic=True
-            )
-            merged.add(loser)
-        outcome.merged = len(merged)
     return outcome
 
 
@@ -202,11 +178,7 @@ class ImportRunner:
         principal = Principal.model_validate(snapshot.principal)
         kind = KINDS[snapshot.options.get("kind", DEFAULT_KIND)]
         if snapshot.checked_through is None and not await self._import_rows(job_id, snapshot, principal, kind):
-            return  # "" once every row is in: only the duplicate check remains
-        if kind.checks_duplicates and not await self._check_duplicates(
-            job_id, principal, snapshot.checked_through or ""
-        ):
-            return
+            return  # "" once every row is in (jobs from before the check followed the feed: done)
         async with self.sessionmaker() as session, session.begin():
             job = await session.get(ImportJob, job_id, with_for_update=True)
             if job is not None and job.status == "running":
@@ -255,8 +227,8 @@ class ImportRunner:
                     job.rows_accepted += outcome.accepted
                     job.rows_rejected += outcome.rejected
                     job.rows_skipped += outcome.skipped
-                    job.duplicates_suspected += outcome.suspected
-                    job.duplicates_merged += outcome.merged
+                    if outcome.accepted:  # the check is done with the job once it passes this change
+                        job.last_change_seq = await last_sequence(session, OUTBOX)
                     job.updated_at = datetime.now(UTC)
         finally:
             await batches.close()
@@ -268,29 +240,3 @@ class ImportRunner:
         with contextlib.suppress(OSError):
             path.unlink()  # every row is in the database now
         return True
-
-    async def _check_duplicates(self, job_id: str, principal: Principal, after: str) -> bool:
-        """The second phase: the job's new firms, in id order and chunks, each chunk one transaction."""
-        chunk = int(self.app.state.settings.import_check_rows)
-        while True:
-            async with self.sessionmaker() as session, session.begin():
-                job = await session.get(ImportJob, job_id, with_for_update=True)
-                if job is None or job.status != "running" or job.checked_through != after:
-                    logger.warning("import_taken_over", job_id=job_id)
-                    return False
-                statement = (
-                    select(ROW_KEYS.c.firm_id)
-                    .where(ROW_KEYS.c.job_id == job_id, ROW_KEYS.c.firm_id > after)
-                    .order_by(ROW_KEYS.c.firm_id)
-                    .limit(chunk)
-                )
-                firm_ids = list((await session.scalars(statement)).all())
-                if not firm_ids:
-                    return True
-                outcome = await check_batch(session, job, principal, firm_ids)
-                after = firm_ids[-1]
-                job.checked_through = after
-                job.rows_checked += len(firm_ids)
-                job.duplicates_suspected += outcome.suspected
-                job.duplicates_merged += outcome.merged
-                job.updated_at = datetime.now(UTC)

@@ -1,0 +1,193 @@
+"""The duplicate check as a consumer of the registry's change feed, behind the writes.
+
+Writes and imports commit without it; the review queue, the jobs' duplicate counts and
+the lag metric follow once it has read the feed. A page that fails half-way is checked
+again whole (nothing lost, nothing recorded twice), and replicas that split the
+blocking keys between them find the pairs one check finds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.registry.app import MIGRATIONS, create_app
+from services.registry.duplicates import consumer as consumer_module
+from services.registry.duplicates import service as service_module
+from services.registry.settings import RegistrySettings
+from tests.registry.helpers import (
+    checked_job,
+    create,
+    duplicates_checked,
+    finished,
+    firm_body,
+    firm_row,
+    make_agency,
+    to_csv,
+    upload,
+)
+from tests.support import ADMIN, Backend, agency_headers, registry_settings_for, running
+
+
+def _rows(count: int) -> list[dict[str, Any]]:
+    """``count`` firms; every seventh a copy, under another name form and without its id, of the
+    firm 40 rows before it (so the two are read in different pages of the feed)."""
+    rows = []
+    for i in range(count):
+        if i % 7 == 6 and i >= 40:
+            original = i - 40
+            name = f"CONFECCIONES IMBABURA {original} COMPAÑÍA LIMITADA"
+            rows.append(firm_row(original, name=name, national_id="", national_id_scheme=""))
+        else:
+            rows.append(firm_row(i))
+    return rows
+
+
+async def _pairs(registry: httpx.AsyncClient, **params: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = params | {"limit": "200"} | ({"cursor": cursor} if cursor else {})
+        page = (await registry.get("/v1/duplicates", params=query, headers=ADMIN)).json()
+        items += page["items"]
+        if not (cursor := page["next_cursor"]):
+            return items
+
+
+async def _named_pairs(registry: httpx.AsyncClient, agency: str) -> set[tuple[str, str]]:
+    """The queued pairs by the firms' names and localities (ids differ between databases)."""
+    firms: dict[str, str] = {}
+    cursor = None
+    while True:
+        params = {"agency_id": agency, "limit": "200"} | ({"cursor": cursor} if cursor else {})
+        page = (await registry.get("/v1/firms", params=params, headers=ADMIN)).json()
+        firms |= {f["id"]: f"{f['name']} / {f['street']}" for f in page["items"]}
+        if not (cursor := page["next_cursor"]):
+            break
+    pairs = {tuple(sorted((firms[p["firm_a"]], firms[p["firm_b"]]))) for p in await _pairs(registry)}
+    return {(a, b) for a, b in pairs}
+
+
+def _lag(metrics: str) -> float:
+    line = next(x for x in metrics.splitlines() if x.startswith('registry_duplicate_check_lag_changes{partition="'))
+    return float(line.rsplit(" ", 1)[1])
+
+
+async def test_writes_commit_without_the_check_and_the_queue_fills_behind_them(
+    registry_settings: RegistrySettings,
+) -> None:
+    copy = firm_row(0, name="Confecciones Imbabura 0 Compañía Limitada", national_id="", national_id_scheme="")
+    rows = [firm_row(i) for i in range(3)] + [copy]
+    async with running(create_app(registry_settings.model_copy(update={"duplicates_check": False}))) as registry:
+        agency = await make_agency(registry)
+        first = await create(registry, "/v1/firms", firm_body(name="Tejidos Otavalo S.A."), agency)
+        twin = await create(registry, "/v1/firms", firm_body(name="Tejidos Otavalo Sociedad Anonima"), agency)
+        response = await upload(registry, to_csv(rows), agency)
+        job = await finished(registry, response.json()["id"], agency)
+        # Every write committed, and nothing looked for duplicates yet.
+        assert job["status"] == "completed" and job["progress"]["rows_accepted"] == 4, job
+        progress = job["progress"]
+        assert progress["duplicate_check"] == "pending" and progress["duplicates_pending"] == 4, job
+        assert progress["rows_checked"] == progress["duplicates_suspected"] == 0, job
+        assert await _pairs(registry) == []
+        status = (await registry.get("/v1/duplicates/check", headers=agency_headers(agency))).json()
+        assert status["lag"] == 7 and status["partitions"][0]["partition"] == "duplicates"  # agency, 6 firms
+        assert _lag((await registry.get("/metrics")).text) == status["lag"]
+    async with running(create_app(registry_settings)) as registry:
+        await duplicates_checked(registry)
+        pairs = {(p["firm_a"], p["firm_b"], p["source"]) for p in await _pairs(registry)}
+        job = await checked_job(registry, job["id"], agency)
+        assert job["progress"] | {"duplicate_check": "done", "duplicates_pending": 0} == job["progress"]
+        assert job["progress"]["rows_checked"] == 4 and job["progress"]["duplicates_suspected"] == 1, job
+        assert (min(first["id"], twin["id"]), max(first["id"], twin["id"]), "create") in pairs
+        assert sum(source == f"import:{job['id']}" for _, _, source in pairs) == 1
+        assert _lag((await registry.get("/metrics")).text) == 0
+
+
+async def test_a_page_that_fails_half_way_is_checked_again_whole(
+    registry_settings: RegistrySettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_detect = service_module.detect
+    failures = 0
+
+    async def fail_once_after_detecting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal failures
+        found = await real_detect(*args, **kwargs)  # keys, profiles and pairs written, then the crash
+        if found.candidates and failures == 0:
+            failures += 1
+            raise RuntimeError("the check died before storing its cursor")
+        return found
+
+    monkeypatch.setattr(consumer_module, "detect", fail_once_after_detecting)
+    settings = registry_settings.model_copy(update={"duplicates_batch_changes": 20})
+    async with running(create_app(settings)) as registry:
+        agency = await make_agency(registry)
+        response = await upload(registry, to_csv(_rows(120)), agency)
+        job = await checked_job(registry, response.json()["id"], agency)
+    assert failures == 1
+    progress = job["progress"]
+    assert progress["rows_accepted"] == progress["rows_checked"] == 120, job
+    async with running(create_app(settings)) as registry:
+        pairs = await _pairs(registry, import_id=job["id"])
+    assert len({(p["firm_a"], p["firm_b"]) for p in pairs}) == len(pairs) == progress["duplicates_suspected"]
+    assert len(pairs) >= 10  # the copies 40 rows behind their originals were found
+
+
+async def test_replicas_splitting_the_keys_find_the_pairs_one_check_finds(
+    backend: Backend, registry_settings: RegistrySettings, tmp_path: Path
+) -> None:
+    rows = _rows(200)
+    one = registry_settings.model_copy(update={"duplicates_batch_changes": 9})
+    async with running(create_app(one)) as registry:
+        agency = await make_agency(registry)
+        response = await upload(registry, to_csv(rows), agency)
+        await checked_job(registry, response.json()["id"], agency)
+        expected = await _named_pairs(registry, agency)
+    assert len(expected) >= 15
+
+    split = registry_settings_for(await backend.fresh(MIGRATIONS), tmp_path / "split")
+    replicas = [
+        split.model_copy(update={"duplicates_batch_changes": 9, "duplicates_partitions": 2, "duplicates_partition": i})
+        for i in range(2)
+    ]
+    async with running(create_app(replicas[0])) as first, running(create_app(replicas[1])) as second:
+        agency = await make_agency(first)
+        response = await upload(first, to_csv(rows), agency)
+        job = await finished(first, response.json()["id"], agency)
+        status = await duplicates_checked(second)
+        assert [p["partition"] for p in status["partitions"]] == ["duplicates:0/2", "duplicates:1/2"]
+        job = (await second.get(f"/v1/imports/{job['id']}", headers=agency_headers(agency))).json()
+        found = await _named_pairs(first, agency)
+        pairs = await _pairs(first)
+    assert found == expected
+    assert len({(p["firm_a"], p["firm_b"]) for p in pairs}) == len(pairs)  # each pair queued once
+    progress = job["progress"]
+    assert progress["duplicate_check"] == "done" and progress["rows_checked"] == progress["rows_accepted"], job
+    assert progress["duplicates_suspected"] == len(pairs), job
+
+
+def test_a_partition_must_exist() -> None:
+    with pytest.raises(ValueError, match="DUPLICATES_PARTITION must be below"):
+        RegistrySettings(duplicates_partitions=2, duplicates_partition=2)
+
+
+async def test_a_merge_undone_before_the_check_reads_it_keeps_its_pair(registry_settings: RegistrySettings) -> None:
+    async with running(create_app(registry_settings)) as registry:
+        agency = await make_agency(registry)
+        await create(registry, "/v1/firms", firm_body(name="Tejidos Otavalo S.A."), agency)
+        await create(registry, "/v1/firms", firm_body(name="Tejidos Otavalo Sociedad Anonima"), agency)
+        await duplicates_checked(registry)
+        (pair,) = await _pairs(registry)
+    # The check is behind: the merged firm's deletion reaches it after the undo brought the firm back.
+    async with running(create_app(registry_settings.model_copy(update={"duplicates_check": False}))) as registry:
+        headers = agency_headers(agency)
+        merge = (await registry.post(f"/v1/duplicates/{pair['id']}/merge", headers=headers)).json()
+        undone = await registry.post(f"/v1/duplicates/merges/{merge['id']}/undo", headers=headers)
+        assert undone.status_code == 200, undone.text
+    one_change_a_page = registry_settings.model_copy(update={"duplicates_batch_changes": 1})
+    async with running(create_app(one_change_a_page)) as registry:
+        await duplicates_checked(registry)
+        assert [(p["id"], p["status"]) for p in await _pairs(registry)] == [(pair["id"], "open")]
