@@ -8,12 +8,16 @@ blocking keys between them find the pairs one check finds.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import MetaData, Table, insert, text, update
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.common.migrations import upgrade
 from services.registry.app import MIGRATIONS, create_app
 from services.registry.duplicates import consumer as consumer_module
 from services.registry.duplicates import service as service_module
@@ -191,3 +195,34 @@ async def test_a_merge_undone_before_the_check_reads_it_keeps_its_pair(registry_
     async with running(create_app(one_change_a_page)) as registry:
         await duplicates_checked(registry)
         assert [(p["id"], p["status"]) for p in await _pairs(registry)] == [(pair["id"], "open")]
+
+
+async def test_upgrading_waits_for_import_jobs_the_old_check_has_not_finished(backend: Backend) -> None:
+    """Before revision 0011 a job checked its own rows after writing them; the new check starts
+    at the feed's head, so an unfinished job's rows would go unchecked: the upgrade refuses."""
+    url = await backend.empty()
+    await upgrade(MIGRATIONS, url, "0010")
+    engine = create_async_engine(url)
+    now = datetime.now(UTC)
+    counts = dict.fromkeys(
+        ["rows_read", "rows_accepted", "rows_rejected", "rows_skipped", "duplicates_suspected"]
+        + ["duplicates_merged", "checkpoint", "rows_checked", "size_bytes"],
+        0,
+    )
+    job = {"id": "imp_old", "agency_id": "agn_1", "principal": {}, "status": "running", "format": "csv"}
+    job |= {"file_path": "x.csv", "file_sha256": "0" * 64, "options": {}, "columns": []}
+    job |= counts | {"created_at": now, "updated_at": now}
+    try:
+        async with engine.begin() as connection:
+            jobs = await connection.run_sync(lambda c: Table("import_jobs", MetaData(), autoload_with=c))
+            await connection.execute(insert(jobs).values(job))
+        with pytest.raises(RuntimeError, match="imp_old"):
+            await upgrade(MIGRATIONS, url)
+        async with engine.begin() as connection:
+            await connection.execute(update(jobs).values(status="completed"))
+        await upgrade(MIGRATIONS, url)  # nothing left unchecked: it goes through
+        async with engine.connect() as connection:
+            feeds = (await connection.execute(text("SELECT feed FROM feed_cursors"))).scalars().all()
+        assert "duplicates" in feeds
+    finally:
+        await engine.dispose()

@@ -17,6 +17,18 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # Before this revision an import job checked its rows for duplicates itself, after
+    # writing them; from it on the check follows the feed from its head. A job still
+    # unfinished would leave the rows it wrote unchecked, so upgrading waits for it.
+    unfinished = op.get_bind().execute(
+        sa.text("SELECT id FROM import_jobs WHERE status IN ('queued', 'running') ORDER BY id")
+    )
+    jobs = [row[0] for row in unfinished]
+    if jobs:
+        raise RuntimeError(
+            f"{len(jobs)} import job(s) unfinished ({', '.join(jobs[:5])}): let them finish with the "
+            "registry's previous version, then upgrade (docs/imports.md, the duplicate check)"
+        )
     with op.batch_alter_table("duplicate_candidates", schema=None) as batch_op:
         batch_op.add_column(sa.Column("feed_seq", sa.BigInteger(), nullable=True))
     with op.batch_alter_table("import_jobs", schema=None) as batch_op:
