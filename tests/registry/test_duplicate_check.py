@@ -209,7 +209,7 @@ async def test_upgrading_waits_for_import_jobs_the_old_check_has_not_finished(ba
         + ["duplicates_merged", "checkpoint", "rows_checked", "size_bytes"],
         0,
     )
-    job = {"id": "imp_old", "agency_id": "agn_1", "principal": {}, "status": "running", "format": "csv"}
+    job: dict[str, Any] = {"id": "imp_old", "agency_id": "agn_1", "principal": {}, "status": "running", "format": "csv"}
     job |= {"file_path": "x.csv", "file_sha256": "0" * 64, "options": {}, "columns": []}
     job |= counts | {"created_at": now, "updated_at": now}
     try:
