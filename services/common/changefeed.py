@@ -249,22 +249,54 @@ def change_feed_router(entities_description: str) -> APIRouter:
             ),
         ] = None,
     ) -> ChangePage:
-        sessionmaker = request.app.state.read_sessionmaker
-        table: Table = request.app.state.outbox_table
-        page_after = after
         wanted = None if entities is None else entity_names(entities)
-        written = log_signal(request.app.state.engine)
-        deadline = time.monotonic() + wait
-        while True:
-            generation = written.generation  # before the read: a commit during it is not missed
-            async with sessionmaker() as session:
-                page = await read_changes(session, table, after=page_after, limit=limit, entities=wanted)
-            if page.items or time.monotonic() >= deadline or await request.is_disconnected():
-                return page
-            page_after = page.next_after  # past the changes a filter skipped
-            await written.wait(generation, min(LOG_POLL_SECONDS, deadline - time.monotonic()))
+        return await wait_for_changes(
+            request.app, after=after, limit=limit, wait=wait, entities=wanted, gone=request.is_disconnected
+        )
 
     return router
+
+
+async def wait_for_changes(
+    app: FastAPI,
+    *,
+    after: int,
+    limit: int,
+    wait: float,
+    entities: Collection[str] | None = None,
+    gone: Callable[[], Awaitable[bool]] | None = None,
+) -> ChangePage:
+    """The next page of ``app``'s own feed, waiting up to ``wait`` seconds for one (a long poll).
+
+    ``GET /v1/changes`` answers with it; a follower in the publishing process reads it
+    directly (``local_feed``). It ends as soon as a change it would return commits
+    (``LogSignal``), at ``wait``, or when ``gone`` says the asker left.
+    """
+    state = app.state
+    written = log_signal(state.engine)
+    deadline = time.monotonic() + wait
+    while True:
+        generation = written.generation  # before the read: a commit during it is not missed
+        async with state.read_sessionmaker() as session:
+            page = await read_changes(session, state.outbox_table, after=after, limit=limit, entities=entities)
+        if page.items or time.monotonic() >= deadline or (gone is not None and await gone()):
+            return page
+        after = page.next_after  # past the changes a filter skipped
+        await written.wait(generation, min(LOG_POLL_SECONDS, deadline - time.monotonic()))
+
+
+# A follower's source of pages: (after, limit, wait) -> the next page.
+FetchPage = Callable[[int, int, float], Awaitable[ChangePage]]
+
+
+def local_feed(app: FastAPI, entities: Collection[str] | None = None) -> FetchPage:
+    """A follower's pages of ``app``'s own feed, read in process: no HTTP request, no access
+    log line, no JSON rendered and parsed again; the same pages ``GET /v1/changes`` serves."""
+
+    async def fetch(after: int, limit: int, wait: float) -> ChangePage:
+        return await wait_for_changes(app, after=after, limit=limit, wait=wait, entities=entities)
+
+    return fetch
 
 
 async def load_cursor(session: AsyncSession, table: Table, feed: str) -> int:
@@ -363,17 +395,20 @@ class FeedConsumer(Protocol):
 class FeedFollower:
     """Follows one service's change feed into a consumer, forever, with backoff.
 
-    ``name`` names the feed (the publishing service: ``registry``, ``matching``).
+    ``name`` names the feed (the publishing service: ``registry``, ``matching``). Pages
+    come from ``url`` over HTTP (``client``, with ``principal_header``), or from ``fetch``
+    (``local_feed``: the process's own feed).
     """
 
     def __init__(
         self,
         *,
         name: str,
-        client: httpx.AsyncClient,
-        url: str,
-        principal_header: Callable[[], dict[str, str]],
         consumer: FeedConsumer,
+        client: httpx.AsyncClient | None = None,
+        url: str | None = None,
+        principal_header: Callable[[], dict[str, str]] | None = None,
+        fetch: FetchPage | None = None,
         on_caught_up: Callable[[], Awaitable[None]] | None = None,
         batch_size: int = 500,
         wait_seconds: float = 10.0,
@@ -388,6 +423,9 @@ class FeedFollower:
         self.client = client
         self.url = url
         self.principal_header = principal_header
+        if fetch is None and (client is None or url is None or principal_header is None):
+            raise ValueError("a follower needs fetch, or client, url and principal_header")
+        self.fetch: FetchPage = fetch or self._fetch_over_http
         self.consumer = consumer
         self.on_caught_up = on_caught_up
         self.batch_size = batch_size
@@ -409,17 +447,21 @@ class FeedFollower:
         if self._position is not None:
             self._position.set(cursor)
 
-    async def poll_once(self, *, wait: float = 0.0) -> int:
-        """Fetch and apply one page; the number of changes applied."""
+    async def _fetch_over_http(self, after: int, limit: int, wait: float) -> ChangePage:
+        assert self.client is not None and self.url is not None and self.principal_header is not None
         response = await self.client.get(
             self.url,
-            params={"after": self.cursor, "limit": self.batch_size, "wait": wait}
+            params={"after": after, "limit": limit, "wait": wait}
             | ({} if self.entities is None else {"entities": self.entities}),
             headers=self.principal_header(),
             timeout=httpx.Timeout(wait + 10.0, connect=5.0),
         )
         response.raise_for_status()
-        page = ChangePage.model_validate(response.json())
+        return ChangePage.model_validate(response.json())
+
+    async def poll_once(self, *, wait: float = 0.0) -> int:
+        """Fetch and apply one page; the number of changes applied."""
+        page = await self.fetch(self.cursor, self.batch_size, wait)
         self.last_contact = time.time()
         if self._contact is not None:
             self._contact.set(self.last_contact)

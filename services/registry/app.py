@@ -12,7 +12,7 @@ import httpx
 from fastapi import APIRouter, FastAPI
 
 from services.common.app import build_service_app, database_ready, open_database
-from services.common.changefeed import FeedFollower, change_feed_router, feed_metrics
+from services.common.changefeed import FeedFollower, change_feed_router, feed_metrics, local_feed
 from services.common.codes import load_code_tables
 from services.common.http import create_http_client
 from services.common.principal import service_headers
@@ -57,19 +57,19 @@ async def _duplicate_check(
     app: FastAPI, settings: RegistrySettings, principal_header: Callable[[], dict[str, str]]
 ) -> AsyncIterator[None]:
     """Run this process's partition of the duplicate check: a follower of the registry's own
-    feed, read in-process through the app itself unless ``duplicates_feed_url`` names one."""
-    url = settings.duplicates_feed_url.rstrip("/") or "http://registry.internal"
-    client = create_http_client(
-        connect_timeout=settings.http_connect_timeout,
-        read_timeout=settings.http_read_timeout,
-        mounts=None if settings.duplicates_feed_url else {url: httpx.ASGITransport(app=app)},
-    )
+    feed, read in process (``local_feed``) unless ``duplicates_feed_url`` names one."""
+    client = None
+    if settings.duplicates_feed_url:
+        client = create_http_client(
+            connect_timeout=settings.http_connect_timeout, read_timeout=settings.http_read_timeout
+        )
     partition = Partition(settings.duplicates_partition, settings.duplicates_partitions)
     follower = FeedFollower(
         name=partition.feed,
         client=client,
-        url=url + "/v1/changes",
-        principal_header=principal_header,
+        url=settings.duplicates_feed_url.rstrip("/") + "/v1/changes" if client else None,
+        principal_header=principal_header if client else None,
+        fetch=None if client else local_feed(app),  # every change: its cursor (and lag) pass them all
         consumer=DuplicateCheck(app.state.sessionmaker, partition),
         batch_size=settings.duplicates_batch_changes,
         wait_seconds=settings.feed_wait_seconds,
@@ -81,7 +81,8 @@ async def _duplicate_check(
         yield
     finally:
         await follower.stop()
-        await client.aclose()
+        if client is not None:
+            await client.aclose()
 
 
 def create_app(
