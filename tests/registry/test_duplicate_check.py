@@ -140,6 +140,29 @@ async def test_a_page_that_fails_half_way_is_checked_again_whole(
     assert len(pairs) >= 10  # the copies 40 rows behind their originals were found
 
 
+async def test_a_job_shown_checked_shows_its_final_counts(registry_settings: RegistrySettings) -> None:
+    """A job read while the check commits its pages is never ``done`` with the counts of the
+    page before (PostgreSQL reads each statement at its own moment: the cursor is read first)."""
+    async with running(create_app(registry_settings.model_copy(update={"duplicates_check": False}))) as registry:
+        agency = await make_agency(registry)
+        jobs = []
+        for start in range(0, 60, 3):  # 20 jobs of 3 rows: one page of the check each
+            response = await upload(registry, to_csv([firm_row(i) for i in range(start, start + 3)]), agency)
+            jobs.append((await finished(registry, response.json()["id"], agency))["id"])
+    reads = 0
+    one_job_a_page = registry_settings.model_copy(update={"duplicates_batch_changes": 3})
+    async with running(create_app(one_job_a_page)) as registry:
+        while True:
+            page = (await registry.get("/v1/imports", params={"limit": "50"}, headers=agency_headers(agency))).json()
+            reads += 1
+            progress = [job["progress"] for job in page["items"]]
+            for shown in progress:
+                assert shown["duplicate_check"] == "pending" or shown["rows_checked"] == 3, shown
+            if all(shown["duplicate_check"] == "done" for shown in progress):
+                break
+    assert len(progress) == len(jobs) and reads > len(jobs) // 2  # read while the check went
+
+
 async def test_replicas_splitting_the_keys_find_the_pairs_one_check_finds(
     backend: Backend, registry_settings: RegistrySettings, tmp_path: Path
 ) -> None:

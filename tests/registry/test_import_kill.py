@@ -181,7 +181,8 @@ def test_an_import_killed_in_each_phase_resumes_and_writes_every_row_once(regist
         assert progress["rows_read"] == ROWS and progress["rows_rejected"] == 0
         assert progress["rows_accepted"] + progress["rows_skipped"] == ROWS
         firms = _all(client, "/v1/firms", {"agency_id": agency, "limit": "200"})
-        assert len(firms) == progress["rows_accepted"] == progress["rows_checked"]
+        assert len(firms) == progress["rows_accepted"], progress
+        assert progress["rows_checked"] == progress["rows_accepted"], progress
         assert len({(f["name"], f["locality"]) for f in firms}) == len(firms)  # no row written twice
         changes = []
         after = 0

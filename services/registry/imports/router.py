@@ -405,8 +405,8 @@ async def list_imports(
     if query.status is not None:
         statement = statement.where(ImportJob.status == query.status)  # type: ignore[arg-type]
     sorts = sortable(ImportJob, "created_at", "updated_at", "status")
+    position = await check_position(session, request.app.state.settings.duplicates_partitions)  # first: see read_import
     rows = await fetch_page(session, statement, key=ImportJob.id, params=params, sorts=sorts)  # type: ignore[arg-type,unused-ignore]
-    position = await check_position(session, request.app.state.settings.duplicates_partitions)
     return rows.map(lambda job: public(job, position.checked_through))
 
 
@@ -424,8 +424,12 @@ async def _job(session: SessionDep, principal: Principal, job_id: str) -> Import
 async def read_import(
     job_id: RecordId, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> ImportJobPublic:
-    job = await _job(session, principal, job_id)
+    # The check's position first, then the job: the check adds to a job's counters in the
+    # transaction that moves its cursor, so counters read after the cursor include that page.
+    # Read the other way round (each statement sees the latest commits on PostgreSQL), a page
+    # committing in between showed the check "done" with the counters of the page before.
     position = await check_position(session, request.app.state.settings.duplicates_partitions)
+    job = await _job(session, principal, job_id)
     return public(job, position.checked_through)
 
 
