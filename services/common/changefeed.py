@@ -64,7 +64,7 @@ from services.common.db import UTCDateTime, is_postgres
 from services.common.errors import PROBLEM_RESPONSES
 from services.common.feeds import FeedContractError
 from services.common.jsontext import JSONText
-from services.common.logsignal import LOG_POLL_SECONDS, log_signal, mark_log_written
+from services.common.logsignal import mark_log_written, poll_log
 from services.common.metrics import ServiceMetrics
 from services.common.principal import Principal, Role, require_roles
 
@@ -273,16 +273,16 @@ async def wait_for_changes(
     (``LogSignal``), at ``wait``, or when ``gone`` says the asker left.
     """
     state = app.state
-    written = log_signal(state.engine)
-    deadline = time.monotonic() + wait
-    while True:
-        generation = written.generation  # before the read: a commit during it is not missed
+    position = after
+
+    async def read() -> ChangePage:
+        nonlocal position
         async with state.read_sessionmaker() as session:
-            page = await read_changes(session, state.outbox_table, after=after, limit=limit, entities=entities)
-        if page.items or time.monotonic() >= deadline or (gone is not None and await gone()):
-            return page
-        after = page.next_after  # past the changes a filter skipped
-        await written.wait(generation, min(LOG_POLL_SECONDS, deadline - time.monotonic()))
+            page = await read_changes(session, state.outbox_table, after=position, limit=limit, entities=entities)
+        position = page.next_after  # past the changes a filter skipped
+        return page
+
+    return await poll_log(state.engine, read, found=lambda page: bool(page.items), wait=wait, gone=gone)
 
 
 # A follower's source of pages: (after, limit, wait) -> the next page.

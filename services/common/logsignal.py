@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -65,16 +68,42 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-_signals: dict[str, LogSignal] = {}
+_signals: dict[str, LogSignal] = {}  # by database URL: two engines on one database share one
+_engine_signals: WeakKeyDictionary[Engine, LogSignal] = WeakKeyDictionary()  # rendering a URL costs
 
 
 def log_signal(bind: Any) -> LogSignal:
-    """The ``LogSignal`` of the database ``bind`` (an engine, sync or async) talks to."""
-    key = str(bind.url)
-    signal = _signals.get(key)
+    """The ``LogSignal`` of the database ``bind`` (an engine, sync or async, or a connection) talks to."""
+    engine: Engine = getattr(bind, "sync_engine", bind).engine
+    signal = _engine_signals.get(engine)
     if signal is None:
-        signal = _signals[key] = LogSignal()
+        signal = _engine_signals[engine] = _signals.setdefault(str(engine.url), LogSignal())
     return signal
+
+
+T = TypeVar("T")
+
+
+async def poll_log(
+    bind: Any,
+    read: Callable[[], Awaitable[T]],
+    *,
+    found: Callable[[T], bool],
+    wait: float,
+    gone: Callable[[], Awaitable[bool]] | None = None,
+) -> T:
+    """A long poll of a log on ``bind``'s database: ``read`` it until ``found`` says the read
+    has something, ``wait`` seconds pass, or ``gone`` says the asker left; between reads,
+    sleep until a commit in this process writes a log, or ``LOG_POLL_SECONDS``.
+    ``read`` carries its own position from one read to the next."""
+    written = log_signal(bind)
+    deadline = time.monotonic() + wait
+    while True:
+        generation = written.generation  # before the read: a commit during it is not missed
+        result = await read()
+        if found(result) or time.monotonic() >= deadline or (gone is not None and await gone()):
+            return result
+        await written.wait(generation, min(LOG_POLL_SECONDS, deadline - time.monotonic()))
 
 
 def mark_log_written(session: AsyncSession) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -11,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bounds import Cursor, QueryCount, line
 from services.common.errors import PROBLEM_RESPONSES, invalid_field
-from services.common.logsignal import LOG_POLL_SECONDS, log_signal
+from services.common.logsignal import poll_log
 from services.common.pagination import PAGE_LIMIT_EXTENSION, make_page_params
 from services.common.principal import Principal, PrincipalDep
 from services.events.catalogue import EVENT_TYPES, check_types
@@ -89,16 +88,16 @@ async def list_events(
     page = make_page_params(settings, limit, None)
     wanted = _types(types)
     position = decode_cursor(after, principal, secret) if after else 0
-    written = log_signal(request.app.state.engine)
-    deadline = time.monotonic() + wait
-    while True:
-        generation = written.generation  # before the read: a commit during it is not missed
+
+    async def read() -> EventPage:
+        nonlocal position
         async with request.app.state.read_sessionmaker() as session:
-            items, resume = await read_events(session, principal, after=position, limit=page.limit, types=wanted)
-        if items or time.monotonic() >= deadline or await request.is_disconnected():
-            return EventPage(items=items, next_cursor=encode_cursor(resume, principal, secret))
-        position = resume
-        await written.wait(generation, min(LOG_POLL_SECONDS, deadline - time.monotonic()))
+            items, position = await read_events(session, principal, after=position, limit=page.limit, types=wanted)
+        return EventPage(items=items, next_cursor=encode_cursor(position, principal, secret))
+
+    return await poll_log(
+        request.app.state.engine, read, found=lambda events: bool(events.items), wait=wait, gone=request.is_disconnected
+    )
 
 
 @router.get(

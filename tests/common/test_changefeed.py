@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event, select
 
-from services.common import changefeed
+from services.common import logsignal
 from services.common.changefeed import ChangePage, FeedFollower, PendingChange, read_changes, record_changes
 from services.common.db import create_engine, create_sessionmaker
 from services.common.logsignal import LOG_POLL_SECONDS
@@ -92,7 +92,7 @@ async def test_long_poll_returns_as_soon_as_a_change_commits(
     registry: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # No fallback read of the log while it waits: only the commit's signal can end the wait early.
-    monkeypatch.setattr(changefeed, "LOG_POLL_SECONDS", 60.0)
+    monkeypatch.setattr(logsignal, "LOG_POLL_SECONDS", 60.0)
     agency = await make_agency(registry)
     head = (await registry.get("/v1/changes", params={"after": 0}, headers=SERVICE)).json()["next_after"]
     waiting = asyncio.create_task(registry.get("/v1/changes", params={"after": head, "wait": 30}, headers=SERVICE))
@@ -108,7 +108,7 @@ async def test_long_poll_returns_as_soon_as_a_change_commits(
 async def test_a_filtered_feed_returns_only_its_entities_and_moves_past_the_others(
     registry: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(changefeed, "LOG_POLL_SECONDS", 60.0)  # only a commit's signal ends a wait early
+    monkeypatch.setattr(logsignal, "LOG_POLL_SECONDS", 60.0)  # only a commit's signal ends a wait early
     agency = await make_agency(registry)
     head = (await registry.get("/v1/changes", params={"after": 0}, headers=SERVICE)).json()["next_after"]
     await create(registry, "/v1/clusters", cluster_body(), agency)
