@@ -57,6 +57,8 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bulk import insert_rows
@@ -301,6 +303,21 @@ def local_feed(app: FastAPI, entities: Collection[str] | None = None) -> FetchPa
 
 async def load_cursor(session: AsyncSession, table: Table, feed: str) -> int:
     position = await session.scalar(select(table.c.position).where(table.c.feed == feed))
+    return int(position or 0)
+
+
+async def lock_cursor(session: AsyncSession, table: Table, feed: str) -> int:
+    """The stored cursor of ``feed``, locked until the transaction ends (a row made at 0 if there
+    is none): two processes following one feed into one cursor (a replica scaled twice, a
+    rolling update's old and new pods) apply a page one after the other, and the second sees
+    how far the first got. SQLite serialises write transactions by itself (``BEGIN IMMEDIATE``)."""
+    dialect_insert = postgres_insert if is_postgres(session) else sqlite_insert
+    await session.execute(
+        dialect_insert(table)
+        .values(feed=feed, position=0, updated_at=datetime.now(UTC))
+        .on_conflict_do_nothing(index_elements=[table.c.feed])
+    )
+    position = await session.scalar(select(table.c.position).where(table.c.feed == feed).with_for_update())
     return int(position or 0)
 
 

@@ -8,6 +8,7 @@ blocking keys between them find the pairs one check finds.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from tests.registry.helpers import (
     to_csv,
     upload,
 )
-from tests.support import ADMIN, Backend, agency_headers, registry_settings_for, running
+from tests.support import ADMIN, SERVICE, Backend, agency_headers, registry_settings_for, running
 
 
 def _rows(count: int) -> list[dict[str, Any]]:
@@ -194,6 +195,31 @@ async def test_replicas_splitting_the_keys_find_the_pairs_one_check_finds(
     progress = job["progress"]
     assert progress["duplicate_check"] == "done" and progress["rows_checked"] == progress["rows_accepted"], job
     assert progress["duplicates_suspected"] == len(pairs), job
+
+
+async def test_two_processes_checking_one_partition_check_each_change_once(registry_settings: RegistrySettings) -> None:
+    """The check scaled to two processes on one partition, or a rolling update's old and new pod:
+    each page is checked by one of them (the cursor's row is locked while a page is checked)."""
+    settings = registry_settings.model_copy(update={"duplicates_batch_changes": 7})
+    apps = [create_app(settings), create_app(settings)]
+    async with running(apps[0]) as first, running(apps[1]) as second:
+        agency = await make_agency(first)
+        response = await upload(first, to_csv(_rows(150)), agency)
+        job = await checked_job(second, response.json()["id"], agency)
+        pairs = await _pairs(first, import_id=job["id"])
+        head = (await first.get("/v1/changes", params={"after": 0, "limit": 1000}, headers=SERVICE)).json()
+        followers = [app.state.duplicate_check for app in apps]
+        deadline = asyncio.get_running_loop().time() + 30
+        while any(follower.cursor < head["next_after"] for follower in followers):
+            assert asyncio.get_running_loop().time() < deadline, [(f.cursor, f.last_error) for f in followers]
+            await asyncio.sleep(0.02)  # the one that checked less reaches the head behind the other
+    # Neither failed on the other's work (keys filed twice, a pair recorded twice): each page was
+    # checked once, by whichever of the two locked the cursor first.
+    assert [follower.last_error for follower in followers] == [None, None]
+    progress = job["progress"]
+    assert progress["rows_accepted"] == progress["rows_checked"] == 150, job
+    assert len({(p["firm_a"], p["firm_b"]) for p in pairs}) == len(pairs) == progress["duplicates_suspected"]
+    assert len(pairs) >= 10
 
 
 def test_a_partition_must_exist() -> None:

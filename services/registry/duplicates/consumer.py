@@ -34,7 +34,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.bulk import chunks, one_of
-from services.common.changefeed import Change, ChangePage, last_sequence, store_cursor
+from services.common.changefeed import Change, ChangePage, last_sequence, lock_cursor, store_cursor
 from services.common.errors import Conflict, Forbidden, NotFound
 from services.common.metrics import ServiceMetrics
 from services.common.principal import Principal
@@ -100,11 +100,14 @@ class DuplicateCheck:
         return min(positions.values(), default=0)
 
     async def apply(self, page: ChangePage) -> None:
-        firm_changes = [change for change in page.items if change.entity == "firm"]
         async with self.sessions() as session, session.begin():
+            # Another process checking this partition (scaled twice, or a rolling update's two
+            # pods) may have checked part of the page already: only what lies past it is checked.
+            position = await lock_cursor(session, FEED_CURSORS, self.partition.feed)
+            firm_changes = [c for c in page.items if c.entity == "firm" and c.seq > position]
             if firm_changes:
                 await self._check(session, firm_changes)
-            await store_cursor(session, FEED_CURSORS, self.partition.feed, page.next_after)
+            await store_cursor(session, FEED_CURSORS, self.partition.feed, max(position, page.next_after))
 
     async def _check(self, session: AsyncSession, changes: list[Change]) -> None:
         latest: dict[str, Change] = {}  # a firm changed twice in a page is checked as it was last
