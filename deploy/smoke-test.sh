@@ -462,7 +462,7 @@ sys.exit(1)' "$REQUEST_ID" "$1" "$2"
 logged_request gateway '/v1/{path:path}' || fail "no gateway JSON log line with request id $REQUEST_ID"
 logged_request matching /v1/shortlists || fail "no matching JSON log line with request id $REQUEST_ID"
 [[ $(cexec redis redis-cli --scan | wc -l) -ge 1 ]] || fail "no rate-limit state in Redis"
-expected_targets=$((5 + MATCHING_REPLICAS))  # gateway, registry, reporting, events, prometheus + matching replicas
+expected_targets=$((6 + MATCHING_REPLICAS))  # gateway, registry, registry-duplicates, reporting, events, prometheus + matching
 up=""
 for _ in $(seq 40); do
     up=$(curl -sS --noproxy '*' "http://127.0.0.1:$PROMETHEUS_PORT/api/v1/query" --data-urlencode 'query=sum(up)' \

@@ -393,7 +393,8 @@ def feed_ready(name: str) -> Callable[[FastAPI], Awaitable[None]]:
         follower: FeedFollower = app.state.followers[name]
         if follower.last_error is not None:
             raise RuntimeError(
-                f"{name} feed unreachable at {follower.url} (applied up to {follower.cursor}): {follower.last_error}"
+                f"{name} feed unreachable at {follower.url or 'the database'} (applied up to {follower.cursor}): "
+                f"{follower.last_error}"
             )
         if follower.last_contact is None:
             raise RuntimeError(f"{name} feed not reached yet")

@@ -38,14 +38,20 @@ def run_cli(
     migrations: Path,
     extra: dict[str, tuple[str, ExtraCommand]] | None = None,
     extra_arguments: dict[str, Callable[[argparse.ArgumentParser], None]] | None = None,
+    workers: dict[str, tuple[str, str]] | None = None,
 ) -> None:
     """``extra`` adds commands (name: help and handler); ``extra_arguments`` adds the
-    options of those that take any (name: a function adding them to its parser)."""
+    options of those that take any (name: a function adding them to its parser).
+    ``workers`` adds commands that serve another app of the service under uvicorn, as
+    ``serve`` does but never migrating (name: help and the app factory's import path):
+    background work in processes of its own, with health and metrics."""
     parser = argparse.ArgumentParser(prog=f"python -m services.{name}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the service under uvicorn")
     serve.add_argument("--no-migrate", action="store_true", help="do not migrate first")
     serve.add_argument("--workers", type=int, default=1)
+    for command_name, (help_text, _) in (workers or {}).items():
+        commands.add_parser(command_name, help=help_text)
     commands.add_parser("migrate", help="upgrade the database to the newest migration")
     revision = commands.add_parser("revision", help="autogenerate a migration")
     revision.add_argument("-m", "--message", required=True)
@@ -74,7 +80,7 @@ def run_cli(
     logging.captureWarnings(True)
     structlog.contextvars.bind_contextvars(service=settings.service_name)
     try:
-        _run_command(args, settings, migrations, app_path, extra)
+        _run_command(args, settings, migrations, app_path, extra, workers or {})
     except Exception:
         structlog.get_logger(__name__).exception("command_failed", command=args.command)
         sys.exit(1)
@@ -86,6 +92,7 @@ def _run_command(
     migrations: Path,
     app_path: str,
     extra: dict[str, tuple[str, ExtraCommand]] | None,
+    workers: dict[str, tuple[str, str]],
 ) -> None:
     url = settings.effective_database_url
     if args.command == "migrate":
@@ -106,21 +113,27 @@ def _run_command(
     elif args.command == "serve":
         if not args.no_migrate:
             asyncio.run(upgrade(migrations, url))
-        uvicorn.run(
-            app_path,
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=args.workers,
-            # uvloop's event loop and httptools' parser (uvicorn[standard]), named so that a
-            # build without them fails at start instead of silently serving slower: through
-            # the gateway (docs/benchmarks.md). uvicorn would pick them anyway when installed.
-            loop="uvloop",
-            http="httptools",
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=20,
-        )
+        _serve(app_path, settings, args.workers)
+    elif args.command in workers:
+        _serve(workers[args.command][1], settings, 1)
     else:
         _, handler = (extra or {})[args.command]
         asyncio.run(handler(settings, args))
+
+
+def _serve(app_path: str, settings: ServiceSettings, processes: int) -> None:
+    uvicorn.run(
+        app_path,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=processes,
+        # uvloop's event loop and httptools' parser (uvicorn[standard]), named so that a
+        # build without them fails at start instead of silently serving slower: through
+        # the gateway (docs/benchmarks.md). uvicorn would pick them anyway when installed.
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )

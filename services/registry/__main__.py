@@ -1,4 +1,4 @@
-"""``python -m services.registry serve|migrate|revision|demo``."""
+"""``python -m services.registry serve|migrate|revision|demo|duplicates``."""
 
 from __future__ import annotations
 
@@ -14,4 +14,10 @@ if __name__ == "__main__":
         app_path="services.registry.app:create_app",
         migrations=MIGRATIONS,
         extra={"demo": ("load demo data", load_demo_command)},
+        workers={
+            "duplicates": (
+                "run the duplicate check alone (this process's partition), serving health and metrics",
+                "services.registry.app:create_duplicates_app",
+            )
+        },
     )

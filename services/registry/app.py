@@ -12,7 +12,7 @@ import httpx
 from fastapi import APIRouter, FastAPI
 
 from services.common.app import build_service_app, database_ready, open_database
-from services.common.changefeed import FeedFollower, change_feed_router, feed_metrics, local_feed
+from services.common.changefeed import FeedFollower, change_feed_router, feed_metrics, feed_ready, local_feed
 from services.common.codes import load_code_tables
 from services.common.http import create_http_client
 from services.common.principal import service_headers
@@ -76,6 +76,7 @@ async def _duplicate_check(
         metrics=feed_metrics(app),
     )
     app.state.duplicate_check = follower
+    app.state.followers = {partition.feed: follower}  # feed_ready's
     follower.start()
     try:
         yield
@@ -149,4 +150,35 @@ def create_app(
         ],
         readiness={"database": database_ready},
         body_limits={"/v1/imports": settings.import_max_bytes},  # uploads: their own limit
+    )
+
+
+def create_duplicates_app(settings: RegistrySettings | None = None) -> FastAPI:
+    """The duplicate check alone, in a process of its own: ``python -m services.registry
+    duplicates``. It checks this process's partition (``REGISTRY_DUPLICATES_PARTITION`` of
+    ``_PARTITIONS``) from the registry's database and serves only health, readiness and
+    metrics, so a large page of detection never holds up the API's requests. The API's
+    processes then run with ``REGISTRY_DUPLICATES_CHECK=false``; it never migrates."""
+    settings = settings or RegistrySettings()
+    partition = Partition(settings.duplicates_partition, settings.duplicates_partitions)
+
+    def service_principal() -> dict[str, str]:
+        return service_headers("registry", settings.principal_secret.get_secret_value())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_database(app, settings, metadata):
+            publish_lag_metric(app)
+            async with _duplicate_check(app, settings, service_principal):
+                yield
+
+    return build_service_app(
+        settings,
+        title="Linkages registry: duplicate check",
+        description="The registry's duplicate check in a process of its own: health, readiness and metrics only.",
+        version=VERSION,
+        lifespan=lifespan,
+        routers=[],
+        readiness={"database": database_ready, "duplicate_check": feed_ready(partition.feed)},
+        openapi_url=None,
     )

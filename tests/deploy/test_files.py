@@ -40,6 +40,19 @@ def test_every_service_of_the_image_runs_in_compose(compose: dict[str, Any]) -> 
             assert service_url(compose, name) == f"http://{host}:{PORTS[name]}"
 
 
+def test_the_duplicate_check_runs_beside_the_registry_not_in_it(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["registry"]["environment"]["REGISTRY_DUPLICATES_CHECK"] == "false"
+    check = services["registry-duplicates"]
+    assert check["command"] == ["registry", "duplicates"]  # never migrates: the migrate step does
+    assert check["environment"]["REGISTRY_DATABASE_URL"] == services["registry"]["environment"]["REGISTRY_DATABASE_URL"]
+    url = f"http://127.0.0.1:{PORTS['registry']}/readyz"
+    assert check["healthcheck"]["test"] == ["CMD", "python", "/app/deploy/healthcheck.py", url]
+    assert check["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    scrape = {job["job_name"] for job in load_yaml(DEPLOY / "prometheus" / "prometheus.yml")["scrape_configs"]}
+    assert "registry-duplicates" in scrape
+
+
 def service_url(compose: dict[str, Any], name: str) -> str:
     url: str = compose["services"]["gateway"]["environment"][f"GATEWAY_{name.upper()}_URL"]
     return url

@@ -28,6 +28,7 @@ OVERLAYS = ("staging", "production")
 KUBERNETES_VERSIONS = ("1.29.0", "1.33.0")
 VALIDATOR = "kubernetes-validate==1.37.0"
 HPA_TARGETS = {"gateway", "matching"}
+WORKERS = {"registry-duplicates": ("registry", "duplicates")}  # deployment: its container's args
 
 
 def validator_python() -> str:
@@ -93,28 +94,33 @@ def objects(rendered: dict[str, Path], overlay: str) -> dict[tuple[str, str], di
 def test_every_service_is_deployed_with_probes_and_resources(rendered: dict[str, Path], overlay: str) -> None:
     found = objects(rendered, overlay)
     deployments = {name: doc for (kind, name), doc in found.items() if kind == "Deployment"}
-    assert set(deployments) == set(image_services())
+    assert set(deployments) == set(image_services()) | set(WORKERS)
     for name, deployment in deployments.items():
         spec = deployment["spec"]["template"]["spec"]
         (container,) = spec["containers"]
-        assert container["args"] == [name, "serve", "--no-migrate"]
-        assert container["ports"] == [{"name": "http", "containerPort": PORTS[name]}]
+        port = PORTS[WORKERS[name][0] if name in WORKERS else name]
+        assert container["ports"] == [{"name": "http", "containerPort": port}]
         assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
         assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
         assert {"cpu", "memory"} <= set(container["resources"]["requests"])
         assert "memory" in container["resources"]["limits"]
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         assert spec["securityContext"]["runAsNonRoot"] is True
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        assert labels["app.kubernetes.io/part-of"] == "linkages"  # the NetworkPolicies select on it
+        assert deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(port)
+        if name in WORKERS:  # background work: no Service, never migrates
+            assert container["args"] == list(WORKERS[name]) and ("Service", name) not in found
+            policy = found["NetworkPolicy", f"{name}-ingress"]
+            assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+            continue
+        assert container["args"] == [name, "serve", "--no-migrate"]
         # SIGTERM after the preStop sleep; uvicorn drains for 20 s; then SIGKILL.
         assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
         assert spec["terminationGracePeriodSeconds"] >= 5 + 20
-        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
-        assert annotations["prometheus.io/port"] == str(PORTS[name])
         service = found["Service", name]
-        labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert service["spec"]["selector"].items() <= labels.items()
-        assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
-        assert labels["app.kubernetes.io/part-of"] == "linkages"  # the NetworkPolicies select on it
         if name in HPA_TARGETS:
             assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
     assert found["Deployment", "reporting"]["spec"]["strategy"]["type"] == "Recreate"
@@ -156,6 +162,7 @@ def test_config_and_secret_references_resolve(rendered: dict[str, Path], overlay
     assert migrate["args"] == ["migrate"]
     migrated = {variable["name"] for variable in migrate["env"]}
     assert {f"{name.upper()}_DATABASE_URL" for name in image_services()} <= migrated
+    assert config["REGISTRY_DUPLICATES_CHECK"] == "false"  # in registry-duplicates' pods, not the registry's
     for name in image_services():
         if name != "gateway":
             assert config[f"{name.upper()}_HOST"] == "0.0.0.0"

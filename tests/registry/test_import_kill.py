@@ -1,9 +1,10 @@
-"""An import survives ``kill -9`` of the registry during its rows phase and during the duplicate check
-that follows the rows on the change feed.
+"""An import survives ``kill -9`` of the registry during its rows phase and of the duplicate check
+that follows the rows on the change feed, run in a process of its own.
 
 The registry runs as a real process (``python -m services.registry serve``) on a
-fresh database; it is killed with SIGKILL in the middle of each phase and started
-again. The job must resume and finish with every row imported once: as many firms
+fresh database, with the duplicate check off; the check runs as
+``python -m services.registry duplicates``. Each is killed with SIGKILL in the middle of
+its phase and started again. The job must resume and finish with every row imported once: as many firms
 as rows accepted, one ``created`` entry each on the change feed, in sequence order,
 every new firm checked for duplicates once (the check's cursor moves in the
 transaction of what it found) and no pair queued twice.
@@ -31,12 +32,14 @@ ROWS = 3000
 
 
 class Registry:
-    """The registry as a process of its own, which a test can kill and start again."""
+    """A registry process (``command``: ``serve``, or ``duplicates``: the check alone), which a test
+    can kill and start again."""
 
-    def __init__(self, database_url: str, data_dir: Path) -> None:
+    def __init__(self, database_url: str, data_dir: Path, command: str = "serve") -> None:
+        self.command = command
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = data_dir / "registry.log"
+        self.log = data_dir / f"registry-{command}.log"
         self.env = os.environ | {
             "DATA_DIR": str(data_dir),
             "PRINCIPAL_SECRET": TEST_SECRET,
@@ -47,14 +50,14 @@ class Registry:
             "REGISTRY_IMPORT_PARALLEL_MIN_BYTES": "0",  # the validating worker process too
             "REGISTRY_MATCHING_URL": f"http://127.0.0.1:{free_port()}",
             "LOG_JSON": "true",
-            "REGISTRY_DUPLICATES_CHECK": "false",  # until the test turns it on
+            "REGISTRY_DUPLICATES_CHECK": "false",  # in the API's process: it runs in its own
         }
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.registry", "serve"], env=self.env, stdout=log, stderr=log
+                [sys.executable, "-m", "services.registry", self.command], env=self.env, stdout=log, stderr=log
             )
         wait_ready(f"{self.url}/readyz")
 
@@ -88,12 +91,14 @@ def _zombie(pid: str) -> bool:
 
 
 @pytest.fixture
-def registry_process(registry_url: str, tmp_path: Path) -> Iterator[Registry]:
-    registry = Registry(registry_url, tmp_path)
+def registry_processes(registry_url: str, tmp_path: Path) -> Iterator[tuple[Registry, Registry]]:
+    """The registry's API, started, and its duplicate check, not started yet."""
+    registry, check = Registry(registry_url, tmp_path), Registry(registry_url, tmp_path, "duplicates")
     registry.start()
     try:
-        yield registry
+        yield registry, check
     finally:
+        check.stop()
         registry.stop()
 
 
@@ -144,8 +149,10 @@ def _all(client: httpx.Client, path: str, params: dict[str, str]) -> list[dict[s
             return items
 
 
-def test_an_import_killed_in_each_phase_resumes_and_writes_every_row_once(registry_process: Registry) -> None:
-    registry = registry_process
+def test_an_import_killed_in_each_phase_resumes_and_writes_every_row_once(
+    registry_processes: tuple[Registry, Registry],
+) -> None:
+    registry, check = registry_processes
     with httpx.Client(base_url=registry.url, timeout=30) as client:
         created = client.post("/v1/agencies", json={"name": "Agency", "country": "EC"}, headers=ADMIN)
         assert created.status_code == 201, created.text
@@ -156,8 +163,8 @@ def test_an_import_killed_in_each_phase_resumes_and_writes_every_row_once(regist
         assert uploaded.status_code == 202, uploaded.text
         job_id = uploaded.json()["id"]
 
-        # kill -9 in the rows phase: some batches committed, not all. The duplicate check is off
-        # in this replica, so the rows are in before any firm is checked: the import waits for none.
+        # kill -9 in the rows phase: some batches committed, not all. The duplicate check does not
+        # run yet, so the rows are in before any firm is checked: the import waits for none.
         seen = _wait(client, job_id, agency, lambda job: job["progress"]["rows_read"] >= 500)
         registry.kill()
         assert seen["progress"]["rows_read"] < ROWS, "the kill came after the rows phase"
@@ -165,15 +172,18 @@ def test_an_import_killed_in_each_phase_resumes_and_writes_every_row_once(regist
         job = _wait(client, job_id, agency, lambda job: job["status"] == "completed")
         assert job["progress"]["rows_checked"] == 0 and job["progress"]["duplicate_check"] == "pending", job
         assert job["progress"]["duplicates_pending"] == job["progress"]["rows_accepted"], job
-        registry.stop()
-        # kill -9 in the duplicate check: some pages checked, not all.
-        registry.env["REGISTRY_DUPLICATES_CHECK"] = "true"
-        registry.start()
+        # kill -9 in the duplicate check, in its own process: some pages checked, not all.
+        check.start()
         seen = _wait(client, job_id, agency, lambda job: job["progress"]["rows_checked"] >= 100)
-        registry.kill()
+        check.kill()
         assert seen["progress"]["duplicates_pending"] > 0, "the kill came after the check"
-        registry.start()
+        check.start()
         job = _wait(client, job_id, agency, lambda job: job["progress"]["duplicate_check"] == "done", ended_ok=True)
+        # The check's process serves its health and lag, not the API.
+        with httpx.Client(base_url=check.url, timeout=30) as check_client:
+            assert check_client.get("/v1/firms", headers=ADMIN).status_code == 404
+            metrics = check_client.get("/metrics").text
+        assert 'registry_duplicate_check_lag_changes{partition="duplicates"} 0.0' in metrics
 
         assert job["status"] == "completed", job
         assert registry.log.read_text().count("import_resumed") == 1  # the start after the kill took the job up
