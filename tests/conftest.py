@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from _pytest.terminal import TerminalReporter
+from fastapi import FastAPI
 
 from gateway.settings import GatewaySettings
 from services.events.settings import EventsSettings
@@ -198,3 +199,26 @@ async def events_url(backend: Backend) -> str:
 @pytest.fixture
 def events_settings(events_url: str, tmp_path: Path) -> EventsSettings:
     return events_settings_for(events_url, tmp_path / "events")
+
+
+@pytest.fixture
+def service_apps(
+    gateway_settings: GatewaySettings,
+    registry_settings: RegistrySettings,
+    matching_settings: MatchingSettings,
+    reporting_settings: ReportingSettings,
+    events_settings: EventsSettings,
+) -> dict[str, FastAPI]:
+    """Every service's app, built but not started: for the tests that walk their routes."""
+    from gateway.app import create_app as create_gateway
+    from services.events.app import create_app as create_events
+    from services.matching.app import create_app as create_matching
+    from services.reporting.app import create_app as create_reporting
+
+    return {
+        "gateway": create_gateway(gateway_settings),
+        "registry": create_registry(registry_settings),
+        "matching": create_matching(matching_settings),
+        "reporting": create_reporting(reporting_settings),
+        "events": create_events(events_settings),
+    }

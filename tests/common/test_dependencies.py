@@ -17,17 +17,6 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from gateway.app import create_app as create_gateway
-from gateway.settings import GatewaySettings
-from services.events.app import create_app as create_events
-from services.events.settings import EventsSettings
-from services.matching.app import create_app as create_matching
-from services.matching.settings import MatchingSettings
-from services.registry.app import create_app as create_registry
-from services.registry.settings import RegistrySettings
-from services.reporting.app import create_app as create_reporting
-from services.reporting.settings import ReportingSettings
-
 
 def _runs_on_the_loop(call: Any) -> bool:
     return (
@@ -57,20 +46,8 @@ def _threaded_dependencies(app: FastAPI) -> set[str]:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_every_dependency_of_every_service_runs_on_the_event_loop(
-    gateway_settings: GatewaySettings,
-    registry_settings: RegistrySettings,
-    matching_settings: MatchingSettings,
-    reporting_settings: ReportingSettings,
-    events_settings: EventsSettings,
-) -> None:
-    apps = {
-        "gateway": create_gateway(gateway_settings),
-        "registry": create_registry(registry_settings),
-        "matching": create_matching(matching_settings),
-        "reporting": create_reporting(reporting_settings),
-        "events": create_events(events_settings),
-    }
+def test_every_dependency_of_every_service_runs_on_the_event_loop(service_apps: dict[str, FastAPI]) -> None:
+    apps = service_apps
     routes = {name: sum(1 for _ in iter_route_contexts(app.router.routes)) for name, app in apps.items()}
     assert all(count > 5 for count in routes.values()), routes  # the walk sees every service's routes
     threaded = set().union(*(_threaded_dependencies(app) for app in apps.values()))

@@ -18,19 +18,9 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from packaging.version import Version
 
-from gateway.app import create_app as create_gateway
 from gateway.openapi import SCHEMA_REF_PREFIX, TAGS
-from gateway.settings import GatewaySettings
 from services.common.openapi import BINARY_SCHEMA, operations
 from services.common.version import VERSION
-from services.events.app import create_app as create_events
-from services.events.settings import EventsSettings
-from services.matching.app import create_app as create_matching
-from services.matching.settings import MatchingSettings
-from services.registry.app import create_app as create_registry
-from services.registry.settings import RegistrySettings
-from services.reporting.app import create_app as create_reporting
-from services.reporting.settings import ReportingSettings
 from tests.support import Stack
 
 ROOT = Path(__file__).parents[2]
@@ -48,22 +38,8 @@ def _documented_routes(app: FastAPI) -> list[tuple[str, APIRoute]]:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-async def test_every_operation_has_a_name_of_its_own(
-    whole_platform: Stack,
-    gateway_settings: GatewaySettings,
-    registry_settings: RegistrySettings,
-    matching_settings: MatchingSettings,
-    reporting_settings: ReportingSettings,
-    events_settings: EventsSettings,
-) -> None:
-    apps = {
-        "gateway": create_gateway(gateway_settings),
-        "registry": create_registry(registry_settings),
-        "matching": create_matching(matching_settings),
-        "reporting": create_reporting(reporting_settings),
-        "events": create_events(events_settings),
-    }
-    for name, app in apps.items():
+async def test_every_operation_has_a_name_of_its_own(whole_platform: Stack, service_apps: dict[str, FastAPI]) -> None:
+    for name, app in service_apps.items():
         routes = _documented_routes(app)
         assert routes, name
         for path, route in routes:
