@@ -9,7 +9,9 @@
 #                                    feed (--size N: the matching catalogue built from the change feed),
 #                                    alerts (--suppliers N --standards 10000,100000: reverse matching),
 #                                    search (--firms N: firm search as you type, GET /v1/firms?q=),
-#                                    consortia (--size N --networks M: shortlists with consortia)
+#                                    consortia (--size N --networks M: shortlists with consortia),
+#                                    check_isolation (--firms N: the API's reads while the duplicate
+#                                    check works, in the API's process or its own)
 #
 # `make bench SIZE=50000` is a quick run. PostgreSQL comes from BENCH_POSTGRES_URL or
 # TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres).
@@ -19,7 +21,7 @@ PYTHON=.venv/bin/python
 export PYTHONPATH=.
 
 case "${1:-}" in
-  imports|duplicates|matching|endpoint|feed|alerts|search|consortia)
+  imports|duplicates|matching|endpoint|feed|alerts|search|consortia|check_isolation)
     name="$1"; shift
     exec "$PYTHON" "bench/${name}.py" "$@" ;;
 esac
