@@ -74,6 +74,11 @@ logger = structlog.get_logger(__name__)
 
 # Any constant works; it only has to be the same for every writer of one database.
 OUTBOX_LOCK_KEY = 7_350_001
+# A caught-up follower waits this long after applying a page before it asks for the next:
+# under a stream of writes the next page then carries every change of that moment instead
+# of one (a page's request, transaction and cursor cost the same for one change or fifty),
+# for at most this much more delay on a change. Measured in docs/benchmarks.md.
+FEED_LINGER_SECONDS = 0.05
 ChangeOp = Literal["created", "updated", "deleted"]
 
 
@@ -504,8 +509,10 @@ class FeedFollower:
         while not self._stopping:
             try:
                 wait = self.wait_seconds if self.caught_up.is_set() else 0.0
-                await self.poll_once(wait=wait)
+                applied = await self.poll_once(wait=wait)
                 backoff = 0.1
+                if 0 < applied < self.batch_size:  # caught up with a stream of writes: let it gather
+                    await asyncio.sleep(FEED_LINGER_SECONDS)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a feed that is down must not kill the follower

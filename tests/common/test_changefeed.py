@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event, select
 
-from services.common import logsignal
+from services.common import changefeed, logsignal
 from services.common.changefeed import ChangePage, FeedFollower, PendingChange, read_changes, record_changes
 from services.common.db import create_engine, create_sessionmaker
 from services.common.logsignal import LOG_POLL_SECONDS
@@ -239,6 +239,42 @@ async def test_follower_rebuilds_state_and_resumes_without_reapplying(
     assert sorted(consumer.clusters.values()) == ["First, renamed", "Second"]
     assert consumer.applied == sorted(set(consumer.applied)), "no change applied twice"
     assert len([s for s in consumer.applied if s > vocabulary_end]) == 4  # agency, two clusters, one update
+
+
+async def test_a_caught_up_follower_gathers_a_stream_of_writes_into_a_few_pages(
+    registry: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    linger = 1.0
+    monkeypatch.setattr(changefeed, "FEED_LINGER_SECONDS", linger)
+    agency = await make_agency(registry)
+    pages: list[int] = []
+
+    class Pages(_MemoryConsumer):
+        async def apply(self, page: ChangePage) -> None:
+            pages.append(len(page.items))
+            await super().apply(page)
+
+    consumer = Pages()
+    follower = FeedFollower(
+        name="registry", client=registry, url="/v1/changes", principal_header=lambda: dict(SERVICE), consumer=consumer
+    )
+    follower.start()
+    try:
+        await asyncio.wait_for(follower.caught_up.wait(), 30)
+        pages.clear()
+        started = time.monotonic()
+        for i in range(12):  # a stream of writes, 50 ms apart: each would be a page of its own
+            await create(registry, "/v1/clusters", cluster_body(name=f"Cluster {i}"), agency)
+            await asyncio.sleep(0.05)
+        span = time.monotonic() - started
+        while sum(pages) < 12:
+            assert time.monotonic() - started < 30, pages
+            await asyncio.sleep(0.05)
+    finally:
+        await follower.stop()
+    assert sum(pages) == 12 and len(consumer.clusters) == 12
+    # One page as the stream starts, then one per linger: not one per write.
+    assert len(pages) <= 2 + span / linger and len(pages) < 12, (pages, span)
 
 
 async def test_follower_survives_an_unreachable_feed() -> None:
