@@ -1238,10 +1238,22 @@ class ConsortiumQuery:
         ``facts``; -1: none)."""
         scored = self._evaluate(chosen, facts, named)
         index, weights, counted = self.index, self.weights, scored.counted
+        ranked = top(scored.scores, chosen, limit)  # ``chosen`` ascends with the ids
+        # The ranked networks' counted members explained at once, then split network by network.
+        first = np.searchsorted(counted.local, ranked)
+        counts = np.searchsorted(counted.local, ranked + 1) - first
+        mine = ranges(first, counts)
+        explained = self._members_of(
+            facts.at[counted.positions[mine]],
+            counted.shares[mine],
+            {c: v[mine] for c, v in scored.member_values.items()},
+        )
+        ends = np.cumsum(counts).tolist()
         result = []
-        for i in top(scored.scores, chosen, limit).tolist():  # ``chosen`` ascends with the ids
+        for k, i in enumerate(ranked.tolist()):
             network = int(chosen[i])
-            mine = np.arange(*np.searchsorted(counted.local, [i, i + 1]))
+            members = explained[ends[k] - int(counts[k]) : ends[k]]
+            members.sort(key=lambda m: (-m.share, m.id.encode()))  # largest share first, then by id
             result.append(
                 RankedConsortium(
                     id=index.ids[network],
@@ -1250,11 +1262,7 @@ class ConsortiumQuery:
                     values={c: float(scored.values[c][i]) for c in weights},
                     contributions={c: float(scored.contributions[c][i]) for c in weights},
                     monthly_capacity=float(counted.totals[i]),
-                    members=self._members_of(
-                        facts.at[counted.positions[mine]],
-                        counted.shares[mine],
-                        {c: v[mine] for c, v in scored.member_values.items()},
-                    ),
+                    members=tuple(members),
                     gap=self._gap(network, facts, named, counted.totals[i]) if named is not None else None,
                 )
             )
@@ -1276,28 +1284,17 @@ class ConsortiumQuery:
                 values[c][mine] = computed[c][inverse]
         return values
 
-    def _members_of(self, at: np.ndarray, shares: np.ndarray, values: dict[str, np.ndarray]) -> tuple[MemberScore, ...]:
-        """The counted members ``at`` explained, largest share first (then by id)."""
-        weights = self.weights
+    def _members_of(self, at: np.ndarray, shares: np.ndarray, values: dict[str, np.ndarray]) -> list[MemberScore]:
+        """The counted members ``at`` (of several networks) explained, in their order."""
+        weights, members = self.weights, self.members
         mean_part = sum((weights[c] * values[c] for c in weights if c in MEAN_CRITERIA), np.zeros(len(at)))
         listed_values = {c: v.tolist() for c, v in values.items()}
         listed_shares = np.round(shares, SCORE_DECIMALS).tolist()
         contributions = np.round(shares * mean_part, SCORE_DECIMALS).tolist()
         ids = self.index.member_ids[at].tolist()
-        parts, rows = self.members.segment[at], self.members.row[at]
-        capacities: list[float] = [math.nan] * len(at)
-        units: list[int] = [0] * len(at)
-        for position, (segment, _) in enumerate(self.parts):  # each part's columns read at once
-            mine = np.flatnonzero(parts == position)
-            for k, capacity, unit in zip(
-                mine.tolist(),
-                segment.capacity[rows[mine]].tolist(),
-                segment.capacity_unit[rows[mine]].tolist(),
-                strict=True,
-            ):
-                capacities[k], units[k] = capacity, unit
+        capacities, units = members.capacity[at].tolist(), members.unit[at].tolist()  # as their part has them
         scored = []
-        for k, (part, row) in enumerate(zip(parts.tolist(), rows.tolist(), strict=True)):
+        for k, (part, row) in enumerate(zip(members.segment[at].tolist(), members.row[at].tolist(), strict=True)):
             segment = self.parts[part][0]
             capacity = capacities[k]
             known = not math.isnan(capacity)
@@ -1312,8 +1309,7 @@ class ConsortiumQuery:
                     values={c: listed_values[c][k] for c in weights},
                 )
             )
-        scored.sort(key=lambda m: (-m.share, m.id.encode()))
-        return tuple(scored)
+        return scored
 
     def _gap(self, network: int, facts: MemberFacts, named: np.ndarray, total: float) -> ConsortiumGap:
         if named[network] < 0:
