@@ -22,7 +22,7 @@ from services.matching.catalogue import consortia
 from services.matching.catalogue.catalogue import View, build_view, run_query, with_networks
 from services.matching.catalogue.consortia import MIN_MEMBERS, ConsortiumGap, NetworkEntry, NetworkIndex
 from services.matching.catalogue.query import DEVELOPMENT_CAPACITY_MARGIN, Query
-from services.matching.catalogue.records import SupplierRecord
+from services.matching.catalogue.records import Certificate, SupplierRecord
 from tests.matching.test_exactness import (
     SETTINGS,
     _same_unit,
@@ -367,6 +367,87 @@ def test_where_few_members_count_a_network_s_proximity_bound_is_its_farthest_cou
     assert scored == {"net_mid"}
 
 
+def _certified(firm_id: str, capacity: float, *, certified: bool = True, **fields: Any) -> SupplierRecord:
+    certificates = (Certificate("iso_9001", None, None),) if certified else ()
+    return bare_supplier(firm_id, monthly_capacity=capacity, capacity_unit="kg", certificates=certificates, **fields)
+
+
+def test_a_capacity_that_reaches_a_threshold_exactly_is_compared_exactly() -> None:
+    """Where most member rows count, a network's capacity comes from its live members'
+    sum less its failing members' (here 0.1 + 0.2 + 300,000 - 300,000, which is below
+    0.1 + 0.2 in floating point). A total that close to a threshold the query compares it
+    with (the minimum, the minimum with the named member's capacity, the development
+    margin's lowest) is summed again from the network's own members, as the contract adds them."""
+    records = [
+        _certified("frm_a1", 0.1),
+        _certified("frm_a2", 0.2),
+        _certified("frm_a3", 300_000.0, country="PE"),
+        _certified("frm_b1", 0.1),
+        _certified("frm_b2", 0.2, certified=False),  # one certificate short: named
+        _certified("frm_b3", 300_000.0, country="PE"),
+        *(_certified(f"frm_p{i}", 0.0) for i in range(4)),  # most member rows count
+    ]
+    entries = [
+        NetworkEntry("net_a", "A", None, ("frm_a1", "frm_a2", "frm_a3")),
+        NetworkEntry("net_b", "B", None, ("frm_b1", "frm_b2", "frm_b3")),
+        NetworkEntry("net_pad", "Pad", None, tuple(f"frm_p{i}" for i in range(4))),
+    ]
+    view = build_view(records, seq=1, epoch=1, networks=NetworkIndex(entries))
+    asked = Query(
+        on_date=date(2026, 6, 30),
+        countries=("EC",),
+        required_certifications=("iso_9001",),
+        capacity_unit="kg",
+        include_consortia=True,
+        include_development=True,
+    )
+    reached = replace(asked, min_monthly_capacity=0.1 + 0.2)
+    assert 0.1 + 0.2 + 300_000.0 - 300_000.0 < reached.min_monthly_capacity  # type: ignore[operator]
+    ranked = engine(view, reached)
+    assert [item[0] for item in ranked["items"]] == ["net_a"]
+    assert [(gap[0], gap[3][0]) for gap in ranked["gaps"]] == [("net_b", "certification")]
+    assert ranked == reference(records, entries, view.text, reached)
+    nearly = replace(asked, min_monthly_capacity=0.4)  # its lowest, 0.4 * 0.75, is 0.1 + 0.2
+    assert 0.4 * (1 - DEVELOPMENT_CAPACITY_MARGIN) == 0.1 + 0.2
+    ranked = engine(view, nearly)
+    assert (ranked["eligible"], [(gap[0], gap[3][0]) for gap in ranked["gaps"]]) == (0, [("net_a", "capacity")])
+    assert ranked == reference(records, entries, view.text, nearly)
+
+
+def test_a_development_candidate_s_bound_counts_its_named_member() -> None:
+    """A network one certificate short is scored with its named member counted: its bound
+    is the larger of its counting members' and the named member's value, so a network
+    whose counting member performs poorly but whose named member performs well is scored
+    first, and the weaker candidate after it never is."""
+    records = [
+        _firm("frm_x1", 0.0, 0.0),
+        replace(_firm("frm_x2", 0.0, 1.0), certificates=()),  # named: the consortium's best
+        _firm("frm_y1", 0.0, 0.3),
+        replace(_firm("frm_y2", 0.0, 0.3), certificates=()),
+    ]
+    records = [
+        replace(r, certificates=(Certificate("iso_9001", None, None),)) if r.id in ("frm_x1", "frm_y1") else r
+        for r in records
+    ]
+    entries = [
+        NetworkEntry("net_x", "X", None, ("frm_x1", "frm_x2")),
+        NetworkEntry("net_y", "Y", None, ("frm_y1", "frm_y2")),
+    ]
+    view = build_view(records, seq=1, epoch=1, networks=NetworkIndex(entries))
+    q = Query(
+        on_date=date(2026, 6, 30),
+        required_certifications=("iso_9001",),
+        weights={"performance": 1.0},
+        include_consortia=True,
+        include_development=True,
+        development_limit=1,
+    )
+    ranked, scored = _evaluated(view, q)
+    assert [gap[0] for gap in ranked["gaps"]] == ["net_x"]
+    assert ranked == reference(records, entries, view.text, q)
+    assert scored == {"net_x"}
+
+
 @SETTINGS
 @given(data=st.data(), records=catalogues(), query_list=st.lists(consortium_queries(), min_size=2, max_size=4))
 def test_a_figures_budget_of_nothing_keeps_one_figure_and_answers_exactly(
@@ -404,6 +485,5 @@ def test_figures_kept_with_the_main_segment_stay_exact_across_supplier_changes(
             changed = with_networks(view, index, view.seq)
             for q in query_list:
                 assert engine(changed, q) == reference(current, entries, view.text, q)
-    by_figures = any(q.min_monthly_capacity is None and not q.include_development for q in query_list)
-    if by_figures and entries:  # computed for the main segment, and kept with it
+    if entries:  # computed for the main segment, and kept with it
         assert index.in_main(view.main).figures

@@ -22,14 +22,14 @@ A network is a candidate consortium while it is horizontal and active (the regis
   ``DEVELOPMENT_CAPACITY_MARGIN``. It is scored with the named member counted.
 
 Membership is kept as flat arrays (``NetworkIndex``), resolved to catalogue rows once
-per view (``MemberRows``, with the memberships grouped by row). A query with a minimum
-capacity or development candidates takes the memberships of the rows passing the
-per-firm constraints, counts and aggregates per network with ``np.bincount`` (sums in
-member order, the order the reference adds them in), and bounds broad candidate sets
-before scoring; any other query reads the smaller of the passing and the failing
-members, bounds networks from per-network figures kept with the main segment and
-derived per view for the networks its delta changes (``NetworkFigures``), and scores
-only those whose bound can reach the top (``ConsortiumQuery``).
+per view (``MemberRows``, with the memberships grouped by row). A query reads the
+smaller of the passing and the failing members, counts them per network from
+per-network figures kept with the main segment and derived per view for the networks
+its delta changes (``NetworkFigures``), sums exactly (in member order, the order the
+reference adds them in) only the capacities near a threshold it compares them with,
+reads the memberships of the members one certificate short (development candidates),
+bounds networks from the figures, and scores only those whose bound can reach the top
+(``ConsortiumQuery``).
 """
 
 from __future__ import annotations
@@ -417,28 +417,17 @@ def sums(networks: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
     return total
 
 
-def _mask(bitmap: BitMap, size: int) -> np.ndarray:
-    mask = np.zeros(size, dtype=bool)
-    if bitmap:
-        mask[as_array(bitmap)] = True
-    return mask
-
-
 @dataclass(frozen=True)
 class MemberFacts:
-    """What one query needs of the members that count (``QUALIFYING``: they pass every
-    per-firm constraint but the minimum capacity) or nearly (``ONE_CERTIFICATE_SHORT``):
-    found from the rows passing (bitmaps), so the work follows them, not every member.
-    Their capacity in the query's unit (else 0), and for the share-weighted criteria
-    their exact performance and certifications values and an upper bound of their text
-    value (the query terms they hold, each at its largest weight anywhere, or the terms'
-    largest numerators over their norm)."""
+    """The members of some networks that count in one query (``QUALIFYING``: they pass
+    every per-firm constraint but the minimum capacity) and their named members, one
+    certificate short (``ONE_CERTIFICATE_SHORT``), with their capacity in the query's
+    unit (else 0)."""
 
     at: np.ndarray  # membership indices, ascending
     networks: np.ndarray  # their networks; the rest per membership of ``at`` too
     status: np.ndarray  # int8
     capacity: np.ndarray
-    ceilings: dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -692,7 +681,7 @@ def _merged(main: Any, changed: Any, changes: Changes, parts: int) -> Any:
 
 
 EXACT_NETWORKS = 512  # up to this many candidate networks are scored without bounds
-FIRST_SCORED = 256  # else the best-bounded this many, and at least
+FIRST_SCORED = 64  # else the best-bounded this many, and at least
 FIRST_PER_LIMIT = 4  # this many times the limit, are scored first, then twice as many each time
 
 
@@ -700,13 +689,11 @@ class ConsortiumQuery:
     """One query's consortia over one view's segments (``parts``: segment and removed rows).
 
     The members that count are found from the per-firm candidate sets and the members'
-    rows (``RowMembers``), and candidate networks counted with ``np.bincount``. Up to
-    ``EXACT_NETWORKS`` are scored exactly; a larger set (a broad query) is bounded first:
-    each network's score is bounded from its members' exact capacity, certifications and
-    performance, their text ceilings and the proximity of their first counted member (the
-    farthest is no nearer). Networks are then scored in
-    batches, best bound first, until the next bound falls below the k-th best score found
-    (less ``ROUNDING_SLACK``): no network left can enter the top k.
+    rows (``RowMembers``), and counted per network from ``NetworkFigures``. Up to
+    ``EXACT_NETWORKS`` candidates (eligible, or development candidates) are scored
+    exactly; a larger set (a broad query) is bounded first from the figures (``_figure_bounds``),
+    then scored in batches, best bound first, until the next bound falls below the k-th
+    best score found (less ``ROUNDING_SLACK``): no network left can enter the top k.
     """
 
     def __init__(
@@ -722,61 +709,32 @@ class ConsortiumQuery:
         self.query, self.weights, self.terms = query, weights, terms
         unit = (query.capacity_unit or "").strip().lower()
         self.unit = unit or None
+        self.figures = NetworkFigures(index.shape, members, parts, index.figures_bytes)
 
     def rank(self) -> ConsortiumRanking:
-        index, query = self.index, self.query
-        if index.n == 0:
-            return NO_CONSORTIA
-        if query.min_monthly_capacity is None and not query.include_development:
-            return self._rank_by_figures()
-        facts = self._member_facts()
-        counting = facts.status == QUALIFYING
-        networks = facts.networks[counting]
-        counted = np.bincount(networks, minlength=index.n)
-        total = sums(networks, facts.capacity[counting], index.n)
-        minimum = query.min_monthly_capacity
-        open_ = np.ones(index.n, dtype=bool)
-        open_[[index.positions[i] for i in query.exclude_ids if i in index.positions]] = False
-        enough = total >= minimum if minimum is not None else np.ones(index.n, dtype=bool)
-        eligible = open_ & (counted >= MIN_MEMBERS) & enough
-        items = self._best(np.flatnonzero(eligible), facts, query.consortium_limit, named=None)
-        development_count = 0
-        development: list[RankedConsortium] = []
-        if query.include_development:
-            named = self._named_members(facts)
-            has_named = named >= 0
-            upgraded_total = total.copy()
-            upgraded_total[has_named] += facts.capacity[named[has_named]]
-            certification = open_ & ~eligible & has_named & (counted + 1 >= MIN_MEMBERS)
-            if minimum is not None:
-                certification &= upgraded_total >= minimum
-            short = np.zeros(index.n, dtype=bool)
-            if minimum is not None:
-                lowest = minimum * (1 - DEVELOPMENT_CAPACITY_MARGIN)
-                short = open_ & ~eligible & ~certification & (counted >= MIN_MEMBERS) & (total >= lowest)
-            candidates = np.flatnonzero(certification | short)
-            development_count = len(candidates)
-            named_in = np.where(certification, named, -1)
-            development = self._best(candidates, facts, query.development_limit, named=named_in)
-        return ConsortiumRanking(int(eligible.sum()), items, development_count, development)
-
-    def _rank_by_figures(self) -> ConsortiumRanking:
-        """The consortia of a query asking neither a minimum capacity nor development
-        candidates. The members that count per network are taken from the member rows
-        passing, or, when most pass, from those failing (``CountedMembers``), so the work
-        follows the smaller set, never every membership. Up to ``EXACT_NETWORKS``
-        eligible networks are scored whole; more are bounded from ``NetworkFigures`` and
+        """The query's consortia. The members that count per network are taken from the
+        member rows passing, or, when most pass, from those failing (``CountedMembers``),
+        so the work follows the smaller set, never every membership; the counted members'
+        number and capacity per network come from ``NetworkFigures`` (a capacity near a
+        threshold is summed exactly, ``_totals``). Up to ``EXACT_NETWORKS`` eligible (or
+        development) networks are scored whole; more are bounded from the figures and
         scored best bound first (``_best_bounded``), each from its own memberships only."""
         index, query, members = self.index, self.query, self.members
-        figures = NetworkFigures(index.shape, members, self.parts, index.figures_bytes)
+        if index.n == 0:
+            return NO_CONSORTIA
+        figures = self.figures
+        per_firm = replace(query, min_monthly_capacity=None)
         counting: list[BitMap] = []
+        short: list[BitMap] = []
         complement: list[bool] = []
         read: list[BitMap] = []
         memberships: list[np.ndarray] = []
         for position, (segment, removed) in enumerate(self.parts[: len(members.by_row)]):
             by_row = members.by_row[position]
-            rows = segment.candidate_sets(query, removed)[0] & by_row.rows
+            passing, nearly, _ = segment.candidate_sets(per_firm, removed)
+            rows = passing & by_row.rows
             counting.append(rows)
+            short.append(nearly & by_row.rows if query.include_development else BitMap())
             complement.append(2 * len(rows) > len(by_row.rows))
             if complement[-1]:
                 read.append(by_row.rows - rows)
@@ -789,14 +747,157 @@ class ConsortiumQuery:
         counts = np.rint(counted.sums(figures.live(), index.n)).astype(np.int64)
         open_ = np.ones(index.n, dtype=bool)
         open_[[index.positions[i] for i in query.exclude_ids if i in index.positions]] = False
-        eligible = np.flatnonzero(open_ & (counts >= MIN_MEMBERS))
+        minimum = query.min_monthly_capacity
+        named, named_capacity = self._named_members(short)
+        has_named = named >= 0
+        total, negative = self._totals(open_ & (counts > 0), counts, counted, counting, figures, named_capacity)
+        eligible = open_ & (counts >= MIN_MEMBERS)
+        if minimum is not None:
+            eligible &= total >= minimum
+        chosen = np.flatnonzero(eligible)
+        facts_of = self._counted_facts(counting, None)
         limit = query.consortium_limit
-        chosen = eligible
-        if len(eligible) > EXACT_NETWORKS and limit:
-            bound = self._figure_bounds(eligible, counts, counted, counting, figures)
-            chosen = self._best_bounded(eligible, bound, limit, counting)
-        items = self._explained(chosen, self._facts_of(chosen, counting), limit, None) if limit else []
-        return ConsortiumRanking(len(eligible), items, 0, [])
+        if len(chosen) > EXACT_NETWORKS and limit:
+            bounds = self._figure_bounds(chosen, counts, counted, counting, figures)
+            chosen = self._best_bounded(chosen, self._bound(bounds), limit, facts_of)
+        items = self._explained(chosen, *facts_of(chosen), limit) if limit else []
+        if not query.include_development:
+            return ConsortiumRanking(int(eligible.sum()), items, 0, [])
+        certification = open_ & ~eligible & has_named & (counts + 1 >= MIN_MEMBERS)
+        if minimum is not None:
+            certification &= total + named_capacity >= minimum
+        capacity_short = np.zeros(index.n, dtype=bool)
+        if minimum is not None:
+            lowest = minimum * (1 - DEVELOPMENT_CAPACITY_MARGIN)
+            capacity_short = open_ & ~eligible & ~certification & (counts >= MIN_MEMBERS) & (total >= lowest)
+        candidates = np.flatnonzero(certification | capacity_short)
+        named_in = np.where(certification, named, -1)
+        facts_of = self._counted_facts(counting, named_in)
+        limit = query.development_limit
+        chosen = candidates
+        if len(candidates) > EXACT_NETWORKS and limit and not negative:
+            bounds = self._figure_bounds(candidates, counts, counted, counting, figures)
+            self._with_named(bounds, candidates, named_in, named_capacity)
+            chosen = self._best_bounded(candidates, self._bound(bounds), limit, facts_of)
+        development = self._explained(chosen, *facts_of(chosen), limit) if limit else []
+        return ConsortiumRanking(int(eligible.sum()), items, len(candidates), development)
+
+    def _named_members(self, short: list[BitMap]) -> tuple[np.ndarray, np.ndarray]:
+        """Per network, the member one certificate short (``short``: per part, such member
+        rows) with the most capacity in the query's unit, then the lowest id, as a
+        membership (-1: none); and that capacity (0 with none)."""
+        index = self.index
+        named = np.full(index.n, -1, dtype=np.int64)
+        capacity = np.zeros(index.n, dtype=np.float64)
+        at = np.concatenate(
+            [NO_MEMBERS] + [self.members.by_row[p].memberships_unordered(rows) for p, rows in enumerate(short)]
+        )
+        if not len(at):
+            return named, capacity
+        values = self._unit_capacity(at)
+        networks = index.network_of[at]
+        # Unsorted, O(memberships): the most capacity per network, then the lowest membership
+        # holding it (memberships ascend by id within a network). A lexsort took 10 times longer.
+        most = np.full(index.n, -np.inf)
+        np.maximum.at(most, networks, values)
+        holding = values == most[networks]
+        lowest = np.full(index.n, index.members, dtype=np.int64)
+        np.minimum.at(lowest, networks[holding], at[holding])
+        found = np.flatnonzero(lowest < index.members)
+        named[found], capacity[found] = lowest[found], most[found]
+        return named, capacity
+
+    def _totals(
+        self,
+        relevant: np.ndarray,
+        counts: np.ndarray,
+        counted: CountedMembers,
+        counting: list[BitMap],
+        figures: NetworkFigures,
+        named_capacity: np.ndarray,
+    ) -> tuple[np.ndarray, bool]:
+        """Per network, the counted members' capacity in the query's unit, exact wherever
+        the query compares it (``relevant`` networks: the minimum, the minimum less a named
+        member's capacity, the development margin's lowest): from the capacity figure,
+        widened by ``BOUND_MARGIN`` of the live members' sum, and summed exactly from the
+        network's own memberships (in member order, as eligibility is defined) where that
+        range holds the threshold; and whether any capacity is negative (then every
+        relevant network is summed exactly). 0 without a unit or a minimum."""
+        index, minimum = self.index, self.query.min_monthly_capacity
+        total = np.zeros(index.n, dtype=np.float64)
+        if self.unit is None or minimum is None:
+            return total, False
+        capacity, negative = figures.capacity(self.unit)
+        total = np.where(counts > 0, counted.sums(capacity, index.n), 0.0)
+        margin = BOUND_MARGIN * (np.sum(capacity.parts, axis=0) + 1.0)
+        thresholds = [np.full(index.n, minimum)]
+        if self.query.include_development:
+            thresholds += [minimum - named_capacity, np.full(index.n, minimum * (1 - DEVELOPMENT_CAPACITY_MARGIN))]
+        near = np.zeros(index.n, dtype=bool)
+        for threshold in thresholds:
+            near |= np.abs(total - threshold) <= 2 * margin
+        exact = np.flatnonzero(relevant & (near | negative))
+        if len(exact):
+            facts, _ = self._counted_facts(counting, None)(exact)
+            total[exact] = self._counted(exact, facts, None).totals
+        return total, negative
+
+    def _counted_facts(
+        self, counting: list[BitMap], named: np.ndarray | None
+    ) -> Callable[[np.ndarray], tuple[MemberFacts, np.ndarray | None]]:
+        """The facts of networks chosen: their members that count (``_facts_of``) and, per
+        network, its named member (``named``: a membership, -1 none) as a position in them."""
+
+        def facts_of(chosen: np.ndarray) -> tuple[MemberFacts, np.ndarray | None]:
+            facts = self._facts_of(chosen, counting)
+            if named is None:
+                return facts, None
+            extra = named[chosen]
+            extra = extra[extra >= 0]
+            at = np.concatenate([facts.at, extra])
+            order = np.argsort(at, kind="stable")  # two ascending runs merged
+            status = np.concatenate([facts.status, np.full(len(extra), ONE_CERTIFICATE_SHORT, dtype=np.int8)])
+            capacity = np.concatenate([facts.capacity, self._unit_capacity(extra)])
+            merged = MemberFacts(at[order], self.index.network_of[at[order]], status[order], capacity[order])
+            positions = np.full(self.index.n, -1, dtype=np.int64)
+            placed = np.flatnonzero(merged.status == ONE_CERTIFICATE_SHORT)
+            positions[merged.networks[placed]] = placed
+            return merged, positions
+
+        return facts_of
+
+    def _with_named(
+        self,
+        bounds: dict[str, np.ndarray],
+        candidates: np.ndarray,
+        named: np.ndarray,
+        named_capacity: np.ndarray,
+    ) -> None:
+        """Widen the bounds of ``candidates`` (their counted members') to count each one's
+        named member too: a share-weighted mean with one more member is at most the larger
+        of the mean before and the member's value (shares are not negative); proximity
+        can only fall; capacity adds the member's."""
+        upgraded = np.flatnonzero(named[candidates] >= 0)
+        if not len(upgraded):
+            return
+        networks = candidates[upgraded]
+        mean = [c for c in self.weights if c in MEAN_CRITERIA]
+        values = self._member_values(named[networks], mean)
+        for c in mean:
+            bounds[c][upgraded] = np.minimum(
+                np.maximum(bounds[c][upgraded], values[c] * (1 + BOUND_MARGIN) + BOUND_MARGIN), 1.0
+            )
+        if "capacity" in bounds:
+            target = self.query.capacity_target
+            assert target is not None
+            added = named_capacity[networks] / target * (1 + BOUND_MARGIN) + BOUND_MARGIN
+            bounds["capacity"][upgraded] = np.minimum(bounds["capacity"][upgraded] + added, 1.0)
+
+    def _bound(self, bounds: dict[str, np.ndarray]) -> np.ndarray:
+        """The weighted sum of per-criterion bounds."""
+        weights = self.weights
+        bound: np.ndarray = np.sum([weights[c] * bounds[c] for c in weights], axis=0)
+        return bound
 
     def _facts_of(self, chosen: np.ndarray, counting: list[BitMap]) -> MemberFacts:
         """The members that count of the networks ``chosen`` (ascending), read from their
@@ -806,21 +907,22 @@ class ConsortiumQuery:
         at = ranges(first, index.offsets[chosen + 1] - first)  # ascending
         part_of = members.segment[at]
         counts = np.zeros(len(at), dtype=bool)
-        capacity = np.zeros(len(at), dtype=np.float64)
-        for position, (segment, _) in enumerate(self.parts[: len(members.by_row)]):
+        for position in range(len(members.by_row)):
             mine = np.flatnonzero(part_of == position)
             if not len(mine):
                 continue
             rows = members.row[at[mine]]
             counts[mine] = among(rows, as_array(bitmap_of(np.sort(rows)) & counting[position]))  # sorted: faster
-            if self.unit is not None and self.unit in segment.units:
-                values = members.capacity[at[mine]]
-                known = (members.unit[at[mine]] == segment.units.index(self.unit)) & ~np.isnan(values)
-                capacity[mine] = np.where(known, values, 0.0)
-        kept = np.flatnonzero(counts)
-        at = at[kept]
+        at = at[counts]
         status = np.full(len(at), QUALIFYING, dtype=np.int8)
-        return MemberFacts(at, index.network_of[at], status, capacity[kept], {})
+        return MemberFacts(at, index.network_of[at], status, self._unit_capacity(at))
+
+    def _unit_capacity(self, at: np.ndarray) -> np.ndarray:
+        """The capacity of the live members ``at`` in the query's unit (0 in another, unknown, or without one)."""
+        if self.unit is None:
+            return np.zeros(len(at), dtype=np.float64)
+        in_unit: np.ndarray = self.figures.capacity(self.unit)[0].values[at]
+        return in_unit
 
     def _figure_bounds(
         self,
@@ -829,8 +931,9 @@ class ConsortiumQuery:
         counted: CountedMembers,
         counting: list[BitMap],
         figures: NetworkFigures,
-    ) -> np.ndarray:
-        """Upper bounds of the scores of the networks ``eligible``: each share-weighted mean
+    ) -> dict[str, np.ndarray]:
+        """Upper bounds of each criterion's value (in [0, 1]) of the networks ``eligible``,
+        for their counted members: each share-weighted mean
         from the counted members' sum of their values (text: ceilings) over their number,
         or with a unit, of their values times their capacity over their total capacity;
         proximity from the nearest a member can be (``NetworkFigures.anchors``); capacity
@@ -855,7 +958,7 @@ class ConsortiumQuery:
             live = np.sum([part[eligible] for part in capacity.parts], axis=0)
             none_for_sure = (live == 0) & (not negative)  # no capacity in the unit: equal shares
         day = query.on_date.toordinal()
-        bound = np.zeros(len(eligible), dtype=np.float64)
+        bounds: dict[str, np.ndarray] = {}
         for c in weights:
             if c in MEAN_CRITERIA:
                 if c == "text":
@@ -889,8 +992,8 @@ class ConsortiumQuery:
                 target = query.capacity_target
                 assert target is not None
                 value = high / target if not negative else np.ones(len(eligible))
-            bound += weights[c] * np.minimum(value, 1.0)
-        return bound
+            bounds[c] = np.minimum(value, 1.0)
+        return bounds
 
     def _farthest_counted(self, counted: CountedMembers, counting: list[BitMap]) -> np.ndarray:
         """Per network, the proximity of its farthest counted member (1 with none), from the
@@ -1009,7 +1112,13 @@ class ConsortiumQuery:
             1 + BOUND_MARGIN
         ) + BOUND_MARGIN
 
-    def _best_bounded(self, eligible: np.ndarray, bound: np.ndarray, limit: int, counting: list[BitMap]) -> np.ndarray:
+    def _best_bounded(
+        self,
+        eligible: np.ndarray,
+        bound: np.ndarray,
+        limit: int,
+        facts_of: Callable[[np.ndarray], tuple[MemberFacts, np.ndarray | None]],
+    ) -> np.ndarray:
         """The best ``limit`` networks of ``eligible`` (ascending): the best-bounded are scored
         in batches (each twice the last) until every network left is bounded below the
         k-th best score found (less the rounding slack), so none of them can enter."""
@@ -1017,8 +1126,7 @@ class ConsortiumQuery:
         scored: list[np.ndarray] = []
         scores: list[np.ndarray] = []
         best = np.empty(0, dtype=np.float64)  # the ``limit`` best scores so far
-        # These bounds are tighter than ``_contenders``': a smaller first batch sets the bar.
-        kth, batch = -math.inf, max(FIRST_SCORED // 4, FIRST_PER_LIMIT * limit)
+        kth, batch = -math.inf, max(FIRST_SCORED, FIRST_PER_LIMIT * limit)
         while len(remaining):
             taken = np.ones(len(remaining), dtype=bool)
             if len(remaining) > batch:
@@ -1027,7 +1135,7 @@ class ConsortiumQuery:
             networks = eligible[remaining[taken]]  # ascending
             remaining, batch = remaining[~taken], 2 * batch
             scored.append(networks)
-            scores.append(self._evaluate(networks, self._facts_of(networks, counting), None).scores)
+            scores.append(self._evaluate(networks, *facts_of(networks)).scores)
             best = np.concatenate([best, scores[-1]])
             if len(best) >= limit:
                 best = np.partition(best, len(best) - limit)[len(best) - limit :]
@@ -1035,61 +1143,6 @@ class ConsortiumQuery:
             remaining = remaining[bound[remaining] >= kth - ROUNDING_SLACK]
         networks, network_scores = np.concatenate(scored), np.concatenate(scores)
         return np.sort(networks[top(network_scores, networks, limit)])
-
-    def _member_facts(self) -> MemberFacts:
-        query, members, weights = self.query, self.members, self.weights
-        per_firm = replace(query, min_monthly_capacity=None)
-        day = query.on_date.toordinal()
-        found: list[tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
-        for position, (segment, removed) in enumerate(self.parts[: len(members.by_row)]):
-            by_row = members.by_row[position]
-            qualifying, short, _ = segment.candidate_sets(per_firm, removed)
-            counting_rows = qualifying & by_row.rows
-            short_rows = short & by_row.rows if query.include_development else BitMap()
-            hit = counting_rows | short_rows
-            if not hit:
-                continue
-            counting, nearly = by_row.memberships_of(counting_rows), by_row.memberships_of(short_rows)
-            at = np.concatenate([counting, nearly])
-            status = np.repeat(
-                np.array([QUALIFYING, ONE_CERTIFICATE_SHORT], dtype=np.int8), [len(counting), len(nearly)]
-            )
-            order = np.argsort(at, kind="stable")  # two ascending runs: timsort merges them in O(n)
-            at, status = at[order], status[order]
-            rows = members.row[at]
-            capacity = np.zeros(len(at), dtype=np.float64)
-            if self.unit is not None and self.unit in segment.units:
-                values = members.capacity[at]
-                known = (members.unit[at] == segment.units.index(self.unit)) & ~np.isnan(values)
-                capacity = np.where(known, values, 0.0)
-            ceilings: dict[str, np.ndarray] = {}
-            if "performance" in weights:
-                ceilings["performance"] = members.performance[at]
-            if "certifications" in weights:
-                held = np.zeros(len(rows), dtype=np.float64)
-                for scheme in query.preferred_certifications:
-                    held += _mask(segment.valid_certificates(scheme, day)[0] & hit, segment.n)[rows]
-                ceilings["certifications"] = held / len(query.preferred_certifications)
-            if "inclusion" in weights:
-                ceilings["inclusion"] = _mask(segment.inclusion_rows()[0] & hit, segment.n)[rows].astype(np.float64)
-            if "text" in weights:
-                ceilings["text"] = self._text_ceilings(segment, hit, by_row, at)
-            found.append((at, status, capacity, ceilings))
-        if not found:
-            empty = np.empty(0)
-            return MemberFacts(NO_MEMBERS, NO_MEMBERS, empty.astype(np.int8), empty, {c: empty for c in MEAN_CRITERIA})
-        if len(found) == 1:  # one part: already in membership order
-            at, status, capacity, ceilings = found[0]
-            return MemberFacts(at, self.index.network_of[at], status, capacity, ceilings)
-        at = np.concatenate([f[0] for f in found])
-        order = np.argsort(at, kind="stable")  # ascending runs merged
-        return MemberFacts(
-            at[order],
-            self.index.network_of[at[order]],
-            np.concatenate([f[1] for f in found])[order],
-            np.concatenate([f[2] for f in found])[order],
-            {c: np.concatenate([f[3][c] for f in found])[order] for c in found[0][3]},
-        )
 
     def _row_ceilings(self, segment: Segment, hit: BitMap) -> tuple[np.ndarray, np.ndarray]:
         """The rows of ``hit`` holding a query term (most members hold none), and upper
@@ -1116,33 +1169,6 @@ class ConsortiumQuery:
             numerators[k] += numerator
         by_norm = NUMERATOR_MARGIN * numerators / postings.norms[holders]
         return holders, np.minimum(np.minimum(products * NUMERATOR_MARGIN, by_norm), 1.0)
-
-    def _text_ceilings(self, segment: Segment, hit: BitMap, by_row: RowMembers, at: np.ndarray) -> np.ndarray:
-        """Upper bounds of the text value of the memberships ``at`` (their rows among ``hit``;
-        ``_row_ceilings``), 0 for rows holding no query term."""
-        holders, ceilings = self._row_ceilings(segment, hit)
-        if not len(holders):
-            return np.zeros(len(at))
-        slots = by_row.slots[holders]
-        first, counts = by_row.starts[slots], by_row.starts[slots + 1] - by_row.starts[slots]
-        positions = ranges(first, counts)
-        by_membership = np.zeros(self.index.members, dtype=np.float64)
-        by_membership[by_row.memberships[positions]] = np.repeat(ceilings, counts)
-        in_order: np.ndarray = by_membership[at]  # ``at`` ascends: read in order
-        return in_order
-
-    def _named_members(self, facts: MemberFacts) -> np.ndarray:
-        """Per network, the member one certificate short with the most capacity (then the
-        lowest id), as a position in ``facts``, or -1."""
-        named = np.full(self.index.n, -1, dtype=np.int64)
-        positions = np.flatnonzero(facts.status == ONE_CERTIFICATE_SHORT)
-        if len(positions):
-            networks = facts.networks[positions]
-            order = np.lexsort((positions, -facts.capacity[positions], networks))
-            networks, positions = networks[order], positions[order]
-            first = np.flatnonzero(np.r_[True, networks[1:] != networks[:-1]])
-            named[networks[first]] = positions[first]
-        return named
 
     def _counted(self, chosen: np.ndarray, facts: MemberFacts, named: np.ndarray | None) -> Counted:
         """The members counted in the networks ``chosen``: those that count, and the named ones."""
@@ -1204,61 +1230,30 @@ class ConsortiumQuery:
         scores = np.round(np.sum(list(contributions.values()), axis=0), SCORE_DECIMALS)
         return Evaluation(counted, member_values, values, contributions, scores)
 
-    def _contenders(self, chosen: np.ndarray, facts: MemberFacts, limit: int, named: np.ndarray | None) -> np.ndarray:
-        """The best ``limit`` networks of ``chosen`` (ascending), found by bounds: networks are
-        scored in batches, best bound first (each batch twice the last), until the next
-        bound is below the k-th best score found (less the rounding slack)."""
-        counted = self._counted(chosen, facts, named)
-        bounds = self._aggregate(chosen, counted, {c: v[counted.positions] for c, v in facts.ceilings.items()})
-        if "proximity" in self.weights:
-            # The farthest member is at most as near as any one: the first counted of each network.
-            first = counted.positions[np.searchsorted(counted.local, np.arange(len(chosen)))]
-            bounds["proximity"] = self._member_values(facts.at[first], ("proximity",))["proximity"]
-        if not BOUNDED_CRITERIA & set(self.weights):  # the bounds are the values: score them all
-            contributions = [np.round(self.weights[c] * bounds[c], SCORE_DECIMALS) for c in self.weights]
-            exact: np.ndarray = np.round(np.sum(contributions, axis=0), SCORE_DECIMALS)
-            return np.sort(chosen[top(exact, chosen, limit)])
-        bound = np.zeros(len(chosen), dtype=np.float64)
-        for c in self.weights:
-            bound += self.weights[c] * bounds[c]
-        order = np.lexsort((chosen, -bound))  # ties by id: the first of tied networks win
-        scored: list[np.ndarray] = []
-        scores: list[np.ndarray] = []
-        best = np.empty(0, dtype=np.float64)  # the ``limit`` best scores so far
-        kth, start, batch = -math.inf, 0, max(FIRST_SCORED, FIRST_PER_LIMIT * limit)
-        while start < len(order) and bound[order[start]] >= kth - ROUNDING_SLACK:
-            networks = np.sort(chosen[order[start : start + batch]])
-            start, batch = start + batch, 2 * batch
-            scored.append(networks)
-            scores.append(self._evaluate(networks, facts, named).scores)
-            best = np.concatenate([best, scores[-1]])
-            if len(best) >= limit:
-                best = np.partition(best, len(best) - limit)[len(best) - limit :]
-                kth = float(best.min())
-        networks, network_scores = np.concatenate(scored), np.concatenate(scores)
-        return np.sort(networks[top(network_scores, networks, limit)])
-
-    def _best(
-        self, chosen: np.ndarray, facts: MemberFacts, limit: int, named: np.ndarray | None
-    ) -> list[RankedConsortium]:
-        """The best ``limit`` of the networks ``chosen`` (ascending), scored and explained;
-        ``named``: per network, the member counted besides those that count (a position in ``facts``; -1: none)."""
-        if not len(chosen) or not limit:
-            return []
-        if len(chosen) > EXACT_NETWORKS:
-            chosen = self._contenders(chosen, facts, limit, named)  # the top ``limit``, to explain
-        return self._explained(chosen, facts, limit, named)
-
     def _explained(
-        self, chosen: np.ndarray, facts: MemberFacts, limit: int, named: np.ndarray | None
+        self, chosen: np.ndarray, facts: MemberFacts, named: np.ndarray | None, limit: int
     ) -> list[RankedConsortium]:
-        """The best ``limit`` of the networks ``chosen`` (ascending), all scored, and explained."""
+        """The best ``limit`` of the networks ``chosen`` (ascending), all scored, and explained;
+        ``named``: per network, the member counted besides those that count (a position in
+        ``facts``; -1: none)."""
         scored = self._evaluate(chosen, facts, named)
         index, weights, counted = self.index, self.weights, scored.counted
+        ranked = top(scored.scores, chosen, limit)  # ``chosen`` ascends with the ids
+        # The ranked networks' counted members explained at once, then split network by network.
+        first = np.searchsorted(counted.local, ranked)
+        counts = np.searchsorted(counted.local, ranked + 1) - first
+        mine = ranges(first, counts)
+        explained = self._members_of(
+            facts.at[counted.positions[mine]],
+            counted.shares[mine],
+            {c: v[mine] for c, v in scored.member_values.items()},
+        )
+        ends = np.cumsum(counts).tolist()
         result = []
-        for i in top(scored.scores, chosen, limit).tolist():  # ``chosen`` ascends with the ids
+        for k, i in enumerate(ranked.tolist()):
             network = int(chosen[i])
-            mine = np.arange(*np.searchsorted(counted.local, [i, i + 1]))
+            members = explained[ends[k] - int(counts[k]) : ends[k]]
+            members.sort(key=lambda m: (-m.share, m.id.encode()))  # largest share first, then by id
             result.append(
                 RankedConsortium(
                     id=index.ids[network],
@@ -1267,11 +1262,7 @@ class ConsortiumQuery:
                     values={c: float(scored.values[c][i]) for c in weights},
                     contributions={c: float(scored.contributions[c][i]) for c in weights},
                     monthly_capacity=float(counted.totals[i]),
-                    members=self._members_of(
-                        facts.at[counted.positions[mine]],
-                        counted.shares[mine],
-                        {c: v[mine] for c, v in scored.member_values.items()},
-                    ),
+                    members=tuple(members),
                     gap=self._gap(network, facts, named, counted.totals[i]) if named is not None else None,
                 )
             )
@@ -1293,28 +1284,17 @@ class ConsortiumQuery:
                 values[c][mine] = computed[c][inverse]
         return values
 
-    def _members_of(self, at: np.ndarray, shares: np.ndarray, values: dict[str, np.ndarray]) -> tuple[MemberScore, ...]:
-        """The counted members ``at`` explained, largest share first (then by id)."""
-        weights = self.weights
+    def _members_of(self, at: np.ndarray, shares: np.ndarray, values: dict[str, np.ndarray]) -> list[MemberScore]:
+        """The counted members ``at`` (of several networks) explained, in their order."""
+        weights, members = self.weights, self.members
         mean_part = sum((weights[c] * values[c] for c in weights if c in MEAN_CRITERIA), np.zeros(len(at)))
         listed_values = {c: v.tolist() for c, v in values.items()}
         listed_shares = np.round(shares, SCORE_DECIMALS).tolist()
         contributions = np.round(shares * mean_part, SCORE_DECIMALS).tolist()
         ids = self.index.member_ids[at].tolist()
-        parts, rows = self.members.segment[at], self.members.row[at]
-        capacities: list[float] = [math.nan] * len(at)
-        units: list[int] = [0] * len(at)
-        for position, (segment, _) in enumerate(self.parts):  # each part's columns read at once
-            mine = np.flatnonzero(parts == position)
-            for k, capacity, unit in zip(
-                mine.tolist(),
-                segment.capacity[rows[mine]].tolist(),
-                segment.capacity_unit[rows[mine]].tolist(),
-                strict=True,
-            ):
-                capacities[k], units[k] = capacity, unit
+        capacities, units = members.capacity[at].tolist(), members.unit[at].tolist()  # as their part has them
         scored = []
-        for k, (part, row) in enumerate(zip(parts.tolist(), rows.tolist(), strict=True)):
+        for k, (part, row) in enumerate(zip(members.segment[at].tolist(), members.row[at].tolist(), strict=True)):
             segment = self.parts[part][0]
             capacity = capacities[k]
             known = not math.isnan(capacity)
@@ -1329,8 +1309,7 @@ class ConsortiumQuery:
                     values={c: listed_values[c][k] for c in weights},
                 )
             )
-        scored.sort(key=lambda m: (-m.share, m.id.encode()))
-        return tuple(scored)
+        return scored
 
     def _gap(self, network: int, facts: MemberFacts, named: np.ndarray, total: float) -> ConsortiumGap:
         if named[network] < 0:
