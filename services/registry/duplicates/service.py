@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.bulk import chunks, insert_rows, one_of
+from services.common.bulk import chunks, insert_records, insert_rows, one_of
 from services.common.changefeed import PendingChange, record_changes
 from services.common.db import is_postgres
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -211,29 +211,27 @@ async def detect(
     batch_blocks: dict[str, list[int]] = {}
     for index, keys in enumerate(keys_of):
         for key in keys:
-            batch_blocks.setdefault(key, []).append(index)
+            members = batch_blocks.get(key)
+            if members is None:
+                batch_blocks[key] = [index]
+            else:
+                members.append(index)
+    counting = sorted(key for key in batch_blocks if detector.counting_key(key))
+    owned = {key for key in batch_blocks if partition.owns(key)}
+    pairing = sorted(key for key in owned if not detector.counting_key(key))
     new_ids = {p.id for p in profiles}
     # The name keys only count firms of one name; the others' members are read up to one more
     # than a usable block holds, which also tells a block too large to use.
-    name_sizes = await _block_sizes(session, sorted(key for key in batch_blocks if detector.counting_key(key)))
-    filed = await _filed_under(
-        session,
-        sorted(key for key in batch_blocks if not detector.counting_key(key) and partition.owns(key)),
-        detector.MAX_BLOCK + 1,
-    )
-    name_counts = {
-        key: name_sizes.get(key, 0) + len(members)
-        for key, members in batch_blocks.items()
-        if detector.counting_key(key)
-    }
+    name_sizes = await _block_sizes(session, counting)
+    filed = await _filed_under(session, pairing, detector.MAX_BLOCK + 1)
+    name_counts = {key: name_sizes.get(key, 0) + len(batch_blocks[key]) for key in counting}
     for p in profiles:
         p.name_count = name_counts.get(detector.name_key(p), 1)
     wanted: dict[int, set[str]] = {}  # batch index -> existing firm ids to compare with
     within: set[tuple[int, int]] = set()
-    for key, members in batch_blocks.items():
-        if detector.counting_key(key) or not partition.owns(key):
-            continue
-        filed_ids = filed.get(key, [])
+    for key in pairing:
+        members = batch_blocks[key]
+        filed_ids = filed.get(key, ())
         if len(filed_ids) + len(members) > detector.MAX_BLOCK:
             continue  # too common a key, counting the firms filed under it before this batch
         existing = [firm_id for firm_id in filed_ids if firm_id not in new_ids]
@@ -251,24 +249,17 @@ async def detect(
         (index, slot[firm_id]) for index, ids in sorted(wanted.items()) for firm_id in sorted(ids) if firm_id in others
     ]
     result.pairs_compared = len(pair_list)
-    await insert_rows(
+    await insert_records(
         session,
         MATCH_KEYS,
-        [
-            {"key": key, "firm_id": p.id}
-            for p, keys in zip(profiles, keys_of, strict=True)
-            for key in keys
-            if partition.owns(key)
-        ],
+        ("key", "firm_id"),
+        [(key, p.id) for p, keys in zip(profiles, keys_of, strict=True) for key in keys if key in owned],
     )
-    await insert_rows(
+    await insert_records(
         session,
         PROFILES,
-        [
-            {"firm_id": p.id, "profile": pydantic_core.to_json(p.pack()).decode()}
-            for p in profiles
-            if partition.owns(p.id)
-        ],
+        ("firm_id", "profile"),
+        [(p.id, pydantic_core.to_json(p.pack()).decode()) for p in profiles if partition.owns(p.id)],
     )
     if not pair_list:
         return result
