@@ -16,9 +16,11 @@ stored in a ``duplicate_merges`` row, which ``undo_merge`` plays back.
 from __future__ import annotations
 
 import zlib
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -208,14 +210,10 @@ async def detect(
         p.agency_id = agency_id
         profiles.append(p)
     keys_of = [detector.blocking_keys(p) for p in profiles]
-    batch_blocks: dict[str, list[int]] = {}
+    batch_blocks: defaultdict[str, list[int]] = defaultdict(list)
     for index, keys in enumerate(keys_of):
         for key in keys:
-            members = batch_blocks.get(key)
-            if members is None:
-                batch_blocks[key] = [index]
-            else:
-                members.append(index)
+            batch_blocks[key].append(index)
     counting = sorted(key for key in batch_blocks if detector.counting_key(key))
     owned = {key for key in batch_blocks if partition.owns(key)}
     pairing = sorted(key for key in owned if not detector.counting_key(key))
@@ -245,16 +243,14 @@ async def detect(
         other.name_count = name_counts.get(detector.name_key(other), 1)
     everyone = profiles + list(others.values())
     slot = {p.id: k for k, p in enumerate(everyone)}
-    pair_list = sorted(within) + [
-        (index, slot[firm_id]) for index, ids in sorted(wanted.items()) for firm_id in sorted(ids) if firm_id in others
-    ]
+    pair_list = list(within)  # in any order: each pair is in it once, and is scored on its own
+    for index, ids in wanted.items():
+        pair_list += [(index, slot[firm_id]) for firm_id in ids if firm_id in slot]
     result.pairs_compared = len(pair_list)
-    await insert_records(
-        session,
-        MATCH_KEYS,
-        ("key", "firm_id"),
-        [(key, p.id) for p, keys in zip(profiles, keys_of, strict=True) for key in keys if key in owned],
-    )
+    key_rows: list[tuple[str, str]] = []
+    for p, keys in zip(profiles, keys_of, strict=True):
+        key_rows += zip(keys, repeat(p.id)) if partition.count == 1 else [(key, p.id) for key in keys if key in owned]
+    await insert_records(session, MATCH_KEYS, ("key", "firm_id"), key_rows)
     await insert_records(
         session,
         PROFILES,
@@ -264,9 +260,8 @@ async def detect(
     if not pair_list:
         return result
     table = detector.ProfileTable(everyone)
-    left = np.array([a for a, _ in pair_list], dtype=np.int64)
-    right = np.array([b for _, b in pair_list], dtype=np.int64)
-    w = detector.table_weights(table, left, right)
+    pairs = np.array(pair_list, dtype=np.int64)
+    w = detector.table_weights(table, pairs[:, 0], pairs[:, 1])
     scores = detector.scores(w)
     likely = [
         (everyone[a], everyone[b], detector.explain(everyone[a], everyone[b], w[k]), float(scores[k]), w[k])
