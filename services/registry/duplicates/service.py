@@ -15,6 +15,7 @@ stored in a ``duplicate_merges`` row, which ``undo_merge`` plays back.
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections import defaultdict
 from collections.abc import Sequence
@@ -247,35 +248,17 @@ async def detect(
     for index, ids in wanted.items():
         pair_list += [(index, slot[firm_id]) for firm_id in ids if firm_id in slot]
     result.pairs_compared = len(pair_list)
-    key_rows: list[tuple[str, str]] = []
-    for p, keys in zip(profiles, keys_of, strict=True):
-        key_rows += zip(keys, repeat(p.id)) if partition.count == 1 else [(key, p.id) for key in keys if key in owned]
-    await insert_records(session, MATCH_KEYS, ("key", "firm_id"), key_rows)
-    await insert_records(
-        session,
-        PROFILES,
-        ("firm_id", "profile"),
-        [(p.id, pydantic_core.to_json(p.pack()).decode()) for p in profiles if partition.owns(p.id)],
+    # Scoring is CPU alone and filing the page is PostgreSQL's work (its indexes): side by side.
+    likely, _ = await asyncio.gather(
+        asyncio.to_thread(_likely_pairs, everyone, pair_list), _file(session, profiles, keys_of, owned, partition)
     )
-    if not pair_list:
-        return result
-    table = detector.ProfileTable(everyone)
-    pairs = np.array(pair_list, dtype=np.int64)
-    w = detector.table_weights(table, pairs[:, 0], pairs[:, 1])
-    scores = detector.scores(w)
-    likely = [
-        (everyone[a], everyone[b], detector.explain(everyone[a], everyone[b], w[k]), float(scores[k]), w[k])
-        for k, (a, b) in enumerate(pair_list)
-        if scores[k] >= detector.THRESHOLD
-    ]
     if not likely:
         return result
     batch_size = len(profiles)
     now = datetime.now(UTC)
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    for (a_index, b_index), (a, b, reasons, score, row) in zip(
-        (pair for k, pair in enumerate(pair_list) if scores[k] >= detector.THRESHOLD), likely, strict=True
-    ):
+    for a_index, b_index, score, row, reasons in likely:
+        a, b = everyone[a_index], everyone[b_index]
         first, second = (a, b) if a.id < b.id else (b, a)
         if (first.id, second.id) in found:
             continue
@@ -298,6 +281,44 @@ async def detect(
     # In pair order, so replicas recording pairs at once take their locks in one order (no deadlock).
     result.candidates = await _record_candidates(session, [found[pair] for pair in sorted(found)])
     return result
+
+
+async def _file(
+    session: AsyncSession,
+    profiles: list[detector.Profile],
+    keys_of: list[list[str]],
+    owned: set[str],
+    partition: Partition,
+) -> None:
+    """File a page's firms under their keys of ``partition``, and store the profiles it owns."""
+    key_rows: list[tuple[str, str]] = []
+    for p, keys in zip(profiles, keys_of, strict=True):
+        key_rows += zip(keys, repeat(p.id)) if partition.count == 1 else [(key, p.id) for key in keys if key in owned]
+    await insert_records(session, MATCH_KEYS, ("key", "firm_id"), key_rows)
+    await insert_records(
+        session,
+        PROFILES,
+        ("firm_id", "profile"),
+        [(p.id, pydantic_core.to_json(p.pack()).decode()) for p in profiles if partition.owns(p.id)],
+    )
+
+
+def _likely_pairs(
+    everyone: list[detector.Profile], pair_list: list[tuple[int, int]]
+) -> list[tuple[int, int, float, np.ndarray, tuple[detector.Reason, ...]]]:
+    """The pairs of ``pair_list`` (indices into ``everyone``) likely to be duplicates: (a, b,
+    score, weights, reasons)."""
+    if not pair_list:
+        return []
+    table = detector.ProfileTable(everyone)
+    pairs = np.array(pair_list, dtype=np.int64)
+    w = detector.table_weights(table, pairs[:, 0], pairs[:, 1])
+    scores = detector.scores(w)
+    likely = []
+    for k in np.flatnonzero(scores >= detector.THRESHOLD).tolist():
+        a, b = pair_list[k]
+        likely.append((a, b, float(scores[k]), w[k], detector.explain(everyone[a], everyone[b], w[k])))
+    return likely
 
 
 def _insert_new(session: AsyncSession) -> Any:
