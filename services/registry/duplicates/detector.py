@@ -153,6 +153,12 @@ def ascii_words(text: str) -> list[str]:
     return _NON_ALNUM.sub(" ", unidecode(text).lower().replace("&", " and ")).split()
 
 
+@lru_cache(maxsize=50_000)  # localities and units: a few thousand values among millions of firms
+def place_words(text: str) -> str:
+    """``text``'s ASCII words, space-separated (a locality, a capacity unit)."""
+    return " ".join(ascii_words(text))
+
+
 @lru_cache(maxsize=500_000)
 def skeleton(token: str) -> str:
     """A coarse phonetic key of one word: spelling variants of one sound agree."""
@@ -358,7 +364,7 @@ def profile(
         legal=legal,
         ids=ids,
         street=normalise_street(street),
-        locality=" ".join(ascii_words(locality or "")),
+        locality=place_words(locality or ""),
         postal=_NON_ALNUM.sub("", (postal_code or "").lower()),
         latitude=latitude,
         longitude=longitude,
@@ -368,7 +374,7 @@ def profile(
         sector=isic[0] if isic else None,
         products=frozenset(hs_codes),
         capacity=None if monthly_capacity is None else float(monthly_capacity),
-        capacity_unit=" ".join(ascii_words(capacity_unit or "")),
+        capacity_unit=place_words(capacity_unit or ""),
         certificates=frozenset(normalise_id(scheme, number or "") for scheme, number in certificates),
     )
 
