@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Table, any_, bindparam, insert
@@ -42,15 +43,35 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
         await session.execute(insert(table), list(rows))
         return
     columns = list(rows[0])
-    json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
-    if json_columns:
+    values = itemgetter(*columns)
+    records = [values(row) for row in rows] if len(columns) > 1 else [(values(row),) for row in rows]
+    await _copy(session, table, columns, records)
+
+
+async def insert_records(
+    session: AsyncSession, table: Table, columns: Sequence[str], records: Sequence[tuple[Any, ...]]
+) -> None:
+    """``insert_rows`` for rows given as tuples in the order of ``columns``: no dict a row
+    where a writer has many (the duplicate check's blocking keys)."""
+    if not records:
+        return
+    if len(records) < COPY_THRESHOLD or not is_postgres(session):
+        await session.execute(insert(table), [dict(zip(columns, record, strict=True)) for record in records])
+        return
+    await _copy(session, table, columns, records)
+
+
+async def _copy(
+    session: AsyncSession, table: Table, columns: Sequence[str], records: Sequence[tuple[Any, ...]]
+) -> None:
+    json_at = {index for index, name in enumerate(columns) if isinstance(table.c[name].type, JSON)}
+    if json_at:
         records = [
-            tuple(_to_json(row[name]) if name in json_columns else row[name] for name in columns) for row in rows
+            tuple(_to_json(value) if index in json_at else value for index, value in enumerate(record))
+            for record in records
         ]
-    else:
-        records = [tuple(row[name] for name in columns) for row in rows]
     driver = await _asyncpg(session)
-    await driver.copy_records_to_table(table.name, records=records, columns=columns)
+    await driver.copy_records_to_table(table.name, records=records, columns=list(columns))
 
 
 async def _asyncpg(session: AsyncSession) -> Any:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
 from fastapi import Request
 from sqlalchemy import DateTime, Dialect, MetaData, event, text
 from sqlalchemy.engine import make_url
@@ -71,11 +72,22 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     if echo:  # through the sqlalchemy.engine logger (JSON, like every line), not SQLAlchemy's own handler
         logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
     if ensure_sqlite_directory(url):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=pool_size, json_serializer=json_text)
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": 30},
+            pool_size=pool_size,
+            json_serializer=json_text,
+            json_deserializer=pydantic_core.from_json,
+        )
         _configure_sqlite(engine)
         return engine
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, json_serializer=json_text
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        json_serializer=json_text,
+        json_deserializer=pydantic_core.from_json,
     )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from fastapi import APIRouter, FastAPI
 
-from services.common.app import build_service_app, database_ready, open_database
+from services.common.app import build_service_app, database_ready, frozen_heap, open_database
 from services.common.changefeed import FeedFollower, change_feed_router, feed_metrics, feed_ready, local_feed
 from services.common.codes import load_code_tables
 from services.common.http import create_http_client
@@ -103,6 +103,7 @@ def create_app(
             # Validating a firm's first codes would otherwise load the tables inside a
             # request, under the gateway's deadline (a 504 on a busy machine).
             await asyncio.to_thread(load_code_tables)
+            stack.enter_context(frozen_heap())
             publish_lag_metric(app)
             if settings.duplicates_check:
                 await stack.enter_async_context(_duplicate_check(app, settings, service_principal))
@@ -169,8 +170,9 @@ def create_duplicates_app(settings: RegistrySettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_database(app, settings, metadata):
             publish_lag_metric(app)
-            async with _duplicate_check(app, settings, service_principal):
-                yield
+            with frozen_heap():
+                async with _duplicate_check(app, settings, service_principal):
+                    yield
 
     return build_service_app(
         settings,

@@ -1,4 +1,5 @@
-"""Bulk writes: rows rendered for ``COPY`` elsewhere read back as the values they were."""
+"""Bulk writes: rows inserted as dicts or tuples, or rendered for ``COPY`` elsewhere, read
+back as the values they were."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import JSON, Column, Integer, MetaData, Table, Text, select, text
 
-from services.common.bulk import copy_line, copy_text
+from services.common.bulk import COPY_THRESHOLD, copy_line, copy_text, insert_records, insert_rows
 from services.common.db import create_engine, create_sessionmaker
 from services.common.jsontext import json_text
 from services.registry.app import MIGRATIONS
@@ -51,3 +52,25 @@ async def test_copied_lines_read_back_as_written(postgres_backend: Backend) -> N
     assert [j for *_, j, _ in read] == [  # the engine decodes JSON
         None if j is None else {"name": r[1], "n": [r[0], None]} for *r, j, _ in rows
     ]
+
+
+PROBE = Table("bulk_probe", MetaData(), Column("n", Integer, primary_key=True), Column("t", Text), Column("j", JSON))
+
+
+@pytest.mark.parametrize("count", [3, COPY_THRESHOLD + 5], ids=["executemany", "copy"])
+async def test_rows_as_dicts_or_tuples_read_back_alike(backend: Backend, count: int) -> None:
+    engine = create_engine(await backend.fresh(MIGRATIONS))
+    written: list[tuple[int, str, Any]] = [
+        (i, AWKWARD[i % len(AWKWARD)], {"v": [AWKWARD[i % len(AWKWARD)], i / 3]} if i % 3 else None)
+        for i in range(count)
+    ]
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(PROBE.create)
+        async with create_sessionmaker(engine)() as session, session.begin():
+            await insert_rows(session, PROBE, [{"n": n, "t": t, "j": j} for n, t, j in written])
+            await insert_records(session, PROBE, ("j", "t", "n"), [(j, t, n + count) for n, t, j in written])
+            read = (await session.execute(select(PROBE).order_by(PROBE.c.n))).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(row) for row in read] == written + [(n + count, t, j) for n, t, j in written]

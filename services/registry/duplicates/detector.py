@@ -153,6 +153,12 @@ def ascii_words(text: str) -> list[str]:
     return _NON_ALNUM.sub(" ", unidecode(text).lower().replace("&", " and ")).split()
 
 
+@lru_cache(maxsize=50_000)  # localities and units: a few thousand values among millions of firms
+def place_words(text: str) -> str:
+    """``text``'s ASCII words, space-separated (a locality, a capacity unit)."""
+    return " ".join(ascii_words(text))
+
+
 @lru_cache(maxsize=500_000)
 def skeleton(token: str) -> str:
     """A coarse phonetic key of one word: spelling variants of one sound agree."""
@@ -291,32 +297,36 @@ class Profile:
         """The profile ``pack`` made, or None when it was packed by another version of the rules."""
         if not packed or packed[0] != PROFILE_FORMAT:
             return None
-        (_, id, country, name, core, skeleton_, tokens, legal, ids, street, locality, postal, lat, lon, isic, nums) = (
-            packed[:16]
-        )
+        p = packed
+        # Positionally, in the order of the fields: a check unpacks several profiles for each firm
+        # it files, and 22 keyword arguments took three times as long.
         return cls(
-            id=id,
-            country=country,
-            name=name,
-            core=core,
-            skeleton=skeleton_,
-            tokens=tuple(tokens),
-            legal=legal,
-            ids=ids,
-            street=street,
-            locality=locality,
-            postal=postal,
-            latitude=lat,
-            longitude=lon,
-            isic=frozenset(isic),
-            numbers=tuple(nums),
-            agency_id=packed[16],
-            sector=packed[17],
-            products=frozenset(packed[18]),
-            capacity=packed[19],
-            capacity_unit=packed[20],
-            certificates=frozenset(packed[21]),
+            p[1],  # id
+            p[2],  # country
+            p[3],  # name
+            p[4],  # core
+            p[5],  # skeleton
+            tuple(p[6]),  # tokens
+            p[7],  # legal
+            p[8],  # ids
+            p[9],  # street
+            p[10],  # locality
+            p[11],  # postal
+            p[12],  # latitude
+            p[13],  # longitude
+            frozenset(p[14]) if p[14] else _NO_CODES,  # isic
+            tuple(p[15]),  # numbers
+            1,  # name_count: set by the blocking step
+            p[16],  # agency_id
+            p[17],  # sector
+            frozenset(p[18]) if p[18] else _NO_CODES,  # products
+            p[19],  # capacity
+            p[20],  # capacity_unit
+            frozenset(p[21]) if p[21] else _NO_CODES,  # certificates
         )
+
+
+_NO_CODES: frozenset[str] = frozenset()
 
 
 def profile(
@@ -354,7 +364,7 @@ def profile(
         legal=legal,
         ids=ids,
         street=normalise_street(street),
-        locality=" ".join(ascii_words(locality or "")),
+        locality=place_words(locality or ""),
         postal=_NON_ALNUM.sub("", (postal_code or "").lower()),
         latitude=latitude,
         longitude=longitude,
@@ -364,7 +374,7 @@ def profile(
         sector=isic[0] if isic else None,
         products=frozenset(hs_codes),
         capacity=None if monthly_capacity is None else float(monthly_capacity),
-        capacity_unit=" ".join(ascii_words(capacity_unit or "")),
+        capacity_unit=place_words(capacity_unit or ""),
         certificates=frozenset(normalise_id(scheme, number or "") for scheme, number in certificates),
     )
 

@@ -15,10 +15,13 @@ stored in a ``duplicate_merges`` row, which ``undo_merge`` plays back.
 
 from __future__ import annotations
 
+import asyncio
 import zlib
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -29,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.bulk import chunks, insert_rows, one_of
+from services.common.bulk import chunks, insert_records, insert_rows, one_of
 from services.common.changefeed import PendingChange, record_changes
 from services.common.db import is_postgres
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -208,32 +211,26 @@ async def detect(
         p.agency_id = agency_id
         profiles.append(p)
     keys_of = [detector.blocking_keys(p) for p in profiles]
-    batch_blocks: dict[str, list[int]] = {}
+    batch_blocks: defaultdict[str, list[int]] = defaultdict(list)
     for index, keys in enumerate(keys_of):
         for key in keys:
-            batch_blocks.setdefault(key, []).append(index)
+            batch_blocks[key].append(index)
+    counting = sorted(key for key in batch_blocks if detector.counting_key(key))
+    owned = {key for key in batch_blocks if partition.owns(key)}
+    pairing = sorted(key for key in owned if not detector.counting_key(key))
     new_ids = {p.id for p in profiles}
     # The name keys only count firms of one name; the others' members are read up to one more
     # than a usable block holds, which also tells a block too large to use.
-    name_sizes = await _block_sizes(session, sorted(key for key in batch_blocks if detector.counting_key(key)))
-    filed = await _filed_under(
-        session,
-        sorted(key for key in batch_blocks if not detector.counting_key(key) and partition.owns(key)),
-        detector.MAX_BLOCK + 1,
-    )
-    name_counts = {
-        key: name_sizes.get(key, 0) + len(members)
-        for key, members in batch_blocks.items()
-        if detector.counting_key(key)
-    }
+    name_sizes = await _block_sizes(session, counting)
+    filed = await _filed_under(session, pairing, detector.MAX_BLOCK + 1)
+    name_counts = {key: name_sizes.get(key, 0) + len(batch_blocks[key]) for key in counting}
     for p in profiles:
         p.name_count = name_counts.get(detector.name_key(p), 1)
     wanted: dict[int, set[str]] = {}  # batch index -> existing firm ids to compare with
     within: set[tuple[int, int]] = set()
-    for key, members in batch_blocks.items():
-        if detector.counting_key(key) or not partition.owns(key):
-            continue
-        filed_ids = filed.get(key, [])
+    for key in pairing:
+        members = batch_blocks[key]
+        filed_ids = filed.get(key, ())
         if len(filed_ids) + len(members) > detector.MAX_BLOCK:
             continue  # too common a key, counting the firms filed under it before this batch
         existing = [firm_id for firm_id in filed_ids if firm_id not in new_ids]
@@ -247,49 +244,21 @@ async def detect(
         other.name_count = name_counts.get(detector.name_key(other), 1)
     everyone = profiles + list(others.values())
     slot = {p.id: k for k, p in enumerate(everyone)}
-    pair_list = sorted(within) + [
-        (index, slot[firm_id]) for index, ids in sorted(wanted.items()) for firm_id in sorted(ids) if firm_id in others
-    ]
+    pair_list = list(within)  # in any order: each pair is in it once, and is scored on its own
+    for index, ids in wanted.items():
+        pair_list += [(index, slot[firm_id]) for firm_id in ids if firm_id in slot]
     result.pairs_compared = len(pair_list)
-    await insert_rows(
-        session,
-        MATCH_KEYS,
-        [
-            {"key": key, "firm_id": p.id}
-            for p, keys in zip(profiles, keys_of, strict=True)
-            for key in keys
-            if partition.owns(key)
-        ],
+    # Scoring is CPU alone and filing the page is PostgreSQL's work (its indexes): side by side.
+    likely, _ = await asyncio.gather(
+        asyncio.to_thread(_likely_pairs, everyone, pair_list), _file(session, profiles, keys_of, owned, partition)
     )
-    await insert_rows(
-        session,
-        PROFILES,
-        [
-            {"firm_id": p.id, "profile": pydantic_core.to_json(p.pack()).decode()}
-            for p in profiles
-            if partition.owns(p.id)
-        ],
-    )
-    if not pair_list:
-        return result
-    table = detector.ProfileTable(everyone)
-    left = np.array([a for a, _ in pair_list], dtype=np.int64)
-    right = np.array([b for _, b in pair_list], dtype=np.int64)
-    w = detector.table_weights(table, left, right)
-    scores = detector.scores(w)
-    likely = [
-        (everyone[a], everyone[b], detector.explain(everyone[a], everyone[b], w[k]), float(scores[k]), w[k])
-        for k, (a, b) in enumerate(pair_list)
-        if scores[k] >= detector.THRESHOLD
-    ]
     if not likely:
         return result
     batch_size = len(profiles)
     now = datetime.now(UTC)
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    for (a_index, b_index), (a, b, reasons, score, row) in zip(
-        (pair for k, pair in enumerate(pair_list) if scores[k] >= detector.THRESHOLD), likely, strict=True
-    ):
+    for a_index, b_index, score, row, reasons in likely:
+        a, b = everyone[a_index], everyone[b_index]
         first, second = (a, b) if a.id < b.id else (b, a)
         if (first.id, second.id) in found:
             continue
@@ -312,6 +281,44 @@ async def detect(
     # In pair order, so replicas recording pairs at once take their locks in one order (no deadlock).
     result.candidates = await _record_candidates(session, [found[pair] for pair in sorted(found)])
     return result
+
+
+async def _file(
+    session: AsyncSession,
+    profiles: list[detector.Profile],
+    keys_of: list[list[str]],
+    owned: set[str],
+    partition: Partition,
+) -> None:
+    """File a page's firms under their keys of ``partition``, and store the profiles it owns."""
+    key_rows: list[tuple[str, str]] = []
+    for p, keys in zip(profiles, keys_of, strict=True):
+        key_rows += zip(keys, repeat(p.id)) if partition.count == 1 else [(key, p.id) for key in keys if key in owned]
+    await insert_records(session, MATCH_KEYS, ("key", "firm_id"), key_rows)
+    await insert_records(
+        session,
+        PROFILES,
+        ("firm_id", "profile"),
+        [(p.id, pydantic_core.to_json(p.pack()).decode()) for p in profiles if partition.owns(p.id)],
+    )
+
+
+def _likely_pairs(
+    everyone: list[detector.Profile], pair_list: list[tuple[int, int]]
+) -> list[tuple[int, int, float, np.ndarray, tuple[detector.Reason, ...]]]:
+    """The pairs of ``pair_list`` (indices into ``everyone``) likely to be duplicates: (a, b,
+    score, weights, reasons)."""
+    if not pair_list:
+        return []
+    table = detector.ProfileTable(everyone)
+    pairs = np.array(pair_list, dtype=np.int64)
+    w = detector.table_weights(table, pairs[:, 0], pairs[:, 1])
+    scores = detector.scores(w)
+    likely = []
+    for k in np.flatnonzero(scores >= detector.THRESHOLD).tolist():
+        a, b = pair_list[k]
+        likely.append((a, b, float(scores[k]), w[k], detector.explain(everyone[a], everyone[b], w[k])))
+    return likely
 
 
 def _insert_new(session: AsyncSession) -> Any:
