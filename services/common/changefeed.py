@@ -137,13 +137,16 @@ class PendingChange(BaseModel):
     data: dict[str, Any] | InstanceOf[JSONText] | None  # JSONText: the record's JSON, rendered once
 
 
-async def lock_sequence(session: AsyncSession, key: int = OUTBOX_LOCK_KEY) -> None:
+async def lock_sequence(
+    session: AsyncSession, key: int = OUTBOX_LOCK_KEY, *, entities: Collection[str] | None = None
+) -> None:
     """Take, until commit, the lock every writer of an ordered log (the outbox, the events
     service's events) takes before it draws sequence numbers: so they are drawn, and
     committed, in order, and a reader that has seen ``seq`` never later sees a smaller
     one appear. PostgreSQL: a transaction-scoped advisory lock; SQLite serialises
-    writers by itself (``BEGIN IMMEDIATE``)."""
-    mark_log_written(session)  # its commit wakes the long polls on this database
+    writers by itself (``BEGIN IMMEDIATE``). ``entities``: those the changes written are
+    about, when known (only long polls that want them are woken by the commit)."""
+    mark_log_written(session, entities)  # its commit wakes the long polls on this database
     if is_postgres(session):
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
@@ -152,7 +155,7 @@ async def record_changes(session: AsyncSession, table: Table, changes: Sequence[
     """Write outbox rows for ``changes`` in the session's transaction."""
     if not changes:
         return
-    await lock_sequence(session)
+    await lock_sequence(session, entities={c.entity for c in changes})
     now = datetime.now(UTC)
     # Bulk inserts (COPY on PostgreSQL) draw the sequence numbers in list order.
     await insert_rows(
@@ -290,7 +293,9 @@ async def wait_for_changes(
         position = page.next_after  # past the changes a filter skipped
         return page
 
-    return await poll_log(state.engine, read, found=lambda page: bool(page.items), wait=wait, gone=gone)
+    return await poll_log(
+        state.engine, read, found=lambda page: bool(page.items), wait=wait, gone=gone, entities=entities
+    )
 
 
 # A follower's source of pages: (after, limit, wait) -> the next page.

@@ -6,7 +6,11 @@ a feed, each of its commits woke them all, and while idle they still cost a quer
 every few milliseconds per waiter. Now every writer of a log marks its session
 (``mark_log_written``, called by ``changefeed.lock_sequence``, which every such writer
 takes), and when that session's transaction commits, the long polls of this process
-waiting on the same database wake at once (``LogSignal``).
+waiting on the same database wake at once (``LogSignal``). A writer that says which
+entities its changes are about (``record_changes`` does) wakes only the long polls
+that ask for those entities or for every change: a follower filtering a feed
+(``GET /v1/changes?entities=``) is not woken, only to read nothing, by every commit
+of the entities it skips.
 
 Commits made by another process (another replica of the service, a command-line
 tool) cannot wake them: they still read the log every ``LOG_POLL_SECONDS`` as a
@@ -18,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -28,6 +32,7 @@ from sqlalchemy.orm import Session
 
 LOG_POLL_SECONDS = 0.25  # a long poll's read of its log when nothing in this process woke it
 _WROTE_LOG = "linkages_wrote_log"
+_EVERY_ENTITY = "every"  # a commit whose entities are not known: it wakes every long poll
 
 
 class LogSignal:
@@ -35,19 +40,22 @@ class LogSignal:
 
     def __init__(self) -> None:
         self.generation = 0
-        self._waiters: set[asyncio.Future[None]] = set()
+        self._waiters: dict[asyncio.Future[None], frozenset[str] | None] = {}  # waiter -> entities it wants
 
-    def written(self) -> None:
-        """A transaction that wrote a log has committed: wake every waiter."""
+    def written(self, entities: frozenset[str] | None = None) -> None:
+        """A transaction that wrote a log has committed changes to ``entities`` (None: not
+        known): wake the waiters that want any of them, or every change."""
         self.generation += 1
-        waiters, self._waiters = self._waiters, set()
-        for waiter in waiters:
-            loop = waiter.get_loop()
-            if not loop.is_closed():  # a test's loop may have ended with a waiter in it
-                loop.call_soon_threadsafe(_wake, waiter)
+        for waiter, wanted in list(self._waiters.items()):
+            if wanted is None or entities is None or not wanted.isdisjoint(entities):
+                del self._waiters[waiter]
+                loop = waiter.get_loop()
+                if not loop.is_closed():  # a test's loop may have ended with a waiter in it
+                    loop.call_soon_threadsafe(_wake, waiter)
 
-    async def wait(self, generation: int, timeout: float) -> None:
-        """Return once a log commit happened after ``generation`` was read, or after ``timeout`` seconds.
+    async def wait(self, generation: int, timeout: float, entities: Collection[str] | None = None) -> None:
+        """Return once a log commit happened after ``generation`` was read (with ``entities``:
+        one of changes to them), or after ``timeout`` seconds.
 
         Read ``generation`` before reading the log: a commit between that read and this
         call then returns at once instead of being missed.
@@ -55,12 +63,12 @@ class LogSignal:
         if self.generation != generation or timeout <= 0:
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.add(waiter)
+        self._waiters[waiter] = None if entities is None else frozenset(entities)
         try:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiter, timeout)
         finally:
-            self._waiters.discard(waiter)
+            self._waiters.pop(waiter, None)
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
@@ -91,11 +99,12 @@ async def poll_log(
     found: Callable[[T], bool],
     wait: float,
     gone: Callable[[], Awaitable[bool]] | None = None,
+    entities: Collection[str] | None = None,
 ) -> T:
     """A long poll of a log on ``bind``'s database: ``read`` it until ``found`` says the read
     has something, ``wait`` seconds pass, or ``gone`` says the asker left; between reads,
-    sleep until a commit in this process writes a log, or ``LOG_POLL_SECONDS``.
-    ``read`` carries its own position from one read to the next."""
+    sleep until a commit in this process writes a log (with ``entities``: changes to one of
+    them), or ``LOG_POLL_SECONDS``. ``read`` carries its own position from one read to the next."""
     written = log_signal(bind)
     deadline = time.monotonic() + wait
     while True:
@@ -103,18 +112,24 @@ async def poll_log(
         result = await read()
         if found(result) or time.monotonic() >= deadline or (gone is not None and await gone()):
             return result
-        await written.wait(generation, min(LOG_POLL_SECONDS, deadline - time.monotonic()))
+        await written.wait(generation, min(LOG_POLL_SECONDS, deadline - time.monotonic()), entities)
 
 
-def mark_log_written(session: AsyncSession) -> None:
-    """``session``'s transaction writes an ordered log: its commit wakes the long polls."""
-    session.info[_WROTE_LOG] = True
+def mark_log_written(session: AsyncSession, entities: Collection[str] | None = None) -> None:
+    """``session``'s transaction writes an ordered log, changes to ``entities`` (None: not
+    known, or not a feed of entities): its commit wakes the long polls that want them."""
+    marked = session.info.get(_WROTE_LOG, frozenset())
+    if entities is None or marked == _EVERY_ENTITY:
+        session.info[_WROTE_LOG] = _EVERY_ENTITY
+    else:
+        session.info[_WROTE_LOG] = marked | frozenset(entities)
 
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
-    if session.info.pop(_WROTE_LOG, False):
-        log_signal(session.get_bind()).written()
+    marked = session.info.pop(_WROTE_LOG, None)
+    if marked is not None:
+        log_signal(session.get_bind()).written(None if marked == _EVERY_ENTITY else marked)
 
 
 @event.listens_for(Session, "after_rollback")

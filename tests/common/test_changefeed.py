@@ -165,6 +165,35 @@ async def test_an_idle_long_poll_reads_the_log_a_few_times_a_second(registry_set
         assert 1 <= reads <= wait / LOG_POLL_SECONDS + 2
 
 
+async def test_a_filtered_long_poll_is_not_woken_by_the_entities_it_skips(
+    registry_settings: RegistrySettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logsignal, "LOG_POLL_SECONDS", 60.0)  # no fallback reads: only wake-ups read
+    app = create_registry(registry_settings.model_copy(update={"duplicates_check": False}))
+    async with running(app) as registry:
+        agency = await make_agency(registry)
+        head = (await registry.get("/v1/changes", params={"after": 0}, headers=SERVICE)).json()["next_after"]
+        reads = 0
+
+        def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+            nonlocal reads
+            reads += "FROM outbox" in statement
+
+        event.listen(app.state.engine.sync_engine, "before_cursor_execute", count)
+        params = {"after": head, "wait": 30, "entities": "firm"}
+        waiting = asyncio.create_task(registry.get("/v1/changes", params=params, headers=SERVICE))
+        for i in range(5):
+            await create(registry, "/v1/clusters", cluster_body(name=f"Cluster {i}"), agency)
+        assert not waiting.done()
+        clusters_read = reads
+        await create(registry, "/v1/firms", firm_body(), agency)
+        page = (await asyncio.wait_for(waiting, 20)).json()
+    assert [c["entity"] for c in page["items"]] == ["firm"]
+    # The head and the page on arrival (and once more, at most, for a commit during that read);
+    # woken by each cluster's commit, it read them 2 + 5 x 2 times.
+    assert clusters_read <= 4, clusters_read
+
+
 async def test_feed_is_for_services_and_admins_only(registry: httpx.AsyncClient) -> None:
     agency = await make_agency(registry)
     from tests.support import agency_headers

@@ -168,7 +168,7 @@ async def _insert_selected(session: AsyncSession, job: ImportJob) -> None:
         moment,
         cast(STAGE.c.document.op("||")(record), JSON),
     ).order_by(STAGE.c.row_number)  # sequence numbers in row order, as record_changes draws them
-    await lock_sequence(session)
+    await lock_sequence(session, entities=(FIRMS.entity,))
     outbox = ["entity", "entity_id", "op", "version", "agency_id", "occurred_at", "data"]
     await session.execute(insert(OUTBOX).from_select(outbox, changes))
     keys = select(literal(job.agency_id), STAGE.c.natural_key, STAGE.c.id, literal(job.id), STAGE.c.row_number)
