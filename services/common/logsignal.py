@@ -39,13 +39,19 @@ class LogSignal:
     """The logs of one database, as this process sees them: a counter of commits that wrote one."""
 
     def __init__(self) -> None:
-        self.generation = 0
+        self.generation = 0  # commits that wrote a log, so far
+        self._last_unknown = 0  # the last of them whose entities were not known
+        self._last_by_entity: dict[str, int] = {}  # entity -> the last of them about it
         self._waiters: dict[asyncio.Future[None], frozenset[str] | None] = {}  # waiter -> entities it wants
 
     def written(self, entities: frozenset[str] | None = None) -> None:
         """A transaction that wrote a log has committed changes to ``entities`` (None: not
         known): wake the waiters that want any of them, or every change."""
         self.generation += 1
+        if entities is None:
+            self._last_unknown = self.generation
+        else:
+            self._last_by_entity.update(dict.fromkeys(entities, self.generation))
         for waiter, wanted in list(self._waiters.items()):
             if wanted is None or entities is None or not wanted.isdisjoint(entities):
                 del self._waiters[waiter]
@@ -60,15 +66,23 @@ class LogSignal:
         Read ``generation`` before reading the log: a commit between that read and this
         call then returns at once instead of being missed.
         """
-        if self.generation != generation or timeout <= 0:
+        wanted = None if entities is None else frozenset(entities)
+        if timeout <= 0 or self._written_since(generation, wanted):
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters[waiter] = None if entities is None else frozenset(entities)
+        self._waiters[waiter] = wanted
         try:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiter, timeout)
         finally:
             self._waiters.pop(waiter, None)
+
+    def _written_since(self, generation: int, wanted: frozenset[str] | None) -> bool:
+        """Whether a commit after ``generation`` wrote changes ``wanted`` (None: any) asks for."""
+        if wanted is None:
+            return self.generation != generation
+        last = max((self._last_by_entity.get(entity, 0) for entity in wanted), default=0)
+        return max(last, self._last_unknown) > generation
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
