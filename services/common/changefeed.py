@@ -57,12 +57,10 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bulk import insert_rows
-from services.common.db import UTCDateTime, is_postgres
+from services.common.db import UTCDateTime, insert_or_skip, is_postgres
 from services.common.errors import PROBLEM_RESPONSES
 from services.common.feeds import FeedContractError
 from services.common.jsontext import JSONText
@@ -322,12 +320,7 @@ async def lock_cursor(session: AsyncSession, table: Table, feed: str) -> int:
     is none): two processes following one feed into one cursor (a replica scaled twice, a
     rolling update's old and new pods) apply a page one after the other, and the second sees
     how far the first got. SQLite serialises write transactions by itself (``BEGIN IMMEDIATE``)."""
-    dialect_insert = postgres_insert if is_postgres(session) else sqlite_insert
-    await session.execute(
-        dialect_insert(table)
-        .values(feed=feed, position=0, updated_at=datetime.now(UTC))
-        .on_conflict_do_nothing(index_elements=[table.c.feed])
-    )
+    await session.execute(insert_or_skip(session, table).values(feed=feed, position=0, updated_at=datetime.now(UTC)))
     position = await session.scalar(select(table.c.position).where(table.c.feed == feed).with_for_update())
     return int(position or 0)
 

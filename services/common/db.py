@@ -10,7 +10,9 @@ from typing import Any
 
 import pydantic_core
 from fastapi import Request
-from sqlalchemy import DateTime, Dialect, MetaData, event, text
+from sqlalchemy import DateTime, Dialect, Insert, MetaData, Table, event, text
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -136,6 +138,13 @@ def create_sessionmaker(engine: AsyncEngine, *, read_only: bool = False) -> asyn
 def is_postgres(session_or_engine: AsyncSession | AsyncEngine) -> bool:
     bind = session_or_engine.bind if isinstance(session_or_engine, AsyncSession) else session_or_engine
     return bind is not None and bind.dialect.name == "postgresql"
+
+
+def insert_or_skip(session: AsyncSession, table: Table) -> Insert:
+    """``INSERT`` into ``table`` that leaves out rows whose unique key is taken, on either
+    database: ``ON CONFLICT DO NOTHING`` (PostgreSQL's and SQLite's own syntax)."""
+    insert = postgres_insert if is_postgres(session) else sqlite_insert
+    return insert(table).on_conflict_do_nothing()
 
 
 async def ping(engine: AsyncEngine) -> None:

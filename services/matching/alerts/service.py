@@ -23,14 +23,12 @@ from datetime import date, datetime, timedelta
 
 import structlog
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from services.common.bulk import chunks
 from services.common.changefeed import PendingChange, record_changes
-from services.common.db import is_postgres
+from services.common.db import insert_or_skip
 from services.common.ids import new_id
 from services.common.periodic import PeriodicSweep
 from services.matching.alerts.reverse import Alert, Match, StandardsIndex, SupplierChange, reverse_match
@@ -56,11 +54,10 @@ async def claim(session: AsyncSession, kind: str, keys: dict[str, str], now: dat
     """Claim ``keys`` (natural key -> the change id it would publish) of ``kind``: the keys
     this transaction is first to claim (others were claimed before, by any replica)."""
     table = AlertPublication.__table__  # type: ignore[attr-defined]
-    insert = postgres_insert if is_postgres(session) else sqlite_insert
     claimed: set[str] = set()
     for chunk in chunks(sorted(keys), CLAIM_CHUNK):
         rows = [{"kind": kind, "key": key, "change_id": keys[key], "created_at": now} for key in chunk]
-        statement = insert(table).values(rows).on_conflict_do_nothing().returning(table.c.key)
+        statement = insert_or_skip(session, table).values(rows).returning(table.c.key)
         claimed.update(await session.scalars(statement))
     return claimed
 

@@ -22,12 +22,10 @@ from typing import Any
 
 import pycountry
 from sqlalchemy import ColumnElement, Select, Table, and_, false, literal, or_, select
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bulk import chunks
-from services.common.db import is_postgres
+from services.common.db import insert_or_skip
 from services.common.folding import TYPO_MIN_LENGTH, deletion_keys, fold, within_one_edit
 from services.common.pagination import Tiers
 from services.registry.firms.models import Firm, SearchWord
@@ -95,10 +93,9 @@ async def index_words(session: AsyncSession, words: set[str]) -> None:
         statement = select(_WORDS.c.word).where(_WORDS.c.key.in_(chunk), _WORDS.c.word.in_(chunk))
         known |= set((await session.scalars(statement)).all())
     rows = index_words_rows(words - known)
-    insert = postgres_insert if is_postgres(session) else sqlite_insert
     for chunk in chunks(rows, 5000):
         # Another writer may add the same word meanwhile: the second copy is dropped.
-        await session.execute(insert(_WORDS).on_conflict_do_nothing(), list(chunk))
+        await session.execute(insert_or_skip(session, _WORDS), list(chunk))
 
 
 async def on_firms_written(session: AsyncSession, op: str, written: Sequence[tuple[str, str, Any]]) -> None:
