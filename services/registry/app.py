@@ -52,10 +52,13 @@ def resource_routers() -> tuple[APIRouter, ...]:
     return tuple(resource_router(spec) for spec in RESOURCES)
 
 
+def _service_principal(settings: RegistrySettings) -> Callable[[], dict[str, str]]:
+    """The principal header the registry sends as a service (to the feeds it reads over HTTP)."""
+    return lambda: service_headers("registry", settings.principal_secret.get_secret_value())
+
+
 @asynccontextmanager
-async def _duplicate_check(
-    app: FastAPI, settings: RegistrySettings, principal_header: Callable[[], dict[str, str]]
-) -> AsyncIterator[None]:
+async def _duplicate_check(app: FastAPI, settings: RegistrySettings) -> AsyncIterator[None]:
     """Run this process's partition of the duplicate check: a follower of the registry's own
     feed, read in process (``local_feed``) unless ``duplicates_feed_url`` names one."""
     client = None
@@ -68,7 +71,7 @@ async def _duplicate_check(
         name=partition.feed,
         client=client,
         url=settings.duplicates_feed_url.rstrip("/") + "/v1/changes" if client else None,
-        principal_header=principal_header if client else None,
+        principal_header=_service_principal(settings) if client else None,
         fetch=None if client else local_feed(app),  # every change: its cursor (and lag) pass them all
         consumer=DuplicateCheck(app.state.sessionmaker, partition),
         batch_size=settings.duplicates_batch_changes,
@@ -92,9 +95,7 @@ def create_app(
     """``http_mounts`` lets tests route matching's base URL to an in-process app."""
     settings = settings or RegistrySettings()
     connect_hooks()
-
-    def service_principal() -> dict[str, str]:
-        return service_headers("registry", settings.principal_secret.get_secret_value())
+    service_principal = _service_principal(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,7 +107,7 @@ def create_app(
             stack.enter_context(frozen_heap())
             publish_lag_metric(app)
             if settings.duplicates_check:
-                await stack.enter_async_context(_duplicate_check(app, settings, service_principal))
+                await stack.enter_async_context(_duplicate_check(app, settings))
             app.state.imports = ImportRunner(app)
             await app.state.imports.resume()  # jobs a stop or crash interrupted continue
             stack.push_async_callback(app.state.imports.stop)
@@ -163,15 +164,12 @@ def create_duplicates_app(settings: RegistrySettings | None = None) -> FastAPI:
     settings = settings or RegistrySettings()
     partition = Partition(settings.duplicates_partition, settings.duplicates_partitions)
 
-    def service_principal() -> dict[str, str]:
-        return service_headers("registry", settings.principal_secret.get_secret_value())
-
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_database(app, settings, metadata):
             publish_lag_metric(app)
             with frozen_heap():
-                async with _duplicate_check(app, settings, service_principal):
+                async with _duplicate_check(app, settings):
                     yield
 
     return build_service_app(
