@@ -24,6 +24,7 @@ import httpx
 import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.engine import make_url
 
 from gateway.settings import GatewaySettings
@@ -525,3 +526,10 @@ def csv_records(response: httpx.Response) -> list[dict[str, str]]:
     """The rows of a CSV download, which starts with a UTF-8 byte order mark (for Excel)."""
     assert response.content.startswith(codecs.BOM_UTF8), response.content[:40]
     return list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+
+
+def api_routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:
+    """(path, route) of every API route of ``app``, its included routers' too."""
+    for context in iter_route_contexts(app.router.routes):
+        if isinstance(context.original_route, APIRoute):
+            yield context.path_format or context.original_route.path, context.original_route

@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import iter_route_contexts
+
+from tests.support import api_routes
 
 
 def _runs_on_the_loop(call: Any) -> bool:
@@ -35,10 +37,7 @@ def _dependencies(dependant: Dependant) -> Iterator[Dependant]:
 def _threaded_dependencies(app: FastAPI) -> set[str]:
     """``path: dependency`` for every dependency of ``app``'s routes that FastAPI would run in a thread."""
     found = set()
-    for context in iter_route_contexts(app.router.routes):
-        route = context.original_route
-        if not isinstance(route, APIRoute):
-            continue
+    for _, route in api_routes(app):
         for sub in _dependencies(route.dependant):
             if sub.call is not None and not _runs_on_the_loop(sub.call):
                 found.add(f"{route.path}: {sub.call.__module__}.{sub.call.__qualname__}")

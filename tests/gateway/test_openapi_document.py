@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import APIRoute
 from packaging.version import Version
 
 from gateway.openapi import SCHEMA_REF_PREFIX, TAGS
 from services.common.openapi import BINARY_SCHEMA, operations
 from services.common.version import VERSION
-from tests.support import Stack
+from tests.support import Stack, api_routes
 
 ROOT = Path(__file__).parents[2]
 OPERATION_ID = re.compile(r"^[a-z]+(_[a-z0-9]+)+$")  # verb_resource, snake_case
@@ -30,11 +30,7 @@ JSON_MEDIA_TYPES = ("application/json", "application/problem+json")
 
 def _documented_routes(app: FastAPI) -> list[tuple[str, APIRoute]]:
     """(path, route) of every route of ``app`` in its OpenAPI document, included routers' too."""
-    return [
-        (context.path_format or context.original_route.path, context.original_route)
-        for context in iter_route_contexts(app.router.routes)
-        if isinstance(context.original_route, APIRoute) and context.original_route.include_in_schema
-    ]
+    return [(path, route) for path, route in api_routes(app) if route.include_in_schema]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

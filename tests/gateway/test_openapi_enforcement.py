@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.utils import get_flat_params
-from fastapi.routing import APIRoute, iter_route_contexts
 
 from gateway.proxy import route_for
 from gateway.settings import GatewaySettings
@@ -24,7 +23,7 @@ from services.matching.settings import MatchingSettings
 from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
 from services.reporting.settings import ReportingSettings
-from tests.support import BOOTSTRAP_KEY, Stack, assert_problem
+from tests.support import BOOTSTRAP_KEY, Stack, api_routes, assert_problem
 
 ADMIN_KEY = {"Authorization": f"Bearer {BOOTSTRAP_KEY}"}
 AGENCY = {"name": "Ministerio", "country": "EC"}
@@ -43,17 +42,14 @@ def _parameter(operation: dict[str, Any], name: str) -> dict[str, Any] | None:
 def _if_match_routes(app: FastAPI) -> set[tuple[str, str]]:
     """(path, method) of every route of ``app`` that declares an If-Match header."""
     found = set()
-    for context in iter_route_contexts(app.router.routes):
-        route = context.original_route
-        if not isinstance(route, APIRoute):
-            continue
+    for path, route in api_routes(app):
         for field in get_flat_params(route.dependant):
             if field.alias == "If-Match":
                 extra = field.field_info.json_schema_extra
                 assert isinstance(extra, dict) and extra.get(IF_MATCH_REQUIRED_EXTENSION), (
                     f"{route.path}: declare If-Match with services.common.deps.IfMatchHeader"
                 )
-                found |= {(context.path_format or route.path, m.lower()) for m in route.methods or ()}
+                found |= {(path, m.lower()) for m in route.methods or ()}
     return found
 
 
