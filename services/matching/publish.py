@@ -12,6 +12,24 @@ from services.common.jsontext import JSONText, with_members
 from services.matching.tables import OUTBOX, OwnedColumns
 
 
+def change_of(
+    entity: str,
+    row: OwnedColumns,
+    public: BaseModel | dict[str, Any] | bytes,
+    op: ChangeOp = "created",
+    version: int = 1,
+) -> PendingChange:
+    """The change of ``row``, shown as ``public``: a model, its ``model_dump(mode="json")``,
+    or its JSON already rendered (bytes, stored as they are)."""
+    owners = {"owner": row.owner, "firm_id": row.firm_id}
+    data: dict[str, Any] | JSONText
+    if isinstance(public, bytes):
+        data = JSONText(with_members(public, owners).decode())
+    else:
+        data = (public.model_dump(mode="json") if isinstance(public, BaseModel) else public) | owners
+    return PendingChange(entity=entity, entity_id=row.id, op=op, version=version, agency_id=row.agency_id, data=data)
+
+
 async def publish(
     session: AsyncSession,
     entity: str,
@@ -20,16 +38,5 @@ async def publish(
     op: ChangeOp = "created",
     version: int = 1,
 ) -> None:
-    """Record the change of ``row``, shown as ``public``: a model, its ``model_dump(mode="json")``,
-    or its JSON already rendered (bytes, stored as they are)."""
-    owners = {"owner": row.owner, "firm_id": row.firm_id}
-    data: dict[str, Any] | JSONText
-    if isinstance(public, bytes):
-        data = JSONText(with_members(public, owners).decode())
-    else:
-        data = (public.model_dump(mode="json") if isinstance(public, BaseModel) else public) | owners
-    await record_changes(
-        session,
-        OUTBOX,
-        [PendingChange(entity=entity, entity_id=row.id, op=op, version=version, agency_id=row.agency_id, data=data)],
-    )
+    """Record the change of ``row`` (``change_of``) in ``session``'s transaction."""
+    await record_changes(session, OUTBOX, [change_of(entity, row, public, op, version)])

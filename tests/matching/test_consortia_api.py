@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from services.matching.shortlists.schemas import ShortlistPublic
 from tests.matching.helpers import KNITWEAR, Market
 from tests.registry.helpers import network_body
 
@@ -88,6 +89,10 @@ async def test_a_network_short_of_one_certificate_is_a_development_candidate(mar
         "available_monthly_capacity": None,
     }
     assert item["monthly_capacity"] == 36000  # counted with devi
+    # Rendered as plain data, the document is what its model renders, byte for byte.
+    body = {"constraints": KNITWEAR["constraints"] | volume, "include_consortia": True, "include_development": True}
+    raw = await market.client.post("/v1/shortlists", json=body, headers=market.lead_a)
+    assert raw.content == ShortlistPublic.model_validate_json(raw.content).model_dump_json().encode()
     # Short by more than the margin without devi: no capacity candidate either.
     assert (await shortlist(market, constraints={**volume, "min_monthly_capacity": 40000}, include_development=True))[
         "consortia"

@@ -178,7 +178,7 @@ def _match_change(change_id: str, match: Match, now: datetime) -> PendingChange:
         supplier_name=evaluation.ranked.name,
         score=evaluation.ranked.score,
         rank=evaluation.rank,
-        criteria=item.criteria,
+        criteria=item["criteria"],
         matched_at=now,
     )
     data = public.model_dump(mode="json")

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+import pydantic_core
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -111,7 +112,7 @@ async def invitations_for(
         standards_id=request.standards_id,
         standards_version=version,
     )
-    listed = listed_suppliers(built.public.model_dump(mode="json"))
+    listed = listed_suppliers(pydantic_core.from_json(built.document))
     invited = list(listed.values())  # firms first, then consortia, each by rank
     if not invited:
         raise invalid_field("invite.shortlist", "no supplier meets these standards", "no_suppliers")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import Text, bindparam, cast, select
 
@@ -17,7 +15,7 @@ from services.common.principal import PrincipalDep
 from services.matching.deps import CatalogueDep
 from services.matching.ownership import readable, readable_rows, require_writer
 from services.matching.shortlists.schemas import ShortlistPublic, ShortlistRequest
-from services.matching.shortlists.service import SHORTLISTS, build_shortlist, public_of, standards_of, store_shortlist
+from services.matching.shortlists.service import SHORTLISTS, build_shortlist, public_of, standards_of, store_shortlists
 from services.matching.tables import Shortlist
 
 # A shortlist's owner columns and its stored JSON as text: not parsed, validated and rendered again.
@@ -64,10 +62,10 @@ async def request_shortlist(
         # Committed with the other shortlists of the moment, before this answer is sent. The
         # request's transaction (reads only) ends first: on SQLite it holds the write lock.
         await session.commit()
-        await request.app.state.shortlist_writes.write(partial(store_shortlist, shortlist=shortlist))
+        await request.app.state.shortlist_writes.write(shortlist)
     else:
         # With its Idempotency-Key record, in the request's own transaction: both or neither.
-        await store_shortlist(session, shortlist)
+        await store_shortlists(session, [shortlist])
     # The body is the bytes stored: no response-model validation or encoding again.
     return await idempotency.respond(201, shortlist.document, {"Location": f"/v1/shortlists/{shortlist.id}"})
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from types import MappingProxyType
@@ -12,34 +12,26 @@ from typing import Any, cast
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.changefeed import PendingChange, record_changes
 from services.common.errors import ServiceUnavailable
 from services.common.ids import new_id
 from services.common.jsontext import JSONText, json_bytes, with_members
 from services.common.principal import Principal
 from services.matching.catalogue.catalogue import Catalogue, ShortlistResult
-from services.matching.catalogue.consortia import RankedConsortium
+from services.matching.catalogue.consortia import ConsortiumGap, RankedConsortium
 from services.matching.catalogue.query import Query
-from services.matching.catalogue.ranking import Ranked
+from services.matching.catalogue.ranking import Gap, Ranked
 from services.matching.ownership import owner_key
-from services.matching.publish import publish
-from services.matching.shortlists.schemas import (
-    CertificateHeld,
-    ConsortiaPublic,
-    ConsortiumGapPublic,
-    ConsortiumItem,
-    ConsortiumMember,
-    CriterionScore,
-    GapPublic,
-    ShortlistItem,
-    ShortlistPublic,
-    ShortlistRequest,
-    SupplierCard,
-)
+from services.matching.publish import change_of
+from services.matching.shortlists.schemas import ShortlistPublic, ShortlistRequest
 from services.matching.standards.schemas import Standards
 from services.matching.standards.service import check_schemes, load_version
-from services.matching.tables import Shortlist, metadata
+from services.matching.tables import OUTBOX, Shortlist, metadata
 
 SHORTLISTS = metadata.tables[Shortlist.__tablename__]
+# Built once: a Core insert costs less than the ORM's unit of work, and one statement
+# object is compiled once (composing it for every shortlist cost more than running it).
+INSERT_SHORTLISTS = insert(SHORTLISTS)
 
 
 async def standards_of(
@@ -97,103 +89,112 @@ def performance_basis(ranked: Ranked) -> str:
     return f"{scorecards} scorecards from {buyers} buyer{'s' if buyers != 1 else ''}"
 
 
-def card_of(ranked: Ranked, words: Mapping[int, str]) -> SupplierCard | None:
+# A shortlist is rendered from plain JSON data, built in the field order of its documented
+# models (ShortlistPublic and the models it holds): building ten items of a dozen models
+# each, validated or not, cost more than the rest of the response. The tests check that
+# every document is what ShortlistPublic renders, byte for byte.
+
+
+def card_json(ranked: Ranked, words: Mapping[int, str]) -> dict[str, Any] | None:
+    """A listed supplier's ``SupplierCard``."""
     card = ranked.card
     if card is None:
         return None
     held = set(card.matched_terms)
-    return SupplierCard(
-        distance_km=card.distance_km,
-        certificates=[CertificateHeld(scheme=c.scheme, valid_until=c.valid_until) for c in card.certificates],
-        matched_words=[word for term, word in words.items() if term in held],  # in the description's order
-        monthly_capacity=card.monthly_capacity,
-        capacity_unit=card.capacity_unit,
-    )
+    return {
+        "distance_km": card.distance_km,
+        "certificates": [{"scheme": c.scheme, "valid_until": c.valid_until} for c in card.certificates],
+        "matched_words": [word for term, word in words.items() if term in held],  # in the description's order
+        "monthly_capacity": card.monthly_capacity,
+        "capacity_unit": card.capacity_unit,
+    }
+
+
+def gap_json(gap: Gap | None, *, consortium: bool = False) -> dict[str, Any] | None:
+    """``GapPublic``, or for a consortium ``ConsortiumGapPublic`` (the member concerned)."""
+    if gap is None:
+        return None
+    rendered = {
+        "kind": gap.kind,
+        "scheme": gap.scheme,
+        "required_monthly_capacity": gap.required,
+        "available_monthly_capacity": gap.available,
+    }
+    if consortium:
+        rendered["member_id"] = gap.member_id if isinstance(gap, ConsortiumGap) else None
+    return rendered
 
 
 def listed_item(
     rank: int, ranked: Ranked, weights: dict[str, float], words: Mapping[int, str] = MappingProxyType({})
-) -> ShortlistItem:
-    """One listed supplier, explained; ``words``: the query's terms as written (``ShortlistResult.words``)."""
-    gap = None
-    if ranked.gap is not None:
-        gap = GapPublic(
-            kind=ranked.gap.kind,
-            scheme=ranked.gap.scheme,
-            required_monthly_capacity=ranked.gap.required,
-            available_monthly_capacity=ranked.gap.available,
-        )
-    return ShortlistItem(
-        rank=rank,
-        supplier_id=ranked.id,
-        name=ranked.name,
-        score=ranked.score,
-        gap=gap,
-        card=card_of(ranked, words),
-        criteria=criterion_scores(weights, ranked.values, ranked.contributions, performance_basis(ranked)),
-    )
+) -> dict[str, Any]:
+    """One listed supplier, explained (``ShortlistItem``); ``words``: the query's terms as
+    written (``ShortlistResult.words``)."""
+    return {
+        "rank": rank,
+        "supplier_id": ranked.id,
+        "name": ranked.name,
+        "score": ranked.score,
+        "criteria": criterion_scores(weights, ranked.values, ranked.contributions, performance_basis(ranked)),
+        "gap": gap_json(ranked.gap),
+        "card": card_json(ranked, words),
+    }
 
 
 def criterion_scores(
     weights: dict[str, float], values: Mapping[str, float], contributions: Mapping[str, float], basis: str | None
-) -> list[CriterionScore]:
+) -> list[dict[str, Any]]:
+    """Each criterion's ``CriterionScore``."""
     return [
-        CriterionScore(
-            criterion=c,
-            value=round(values[c], 9),
-            weight=round(weights[c], 9),
-            contribution=contributions[c],
-            basis=basis if c == "performance" else None,
-        )
+        {
+            "criterion": c,
+            "value": round(values[c], 9),
+            "weight": round(weights[c], 9),
+            "contribution": contributions[c],
+            "basis": basis if c == "performance" else None,
+        }
         for c in weights
     ]
 
 
-def consortium_item(rank: int, ranked: RankedConsortium, weights: dict[str, float]) -> ConsortiumItem:
-    gap = None
-    if ranked.gap is not None:
-        gap = ConsortiumGapPublic(
-            kind=ranked.gap.kind,
-            scheme=ranked.gap.scheme,
-            member_id=ranked.gap.member_id,
-            required_monthly_capacity=ranked.gap.required,
-            available_monthly_capacity=ranked.gap.available,
-        )
-    return ConsortiumItem(
-        rank=rank,
-        network_id=ranked.id,
-        name=ranked.name,
-        score=ranked.score,
-        criteria=criterion_scores(weights, ranked.values, ranked.contributions, None),
-        monthly_capacity=ranked.monthly_capacity,
-        members=[
-            ConsortiumMember(
-                firm_id=m.id,
-                name=m.name,
-                share=m.share,
-                contribution=m.contribution,
-                monthly_capacity=m.monthly_capacity,
-                capacity_unit=m.capacity_unit,
-                values={c: round(v, 9) for c, v in m.values.items()},
-            )
+def consortium_item(rank: int, ranked: RankedConsortium, weights: dict[str, float]) -> dict[str, Any]:
+    """One listed consortium, explained (``ConsortiumItem``)."""
+    return {
+        "rank": rank,
+        "network_id": ranked.id,
+        "name": ranked.name,
+        "score": ranked.score,
+        "criteria": criterion_scores(weights, ranked.values, ranked.contributions, None),
+        "monthly_capacity": ranked.monthly_capacity,
+        "members": [
+            {
+                "firm_id": m.id,
+                "name": m.name,
+                "share": m.share,
+                "contribution": m.contribution,
+                "monthly_capacity": m.monthly_capacity,
+                "capacity_unit": m.capacity_unit,
+                "values": {c: round(v, 9) for c, v in m.values.items()},
+            }
             for m in ranked.members
         ],
-        gap=gap,
-    )
+        "gap": gap_json(ranked.gap, consortium=True),
+    }
 
 
-def consortia_public(result: ShortlistResult, include_development: bool) -> ConsortiaPublic | None:
+def consortia_public(result: ShortlistResult, include_development: bool) -> dict[str, Any] | None:
+    """The shortlist's ``ConsortiaPublic``, when consortia were asked for."""
     consortia = result.consortia
     if consortia is None:
         return None
-    return ConsortiaPublic(
-        eligible_count=consortia.eligible_count,
-        items=[consortium_item(i + 1, r, result.weights) for i, r in enumerate(consortia.items)],
-        development_count=consortia.development_count if include_development else None,
-        development=[consortium_item(i + 1, r, result.weights) for i, r in enumerate(consortia.development)]
+    return {
+        "eligible_count": consortia.eligible_count,
+        "items": [consortium_item(i + 1, r, result.weights) for i, r in enumerate(consortia.items)],
+        "development_count": consortia.development_count if include_development else None,
+        "development": [consortium_item(i + 1, r, result.weights) for i, r in enumerate(consortia.development)]
         if include_development
         else None,
-    )
+    }
 
 
 async def run_shortlist(catalogue: Catalogue, query: Query) -> ShortlistResult:
@@ -204,16 +205,20 @@ async def run_shortlist(catalogue: Catalogue, query: Query) -> ShortlistResult:
 
 @dataclass(frozen=True)
 class BuiltShortlist:
-    """A shortlist computed but not yet stored: its model, and its JSON rendered once.
+    """A shortlist computed but not yet stored, its JSON rendered once.
 
-    ``document`` is the response body; the stored result, the stored request and the
-    change-feed row are cut from the same bytes (``request`` is the model's last field),
-    so each is rendered once and all agree byte for byte.
+    ``document`` is the response body (a ``ShortlistPublic``); the stored result, the
+    stored request and the change-feed row are cut from the same bytes (``request`` is
+    the model's last field), so each is rendered once and all agree byte for byte.
     """
 
-    public: ShortlistPublic
-    row: Shortlist  # not added to a session: ``store_shortlist`` inserts its columns
+    row: Shortlist  # not added to a session: ``store_shortlists`` inserts its columns
     document: bytes
+    change: PendingChange  # its change-feed row
+
+    @property
+    def columns(self) -> dict[str, Any]:
+        return {c.name: getattr(self.row, c.name) for c in SHORTLISTS.columns}
 
     @property
     def id(self) -> str:
@@ -236,25 +241,24 @@ async def build_shortlist(
     shortlist_id = new_id("sl")
     now = datetime.now(UTC)
     asked = request.model_dump(mode="json", exclude_none=True) | {"standards": standards.model_dump(mode="json")}
-    public = ShortlistPublic(
-        id=shortlist_id,
-        created_at=now,
-        standards_id=standards_id,
-        standards_version=standards_version,
-        catalogue_version=result.catalogue_version,
-        on_date=on_date,
-        weights={c: round(w, 9) for c, w in result.weights.items()},
-        eligible_count=result.eligible_count,
-        items=[listed_item(i + 1, r, result.weights, result.words) for i, r in enumerate(result.items)],
-        development_count=result.development_count if request.include_development else None,
-        development=[listed_item(i + 1, r, result.weights, result.words) for i, r in enumerate(result.development)]
+    result_json = {  # ShortlistPublic's fields but its last, the request
+        "id": shortlist_id,
+        "created_at": now,
+        "standards_id": standards_id,
+        "standards_version": standards_version,
+        "catalogue_version": result.catalogue_version,
+        "on_date": on_date,
+        "weights": {c: round(w, 9) for c, w in result.weights.items()},
+        "eligible_count": result.eligible_count,
+        "items": [listed_item(i + 1, r, result.weights, result.words) for i, r in enumerate(result.items)],
+        "development_count": result.development_count if request.include_development else None,
+        "development": [listed_item(i + 1, r, result.weights, result.words) for i, r in enumerate(result.development)]
         if request.include_development
         else None,
-        consortia=consortia_public(result, request.include_development),
-        took_ms=round(result.seconds * 1000, 3),
-        request=asked,
-    )
-    stored_result = public.model_dump_json(exclude={"request"}).encode()
+        "consortia": consortia_public(result, request.include_development),
+        "took_ms": round(result.seconds * 1000, 3),
+    }
+    stored_result = json_bytes(result_json)
     stored_request = json_bytes(asked)
     row = Shortlist(
         id=shortlist_id,
@@ -269,15 +273,15 @@ async def build_shortlist(
         request=cast(dict[str, Any], JSONText(stored_request.decode())),
         result=cast(dict[str, Any], JSONText(stored_result.decode())),
     )
-    return BuiltShortlist(public, row, with_members(stored_result, {"request": stored_request}))
+    document = with_members(stored_result, {"request": stored_request})
+    return BuiltShortlist(row, document, change_of("shortlist", row, document))
 
 
-async def store_shortlist(session: AsyncSession, shortlist: BuiltShortlist) -> None:
-    """Write the shortlist and its change-feed row in ``session``'s transaction."""
-    row = shortlist.row
-    # A Core insert: the ORM's unit of work costs more than the write itself on this hot path.
-    await session.execute(insert(SHORTLISTS).values({c.name: getattr(row, c.name) for c in SHORTLISTS.columns}))
-    await publish(session, "shortlist", row, shortlist.document)
+async def store_shortlists(session: AsyncSession, shortlists: Sequence[BuiltShortlist]) -> None:
+    """Write shortlists and their change-feed rows in ``session``'s transaction: one
+    statement a table for them all (the group commit hands over every shortlist waiting)."""
+    await session.execute(INSERT_SHORTLISTS, [shortlist.columns for shortlist in shortlists])
+    await record_changes(session, OUTBOX, [shortlist.change for shortlist in shortlists])
 
 
 async def create_shortlist(
@@ -299,7 +303,7 @@ async def create_shortlist(
         standards_id=standards_id,
         standards_version=standards_version,
     )
-    await store_shortlist(session, shortlist)
+    await store_shortlists(session, [shortlist])
     return shortlist
 
 
