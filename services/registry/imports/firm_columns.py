@@ -323,7 +323,7 @@ def _claim(value: str | None, by: str | None, on: str | None) -> Any:
 
 
 class Decided(NamedTuple):
-    """A row this module validated: what ``prepare`` puts in its ``Prepared``."""
+    """A row this module validated: what ``prepare`` puts in its ``PreparedBatch``."""
 
     draft: Draft  # staged: only its checked part (``records.checked_part``)
     natural_key: str

@@ -26,10 +26,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import CreateTable
 
-from services.common.bulk import copy_line, copy_text
+from services.common.bulk import copy_line, copy_text, pick
 from services.common.changefeed import lock_sequence
 from services.common.db import UTCDateTime, is_postgres
-from services.common.errors import ValidationFailed
 from services.common.ids import new_id
 from services.common.jsontext import json_text, json_time
 from services.common.principal import Principal
@@ -49,7 +48,7 @@ from services.registry.records import (
 from services.registry.tables import RecordTag
 
 if TYPE_CHECKING:
-    from services.registry.imports.prepare import Prepared
+    from services.registry.imports.prepare import PreparedBatch
 
 FIRMS_TABLE: Table = Firm.__table__  # type: ignore[attr-defined]
 TAGS: Table = RecordTag.__table__  # type: ignore[attr-defined]
@@ -101,47 +100,54 @@ def _column(column: Column[Any]) -> Any:
     return cast(value.astext, String() if isinstance(column.type, String) else column.type)
 
 
-async def write_firms(session: AsyncSession, job: ImportJob, principal: Principal, items: list[Prepared]) -> Written:
-    """Create the firms of ``items`` (valid rows with new natural keys) in the caller's transaction,
-    with their tags, outbox rows and natural keys; rows that break a database rule are returned."""
+async def write_firms(
+    session: AsyncSession, job: ImportJob, principal: Principal, batch: PreparedBatch, chosen: list[int]
+) -> Written:
+    """Create the ``chosen`` valid rows of ``batch`` (those with new natural keys) in the caller's
+    transaction, with their tags, outbox rows and natural keys; rows that break a database rule
+    are returned."""
     if is_postgres(session):
-        drafts = [item.draft for item in items if item.draft is not None]
-        assert len(drafts) == len(items)
-        written = await _copy_staged(session, job, principal, items, drafts)
+        written = await _copy_staged(session, job, principal, batch, chosen)
     else:
-        written = await create_rows(FIRMS, session, job, principal, items)
+        written = await create_rows(FIRMS, session, job, principal, batch, chosen)
     # The firms_written hook is not run for imports: the words for typo search are indexed
     # here, as the worker found them in the folded columns (not folded again).
-    await index_words(session, set(" ".join(item.words for item in written.created).split()))
+    words = batch.words
+    await index_words(session, set(" ".join([words[index] for index in written.created]).split()))
     return written
 
 
 def firm_words(draft: Draft) -> str:
-    """The words of a validated firm for typo search, found by the worker (``Prepared.words``)."""
+    """The words of a validated firm for typo search, found by the worker (``PreparedBatch.words``)."""
     return " ".join(column_words(draft.columns))
 
 
 async def _copy_staged(
-    session: AsyncSession, job: ImportJob, principal: Principal, items: list[Prepared], drafts: list[Draft]
+    session: AsyncSession, job: ImportJob, principal: Principal, batch: PreparedBatch, chosen: list[int]
 ) -> Written:
-    """PostgreSQL: the staged lines by ``COPY``, then one ``INSERT … SELECT`` per table."""
-    owners = await owning_agencies(session, FIRMS, principal=principal, drafts=drafts)
+    """PostgreSQL: the staged lines by ``COPY``, then one ``INSERT … SELECT`` per table.
+
+    The database rules are checked once per distinct checked part (rows alike share one
+    object, ``prepare``), not once a row: a firm's rules read only that part."""
+    assert not FIRMS.unique, "rows alike are checked once: no rule may depend on the rows before"
+    drafts = batch.drafts
+    distinct = list({id(drafts[index]): drafts[index] for index in chosen}.values())
+    owners = await owning_agencies(session, FIRMS, principal=principal, drafts=distinct)
     if any(owner != requested for requested, owner in owners.items()):
         raise AssertionError("an import's rows name their owner")  # stage() wrote the requested agency
-    problems = await validation_problems(session, FIRMS, drafts, agency=reference_agency(principal))
-    created: list[Prepared] = []
-    rejected: list[tuple[Prepared, ValidationFailed]] = []
-    for item, problem in zip(items, problems, strict=True):
-        if problem is not None:
-            rejected.append((item, problem))
-        else:
-            created.append(item)
+    problems = await validation_problems(session, FIRMS, distinct, agency=reference_agency(principal))
+    refused = {id(item): problem for item, problem in zip(distinct, problems, strict=True) if problem is not None}
+    if refused:
+        rejected = [(index, refused[id(drafts[index])]) for index in chosen if id(drafts[index]) in refused]
+        created = [index for index in chosen if id(drafts[index]) not in refused]
+    else:
+        rejected, created = [], chosen
     if not created:
         return Written(created, rejected)
-    assert all(item.line for item in created), "PostgreSQL imports are staged by their workers"
+    assert batch.line_ends, "PostgreSQL imports are staged by their workers"
     await session.execute(CreateTable(STAGE))
-    await copy_text(session, STAGE.name, [c.name for c in STAGE.columns], b"".join(item.line for item in created))
-    await copy_text(session, TAGS.name, _TAG_COLUMNS, b"".join(item.tag_lines for item in created))
+    await copy_text(session, STAGE.name, [c.name for c in STAGE.columns], pick(batch.lines, batch.line_ends, created))
+    await copy_text(session, TAGS.name, _TAG_COLUMNS, pick(batch.tag_lines, batch.tag_ends, created))
     await _insert_selected(session, job)
     return Written(created, rejected)
 

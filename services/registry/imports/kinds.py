@@ -34,10 +34,11 @@ from services.registry.imports.writes import Written, create_rows
 from services.registry.records import Draft, ResourceSpec
 
 if TYPE_CHECKING:
-    from services.registry.imports.prepare import Prepared
+    from services.registry.imports.prepare import PreparedBatch
 
-# A kind's write step: a batch's valid rows with new natural keys, in the batch's transaction.
-WriteStep = Callable[[AsyncSession, ImportJob, Principal, "list[Prepared]"], Awaitable[Written]]
+# A kind's write step: the batch's valid rows with new natural keys (indices into its columns),
+# in the batch's transaction.
+WriteStep = Callable[[AsyncSession, ImportJob, Principal, "PreparedBatch", list[int]], Awaitable[Written]]
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class ImportKind:
     columns: dict[str, Column]  # the template
     natural_key: Callable[[Any], str]  # of a validated row: importing it again creates nothing
     write: WriteStep
-    # Set-based kinds: a validated row rendered for COPY by the worker (``Prepared.line``, ``tag_lines``).
+    # Set-based kinds: a validated row rendered for COPY by the worker (``PreparedBatch.lines``, ``tag_lines``).
     stage: Callable[[Draft, int, str], tuple[bytes, bytes]] | None = None
     words: Callable[[Draft], str] | None = None  # the words for typo search the worker finds
     # A batch's rows validated column by column where it can decide them (the rest: ``spec.create``).
