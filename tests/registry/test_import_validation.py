@@ -218,20 +218,20 @@ def _worker_outcomes(rows: list[Row], staged: bool, column_wise: bool) -> list[A
     for row in rows:  # the batch's columns read back a row at a time
         errors = [e for e in batch.errors if e["row_number"] == row.number]
         if row.number not in batch.numbers:
-            outcomes.append((row.number, errors, "", None, set(), [""], []))
+            outcomes.append((row.number, errors, "", None, set(), "", "", []))
             continue
         index = batch.numbers.index(row.number)
-        item_line = pick(batch.lines, batch.line_ends, [index]) if staged else b""
-        tag_lines = pick(batch.tag_lines, batch.tag_ends, [index]).decode() if staged else ""
-        line = item_line.decode().removesuffix("\n").split("\t")
+        line = change = tag_lines = ""
+        if staged:  # the new id put aside: lines of firms, the outbox and record_tags
+            firm_id = batch.ids[index]
+            line = pick(batch.lines, batch.line_ends, [index]).decode().replace(firm_id, "<id>")
+            change = pick(batch.change_lines, batch.change_ends, [index]).decode().replace(firm_id, "<id>")
+            tag_lines = pick(batch.tag_lines, batch.tag_ends, [index]).decode()
+            assert line.startswith("<id>\t") and change.startswith("firm\t<id>\t")
+            assert all(tag.split("\t", 1)[0] == firm_id for tag in tag_lines.splitlines())
         tags = sorted(tag.split("\t", 1)[1] for tag in tag_lines.splitlines())
-        if line[0]:
-            assert all(tag.split("\t", 1)[0] == line[3] for tag in tag_lines.splitlines())
-            line[3] = "<id>"
-        draft = batch.drafts[index]
-        outcomes.append(
-            (row.number, errors, batch.natural_keys[index], draft, set(batch.words[index].split()), line, tags)
-        )
+        words = set(batch.words[index].split())
+        outcomes.append((row.number, errors, batch.natural_keys[index], batch.drafts[index], words, line, change, tags))
     return outcomes
 
 

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from services.common.jsontext import json_text
 from services.registry.imports.files import Mapping_, Row, RowProblem, to_input
+from services.registry.imports.firm_writes import Staged
 from services.registry.imports.kinds import KINDS, ImportKind
 from services.registry.records import Draft, checked_part, draft
 
@@ -34,10 +35,11 @@ class PreparedBatch:
     """A batch of input rows after mapping and validation, as columns.
 
     The valid rows are listed in row order, one entry each in ``numbers``, ``natural_keys``,
-    ``drafts`` and ``words``; staged (PostgreSQL), their ``COPY`` lines are one ``bytes`` each for
-    the staging table and for ``record_tags``, and ``line_ends``/``tag_ends`` say where each
-    row's lines end (``bulk.pick`` takes the rows a writer creates). Rows with problems are only
-    counted, their problems listed in ``errors``.
+    ``drafts`` and ``words``. Staged (PostgreSQL), each also has a new id in ``ids``, and its
+    ``COPY`` lines (``firm_writes.stage``) are in one ``bytes`` per table: ``lines`` (its
+    record's), ``change_lines`` (its outbox row's) and ``tag_lines`` (its tags'), with the
+    offsets where each row's lines end (``bulk.pick`` takes the rows a writer creates). Rows
+    with problems are only counted, their problems listed in ``errors``.
     """
 
     size: int = 0  # rows read: how far the checkpoint moves
@@ -49,8 +51,11 @@ class PreparedBatch:
     # (``records.checked_part``), one object for rows alike, which pickle sends once.
     drafts: list[Draft] = field(default_factory=list)
     words: list[str] = field(default_factory=list)  # the words for typo search, space-separated
+    ids: list[str] = field(default_factory=list)
     lines: bytes = b""
     line_ends: array[int] = field(default_factory=lambda: array("q"))
+    change_lines: bytes = b""
+    change_ends: array[int] = field(default_factory=lambda: array("q"))
     tag_lines: bytes = b""
     tag_ends: array[int] = field(default_factory=lambda: array("q"))
 
@@ -64,16 +69,21 @@ class _Columns:
     def __init__(self) -> None:
         self.batch = PreparedBatch()
         self.lines: list[bytes] = []
+        self.change_lines: list[bytes] = []
         self.tag_lines: list[bytes] = []
 
-    def valid(self, number: int, natural_key: str, item: Draft, words: str, line: bytes, tag_lines: bytes) -> None:
+    def valid(
+        self, number: int, natural_key: str, item: Draft, words: str, staged: Staged | None, tag_lines: bytes
+    ) -> None:
         batch = self.batch
         batch.numbers.append(number)
         batch.natural_keys.append(natural_key)
         batch.drafts.append(item)
         batch.words.append(words)
-        if line:
-            self.lines.append(line)
+        if staged is not None:
+            batch.ids.append(staged.id)
+            self.lines.append(staged.line)
+            self.change_lines.append(staged.change)
             self.tag_lines.append(tag_lines)
 
     def invalid(self, errors: list[dict[str, Any]]) -> None:
@@ -86,6 +96,7 @@ class _Columns:
         if self.lines:
             assert len(self.lines) == len(batch.numbers), "a staged batch renders every valid row"
             batch.lines, batch.line_ends = b"".join(self.lines), _ends(self.lines)
+            batch.change_lines, batch.change_ends = b"".join(self.change_lines), _ends(self.change_lines)
             batch.tag_lines, batch.tag_ends = b"".join(self.tag_lines), _ends(self.tag_lines)
         return batch
 
@@ -136,7 +147,7 @@ def prepare(
     columns = _Columns()
     for row, done in zip(batch, decided, strict=True):
         if done is not None:
-            columns.valid(row.number, done.natural_key, done.draft, done.words, done.line, done.tag_lines)
+            columns.valid(row.number, done.natural_key, done.draft, done.words, done.staged, done.tag_lines)
         else:
             _prepare_row(row, mapping, agency_id, import_kind, staged, shared, columns)
     return columns.done(len(batch))
@@ -175,9 +186,10 @@ def _prepare_row(
         natural_key = import_kind.natural_key(data)
         item = draft(spec, data)
         words = import_kind.words(item) if import_kind.words is not None else ""
-        line = tag_lines = b""
+        rendered: Staged | None = None
+        tag_lines = b""
         if stage is not None:  # the writer gets only what it checks: the rest it sends as rendered here
-            line, tag_lines = stage(item, row.number, natural_key)
+            rendered, tag_lines = stage(item)
             checked = checked_part(spec, item)
             key = (checked.requested_agency, json_text(checked.document), tuple(checked.references))
             item = shared.setdefault(key, checked)
@@ -191,4 +203,4 @@ def _prepare_row(
             ]
         )
     else:
-        columns.valid(row.number, natural_key, item, words, line, tag_lines)
+        columns.valid(row.number, natural_key, item, words, rendered, tag_lines)
