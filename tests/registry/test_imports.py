@@ -104,6 +104,10 @@ async def test_imported_values_reach_the_table_and_the_feed_as_the_api_shows_the
         assert shown["created_at"] == shown["updated_at"] and shown["version"] == 1
     # One batch, one moment: every firm and feed entry of it carries the same.
     assert len({f["created_at"] for f in firms.values()}) == 1
+    # The feed's document lists its fields in the order a single write's does.
+    single = await create(registry, "/v1/firms", firm_body(), agency)
+    (published,) = [c["data"] for c in await feed(registry) if c["entity_id"] == single["id"]]
+    assert [list(created[f["id"]]["data"]) for f in firms.values()] == [list(published)] * 3
 
 
 async def test_xlsx_and_ndjson_imports(registry: httpx.AsyncClient) -> None:

@@ -87,8 +87,8 @@ def render(document: dict[str, Any], derived: dict[str, Any], firm_id: str, agen
     for name, created, is_json in _FIRM_VALUES:
         value = document[name] if created else derived[name]
         cells.append("\\N" if value is None else copy_value(json_text(value) if is_json else value))
-    # As the API publishes a firm: the create schema's fields, then the record's (FirmPublic's order).
-    public = document | {"id": firm_id, "version": 1, "created_at": MARK, "updated_at": MARK} | _PUBLISHED
+    # In the order single writes publish a firm's fields (``records.publish_record``).
+    public = document | _PUBLISHED | {"id": firm_id, "version": 1, "created_at": MARK, "updated_at": MARK}
     data = copy_value(json_text(public).replace(_ESCAPED_MARK, _JSON_MARK))
     change = [FIRMS.entity, firm_id, "created", "1", agency_id, MARK, data]
     return Staged(firm_id, ("\t".join(cells) + "\n").encode(), ("\t".join(change) + "\n").encode())
