@@ -17,8 +17,11 @@ head: the check's rows per second per worker (one replica, one process).
 
 ``--rows-only`` stops once every row is in (the duplicate check is left unfinished),
 to compare the rows phase alone; it also reports the CPU seconds the registry
-process and the validating workers spent until then, which a shared machine
-disturbs less than wall time. ``--copy-limit`` first times a plain ``COPY`` of the
+process, the validating workers and PostgreSQL's backends of the benchmark's
+database spent until then, which a shared machine disturbs less than wall time.
+The duplicate check runs in the registry process while the rows go in, so its CPU
+is the registry's too; with ``--check-behind`` as well it is off, and the figures
+are the rows phase's alone. ``--copy-limit`` first times a plain ``COPY`` of the
 same file into an unindexed table: the physical limit of getting the rows in.
 """
 
@@ -197,6 +200,29 @@ def cpu_seconds() -> tuple[float, float]:
     return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
+def backend_cpu(database: str | None) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving ``database``, read from ``/proc``
+    (the server runs on this machine; its shared processes, WAL writer and checkpointer, are
+    left out)."""
+    if database is None:
+        return {}
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[int, float] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
+                if database.encode() not in handle.read():
+                    continue
+            with open(f"/proc/{entry.name}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()  # from the state on: utime, stime at 11, 12
+        except OSError:
+            continue  # gone meanwhile
+        found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
 async def time_check_behind(settings: RegistrySettings) -> tuple[float, float, int]:
     """Start the registry with the duplicate check on and time it to the feed's head:
     (seconds, CPU seconds of this process, changes checked)."""
@@ -248,6 +274,7 @@ async def run(
                 importer = Principal(subject="bench-agency", role=Role.agency, agency_id=agency)
                 baseline = rss_mb()
                 cpu_before = cpu_seconds()
+                database_before = backend_cpu(name)
 
                 async def chunks() -> AsyncIterator[bytes]:
                     with source.open("rb") as handle:
@@ -265,6 +292,7 @@ async def run(
                 rows_done = None
                 check_done = None
                 rows_cpu = 0.0
+                database_cpu = 0.0
                 while True:
                     job = (await client.get(f"/v1/imports/{job_id}", headers=headers(importer))).json()
                     peak = max(peak, rss_mb())
@@ -273,6 +301,9 @@ async def run(
                     ):
                         rows_done = time.perf_counter() - started
                         rows_cpu = cpu_seconds()[0] - cpu_before[0]
+                        database_cpu = sum(
+                            seconds - database_before.get(pid, 0.0) for pid, seconds in backend_cpu(name).items()
+                        )
                     finished = job["status"] in ("completed", "failed")
                     if finished and check_done is None and job["progress"]["duplicate_check"] != "pending":
                         check_done = time.perf_counter() - started
@@ -323,6 +354,11 @@ async def run(
     print(
         f"\nCPU until every row was in: registry process {rows_cpu:.1f} s ({rows_cpu / rows * 1e6:.0f} µs a row), "
         f"validating workers {children_cpu:.1f} s in all ({children_cpu / rows * 1e6:.0f} µs a row)"
+        + (
+            f", PostgreSQL's backends {database_cpu:.1f} s ({database_cpu / rows * 1e6:.0f} µs a row)"
+            if backend == "postgres"
+            else ""
+        )
     )
     if copied is not None:
         print(

@@ -118,6 +118,15 @@ async def copy_text(session: AsyncSession, table: str, columns: Sequence[str], d
     await driver.copy_to_table(table, source=source(), columns=list(columns), format="text")
 
 
+def pick(data: bytes, ends: Sequence[int], chosen: Sequence[int]) -> bytes:
+    """The parts ``chosen`` (ascending indices) of ``data``, whose part ``i`` ends at ``ends[i]``:
+    the lines of some of a batch's rows, from one ``bytes`` of them all."""
+    if len(chosen) == len(ends):
+        return data
+    view = memoryview(data)
+    return b"".join([view[ends[i - 1] if i else 0 : ends[i]] for i in chosen])
+
+
 def chunks(values: Sequence[Any], size: int) -> list[Sequence[Any]]:
     """``values`` in slices of at most ``size``: IN lists below SQLite's bound-parameter limit,
     and statements of a bounded size on PostgreSQL."""

@@ -323,7 +323,7 @@ async def _unique_problems(
 def checked_part(spec: ResourceSpec, item: Draft) -> Draft:
     """What ``validation_problems`` and ``owning_agencies`` read of a draft: its owner, references and
     the document fields of ``check_reads`` and ``unique``. A writer that takes the rest from
-    elsewhere (an importer's staging table) has only this sent to it."""
+    elsewhere (the lines an importer's worker renders) has only this sent to it."""
     fields = (*spec.check_reads, *spec.unique)
     document = {name: item.document[name] for name in fields if name in item.document}
     return Draft(item.requested_agency, document, {}, [], item.references)

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from services.common.bulk import pick
 from services.registry.imports.files import COLUMNS, Mapping_, Row
 from services.registry.imports.firm_columns import decide_firms
 from services.registry.imports.kinds import KINDS
@@ -210,15 +211,27 @@ def _worker_outcomes(rows: list[Row], staged: bool, column_wise: bool) -> list[A
     chosen = kind if column_wise else dataclasses.replace(kind, decide=None)
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(KINDS, "firms", chosen)
-        prepared = prepare(iter(rows), len(rows), mapping, "agn_01JAGENCY", "firms", staged=staged)
-    outcomes = []
-    for item in prepared:
-        line = item.line.decode().split("\t")
-        tags = sorted(tag.split("\t", 1)[1] for tag in item.tag_lines.decode().splitlines())
-        if line[0]:
-            assert all(tag.split("\t", 1)[0] == line[3] for tag in item.tag_lines.decode().splitlines())
-            line[3] = "<id>"
-        outcomes.append((item.number, item.errors, item.natural_key, item.draft, set(item.words.split()), line, tags))
+        batch = prepare(iter(rows), len(rows), mapping, "agn_01JAGENCY", "firms", staged=staged)
+    assert len(batch) == len(rows)
+    assert batch.rejected + len(batch.numbers) == len(rows)
+    outcomes: list[Any] = []
+    for row in rows:  # the batch's columns read back a row at a time
+        errors = [e for e in batch.errors if e["row_number"] == row.number]
+        if row.number not in batch.numbers:
+            outcomes.append((row.number, errors, "", None, set(), "", "", []))
+            continue
+        index = batch.numbers.index(row.number)
+        line = change = tag_lines = ""
+        if staged:  # the new id put aside: lines of firms, the outbox and record_tags
+            firm_id = batch.ids[index]
+            line = pick(batch.lines, batch.line_ends, [index]).decode().replace(firm_id, "<id>")
+            change = pick(batch.change_lines, batch.change_ends, [index]).decode().replace(firm_id, "<id>")
+            tag_lines = pick(batch.tag_lines, batch.tag_ends, [index]).decode()
+            assert line.startswith("<id>\t") and change.startswith("firm\t<id>\t")
+            assert all(tag.split("\t", 1)[0] == firm_id for tag in tag_lines.splitlines())
+        tags = sorted(tag.split("\t", 1)[1] for tag in tag_lines.splitlines())
+        words = set(batch.words[index].split())
+        outcomes.append((row.number, errors, batch.natural_keys[index], batch.drafts[index], words, line, change, tags))
     return outcomes
 
 

@@ -72,6 +72,44 @@ async def test_csv_import_creates_firms_reaching_the_feed_like_single_writes(reg
     assert len(by_cert["items"]) == 5
 
 
+async def test_imported_values_reach_the_table_and_the_feed_as_the_api_shows_them(
+    registry: httpx.AsyncClient,
+) -> None:
+    """Every column of an imported firm, read back through the API, is what was imported, and
+    its feed entry is that document: text COPY escapes (tab, newline, backslash), empty optional
+    cells (NULL), JSON columns, numbers and the moment of writing."""
+    agency = await make_agency(registry)
+    extra = ["capabilities", "monthly_capacity", "capacity_unit", "quality_score", "postal_code"]
+    extra += ["women_owned", "women_owned_attested_by", "women_owned_attested_on"]
+    claim = {"women_owned": "yes", "women_owned_attested_by": "agency", "women_owned_attested_on": "2026-10-01"}
+    rows = [
+        firm_row(0, capabilities="knitting\tdyeing\nprinting \\ embroidery", street='Calle "9"\\B', **claim),
+        firm_row(1, monthly_capacity="12000.5", capacity_unit="pieces", quality_score="0.8", postal_code="100150"),
+        firm_row(2, national_id_scheme="", national_id="", latitude="", longitude="", hs_codes="", certifications=""),
+    ]
+    job = await import_csv(registry, rows, agency, header=[*HEADER, *extra])
+    assert job["progress"]["rows_accepted"] == 3, job
+    firms = {f["name"].split()[2]: f for f in await firms_of(registry, agency)}
+    assert firms["0"]["capabilities"] == "knitting\tdyeing\nprinting \\ embroidery"
+    assert firms["0"]["street"] == 'Calle "9"\\B'
+    assert firms["0"]["women_owned"] == {"value": True, "attested_by": "agency", "attested_on": "2026-10-01"}
+    assert (firms["1"]["monthly_capacity"], firms["1"]["capacity_unit"]) == (12000.5, "pieces")
+    assert (firms["1"]["quality_score"], firms["1"]["postal_code"]) == (0.8, "100150")
+    assert firms["1"]["capabilities"] is None and firms["1"]["women_owned"] is None
+    assert firms["2"]["national_ids"] == [] and firms["2"]["latitude"] is None and firms["2"]["hs_codes"] == []
+    created = {c["entity_id"]: c for c in await feed(registry) if c["entity"] == "firm"}
+    for firm in firms.values():
+        shown = (await registry.get(f"/v1/firms/{firm['id']}", headers=agency_headers(agency))).json()
+        assert created[firm["id"]]["data"] == shown == firm
+        assert shown["created_at"] == shown["updated_at"] and shown["version"] == 1
+    # One batch, one moment: every firm and feed entry of it carries the same.
+    assert len({f["created_at"] for f in firms.values()}) == 1
+    # The feed's document lists its fields in the order a single write's does.
+    single = await create(registry, "/v1/firms", firm_body(), agency)
+    (published,) = [c["data"] for c in await feed(registry) if c["entity_id"] == single["id"]]
+    assert [list(created[f["id"]]["data"]) for f in firms.values()] == [list(published)] * 3
+
+
 async def test_xlsx_and_ndjson_imports(registry: httpx.AsyncClient) -> None:
     agency = await make_agency(registry)
     workbook = openpyxl.Workbook()

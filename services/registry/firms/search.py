@@ -24,7 +24,7 @@ import pycountry
 from sqlalchemy import ColumnElement, Select, Table, and_, false, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.bulk import chunks
+from services.common.bulk import chunks, one_of
 from services.common.db import insert_or_skip
 from services.common.folding import TYPO_MIN_LENGTH, deletion_keys, fold, within_one_edit
 from services.common.pagination import Tiers
@@ -90,7 +90,8 @@ async def index_words(session: AsyncSession, words: set[str]) -> None:
         return
     known: set[str] = set()
     for chunk in chunks(sorted(words), 5000):
-        statement = select(_WORDS.c.word).where(_WORDS.c.key.in_(chunk), _WORDS.c.word.in_(chunk))
+        # A word indexed has its own row (key = word): one array parameter, not two IN lists.
+        statement = select(_WORDS.c.word).where(one_of(session, _WORDS.c.key, chunk), _WORDS.c.word == _WORDS.c.key)
         known |= set((await session.scalars(statement)).all())
     rows = index_words_rows(words - known)
     for chunk in chunks(rows, 5000):

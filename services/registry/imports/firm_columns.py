@@ -29,14 +29,14 @@ from services.common.bounds import FIRST_DAY, INT32_MAX, LAST_DAY, MAX_QUANTITY
 from services.common.bulk import copy_value
 from services.common.codes import MAX_DERIVED_ISIC, CodeSystem, country_codes, hs_codes, isic_codes, subdivision_codes
 from services.common.ids import new_ids
-from services.common.jsontext import json_text
 from services.registry.clusters.models import Cluster
 from services.registry.duplicates.detector import normalise_id
 from services.registry.firms.resource import FIRMS
 from services.registry.firms.schemas import AttestedBy, FirmCreate, FirmRole, Inclusion, SizeClass
 from services.registry.firms.search import column_words, search_columns
 from services.registry.imports.files import LIST_SEPARATOR, Mapping_, Row
-from services.registry.records import Draft, Reference, published_defaults
+from services.registry.imports.firm_writes import Staged, render
+from services.registry.records import Draft, Reference
 
 # The create schema's fields in its order (``model_dump``'s, hence the document's and the
 # content key's). A new field must be taught to this module first: until then, fail loudly.
@@ -92,7 +92,6 @@ _SIZE_CLASSES = {member.value: member for member in SizeClass}
 _ROLES = {member.value for member in FirmRole}
 _ATTESTERS = {member.value for member in AttestedBy}
 _CLAIMS = tuple(kind.value for kind in Inclusion)
-assert published_defaults(FIRMS.public, FIRMS.create) == {"observed_performance": None}, "stage() publishes it"
 _REQUIRED = ("name", "roles", "size_class", "isic_codes", "country")  # the rest may be left out
 _TAG_ENTITY = FIRMS.entity
 
@@ -323,11 +322,11 @@ def _claim(value: str | None, by: str | None, on: str | None) -> Any:
 
 
 class Decided(NamedTuple):
-    """A row this module validated: what ``prepare`` puts in its ``Prepared``."""
+    """A row this module validated: what ``prepare`` puts in its ``PreparedBatch``."""
 
     draft: Draft  # staged: only its checked part (``records.checked_part``)
     natural_key: str
-    line: bytes  # staged: the row's line of the staging table (``firm_writes.stage``)
+    staged: Staged | None  # staged: the row's lines of firms and the outbox (``firm_writes.render``)
     tag_lines: bytes
     words: str
 
@@ -501,29 +500,16 @@ def decide_firms(rows: Sequence[Row], mapping: Mapping_, agency_id: str, staged:
             columns_of = {key: document[key] for key in _COLUMN_FIELDS}
             columns_of["size_class"], columns_of["code_system"] = size_class, CodeSystem.isic4
             draft = Draft(agency_id, document, columns_of | derived, list(tagged[0]), references)
-            out[index] = Decided(draft, natural_key, b"", b"", words)
+            out[index] = Decided(draft, natural_key, None, b"", words)
             continue
-        firm_id = ids[index]
-        document["observed_performance"] = None  # _PUBLISHED: what a new firm publishes besides
-        line = "\t".join(
-            [
-                str(rows[index].number),
-                copy_value(natural_key),
-                copy_value(json_text(document)),
-                firm_id,
-                agency_id,
-                derived["search_name"],
-                derived["search_place"],
-                derived["search_text"],
-            ]
-        )
+        staged_row = render(document, derived, ids[index], agency_id)
         key = (id(certifications), id(clusters))  # memoised cells: equal cells, one object
         checked = shared.get(key)
         if checked is None:
             checked = shared[key] = Draft(agency_id, {"certifications": cert_documents}, {}, [], references)
         # Every line of the row's tags starts with its id (a firm has a role and an ISIC code).
-        tag_lines = firm_id + tagged[1].replace("\n", "\n" + firm_id, len(tagged[0]) - 1)
-        out[index] = Decided(checked, natural_key, (line + "\n").encode(), tag_lines.encode(), words)
+        tag_lines = ids[index] + tagged[1].replace("\n", "\n" + ids[index], len(tagged[0]) - 1)
+        out[index] = Decided(checked, natural_key, staged_row, tag_lines.encode(), words)
     return out
 
 

@@ -5,31 +5,28 @@ are (``owning_agencies``, ``validation_problems``: the owner, cluster references
 certification schemes), and the words of the created ones are indexed for typo search.
 
 PostgreSQL: the worker that validated a row also rendered it for ``COPY`` (``stage``,
-on the worker's CPU, not the writer's): its published document, a new id, its owner,
-natural key and folded search columns as one line of a staging table, and its tags as
-lines of ``record_tags``. The writer sends the lines of the rows it creates as they
-are, then one ``INSERT … SELECT`` each writes the firms (their columns read from the
-document), their outbox rows (in row order, under the outbox lock) and their natural
-keys from the staging table. All of it is in the
-batch's transaction (the staging table is dropped at commit), so a batch still commits
-whole or not at all. SQLite, the embedded default, takes the create path of single
-writes (``writes.create_rows``), as every other import kind does.
+on the worker's CPU, not the writer's) with a new id: its line of ``firms`` (every column,
+JSON columns as JSON text), its line of the outbox (the document the API publishes) and
+its lines of ``record_tags``. The writer picks the lines of the rows it creates, puts the
+moment of writing in them (the worker left a mark, ``MARK``) and copies them into their
+tables as they are: no staging table, and no JSON parsed or built by PostgreSQL. The
+outbox rows are copied in row order under the outbox lock, so their sequence numbers
+follow the rows. All of it is in the batch's transaction, so a batch still commits whole
+or not at all. SQLite, the embedded default, takes the create path of single writes
+(``writes.create_rows``), as every other import kind does.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, Text, cast, func, insert, literal, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import JSON, Table
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.schema import CreateTable
 
-from services.common.bulk import copy_line, copy_text
+from services.common.bulk import copy_line, copy_text, copy_value, insert_records, pick
 from services.common.changefeed import lock_sequence
-from services.common.db import UTCDateTime, is_postgres
-from services.common.errors import ValidationFailed
+from services.common.db import is_postgres
 from services.common.ids import new_id
 from services.common.jsontext import json_text, json_time
 from services.common.principal import Principal
@@ -49,129 +46,125 @@ from services.registry.records import (
 from services.registry.tables import RecordTag
 
 if TYPE_CHECKING:
-    from services.registry.imports.prepare import Prepared
+    from services.registry.imports.prepare import PreparedBatch
 
 FIRMS_TABLE: Table = Firm.__table__  # type: ignore[attr-defined]
 TAGS: Table = RecordTag.__table__  # type: ignore[attr-defined]
-# The columns of a firm a create writes: all but the record columns and what no client
-# writes (observed_performance comes from matching's feed). Those of the create schema are
-# read from the staged document in SQL; the others (the folded search columns) are staged.
-_NOT_WRITTEN = {"id", "agency_id", "version", "created_at", "updated_at", "observed_performance"}
-_WRITTEN = tuple(column for column in FIRMS_TABLE.columns if column.name not in _NOT_WRITTEN)
-_DERIVED = tuple(column for column in _WRITTEN if column.name not in FIRMS.create.model_fields)
-STAGE = Table(
-    "import_firm_stage",
-    MetaData(),
-    Column("row_number", Integer),
-    Column("natural_key", Text),
-    Column("document", JSONB),  # the firm as published, but for its record columns
-    Column("id", String(40)),
-    Column("agency_id", String(40)),
-    *(Column(column.name, column.type) for column in _DERIVED),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
-)
+# The columns of a firm a create writes: the record columns, then all but what no client
+# writes (observed_performance comes from matching's feed); each from the create schema's
+# document (JSON-ready, as ``records.draft`` takes it), or derived (the folded search columns).
+_RECORD = ("id", "agency_id", "version", "created_at", "updated_at")
+_WRITTEN = tuple(c for c in FIRMS_TABLE.columns if c.name not in {*_RECORD, "observed_performance"})
+_FIRM_VALUES = tuple((c.name, c.name in FIRMS.create.model_fields, isinstance(c.type, JSON)) for c in _WRITTEN)
+FIRM_COLUMNS = (*_RECORD, *(c.name for c in _WRITTEN))
+_CHANGE_COLUMNS = ("entity", "entity_id", "op", "version", "agency_id", "occurred_at", "data")
 _TAG_COLUMNS = ("record_id", "entity", "facet", "value", "valid_from", "valid_until")
-assert FIRMS.stamp is None, "the staging table carries no stamped columns"
+_PUBLISHED = published_defaults(FIRMS.public, FIRMS.create)  # what a new firm publishes besides
+assert FIRMS.stamp is None, "the rendered lines carry no stamped columns"
+# The moment a batch is written, which the worker does not know: it renders this mark in its
+# place, and the writer replaces it in the whole batch at once. No value holds a NUL (COPY's
+# text cannot), so the mark, as a timestamp or as a JSON string, is found nowhere else.
+MARK = "\x00written\x00"
+_MARK = MARK.encode()
+# In the published document, the mark as JSON would be escaped ("\u0000…", a backslash COPY
+# then escapes too, value by value): it is put there raw, quotes and all, instead.
+_ESCAPED_MARK = json_text(MARK)
+_JSON_MARK = f'"{MARK}"'
 
 
-def stage(draft: Draft, row_number: int, natural_key: str) -> tuple[bytes, bytes]:
-    """A validated row rendered for ``COPY`` with a new firm id: its line of the staging table,
-    and its lines of ``record_tags``. The writer sends them as they are.
+class Staged(NamedTuple):
+    """A new firm rendered for ``COPY``: its id, its lines of ``firms`` and of the outbox."""
+
+    id: str
+    line: bytes
+    change: bytes
+
+
+def render(document: dict[str, Any], derived: dict[str, Any], firm_id: str, agency_id: str) -> Staged:
+    """A validated firm's lines of ``firms`` and the outbox: its create schema's ``document``
+    (JSON-ready), its ``derived`` columns, a new id and its owner, with ``MARK`` for the moment."""
+    cells = [firm_id, agency_id, "1", MARK, MARK]
+    for name, created, is_json in _FIRM_VALUES:
+        value = document[name] if created else derived[name]
+        cells.append("\\N" if value is None else copy_value(json_text(value) if is_json else value))
+    # In the order single writes publish a firm's fields (``records.publish_record``).
+    public = document | _PUBLISHED | {"id": firm_id, "version": 1, "created_at": MARK, "updated_at": MARK}
+    data = copy_value(json_text(public).replace(_ESCAPED_MARK, _JSON_MARK))
+    change = [FIRMS.entity, firm_id, "created", "1", agency_id, MARK, data]
+    return Staged(firm_id, ("\t".join(cells) + "\n").encode(), ("\t".join(change) + "\n").encode())
+
+
+def stage(draft: Draft) -> tuple[Staged, bytes]:
+    """A validated row rendered for ``COPY`` with a new firm id (``render``), and its lines of
+    ``record_tags``. The writer sends them as they are.
 
     The owner is the requested ``agency_id`` (an import always names its agency);
     ``write_firms`` checks that the principal may write for it before anything is sent.
     """
-    firm_id = new_id(FIRMS.id_prefix)
-    document = json_text(draft.document | published_defaults(FIRMS.public, FIRMS.create))
-    derived = [draft.columns[column.name] for column in _DERIVED]
-    tags = b"".join(copy_line((firm_id, FIRMS.entity, f, v, a, b)) for f, v, a, b in draft.tags)
-    return copy_line([row_number, natural_key, document, firm_id, draft.requested_agency, *derived]), tags
+    assert draft.requested_agency is not None, "an import names its agency"
+    staged = render(draft.document, draft.columns, new_id(FIRMS.id_prefix), draft.requested_agency)
+    tags = b"".join(copy_line((staged.id, FIRMS.entity, f, v, a, b)) for f, v, a, b in draft.tags)
+    return staged, tags
 
 
-def _column(column: Column[Any]) -> Any:
-    """A firm column's value in the ``INSERT … SELECT``: read from the staged document, as
-    ``records.draft`` takes it (JSON columns as they are, a JSON null as NULL), or staged."""
-    if column.name not in FIRMS.create.model_fields:
-        return STAGE.c[column.name]
-    value = STAGE.c.document[column.name]
-    if isinstance(column.type, JSON):
-        return cast(func.nullif(value, cast(literal("null"), JSONB)), JSON)
-    # Unbounded text: a value too long for the column is refused by the insert, never cut.
-    return cast(value.astext, String() if isinstance(column.type, String) else column.type)
-
-
-async def write_firms(session: AsyncSession, job: ImportJob, principal: Principal, items: list[Prepared]) -> Written:
-    """Create the firms of ``items`` (valid rows with new natural keys) in the caller's transaction,
-    with their tags, outbox rows and natural keys; rows that break a database rule are returned."""
+async def write_firms(
+    session: AsyncSession, job: ImportJob, principal: Principal, batch: PreparedBatch, chosen: list[int]
+) -> Written:
+    """Create the ``chosen`` valid rows of ``batch`` (those with new natural keys) in the caller's
+    transaction, with their tags, outbox rows and natural keys; rows that break a database rule
+    are returned."""
     if is_postgres(session):
-        drafts = [item.draft for item in items if item.draft is not None]
-        assert len(drafts) == len(items)
-        written = await _copy_staged(session, job, principal, items, drafts)
+        written = await _copy_staged(session, job, principal, batch, chosen)
     else:
-        written = await create_rows(FIRMS, session, job, principal, items)
+        written = await create_rows(FIRMS, session, job, principal, batch, chosen)
     # The firms_written hook is not run for imports: the words for typo search are indexed
     # here, as the worker found them in the folded columns (not folded again).
-    await index_words(session, set(" ".join(item.words for item in written.created).split()))
+    words = batch.words
+    await index_words(session, set(" ".join([words[index] for index in written.created]).split()))
     return written
 
 
 def firm_words(draft: Draft) -> str:
-    """The words of a validated firm for typo search, found by the worker (``Prepared.words``)."""
+    """The words of a validated firm for typo search, found by the worker (``PreparedBatch.words``)."""
     return " ".join(column_words(draft.columns))
 
 
 async def _copy_staged(
-    session: AsyncSession, job: ImportJob, principal: Principal, items: list[Prepared], drafts: list[Draft]
+    session: AsyncSession, job: ImportJob, principal: Principal, batch: PreparedBatch, chosen: list[int]
 ) -> Written:
-    """PostgreSQL: the staged lines by ``COPY``, then one ``INSERT … SELECT`` per table."""
-    owners = await owning_agencies(session, FIRMS, principal=principal, drafts=drafts)
+    """PostgreSQL: the lines the worker rendered, of the rows created, by ``COPY``.
+
+    The database rules are checked once per distinct checked part (rows alike share one
+    object, ``prepare``), not once a row: a firm's rules read only that part."""
+    assert not FIRMS.unique, "rows alike are checked once: no rule may depend on the rows before"
+    drafts = batch.drafts
+    distinct = list({id(drafts[index]): drafts[index] for index in chosen}.values())
+    owners = await owning_agencies(session, FIRMS, principal=principal, drafts=distinct)
     if any(owner != requested for requested, owner in owners.items()):
         raise AssertionError("an import's rows name their owner")  # stage() wrote the requested agency
-    problems = await validation_problems(session, FIRMS, drafts, agency=reference_agency(principal))
-    created: list[Prepared] = []
-    rejected: list[tuple[Prepared, ValidationFailed]] = []
-    for item, problem in zip(items, problems, strict=True):
-        if problem is not None:
-            rejected.append((item, problem))
-        else:
-            created.append(item)
+    problems = await validation_problems(session, FIRMS, distinct, agency=reference_agency(principal))
+    refused = {id(item): problem for item, problem in zip(distinct, problems, strict=True) if problem is not None}
+    if refused:
+        rejected = [(index, refused[id(drafts[index])]) for index in chosen if id(drafts[index]) in refused]
+        created = [index for index in chosen if id(drafts[index]) not in refused]
+    else:
+        rejected, created = [], chosen
     if not created:
         return Written(created, rejected)
-    assert all(item.line for item in created), "PostgreSQL imports are staged by their workers"
-    await session.execute(CreateTable(STAGE))
-    await copy_text(session, STAGE.name, [c.name for c in STAGE.columns], b"".join(item.line for item in created))
-    await copy_text(session, TAGS.name, _TAG_COLUMNS, b"".join(item.tag_lines for item in created))
-    await _insert_selected(session, job)
-    return Written(created, rejected)
-
-
-async def _insert_selected(session: AsyncSession, job: ImportJob) -> None:
-    """The firms, their outbox rows and natural keys, from the staging table."""
+    assert batch.line_ends, "PostgreSQL imports are staged by their workers"
     now = datetime.now(UTC)
-    moment = literal(now, UTCDateTime())
-    names = [column.name for column in _WRITTEN]
-    firms = select(STAGE.c.id, STAGE.c.agency_id, literal(1), moment, moment, *(_column(c) for c in _WRITTEN))
-    await session.execute(
-        insert(FIRMS_TABLE).from_select(["id", "agency_id", "version", "created_at", "updated_at", *names], firms)
+    moment, json_moment = copy_value(now).encode(), json_text(json_time(now)).encode()
+    firms = pick(batch.lines, batch.line_ends, created).replace(_MARK, moment)
+    changes = pick(batch.change_lines, batch.change_ends, created).replace(_JSON_MARK.encode(), json_moment)
+    await copy_text(session, FIRMS_TABLE.name, FIRM_COLUMNS, firms)
+    await copy_text(session, TAGS.name, _TAG_COLUMNS, pick(batch.tag_lines, batch.tag_ends, created))
+    await lock_sequence(session, entities=(FIRMS.entity,))  # sequence numbers in row order
+    await copy_text(session, OUTBOX.name, _CHANGE_COLUMNS, changes.replace(_MARK, moment))
+    ids, keys, numbers = batch.ids, batch.natural_keys, batch.numbers
+    await insert_records(
+        session,
+        ROW_KEYS,
+        ("agency_id", "natural_key", "firm_id", "job_id", "row_number"),
+        [(job.agency_id, keys[index], ids[index], job.id, numbers[index]) for index in created],
     )
-    stamp = literal(json_time(now), Text())
-    record = func.jsonb_build_object(
-        "id", STAGE.c.id, "agency_id", STAGE.c.agency_id, "version", 1, "created_at", stamp, "updated_at", stamp
-    )
-    changes = select(
-        literal(FIRMS.entity),
-        STAGE.c.id,
-        literal("created"),
-        literal(1),
-        STAGE.c.agency_id,
-        moment,
-        cast(STAGE.c.document.op("||")(record), JSON),
-    ).order_by(STAGE.c.row_number)  # sequence numbers in row order, as record_changes draws them
-    await lock_sequence(session, entities=(FIRMS.entity,))
-    outbox = ["entity", "entity_id", "op", "version", "agency_id", "occurred_at", "data"]
-    await session.execute(insert(OUTBOX).from_select(outbox, changes))
-    keys = select(literal(job.agency_id), STAGE.c.natural_key, STAGE.c.id, literal(job.id), STAGE.c.row_number)
-    await session.execute(
-        insert(ROW_KEYS).from_select(["agency_id", "natural_key", "firm_id", "job_id", "row_number"], keys)
-    )
+    return Written(created, rejected)

@@ -28,16 +28,17 @@ from services.registry.firms.resource import FIRMS
 from services.registry.firms.schemas import FirmCreate
 from services.registry.imports.files import COLUMNS, Column, Mapping_, Row
 from services.registry.imports.firm_columns import Decided, decide_firms
-from services.registry.imports.firm_writes import firm_words, stage, write_firms
+from services.registry.imports.firm_writes import Staged, firm_words, stage, write_firms
 from services.registry.imports.models import ImportJob
 from services.registry.imports.writes import Written, create_rows
 from services.registry.records import Draft, ResourceSpec
 
 if TYPE_CHECKING:
-    from services.registry.imports.prepare import Prepared
+    from services.registry.imports.prepare import PreparedBatch
 
-# A kind's write step: a batch's valid rows with new natural keys, in the batch's transaction.
-WriteStep = Callable[[AsyncSession, ImportJob, Principal, "list[Prepared]"], Awaitable[Written]]
+# A kind's write step: the batch's valid rows with new natural keys (indices into its columns),
+# in the batch's transaction.
+WriteStep = Callable[[AsyncSession, ImportJob, Principal, "PreparedBatch", list[int]], Awaitable[Written]]
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,8 @@ class ImportKind:
     columns: dict[str, Column]  # the template
     natural_key: Callable[[Any], str]  # of a validated row: importing it again creates nothing
     write: WriteStep
-    # Set-based kinds: a validated row rendered for COPY by the worker (``Prepared.line``, ``tag_lines``).
-    stage: Callable[[Draft, int, str], tuple[bytes, bytes]] | None = None
+    # Set-based kinds: a validated row rendered for COPY by the worker (``PreparedBatch.lines``…).
+    stage: Callable[[Draft], tuple[Staged, bytes]] | None = None
     words: Callable[[Draft], str] | None = None  # the words for typo search the worker finds
     # A batch's rows validated column by column where it can decide them (the rest: ``spec.create``).
     decide: Callable[[Sequence[Row], Mapping_, str, bool], list[Decided | None]] | None = None

@@ -31,14 +31,14 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.common.bulk import insert_rows, one_of
+from services.common.bulk import chunks, insert_rows, one_of
 from services.common.changefeed import last_sequence
 from services.common.db import is_postgres
 from services.common.principal import Principal
 from services.registry.imports.files import ImportFile, Mapping_, Row, resolve_mapping
 from services.registry.imports.kinds import DEFAULT_KIND, KINDS, ImportKind
 from services.registry.imports.models import ImportJob, ImportRowError
-from services.registry.imports.prepare import Prepared, error_row
+from services.registry.imports.prepare import PreparedBatch, error_row
 from services.registry.imports.workers import ProcessBatches, ThreadBatches
 from services.registry.imports.writes import ROW_KEYS
 from services.registry.records import OUTBOX
@@ -61,36 +61,32 @@ async def write_batch(
     job: ImportJob,
     principal: Principal,
     mapping: Mapping_,
-    batch: list[Prepared],
+    batch: PreparedBatch,
     kind: ImportKind = KINDS[DEFAULT_KIND],
 ) -> BatchOutcome:
     """Everything one batch writes, in the caller's transaction."""
-    outcome = BatchOutcome()
-    errors = [e for item in batch for e in item.errors]
-    outcome.rejected = sum(1 for item in batch if item.errors)
-    valid = [item for item in batch if item.draft is not None]
-    keys = sorted({item.natural_key for item in valid})
+    outcome = BatchOutcome(rejected=batch.rejected)
+    errors = list(batch.errors)
+    keys = batch.natural_keys
     existing: set[str] = set()
-    for start in range(0, len(keys), 20000):
-        chunk = keys[start : start + 20000]
+    for chunk in chunks(sorted(set(keys)), 20000):
         statement = select(ROW_KEYS.c.natural_key).where(
             ROW_KEYS.c.agency_id == job.agency_id, one_of(session, ROW_KEYS.c.natural_key, chunk)
         )
         existing |= set((await session.scalars(statement)).all())
-    to_create: list[Prepared] = []
-    for item in valid:
-        if item.natural_key in existing:
-            outcome.skipped += 1
-        else:
-            existing.add(item.natural_key)
-            to_create.append(item)
-    written = await kind.write(session, job, principal, to_create)
-    for item, problem in written.rejected:
-        row = Row(item.number, {})
+    # A key's first row in the batch (the dict keeps the last index given: feed it backwards),
+    # unless an earlier batch or import has the key: the rest are skips.
+    first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))
+    to_create = sorted(index for key, index in first.items() if key not in existing)
+    outcome.skipped = len(keys) - len(to_create)
+    written = await kind.write(session, job, principal, batch, to_create)
+    for index, problem in written.rejected:
+        row = Row(batch.numbers[index], {})
         errors += [error_row(row, mapping, e.field, e.code, e.message) for e in problem.errors or []]
     outcome.rejected += len(written.rejected)
     outcome.accepted = len(written.created)
-    errors.sort(key=lambda e: e["row_number"])  # errors.csv lists them in input order
+    if written.rejected:
+        errors.sort(key=lambda e: e["row_number"])  # errors.csv lists them in input order
     await insert_rows(session, ERRORS, [e | {"job_id": job.id} for e in errors])
     return outcome
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from services.registry.imports.files import ImportFile, Mapping_
 from services.registry.imports.kinds import DEFAULT_KIND, KINDS
-from services.registry.imports.prepare import prepare
+from services.registry.imports.prepare import PreparedBatch, prepare
 
 
 class ThreadBatches:
@@ -45,9 +45,9 @@ class ThreadBatches:
         rows = source.rows(skip=skip)
         self.rows = rows
         self.prepare = lambda: prepare(rows, size, mapping, agency_id, kind, staged=staged)
-        self.upcoming: asyncio.Task[list[Any]] = asyncio.create_task(asyncio.to_thread(self.prepare))
+        self.upcoming: asyncio.Task[PreparedBatch] = asyncio.create_task(asyncio.to_thread(self.prepare))
 
-    async def next(self) -> list[Any]:
+    async def next(self) -> PreparedBatch:
         batch = await self.upcoming
         if batch:  # the next batch is parsed and validated while this one is written
             self.upcoming = asyncio.create_task(asyncio.to_thread(self.prepare))
@@ -164,18 +164,19 @@ class ProcessBatches:
             except queues.Empty:
                 if not any(p.is_alive() for p in self.processes) and q.empty():
                     return WorkerFailed("the import worker processes stopped")
-        return []
+        return PreparedBatch()
 
-    async def next(self) -> list[Any]:
+    async def next(self) -> PreparedBatch:
         if self.done:
-            return []
+            return PreparedBatch()
         batch = await asyncio.to_thread(self._get, self.queues[self.index % len(self.queues)])
         self.index += 1
         if isinstance(batch, WorkerFailed):
             raise batch
         if not batch:
             self.done = True
-        return list(batch)
+        assert isinstance(batch, PreparedBatch)
+        return batch
 
     async def close(self) -> None:
         self.stop.set()

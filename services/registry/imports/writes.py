@@ -3,7 +3,8 @@
 ``create_rows`` writes a batch's valid rows with new natural keys through
 ``records.create_drafts`` (the database rules, tags and outbox rows of ``POST``) and
 records the rows' natural keys; a kind with its own set-based step (firms on
-PostgreSQL, ``firm_writes``) returns the same ``Written``.
+PostgreSQL, ``firm_writes``) returns the same ``Written``. Rows are named by their
+index among the batch's valid rows (``PreparedBatch``'s columns).
 """
 
 from __future__ import annotations
@@ -21,44 +22,49 @@ from services.registry.imports.models import ImportJob, ImportRowKey
 from services.registry.records import Created, ResourceSpec, create_drafts
 
 if TYPE_CHECKING:
-    from services.registry.imports.prepare import Prepared
+    from services.registry.imports.prepare import PreparedBatch
 
 ROW_KEYS: Table = ImportRowKey.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
 class Written:
-    created: list[Prepared]
-    rejected: list[tuple[Prepared, ValidationFailed]]  # rows the database rules refused
+    created: list[int]  # the valid rows created, by index in the batch's columns
+    rejected: list[tuple[int, ValidationFailed]]  # rows the database rules refused
 
 
 async def create_rows(
-    spec: ResourceSpec, session: AsyncSession, job: ImportJob, principal: Principal, items: list[Prepared]
+    spec: ResourceSpec,
+    session: AsyncSession,
+    job: ImportJob,
+    principal: Principal,
+    batch: PreparedBatch,
+    chosen: list[int],
 ) -> Written:
-    """Create ``items`` (valid rows with new natural keys) as single writes do, in the caller's
-    transaction, then their natural keys (``spec`` first: a kind's write step binds it)."""
-    drafts = [item.draft for item in items if item.draft is not None]
-    assert len(drafts) == len(items)
+    """Create the ``chosen`` valid rows of ``batch`` (those with new natural keys) as single writes
+    do, in the caller's transaction, then their natural keys (``spec`` first: a kind's write step
+    binds it)."""
+    drafts = [batch.drafts[index] for index in chosen]
     results = await create_drafts(session, spec, principal=principal, drafts=drafts, notify=False)
-    created: list[tuple[Prepared, Created]] = []
-    rejected: list[tuple[Prepared, ValidationFailed]] = []
-    for item, result in zip(items, results, strict=True):
+    created: list[tuple[int, Created]] = []
+    rejected: list[tuple[int, ValidationFailed]] = []
+    for index, result in zip(chosen, results, strict=True):
         if isinstance(result, ValidationFailed):
-            rejected.append((item, result))
+            rejected.append((index, result))
         else:
-            created.append((item, result))
+            created.append((index, result))
     await insert_rows(
         session,
         ROW_KEYS,
         [
             {
                 "agency_id": job.agency_id,
-                "natural_key": item.natural_key,
+                "natural_key": batch.natural_keys[index],
                 "firm_id": result.id,  # the record created: a firm, or a firm result
                 "job_id": job.id,
-                "row_number": item.number,
+                "row_number": batch.numbers[index],
             }
-            for item, result in created
+            for index, result in created
         ],
     )
-    return Written([item for item, _ in created], rejected)
+    return Written([index for index, _ in created], rejected)
