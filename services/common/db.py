@@ -171,4 +171,5 @@ async def session_dependency(request: Request) -> AsyncIterator[AsyncSession]:
             await session.rollback()
             raise
         else:
-            await session.commit()
+            if session.in_transaction():  # begun by a statement or an added object: else nothing to commit
+                await session.commit()

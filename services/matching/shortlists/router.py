@@ -60,8 +60,10 @@ async def request_shortlist(
     )
     if idempotency.key is None:
         # Committed with the other shortlists of the moment, before this answer is sent. The
-        # request's transaction (reads only) ends first: on SQLite it holds the write lock.
-        await session.commit()
+        # request's transaction (reads of saved standards, if any) ends first: on SQLite it
+        # holds the write lock.
+        if session.in_transaction():
+            await session.commit()
         await request.app.state.shortlist_writes.write(shortlist)
     else:
         # With its Idempotency-Key record, in the request's own transaction: both or neither.
