@@ -481,12 +481,35 @@ class MemberFigure:
 @dataclass(frozen=True)
 class CountedMembers:
     """Per part of a view, the memberships that count in one query, or (``complement``)
-    those of its member rows that do not, when most count."""
+    those of its member rows that do not, when most count. ``among`` restricts them to
+    some networks: its sums are right for those networks only."""
 
     complement: list[bool]
     rows: list[BitMap]  # the member rows whose memberships ``at`` are
-    at: list[np.ndarray]  # grouped by row, ascending rows
+    at: list[np.ndarray]  # ascending
     networks: list[np.ndarray]  # the network of each of ``at`` (read once, summed per figure)
+
+    def counts(self, live: MemberFigure, count: int) -> np.ndarray:
+        """Per network, how many members count (every membership read is live: no figure read)."""
+        total = np.zeros(count, dtype=np.int64)
+        for position, (complement, networks) in enumerate(zip(self.complement, self.networks, strict=True)):
+            part = np.bincount(networks, minlength=count)
+            total += np.rint(live.parts[position]).astype(np.int64) - part if complement else part
+        return total
+
+    def among(self, wanted: np.ndarray, row_of: np.ndarray) -> CountedMembers:
+        """These memberships of the networks ``wanted`` (a mask) only: a broad query's
+        failing members are mostly in networks that fail whole, whose figures no one reads.
+        ``row_of``: each membership's row, for the rows they are of."""
+        at, networks, rows = [], [], []
+        for members, of, read in zip(self.at, self.networks, self.rows, strict=True):
+            keep = wanted[of]
+            at.append(members[keep])
+            networks.append(of[keep])
+            # Each row once, all its memberships summed: any rows read that hold those kept
+            # will do, so the rows read unless few are kept.
+            rows.append(bitmap_of(np.unique(row_of[at[-1]])) if 2 * len(at[-1]) < len(members) else read)
+        return CountedMembers(self.complement, rows, at, networks)
 
     def sums(self, figure: MemberFigure, count: int) -> np.ndarray:
         """Per network, the counted members' sum of ``figure``, up to rounding
@@ -736,21 +759,22 @@ class ConsortiumQuery:
             counting.append(rows)
             short.append(nearly & by_row.rows if query.include_development else BitMap())
             complement.append(2 * len(rows) > len(by_row.rows))
-            if complement[-1]:
-                read.append(by_row.rows - rows)
-                failing = by_row.memberships_unordered(read[-1])
-                memberships.append(failing[members.segment[failing] == position])  # not those gone to the delta
-            else:
-                read.append(rows)
-                memberships.append(by_row.memberships_unordered(rows))
-        counted = CountedMembers(complement, read, memberships, [index.network_of[at] for at in memberships])
-        counts = np.rint(counted.sums(figures.live(), index.n)).astype(np.int64)
+            read.append(by_row.rows - rows if complement[-1] else rows)
+            # Ascending, so each figure's sum over them gathers in order, not scattered.
+            at = np.sort(by_row.memberships_unordered(read[-1]))
+            memberships.append(at[members.segment[at] == position] if complement[-1] else at)  # not gone to the delta
+        every = CountedMembers(complement, read, memberships, [index.network_of[at] for at in memberships])
+        counts = every.counts(figures.live(), index.n)
         open_ = np.ones(index.n, dtype=bool)
         open_[[index.positions[i] for i in query.exclude_ids if i in index.positions]] = False
         minimum = query.min_monthly_capacity
         named, named_capacity = self._named_members(short)
         has_named = named >= 0
-        total, negative = self._totals(open_ & (counts > 0), counts, counted, counting, figures, named_capacity)
+        # Only networks with a member counting (with development, or one named) can be
+        # eligible or candidates: the figures are summed over their memberships alone.
+        relevant = open_ & (counts >= (MIN_MEMBERS - 1 if query.include_development else MIN_MEMBERS))
+        counted = every.among(relevant, members.row)
+        total, negative = self._totals(relevant, counts, counted, counting, figures, named_capacity)
         eligible = open_ & (counts >= MIN_MEMBERS)
         if minimum is not None:
             eligible &= total >= minimum
@@ -828,7 +852,7 @@ class ConsortiumQuery:
         if self.unit is None or minimum is None:
             return total, False
         capacity, negative = figures.capacity(self.unit)
-        total = np.where(counts > 0, counted.sums(capacity, index.n), 0.0)
+        total = np.where(relevant, counted.sums(capacity, index.n), 0.0)
         margin = BOUND_MARGIN * (np.sum(capacity.parts, axis=0) + 1.0)
         thresholds = [np.full(index.n, minimum)]
         if self.query.include_development:
@@ -1006,11 +1030,10 @@ class ConsortiumQuery:
             if not len(rows):
                 continue
             by_row = self.members.by_row[position]
-            slots = by_row.slots[rows]
-            values = segment.criterion_values(self.query, rows, weights, self.terms)["proximity"]
-            np.minimum.at(
-                nearest, counted.networks[position], np.repeat(values, by_row.starts[slots + 1] - by_row.starts[slots])
-            )
+            per_slot = np.ones(len(by_row.starts) - 1, dtype=np.float64)  # per member row of the part
+            per_slot[by_row.slots[rows]] = segment.criterion_values(self.query, rows, weights, self.terms)["proximity"]
+            at = counted.at[position]
+            np.minimum.at(nearest, counted.networks[position], per_slot[by_row.slots[self.members.row[at]]])
         return nearest
 
     def _figures_of(
