@@ -253,7 +253,7 @@ def test_a_changed_index_equals_one_built_from_the_new_networks(
     ours, theirs = changed.in_main(main), rebuilt.in_main(main)
     for column in ("rows", "capacity", "unit", "performance"):
         np.testing.assert_array_equal(getattr(ours, column), getattr(theirs, column), err_msg=column)
-    for part in ("slots", "starts", "memberships", "in_order", "in_order_slots"):
+    for part in ("slots", "starts", "memberships", "networks"):
         np.testing.assert_array_equal(getattr(ours.by_row, part), getattr(theirs.by_row, part), err_msg=part)
     assert ours.by_row.rows == theirs.by_row.rows
 

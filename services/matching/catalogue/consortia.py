@@ -95,46 +95,31 @@ class RowMembers:
     slots: np.ndarray  # per row of the segment: its place among the member rows (-1: none)
     starts: np.ndarray  # per member row, where its memberships start (one more at the end)
     memberships: np.ndarray  # membership indices, grouped by row
-    in_order: np.ndarray  # the same, ascending
-    in_order_slots: np.ndarray  # and the place of each one's row among the member rows
+    networks: np.ndarray  # the network of each of ``memberships`` (a query counts them unread)
 
     @classmethod
-    def build(cls, memberships: np.ndarray, rows: np.ndarray, size: int) -> RowMembers:
+    def build(cls, memberships: np.ndarray, rows: np.ndarray, size: int, network_of: np.ndarray) -> RowMembers:
+        """``network_of``: the network of each membership, as ``memberships`` number them."""
         order = np.argsort(rows, kind="stable")
         unique, starts = np.unique(rows[order], return_index=True)
         slots = np.full(size, -1, dtype=np.int32)
         slots[unique] = np.arange(len(unique), dtype=np.int32)
-        in_order = np.argsort(memberships, kind="stable")
+        grouped = memberships[order]
         return cls(
-            bitmap_of(unique),
-            slots,
-            np.append(starts, len(order)).astype(np.int64),
-            memberships[order],
-            memberships[in_order],
-            slots[rows[in_order]],
+            bitmap_of(unique), slots, np.append(starts, len(order)).astype(np.int64), grouped, network_of[grouped]
         )
 
-    def memberships_of(self, hit: BitMap) -> np.ndarray:
-        """The memberships of the rows ``hit`` (member rows: a subset of ``rows``), ascending."""
+    def positions(self, hit: BitMap) -> np.ndarray:
+        """Where the memberships of the rows ``hit`` (member rows) are in ``memberships``,
+        ascending: the work follows the rows hit (no pass over every membership)."""
         if not hit:
             return NO_MEMBERS
         at = self.slots[as_array(hit)]
-        if len(at) * WIDE_HIT > len(self.starts):
-            # Most member rows: mark them, and select the memberships in order (no sort).
-            marked = np.zeros(len(self.starts) - 1, dtype=bool)
-            marked[at] = True
-            selected: np.ndarray = self.in_order[marked[self.in_order_slots]]
-            return selected
-        first, counts = self.starts[at], self.starts[at + 1] - self.starts[at]
-        return np.sort(self.memberships[ranges(first, counts)])
+        return ranges(self.starts[at], self.starts[at + 1] - self.starts[at])
 
     def memberships_unordered(self, hit: BitMap) -> np.ndarray:
-        """The memberships of the rows ``hit`` (member rows), grouped by row: the work
-        follows the rows hit, however many there are (no pass over every membership)."""
-        if not hit:
-            return NO_MEMBERS
-        at = self.slots[as_array(hit)]
-        grouped: np.ndarray = self.memberships[ranges(self.starts[at], self.starts[at + 1] - self.starts[at])]
+        """The memberships of the rows ``hit`` (member rows), grouped by row."""
+        grouped: np.ndarray = self.memberships[self.positions(hit)]
         return grouped
 
 
@@ -144,7 +129,6 @@ def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return laid
 
 
-WIDE_HIT = 8  # a hit of more than 1/8 of the member rows selects by marking
 NO_MEMBERS = np.empty(0, dtype=np.int64)
 
 
@@ -203,7 +187,8 @@ class NetworkIndex:
                 for old, new in zip(resolution.columns, columns_of(main, added), strict=True)
             ]
             found = np.flatnonzero(rows >= 0)
-            updated._main = (main, Resolution(rows, RowMembers.build(found, rows[found], main.n), *columns))
+            by_row = RowMembers.build(found, rows[found], main.n, updated.network_of)
+            updated._main = (main, Resolution(rows, by_row, *columns))
         return updated
 
     @property
@@ -222,7 +207,7 @@ class NetworkIndex:
             return cached[1]
         rows = _rows_in(main, self.member_ids)
         found = np.flatnonzero(rows >= 0)
-        resolution = Resolution.of(main, rows, RowMembers.build(found, rows[found], main.n))
+        resolution = Resolution.of(main, rows, RowMembers.build(found, rows[found], main.n, self.network_of))
         self._main = (main, resolution)
         return resolution
 
@@ -326,7 +311,8 @@ class MemberRows:
                 delta_rows = in_delta[in_delta >= 0]
                 rows[found] = delta_rows
                 segment[found] = 1
-                columns = Resolution.of(delta, delta_rows, RowMembers.build(found, delta_rows, delta.n))
+                by_delta_row = RowMembers.build(found, delta_rows, delta.n, index.network_of)
+                columns = Resolution.of(delta, delta_rows, by_delta_row)
                 capacity[found], unit[found], performance[found] = columns.capacity, columns.unit, columns.performance
                 by_row.append(columns.by_row)
                 changed = np.union1d(changed, found)
@@ -363,7 +349,7 @@ class Changes:
         by_row = []
         for position, (part, _) in enumerate(parts[: len(view.by_row)]):
             mine = np.flatnonzero(segment == position)
-            by_row.append(RowMembers.build(mine, rows[mine], part.n))
+            by_row.append(RowMembers.build(mine, rows[mine], part.n, self.network_of))
         return MemberRows(
             segment, rows, tuple(by_row), view.capacity[self.at], view.unit[self.at], view.performance[self.at]
         )
@@ -479,37 +465,51 @@ class MemberFigure:
 
 
 @dataclass(frozen=True)
-class CountedMembers:
-    """Per part of a view, the memberships that count in one query, or (``complement``)
-    those of its member rows that do not, when most count. ``among`` restricts them to
-    some networks: its sums are right for those networks only."""
+class MembersRead:
+    """Per part of a view, the live member rows read for one query (those that count, or
+    with ``complement`` those that do not), their memberships' places in the part's
+    ``RowMembers`` and their networks: enough to count each network's members."""
 
     complement: list[bool]
-    rows: list[BitMap]  # the member rows whose memberships ``at`` are
-    at: list[np.ndarray]  # ascending
-    networks: list[np.ndarray]  # the network of each of ``at`` (read once, summed per figure)
+    rows: list[BitMap]
+    positions: list[np.ndarray]
+    networks: list[np.ndarray]
 
     def counts(self, live: MemberFigure, count: int) -> np.ndarray:
-        """Per network, how many members count (every membership read is live: no figure read)."""
+        """Per network, how many members count (``live``: how many each has per part)."""
         total = np.zeros(count, dtype=np.int64)
         for position, (complement, networks) in enumerate(zip(self.complement, self.networks, strict=True)):
             part = np.bincount(networks, minlength=count)
             total += np.rint(live.parts[position]).astype(np.int64) - part if complement else part
         return total
 
-    def among(self, wanted: np.ndarray, row_of: np.ndarray) -> CountedMembers:
-        """These memberships of the networks ``wanted`` (a mask) only: a broad query's
-        failing members are mostly in networks that fail whole, whose figures no one reads.
-        ``row_of``: each membership's row, for the rows they are of."""
-        at, networks, rows = [], [], []
-        for members, of, read in zip(self.at, self.networks, self.rows, strict=True):
-            keep = wanted[of]
-            at.append(members[keep])
-            networks.append(of[keep])
-            # Each row once, all its memberships summed: any rows read that hold those kept
-            # will do, so the rows read unless few are kept.
-            rows.append(bitmap_of(np.unique(row_of[at[-1]])) if 2 * len(at[-1]) < len(members) else read)
-        return CountedMembers(self.complement, rows, at, networks)
+
+@dataclass(frozen=True)
+class CountedMembers:
+    """Per part of a view, the live memberships that count in one query, or
+    (``complement``) those of its live member rows that do not, when most count: of the
+    networks where enough count to be eligible or candidates only (``kept``), so its
+    sums are right for those networks only (a broad query's failing members are mostly
+    in networks that fail whole, whose figures no one reads)."""
+
+    complement: list[bool]
+    rows: list[BitMap]  # member rows holding every one of ``at`` (and maybe more of those read)
+    at: list[np.ndarray]  # ascending
+    networks: list[np.ndarray]  # the network of each of ``at`` (read once, summed per figure)
+
+    @classmethod
+    def kept(cls, read: MembersRead, wanted: np.ndarray, members: MemberRows, network_of: np.ndarray) -> CountedMembers:
+        """The memberships ``read`` of the networks ``wanted`` (a mask)."""
+        rows, at, networks = [], [], []
+        for by_row, hit, where, of in zip(members.by_row, read.rows, read.positions, read.networks, strict=True):
+            # Ascending, so each figure's sum over them gathers in order, not scattered.
+            mine = np.sort(by_row.memberships[where[wanted[of]]])
+            at.append(mine)
+            networks.append(network_of[mine])
+            # Each row once, all its memberships summed (``_text_sums``): any rows read holding
+            # those kept will do, so the rows read unless few are kept.
+            rows.append(bitmap_of(np.unique(members.row[mine])) if 2 * len(mine) < len(where) else hit)
+        return cls(read.complement, rows, at, networks)
 
     def sums(self, figure: MemberFigure, count: int) -> np.ndarray:
         """Per network, the counted members' sum of ``figure``, up to rounding
@@ -751,7 +751,7 @@ class ConsortiumQuery:
         short: list[BitMap] = []
         complement: list[bool] = []
         read: list[BitMap] = []
-        memberships: list[np.ndarray] = []
+        positions: list[np.ndarray] = []
         for position, (segment, removed) in enumerate(self.parts[: len(members.by_row)]):
             by_row = members.by_row[position]
             passing, nearly, _ = segment.candidate_sets(per_firm, removed)
@@ -759,11 +759,11 @@ class ConsortiumQuery:
             counting.append(rows)
             short.append(nearly & by_row.rows if query.include_development else BitMap())
             complement.append(2 * len(rows) > len(by_row.rows))
-            read.append(by_row.rows - rows if complement[-1] else rows)
-            # Ascending, so each figure's sum over them gathers in order, not scattered.
-            at = np.sort(by_row.memberships_unordered(read[-1]))
-            memberships.append(at[members.segment[at] == position] if complement[-1] else at)  # not gone to the delta
-        every = CountedMembers(complement, read, memberships, [index.network_of[at] for at in memberships])
+            # Rows the view removes are members elsewhere (the delta) or no longer live.
+            read.append((by_row.rows - removed if removed else by_row.rows) - rows if complement[-1] else rows)
+            positions.append(by_row.positions(read[-1]))
+        networks_read = [by_row.networks[at] for by_row, at in zip(members.by_row, positions, strict=True)]
+        every = MembersRead(complement, read, positions, networks_read)
         counts = every.counts(figures.live(), index.n)
         open_ = np.ones(index.n, dtype=bool)
         open_[[index.positions[i] for i in query.exclude_ids if i in index.positions]] = False
@@ -773,7 +773,7 @@ class ConsortiumQuery:
         # Only networks with a member counting (with development, or one named) can be
         # eligible or candidates: the figures are summed over their memberships alone.
         relevant = open_ & (counts >= (MIN_MEMBERS - 1 if query.include_development else MIN_MEMBERS))
-        counted = every.among(relevant, members.row)
+        counted = CountedMembers.kept(every, relevant, members, index.network_of)
         total, negative = self._totals(relevant, counts, counted, counting, figures, named_capacity)
         eligible = open_ & (counts >= MIN_MEMBERS)
         if minimum is not None:
@@ -1000,7 +1000,7 @@ class ConsortiumQuery:
                     value = np.where(low > 0, shared, np.where(none_for_sure, value, 1.0))
                 value = value * (1 + BOUND_MARGIN) + BOUND_MARGIN
             elif c == "proximity" and not any(counted.complement):
-                value = self._farthest_counted(counted, counting)[eligible] + BOUND_MARGIN
+                value = self._farthest_counted(counted)[eligible] + BOUND_MARGIN
             elif c == "proximity":
                 assert query.latitude is not None and query.longitude is not None
                 latitude, longitude, radius, unlocated = figures.anchors()
@@ -1019,14 +1019,14 @@ class ConsortiumQuery:
             bounds[c] = np.minimum(value, 1.0)
         return bounds
 
-    def _farthest_counted(self, counted: CountedMembers, counting: list[BitMap]) -> np.ndarray:
+    def _farthest_counted(self, counted: CountedMembers) -> np.ndarray:
         """Per network, the proximity of its farthest counted member (1 with none), from the
-        memberships that count (``counted`` holds them, grouped by row, when few count):
-        one distance per counted row, so a point query's bounds of it are its values."""
+        memberships that count (``counted`` holds them when few count): one distance per
+        counted row, so a point query's bounds of it are its values."""
         nearest = np.ones(self.index.n, dtype=np.float64)
         weights = {"proximity": 1.0}
         for position, (segment, _) in enumerate(self.parts[: len(self.members.by_row)]):
-            rows = as_array(counting[position])
+            rows = as_array(counted.rows[position])  # those that count, of the networks kept (or more)
             if not len(rows):
                 continue
             by_row = self.members.by_row[position]
