@@ -496,6 +496,9 @@ class CountedMembers:
     rows: list[BitMap]  # member rows holding every one of ``at`` (and maybe more of those read)
     at: list[np.ndarray]  # ascending
     networks: list[np.ndarray]  # the network of each of ``at`` (read once, summed per figure)
+    # Per figure (by identity), its values at ``at`` and its sums: a query reads each once.
+    gathered: dict[int, tuple[MemberFigure, list[np.ndarray]]] = field(default_factory=dict, compare=False, repr=False)
+    summed: dict[int, tuple[MemberFigure, np.ndarray]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def kept(cls, read: MembersRead, wanted: np.ndarray, members: MemberRows, network_of: np.ndarray) -> CountedMembers:
@@ -511,15 +514,32 @@ class CountedMembers:
             rows.append(bitmap_of(np.unique(members.row[mine])) if 2 * len(mine) < len(where) else hit)
         return cls(read.complement, rows, at, networks)
 
-    def sums(self, figure: MemberFigure, count: int) -> np.ndarray:
+    def values(self, figure: MemberFigure) -> list[np.ndarray]:
+        """Per part, ``figure``'s values at ``at`` (gathered once per query)."""
+        found = self.gathered.get(id(figure))
+        if found is None or found[0] is not figure:
+            found = self.gathered[id(figure)] = (figure, [figure.values[at] for at in self.at])
+        return found[1]
+
+    def sums(
+        self, figure: MemberFigure, count: int, product_of: tuple[MemberFigure, MemberFigure] | None = None
+    ) -> np.ndarray:
         """Per network, the counted members' sum of ``figure``, up to rounding
-        (``BOUND_MARGIN`` of the live members' sum)."""
+        (``BOUND_MARGIN`` of the live members' sum); read only. ``product_of``: two figures
+        whose values' product ``figure``'s values are, read instead (each read once)."""
+        found = self.summed.get(id(figure))
+        if found is not None and found[0] is figure:
+            return found[1]
+        if product_of is None:
+            values = self.values(figure)
+        else:
+            values = [a * b for a, b in zip(*(self.values(f) for f in product_of), strict=True)]
         total = np.zeros(count, dtype=np.float64)
-        for position, (complement, at, networks) in enumerate(
-            zip(self.complement, self.at, self.networks, strict=True)
-        ):
-            part = sums(networks, figure.values[at], count)
+        for position, (complement, networks) in enumerate(zip(self.complement, self.networks, strict=True)):
+            part = sums(networks, values[position], count)
             total += figure.parts[position] - part if complement else part
+        total.flags.writeable = False  # shared by the query's later reads
+        self.summed[id(figure)] = (figure, total)
         return total
 
 
@@ -733,6 +753,8 @@ class ConsortiumQuery:
         unit = (query.capacity_unit or "").strip().lower()
         self.unit = unit or None
         self.figures = NetworkFigures(index.shape, members, parts, index.figures_bytes)
+        # Per-network bounds' parts of every network, kept for a second set of networks bounded.
+        self.kept: dict[str, Any] = {}
 
     def rank(self) -> ConsortiumRanking:
         """The query's consortia. The members that count per network are taken from the
@@ -782,7 +804,7 @@ class ConsortiumQuery:
         facts_of = self._counted_facts(counting, None)
         limit = query.consortium_limit
         if len(chosen) > EXACT_NETWORKS and limit:
-            bounds = self._figure_bounds(chosen, counts, counted, counting, figures)
+            bounds = self._figure_bounds(chosen, counts, counted, figures)
             chosen = self._best_bounded(chosen, self._bound(bounds), limit, facts_of)
         items = self._explained(chosen, *facts_of(chosen), limit) if limit else []
         if not query.include_development:
@@ -800,7 +822,7 @@ class ConsortiumQuery:
         limit = query.development_limit
         chosen = candidates
         if len(candidates) > EXACT_NETWORKS and limit and not negative:
-            bounds = self._figure_bounds(candidates, counts, counted, counting, figures)
+            bounds = self._figure_bounds(candidates, counts, counted, figures)
             self._with_named(bounds, candidates, named_in, named_capacity)
             chosen = self._best_bounded(candidates, self._bound(bounds), limit, facts_of)
         development = self._explained(chosen, *facts_of(chosen), limit) if limit else []
@@ -953,7 +975,6 @@ class ConsortiumQuery:
         eligible: np.ndarray,
         counts: np.ndarray,
         counted: CountedMembers,
-        counting: list[BitMap],
         figures: NetworkFigures,
     ) -> dict[str, np.ndarray]:
         """Upper bounds of each criterion's value (in [0, 1]) of the networks ``eligible``,
@@ -965,15 +986,18 @@ class ConsortiumQuery:
         query, weights, index = self.query, self.weights, self.index
         n = index.n
 
-        def within(figure: MemberFigure) -> tuple[np.ndarray, np.ndarray]:
+        def within(
+            figure: MemberFigure, product_of: tuple[MemberFigure, MemberFigure] | None = None
+        ) -> tuple[np.ndarray, np.ndarray]:
             """The counted members' sum of ``figure``, and its margin."""
             live = np.sum([part[eligible] for part in figure.parts], axis=0)
-            return counted.sums(figure, n)[eligible], BOUND_MARGIN * (live + 1.0)
+            return counted.sums(figure, n, product_of)[eligible], BOUND_MARGIN * (live + 1.0)
 
         number = counts[eligible].astype(np.float64)
         low = high = np.zeros(0)
         none_for_sure = np.zeros(len(eligible), dtype=bool)
         negative = False
+        capacity: MemberFigure | None = None
         if self.unit is not None:
             capacity, negative = figures.capacity(self.unit)
             total, margin = within(capacity)
@@ -989,11 +1013,13 @@ class ConsortiumQuery:
                     if any(counted.complement):  # most members count: the live members' term sums
                         plain, weighted = self._text_sums(eligible, counted, figures)
                     else:
-                        plain, weighted = self._ceiling_sums(eligible, counting)
+                        plain, weighted = self._ceiling_sums(eligible, counted)
                 else:
                     figure, by_capacity = self._figures_of(c, day, figures)
                     plain = np.add(*within(figure))
-                    weighted = None if by_capacity is None else np.add(*within(by_capacity))
+                    # ``NetworkFigures.mean``: times the capacity, from the values read already.
+                    by = None if capacity is None else (figure, capacity)
+                    weighted = None if by_capacity is None else np.add(*within(by_capacity, by))
                 value = plain / number
                 if weighted is not None:
                     shared = weighted / np.where(low > 0, low, 1.0)
@@ -1023,6 +1049,13 @@ class ConsortiumQuery:
         """Per network, the proximity of its farthest counted member (1 with none), from the
         memberships that count (``counted`` holds them when few count): one distance per
         counted row, so a point query's bounds of it are its values."""
+        found: np.ndarray | None = self.kept.get("farthest")
+        if found is None:
+            found = self.kept["farthest"] = self._all_farthest(counted)
+        return found
+
+    def _all_farthest(self, counted: CountedMembers) -> np.ndarray:
+        """``_farthest_counted``, computed."""
         nearest = np.ones(self.index.n, dtype=np.float64)
         weights = {"proximity": 1.0}
         for position, (segment, _) in enumerate(self.parts[: len(self.members.by_row)]):
@@ -1065,6 +1098,14 @@ class ConsortiumQuery:
         similarity of the members failing in the parts where most count (``counted``):
         the counted members' sums, up to rounding (widened by ``BOUND_MARGIN`` of the live
         members' sums)."""
+        found = self.kept.get("text sums")
+        if found is None:
+            found = self.kept["text sums"] = self._all_text_sums(counted, figures)
+        plain, weighted = found
+        return plain[eligible], None if weighted is None else weighted[eligible]
+
+    def _all_text_sums(self, counted: CountedMembers, figures: NetworkFigures) -> tuple[np.ndarray, np.ndarray | None]:
+        """``_text_sums`` of every network (right for those ``counted`` keeps)."""
         n = self.index.n
         plain = np.zeros(n, dtype=np.float64)
         weighted = None if self.unit is None else np.zeros(n, dtype=np.float64)
@@ -1086,26 +1127,32 @@ class ConsortiumQuery:
                 continue
             similarity = segment.postings.scores(holders, *self.terms)
             slots = by_row.slots[holders]
-            first, counts = by_row.starts[slots], by_row.starts[slots + 1] - by_row.starts[slots]
-            at, values = by_row.memberships[ranges(first, counts)], np.repeat(similarity, counts)
-            live = members.segment[at] == position  # not those gone to the delta
-            at, values = at[live], values[live]
-            plain -= sums(self.index.network_of[at], values, n)
+            counts = by_row.starts[slots + 1] - by_row.starts[slots]
+            where, values = ranges(by_row.starts[slots], counts), np.repeat(similarity, counts)
+            plain -= sums(by_row.networks[where], values, n)  # the rows read are live: all their memberships
             if weighted is not None and capacity is not None:
-                weighted -= sums(self.index.network_of[at], values * capacity[at], n)
+                weighted -= sums(by_row.networks[where], values * capacity[by_row.memberships[where]], n)
         plain = np.maximum(plain, 0.0) + plain_margin
         if weighted is None or weighted_margin is None:
-            return plain[eligible], None
-        return plain[eligible], (np.maximum(weighted, 0.0) + weighted_margin)[eligible]
+            return plain, None
+        return plain, np.maximum(weighted, 0.0) + weighted_margin
 
     def _holding(self, segment: Segment, rows: BitMap) -> list[BitMap]:
         """The rows of ``rows`` holding each query term the segment knows."""
         postings = segment.postings
         return [postings.terms[t] & rows for t in self.terms[0].tolist() if t < len(postings.terms)]
 
-    def _ceiling_sums(self, eligible: np.ndarray, counting: list[BitMap]) -> tuple[np.ndarray, np.ndarray | None]:
+    def _ceiling_sums(self, eligible: np.ndarray, counted: CountedMembers) -> tuple[np.ndarray, np.ndarray | None]:
         """The counted members' sums of their text ceilings (and times their capacity): read
         from the counted rows holding a query term, so for queries where few members count."""
+        found = self.kept.get("ceiling sums")
+        if found is None:
+            found = self.kept["ceiling sums"] = self._all_ceiling_sums(counted.rows)
+        plain, weighted = found
+        return plain[eligible], None if weighted is None else weighted[eligible]
+
+    def _all_ceiling_sums(self, counting: list[BitMap]) -> tuple[np.ndarray, np.ndarray | None]:
+        """``_ceiling_sums`` of every network with a member of ``counting`` (rows that count)."""
         index, members = self.index, self.members
         plain = np.zeros(index.n, dtype=np.float64)
         weighted = None if self.unit is None else np.zeros(index.n, dtype=np.float64)
@@ -1115,9 +1162,10 @@ class ConsortiumQuery:
                 continue
             by_row = members.by_row[position]
             slots = by_row.slots[holders]
-            first, counts = by_row.starts[slots], by_row.starts[slots + 1] - by_row.starts[slots]
-            at = by_row.memberships[ranges(first, counts)]
-            values, networks = np.repeat(ceilings, counts), index.network_of[at]
+            counts = by_row.starts[slots + 1] - by_row.starts[slots]
+            where = ranges(by_row.starts[slots], counts)
+            at, networks = by_row.memberships[where], by_row.networks[where]
+            values = np.repeat(ceilings, counts)
             plain += sums(networks, values, index.n)
             if weighted is not None:
                 unit_capacity = (
@@ -1130,8 +1178,7 @@ class ConsortiumQuery:
                     else np.zeros(len(at))
                 )
                 weighted += sums(networks, values * unit_capacity, index.n)
-        margin = BOUND_MARGIN * (plain + 1.0)
-        return plain[eligible] + margin[eligible], None if weighted is None else weighted[eligible] * (
+        return plain + BOUND_MARGIN * (plain + 1.0), None if weighted is None else weighted * (
             1 + BOUND_MARGIN
         ) + BOUND_MARGIN
 
