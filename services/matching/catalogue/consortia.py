@@ -118,7 +118,8 @@ class RowMembers:
         return ranges(self.starts[at], self.starts[at + 1] - self.starts[at])
 
     def memberships_unordered(self, hit: BitMap) -> np.ndarray:
-        """The memberships of the rows ``hit`` (member rows), grouped by row."""
+        """The memberships of the rows ``hit`` (member rows), grouped by row (what earlier
+        revisions' queries read: ``bench/consortia.py --baseline`` runs them on these)."""
         grouped: np.ndarray = self.memberships[self.positions(hit)]
         return grouped
 
@@ -723,6 +724,7 @@ def _merged(main: Any, changed: Any, changes: Changes, parts: int) -> Any:
     return changed  # None
 
 
+NETWORK_READ_COST = 4  # a membership tested from its network's side, in memberships read from rows
 EXACT_NETWORKS = 512  # up to this many candidate networks are scored without bounds
 FIRST_SCORED = 64  # else the best-bounded this many, and at least
 FIRST_PER_LIMIT = 4  # this many times the limit, are scored first, then twice as many each time
@@ -790,11 +792,11 @@ class ConsortiumQuery:
         open_ = np.ones(index.n, dtype=bool)
         open_[[index.positions[i] for i in query.exclude_ids if i in index.positions]] = False
         minimum = query.min_monthly_capacity
-        named, named_capacity = self._named_members(short)
-        has_named = named >= 0
         # Only networks with a member counting (with development, or one named) can be
         # eligible or candidates: the figures are summed over their memberships alone.
         relevant = open_ & (counts >= (MIN_MEMBERS - 1 if query.include_development else MIN_MEMBERS))
+        named, named_capacity = self._named_members(short, relevant)
+        has_named = named >= 0
         counted = CountedMembers.kept(every, relevant, members, index.network_of)
         total, negative = self._totals(relevant, counts, counted, counting, figures, named_capacity)
         eligible = open_ & (counts >= MIN_MEMBERS)
@@ -828,20 +830,32 @@ class ConsortiumQuery:
         development = self._explained(chosen, *facts_of(chosen), limit) if limit else []
         return ConsortiumRanking(int(eligible.sum()), items, len(candidates), development)
 
-    def _named_members(self, short: list[BitMap]) -> tuple[np.ndarray, np.ndarray]:
-        """Per network, the member one certificate short (``short``: per part, such member
-        rows) with the most capacity in the query's unit, then the lowest id, as a
-        membership (-1: none); and that capacity (0 with none)."""
+    def _named_members(self, short: list[BitMap], wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per network of ``wanted`` (a mask), the member one certificate short (``short``: per
+        part, such member rows) with the most capacity in the query's unit, then the lowest
+        id, as a membership (-1: none); and that capacity (0 with none)."""
         index = self.index
         named = np.full(index.n, -1, dtype=np.int64)
         capacity = np.zeros(index.n, dtype=np.float64)
-        at = np.concatenate(
-            [NO_MEMBERS] + [self.members.by_row[p].memberships_unordered(rows) for p, rows in enumerate(short)]
-        )
+        # From the rows short, or from the networks wanted where their memberships are
+        # several times fewer (each is tested against the rows short, a sort and a bitmap).
+        chosen = np.flatnonzero(wanted)
+        member_rows = sum(len(by_row.rows) for by_row in self.members.by_row)
+        by_rows = sum(map(len, short)) * index.members / max(member_rows, 1)
+        if NETWORK_READ_COST * int(index.offsets[chosen + 1].sum() - index.offsets[chosen].sum()) < by_rows:
+            at = self._members_among(chosen, short)
+            networks = index.network_of[at]
+        else:
+            read, of = [NO_MEMBERS], [NO_MEMBERS]
+            for by_row, rows in zip(self.members.by_row, short, strict=True):
+                where = by_row.positions(rows)
+                where = where[wanted[by_row.networks[where]]]
+                read.append(by_row.memberships[where])
+                of.append(by_row.networks[where])
+            at, networks = np.concatenate(read), np.concatenate(of)
         if not len(at):
             return named, capacity
         values = self._unit_capacity(at)
-        networks = index.network_of[at]
         # Unsorted, O(memberships): the most capacity per network, then the lowest membership
         # holding it (memberships ascend by id within a network). A lexsort took 10 times longer.
         most = np.full(index.n, -np.inf)
@@ -948,20 +962,25 @@ class ConsortiumQuery:
     def _facts_of(self, chosen: np.ndarray, counting: list[BitMap]) -> MemberFacts:
         """The members that count of the networks ``chosen`` (ascending), read from their
         memberships alone (``counting``: per part, the member rows that count)."""
+        at = self._members_among(chosen, counting)
+        status = np.full(len(at), QUALIFYING, dtype=np.int8)
+        return MemberFacts(at, self.index.network_of[at], status, self._unit_capacity(at))
+
+    def _members_among(self, chosen: np.ndarray, rows_of: list[BitMap]) -> np.ndarray:
+        """The memberships of the networks ``chosen`` (ascending) whose rows are among
+        ``rows_of`` (per part), ascending: read from those networks' memberships alone."""
         index, members = self.index, self.members
         first = index.offsets[chosen]
         at = ranges(first, index.offsets[chosen + 1] - first)  # ascending
         part_of = members.segment[at]
-        counts = np.zeros(len(at), dtype=bool)
+        held = np.zeros(len(at), dtype=bool)
         for position in range(len(members.by_row)):
             mine = np.flatnonzero(part_of == position)
             if not len(mine):
                 continue
             rows = members.row[at[mine]]
-            counts[mine] = among(rows, as_array(bitmap_of(np.sort(rows)) & counting[position]))  # sorted: faster
-        at = at[counts]
-        status = np.full(len(at), QUALIFYING, dtype=np.int8)
-        return MemberFacts(at, index.network_of[at], status, self._unit_capacity(at))
+            held[mine] = among(rows, as_array(bitmap_of(np.sort(rows)) & rows_of[position]))  # sorted: faster
+        return at[held]
 
     def _unit_capacity(self, at: np.ndarray) -> np.ndarray:
         """The capacity of the live members ``at`` in the query's unit (0 in another, unknown, or without one)."""
