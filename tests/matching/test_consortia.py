@@ -375,6 +375,29 @@ def test_where_few_members_count_a_network_s_proximity_bound_is_its_farthest_cou
     assert scored == {"net_mid"}
 
 
+@SETTINGS
+@given(
+    points=st.lists(st.tuples(st.floats(-89.0, 89.0), st.floats(-180.0, 180.0)), min_size=1, max_size=20),
+    at=st.tuples(st.floats(-89.0, 89.0), st.floats(-180.0, 180.0)),
+    reference=st.sampled_from([None, 0.5, 300.0, 4999.0, 8000.0]),
+)
+def test_proximity_ceilings_are_never_below_the_proximity_scored(
+    points: list[tuple[float, float]], at: tuple[float, float], reference: float | None
+) -> None:
+    """The rough (float32) proximity bounds of the members that count are at least the
+    float64 values shortlists score, anywhere on the globe, and within the rough margin."""
+    records = [bare_supplier(f"frm_g{i:02d}", latitude=lat, longitude=lon) for i, (lat, lon) in enumerate(points)]
+    view = build_view(records, seq=1, epoch=1, networks=NetworkIndex([]))
+    q = Query(on_date=date(2026, 6, 30), latitude=at[0], longitude=at[1], max_distance_km=reference)
+    weights, terms = {"proximity": 1.0}, view.text.query_vector(None)
+    rows = np.arange(len(records))
+    engine_query = consortia.ConsortiumQuery(view.networks, view.members, view.parts, q, weights, terms)
+    ceilings = engine_query._proximity_ceilings(view.main, rows)
+    scored = view.main.criterion_values(q, rows, weights, terms)["proximity"]
+    assert (ceilings >= scored).all()
+    assert (ceilings - scored <= 1.0 / (reference or 500.0) + 1e-12).all()
+
+
 def _certified(firm_id: str, capacity: float, *, certified: bool = True, **fields: Any) -> SupplierRecord:
     certificates = (Certificate("iso_9001", None, None),) if certified else ()
     return bare_supplier(firm_id, monthly_capacity=capacity, capacity_unit="kg", certificates=certificates, **fields)
