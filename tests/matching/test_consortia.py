@@ -192,15 +192,22 @@ def test_consortium_shortlists_equal_the_brute_force_reference(
     changes=st.lists(st.tuples(st.integers(0, 45), st.booleans()), max_size=6),
     q=consortium_queries(),
     data=st.data(),
+    named_from_networks=st.booleans(),
 )
 def test_consortium_shortlists_stay_exact_across_updates(
-    records: list[SupplierRecord], changes: list[tuple[int, bool]], q: Query, data: Any
+    records: list[SupplierRecord], changes: list[tuple[int, bool]], q: Query, data: Any, named_from_networks: bool
 ) -> None:
     """Supplier changes go to the delta segment and networks change between them."""
-    for view, current in changed_views(records, changes, data):
-        entries = data.draw(networks(current))
-        changed = with_networks(view, NetworkIndex(entries), view.seq)
-        assert engine(changed, q) == reference(current, entries, view.text, q)
+    with named_read(named_from_networks):
+        for view, current in changed_views(records, changes, data):
+            entries = data.draw(networks(current))
+            changed = with_networks(view, NetworkIndex(entries), view.seq)
+            assert engine(changed, q) == reference(current, entries, view.text, q)
+
+
+def named_read(from_networks: bool) -> Any:
+    """Development candidates' named members read from the networks' side, or the rows'."""
+    return patch.object(consortia, "NETWORK_READ_COST", 0 if from_networks else 10**9)
 
 
 @contextmanager
@@ -221,13 +228,14 @@ def bounded(first: int) -> Iterator[None]:
     records=catalogues(),
     query_list=st.lists(consortium_queries(), min_size=1, max_size=3),
     first=st.integers(1, 4),
+    named_from_networks=st.booleans(),
 )
 def test_bounded_consortium_ranking_equals_the_reference(
-    data: Any, records: list[SupplierRecord], query_list: list[Query], first: int
+    data: Any, records: list[SupplierRecord], query_list: list[Query], first: int, named_from_networks: bool
 ) -> None:
     entries = data.draw(networks(records))
     view = build_view(records, seq=1, epoch=1, networks=NetworkIndex(entries))
-    with bounded(first):
+    with bounded(first), named_read(named_from_networks):
         for q in query_list:
             assert engine(view, q) == reference(records, entries, view.text, q)
 
@@ -253,7 +261,7 @@ def test_a_changed_index_equals_one_built_from_the_new_networks(
     ours, theirs = changed.in_main(main), rebuilt.in_main(main)
     for column in ("rows", "capacity", "unit", "performance"):
         np.testing.assert_array_equal(getattr(ours, column), getattr(theirs, column), err_msg=column)
-    for part in ("slots", "starts", "memberships", "in_order", "in_order_slots"):
+    for part in ("slots", "starts", "memberships", "networks"):
         np.testing.assert_array_equal(getattr(ours.by_row, part), getattr(theirs.by_row, part), err_msg=part)
     assert ours.by_row.rows == theirs.by_row.rows
 
@@ -365,6 +373,29 @@ def test_where_few_members_count_a_network_s_proximity_bound_is_its_farthest_cou
     assert [item[0] for item in ranked["items"]] == ["net_mid"]
     assert ranked == reference(records, entries, view.text, q)
     assert scored == {"net_mid"}
+
+
+@SETTINGS
+@given(
+    points=st.lists(st.tuples(st.floats(-89.0, 89.0), st.floats(-180.0, 180.0)), min_size=1, max_size=20),
+    at=st.tuples(st.floats(-89.0, 89.0), st.floats(-180.0, 180.0)),
+    reference=st.sampled_from([None, 0.5, 300.0, 4999.0, 8000.0]),
+)
+def test_proximity_ceilings_are_never_below_the_proximity_scored(
+    points: list[tuple[float, float]], at: tuple[float, float], reference: float | None
+) -> None:
+    """The rough (float32) proximity bounds of the members that count are at least the
+    float64 values shortlists score, anywhere on the globe, and within the rough margin."""
+    records = [bare_supplier(f"frm_g{i:02d}", latitude=lat, longitude=lon) for i, (lat, lon) in enumerate(points)]
+    view = build_view(records, seq=1, epoch=1, networks=NetworkIndex([]))
+    q = Query(on_date=date(2026, 6, 30), latitude=at[0], longitude=at[1], max_distance_km=reference)
+    weights, terms = {"proximity": 1.0}, view.text.query_vector(None)
+    rows = np.arange(len(records))
+    engine_query = consortia.ConsortiumQuery(view.networks, view.members, view.parts, q, weights, terms)
+    ceilings = engine_query._proximity_ceilings(view.main, rows)
+    scored = view.main.criterion_values(q, rows, weights, terms)["proximity"]
+    assert (ceilings >= scored).all()
+    assert (ceilings - scored <= 1.0 / (reference or 500.0) + 1e-12).all()
 
 
 def _certified(firm_id: str, capacity: float, *, certified: bool = True, **fields: Any) -> SupplierRecord:

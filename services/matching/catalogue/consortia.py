@@ -53,7 +53,12 @@ from services.matching.catalogue.query import (
     Query,
 )
 from services.matching.catalogue.ranking import ROUNDING_SLACK, Gap, Terms, top
-from services.matching.catalogue.segment import Segment
+from services.matching.catalogue.segment import (
+    ROUGH_DISTANCE_LIMIT_KM,
+    ROUGH_MARGIN_KM,
+    ROUGH_MARGIN_SHARE,
+    Segment,
+)
 from services.matching.catalogue.segment import members as among
 from services.matching.catalogue.text import NUMERATOR_MARGIN
 
@@ -95,46 +100,32 @@ class RowMembers:
     slots: np.ndarray  # per row of the segment: its place among the member rows (-1: none)
     starts: np.ndarray  # per member row, where its memberships start (one more at the end)
     memberships: np.ndarray  # membership indices, grouped by row
-    in_order: np.ndarray  # the same, ascending
-    in_order_slots: np.ndarray  # and the place of each one's row among the member rows
+    networks: np.ndarray  # the network of each of ``memberships`` (a query counts them unread)
 
     @classmethod
-    def build(cls, memberships: np.ndarray, rows: np.ndarray, size: int) -> RowMembers:
+    def build(cls, memberships: np.ndarray, rows: np.ndarray, size: int, network_of: np.ndarray) -> RowMembers:
+        """``network_of``: the network of each membership, as ``memberships`` number them."""
         order = np.argsort(rows, kind="stable")
         unique, starts = np.unique(rows[order], return_index=True)
         slots = np.full(size, -1, dtype=np.int32)
         slots[unique] = np.arange(len(unique), dtype=np.int32)
-        in_order = np.argsort(memberships, kind="stable")
+        grouped = memberships[order]
         return cls(
-            bitmap_of(unique),
-            slots,
-            np.append(starts, len(order)).astype(np.int64),
-            memberships[order],
-            memberships[in_order],
-            slots[rows[in_order]],
+            bitmap_of(unique), slots, np.append(starts, len(order)).astype(np.int64), grouped, network_of[grouped]
         )
 
-    def memberships_of(self, hit: BitMap) -> np.ndarray:
-        """The memberships of the rows ``hit`` (member rows: a subset of ``rows``), ascending."""
+    def positions(self, hit: BitMap) -> np.ndarray:
+        """Where the memberships of the rows ``hit`` (member rows) are in ``memberships``,
+        ascending: the work follows the rows hit (no pass over every membership)."""
         if not hit:
             return NO_MEMBERS
         at = self.slots[as_array(hit)]
-        if len(at) * WIDE_HIT > len(self.starts):
-            # Most member rows: mark them, and select the memberships in order (no sort).
-            marked = np.zeros(len(self.starts) - 1, dtype=bool)
-            marked[at] = True
-            selected: np.ndarray = self.in_order[marked[self.in_order_slots]]
-            return selected
-        first, counts = self.starts[at], self.starts[at + 1] - self.starts[at]
-        return np.sort(self.memberships[ranges(first, counts)])
+        return ranges(self.starts[at], self.starts[at + 1] - self.starts[at])
 
     def memberships_unordered(self, hit: BitMap) -> np.ndarray:
-        """The memberships of the rows ``hit`` (member rows), grouped by row: the work
-        follows the rows hit, however many there are (no pass over every membership)."""
-        if not hit:
-            return NO_MEMBERS
-        at = self.slots[as_array(hit)]
-        grouped: np.ndarray = self.memberships[ranges(self.starts[at], self.starts[at + 1] - self.starts[at])]
+        """The memberships of the rows ``hit`` (member rows), grouped by row (what earlier
+        revisions' queries read: ``bench/consortia.py --baseline`` runs them on these)."""
+        grouped: np.ndarray = self.memberships[self.positions(hit)]
         return grouped
 
 
@@ -144,7 +135,6 @@ def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return laid
 
 
-WIDE_HIT = 8  # a hit of more than 1/8 of the member rows selects by marking
 NO_MEMBERS = np.empty(0, dtype=np.int64)
 
 
@@ -203,7 +193,8 @@ class NetworkIndex:
                 for old, new in zip(resolution.columns, columns_of(main, added), strict=True)
             ]
             found = np.flatnonzero(rows >= 0)
-            updated._main = (main, Resolution(rows, RowMembers.build(found, rows[found], main.n), *columns))
+            by_row = RowMembers.build(found, rows[found], main.n, updated.network_of)
+            updated._main = (main, Resolution(rows, by_row, *columns))
         return updated
 
     @property
@@ -222,7 +213,7 @@ class NetworkIndex:
             return cached[1]
         rows = _rows_in(main, self.member_ids)
         found = np.flatnonzero(rows >= 0)
-        resolution = Resolution.of(main, rows, RowMembers.build(found, rows[found], main.n))
+        resolution = Resolution.of(main, rows, RowMembers.build(found, rows[found], main.n, self.network_of))
         self._main = (main, resolution)
         return resolution
 
@@ -326,7 +317,8 @@ class MemberRows:
                 delta_rows = in_delta[in_delta >= 0]
                 rows[found] = delta_rows
                 segment[found] = 1
-                columns = Resolution.of(delta, delta_rows, RowMembers.build(found, delta_rows, delta.n))
+                by_delta_row = RowMembers.build(found, delta_rows, delta.n, index.network_of)
+                columns = Resolution.of(delta, delta_rows, by_delta_row)
                 capacity[found], unit[found], performance[found] = columns.capacity, columns.unit, columns.performance
                 by_row.append(columns.by_row)
                 changed = np.union1d(changed, found)
@@ -363,7 +355,7 @@ class Changes:
         by_row = []
         for position, (part, _) in enumerate(parts[: len(view.by_row)]):
             mine = np.flatnonzero(segment == position)
-            by_row.append(RowMembers.build(mine, rows[mine], part.n))
+            by_row.append(RowMembers.build(mine, rows[mine], part.n, self.network_of))
         return MemberRows(
             segment, rows, tuple(by_row), view.capacity[self.at], view.unit[self.at], view.performance[self.at]
         )
@@ -479,24 +471,81 @@ class MemberFigure:
 
 
 @dataclass(frozen=True)
-class CountedMembers:
-    """Per part of a view, the memberships that count in one query, or (``complement``)
-    those of its member rows that do not, when most count."""
+class MembersRead:
+    """Per part of a view, the live member rows read for one query (those that count, or
+    with ``complement`` those that do not), their memberships' places in the part's
+    ``RowMembers`` and their networks: enough to count each network's members."""
 
     complement: list[bool]
-    rows: list[BitMap]  # the member rows whose memberships ``at`` are
-    at: list[np.ndarray]  # grouped by row, ascending rows
-    networks: list[np.ndarray]  # the network of each of ``at`` (read once, summed per figure)
+    rows: list[BitMap]
+    positions: list[np.ndarray]
+    networks: list[np.ndarray]
 
-    def sums(self, figure: MemberFigure, count: int) -> np.ndarray:
+    def counts(self, live: MemberFigure, count: int) -> np.ndarray:
+        """Per network, how many members count (``live``: how many each has per part)."""
+        total = np.zeros(count, dtype=np.int64)
+        for position, (complement, networks) in enumerate(zip(self.complement, self.networks, strict=True)):
+            part = np.bincount(networks, minlength=count)
+            total += np.rint(live.parts[position]).astype(np.int64) - part if complement else part
+        return total
+
+
+@dataclass(frozen=True)
+class CountedMembers:
+    """Per part of a view, the live memberships that count in one query, or
+    (``complement``) those of its live member rows that do not, when most count: of the
+    networks where enough count to be eligible or candidates only (``kept``), so its
+    sums are right for those networks only (a broad query's failing members are mostly
+    in networks that fail whole, whose figures no one reads)."""
+
+    complement: list[bool]
+    rows: list[BitMap]  # member rows holding every one of ``at`` (and maybe more of those read)
+    at: list[np.ndarray]  # grouped by row
+    networks: list[np.ndarray]  # the network of each of ``at`` (read once, summed per figure)
+    # Per figure (by identity), its values at ``at`` and its sums: a query reads each once.
+    gathered: dict[int, tuple[MemberFigure, list[np.ndarray]]] = field(default_factory=dict, compare=False, repr=False)
+    summed: dict[int, tuple[MemberFigure, np.ndarray]] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def kept(cls, read: MembersRead, wanted: np.ndarray, members: MemberRows, network_of: np.ndarray) -> CountedMembers:
+        """The memberships ``read`` of the networks ``wanted`` (a mask)."""
+        rows, at, networks = [], [], []
+        for by_row, hit, where, of in zip(members.by_row, read.rows, read.positions, read.networks, strict=True):
+            keep = where[wanted[of]]
+            mine = by_row.memberships[keep]
+            at.append(mine)
+            networks.append(by_row.networks[keep])
+            # Each row once, all its memberships summed (``_text_sums``): any rows read holding
+            # those kept will do, so the rows read unless few are kept.
+            rows.append(bitmap_of(np.unique(members.row[mine])) if 2 * len(mine) < len(where) else hit)
+        return cls(read.complement, rows, at, networks)
+
+    def values(self, figure: MemberFigure) -> list[np.ndarray]:
+        """Per part, ``figure``'s values at ``at`` (gathered once per query)."""
+        found = self.gathered.get(id(figure))
+        if found is None or found[0] is not figure:
+            found = self.gathered[id(figure)] = (figure, [figure.values[at] for at in self.at])
+        return found[1]
+
+    def sums(
+        self, figure: MemberFigure, count: int, product_of: tuple[MemberFigure, MemberFigure] | None = None
+    ) -> np.ndarray:
         """Per network, the counted members' sum of ``figure``, up to rounding
-        (``BOUND_MARGIN`` of the live members' sum)."""
+        (``BOUND_MARGIN`` of the live members' sum); read only. ``product_of``: two figures
+        whose values' product ``figure``'s values are, read instead (each read once)."""
+        found = self.summed.get(id(figure))
+        if found is not None and found[0] is figure:
+            return found[1]
+        if product_of is None:
+            values = self.values(figure)
+        else:
+            values = [a * b for a, b in zip(*(self.values(f) for f in product_of), strict=True)]
         total = np.zeros(count, dtype=np.float64)
-        for position, (complement, at, networks) in enumerate(
-            zip(self.complement, self.at, self.networks, strict=True)
-        ):
-            part = sums(networks, figure.values[at], count)
+        for position, (complement, networks) in enumerate(zip(self.complement, self.networks, strict=True)):
+            part = sums(networks, values[position], count)
             total += figure.parts[position] - part if complement else part
+        total.flags.writeable = False  # shared by the query's later reads
+        self.summed[id(figure)] = (figure, total)
         return total
 
 
@@ -680,6 +729,7 @@ def _merged(main: Any, changed: Any, changes: Changes, parts: int) -> Any:
     return changed  # None
 
 
+NETWORK_READ_COST = 4  # a membership tested from its network's side, in memberships read from rows
 EXACT_NETWORKS = 512  # up to this many candidate networks are scored without bounds
 FIRST_SCORED = 64  # else the best-bounded this many, and at least
 FIRST_PER_LIMIT = 4  # this many times the limit, are scored first, then twice as many each time
@@ -710,6 +760,8 @@ class ConsortiumQuery:
         unit = (query.capacity_unit or "").strip().lower()
         self.unit = unit or None
         self.figures = NetworkFigures(index.shape, members, parts, index.figures_bytes)
+        # Per-network bounds' parts of every network, kept for a second set of networks bounded.
+        self.kept: dict[str, Any] = {}
 
     def rank(self) -> ConsortiumRanking:
         """The query's consortia. The members that count per network are taken from the
@@ -728,7 +780,7 @@ class ConsortiumQuery:
         short: list[BitMap] = []
         complement: list[bool] = []
         read: list[BitMap] = []
-        memberships: list[np.ndarray] = []
+        positions: list[np.ndarray] = []
         for position, (segment, removed) in enumerate(self.parts[: len(members.by_row)]):
             by_row = members.by_row[position]
             passing, nearly, _ = segment.candidate_sets(per_firm, removed)
@@ -736,21 +788,22 @@ class ConsortiumQuery:
             counting.append(rows)
             short.append(nearly & by_row.rows if query.include_development else BitMap())
             complement.append(2 * len(rows) > len(by_row.rows))
-            if complement[-1]:
-                read.append(by_row.rows - rows)
-                failing = by_row.memberships_unordered(read[-1])
-                memberships.append(failing[members.segment[failing] == position])  # not those gone to the delta
-            else:
-                read.append(rows)
-                memberships.append(by_row.memberships_unordered(rows))
-        counted = CountedMembers(complement, read, memberships, [index.network_of[at] for at in memberships])
-        counts = np.rint(counted.sums(figures.live(), index.n)).astype(np.int64)
+            # Rows the view removes are members elsewhere (the delta) or no longer live.
+            read.append((by_row.rows - removed if removed else by_row.rows) - rows if complement[-1] else rows)
+            positions.append(by_row.positions(read[-1]))
+        networks_read = [by_row.networks[at] for by_row, at in zip(members.by_row, positions, strict=True)]
+        every = MembersRead(complement, read, positions, networks_read)
+        counts = every.counts(figures.live(), index.n)
         open_ = np.ones(index.n, dtype=bool)
         open_[[index.positions[i] for i in query.exclude_ids if i in index.positions]] = False
         minimum = query.min_monthly_capacity
-        named, named_capacity = self._named_members(short)
+        # Only networks with a member counting (with development, or one named) can be
+        # eligible or candidates: the figures are summed over their memberships alone.
+        relevant = open_ & (counts >= (MIN_MEMBERS - 1 if query.include_development else MIN_MEMBERS))
+        named, named_capacity = self._named_members(short, relevant)
         has_named = named >= 0
-        total, negative = self._totals(open_ & (counts > 0), counts, counted, counting, figures, named_capacity)
+        counted = CountedMembers.kept(every, relevant, members, index.network_of)
+        total, negative = self._totals(relevant, counts, counted, counting, figures, named_capacity)
         eligible = open_ & (counts >= MIN_MEMBERS)
         if minimum is not None:
             eligible &= total >= minimum
@@ -758,7 +811,7 @@ class ConsortiumQuery:
         facts_of = self._counted_facts(counting, None)
         limit = query.consortium_limit
         if len(chosen) > EXACT_NETWORKS and limit:
-            bounds = self._figure_bounds(chosen, counts, counted, counting, figures)
+            bounds = self._figure_bounds(chosen, counts, counted, figures)
             chosen = self._best_bounded(chosen, self._bound(bounds), limit, facts_of)
         items = self._explained(chosen, *facts_of(chosen), limit) if limit else []
         if not query.include_development:
@@ -776,26 +829,38 @@ class ConsortiumQuery:
         limit = query.development_limit
         chosen = candidates
         if len(candidates) > EXACT_NETWORKS and limit and not negative:
-            bounds = self._figure_bounds(candidates, counts, counted, counting, figures)
+            bounds = self._figure_bounds(candidates, counts, counted, figures)
             self._with_named(bounds, candidates, named_in, named_capacity)
             chosen = self._best_bounded(candidates, self._bound(bounds), limit, facts_of)
         development = self._explained(chosen, *facts_of(chosen), limit) if limit else []
         return ConsortiumRanking(int(eligible.sum()), items, len(candidates), development)
 
-    def _named_members(self, short: list[BitMap]) -> tuple[np.ndarray, np.ndarray]:
-        """Per network, the member one certificate short (``short``: per part, such member
-        rows) with the most capacity in the query's unit, then the lowest id, as a
-        membership (-1: none); and that capacity (0 with none)."""
+    def _named_members(self, short: list[BitMap], wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per network of ``wanted`` (a mask), the member one certificate short (``short``: per
+        part, such member rows) with the most capacity in the query's unit, then the lowest
+        id, as a membership (-1: none); and that capacity (0 with none)."""
         index = self.index
         named = np.full(index.n, -1, dtype=np.int64)
         capacity = np.zeros(index.n, dtype=np.float64)
-        at = np.concatenate(
-            [NO_MEMBERS] + [self.members.by_row[p].memberships_unordered(rows) for p, rows in enumerate(short)]
-        )
+        # From the rows short, or from the networks wanted where their memberships are
+        # several times fewer (each is tested against the rows short, a sort and a bitmap).
+        chosen = np.flatnonzero(wanted)
+        member_rows = sum(len(by_row.rows) for by_row in self.members.by_row)
+        by_rows = sum(map(len, short)) * index.members / max(member_rows, 1)
+        if NETWORK_READ_COST * int(index.offsets[chosen + 1].sum() - index.offsets[chosen].sum()) < by_rows:
+            at = self._members_among(chosen, short)
+            networks = index.network_of[at]
+        else:
+            read, of = [NO_MEMBERS], [NO_MEMBERS]
+            for by_row, rows in zip(self.members.by_row, short, strict=True):
+                where = by_row.positions(rows)
+                where = where[wanted[by_row.networks[where]]]
+                read.append(by_row.memberships[where])
+                of.append(by_row.networks[where])
+            at, networks = np.concatenate(read), np.concatenate(of)
         if not len(at):
             return named, capacity
         values = self._unit_capacity(at)
-        networks = index.network_of[at]
         # Unsorted, O(memberships): the most capacity per network, then the lowest membership
         # holding it (memberships ascend by id within a network). A lexsort took 10 times longer.
         most = np.full(index.n, -np.inf)
@@ -828,7 +893,7 @@ class ConsortiumQuery:
         if self.unit is None or minimum is None:
             return total, False
         capacity, negative = figures.capacity(self.unit)
-        total = np.where(counts > 0, counted.sums(capacity, index.n), 0.0)
+        total = np.where(relevant, counted.sums(capacity, index.n), 0.0)
         margin = BOUND_MARGIN * (np.sum(capacity.parts, axis=0) + 1.0)
         thresholds = [np.full(index.n, minimum)]
         if self.query.include_development:
@@ -902,20 +967,25 @@ class ConsortiumQuery:
     def _facts_of(self, chosen: np.ndarray, counting: list[BitMap]) -> MemberFacts:
         """The members that count of the networks ``chosen`` (ascending), read from their
         memberships alone (``counting``: per part, the member rows that count)."""
+        at = self._members_among(chosen, counting)
+        status = np.full(len(at), QUALIFYING, dtype=np.int8)
+        return MemberFacts(at, self.index.network_of[at], status, self._unit_capacity(at))
+
+    def _members_among(self, chosen: np.ndarray, rows_of: list[BitMap]) -> np.ndarray:
+        """The memberships of the networks ``chosen`` (ascending) whose rows are among
+        ``rows_of`` (per part), ascending: read from those networks' memberships alone."""
         index, members = self.index, self.members
         first = index.offsets[chosen]
         at = ranges(first, index.offsets[chosen + 1] - first)  # ascending
         part_of = members.segment[at]
-        counts = np.zeros(len(at), dtype=bool)
+        held = np.zeros(len(at), dtype=bool)
         for position in range(len(members.by_row)):
             mine = np.flatnonzero(part_of == position)
             if not len(mine):
                 continue
             rows = members.row[at[mine]]
-            counts[mine] = among(rows, as_array(bitmap_of(np.sort(rows)) & counting[position]))  # sorted: faster
-        at = at[counts]
-        status = np.full(len(at), QUALIFYING, dtype=np.int8)
-        return MemberFacts(at, index.network_of[at], status, self._unit_capacity(at))
+            held[mine] = among(rows, as_array(bitmap_of(np.sort(rows)) & rows_of[position]))  # sorted: faster
+        return at[held]
 
     def _unit_capacity(self, at: np.ndarray) -> np.ndarray:
         """The capacity of the live members ``at`` in the query's unit (0 in another, unknown, or without one)."""
@@ -929,7 +999,6 @@ class ConsortiumQuery:
         eligible: np.ndarray,
         counts: np.ndarray,
         counted: CountedMembers,
-        counting: list[BitMap],
         figures: NetworkFigures,
     ) -> dict[str, np.ndarray]:
         """Upper bounds of each criterion's value (in [0, 1]) of the networks ``eligible``,
@@ -941,15 +1010,18 @@ class ConsortiumQuery:
         query, weights, index = self.query, self.weights, self.index
         n = index.n
 
-        def within(figure: MemberFigure) -> tuple[np.ndarray, np.ndarray]:
+        def within(
+            figure: MemberFigure, product_of: tuple[MemberFigure, MemberFigure] | None = None
+        ) -> tuple[np.ndarray, np.ndarray]:
             """The counted members' sum of ``figure``, and its margin."""
             live = np.sum([part[eligible] for part in figure.parts], axis=0)
-            return counted.sums(figure, n)[eligible], BOUND_MARGIN * (live + 1.0)
+            return counted.sums(figure, n, product_of)[eligible], BOUND_MARGIN * (live + 1.0)
 
         number = counts[eligible].astype(np.float64)
         low = high = np.zeros(0)
         none_for_sure = np.zeros(len(eligible), dtype=bool)
         negative = False
+        capacity: MemberFigure | None = None
         if self.unit is not None:
             capacity, negative = figures.capacity(self.unit)
             total, margin = within(capacity)
@@ -965,18 +1037,20 @@ class ConsortiumQuery:
                     if any(counted.complement):  # most members count: the live members' term sums
                         plain, weighted = self._text_sums(eligible, counted, figures)
                     else:
-                        plain, weighted = self._ceiling_sums(eligible, counting)
+                        plain, weighted = self._ceiling_sums(eligible, counted)
                 else:
                     figure, by_capacity = self._figures_of(c, day, figures)
                     plain = np.add(*within(figure))
-                    weighted = None if by_capacity is None else np.add(*within(by_capacity))
+                    # ``NetworkFigures.mean``: times the capacity, from the values read already.
+                    by = None if capacity is None else (figure, capacity)
+                    weighted = None if by_capacity is None else np.add(*within(by_capacity, by))
                 value = plain / number
                 if weighted is not None:
                     shared = weighted / np.where(low > 0, low, 1.0)
                     value = np.where(low > 0, shared, np.where(none_for_sure, value, 1.0))
                 value = value * (1 + BOUND_MARGIN) + BOUND_MARGIN
             elif c == "proximity" and not any(counted.complement):
-                value = self._farthest_counted(counted, counting)[eligible] + BOUND_MARGIN
+                value = self._farthest_counted(counted)[eligible] + BOUND_MARGIN
             elif c == "proximity":
                 assert query.latitude is not None and query.longitude is not None
                 latitude, longitude, radius, unlocated = figures.anchors()
@@ -995,23 +1069,47 @@ class ConsortiumQuery:
             bounds[c] = np.minimum(value, 1.0)
         return bounds
 
-    def _farthest_counted(self, counted: CountedMembers, counting: list[BitMap]) -> np.ndarray:
+    def _farthest_counted(self, counted: CountedMembers) -> np.ndarray:
         """Per network, the proximity of its farthest counted member (1 with none), from the
-        memberships that count (``counted`` holds them, grouped by row, when few count):
-        one distance per counted row, so a point query's bounds of it are its values."""
+        memberships that count (``counted`` holds them when few count): one distance per
+        counted row, so a point query's bounds of it are its values, up to the rough
+        haversine's margin (``_proximity_ceilings``)."""
+        found: np.ndarray | None = self.kept.get("farthest")
+        if found is None:
+            found = self.kept["farthest"] = self._all_farthest(counted)
+        return found
+
+    def _all_farthest(self, counted: CountedMembers) -> np.ndarray:
+        """``_farthest_counted``, computed."""
         nearest = np.ones(self.index.n, dtype=np.float64)
-        weights = {"proximity": 1.0}
         for position, (segment, _) in enumerate(self.parts[: len(self.members.by_row)]):
-            rows = as_array(counting[position])
+            rows = as_array(counted.rows[position])  # those that count, of the networks kept (or more)
             if not len(rows):
                 continue
             by_row = self.members.by_row[position]
-            slots = by_row.slots[rows]
-            values = segment.criterion_values(self.query, rows, weights, self.terms)["proximity"]
-            np.minimum.at(
-                nearest, counted.networks[position], np.repeat(values, by_row.starts[slots + 1] - by_row.starts[slots])
-            )
+            per_slot = np.ones(len(by_row.starts) - 1, dtype=np.float64)  # per member row of the part
+            per_slot[by_row.slots[rows]] = self._proximity_ceilings(segment, rows)
+            at = counted.at[position]
+            np.minimum.at(nearest, counted.networks[position], per_slot[by_row.slots[self.members.row[at]]])
         return nearest
+
+    def _proximity_ceilings(self, segment: Segment, rows: np.ndarray) -> np.ndarray:
+        """Upper bounds of the proximity of ``rows``: from the float32 haversine less its
+        margin at ``ROUGH_DISTANCE_LIMIT_KM`` (``within_km``'s), ten times faster than the
+        float64 one shortlists score. Up to that distance the rough one is within the
+        margin; beyond it proximity is 0 wherever the reference distance is shorter (else
+        the float64 one is taken)."""
+        query = self.query
+        assert query.latitude is not None and query.longitude is not None
+        lat, lon = segment.latitude[rows], segment.longitude[rows]
+        reference = query.max_distance_km or PROXIMITY_REFERENCE_KM
+        if reference > ROUGH_DISTANCE_LIMIT_KM:
+            nearest = haversine_km(lat, lon, query.latitude, query.longitude)
+        else:
+            rough = haversine_km(lat, lon, query.latitude, query.longitude, np.float32).astype(np.float64)
+            nearest = rough - (ROUGH_MARGIN_KM + ROUGH_MARGIN_SHARE * ROUGH_DISTANCE_LIMIT_KM)
+        ceilings: np.ndarray = np.nan_to_num(np.clip(1.0 - np.maximum(nearest, 0.0) / reference, 0.0, 1.0), nan=0.0)
+        return ceilings
 
     def _figures_of(
         self, criterion: str, day: int, figures: NetworkFigures
@@ -1042,6 +1140,14 @@ class ConsortiumQuery:
         similarity of the members failing in the parts where most count (``counted``):
         the counted members' sums, up to rounding (widened by ``BOUND_MARGIN`` of the live
         members' sums)."""
+        found = self.kept.get("text sums")
+        if found is None:
+            found = self.kept["text sums"] = self._all_text_sums(counted, figures)
+        plain, weighted = found
+        return plain[eligible], None if weighted is None else weighted[eligible]
+
+    def _all_text_sums(self, counted: CountedMembers, figures: NetworkFigures) -> tuple[np.ndarray, np.ndarray | None]:
+        """``_text_sums`` of every network (right for those ``counted`` keeps)."""
         n = self.index.n
         plain = np.zeros(n, dtype=np.float64)
         weighted = None if self.unit is None else np.zeros(n, dtype=np.float64)
@@ -1063,26 +1169,32 @@ class ConsortiumQuery:
                 continue
             similarity = segment.postings.scores(holders, *self.terms)
             slots = by_row.slots[holders]
-            first, counts = by_row.starts[slots], by_row.starts[slots + 1] - by_row.starts[slots]
-            at, values = by_row.memberships[ranges(first, counts)], np.repeat(similarity, counts)
-            live = members.segment[at] == position  # not those gone to the delta
-            at, values = at[live], values[live]
-            plain -= sums(self.index.network_of[at], values, n)
+            counts = by_row.starts[slots + 1] - by_row.starts[slots]
+            where, values = ranges(by_row.starts[slots], counts), np.repeat(similarity, counts)
+            plain -= sums(by_row.networks[where], values, n)  # the rows read are live: all their memberships
             if weighted is not None and capacity is not None:
-                weighted -= sums(self.index.network_of[at], values * capacity[at], n)
+                weighted -= sums(by_row.networks[where], values * capacity[by_row.memberships[where]], n)
         plain = np.maximum(plain, 0.0) + plain_margin
         if weighted is None or weighted_margin is None:
-            return plain[eligible], None
-        return plain[eligible], (np.maximum(weighted, 0.0) + weighted_margin)[eligible]
+            return plain, None
+        return plain, np.maximum(weighted, 0.0) + weighted_margin
 
     def _holding(self, segment: Segment, rows: BitMap) -> list[BitMap]:
         """The rows of ``rows`` holding each query term the segment knows."""
         postings = segment.postings
         return [postings.terms[t] & rows for t in self.terms[0].tolist() if t < len(postings.terms)]
 
-    def _ceiling_sums(self, eligible: np.ndarray, counting: list[BitMap]) -> tuple[np.ndarray, np.ndarray | None]:
+    def _ceiling_sums(self, eligible: np.ndarray, counted: CountedMembers) -> tuple[np.ndarray, np.ndarray | None]:
         """The counted members' sums of their text ceilings (and times their capacity): read
         from the counted rows holding a query term, so for queries where few members count."""
+        found = self.kept.get("ceiling sums")
+        if found is None:
+            found = self.kept["ceiling sums"] = self._all_ceiling_sums(counted.rows)
+        plain, weighted = found
+        return plain[eligible], None if weighted is None else weighted[eligible]
+
+    def _all_ceiling_sums(self, counting: list[BitMap]) -> tuple[np.ndarray, np.ndarray | None]:
+        """``_ceiling_sums`` of every network with a member of ``counting`` (rows that count)."""
         index, members = self.index, self.members
         plain = np.zeros(index.n, dtype=np.float64)
         weighted = None if self.unit is None else np.zeros(index.n, dtype=np.float64)
@@ -1092,9 +1204,10 @@ class ConsortiumQuery:
                 continue
             by_row = members.by_row[position]
             slots = by_row.slots[holders]
-            first, counts = by_row.starts[slots], by_row.starts[slots + 1] - by_row.starts[slots]
-            at = by_row.memberships[ranges(first, counts)]
-            values, networks = np.repeat(ceilings, counts), index.network_of[at]
+            counts = by_row.starts[slots + 1] - by_row.starts[slots]
+            where = ranges(by_row.starts[slots], counts)
+            at, networks = by_row.memberships[where], by_row.networks[where]
+            values = np.repeat(ceilings, counts)
             plain += sums(networks, values, index.n)
             if weighted is not None:
                 unit_capacity = (
@@ -1107,8 +1220,7 @@ class ConsortiumQuery:
                     else np.zeros(len(at))
                 )
                 weighted += sums(networks, values * unit_capacity, index.n)
-        margin = BOUND_MARGIN * (plain + 1.0)
-        return plain[eligible] + margin[eligible], None if weighted is None else weighted[eligible] * (
+        return plain + BOUND_MARGIN * (plain + 1.0), None if weighted is None else weighted * (
             1 + BOUND_MARGIN
         ) + BOUND_MARGIN
 
