@@ -198,9 +198,15 @@ def consortia_public(result: ShortlistResult, include_development: bool) -> dict
 
 
 async def run_shortlist(catalogue: Catalogue, query: Query) -> ShortlistResult:
+    """The engine's answer. A single-firm query (about a millisecond at 1M suppliers, tens
+    at worst) runs on the event loop: under the GIL a worker thread runs it no sooner,
+    and handing it over and back cost as much CPU as the query under load (docs/benchmarks.md).
+    A query with consortia (up to a hundred milliseconds) leaves the loop free in a thread."""
     if not catalogue.loaded.is_set() or catalogue.view is None:
         raise ServiceUnavailable("The supplier catalogue is still loading", headers={"Retry-After": "5"})
-    return await asyncio.to_thread(catalogue.query, query)
+    if query.include_consortia:
+        return await asyncio.to_thread(catalogue.query, query)
+    return catalogue.query(query)
 
 
 @dataclass(frozen=True)
