@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.changefeed import PendingChange, record_changes
 from services.common.db import create_engine, create_sessionmaker
 from services.common.groupcommit import GroupCommit
+from services.common.logsignal import log_signal
 from services.registry.tables import metadata
 
 OUTBOX = metadata.tables["outbox"]
@@ -62,8 +63,12 @@ async def test_concurrent_writes_are_committed_together_and_in_order(registry_ur
         async with sessions() as session:
             after = await session.scalar(select(func.count()).where(OUTBOX.c.entity_id.in_(["after-1", "after-2"])))
         assert after == 2
-        # The writer's connection was closed with the failed batch; the next batch opens another.
+        # The writer's connection was closed with the failed batch; the next batch opens another,
+        # and its commit wakes the long polls waiting for its entities at once.
+        signal = log_signal(engine)
+        woken = asyncio.create_task(signal.wait(signal.generation, timeout=30, entities={"probe"}))
         await writes.write("after-3")
+        await asyncio.wait_for(woken, 5)
         async with sessions() as session:
             assert await session.scalar(select(func.count()).where(OUTBOX.c.entity_id == "after-3")) == 1
     finally:
