@@ -778,11 +778,13 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
         tiers = None
         if spec.search is not None:
             statement, tiers = await spec.search(session, statement, query)
+        # Rows straight to the public model (no ORM objects), rendered once: the hot reads.
+        key, public = spec.table.id, spec.public
         if tiers is not None and params.sort is None:
-            rows = await fetch_tiered_page(session, statement, key=spec.table.id, params=params, tiers=tiers)
+            page = await fetch_tiered_page(session, statement, key=key, params=params, tiers=tiers, model=public)
         else:
-            rows = await fetch_page(session, statement, key=spec.table.id, params=params, sorts=sorts_of(spec))
-        return json_response(rows.map(lambda row: public_of(spec, row)))  # the hot reads: rendered once
+            page = await fetch_page(session, statement, key=key, params=params, sorts=sorts_of(spec), model=public)
+        return json_response(page)
 
     @router.get(
         "/{record_id}", response_model=public_model, summary=f"Read a {spec.entity}", operation_id=f"read_{spec.entity}"
