@@ -234,6 +234,20 @@ def measure_visibility(gateway: httpx.Client, count: int) -> dict[str, list[floa
     return times
 
 
+def read_firm(agency_id: str, index: int) -> dict[str, Any]:
+    """The ``index``-th of the firms the hot reads list and read (also ``bench/list_page.py``'s)."""
+    return {
+        "agency_id": agency_id,
+        "name": f"Read Textiles {index}",
+        "roles": ["supplier"],
+        "size_class": "small",
+        "isic_codes": ["1410"],
+        "country": "EC",
+        "subdivision": "EC-I",
+        "capabilities": "knitted garments",
+    }
+
+
 def measure_reads(
     gateway: httpx.Client, floor: httpx.Client, count: int, baseline: tuple[str, httpx.Client] | None = None
 ) -> dict[str, list[float]]:
@@ -246,17 +260,7 @@ def measure_reads(
     agency_id = response.json()["id"]
     firm_ids = []
     for index in range(20):
-        firm = {
-            "agency_id": agency_id,
-            "name": f"Read Textiles {index}",
-            "roles": ["supplier"],
-            "size_class": "small",
-            "isic_codes": ["1410"],
-            "country": "EC",
-            "subdivision": "EC-I",
-            "capabilities": "knitted garments",
-        }
-        response = gateway.post("/v1/firms", json=firm)
+        response = gateway.post("/v1/firms", json=read_firm(agency_id, index))
         response.raise_for_status()
         firm_ids.append(response.json()["id"])
     requests: dict[str, Callable[[int], httpx.Response]] = {

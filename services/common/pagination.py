@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
+from sqlalchemy import Column, ColumnElement, Row, Select, Table, and_, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bounds import Cursor, QueryCount, has_control_character
@@ -218,6 +219,31 @@ def _cursor_value(order: SortKey, value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _model_columns(table: Table, model: type[BaseModel]) -> tuple[tuple[str, ...], tuple[Column[Any], ...]]:
+    """The field names of ``model`` and the columns of ``table`` holding them, in field order."""
+    missing = [name for name in model.model_fields if name not in table.c]
+    if missing:
+        raise TypeError(f"{model.__name__} has fields that are not columns of {table.name}: {', '.join(missing)}")
+    return tuple(model.model_fields), tuple(table.c[name] for name in model.model_fields)
+
+
+def _as_model(statement: Select[Any], key: Any, model: type[BaseModel] | None) -> Select[Any]:
+    """``statement`` selecting only the columns of ``key``'s table that ``model`` shows."""
+    if model is None:
+        return statement
+    return statement.with_only_columns(*_model_columns(key.table, model)[1])
+
+
+def _items(rows: Sequence[Row[Any]], key: Any, model: type[BaseModel] | None, whole_rows: bool) -> list[Any]:
+    if model is not None:
+        # From a dict of the row's values: pydantic validates a dict about twice as fast as
+        # it reads the attributes of a row, and there is no ORM object to build first.
+        names = _model_columns(key.table, model)[0]
+        return [model.model_validate(dict(zip(names, row, strict=False))) for row in rows]
+    return list(rows) if whole_rows else [row[0] for row in rows]
+
+
 async def fetch_page(
     session: AsyncSession,
     statement: Select[Any],
@@ -226,19 +252,23 @@ async def fetch_page(
     params: PageParams,
     sorts: Mapping[str, Any] | None = None,
     whole_rows: bool = False,
+    model: type[BaseModel] | None = None,
 ) -> Page[Any]:
     """Run ``statement`` one page at a time: by the unique ``key`` column, or by the field
     ``params.sort`` names among ``sorts``, ties broken by ``key``.
 
     The page's items are the statement's first entity (e.g. ORM rows), or with
-    ``whole_rows`` the result rows (a Core ``select(table)``); its ``total`` is set when
-    ``params.count`` asks for it.
+    ``whole_rows`` the result rows (a Core ``select(table)``), or with ``model`` that
+    model validated from the columns of ``key``'s table named as its fields (every field
+    must be one; the statement's own columns are replaced): a page to render with no ORM
+    objects built. Its ``total`` is set when ``params.count`` asks for it.
     """
     order = sort_key(params, key, sorts or {})
     total = None
     if params.count:
         counted = select(func.count()).select_from(statement.order_by(None).subquery())
         total = int(await session.scalar(counted) or 0)
+    statement = _as_model(statement, key, model)
     if order is None:
         if params.after is not None:
             statement = statement.where(key > params.after)
@@ -257,9 +287,9 @@ async def fetch_page(
     if len(results) > params.limit:
         results = results[: params.limit]
         last = results[-1]
-        last_key = getattr(last, key.key) if whole_rows else getattr(last[0], key.key)
+        last_key = getattr(last, key.key) if whole_rows or model is not None else getattr(last[0], key.key)
         next_cursor = encode_cursor(last_key) if order is None else encode_cursor(last_key, order.name, last[-1])
-    return Page(items=results if whole_rows else [r[0] for r in results], next_cursor=next_cursor, total=total)
+    return Page(items=_items(results, key, model, whole_rows), next_cursor=next_cursor, total=total)
 
 
 def page_in_memory(items: Sequence[T], key: Callable[[T], str], params: PageParams) -> Page[T]:
@@ -298,10 +328,17 @@ class Tiers:
 
 
 async def fetch_tiered_page(
-    session: AsyncSession, statement: Select[Any], *, key: Any, params: PageParams, tiers: Tiers
+    session: AsyncSession,
+    statement: Select[Any],
+    *,
+    key: Any,
+    params: PageParams,
+    tiers: Tiers,
+    model: type[BaseModel] | None = None,
 ) -> Page[Any]:
     """``fetch_page`` in the order of ``tiers`` (used when the list's ``sort`` is not given):
-    the cursor holds the tier and the id of the last item."""
+    the cursor holds the tier and the id of the last item. Its items are the statement's
+    first entity, or as in ``fetch_page``, ``model`` validated from the row's columns."""
     if params.after is not None and (params.cursor_sort != tiers.name or not isinstance(params.after_value, int)):
         raise invalid_field("cursor", "this cursor was made under another sort", "invalid_cursor", "query")
     total = None
@@ -311,14 +348,15 @@ async def fetch_tiered_page(
     start = 0 if params.after is None else params.after_value
     if not 0 <= start < len(tiers.conditions):
         raise _bad_cursor()
-    found: list[tuple[Any, int]] = []
+    statement = _as_model(statement, key, model)
+    found: list[tuple[Row[Any], int]] = []
     for tier in range(start, len(tiers.conditions)):
         better = [not_(condition) for condition in tiers.conditions[:tier]]
         narrowed = statement.where(tiers.conditions[tier], *better)
         if tier == start and params.after is not None:
             narrowed = narrowed.where(key > params.after)
         wanted = params.limit + 1 - len(found)
-        rows = (await session.scalars(narrowed.order_by(key).limit(wanted))).all()
+        rows = (await session.execute(narrowed.order_by(key).limit(wanted))).all()
         found += [(row, tier) for row in rows]
         if len(found) > params.limit:
             break
@@ -326,5 +364,6 @@ async def fetch_tiered_page(
     if len(found) > params.limit:
         found = found[: params.limit]
         row, tier = found[-1]
-        next_cursor = encode_cursor(getattr(row, key.key), tiers.name, tier)
-    return Page(items=[row for row, _ in found], next_cursor=next_cursor, total=total)
+        last_key = getattr(row, key.key) if model is not None else getattr(row[0], key.key)
+        next_cursor = encode_cursor(last_key, tiers.name, tier)
+    return Page(items=_items([row for row, _ in found], key, model, False), next_cursor=next_cursor, total=total)

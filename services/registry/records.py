@@ -566,7 +566,7 @@ def readable_by(spec: ResourceSpec, principal: Principal | None) -> ColumnElemen
     if principal.role is Role.viewer and principal.agency_id is None:
         return true()
     if principal.role in (Role.agency, Role.viewer) and principal.agency_id is not None:
-        return spec.table.agency_id == principal.agency_id  # type: ignore[return-value]
+        return spec.table.__table__.c.agency_id == principal.agency_id  # type: ignore[attr-defined, no-any-return]
     return false()
 
 
@@ -698,34 +698,32 @@ async def remove_record(session: AsyncSession, spec: ResourceSpec, row: RecordCo
 
 
 def apply_filters(spec: ResourceSpec, statement: Select[Any], query: RecordQuery) -> Select[Any]:
-    table = spec.table
+    """``statement`` narrowed by the query's filters, in table columns (no ORM attributes: a
+    list's statement stays plain SQL, see ``resource_router``)."""
+    table = spec.table.__table__.c  # type: ignore[attr-defined]
+    tags = RecordTag.__table__.c  # type: ignore[attr-defined]
     if query.updated_since is not None:  # every record: the same index on updated_at
-        statement = statement.where(table.updated_at >= query.updated_since)  # type: ignore[arg-type]
+        statement = statement.where(table.updated_at >= query.updated_since)
     for name, rule in spec.filters.items():
         value = getattr(query, name, None)
         if value is None:
             continue
         if isinstance(rule, ColumnFilter):
-            statement = statement.where(getattr(table, rule.column) == value)
+            statement = statement.where(table[rule.column] == value)
         elif isinstance(rule, TextFilter):
             pattern = f"%{str(value).lower()}%"
-            statement = statement.where(or_(*(func.lower(getattr(table, c)).like(pattern) for c in rule.columns)))
+            statement = statement.where(or_(*(func.lower(table[c]).like(pattern) for c in rule.columns)))
         else:
             values = value if isinstance(value, list) else [value]
-            tag_match = [
-                RecordTag.value.like(f"{v}%") if rule.prefix else RecordTag.value == v  # type: ignore[attr-defined]
-                for v in values
-            ]
-            conditions = [RecordTag.facet == rule.facet, or_(*tag_match)]
+            tag_match = [tags.value.like(f"{v}%") if rule.prefix else tags.value == v for v in values]
+            conditions = [tags.facet == rule.facet, or_(*tag_match)]
             if rule.valid_on_today:
                 today = date.today()
                 conditions += [
-                    or_(RecordTag.valid_from.is_(None), RecordTag.valid_from <= today),  # type: ignore[union-attr, operator, arg-type]
-                    or_(RecordTag.valid_until.is_(None), RecordTag.valid_until >= today),  # type: ignore[union-attr, operator, arg-type]
+                    or_(tags.valid_from.is_(None), tags.valid_from <= today),
+                    or_(tags.valid_until.is_(None), tags.valid_until >= today),
                 ]
-            statement = statement.where(
-                table.id.in_(select(RecordTag.record_id).where(*conditions))  # type: ignore[attr-defined, call-overload]
-            )
+            statement = statement.where(table.id.in_(select(tags.record_id).where(*conditions)))
     return statement
 
 
@@ -736,7 +734,7 @@ def sorts_of(spec: ResourceSpec) -> dict[str, Any]:
     names = ["created_at", "updated_at"]
     if "name" in columns and not columns["name"].nullable:
         names.append("name")
-    return sortable(spec.table, *names, *spec.sort_fields)
+    return sortable(spec.table.__table__.c, *names, *spec.sort_fields)  # type: ignore[attr-defined]
 
 
 def resource_router(spec: ResourceSpec) -> APIRouter:
@@ -774,15 +772,19 @@ def resource_router(spec: ResourceSpec) -> APIRouter:
         query: Annotated[query_model, Query()],  # type: ignore[valid-type]
     ) -> Response:
         params = query.page_params(request.app.state.settings)  # type: ignore[attr-defined]
-        statement = apply_filters(spec, select(spec.table).where(readable_by(spec, principal)), query)
+        table = spec.table.__table__  # type: ignore[attr-defined]
+        # Plain SQL on the table (the ORM would add its compile and row loading for nothing).
+        statement = apply_filters(spec, select(table).where(readable_by(spec, principal)), query)
         tiers = None
         if spec.search is not None:
             statement, tiers = await spec.search(session, statement, query)
+        # Rows straight to the public model (no ORM objects), rendered once: the hot reads.
+        key, public = table.c.id, spec.public
         if tiers is not None and params.sort is None:
-            rows = await fetch_tiered_page(session, statement, key=spec.table.id, params=params, tiers=tiers)
+            page = await fetch_tiered_page(session, statement, key=key, params=params, tiers=tiers, model=public)
         else:
-            rows = await fetch_page(session, statement, key=spec.table.id, params=params, sorts=sorts_of(spec))
-        return json_response(rows.map(lambda row: public_of(spec, row)))  # the hot reads: rendered once
+            page = await fetch_page(session, statement, key=key, params=params, sorts=sorts_of(spec), model=public)
+        return json_response(page)
 
     @router.get(
         "/{record_id}", response_model=public_model, summary=f"Read a {spec.entity}", operation_id=f"read_{spec.entity}"

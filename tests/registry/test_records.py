@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
+from services.common.jsontext import json_bytes
 from tests.registry.helpers import cluster_body, create, firm_body, make_agency
 from tests.support import ADMIN, agency_headers, assert_problem, feed_items
 
@@ -104,3 +107,51 @@ async def test_hot_reads_render_what_the_response_model_documents(registry: http
     assert listed.status_code == 200 and [f["id"] for f in listed.json()["items"]] == [firm["id"]]
     page = TypeAdapter(Page[FirmPublic])
     assert listed.content == page.dump_json(page.validate_json(listed.content), by_alias=True)
+
+
+async def test_list_pages_hold_the_bytes_of_each_record_read(registry: httpx.AsyncClient) -> None:
+    """A list page renders each record to the very bytes its read renders (the public model
+    validated from the stored record), in every order and in a search's relevance order,
+    with the page's cursor and total after them."""
+    agency = await make_agency(registry)
+    headers = agency_headers(agency)
+    cluster = await create(registry, "/v1/clusters", cluster_body(), agency)
+    claim = {"value": True, "attested_by": "agency", "attested_on": "2026-03-01"}
+    bodies = [
+        firm_body(
+            name="Tejidos Cotacachi",
+            cluster_ids=[cluster["id"]],
+            national_ids=[{"scheme": "RUC", "value": "1790012345001"}],
+            women_owned=claim,
+            youth_led=claim | {"value": False},
+            employees=40,
+            women_employees=25,
+        ),
+        firm_body(name="Confecciones Ibarra", code_system="nace2", source_codes=["14.39", "1320"], isic_codes=[]),
+        {"name": "Bordados Otavalo", "roles": ["supplier", "lead_firm"], "size_class": "micro"}
+        | {"isic_codes": ["1392"], "country": "EC"},
+    ]
+    ids = [(await create(registry, "/v1/firms", body, agency))["id"] for body in bodies]
+    reads = {i: (await registry.get(f"/v1/firms/{i}", headers=headers)).content for i in ids}
+
+    def expected(page: dict[str, Any]) -> bytes:
+        items = b",".join(reads[item["id"]] for item in page["items"])
+        tail = {"next_cursor": page["next_cursor"], "total": page["total"]}
+        return b'{"items":[' + items + b"]," + json_bytes(tail)[1:]
+
+    pages: list[dict[str, str]] = [
+        {"limit": "2"},
+        {"sort": "-name", "limit": "2", "count": "true"},
+        {"q": "ibarra"},
+        {"q": "tejidos", "limit": "1"},
+    ]
+    for params in pages:
+        cursor = None
+        while True:
+            asked = params | ({"cursor": cursor} if cursor else {})
+            listed = await registry.get("/v1/firms", params=asked, headers=headers)
+            assert listed.status_code == 200, listed.text
+            assert listed.content == expected(listed.json()), params
+            cursor = listed.json()["next_cursor"]
+            if cursor is None:
+                break
