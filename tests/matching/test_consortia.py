@@ -516,5 +516,32 @@ def test_figures_kept_with_the_main_segment_stay_exact_across_supplier_changes(
             changed = with_networks(view, index, view.seq)
             for q in query_list:
                 assert engine(changed, q) == reference(current, entries, view.text, q)
+                _assert_in_row_order(changed.members)
     if entries:  # computed for the main segment, and kept with it
         assert index.in_main(view.main).figures
+
+
+def _assert_in_row_order(members: consortia.MemberRows) -> None:
+    """Every figure kept for ``members`` (the view's own, merged from the main segment's
+    where its delta changes members) reads, in row order, its own values."""
+    kept = [f for k in members.figures.values() for f in (k if isinstance(k, tuple) else (k,))]
+    for figure in (f for f in kept if isinstance(f, consortia.MemberFigure)):
+        assert len(figure.rows) == len(members.by_row)
+        for rows, by_row in zip(figure.rows, members.by_row, strict=True):
+            assert np.array_equal(rows, figure.values[by_row.memberships])
+
+
+@given(data=st.data(), records=catalogues(), query_list=st.lists(consortium_queries(), min_size=1, max_size=3))
+def test_figures_another_revision_keeps_beside_these_are_never_read(
+    data: Any, records: list[SupplierRecord], query_list: list[Query]
+) -> None:
+    """``bench/consortia.py --baseline`` runs another revision's engine on the same view:
+    its figures (another layout, under its own keys) share ``MemberRows.figures``."""
+    entries = data.draw(networks(records))
+    view = build_view(records, seq=1, epoch=1, networks=NetworkIndex(entries))
+    foreign = object()
+    for q in query_list:
+        unit = (q.capacity_unit or "").strip().lower()
+        view.members.figures.update({"live": foreign, ("capacity", unit): foreign, "anchors": foreign})
+        with bounded(1):
+            assert engine(view, q) == reference(records, entries, view.text, q)

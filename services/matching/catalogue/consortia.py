@@ -455,7 +455,7 @@ def _nbytes(kept: Any) -> int:
     if isinstance(kept, np.ndarray):
         return int(kept.nbytes)
     if isinstance(kept, MemberFigure):
-        return _nbytes(kept.values) + _nbytes(kept.parts)
+        return _nbytes(kept.values) + _nbytes(kept.parts) + _nbytes(kept.rows)
     if isinstance(kept, tuple | list):
         return sum(map(_nbytes, kept))
     return 0
@@ -464,10 +464,13 @@ def _nbytes(kept: Any) -> int:
 @dataclass(frozen=True)
 class MemberFigure:
     """One value per membership (0 for members that are no live supplier) and, per part
-    of the view, each network's sum of it over its members in that part."""
+    of the view, each network's sum of it over its members in that part, and the values
+    in the order of the part's ``RowMembers.memberships`` (``rows``, set once kept): a
+    query reads them at ascending places there, not at scattered memberships."""
 
     values: np.ndarray
     parts: list[np.ndarray]
+    rows: tuple[np.ndarray, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -501,6 +504,7 @@ class CountedMembers:
     complement: list[bool]
     rows: list[BitMap]  # member rows holding every one of ``at`` (and maybe more of those read)
     at: list[np.ndarray]  # grouped by row
+    places: list[np.ndarray]  # where each of ``at`` is in its part's ``RowMembers``, ascending
     networks: list[np.ndarray]  # the network of each of ``at`` (read once, summed per figure)
     # Per figure (by identity), its values at ``at`` and its sums: a query reads each once.
     gathered: dict[int, tuple[MemberFigure, list[np.ndarray]]] = field(default_factory=dict, compare=False, repr=False)
@@ -509,22 +513,25 @@ class CountedMembers:
     @classmethod
     def kept(cls, read: MembersRead, wanted: np.ndarray, members: MemberRows, network_of: np.ndarray) -> CountedMembers:
         """The memberships ``read`` of the networks ``wanted`` (a mask)."""
-        rows, at, networks = [], [], []
+        rows, at, places, networks = [], [], [], []
         for by_row, hit, where, of in zip(members.by_row, read.rows, read.positions, read.networks, strict=True):
             keep = where[wanted[of]]
             mine = by_row.memberships[keep]
             at.append(mine)
+            places.append(keep)
             networks.append(by_row.networks[keep])
             # Each row once, all its memberships summed (``_text_sums``): any rows read holding
             # those kept will do, so the rows read unless few are kept.
             rows.append(bitmap_of(np.unique(members.row[mine])) if 2 * len(mine) < len(where) else hit)
-        return cls(read.complement, rows, at, networks)
+        return cls(read.complement, rows, at, places, networks)
 
     def values(self, figure: MemberFigure) -> list[np.ndarray]:
-        """Per part, ``figure``'s values at ``at`` (gathered once per query)."""
+        """Per part, ``figure``'s values at ``at`` (gathered once per query, in row order:
+        a scattered read of every membership's values cost about 1 ms a figure at 1M)."""
         found = self.gathered.get(id(figure))
         if found is None or found[0] is not figure:
-            found = self.gathered[id(figure)] = (figure, [figure.values[at] for at in self.at])
+            values = [rows[places] for rows, places in zip(figure.rows, self.places, strict=True)]
+            found = self.gathered[id(figure)] = (figure, values)
         return found[1]
 
     def sums(
@@ -575,7 +582,7 @@ class NetworkFigures:
         self.shape, self.members, self.parts, self.budget = shape, members, parts[: len(members.by_row)], budget
 
     def _kept(self, key: Any, compute: Callable[[NetworkFigures], Any]) -> Any:
-        cache = self.members.figures
+        cache, key = self.members.figures, (FIGURES_FORM, key)
         found = cache.get(key)
         if found is None:
             changes = self.members.changes
@@ -586,6 +593,7 @@ class NetworkFigures:
                 shape = Shape(changes.network_of, len(changes.networks), len(changes.at))
                 changed = compute(NetworkFigures(shape, self._changed_members(changes), self.parts, self.budget))
                 found = _merged(main, changed, changes, len(self.parts))
+            found = _in_row_order(found, self.members)
             # Checked once computed: a figure computes those it is made of first (kept too).
             if len(cache) >= FIGURES_KEPT or sum(map(_nbytes, cache.values())) + _nbytes(found) > self.budget:
                 cache.clear()
@@ -594,9 +602,10 @@ class NetworkFigures:
 
     def _changed_members(self, changes: Changes) -> MemberRows:
         """The view's members of the changed networks (built once per view)."""
-        found: MemberRows | None = self.members.figures.get(CHANGED_MEMBERS)
+        key = (FIGURES_FORM, CHANGED_MEMBERS)
+        found: MemberRows | None = self.members.figures.get(key)
         if found is None:
-            found = self.members.figures[CHANGED_MEMBERS] = changes.members(self.members, self.parts)
+            found = self.members.figures[key] = changes.members(self.members, self.parts)
         return found
 
     def _figure(self, values: np.ndarray) -> MemberFigure:
@@ -704,6 +713,19 @@ class NetworkFigures:
 
 
 CHANGED_MEMBERS = "changed members"  # a view's members of its changed networks, kept with its figures
+# The figures' layout, part of their keys: a process running two revisions side by side
+# (``bench/consortia.py --baseline``) shares ``MemberRows.figures``, and keeps each one's apart.
+FIGURES_FORM = "row order"
+
+
+def _in_row_order(kept: Any, members: MemberRows) -> Any:
+    """A kept figure (or a tuple holding some) with each ``MemberFigure``'s values also in
+    the order of each part's memberships by row (``MemberFigure.rows``)."""
+    if isinstance(kept, MemberFigure):
+        return replace(kept, rows=tuple(kept.values[by_row.memberships] for by_row in members.by_row))
+    if isinstance(kept, tuple):
+        return tuple(_in_row_order(k, members) for k in kept)
+    return kept
 
 
 def _merged(main: Any, changed: Any, changes: Changes, parts: int) -> Any:
@@ -1158,7 +1180,7 @@ class ConsortiumQuery:
                 weighted += weight * term_weighted
         plain_margin = BOUND_MARGIN * (plain + 1.0)
         weighted_margin = None if weighted is None else BOUND_MARGIN * (weighted + 1.0)
-        capacity = None if self.unit is None else figures.capacity(self.unit)[0].values
+        capacity = None if self.unit is None else figures.capacity(self.unit)[0].rows  # read at ``where``
         members = self.members
         for position, (segment, _) in enumerate(self.parts[: len(members.by_row)]):
             if not counted.complement[position]:
@@ -1173,7 +1195,7 @@ class ConsortiumQuery:
             where, values = ranges(by_row.starts[slots], counts), np.repeat(similarity, counts)
             plain -= sums(by_row.networks[where], values, n)  # the rows read are live: all their memberships
             if weighted is not None and capacity is not None:
-                weighted -= sums(by_row.networks[where], values * capacity[by_row.memberships[where]], n)
+                weighted -= sums(by_row.networks[where], values * capacity[position][where], n)
         plain = np.maximum(plain, 0.0) + plain_margin
         if weighted is None or weighted_margin is None:
             return plain, None
