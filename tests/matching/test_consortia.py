@@ -19,11 +19,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.common.geo import haversine_km
 from services.matching.catalogue import consortia
 from services.matching.catalogue.catalogue import View, build_view, run_query, with_networks
 from services.matching.catalogue.consortia import MIN_MEMBERS, ConsortiumGap, NetworkEntry, NetworkIndex
 from services.matching.catalogue.query import DEVELOPMENT_CAPACITY_MARGIN, Query
 from services.matching.catalogue.records import Certificate, SupplierRecord
+from services.matching.catalogue.segment import ROUGH_DISTANCE_LIMIT_KM, ROUGH_MARGIN_KM, ROUGH_MARGIN_SHARE
 from tests.matching.test_exactness import (
     SCHEMES,
     SETTINGS,
@@ -398,6 +400,30 @@ def test_proximity_ceilings_are_never_below_the_proximity_scored(
     scored = view.main.criterion_values(q, rows, weights, terms)["proximity"]
     assert (ceilings >= scored).all()
     assert (ceilings - scored <= 1.0 / (reference or 500.0) + 1e-12).all()
+
+
+@SETTINGS
+@given(
+    points=st.lists(st.tuples(st.floats(-89.0, 89.0), st.floats(-180.0, 180.0)), min_size=1, max_size=20),
+    at=st.tuples(st.floats(-89.0, 89.0), st.floats(-180.0, 180.0)),
+)
+def test_anchor_distances_are_never_above_the_distances_scored(
+    points: list[tuple[float, float]], at: tuple[float, float]
+) -> None:
+    """The networks' anchors are measured with the float32 haversine less its margin (the
+    float64 one beyond 5,000 km): never farther than the float64 distance shortlists
+    score, anywhere on the globe, and within the margin of it."""
+    records = [bare_supplier(f"frm_g{i:02d}", latitude=lat, longitude=lon) for i, (lat, lon) in enumerate(points)]
+    view = build_view(records, seq=1, epoch=1, networks=NetworkIndex([]))
+    q = Query(on_date=date(2026, 6, 30), latitude=at[0], longitude=at[1])
+    engine_query = consortia.ConsortiumQuery(
+        view.networks, view.members, view.parts, q, {}, view.text.query_vector(None)
+    )
+    latitude, longitude = view.main.latitude.astype(np.float64), view.main.longitude.astype(np.float64)
+    lower = engine_query._distances_at_least(latitude, longitude)
+    exact = haversine_km(latitude, longitude, at[0], at[1])
+    assert (lower <= exact).all()
+    assert (exact - lower <= 2 * (ROUGH_MARGIN_KM + ROUGH_MARGIN_SHARE * ROUGH_DISTANCE_LIMIT_KM)).all()
 
 
 def _certified(firm_id: str, capacity: float, *, certified: bool = True, **fields: Any) -> SupplierRecord:

@@ -1158,7 +1158,7 @@ class ConsortiumQuery:
                 assert query.latitude is not None and query.longitude is not None
                 latitude, longitude, radius, unlocated = figures.anchors()
                 reference = query.max_distance_km or PROXIMITY_REFERENCE_KM
-                distance = haversine_km(latitude[eligible], longitude[eligible], query.latitude, query.longitude)
+                distance = self._distances_at_least(latitude[eligible], longitude[eligible])
                 # Every live member counted: the anchor is, and the farthest is no nearer than it.
                 every = counts[eligible] == np.rint(np.sum([part[eligible] for part in figures.live().parts], axis=0))
                 nearest = np.where(every, distance, distance - radius[eligible]) - ANCHOR_MARGIN_KM
@@ -1195,6 +1195,19 @@ class ConsortiumQuery:
             at = counted.at[position]
             np.minimum.at(nearest, counted.networks[position], per_slot[by_row.slots[self.members.row[at]]])
         return nearest
+
+    def _distances_at_least(self, latitude: np.ndarray, longitude: np.ndarray) -> np.ndarray:
+        """Lower bounds of the float64 haversine of points (float32 values) from the query's
+        point: the float32 one less its margin at ``ROUGH_DISTANCE_LIMIT_KM`` (``within_km``'s)
+        up to there, the float64 one beyond (where no margin is measured)."""
+        query = self.query
+        assert query.latitude is not None and query.longitude is not None
+        rough = haversine_km(latitude, longitude, query.latitude, query.longitude, np.float32).astype(np.float64)
+        margin = ROUGH_MARGIN_KM + ROUGH_MARGIN_SHARE * ROUGH_DISTANCE_LIMIT_KM
+        lower: np.ndarray = rough - margin  # NaN without coordinates
+        far = np.flatnonzero(rough > ROUGH_DISTANCE_LIMIT_KM - margin)
+        lower[far] = haversine_km(latitude[far], longitude[far], query.latitude, query.longitude)
+        return lower
 
     def _proximity_ceilings(self, segment: Segment, rows: np.ndarray) -> np.ndarray:
         """Upper bounds of the proximity of ``rows``: from the float32 haversine less its
