@@ -27,7 +27,8 @@ smaller of the passing and the failing members, counts them per network from
 per-network figures kept with the main segment and derived per view for the networks
 its delta changes (``NetworkFigures``), sums exactly (in member order, the order the
 reference adds them in) only the capacities near a threshold it compares them with,
-reads the memberships of the members one certificate short (development candidates),
+names each development candidate's member one certificate short (from those members'
+memberships, or from each network's members in order of capacity, a figure too),
 bounds networks from the figures, and scores only those whose bound can reach the top
 (``ConsortiumQuery``).
 """
