@@ -15,15 +15,19 @@ from typing import Any
 from unittest.mock import patch
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.common.geo import haversine_km
 from services.matching.catalogue import consortia
 from services.matching.catalogue.catalogue import View, build_view, run_query, with_networks
 from services.matching.catalogue.consortia import MIN_MEMBERS, ConsortiumGap, NetworkEntry, NetworkIndex
 from services.matching.catalogue.query import DEVELOPMENT_CAPACITY_MARGIN, Query
 from services.matching.catalogue.records import Certificate, SupplierRecord
+from services.matching.catalogue.segment import ROUGH_DISTANCE_LIMIT_KM, ROUGH_MARGIN_KM, ROUGH_MARGIN_SHARE
 from tests.matching.test_exactness import (
+    SCHEMES,
     SETTINGS,
     _same_unit,
     _valid,
@@ -398,6 +402,30 @@ def test_proximity_ceilings_are_never_below_the_proximity_scored(
     assert (ceilings - scored <= 1.0 / (reference or 500.0) + 1e-12).all()
 
 
+@SETTINGS
+@given(
+    points=st.lists(st.tuples(st.floats(-89.0, 89.0), st.floats(-180.0, 180.0)), min_size=1, max_size=20),
+    at=st.tuples(st.floats(-89.0, 89.0), st.floats(-180.0, 180.0)),
+)
+def test_anchor_distances_are_never_above_the_distances_scored(
+    points: list[tuple[float, float]], at: tuple[float, float]
+) -> None:
+    """The networks' anchors are measured with the float32 haversine less its margin (the
+    float64 one beyond 5,000 km): never farther than the float64 distance shortlists
+    score, anywhere on the globe, and within the margin of it."""
+    records = [bare_supplier(f"frm_g{i:02d}", latitude=lat, longitude=lon) for i, (lat, lon) in enumerate(points)]
+    view = build_view(records, seq=1, epoch=1, networks=NetworkIndex([]))
+    q = Query(on_date=date(2026, 6, 30), latitude=at[0], longitude=at[1])
+    engine_query = consortia.ConsortiumQuery(
+        view.networks, view.members, view.parts, q, {}, view.text.query_vector(None)
+    )
+    latitude, longitude = view.main.latitude.astype(np.float64), view.main.longitude.astype(np.float64)
+    lower = engine_query._distances_at_least(latitude, longitude)
+    exact = haversine_km(latitude, longitude, at[0], at[1])
+    assert (lower <= exact).all()
+    assert (exact - lower <= 2 * (ROUGH_MARGIN_KM + ROUGH_MARGIN_SHARE * ROUGH_DISTANCE_LIMIT_KM)).all()
+
+
 def _certified(firm_id: str, capacity: float, *, certified: bool = True, **fields: Any) -> SupplierRecord:
     certificates = (Certificate("iso_9001", None, None),) if certified else ()
     return bare_supplier(firm_id, monthly_capacity=capacity, capacity_unit="kg", certificates=certificates, **fields)
@@ -479,6 +507,82 @@ def test_a_development_candidate_s_bound_counts_its_named_member() -> None:
     assert scored == {"net_x"}
 
 
+@pytest.mark.parametrize("from_networks", [True, False])
+def test_the_named_member_has_the_most_capacity_then_the_lowest_id(from_networks: bool) -> None:
+    """Of the members one certificate short, the one with the most capacity is named, the
+    lowest id among equals; where none can make up the minimum the network is no
+    candidate. Read from the rows short, or probed from the networks' side in their
+    members' order of capacity (which stops at a member below what the network lacks)."""
+    records = [
+        _certified("frm_t1", 500.0),
+        _certified("frm_t2", 100.0, certified=False),
+        _certified("frm_t3", 700.0, certified=False),
+        _certified("frm_t4", 700.0, certified=False),  # as much as t3: t3 is named
+        _certified("frm_f1", 500.0),
+        _certified("frm_f2", 499.0, certified=False),  # 1 short of the minimum with f1: none named
+        _certified("frm_g1", 500.0),
+        _certified("frm_g2", 400.0, certified=False),
+        _certified("frm_g3", 500.0, certified=False),  # exactly what g1 lacks: named
+    ]
+    entries = [
+        NetworkEntry("net_f", "F", None, ("frm_f1", "frm_f2")),
+        NetworkEntry("net_g", "G", None, ("frm_g1", "frm_g2", "frm_g3")),
+        NetworkEntry("net_t", "T", None, ("frm_t1", "frm_t2", "frm_t3", "frm_t4")),
+    ]
+    view = build_view(records, seq=1, epoch=1, networks=NetworkIndex(entries))
+    q = Query(
+        on_date=date(2026, 6, 30),
+        required_certifications=("iso_9001",),
+        min_monthly_capacity=1000.0,
+        capacity_unit="kg",
+        include_consortia=True,
+        include_development=True,
+    )
+    with named_read(from_networks):
+        ranked = engine(view, q)
+    assert sorted((gap[0], gap[3][2]) for gap in ranked["gaps"]) == [("net_g", "frm_g3"), ("net_t", "frm_t3")]
+    assert ranked == reference(records, entries, view.text, q)
+
+
+@SETTINGS
+@given(
+    records=catalogues(),
+    changes=st.lists(st.tuples(st.integers(0, 45), st.booleans()), max_size=6),
+    q=consortium_queries(),
+    scheme=st.sampled_from(SCHEMES),
+    data=st.data(),
+    named_from_networks=st.booleans(),
+)
+def test_named_members_stay_exact_across_supplier_changes(
+    records: list[SupplierRecord],
+    changes: list[tuple[int, bool]],
+    q: Query,
+    scheme: str,
+    data: Any,
+    named_from_networks: bool,
+) -> None:
+    """Development queries requiring one scheme, without other filters, so that many
+    members are one certificate short: the named members, read from the rows short or
+    probed from the networks' side in the members' order of capacity (kept with the main
+    segment, recomputed for the networks a view's delta changes), are the reference's."""
+    q = replace(
+        q,
+        required_certifications=(scheme,),
+        include_development=True,
+        max_distance_km=None,
+        require_women_owned=False,
+        require_women_led=False,
+        require_youth_led=False,
+        **dict.fromkeys(LOOSENED, ()),  # type: ignore[arg-type]
+    )
+    entries = data.draw(networks(records))
+    index = NetworkIndex(entries)
+    with named_read(named_from_networks):
+        for view, current in changed_views(records, changes, data):
+            changed = with_networks(view, index, view.seq)
+            assert engine(changed, q) == reference(current, entries, view.text, q)
+
+
 @SETTINGS
 @given(data=st.data(), records=catalogues(), query_list=st.lists(consortium_queries(), min_size=2, max_size=4))
 def test_a_figures_budget_of_nothing_keeps_one_figure_and_answers_exactly(
@@ -501,17 +605,23 @@ def test_a_figures_budget_of_nothing_keeps_one_figure_and_answers_exactly(
     changes=st.lists(st.tuples(st.integers(0, 45), st.booleans()), min_size=1, max_size=6),
     query_list=st.lists(consortium_queries(), min_size=1, max_size=3),
     data=st.data(),
+    named_from_networks=st.booleans(),
 )
 def test_figures_kept_with_the_main_segment_stay_exact_across_supplier_changes(
-    records: list[SupplierRecord], changes: list[tuple[int, bool]], query_list: list[Query], data: Any
+    records: list[SupplierRecord],
+    changes: list[tuple[int, bool]],
+    query_list: list[Query],
+    data: Any,
+    named_from_networks: bool,
 ) -> None:
     """One network index over every view: the main segment's figures, computed by the
     first view's queries, are kept with it, and each later view (suppliers changed in its
-    delta) recomputes only the networks whose members changed. Bounds from them must
-    still leave the answers the reference's."""
+    delta) recomputes only the networks whose members changed. Bounds from them (and the
+    members' order by capacity, where named members are probed from the networks' side)
+    must still leave the answers the reference's."""
     entries = data.draw(networks(records))
     index = NetworkIndex(entries)
-    with bounded(1):
+    with bounded(1), named_read(named_from_networks):
         for view, current in changed_views(records, changes, data):
             changed = with_networks(view, index, view.seq)
             for q in query_list:

@@ -27,7 +27,8 @@ smaller of the passing and the failing members, counts them per network from
 per-network figures kept with the main segment and derived per view for the networks
 its delta changes (``NetworkFigures``), sums exactly (in member order, the order the
 reference adds them in) only the capacities near a threshold it compares them with,
-reads the memberships of the members one certificate short (development candidates),
+names each development candidate's member one certificate short (from those members'
+memberships, or from each network's members in order of capacity, a figure too),
 bounds networks from the figures, and scores only those whose bound can reach the top
 (``ConsortiumQuery``).
 """
@@ -456,6 +457,8 @@ def _nbytes(kept: Any) -> int:
         return int(kept.nbytes)
     if isinstance(kept, MemberFigure):
         return _nbytes(kept.values) + _nbytes(kept.parts) + _nbytes(kept.rows)
+    if isinstance(kept, MemberOrder):
+        return _nbytes(kept.order)
     if isinstance(kept, tuple | list):
         return sum(map(_nbytes, kept))
     return 0
@@ -471,6 +474,14 @@ class MemberFigure:
     values: np.ndarray
     parts: list[np.ndarray]
     rows: tuple[np.ndarray, ...] = ()
+
+
+@dataclass(frozen=True)
+class MemberOrder:
+    """A permutation of the memberships that keeps each network's range
+    (``NetworkFigures.capacity_order``)."""
+
+    order: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -643,6 +654,19 @@ class NetworkFigures:
         found: tuple[MemberFigure, bool] = self._kept(("capacity", unit), compute)
         return found
 
+    def capacity_order(self, unit: str) -> np.ndarray:
+        """The memberships of each network, in its range of memberships, by their capacity
+        in ``unit`` (``capacity``), most first, then by id: a network's first member of
+        some set in this order has the most capacity of them (``_named_in_order``)."""
+
+        def compute(f: NetworkFigures) -> MemberOrder:
+            capacity = f.capacity(unit)[0].values
+            order = np.lexsort((np.arange(f.shape.members), -capacity, f.shape.network_of))
+            return MemberOrder(order)
+
+        found: MemberOrder = self._kept(("capacity order", unit), compute)
+        return found.order
+
     def mean(self, key: Any, of_rows: Any, unit: str | None) -> tuple[MemberFigure, MemberFigure | None]:
         """Each member's value of a mean criterion (``of_rows``), and with a unit, its value
         times its capacity in it."""
@@ -740,6 +764,10 @@ def _merged(main: Any, changed: Any, changes: Changes, parts: int) -> Any:
             part[changes.networks] = changed.parts[position]
             merged.append(part)
         return MemberFigure(values, merged)
+    if isinstance(main, MemberOrder):  # the changed networks' ranges reordered
+        order = main.order.copy()
+        order[changes.at] = changes.at[changed.order]
+        return MemberOrder(order)
     if isinstance(main, np.ndarray):  # one value per network
         per_network = main.copy()
         per_network[changes.networks] = changed
@@ -751,7 +779,7 @@ def _merged(main: Any, changed: Any, changes: Changes, parts: int) -> Any:
     return changed  # None
 
 
-NETWORK_READ_COST = 4  # a membership tested from its network's side, in memberships read from rows
+NETWORK_READ_COST = 4  # a membership probed from its network's side, in memberships read from rows
 EXACT_NETWORKS = 512  # up to this many candidate networks are scored without bounds
 FIRST_SCORED = 64  # else the best-bounded this many, and at least
 FIRST_PER_LIMIT = 4  # this many times the limit, are scored first, then twice as many each time
@@ -822,10 +850,8 @@ class ConsortiumQuery:
         # Only networks with a member counting (with development, or one named) can be
         # eligible or candidates: the figures are summed over their memberships alone.
         relevant = open_ & (counts >= (MIN_MEMBERS - 1 if query.include_development else MIN_MEMBERS))
-        named, named_capacity = self._named_members(short, relevant)
-        has_named = named >= 0
         counted = CountedMembers.kept(every, relevant, members, index.network_of)
-        total, negative = self._totals(relevant, counts, counted, counting, figures, named_capacity)
+        total, negative, margin = self._totals(relevant, counted, counting, figures)
         eligible = open_ & (counts >= MIN_MEMBERS)
         if minimum is not None:
             eligible &= total >= minimum
@@ -838,8 +864,18 @@ class ConsortiumQuery:
         items = self._explained(chosen, *facts_of(chosen), limit) if limit else []
         if not query.include_development:
             return ConsortiumRanking(int(eligible.sum()), items, 0, [])
-        certification = open_ & ~eligible & has_named & (counts + 1 >= MIN_MEMBERS)
+        # Named members only where they can make a candidate: not eligible, one member short
+        # at most, and (with a minimum) some member's capacity can make up the rest.
+        upgradeable = relevant & ~eligible
+        floor = None
+        if minimum is not None and self.unit is not None and not negative:
+            floor = minimum - total - 2 * margin
+        named, named_capacity = self._named_members(short, upgradeable, floor)
+        certification = upgradeable & (named >= 0)
         if minimum is not None:
+            # A total compared with the minimum less the named member's capacity: exact there too.
+            near = np.abs(total - (minimum - named_capacity)) <= 2 * margin
+            self._sum_exactly(total, certification & near & ~negative, counting)
             certification &= total + named_capacity >= minimum
         capacity_short = np.zeros(index.n, dtype=bool)
         if minimum is not None:
@@ -857,29 +893,33 @@ class ConsortiumQuery:
         development = self._explained(chosen, *facts_of(chosen), limit) if limit else []
         return ConsortiumRanking(int(eligible.sum()), items, len(candidates), development)
 
-    def _named_members(self, short: list[BitMap], wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _named_members(
+        self, short: list[BitMap], wanted: np.ndarray, floor: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Per network of ``wanted`` (a mask), the member one certificate short (``short``: per
         part, such member rows) with the most capacity in the query's unit, then the lowest
-        id, as a membership (-1: none); and that capacity (0 with none)."""
+        id, as a membership (-1: none, or one whose capacity is below the network's
+        ``floor``: it cannot make the network a candidate); and that capacity (0 with none)."""
         index = self.index
         named = np.full(index.n, -1, dtype=np.int64)
         capacity = np.zeros(index.n, dtype=np.float64)
-        # From the rows short, or from the networks wanted where their memberships are
-        # several times fewer (each is tested against the rows short, a sort and a bitmap).
         chosen = np.flatnonzero(wanted)
+        # From the rows short, or from the networks wanted, each probed in its members'
+        # order by capacity until one is short, where that reads fewer memberships.
         member_rows = sum(len(by_row.rows) for by_row in self.members.by_row)
-        by_rows = sum(map(len, short)) * index.members / max(member_rows, 1)
-        if NETWORK_READ_COST * int(index.offsets[chosen + 1].sum() - index.offsets[chosen].sum()) < by_rows:
-            at = self._members_among(chosen, short)
-            networks = index.network_of[at]
-        else:
-            read, of = [NO_MEMBERS], [NO_MEMBERS]
-            for by_row, rows in zip(self.members.by_row, short, strict=True):
-                where = by_row.positions(rows)
-                where = where[wanted[by_row.networks[where]]]
-                read.append(by_row.memberships[where])
-                of.append(by_row.networks[where])
-            at, networks = np.concatenate(read), np.concatenate(of)
+        short_rows = sum(map(len, short))
+        by_rows = short_rows * index.members / max(member_rows, 1)
+        probes = len(chosen) * member_rows / max(short_rows, 1)  # about one in that many is short
+        read = int(index.offsets[chosen + 1].sum() - index.offsets[chosen].sum())
+        if NETWORK_READ_COST * min(probes, read) + short_rows <= by_rows:
+            return self._named_in_order(chosen, short, floor)
+        read_at, of = [NO_MEMBERS], [NO_MEMBERS]
+        for by_row, rows in zip(self.members.by_row, short, strict=True):
+            where = by_row.positions(rows)
+            where = where[wanted[by_row.networks[where]]]
+            read_at.append(by_row.memberships[where])
+            of.append(by_row.networks[where])
+        at, networks = np.concatenate(read_at), np.concatenate(of)
         if not len(at):
             return named, capacity
         values = self._unit_capacity(at)
@@ -894,40 +934,82 @@ class ConsortiumQuery:
         named[found], capacity[found] = lowest[found], most[found]
         return named, capacity
 
+    def _named_in_order(
+        self, chosen: np.ndarray, short: list[BitMap], floor: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``_named_members`` of the networks ``chosen``, from their members in order of
+        capacity (``NetworkFigures.capacity_order``; by id without a unit): the first member
+        short is the one named. Each round tests every network's next member, so where
+        most members are short a round or two names nearly all; a network leaves once its
+        next member's capacity is below its ``floor``."""
+        index, members = self.index, self.members
+        named = np.full(index.n, -1, dtype=np.int64)
+        capacity = np.zeros(index.n, dtype=np.float64)
+        masks = []
+        for (segment, _), rows in zip(self.parts[: len(short)], short, strict=True):
+            mask = np.zeros(segment.n, dtype=bool)
+            mask[as_array(rows)] = True
+            masks.append(mask)
+        order: np.ndarray | None = None
+        values: np.ndarray | None = None
+        if self.unit is not None:
+            order = self.figures.capacity_order(self.unit)
+            values = self.figures.capacity(self.unit)[0].values
+        starts = index.offsets[chosen]
+        sizes = index.offsets[chosen + 1] - starts
+        pending = np.arange(len(chosen))
+        rank = 0
+        while len(pending):
+            pending = pending[sizes[pending] > rank]
+            at = starts[pending] + rank
+            if order is not None:
+                at = order[at]
+            if floor is not None and values is not None:
+                reaching = values[at] >= floor[chosen[pending]]
+                pending, at = pending[reaching], at[reaching]
+            part, rows = members.segment[at], members.row[at]
+            hit = np.zeros(len(at), dtype=bool)
+            for position, mask in enumerate(masks):
+                mine = np.flatnonzero(part == position)
+                hit[mine] = mask[rows[mine]]
+            networks = chosen[pending[hit]]
+            named[networks] = at[hit]
+            pending = pending[~hit]
+            rank += 1
+        found = np.flatnonzero(named >= 0)
+        capacity[found] = self._unit_capacity(named[found])
+        return named, capacity
+
     def _totals(
-        self,
-        relevant: np.ndarray,
-        counts: np.ndarray,
-        counted: CountedMembers,
-        counting: list[BitMap],
-        figures: NetworkFigures,
-        named_capacity: np.ndarray,
-    ) -> tuple[np.ndarray, bool]:
+        self, relevant: np.ndarray, counted: CountedMembers, counting: list[BitMap], figures: NetworkFigures
+    ) -> tuple[np.ndarray, bool, np.ndarray]:
         """Per network, the counted members' capacity in the query's unit, exact wherever
-        the query compares it (``relevant`` networks: the minimum, the minimum less a named
-        member's capacity, the development margin's lowest): from the capacity figure,
-        widened by ``BOUND_MARGIN`` of the live members' sum, and summed exactly from the
-        network's own memberships (in member order, as eligibility is defined) where that
-        range holds the threshold; and whether any capacity is negative (then every
-        relevant network is summed exactly). 0 without a unit or a minimum."""
+        the query compares it with the minimum or the development margin's lowest
+        (``relevant`` networks): from the capacity figure, widened by the margin returned
+        (``BOUND_MARGIN`` of the live members' sum), and summed exactly from the network's
+        own memberships (``_sum_exactly``) where that range holds the threshold; and
+        whether any capacity is negative (then every relevant network is summed exactly).
+        0 without a unit or a minimum."""
         index, minimum = self.index, self.query.min_monthly_capacity
         total = np.zeros(index.n, dtype=np.float64)
         if self.unit is None or minimum is None:
-            return total, False
+            return total, False, np.zeros(index.n)
         capacity, negative = figures.capacity(self.unit)
         total = np.where(relevant, counted.sums(capacity, index.n), 0.0)
         margin = BOUND_MARGIN * (np.sum(capacity.parts, axis=0) + 1.0)
-        thresholds = [np.full(index.n, minimum)]
+        near = np.abs(total - minimum) <= 2 * margin
         if self.query.include_development:
-            thresholds += [minimum - named_capacity, np.full(index.n, minimum * (1 - DEVELOPMENT_CAPACITY_MARGIN))]
-        near = np.zeros(index.n, dtype=bool)
-        for threshold in thresholds:
-            near |= np.abs(total - threshold) <= 2 * margin
-        exact = np.flatnonzero(relevant & (near | negative))
+            near |= np.abs(total - minimum * (1 - DEVELOPMENT_CAPACITY_MARGIN)) <= 2 * margin
+        self._sum_exactly(total, relevant & (near | negative), counting)
+        return total, negative, margin
+
+    def _sum_exactly(self, total: np.ndarray, networks: np.ndarray, counting: list[BitMap]) -> None:
+        """``total`` of the ``networks`` (a mask) summed, in place, from their own memberships
+        in member order, as eligibility is defined."""
+        exact = np.flatnonzero(networks)
         if len(exact):
             facts, _ = self._counted_facts(counting, None)(exact)
             total[exact] = self._counted(exact, facts, None).totals
-        return total, negative
 
     def _counted_facts(
         self, counting: list[BitMap], named: np.ndarray | None
@@ -1077,7 +1159,7 @@ class ConsortiumQuery:
                 assert query.latitude is not None and query.longitude is not None
                 latitude, longitude, radius, unlocated = figures.anchors()
                 reference = query.max_distance_km or PROXIMITY_REFERENCE_KM
-                distance = haversine_km(latitude[eligible], longitude[eligible], query.latitude, query.longitude)
+                distance = self._distances_at_least(latitude[eligible], longitude[eligible])
                 # Every live member counted: the anchor is, and the farthest is no nearer than it.
                 every = counts[eligible] == np.rint(np.sum([part[eligible] for part in figures.live().parts], axis=0))
                 nearest = np.where(every, distance, distance - radius[eligible]) - ANCHOR_MARGIN_KM
@@ -1114,6 +1196,19 @@ class ConsortiumQuery:
             at = counted.at[position]
             np.minimum.at(nearest, counted.networks[position], per_slot[by_row.slots[self.members.row[at]]])
         return nearest
+
+    def _distances_at_least(self, latitude: np.ndarray, longitude: np.ndarray) -> np.ndarray:
+        """Lower bounds of the float64 haversine of points (float32 values) from the query's
+        point: the float32 one less its margin at ``ROUGH_DISTANCE_LIMIT_KM`` (``within_km``'s)
+        up to there, the float64 one beyond (where no margin is measured)."""
+        query = self.query
+        assert query.latitude is not None and query.longitude is not None
+        rough = haversine_km(latitude, longitude, query.latitude, query.longitude, np.float32).astype(np.float64)
+        margin = ROUGH_MARGIN_KM + ROUGH_MARGIN_SHARE * ROUGH_DISTANCE_LIMIT_KM
+        lower: np.ndarray = rough - margin  # NaN without coordinates
+        far = np.flatnonzero(rough > ROUGH_DISTANCE_LIMIT_KM - margin)
+        lower[far] = haversine_km(latitude[far], longitude[far], query.latitude, query.longitude)
+        return lower
 
     def _proximity_ceilings(self, segment: Segment, rows: np.ndarray) -> np.ndarray:
         """Upper bounds of the proximity of ``rows``: from the float32 haversine less its
