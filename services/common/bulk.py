@@ -91,7 +91,7 @@ def copy_value(value: Any) -> str:
     if value is None:
         return "\\N"
     if isinstance(value, str):
-        return value.translate(_COPY_ESCAPES) if _NEEDS_ESCAPE(value) else value
+        return copy_str(value)
     if isinstance(value, bool):
         return "t" if value else "f"
     if isinstance(value, int | float):
@@ -99,6 +99,12 @@ def copy_value(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     raise TypeError(f"no COPY text for {type(value).__name__}")
+
+
+def copy_str(text: str) -> str:
+    """A text value in ``COPY``'s text format: ``copy_value`` of a ``str``, without its type tests
+    (an importer's worker renders a few dozen a row)."""
+    return text.translate(_COPY_ESCAPES) if _NEEDS_ESCAPE(text) else text
 
 
 def copy_line(values: Sequence[Any]) -> bytes:

@@ -21,11 +21,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pycountry
-from sqlalchemy import ColumnElement, Select, Table, and_, false, literal, or_, select
+from sqlalchemy import ColumnElement, Select, String, Table, and_, bindparam, false, literal, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bulk import chunks, one_of
-from services.common.db import insert_or_skip
+from services.common.db import insert_or_skip, is_postgres
 from services.common.folding import TYPO_MIN_LENGTH, deletion_keys, fold, within_one_edit
 from services.common.pagination import Tiers
 from services.registry.firms.models import Firm, SearchWord
@@ -35,6 +36,9 @@ MAX_INDEXED_WORD = 40  # longer "words" (codes, URLs) are searched by prefix onl
 
 _WORDS: Table = SearchWord.__table__  # type: ignore[attr-defined]
 _FIRMS: Table = Firm.__table__  # type: ignore[attr-defined]
+_INSERT_WORDS = text(
+    f"INSERT INTO {_WORDS.name} (key, word) SELECT * FROM unnest(:keys, :words) ON CONFLICT DO NOTHING"
+).bindparams(bindparam("keys", type_=ARRAY(String)), bindparam("words", type_=ARRAY(String)))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -94,8 +98,13 @@ async def index_words(session: AsyncSession, words: set[str]) -> None:
         statement = select(_WORDS.c.word).where(one_of(session, _WORDS.c.key, chunk), _WORDS.c.word == _WORDS.c.key)
         known |= set((await session.scalars(statement)).all())
     rows = index_words_rows(words - known)
+    if rows and is_postgres(session):
+        # One statement of two arrays: a bulk import adds thousands of rows a batch, which
+        # executemany sends as a statement each. Another writer may add the same word
+        # meanwhile: the second copy is dropped (ON CONFLICT, as insert_or_skip).
+        await session.execute(_INSERT_WORDS, {"keys": [r["key"] for r in rows], "words": [r["word"] for r in rows]})
+        return
     for chunk in chunks(rows, 5000):
-        # Another writer may add the same word meanwhile: the second copy is dropped.
         await session.execute(insert_or_skip(session, _WORDS), list(chunk))
 
 

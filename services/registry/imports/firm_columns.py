@@ -35,7 +35,7 @@ from services.registry.firms.resource import FIRMS
 from services.registry.firms.schemas import AttestedBy, FirmCreate, FirmRole, Inclusion, SizeClass
 from services.registry.firms.search import column_words, search_columns
 from services.registry.imports.files import LIST_SEPARATOR, Mapping_, Row
-from services.registry.imports.firm_writes import Staged, render
+from services.registry.imports.firm_writes import Staged, json_cell, render
 from services.registry.records import Draft, Reference
 
 # The create schema's fields in its order (``model_dump``'s, hence the document's and the
@@ -93,6 +93,8 @@ _ROLES = {member.value for member in FirmRole}
 _ATTESTERS = {member.value for member in AttestedBy}
 _CLAIMS = tuple(kind.value for kind in Inclusion)
 _REQUIRED = ("name", "roles", "size_class", "isic_codes", "country")  # the rest may be left out
+# Columns converted to (the document's JSON list, …) once per distinct cell: rows share the list.
+_SHARED_JSON = ("roles", "isic_codes", "hs_codes", "certifications", "cluster_ids")
 _TAG_ENTITY = FIRMS.entity
 
 
@@ -246,14 +248,15 @@ class _Column:
     """One template column's cells of a batch, converted: a value per row, ``None`` where empty."""
 
     def __init__(self, cells: list[str | None], convert: Callable[[str], Any], *, memo: bool) -> None:
+        seen: dict[str, Any] = {}
         if memo:  # few distinct values (codes, places): each converted once
-            seen: dict[str, Any] = {}
             self.values = [
                 None if cell is None else seen[cell] if cell in seen else seen.setdefault(cell, convert(cell))
                 for cell in cells
             ]
         else:
             self.values = [None if cell is None else convert(cell) for cell in cells]
+        self.distinct = list(seen.values())  # memo: each distinct value converted, once
 
 
 def _present(cell: Any) -> Any:
@@ -341,6 +344,7 @@ def decide_firms(rows: Sequence[Row], mapping: Mapping_, agency_id: str, staged:
     decided = [not row.errors for row in rows]
     cells = [row.cells for row in rows]
     columns: dict[str, list[Any]] = {}
+    json_cells: dict[int, str] = {}  # by id of the converted values, alive until the rows are rendered
     for name, header in headers.items():
         raw = [row.get(header) for row in cells]
         if set(map(type, raw)) - {str, type(None)}:  # typed NDJSON values: the per-row path
@@ -354,8 +358,11 @@ def decide_firms(rows: Sequence[Row], mapping: Mapping_, agency_id: str, staged:
             columns[name] = present
             continue
         convert, memo = found
-        values = _Column(present, convert, memo=memo).values
+        column = _Column(present, convert, memo=memo)
+        values = column.values
         columns[name] = values
+        if staged and name in _SHARED_JSON:  # each distinct code list's cell of firms, rendered once
+            json_cells.update((id(value[0]), json_cell(value[0])) for value in column.distinct if value is not _BAD)
         if _BAD in values or (name in _REQUIRED and None in values):
             for index, value in enumerate(values):
                 if value is _BAD or (value is None and name in _REQUIRED):
@@ -479,10 +486,13 @@ def decide_firms(rows: Sequence[Row], mapping: Mapping_, agency_id: str, staged:
             "postal_code": postal_code,
             "cluster_ids": cluster_ids,
         }
+        document_json = None
         if national_ids:
             natural_key = "id:" + normalise_id(*national_ids[0])[:110]
         else:  # kinds.firm_key: a hash of the validated record, as FirmCreate renders it
-            natural_key = "row:" + hashlib.sha256(pydantic_core.to_json(document)).hexdigest()[:40]
+            rendered = pydantic_core.to_json(document)  # finite numbers only: json_text's too
+            natural_key = "row:" + hashlib.sha256(rendered).hexdigest()[:40]
+            document_json = rendered.decode()
         derived = search_columns(document)
         words = " ".join(column_words(derived))
         held = (
@@ -502,7 +512,9 @@ def decide_firms(rows: Sequence[Row], mapping: Mapping_, agency_id: str, staged:
             draft = Draft(agency_id, document, columns_of | derived, list(tagged[0]), references)
             out[index] = Decided(draft, natural_key, None, b"", words)
             continue
-        staged_row = render(document, derived, ids[index], agency_id)
+        staged_row = render(
+            document, derived, ids[index], agency_id, json_cells=json_cells, document_json=document_json
+        )
         key = (id(certifications), id(clusters))  # memoised cells: equal cells, one object
         checked = shared.get(key)
         if checked is None:

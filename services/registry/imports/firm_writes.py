@@ -21,10 +21,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import JSON, Table
+from sqlalchemy import JSON, String, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.bulk import copy_line, copy_text, copy_value, insert_records, pick
+from services.common.bulk import copy_line, copy_str, copy_text, copy_value, insert_records, pick
 from services.common.changefeed import lock_sequence
 from services.common.db import is_postgres
 from services.common.ids import new_id
@@ -55,7 +55,21 @@ TAGS: Table = RecordTag.__table__  # type: ignore[attr-defined]
 # document (JSON-ready, as ``records.draft`` takes it), or derived (the folded search columns).
 _RECORD = ("id", "agency_id", "version", "created_at", "updated_at")
 _WRITTEN = tuple(c for c in FIRMS_TABLE.columns if c.name not in {*_RECORD, "observed_performance"})
-_FIRM_VALUES = tuple((c.name, c.name in FIRMS.create.model_fields, isinstance(c.type, JSON)) for c in _WRITTEN)
+# How each column's value is rendered for COPY: a JSON column's as JSON text, a text column's as
+# it is (escaped), any other through ``copy_value`` (numbers).
+_AS_JSON, _AS_TEXT, _AS_VALUE = 0, 1, 2
+_FIRM_VALUES = tuple(
+    (
+        c.name,
+        c.name in FIRMS.create.model_fields,
+        _AS_JSON
+        if isinstance(c.type, JSON)
+        else _AS_TEXT
+        if isinstance(getattr(c.type, "impl", c.type), String)
+        else _AS_VALUE,
+    )
+    for c in _WRITTEN
+)
 FIRM_COLUMNS = (*_RECORD, *(c.name for c in _WRITTEN))
 _CHANGE_COLUMNS = ("entity", "entity_id", "op", "version", "agency_id", "occurred_at", "data")
 _TAG_COLUMNS = ("record_id", "entity", "facet", "value", "valid_from", "valid_until")
@@ -68,8 +82,14 @@ MARK = "\x00written\x00"
 _MARK = MARK.encode()
 # In the published document, the mark as JSON would be escaped ("\u0000…", a backslash COPY
 # then escapes too, value by value): it is put there raw, quotes and all, instead.
-_ESCAPED_MARK = json_text(MARK)
 _JSON_MARK = f'"{MARK}"'
+# The published document is the create schema's document, then these members (``render``):
+# its JSON text ends with theirs, rendered once here; the firm's id and the mark go in between.
+_RECORD_MEMBERS = ("id", "version", "created_at", "updated_at")
+assert not {*_PUBLISHED, *_RECORD_MEMBERS} & set(FIRMS.create.model_fields), "members added, not replaced"
+_PUBLISHED_JSON = json_text(_PUBLISHED)[1:-1]
+_ID_MEMBER = ("," + _PUBLISHED_JSON if _PUBLISHED_JSON else "") + ',"id":"'
+_AFTER_ID = f'","version":1,"created_at":{_JSON_MARK},"updated_at":{_JSON_MARK}}}'
 
 
 class Staged(NamedTuple):
@@ -80,17 +100,47 @@ class Staged(NamedTuple):
     change: bytes
 
 
-def render(document: dict[str, Any], derived: dict[str, Any], firm_id: str, agency_id: str) -> Staged:
+def json_cell(value: Any) -> str:
+    """A JSON column's value as a ``COPY`` cell (not NULL): its JSON text, escaped."""
+    return copy_str(json_text(value))
+
+
+def render(
+    document: dict[str, Any],
+    derived: dict[str, Any],
+    firm_id: str,
+    agency_id: str,
+    *,
+    json_cells: dict[int, str] | None = None,
+    document_json: str | None = None,
+) -> Staged:
     """A validated firm's lines of ``firms`` and the outbox: its create schema's ``document``
-    (JSON-ready), its ``derived`` columns, a new id and its owner, with ``MARK`` for the moment."""
+    (JSON-ready), its ``derived`` columns, a new id and its owner, with ``MARK`` for the moment.
+
+    A batch's renderer may pass the ``json_cells`` of values its rows share, by ``id`` (the
+    code lists ``firm_columns`` converts once per distinct cell, alive while it renders), so
+    each is rendered once a batch; and ``document_json``, the document's JSON text if it has
+    it already (``json_text``'s)."""
     cells = [firm_id, agency_id, "1", MARK, MARK]
-    for name, created, is_json in _FIRM_VALUES:
+    append = cells.append
+    for name, created, how in _FIRM_VALUES:
         value = document[name] if created else derived[name]
-        cells.append("\\N" if value is None else copy_value(json_text(value) if is_json else value))
-    # In the order single writes publish a firm's fields (``records.publish_record``).
-    public = document | _PUBLISHED | {"id": firm_id, "version": 1, "created_at": MARK, "updated_at": MARK}
-    data = copy_value(json_text(public).replace(_ESCAPED_MARK, _JSON_MARK))
-    change = [FIRMS.entity, firm_id, "created", "1", agency_id, MARK, data]
+        if value is None:
+            append("\\N")
+        elif how == _AS_TEXT and type(value) is str:
+            append(copy_str(value))
+        elif how == _AS_JSON:
+            known = json_cells.get(id(value)) if json_cells else None
+            append(known if known is not None else "[]" if type(value) is list and not value else json_cell(value))
+        else:
+            append(copy_value(value))
+    # In the order single writes publish a firm's fields (``records.publish_record``): the
+    # document's, then the published defaults and the record's (``document | …`` rendered).
+    # Ids are letters, digits and "_": nothing in them to escape.
+    if document_json is None:
+        document_json = json_text(document)
+    data = copy_str(document_json[:-1] + _ID_MEMBER + firm_id + _AFTER_ID)
+    change = (FIRMS.entity, firm_id, "created", "1", agency_id, MARK, data)
     return Staged(firm_id, ("\t".join(cells) + "\n").encode(), ("\t".join(change) + "\n").encode())
 
 
