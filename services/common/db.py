@@ -103,18 +103,24 @@ def ensure_sqlite_directory(url: str) -> bool:
     return True
 
 
+def configure_sqlite_connection(dbapi_connection: Any) -> None:
+    """Settings every connection to a SQLite database takes (the engine's, and a
+    ``DirectWriter``'s own): WAL, foreign keys, a busy timeout, BEGIN emitted by us."""
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+    cursor = dbapi_connection.cursor()
+    # The busy timeout first: switching to WAL takes a lock that another process's
+    # connection may hold, and without the timeout SQLite refuses at once.
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
-        cursor = dbapi_connection.cursor()
-        # The busy timeout first: switching to WAL takes a lock that another process's
-        # connection may hold, and without the timeout SQLite refuses at once.
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+        configure_sqlite_connection(dbapi_connection)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:

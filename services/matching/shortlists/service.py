@@ -12,7 +12,8 @@ from typing import Any, cast
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.changefeed import PendingChange, record_changes
+from services.common.changefeed import PendingChange, change_rows, record_changes
+from services.common.directwrite import Inserts
 from services.common.errors import ServiceUnavailable
 from services.common.ids import new_id
 from services.common.jsontext import JSONText, json_bytes, with_members
@@ -284,10 +285,20 @@ async def build_shortlist(
 
 
 async def store_shortlists(session: AsyncSession, shortlists: Sequence[BuiltShortlist]) -> None:
-    """Write shortlists and their change-feed rows in ``session``'s transaction: one
-    statement a table for them all (the group commit hands over every shortlist waiting)."""
+    """Write shortlists and their change-feed rows in ``session``'s transaction (a request
+    that stores its Idempotency-Key record with its shortlist)."""
     await session.execute(INSERT_SHORTLISTS, [shortlist.columns for shortlist in shortlists])
     await record_changes(session, OUTBOX, [shortlist.change for shortlist in shortlists])
+
+
+def shortlist_inserts(shortlists: Sequence[BuiltShortlist]) -> Inserts:
+    """The same rows as ``store_shortlists``, for the group commit: every shortlist waiting
+    in one transaction, one statement a table."""
+    changes = [shortlist.change for shortlist in shortlists]
+    return Inserts(
+        tables=[(SHORTLISTS, [shortlist.columns for shortlist in shortlists]), (OUTBOX, change_rows(changes))],
+        log_entities={change.entity for change in changes},
+    )
 
 
 async def create_shortlist(
