@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import registry
 from sqlalchemy.types import TypeDecorator
 
+from services.common import sqlitedriver
 from services.common.jsontext import json_text
 
 # Stable constraint names, so that Alembic migrations can name what they alter.
@@ -70,13 +71,16 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     SQLite write transactions start with ``BEGIN IMMEDIATE`` so that two writers queue
     on the database lock instead of failing when a read transaction upgrades to a
     write; read-only sessions (``create_sessionmaker(read_only=True)``) begin deferred.
+    SQLite connections are aiosqlite's with one hop to their thread a statement
+    (``sqlitedriver``).
     """
     if echo:  # through the sqlalchemy.engine logger (JSON, like every line), not SQLAlchemy's own handler
         logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
     if ensure_sqlite_directory(url):
+        database = make_url(url).database or ":memory:"
         engine = create_async_engine(
             url,
-            connect_args={"timeout": 30},
+            async_creator=lambda: sqlitedriver.connect(database, timeout=30),
             pool_size=pool_size,
             json_serializer=json_text,
             json_deserializer=pydantic_core.from_json,
