@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from types import MappingProxyType
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -219,17 +219,13 @@ class BuiltShortlist:
     the model's last field), so each is rendered once and all agree byte for byte.
     """
 
-    row: Shortlist  # not added to a session: ``store_shortlists`` inserts its columns
+    columns: dict[str, Any]  # its row of ``shortlists``: plain data, no ORM object to build
     document: bytes
     change: PendingChange  # its change-feed row
 
     @property
-    def columns(self) -> dict[str, Any]:
-        return {c.name: getattr(self.row, c.name) for c in SHORTLISTS.columns}
-
-    @property
     def id(self) -> str:
-        return self.row.id
+        return str(self.columns["id"])
 
 
 async def build_shortlist(
@@ -267,21 +263,21 @@ async def build_shortlist(
     }
     stored_result = json_bytes(result_json)
     stored_request = json_bytes(asked)
-    row = Shortlist(
-        id=shortlist_id,
-        owner=owner_key(principal),
-        firm_id=principal.firm_id,
-        agency_id=principal.agency_id,
-        created_at=now,
-        standards_id=standards_id,
-        standards_version=standards_version,
-        catalogue_version=result.catalogue_version,
+    columns = {
+        "id": shortlist_id,
+        "owner": owner_key(principal),
+        "firm_id": principal.firm_id,
+        "agency_id": principal.agency_id,
+        "created_at": now,
+        "standards_id": standards_id,
+        "standards_version": standards_version,
+        "catalogue_version": result.catalogue_version,
         # The JSON columns take the text rendered above, as it is (``JSONText``).
-        request=cast(dict[str, Any], JSONText(stored_request.decode())),
-        result=cast(dict[str, Any], JSONText(stored_result.decode())),
-    )
+        "request": JSONText(stored_request.decode()),
+        "result": JSONText(stored_result.decode()),
+    }
     document = with_members(stored_result, {"request": stored_request})
-    return BuiltShortlist(row, document, change_of("shortlist", row, document))
+    return BuiltShortlist(columns, document, change_of("shortlist", columns, document))
 
 
 async def store_shortlists(session: AsyncSession, shortlists: Sequence[BuiltShortlist]) -> None:
