@@ -154,24 +154,25 @@ async def record_changes(session: AsyncSession, table: Table, changes: Sequence[
     if not changes:
         return
     await lock_sequence(session, entities={c.entity for c in changes})
-    now = datetime.now(UTC)
     # Bulk inserts (COPY on PostgreSQL) draw the sequence numbers in list order.
-    await insert_rows(
-        session,
-        table,
-        [
-            {
-                "entity": c.entity,
-                "entity_id": c.entity_id,
-                "op": c.op,
-                "version": c.version,
-                "agency_id": c.agency_id,
-                "data": c.data,
-                "occurred_at": now,
-            }
-            for c in changes
-        ],
-    )
+    await insert_rows(session, table, change_rows(changes))
+
+
+def change_rows(changes: Sequence[PendingChange]) -> list[dict[str, Any]]:
+    """The outbox rows of ``changes``, written now: sequence numbers are drawn by the insert."""
+    now = datetime.now(UTC)
+    return [
+        {
+            "entity": c.entity,
+            "entity_id": c.entity_id,
+            "op": c.op,
+            "version": c.version,
+            "agency_id": c.agency_id,
+            "data": c.data,
+            "occurred_at": now,
+        }
+        for c in changes
+    ]
 
 
 @dataclass(frozen=True)

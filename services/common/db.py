@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import registry
 from sqlalchemy.types import TypeDecorator
 
+from services.common import sqlitedriver
 from services.common.jsontext import json_text
 
 # Stable constraint names, so that Alembic migrations can name what they alter.
@@ -70,13 +71,16 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     SQLite write transactions start with ``BEGIN IMMEDIATE`` so that two writers queue
     on the database lock instead of failing when a read transaction upgrades to a
     write; read-only sessions (``create_sessionmaker(read_only=True)``) begin deferred.
+    SQLite connections are aiosqlite's with one hop to their thread a statement
+    (``sqlitedriver``).
     """
     if echo:  # through the sqlalchemy.engine logger (JSON, like every line), not SQLAlchemy's own handler
         logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
     if ensure_sqlite_directory(url):
+        database = make_url(url).database or ":memory:"
         engine = create_async_engine(
             url,
-            connect_args={"timeout": 30},
+            async_creator=lambda: sqlitedriver.connect(database, timeout=30),
             pool_size=pool_size,
             json_serializer=json_text,
             json_deserializer=pydantic_core.from_json,
@@ -103,18 +107,24 @@ def ensure_sqlite_directory(url: str) -> bool:
     return True
 
 
+def configure_sqlite_connection(dbapi_connection: Any) -> None:
+    """Settings every connection to a SQLite database takes (the engine's, and a
+    ``DirectWriter``'s own): WAL, foreign keys, a busy timeout, BEGIN emitted by us."""
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+    cursor = dbapi_connection.cursor()
+    # The busy timeout first: switching to WAL takes a lock that another process's
+    # connection may hold, and without the timeout SQLite refuses at once.
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
-        cursor = dbapi_connection.cursor()
-        # The busy timeout first: switching to WAL takes a lock that another process's
-        # connection may hold, and without the timeout SQLite refuses at once.
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+        configure_sqlite_connection(dbapi_connection)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -9,21 +9,23 @@ concurrent requests no longer queue one by one on the database's write lock (SQL
 lock and its back-off, the change feed's sequence lock on PostgreSQL), and a commit is
 paid once per batch instead of once per request.
 
-The writer keeps one connection for its batches: taking one from the pool for each
-batch cost more than the batch's own statements (a ping and a reset on PostgreSQL, a
-thread hop each on SQLite). A batch that fails closes it (a broken connection is not
-used again), and its items are written again one transaction each, so one bad item
-fails only its own request.
+A batch is written by a ``DirectWriter``, straight through the database driver on a
+connection it keeps: taking one from the pool for each batch, and a session's
+bookkeeping, cost more than the batch's own statements. A batch that fails lets go of
+the connection (a broken one is not used again), and its items are written again one
+transaction each, so one bad item fails only its own request.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.common.directwrite import DirectWriter, Inserts
 
 logger = structlog.get_logger(__name__)
 
@@ -35,22 +37,21 @@ MAX_BATCH = 64  # items per transaction: enough to absorb a burst, short enough 
 class GroupCommit(Generic[Item]):
     """One writer task for the items handed to ``write``; ``start`` and ``stop`` with the app.
 
-    ``write_batch(session, items)`` writes items in the session's transaction; the group
-    commit commits it.
+    ``inserts_of(items)`` says what a batch of items writes; the group commit writes it in
+    one transaction.
     """
 
     def __init__(
         self,
         engine: AsyncEngine,
-        write_batch: Callable[[AsyncSession, Sequence[Item]], Awaitable[None]],
+        inserts_of: Callable[[Sequence[Item]], Inserts],
         max_batch: int = MAX_BATCH,
     ) -> None:
-        self.engine = engine
-        self.write_batch = write_batch
+        self.inserts_of = inserts_of
         self.max_batch = max_batch
+        self._writer = DirectWriter(engine)
         self._queue: asyncio.Queue[tuple[Item, asyncio.Future[None]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._connection: AsyncConnection | None = None
 
     async def write(self, item: Item) -> None:
         """Write ``item`` in the next batch; return once it is committed (or raise its error)."""
@@ -72,7 +73,7 @@ class GroupCommit(Generic[Item]):
         try:
             await task
         finally:
-            await self._release()
+            await self._writer.close()
 
     async def _run(self) -> None:
         while True:
@@ -91,15 +92,9 @@ class GroupCommit(Generic[Item]):
         if not waiting:
             return
         try:
-            if self._connection is None:
-                self._connection = await self.engine.connect()
-            # A session on the kept connection: it begins and commits there, and its
-            # commit wakes the change feed's long polls as every session's does.
-            async with AsyncSession(self._connection, expire_on_commit=False, autoflush=False) as session:
-                async with session.begin():
-                    await self.write_batch(session, [item for item, _ in waiting])
+            await self._writer.write(self.inserts_of([item for item, _ in waiting]))
         except Exception as exc:
-            await self._release()
+            await self._writer.reset()
             if len(waiting) == 1:
                 _settle(waiting[0][1], exc)
                 return
@@ -109,14 +104,6 @@ class GroupCommit(Generic[Item]):
             return
         for _, done in waiting:
             _settle(done, None)
-
-    async def _release(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            try:
-                await connection.close()
-            except Exception as exc:  # a connection already broken: the pool discards it
-                logger.warning("group_commit_connection_close_failed", error=repr(exc))
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:

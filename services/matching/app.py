@@ -30,7 +30,7 @@ from services.matching.requests.router import router as requests_router
 from services.matching.scorecards.router import router as scorecards_router
 from services.matching.settings import MatchingSettings
 from services.matching.shortlists.router import router as shortlists_router
-from services.matching.shortlists.service import store_shortlists
+from services.matching.shortlists.service import shortlist_inserts
 from services.matching.standards.router import router as standards_router
 from services.matching.tables import metadata
 
@@ -69,7 +69,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(open_database(app, settings, metadata))
-            shortlist_writes = GroupCommit(app.state.engine, store_shortlists)
+            shortlist_writes = GroupCommit(app.state.engine, shortlist_inserts)
             shortlist_writes.start()
             stack.push_async_callback(shortlist_writes.stop)  # commits what is queued before the database closes
             app.state.shortlist_writes = shortlist_writes

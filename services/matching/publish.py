@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -14,20 +15,26 @@ from services.matching.tables import OUTBOX, OwnedColumns
 
 def change_of(
     entity: str,
-    row: OwnedColumns,
+    row: OwnedColumns | Mapping[str, Any],
     public: BaseModel | dict[str, Any] | bytes,
     op: ChangeOp = "created",
     version: int = 1,
 ) -> PendingChange:
-    """The change of ``row``, shown as ``public``: a model, its ``model_dump(mode="json")``,
-    or its JSON already rendered (bytes, stored as they are)."""
-    owners = {"owner": row.owner, "firm_id": row.firm_id}
+    """The change of ``row`` (a record, or its columns), shown as ``public``: a model, its
+    ``model_dump(mode="json")``, or its JSON already rendered (bytes, stored as they are)."""
+    columns = row if isinstance(row, Mapping) else {name: getattr(row, name) for name in _CHANGE_COLUMNS}
+    owners = {"owner": columns["owner"], "firm_id": columns["firm_id"]}
     data: dict[str, Any] | JSONText
     if isinstance(public, bytes):
         data = JSONText(with_members(public, owners).decode())
     else:
         data = (public.model_dump(mode="json") if isinstance(public, BaseModel) else public) | owners
-    return PendingChange(entity=entity, entity_id=row.id, op=op, version=version, agency_id=row.agency_id, data=data)
+    return PendingChange(
+        entity=entity, entity_id=columns["id"], op=op, version=version, agency_id=columns["agency_id"], data=data
+    )
+
+
+_CHANGE_COLUMNS = ("id", "owner", "firm_id", "agency_id")
 
 
 async def publish(

@@ -1,10 +1,16 @@
-"""The database layer: the one time column type."""
+"""The database layer: the one time column type, and SQLite's driver."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
-from sqlalchemy import insert, select
+import aiosqlite
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, Text, func, insert, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from services.common.db import UTCDateTime, create_engine, create_sessionmaker
 from services.registry.tables import metadata
@@ -41,3 +47,42 @@ async def test_time_columns_read_back_aware_utc(registry_url: str) -> None:
     assert read == dict.fromkeys(written, instant)
     assert all(moment.utcoffset() == timedelta(0) for moment in read.values())
     assert found is not None
+
+
+async def test_sqlite_statements_take_one_hop_and_report_as_the_driver_does(tmp_path: Path) -> None:
+    """A SQLite statement is one call on the connection's thread (run, fetch, close), and
+    what SQLAlchemy reads of its cursor (rows, row counts, the new row's id, errors) is
+    what sqlite3 reports."""
+    probe = Table("probe", MetaData(), Column("n", Integer, primary_key=True), Column("t", Text))
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'probe.db'}")
+    hops = 0
+    original = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal hops
+        hops += 1
+        return await original(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(probe.metadata.create_all)
+        with patch.object(aiosqlite.Connection, "_execute", counted):
+            async with engine.begin() as connection:  # BEGIN, the INSERT, COMMIT
+                inserted = await connection.execute(insert(probe).values(t="a"))
+            assert hops == 3
+            assert inserted.inserted_primary_key == (1,)
+            async with engine.begin() as connection:
+                many = await connection.execute(insert(probe), [{"t": "b"}, {"t": "c"}, {"t": "d"}])
+                assert many.rowcount == 3
+                changed = await connection.execute(update(probe).where(probe.c.n > 2).values(t="x"))
+                assert changed.rowcount == 2
+                rows = (await connection.execute(select(probe.c.n, probe.c.t).order_by(probe.c.n))).all()
+                assert [tuple(row) for row in rows] == [(1, "a"), (2, "b"), (3, "x"), (4, "x")]
+                assert (await connection.execute(select(probe.c.t).where(probe.c.n == 9))).first() is None
+            with pytest.raises(OperationalError, match="no such table"):
+                async with engine.connect() as connection:
+                    await connection.execute(text("SELECT * FROM missing"))
+            async with engine.connect() as connection:  # the pool's connection is still good
+                assert await connection.scalar(select(func.count()).select_from(probe)) == 4
+    finally:
+        await engine.dispose()

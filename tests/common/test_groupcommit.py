@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select
 
-from services.common.changefeed import PendingChange, record_changes
+from services.common.changefeed import PendingChange, change_rows
 from services.common.db import create_engine, create_sessionmaker
+from services.common.directwrite import Inserts
 from services.common.groupcommit import GroupCommit
 from services.common.logsignal import log_signal
 from services.registry.tables import metadata
@@ -25,25 +24,26 @@ def change(entity_id: str) -> PendingChange:
 
 
 class Recorder:
-    """Writes one change-feed row per item, as the shortlist route's items do; counts its batches."""
+    """One change-feed row per item, as the shortlist route's items write; counts its batches."""
 
     def __init__(self) -> None:
         self.batches: list[int] = []
         self.taken_seq = 0
 
-    async def __call__(self, session: AsyncSession, items: Sequence[str]) -> None:
+    def __call__(self, items: Sequence[str]) -> Inserts:
         self.batches.append(len(items))
+        rows = change_rows([change(item) for item in items if item != TAKEN_SEQ])
         if TAKEN_SEQ in items:
-            row = {"entity": "x", "entity_id": "same", "op": "created", "version": 1, "occurred_at": datetime.now(UTC)}
-            await session.execute(insert(OUTBOX).values(seq=self.taken_seq, **row))
-        await record_changes(session, OUTBOX, [change(item) for item in items if item != TAKEN_SEQ])
+            rows.append(change_rows([change(TAKEN_SEQ)])[0] | {"seq": self.taken_seq})
+        tables = [(OUTBOX, [row for row in rows if "seq" not in row]), (OUTBOX, [row for row in rows if "seq" in row])]
+        return Inserts(tables, log_entities={"probe"})
 
 
 async def test_concurrent_writes_are_committed_together_and_in_order(registry_url: str) -> None:
     engine = create_engine(registry_url)
     sessions = create_sessionmaker(engine)
     recorder = Recorder()
-    writes = GroupCommit(engine, recorder)
+    writes: GroupCommit[str] = GroupCommit(engine, recorder)
     writes.start()
     try:
         ids = [f"probe-{n:03d}" for n in range(60)]
@@ -79,7 +79,7 @@ async def test_concurrent_writes_are_committed_together_and_in_order(registry_ur
 async def test_writes_queued_at_stop_are_committed_and_later_ones_refused(registry_url: str) -> None:
     engine = create_engine(registry_url)
     sessions = create_sessionmaker(engine)
-    writes = GroupCommit(engine, Recorder())
+    writes: GroupCommit[str] = GroupCommit(engine, Recorder())
     writes.start()
     try:
         pending = [asyncio.create_task(writes.write(i)) for i in ("a", "b")]

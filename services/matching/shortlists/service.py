@@ -7,12 +7,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from types import MappingProxyType
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.changefeed import PendingChange, record_changes
+from services.common.changefeed import PendingChange, change_rows, record_changes
+from services.common.directwrite import Inserts
 from services.common.errors import ServiceUnavailable
 from services.common.ids import new_id
 from services.common.jsontext import JSONText, json_bytes, with_members
@@ -218,17 +219,13 @@ class BuiltShortlist:
     the model's last field), so each is rendered once and all agree byte for byte.
     """
 
-    row: Shortlist  # not added to a session: ``store_shortlists`` inserts its columns
+    columns: dict[str, Any]  # its row of ``shortlists``: plain data, no ORM object to build
     document: bytes
     change: PendingChange  # its change-feed row
 
     @property
-    def columns(self) -> dict[str, Any]:
-        return {c.name: getattr(self.row, c.name) for c in SHORTLISTS.columns}
-
-    @property
     def id(self) -> str:
-        return self.row.id
+        return str(self.columns["id"])
 
 
 async def build_shortlist(
@@ -266,28 +263,38 @@ async def build_shortlist(
     }
     stored_result = json_bytes(result_json)
     stored_request = json_bytes(asked)
-    row = Shortlist(
-        id=shortlist_id,
-        owner=owner_key(principal),
-        firm_id=principal.firm_id,
-        agency_id=principal.agency_id,
-        created_at=now,
-        standards_id=standards_id,
-        standards_version=standards_version,
-        catalogue_version=result.catalogue_version,
+    columns = {
+        "id": shortlist_id,
+        "owner": owner_key(principal),
+        "firm_id": principal.firm_id,
+        "agency_id": principal.agency_id,
+        "created_at": now,
+        "standards_id": standards_id,
+        "standards_version": standards_version,
+        "catalogue_version": result.catalogue_version,
         # The JSON columns take the text rendered above, as it is (``JSONText``).
-        request=cast(dict[str, Any], JSONText(stored_request.decode())),
-        result=cast(dict[str, Any], JSONText(stored_result.decode())),
-    )
+        "request": JSONText(stored_request.decode()),
+        "result": JSONText(stored_result.decode()),
+    }
     document = with_members(stored_result, {"request": stored_request})
-    return BuiltShortlist(row, document, change_of("shortlist", row, document))
+    return BuiltShortlist(columns, document, change_of("shortlist", columns, document))
 
 
 async def store_shortlists(session: AsyncSession, shortlists: Sequence[BuiltShortlist]) -> None:
-    """Write shortlists and their change-feed rows in ``session``'s transaction: one
-    statement a table for them all (the group commit hands over every shortlist waiting)."""
+    """Write shortlists and their change-feed rows in ``session``'s transaction (a request
+    that stores its Idempotency-Key record with its shortlist)."""
     await session.execute(INSERT_SHORTLISTS, [shortlist.columns for shortlist in shortlists])
     await record_changes(session, OUTBOX, [shortlist.change for shortlist in shortlists])
+
+
+def shortlist_inserts(shortlists: Sequence[BuiltShortlist]) -> Inserts:
+    """The same rows as ``store_shortlists``, for the group commit: every shortlist waiting
+    in one transaction, one statement a table."""
+    changes = [shortlist.change for shortlist in shortlists]
+    return Inserts(
+        tables=[(SHORTLISTS, [shortlist.columns for shortlist in shortlists]), (OUTBOX, change_rows(changes))],
+        log_entities={change.entity for change in changes},
+    )
 
 
 async def create_shortlist(
