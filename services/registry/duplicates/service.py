@@ -27,9 +27,8 @@ from typing import Any
 import numpy as np
 import pydantic_core
 from pydantic import BaseModel
-from sqlalchemy import Integer, String, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bulk import chunks, insert_records, insert_rows, one_of
@@ -143,10 +142,13 @@ async def _profiles_of(session: AsyncSession, ids: Sequence[str]) -> dict[str, d
 # Block sizes are counted up to here: enough to tell a block too large to use, and a name
 # so common that its frequency weight is at its floor (``detector.NAME_FREQUENCY_WEIGHT``).
 COUNT_CAP = 200
+# Keys travel as one text, a key a line (keys are normalised words, codes and numbers: no line
+# breaks): an array parameter of thousands of strings cost asyncpg and SQLAlchemy a check and
+# a conversion per element.
 _CAPPED_COUNTS = text(
     "SELECT k.key, (SELECT count(*) FROM (SELECT 1 FROM firm_match_keys m WHERE m.key = k.key LIMIT :cap) AS s) "
-    "FROM unnest(:keys) AS k(key)"
-).bindparams(bindparam("keys", type_=ARRAY(String)), bindparam("cap"))
+    "FROM unnest(string_to_array(:keys, chr(10))) AS k(key)"
+)
 
 
 # A block's members where the block is still usable with the page's own firms under the key
@@ -155,11 +157,11 @@ _CAPPED_COUNTS = text(
 # members come as one array: no row a member to decode.
 _USABLE_BLOCKS = text(
     "SELECT k.key, CASE WHEN cardinality(m.ids) <= k.room THEN m.ids END "
-    "FROM unnest(:keys, :rooms) AS k(key, room) "
+    "FROM unnest(string_to_array(:keys, chr(10)), string_to_array(:rooms, ',')::int[]) AS k(key, room) "
     "CROSS JOIN LATERAL (SELECT array_agg(s.firm_id) AS ids FROM "
     "(SELECT firm_id FROM firm_match_keys WHERE key = k.key LIMIT k.room + 1) AS s) AS m "
     "WHERE m.ids IS NOT NULL"
-).bindparams(bindparam("keys", type_=ARRAY(String)), bindparam("rooms", type_=ARRAY(Integer)))
+)
 
 
 async def _usable_blocks(session: AsyncSession, rooms: dict[str, int]) -> dict[str, list[str] | None]:
@@ -169,7 +171,7 @@ async def _usable_blocks(session: AsyncSession, rooms: dict[str, int]) -> dict[s
     blocks: dict[str, list[str] | None] = {}
     for chunk in chunks(sorted(rooms), 20000):
         if is_postgres(session):  # an index probe per key, bounded however common the key
-            values = {"keys": chunk, "rooms": [rooms[key] for key in chunk]}
+            values = {"keys": "\n".join(chunk), "rooms": ",".join([str(rooms[key]) for key in chunk])}
             blocks.update({key: ids for key, ids in await session.execute(_USABLE_BLOCKS, values)})
             continue
         filed: dict[str, list[str]] = {}
@@ -187,7 +189,7 @@ async def _block_sizes(session: AsyncSession, keys: Sequence[str]) -> dict[str, 
     sizes: dict[str, int] = {}
     for chunk in chunks(list(keys), 20000):
         if is_postgres(session):  # an index probe per key, bounded however common the key
-            rows = await session.execute(_CAPPED_COUNTS, {"keys": list(chunk), "cap": COUNT_CAP})
+            rows = await session.execute(_CAPPED_COUNTS, {"keys": "\n".join(chunk), "cap": COUNT_CAP})
         else:
             rows = await session.execute(
                 select(MATCH_KEYS.c.key, func.count())
