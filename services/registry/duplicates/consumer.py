@@ -33,6 +33,7 @@ from prometheus_client import Gauge
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.common.app import collector_paused
 from services.common.bulk import chunks, one_of
 from services.common.changefeed import Change, ChangePage, last_sequence, lock_cursor, store_cursor
 from services.common.errors import Conflict, Forbidden, NotFound
@@ -100,6 +101,10 @@ class DuplicateCheck:
         return min(positions.values(), default=0)
 
     async def apply(self, page: ChangePage) -> None:
+        with collector_paused():  # a page's profiles and rows die with it: not walked meanwhile
+            await self._apply(page)
+
+    async def _apply(self, page: ChangePage) -> None:
         async with self.sessions() as session, session.begin():
             # Another process checking this partition (scaled twice, or a rolling update's two
             # pods) may have checked part of the page already: only what lies past it is checked.

@@ -27,9 +27,8 @@ from typing import Any
 import numpy as np
 import pydantic_core
 from pydantic import BaseModel
-from sqlalchemy import String, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bulk import chunks, insert_records, insert_rows, one_of
@@ -143,33 +142,46 @@ async def _profiles_of(session: AsyncSession, ids: Sequence[str]) -> dict[str, d
 # Block sizes are counted up to here: enough to tell a block too large to use, and a name
 # so common that its frequency weight is at its floor (``detector.NAME_FREQUENCY_WEIGHT``).
 COUNT_CAP = 200
+# Keys travel as one text, a key a line (keys are normalised words, codes and numbers: no line
+# breaks): an array parameter of thousands of strings cost asyncpg and SQLAlchemy a check and
+# a conversion per element.
 _CAPPED_COUNTS = text(
     "SELECT k.key, (SELECT count(*) FROM (SELECT 1 FROM firm_match_keys m WHERE m.key = k.key LIMIT :cap) AS s) "
-    "FROM unnest(:keys) AS k(key)"
-).bindparams(bindparam("keys", type_=ARRAY(String)), bindparam("cap"))
+    "FROM unnest(string_to_array(:keys, chr(10))) AS k(key)"
+)
 
 
-_FILED_UNDER = text(
-    "SELECT k.key, m.firm_id FROM unnest(:keys) AS k(key) "
-    "CROSS JOIN LATERAL (SELECT firm_id FROM firm_match_keys WHERE key = k.key LIMIT :cap) AS m"
-).bindparams(bindparam("keys", type_=ARRAY(String)), bindparam("cap"))
+# A block's members where the block is still usable with the page's own firms under the key
+# (``room``: how many filed firms it may hold), NULL where it is too large; keys no firm is
+# filed under give no row. Each probe reads at most ``room + 1`` index entries, and a block's
+# members come as one array: no row a member to decode.
+_USABLE_BLOCKS = text(
+    "SELECT k.key, CASE WHEN cardinality(m.ids) <= k.room THEN m.ids END "
+    "FROM unnest(string_to_array(:keys, chr(10)), string_to_array(:rooms, ',')::int[]) AS k(key, room) "
+    "CROSS JOIN LATERAL (SELECT array_agg(s.firm_id) AS ids FROM "
+    "(SELECT firm_id FROM firm_match_keys WHERE key = k.key LIMIT k.room + 1) AS s) AS m "
+    "WHERE m.ids IS NOT NULL"
+)
 
 
-async def _filed_under(session: AsyncSession, keys: Sequence[str], cap: int) -> dict[str, list[str]]:
-    """Up to ``cap`` firms filed under each key: its members, and whether it is too large a block."""
-    filed: dict[str, list[str]] = {}
-    for chunk in chunks(list(keys), 20000):
+async def _usable_blocks(session: AsyncSession, rooms: dict[str, int]) -> dict[str, list[str] | None]:
+    """The firms filed under each key of ``rooms`` where they are at most its room (the block
+    stays within ``detector.MAX_BLOCK`` with the page's firms), None where they are more (too
+    common a key to use). Keys no firm is filed under are left out."""
+    blocks: dict[str, list[str] | None] = {}
+    for chunk in chunks(sorted(rooms), 20000):
         if is_postgres(session):  # an index probe per key, bounded however common the key
-            rows = await session.execute(_FILED_UNDER, {"keys": list(chunk), "cap": cap})
-        else:
-            rows = await session.execute(
-                select(MATCH_KEYS.c.key, MATCH_KEYS.c.firm_id).where(one_of(session, MATCH_KEYS.c.key, chunk))
-            )
+            values = {"keys": "\n".join(chunk), "rooms": ",".join([str(rooms[key]) for key in chunk])}
+            blocks.update({key: ids for key, ids in await session.execute(_USABLE_BLOCKS, values)})
+            continue
+        filed: dict[str, list[str]] = {}
+        rows = await session.execute(
+            select(MATCH_KEYS.c.key, MATCH_KEYS.c.firm_id).where(one_of(session, MATCH_KEYS.c.key, chunk))
+        )
         for key, firm_id in rows:
-            members = filed.setdefault(key, [])
-            if len(members) < cap:
-                members.append(firm_id)
-    return filed
+            filed.setdefault(key, []).append(firm_id)
+        blocks.update((key, ids if len(ids) <= rooms[key] else None) for key, ids in filed.items())
+    return blocks
 
 
 async def _block_sizes(session: AsyncSession, keys: Sequence[str]) -> dict[str, int]:
@@ -177,7 +189,7 @@ async def _block_sizes(session: AsyncSession, keys: Sequence[str]) -> dict[str, 
     sizes: dict[str, int] = {}
     for chunk in chunks(list(keys), 20000):
         if is_postgres(session):  # an index probe per key, bounded however common the key
-            rows = await session.execute(_CAPPED_COUNTS, {"keys": list(chunk), "cap": COUNT_CAP})
+            rows = await session.execute(_CAPPED_COUNTS, {"keys": "\n".join(chunk), "cap": COUNT_CAP})
         else:
             rows = await session.execute(
                 select(MATCH_KEYS.c.key, func.count())
@@ -217,21 +229,26 @@ async def detect(
             batch_blocks[key].append(index)
     counting = sorted(key for key in batch_blocks if detector.counting_key(key))
     owned = {key for key in batch_blocks if partition.owns(key)}
-    pairing = sorted(key for key in owned if not detector.counting_key(key))
+    # A key the page's firms alone make too common is not looked up: its block is not used.
+    rooms = {
+        key: detector.MAX_BLOCK - len(batch_blocks[key])
+        for key in owned
+        if not detector.counting_key(key) and len(batch_blocks[key]) <= detector.MAX_BLOCK
+    }
     new_ids = {p.id for p in profiles}
-    # The name keys only count firms of one name; the others' members are read up to one more
-    # than a usable block holds, which also tells a block too large to use.
+    # The name keys only count firms of one name; the others' members are read where the block
+    # is small enough to use.
     name_sizes = await _block_sizes(session, counting)
-    filed = await _filed_under(session, pairing, detector.MAX_BLOCK + 1)
+    filed = await _usable_blocks(session, rooms)
     name_counts = {key: name_sizes.get(key, 0) + len(batch_blocks[key]) for key in counting}
     for p in profiles:
         p.name_count = name_counts.get(detector.name_key(p), 1)
     wanted: dict[int, set[str]] = {}  # batch index -> existing firm ids to compare with
     within: set[tuple[int, int]] = set()
-    for key in pairing:
+    for key in sorted(rooms):
         members = batch_blocks[key]
         filed_ids = filed.get(key, ())
-        if len(filed_ids) + len(members) > detector.MAX_BLOCK:
+        if filed_ids is None:
             continue  # too common a key, counting the firms filed under it before this batch
         existing = [firm_id for firm_id in filed_ids if firm_id not in new_ids]
         for position, index in enumerate(members):
