@@ -12,13 +12,16 @@ which would fetch in parts, are not used here).
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from threading import Thread
 from typing import Any
 
 import aiosqlite
 from aiosqlite.context import contextmanager
+from aiosqlite.core import _STOP_RUNNING_SENTINEL as _STOP_RUNNING  # what aiosqlite's stop() returns
 
 Described = tuple[Any, int, int | None, list[Any]]  # description, rowcount, lastrowid, rows
 
@@ -87,7 +90,49 @@ class OneHopCursor(aiosqlite.Cursor):
         return self._description
 
 
+def _deliver(future: asyncio.Future[Any] | None, settle: Callable[..., None], value: Any) -> None:
+    """Hand a call's outcome to the loop that awaits it, unless that loop has closed: a
+    connection stopped by a finaliser (SQLAlchemy's pool, or ``__del__``, after its loop
+    ended) has nobody waiting, and raising on the thread would only report it as an
+    unhandled thread exception."""
+    if future is None:
+        return
+    try:
+        future.get_loop().call_soon_threadsafe(settle, future, value)
+    except RuntimeError:  # the loop is closed
+        pass
+
+
+def _settle_result(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _settle_error(future: asyncio.Future[Any], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
+def _worker(calls: Any) -> None:
+    """aiosqlite's connection thread, delivering as ``_deliver`` does: run each queued call
+    in order until the one that stops the connection."""
+    while True:
+        future, function = calls.get()
+        try:
+            result = function()
+        except BaseException as error:  # delivered to the caller, as aiosqlite does
+            _deliver(future, _settle_error, error)
+            continue
+        _deliver(future, _settle_result, result)
+        if result is _STOP_RUNNING:
+            return
+
+
 class OneHopConnection(aiosqlite.Connection):
+    def __init__(self, connector: Callable[[], sqlite3.Connection], iter_chunk_size: int) -> None:
+        super().__init__(connector, iter_chunk_size)
+        self._thread = Thread(target=_worker, args=(self._tx,), daemon=True)  # never blocks exit
+
     @contextmanager  # awaitable, or an async context manager, as aiosqlite's own
     async def cursor(self) -> OneHopCursor:  # type: ignore[override]
         return OneHopCursor(self)
@@ -107,6 +152,4 @@ def connect(database: str, **kwargs: Any) -> OneHopConnection:
         connection: sqlite3.Connection = sqlite3.connect(database, **kwargs)
         return connection
 
-    connection = OneHopConnection(connector, iter_chunk_size=64)
-    connection._thread.daemon = True  # as SQLAlchemy sets aiosqlite's own: never blocks exit
-    return connection
+    return OneHopConnection(connector, iter_chunk_size=64)

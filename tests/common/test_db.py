@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Text, func, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 
+from services.common import sqlitedriver
 from services.common.db import UTCDateTime, create_engine, create_sessionmaker
 from services.registry.tables import metadata
 
@@ -86,3 +90,24 @@ async def test_sqlite_statements_take_one_hop_and_report_as_the_driver_does(tmp_
                 assert await connection.scalar(select(func.count()).select_from(probe)) == 4
     finally:
         await engine.dispose()
+
+
+def test_a_sqlite_call_whose_loop_has_closed_ends_quietly(tmp_path: Path) -> None:
+    """A call answered after its event loop closed (a connection stopped by a finaliser once
+    its test or app had ended) is dropped, not raised on the connection's thread."""
+    loop = asyncio.new_event_loop()
+    connection = loop.run_until_complete(sqlitedriver.connect(str(tmp_path / "probe.db")))
+    orphan = loop.create_future()
+    loop.close()
+    errors: list[BaseException | None] = []
+
+    def failing() -> None:
+        raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+
+    with patch.object(threading, "excepthook", lambda args: errors.append(args.exc_value)):
+        connection._tx.put_nowait((orphan, failing))
+        connection._tx.put_nowait((orphan, lambda: None))
+        connection.stop()
+        connection._thread.join(5)
+    assert not connection._thread.is_alive()
+    assert errors == []
