@@ -8,6 +8,7 @@ import contextlib
 import csv
 import io
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -492,11 +493,28 @@ def route_paths(routes: Sequence[object], prefix: str = "") -> list[str]:
     return paths
 
 
+# Ports for services under test come from below Linux's ephemeral range (32768-60999): a
+# port the kernel hands out for bind(0) is also one it may give the next outgoing
+# connection of any test, which then holds it when the service binds it (uvicorn exits 3).
+_SERVICE_PORTS = range(20000, 32768)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now (for a service process under test)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a service process under test),
+    never the same twice in one process."""
+    for _ in range(1000):
+        port = random.choice(_SERVICE_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port for a service under test")
 
 
 def assert_problem(
