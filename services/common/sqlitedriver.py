@@ -22,6 +22,7 @@ from typing import Any
 import aiosqlite
 from aiosqlite.context import contextmanager
 from aiosqlite.core import _STOP_RUNNING_SENTINEL as _STOP_RUNNING  # what aiosqlite's stop() returns
+from aiosqlite.core import set_exception, set_result
 
 Described = tuple[Any, int, int | None, list[Any]]  # description, rowcount, lastrowid, rows
 
@@ -103,16 +104,6 @@ def _deliver(future: asyncio.Future[Any] | None, settle: Callable[..., None], va
         pass
 
 
-def _settle_result(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.done():
-        future.set_result(result)
-
-
-def _settle_error(future: asyncio.Future[Any], error: BaseException) -> None:
-    if not future.done():
-        future.set_exception(error)
-
-
 def _worker(calls: Any) -> None:
     """aiosqlite's connection thread, delivering as ``_deliver`` does: run each queued call
     in order until the one that stops the connection."""
@@ -121,9 +112,9 @@ def _worker(calls: Any) -> None:
         try:
             result = function()
         except BaseException as error:  # delivered to the caller, as aiosqlite does
-            _deliver(future, _settle_error, error)
+            _deliver(future, set_exception, error)
             continue
-        _deliver(future, _settle_result, result)
+        _deliver(future, set_result, result)
         if result is _STOP_RUNNING:
             return
 
