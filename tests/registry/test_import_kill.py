@@ -12,6 +12,7 @@ transaction of what it found) and no pair queued twice.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -61,11 +62,22 @@ class Registry:
             )
         wait_ready(f"{self.url}/readyz")
 
+    def pids(self) -> list[int]:
+        assert self.process is not None
+        return [self.process.pid]
+
+    def children(self) -> list[int]:
+        """The process's children: its validating workers and multiprocessing's helpers."""
+        assert self.process is not None
+        pid = self.process.pid
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
     def kill(self) -> None:
         """SIGKILL the registry; its validating worker processes must not outlive it."""
         assert self.process is not None
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        children = self.children()
         self.process.send_signal(signal.SIGKILL)
+        _signal(children, signal.SIGCONT)  # stopped by a test, they could not notice
         self.process.wait(10)
         self.process = None
         deadline = time.monotonic() + 15
@@ -83,7 +95,7 @@ class Registry:
                 self.process.wait(10)
 
 
-def _zombie(pid: str) -> bool:
+def _zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
@@ -139,6 +151,35 @@ def _wait(
         time.sleep(0.05)
 
 
+def _step_until(
+    working: Callable[[], list[int]],
+    client: httpx.Client,
+    job_id: str,
+    agency: str,
+    until: Callable[[dict[str, Any]], bool],
+) -> dict[str, Any]:
+    """Let the ``working`` processes run 20 ms at a time, stopped (SIGSTOP) while the job is read,
+    until ``until`` holds: they are left stopped there, however fast they work and however slow the
+    reads are, so a kill that follows lands inside the phase."""
+    deadline = time.monotonic() + 300
+    while True:
+        pids = working()
+        _signal(pids, signal.SIGCONT)
+        time.sleep(0.02)
+        _signal(pids, signal.SIGSTOP)
+        job = _job(client, job_id, agency)
+        if until(job):
+            return job
+        assert job["progress"]["duplicate_check"] != "done", f"the job ended before the kill: {job}"
+        assert time.monotonic() < deadline, job
+
+
+def _signal(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+
 def _all(client: httpx.Client, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     cursor = None
@@ -164,17 +205,19 @@ def test_an_import_killed_in_each_phase_resumes_and_writes_every_row_once(
         job_id = uploaded.json()["id"]
 
         # kill -9 in the rows phase: some batches committed, not all. The duplicate check does not
-        # run yet, so the rows are in before any firm is checked: the import waits for none.
-        seen = _wait(client, job_id, agency, lambda job: job["progress"]["rows_read"] >= 500)
+        # run yet, so the rows are in before any firm is checked: the import waits for none. The
+        # validating workers run in slices, so the registry can write only the few batches queued.
+        seen = _step_until(registry.children, client, job_id, agency, lambda job: job["progress"]["rows_read"] >= 500)
         registry.kill()
         assert seen["progress"]["rows_read"] < ROWS, "the kill came after the rows phase"
         registry.start()
         job = _wait(client, job_id, agency, lambda job: job["status"] == "completed")
         assert job["progress"]["rows_checked"] == 0 and job["progress"]["duplicate_check"] == "pending", job
         assert job["progress"]["duplicates_pending"] == job["progress"]["rows_accepted"], job
-        # kill -9 in the duplicate check, in its own process: some pages checked, not all.
+        # kill -9 in the duplicate check, in its own process: some pages checked, not all. The check
+        # runs in short slices and is stopped while the job is read, so it cannot finish unseen.
         check.start()
-        seen = _wait(client, job_id, agency, lambda job: job["progress"]["rows_checked"] >= 100)
+        seen = _step_until(check.pids, client, job_id, agency, lambda job: job["progress"]["rows_checked"] >= 100)
         check.kill()
         assert seen["progress"]["duplicates_pending"] > 0, "the kill came after the check"
         check.start()
