@@ -223,9 +223,9 @@ def backend_cpu(database: str | None) -> dict[int, float]:
     return found
 
 
-async def time_check_behind(settings: RegistrySettings) -> tuple[float, float, int]:
+async def time_check_behind(settings: RegistrySettings) -> tuple[float, float, int, int, float]:
     """Start the registry with the duplicate check on and time it to the feed's head:
-    (seconds, CPU seconds of this process, changes checked)."""
+    (seconds, CPU seconds of this process, changes checked, pairs queued, their scores' sum)."""
     cpu_before = cpu_seconds()[0]
     started = time.perf_counter()
     async with bench_registry(settings.model_copy(update={"duplicates_check": True}), agency=False) as (_, client, _):
@@ -235,7 +235,22 @@ async def time_check_behind(settings: RegistrySettings) -> tuple[float, float, i
                 break
             await asyncio.sleep(0.1)
         elapsed = time.perf_counter() - started
-    return elapsed, cpu_seconds()[0] - cpu_before, int(status["head"])
+        cpu = cpu_seconds()[0] - cpu_before
+        pairs, scores = 0, 0.0
+        cursor = None
+        while True:  # every pair queued: a run of another version must queue as many
+            page = (
+                await client.get(
+                    "/v1/duplicates",
+                    params={"limit": 200} | ({"cursor": cursor} if cursor else {}),
+                    headers=headers(BENCH_ADMIN),
+                )
+            ).json()
+            pairs += len(page["items"])
+            scores += sum(item["score"] for item in page["items"])
+            if not (cursor := page["next_cursor"]):
+                break
+    return elapsed, cpu, int(status["head"]), pairs, scores
 
 
 async def run(
@@ -268,7 +283,7 @@ async def run(
             import_parallel_min_bytes=0,
             duplicates_check=not check_behind,
         )
-        behind: tuple[float, float, int] | None = None
+        behind: tuple[float, float, int, int, float] | None = None
         try:
             async with bench_registry(settings) as (app, client, agency):
                 importer = Principal(subject="bench-agency", role=Role.agency, agency_id=agency)
@@ -366,13 +381,15 @@ async def run(
             f"(the physical limit): {copied:.1f} s, {rows / copied:,.0f} rows/s"
         )
     if behind is not None:
-        seconds, cpu, head = behind
+        seconds, cpu, head, pairs, scores = behind
         accepted = progress["rows_accepted"]
         print(
             f"\nDuplicate check behind the import, alone (one replica, started after the rows): "
             f"{accepted:,} new firms ({head:,} changes) in {seconds:.1f} s, "
             f"{accepted / seconds:,.0f} rows/s per worker, "
-            f"CPU {cpu:.1f} s ({cpu / accepted * 1e6:.0f} µs a row); load average {os.getloadavg()[0]:.1f}"
+            f"CPU {cpu:.1f} s ({cpu / accepted * 1e6:.0f} µs a row), {pairs:,} pairs queued "
+            f"(scores summing to {scores:,.4f}); "
+            f"load average {os.getloadavg()[0]:.1f}"
         )
     if job["status"] == "failed":
         print(f"\nThe job failed: {job['error']}")

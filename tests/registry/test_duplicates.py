@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.common.principal import Role
 from services.registry.duplicates import detector
+from services.registry.duplicates.service import UnpackedProfiles
 from tests.registry.helpers import (
     HEADER,
     checked_job,
@@ -242,6 +243,28 @@ def test_a_packed_profile_unpacks_to_itself_and_another_format_to_none() -> None
     packed = pydantic_core.from_json(pydantic_core.to_json(p.pack()))
     assert detector.Profile.unpack(packed) == p
     assert detector.Profile.unpack([detector.PROFILE_FORMAT - 1, *packed[1:]]) is None
+
+
+def test_unpacked_profiles_are_reused_for_the_same_text_only() -> None:
+    """The check's ``UnpackedProfiles``: a stored profile read again as the same text is not
+    decoded again; other text (the firm changed, another replica filed it) is; the least
+    recently used entry goes first."""
+    p = detector.profile(id="frm_1", name="Otavalo Textiles", country="EC", locality="Otavalo")
+    q = detector.profile(id="frm_1", name="Otavalo Textiles Cia Ltda", country="EC", locality="Otavalo")
+    text_p, text_q = (pydantic_core.to_json(x.pack()).decode() for x in (p, q))
+    unpacked = UnpackedProfiles(2)
+    first = unpacked.unpack("frm_1", text_p)
+    assert first == p
+    assert unpacked.unpack("frm_1", text_p) is first
+    changed = unpacked.unpack("frm_1", text_q)
+    assert changed == q and changed is not first
+    assert unpacked.unpack("frm_1", text_q) is changed
+    assert unpacked.unpack("frm_1", "[0]") is None  # another format: profiled afresh by the caller
+    others = [unpacked.unpack(f"frm_{i}", text_p.replace("frm_1", f"frm_{i}")) for i in (2, 3)]
+    again = unpacked.unpack("frm_2", text_p.replace("frm_1", "frm_2"))
+    assert again is others[0]  # kept: the newest two
+    unpacked.unpack("frm_1", text_p)  # frm_3, the least recently used, makes room
+    assert unpacked.unpack("frm_3", text_p.replace("frm_1", "frm_3")) is not others[1]
 
 
 async def stored_profile(url: str, firm_id: str) -> str | None:

@@ -42,6 +42,7 @@ from services.common.principal import Principal
 from services.registry.duplicates.models import DuplicateCandidate
 from services.registry.duplicates.service import (
     Partition,
+    UnpackedProfiles,
     auto_merge_enabled,
     detect,
     drop_stale_candidates,
@@ -59,6 +60,9 @@ JOBS = ImportJob.__table__  # type: ignore[attr-defined]
 FIRMS = Firm.__table__  # type: ignore[attr-defined]
 ROW_KEYS = ImportRowKey.__table__  # type: ignore[attr-defined]
 FEED_PREFIX = "duplicates"
+# Stored profiles kept unpacked (``UnpackedProfiles``): about 2 KB each with their text, so
+# about 50 MB at most.
+UNPACKED_PROFILES = 30_000
 
 
 def partitions(count: int) -> list[Partition]:
@@ -78,6 +82,7 @@ class DuplicateCheck:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], partition: Partition) -> None:
         self.sessions = sessions
         self.partition = partition
+        self.unpacked = UnpackedProfiles(UNPACKED_PROFILES)
         # Up to here the feed may be read a second time (a new partition starting at the least
         # advanced cursor): firms created before it may be filed already, so are taken off first.
         self.replayed_through = 0
@@ -140,6 +145,7 @@ class DuplicateCheck:
             sources=sources,
             feed_seqs=[c.seq for c in live],
             partition=self.partition,
+            unpacked=self.unpacked,
         )
         tallies: dict[str, _JobTally] = {}
         for firm_id in new_firms:
