@@ -509,3 +509,39 @@ async def test_worker_processes_import_in_file_order(registry_settings: Registry
         assert [c["data"]["national_ids"][0]["value"] for c in created] == [
             f"10900{i:05d}001" for i in range(40) if i != 17
         ]
+
+
+async def test_batches_written_at_once_skip_and_report_as_one_at_a_time(registry_settings: RegistrySettings) -> None:
+    """On PostgreSQL a batch writes its rows while the batches before it commit theirs
+    (``runner._OrderedBatches``): a national id the batch just before created is still a skip,
+    one whose row the database rules refused there is created by the next, and errors.csv and
+    the feed keep the file's order."""
+    settings = registry_settings.model_copy(update={"import_batch_rows": 3})
+    async with running(create_app(settings)) as registry:
+        agency = await make_agency(registry)
+        cluster = await create(registry, "/v1/clusters", cluster_body(), agency)
+        unknown = "clu_" + "0" * (len(cluster["id"]) - 4)
+        rows = [firm_row(i, cluster_ids=cluster["id"]) for i in range(24)]
+        rows[1]["cluster_ids"] = unknown  # refused by the database rules: its id is new to the next batches
+        rows[3] = firm_row(0, cluster_ids=cluster["id"])  # created by the batch before: a skip
+        rows[4] = firm_row(1, cluster_ids=cluster["id"])  # created here
+        rows[5] = firm_row(5, isic_codes="9999")
+        rows[6] = firm_row(1, locality="Elsewhere")  # created by the batch before: a skip
+        rows[7] = firm_row(2)  # two batches before
+        rows[13]["cluster_ids"] = unknown
+        rows[15] = firm_row(13)  # refused in the batch before: created here
+        rows[16] = firm_row(12)  # created by the batch before: a skip
+        response = await upload(registry, to_csv(rows, [*HEADER, "cluster_ids"]), agency)
+        job = await finished(registry, response.json()["id"], agency)
+        assert job["status"] == "completed", job
+        progress = job["progress"]
+        assert (progress["rows_accepted"], progress["rows_rejected"], progress["rows_skipped"]) == (17, 3, 4)
+        assert [(e["row"], e["code"]) for e in await errors_csv(registry, job["id"], agency)] == [
+            ("3", "unknown_reference"),
+            ("7", "value_error"),
+            ("15", "unknown_reference"),
+        ]
+        created = [c["data"]["national_ids"][0]["value"] for c in await feed(registry) if c["entity"] == "firm"]
+        expected = [0, 2, 1, 8, 9, 10, 11, 12, 14, 13, *range(17, 24)]
+        assert created == [f"10900{i:05d}001" for i in expected]
+        assert len(await firms_of(registry, agency)) == 17
