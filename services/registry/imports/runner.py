@@ -8,7 +8,9 @@ found, the rejected rows' errors and the job's counters and checkpoint. A batch
 commits whole or not at all, so a crash or a cancelled task leaves no half-imported
 row, and the job resumes after its checkpoint when the registry starts again
 (``ImportRunner.resume``). While one batch is written, the next one is parsed and
-validated in a worker thread or process.
+validated in a worker thread or process. Firms on PostgreSQL are written up to
+``OVERLAPPED_BATCHES`` batches at once, each in its own transaction, committed in file
+order (``_OrderedBatches``).
 
 The job is done once every row is in: duplicates are looked for behind it by the
 duplicate check, which follows the change feed (``duplicates/consumer.py``) and adds
