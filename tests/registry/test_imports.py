@@ -545,3 +545,31 @@ async def test_batches_written_at_once_skip_and_report_as_one_at_a_time(registry
         expected = [0, 2, 1, 8, 9, 10, 11, 12, 14, 13, *range(17, 24)]
         assert created == [f"10900{i:05d}001" for i in expected]
         assert len(await firms_of(registry, agency)) == 17
+
+
+async def test_jobs_adding_the_same_words_at_once_both_finish(registry_settings: RegistrySettings) -> None:
+    """Two agencies import files that bring the same new words for typo search, in opposite
+    orders, in small batches, at once: both finish with every row. A batch waiting for the
+    batch before it holds no lock the other job's batches can wait on (the words go in once the
+    batches before have committed, ``Written.publish``); else the two jobs could each wait on
+    the other, one through a lock and the other through its batches' order, a deadlock
+    PostgreSQL does not see. The interleaving that closes such a cycle is not forced here: the
+    test shows the jobs share words without waiting for ever or failing on them."""
+    settings = registry_settings.model_copy(update={"import_batch_rows": 5})
+    rows = [firm_row(i, name=f"Tejidos Wordo{i} Yarnix{i}", street=f"Calle Strado{i}") for i in range(300)]
+    async with running(create_app(settings)) as registry:
+        agencies = [await make_agency(registry), await make_agency(registry)]
+        responses = [
+            await upload(registry, to_csv(ordered), agency)
+            for agency, ordered in zip(agencies, (rows, rows[::-1]), strict=True)
+        ]
+        jobs = await asyncio.gather(
+            *(
+                finished(registry, response.json()["id"], agency, timeout=120)
+                for agency, response in zip(agencies, responses, strict=True)
+            )
+        )
+        assert [job["status"] for job in jobs] == ["completed", "completed"], jobs
+        assert [job["progress"]["rows_accepted"] for job in jobs] == [300, 300]
+        for agency in agencies:
+            assert len(await firms_of(registry, agency)) == 300

@@ -202,7 +202,8 @@ async def _copy_staged(
     The database rules are checked once per distinct checked part (rows alike share one
     object, ``prepare``), not once a row: a firm's rules read only that part. What the batch
     adds under a unique key (natural keys, words) is decided, and claimed (``Overlap``), before
-    anything is written: the next batch then writes beside this one without touching it."""
+    anything is written, and written by ``publish`` once the batches before have committed; the
+    firms and their tags (new ids: no other writer touches them) go in beside those batches."""
     assert not FIRMS.unique, "rows alike are checked once: no rule may depend on the rows before"
     drafts = batch.drafts
     distinct = list({id(drafts[index]): drafts[index] for index in chosen}.values())
@@ -231,15 +232,19 @@ async def _copy_staged(
     changes = changes.replace(_MARK, moment)
     await copy_text(session, FIRMS_TABLE.name, FIRM_COLUMNS, firms)
     await copy_text(session, TAGS.name, _TAG_COLUMNS, pick(batch.tag_lines, batch.tag_ends, created))
-    await insert_records(
-        session,
-        ROW_KEYS,
-        ("agency_id", "natural_key", "firm_id", "job_id", "row_number"),
-        [(job.agency_id, keys[index], ids[index], job.id, numbers[index]) for index in created],
-    )
-    await add_words(session, words)
 
     async def publish(session: AsyncSession) -> None:
+        # Rows under unique keys go in here, once the batches before have committed: a batch
+        # waiting for the one before then holds no lock that another transaction can wait on.
+        # Otherwise two jobs adding one word (or one agency's key) would wait on each other
+        # through a lock and through their batches' order, a deadlock PostgreSQL cannot see.
+        await insert_records(
+            session,
+            ROW_KEYS,
+            ("agency_id", "natural_key", "firm_id", "job_id", "row_number"),
+            [(job.agency_id, keys[index], ids[index], job.id, numbers[index]) for index in created],
+        )
+        await add_words(session, words)
         await lock_sequence(session, entities=(FIRMS.entity,))  # sequence numbers in row order
         await copy_text(session, OUTBOX.name, _CHANGE_COLUMNS, changes)
 

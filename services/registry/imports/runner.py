@@ -132,11 +132,14 @@ class _OrderedBatches:
 
     A batch decides what it creates once the batch before has decided (its natural keys and
     words for typo search, claimed in ``Overlap``: a later batch's reads do not see them before
-    they commit), then writes its rows while the batches before it write or commit theirs. The
-    rest, which must follow the batches before (the outbox rows drawn under the sequence lock,
-    ``BatchOutcome.publish``; the job's checkpoint and counters, the job row locked), waits
-    until the batch before has committed. A batch never writes a row, nor takes a lock, that a
-    batch before it holds: they cannot deadlock, nor wait on each other's unique keys.
+    they commit), then writes its firms and tags (new ids) while the batches before it write or
+    commit theirs. The rest, which must follow the batches before (``BatchOutcome.publish``:
+    the rows under unique keys, natural keys and words, and the outbox rows drawn under the
+    sequence lock; the job's checkpoint and counters, the job row locked), waits until the
+    batch before has committed. A batch never writes a row, nor takes a lock, that a batch
+    before it holds; and while it waits for the batch before it holds no lock another
+    transaction can wait on (another job's batch adding the same word, say), so every wait
+    that could close a cycle is one PostgreSQL sees and breaks.
     ``depth`` 1 writes one batch at a time, as kinds written through the single-write path
     must (it draws sequence numbers as it writes the rows).
     """
