@@ -90,14 +90,22 @@ def index_words_rows(words: Iterable[str]) -> list[dict[str, str]]:
 
 async def index_words(session: AsyncSession, words: set[str]) -> None:
     """Add the words not yet in ``search_words``, with their deletion keys."""
-    if not words:
-        return
+    await add_words(session, await unindexed_words(session, words))
+
+
+async def unindexed_words(session: AsyncSession, words: set[str]) -> set[str]:
+    """Those of ``words`` not yet in ``search_words``."""
     known: set[str] = set()
     for chunk in chunks(sorted(words), 5000):
         # A word indexed has its own row (key = word): one array parameter, not two IN lists.
         statement = select(_WORDS.c.word).where(one_of(session, _WORDS.c.key, chunk), _WORDS.c.word == _WORDS.c.key)
         known |= set((await session.scalars(statement)).all())
-    rows = index_words_rows(words - known)
+    return words - known
+
+
+async def add_words(session: AsyncSession, words: set[str]) -> None:
+    """Add ``words`` (found unindexed) to ``search_words``, with their deletion keys."""
+    rows = index_words_rows(words)
     if rows and is_postgres(session):
         # One statement of two arrays: a bulk import adds thousands of rows a batch, which
         # executemany sends as a statement each. Another writer may add the same word

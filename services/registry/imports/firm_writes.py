@@ -11,9 +11,11 @@ its lines of ``record_tags``. The writer picks the lines of the rows it creates,
 moment of writing in them (the worker left a mark, ``MARK``) and copies them into their
 tables as they are: no staging table, and no JSON parsed or built by PostgreSQL. The
 outbox rows are copied in row order under the outbox lock, so their sequence numbers
-follow the rows. All of it is in the batch's transaction, so a batch still commits whole
-or not at all. SQLite, the embedded default, takes the create path of single writes
-(``writes.create_rows``), as every other import kind does.
+follow the rows: by ``Written.publish``, which the runner calls once the batches before
+have committed (it writes the rest of a batch beside them, ``Overlap``). All of it is in the batch's
+transaction, so a batch still commits whole or not at all. SQLite, the embedded default,
+takes the create path of single writes (``writes.create_rows``), as every other import
+kind does.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ from services.common.jsontext import json_text, json_time
 from services.common.principal import Principal
 from services.registry.firms.models import Firm
 from services.registry.firms.resource import FIRMS
-from services.registry.firms.search import column_words, index_words
+from services.registry.firms.search import add_words, column_words, index_words, unindexed_words
 from services.registry.imports.models import ImportJob
-from services.registry.imports.writes import ROW_KEYS, Written, create_rows
+from services.registry.imports.writes import ROW_KEYS, Overlap, Written, create_rows
 from services.registry.records import (
     OUTBOX,
     Draft,
@@ -158,20 +160,28 @@ def stage(draft: Draft) -> tuple[Staged, bytes]:
 
 
 async def write_firms(
-    session: AsyncSession, job: ImportJob, principal: Principal, batch: PreparedBatch, chosen: list[int]
+    session: AsyncSession,
+    job: ImportJob,
+    principal: Principal,
+    batch: PreparedBatch,
+    chosen: list[int],
+    overlap: Overlap,
 ) -> Written:
     """Create the ``chosen`` valid rows of ``batch`` (those with new natural keys) in the caller's
     transaction, with their tags, outbox rows and natural keys; rows that break a database rule
-    are returned."""
+    are returned. On PostgreSQL the outbox rows are left to ``Written.publish``."""
     if is_postgres(session):
-        written = await _copy_staged(session, job, principal, batch, chosen)
-    else:
-        written = await create_rows(FIRMS, session, job, principal, batch, chosen)
-    # The firms_written hook is not run for imports: the words for typo search are indexed
-    # here, as the worker found them in the folded columns (not folded again).
-    words = batch.words
-    await index_words(session, set(" ".join([words[index] for index in written.created]).split()))
+        return await _copy_staged(session, job, principal, batch, chosen, overlap)
+    written = await create_rows(FIRMS, session, job, principal, batch, chosen, overlap)
+    await index_words(session, _words(batch, written.created))
     return written
+
+
+def _words(batch: PreparedBatch, created: list[int]) -> set[str]:
+    """The words for typo search of the rows created. The firms_written hook is not run for
+    imports: they are indexed by the write step, as the worker found them in the folded columns
+    (not folded again)."""
+    return set(" ".join([batch.words[index] for index in created]).split())
 
 
 def firm_words(draft: Draft) -> str:
@@ -180,12 +190,20 @@ def firm_words(draft: Draft) -> str:
 
 
 async def _copy_staged(
-    session: AsyncSession, job: ImportJob, principal: Principal, batch: PreparedBatch, chosen: list[int]
+    session: AsyncSession,
+    job: ImportJob,
+    principal: Principal,
+    batch: PreparedBatch,
+    chosen: list[int],
+    overlap: Overlap,
 ) -> Written:
     """PostgreSQL: the lines the worker rendered, of the rows created, by ``COPY``.
 
     The database rules are checked once per distinct checked part (rows alike share one
-    object, ``prepare``), not once a row: a firm's rules read only that part."""
+    object, ``prepare``), not once a row: a firm's rules read only that part. What the batch
+    adds under a unique key (natural keys, words) is decided, and claimed (``Overlap``), before
+    anything is written, and written by ``publish`` once the batches before have committed; the
+    firms and their tags (new ids: no other writer touches them) go in beside those batches."""
     assert not FIRMS.unique, "rows alike are checked once: no rule may depend on the rows before"
     drafts = batch.drafts
     distinct = list({id(drafts[index]): drafts[index] for index in chosen}.values())
@@ -199,6 +217,11 @@ async def _copy_staged(
         created = [index for index in chosen if id(drafts[index]) not in refused]
     else:
         rejected, created = [], chosen
+    ids, keys, numbers = batch.ids, batch.natural_keys, batch.numbers
+    words = await unindexed_words(session, _words(batch, created) - overlap.before.words)
+    overlap.own.keys.update(keys[index] for index in created)
+    overlap.own.words = words
+    overlap.decided()
     if not created:
         return Written(created, rejected)
     assert batch.line_ends, "PostgreSQL imports are staged by their workers"
@@ -206,15 +229,23 @@ async def _copy_staged(
     moment, json_moment = copy_value(now).encode(), json_text(json_time(now)).encode()
     firms = pick(batch.lines, batch.line_ends, created).replace(_MARK, moment)
     changes = pick(batch.change_lines, batch.change_ends, created).replace(_JSON_MARK.encode(), json_moment)
+    changes = changes.replace(_MARK, moment)
     await copy_text(session, FIRMS_TABLE.name, FIRM_COLUMNS, firms)
     await copy_text(session, TAGS.name, _TAG_COLUMNS, pick(batch.tag_lines, batch.tag_ends, created))
-    await lock_sequence(session, entities=(FIRMS.entity,))  # sequence numbers in row order
-    await copy_text(session, OUTBOX.name, _CHANGE_COLUMNS, changes.replace(_MARK, moment))
-    ids, keys, numbers = batch.ids, batch.natural_keys, batch.numbers
-    await insert_records(
-        session,
-        ROW_KEYS,
-        ("agency_id", "natural_key", "firm_id", "job_id", "row_number"),
-        [(job.agency_id, keys[index], ids[index], job.id, numbers[index]) for index in created],
-    )
-    return Written(created, rejected)
+
+    async def publish(session: AsyncSession) -> None:
+        # Rows under unique keys go in here, once the batches before have committed: a batch
+        # waiting for the one before then holds no lock that another transaction can wait on.
+        # Otherwise two jobs adding one word (or one agency's key) would wait on each other
+        # through a lock and through their batches' order, a deadlock PostgreSQL cannot see.
+        await insert_records(
+            session,
+            ROW_KEYS,
+            ("agency_id", "natural_key", "firm_id", "job_id", "row_number"),
+            [(job.agency_id, keys[index], ids[index], job.id, numbers[index]) for index in created],
+        )
+        await add_words(session, words)
+        await lock_sequence(session, entities=(FIRMS.entity,))  # sequence numbers in row order
+        await copy_text(session, OUTBOX.name, _CHANGE_COLUMNS, changes)
+
+    return Written(created, rejected, publish=publish)

@@ -30,15 +30,15 @@ from services.registry.imports.files import COLUMNS, Column, Mapping_, Row
 from services.registry.imports.firm_columns import Decided, decide_firms
 from services.registry.imports.firm_writes import Staged, firm_words, stage, write_firms
 from services.registry.imports.models import ImportJob
-from services.registry.imports.writes import Written, create_rows
+from services.registry.imports.writes import Overlap, Written, create_rows
 from services.registry.records import Draft, ResourceSpec
 
 if TYPE_CHECKING:
     from services.registry.imports.prepare import PreparedBatch
 
 # A kind's write step: the batch's valid rows with new natural keys (indices into its columns),
-# in the batch's transaction.
-WriteStep = Callable[[AsyncSession, ImportJob, Principal, "PreparedBatch", list[int]], Awaitable[Written]]
+# in the batch's transaction, beside the job's batches before it, not yet committed (``Overlap``).
+WriteStep = Callable[[AsyncSession, ImportJob, Principal, "PreparedBatch", list[int], Overlap], Awaitable[Written]]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ found, the rejected rows' errors and the job's counters and checkpoint. A batch
 commits whole or not at all, so a crash or a cancelled task leaves no half-imported
 row, and the job resumes after its checkpoint when the registry starts again
 (``ImportRunner.resume``). While one batch is written, the next one is parsed and
-validated in a worker thread or process.
+validated in a worker thread or process. Firms on PostgreSQL are written up to
+``OVERLAPPED_BATCHES`` batches at once, each in its own transaction, committed in file
+order (``_OrderedBatches``).
 
 The job is done once every row is in: duplicates are looked for behind it by the
 duplicate check, which follows the change feed (``duplicates/consumer.py``) and adds
@@ -21,7 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +44,7 @@ from services.registry.imports.kinds import DEFAULT_KIND, KINDS, ImportKind
 from services.registry.imports.models import ImportJob, ImportRowError
 from services.registry.imports.prepare import PreparedBatch, error_row
 from services.registry.imports.workers import ProcessBatches, ThreadBatches
-from services.registry.imports.writes import ROW_KEYS
+from services.registry.imports.writes import ROW_KEYS, Overlap, Uncommitted
 from services.registry.records import OUTBOX
 
 logger = structlog.get_logger(__name__)
@@ -49,11 +53,20 @@ ERRORS = ImportRowError.__table__  # type: ignore[attr-defined]
 UNFINISHED = ("queued", "running")
 
 
+# Batches of a set-based kind on PostgreSQL in flight at once, each in its own transaction
+# (``_OrderedBatches``): one commits while the next ones write their rows.
+OVERLAPPED_BATCHES = 3
+
+
 @dataclass
 class BatchOutcome:
     accepted: int = 0
     rejected: int = 0
     skipped: int = 0
+    # What the batch writes once the batches before it have committed: its rows' outbox rows
+    # (``Written.publish``), and its rejected rows' problems, whose ids are errors.csv's order.
+    publish: Callable[[AsyncSession], Awaitable[None]] | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)  # import_errors rows
 
 
 async def write_batch(
@@ -63,12 +76,16 @@ async def write_batch(
     mapping: Mapping_,
     batch: PreparedBatch,
     kind: ImportKind = KINDS[DEFAULT_KIND],
+    overlap: Overlap | None = None,
 ) -> BatchOutcome:
-    """Everything one batch writes, in the caller's transaction."""
+    """What one batch writes, in the caller's transaction, but for what must follow the batches
+    before it (``BatchOutcome.publish`` and ``errors``), beside them, not yet committed
+    (``overlap``)."""
+    overlap = overlap or Overlap()
     outcome = BatchOutcome(rejected=batch.rejected)
     errors = list(batch.errors)
     keys = batch.natural_keys
-    existing: set[str] = set()
+    existing = overlap.before.keys.intersection(keys)
     for chunk in chunks(sorted(set(keys)), 20000):
         statement = select(ROW_KEYS.c.natural_key).where(
             ROW_KEYS.c.agency_id == job.agency_id, one_of(session, ROW_KEYS.c.natural_key, chunk)
@@ -79,16 +96,168 @@ async def write_batch(
     first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))
     to_create = sorted(index for key, index in first.items() if key not in existing)
     outcome.skipped = len(keys) - len(to_create)
-    written = await kind.write(session, job, principal, batch, to_create)
+    written = await kind.write(session, job, principal, batch, to_create, overlap)
+    overlap.own.keys.update(keys[index] for index in written.created)
+    overlap.decided()  # if the write step has not said so before
     for index, problem in written.rejected:
         row = Row(batch.numbers[index], {})
         errors += [error_row(row, mapping, e.field, e.code, e.message) for e in problem.errors or []]
     outcome.rejected += len(written.rejected)
     outcome.accepted = len(written.created)
+    outcome.publish = written.publish
     if written.rejected:
         errors.sort(key=lambda e: e["row_number"])  # errors.csv lists them in input order
-    await insert_rows(session, ERRORS, [e | {"job_id": job.id} for e in errors])
+    outcome.errors = [e | {"job_id": job.id} for e in errors]
     return outcome
+
+
+class _Abandoned(Exception):
+    """A batch given up because the one before it did not commit."""
+
+
+class _TakenOver(Exception):
+    """The job moved on without this batch (another process resumed it, or it was cancelled)."""
+
+
+async def _after(step: asyncio.Future[Any]) -> None:
+    """Wait for a step of the batch before; give this batch up if that one did not get through."""
+    await asyncio.wait([step])
+    if step.cancelled() or step.exception() is not None or step.result() is False:
+        raise _Abandoned
+
+
+class _OrderedBatches:
+    """A job's batches, each written in its own transaction, up to ``depth`` at once, committed
+    in file order.
+
+    A batch decides what it creates once the batch before has decided (its natural keys and
+    words for typo search, claimed in ``Overlap``: a later batch's reads do not see them before
+    they commit), then writes its firms and tags (new ids) while the batches before it write or
+    commit theirs. The rest, which must follow the batches before (``BatchOutcome.publish``:
+    the rows under unique keys, natural keys and words, and the outbox rows drawn under the
+    sequence lock; the job's checkpoint and counters, the job row locked), waits until the
+    batch before has committed. A batch never writes a row, nor takes a lock, that a batch
+    before it holds; and while it waits for the batch before it holds no lock another
+    transaction can wait on (another job's batch adding the same word, say), so every wait
+    that could close a cycle is one PostgreSQL sees and breaks.
+    ``depth`` 1 writes one batch at a time, as kinds written through the single-write path
+    must (it draws sequence numbers as it writes the rows).
+    """
+
+    def __init__(
+        self,
+        runner: ImportRunner,
+        job_id: str,
+        principal: Principal,
+        mapping: Mapping_,
+        kind: ImportKind,
+        checkpoint: int,
+        depth: int,
+    ) -> None:
+        self.sessionmaker = runner.sessionmaker
+        self.job_id, self.principal, self.mapping, self.kind = job_id, principal, mapping, kind
+        self.depth = depth
+        self.checkpoint = checkpoint  # the rows of the batches committed
+        self.end = checkpoint  # the rows of the batches taken
+        self.open: list[Uncommitted] = []  # what the batches decided and not yet seen committed add
+        self.tasks: deque[asyncio.Task[bool]] = deque()
+        self.last_decided: asyncio.Future[None] | None = None
+
+    async def add(self, batch: PreparedBatch) -> bool:
+        """Start writing ``batch`` after those taken before; False once the job was taken over."""
+        if len(self.tasks) >= self.depth and not await self._settle():
+            return False
+        decided: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        previous = self.tasks[-1] if self.tasks else None
+        task = asyncio.create_task(self._write(batch, self.end, self.last_decided, decided, previous))
+        self.tasks.append(task)
+        self.end += len(batch)
+        self.last_decided = decided
+        return True
+
+    async def finish(self) -> bool:
+        """Wait until every batch taken has committed; False if the job was taken over."""
+        while self.tasks:
+            if not await self._settle():
+                return False
+        return True
+
+    async def cancel(self) -> None:
+        tasks = list(self.tasks)
+        self.tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _settle(self) -> bool:
+        """Wait for the oldest batch: committed (True), or the job taken over (False)."""
+        task = self.tasks[0]
+        try:
+            committed = await task
+        except Exception:
+            self.tasks.popleft()
+            if await self._taken_over():  # a unique key of the other writer's rows, say
+                return False
+            raise
+        self.tasks.popleft()
+        return committed
+
+    async def _taken_over(self) -> bool:
+        async with self.sessionmaker() as session:
+            job = await session.get(ImportJob, self.job_id)
+            if job is None or job.checkpoint != self.checkpoint or job.status != "running":
+                logger.warning("import_taken_over", job_id=self.job_id)
+                return True
+            return False
+
+    async def _write(
+        self,
+        batch: PreparedBatch,
+        start: int,
+        previous_decided: asyncio.Future[None] | None,
+        decided: asyncio.Future[None],
+        previous: asyncio.Task[bool] | None,
+    ) -> bool:
+        own = Uncommitted()
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                job = await session.get(ImportJob, self.job_id)  # locked once the batches before commit
+                if job is None:
+                    raise _TakenOver
+                if previous_decided is not None:
+                    await _after(previous_decided)
+                before = Uncommitted()
+                for earlier in self.open:
+                    before.keys |= earlier.keys
+                    before.words |= earlier.words
+                self.open.append(own)
+                overlap = Overlap(before, own, lambda: None if decided.done() else decided.set_result(None))
+                outcome = await write_batch(session, job, self.principal, self.mapping, batch, self.kind, overlap)
+                if previous is not None:
+                    await _after(previous)
+                job = await session.get(ImportJob, self.job_id, with_for_update=True, populate_existing=True)
+                if job is None or job.checkpoint != start or job.status != "running":
+                    logger.warning("import_taken_over", job_id=self.job_id)
+                    raise _TakenOver
+                if outcome.publish is not None:
+                    await outcome.publish(session)
+                await insert_rows(session, ERRORS, outcome.errors)
+                job.checkpoint = start + len(batch)
+                job.rows_read += len(batch)
+                job.rows_accepted += outcome.accepted
+                job.rows_rejected += outcome.rejected
+                job.rows_skipped += outcome.skipped
+                if outcome.accepted:  # the check is done with the job once it passes this change
+                    job.last_change_seq = await last_sequence(session, OUTBOX)
+                job.updated_at = datetime.now(UTC)
+            self.checkpoint = start + len(batch)
+            return True
+        except _TakenOver:  # rolled back
+            return False
+        finally:
+            if not decided.done():
+                decided.cancel()
+            self.open = [earlier for earlier in self.open if earlier is not own]
 
 
 @dataclass(frozen=True)
@@ -195,6 +364,7 @@ class ImportRunner:
         )
         mapping = resolve_mapping(source.header(), options.get("mapping"), kind.columns)
         checkpoint = snapshot.checkpoint
+        staged = is_postgres(self.app.state.engine)  # rendered for COPY by the workers (firm_writes)
         workers = settings.import_workers if path.stat().st_size >= settings.import_parallel_min_bytes else 0
         batches = (ProcessBatches if workers else ThreadBatches)(
             source,
@@ -203,34 +373,26 @@ class ImportRunner:
             skip=checkpoint,
             size=int(settings.import_batch_rows),
             kind=kind.name,
-            staged=is_postgres(self.app.state.engine),  # rendered for COPY by the workers (firm_writes)
+            staged=staged,
             workers=workers,
         )
+        depth = OVERLAPPED_BATCHES if staged and kind.stage is not None else 1
+        writes = _OrderedBatches(self, job_id, principal, mapping, kind, checkpoint, depth)
         try:
             while True:
                 batch = await batches.next()
                 if not batch:
                     break
-                async with self.sessionmaker() as session, session.begin():
-                    job = await session.get(ImportJob, job_id, with_for_update=True)
-                    if job is None or job.checkpoint != checkpoint or job.status != "running":
-                        logger.warning("import_taken_over", job_id=job_id)
-                        return False
-                    outcome = await write_batch(session, job, principal, mapping, batch, kind)
-                    checkpoint += len(batch)
-                    job.checkpoint = checkpoint
-                    job.rows_read += len(batch)
-                    job.rows_accepted += outcome.accepted
-                    job.rows_rejected += outcome.rejected
-                    job.rows_skipped += outcome.skipped
-                    if outcome.accepted:  # the check is done with the job once it passes this change
-                        job.last_change_seq = await last_sequence(session, OUTBOX)
-                    job.updated_at = datetime.now(UTC)
+                if not await writes.add(batch):
+                    return False
+            if not await writes.finish():
+                return False
         finally:
+            await writes.cancel()
             await batches.close()
         async with self.sessionmaker() as session, session.begin():
             job = await session.get(ImportJob, job_id, with_for_update=True)
-            if job is None or job.checkpoint != checkpoint or job.status != "running":
+            if job is None or job.checkpoint != writes.checkpoint or job.status != "running":
                 return False
             job.checked_through = ""
         with contextlib.suppress(OSError):
