@@ -48,9 +48,12 @@ BODIES: list[dict[str, Any]] = [
 
 
 def platform_processes() -> dict[str, psutil.Process]:
-    """The running ``python -m <service> serve`` processes, by service."""
+    """The running ``python -m <service> serve`` processes of this tree's stack, by service
+    (``make run`` starts them in the tree: other trees' services on the machine are not counted)."""
     found = {}
-    for process in psutil.process_iter(["cmdline"]):
+    for process in psutil.process_iter(["cmdline", "cwd"]):
+        if process.info["cwd"] != str(ROOT):
+            continue
         command = " ".join(process.info["cmdline"] or [])
         for name in SERVICES:
             module = "gateway" if name == "gateway" else f"services.{name}"

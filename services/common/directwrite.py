@@ -16,7 +16,9 @@ stored exactly as a session would store it) and hands the driver the rows:
 
 A transaction that writes a change feed (``Inserts.log_entities``) takes the feed's
 sequence lock first, as ``record_changes`` does, and its commit wakes the long polls
-waiting for those entities, as a session's commit does.
+waiting for those entities, as a session's commit does. A follower that stores what it
+read with its cursor (the reporting read model) deletes the rows it rewrites
+(``Inserts.deletes``) and moves its cursor (``Inserts.upserts``) in the same transaction.
 
 Measured in docs/benchmarks.md ("Shortlists stored through the driver").
 """
@@ -28,10 +30,14 @@ import sqlite3
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
 import structlog
-from sqlalchemy import Table, insert
+from sqlalchemy import Column, Table, bindparam, delete, insert
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.common.changefeed import OUTBOX_LOCK_KEY
@@ -45,11 +51,15 @@ Rows = Sequence[Mapping[str, Any]]
 
 @dataclass(frozen=True)
 class Inserts:
-    """The rows one transaction inserts, table after table in this order. ``log_entities``:
-    the entities of the change-feed rows among them (none: no feed is written)."""
+    """What one transaction writes, in this order: ``deletes`` (the rows whose column holds
+    one of the values), the rows of ``tables`` inserted table after table, and ``upserts``
+    (each row inserted, or its non-key columns set where its primary key is taken: a cursor).
+    ``log_entities``: the entities of the change-feed rows among them (none: no feed is written)."""
 
     tables: Sequence[tuple[Table, Rows]]
     log_entities: Collection[str] = field(default_factory=frozenset)
+    deletes: Sequence[tuple[Column[Any], Sequence[Any]]] = ()
+    upserts: Sequence[tuple[Table, Rows]] = ()
 
 
 @dataclass(frozen=True)
@@ -58,11 +68,26 @@ class _Statement:
     keys: tuple[str, ...]  # in the statement's parameter order
     processors: tuple[Callable[[Any], Any] | None, ...]
 
-    def record(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            row[key] if process is None else process(row[key])
-            for key, process in zip(self.keys, self.processors, strict=True)
-        )
+    @cached_property
+    def record(self) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+        """A row's parameters, each through its column's bind processor. Made once: a
+        follower's page has thousands of rows, and a generator a row cost a third of them."""
+        if len(self.keys) == 1:  # itemgetter of one key gives the value, not a tuple
+            key = self.keys[0]
+            values: Callable[[Mapping[str, Any]], tuple[Any, ...]] = lambda row: (row[key],)  # noqa: E731
+        else:
+            values = itemgetter(*self.keys)
+        processed = [(at, process) for at, process in enumerate(self.processors) if process is not None]
+        if not processed:
+            return values
+
+        def record(row: Mapping[str, Any]) -> tuple[Any, ...]:
+            found = list(values(row))
+            for at, process in processed:
+                found[at] = process(found[at])
+            return tuple(found)
+
+        return record
 
 
 class DirectWriter:
@@ -71,7 +96,7 @@ class DirectWriter:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._statements: dict[tuple[Table, tuple[str, ...]], _Statement] = {}
+        self._statements: dict[tuple[str, Table, tuple[str, ...]], _Statement] = {}
         self._sqlite_path: str | None = None
         if engine.dialect.name == "sqlite":
             database = engine.url.database
@@ -87,10 +112,16 @@ class DirectWriter:
         """Insert every row of ``inserts`` in one transaction and commit; raise (having
         rolled back) if any row cannot be written."""
         batches = [
+            (statement.sql, [statement.record({column.key: value}) for value in values])
+            for column, values in inserts.deletes
+            if values
+            for statement in (self._statement("delete", column.table, (column.key,)),)
+        ] + [
             (statement.sql, [statement.record(row) for row in rows])
-            for table, rows in inserts.tables
+            for kind, writes in (("insert", inserts.tables), ("upsert", inserts.upserts))
+            for table, rows in writes
             if rows
-            for statement in (self._statement(table, tuple(rows[0])),)
+            for statement in (self._statement(kind, table, tuple(rows[0])),)
         ]
         if not batches:
             return
@@ -119,26 +150,39 @@ class DirectWriter:
         if self._sqlite_path is not None:
             self._thread.shutdown(wait=True)
 
-    def _statement(self, table: Table, keys: tuple[str, ...]) -> _Statement:
-        statement = self._statements.get((table, keys))
+    def _statement(self, kind: str, table: Table, keys: tuple[str, ...]) -> _Statement:
+        statement = self._statements.get((kind, table, keys))
         if statement is None:
-            statement = self._statements[(table, keys)] = self._compile(table, keys)
+            statement = self._statements[(kind, table, keys)] = self._compile(kind, table, keys)
         return statement
 
-    def _compile(self, table: Table, keys: tuple[str, ...]) -> _Statement:
-        # A session applies Python-side column defaults to the keys a row leaves out;
-        # this writer does not, so a row must name every such column.
-        defaulted = [c.key for c in table.columns if c.key not in keys and c.default is not None]
-        if defaulted:
-            missing = ", ".join(defaulted)
-            raise ValueError(f"rows of {table.name} must give {missing}: a direct write applies no defaults")
+    def _compile(self, kind: str, table: Table, keys: tuple[str, ...]) -> _Statement:
         dialect = self.engine.dialect
-        compiled = insert(table).compile(dialect=dialect, column_keys=list(keys))
+        if kind == "delete":
+            (key,) = keys
+            compiled = delete(table).where(table.c[key] == bindparam(key)).compile(dialect=dialect)
+        else:
+            # A session applies Python-side column defaults to the keys a row leaves out;
+            # this writer does not, so a row must name every such column.
+            defaulted = [c.key for c in table.columns if c.key not in keys and c.default is not None]
+            if defaulted:
+                missing = ", ".join(defaulted)
+                raise ValueError(f"rows of {table.name} must give {missing}: a direct write applies no defaults")
+            statement = insert(table) if kind == "insert" else self._upsert(table, keys)
+            compiled = statement.compile(dialect=dialect, column_keys=list(keys))
         order = tuple(compiled.positiontup or ())
         if sorted(order) != sorted(keys):
             raise ValueError(f"unexpected parameters {order} for the columns {keys} of {table.name}")
         processors = tuple(table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in order)
         return _Statement(str(compiled), order, processors)
+
+    def _upsert(self, table: Table, keys: tuple[str, ...]) -> Any:
+        statement = (postgres_insert if self._sqlite_path is None else sqlite_insert)(table)
+        primary_key = [column.key for column in table.primary_key.columns]
+        if not set(primary_key) <= set(keys):
+            raise ValueError(f"upserted rows of {table.name} must give its primary key {primary_key}")
+        updated = {key: statement.excluded[key] for key in keys if key not in primary_key}
+        return statement.on_conflict_do_update(index_elements=primary_key, set_=updated)
 
     def _write_sqlite(self, batches: list[tuple[str, list[tuple[Any, ...]]]]) -> None:  # on the writer's thread
         if self._sqlite is None:

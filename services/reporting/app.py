@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from services.common.app import build_service_app, database_ready, open_database
 from services.common.changefeed import FeedFollower, feed_metrics, feed_ready
+from services.common.directwrite import DirectWriter
 from services.common.http import create_http_client
 from services.common.principal import service_headers
 from services.common.version import VERSION
@@ -51,7 +52,9 @@ def create_app(
                 ("registry", settings.registry_url, REGISTRY_ENTITIES),
                 ("matching", settings.matching_url, MATCHING_ENTITIES),
             ):
-                consumer = ReadModelConsumer(name, app.state.sessionmaker, app.state.read_sessionmaker, entities)
+                writer = DirectWriter(app.state.engine)
+                stack.push_async_callback(writer.close)  # after the follower has stopped
+                consumer = ReadModelConsumer(name, app.state.read_sessionmaker, writer, entities)
                 follower = FeedFollower(
                     name=name,
                     client=client,

@@ -17,6 +17,7 @@ from services.common.directwrite import DirectWriter, Inserts
 from services.common.jsontext import JSONText
 from services.common.logsignal import log_signal
 from services.registry.tables import metadata
+from services.reporting.tables import metadata as REPORTING
 
 OUTBOX = metadata.tables["outbox"]
 KOLKATA = timezone(timedelta(hours=5, minutes=30))
@@ -114,6 +115,46 @@ async def test_a_change_feed_write_wakes_the_long_polls_for_its_entities(registr
         await asyncio.sleep(0.05)
         assert not other.done()  # a poll for other entities sleeps on
         other.cancel()
+    finally:
+        await writer.close()
+        await engine.dispose()
+
+
+async def test_deletes_come_first_and_upserts_set_a_taken_key(reporting_url: str) -> None:
+    """What a follower's page writes: rows of its records deleted and inserted anew, and its
+    cursor inserted once, then moved, in one transaction."""
+    engine = create_engine(reporting_url)
+    writer = DirectWriter(engine)
+    shortlists, cursors = REPORTING.tables["shortlists"], REPORTING.tables["feed_cursors"]
+    at = datetime(2026, 12, 8, 3, 0, tzinfo=UTC)
+
+    def shortlist(key: str, eligible: int) -> dict[str, Any]:
+        return {
+            "id": key,
+            "owner": "admin",
+            "buyer_firm_id": None,
+            "issued_at": at,
+            "issued_on": at.date(),
+            "eligible_count": eligible,
+            "development_count": None,
+        }
+
+    try:
+        first = [(cursors, [{"feed": "matching", "position": 2, "updated_at": at}])]
+        await writer.write(Inserts([(shortlists, [shortlist("sl_1", 1), shortlist("sl_2", 2)])], upserts=first))
+        moved = [(cursors, [{"feed": "matching", "position": 3, "updated_at": at + timedelta(seconds=1)}])]
+        await writer.write(
+            Inserts(
+                [(shortlists, [shortlist("sl_2", 20)])], deletes=[(shortlists.c.id, ["sl_2", "sl_9"])], upserts=moved
+            )
+        )
+        async with engine.connect() as connection:
+            stored = (await connection.execute(select(shortlists.c.id, shortlists.c.eligible_count))).all()
+            cursor = (await connection.execute(select(cursors.c.position, cursors.c.updated_at))).all()
+        assert sorted(stored) == [("sl_1", 1), ("sl_2", 20)]
+        assert cursor == [(3, at + timedelta(seconds=1))]
+        with pytest.raises(ValueError, match="primary key"):
+            await writer.write(Inserts([], upserts=[(cursors, [{"position": 4, "updated_at": at}])]))
     finally:
         await writer.close()
         await engine.dispose()

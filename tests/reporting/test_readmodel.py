@@ -20,6 +20,7 @@ from structlog.testing import capture_logs
 
 from services.common.changefeed import FeedFollower
 from services.common.db import create_engine, create_sessionmaker
+from services.common.directwrite import DirectWriter
 from services.common.migrations import upgrade
 from services.common.principal import Role
 from services.reporting.app import MIGRATIONS, create_app
@@ -228,9 +229,8 @@ async def test_a_record_that_breaks_the_feed_contract_stops_the_follower_loudly(
         )
 
     engine = create_engine(reporting_url)
-    consumer = ReadModelConsumer(
-        "registry", create_sessionmaker(engine), create_sessionmaker(engine, read_only=True), REGISTRY_ENTITIES
-    )
+    writer = DirectWriter(engine)
+    consumer = ReadModelConsumer("registry", create_sessionmaker(engine, read_only=True), writer, REGISTRY_ENTITIES)
     async with httpx.AsyncClient(transport=httpx.MockTransport(publisher)) as client:
         follower = FeedFollower(
             name="registry",
@@ -260,6 +260,7 @@ async def test_a_record_that_breaks_the_feed_contract_stops_the_follower_loudly(
             firms = (await connection.execute(select(metadata.tables["firms"].c.id))).scalars().all()
         assert sorted(firms) == ["frm_1", "frm_2"]
     finally:
+        await writer.close()
         await engine.dispose()
 
 

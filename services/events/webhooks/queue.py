@@ -26,6 +26,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.common.bulk import one_of
 from services.common.changefeed import load_cursor, lock_sequence, store_cursor
 from services.common.db import is_postgres
 from services.common.hooks import Hook
@@ -77,12 +78,20 @@ async def fan_out(session: AsyncSession, events: Table, cursors: Table, can_read
     """Queue deliveries for the next events after the stored cursor; how many events were read."""
     await lock_sequence(session, FANOUT_LOCK_KEY)
     after = await load_cursor(session, cursors, FANOUT_FEED)
-    rows = (
-        await session.execute(select(events).where(events.c.seq > after).order_by(events.c.seq).limit(batch_size))
-    ).all()
-    if not rows:
+    window = select(events.c.seq, events.c.type).where(events.c.seq > after).order_by(events.c.seq).limit(batch_size)
+    heads = (await session.execute(window)).all()
+    if not heads:
         return 0
+    # Read after the events: an endpoint created since misses none of the events created after it.
     endpoints = list((await session.scalars(select(WebhookEndpoint).where(col(WebhookEndpoint.enabled)))).all())
+    await store_cursor(session, cursors, FANOUT_FEED, int(heads[-1].seq))
+    # Only the events of a type some endpoint subscribes to are read whole (none: no endpoint).
+    wanted = [seq for seq, kind in heads if any(type_matches(e.event_types, kind) for e in endpoints)]
+    if not wanted:
+        return len(heads)
+    rows = (
+        await session.execute(select(events).where(one_of(session, events.c.seq, wanted)).order_by(events.c.seq))
+    ).all()
     owners = [owner_principal(endpoint) for endpoint in endpoints]
     now = datetime.now(UTC)
     for row in rows:
@@ -95,8 +104,7 @@ async def fan_out(session: AsyncSession, events: Table, cursors: Table, can_read
                 continue
             body = body or event_body(row.type, row.created_at, row.data)
             session.add(new_delivery(endpoint.id, row.id, row.type, body, now))
-    await store_cursor(session, cursors, FANOUT_FEED, int(rows[-1].seq))
-    return len(rows)
+    return len(heads)
 
 
 @dataclass(frozen=True)
