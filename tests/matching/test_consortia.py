@@ -244,6 +244,61 @@ def test_bounded_consortium_ranking_equals_the_reference(
             assert engine(view, q) == reference(records, entries, view.text, q)
 
 
+@st.composite
+def tied_networks(draw: Any, records: list[SupplierRecord]) -> list[NetworkEntry]:
+    """Networks sharing one of a few member sets: those sharing one tie on every bound and score."""
+    firms = [r.id for r in records] + ["frm_gone01", "frm_gone02"]
+    bases = draw(
+        st.lists(st.lists(st.sampled_from(firms), min_size=2, max_size=6, unique=True), min_size=1, max_size=3)
+    )
+    entries = []
+    for network_id in draw(st.lists(st.sampled_from(NETWORK_IDS), min_size=2, max_size=8, unique=True)):
+        members = tuple(sorted(draw(st.sampled_from(bases))))
+        entries.append(NetworkEntry(network_id, f"Network {network_id}", None, members))
+    return entries
+
+
+@contextmanager
+def exact_bounds_higher_ids_first() -> Iterator[None]:
+    """Networks bounded by their exact scores, plus a hair that grows with the id: the
+    tightest bounds there are, so the k-th score found equals the bounds of the networks
+    tied with it, and of those the higher ids are scored first. An early stop that left
+    out a network whose bound equals the k-th score would miss a lower id tied with it."""
+    best_bounded = consortia.ConsortiumQuery._best_bounded
+
+    def tight(self: consortia.ConsortiumQuery, eligible: np.ndarray, bound: np.ndarray, *args: Any) -> Any:
+        limit, facts_of = args
+        exact = self._evaluate(eligible, *facts_of(eligible)).scores
+        return best_bounded(self, eligible, exact + 1e-12 * np.arange(len(eligible)), *args)
+
+    with patch.object(consortia.ConsortiumQuery, "_best_bounded", tight):
+        yield
+
+
+@SETTINGS
+@given(
+    records=catalogues(),
+    changes=st.lists(st.tuples(st.integers(0, 45), st.booleans()), max_size=4),
+    query_list=st.lists(consortium_queries(), min_size=1, max_size=3),
+    data=st.data(),
+)
+def test_the_early_stop_scores_networks_tied_with_the_k_th_score(
+    records: list[SupplierRecord], changes: list[tuple[int, bool]], query_list: list[Query], data: Any
+) -> None:
+    """Networks with the same members tie on their scores; bounded by their exact scores
+    (``exact_bounds_higher_ids_first``), with one network scored first, the k-th score
+    found meets the next networks' bounds, and the ranking must still be the reference's
+    (ties by id), across supplier changes (figures kept with the main segment and
+    recomputed for the networks a view's delta changes)."""
+    entries = data.draw(tied_networks(records))
+    index = NetworkIndex(entries)
+    with bounded(1), exact_bounds_higher_ids_first():
+        for view, current in changed_views(records, changes, data):
+            changed = with_networks(view, index, view.seq)
+            for q in query_list:
+                assert engine(changed, q) == reference(current, entries, view.text, q)
+
+
 @SETTINGS
 @given(records=catalogues(), data=st.data(), resolved_before=st.booleans())
 def test_a_changed_index_equals_one_built_from_the_new_networks(
