@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from services.common import sqlitedriver
 from services.common.db import UTCDateTime, create_engine, create_sessionmaker
-from services.registry.tables import metadata
+from services.registry.tables import RecordTag, metadata
 
 OUTBOX = metadata.tables["outbox"]
 
@@ -51,6 +51,29 @@ async def test_time_columns_read_back_aware_utc(registry_url: str) -> None:
     assert read == dict.fromkeys(written, instant)
     assert all(moment.utcoffset() == timedelta(0) for moment in read.values())
     assert found is not None
+
+
+async def test_a_session_closes_what_it_used_and_nothing_else(registry_url: str) -> None:
+    """``Session.close`` skips SQLAlchemy's close only where there is nothing to close: a
+    session that read has its transaction ended and its connection back in the pool, and one
+    holding objects lets go of them, as ``AsyncSession`` does."""
+    engine = create_engine(registry_url)
+    sessions = create_sessionmaker(engine)
+    try:
+        async with sessions() as unused:
+            pass
+        assert not unused.in_transaction()
+        async with sessions() as reading:
+            await reading.execute(select(OUTBOX.c.seq).limit(1))
+            assert reading.in_transaction() and engine.sync_engine.pool.checkedout() == 1
+        assert not reading.in_transaction() and engine.sync_engine.pool.checkedout() == 0
+        tag = RecordTag(record_id="frm_1", facet="probe", value="x")
+        async with sessions() as holding:
+            holding.add(tag)  # pending, never flushed
+            assert tag in holding
+        assert tag not in holding and not holding.new
+    finally:
+        await engine.dispose()
 
 
 async def test_sqlite_statements_take_one_hop_and_report_as_the_driver_does(tmp_path: Path) -> None:
