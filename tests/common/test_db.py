@@ -14,6 +14,7 @@ import aiosqlite
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Text, func, insert, select, text, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import QueuePool
 
 from services.common import sqlitedriver
 from services.common.db import UTCDateTime, create_engine, create_sessionmaker
@@ -59,15 +60,17 @@ async def test_a_session_closes_what_it_used_and_nothing_else(registry_url: str)
     holding objects lets go of them, as ``AsyncSession`` does."""
     engine = create_engine(registry_url)
     sessions = create_sessionmaker(engine)
+    pool = engine.sync_engine.pool
+    assert isinstance(pool, QueuePool)
     try:
         async with sessions() as unused:
             pass
         assert not unused.in_transaction()
         async with sessions() as reading:
             await reading.execute(select(OUTBOX.c.seq).limit(1))
-            assert reading.in_transaction() and engine.sync_engine.pool.checkedout() == 1
-        assert not reading.in_transaction() and engine.sync_engine.pool.checkedout() == 0
-        tag = RecordTag(record_id="frm_1", facet="probe", value="x")
+            assert reading.in_transaction() and pool.checkedout() == 1
+        assert not reading.in_transaction() and pool.checkedout() == 0
+        tag = RecordTag(entity="firm", record_id="frm_1", facet="probe", value="x")
         async with sessions() as holding:
             holding.add(tag)  # pending, never flushed
             assert tag in holding
