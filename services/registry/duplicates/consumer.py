@@ -60,7 +60,7 @@ JOBS = ImportJob.__table__  # type: ignore[attr-defined]
 FIRMS = Firm.__table__  # type: ignore[attr-defined]
 ROW_KEYS = ImportRowKey.__table__  # type: ignore[attr-defined]
 FEED_PREFIX = "duplicates"
-# Stored profiles kept unpacked (``UnpackedProfiles``): about 2 KB each with their text, so
+# Stored profiles kept unpacked (``UnpackedProfiles``): about 1.6 KB each with their text, so
 # about 50 MB at most.
 UNPACKED_PROFILES = 30_000
 

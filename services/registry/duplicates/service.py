@@ -139,7 +139,7 @@ class UnpackedProfiles:
         if entry is not None and entry[0] == packed:
             self._entries.move_to_end(firm_id)
             return entry[1]
-        profile = detector.Profile.unpack(pydantic_core.from_json(packed))
+        profile = _unpack(firm_id, packed)
         self._entries[firm_id] = (packed, profile)
         self._entries.move_to_end(firm_id)
         if len(self._entries) > self.size:
@@ -148,6 +148,7 @@ class UnpackedProfiles:
 
 
 def _unpack(firm_id: str, packed: str) -> detector.Profile | None:
+    """A stored profile's text, decoded and unpacked (None: packed by other rules)."""
     return detector.Profile.unpack(pydantic_core.from_json(packed))
 
 
